@@ -1,0 +1,37 @@
+# persona: two commands do all the set-up on a fresh machine with Python 3.11+.
+#   make demo   creates .venv, installs persona, runs the end-to-end demo
+#   make test   installs the test extras, runs ruff and the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.persona-installed
+TSTAMP := $(VENV)/.persona-test-installed
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(TSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/persona demo
+
+lint: $(TSTAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+test: $(TSTAMP) lint
+	$(BIN)/python -m pytest
+
+bench: $(TSTAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
