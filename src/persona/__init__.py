@@ -36,9 +36,23 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "Store": "persona.store",
     "ScopedView": "persona.store",
+    "Interactions": "persona.data",
+    "ALS": "persona.models",
+    "BPR": "persona.models",
+    "ItemKNN": "persona.models",
+    "Popularity": "persona.models",
+    "Recommendation": "persona.schema",
+    "evaluate": "persona.evaluate",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from persona.data import Interactions as Interactions
+    from persona.evaluate import evaluate as evaluate
+    from persona.models import ALS as ALS
+    from persona.models import BPR as BPR
+    from persona.models import ItemKNN as ItemKNN
+    from persona.models import Popularity as Popularity
+    from persona.schema import Recommendation as Recommendation
     from persona.store import ScopedView as ScopedView
     from persona.store import Store as Store
 
