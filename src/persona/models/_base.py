@@ -568,10 +568,10 @@ def _top_per_row(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
         )
         cmax = Sp.reshape(b, nchunk, width).max(axis=2)
         thr = np.partition(cmax, nchunk - k, axis=1)[:, nchunk - k]
-        mask = S >= thr[:, None]
-        mask &= S > -np.inf
+        mask = thr[:, None] <= S
+        mask &= -np.inf < S
     else:
-        mask = S > -np.inf
+        mask = -np.inf < S
     r, c = np.nonzero(mask)
     s = S[r, c]
     return _top_sorted(r, c, s, b, k)

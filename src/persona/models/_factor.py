@@ -185,7 +185,9 @@ class ALS(_FactorModel):
         self._prepare_items()
         self._reset_served()
 
-    def _item_step(self, Ciu: sp.csr_matrix, Y: np.ndarray, U: np.ndarray, config: ALSConfig) -> None:
+    def _item_step(
+        self, Ciu: sp.csr_matrix, Y: np.ndarray, U: np.ndarray, config: ALSConfig
+    ) -> None:
         """One least-squares update of the item factors ``Y`` in place.
 
         This is the single place a private item step (DP item factors) replaces.
