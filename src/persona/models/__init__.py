@@ -9,6 +9,7 @@ from persona.models._base import (
     History,
     NoExactDecompositionError,
     PrivateTrainingUnavailableError,
+    RecommendationArrays,
     Recommender,
 )
 from persona.models._factor import ALS, BPR, ALSConfig, BPRConfig
@@ -39,6 +40,7 @@ __all__ = [
     "Popularity",
     "PopularityConfig",
     "PrivateTrainingUnavailableError",
+    "RecommendationArrays",
     "Recommender",
     "load",
 ]

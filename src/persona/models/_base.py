@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -32,6 +33,7 @@ __all__ = [
     "History",
     "NoExactDecompositionError",
     "PrivateTrainingUnavailableError",
+    "RecommendationArrays",
     "Recommender",
 ]
 
@@ -265,9 +267,7 @@ class Recommender:
             rows = np.array([self._row(user)], dtype=np.int64)
         else:
             rows = np.zeros(1, dtype=np.int64)
-        return self._recommend_rows(
-            rows, [user], n, exclude_seen, exclude, include, rule
-        )[0]
+        return self._recommend_rows(rows, [user], n, exclude_seen, exclude, include, rule)[0]
 
     def recommend_batch(
         self,
@@ -283,7 +283,45 @@ class Recommender:
         """:meth:`recommend` for many people at once; identical to calling it per person.
 
         Scores a block of people with one matrix product, masks their seen items in one
-        vectorised step and selects the top ``n`` without a per-person Python loop.
+        vectorised step and selects the top ``n`` without a per-person Python loop; blocks
+        run on the model's ``num_threads`` (numpy releases the GIL for this work).
+        See :meth:`recommend_arrays` for the same result as arrays.
+        """
+        res = self.recommend_arrays(
+            users, n, exclude_seen=exclude_seen, exclude=exclude, include=include, rule=rule,
+            block_size=block_size,
+        )
+        return res.to_lists()
+
+    def recommend_arrays(
+        self,
+        users: Sequence[str],
+        n: int = 10,
+        *,
+        exclude_seen: bool | None = None,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+        rule: BusinessRule | None = None,
+        block_size: int = 256,
+    ) -> RecommendationArrays:
+        """:meth:`recommend_batch` as arrays: no per-item Python objects.
+
+        Returns
+        -------
+        RecommendationArrays
+            ``items`` (``(len(users), n)`` object array of item ids, ``None`` where a list is
+            shorter than ``n``), ``scores`` (float64, ``nan`` there) and ``lengths``.
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from persona.data import Interactions
+        >>> from persona.models import Popularity
+        >>> X = Interactions.from_csr(sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0]])),
+        ...                          ["u1", "u2"], ["a", "b", "c"])
+        >>> res = Popularity().fit(X).recommend_arrays(["u1", "u2"], n=2)
+        >>> res.items.tolist(), res.lengths.tolist()
+        ([['a', 'b'], ['a', 'b']], [2, 2])
         """
         self._check_fitted()
         users = list(users)
@@ -291,15 +329,58 @@ class Recommender:
             rows = np.fromiter((self._row(u) for u in users), dtype=np.int64, count=len(users))
         else:
             rows = np.zeros(len(users), dtype=np.int64)
-        out: list[list[Recommendation]] = []
-        for start in range(0, len(users), block_size):
-            out.extend(
-                self._recommend_rows(
-                    rows[start:start + block_size], users[start:start + block_size], n,
-                    exclude_seen, exclude, include, rule,
-                )
-            )
-        return out
+        n = self._check_n(n, exclude_seen)
+        filters = self._filters(exclude, include)
+        self._prepare_rows(rows)
+        starts = list(range(0, len(users), block_size))
+
+        def run(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            stop = start + block_size
+            r, c, sc = self._select(rows[start:stop], users[start:stop], n,
+                                    exclude_seen, filters, rule)
+            return r + start, c, sc
+
+        threads = self._serving_threads()
+        if threads > 1 and len(starts) > 1 and rule is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+                parts = list(pool.map(run, starts))
+        else:
+            parts = [run(st) for st in starts]
+        if parts:
+            r = np.concatenate([p[0] for p in parts])
+            c = np.concatenate([p[1] for p in parts])
+            sc = np.concatenate([p[2] for p in parts])
+        else:
+            r = c = np.zeros(0, dtype=np.int64)
+            sc = np.zeros(0)
+        return RecommendationArrays.build(r, c, sc, len(users), n, self.items_)
+
+    def _serving_threads(self) -> int:
+        import os
+
+        wanted = getattr(getattr(self, "config_", None), "num_threads", 1)
+        return int(wanted or os.cpu_count() or 1)
+
+    def _prepare_rows(self, rows: np.ndarray) -> None:
+        """Make per-person state for ``rows`` ready before (threaded) scoring."""
+
+    def _check_n(self, n: int, exclude_seen: bool | None) -> int:
+        if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
+            raise ValidationError(f"n must be a positive integer, not {n!r}")
+        return min(int(n), len(self.items_))
+
+    def _filters(
+        self, exclude: Iterable[str] | None, include: Iterable[str] | None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        exc = self._item_rows(exclude, "exclude")
+        inc = self._item_rows(include, "include")
+        if inc is not None:
+            keep = np.zeros(len(self.items_), dtype=bool)
+            keep[inc] = True
+            inc = np.flatnonzero(~keep)  # what 'include' leaves out
+        return exc, inc
 
     def _recommend_rows(
         self,
@@ -311,24 +392,33 @@ class Recommender:
         include: Iterable[str] | None,
         rule: BusinessRule | None,
     ) -> list[list[Recommendation]]:
-        if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
-            raise ValidationError(f"n must be a positive integer, not {n!r}")
+        n = self._check_n(n, exclude_seen)
+        filters = self._filters(exclude, include)
+        self._prepare_rows(rows)
+        r, c, sc = self._select(rows, users, n, exclude_seen, filters, rule)
+        return _package(r, c, sc, len(rows), self.items_)
+
+    def _select(
+        self,
+        rows: np.ndarray,
+        users: list[str],
+        n: int,
+        exclude_seen: bool | None,
+        filters: tuple[np.ndarray | None, np.ndarray | None],
+        rule: BusinessRule | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top ``n`` of each row as flat ``(block_row, item, served_score)`` arrays."""
         if exclude_seen is None:
             exclude_seen = self.personalised
-        exc = self._item_rows(exclude, "exclude")
-        inc = self._item_rows(include, "include")
         b = len(rows)
         S = self._rank_scores(rows)
         if S.shape[0] != b:  # non-personalised models return one shared row
             S = np.repeat(S, b, axis=0)
         if exclude_seen:
             self._mask_seen(S, rows)
-        if exc is not None and exc.size:
-            S[:, exc] = -np.inf
-        if inc is not None:
-            keep = np.zeros(S.shape[1], dtype=bool)
-            keep[inc] = True
-            S[:, ~keep] = -np.inf
+        for cols in filters:
+            if cols is not None and cols.size:
+                S[:, cols] = -np.inf
         if rule is not None:
             for k, u in enumerate(users):
                 mask = np.asarray(rule(u, self.items_), dtype=bool)
@@ -337,13 +427,11 @@ class Recommender:
                         "rule(user, item_ids) must return one bool per catalogue item"
                     )
                 S[k, ~mask] = -np.inf
-        n = min(int(n), S.shape[1])
-        r_idx, c_idx, _ = _top_per_row(S, n + self._pad)
-        approx = S[r_idx, c_idx]
+        r_idx, c_idx, approx = _top_per_row(S, n + self._pad)
         exact = self._exact_scores(rows[r_idx], c_idx, approx)
         if self._pad:
-            r_idx, c_idx, exact = _top_sorted(r_idx, c_idx, exact, b, n)
-        return self._package(r_idx, c_idx, exact, b)
+            return _top_sorted(r_idx, c_idx, np.asarray(exact, dtype=np.float64), b, n)
+        return r_idx, c_idx, np.asarray(exact, dtype=np.float64)
 
     def _mask_seen(self, S: np.ndarray, rows: np.ndarray) -> None:
         h = self.history_
@@ -361,25 +449,13 @@ class Recommender:
         cols = h.indices[np.repeat(starts, lengths) + offsets]
         S[block_row, cols] = -np.inf
 
-    def _package(
-        self, r_idx: np.ndarray, c_idx: np.ndarray, scores: np.ndarray, b: int
-    ) -> list[list[Recommendation]]:
-        out: list[list[Recommendation]] = [[] for _ in range(b)]
-        items = self.items_
-        construct = Recommendation.model_construct
-        prev, rank = -1, 0
-        for r, c, s in zip(r_idx.tolist(), c_idx.tolist(), scores.tolist(), strict=True):
-            rank = rank + 1 if r == prev else 1
-            prev = r
-            out[r].append(construct(item=items[c], score=s, rank=rank, explanation=None))
-        return out
-
     def score(self, user: str, items: Sequence[str]) -> np.ndarray:
         """The served scores of ``items`` for ``user`` (as :meth:`recommend` reports them)."""
         self._check_fitted()
         rows = np.array([self._row(user) if self.personalised else 0], dtype=np.int64)
         cols = self._item_rows(items, "items")
         assert cols is not None
+        self._prepare_rows(rows)
         S = self._rank_scores(rows)
         return np.asarray(
             self._exact_scores(np.repeat(rows, cols.size), cols, S[0, cols]), dtype=np.float64
@@ -413,7 +489,7 @@ class Recommender:
             keep[inc] = True
             s[0, ~keep] = -np.inf
         r_idx, c_idx, sc = _top_per_row(s, min(int(n), s.shape[1]))
-        return self._package(r_idx, c_idx, sc, 1)[0]
+        return _package(r_idx, c_idx, sc, 1, self.items_)[0]
 
     # ------------------------------------------------------- fold-in / forget
     def _history_row(self, history: History | Interactions, unknown_items: str) -> tuple:
@@ -550,31 +626,113 @@ class Recommender:
         )
 
 
+_FIELDS_SET = frozenset({"item", "score", "rank", "explanation"})
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _recommendation(item: str, score: float, rank: int) -> Recommendation:
+    """A ``Recommendation`` without re-validating values persona computed itself.
+
+    Equal to ``Recommendation(item=..., score=..., rank=...)`` (a test checks it) at a
+    fraction of the cost, which matters for ``recommend_batch`` of thousands of people.
+    """
+    obj = _new(Recommendation)
+    _setattr(obj, "__dict__", {"item": item, "score": score, "rank": rank, "explanation": None})
+    _setattr(obj, "__pydantic_fields_set__", set(_FIELDS_SET))
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _package(
+    r_idx: np.ndarray, c_idx: np.ndarray, scores: np.ndarray, b: int, items: np.ndarray
+) -> list[list[Recommendation]]:
+    out: list[list[Recommendation]] = [[] for _ in range(b)]
+    names = items[c_idx].tolist()
+    prev, rank = -1, 0
+    for r, name, s in zip(r_idx.tolist(), names, scores.tolist(), strict=True):
+        rank = rank + 1 if r == prev else 1
+        prev = r
+        out[r].append(_recommendation(name, s, rank))
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class RecommendationArrays:
+    """Batch results as arrays (see :meth:`Recommender.recommend_arrays`)."""
+
+    items: np.ndarray
+    """``(people, n)`` object array of item ids; ``None`` past a shorter list's end."""
+    scores: np.ndarray
+    """``(people, n)`` float64 served scores; ``nan`` past a shorter list's end."""
+    lengths: np.ndarray
+    """How many items each person's list has."""
+
+    @classmethod
+    def build(
+        cls, r: np.ndarray, c: np.ndarray, sc: np.ndarray, b: int, n: int, items: np.ndarray
+    ) -> RecommendationArrays:
+        lengths = np.bincount(r, minlength=b)
+        pos = np.arange(r.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        ids = np.full((b, n), None, dtype=object)
+        scores = np.full((b, n), np.nan)
+        ids[r, pos] = items[c]
+        scores[r, pos] = sc
+        return cls(ids, scores, lengths)
+
+    def to_lists(self) -> list[list[Recommendation]]:
+        """The same results as lists of :class:`~persona.schema.Recommendation`."""
+        out = []
+        for ids, scores, k in zip(
+            self.items.tolist(), self.scores.tolist(), self.lengths.tolist(), strict=True
+        ):
+            out.append([_recommendation(ids[j], scores[j], j + 1) for j in range(k)])
+        return out
+
+
 def _top_per_row(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top ``k`` finite entries of each row, sorted by (row, -score, column).
 
     Ties are broken by the lower column, so the result does not depend on block size.
-    A cheap lower bound of each row's k-th largest value (the k-th largest of chunk
-    maxima) limits the exact sort to a few candidates per row.
+    Columns are dealt into strided chunks (column ``j`` goes to chunk ``j mod c``, which
+    spreads popular items that cluster in id order); the k-th largest chunk maximum is a
+    lower bound of the row's k-th largest value, so only the few chunks whose maximum
+    reaches it are searched exactly.
     """
     b, m = S.shape
     k = min(k, m)
-    if k < m and m > 256:
-        nchunk = max(k, min(m // 8, 128))
-        width = -(-m // nchunk)
-        pad = width * nchunk - m
-        Sp = S if pad == 0 else np.concatenate(
-            [S, np.full((b, pad), -np.inf, dtype=S.dtype)], axis=1
-        )
-        cmax = Sp.reshape(b, nchunk, width).max(axis=2)
-        thr = np.partition(cmax, nchunk - k, axis=1)[:, nchunk - k]
-        mask = thr[:, None] <= S
-        mask &= -np.inf < S
+    if k == 0 or b == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=S.dtype)
+    width = m // min(max(m // 16, 4 * k), 1024)
+    nchunk = m // width if width >= 2 else 0
+    if nchunk <= k:  # small catalogue: sort every finite entry
+        r, c = np.nonzero(np.isfinite(S))
+        return _top_sorted(r, c, S[r, c], b, k)
+    main = width * nchunk
+    cmax = S[:, :main].reshape(b, width, nchunk).max(axis=1)
+    if main < m:
+        cmax = np.concatenate([cmax, S[:, main:]], axis=1)  # leftovers: one chunk each
+    nall = cmax.shape[1]
+    top = np.argpartition(cmax, nall - k, axis=1)[:, nall - k:]
+    thr = np.take_along_axis(cmax, top, axis=1).min(axis=1)
+    ties = np.count_nonzero(cmax >= thr[:, None], axis=1) > k
+    if ties.any() or not np.isfinite(thr).all():
+        # equal chunk maxima (or too few finite ones): search every chunk that reaches thr
+        rr, cc = np.nonzero((cmax >= thr[:, None]) & np.isfinite(cmax))
     else:
-        mask = -np.inf < S
-    r, c = np.nonzero(mask)
-    s = S[r, c]
-    return _top_sorted(r, c, s, b, k)
+        rr, cc = np.repeat(np.arange(b), k), top.ravel()
+    regular = cc < nchunk
+    rg, cg = rr[regular], cc[regular]
+    rows = np.concatenate([np.repeat(rg, width), rr[~regular]])
+    cols = np.concatenate([
+        (cg[:, None] + nchunk * np.arange(width)[None, :]).ravel(),
+        main + cc[~regular] - nchunk,
+    ])
+    vals = S[rows, cols]
+    keep = (vals >= thr[rows]) & np.isfinite(vals)
+    return _top_sorted(rows[keep], cols[keep], vals[keep], b, k)
 
 
 def _top_sorted(

@@ -234,6 +234,10 @@ class ALS(_FactorModel):
             self._served32[r] = x
             self._solved[r] = True
 
+    def _prepare_rows(self, rows: np.ndarray) -> None:
+        if not self._solved[rows].all():
+            self._solve(rows)
+
     def _user_vectors64(self, rows: np.ndarray) -> np.ndarray:
         if not self._solved[rows].all():
             self._solve(rows)
