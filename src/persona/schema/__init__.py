@@ -1,0 +1,26 @@
+"""pydantic models for everything that crosses persona's edge: purposes, features,
+consent events, events, lineage, reports. Every input rule for bad data lives here."""
+
+from persona.schema._store import (
+    ConsentAction,
+    ConsentRecord,
+    ConsentSnapshot,
+    EraseReport,
+    FeatureSpec,
+    FeatureUse,
+    IngestReport,
+    Lineage,
+    PurposeSpec,
+)
+
+__all__ = [
+    "ConsentAction",
+    "ConsentRecord",
+    "ConsentSnapshot",
+    "EraseReport",
+    "FeatureSpec",
+    "FeatureUse",
+    "IngestReport",
+    "Lineage",
+    "PurposeSpec",
+]
