@@ -489,9 +489,26 @@ class Store:
             )
         pids = [(self._purpose_id(p), p, a) for p, a in plan]
         records: list[ConsentRecord] = []
+        pseudonym = self.pseudonym(user)
         with self._tx():
+            suppressed = self._con.execute(
+                "SELECT 1 FROM suppressed WHERE pseudonym = ?", (pseudonym,)
+            ).fetchone()
+            if suppressed and all(a != "grant" for _, _, a in pids):
+                # an erased person saying no: nothing is held, and nothing is stored now
+                for _, name, action in pids:
+                    record = ConsentRecord(
+                        purpose=name, action=action, at=when, recorded_at=now, source=source,
+                        notice_version=notice_version, signal=signal,
+                    )
+                    self.audit.append(
+                        f"consent_{action}",
+                        {"purpose": name, "stored": False, "reason": "erased person"},
+                        subject=pseudonym,
+                    )
+                    records.append(record)
+                return records
             code = self._subject_code(user, create=True)
-            pseudonym = self.pseudonym(user)
             for pid, name, action in pids:
                 state = self._con.execute(
                     "SELECT action, at, seq FROM consent_state WHERE purpose_id = ? AND subject_id = ?",
