@@ -27,11 +27,16 @@ def shop(path: str = ":memory:", clock: Clock | None = None) -> persona.Store:
     store.define_purpose("personalization", description="Recommend products from what you buy")
     store.define_purpose("analytics", description="Count visits to improve the shop")
     store.define_purpose(
-        "ads", description="Show our ads on other sites", sharing=True, tcf_purposes=(1, 3, 4),
+        "ads",
+        description="Show our ads on other sites",
+        sharing=True,
+        tcf_purposes=(1, 3, 4),
         consent_mode=("ad_user_data", "ad_personalization"),
     )
     store.define_feature(
-        "purchases", purposes=["personalization", "analytics"], category="purchase history",
+        "purchases",
+        purposes=["personalization", "analytics"],
+        category="purchase history",
         retention_days=730,
     )
     store.define_feature(
@@ -43,9 +48,14 @@ def shop(path: str = ":memory:", clock: Clock | None = None) -> persona.Store:
     return store
 
 
-def event(user: str = "u1", item: str = "sku-9", feature: str = "purchases", **kw: Any) -> dict[str, Any]:
+def event(
+    user: str = "u1", item: str = "sku-9", feature: str = "purchases", **kw: Any
+) -> dict[str, Any]:
     e: dict[str, Any] = {
-        "user": user, "item": item, "feature": feature, "value": 1.0,
+        "user": user,
+        "item": item,
+        "feature": feature,
+        "value": 1.0,
         "at": "2026-11-01T10:00:00Z",
     }
     e.update(kw)
@@ -55,8 +65,29 @@ def event(user: str = "u1", item: str = "sku-9", feature: str = "purchases", **k
 def fingerprint(store: persona.Store) -> tuple[Any, ...]:
     """Everything observable about a store's content, to prove nothing changed."""
     con = store._con
-    tables = ("subjects", "items", "consent_events", "consent_state", "segments", "eid_chunks",
-              "suppressed", "audit", "purposes", "features")
-    return tuple(
-        tuple(con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()) for t in tables
+    tables = (
+        "subjects",
+        "items",
+        "consent_events",
+        "consent_state",
+        "segments",
+        "eid_chunks",
+        "suppressed",
+        "audit",
+        "purposes",
+        "features",
     )
+    return tuple(tuple(con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()) for t in tables)
+
+
+def writer_process(path: str, worker: int, batches: int, size: int) -> None:
+    """Run in a child process: ingest, grant and read against a shared store file."""
+    store = persona.Store(path, timeout=60)
+    for b in range(batches):
+        user = f"w{worker}-{b}"
+        store.grant(user, "personalization", source="multi-process test")
+        store.ingest([event(user, f"sku-{i}", value=float(i + 1)) for i in range(size)])
+        store.scope("personalization").history(user)
+        if b % 5 == 0:
+            store.scope("personalization").events()
+    store.close()

@@ -23,8 +23,15 @@ def busy_store() -> persona.Store:
 
 def test_every_kind_of_change_is_logged() -> None:
     actions = {e.action for e in busy_store().audit.entries()}
-    assert {"define_purpose", "define_feature", "consent_grant", "ingest", "scoped_read",
-            "export", "erase"} <= actions
+    assert {
+        "define_purpose",
+        "define_feature",
+        "consent_grant",
+        "ingest",
+        "scoped_read",
+        "export",
+        "erase",
+    } <= actions
 
 
 def test_log_refuses_updates_and_deletes_through_sql() -> None:
@@ -46,12 +53,19 @@ def tamper(store: persona.Store, *statements: str) -> None:
 TAMPERING: dict[str, Callable[[persona.Store], None]] = {
     "edited detail": lambda s: tamper(s, "UPDATE audit SET detail = '{\"rows\":0}' WHERE seq = 9"),
     "edited action": lambda s: tamper(s, "UPDATE audit SET action = 'scoped_read' WHERE seq = 8"),
-    "edited time": lambda s: tamper(s, "UPDATE audit SET at = '2020-01-01T00:00:00+00:00' WHERE seq = 3"),
+    "edited time": lambda s: tamper(
+        s, "UPDATE audit SET at = '2020-01-01T00:00:00+00:00' WHERE seq = 3"
+    ),
     "deleted middle": lambda s: tamper(s, "DELETE FROM audit WHERE seq = 5"),
-    "deleted last": lambda s: tamper(s, "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)"),
+    "deleted last": lambda s: tamper(
+        s, "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)"
+    ),
     "reordered": lambda s: tamper(
-        s, "UPDATE audit SET seq = -4 WHERE seq = 4", "UPDATE audit SET seq = 4 WHERE seq = 5",
-        "UPDATE audit SET seq = 5 WHERE seq = -4"),
+        s,
+        "UPDATE audit SET seq = -4 WHERE seq = 4",
+        "UPDATE audit SET seq = 4 WHERE seq = 5",
+        "UPDATE audit SET seq = 5 WHERE seq = -4",
+    ),
     "rehashed entry": lambda s: tamper(s, "UPDATE audit SET hash = prev WHERE seq = 6"),
 }
 

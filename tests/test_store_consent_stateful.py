@@ -38,7 +38,9 @@ class ConsentModel(RuleBasedStateMachine):
         self.events: dict[str, set[tuple[str, str, float, int]]] = {}
         self.suppressed: set[str] = set()
 
-    def expected(self, purpose: str, user: str | None = None) -> set[tuple[str, str, str, float, int]]:
+    def expected(
+        self, purpose: str, user: str | None = None
+    ) -> set[tuple[str, str, str, float, int]]:
         now = self.clock.now
         out = set()
         for u, evs in self.events.items():
@@ -63,13 +65,23 @@ class ConsentModel(RuleBasedStateMachine):
     @staticmethod
     def observed(cols: persona.store._view.EventColumns) -> set[tuple[str, str, str, float, int]]:  # type: ignore[name-defined]
         return {
-            (cols.users[u], cols.items[i], cols.features[f], float(v),
-             int(a.astype("datetime64[s]").astype(int)))
-            for u, i, f, v, a in zip(cols.user, cols.item, cols.feature, cols.value, cols.at, strict=True)
+            (
+                cols.users[u],
+                cols.items[i],
+                cols.features[f],
+                float(v),
+                int(a.astype("datetime64[s]").astype(int)),
+            )
+            for u, i, f, v, a in zip(
+                cols.user, cols.item, cols.feature, cols.value, cols.at, strict=True
+            )
         }
 
-    @rule(user=st.sampled_from(USERS), purpose=st.sampled_from(PURPOSES),
-          action=st.sampled_from(["grant", "withdraw", "decline"]))
+    @rule(
+        user=st.sampled_from(USERS),
+        purpose=st.sampled_from(PURPOSES),
+        action=st.sampled_from(["grant", "withdraw", "decline"]),
+    )
     def consent_event(self, user: str, purpose: str, action: str) -> None:
         getattr(self.store, action)(user, purpose, source="test")
         self.consent[(user, purpose)] = action
@@ -82,15 +94,29 @@ class ConsentModel(RuleBasedStateMachine):
         for p in SHARING:
             self.consent[(user, p)] = "withdraw"
 
-    @rule(rows=st.lists(
-        st.tuples(st.sampled_from(USERS), st.sampled_from(ITEMS), st.sampled_from(sorted(FEATURES)),
-                  st.sampled_from([1.0, 2.5]), st.integers(-900 * 86400, 0)),
-        min_size=1, max_size=6))
+    @rule(
+        rows=st.lists(
+            st.tuples(
+                st.sampled_from(USERS),
+                st.sampled_from(ITEMS),
+                st.sampled_from(sorted(FEATURES)),
+                st.sampled_from([1.0, 2.5]),
+                st.integers(-900 * 86400, 0),
+            ),
+            min_size=1,
+            max_size=6,
+        )
+    )
     def ingest(self, rows: list[tuple[str, str, str, float, int]]) -> None:
         now_offset = int((self.clock.now - Clock().now).total_seconds())
         batch = [
-            {"user": u, "item": i, "feature": f, "value": v,
-             "at": self.at(now_offset + s).isoformat()}
+            {
+                "user": u,
+                "item": i,
+                "feature": f,
+                "value": v,
+                "at": self.at(now_offset + s).isoformat(),
+            }
             for u, i, f, v, s in rows
         ]
         if any(u in self.suppressed for u, *_ in rows):
@@ -125,7 +151,9 @@ class ConsentModel(RuleBasedStateMachine):
     def history_read(self, purpose: str, user: str) -> None:
         cols = self.store.scope(purpose).history(user)
         assert self.observed(cols) == self.expected(purpose, user)
-        assert self.store.has_consent(user, purpose) == (self.consent.get((user, purpose)) == "grant")
+        assert self.store.has_consent(user, purpose) == (
+            self.consent.get((user, purpose)) == "grant"
+        )
 
     @precondition(lambda self: bool(self.events))
     @rule()

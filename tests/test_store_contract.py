@@ -14,16 +14,32 @@ from store_helpers import Clock, event, shop
 
 def test_quickstart_contract(tmp_path: Path) -> None:
     store = persona.Store(tmp_path / "shop.db")
-    store.define_purpose("personalization", description="Recommend products from what you view and buy")
-    store.define_feature("purchases", purposes=["personalization"], category="purchase history",
-                         retention_days=None)
+    store.define_purpose(
+        "personalization", description="Recommend products from what you view and buy"
+    )
+    store.define_feature(
+        "purchases", purposes=["personalization"], category="purchase history", retention_days=None
+    )
     store.define_purpose("analytics", description="Count visits")
-    store.define_feature("purchases", purposes=["personalization", "analytics"],
-                         category="purchase history", retention_days=730)
+    store.define_feature(
+        "purchases",
+        purposes=["personalization", "analytics"],
+        category="purchase history",
+        retention_days=730,
+    )
     record = store.grant("u1", "personalization", source="signup form v3")
     assert record.action == "grant" and record.source == "signup form v3"
-    report = store.ingest([{"user": "u1", "item": "sku-9", "feature": "purchases",
-                            "value": 2.0, "at": "2026-11-01T10:00:00Z"}])
+    report = store.ingest(
+        [
+            {
+                "user": "u1",
+                "item": "sku-9",
+                "feature": "purchases",
+                "value": 2.0,
+                "at": "2026-11-01T10:00:00Z",
+            }
+        ]
+    )
     assert report.inserted == 1
     view = store.scope("personalization")
     cols = view.events()
@@ -45,12 +61,14 @@ def test_view_offers_arrays_history_sets_and_lineage() -> None:
     store = shop(clock=clock)
     store.grant("u1", "personalization", source="banner")
     store.grant("u2", "personalization", source="banner")
-    store.ingest([
-        event("u1", "a", at="2026-11-20T10:00:00Z"),
-        event("u1", "b", "views", value=3.0, at="2026-11-21T10:00:00+01:00"),
-        event("u2", "b"),
-        event("u3", "c"),  # no consent
-    ])
+    store.ingest(
+        [
+            event("u1", "a", at="2026-11-20T10:00:00Z"),
+            event("u1", "b", "views", value=3.0, at="2026-11-21T10:00:00+01:00"),
+            event("u2", "b"),
+            event("u3", "c"),  # no consent
+        ]
+    )
     view = store.scope("personalization")
     cols = view.events()
     assert cols.user.dtype == np.int32 and cols.item.dtype == np.int32
@@ -80,8 +98,16 @@ def test_view_offers_arrays_history_sets_and_lineage() -> None:
 def test_view_has_no_write_methods() -> None:
     view = shop().scope("personalization")
     public = {n for n in dir(view) if not n.startswith("_")}
-    assert public == {"events", "history", "has_consent", "users", "items", "lineage",
-                      "purpose", "store_id"}
+    assert public == {
+        "events",
+        "history",
+        "has_consent",
+        "users",
+        "items",
+        "lineage",
+        "purpose",
+        "store_id",
+    }
     with pytest.raises(AttributeError):
         view.extra = 1  # type: ignore[attr-defined]
 
@@ -102,8 +128,12 @@ def test_redefining_identical_is_a_no_op_and_changes_are_audited() -> None:
     n = len(store.audit)
     store.define_purpose("analytics", description="Count visits to improve the shop")
     assert len(store.audit) == n
-    store.define_feature("views", purposes=["personalization", "analytics"],
-                         category="browsing history", retention_days=30)
+    store.define_feature(
+        "views",
+        purposes=["personalization", "analytics"],
+        category="browsing history",
+        retention_days=30,
+    )
     assert store.audit.entries()[-1].action == "redefine_feature"
     assert store.features["views"].purposes == ("personalization", "analytics")
 

@@ -27,7 +27,9 @@ def test_erase_removes_every_trace_of_the_id_from_the_file(tmp_path: Path) -> No
     store = shop(str(path), clock=Clock())
     store.grant(SECRET, "personalization", source="signup form v3", notice_version="v3")
     store.grant("keeper", "personalization", source="signup form v3")
-    store.ingest([event(SECRET, f"sku-{i}", at=f"2026-11-{1 + i % 20:02d}T10:00:00Z") for i in range(300)])
+    store.ingest(
+        [event(SECRET, f"sku-{i}", at=f"2026-11-{1 + i % 20:02d}T10:00:00Z") for i in range(300)]
+    )
     store.ingest([event("keeper", "sku-1")])
     for _ in range(10):  # several segments, a compaction, reads and an export
         store.ingest([event(SECRET, "sku-x", value=float(_))])
@@ -84,16 +86,22 @@ def test_export_has_everything_held_in_the_documented_shape() -> None:
     store.grant("u1", "personalization", source="signup form v3", notice_version="2026-01")
     store.grant("u1", "ads", source="banner")
     store.do_not_sell("u1")
-    store.ingest([
-        event("u1", "a"), event("u1", "b", "views", at="2026-09-01T00:00:00Z"),
-        event("u1", "here", "location", value=51.5), event("u2", "c"),
-    ])
+    store.ingest(
+        [
+            event("u1", "a"),
+            event("u1", "b", "views", at="2026-09-01T00:00:00Z"),
+            event("u1", "here", "location", value=51.5),
+            event("u2", "c"),
+        ]
+    )
     out = store.export("u1")
     assert json.loads(json.dumps(out)) == out
     assert out["format"] == "persona.export" and out["format_version"] == 1
     assert out["subject"]["id"] == "u1" and out["held"] is True
     assert {(e["item"], e["feature"]) for e in out["events"]} == {
-        ("a", "purchases"), ("b", "views"), ("here", "location")
+        ("a", "purchases"),
+        ("b", "views"),
+        ("here", "location"),
     }
     outside = [e for e in out["events"] if not e["within_retention"]]
     assert [e["item"] for e in outside] == ["b"]

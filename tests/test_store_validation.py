@@ -71,7 +71,9 @@ def test_every_problem_is_listed_not_only_the_first() -> None:
     with pytest.raises(persona.ValidationError) as info:
         store.ingest(batch)
     assert {(e["row"], e["field"]) for e in info.value.errors} == {
-        (0, "value"), (1, "user"), (2, "at")
+        (0, "value"),
+        (1, "user"),
+        (2, "at"),
     }
 
 
@@ -118,11 +120,17 @@ def test_event_ids_are_per_person() -> None:
 def test_pandas_dataframe_ingest_and_naive_times() -> None:
     pd = pytest.importorskip("pandas")
     store = shop(clock=Clock())
-    df = pd.DataFrame({
-        "user": ["u1", "u2"], "item": ["a", "b"], "feature": ["purchases", "views"],
-        "value": [1.0, 2.0],
-        "at": pd.to_datetime(["2026-11-01 10:00", "2026-11-02 11:00"]).tz_localize("Europe/London"),
-    })
+    df = pd.DataFrame(
+        {
+            "user": ["u1", "u2"],
+            "item": ["a", "b"],
+            "feature": ["purchases", "views"],
+            "value": [1.0, 2.0],
+            "at": pd.to_datetime(["2026-11-01 10:00", "2026-11-02 11:00"]).tz_localize(
+                "Europe/London"
+            ),
+        }
+    )
     assert store.ingest(df).inserted == 2
     store.grant("u1", "personalization", source="form")
     cols = store.scope("personalization").events()

@@ -498,8 +498,13 @@ class Store:
                 # an erased person saying no: nothing is held, and nothing is stored now
                 for _, name, action in pids:
                     record = ConsentRecord(
-                        purpose=name, action=action, at=when, recorded_at=now, source=source,
-                        notice_version=notice_version, signal=signal,
+                        purpose=name,
+                        action=action,
+                        at=when,
+                        recorded_at=now,
+                        source=source,
+                        notice_version=notice_version,
+                        signal=signal,
                     )
                     self.audit.append(
                         f"consent_{action}",
