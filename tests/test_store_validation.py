@@ -137,7 +137,7 @@ def test_pandas_dataframe_ingest_and_naive_times() -> None:
     assert str(cols.at[0]) == "2026-11-01T10:00:00.000000"
     naive = df.assign(at=pd.to_datetime(["2026-11-01 10:00", "2026-11-02 11:00"]))
     before = fingerprint(store)
-    with pytest.raises(persona.ValidationError, match="row 0, field 'at'.*time zone"):
+    with pytest.raises(persona.ValidationError, match=r"row 0, field 'at'.*time zone"):
         store.ingest(naive)
     assert fingerprint(store) == before
     missing = df.assign(user=["u1", None])

@@ -516,7 +516,8 @@ class Store:
             code = self._subject_code(user, create=True)
             for pid, name, action in pids:
                 state = self._con.execute(
-                    "SELECT action, at, seq FROM consent_state WHERE purpose_id = ? AND subject_id = ?",
+                    "SELECT action, at, seq FROM consent_state "
+                    "WHERE purpose_id = ? AND subject_id = ?",
                     (pid, code),
                 ).fetchone()
                 if only_changes and (state[0] if state else "withdraw") == action:
@@ -531,8 +532,8 @@ class Store:
                 seq = int(cur.lastrowid or 0)
                 if state is None or (_to_us(when), seq) >= (state[1], state[2]):
                     self._con.execute(
-                        "INSERT OR REPLACE INTO consent_state(purpose_id, subject_id, action, at, seq) "
-                        "VALUES (?, ?, ?, ?, ?)",
+                        "INSERT OR REPLACE INTO consent_state"
+                        "(purpose_id, subject_id, action, at, seq) VALUES (?, ?, ?, ?, ?)",
                         (pid, code, action, _to_us(when), seq),
                     )
                 if action == "grant":
