@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -153,6 +154,7 @@ class Store:
         self._item_ext: list[str] = []
         self._item_code: dict[str, int] = {}
         self._item_last = 0
+        self._item_table = np.array([], dtype=object)
         self._eids = EventIdIndex()
         self._purposes: dict[str, tuple[int, PurposeSpec]] = {}
         self._features: dict[str, tuple[int, FeatureSpec]] = {}
@@ -211,6 +213,8 @@ class Store:
             self._item_ext[code] = ext
             self._item_code[ext] = code
             self._item_last = code
+        if rows or self._item_table.size != len(self._item_ext):
+            self._item_table = np.array(self._item_ext, dtype=object)
 
     def pseudonym(self, user: str) -> str:
         """The pseudonym under which the audit log refers to ``user`` (a keyed hash)."""
@@ -670,6 +674,7 @@ class Store:
             except BaseException:
                 self._subjects.clear()  # may hold codes of rows that were rolled back
                 self._item_ext, self._item_code, self._item_last = [], {}, 0
+                self._item_table = np.array([], dtype=object)
                 self._eids = EventIdIndex()
                 raise
 
@@ -736,7 +741,7 @@ class Store:
                 more, _ = self._subject_codes(new)
                 found.update(more)
         m_all = len(batch.user)
-        subj = np.fromiter((found.get(u, 0) for u in batch.user), dtype=np.int64, count=m_all)
+        subj = np.array(list(map(found.get, batch.user, repeat(0))), dtype=np.int64)
 
         self._sync_items()
         unique_items = [i for i in dict.fromkeys(batch.item) if i not in self._item_code]
@@ -745,10 +750,8 @@ class Store:
                 "INSERT OR IGNORE INTO items(ext) VALUES (?)", [(i,) for i in unique_items]
             )
             self._sync_items()
-        item = np.fromiter((self._item_code[i] for i in batch.item), dtype=np.int64, count=m_all)
-        feature = np.fromiter(
-            (feature_codes[f] for f in batch.feature), dtype=np.int64, count=m_all
-        )
+        item = np.array(list(map(self._item_code.__getitem__, batch.item)), dtype=np.int64)
+        feature = np.array(list(map(feature_codes.__getitem__, batch.feature)), dtype=np.int64)
 
         eids = event_ids(subj, item, feature, batch.value, batch.at_us, batch.event_id)
         self._eids.sync(self._con, generation)
@@ -987,7 +990,7 @@ class Store:
                             ).fetchall()
                         )
                         pseudonym = self.pseudonym(user)
-                    cols = self._decode(rows, cutoff, local, tuple(allowed))
+                    cols = self._decode(rows, cutoff, local, tuple(allowed), user)
                     if user is None:
                         snapshot = self._snapshot(purpose)
                         detail = {
@@ -1030,6 +1033,7 @@ class Store:
         cutoff: np.ndarray,
         local: np.ndarray,
         features: tuple[str, ...],
+        user: str | None = None,
     ) -> EventColumns:
         if rows:
             codes = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -1048,36 +1052,25 @@ class Store:
             fcode_safe = np.zeros(0, dtype=np.intp)
         user_codes, user_idx = np.unique(subj, return_inverse=True)
         item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
-        if user_codes.size:
+        if user is not None:
+            users = np.array([user] if user_codes.size else [], dtype=object)
+        elif user_codes.size:
             self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _touched(id INTEGER PRIMARY KEY)")
             self._con.execute("DELETE FROM temp._touched")
             self._con.executemany(
                 "INSERT INTO temp._touched(id) VALUES (?)", [(c,) for c in user_codes.tolist()]
             )
-            ext = (
-                dict(
-                    self._con.execute(
-                        "SELECT s.id, s.ext FROM subjects s JOIN temp._touched t ON t.id = s.id"
-                    ).fetchall()
-                )
-                if user_codes.size > 1
-                else dict(
-                    self._con.execute(
-                        "SELECT id, ext FROM subjects WHERE id = ?", (int(user_codes[0]),)
-                    ).fetchall()
-                )
+            ext = dict(
+                self._con.execute(
+                    "SELECT s.id, s.ext FROM subjects s JOIN temp._touched t ON t.id = s.id"
+                ).fetchall()
             )
-            users = np.array([ext[c] for c in user_codes.tolist()], dtype=object)
+            users = np.array(list(map(ext.__getitem__, user_codes.tolist())), dtype=object)
         else:
             users = np.array([], dtype=object)
-        if item_codes.size and int(item_codes.max()) >= len(self._item_ext):
+        if item_codes.size and int(item_codes[-1]) >= self._item_table.size:
             self._sync_items()
-        item_table = (
-            np.array(self._item_ext, dtype=object)
-            if item_codes.size
-            else np.array([], dtype=object)
-        )
-        items = item_table[item_codes] if item_codes.size else np.array([], dtype=object)
+        items = self._item_table[item_codes]
         return EventColumns(
             users=users,
             items=items,

@@ -13,10 +13,11 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import AwareDatetime, BeforeValidator, Field, Strict, StringConstraints, TypeAdapter
+from pydantic import AwareDatetime, Field, Strict, StringConstraints, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import TypedDict
 
@@ -38,15 +39,9 @@ FIX = {
 }
 
 
-def _no_numbers(value: Any) -> Any:
-    if isinstance(value, int | float):
-        raise ValueError("a number is not a time; give an ISO 8601 string with a time zone")
-    return value
-
-
 Id = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=512, pattern=r"\S")]
 Value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-At = Annotated[AwareDatetime, BeforeValidator(_no_numbers)]
+At = AwareDatetime
 
 
 class _Columns(TypedDict):
@@ -88,6 +83,24 @@ def _columns_from_records(
 ) -> dict[str, Any]:
     rows = records if isinstance(records, list | tuple) else list(records)
     allowed = set(FIELDS)
+    if set(map(type, rows)) == {dict}:
+        keysets = set(map(frozenset, rows))
+        if all(k <= allowed for k in keysets):
+            # fast path: plain dicts with known fields, columns pulled out in C
+            everywhere = frozenset.intersection(*keysets) if keysets else frozenset()
+            cols: dict[str, Any] = {}
+            for name in FIELDS:
+                if name in everywhere:
+                    cols[name] = list(map(itemgetter(name), rows))
+                elif any(name in k for k in keysets):
+                    cols[name] = [r.get(name, _MISSING) for r in rows]
+                elif name == "value":
+                    cols[name] = [1.0] * len(rows)
+                elif name != "id":
+                    cols[name] = [_MISSING] * len(rows)
+            if "value" in cols and "value" not in everywhere:
+                cols["value"] = [1.0 if v is _MISSING else v for v in cols["value"]]
+            return cols
     good: list[Mapping[str, Any]] = []
     for i, r in enumerate(rows):
         if not isinstance(r, Mapping):
@@ -103,7 +116,7 @@ def _columns_from_records(
             good.append({})
         else:
             good.append(r)
-    cols: dict[str, Any] = {name: [r.get(name, _MISSING) for r in good] for name in FIELDS}
+    cols = {name: [r.get(name, _MISSING) for r in good] for name in FIELDS}
     if all(v is _MISSING for v in cols["id"]):
         del cols["id"]
     cols["value"] = [1.0 if v is _MISSING else v for v in cols["value"]]
@@ -147,11 +160,32 @@ def _is_null(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or str(v) in ("NaT", "<NA>")
 
 
-def _times_us(at: Any) -> np.ndarray:
+def _times_us(at: Any, raw: list[Any] | None = None) -> np.ndarray:
+    """Microseconds since the epoch (UTC) of validated times.
+
+    ``at`` is a timezone-aware pandas Series, or the datetimes pydantic parsed; ``raw`` the
+    original values, which the standard library converts faster when they are ISO strings.
+    """
     if not isinstance(at, list):  # a timezone-aware pandas Series
         values = at.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
         return values.astype("datetime64[us]").astype(np.int64)
-    stamps = np.fromiter((d.timestamp() for d in at), dtype=np.float64, count=len(at))
+    if raw is None or len(raw) != len(at):
+        raw = at
+
+    def seconds(value: Any, parsed: datetime) -> float:
+        if type(value) is str:
+            try:
+                return datetime.fromisoformat(value).timestamp()
+            except ValueError:
+                return parsed.timestamp()
+        return float(value.timestamp())
+
+    try:  # all ISO strings the standard library reads: conversion stays in C
+        stamps = np.array(
+            list(map(datetime.timestamp, map(datetime.fromisoformat, raw))), dtype=np.float64
+        )
+    except (TypeError, ValueError):
+        stamps = np.array(list(map(seconds, raw, at)), dtype=np.float64)
     return np.rint(stamps * 1e6).astype(np.int64)
 
 
@@ -180,13 +214,23 @@ def validate_batch(
         bad[p["row"]] = True
     for name in REQUIRED:
         col = cols[name]
-        if isinstance(col, list):
+        if isinstance(col, list) and _MISSING in col:
             for i, v in enumerate(col):
                 if v is _MISSING and not bad[i]:
                     problems.append(_problem(i, name, f"'{name}' is missing"))
                     bad[i] = True
 
     at_series = None if isinstance(cols["at"], list) else cols["at"]
+    if at_series is None and not set(map(type, cols["at"])) <= {str, datetime, type(_MISSING)}:
+        for i, v in enumerate(cols["at"]):
+            if not bad[i] and not isinstance(v, str | datetime):
+                message = (
+                    "a number is not a time; give an ISO 8601 string with a time zone"
+                    if isinstance(v, int | float)
+                    else f"expected a time, got {type(v).__name__}"
+                )
+                problems.append(_problem(i, "at", message, v))
+                bad[i] = True
     if at_series is not None:
         null = at_series.isna().to_numpy()
         for i in np.flatnonzero(null & ~bad):
@@ -219,13 +263,18 @@ def validate_batch(
                     problems.append(_problem(row, str(loc[0]), err["msg"], err.get("input")))
                     bad[row] = True
 
-    at_us = _times_us(parsed["at"]) if at_series is None else _times_us(at_series)[idx]
+    if at_series is None:
+        raw_at = cols["at"] if idx.size == n else [cols["at"][i] for i in idx.tolist()]
+        at_us = _times_us(parsed["at"], raw_at)
+    else:
+        at_us = _times_us(at_series)[idx]
     post_bad = np.zeros(idx.size, dtype=bool)
     for j in np.flatnonzero(at_us > now_us + MAX_FUTURE_US):
         problems.append(_problem(int(idx[j]), "at", "time is in the future"))
         post_bad[j] = True
-    for j, f in enumerate(parsed["feature"]):
-        if f not in features:
+    unknown_features = set(parsed["feature"]).difference(features)
+    for j, f in enumerate(parsed["feature"] if unknown_features else ()):
+        if f in unknown_features:
             problems.append(_problem(int(idx[j]), "feature", f"unknown feature {f!r}", f))
             post_bad[j] = True
     keep = np.flatnonzero(~post_bad)
