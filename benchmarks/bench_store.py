@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import persona  # noqa: E402
-from _common import machine, percentile_ms, write_section  # noqa: E402
+import persona
+from _common import machine, percentile_ms, write_section
 
 
 def synthetic(n_events: int, n_people: int, n_items: int, seed: int = 0) -> dict[str, list]:
@@ -49,7 +49,9 @@ def bench_raw(path: str, data: dict[str, list], batch: int, probe: list[str]) ->
     con.execute("PRAGMA synchronous = FULL")
     con.execute("CREATE TABLE events (user TEXT, item TEXT, feature TEXT, value REAL, at TEXT)")
     con.execute("CREATE INDEX events_user ON events(user)")
-    rows = list(zip(data["user"], data["item"], data["feature"], data["value"], data["at"], strict=True))
+    rows = list(
+        zip(data["user"], data["item"], data["feature"], data["value"], data["at"], strict=True)
+    )
     t = time.perf_counter()
     for start in range(0, len(rows), batch):
         con.execute("BEGIN")
@@ -69,19 +71,32 @@ def bench_raw(path: str, data: dict[str, list], batch: int, probe: list[str]) ->
         con.execute("SELECT item, feature, value, at FROM events WHERE user = ?", (u,)).fetchall()
         lat.append(time.perf_counter() - t0)
     con.close()
-    return {"ingest_s": ingest, "read_s": read, "read_rows": len(fetched),
-            "hist_p50": percentile_ms(lat, 50), "hist_p99": percentile_ms(lat, 99)}
+    return {
+        "ingest_s": ingest,
+        "read_s": read,
+        "read_rows": len(fetched),
+        "hist_p50": percentile_ms(lat, 50),
+        "hist_p99": percentile_ms(lat, 99),
+    }
 
 
-def bench_persona(path: str, data: dict[str, list], batch: int, probe: list[str], consenting: list[str]) -> dict[str, float]:
+def bench_persona(
+    path: str, data: dict[str, list], batch: int, probe: list[str], consenting: list[str]
+) -> dict[str, float]:
     store = persona.Store(path, clock=lambda: datetime(2026, 11, 26, tzinfo=UTC))
     store.define_purpose("personalization", description="Recommend products")
-    store.define_feature("purchases", purposes=["personalization"], category="purchase history", retention_days=730)
-    store.define_feature("views", purposes=["personalization"], category="browsing history", retention_days=30)
+    store.define_feature(
+        "purchases", purposes=["personalization"], category="purchase history", retention_days=730
+    )
+    store.define_feature(
+        "views", purposes=["personalization"], category="browsing history", retention_days=30
+    )
     n = len(data["user"])
     records = [
         {"user": u, "item": i, "feature": f, "value": v, "at": a}
-        for u, i, f, v, a in zip(data["user"], data["item"], data["feature"], data["value"], data["at"], strict=True)
+        for u, i, f, v, a in zip(
+            data["user"], data["item"], data["feature"], data["value"], data["at"], strict=True
+        )
     ]
     t = time.perf_counter()
     for start in range(0, n, batch):
@@ -102,9 +117,16 @@ def bench_persona(path: str, data: dict[str, list], batch: int, probe: list[str]
         lat.append(time.perf_counter() - t0)
     segments = store.stats()["segments"]
     store.close()
-    return {"ingest_s": ingest, "read_s": read, "read_rows": len(cols), "grants_s": grants,
-            "grants": len(consenting), "segments": segments,
-            "hist_p50": percentile_ms(lat, 50), "hist_p99": percentile_ms(lat, 99)}
+    return {
+        "ingest_s": ingest,
+        "read_s": read,
+        "read_rows": len(cols),
+        "grants_s": grants,
+        "grants": len(consenting),
+        "segments": segments,
+        "hist_p50": percentile_ms(lat, 50),
+        "hist_p99": percentile_ms(lat, 99),
+    }
 
 
 def main() -> None:
