@@ -771,21 +771,9 @@ class Store:
             rec["item"], rec["feature"] = it[order], fe[order]
             rec["value"], rec["at"], rec["eid"] = val[order], at[order], eid[order]
             s_sorted = s[order]
-            starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
-            ends = np.r_[starts[1:], m]
-            buf = rec.tobytes()
-            w = EVENT_DTYPE.itemsize
-            self._con.executemany(
-                "INSERT INTO segments(subject_id, n, data) VALUES (?, ?, ?)",
-                [
-                    (code, e - b, buf[b * w : e * w])
-                    for code, b, e in zip(
-                        s_sorted[starts].tolist(), starts.tolist(), ends.tolist(), strict=True
-                    )
-                ],
-            )
+            self._insert_segments(s_sorted, rec)
             self._eids.append(self._con, np.sort(eid))
-            self._compact(s_sorted[starts].tolist())
+            self._compact(np.unique(s_sorted).tolist())
         rejected_by_field: dict[str, int] = {}
         for p in problems:
             rejected_by_field[p["field"]] = rejected_by_field.get(p["field"], 0) + 1
@@ -815,11 +803,33 @@ class Store:
             audit_seq=seq,
         )
 
+    def _temp_ids(self, name: str, codes: list[int]) -> None:
+        self._con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name}(id INTEGER PRIMARY KEY)")
+        self._con.execute(f"DELETE FROM temp.{name}")
+        self._con.executemany(f"INSERT INTO temp.{name}(id) VALUES (?)", [(c,) for c in codes])
+
+    def _insert_segments(self, subj: np.ndarray, rec: np.ndarray) -> None:
+        """Write one segment per person; ``subj`` and ``rec`` sorted by person, then time."""
+        m = rec.size
+        if m == 0:
+            return
+        starts = np.flatnonzero(np.r_[True, subj[1:] != subj[:-1]])
+        ends = np.r_[starts[1:], m]
+        buf = rec.tobytes()
+        w = EVENT_DTYPE.itemsize
+        self._con.executemany(
+            "INSERT INTO segments(subject_id, n, data) VALUES (?, ?, ?)",
+            [
+                (code, e - b, buf[b * w : e * w])
+                for code, b, e in zip(
+                    subj[starts].tolist(), starts.tolist(), ends.tolist(), strict=True
+                )
+            ],
+        )
+
     def _compact(self, codes: list[int]) -> None:
         """Merge the segments of people who have more than ``MAX_SEGMENTS`` of them."""
-        self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _touched(id INTEGER PRIMARY KEY)")
-        self._con.execute("DELETE FROM temp._touched")
-        self._con.executemany("INSERT INTO temp._touched(id) VALUES (?)", [(c,) for c in codes])
+        self._temp_ids("_touched", codes)
         crowded = [
             r[0]
             for r in self._con.execute(
@@ -829,24 +839,32 @@ class Store:
                 (MAX_SEGMENTS,),
             )
         ]
-        for code in crowded:
-            self._rewrite_subject(code, lambda rec: rec)
+        self._rewrite_subjects(crowded)
 
-    def _rewrite_subject(self, code: int, change: Callable[[np.ndarray], np.ndarray]) -> int:
-        """Replace a person's segments by one, after ``change``; returns events kept."""
+    def _rewrite_subjects(
+        self, codes: list[int], keep: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> tuple[int, int]:
+        """Replace each listed person's segments by one, keeping the events where ``keep``
+        is true (all by default). Returns the events before and after."""
+        if not codes:
+            return 0, 0
+        self._temp_ids("_rewrite", codes)
         rows = self._con.execute(
-            "SELECT data FROM segments WHERE subject_id = ?", (code,)
+            "SELECT subject_id, n, data FROM segments "
+            "WHERE subject_id IN (SELECT id FROM temp._rewrite)"
         ).fetchall()
-        rec = np.frombuffer(b"".join(r[0] for r in rows), dtype=EVENT_DTYPE)
-        rec = change(rec)
-        rec = rec[np.argsort(rec["at"], kind="stable")]
-        self._con.execute("DELETE FROM segments WHERE subject_id = ?", (code,))
-        if rec.size:
-            self._con.execute(
-                "INSERT INTO segments(subject_id, n, data) VALUES (?, ?, ?)",
-                (code, int(rec.size), rec.tobytes()),
-            )
-        return int(rec.size)
+        if not rows:
+            return 0, 0
+        subj = np.repeat(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows])
+        rec = np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
+        before = rec.size
+        if keep is not None:
+            mask = keep(rec)
+            rec, subj = rec[mask], subj[mask]
+        order = np.lexsort((rec["at"], subj))
+        self._con.execute("DELETE FROM segments WHERE subject_id IN (SELECT id FROM temp._rewrite)")
+        self._insert_segments(subj[order], rec[order])
+        return before, int(rec.size)
 
     def compact(self) -> int:
         """Merge every person's segments into one (faster reads after many small batches).
@@ -858,8 +876,7 @@ class Store:
                     "SELECT subject_id FROM segments GROUP BY subject_id HAVING count(*) > 1"
                 )
             ]
-            for code in codes:
-                self._rewrite_subject(code, lambda rec: rec)
+            self._rewrite_subjects(codes)
             return len(codes)
 
     def apply_retention(self) -> int:
@@ -871,21 +888,14 @@ class Store:
         with self._lock:
             self._refresh()
             cutoff = self._cutoffs(None, _to_us(self._now()))
-            deleted = 0
             with self._tx():
                 codes = [
                     r[0] for r in self._con.execute("SELECT DISTINCT subject_id FROM segments")
                 ]
-                for code in codes:
-                    before = 0
-
-                    def drop(rec: np.ndarray) -> np.ndarray:
-                        nonlocal before
-                        before = rec.size
-                        return rec[rec["at"] >= cutoff[rec["feature"]]]
-
-                    after = self._rewrite_subject(code, drop)
-                    deleted += before - after
+                before, after = self._rewrite_subjects(
+                    codes, lambda rec: rec["at"] >= cutoff[rec["feature"]]
+                )
+                deleted = before - after
                 self.audit.append("apply_retention", {"events_deleted": deleted})
             return deleted
 
