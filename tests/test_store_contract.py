@@ -101,6 +101,9 @@ def test_view_has_no_write_methods() -> None:
     assert public == {
         "events",
         "history",
+        "history_with_lineage",
+        "person_lineage",
+        "item_labels",
         "has_consent",
         "users",
         "items",
@@ -161,3 +164,63 @@ def test_store_reopens_with_everything(tmp_path: Path) -> None:
     assert again.audit.head() == head and again.audit.verify()
     assert list(again.scope("personalization").events().items) == ["a"]
     assert again.ingest([event("u1", "a")]).duplicates == 1
+
+
+def test_person_lineage_says_what_was_used_and_left_out_and_why() -> None:
+    clock = Clock()
+    store = shop(clock=clock)
+    store.grant("u1", "personalization", source="signup form v3", at="2026-03-01T09:00:00+00:00")
+    store.grant("u1", "ads", source="banner", at="2026-03-01T09:00:00+00:00")
+    store.withdraw("u1", "ads", source="settings page", at="2026-03-03T10:00:00+00:00")
+    store.ingest(
+        [
+            event("u1", "a", at="2026-11-20T10:00:00Z"),
+            event("u1", "b", "views", at="2026-11-21T10:00:00Z"),
+            event("u1", "c", "views", at="2026-09-01T10:00:00Z"),  # outside 30-day retention
+            event("u1", "here", "location", value=51.5),
+        ]
+    )
+    cols, lin = store.scope("personalization").history_with_lineage("u1")
+    assert sorted(cols.items) == ["a", "b"]
+    assert lin.active
+    assert lin.consent is not None
+    assert lin.consent.source == "signup form v3"
+    assert {(u.feature, u.events) for u in lin.used} == {("purchases", 1), ("views", 1)}
+    reasons = {(n.feature, n.reason, n.events) for n in lin.not_used}
+    assert reasons == {
+        ("views", "outside_retention", 1),
+        ("location", "not_allowed_for_purpose", 1),
+    }
+    location = next(n for n in lin.not_used if n.feature == "location")
+    assert location.choice is not None
+    assert location.choice.purpose == "ads"
+    assert location.choice.at.isoformat().startswith("2026-03-03")
+    assert lin.audit_seq == store.audit.head()[0]
+
+    store.withdraw("u1", "personalization", source="settings page")
+    cols, lin = store.scope("personalization").history_with_lineage("u1")
+    assert len(cols) == 0
+    assert not lin.active
+    assert {n.reason for n in lin.not_used} == {"withdrawn"}
+    store.decline("u2", "personalization", source="banner")
+    store.ingest([event("u2", "a")])
+    assert {n.reason for n in store.scope("personalization").person_lineage("u2").not_used} == {
+        "declined"
+    }
+    store.ingest([event("u3", "a")])
+    assert {n.reason for n in store.scope("personalization").person_lineage("u3").not_used} == {
+        "no_consent"
+    }
+    assert store.scope("personalization").person_lineage("nobody").used == ()
+
+
+def test_item_labels() -> None:
+    store = shop()
+    store.ingest([event("u1", "sku-1")])
+    assert store.label_items({"sku-1": "Hiking Boots", "sku-2": "Trail Socks"}) == 2
+    assert store.item_labels() == {"sku-1": "Hiking Boots", "sku-2": "Trail Socks"}
+    assert store.scope("personalization").item_labels(["sku-2", "sku-3"]) == {
+        "sku-2": "Trail Socks"
+    }
+    with pytest.raises(persona.ValidationError, match="label"):
+        store.label_items({"sku-1": "  "})

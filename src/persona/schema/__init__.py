@@ -6,10 +6,14 @@ from persona.schema._store import (
     ConsentRecord,
     ConsentSnapshot,
     EraseReport,
+    FeatureNotUsed,
     FeatureSpec,
     FeatureUse,
+    FeatureUsed,
     IngestReport,
     Lineage,
+    NotUsedReason,
+    PersonLineage,
     PurposeSpec,
 )
 
@@ -18,9 +22,13 @@ __all__ = [
     "ConsentRecord",
     "ConsentSnapshot",
     "EraseReport",
+    "FeatureNotUsed",
     "FeatureSpec",
     "FeatureUse",
+    "FeatureUsed",
     "IngestReport",
     "Lineage",
+    "NotUsedReason",
+    "PersonLineage",
     "PurposeSpec",
 ]

@@ -12,10 +12,14 @@ __all__ = [
     "ConsentRecord",
     "ConsentSnapshot",
     "EraseReport",
+    "FeatureNotUsed",
     "FeatureSpec",
     "FeatureUse",
+    "FeatureUsed",
     "IngestReport",
     "Lineage",
+    "NotUsedReason",
+    "PersonLineage",
     "PurposeSpec",
 ]
 
@@ -140,3 +144,54 @@ class Lineage(_Frozen):
     rows: int
     audit_seq: int | None = None
     """Sequence number of the audit-log entry that recorded this read."""
+
+
+NotUsedReason = Literal[
+    "no_consent", "declined", "withdrawn", "not_allowed_for_purpose", "outside_retention"
+]
+
+
+class FeatureUsed(_Frozen):
+    """A kind of a person's data that a read used."""
+
+    feature: str
+    category: str
+    events: int
+    first_at: datetime
+    last_at: datetime
+
+
+class FeatureNotUsed(_Frozen):
+    """A kind of a person's data that a read left out, and why.
+
+    ``reason`` is one of: ``no_consent`` (never asked), ``declined``, ``withdrawn`` (the
+    person's choice for the purpose, made at ``since``), ``not_allowed_for_purpose`` (the
+    feature is not tagged for the purpose; ``choice`` is the person's own refusal of a purpose
+    the feature *is* tagged for, if any), ``outside_retention`` (older than
+    ``retention_days``).
+    """
+
+    feature: str
+    category: str
+    reason: NotUsedReason
+    events: int
+    purpose: str
+    since: datetime | None = None
+    choice: ConsentRecord | None = None
+    retention_days: int | None = None
+
+
+class PersonLineage(_Frozen):
+    """What one read used of one person's data for a purpose, and what it left out."""
+
+    store_id: str
+    purpose: str
+    purpose_description: str
+    read_at: datetime
+    consent: ConsentRecord | None
+    """The person's latest consent event for the purpose (``None``: never asked)."""
+    active: bool
+    used: tuple[FeatureUsed, ...]
+    not_used: tuple[FeatureNotUsed, ...]
+    rows: int
+    audit_seq: int | None = None

@@ -8,7 +8,8 @@ import os
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,10 +29,13 @@ from persona.schema import (
     ConsentRecord,
     ConsentSnapshot,
     EraseReport,
+    FeatureNotUsed,
     FeatureSpec,
     FeatureUse,
+    FeatureUsed,
     IngestReport,
     Lineage,
+    PersonLineage,
     PurposeSpec,
 )
 from persona.store._audit import AuditLog
@@ -55,6 +59,7 @@ _INT64_MAX = np.iinfo(np.int64).max
 _US = 1_000_000
 _DAY_US = 86_400 * _US
 EXPORT_FORMAT_VERSION = 1
+_REASON = {"withdraw": "withdrawn", "decline": "declined"}
 
 
 def _to_us(dt: datetime) -> int:
@@ -899,6 +904,60 @@ class Store:
                 self.audit.append("apply_retention", {"events_deleted": deleted})
             return deleted
 
+    # ------------------------------------------------------------------ catalogue
+    def label_items(self, labels: Mapping[str, str]) -> int:
+        """Give items human-readable labels (product titles), used in explanations.
+
+        Items are catalogue data, not personal data; labelling an item that has no events
+        yet adds it to the catalogue. Returns the number of items labelled.
+
+        >>> import persona
+        >>> store = persona.Store(":memory:")
+        >>> store.label_items({"sku-9": "Trail Socks"})
+        1
+        >>> store.item_labels(["sku-9", "sku-404"])
+        {'sku-9': 'Trail Socks'}
+        """
+        rows = []
+        for item, label in labels.items():
+            _check_id(item, "item")
+            if not isinstance(label, str) or not label.strip() or len(label) > 500:
+                raise ValidationError(
+                    f"field 'label' of item {item!r}: give a non-empty title of at most 500 "
+                    f"characters, not {label!r}",
+                    errors=[{"row": None, "field": "label", "message": "invalid label"}],
+                )
+            rows.append((item, label.strip()))
+        with self._lock:
+            self._check_open()
+            with self._tx():
+                self._con.executemany(
+                    "INSERT INTO items(ext, label) VALUES (?, ?) "
+                    "ON CONFLICT(ext) DO UPDATE SET label = excluded.label",
+                    rows,
+                )
+                self.audit.append("label_items", {"items": len(rows)})
+            return len(rows)
+
+    def item_labels(self, items: Iterable[str] | None = None) -> dict[str, str]:
+        """Labels of ``items`` (all labelled items if ``None``); unlabelled items are left out."""
+        with self._lock:
+            self._check_open()
+            if items is None:
+                return dict(
+                    self._con.execute("SELECT ext, label FROM items WHERE label IS NOT NULL")
+                )
+            wanted = list(dict.fromkeys(items))
+            self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
+            self._con.execute("DELETE FROM temp._ids")
+            self._con.executemany("INSERT INTO temp._ids(ext) VALUES (?)", [(i,) for i in wanted])
+            return dict(
+                self._con.execute(
+                    "SELECT i.ext, i.label FROM items i JOIN temp._ids t ON t.ext = i.ext "
+                    "WHERE i.label IS NOT NULL"
+                )
+            )
+
     # ------------------------------------------------------------------ reads
     def scope(self, purpose: str) -> ScopedView:
         """A read-only view of the data usable for ``purpose``: the only read path for models.
@@ -960,82 +1019,216 @@ class Store:
             declined=counts.get("decline", 0),
         )
 
-    def _read(self, purpose: str, user: str | None) -> tuple[EventColumns, Lineage]:
-        """One consent-checked read, recorded in the audit log in the same transaction."""
+    def _read_plan(self, purpose: str) -> tuple[int, datetime, np.ndarray, np.ndarray, list[str]]:
+        pid = self._purpose_id(purpose)
+        now = self._now()
+        cutoff = self._cutoffs(purpose, _to_us(now))
+        allowed = [name for name, (_, s) in sorted(self._features.items()) if purpose in s.purposes]
+        local = np.full(cutoff.size, -1, dtype=np.int16)
+        for i, name in enumerate(allowed):
+            local[self._features[name][0]] = i
+        return pid, now, cutoff, local, allowed
+
+    @contextmanager
+    def _read_tx(self) -> Iterator[None]:
+        """A transaction for a read and its audit entry; the entry needs no fsync."""
+        self._con.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with self._tx():
+                yield
+        finally:
+            self._con.execute(f"PRAGMA synchronous = {self._sync}")
+
+    def _read(self, purpose: str) -> tuple[EventColumns, Lineage]:
+        """All consented events for ``purpose``, recorded in the audit log in one transaction."""
         with self._lock:
             self._refresh()
-            pid = self._purpose_id(purpose)
-            now = self._now()
-            now_us = _to_us(now)
-            cutoff = self._cutoffs(purpose, now_us)
-            allowed = [
-                name for name, (_, s) in sorted(self._features.items()) if purpose in s.purposes
-            ]
-            local = np.full(cutoff.size, -1, dtype=np.int16)
-            for i, name in enumerate(allowed):
-                local[self._features[name][0]] = i
-            self._con.execute("PRAGMA synchronous = NORMAL")  # a read's audit entry needs no fsync
-            try:
-                with self._tx():
-                    if user is None:
+            pid, now, cutoff, local, allowed = self._read_plan(purpose)
+            with self._read_tx():
+                rows = self._con.execute(
+                    "SELECT s.subject_id, s.n, s.data FROM consent_state c "
+                    "JOIN segments s ON s.subject_id = c.subject_id "
+                    "WHERE c.purpose_id = ? AND c.action = 'grant'",
+                    (pid,),
+                ).fetchall()
+                cols = self._decode(rows, cutoff, local, tuple(allowed))
+                snapshot = self._snapshot(purpose)
+                detail = {
+                    "purpose": purpose,
+                    "rows": len(cols),
+                    "people": int(cols.users.size),
+                    "items": int(cols.items.size),
+                    "features": allowed,
+                }
+                seq = self.audit.append("scoped_read", detail)
+            lineage = Lineage(
+                store_id=self.store_id,
+                purpose=purpose,
+                purpose_description=self._purposes[purpose][1].description,
+                read_at=now,
+                features=self._feature_uses(purpose),
+                consent=snapshot,
+                people=int(cols.users.size),
+                items=int(cols.items.size),
+                rows=len(cols),
+                audit_seq=seq,
+            )
+            return cols, lineage
+
+    def _read_person(
+        self, purpose: str, user: str, *, lineage: bool
+    ) -> tuple[EventColumns, PersonLineage | None]:
+        """One person's events usable for ``purpose`` (and, if asked, what was left out and
+        why), recorded in the audit log in one transaction."""
+        _check_id(user, "user")
+        with self._lock:
+            self._refresh()
+            pid, now, cutoff, local, allowed = self._read_plan(purpose)
+            with self._read_tx():
+                code = self._subject_code(user, create=False)
+                state = None
+                rows: list[tuple[int, int, bytes]] = []
+                if code is not None:
+                    state = self._con.execute(
+                        "SELECT action, seq FROM consent_state "
+                        "WHERE purpose_id = ? AND subject_id = ?",
+                        (pid, code),
+                    ).fetchone()
+                    if lineage or (state is not None and state[0] == "grant"):
                         rows = self._con.execute(
-                            "SELECT s.subject_id, s.n, s.data FROM consent_state c "
-                            "JOIN segments s ON s.subject_id = c.subject_id "
-                            "WHERE c.purpose_id = ? AND c.action = 'grant'",
-                            (pid,),
+                            "SELECT subject_id, n, data FROM segments WHERE subject_id = ?",
+                            (code,),
                         ).fetchall()
-                        pseudonym = None
-                    else:
-                        _check_id(user, "user")
-                        code = self._subject_code(user, create=False)
-                        rows = (
-                            []
-                            if code is None
-                            else self._con.execute(
-                                "SELECT s.subject_id, s.n, s.data FROM consent_state c "
-                                "JOIN segments s ON s.subject_id = c.subject_id "
-                                "WHERE c.purpose_id = ? AND c.subject_id = ? "
-                                "AND c.action = 'grant'",
-                                (pid, code),
-                            ).fetchall()
-                        )
-                        pseudonym = self.pseudonym(user)
-                    cols = self._decode(rows, cutoff, local, tuple(allowed), user)
-                    if user is None:
-                        snapshot = self._snapshot(purpose)
-                        detail = {
-                            "purpose": purpose,
-                            "rows": len(cols),
-                            "people": int(cols.users.size),
-                            "items": int(cols.items.size),
-                            "features": allowed,
-                        }
-                        seq = self.audit.append("scoped_read", detail)
-                    else:
-                        snapshot = None
-                        seq = self.audit.append(
-                            "scoped_history_read",
-                            {"purpose": purpose, "rows": len(cols)},
-                            subject=pseudonym,
-                        )
-            finally:
-                self._con.execute(f"PRAGMA synchronous = {self._sync}")
-            if snapshot is None:
-                lineage = None
-            else:
-                lineage = Lineage(
-                    store_id=self.store_id,
-                    purpose=purpose,
-                    purpose_description=self._purposes[purpose][1].description,
-                    read_at=now,
-                    features=self._feature_uses(purpose),
-                    consent=snapshot,
-                    people=int(cols.users.size),
-                    items=int(cols.items.size),
-                    rows=len(cols),
-                    audit_seq=seq,
+                active = state is not None and state[0] == "grant"
+                cols = self._decode(rows if active else [], cutoff, local, tuple(allowed), user)
+                person = (
+                    self._person_lineage(purpose, code, state, rows, now, len(cols))
+                    if lineage
+                    else None
                 )
-            return cols, lineage  # type: ignore[return-value]
+                seq = self.audit.append(
+                    "scoped_history_read",
+                    {"purpose": purpose, "rows": len(cols), "lineage": lineage},
+                    subject=self.pseudonym(user),
+                )
+            if person is not None:
+                person = person.model_copy(update={"audit_seq": seq})
+            return cols, person
+
+    def _consent_record(self, seq: int) -> ConsentRecord:
+        pid, action, at, rec, source, notice, signal = self._con.execute(
+            "SELECT purpose_id, action, at, recorded_at, source, notice_version, signal "
+            "FROM consent_events WHERE seq = ?",
+            (seq,),
+        ).fetchone()
+        names = {i: name for name, (i, _) in self._purposes.items()}
+        return ConsentRecord(
+            purpose=names[pid],
+            action=action,
+            at=_from_us(at),
+            recorded_at=_from_us(rec),
+            source=source,
+            notice_version=notice,
+            signal=signal,
+        )
+
+    def _person_lineage(
+        self,
+        purpose: str,
+        code: int | None,
+        state: tuple[str, int] | None,
+        rows: list[tuple[int, int, bytes]],
+        now: datetime,
+        used_rows: int,
+    ) -> PersonLineage:
+        consent = None if state is None else self._consent_record(state[1])
+        active = consent is not None and consent.action == "grant"
+        rec = (
+            np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
+            if rows
+            else np.zeros(0, dtype=EVENT_DTYPE)
+        )
+        other: dict[int, tuple[str, int]] = {}
+        if code is not None:
+            other = {
+                p: (a, q)
+                for p, a, q in self._con.execute(
+                    "SELECT purpose_id, action, seq FROM consent_state WHERE subject_id = ?",
+                    (code,),
+                )
+            }
+        now_us = _to_us(now)
+        used: list[FeatureUsed] = []
+        not_used: list[FeatureNotUsed] = []
+        for name, (fid, spec) in sorted(self._features.items()):
+            mine = rec[rec["feature"] == fid]
+            if mine.size == 0:
+                continue
+            if not active:
+                reason = "no_consent" if consent is None else _REASON[consent.action]
+                not_used.append(
+                    FeatureNotUsed(
+                        feature=name,
+                        category=spec.category,
+                        reason=reason,
+                        events=int(mine.size),
+                        purpose=purpose,
+                        since=None if consent is None else consent.at,
+                    )
+                )
+                continue
+            if purpose not in spec.purposes:
+                # the most telling consent choice about what this feature *may* serve
+                choice = None
+                for p in spec.purposes:
+                    entry = other.get(self._purposes[p][0])
+                    if entry is not None and entry[0] != "grant":
+                        choice = self._consent_record(entry[1])
+                not_used.append(
+                    FeatureNotUsed(
+                        feature=name,
+                        category=spec.category,
+                        reason="not_allowed_for_purpose",
+                        events=int(mine.size),
+                        purpose=purpose,
+                        choice=choice,
+                    )
+                )
+                continue
+            days = spec.retention_days
+            inside = mine if days is None else mine[mine["at"] >= now_us - days * _DAY_US]
+            if inside.size:
+                used.append(
+                    FeatureUsed(
+                        feature=name,
+                        category=spec.category,
+                        events=int(inside.size),
+                        first_at=_from_us(int(inside["at"].min())),
+                        last_at=_from_us(int(inside["at"].max())),
+                    )
+                )
+            if inside.size < mine.size:
+                not_used.append(
+                    FeatureNotUsed(
+                        feature=name,
+                        category=spec.category,
+                        reason="outside_retention",
+                        events=int(mine.size - inside.size),
+                        purpose=purpose,
+                        retention_days=days,
+                    )
+                )
+        return PersonLineage(
+            store_id=self.store_id,
+            purpose=purpose,
+            purpose_description=self._purposes[purpose][1].description,
+            read_at=now,
+            consent=consent,
+            active=active,
+            used=tuple(used),
+            not_used=tuple(not_used),
+            rows=used_rows,
+        )
 
     def _decode(
         self,

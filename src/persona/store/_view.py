@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from persona._columns import EventColumns
-from persona.schema import Lineage
+from persona.schema import Lineage, PersonLineage
 
 if TYPE_CHECKING:
     from persona.store._store import Store
@@ -60,14 +60,25 @@ class ScopedView:
         Only people whose latest consent event for the purpose is a grant, only features
         allowed for the purpose, only events inside each feature's retention window.
         """
-        cols, lineage = self._store._read(self._purpose, None)
+        cols, lineage = self._store._read(self._purpose)
         self._last = lineage
         return cols
 
     def history(self, user: str) -> EventColumns:
         """One person's events usable for the purpose now (empty without active consent)."""
-        cols, _ = self._store._read(self._purpose, user)
+        cols, _ = self._store._read_person(self._purpose, user, lineage=False)
         return cols
+
+    def history_with_lineage(self, user: str) -> tuple[EventColumns, PersonLineage]:
+        """One person's usable events, and what was used and left out of their data and why
+        (declined, withdrawn, not allowed for this purpose, outside retention), in one read."""
+        cols, lineage = self._store._read_person(self._purpose, user, lineage=True)
+        assert lineage is not None
+        return cols, lineage
+
+    def person_lineage(self, user: str) -> PersonLineage:
+        """What a read for this purpose uses of ``user``'s data, and what it leaves out."""
+        return self.history_with_lineage(user)[1]
 
     def has_consent(self, user: str) -> bool:
         """Whether ``user``'s consent to this purpose is active now."""
@@ -80,6 +91,10 @@ class ScopedView:
     def items(self) -> list[str]:
         """Items that appear in usable events for the purpose now."""
         return [str(i) for i in self.events().items]
+
+    def item_labels(self, items: list[str] | None = None) -> dict[str, str]:
+        """Human-readable labels of items (catalogue data, not personal data)."""
+        return self._store.item_labels(items)
 
     @property
     def lineage(self) -> Lineage:
