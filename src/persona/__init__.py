@@ -4,8 +4,10 @@ Consent-scoped feature stores, differential-privacy noise layers on OpenDP, and 
 explanation API that says in plain language why each item was recommended.
 
 >>> import persona
->>> persona.PersonaError.code
-'persona_error'
+>>> store = persona.Store(":memory:")
+>>> store.define_purpose("personalization", description="Recommend products from what you buy")
+>>> sorted(store.purposes)
+['personalization']
 """
 
 from __future__ import annotations

@@ -1,7 +1,36 @@
-"""pydantic models shared by every part of persona (inputs are validated here)."""
+"""pydantic models for everything that crosses persona's edge: purposes, features,
+consent events, events, lineage, recommendations. Every input rule for bad data lives here."""
 
 from persona.schema._recommendation import Recommendation
+from persona.schema._store import (
+    ConsentAction,
+    ConsentRecord,
+    ConsentSnapshot,
+    EraseReport,
+    FeatureNotUsed,
+    FeatureSpec,
+    FeatureUse,
+    FeatureUsed,
+    IngestReport,
+    Lineage,
+    NotUsedReason,
+    PersonLineage,
+    PurposeSpec,
+)
 
 __all__ = [
+    "ConsentAction",
+    "ConsentRecord",
+    "ConsentSnapshot",
+    "EraseReport",
+    "FeatureNotUsed",
+    "FeatureSpec",
+    "FeatureUse",
+    "FeatureUsed",
+    "IngestReport",
+    "Lineage",
+    "NotUsedReason",
+    "PersonLineage",
+    "PurposeSpec",
     "Recommendation",
 ]

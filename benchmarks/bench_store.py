@@ -1,0 +1,178 @@
+"""Store benchmark: persona's consent-scoped store against raw sqlite3, side by side.
+
+1,000,000 synthetic events from 50,000 people over 20,000 items with power-law item
+popularity. The raw baseline does the same inserts and selects with no consent logic, no
+validation, no deduplication and no audit log: a plain table with an index on the person.
+
+    python benchmarks/bench_store.py [--events 1000000] [--batch 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import persona
+from _common import machine, percentile_ms, write_section
+
+
+def synthetic(n_events: int, n_people: int, n_items: int, seed: int = 0) -> dict[str, list]:
+    rng = np.random.default_rng(seed)
+    people = rng.integers(0, n_people, n_events)
+    ranks = np.arange(1, n_items + 1)
+    weights = 1.0 / ranks**1.1
+    items = rng.choice(n_items, n_events, p=weights / weights.sum())
+    features = np.where(rng.random(n_events) < 0.3, "purchases", "views")
+    base = datetime(2026, 11, 20, tzinfo=UTC)
+    seconds = rng.integers(0, 25 * 86400, n_events)
+    stamps = [(base - timedelta(seconds=int(s))).isoformat() for s in seconds]
+    return {
+        "user": [f"person-{p}" for p in people.tolist()],
+        "item": [f"sku-{i}" for i in items.tolist()],
+        "feature": features.tolist(),
+        "value": rng.integers(1, 5, n_events).astype(float).tolist(),
+        "at": stamps,
+    }
+
+
+def bench_raw(path: str, data: dict[str, list], batch: int, probe: list[str]) -> dict[str, float]:
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = FULL")
+    con.execute("CREATE TABLE events (user TEXT, item TEXT, feature TEXT, value REAL, at TEXT)")
+    con.execute("CREATE INDEX events_user ON events(user)")
+    rows = list(
+        zip(data["user"], data["item"], data["feature"], data["value"], data["at"], strict=True)
+    )
+    t = time.perf_counter()
+    for start in range(0, len(rows), batch):
+        con.execute("BEGIN")
+        con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows[start : start + batch])
+        con.execute("COMMIT")
+    ingest = time.perf_counter() - t
+    t = time.perf_counter()
+    fetched = con.execute("SELECT user, item, feature, value, at FROM events").fetchall()
+    users, items, _, values, _ = zip(*fetched, strict=True)
+    np.unique(np.array(users, dtype=object), return_inverse=True)
+    np.unique(np.array(items, dtype=object), return_inverse=True)
+    np.asarray(values)
+    read = time.perf_counter() - t
+    lat = []
+    for u in probe:
+        t0 = time.perf_counter()
+        con.execute("SELECT item, feature, value, at FROM events WHERE user = ?", (u,)).fetchall()
+        lat.append(time.perf_counter() - t0)
+    con.close()
+    return {
+        "ingest_s": ingest,
+        "read_s": read,
+        "read_rows": len(fetched),
+        "hist_p50": percentile_ms(lat, 50),
+        "hist_p99": percentile_ms(lat, 99),
+    }
+
+
+def bench_persona(
+    path: str, data: dict[str, list], batch: int, probe: list[str], consenting: list[str]
+) -> dict[str, float]:
+    store = persona.Store(path, clock=lambda: datetime(2026, 11, 26, tzinfo=UTC))
+    store.define_purpose("personalization", description="Recommend products")
+    store.define_feature(
+        "purchases", purposes=["personalization"], category="purchase history", retention_days=730
+    )
+    store.define_feature(
+        "views", purposes=["personalization"], category="browsing history", retention_days=30
+    )
+    n = len(data["user"])
+    records = [
+        {"user": u, "item": i, "feature": f, "value": v, "at": a}
+        for u, i, f, v, a in zip(
+            data["user"], data["item"], data["feature"], data["value"], data["at"], strict=True
+        )
+    ]
+    t = time.perf_counter()
+    for start in range(0, n, batch):
+        store.ingest(records[start : start + batch])
+    ingest = time.perf_counter() - t
+    t = time.perf_counter()
+    for u in consenting:
+        store.grant(u, "personalization", source="benchmark")
+    grants = time.perf_counter() - t
+    view = store.scope("personalization")
+    t = time.perf_counter()
+    cols = view.events()
+    read = time.perf_counter() - t
+    lat = []
+    for u in probe:
+        t0 = time.perf_counter()
+        view.history(u)
+        lat.append(time.perf_counter() - t0)
+    segments = store.stats()["segments"]
+    store.close()
+    return {
+        "ingest_s": ingest,
+        "read_s": read,
+        "read_rows": len(cols),
+        "grants_s": grants,
+        "grants": len(consenting),
+        "segments": segments,
+        "hist_p50": percentile_ms(lat, 50),
+        "hist_p99": percentile_ms(lat, 99),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--people", type=int, default=50_000)
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, nargs="+", default=[100_000, 10_000])
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args()
+    data = synthetic(args.events, args.people, args.items)
+    rng = np.random.default_rng(1)
+    people = sorted(set(data["user"]))
+    consenting = [p for p in people if rng.random() < 0.9]
+    probe = list(rng.choice(consenting, 2000))
+    lines = [
+        f"Machine: {machine()}.",
+        "",
+        f"{args.events:,} synthetic events, {len(people):,} people, {args.items:,} items (power-law "
+        "popularity); 90% of people consent. Raw baseline: plain `sqlite3` table with an index "
+        "on the person, same WAL and `synchronous=FULL`, no validation, consent, dedup or audit. "
+        "persona: pydantic validation, event-id deduplication, consent-scoped read, audit entry "
+        "per call. Both write one transaction per batch.",
+        "",
+        "| batch | metric | raw sqlite3 | persona | ratio (persona/raw) | goal |",
+        "|---|---|---|---|---|---|",
+    ]
+    for batch in args.batch:
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = bench_raw(str(Path(tmp) / "raw.db"), data, batch, probe)
+            per = bench_persona(str(Path(tmp) / "persona.db"), data, batch, probe, consenting)
+        ri, pi = args.events / raw["ingest_s"], args.events / per["ingest_s"]
+        rr, pr = raw["read_rows"] / raw["read_s"], per["read_rows"] / per["read_s"]
+        print(f"batch {batch}: raw {raw}\n            persona {per}")
+        lines += [
+            f"| {batch:,} | ingest, events/s | {ri:,.0f} | {pi:,.0f} | time x{raw['ingest_s'] and per['ingest_s'] / raw['ingest_s']:.2f} | >= 250,000/s and time <= 1.5x |",
+            f"| {batch:,} | read all into numpy, events/s | {rr:,.0f} (all rows, no consent) | {pr:,.0f} ({per['read_rows']:,} consented rows) | speed x{pr / rr:.2f} | >= 1,000,000/s |",
+            f"| {batch:,} | one person's history p50 / p99, ms | {raw['hist_p50']:.3f} / {raw['hist_p99']:.3f} | {per['hist_p50']:.3f} / {per['hist_p99']:.3f} | x{per['hist_p50'] / raw['hist_p50']:.2f} | p50 <= 0.3 ms |",
+        ]
+        lines.append(
+            f"| {batch:,} | consent grants (one transaction each) | | {per['grants'] / per['grants_s']:,.0f}/s | | |"
+        )
+    print("\n".join(lines))
+    if not args.no_write:
+        write_section("Consent-scoped store (issue 2)", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

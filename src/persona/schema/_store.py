@@ -1,0 +1,197 @@
+"""Schema of the consent-scoped store: definitions, consent records, reports, lineage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "ConsentAction",
+    "ConsentRecord",
+    "ConsentSnapshot",
+    "EraseReport",
+    "FeatureNotUsed",
+    "FeatureSpec",
+    "FeatureUse",
+    "FeatureUsed",
+    "IngestReport",
+    "Lineage",
+    "NotUsedReason",
+    "PersonLineage",
+    "PurposeSpec",
+]
+
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+]
+"""A purpose or feature name: starts with a letter; letters, digits, ``_ . -``."""
+
+ConsentAction = Literal["grant", "withdraw", "decline"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PurposeSpec(_Frozen):
+    """A purpose people can consent to, such as ``"personalization"``."""
+
+    name: Name
+    description: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    """Plain-language text shown to people when they are asked for consent."""
+    sharing: bool = False
+    """True when the purpose sells or shares data with third parties (CCPA/CPRA). A
+    "do not sell or share" or Global Privacy Control signal withdraws every such purpose."""
+    tcf_purposes: tuple[Annotated[int, Field(ge=1, le=11)], ...] = ()
+    """IAB TCF v2.2 purpose ids this purpose corresponds to (all must be consented)."""
+    consent_mode: tuple[
+        Literal["ad_storage", "analytics_storage", "ad_user_data", "ad_personalization"], ...
+    ] = ()
+    """Google Consent Mode v2 signals this purpose corresponds to (all must be granted)."""
+    created_at: datetime | None = None
+
+
+class FeatureSpec(_Frozen):
+    """A kind of data held about people, and the purposes it may serve."""
+
+    name: Name
+    purposes: tuple[Name, ...] = Field(min_length=1)
+    """Purposes this feature may be read for. A scoped read for any other purpose never sees it."""
+    category: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    """Data category in plain words (GDPR Art. 30), e.g. ``"purchase history"``."""
+    retention_days: Annotated[int, Field(ge=1, le=36500)] | None
+    """Events older than this are invisible to every read; ``None`` keeps them until erasure."""
+    description: str = ""
+    created_at: datetime | None = None
+
+
+class ConsentRecord(_Frozen):
+    """One consent event. The history of these is never overwritten (GDPR Art. 7(1))."""
+
+    purpose: str
+    action: ConsentAction
+    at: datetime
+    """When the person made the choice (as reported by the caller; defaults to now)."""
+    recorded_at: datetime
+    """When the store recorded it."""
+    source: str
+    """Where the choice was made: a form, a banner, an API call, a signal."""
+    notice_version: str | None = None
+    """Version of the privacy notice the person saw."""
+    signal: str | None = None
+    """A machine signal behind the event, such as ``"gpc"``, ``"tcf"`` or ``"consent_mode"``."""
+
+
+class IngestReport(_Frozen):
+    """What one ``Store.ingest`` call did."""
+
+    received: int
+    inserted: int
+    duplicates: int
+    """Events already held (same event id) or repeated in the batch: ignored."""
+    rejected: int = 0
+    """Invalid rows skipped (only with ``on_invalid="skip"``; otherwise the batch is refused)."""
+    rejected_by_field: dict[str, int] = Field(default_factory=dict)
+    audit_seq: int | None = None
+
+
+class EraseReport(_Frozen):
+    """What ``Store.erase`` removed."""
+
+    subject: str
+    """The pseudonym under which the audit log records the erasure (never the id)."""
+    events: int
+    consent_events: int
+    held: bool
+    """Whether anything was held about the person before the call."""
+    audit_seq: int
+
+
+class FeatureUse(_Frozen):
+    """A feature as seen by one read: used or left out, and why."""
+
+    feature: str
+    category: str
+    used: bool
+    reason: str
+    """Plain-language reason, e.g. ``"allowed for personalization"`` or
+    ``"not allowed for personalization"``."""
+    retention_days: int | None = None
+
+
+class ConsentSnapshot(_Frozen):
+    """Counts of consent states for one purpose at the time of a read."""
+
+    purpose: str
+    granted: int
+    withdrawn: int
+    declined: int
+
+
+class Lineage(_Frozen):
+    """Where a scoped read's data came from. Becomes part of every explanation."""
+
+    store_id: str
+    purpose: str
+    purpose_description: str
+    read_at: datetime
+    features: tuple[FeatureUse, ...]
+    consent: ConsentSnapshot
+    people: int
+    items: int
+    rows: int
+    audit_seq: int | None = None
+    """Sequence number of the audit-log entry that recorded this read."""
+
+
+NotUsedReason = Literal[
+    "no_consent", "declined", "withdrawn", "not_allowed_for_purpose", "outside_retention"
+]
+
+
+class FeatureUsed(_Frozen):
+    """A kind of a person's data that a read used."""
+
+    feature: str
+    category: str
+    events: int
+    first_at: datetime
+    last_at: datetime
+
+
+class FeatureNotUsed(_Frozen):
+    """A kind of a person's data that a read left out, and why.
+
+    ``reason`` is one of: ``no_consent`` (never asked), ``declined``, ``withdrawn`` (the
+    person's choice for the purpose, made at ``since``), ``not_allowed_for_purpose`` (the
+    feature is not tagged for the purpose; ``choice`` is the person's own refusal of a purpose
+    the feature *is* tagged for, if any), ``outside_retention`` (older than
+    ``retention_days``).
+    """
+
+    feature: str
+    category: str
+    reason: NotUsedReason
+    events: int
+    purpose: str
+    since: datetime | None = None
+    choice: ConsentRecord | None = None
+    retention_days: int | None = None
+
+
+class PersonLineage(_Frozen):
+    """What one read used of one person's data for a purpose, and what it left out."""
+
+    store_id: str
+    purpose: str
+    purpose_description: str
+    read_at: datetime
+    consent: ConsentRecord | None
+    """The person's latest consent event for the purpose (``None``: never asked)."""
+    active: bool
+    used: tuple[FeatureUsed, ...]
+    not_used: tuple[FeatureNotUsed, ...]
+    rows: int
+    audit_seq: int | None = None

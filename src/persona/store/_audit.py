@@ -1,0 +1,183 @@
+"""The append-only, hash-chained audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from persona.errors import AuditError
+
+__all__ = ["AuditEntry", "AuditLog"]
+
+GENESIS = "0" * 64
+
+
+class AuditEntry(BaseModel):
+    """One audit-log entry. ``subject`` is a pseudonym, never a person's id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    at: datetime
+    action: str
+    subject: str | None
+    detail: dict[str, Any]
+    prev: str
+    hash: str
+
+
+def _canonical(seq: int, at: str, action: str, subject: str | None, detail: str) -> bytes:
+    return json.dumps(
+        [seq, at, action, subject, detail], separators=(",", ":"), ensure_ascii=True
+    ).encode()
+
+
+def _chain(prev: str, payload: bytes) -> str:
+    return hashlib.sha256(prev.encode() + payload).hexdigest()
+
+
+class AuditLog:
+    """Append-only, hash-chained record of every consent change, ingest batch, scoped read,
+    export and erasure.
+
+    Each entry's hash covers the previous entry's hash, so editing, reordering or deleting
+    any entry breaks the chain; the head (last sequence number and hash) is also kept apart
+    from the entries, so cutting entries off the end is detected as well. For protection
+    against someone who can rewrite the whole file, record :meth:`head` somewhere else (a
+    ticket, a second system) and pass it to :meth:`verify`.
+
+    Examples
+    --------
+    >>> import persona
+    >>> store = persona.Store(":memory:")
+    >>> store.define_purpose("personalization", description="Suggest products")
+    >>> store.audit.verify()
+    True
+    >>> [e.action for e in store.audit.entries()]
+    ['define_purpose']
+    """
+
+    def __init__(
+        self,
+        con: sqlite3.Connection,
+        lock: AbstractContextManager[Any],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._con = con
+        self._lock = lock
+        self._clock = clock
+
+    def append(self, action: str, detail: dict[str, Any], subject: str | None = None) -> int:
+        """Append an entry. Must be called inside the store's write transaction."""
+        row = self._con.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+        seq, prev = (0, GENESIS) if row is None else _parse_head(row[0])
+        seq += 1
+        at = self._clock().isoformat()
+        detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
+        digest = _chain(prev, _canonical(seq, at, action, subject, detail_json))
+        self._con.execute(
+            "INSERT INTO audit(seq, at, action, subject, detail, prev, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, at, action, subject, detail_json, prev, digest),
+        )
+        self._con.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('audit_head', ?)",
+            (f"{seq}:{digest}",),
+        )
+        return seq
+
+    def head(self) -> tuple[int, str]:
+        """The last sequence number and its hash: record it elsewhere to anchor the log."""
+        with self._lock:
+            row = self._con.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+        return (0, GENESIS) if row is None else _parse_head(row[0])
+
+    def problems(self, anchor: tuple[int, str] | None = None) -> list[str]:
+        """Every inconsistency found, in plain words; empty when the log is intact."""
+        found: list[str] = []
+        expected_seq, prev = 1, GENESIS
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT seq, at, action, subject, detail, prev, hash FROM audit ORDER BY seq"
+            ).fetchall()
+            head_row = self._con.execute(
+                "SELECT value FROM meta WHERE key = 'audit_head'"
+            ).fetchone()
+        for seq, at, action, subject, detail, stored_prev, stored_hash in rows:
+            if seq != expected_seq:
+                found.append(f"entry {expected_seq} is missing (next entry is {seq})")
+            if stored_prev != prev:
+                found.append(f"entry {seq} does not follow the entry before it")
+            digest = _chain(stored_prev, _canonical(seq, at, action, subject, detail))
+            if digest != stored_hash:
+                found.append(f"entry {seq} was changed after it was written")
+            expected_seq, prev = seq + 1, stored_hash
+        last = (expected_seq - 1, prev)
+        head = (0, GENESIS) if head_row is None else _parse_head(head_row[0])
+        if head != last:
+            found.append(
+                f"the log ends at entry {last[0]} but its head says {head[0]}: entries were "
+                "removed from the end, or the head was altered"
+            )
+        if anchor is not None:
+            by_seq = {r[0]: r[6] for r in rows}
+            if by_seq.get(anchor[0]) != anchor[1]:
+                found.append(f"entry {anchor[0]} does not match the recorded anchor")
+        return found
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> bool:
+        """True while the hash chain is intact (and matches ``anchor``, if given)."""
+        return not self.problems(anchor)
+
+    def check(self, anchor: tuple[int, str] | None = None) -> None:
+        """Raise :class:`~persona.AuditError` listing what is wrong, if anything."""
+        found = self.problems(anchor)
+        if found:
+            raise AuditError(
+                "the audit log failed verification: " + "; ".join(found) + ". Restore the "
+                "store file from a backup and investigate who had write access to it.",
+                problems=found,
+            )
+
+    def entries(
+        self, *, action: str | None = None, subject: str | None = None, since: int = 0
+    ) -> list[AuditEntry]:
+        """Entries in order, optionally only one ``action`` or one pseudonymous ``subject``."""
+        return list(self._iter(action=action, subject=subject, since=since))
+
+    def _iter(self, *, action: str | None, subject: str | None, since: int) -> Iterator[AuditEntry]:
+        sql = "SELECT seq, at, action, subject, detail, prev, hash FROM audit WHERE seq > ?"
+        args: list[Any] = [since]
+        if action is not None:
+            sql += " AND action = ?"
+            args.append(action)
+        if subject is not None:
+            sql += " AND subject = ?"
+            args.append(subject)
+        with self._lock:
+            rows = self._con.execute(sql + " ORDER BY seq", args).fetchall()
+        for seq, at, act, subj, detail, prev, digest in rows:
+            yield AuditEntry(
+                seq=seq,
+                at=datetime.fromisoformat(at),
+                action=act,
+                subject=subj,
+                detail=json.loads(detail),
+                prev=prev,
+                hash=digest,
+            )
+
+    def __len__(self) -> int:
+        return self.head()[0]
+
+
+def _parse_head(value: str) -> tuple[int, str]:
+    seq, digest = value.split(":", 1)
+    return int(seq), digest

@@ -1,0 +1,1489 @@
+"""The consent-scoped feature store on SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import repeat
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import ValidationError as PydanticValidationError
+
+from persona._columns import EventColumns
+from persona.errors import (
+    StoreError,
+    SuppressedSubjectError,
+    UnknownPurposeError,
+    ValidationError,
+)
+from persona.schema import (
+    ConsentAction,
+    ConsentRecord,
+    ConsentSnapshot,
+    EraseReport,
+    FeatureNotUsed,
+    FeatureSpec,
+    FeatureUse,
+    FeatureUsed,
+    IngestReport,
+    Lineage,
+    PersonLineage,
+    PurposeSpec,
+)
+from persona.store._audit import AuditLog
+from persona.store._eidindex import EventIdIndex
+from persona.store._sql import (
+    DDL,
+    EVENT_DTYPE,
+    MAX_SEGMENTS,
+    SCHEMA_VERSION,
+    connect,
+    write_transaction,
+)
+from persona.store._validate import FIX, event_ids, raise_for, validate_batch
+
+if TYPE_CHECKING:
+    from persona.store._view import ScopedView
+
+__all__ = ["Store"]
+
+_INT64_MAX = np.iinfo(np.int64).max
+_US = 1_000_000
+_DAY_US = 86_400 * _US
+EXPORT_FORMAT_VERSION = 1
+_REASON = {"withdraw": "withdrawn", "decline": "declined"}
+
+
+def _to_us(dt: datetime) -> int:
+    return round(dt.timestamp() * _US)
+
+
+def _from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us / _US, tz=UTC)
+
+
+class Store:
+    """A consent-scoped feature store in one SQLite file.
+
+    Every feature is tagged with the purposes it may serve. A read for a purpose
+    (:meth:`scope`) sees only people whose consent to that purpose is active at read time,
+    only the features allowed for it, and only events inside each feature's retention window.
+    Withdrawal and erasure take effect at the next read. Every consent change, ingest batch,
+    scoped read, export and erasure is written to a hash-chained audit log (:attr:`audit`).
+
+    Parameters
+    ----------
+    path:
+        The store file, created if absent (``":memory:"`` for a throw-away store).
+        Several processes may open the same file at once.
+    timeout:
+        Seconds to wait for another process's write lock before raising ``StoreError``.
+    durability:
+        ``"full"`` (default) syncs every commit to disk; ``"normal"`` survives a crash of the
+        process but may lose the last commits on power loss.
+    clock:
+        Returns the current time (timezone-aware). For tests; defaults to the system clock.
+
+    Examples
+    --------
+    >>> import persona
+    >>> store = persona.Store(":memory:")
+    >>> store.define_purpose("personalization", description="Recommend products from what you buy")
+    >>> store.define_feature("purchases", purposes=["personalization"],
+    ...                      category="purchase history", retention_days=730)
+    >>> _ = store.grant("u1", "personalization", source="signup form v3")
+    >>> store.ingest([{"user": "u1", "item": "sku-9", "feature": "purchases",
+    ...                "value": 2.0, "at": "2026-11-01T10:00:00Z"}]).inserted
+    1
+    >>> len(store.scope("personalization").events())
+    1
+    >>> _ = store.withdraw("u1", "personalization")
+    >>> len(store.scope("personalization").events())
+    0
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ":memory:",
+        *,
+        timeout: float = 30.0,
+        durability: Literal["full", "normal"] = "full",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if durability not in ("full", "normal"):
+            raise ValidationError(
+                f"durability must be 'full' or 'normal', not {durability!r}",
+                errors=[{"row": None, "field": "durability", "message": "invalid"}],
+            )
+        self.path = os.fspath(path)
+        self._timeout = float(timeout)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._con = connect(self.path, timeout=self._timeout, synchronous=durability.upper())
+        self._closed = False
+        self._sync = durability.upper()
+        with self._lock:
+            self._con.executescript(f"BEGIN IMMEDIATE;\n{DDL}\nCOMMIT;")
+        with self._lock, self._tx():
+            meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
+            if "store_id" not in meta:
+                meta = {
+                    "store_id": str(uuid.uuid4()),
+                    "pseudonym_key": secrets.token_hex(32),
+                    "schema_version": str(SCHEMA_VERSION),
+                    "generation": "0",
+                    "defs_version": "0",
+                }
+                self._con.executemany(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)", list(meta.items())
+                )
+            elif int(meta["schema_version"]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path!r} was written by a newer persona (store format "
+                    f"{meta['schema_version']}, this one reads {SCHEMA_VERSION}); upgrade persona."
+                )
+        self.store_id: str = meta["store_id"]
+        self._key = bytes.fromhex(meta["pseudonym_key"])
+        self.audit = AuditLog(self._con, self._lock, self._now)
+        self._generation = -1
+        self._defs_version = -1
+        self._subjects: dict[str, int] = {}
+        self._item_ext: list[str] = []
+        self._item_code: dict[str, int] = {}
+        self._item_last = 0
+        self._item_table = np.array([], dtype=object)
+        self._eids = EventIdIndex()
+        self._purposes: dict[str, tuple[int, PurposeSpec]] = {}
+        self._features: dict[str, tuple[int, FeatureSpec]] = {}
+        self._refresh()
+
+    # ------------------------------------------------------------------ plumbing
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise StoreError("the store's clock returned a time without a time zone")
+        return now
+
+    def _tx(self) -> Any:
+        return write_transaction(self._con, timeout=self._timeout)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed; open it again with persona.Store(path)")
+
+    def _refresh(self) -> None:
+        """Reload caches that another process (or an erasure) may have made stale."""
+        self._check_open()
+        meta = dict(
+            self._con.execute(
+                "SELECT key, value FROM meta WHERE key IN ('generation', 'defs_version')"
+            ).fetchall()
+        )
+        generation, defs_version = int(meta["generation"]), int(meta["defs_version"])
+        if generation != self._generation:
+            self._subjects.clear()
+            self._generation = generation
+        if defs_version != self._defs_version:
+            self._purposes = {
+                name: (pid, PurposeSpec.model_validate_json(spec))
+                for pid, name, spec in self._con.execute("SELECT id, name, spec FROM purposes")
+            }
+            self._features = {
+                name: (fid, FeatureSpec.model_validate_json(spec))
+                for fid, name, spec in self._con.execute("SELECT id, name, spec FROM features")
+            }
+            self._defs_version = defs_version
+
+    def _bump(self, key: str) -> None:
+        self._con.execute(
+            "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = ?",
+            (key,),
+        )
+
+    def _sync_items(self) -> None:
+        rows = self._con.execute(
+            "SELECT id, ext FROM items WHERE id > ? ORDER BY id", (self._item_last,)
+        ).fetchall()
+        for code, ext in rows:
+            while len(self._item_ext) <= code:
+                self._item_ext.append("")
+            self._item_ext[code] = ext
+            self._item_code[ext] = code
+            self._item_last = code
+        if rows or self._item_table.size != len(self._item_ext):
+            self._item_table = np.array(self._item_ext, dtype=object)
+
+    def pseudonym(self, user: str) -> str:
+        """The pseudonym under which the audit log refers to ``user`` (a keyed hash)."""
+        return hmac.new(self._key, user.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def close(self) -> None:
+        """Close the file. The store cannot be used afterwards."""
+        with self._lock:
+            if not self._closed:
+                self._con.close()
+                self._closed = True
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r})"
+
+    # ------------------------------------------------------------------ definitions
+    @property
+    def purposes(self) -> dict[str, PurposeSpec]:
+        """Defined purposes by name."""
+        with self._lock:
+            self._refresh()
+            return {name: spec for name, (_, spec) in self._purposes.items()}
+
+    @property
+    def features(self) -> dict[str, FeatureSpec]:
+        """Defined features by name."""
+        with self._lock:
+            self._refresh()
+            return {name: spec for name, (_, spec) in self._features.items()}
+
+    def define_purpose(
+        self,
+        name: str,
+        *,
+        description: str,
+        sharing: bool = False,
+        tcf_purposes: Iterable[int] = (),
+        consent_mode: Iterable[str] = (),
+    ) -> None:
+        """Define (or update) a purpose people can consent to.
+
+        ``sharing=True`` marks purposes that sell or share data; a "do not sell or share" /
+        Global Privacy Control signal (:meth:`do_not_sell`) withdraws all of them.
+        ``tcf_purposes`` and ``consent_mode`` map the purpose to IAB TCF v2.2 purpose ids and
+        Google Consent Mode signals (see :meth:`apply_tcf`, :meth:`apply_consent_mode`).
+        """
+        spec = _validated(
+            PurposeSpec,
+            name=name,
+            description=description,
+            sharing=sharing,
+            tcf_purposes=tuple(tcf_purposes),
+            consent_mode=tuple(consent_mode),
+        )
+        self._define("purposes", "purpose", spec)
+
+    def define_feature(
+        self,
+        name: str,
+        *,
+        purposes: Iterable[str],
+        category: str,
+        retention_days: int | None,
+        description: str = "",
+    ) -> None:
+        """Define (or update) a feature and the purposes it may serve.
+
+        ``retention_days`` must be given: events older than that are invisible to every
+        read (``None`` keeps them until the person is erased).
+        """
+        spec = _validated(
+            FeatureSpec,
+            name=name,
+            purposes=tuple(purposes),
+            category=category,
+            retention_days=retention_days,
+            description=description,
+        )
+        with self._lock:
+            self._refresh()
+            for p in spec.purposes:
+                self._purpose_id(p)
+            self._define("features", "feature", spec)
+
+    def _define(self, table: str, kind: str, spec: PurposeSpec | FeatureSpec) -> None:
+        with self._lock:
+            self._check_open()
+            with self._tx():
+                row = self._con.execute(
+                    f"SELECT spec FROM {table} WHERE name = ?", (spec.name,)
+                ).fetchone()
+                if row is not None:
+                    old = type(spec).model_validate_json(row[0])
+                    if old.model_copy(update={"created_at": None}) == spec:
+                        return
+                    spec = spec.model_copy(update={"created_at": old.created_at})
+                    self._con.execute(
+                        f"UPDATE {table} SET spec = ? WHERE name = ?",
+                        (spec.model_dump_json(), spec.name),
+                    )
+                    action = f"redefine_{kind}"
+                else:
+                    spec = spec.model_copy(update={"created_at": self._now()})
+                    self._con.execute(
+                        f"INSERT INTO {table}(name, spec) VALUES (?, ?)",
+                        (spec.name, spec.model_dump_json()),
+                    )
+                    action = f"define_{kind}"
+                self._bump("defs_version")
+                self.audit.append(action, spec.model_dump(mode="json"))
+            self._refresh()
+
+    def _purpose_id(self, purpose: str) -> int:
+        entry = self._purposes.get(purpose)
+        if entry is None:
+            known = ", ".join(sorted(self._purposes)) or "none yet"
+            raise UnknownPurposeError(
+                f"unknown purpose {purpose!r} (defined: {known}); define it first with "
+                f"store.define_purpose({purpose!r}, description=...)",
+                purpose=purpose,
+            )
+        return entry[0]
+
+    # ------------------------------------------------------------------ consent
+    def grant(
+        self,
+        user: str,
+        purpose: str,
+        *,
+        source: str,
+        notice_version: str | None = None,
+        at: datetime | str | None = None,
+    ) -> ConsentRecord:
+        """Record that ``user`` consented to ``purpose``.
+
+        ``source`` says where (a form, a banner, an API); ``notice_version`` which privacy
+        notice they saw; ``at`` when they chose (defaults to now; never in the future).
+        A grant lifts the suppression left by an earlier erasure.
+        """
+        return self._consent(user, purpose, "grant", source, notice_version, at, None)
+
+    def withdraw(
+        self,
+        user: str,
+        purpose: str,
+        *,
+        source: str = "api",
+        notice_version: str | None = None,
+        at: datetime | str | None = None,
+    ) -> ConsentRecord:
+        """Record that ``user`` withdrew consent to ``purpose``. Effective at the next read."""
+        return self._consent(user, purpose, "withdraw", source, notice_version, at, None)
+
+    def decline(
+        self,
+        user: str,
+        purpose: str,
+        *,
+        source: str,
+        notice_version: str | None = None,
+        at: datetime | str | None = None,
+    ) -> ConsentRecord:
+        """Record that ``user`` was asked and said no (distinct from withdrawing later)."""
+        return self._consent(user, purpose, "decline", source, notice_version, at, None)
+
+    def do_not_sell(
+        self, user: str, *, source: str = "Global Privacy Control"
+    ) -> list[ConsentRecord]:
+        """Apply a "do not sell or share" / Global Privacy Control signal: withdraw every
+        purpose defined with ``sharing=True``. Returns the records written."""
+        with self._lock:
+            self._refresh()
+            names = [n for n, (_, spec) in self._purposes.items() if spec.sharing]
+            return self._consent_many(user, [(n, "withdraw") for n in names], source, None, "gpc")
+
+    def apply_tcf(
+        self,
+        user: str,
+        purposes: Iterable[int],
+        *,
+        source: str = "IAB TCF v2.2 consent string",
+        notice_version: str | None = None,
+    ) -> list[ConsentRecord]:
+        """Apply the purposes a TCF v2.2 consent string allows (``purposes``: TCF purpose ids).
+
+        Each persona purpose mapped with ``tcf_purposes`` is granted when all its ids are
+        allowed and withdrawn otherwise; only changes of state are recorded.
+        """
+        allowed = {int(p) for p in purposes}
+        with self._lock:
+            self._refresh()
+            plan = [
+                (name, "grant" if set(spec.tcf_purposes) <= allowed else "withdraw")
+                for name, (_, spec) in self._purposes.items()
+                if spec.tcf_purposes
+            ]
+            return self._consent_many(user, plan, source, notice_version, "tcf", only_changes=True)
+
+    def apply_consent_mode(
+        self,
+        user: str,
+        signals: Mapping[str, str],
+        *,
+        source: str = "Google Consent Mode",
+    ) -> list[ConsentRecord]:
+        """Apply Google Consent Mode v2 signals (``{"ad_personalization": "denied", ...}``).
+
+        A persona purpose mapped with ``consent_mode`` is granted when all its signals are
+        ``"granted"`` and withdrawn when any is ``"denied"``; missing signals leave it as is.
+        """
+        for key, value in signals.items():
+            if value not in ("granted", "denied"):
+                raise ValidationError(
+                    f"consent mode signal {key!r} must be 'granted' or 'denied', not {value!r}",
+                    errors=[{"row": None, "field": key, "message": "invalid value"}],
+                )
+        with self._lock:
+            self._refresh()
+            plan = []
+            for name, (_, spec) in self._purposes.items():
+                if not spec.consent_mode:
+                    continue
+                states = [signals.get(s) for s in spec.consent_mode]
+                if "denied" in states:
+                    plan.append((name, "withdraw"))
+                elif all(s == "granted" for s in states):
+                    plan.append((name, "grant"))
+            return self._consent_many(user, plan, source, None, "consent_mode", only_changes=True)
+
+    def _consent(
+        self,
+        user: str,
+        purpose: str,
+        action: ConsentAction,
+        source: str,
+        notice_version: str | None,
+        at: datetime | str | None,
+        signal: str | None,
+    ) -> ConsentRecord:
+        with self._lock:
+            self._refresh()
+            return self._consent_many(
+                user, [(purpose, action)], source, notice_version, signal, at=at
+            )[0]
+
+    def _consent_many(
+        self,
+        user: str,
+        plan: list[tuple[str, ConsentAction]],
+        source: str,
+        notice_version: str | None,
+        signal: str | None,
+        *,
+        at: datetime | str | None = None,
+        only_changes: bool = False,
+    ) -> list[ConsentRecord]:
+        _check_id(user, "user")
+        if not isinstance(source, str) or not source.strip():
+            raise ValidationError(
+                "source must say where the choice was made, e.g. source='signup form v3'",
+                errors=[{"row": None, "field": "source", "message": "empty"}],
+            )
+        now = self._now()
+        when = now if at is None else _parse_time(at, "at")
+        if when > now:
+            raise ValidationError(
+                f"consent time {when.isoformat()} is in the future; record choices when they "
+                "are made, or pass the past time they were made",
+                errors=[{"row": None, "field": "at", "message": "in the future"}],
+            )
+        pids = [(self._purpose_id(p), p, a) for p, a in plan]
+        records: list[ConsentRecord] = []
+        pseudonym = self.pseudonym(user)
+        with self._tx():
+            suppressed = self._con.execute(
+                "SELECT 1 FROM suppressed WHERE pseudonym = ?", (pseudonym,)
+            ).fetchone()
+            if suppressed and all(a != "grant" for _, _, a in pids):
+                # an erased person saying no: nothing is held, and nothing is stored now
+                for _, name, action in pids:
+                    record = ConsentRecord(
+                        purpose=name,
+                        action=action,
+                        at=when,
+                        recorded_at=now,
+                        source=source,
+                        notice_version=notice_version,
+                        signal=signal,
+                    )
+                    self.audit.append(
+                        f"consent_{action}",
+                        {"purpose": name, "stored": False, "reason": "erased person"},
+                        subject=pseudonym,
+                    )
+                    records.append(record)
+                return records
+            code = self._subject_code(user, create=True)
+            for pid, name, action in pids:
+                state = self._con.execute(
+                    "SELECT action, at, seq FROM consent_state "
+                    "WHERE purpose_id = ? AND subject_id = ?",
+                    (pid, code),
+                ).fetchone()
+                if only_changes and (state[0] if state else "withdraw") == action:
+                    continue
+                if only_changes and state is None and action == "withdraw":
+                    continue
+                cur = self._con.execute(
+                    "INSERT INTO consent_events(subject_id, purpose_id, action, at, recorded_at, "
+                    "source, notice_version, signal) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (code, pid, action, _to_us(when), _to_us(now), source, notice_version, signal),
+                )
+                seq = int(cur.lastrowid or 0)
+                if state is None or (_to_us(when), seq) >= (state[1], state[2]):
+                    self._con.execute(
+                        "INSERT OR REPLACE INTO consent_state"
+                        "(purpose_id, subject_id, action, at, seq) VALUES (?, ?, ?, ?, ?)",
+                        (pid, code, action, _to_us(when), seq),
+                    )
+                if action == "grant":
+                    self._con.execute("DELETE FROM suppressed WHERE pseudonym = ?", (pseudonym,))
+                record = ConsentRecord(
+                    purpose=name,
+                    action=action,
+                    at=when,
+                    recorded_at=now,
+                    source=source,
+                    notice_version=notice_version,
+                    signal=signal,
+                )
+                self.audit.append(
+                    f"consent_{action}", record.model_dump(mode="json"), subject=pseudonym
+                )
+                records.append(record)
+        return records
+
+    def consent_history(self, user: str) -> list[ConsentRecord]:
+        """Every consent event recorded for ``user``, oldest first (empty if none)."""
+        with self._lock:
+            self._refresh()
+            code = self._subject_code(user, create=False)
+            if code is None:
+                return []
+            names = {pid: name for name, (pid, _) in self._purposes.items()}
+            rows = self._con.execute(
+                "SELECT purpose_id, action, at, recorded_at, source, notice_version, signal "
+                "FROM consent_events WHERE subject_id = ? ORDER BY at, seq",
+                (code,),
+            ).fetchall()
+        return [
+            ConsentRecord(
+                purpose=names[pid],
+                action=action,
+                at=_from_us(at),
+                recorded_at=_from_us(rec),
+                source=source,
+                notice_version=notice,
+                signal=signal,
+            )
+            for pid, action, at, rec, source, notice, signal in rows
+        ]
+
+    def consent_status(self, user: str) -> dict[str, ConsentRecord | None]:
+        """The latest consent event for each defined purpose (``None``: never asked)."""
+        latest: dict[str, ConsentRecord | None] = dict.fromkeys(self.purposes)
+        for record in self.consent_history(user):
+            latest[record.purpose] = record
+        return latest
+
+    def has_consent(self, user: str, purpose: str) -> bool:
+        """True when the latest consent event of ``user`` for ``purpose`` is a grant, now."""
+        with self._lock:
+            self._refresh()
+            pid = self._purpose_id(purpose)
+            code = self._subject_code(user, create=False)
+            if code is None:
+                return False
+            row = self._con.execute(
+                "SELECT action FROM consent_state WHERE purpose_id = ? AND subject_id = ?",
+                (pid, code),
+            ).fetchone()
+            return row is not None and row[0] == "grant"
+
+    # ------------------------------------------------------------------ subjects
+    def _subject_code(self, user: str, *, create: bool) -> int | None:
+        code = self._subjects.get(user)
+        if code is not None:
+            return code
+        row = self._con.execute("SELECT id FROM subjects WHERE ext = ?", (user,)).fetchone()
+        if row is None:
+            if not create:
+                return None
+            cur = self._con.execute(
+                "INSERT INTO subjects(ext, pseudonym, created_at) VALUES (?, ?, ?)",
+                (user, self.pseudonym(user), _to_us(self._now())),
+            )
+            row = (int(cur.lastrowid or 0),)
+        self._subjects[user] = row[0]
+        return int(row[0])
+
+    def _subject_codes(self, users: list[str]) -> tuple[dict[str, int], list[str]]:
+        """Codes of existing subjects among ``users`` (unique), and the ones not yet held."""
+        found = {u: self._subjects[u] for u in users if u in self._subjects}
+        missing = [u for u in users if u not in found]
+        if missing:
+            self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
+            self._con.execute("DELETE FROM temp._ids")
+            self._con.executemany("INSERT INTO temp._ids(ext) VALUES (?)", [(u,) for u in missing])
+            for ext, code in self._con.execute(
+                "SELECT s.ext, s.id FROM subjects s JOIN temp._ids t ON t.ext = s.ext"
+            ):
+                found[ext] = code
+                self._subjects[ext] = code
+            missing = [u for u in missing if u not in found]
+        return found, missing
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(
+        self,
+        events: Any,
+        *,
+        on_invalid: Literal["raise", "skip"] = "raise",
+    ) -> IngestReport:
+        """Validate and store a batch of events, all or nothing.
+
+        ``events`` is a list of dicts (or a pandas DataFrame) with fields ``user``, ``item``,
+        ``feature``, ``at`` (ISO 8601 with a time zone, or an aware datetime), optional
+        ``value`` (default 1.0) and optional ``id`` (an event id; without one, the event's
+        content is its id). Re-sending an event changes nothing.
+
+        With ``on_invalid="raise"`` (default) any bad row rejects the whole batch with a
+        :class:`~persona.ValidationError` naming each row and field, and the store is left
+        exactly as it was. With ``on_invalid="skip"`` the valid rows are stored and the bad
+        ones counted in the report (``rejected``, ``rejected_by_field``).
+        """
+        if on_invalid not in ("raise", "skip"):
+            raise ValidationError(
+                f"on_invalid must be 'raise' or 'skip', not {on_invalid!r}",
+                errors=[{"row": None, "field": "on_invalid", "message": "invalid"}],
+            )
+        with self._lock:
+            self._refresh()
+            now_us = _to_us(self._now())
+            codes = {name: fid for name, (fid, _) in self._features.items()}
+            batch, problems = validate_batch(events, now_us=now_us, features=codes)
+            if problems and on_invalid == "raise":
+                raise_for(problems, batch.n)
+            try:
+                with self._tx():
+                    return self._write_batch(batch, problems, codes, on_invalid)
+            except BaseException:
+                self._subjects.clear()  # may hold codes of rows that were rolled back
+                self._item_ext, self._item_code, self._item_last = [], {}, 0
+                self._item_table = np.array([], dtype=object)
+                self._eids = EventIdIndex()
+                raise
+
+    def _write_batch(
+        self,
+        batch: Any,
+        problems: list[dict[str, Any]],
+        feature_codes: dict[str, int],
+        on_invalid: str,
+    ) -> IngestReport:
+        generation = int(
+            self._con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+        )
+        if generation != self._generation:
+            self._subjects.clear()
+            self._generation = generation
+        keep = np.ones(len(batch.user), dtype=bool)
+        unique_users = list(dict.fromkeys(batch.user))
+        found, new = self._subject_codes(unique_users)
+        if new:
+            pseudonyms = {u: self.pseudonym(u) for u in new}
+            self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ps(p TEXT PRIMARY KEY)")
+            self._con.execute("DELETE FROM temp._ps")
+            self._con.executemany(
+                "INSERT INTO temp._ps(p) VALUES (?)", [(p,) for p in pseudonyms.values()]
+            )
+            blocked_ps = {
+                r[0]
+                for r in self._con.execute(
+                    "SELECT s.pseudonym FROM suppressed s JOIN temp._ps t ON t.p = s.pseudonym"
+                )
+            }
+            if blocked_ps:
+                blocked = {u for u, p in pseudonyms.items() if p in blocked_ps}
+                rows = [i for i, u in enumerate(batch.user) if u in blocked]
+                if on_invalid == "raise":
+                    raise SuppressedSubjectError(
+                        f"the batch was rejected and nothing was stored: {len(rows)} event(s) "
+                        f"(first at row {int(batch.rows[rows[0]])}, field 'user') belong to "
+                        f"{len(blocked)} person(s) who were erased. Events for an erased person "
+                        "are refused until they grant consent again (store.grant(...)).",
+                        errors=[
+                            {
+                                "row": int(batch.rows[i]),
+                                "field": "user",
+                                "message": "erased person",
+                                "input": "(withheld)",
+                            }
+                            for i in rows
+                        ],
+                    )
+                keep[rows] = False
+                problems = [
+                    *problems,
+                    *({"row": int(batch.rows[i]), "field": "user"} for i in rows),
+                ]
+                new = [u for u in new if u not in blocked]
+            if new:
+                created_at = _to_us(self._now())
+                self._con.executemany(
+                    "INSERT INTO subjects(ext, pseudonym, created_at) VALUES (?, ?, ?)",
+                    [(u, pseudonyms[u], created_at) for u in new],
+                )
+                more, _ = self._subject_codes(new)
+                found.update(more)
+        m_all = len(batch.user)
+        subj = np.array(list(map(found.get, batch.user, repeat(0))), dtype=np.int64)
+
+        self._sync_items()
+        unique_items = [i for i in dict.fromkeys(batch.item) if i not in self._item_code]
+        if unique_items:
+            self._con.executemany(
+                "INSERT OR IGNORE INTO items(ext) VALUES (?)", [(i,) for i in unique_items]
+            )
+            self._sync_items()
+        item = np.array(list(map(self._item_code.__getitem__, batch.item)), dtype=np.int64)
+        feature = np.array(list(map(feature_codes.__getitem__, batch.feature)), dtype=np.int64)
+
+        eids = event_ids(subj, item, feature, batch.value, batch.at_us, batch.event_id)
+        self._eids.sync(self._con, generation)
+        _, first = np.unique(eids, return_index=True)
+        fresh = np.zeros(m_all, dtype=bool)
+        fresh[first] = True
+        fresh &= keep
+        fresh[fresh] = ~self._eids.contains(eids[fresh])
+        duplicates = int(keep.sum() - fresh.sum())
+        idx = np.flatnonzero(fresh)
+        m = idx.size
+        if m:
+            s, it, fe = subj[idx], item[idx], feature[idx]
+            val, at, eid = batch.value[idx], batch.at_us[idx], eids[idx]
+            order = np.lexsort((at, s))
+            rec = np.zeros(m, dtype=EVENT_DTYPE)
+            rec["item"], rec["feature"] = it[order], fe[order]
+            rec["value"], rec["at"], rec["eid"] = val[order], at[order], eid[order]
+            s_sorted = s[order]
+            self._insert_segments(s_sorted, rec)
+            self._eids.append(self._con, np.sort(eid))
+            self._compact(np.unique(s_sorted).tolist())
+        rejected_by_field: dict[str, int] = {}
+        for p in problems:
+            rejected_by_field[p["field"]] = rejected_by_field.get(p["field"], 0) + 1
+        rejected = len({p["row"] for p in problems})
+        per_feature = {
+            name: int(np.count_nonzero(feature[idx] == code))
+            for name, code in feature_codes.items()
+            if np.any(feature[idx] == code)
+        }
+        seq = self.audit.append(
+            "ingest",
+            {
+                "received": batch.n,
+                "inserted": m,
+                "duplicates": duplicates,
+                "rejected": rejected,
+                "people": len(np.unique(subj[idx])),
+                "by_feature": per_feature,
+            },
+        )
+        return IngestReport(
+            received=batch.n,
+            inserted=m,
+            duplicates=duplicates,
+            rejected=rejected,
+            rejected_by_field=rejected_by_field,
+            audit_seq=seq,
+        )
+
+    def _temp_ids(self, name: str, codes: list[int]) -> None:
+        self._con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name}(id INTEGER PRIMARY KEY)")
+        self._con.execute(f"DELETE FROM temp.{name}")
+        self._con.executemany(f"INSERT INTO temp.{name}(id) VALUES (?)", [(c,) for c in codes])
+
+    def _insert_segments(self, subj: np.ndarray, rec: np.ndarray) -> None:
+        """Write one segment per person; ``subj`` and ``rec`` sorted by person, then time."""
+        m = rec.size
+        if m == 0:
+            return
+        starts = np.flatnonzero(np.r_[True, subj[1:] != subj[:-1]])
+        ends = np.r_[starts[1:], m]
+        buf = rec.tobytes()
+        w = EVENT_DTYPE.itemsize
+        self._con.executemany(
+            "INSERT INTO segments(subject_id, n, data) VALUES (?, ?, ?)",
+            [
+                (code, e - b, buf[b * w : e * w])
+                for code, b, e in zip(
+                    subj[starts].tolist(), starts.tolist(), ends.tolist(), strict=True
+                )
+            ],
+        )
+
+    def _compact(self, codes: list[int]) -> None:
+        """Merge the segments of people who have more than ``MAX_SEGMENTS`` of them."""
+        self._temp_ids("_touched", codes)
+        crowded = [
+            r[0]
+            for r in self._con.execute(
+                "SELECT subject_id FROM segments "
+                "WHERE subject_id IN (SELECT id FROM temp._touched) "
+                "GROUP BY subject_id HAVING count(*) > ?",
+                (MAX_SEGMENTS,),
+            )
+        ]
+        self._rewrite_subjects(crowded)
+
+    def _rewrite_subjects(
+        self, codes: list[int], keep: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> tuple[int, int]:
+        """Replace each listed person's segments by one, keeping the events where ``keep``
+        is true (all by default). Returns the events before and after."""
+        if not codes:
+            return 0, 0
+        self._temp_ids("_rewrite", codes)
+        rows = self._con.execute(
+            "SELECT subject_id, n, data FROM segments "
+            "WHERE subject_id IN (SELECT id FROM temp._rewrite)"
+        ).fetchall()
+        if not rows:
+            return 0, 0
+        subj = np.repeat(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows])
+        rec = np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
+        before = rec.size
+        if keep is not None:
+            mask = keep(rec)
+            rec, subj = rec[mask], subj[mask]
+        order = np.lexsort((rec["at"], subj))
+        self._con.execute("DELETE FROM segments WHERE subject_id IN (SELECT id FROM temp._rewrite)")
+        self._insert_segments(subj[order], rec[order])
+        return before, int(rec.size)
+
+    def compact(self) -> int:
+        """Merge every person's segments into one (faster reads after many small batches).
+        Returns the number of people rewritten."""
+        with self._lock, self._tx():
+            codes = [
+                r[0]
+                for r in self._con.execute(
+                    "SELECT subject_id FROM segments GROUP BY subject_id HAVING count(*) > 1"
+                )
+            ]
+            self._rewrite_subjects(codes)
+            return len(codes)
+
+    def apply_retention(self) -> int:
+        """Delete events that are past their feature's retention window from the file.
+
+        Reads already ignore such events; this also removes them from disk. Returns the
+        number of events deleted. Run it on a schedule (e.g. daily).
+        """
+        with self._lock:
+            self._refresh()
+            cutoff = self._cutoffs(None, _to_us(self._now()))
+            with self._tx():
+                codes = [
+                    r[0] for r in self._con.execute("SELECT DISTINCT subject_id FROM segments")
+                ]
+                before, after = self._rewrite_subjects(
+                    codes, lambda rec: rec["at"] >= cutoff[rec["feature"]]
+                )
+                deleted = before - after
+                self.audit.append("apply_retention", {"events_deleted": deleted})
+            return deleted
+
+    # ------------------------------------------------------------------ catalogue
+    def label_items(self, labels: Mapping[str, str]) -> int:
+        """Give items human-readable labels (product titles), used in explanations.
+
+        Items are catalogue data, not personal data; labelling an item that has no events
+        yet adds it to the catalogue. Returns the number of items labelled.
+
+        >>> import persona
+        >>> store = persona.Store(":memory:")
+        >>> store.label_items({"sku-9": "Trail Socks"})
+        1
+        >>> store.item_labels(["sku-9", "sku-404"])
+        {'sku-9': 'Trail Socks'}
+        """
+        rows = []
+        for item, label in labels.items():
+            _check_id(item, "item")
+            if not isinstance(label, str) or not label.strip() or len(label) > 500:
+                raise ValidationError(
+                    f"field 'label' of item {item!r}: give a non-empty title of at most 500 "
+                    f"characters, not {label!r}",
+                    errors=[{"row": None, "field": "label", "message": "invalid label"}],
+                )
+            rows.append((item, label.strip()))
+        with self._lock:
+            self._check_open()
+            with self._tx():
+                self._con.executemany(
+                    "INSERT INTO items(ext, label) VALUES (?, ?) "
+                    "ON CONFLICT(ext) DO UPDATE SET label = excluded.label",
+                    rows,
+                )
+                self.audit.append("label_items", {"items": len(rows)})
+            return len(rows)
+
+    def item_labels(self, items: Iterable[str] | None = None) -> dict[str, str]:
+        """Labels of ``items`` (all labelled items if ``None``); unlabelled items are left out."""
+        with self._lock:
+            self._check_open()
+            if items is None:
+                return dict(
+                    self._con.execute("SELECT ext, label FROM items WHERE label IS NOT NULL")
+                )
+            wanted = list(dict.fromkeys(items))
+            self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
+            self._con.execute("DELETE FROM temp._ids")
+            self._con.executemany("INSERT INTO temp._ids(ext) VALUES (?)", [(i,) for i in wanted])
+            return dict(
+                self._con.execute(
+                    "SELECT i.ext, i.label FROM items i JOIN temp._ids t ON t.ext = i.ext "
+                    "WHERE i.label IS NOT NULL"
+                )
+            )
+
+    # ------------------------------------------------------------------ reads
+    def scope(self, purpose: str) -> ScopedView:
+        """A read-only view of the data usable for ``purpose``: the only read path for models.
+
+        Each read on the view checks consent and retention at the time of that read, so a
+        withdrawal or erasure takes effect at the next read.
+        """
+        from persona.store._view import ScopedView
+
+        with self._lock:
+            self._refresh()
+            self._purpose_id(purpose)
+        return ScopedView(self, purpose)
+
+    def _cutoffs(self, purpose: str | None, now_us: int) -> np.ndarray:
+        """Per feature code: the oldest time readable (INT64_MAX where not allowed)."""
+        size = max((fid for fid, _ in self._features.values()), default=0) + 1
+        cutoff = np.full(size, _INT64_MAX, dtype=np.int64)
+        for fid, spec in self._features.values():
+            if purpose is None or purpose in spec.purposes:
+                days = spec.retention_days
+                cutoff[fid] = np.iinfo(np.int64).min if days is None else now_us - days * _DAY_US
+        return cutoff
+
+    def _feature_uses(self, purpose: str) -> tuple[FeatureUse, ...]:
+        uses = []
+        for name, (_, spec) in sorted(self._features.items()):
+            allowed = purpose in spec.purposes
+            reason = (
+                f"allowed for {purpose}"
+                if allowed
+                else f"not allowed for {purpose} (allowed for {', '.join(spec.purposes)})"
+            )
+            if allowed and spec.retention_days is not None:
+                reason += f"; only the last {spec.retention_days} days"
+            uses.append(
+                FeatureUse(
+                    feature=name,
+                    category=spec.category,
+                    used=allowed,
+                    reason=reason,
+                    retention_days=spec.retention_days,
+                )
+            )
+        return tuple(uses)
+
+    def _snapshot(self, purpose: str) -> ConsentSnapshot:
+        pid = self._purpose_id(purpose)
+        counts = dict(
+            self._con.execute(
+                "SELECT action, count(*) FROM consent_state WHERE purpose_id = ? GROUP BY action",
+                (pid,),
+            ).fetchall()
+        )
+        return ConsentSnapshot(
+            purpose=purpose,
+            granted=counts.get("grant", 0),
+            withdrawn=counts.get("withdraw", 0),
+            declined=counts.get("decline", 0),
+        )
+
+    def _read_plan(self, purpose: str) -> tuple[int, datetime, np.ndarray, np.ndarray, list[str]]:
+        pid = self._purpose_id(purpose)
+        now = self._now()
+        cutoff = self._cutoffs(purpose, _to_us(now))
+        allowed = [name for name, (_, s) in sorted(self._features.items()) if purpose in s.purposes]
+        local = np.full(cutoff.size, -1, dtype=np.int16)
+        for i, name in enumerate(allowed):
+            local[self._features[name][0]] = i
+        return pid, now, cutoff, local, allowed
+
+    @contextmanager
+    def _read_tx(self) -> Iterator[None]:
+        """A transaction for a read and its audit entry; the entry needs no fsync."""
+        self._con.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with self._tx():
+                yield
+        finally:
+            self._con.execute(f"PRAGMA synchronous = {self._sync}")
+
+    def _read(self, purpose: str) -> tuple[EventColumns, Lineage]:
+        """All consented events for ``purpose``, recorded in the audit log in one transaction."""
+        with self._lock:
+            self._refresh()
+            pid, now, cutoff, local, allowed = self._read_plan(purpose)
+            with self._read_tx():
+                rows = self._con.execute(
+                    "SELECT s.subject_id, s.n, s.data FROM consent_state c "
+                    "JOIN segments s ON s.subject_id = c.subject_id "
+                    "WHERE c.purpose_id = ? AND c.action = 'grant'",
+                    (pid,),
+                ).fetchall()
+                cols = self._decode(rows, cutoff, local, tuple(allowed))
+                snapshot = self._snapshot(purpose)
+                detail = {
+                    "purpose": purpose,
+                    "rows": len(cols),
+                    "people": int(cols.users.size),
+                    "items": int(cols.items.size),
+                    "features": allowed,
+                }
+                seq = self.audit.append("scoped_read", detail)
+            lineage = Lineage(
+                store_id=self.store_id,
+                purpose=purpose,
+                purpose_description=self._purposes[purpose][1].description,
+                read_at=now,
+                features=self._feature_uses(purpose),
+                consent=snapshot,
+                people=int(cols.users.size),
+                items=int(cols.items.size),
+                rows=len(cols),
+                audit_seq=seq,
+            )
+            return cols, lineage
+
+    def _read_person(
+        self, purpose: str, user: str, *, lineage: bool
+    ) -> tuple[EventColumns, PersonLineage | None]:
+        """One person's events usable for ``purpose`` (and, if asked, what was left out and
+        why), recorded in the audit log in one transaction."""
+        _check_id(user, "user")
+        with self._lock:
+            self._refresh()
+            pid, now, cutoff, local, allowed = self._read_plan(purpose)
+            with self._read_tx():
+                code = self._subject_code(user, create=False)
+                state = None
+                rows: list[tuple[int, int, bytes]] = []
+                if code is not None:
+                    state = self._con.execute(
+                        "SELECT action, seq FROM consent_state "
+                        "WHERE purpose_id = ? AND subject_id = ?",
+                        (pid, code),
+                    ).fetchone()
+                    if lineage or (state is not None and state[0] == "grant"):
+                        rows = self._con.execute(
+                            "SELECT subject_id, n, data FROM segments WHERE subject_id = ?",
+                            (code,),
+                        ).fetchall()
+                active = state is not None and state[0] == "grant"
+                cols = self._decode(rows if active else [], cutoff, local, tuple(allowed), user)
+                person = (
+                    self._person_lineage(purpose, code, state, rows, now, len(cols))
+                    if lineage
+                    else None
+                )
+                seq = self.audit.append(
+                    "scoped_history_read",
+                    {"purpose": purpose, "rows": len(cols), "lineage": lineage},
+                    subject=self.pseudonym(user),
+                )
+            if person is not None:
+                person = person.model_copy(update={"audit_seq": seq})
+            return cols, person
+
+    def _consent_record(self, seq: int) -> ConsentRecord:
+        pid, action, at, rec, source, notice, signal = self._con.execute(
+            "SELECT purpose_id, action, at, recorded_at, source, notice_version, signal "
+            "FROM consent_events WHERE seq = ?",
+            (seq,),
+        ).fetchone()
+        names = {i: name for name, (i, _) in self._purposes.items()}
+        return ConsentRecord(
+            purpose=names[pid],
+            action=action,
+            at=_from_us(at),
+            recorded_at=_from_us(rec),
+            source=source,
+            notice_version=notice,
+            signal=signal,
+        )
+
+    def _person_lineage(
+        self,
+        purpose: str,
+        code: int | None,
+        state: tuple[str, int] | None,
+        rows: list[tuple[int, int, bytes]],
+        now: datetime,
+        used_rows: int,
+    ) -> PersonLineage:
+        consent = None if state is None else self._consent_record(state[1])
+        active = consent is not None and consent.action == "grant"
+        rec = (
+            np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
+            if rows
+            else np.zeros(0, dtype=EVENT_DTYPE)
+        )
+        other: dict[int, tuple[str, int]] = {}
+        if code is not None:
+            other = {
+                p: (a, q)
+                for p, a, q in self._con.execute(
+                    "SELECT purpose_id, action, seq FROM consent_state WHERE subject_id = ?",
+                    (code,),
+                )
+            }
+        now_us = _to_us(now)
+        used: list[FeatureUsed] = []
+        not_used: list[FeatureNotUsed] = []
+        for name, (fid, spec) in sorted(self._features.items()):
+            mine = rec[rec["feature"] == fid]
+            if mine.size == 0:
+                continue
+            if not active:
+                reason = "no_consent" if consent is None else _REASON[consent.action]
+                not_used.append(
+                    FeatureNotUsed(
+                        feature=name,
+                        category=spec.category,
+                        reason=reason,
+                        events=int(mine.size),
+                        purpose=purpose,
+                        since=None if consent is None else consent.at,
+                    )
+                )
+                continue
+            if purpose not in spec.purposes:
+                # the most telling consent choice about what this feature *may* serve
+                choice = None
+                for p in spec.purposes:
+                    entry = other.get(self._purposes[p][0])
+                    if entry is not None and entry[0] != "grant":
+                        choice = self._consent_record(entry[1])
+                not_used.append(
+                    FeatureNotUsed(
+                        feature=name,
+                        category=spec.category,
+                        reason="not_allowed_for_purpose",
+                        events=int(mine.size),
+                        purpose=purpose,
+                        choice=choice,
+                    )
+                )
+                continue
+            days = spec.retention_days
+            inside = mine if days is None else mine[mine["at"] >= now_us - days * _DAY_US]
+            if inside.size:
+                used.append(
+                    FeatureUsed(
+                        feature=name,
+                        category=spec.category,
+                        events=int(inside.size),
+                        first_at=_from_us(int(inside["at"].min())),
+                        last_at=_from_us(int(inside["at"].max())),
+                    )
+                )
+            if inside.size < mine.size:
+                not_used.append(
+                    FeatureNotUsed(
+                        feature=name,
+                        category=spec.category,
+                        reason="outside_retention",
+                        events=int(mine.size - inside.size),
+                        purpose=purpose,
+                        retention_days=days,
+                    )
+                )
+        return PersonLineage(
+            store_id=self.store_id,
+            purpose=purpose,
+            purpose_description=self._purposes[purpose][1].description,
+            read_at=now,
+            consent=consent,
+            active=active,
+            used=tuple(used),
+            not_used=tuple(not_used),
+            rows=used_rows,
+        )
+
+    def _decode(
+        self,
+        rows: list[tuple[int, int, bytes]],
+        cutoff: np.ndarray,
+        local: np.ndarray,
+        features: tuple[str, ...],
+        user: str | None = None,
+    ) -> EventColumns:
+        if rows:
+            codes = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            counts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+            rec = np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
+            subj = np.repeat(codes, counts)
+            fcode = rec["feature"].astype(np.intp)
+            in_range = fcode < cutoff.size
+            fcode_safe = np.where(in_range, fcode, 0)
+            mask = in_range & (rec["at"] >= cutoff[fcode_safe])
+            if not mask.all():
+                rec, subj, fcode_safe = rec[mask], subj[mask], fcode_safe[mask]
+        else:
+            rec = np.zeros(0, dtype=EVENT_DTYPE)
+            subj = np.zeros(0, dtype=np.int64)
+            fcode_safe = np.zeros(0, dtype=np.intp)
+        user_codes, user_idx = np.unique(subj, return_inverse=True)
+        item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
+        if user is not None:
+            users = np.array([user] if user_codes.size else [], dtype=object)
+        elif user_codes.size:
+            self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _touched(id INTEGER PRIMARY KEY)")
+            self._con.execute("DELETE FROM temp._touched")
+            self._con.executemany(
+                "INSERT INTO temp._touched(id) VALUES (?)", [(c,) for c in user_codes.tolist()]
+            )
+            ext = dict(
+                self._con.execute(
+                    "SELECT s.id, s.ext FROM subjects s JOIN temp._touched t ON t.id = s.id"
+                ).fetchall()
+            )
+            users = np.array(list(map(ext.__getitem__, user_codes.tolist())), dtype=object)
+        else:
+            users = np.array([], dtype=object)
+        if item_codes.size and int(item_codes[-1]) >= self._item_table.size:
+            self._sync_items()
+        items = self._item_table[item_codes]
+        return EventColumns(
+            users=users,
+            items=items,
+            features=features,
+            user=user_idx.astype(np.int32),
+            item=item_idx.astype(np.int32),
+            feature=local[fcode_safe].astype(np.int16),
+            value=rec["value"].copy(),
+            at=rec["at"].astype("datetime64[us]"),
+        )
+
+    # ------------------------------------------------------------------ rights
+    def export(self, user: str) -> dict[str, Any]:
+        """Everything held about ``user``, as a JSON-serialisable dict (GDPR Art. 15 and 20).
+
+        The shape (``format_version`` 1) is documented in ``docs/export-format.md``: the
+        person's consent history and current state per purpose, every event held (with its
+        feature, data category, allowed purposes and whether it is inside retention), the
+        audit-log entries about them, and the definitions needed to read it.
+        """
+        with self._lock:
+            self._refresh()
+            _check_id(user, "user")
+            now = self._now()
+            now_us = _to_us(now)
+            code = self._subject_code(user, create=False)
+            pseudonym = self.pseudonym(user)
+            history = self.consent_history(user)
+            events: list[dict[str, Any]] = []
+            if code is not None:
+                rows = self._con.execute(
+                    "SELECT data FROM segments WHERE subject_id = ?", (code,)
+                ).fetchall()
+                rec = np.frombuffer(b"".join(r[0] for r in rows), dtype=EVENT_DTYPE)
+                rec = rec[np.argsort(rec["at"], kind="stable")]
+                self._sync_items()
+                by_code = {fid: (name, spec) for name, (fid, spec) in self._features.items()}
+                for r in rec.tolist():
+                    item_code, fcode, _, value, at, _ = r
+                    name, spec = by_code[fcode]
+                    inside = (
+                        spec.retention_days is None or at >= now_us - spec.retention_days * _DAY_US
+                    )
+                    events.append(
+                        {
+                            "item": self._item_ext[item_code],
+                            "feature": name,
+                            "category": spec.category,
+                            "value": value,
+                            "at": _from_us(at).isoformat(),
+                            "purposes": list(spec.purposes),
+                            "within_retention": inside,
+                        }
+                    )
+            current = (
+                {
+                    p: (None if r is None else r.model_dump(mode="json"))
+                    for p, r in self.consent_status(user).items()
+                }
+                if code is not None
+                else dict.fromkeys(self._purposes)
+            )
+            with self._tx():
+                seq = self.audit.append("export", {"events": len(events)}, subject=pseudonym)
+            audit = [e.model_dump(mode="json") for e in self.audit.entries(subject=pseudonym)]
+            ledger = [
+                {"seq": s, "at": at, "purpose": p, "charge": c}
+                for s, at, p, c in self._con.execute(
+                    "SELECT seq, at, purpose, charge FROM privacy_ledger ORDER BY seq"
+                )
+            ]
+        return {
+            "format": "persona.export",
+            "format_version": EXPORT_FORMAT_VERSION,
+            "store_id": self.store_id,
+            "exported_at": now.isoformat(),
+            "held": code is not None,
+            "subject": {"id": user, "pseudonym": pseudonym},
+            "consent": {
+                "current": current,
+                "history": [r.model_dump(mode="json") for r in history],
+            },
+            "events": events,
+            "purposes": {n: s.model_dump(mode="json") for n, (_, s) in self._purposes.items()},
+            "features": {n: s.model_dump(mode="json") for n, (_, s) in self._features.items()},
+            "audit": audit,
+            "audit_seq": seq,
+            "privacy_ledger": ledger,
+        }
+
+    def erase(self, user: str) -> EraseReport:
+        """Erase everything held about ``user``: events, consent history and the id itself,
+        also from the file's free pages and write-ahead log.
+
+        The audit log keeps a pseudonymous record that an erasure happened. The id is then
+        suppressed: later events for it are refused until the person grants consent again.
+        Erasing someone not held still records the suppression.
+        """
+        with self._lock:
+            self._refresh()
+            _check_id(user, "user")
+            pseudonym = self.pseudonym(user)
+            try:
+                with self._tx():
+                    code = self._subject_code(user, create=False)
+                    events = consents = 0
+                    if code is not None:
+                        rows = self._con.execute(
+                            "SELECT data FROM segments WHERE subject_id = ?", (code,)
+                        ).fetchall()
+                        rec = np.frombuffer(b"".join(r[0] for r in rows), dtype=EVENT_DTYPE)
+                        events = int(rec.size)
+                        self._purge_eids(np.sort(rec["eid"]))
+                        self._con.execute("DELETE FROM segments WHERE subject_id = ?", (code,))
+                        consents = self._con.execute(
+                            "DELETE FROM consent_events WHERE subject_id = ?", (code,)
+                        ).rowcount
+                        self._con.execute("DELETE FROM consent_state WHERE subject_id = ?", (code,))
+                        self._con.execute("DELETE FROM subjects WHERE id = ?", (code,))
+                    self._con.execute(
+                        "INSERT OR REPLACE INTO suppressed(pseudonym, at) VALUES (?, ?)",
+                        (pseudonym, _to_us(self._now())),
+                    )
+                    self._bump("generation")
+                    seq = self.audit.append(
+                        "erase",
+                        {"events": events, "consent_events": consents, "held": code is not None},
+                        subject=pseudonym,
+                    )
+            finally:
+                self._subjects.clear()
+                self._eids = EventIdIndex()
+            self._checkpoint()
+            self._refresh()
+            return EraseReport(
+                subject=pseudonym,
+                events=events,
+                consent_events=consents,
+                held=code is not None,
+                audit_seq=seq,
+            )
+
+    def _purge_eids(self, eids: np.ndarray) -> None:
+        if eids.size == 0:
+            return
+        for chunk_id, blob in self._con.execute("SELECT id, eids FROM eid_chunks").fetchall():
+            arr = np.frombuffer(blob, dtype="<u8")
+            hit = np.isin(arr, eids, assume_unique=False)
+            if hit.any():
+                self._con.execute(
+                    "UPDATE eid_chunks SET eids = ? WHERE id = ?", (arr[~hit].tobytes(), chunk_id)
+                )
+
+    def _checkpoint(self) -> None:
+        """Move the write-ahead log into the file and truncate it, so no old page survives."""
+        if self.path == ":memory:":
+            return
+        busy, _, _ = self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise StoreError(
+                "the erasure is committed, but another connection is still reading an older "
+                "snapshot, so the write-ahead log could not be emptied yet; close other "
+                "readers and call store.erase(...) again to finish scrubbing the file"
+            )
+
+    # ------------------------------------------------------------------ stats
+    def stats(self) -> dict[str, int]:
+        """Counts of people, items, events, segments and audit entries held."""
+        with self._lock:
+            self._refresh()
+            q = self._con.execute
+            return {
+                "people": q("SELECT count(*) FROM subjects").fetchone()[0],
+                "items": q("SELECT count(*) FROM items").fetchone()[0],
+                "events": q("SELECT coalesce(sum(n), 0) FROM segments").fetchone()[0],
+                "segments": q("SELECT count(*) FROM segments").fetchone()[0],
+                "audit_entries": self.audit.head()[0],
+            }
+
+
+def _validated(model: Any, **values: Any) -> Any:
+    try:
+        return model(**values)
+    except PydanticValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise ValidationError(
+            f"invalid {model.__name__.removesuffix('Spec').lower()} definition: field "
+            f"'{field}': {err['msg']} (got {err.get('input')!r})",
+            errors=[{"row": None, "field": field, "message": err["msg"]}],
+        ) from None
+
+
+def _check_id(value: Any, field: str) -> None:
+    if not isinstance(value, str) or not value.strip() or len(value) > 512:
+        raise ValidationError(
+            f"field '{field}': {value!r} is not a valid id ({FIX[field]})",
+            errors=[{"row": None, "field": field, "message": "invalid id"}],
+        )
+
+
+def _parse_time(value: datetime | str, field: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            value = None  # type: ignore[assignment]
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValidationError(
+            f"field '{field}' needs a time with a time zone ({FIX['at']})",
+            errors=[{"row": None, "field": field, "message": "no time zone"}],
+        )
+    return value

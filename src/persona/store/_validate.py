@@ -1,0 +1,374 @@
+"""Validation of event batches at the edge.
+
+A batch is validated column by column with pydantic (its Rust core checks a million values
+per second), then the store's own rules (defined features, no future times) are checked with
+numpy. Every problem is reported with its row and field; nothing is written unless the whole
+batch passes (or, with ``on_invalid="skip"``, the bad rows are left out and counted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import AwareDatetime, Field, Strict, StringConstraints, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+from typing_extensions import TypedDict
+
+from persona.errors import ValidationError
+
+FIELDS = ("user", "item", "feature", "value", "at", "id")
+REQUIRED = ("user", "item", "feature", "at")
+_MISSING = object()
+MAX_FUTURE_US = 5 * 60 * 1_000_000  # clocks drift; five minutes ahead is tolerated
+
+FIX = {
+    "user": "give each event a non-empty string id for the person, e.g. 'u1'",
+    "item": "give each event a non-empty string id for the item, e.g. 'sku-9'",
+    "feature": "use a feature defined with store.define_feature(...)",
+    "value": "use a finite number (int or float), e.g. 1.0",
+    "at": "use an ISO 8601 time with a time zone, e.g. '2026-11-01T10:00:00Z', or a "
+    "timezone-aware datetime",
+    "id": "use a non-empty string event id, or leave it out",
+}
+
+
+Id = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=512, pattern=r"\S")]
+Value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+At = AwareDatetime
+
+
+class _Columns(TypedDict):
+    user: list[Id]
+    item: list[Id]
+    feature: list[Annotated[str, Strict()]]
+    value: list[Value]
+    at: list[At]
+
+
+class _ColumnsWithId(_Columns):
+    id: list[Id | None]
+
+
+_ADAPTER = TypeAdapter(_Columns)
+_ADAPTER_ID = TypeAdapter(_ColumnsWithId)
+
+
+@dataclass
+class Batch:
+    """The valid rows of a batch, as columns. ``rows`` are their positions in the input."""
+
+    user: list[str]
+    item: list[str]
+    feature: list[str]
+    value: np.ndarray
+    at_us: np.ndarray
+    event_id: list[str | None] | None
+    rows: np.ndarray
+    n: int
+
+
+def _problem(row: int | None, field: str, message: str, value: Any = None) -> dict[str, Any]:
+    return {"row": row, "field": field, "message": message, "input": repr(value)[:80]}
+
+
+def _columns_from_records(
+    records: Iterable[Mapping[str, Any]], problems: list[dict[str, Any]]
+) -> dict[str, Any]:
+    rows = records if isinstance(records, list | tuple) else list(records)
+    allowed = set(FIELDS)
+    if set(map(type, rows)) == {dict}:
+        keysets = set(map(frozenset, rows))
+        if all(k <= allowed for k in keysets):
+            # fast path: plain dicts with known fields, columns pulled out in C
+            everywhere = frozenset.intersection(*keysets) if keysets else frozenset()
+            cols: dict[str, Any] = {}
+            for name in FIELDS:
+                if name in everywhere:
+                    cols[name] = list(map(itemgetter(name), rows))
+                elif any(name in k for k in keysets):
+                    cols[name] = [r.get(name, _MISSING) for r in rows]
+                elif name == "value":
+                    cols[name] = [1.0] * len(rows)
+                elif name != "id":
+                    cols[name] = [_MISSING] * len(rows)
+            if "value" in cols and "value" not in everywhere:
+                cols["value"] = [1.0 if v is _MISSING else v for v in cols["value"]]
+            return cols
+    good: list[Mapping[str, Any]] = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, Mapping):
+            problems.append(
+                _problem(i, "*", f"each event must be a dict, got {type(r).__name__}", r)
+            )
+            good.append({})
+        elif not allowed.issuperset(r):
+            extra = sorted(map(str, set(r) - allowed))
+            problems.append(
+                _problem(i, extra[0], f"unknown field(s) {extra}; allowed: {list(FIELDS)}")
+            )
+            good.append({})
+        else:
+            good.append(r)
+    cols = {name: [r.get(name, _MISSING) for r in good] for name in FIELDS}
+    if all(v is _MISSING for v in cols["id"]):
+        del cols["id"]
+    cols["value"] = [1.0 if v is _MISSING else v for v in cols["value"]]
+    return cols
+
+
+def _columns_from_frame(df: Any, problems: list[dict[str, Any]]) -> dict[str, Any]:
+    extra = [str(c) for c in df.columns if c not in FIELDS]
+    if extra:
+        raise ValidationError(
+            f"unknown column(s) {extra}; allowed: {list(FIELDS)}. Rename or drop them "
+            "(df.rename(columns={...})) and ingest again; nothing was stored.",
+            errors=[_problem(None, extra[0], "unknown column")],
+        )
+    n = len(df)
+    cols: dict[str, Any] = {}
+    for name in FIELDS:
+        if name not in df.columns:
+            if name == "value":
+                cols[name] = [1.0] * n
+            elif name in REQUIRED:
+                cols[name] = [_MISSING] * n
+            continue
+        series = df[name]
+        dtype = str(series.dtype)
+        if name == "at" and dtype.startswith("datetime64["):
+            if "UTC" not in dtype and "," not in dtype:
+                problems.extend(_problem(i, "at", "time has no time zone") for i in range(n))
+                cols[name] = [_MISSING] * n
+            else:
+                cols[name] = series  # timezone-aware: converted without Python objects
+            continue
+        values = series.tolist()
+        if name != "value":
+            values = [_MISSING if _is_null(v) else v for v in values]
+        cols[name] = values
+    return cols
+
+
+def _is_null(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or str(v) in ("NaT", "<NA>")
+
+
+def _times_us(at: Any, raw: list[Any] | None = None) -> np.ndarray:
+    """Microseconds since the epoch (UTC) of validated times.
+
+    ``at`` is a timezone-aware pandas Series, or the datetimes pydantic parsed; ``raw`` the
+    original values, which the standard library converts faster when they are ISO strings.
+    """
+    if not isinstance(at, list):  # a timezone-aware pandas Series
+        values = at.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        return values.astype("datetime64[us]").astype(np.int64)
+    if raw is None or len(raw) != len(at):
+        raw = at
+
+    def seconds(value: Any, parsed: datetime) -> float:
+        if type(value) is str:
+            try:
+                return datetime.fromisoformat(value).timestamp()
+            except ValueError:
+                return parsed.timestamp()
+        return float(value.timestamp())
+
+    try:  # all ISO strings the standard library reads: conversion stays in C
+        stamps = np.array(
+            list(map(datetime.timestamp, map(datetime.fromisoformat, raw))), dtype=np.float64
+        )
+    except (TypeError, ValueError):
+        stamps = np.array(list(map(seconds, raw, at)), dtype=np.float64)
+    return np.rint(stamps * 1e6).astype(np.int64)
+
+
+def validate_batch(
+    events: Any, *, now_us: int, features: Mapping[str, int]
+) -> tuple[Batch, list[dict[str, Any]]]:
+    """Validate ``events`` (a list of dicts, or a pandas DataFrame).
+
+    Returns the valid rows as a :class:`Batch` and every problem found, each naming its row
+    and field. The caller decides whether problems reject the whole batch.
+    """
+    problems: list[dict[str, Any]] = []
+    if hasattr(events, "columns") and hasattr(events, "dtypes"):
+        cols = _columns_from_frame(events, problems)
+    elif isinstance(events, Mapping | str | bytes):
+        raise ValidationError(
+            "ingest takes a list of events (dicts) or a pandas DataFrame, not a single "
+            f"{type(events).__name__}; wrap one event in a list: store.ingest([event])",
+            errors=[_problem(None, "*", "not a list of events")],
+        )
+    else:
+        cols = _columns_from_records(events, problems)
+    n = len(cols["value"])
+    bad = np.zeros(n, dtype=bool)
+    for p in problems:
+        bad[p["row"]] = True
+    for name in REQUIRED:
+        col = cols[name]
+        if isinstance(col, list) and _MISSING in col:
+            for i, v in enumerate(col):
+                if v is _MISSING and not bad[i]:
+                    problems.append(_problem(i, name, f"'{name}' is missing"))
+                    bad[i] = True
+
+    at_series = None if isinstance(cols["at"], list) else cols["at"]
+    if at_series is None and not set(map(type, cols["at"])) <= {str, datetime, type(_MISSING)}:
+        for i, v in enumerate(cols["at"]):
+            if not bad[i] and not isinstance(v, str | datetime):
+                message = (
+                    "a number is not a time; give an ISO 8601 string with a time zone"
+                    if isinstance(v, int | float)
+                    else f"expected a time, got {type(v).__name__}"
+                )
+                problems.append(_problem(i, "at", message, v))
+                bad[i] = True
+    if at_series is not None:
+        null = at_series.isna().to_numpy()
+        for i in np.flatnonzero(null & ~bad):
+            problems.append(_problem(int(i), "at", "'at' is missing"))
+        bad |= null
+    names = [k for k in cols if k != "at" or at_series is None]
+    if "id" in names:
+        cols["id"] = [None if v is _MISSING else v for v in cols["id"]]
+    adapter = _ADAPTER_ID if "id" in names else _ADAPTER
+
+    parsed: dict[str, Any] | None = None
+    while parsed is None:
+        idx = np.flatnonzero(~bad)
+        if idx.size == n:
+            payload = {k: cols[k] for k in names}
+        else:
+            payload = {k: [cols[k][i] for i in idx.tolist()] for k in names}
+        if at_series is not None:
+            payload["at"] = [_PLACEHOLDER_TIME] * idx.size
+        try:
+            parsed = adapter.validate_python(payload)
+        except PydanticValidationError as exc:
+            before = bad.copy()
+            for err in exc.errors(include_url=False):
+                loc = err["loc"]
+                if len(loc) < 2:  # pragma: no cover - the payload shape is ours
+                    raise
+                row = int(idx[int(loc[1])])
+                if not before[row]:
+                    problems.append(_problem(row, str(loc[0]), err["msg"], err.get("input")))
+                    bad[row] = True
+
+    if at_series is None:
+        raw_at = cols["at"] if idx.size == n else [cols["at"][i] for i in idx.tolist()]
+        at_us = _times_us(parsed["at"], raw_at)
+    else:
+        at_us = _times_us(at_series)[idx]
+    post_bad = np.zeros(idx.size, dtype=bool)
+    for j in np.flatnonzero(at_us > now_us + MAX_FUTURE_US):
+        problems.append(_problem(int(idx[j]), "at", "time is in the future"))
+        post_bad[j] = True
+    unknown_features = set(parsed["feature"]).difference(features)
+    for j, f in enumerate(parsed["feature"] if unknown_features else ()):
+        if f in unknown_features:
+            problems.append(_problem(int(idx[j]), "feature", f"unknown feature {f!r}", f))
+            post_bad[j] = True
+    keep = np.flatnonzero(~post_bad)
+    if keep.size != idx.size:
+        kl = keep.tolist()
+        for k in ("user", "item", "feature", "value", "id"):
+            if k in parsed:
+                parsed[k] = [parsed[k][j] for j in kl]
+        at_us = at_us[keep]
+        idx = idx[keep]
+    problems.sort(key=lambda p: -1 if p["row"] is None else p["row"])
+    batch = Batch(
+        user=parsed["user"],
+        item=parsed["item"],
+        feature=parsed["feature"],
+        value=np.asarray(parsed["value"], dtype=np.float64),
+        at_us=at_us,
+        event_id=parsed.get("id"),
+        rows=idx,
+        n=n,
+    )
+    return batch, problems
+
+
+_PLACEHOLDER_TIME = datetime(2000, 1, 1).astimezone()
+
+
+def raise_for(problems: list[dict[str, Any]], n: int) -> None:
+    """Raise one :class:`~persona.ValidationError` describing ``problems``."""
+    first = problems[:5]
+    parts = []
+    for p in first:
+        where = f"row {p['row']}" if p["row"] is not None else "the batch"
+        fix = FIX.get(p["field"], "")
+        parts.append(
+            f"{where}, field '{p['field']}': {p['message']}" + (f" ({fix})" if fix else "")
+        )
+    more = (
+        f" … and {len(problems) - len(first)} more problem(s)" if len(problems) > len(first) else ""
+    )
+    raise ValidationError(
+        f"the batch of {n} event(s) was rejected and nothing was stored: "
+        + "; ".join(parts)
+        + more
+        + ". Fix these rows, or pass on_invalid='skip' to store the valid rows and count the rest.",
+        errors=problems,
+    )
+
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a fast, well-spread 64-bit hash of 64-bit integers."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint64(30))
+        x = x * _M1
+        x = x ^ (x >> np.uint64(27))
+        x = x * _M2
+        return x ^ (x >> np.uint64(31))
+
+
+def event_ids(
+    subject: np.ndarray,
+    item: np.ndarray,
+    feature: np.ndarray,
+    value: np.ndarray,
+    at_us: np.ndarray,
+    explicit: list[str | None] | None,
+) -> np.ndarray:
+    """64-bit event ids, scoped to the person: an explicit ``id`` if given, else the content.
+
+    Re-sending the same event (same explicit id, or same person, item, feature, value and
+    time) gives the same id, so it is stored once.
+    """
+    with np.errstate(over="ignore"):
+        h = _mix(subject.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+        content = _mix(h ^ item.astype(np.uint64))
+        content = _mix(content ^ feature.astype(np.uint64))
+        content = _mix(content ^ value.view(np.uint64))
+        content = _mix(content ^ at_us.view(np.uint64))
+        if explicit is not None and any(e is not None for e in explicit):
+            given = np.array(
+                [
+                    0
+                    if e is None
+                    else int.from_bytes(
+                        hashlib.blake2b(e.encode(), digest_size=8).digest(), "little"
+                    )
+                    for e in explicit
+                ],
+                dtype=np.uint64,
+            )
+            has = np.array([e is not None for e in explicit])
+            content = np.where(has, _mix(h ^ given ^ np.uint64(0x5DEECE66D)), content)
+    return content

@@ -1,0 +1,110 @@
+"""Scoped views: the only read path for modelling code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from persona._columns import EventColumns
+from persona.schema import Lineage, PersonLineage
+
+if TYPE_CHECKING:
+    from persona.store._store import Store
+
+__all__ = ["ScopedView"]
+
+
+class ScopedView:
+    """A read-only view of a store for one purpose.
+
+    Every read checks consent, allowed features and retention *at the time of that read*
+    and is recorded in the store's audit log; a view never caches personal data, so a
+    withdrawal or erasure is seen by the next read on any view. Views have no write methods.
+
+    Examples
+    --------
+    >>> import persona
+    >>> store = persona.Store(":memory:")
+    >>> store.define_purpose("personalization", description="Suggest products")
+    >>> store.define_feature("purchases", purposes=["personalization"],
+    ...                      category="purchase history", retention_days=None)
+    >>> _ = store.grant("u1", "personalization", source="signup form v3")
+    >>> _ = store.ingest([{"user": "u1", "item": "sku-9", "feature": "purchases",
+    ...                    "at": "2026-11-01T10:00:00Z"}])
+    >>> view = store.scope("personalization")
+    >>> cols = view.events()
+    >>> list(cols.users), list(cols.items), cols.features
+    (['u1'], ['sku-9'], ('purchases',))
+    >>> view.lineage.rows
+    1
+    """
+
+    __slots__ = ("_last", "_purpose", "_store")
+
+    def __init__(self, store: Store, purpose: str) -> None:
+        self._store = store
+        self._purpose = purpose
+        self._last: Lineage | None = None
+
+    @property
+    def purpose(self) -> str:
+        """The purpose every read of this view serves."""
+        return self._purpose
+
+    @property
+    def store_id(self) -> str:
+        return self._store.store_id
+
+    def events(self) -> EventColumns:
+        """All events usable for the purpose now, as arrays ready for a sparse matrix.
+
+        Only people whose latest consent event for the purpose is a grant, only features
+        allowed for the purpose, only events inside each feature's retention window.
+        """
+        cols, lineage = self._store._read(self._purpose)
+        self._last = lineage
+        return cols
+
+    def history(self, user: str) -> EventColumns:
+        """One person's events usable for the purpose now (empty without active consent)."""
+        cols, _ = self._store._read_person(self._purpose, user, lineage=False)
+        return cols
+
+    def history_with_lineage(self, user: str) -> tuple[EventColumns, PersonLineage]:
+        """One person's usable events, and what was used and left out of their data and why
+        (declined, withdrawn, not allowed for this purpose, outside retention), in one read."""
+        cols, lineage = self._store._read_person(self._purpose, user, lineage=True)
+        assert lineage is not None
+        return cols, lineage
+
+    def person_lineage(self, user: str) -> PersonLineage:
+        """What a read for this purpose uses of ``user``'s data, and what it leaves out."""
+        return self.history_with_lineage(user)[1]
+
+    def has_consent(self, user: str) -> bool:
+        """Whether ``user``'s consent to this purpose is active now."""
+        return self._store.has_consent(user, self._purpose)
+
+    def users(self) -> list[str]:
+        """People with usable events for the purpose now."""
+        return [str(u) for u in self.events().users]
+
+    def items(self) -> list[str]:
+        """Items that appear in usable events for the purpose now."""
+        return [str(i) for i in self.events().items]
+
+    def item_labels(self, items: list[str] | None = None) -> dict[str, str]:
+        """Human-readable labels of items (catalogue data, not personal data)."""
+        return self._store.item_labels(items)
+
+    @property
+    def lineage(self) -> Lineage:
+        """Lineage of the last :meth:`events` read: purpose, features used and left out,
+        consent snapshot, time of read and the audit entry that recorded it. Reads now if
+        there was no read yet."""
+        if self._last is None:
+            self.events()
+        assert self._last is not None
+        return self._last
+
+    def __repr__(self) -> str:
+        return f"ScopedView(purpose={self._purpose!r}, store={self._store.path!r})"

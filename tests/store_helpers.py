@@ -1,0 +1,93 @@
+"""Helpers shared by the store tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import persona
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now = self.now + timedelta(**delta)
+
+
+def shop(path: str = ":memory:", clock: Clock | None = None) -> persona.Store:
+    """A store with two purposes and three features, as a small shop would set it up."""
+    store = persona.Store(path, clock=clock)
+    store.define_purpose("personalization", description="Recommend products from what you buy")
+    store.define_purpose("analytics", description="Count visits to improve the shop")
+    store.define_purpose(
+        "ads",
+        description="Show our ads on other sites",
+        sharing=True,
+        tcf_purposes=(1, 3, 4),
+        consent_mode=("ad_user_data", "ad_personalization"),
+    )
+    store.define_feature(
+        "purchases",
+        purposes=["personalization", "analytics"],
+        category="purchase history",
+        retention_days=730,
+    )
+    store.define_feature(
+        "views", purposes=["personalization"], category="browsing history", retention_days=30
+    )
+    store.define_feature(
+        "location", purposes=["ads"], category="approximate location", retention_days=None
+    )
+    return store
+
+
+def event(
+    user: str = "u1", item: str = "sku-9", feature: str = "purchases", **kw: Any
+) -> dict[str, Any]:
+    e: dict[str, Any] = {
+        "user": user,
+        "item": item,
+        "feature": feature,
+        "value": 1.0,
+        "at": "2026-11-01T10:00:00Z",
+    }
+    e.update(kw)
+    return e
+
+
+def fingerprint(store: persona.Store) -> tuple[Any, ...]:
+    """Everything observable about a store's content, to prove nothing changed."""
+    con = store._con
+    tables = (
+        "subjects",
+        "items",
+        "consent_events",
+        "consent_state",
+        "segments",
+        "eid_chunks",
+        "suppressed",
+        "audit",
+        "purposes",
+        "features",
+    )
+    return tuple(tuple(con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()) for t in tables)
+
+
+def writer_process(path: str, worker: int, batches: int, size: int) -> None:
+    """Run in a child process: ingest, grant and read against a shared store file."""
+    store = persona.Store(path, timeout=60)
+    for b in range(batches):
+        user = f"w{worker}-{b}"
+        store.grant(user, "personalization", source="multi-process test")
+        store.ingest([event(user, f"sku-{i}", value=float(i + 1)) for i in range(size)])
+        store.scope("personalization").history(user)
+        if b % 5 == 0:
+            store.scope("personalization").events()
+    store.close()

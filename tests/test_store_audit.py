@@ -1,0 +1,88 @@
+"""Rule 6: the audit log is append-only and hash-chained; tampering is detected."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import pytest
+
+import persona
+from store_helpers import Clock, event, shop
+
+
+def busy_store() -> persona.Store:
+    store = shop(clock=Clock())
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u1", "a")])
+    store.scope("personalization").events()
+    store.export("u1")
+    store.erase("u1")
+    return store
+
+
+def test_every_kind_of_change_is_logged() -> None:
+    actions = {e.action for e in busy_store().audit.entries()}
+    assert {
+        "define_purpose",
+        "define_feature",
+        "consent_grant",
+        "ingest",
+        "scoped_read",
+        "export",
+        "erase",
+    } <= actions
+
+
+def test_log_refuses_updates_and_deletes_through_sql() -> None:
+    store = busy_store()
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store._con.execute("UPDATE audit SET action = 'x' WHERE seq = 1")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store._con.execute("DELETE FROM audit WHERE seq = 1")
+
+
+def tamper(store: persona.Store, *statements: str) -> None:
+    con = store._con
+    con.execute("DROP TRIGGER audit_no_update")
+    con.execute("DROP TRIGGER audit_no_delete")
+    for sql in statements:
+        con.execute(sql)
+
+
+TAMPERING: dict[str, Callable[[persona.Store], None]] = {
+    "edited detail": lambda s: tamper(s, "UPDATE audit SET detail = '{\"rows\":0}' WHERE seq = 9"),
+    "edited action": lambda s: tamper(s, "UPDATE audit SET action = 'scoped_read' WHERE seq = 8"),
+    "edited time": lambda s: tamper(
+        s, "UPDATE audit SET at = '2020-01-01T00:00:00+00:00' WHERE seq = 3"
+    ),
+    "deleted middle": lambda s: tamper(s, "DELETE FROM audit WHERE seq = 5"),
+    "deleted last": lambda s: tamper(
+        s, "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)"
+    ),
+    "reordered": lambda s: tamper(
+        s,
+        "UPDATE audit SET seq = -4 WHERE seq = 4",
+        "UPDATE audit SET seq = 4 WHERE seq = 5",
+        "UPDATE audit SET seq = 5 WHERE seq = -4",
+    ),
+    "rehashed entry": lambda s: tamper(s, "UPDATE audit SET hash = prev WHERE seq = 6"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(TAMPERING))
+def test_tampering_is_detected(how: str) -> None:
+    store = busy_store()
+    assert store.audit.verify()
+    TAMPERING[how](store)
+    assert not store.audit.verify()
+    with pytest.raises(persona.AuditError, match="failed verification"):
+        store.audit.check()
+
+
+def test_anchor_detects_a_rewritten_chain() -> None:
+    store = busy_store()
+    anchor = store.audit.head()
+    assert store.audit.verify(anchor)
+    other = busy_store()  # a different, internally consistent history
+    assert not other.audit.verify(anchor)

@@ -1,0 +1,87 @@
+"""Rule 7: several processes at once lose nothing; SIGKILL mid-batch leaves no partial batch."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import persona
+from store_helpers import shop, writer_process
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_several_processes_write_and_read_without_loss(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    shop(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    workers, batches, size = 4, 12, 40
+    procs = [
+        ctx.Process(target=writer_process, args=(path, w, batches, size)) for w in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    # read while they write
+    reader = persona.Store(path, timeout=60)
+    seen = 0
+    while any(p.is_alive() for p in procs):
+        seen = max(seen, len(reader.scope("personalization").events()))
+        time.sleep(0.02)
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    cols = reader.scope("personalization").events()
+    assert len(cols) == workers * batches * size
+    assert len(set(cols.users)) == workers * batches
+    assert reader.audit.verify()
+    assert reader._con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    grants = reader.audit.entries(action="consent_grant")
+    assert len(grants) == workers * batches
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from store_helpers import event
+    import persona
+    store = persona.Store({path!r})
+    b = 0
+    while True:
+        store.ingest([event(f"k{{b}}-{{i % 50}}", f"sku-{{i}}", value=float(b))
+                      for i in range({size})])
+        b += 1
+        print(b, flush=True)
+""")
+
+
+def test_sigkill_mid_batch_leaves_whole_batches_and_a_sound_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "crash.db")
+    shop(path).close()
+    size = 20_000
+    for delay in (0.05, 0.13, 0.31):
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD.format(tests=str(ROOT / "tests"), path=path, size=size)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        )
+        assert child.stdout is not None
+        child.stdout.readline()  # at least one batch committed
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        store = persona.Store(path)
+        assert store._con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        events = store.stats()["events"]
+        assert events > 0 and events % size == 0, events
+        assert store.audit.verify()
+        ingests = store.audit.entries(action="ingest")
+        assert sum(e.detail["inserted"] for e in ingests) == events
+        store.close()

@@ -1,0 +1,226 @@
+"""The public contract of the store (the README quickstart), end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import persona
+from store_helpers import Clock, event, shop
+
+
+def test_quickstart_contract(tmp_path: Path) -> None:
+    store = persona.Store(tmp_path / "shop.db")
+    store.define_purpose(
+        "personalization", description="Recommend products from what you view and buy"
+    )
+    store.define_feature(
+        "purchases", purposes=["personalization"], category="purchase history", retention_days=None
+    )
+    store.define_purpose("analytics", description="Count visits")
+    store.define_feature(
+        "purchases",
+        purposes=["personalization", "analytics"],
+        category="purchase history",
+        retention_days=730,
+    )
+    record = store.grant("u1", "personalization", source="signup form v3")
+    assert record.action == "grant" and record.source == "signup form v3"
+    report = store.ingest(
+        [
+            {
+                "user": "u1",
+                "item": "sku-9",
+                "feature": "purchases",
+                "value": 2.0,
+                "at": "2026-11-01T10:00:00Z",
+            }
+        ]
+    )
+    assert report.inserted == 1
+    view = store.scope("personalization")
+    cols = view.events()
+    assert list(cols.users) == ["u1"] and list(cols.items) == ["sku-9"]
+    assert cols.value.tolist() == [2.0]
+    assert cols.at.tolist()[0].isoformat() == "2026-11-01T10:00:00"
+    store.withdraw("u1", "personalization")
+    assert len(view.events()) == 0
+    exported = store.export("u1")
+    json.dumps(exported)  # JSON-serialisable
+    assert exported["events"][0]["item"] == "sku-9"
+    store.erase("u1")
+    assert store.audit.verify()
+    assert store.export("u1")["held"] is False
+
+
+def test_view_offers_arrays_history_sets_and_lineage() -> None:
+    clock = Clock()
+    store = shop(clock=clock)
+    store.grant("u1", "personalization", source="banner")
+    store.grant("u2", "personalization", source="banner")
+    store.ingest(
+        [
+            event("u1", "a", at="2026-11-20T10:00:00Z"),
+            event("u1", "b", "views", value=3.0, at="2026-11-21T10:00:00+01:00"),
+            event("u2", "b"),
+            event("u3", "c"),  # no consent
+        ]
+    )
+    view = store.scope("personalization")
+    cols = view.events()
+    assert cols.user.dtype == np.int32 and cols.item.dtype == np.int32
+    assert cols.value.dtype == np.float64 and cols.at.dtype == np.dtype("datetime64[us]")
+    triples = sorted(
+        (cols.users[u], cols.items[i], cols.features[f])
+        for u, i, f in zip(cols.user, cols.item, cols.feature, strict=True)
+    )
+    assert triples == [("u1", "a", "purchases"), ("u1", "b", "views"), ("u2", "b", "purchases")]
+    assert sorted(view.users()) == ["u1", "u2"]
+    assert sorted(view.items()) == ["a", "b"]
+    hist = view.history("u1")
+    assert sorted(hist.items[hist.item]) == ["a", "b"]
+    assert str(hist.at[hist.items[hist.item] == "b"][0]) == "2026-11-21T09:00:00.000000"
+    assert len(view.history("u3")) == 0
+    assert len(view.history("nobody")) == 0
+    lineage = view.lineage
+    assert lineage.purpose == "personalization"
+    assert lineage.rows == 3 and lineage.people == 2
+    assert lineage.consent.granted == 2
+    used = {f.feature: f.used for f in lineage.features}
+    assert used == {"purchases": True, "views": True, "location": False}
+    entry = store.audit.entries(action="scoped_read")[-1]
+    assert entry.seq == lineage.audit_seq and entry.detail["rows"] == 3
+
+
+def test_view_has_no_write_methods() -> None:
+    view = shop().scope("personalization")
+    public = {n for n in dir(view) if not n.startswith("_")}
+    assert public == {
+        "events",
+        "history",
+        "history_with_lineage",
+        "person_lineage",
+        "item_labels",
+        "has_consent",
+        "users",
+        "items",
+        "lineage",
+        "purpose",
+        "store_id",
+    }
+    with pytest.raises(AttributeError):
+        view.extra = 1  # type: ignore[attr-defined]
+
+
+def test_unknown_purpose_in_scope_grant_and_feature() -> None:
+    store = shop()
+    with pytest.raises(persona.UnknownPurposeError, match="define_purpose"):
+        store.scope("marketing")
+    with pytest.raises(persona.UnknownPurposeError, match="marketing"):
+        store.grant("u1", "marketing", source="form")
+    with pytest.raises(persona.UnknownPurposeError):
+        store.define_feature("clicks", purposes=["marketing"], category="clicks", retention_days=1)
+    assert "clicks" not in store.features
+
+
+def test_redefining_identical_is_a_no_op_and_changes_are_audited() -> None:
+    store = shop()
+    n = len(store.audit)
+    store.define_purpose("analytics", description="Count visits to improve the shop")
+    assert len(store.audit) == n
+    store.define_feature(
+        "views",
+        purposes=["personalization", "analytics"],
+        category="browsing history",
+        retention_days=30,
+    )
+    assert store.audit.entries()[-1].action == "redefine_feature"
+    assert store.features["views"].purposes == ("personalization", "analytics")
+
+
+def test_definitions_validate() -> None:
+    store = shop()
+    with pytest.raises(persona.ValidationError, match="retention_days"):
+        store.define_feature("x", purposes=["analytics"], category="c", retention_days=0)
+    with pytest.raises(persona.ValidationError, match="name"):
+        store.define_purpose("", description="d")
+    with pytest.raises(TypeError):
+        store.define_feature("x", purposes=["analytics"], category="c")  # type: ignore[call-arg]
+
+
+def test_store_reopens_with_everything(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = shop(str(path))
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u1", "a")])
+    head = store.audit.head()
+    store.close()
+    with pytest.raises(persona.StoreError, match="closed"):
+        store.scope("personalization")
+    again = persona.Store(path)
+    assert again.audit.head() == head and again.audit.verify()
+    assert list(again.scope("personalization").events().items) == ["a"]
+    assert again.ingest([event("u1", "a")]).duplicates == 1
+
+
+def test_person_lineage_says_what_was_used_and_left_out_and_why() -> None:
+    clock = Clock()
+    store = shop(clock=clock)
+    store.grant("u1", "personalization", source="signup form v3", at="2026-03-01T09:00:00+00:00")
+    store.grant("u1", "ads", source="banner", at="2026-03-01T09:00:00+00:00")
+    store.withdraw("u1", "ads", source="settings page", at="2026-03-03T10:00:00+00:00")
+    store.ingest(
+        [
+            event("u1", "a", at="2026-11-20T10:00:00Z"),
+            event("u1", "b", "views", at="2026-11-21T10:00:00Z"),
+            event("u1", "c", "views", at="2026-09-01T10:00:00Z"),  # outside 30-day retention
+            event("u1", "here", "location", value=51.5),
+        ]
+    )
+    cols, lin = store.scope("personalization").history_with_lineage("u1")
+    assert sorted(cols.items) == ["a", "b"]
+    assert lin.active
+    assert lin.consent is not None
+    assert lin.consent.source == "signup form v3"
+    assert {(u.feature, u.events) for u in lin.used} == {("purchases", 1), ("views", 1)}
+    reasons = {(n.feature, n.reason, n.events) for n in lin.not_used}
+    assert reasons == {
+        ("views", "outside_retention", 1),
+        ("location", "not_allowed_for_purpose", 1),
+    }
+    location = next(n for n in lin.not_used if n.feature == "location")
+    assert location.choice is not None
+    assert location.choice.purpose == "ads"
+    assert location.choice.at.isoformat().startswith("2026-03-03")
+    assert lin.audit_seq == store.audit.head()[0]
+
+    store.withdraw("u1", "personalization", source="settings page")
+    cols, lin = store.scope("personalization").history_with_lineage("u1")
+    assert len(cols) == 0
+    assert not lin.active
+    assert {n.reason for n in lin.not_used} == {"withdrawn"}
+    store.decline("u2", "personalization", source="banner")
+    store.ingest([event("u2", "a")])
+    assert {n.reason for n in store.scope("personalization").person_lineage("u2").not_used} == {
+        "declined"
+    }
+    store.ingest([event("u3", "a")])
+    assert {n.reason for n in store.scope("personalization").person_lineage("u3").not_used} == {
+        "no_consent"
+    }
+    assert store.scope("personalization").person_lineage("nobody").used == ()
+
+
+def test_item_labels() -> None:
+    store = shop()
+    store.ingest([event("u1", "sku-1")])
+    assert store.label_items({"sku-1": "Hiking Boots", "sku-2": "Trail Socks"}) == 2
+    assert store.item_labels() == {"sku-1": "Hiking Boots", "sku-2": "Trail Socks"}
+    assert store.scope("personalization").item_labels(["sku-2", "sku-3"]) == {
+        "sku-2": "Trail Socks"
+    }
+    with pytest.raises(persona.ValidationError, match="label"):
+        store.label_items({"sku-1": "  "})

@@ -1,0 +1,116 @@
+"""Rules 3 and 4: erasure leaves no trace of the id in the file, suppression, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import persona
+from store_helpers import Clock, event, shop
+
+SECRET = "erase-me-7f3a9c@example.com"
+
+
+def file_bytes(path: Path) -> bytes:
+    out = b""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        p = Path(str(path) + suffix)
+        if p.exists():
+            out += p.read_bytes()
+    return out
+
+
+def test_erase_removes_every_trace_of_the_id_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "shop.db"
+    store = shop(str(path), clock=Clock())
+    store.grant(SECRET, "personalization", source="signup form v3", notice_version="v3")
+    store.grant("keeper", "personalization", source="signup form v3")
+    store.ingest(
+        [event(SECRET, f"sku-{i}", at=f"2026-11-{1 + i % 20:02d}T10:00:00Z") for i in range(300)]
+    )
+    store.ingest([event("keeper", "sku-1")])
+    for _ in range(10):  # several segments, a compaction, reads and an export
+        store.ingest([event(SECRET, "sku-x", value=float(_))])
+    store.scope("personalization").history(SECRET)
+    store.export(SECRET)
+    store.withdraw(SECRET, "personalization")
+    assert SECRET.encode() in file_bytes(path)  # the scan can see the id while it is held
+
+    report = store.erase(SECRET)
+    assert report.held and report.events == 310 and report.consent_events == 2
+    raw = file_bytes(path)
+    assert SECRET.encode() not in raw
+    assert SECRET.encode("utf-16-le") not in raw
+    store.close()
+    raw = file_bytes(path)
+    assert SECRET.encode() not in raw
+    again = persona.Store(path)
+    assert again._con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert list(again.scope("personalization").events().users) == ["keeper"]
+    entries = again.audit.entries(subject=report.subject)
+    assert entries[-1].action == "erase" and again.audit.verify()
+    assert SECRET not in json.dumps([e.model_dump(mode="json") for e in again.audit.entries()])
+
+
+def test_erased_id_is_suppressed_until_a_new_grant() -> None:
+    store = shop(clock=Clock())
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u1", "a")])
+    store.erase("u1")
+    assert store.export("u1")["events"] == []
+    with pytest.raises(persona.SuppressedSubjectError, match="erased"):
+        store.ingest([event("u2", "b"), event("u1", "a")])
+    assert store.stats()["events"] == 0 and store.stats()["people"] == 0
+    report = store.ingest([event("u2", "b"), event("u1", "a")], on_invalid="skip")
+    assert report.inserted == 1 and report.rejected == 1
+    store.withdraw("u1", "personalization")  # an erased person saying no stores nothing
+    assert store.stats()["people"] == 1
+    store.grant("u1", "personalization", source="came back")
+    assert store.ingest([event("u1", "a")]).inserted == 1
+    assert list(store.scope("personalization").events().users) == ["u1"]
+
+
+def test_erasing_someone_not_held_is_recorded_and_suppresses() -> None:
+    store = shop(clock=Clock())
+    report = store.erase("stranger")
+    assert not report.held and report.events == 0
+    with pytest.raises(persona.SuppressedSubjectError):
+        store.ingest([event("stranger", "a")])
+
+
+def test_export_has_everything_held_in_the_documented_shape() -> None:
+    clock = Clock()
+    store = shop(clock=clock)
+    store.grant("u1", "personalization", source="signup form v3", notice_version="2026-01")
+    store.grant("u1", "ads", source="banner")
+    store.do_not_sell("u1")
+    store.ingest(
+        [
+            event("u1", "a"),
+            event("u1", "b", "views", at="2026-09-01T00:00:00Z"),
+            event("u1", "here", "location", value=51.5),
+            event("u2", "c"),
+        ]
+    )
+    out = store.export("u1")
+    assert json.loads(json.dumps(out)) == out
+    assert out["format"] == "persona.export" and out["format_version"] == 1
+    assert out["subject"]["id"] == "u1" and out["held"] is True
+    assert {(e["item"], e["feature"]) for e in out["events"]} == {
+        ("a", "purchases"),
+        ("b", "views"),
+        ("here", "location"),
+    }
+    outside = [e for e in out["events"] if not e["within_retention"]]
+    assert [e["item"] for e in outside] == ["b"]
+    assert [r["action"] for r in out["consent"]["history"]] == ["grant", "grant", "withdraw"]
+    assert out["consent"]["history"][2]["signal"] == "gpc"
+    assert out["consent"]["current"]["personalization"]["notice_version"] == "2026-01"
+    assert out["consent"]["current"]["analytics"] is None
+    actions = [e["action"] for e in out["audit"]]
+    assert actions[:3] == ["consent_grant", "consent_grant", "consent_withdraw"]
+    assert actions[-1] == "export"
+    assert set(out["purposes"]) == {"personalization", "analytics", "ads"}
+    assert "privacy_ledger" in out

@@ -1,0 +1,163 @@
+"""Rule 5: bad input raises a persona error naming the row and the field, the whole batch is
+rejected, and the store is exactly as before. Re-sending an event changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+import persona
+from store_helpers import Clock, event, fingerprint, shop
+
+GOOD = [event("u1", "a"), event("u2", "b"), event("u3", "c")]
+
+
+def bad_batch(row: int, **change: Any) -> list[dict[str, Any]]:
+    batch = [dict(e) for e in GOOD]
+    for key, value in change.items():
+        if value is KeyError:
+            del batch[row][key]
+        else:
+            batch[row][key] = value
+    return batch
+
+
+CASES = {
+    "unknown feature": (1, {"feature": "clicks"}, "feature", "define_feature"),
+    "missing user": (2, {"user": KeyError}, "user", "missing"),
+    "missing item": (0, {"item": KeyError}, "item", "missing"),
+    "missing time": (1, {"at": KeyError}, "at", "missing"),
+    "missing feature": (1, {"feature": KeyError}, "feature", "missing"),
+    "NaN value": (1, {"value": float("nan")}, "value", "finite"),
+    "infinite value": (2, {"value": float("inf")}, "value", "finite"),
+    "time without zone": (1, {"at": "2026-11-01T10:00:00"}, "at", "time zone"),
+    "naive datetime": (0, {"at": datetime(2026, 11, 1, 10)}, "at", "time zone"),
+    "time as a number": (0, {"at": 1761991200}, "at", "ISO 8601"),
+    "empty user": (1, {"user": ""}, "user", "non-empty"),
+    "blank item": (1, {"item": "   "}, "item", "non-empty"),
+    "user not a string": (2, {"user": 17850}, "user", "string"),
+    "value is a string": (0, {"value": "2.0"}, "value", "number"),
+    "value is a bool": (0, {"value": True}, "value", "number"),
+    "future time": (1, {"at": "2027-01-01T00:00:00Z"}, "at", "future"),
+    "unknown field": (1, {"usr": "u1"}, "usr", "unknown field"),
+    "garbage time": (2, {"at": "yesterday"}, "at", "ISO 8601"),
+    "None user": (0, {"user": None}, "user", "string"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_row_rejects_whole_batch_and_names_row_and_field(case: str) -> None:
+    row, change, field, hint = CASES[case]
+    store = shop(clock=Clock())
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u9", "z")])
+    before = fingerprint(store)
+    with pytest.raises(persona.ValidationError) as info:
+        store.ingest(bad_batch(row, **change))
+    err = info.value
+    assert isinstance(err, persona.PersonaError)
+    assert f"row {row}, field '{field}'" in str(err)
+    assert hint.lower() in str(err).lower()
+    assert "nothing was stored" in str(err)
+    assert any(e["row"] == row and e["field"] == field for e in err.errors)
+    assert fingerprint(store) == before
+
+
+def test_every_problem_is_listed_not_only_the_first() -> None:
+    store = shop(clock=Clock())
+    batch = [event(value=float("nan")), event(user=""), event(at="2026-11-01"), event()]
+    with pytest.raises(persona.ValidationError) as info:
+        store.ingest(batch)
+    assert {(e["row"], e["field"]) for e in info.value.errors} == {
+        (0, "value"),
+        (1, "user"),
+        (2, "at"),
+    }
+
+
+def test_skip_mode_stores_valid_rows_and_counts_the_rest() -> None:
+    store = shop(clock=Clock())
+    report = store.ingest(
+        [event("u1", "a"), event("", "b"), event("u2", "c", value=float("nan")), event("u3", "d")],
+        on_invalid="skip",
+    )
+    assert (report.received, report.inserted, report.rejected) == (4, 2, 2)
+    assert report.rejected_by_field == {"user": 1, "value": 1}
+    assert store.stats()["events"] == 2
+
+
+def test_not_a_list_of_events() -> None:
+    store = shop()
+    with pytest.raises(persona.ValidationError, match="wrap one event in a list"):
+        store.ingest(event())  # type: ignore[arg-type]
+    with pytest.raises(persona.ValidationError, match="row 1, field '\\*'"):
+        store.ingest([event(), "not an event"])
+
+
+def test_resending_events_changes_nothing() -> None:
+    store = shop(clock=Clock())
+    first = store.ingest([event("u1", "a"), event("u1", "b", id="order-7/line-1")])
+    # the audit log records the second call; nothing else may change
+    before = [t for i, t in enumerate(fingerprint(store)) if i != 7]
+    again = store.ingest([event("u1", "a"), event("u1", "b", id="order-7/line-1")])
+    assert first.inserted == 2 and again.inserted == 0 and again.duplicates == 2
+    assert [t for i, t in enumerate(fingerprint(store)) if i != 7] == before
+    assert store.stats()["events"] == 2
+    # same explicit id with other content is the same event; same content, new id is new
+    assert store.ingest([event("u1", "zzz", id="order-7/line-1")]).inserted == 0
+    assert store.ingest([event("u1", "a", id="order-8")]).inserted == 1
+    # duplicates inside one batch are stored once
+    assert store.ingest([event("u2", "q"), event("u2", "q")]).inserted == 1
+
+
+def test_event_ids_are_per_person() -> None:
+    store = shop(clock=Clock())
+    assert store.ingest([event("u1", "a", id="e1"), event("u2", "a", id="e1")]).inserted == 2
+
+
+def test_pandas_dataframe_ingest_and_naive_times() -> None:
+    pd = pytest.importorskip("pandas")
+    store = shop(clock=Clock())
+    df = pd.DataFrame(
+        {
+            "user": ["u1", "u2"],
+            "item": ["a", "b"],
+            "feature": ["purchases", "views"],
+            "value": [1.0, 2.0],
+            "at": pd.to_datetime(["2026-11-01 10:00", "2026-11-02 11:00"]).tz_localize(
+                "Europe/London"
+            ),
+        }
+    )
+    assert store.ingest(df).inserted == 2
+    store.grant("u1", "personalization", source="form")
+    cols = store.scope("personalization").events()
+    assert str(cols.at[0]) == "2026-11-01T10:00:00.000000"
+    naive = df.assign(at=pd.to_datetime(["2026-11-01 10:00", "2026-11-02 11:00"]))
+    before = fingerprint(store)
+    with pytest.raises(persona.ValidationError, match=r"row 0, field 'at'.*time zone"):
+        store.ingest(naive)
+    assert fingerprint(store) == before
+    missing = df.assign(user=["u1", None])
+    with pytest.raises(persona.ValidationError, match="row 1, field 'user'"):
+        store.ingest(missing)
+    with pytest.raises(persona.ValidationError, match="unknown column"):
+        store.ingest(df.assign(extra=1))
+
+
+def test_consent_calls_validate() -> None:
+    store = shop(clock=Clock())
+    before = fingerprint(store)
+    with pytest.raises(persona.ValidationError, match="source"):
+        store.grant("u1", "personalization", source="  ")
+    with pytest.raises(persona.ValidationError, match="'user'"):
+        store.grant("", "personalization", source="form")
+    with pytest.raises(persona.ValidationError, match="future"):
+        store.grant("u1", "personalization", source="form", at=datetime(2030, 1, 1, tzinfo=UTC))
+    with pytest.raises(persona.ValidationError, match="time zone"):
+        store.grant("u1", "personalization", source="form", at="2026-01-01T00:00:00")
+    with pytest.raises(persona.ValidationError, match="'granted' or 'denied'"):
+        store.apply_consent_mode("u1", {"ad_user_data": "yes"})
+    assert fingerprint(store) == before
