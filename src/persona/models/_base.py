@@ -235,6 +235,7 @@ class Recommender:
         exclude: Iterable[str] | None = None,
         include: Iterable[str] | None = None,
         rule: BusinessRule | None = None,
+        explain: bool = True,
     ) -> list[Recommendation]:
         """The ``n`` best items for one person, best first.
 
@@ -256,6 +257,9 @@ class Recommender:
         rule
             Business-rule hook ``rule(user, item_ids) -> keep_mask``, called with the whole
             catalogue; items where the mask is ``False`` are left out.
+        explain
+            Attach an :class:`~persona.explain.Explanation` to each recommendation (the
+            default); ``False`` skips it for raw speed.
 
         Returns
         -------
@@ -267,7 +271,8 @@ class Recommender:
             rows = np.array([self._row(user)], dtype=np.int64)
         else:
             rows = np.zeros(1, dtype=np.int64)
-        return self._recommend_rows(rows, [user], n, exclude_seen, exclude, include, rule)[0]
+        out = self._recommend_rows(rows, [user], n, exclude_seen, exclude, include, rule)
+        return (self._explained([user], out) if explain else out)[0]
 
     def recommend_batch(
         self,
@@ -279,19 +284,61 @@ class Recommender:
         include: Iterable[str] | None = None,
         rule: BusinessRule | None = None,
         block_size: int = 256,
+        explain: bool = True,
     ) -> list[list[Recommendation]]:
         """:meth:`recommend` for many people at once; identical to calling it per person.
 
         Scores a block of people with one matrix product, masks their seen items in one
         vectorised step and selects the top ``n`` without a per-person Python loop; blocks
         run on the model's ``num_threads`` (numpy releases the GIL for this work).
-        See :meth:`recommend_arrays` for the same result as arrays.
+        See :meth:`recommend_arrays` for the same result as arrays (never explained).
         """
         res = self.recommend_arrays(
             users, n, exclude_seen=exclude_seen, exclude=exclude, include=include, rule=rule,
             block_size=block_size,
         )
-        return res.to_lists()
+        return self._explained(list(users), res.to_lists()) if explain else res.to_lists()
+
+    def _explained(
+        self, users: list[str], lists: list[list[Recommendation]]
+    ) -> list[list[Recommendation]]:
+        # imported here: the design lets persona.explain import the models, not the reverse
+        from persona.explain._build import attach_explanations
+
+        return attach_explanations(self, users, lists)
+
+    def explain(
+        self,
+        user: str,
+        item: str,
+        *,
+        counterfactual: bool = False,
+        n: int = 10,
+        store: Any = None,
+        view: Any = None,
+        labels: Mapping[str, str] | None = None,
+        language: str = "en",
+    ) -> Any:
+        """Explain the score of any ``item`` for ``user``, recommended or not.
+
+        See :func:`persona.explain.explain` for the parameters; returns an
+        :class:`~persona.explain.Explanation`.
+        """
+        from persona.explain._build import explain
+
+        return explain(self, user, item, counterfactual=counterfactual, n=n, store=store,
+                       view=view, labels=labels, language=language)
+
+    def set_item_labels(self, labels: Mapping[str, str]) -> Self:
+        """Human-readable item titles for explanations (catalogue data; not saved).
+
+        Items without a label are shown by their id. Returns ``self``.
+        """
+        self._check_fitted()
+        current = dict(self.__dict__.get("item_labels_") or {})
+        current.update({str(k): str(v) for k, v in labels.items()})
+        self.item_labels_ = current
+        return self
 
     def recommend_arrays(
         self,
@@ -613,6 +660,14 @@ class Recommender:
 
         return load_model(cls, Path(path))  # type: ignore[return-value]
 
+    def _contribution_matrix(self, row: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(history_columns, parts)``: ``parts[:, k]`` splits the served score of item
+        ``cols[k]`` for person ``row`` over their history (what :meth:`contributions` gives,
+        for several items at once). Models without an exact split raise."""
+        raise NoExactDecompositionError(
+            f"{type(self).__name__} scores have no exact per-item decomposition"
+        )
+
     def contributions(self, user: str, item: str) -> tuple[np.ndarray, np.ndarray]:
         """Split ``score(user, item)`` into one contribution per item in their history.
 
@@ -631,14 +686,17 @@ _new = object.__new__
 _setattr = object.__setattr__
 
 
-def _recommendation(item: str, score: float, rank: int) -> Recommendation:
+def _recommendation(
+    item: str, score: float, rank: int, explanation: Any = None
+) -> Recommendation:
     """A ``Recommendation`` without re-validating values persona computed itself.
 
     Equal to ``Recommendation(item=..., score=..., rank=...)`` (a test checks it) at a
     fraction of the cost, which matters for ``recommend_batch`` of thousands of people.
     """
     obj = _new(Recommendation)
-    _setattr(obj, "__dict__", {"item": item, "score": score, "rank": rank, "explanation": None})
+    _setattr(obj, "__dict__", {"item": item, "score": score, "rank": rank,
+                                  "explanation": explanation})
     _setattr(obj, "__pydantic_fields_set__", set(_FIELDS_SET))
     _setattr(obj, "__pydantic_extra__", None)
     _setattr(obj, "__pydantic_private__", None)

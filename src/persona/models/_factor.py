@@ -273,6 +273,14 @@ class ALS(_FactorModel):
         q = cho_solve(cho_factor(A), self._Y64[j])
         return self.items_[idx], (self._Y64[idx] @ q) * c
 
+    def _contribution_matrix(self, row: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`contributions` for several items: one factorisation of the person's system."""
+        A, _, idx, c = self._system(row)
+        if idx.size == 0:
+            return idx, np.zeros((0, len(cols)))
+        Q = cho_solve(cho_factor(A), self._Y64[cols].T)
+        return idx, (self._Y64[idx] @ Q) * c[:, None]
+
     # ----------------------------------------------------- fold-in / forget
     def _after_fold_in(self, row: int) -> None:
         k = self.item_factors_.shape[1]

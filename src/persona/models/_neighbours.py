@@ -112,6 +112,13 @@ class ItemKNN(Recommender):
         col = self.similarity_[:, j].toarray()[:, 0]
         return self.items_[idx], c * col[idx]
 
+    def _contribution_matrix(self, row: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`contributions` for several items at once."""
+        h = self.history_
+        a, b = h.indptr[row], h.indptr[row + 1]
+        idx, c = h.indices[a:b], h.data[a:b]
+        return idx, self.similarity_[idx][:, cols].toarray() * c[:, None]
+
     def _after_forget(self, row: int, items: np.ndarray) -> None:
         self._compute_similarity()
 
