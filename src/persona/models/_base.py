@@ -278,7 +278,7 @@ class Recommender:
         exclude: Iterable[str] | None = None,
         include: Iterable[str] | None = None,
         rule: BusinessRule | None = None,
-        block_size: int = 256,
+        block_size: int = 64,
     ) -> list[list[Recommendation]]:
         """:meth:`recommend` for many people at once; identical to calling it per person.
 
@@ -302,7 +302,7 @@ class Recommender:
         exclude: Iterable[str] | None = None,
         include: Iterable[str] | None = None,
         rule: BusinessRule | None = None,
-        block_size: int = 256,
+        block_size: int = 64,
     ) -> RecommendationArrays:
         """:meth:`recommend_batch` as arrays: no per-item Python objects.
 
@@ -705,6 +705,8 @@ def _top_per_row(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     if k == 0 or b == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=S.dtype)
+    if b == 1:
+        return _top_one_row(S[0], k)
     width = m // min(max(m // 16, 4 * k), 1024)
     nchunk = m // width if width >= 2 else 0
     if nchunk <= k:  # small catalogue: sort every finite entry
@@ -733,6 +735,22 @@ def _top_per_row(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     vals = S[rows, cols]
     keep = (vals >= thr[rows]) & np.isfinite(vals)
     return _top_sorted(rows[keep], cols[keep], vals[keep], b, k)
+
+
+def _top_one_row(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_top_per_row`` for a single row: one partition, exact tie handling."""
+    m = s.shape[0]
+    if k < m:
+        cand = np.argpartition(s, m - k)[m - k:]
+        thr = s[cand].min()
+        if not np.isfinite(thr) or np.count_nonzero(s >= thr) > k:
+            cand = np.flatnonzero(s >= thr) if np.isfinite(thr) else np.flatnonzero(np.isfinite(s))
+    else:
+        cand = np.flatnonzero(np.isfinite(s))
+    vals = s[cand]
+    order = np.lexsort((cand, -vals))[:k]
+    cand = cand[order]
+    return np.zeros(cand.size, dtype=np.int64), cand, vals[order]
 
 
 def _top_sorted(
