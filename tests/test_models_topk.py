@@ -48,4 +48,5 @@ def test_popular_items_clustered_in_id_order() -> None:
     rng = np.random.default_rng(0)
     S = np.sort(rng.standard_normal((8, 20_000)), axis=1)
     r, c, _ = _top_per_row(S, 10)
+    assert r.tolist() == np.repeat(np.arange(8), 10).tolist()
     assert c.reshape(8, 10).tolist() == [list(range(19_999, 19_989, -1))] * 8

@@ -260,7 +260,9 @@ class Recommender:
         Returns
         -------
         list of Recommendation
-            Ties in score are broken by catalogue order, so results are deterministic.
+            Ties in score are broken by catalogue order, so results are deterministic. A
+            person whose history is empty (all their events were dropped or weighted 0)
+            gets all-zero scores, i.e. catalogue order; serve them a non-personalised model.
         """
         self._check_fitted()
         if self.personalised or exclude_seen:
@@ -476,8 +478,7 @@ class Recommender:
         """
         self._check_fitted()
         j = self._item(item)
-        if not isinstance(n, int | np.integer) or n < 1:
-            raise ValidationError(f"n must be a positive integer, not {n!r}")
+        n = self._check_n(n, None)
         s = np.array(self._similar_scores(j), dtype=np.float64, copy=True)[None, :]
         s[0, j] = -np.inf
         exc = self._item_rows(exclude, "exclude")
@@ -626,7 +627,7 @@ class Recommender:
         )
 
 
-_FIELDS_SET = frozenset({"item", "score", "rank", "explanation"})
+_FIELDS_SET = frozenset({"item", "score", "rank"})  # as if built from those three
 _new = object.__new__
 _setattr = object.__setattr__
 
