@@ -264,7 +264,9 @@ class Recommender:
         Returns
         -------
         list of Recommendation
-            Ties in score are broken by catalogue order, so results are deterministic.
+            Ties in score are broken by catalogue order, so results are deterministic. A
+            person whose history is empty (all their events were dropped or weighted 0)
+            gets all-zero scores, i.e. catalogue order; serve them a non-personalised model.
         """
         self._check_fitted()
         if self.personalised or exclude_seen:
@@ -283,7 +285,7 @@ class Recommender:
         exclude: Iterable[str] | None = None,
         include: Iterable[str] | None = None,
         rule: BusinessRule | None = None,
-        block_size: int = 256,
+        block_size: int = 64,
         explain: bool = True,
     ) -> list[list[Recommendation]]:
         """:meth:`recommend` for many people at once; identical to calling it per person.
@@ -349,7 +351,7 @@ class Recommender:
         exclude: Iterable[str] | None = None,
         include: Iterable[str] | None = None,
         rule: BusinessRule | None = None,
-        block_size: int = 256,
+        block_size: int = 64,
     ) -> RecommendationArrays:
         """:meth:`recommend_batch` as arrays: no per-item Python objects.
 
@@ -523,8 +525,7 @@ class Recommender:
         """
         self._check_fitted()
         j = self._item(item)
-        if not isinstance(n, int | np.integer) or n < 1:
-            raise ValidationError(f"n must be a positive integer, not {n!r}")
+        n = self._check_n(n, None)
         s = np.array(self._similar_scores(j), dtype=np.float64, copy=True)[None, :]
         s[0, j] = -np.inf
         exc = self._item_rows(exclude, "exclude")
@@ -681,7 +682,7 @@ class Recommender:
         )
 
 
-_FIELDS_SET = frozenset({"item", "score", "rank", "explanation"})
+_FIELDS_SET = frozenset({"item", "score", "rank"})  # as if built from those three
 _new = object.__new__
 _setattr = object.__setattr__
 
@@ -763,6 +764,8 @@ def _top_per_row(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     if k == 0 or b == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=S.dtype)
+    if b == 1:
+        return _top_one_row(S[0], k)
     width = m // min(max(m // 16, 4 * k), 1024)
     nchunk = m // width if width >= 2 else 0
     if nchunk <= k:  # small catalogue: sort every finite entry
@@ -791,6 +794,22 @@ def _top_per_row(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     vals = S[rows, cols]
     keep = (vals >= thr[rows]) & np.isfinite(vals)
     return _top_sorted(rows[keep], cols[keep], vals[keep], b, k)
+
+
+def _top_one_row(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_top_per_row`` for a single row: one partition, exact tie handling."""
+    m = s.shape[0]
+    if k < m:
+        cand = np.argpartition(s, m - k)[m - k:]
+        thr = s[cand].min()
+        if not np.isfinite(thr) or np.count_nonzero(s >= thr) > k:
+            cand = np.flatnonzero(s >= thr) if np.isfinite(thr) else np.flatnonzero(np.isfinite(s))
+    else:
+        cand = np.flatnonzero(np.isfinite(s))
+    vals = s[cand]
+    order = np.lexsort((cand, -vals))[:k]
+    cand = cand[order]
+    return np.zeros(cand.size, dtype=np.int64), cand, vals[order]
 
 
 def _top_sorted(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
-from scipy.linalg import cho_factor, cho_solve, lapack
+from scipy.linalg import cho_factor, cho_solve
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -222,17 +222,25 @@ class ALS(_FactorModel):
         return A, Yh.T @ c, idx, c
 
     def _solve(self, rows: np.ndarray) -> None:
-        for r in np.unique(rows[~self._solved[rows]]).tolist():
-            A, rhs, idx, _ = self._system(r)
-            if idx.size:
-                _, x, info = lapack.dposv(A, rhs)
-                if info != 0:  # pragma: no cover - A is SPD by construction
-                    x = np.linalg.lstsq(A, rhs, rcond=None)[0]
-            else:
-                x = np.zeros(A.shape[0])
-            self._served[r] = x
-            self._served32[r] = x
-            self._solved[r] = True
+        """Exact served vectors for ``rows`` not solved yet (batched LAPACK solves)."""
+        todo = np.unique(rows[~self._solved[rows]])
+        h, G, Y = self.history_, self._G, self._Y64
+        k = G.shape[0]
+        for start in range(0, todo.size, 512):
+            chunk = todo[start:start + 512]
+            A = np.empty((chunk.size, k, k))
+            rhs = np.zeros((chunk.size, k, 1))
+            for n, r in enumerate(chunk.tolist()):
+                a, b = h.indptr[r], h.indptr[r + 1]
+                c = h.data[a:b]
+                Yh = Y[h.indices[a:b]]
+                np.matmul(Yh.T * (c - 1.0), Yh, out=A[n])
+                A[n] += G
+                rhs[n, :, 0] = c @ Yh
+            x = np.linalg.solve(A, rhs)[:, :, 0]  # SPD systems; empty history gives 0
+            self._served[chunk] = x
+            self._served32[chunk] = x
+            self._solved[chunk] = True
 
     def _prepare_rows(self, rows: np.ndarray) -> None:
         if not self._solved[rows].all():
