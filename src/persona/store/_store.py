@@ -130,6 +130,8 @@ class Store:
         self._con = connect(self.path, timeout=self._timeout, synchronous=durability.upper())
         self._closed = False
         self._sync = durability.upper()
+        self._generation = -1
+        self._subjects: dict[str, int] = {}
         with self._lock:
             self._con.executescript(f"BEGIN IMMEDIATE;\n{DDL}\nCOMMIT;")
         with self._lock, self._tx():
@@ -153,9 +155,7 @@ class Store:
         self.store_id: str = meta["store_id"]
         self._key = bytes.fromhex(meta["pseudonym_key"])
         self.audit = AuditLog(self._con, self._lock, self._now)
-        self._generation = -1
         self._defs_version = -1
-        self._subjects: dict[str, int] = {}
         self._item_ext: list[str] = []
         self._item_code: dict[str, int] = {}
         self._item_last = 0
@@ -172,8 +172,16 @@ class Store:
             raise StoreError("the store's clock returned a time without a time zone")
         return now
 
-    def _tx(self) -> Any:
-        return write_transaction(self._con, timeout=self._timeout)
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """A write transaction in which the id caches are known to be current: an erasure
+        by another process between our last look and this transaction clears them."""
+        with write_transaction(self._con, timeout=self._timeout):
+            row = self._con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+            if row is not None and int(row[0]) != self._generation:
+                self._subjects.clear()
+                self._generation = int(row[0])
+            yield
 
     def _check_open(self) -> None:
         if self._closed:
@@ -690,12 +698,7 @@ class Store:
         feature_codes: dict[str, int],
         on_invalid: str,
     ) -> IngestReport:
-        generation = int(
-            self._con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
-        )
-        if generation != self._generation:
-            self._subjects.clear()
-            self._generation = generation
+        generation = self._generation  # checked when the transaction began
         keep = np.ones(len(batch.user), dtype=bool)
         unique_users = list(dict.fromkeys(batch.user))
         found, new = self._subject_codes(unique_users)
