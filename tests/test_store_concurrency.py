@@ -85,3 +85,22 @@ def test_sigkill_mid_batch_leaves_whole_batches_and_a_sound_file(tmp_path: Path)
         ingests = store.audit.entries(action="ingest")
         assert sum(e.detail["inserted"] for e in ingests) == events
         store.close()
+
+
+def test_an_erasure_by_another_connection_invalidates_cached_ids(tmp_path: Path) -> None:
+    path = str(tmp_path / "two.db")
+    a = shop(path)
+    b = persona.Store(path)
+    a.grant("u1", "personalization", source="form")
+    a.ingest([{"user": "u1", "item": "x", "feature": "purchases", "at": "2026-11-01T10:00:00Z"}])
+    b.erase("u1")  # a still has u1's old code cached
+    a.grant("u1", "personalization", source="came back")
+    a.ingest([{"user": "u1", "item": "y", "feature": "purchases", "at": "2026-11-02T10:00:00Z"}])
+    for store in (a, b):
+        cols = store.scope("personalization").events()
+        assert list(cols.users) == ["u1"]
+        assert list(cols.items) == ["y"]
+    orphans = a._con.execute(
+        "SELECT count(*) FROM consent_events WHERE subject_id NOT IN (SELECT id FROM subjects)"
+    ).fetchone()[0]
+    assert orphans == 0

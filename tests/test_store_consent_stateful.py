@@ -37,6 +37,7 @@ class ConsentModel(RuleBasedStateMachine):
         self.consent: dict[tuple[str, str], str] = {}
         self.events: dict[str, set[tuple[str, str, float, int]]] = {}
         self.suppressed: set[str] = set()
+        self.dont_use: set[tuple[str, str]] = set()
 
     def expected(
         self, purpose: str, user: str | None = None
@@ -49,6 +50,8 @@ class ConsentModel(RuleBasedStateMachine):
             if self.consent.get((u, purpose)) != "grant":
                 continue
             for item, feature, value, days_ago in evs:
+                if (u, item) in self.dont_use:
+                    continue
                 purposes, keep = FEATURES[feature]
                 if purpose not in purposes:
                     continue
@@ -135,9 +138,21 @@ class ConsentModel(RuleBasedStateMachine):
     def erase(self, user: str) -> None:
         self.store.erase(user)
         self.events.pop(user, None)
+        self.dont_use = {(u, i) for u, i in self.dont_use if u != user}
         for p in PURPOSES:
             self.consent.pop((user, p), None)
         self.suppressed.add(user)
+
+    @rule(user=st.sampled_from(USERS), item=st.sampled_from(ITEMS))
+    def dont_use(self, user: str, item: str) -> None:
+        if user in self.suppressed:
+            try:
+                self.store.feedback(user, item, "dont_use")
+            except persona.SuppressedSubjectError:
+                return
+            raise AssertionError("feedback for an erased person was stored")
+        self.store.feedback(user, item, "dont_use")
+        self.dont_use.add((user, item))
 
     @rule(days=st.integers(1, 400))
     def advance(self, days: int) -> None:

@@ -104,6 +104,7 @@ def test_view_has_no_write_methods() -> None:
         "history_with_lineage",
         "person_lineage",
         "item_labels",
+        "not_interested",
         "has_consent",
         "users",
         "items",
@@ -224,3 +225,31 @@ def test_item_labels() -> None:
     }
     with pytest.raises(persona.ValidationError, match="label"):
         store.label_items({"sku-1": "  "})
+
+
+def test_feedback_dont_use_and_not_interested() -> None:
+    store = shop(clock=Clock())
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u1", "a"), event("u1", "b"), event("u1", "b", "views", value=2.0)])
+    store.feedback("u1", "b", "dont_use", source="why-this page")
+    store.feedback("u1", "z", "not_interested")
+    view = store.scope("personalization")
+    assert list(view.events().items) == ["a"]
+    cols, lin = view.history_with_lineage("u1")
+    assert list(cols.items) == ["a"]
+    assert {(n.feature, n.reason, n.events) for n in lin.not_used} == {
+        ("purchases", "excluded_by_person", 1),
+        ("views", "excluded_by_person", 1),
+    }
+    assert view.not_interested("u1") == {"z"}
+    kinds = [(f.item, f.kind) for f in store.feedback_of("u1")]
+    assert kinds == [("b", "dont_use"), ("z", "not_interested")]
+    assert store.export("u1")["feedback"][0]["source"] == "why-this page"
+    assert store.clear_feedback("u1", "b") == 1
+    assert sorted(view.events().items) == ["a", "b"]
+    store.erase("u1")
+    assert store._con.execute("SELECT count(*) FROM feedback").fetchone()[0] == 0
+    with pytest.raises(persona.SuppressedSubjectError):
+        store.feedback("u1", "a", "dont_use")
+    with pytest.raises(persona.ValidationError, match="kind"):
+        store.feedback("u2", "a", "meh")  # type: ignore[arg-type]

@@ -16,6 +16,8 @@ __all__ = [
     "FeatureSpec",
     "FeatureUse",
     "FeatureUsed",
+    "FeedbackKind",
+    "FeedbackRecord",
     "IngestReport",
     "Lineage",
     "NotUsedReason",
@@ -147,8 +149,24 @@ class Lineage(_Frozen):
 
 
 NotUsedReason = Literal[
-    "no_consent", "declined", "withdrawn", "not_allowed_for_purpose", "outside_retention"
+    "no_consent",
+    "declined",
+    "withdrawn",
+    "not_allowed_for_purpose",
+    "outside_retention",
+    "excluded_by_person",
 ]
+FeedbackKind = Literal["not_interested", "dont_use"]
+
+
+class FeedbackRecord(_Frozen):
+    """A correction a person made: an item they are not interested in (``not_interested``),
+    or an item of their history they do not want used (``dont_use``)."""
+
+    item: str
+    kind: FeedbackKind
+    at: datetime
+    source: str
 
 
 class FeatureUsed(_Frozen):
@@ -168,7 +186,7 @@ class FeatureNotUsed(_Frozen):
     person's choice for the purpose, made at ``since``), ``not_allowed_for_purpose`` (the
     feature is not tagged for the purpose; ``choice`` is the person's own refusal of a purpose
     the feature *is* tagged for, if any), ``outside_retention`` (older than
-    ``retention_days``).
+    ``retention_days``), ``excluded_by_person`` (the person asked us not to use these items).
     """
 
     feature: str

@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY, subject_id INTEGER NOT NULL, n INTEGER NOT NULL,
     data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS segments_subject ON segments(subject_id);
+CREATE TABLE IF NOT EXISTS feedback (
+    subject_id INTEGER NOT NULL, item_id INTEGER NOT NULL, kind TEXT NOT NULL,
+    at INTEGER NOT NULL, source TEXT NOT NULL,
+    PRIMARY KEY (subject_id, item_id, kind)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS feedback_kind ON feedback(kind);
 CREATE TABLE IF NOT EXISTS eid_chunks (id INTEGER PRIMARY KEY, eids BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS suppressed (pseudonym TEXT PRIMARY KEY, at INTEGER NOT NULL)
     WITHOUT ROWID;

@@ -33,6 +33,8 @@ from persona.schema import (
     FeatureSpec,
     FeatureUse,
     FeatureUsed,
+    FeedbackKind,
+    FeedbackRecord,
     IngestReport,
     Lineage,
     PersonLineage,
@@ -130,6 +132,8 @@ class Store:
         self._con = connect(self.path, timeout=self._timeout, synchronous=durability.upper())
         self._closed = False
         self._sync = durability.upper()
+        self._generation = -1
+        self._subjects: dict[str, int] = {}
         with self._lock:
             self._con.executescript(f"BEGIN IMMEDIATE;\n{DDL}\nCOMMIT;")
         with self._lock, self._tx():
@@ -153,9 +157,7 @@ class Store:
         self.store_id: str = meta["store_id"]
         self._key = bytes.fromhex(meta["pseudonym_key"])
         self.audit = AuditLog(self._con, self._lock, self._now)
-        self._generation = -1
         self._defs_version = -1
-        self._subjects: dict[str, int] = {}
         self._item_ext: list[str] = []
         self._item_code: dict[str, int] = {}
         self._item_last = 0
@@ -172,8 +174,16 @@ class Store:
             raise StoreError("the store's clock returned a time without a time zone")
         return now
 
-    def _tx(self) -> Any:
-        return write_transaction(self._con, timeout=self._timeout)
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """A write transaction in which the id caches are known to be current: an erasure
+        by another process between our last look and this transaction clears them."""
+        with write_transaction(self._con, timeout=self._timeout):
+            row = self._con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+            if row is not None and int(row[0]) != self._generation:
+                self._subjects.clear()
+                self._generation = int(row[0])
+            yield
 
     def _check_open(self) -> None:
         if self._closed:
@@ -690,12 +700,7 @@ class Store:
         feature_codes: dict[str, int],
         on_invalid: str,
     ) -> IngestReport:
-        generation = int(
-            self._con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
-        )
-        if generation != self._generation:
-            self._subjects.clear()
-            self._generation = generation
+        generation = self._generation  # checked when the transaction began
         keep = np.ones(len(batch.user), dtype=bool)
         unique_users = list(dict.fromkeys(batch.user))
         found, new = self._subject_codes(unique_users)
@@ -904,6 +909,117 @@ class Store:
                 self.audit.append("apply_retention", {"events_deleted": deleted})
             return deleted
 
+    # ------------------------------------------------------------------ feedback
+    def feedback(
+        self,
+        user: str,
+        item: str,
+        kind: FeedbackKind,
+        *,
+        source: str = "api",
+        at: datetime | str | None = None,
+    ) -> FeedbackRecord:
+        """Record a person's correction of what the system assumes about them.
+
+        ``kind="dont_use"``: their events with ``item`` are left out of every read from now
+        on (and so out of models fitted afterwards and of their explanations).
+        ``kind="not_interested"``: the item should not be suggested to them; serving layers
+        read these with :meth:`ScopedView.not_interested`.
+        Feedback is personal data: it is exported, and erased with the person.
+        """
+        if kind not in ("not_interested", "dont_use"):
+            raise ValidationError(
+                f"field 'kind': {kind!r} is not a kind of feedback; use 'not_interested' or "
+                "'dont_use'",
+                errors=[{"row": None, "field": "kind", "message": "invalid"}],
+            )
+        _check_id(user, "user")
+        _check_id(item, "item")
+        now = self._now()
+        when = now if at is None else _parse_time(at, "at")
+        with self._lock:
+            self._refresh()
+            with self._tx():
+                if self._con.execute(
+                    "SELECT 1 FROM suppressed WHERE pseudonym = ?", (self.pseudonym(user),)
+                ).fetchone():
+                    raise SuppressedSubjectError(
+                        "this person was erased; nothing is held about them and no feedback is "
+                        "stored until they grant consent again (store.grant(...))",
+                        errors=[{"row": None, "field": "user", "message": "erased person"}],
+                    )
+                code = self._subject_code(user, create=True)
+                self._con.execute("INSERT OR IGNORE INTO items(ext) VALUES (?)", (item,))
+                item_code = self._con.execute(
+                    "SELECT id FROM items WHERE ext = ?", (item,)
+                ).fetchone()[0]
+                self._con.execute(
+                    "INSERT OR REPLACE INTO feedback(subject_id, item_id, kind, at, source) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (code, item_code, kind, _to_us(when), source),
+                )
+                self.audit.append(
+                    f"feedback_{kind}", {"source": source}, subject=self.pseudonym(user)
+                )
+            self._sync_items()
+        return FeedbackRecord(item=item, kind=kind, at=when, source=source)
+
+    def clear_feedback(
+        self, user: str, item: str | None = None, kind: FeedbackKind | None = None
+    ) -> int:
+        """Undo feedback: all of the person's, one item's, or one kind's. Returns rows removed."""
+        with self._lock:
+            self._refresh()
+            with self._tx():
+                code = self._subject_code(user, create=False)
+                if code is None:
+                    return 0
+                sql, args = "DELETE FROM feedback WHERE subject_id = ?", [code]
+                if item is not None:
+                    sql += " AND item_id = (SELECT id FROM items WHERE ext = ?)"
+                    args.append(item)
+                if kind is not None:
+                    sql += " AND kind = ?"
+                    args.append(kind)
+                removed = self._con.execute(sql, args).rowcount
+                self.audit.append(
+                    "feedback_cleared", {"rows": removed}, subject=self.pseudonym(user)
+                )
+            return removed
+
+    def feedback_of(self, user: str) -> list[FeedbackRecord]:
+        """Every piece of feedback held for ``user``, oldest first."""
+        with self._lock:
+            self._refresh()
+            code = self._subject_code(user, create=False)
+            if code is None:
+                return []
+            rows = self._con.execute(
+                "SELECT i.ext, f.kind, f.at, f.source FROM feedback f "
+                "JOIN items i ON i.id = f.item_id WHERE f.subject_id = ? ORDER BY f.at",
+                (code,),
+            ).fetchall()
+        return [
+            FeedbackRecord(item=i, kind=k, at=_from_us(at), source=src) for i, k, at, src in rows
+        ]
+
+    def _excluded_keys(self, code: int | None = None) -> np.ndarray | None:
+        """Sorted (person << 32 | item) keys of events people asked not to be used."""
+        if code is None:
+            rows = self._con.execute(
+                "SELECT subject_id, item_id FROM feedback WHERE kind = 'dont_use'"
+            ).fetchall()
+        else:
+            rows = self._con.execute(
+                "SELECT subject_id, item_id FROM feedback WHERE kind = 'dont_use' "
+                "AND subject_id = ?",
+                (code,),
+            ).fetchall()
+        if not rows:
+            return None
+        arr = np.array(rows, dtype=np.int64)
+        return np.sort((arr[:, 0] << 32) | arr[:, 1])
+
     # ------------------------------------------------------------------ catalogue
     def label_items(self, labels: Mapping[str, str]) -> int:
         """Give items human-readable labels (product titles), used in explanations.
@@ -1051,7 +1167,9 @@ class Store:
                     "WHERE c.purpose_id = ? AND c.action = 'grant'",
                     (pid,),
                 ).fetchall()
-                cols = self._decode(rows, cutoff, local, tuple(allowed))
+                cols = self._decode(
+                    rows, cutoff, local, tuple(allowed), excluded=self._excluded_keys()
+                )
                 snapshot = self._snapshot(purpose)
                 detail = {
                     "purpose": purpose,
@@ -1100,9 +1218,12 @@ class Store:
                             (code,),
                         ).fetchall()
                 active = state is not None and state[0] == "grant"
-                cols = self._decode(rows if active else [], cutoff, local, tuple(allowed), user)
+                excluded = None if code is None else self._excluded_keys(code)
+                cols = self._decode(
+                    rows if active else [], cutoff, local, tuple(allowed), user, excluded
+                )
                 person = (
-                    self._person_lineage(purpose, code, state, rows, now, len(cols))
+                    self._person_lineage(purpose, code, state, rows, now, len(cols), excluded)
                     if lineage
                     else None
                 )
@@ -1140,6 +1261,7 @@ class Store:
         rows: list[tuple[int, int, bytes]],
         now: datetime,
         used_rows: int,
+        excluded: np.ndarray | None = None,
     ) -> PersonLineage:
         consent = None if state is None else self._consent_record(state[1])
         active = consent is not None and consent.action == "grant"
@@ -1195,6 +1317,19 @@ class Store:
                     )
                 )
                 continue
+            if excluded is not None and code is not None:
+                dropped = np.isin((np.int64(code) << 32) | mine["item"].astype(np.int64), excluded)
+                if dropped.any():
+                    not_used.append(
+                        FeatureNotUsed(
+                            feature=name,
+                            category=spec.category,
+                            reason="excluded_by_person",
+                            events=int(dropped.sum()),
+                            purpose=purpose,
+                        )
+                    )
+                    mine = mine[~dropped]
             days = spec.retention_days
             inside = mine if days is None else mine[mine["at"] >= now_us - days * _DAY_US]
             if inside.size:
@@ -1237,6 +1372,7 @@ class Store:
         local: np.ndarray,
         features: tuple[str, ...],
         user: str | None = None,
+        excluded: np.ndarray | None = None,
     ) -> EventColumns:
         if rows:
             codes = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -1247,6 +1383,9 @@ class Store:
             in_range = fcode < cutoff.size
             fcode_safe = np.where(in_range, fcode, 0)
             mask = in_range & (rec["at"] >= cutoff[fcode_safe])
+            if excluded is not None:
+                keys = (subj << 32) | rec["item"].astype(np.int64)
+                mask &= ~np.isin(keys, excluded)
             if not mask.all():
                 rec, subj, fcode_safe = rec[mask], subj[mask], fcode_safe[mask]
         else:
@@ -1357,6 +1496,7 @@ class Store:
                 "history": [r.model_dump(mode="json") for r in history],
             },
             "events": events,
+            "feedback": [f.model_dump(mode="json") for f in self.feedback_of(user)],
             "purposes": {n: s.model_dump(mode="json") for n, (_, s) in self._purposes.items()},
             "features": {n: s.model_dump(mode="json") for n, (_, s) in self._features.items()},
             "audit": audit,
@@ -1392,6 +1532,7 @@ class Store:
                             "DELETE FROM consent_events WHERE subject_id = ?", (code,)
                         ).rowcount
                         self._con.execute("DELETE FROM consent_state WHERE subject_id = ?", (code,))
+                        self._con.execute("DELETE FROM feedback WHERE subject_id = ?", (code,))
                         self._con.execute("DELETE FROM subjects WHERE id = ?", (code,))
                     self._con.execute(
                         "INSERT OR REPLACE INTO suppressed(pseudonym, at) VALUES (?, ?)",

@@ -92,6 +92,10 @@ class ScopedView:
         """Items that appear in usable events for the purpose now."""
         return [str(i) for i in self.events().items]
 
+    def not_interested(self, user: str) -> set[str]:
+        """Items ``user`` said they are not interested in (never suggest these to them)."""
+        return {f.item for f in self._store.feedback_of(user) if f.kind == "not_interested"}
+
     def item_labels(self, items: list[str] | None = None) -> dict[str, str]:
         """Human-readable labels of items (catalogue data, not personal data)."""
         return self._store.item_labels(items)
