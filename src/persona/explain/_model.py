@@ -31,6 +31,7 @@ NotUsedKind = Literal[
     "withdrawn",
     "not_allowed_for_purpose",
     "outside_retention",
+    "excluded_by_person",
     "not_personalised",
 ]
 

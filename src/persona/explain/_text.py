@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["available_languages", "render_statements", "render_text", "templates"]
 
 #: Estimated reading ease the text aims for (the published bar is 60; estimates differ).
-TARGET_EASE = 70.0
+TARGET_EASE = 80.0
 _VOWELS = re.compile(r"[aeiouy]+")
-_WORD = re.compile(r"[A-Za-z]+")
+_HIATUS = re.compile(r"(?<![ctsg])i[aou]|eo|u[ao]")
 
 
 @cache
@@ -78,19 +79,28 @@ def date_text(at: datetime | None, t: dict[str, Any]) -> str:
 
 
 def _syllables(word: str) -> int:
-    w = word.lower()
-    n = len(_VOWELS.findall(w))
-    if w.endswith("e") and not w.endswith(("le", "ee")) and n > 1:
+    """Vowel groups, counting hiatus ("Mariah") and a final "é" ("Beyoncé") as syllables."""
+    low = word.lower()
+    w = "".join(ch for ch in unicodedata.normalize("NFKD", low) if ch.isalpha())
+    if not w:
+        return 1  # numbers such as years
+    n = len(_VOWELS.findall(w)) + len(_HIATUS.findall(w))
+    if w.endswith("e") and not w.endswith(("le", "ee")) and not low.endswith("é") and n > 1:
         n -= 1
     return max(n, 1)
 
 
-def reading_ease(text: str) -> float:
-    """A conservative estimate of Flesch reading ease (used to choose how much to say)."""
-    words = _WORD.findall(text)
+def reading_ease(text: str, sentences: int | None = None) -> float:
+    """A conservative estimate of Flesch reading ease (used to choose how much to say).
+
+    ``sentences`` is how many sentences the templates made (full stops inside titles such
+    as ``"a.k.a."`` do not end sentences).
+    """
+    words = [w for w in text.split() if any(ch.isalnum() for ch in w)]
     if not words:
         return 100.0
-    sentences = max(text.count(".") + text.count("!") + text.count("?"), 1)
+    if sentences is None:
+        sentences = max(text.count(". ") + 1, 1)
     syl = sum(_syllables(w) for w in words)
     return 206.835 - 1.015 * len(words) / sentences - 84.6 * syl / len(words)
 
@@ -103,23 +113,47 @@ def _verb(features: set[str | None], t: dict[str, Any]) -> str:
     return str(verbs["default"])
 
 
-def _why(e: Explanation, t: dict[str, Any], k: int) -> str:
-    w = t["why"]
+def _top(e: Explanation, k: int) -> list[Any]:
+    if e.kind == "decomposition":
+        return [r for r in e.reasons if (r.contribution or 0.0) > 0][:k]
+    if e.kind == "justification":
+        return [r for r in e.reasons if (r.similarity or 0.0) > 0][: min(k, 2)]
+    return []
+
+
+def _why(e: Explanation, t: dict[str, Any], k: int, short: bool = False) -> str:
+    """The "why" part: one sentence naming up to ``k`` reasons, or (``short``) two
+    sentences with short words around the titles, which reads more easily."""
+    w = t["why_short"] if short else t["why"]
     item = nice_label(e.label)
     if e.kind == "non_personalised":
-        return str(w["popular"]).format(item=item)
-    if e.kind == "decomposition":
-        top = [r for r in e.reasons if (r.contribution or 0.0) > 0][:k]
-        keys = ["one", "two", "three"]
-    else:
-        top = [r for r in e.reasons if (r.similarity or 0.0) > 0][: min(k, 2)]
-        keys = ["like_one", "like_two"]
+        return _end(str(w["popular"]).format(item=item))
+    top = _top(e, k)
     if not top:
-        return str(w["none"]).format(item=item)
-    labels = [nice_label(r.label) for r in top]
+        return _end(str(w["none"]).format(item=item))
     verb = _verb({r.feature for r in top}, t)
+    if k == 0:
+        return _end(str(w["bare"]).format(item=item, verb=verb))
+    labels = [nice_label(r.label) for r in top]
+    keys = (["one", "two", "three"] if e.kind == "decomposition"
+            else ["like_one", "like_two"])
+    key = keys[len(top) - 1]
+    if key not in w:  # the short forms name at most two
+        key = keys[1]
     names = dict(zip("abc", labels, strict=False))
-    return str(w[keys[len(top) - 1]]).format(item=item, verb=verb, **names)
+    return _end(str(w[key]).format(item=item, verb=verb, **names))
+
+
+def _end(text: str) -> str:
+    """A title that ends in a full stop (``"t.A.T.u."``) does not get a second one."""
+    return text[:-1] if text.endswith("..") else text
+
+
+def _forms(e: Explanation) -> list[tuple[int, bool]]:
+    """Ways to say why, richest first: (how many reasons to name, short form)."""
+    if e.kind == "non_personalised" or not _top(e, 1):
+        return [(1, False), (1, True)]
+    return [(3, False), (2, False), (1, False), (2, True), (1, True), (0, True)]
 
 
 def _join(labels: list[str], t: dict[str, Any]) -> str:
@@ -170,7 +204,7 @@ def _not_used_rank(d: DataNotUsed) -> tuple[int, int]:
     """The person's own choices first (they asked for them), then rules, then age."""
     order = {
         "withdrawn": 0, "declined": 0, "not_allowed_for_purpose": 1, "no_consent": 2,
-        "outside_retention": 3, "not_personalised": 4,
+        "excluded_by_person": 0, "outside_retention": 3, "not_personalised": 4,
     }
     own = 0 if (d.choice is not None or d.since is not None) else 1
     return own, order[d.reason]
@@ -199,9 +233,11 @@ def render_text(e: Explanation) -> str:
     if mine:
         extra.append(not_used_sentence(min(mine, key=_not_used_rank), t))
     for n_extra in range(len(extra), -1, -1):
-        for k in (3, 2, 1):
-            text = " ".join([_why(e, t, k), *extra[:n_extra]])
-            if reading_ease(text) >= TARGET_EASE:
+        for k, short in _forms(e):
+            if short and n_extra > 1:
+                continue  # a two-sentence "why" leaves room for one more sentence
+            text = " ".join([_why(e, t, k, short), *extra[:n_extra]])
+            if reading_ease(text, (2 if short else 1) + n_extra) >= TARGET_EASE:
                 return text
-    # even the shortest form is hard to read (the titles themselves are long): say less
-    return _why(e, t, 1)
+    # even the shortest form is hard to read (the titles themselves are long): say least
+    return _why(e, t, 0 if _top(e, 1) else 1, short=True)
