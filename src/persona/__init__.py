@@ -45,11 +45,21 @@ _LAZY: dict[str, str] = {
     "Popularity": "persona.models",
     "Recommendation": "persona.schema",
     "evaluate": "persona.evaluate",
+    "Explanation": "persona.explain",
+    "Reason": "persona.explain",
+    "Counterfactual": "persona.explain",
 }
+#: Subpackages importable as attributes (``persona.explain``, ``persona.reports``).
+_SUBMODULES = ("explain", "reports")
 
 if TYPE_CHECKING:  # pragma: no cover
+    from persona import explain as explain
+    from persona import reports as reports
     from persona.data import Interactions as Interactions
     from persona.evaluate import evaluate as evaluate
+    from persona.explain import Counterfactual as Counterfactual
+    from persona.explain import Explanation as Explanation
+    from persona.explain import Reason as Reason
     from persona.models import ALS as ALS
     from persona.models import BPR as BPR
     from persona.models import ItemKNN as ItemKNN
@@ -60,6 +70,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"persona.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'persona' has no attribute {name!r}")
@@ -69,7 +81,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
 
 
 __all__ = [
@@ -88,4 +100,5 @@ __all__ = [
     "ValidationError",
     "__version__",
     *_LAZY,
+    *_SUBMODULES,
 ]
