@@ -1,0 +1,1 @@
+"""Differential privacy for persona (placeholder while building)."""
