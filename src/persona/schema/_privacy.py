@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["PrivacyCharge", "PrivacySpent", "UNIT_OF_PRIVACY"]
+__all__ = ["UNIT_OF_PRIVACY", "PrivacyCharge", "PrivacySpent"]
 
 UNIT_OF_PRIVACY: Literal["one person"] = "one person"
 """What neighbouring data sets differ by: all events of one person."""
@@ -29,8 +29,9 @@ class PrivacySpent(BaseModel):
     ...                  bounds={"max_events_per_person": 50})
     >>> s.unit_of_privacy
     'one person'
-    >>> print(s.describe())
-    dp-item-counts: (ε = 1, δ = 1e-06)-differential privacy for one person (all of their events); ρ = 0.02 zCDP; bounds: max_events_per_person=50.
+    >>> print(s.describe())  # doctest: +NORMALIZE_WHITESPACE
+    dp-item-counts: (ε = 1, δ = 1e-06)-differential privacy for one person (all of their
+    events); ρ = 0.02 zCDP; bounds: max_events_per_person=50.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
