@@ -153,6 +153,8 @@ def pld_epsilon(noise_multiplier: float, steps: int, delta: float) -> float | No
     >>> eps is None or 2.8 < eps < 3.0
     True
     """
+    if noise_multiplier < 0.3:  # the PLD grid would need gigabytes; nothing to report
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -55,7 +55,7 @@ def _gaussian_spent(
 ) -> tuple[PrivacySpent, float, int]:
     plan = dp_cfg.gaussian_plan(sensitivity=sensitivity, steps=steps, size=size)
     eff = grid_sensitivity(sensitivity, size, plan.k)
-    pld = pld_epsilon(plan.scale / eff, steps, plan.delta)
+    pld = pld_epsilon(plan.scale / eff, steps, plan.delta) if plan.epsilon <= 64 else None
     spent = PrivacySpent(
         mechanism=mechanism, epsilon=plan.epsilon, delta=plan.delta, rho=plan.rho,
         bounds=bounds, steps=steps,
@@ -228,8 +228,8 @@ def _round_shift(S: NDArray[np.int64], e: int) -> NDArray[np.int64]:
 def private_als_item_factors(
     X: sp.spmatrix | sp.sparray, factors: int, iterations: int, regularization: float,
     alpha: float, dp_cfg: DP, random_state: int | None = None, *,
-    noise_regularization: float = 1.0, bits: RandomBits = OS_BITS,
-    timings: ALSTimings | None = None,
+    noise_regularization: float = 1.0, normalize_users: bool = True,
+    bits: RandomBits = OS_BITS, timings: ALSTimings | None = None,
 ) -> tuple[NDArray[np.float64], PrivacySpent]:
     """Item factors of implicit-feedback ALS trained with differential privacy (DP-ALS,
     Chien et al. 2021, on the implicit objective of Hu, Koren & Volinsky 2008).
@@ -267,6 +267,10 @@ def private_als_item_factors(
         comes from ``bits``).
     noise_regularization
         Extra ridge per unit of noise scale; post-processing.
+    normalize_users
+        Scale every person's vector to norm ``factor_norm`` before the item step (it does
+        not change that person's ranking, and it uses the whole clip norm as signal).
+        Otherwise vectors are only clipped.
     bits
         Random bytes for sampling and noise (OS CSPRNG by default).
     timings
@@ -317,8 +321,9 @@ def private_als_item_factors(
     t0 = time.perf_counter()
     iu = np.triu_indices(f)
     tri = iu[0].size
-    size = tri * (1 + n_items) + f * n_items
     aw = math.floor(alpha * v * (1 << _QW)) / (1 << _QW)
+    with_a = aw > 0  # alpha = 0: every confidence is 1 and the A_j block is not released
+    size = tri * (1 + (n_items if with_a else 0)) + f * n_items
     sens = math.sqrt(Bn**4 + m * (aw * Bn * Bn) ** 2 + m * ((1 + aw) * Bn) ** 2)
     spent, scale, k = _gaussian_spent(
         "dp-als", dp_cfg, sens, iterations, size,
@@ -332,6 +337,9 @@ def private_als_item_factors(
     for _ in range(iterations):
         t0 = time.perf_counter()
         U = solve_user_factors(W_float, Y, regularization, 1.0)
+        if normalize_users:
+            norms = np.linalg.norm(U, axis=1, keepdims=True)
+            U = np.where(norms > 0, U / np.maximum(norms, 1e-300), 0.0) * Bn
         U = clip_rows(U, Bn)
         U_int = np.trunc(U * (1 << g_x)).astype(np.int64)  # |U_int| <= 2^15, norm only shrinks
         tm.user_step += time.perf_counter() - t0
@@ -339,14 +347,14 @@ def private_als_item_factors(
         t0 = time.perf_counter()
         UU = (U_int[:, iu[0]] * U_int[:, iu[1]])  # users × tri, grid 2^-(2 qx)
         G = UU.sum(axis=0)  # grid 2^-30
-        A = np.asarray(W_int.T @ UU)  # items × tri, grid 2^-(2 qx + qw)
         b = np.asarray(C_int.T @ U_int)  # items × f, grid 2^-(qx + qw)
         # round each block onto the noise grid 2^k exactly, in integers
-        idx = np.concatenate([
-            _round_shift(G, 2 * g_x + k).ravel(),
-            _round_shift(A, 2 * g_x + g_w + k).ravel(),
-            _round_shift(b, g_x + g_w + k).ravel(),
-        ])
+        blocks = [_round_shift(G, 2 * g_x + k).ravel()]
+        if with_a:
+            A = np.asarray(W_int.T @ UU)  # items × tri, grid 2^-(2 qx + qw)
+            blocks.append(_round_shift(A, 2 * g_x + g_w + k).ravel())
+        blocks.append(_round_shift(b, g_x + g_w + k).ravel())
+        idx = np.concatenate(blocks)
         tm.statistics += time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -358,8 +366,9 @@ def private_als_item_factors(
         Gn = np.zeros((f, f))
         Gn[iu] = noisy[:tri]
         An = np.zeros((n_items, f, f))
-        An[:, iu[0], iu[1]] = noisy[tri: tri * (1 + n_items)].reshape(n_items, tri)
-        bn = noisy[tri * (1 + n_items):].reshape(n_items, f)
+        if with_a:
+            An[:, iu[0], iu[1]] = noisy[tri: tri * (1 + n_items)].reshape(n_items, tri)
+        bn = noisy[size - f * n_items:].reshape(n_items, f)
         M = An + Gn  # upper triangles
         M = M + np.transpose(np.triu(M, 1), (0, 2, 1))
         evals, evecs = np.linalg.eigh(M)
