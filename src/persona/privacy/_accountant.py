@@ -252,6 +252,11 @@ class DP(BaseModel):
     def gaussian_plan(
         self, sensitivity: float, steps: int = 1, size: int = 1, epsilon: float | None = None
     ) -> GaussianPlan:
+        return _gaussian_plan(self, float(sensitivity), int(steps), int(size), epsilon)
+
+    def _gaussian_plan(
+        self, sensitivity: float, steps: int = 1, size: int = 1, epsilon: float | None = None
+    ) -> GaussianPlan:
         """Calibrate the Gaussian noise so that ``steps`` releases, each of L2 sensitivity
         ``sensitivity`` over ``size`` values, together cost at most (ε, δ).
 
@@ -293,6 +298,9 @@ class DP(BaseModel):
     def laplace_scale(self, sensitivity: float, size: int = 1) -> tuple[float, int, float]:
         """``(scale, k, ε)`` of a discrete Laplace release of L1 ``sensitivity`` costing at
         most ε (pure DP), from OpenDP's ``make_laplace`` map."""
+        return _laplace_scale(self, float(sensitivity), int(size))
+
+    def _laplace_scale(self, sensitivity: float, size: int = 1) -> tuple[float, int, float]:
         k = grid_for(sensitivity, size * size, self.grid_slack)  # L1 rounding grows with size
 
         def eps_of(units: int) -> float:
@@ -309,6 +317,18 @@ class DP(BaseModel):
             else:
                 hi = mid
         return math.ldexp(hi, k), k, eps_of(hi)
+
+
+@lru_cache(maxsize=256)
+def _gaussian_plan(
+    cfg: DP, sensitivity: float, steps: int, size: int, epsilon: float | None
+) -> GaussianPlan:
+    return cfg._gaussian_plan(sensitivity, steps, size, epsilon)
+
+
+@lru_cache(maxsize=256)
+def _laplace_scale(cfg: DP, sensitivity: float, size: int) -> tuple[float, int, float]:
+    return cfg._laplace_scale(sensitivity, size)
 
 
 @dataclass

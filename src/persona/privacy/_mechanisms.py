@@ -225,6 +225,60 @@ def _round_shift(S: NDArray[np.int64], e: int) -> NDArray[np.int64]:
     return (S + (1 << (e - 1))) >> e
 
 
+def _als_inputs(
+    R: sp.csr_matrix, alpha: float
+) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """Integer weights ``w = alpha · r`` and confidences ``1 + w`` truncated toward zero onto
+    ``2^-QW`` (so never above their bounds), and the float weights the user step uses."""
+    w_int = np.floor(alpha * R.data * (1 << _QW))
+    W_int = sp.csr_matrix((w_int.astype(np.int64), R.indices, R.indptr), shape=R.shape)
+    C_int = sp.csr_matrix(((w_int + (1 << _QW)).astype(np.int64), R.indices, R.indptr),
+                          shape=R.shape)
+    W_float = sp.csr_matrix((w_int / (1 << _QW), R.indices, R.indptr), shape=R.shape)
+    return W_int, C_int, W_float
+
+
+def _user_vectors(
+    W_float: sp.csr_matrix, Y: NDArray[np.float64], regularization: float, norm: float,
+    normalize: bool,
+) -> NDArray[np.int64]:
+    """Every person's vector from their own row (exact), clipped or normalised to ``norm``
+    and truncated toward zero onto the grid ``2^-QX`` (as integers)."""
+    U = solve_user_factors(W_float, Y, regularization, 1.0)
+    if normalize:
+        norms = np.linalg.norm(U, axis=1, keepdims=True)
+        U = np.where(norms > 0, U / np.maximum(norms, 1e-300), 0.0) * norm
+    U = clip_rows(U, norm)
+    return np.trunc(U * (1 << _QX)).astype(np.int64)  # |U_int| <= 2^QX, norm only shrinks
+
+
+def _item_statistics(
+    W_int: sp.csr_matrix, C_int: sp.csr_matrix, U_int: NDArray[np.int64], k: int,
+    with_a: bool,
+) -> NDArray[np.int64]:
+    """The item-side statistics [G, A_j..., b_j...] computed exactly in integers and rounded
+    onto the noise grid ``2^k`` (nearest, ties up, as OpenDP), as grid indices."""
+    f = U_int.shape[1]
+    iu = np.triu_indices(f)
+    UU = U_int[:, iu[0]] * U_int[:, iu[1]]  # users × tri, grid 2^-(2 QX)
+    G = UU.sum(axis=0)
+    blocks = [_round_shift(G, 2 * _QX + k).ravel()]
+    if with_a:
+        A = np.asarray(W_int.T @ UU)  # items × tri, grid 2^-(2 QX + QW)
+        blocks.append(_round_shift(A, 2 * _QX + _QW + k).ravel())
+    b = np.asarray(C_int.T @ U_int)  # items × f, grid 2^-(QX + QW)
+    blocks.append(_round_shift(b, _QX + _QW + k).ravel())
+    return np.concatenate(blocks)
+
+
+def _add_noise(
+    idx: NDArray[np.int64], scale: float, k: int, bits: RandomBits
+) -> NDArray[np.float64]:
+    """Grid indices plus discrete Gaussian noise of ``scale`` (on the grid ``2^k``)."""
+    z = discrete_gaussian(math.ldexp(scale, -k), idx.size, bits=bits)
+    return np.ldexp((idx + z).astype(np.float64), k)
+
+
 def private_als_item_factors(
     X: sp.spmatrix | sp.sparray, factors: int, iterations: int, regularization: float,
     alpha: float, dp_cfg: DP, random_state: int | None = None, *,
@@ -310,12 +364,7 @@ def private_als_item_factors(
             f"DP-ALS sums its statistics exactly in 64-bit integers, which allows at most "
             f"{int(2.0**62 / ((alpha * v + 1) * 2.0 ** (2 * _QX + _QW))):,} people at "
             f"alpha * max_value = {alpha * v:g}; lower alpha or max_value, or split the data")
-    # confidence weights w = alpha * r truncated onto 2^-QW (never above alpha * v)
-    w_int = np.floor(alpha * R.data * (1 << _QW))
-    W_int = sp.csr_matrix((w_int.astype(np.int64), R.indices, R.indptr), shape=R.shape)
-    C_int = sp.csr_matrix(((w_int + (1 << _QW)).astype(np.int64), R.indices, R.indptr),
-                          shape=R.shape)
-    W_float = sp.csr_matrix((w_int / (1 << _QW), R.indices, R.indptr), shape=R.shape)
+    W_int, C_int, W_float = _als_inputs(R, alpha)
     tm.bounding += time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -333,33 +382,17 @@ def private_als_item_factors(
     rng = np.random.default_rng(random_state)  # data-independent initialisation only
     Y = rng.standard_normal((n_items, f)) / math.sqrt(f)
     ridge = regularization + noise_regularization * scale * math.sqrt(f)
-    g_x, g_w = _QX, _QW
     for _ in range(iterations):
         t0 = time.perf_counter()
-        U = solve_user_factors(W_float, Y, regularization, 1.0)
-        if normalize_users:
-            norms = np.linalg.norm(U, axis=1, keepdims=True)
-            U = np.where(norms > 0, U / np.maximum(norms, 1e-300), 0.0) * Bn
-        U = clip_rows(U, Bn)
-        U_int = np.trunc(U * (1 << g_x)).astype(np.int64)  # |U_int| <= 2^15, norm only shrinks
+        U_int = _user_vectors(W_float, Y, regularization, Bn, normalize_users)
         tm.user_step += time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        UU = (U_int[:, iu[0]] * U_int[:, iu[1]])  # users × tri, grid 2^-(2 qx)
-        G = UU.sum(axis=0)  # grid 2^-30
-        b = np.asarray(C_int.T @ U_int)  # items × f, grid 2^-(qx + qw)
-        # round each block onto the noise grid 2^k exactly, in integers
-        blocks = [_round_shift(G, 2 * g_x + k).ravel()]
-        if with_a:
-            A = np.asarray(W_int.T @ UU)  # items × tri, grid 2^-(2 qx + qw)
-            blocks.append(_round_shift(A, 2 * g_x + g_w + k).ravel())
-        blocks.append(_round_shift(b, g_x + g_w + k).ravel())
-        idx = np.concatenate(blocks)
+        idx = _item_statistics(W_int, C_int, U_int, k, with_a)
         tm.statistics += time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        noisy = np.ldexp((idx + discrete_gaussian(math.ldexp(scale, -k), idx.size,
-                                                  bits=bits)).astype(np.float64), k)
+        noisy = _add_noise(idx, scale, k, bits)
         tm.sampling += time.perf_counter() - t0
 
         t0 = time.perf_counter()
