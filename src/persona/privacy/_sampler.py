@@ -219,7 +219,7 @@ def _geometric_fast(
     """Geometric magnitudes ``floor(-scale · ln V)``, ``V`` from the low 53 bits of ``words``."""
     s = float(scale)
     u = (words & _MASK53).astype(np.float64)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # u = 0 goes to the exact path
         y_hi = -np.log(u * (1.0 / _TWO53)) * s  # V >= u/2^53  =>  -s ln V <= y_hi
         # -s ln((u+1)/2^53) >= y_hi - s/u, because ln((u+1)/u) <= 1/u
         y_lo = y_hi * (1.0 - _MARGIN) - (s / u) * (1.0 + _MARGIN) - 2.0**-60
