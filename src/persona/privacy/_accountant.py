@@ -234,8 +234,10 @@ class DP(BaseModel):
         try:
             return cls(**kwargs)
         except PydanticError as exc:
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "settings"
             raise ValidationError(
-                f"invalid DP settings: {exc.errors()[0]['msg']}; fix the argument and retry",
+                f"invalid DP setting {where}: {first['msg']}; fix the argument and retry",
                 errors=[{"row": None, "field": ".".join(map(str, e["loc"])), "message": e["msg"],
                          "input": e.get("input")} for e in exc.errors()],
             ) from None
