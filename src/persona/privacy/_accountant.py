@@ -138,6 +138,7 @@ def zcdp_to_epsilon(rho: float, delta: float) -> float:
     return _zcdp_profile_epsilon(float(rho), float(delta))
 
 
+@lru_cache(maxsize=1024)
 def pld_epsilon(noise_multiplier: float, steps: int, delta: float) -> float | None:
     """ε at ``delta`` of ``steps`` Gaussian releases with the given noise multiplier
     (σ / L2 sensitivity), from Google's ``dp-accounting`` PLD accountant; ``None`` if that
