@@ -19,6 +19,7 @@ from persona.privacy._accountant import (
     grid_sensitivity,
     laplace_epsilon,
     pld_epsilon,
+    rho_budget,
     zcdp_to_epsilon,
 )
 from persona.privacy._bounding import bound_contributions, cap_events, clip_rows, clip_values
@@ -81,6 +82,7 @@ __all__ = [
     "private_als_item_factors",
     "private_cooccurrence",
     "private_item_counts",
+    "rho_budget",
     "round_to_grid",
     "solve_user_factors",
     "zcdp_to_epsilon",

@@ -31,6 +31,7 @@ __all__ = [
     "grid_sensitivity",
     "laplace_epsilon",
     "pld_epsilon",
+    "rho_budget",
     "zcdp_to_epsilon",
 ]
 
@@ -253,28 +254,35 @@ class DP(BaseModel):
         return self.delta
 
     def gaussian_plan(
-        self, sensitivity: float, steps: int = 1, size: int = 1, epsilon: float | None = None
-    ) -> GaussianPlan:
-        return _gaussian_plan(self, float(sensitivity), int(steps), int(size), epsilon)
-
-    def _gaussian_plan(
-        self, sensitivity: float, steps: int = 1, size: int = 1, epsilon: float | None = None
+        self, sensitivity: float, steps: int = 1, size: int = 1, epsilon: float | None = None,
+        rho: float | None = None,
     ) -> GaussianPlan:
         """Calibrate the Gaussian noise so that ``steps`` releases, each of L2 sensitivity
-        ``sensitivity`` over ``size`` values, together cost at most (ε, δ).
+        ``sensitivity`` over ``size`` values, together cost at most (ε, δ) — or at most
+        ``rho`` (zCDP) when given, for a share of a larger budget.
 
         The grid ``2^k`` is chosen from the public sensitivity and size; the scale is the
         smallest multiple of ``2^k`` whose OpenDP map, composed over the steps and converted
         by ``make_zCDP_to_approxDP``, stays within ε (binary search).
         """
+        return _gaussian_plan(self, float(sensitivity), int(steps), int(size), epsilon, rho)
+
+    def _gaussian_plan(
+        self, sensitivity: float, steps: int = 1, size: int = 1, epsilon: float | None = None,
+        rho: float | None = None,
+    ) -> GaussianPlan:
         delta = self.require_delta()
         target = self.epsilon if epsilon is None else epsilon
+        if rho is not None:  # calibrate on rho; the epsilon target is its conversion
+            target = zcdp_to_epsilon(rho, delta)
         k = grid_for(sensitivity, size, self.grid_slack)
 
         def eps_of(units: int) -> float:
             scale = math.ldexp(units, k)
-            rho = steps * gaussian_rho(scale, sensitivity, size, k)
-            return zcdp_to_epsilon(rho, delta)
+            total = steps * gaussian_rho(scale, sensitivity, size, k)
+            if rho is not None:
+                return target if total <= rho else math.inf
+            return zcdp_to_epsilon(total, delta)
 
         # start near the textbook answer: rho ~ (sqrt(eps + log(1/delta)) - sqrt(log(1/delta)))^2
         rho_guess = (math.sqrt(target + math.log(1 / delta)) - math.sqrt(math.log(1 / delta))) ** 2
@@ -324,9 +332,32 @@ class DP(BaseModel):
 
 @lru_cache(maxsize=256)
 def _gaussian_plan(
-    cfg: DP, sensitivity: float, steps: int, size: int, epsilon: float | None
+    cfg: DP, sensitivity: float, steps: int, size: int, epsilon: float | None,
+    rho: float | None,
 ) -> GaussianPlan:
-    return cfg._gaussian_plan(sensitivity, steps, size, epsilon)
+    return cfg._gaussian_plan(sensitivity, steps, size, epsilon, rho)
+
+
+@lru_cache(maxsize=256)
+def rho_budget(epsilon: float, delta: float) -> float:
+    """The largest ρ whose OpenDP conversion to (ε, δ) stays within ``epsilon`` at ``delta``.
+
+    Examples
+    --------
+    >>> rho = rho_budget(1.0, 1e-6)
+    >>> zcdp_to_epsilon(rho, 1e-6) <= 1.0 < zcdp_to_epsilon(rho * 1.001, 1e-6)
+    True
+    """
+    lo, hi = 0.0, max(1.0, epsilon)
+    while zcdp_to_epsilon(hi, delta) <= epsilon:
+        hi *= 2
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if zcdp_to_epsilon(mid, delta) <= epsilon:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 @lru_cache(maxsize=256)

@@ -20,7 +20,13 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from persona.errors import ValidationError
-from persona.privacy._accountant import DP, grid_sensitivity, pld_epsilon
+from persona.privacy._accountant import (
+    DP,
+    grid_sensitivity,
+    pld_epsilon,
+    rho_budget,
+    zcdp_to_epsilon,
+)
 from persona.privacy._bounding import bound_contributions, clip_rows
 from persona.privacy._sampler import (
     OS_BITS,
@@ -283,7 +289,8 @@ def private_als_item_factors(
     X: sp.spmatrix | sp.sparray, factors: int, iterations: int, regularization: float,
     alpha: float, dp_cfg: DP, random_state: int | None = None, *,
     noise_regularization: float = 1.0, normalize_users: bool = True,
-    bits: RandomBits = OS_BITS, timings: ALSTimings | None = None,
+    popularity_share: float = 0.0, bits: RandomBits = OS_BITS,
+    timings: ALSTimings | None = None,
 ) -> tuple[NDArray[np.float64], PrivacySpent]:
     """Item factors of implicit-feedback ALS trained with differential privacy (DP-ALS,
     Chien et al. 2021, on the implicit objective of Hu, Koren & Volinsky 2008).
@@ -325,6 +332,11 @@ def private_als_item_factors(
         Scale every person's vector to norm ``factor_norm`` before the item step (it does
         not change that person's ranking, and it uses the whole clip norm as signal).
         Otherwise vectors are only clipped.
+    popularity_share
+        Share of the zCDP budget spent on noisy item counts (``0`` = none). When positive,
+        the item factors get one extra, fixed column ``log(1 + noisy count)`` (scaled to at
+        most 1), and each person's weight on it is learned from their own data like any
+        other factor: items whose statistics are mostly noise then rank by popularity.
     bits
         Random bytes for sampling and noise (OS CSPRNG by default).
     timings
@@ -368,20 +380,52 @@ def private_als_item_factors(
     tm.bounding += time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    iu = np.triu_indices(f)
+    if not 0.0 <= popularity_share < 1.0:
+        raise ValidationError("popularity_share must be in [0, 1)")
+    d = f + (1 if popularity_share > 0 else 0)  # factor columns incl. the popularity column
+    iu = np.triu_indices(d)
     tri = iu[0].size
     aw = math.floor(alpha * v * (1 << _QW)) / (1 << _QW)
     with_a = aw > 0  # alpha = 0: every confidence is 1 and the A_j block is not released
-    size = tri * (1 + (n_items if with_a else 0)) + f * n_items
+    size = tri * (1 + (n_items if with_a else 0)) + d * n_items
     sens = math.sqrt(Bn**4 + m * (aw * Bn * Bn) ** 2 + m * ((1 + aw) * Bn) ** 2)
-    spent, scale, k = _gaussian_spent(
-        "dp-als", dp_cfg, sens, iterations, size,
-        _bounds(dp_cfg, factor_norm=Bn, alpha=alpha))
-    tm.accounting += time.perf_counter() - t0
+    bounds = _bounds(dp_cfg, factor_norm=Bn, alpha=alpha)
+    popularity = None
+    if popularity_share > 0:
+        delta = dp_cfg.require_delta()
+        rho_star = rho_budget(dp_cfg.epsilon, delta)
+        sens_c = v * math.sqrt(m)
+        plan_c = dp_cfg.gaussian_plan(sens_c, 1, n_items, rho=popularity_share * rho_star)
+        plan = dp_cfg.gaussian_plan(sens, iterations, size,
+                                    rho=(1 - popularity_share) * rho_star)
+        scale, k = plan.scale, plan.k
+        total_rho = plan_c.rho + plan.rho
+        spent = PrivacySpent(
+            mechanism="dp-als", epsilon=zcdp_to_epsilon(total_rho, delta), delta=delta,
+            rho=total_rho, bounds=bounds, steps=iterations + 1,
+            noise={"scale": scale, "k": float(k), "sensitivity": sens,
+                   "sensitivity_with_rounding": grid_sensitivity(sens, size, k),
+                   "size": float(size), "counts_scale": plan_c.scale,
+                   "counts_k": float(plan_c.k), "counts_sensitivity": sens_c},
+            accounting="OpenDP make_gaussian maps (item counts + each ALS step), zCDP "
+                       "composition, make_zCDP_to_approxDP",
+        )
+        tm.accounting += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        counts = gaussian_on_grid(np.asarray(R.sum(axis=0)).ravel(), plan_c.scale, plan_c.k,
+                                  bits=bits)
+        popularity = np.log1p(np.maximum(counts, 0.0))
+        popularity /= max(float(popularity.max()), 1e-12)  # post-processing
+        tm.sampling += time.perf_counter() - t0
+    else:
+        spent, scale, k = _gaussian_spent("dp-als", dp_cfg, sens, iterations, size, bounds)
+        tm.accounting += time.perf_counter() - t0
 
     rng = np.random.default_rng(random_state)  # data-independent initialisation only
-    Y = rng.standard_normal((n_items, f)) / math.sqrt(f)
-    ridge = regularization + noise_regularization * scale * math.sqrt(f)
+    Y = rng.standard_normal((n_items, d)) / math.sqrt(f)
+    if popularity is not None:
+        Y[:, -1] = popularity
+    ridge = regularization + noise_regularization * scale * math.sqrt(d)
     for _ in range(iterations):
         t0 = time.perf_counter()
         U_int = _user_vectors(W_float, Y, regularization, Bn, normalize_users)
@@ -396,17 +440,19 @@ def private_als_item_factors(
         tm.sampling += time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        Gn = np.zeros((f, f))
+        Gn = np.zeros((d, d))
         Gn[iu] = noisy[:tri]
-        An = np.zeros((n_items, f, f))
+        An = np.zeros((n_items, d, d))
         if with_a:
             An[:, iu[0], iu[1]] = noisy[tri: tri * (1 + n_items)].reshape(n_items, tri)
-        bn = noisy[size - f * n_items:].reshape(n_items, f)
+        bn = noisy[size - d * n_items:].reshape(n_items, d)
         M = An + Gn  # upper triangles
         M = M + np.transpose(np.triu(M, 1), (0, 2, 1))
         evals, evecs = np.linalg.eigh(M)
         evals = np.maximum(evals, 0.0) + ridge
         proj = np.einsum("nfg,nf->ng", evecs, bn)
         Y = np.einsum("nfg,ng->nf", evecs, proj / evals)
-        tm.solves += time.perf_counter() - t0
+        if popularity is not None:
+            Y[:, -1] = popularity
+    tm.solves += time.perf_counter() - t0
     return Y, spent
