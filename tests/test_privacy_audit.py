@@ -35,11 +35,13 @@ def test_clopper_pearson_and_bound_basics() -> None:
 
 def _blocks(person_rows: list[list[int]], n_items: int, copies: int) -> sp.csr_matrix:
     """``copies`` disjoint copies (own people, own items) of a small data set."""
-    base = sp.lil_matrix((len(person_rows), n_items))
-    for u, items in enumerate(person_rows):
-        for j in items:
-            base[u, j] = 1.0
-    return sp.block_diag([base.tocsr()] * copies, format="csr")
+    rows = np.array([u for u, items in enumerate(person_rows) for _ in items])
+    cols = np.array([j for items in person_rows for j in items])
+    offset = np.arange(copies)[:, None]
+    r = (rows[None, :] + offset * len(person_rows)).ravel()
+    c = (cols[None, :] + offset * n_items).ravel()
+    return sp.csr_matrix((np.ones(r.size), (r, c)),
+                         shape=(copies * len(person_rows), copies * n_items))
 
 
 def _counts_mechanism(cfg: DP, m_items: int, runs: int):
