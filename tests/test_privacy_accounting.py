@@ -15,6 +15,7 @@ from persona.privacy import (
     grid_sensitivity,
     laplace_epsilon,
     pld_epsilon,
+    rho_budget,
     zcdp_to_epsilon,
 )
 
@@ -74,10 +75,11 @@ def test_calibration_is_tight_and_never_over(eps: float, steps: int, size: int) 
     plan = cfg.gaussian_plan(sensitivity=3.0, steps=steps, size=size)
     assert plan.epsilon <= eps
     assert plan.rho == pytest.approx(steps * gaussian_rho(plan.scale, 3.0, size, plan.k))
-    # one grid step less noise would overspend: the scale is the smallest that fits
+    # one grid step less noise would overspend the rho that (ε, δ) allows: the scale is
+    # the smallest that fits
     smaller = math.ldexp(plan.grid_scale - 1, plan.k)
-    rho = steps * gaussian_rho(smaller, 3.0, size, plan.k)
-    assert zcdp_to_epsilon(rho, 1e-6) > eps
+    assert steps * gaussian_rho(smaller, 3.0, size, plan.k) > rho_budget(eps, 1e-6)
+    assert zcdp_to_epsilon(rho_budget(eps, 1e-6) * 1.0001, 1e-6) > eps
     # rounding adds at most grid_slack of the sensitivity
     assert grid_sensitivity(3.0, size, plan.k) <= 3.0 * (1 + cfg.grid_slack)
 

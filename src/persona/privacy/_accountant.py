@@ -165,7 +165,7 @@ def pld_epsilon(noise_multiplier: float, steps: int, delta: float) -> float | No
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        acc = dp_accounting.pld.PLDAccountant()
+        acc = dp_accounting.pld.PLDAccountant(value_discretization_interval=1e-3)
         acc.compose(dp_accounting.GaussianDpEvent(float(noise_multiplier)), int(steps))
         return float(acc.get_epsilon(float(delta)))
 
@@ -273,37 +273,27 @@ class DP(BaseModel):
     ) -> GaussianPlan:
         delta = self.require_delta()
         target = self.epsilon if epsilon is None else epsilon
-        if rho is not None:  # calibrate on rho; the epsilon target is its conversion
-            target = zcdp_to_epsilon(rho, delta)
+        rho_target = rho if rho is not None else rho_budget(target, delta)
         k = grid_for(sensitivity, size, self.grid_slack)
+        eff = grid_sensitivity(sensitivity, size, k)
 
-        def eps_of(units: int) -> float:
-            scale = math.ldexp(units, k)
-            total = steps * gaussian_rho(scale, sensitivity, size, k)
-            if rho is not None:
-                return target if total <= rho else math.inf
-            return zcdp_to_epsilon(total, delta)
+        def cost(units: int) -> float:  # total rho from OpenDP's map
+            return steps * gaussian_rho(math.ldexp(units, k), sensitivity, size, k)
 
-        # start near the textbook answer: rho ~ (sqrt(eps + log(1/delta)) - sqrt(log(1/delta)))^2
-        rho_guess = (math.sqrt(target + math.log(1 / delta)) - math.sqrt(math.log(1 / delta))) ** 2
-        guess = sensitivity * math.sqrt(steps / (2 * rho_guess))
-        hi = max(1, int(math.ldexp(guess, -k)) // 2)
-        while eps_of(hi) > target:
-            hi *= 2
-            if hi > 2**40:
-                raise ValidationError("no noise scale reaches this epsilon; raise epsilon")
-        lo = hi // 2
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if eps_of(mid) > target:
-                lo = mid
-            else:
-                hi = mid
-        scale = math.ldexp(hi, k)
+        # OpenDP's map is (eff / scale)^2 / 2: start there, then step to the smallest fit
+        units = max(1, math.ceil(math.ldexp(eff * math.sqrt(steps / (2 * rho_target)), -k)))
+        if units > 2**40:
+            raise ValidationError("no noise scale reaches this epsilon; raise epsilon")
+        while units > 1 and cost(units - 1) <= rho_target:
+            units -= 1
+        while cost(units) > rho_target:
+            units += 1
+        scale = math.ldexp(units, k)
         rho1 = gaussian_rho(scale, sensitivity, size, k)
         return GaussianPlan(
             scale=scale, k=k, sensitivity=sensitivity, size=size, steps=steps,
-            rho_per_step=rho1, rho=steps * rho1, epsilon=eps_of(hi), delta=delta,
+            rho_per_step=rho1, rho=steps * rho1, epsilon=zcdp_to_epsilon(steps * rho1, delta),
+            delta=delta,
         )
 
     def laplace_scale(self, sensitivity: float, size: int = 1) -> tuple[float, int, float]:
@@ -348,10 +338,14 @@ def rho_budget(epsilon: float, delta: float) -> float:
     >>> zcdp_to_epsilon(rho, 1e-6) <= 1.0 < zcdp_to_epsilon(rho * 1.001, 1e-6)
     True
     """
-    lo, hi = 0.0, max(1.0, epsilon)
+    log_inv = math.log(1 / delta)
+    guess = (math.sqrt(epsilon + log_inv) - math.sqrt(log_inv)) ** 2  # a valid, looser rho
+    lo, hi = guess, 2 * guess
+    if zcdp_to_epsilon(lo, delta) > epsilon:
+        lo = 0.0
     while zcdp_to_epsilon(hi, delta) <= epsilon:
-        hi *= 2
-    for _ in range(60):
+        lo, hi = hi, 2 * hi
+    for _ in range(20):  # relative precision ~1e-6 of rho: a negligible loss
         mid = (lo + hi) / 2
         if zcdp_to_epsilon(mid, delta) <= epsilon:
             lo = mid

@@ -289,7 +289,7 @@ def private_als_item_factors(
     X: sp.spmatrix | sp.sparray, factors: int, iterations: int, regularization: float,
     alpha: float, dp_cfg: DP, random_state: int | None = None, *,
     noise_regularization: float = 1.0, normalize_users: bool = True,
-    popularity_share: float = 0.0, bits: RandomBits = OS_BITS,
+    popularity_share: float = 0.0, shrinkage: bool = True, bits: RandomBits = OS_BITS,
     timings: ALSTimings | None = None,
 ) -> tuple[NDArray[np.float64], PrivacySpent]:
     """Item factors of implicit-feedback ALS trained with differential privacy (DP-ALS,
@@ -332,6 +332,11 @@ def private_als_item_factors(
         Scale every person's vector to norm ``factor_norm`` before the item step (it does
         not change that person's ranking, and it uses the whole clip norm as signal).
         Otherwise vectors are only clipped.
+    shrinkage
+        Shrink each noisy ``b_j`` toward zero by the positive-part James–Stein factor
+        ``max(0, 1 - d σ² / ||b_j||²)`` before solving (post-processing): items whose
+        statistics are indistinguishable from noise get (near) zero factors instead of
+        random ones.
     popularity_share
         Share of the zCDP budget spent on noisy item counts (``0`` = none). When positive,
         the item factors get one extra, fixed column ``log(1 + noisy count)`` (scaled to at
@@ -446,6 +451,9 @@ def private_als_item_factors(
         if with_a:
             An[:, iu[0], iu[1]] = noisy[tri: tri * (1 + n_items)].reshape(n_items, tri)
         bn = noisy[size - d * n_items:].reshape(n_items, d)
+        if shrinkage:
+            energy = np.maximum(np.einsum("nf,nf->n", bn, bn), 1e-300)
+            bn = bn * np.maximum(0.0, 1.0 - d * scale * scale / energy)[:, None]
         M = An + Gn  # upper triangles
         M = M + np.transpose(np.triu(M, 1), (0, 2, 1))
         evals, evecs = np.linalg.eigh(M)
