@@ -38,9 +38,11 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "Store": "persona.store",
     "ScopedView": "persona.store",
+    "DP": "persona.privacy",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from persona.privacy import DP as DP
     from persona.store import ScopedView as ScopedView
     from persona.store import Store as Store
 
