@@ -148,9 +148,12 @@ def bench_sampler(quick: bool) -> dict[str, object]:
                             ("discrete_gaussian(σ=2^20 grid units)", discrete_gaussian, 2.0**20),
                             ("discrete_laplace(b=3)", discrete_laplace, 3.0)]:
         fn(scale, 10_000)
-        t0 = time.perf_counter()
-        fn(scale, n)
-        out[f"persona {name}"] = n / (time.perf_counter() - t0)
+        best = np.inf
+        for _ in range(3):  # best of 3: the machine is shared
+            t0 = time.perf_counter()
+            fn(scale, n)
+            best = min(best, time.perf_counter() - t0)
+        out[f"persona {name}"] = n / best
     m = 20_000
     int_space = dp.vector_domain(dp.atom_domain(T=int)), dp.l2_distance(T=int)
     flt_space = (dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l2_distance(T=float))
@@ -162,22 +165,30 @@ def bench_sampler(quick: bool) -> dict[str, object]:
          dp.m.make_laplace(dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int),
                            scale=3.0), [0] * m),
     ]:
-        t0 = time.perf_counter()
-        meas(arg)
-        out[name] = m / (time.perf_counter() - t0)
+        best = np.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            meas(arg)
+            best = min(best, time.perf_counter() - t0)
+        out[name] = m / best
+    out["load average (1 min) after"] = os.getloadavg()[0]
     return out
 
 
 def bench_fit_time(X: sp.csr_matrix) -> dict[str, object]:
     same = {k: DP_ALS[k] for k in ("factors", "iterations", "regularization")}
     res: dict[str, object] = {}
-    _, t_np = fit_nonprivate(X, 0, alpha=1.0, **same)
-    _, t_np_full = fit_nonprivate(X, 0, **ALS)
+    t_np = min(fit_nonprivate(X, 0, alpha=1.0, **same)[1] for _ in range(3))
+    t_np_full = min(fit_nonprivate(X, 0, **ALS)[1] for _ in range(3))
     fit_dp_als(X, 8.0, 0)  # warm the calibration cache once, as a long-running service would
     tm = ALSTimings()
     _, _, t_dp = fit_dp_als(X, 4.0, 0, timings=tm)  # fresh epsilon: calibration included
-    tm2 = ALSTimings()
-    _, _, t_dp_warm = fit_dp_als(X, 4.0, 1, timings=tm2)  # same settings: calibration cached
+    t_dp_warm, tm2 = np.inf, ALSTimings()
+    for seed in (1, 2, 3):  # same settings: calibration cached; best of 3
+        tm_i = ALSTimings()
+        _, _, t_i = fit_dp_als(X, 4.0, seed, timings=tm_i)
+        if t_i < t_dp_warm:
+            t_dp_warm, tm2 = t_i, tm_i
     res.update({
         "implicit ALS, same factors/iterations (s)": t_np,
         "implicit ALS, baseline settings (s)": t_np_full,
@@ -189,6 +200,7 @@ def bench_fit_time(X: sp.csr_matrix) -> dict[str, object]:
         "breakdown (cached)": {k: getattr(tm2, k) for k in
                                ("bounding", "user_step", "statistics", "sampling", "solves",
                                 "accounting")},
+        "load average (1 min) after": os.getloadavg()[0],
     })
     return res
 

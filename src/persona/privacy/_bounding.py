@@ -62,11 +62,26 @@ def cap_events(
     if csr.nnz == 0 or counts.max() <= max_events:
         return csr
     rows = np.repeat(np.arange(csr.shape[0]), counts)
-    keys = np.frombuffer(bits(8 * csr.nnz), dtype=np.uint64)
-    order = np.lexsort((keys, rows))  # by row, then random key
-    rank = np.arange(csr.nnz) - csr.indptr[rows[order]]
-    keep = np.zeros(csr.nnz, dtype=bool)
-    keep[order[rank < max_events]] = True
+    keep = np.ones(csr.nnz, dtype=bool)
+    heavy_rows = np.flatnonzero(counts > max_events)
+    heavy = np.flatnonzero(counts[rows] > max_events)  # entries of rows over the cap
+    local = np.searchsorted(heavy_rows, rows[heavy]).astype(np.uint64)
+    if heavy_rows.size < (1 << 24):
+        # one sort on (row, 40 random bits); ties would favour earlier entries, so a draw
+        # with any tie inside a row is redrawn whole (rare): the kept subset stays uniform
+        while True:
+            rand = np.frombuffer(bits(8 * heavy.size), dtype=np.uint64) >> np.uint64(24)
+            key = (local << np.uint64(40)) | rand
+            order = np.argsort(key, kind="stable")
+            sorted_key = key[order]
+            if not np.any(sorted_key[1:] == sorted_key[:-1]):
+                break
+    else:  # pragma: no cover - more than 16 million heavy rows
+        rand = np.frombuffer(bits(8 * heavy.size), dtype=np.uint64)
+        order = np.lexsort((rand, local))
+    starts = np.searchsorted(local[order], np.arange(heavy_rows.size, dtype=np.uint64))
+    rank = np.arange(heavy.size) - np.repeat(starts, counts[heavy_rows])
+    keep[heavy[order[rank >= max_events]]] = False
     out = sp.csr_matrix(
         (csr.data[keep], csr.indices[keep], np.r_[0, np.cumsum(np.minimum(counts, max_events))]),
         shape=csr.shape,
@@ -111,8 +126,11 @@ def clip_rows(M: NDArray[np.float64], max_norm: float) -> NDArray[np.float64]:
 
 
 def bound_contributions(
-    X: sp.spmatrix | sp.sparray, max_events: int, max_value: float,
-    *, bits: RandomBits = OS_BITS,
+    X: sp.spmatrix | sp.sparray,
+    max_events: int,
+    max_value: float,
+    *,
+    bits: RandomBits = OS_BITS,
 ) -> sp.csr_matrix:
     """Clip values to ``[0, max_value]`` and cap each person to ``max_events`` entries.
 
