@@ -1036,6 +1036,35 @@ class Store:
         arr = np.array(rows, dtype=np.int64)
         return np.sort((arr[:, 0] << 32) | arr[:, 1])
 
+    # ------------------------------------------------------------------ audit
+    def record(self, action: str, detail: Mapping[str, Any], *, user: str | None = None) -> int:
+        """Append an application event (a model fit, a curation change, an explanation shown)
+        to the audit log. ``user`` is stored only as their pseudonym. Returns its number.
+
+        ``action`` must start with ``"app."`` so it cannot be mistaken for the store's own
+        entries (consent changes, reads, erasures).
+        """
+        if not isinstance(action, str) or not action.startswith("app.") or len(action) < 5:
+            raise ValidationError(
+                f"field 'action': {action!r} must start with 'app.', e.g. 'app.curation'",
+                errors=[{"row": None, "field": "action", "message": "invalid"}],
+            )
+        try:
+            json.dumps(dict(detail), default=_json_time)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"field 'detail' must be JSON-serialisable: {exc}",
+                errors=[{"row": None, "field": "detail", "message": "not JSON"}],
+            ) from None
+        if user is not None:
+            _check_id(user, "user")
+        with self._lock:
+            self._check_open()
+            with self._read_tx():
+                return self.audit.append(
+                    action, dict(detail), subject=None if user is None else self.pseudonym(user)
+                )
+
     # ------------------------------------------------------------------ privacy ledger
     def charge_storage(self) -> StoreChargeStorage:
         """The store's persisted privacy ledger, for :class:`persona.privacy.BudgetLedger`.
@@ -1661,6 +1690,12 @@ def _validated(model: Any, **values: Any) -> Any:
             f"'{field}': {err['msg']} (got {err.get('input')!r})",
             errors=[{"row": None, "field": field, "message": err["msg"]}],
         ) from None
+
+
+def _json_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
 def _check_id(value: Any, field: str) -> None:
