@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
     "Reason": "persona.explain",
     "Counterfactual": "persona.explain",
     "DP": "persona.privacy",
+    "Personalizer": "persona.personalizer",
 }
 #: Subpackages importable as attributes (``persona.explain``, ``persona.reports``).
 _SUBMODULES = ("explain", "reports")
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from persona.models import BPR as BPR
     from persona.models import ItemKNN as ItemKNN
     from persona.models import Popularity as Popularity
+    from persona.personalizer import Personalizer as Personalizer
     from persona.privacy import DP as DP
     from persona.schema import Recommendation as Recommendation
     from persona.store import ScopedView as ScopedView

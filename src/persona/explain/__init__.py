@@ -19,7 +19,12 @@ not used (and why), the privacy statement of the pooled parts of the model, and
 True
 """
 
-from persona.explain._build import explain, find_counterfactual, privacy_statement
+from persona.explain._build import (
+    curated_explanation,
+    explain,
+    find_counterfactual,
+    privacy_statement,
+)
 from persona.explain._model import (
     ConsentBasis,
     Counterfactual,
@@ -45,6 +50,7 @@ __all__ = [
     "PrivacyStatement",
     "Reason",
     "available_languages",
+    "curated_explanation",
     "explain",
     "find_counterfactual",
     "json_schema",

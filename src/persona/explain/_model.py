@@ -24,7 +24,7 @@ __all__ = [
     "json_schema",
 ]
 
-ExplanationKind = Literal["decomposition", "justification", "non_personalised"]
+ExplanationKind = Literal["decomposition", "justification", "non_personalised", "curated"]
 NotUsedKind = Literal[
     "no_consent",
     "declined",
@@ -198,6 +198,8 @@ class Explanation(_Frozen):
     privacy: PrivacyStatement | None = None
     counterfactual: Counterfactual | None = None
     lineage: LineageRef | None = None
+    note: str | None = None
+    """For ``kind="curated"``: the reason the people who chose the item gave."""
     language: str = "en"
 
     @model_validator(mode="before")

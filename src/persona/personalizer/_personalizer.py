@@ -1,0 +1,575 @@
+"""The Personalizer: what a shop's backend imports.
+
+It ties the parts together in the one direction DESIGN.md draws: it reads only through
+``store.scope(purpose)``, fits the model (privately when asked, charging the store's budget
+ledger before any data is read), and serves recommendations with a live consent check, human
+curation, people's feedback and an explanation on every item.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from persona._columns import EventColumns
+from persona.data import Interactions
+from persona.errors import (
+    ModelFileError,
+    NotFittedError,
+    UnknownUserError,
+    ValidationError,
+)
+from persona.models import ALS, BPR, ItemKNN, Popularity
+from persona.models._base import Recommender, _recommendation
+from persona.personalizer._rwlock import RWLock
+from persona.schema import FeedbackKind, PersonLineage, Recommendation
+
+__all__ = ["Curation", "Personalizer"]
+
+FORMAT_VERSION = 1
+MAX_N = 1000
+_MODELS: dict[str, type[Recommender]] = {c.__name__: c for c in (ALS, BPR, ItemKNN, Popularity)}
+
+
+class Curation(BaseModel):
+    """Choices made by people (merchandisers), applied on every path.
+
+    ``pin`` maps items to 1-based positions; ``block`` lists items that never appear.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    pin: dict[str, int] = Field(default_factory=dict)
+    block: frozenset[str] = frozenset()
+    reason: str = ""
+    """Why, in plain words, shown to people: "chosen by our team: <reason>"."""
+    by: str | None = None
+    at: datetime | None = None
+
+
+@dataclass
+class _Serving:
+    """Everything one fit produced. Swapped in whole, so no call sees half of it."""
+
+    model: Recommender
+    fallback: Popularity
+    labels: dict[str, str]
+    fitted_at: datetime
+    lock: RWLock = field(default_factory=RWLock)
+
+
+class _OnePerson:
+    """A view-like wrapper over one person's events, for ``Interactions.from_view``."""
+
+    lineage = None
+
+    def __init__(self, cols: EventColumns) -> None:
+        self._cols = cols
+
+    def events(self) -> EventColumns:
+        return self._cols
+
+
+class Personalizer:
+    """Serve recommendations from a consent-scoped store.
+
+    Parameters
+    ----------
+    store
+        A :class:`persona.Store`. The Personalizer reads it only through
+        ``store.scope(purpose)``.
+    purpose
+        The purpose people consent to; every read and every recommendation serves it.
+    model
+        An unfitted recommender (default ``ALS()``); :meth:`fit` fits a copy.
+    privacy
+        A :class:`persona.DP` to fit the pooled parts of the model and the non-profiling
+        fallback with differential privacy, or ``None``. The budget ledger in the store is
+        checked before any data is read and charged afterwards.
+    weights, scaling, half_life
+        How events become confidence (see :meth:`persona.Interactions.from_view`).
+    fallback_share
+        With ``privacy``, the share of ε and δ given to the non-profiling popularity list
+        (the rest goes to the model); both are charged to the ledger.
+
+    Examples
+    --------
+    >>> import persona
+    >>> store = persona.Store(":memory:")
+    >>> store.define_purpose("personalization", description="Suggest products")
+    >>> store.define_feature("purchases", purposes=["personalization"],
+    ...                      category="purchase history", retention_days=None)
+    >>> for u in ("u1", "u2", "u3"):
+    ...     _ = store.grant(u, "personalization", source="signup form")
+    >>> _ = store.ingest([{"user": u, "item": i, "feature": "purchases",
+    ...                    "at": "2026-11-01T10:00:00Z"}
+    ...                   for u, i in [("u1", "a"), ("u1", "b"), ("u2", "a"), ("u2", "c"),
+    ...                                ("u3", "b"), ("u3", "c")]])
+    >>> p = persona.Personalizer(store, model=persona.ItemKNN()).fit()
+    >>> [r.item for r in p.recommend("u1", n=1)]
+    ['c']
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        purpose: str = "personalization",
+        *,
+        model: Recommender | None = None,
+        privacy: Any = None,
+        weights: Mapping[str, float] | None = None,
+        scaling: str = "none",
+        half_life: Any = None,
+        fallback_share: float = 0.1,
+    ) -> None:
+        self.store = store
+        self.purpose = purpose
+        self.model = model if model is not None else ALS()
+        self.privacy = privacy
+        self.weights = dict(weights) if weights is not None else None
+        self.scaling = scaling
+        self.half_life = half_life
+        if not 0.0 < fallback_share < 1.0:
+            raise ValidationError(
+                f"fallback_share must be between 0 and 1 (exclusive), not {fallback_share}",
+                errors=[{"row": None, "field": "fallback_share", "message": "out of range"}],
+            )
+        self.fallback_share = float(fallback_share)
+        self._view = store.scope(purpose)  # raises UnknownPurposeError for unknown purposes
+        self._state: _Serving | None = None
+        self._fit_lock = threading.Lock()
+        self._curation = Curation()
+
+    # ------------------------------------------------------------------ fitting
+    def _split_privacy(self) -> tuple[Any, Any]:
+        if self.privacy is None:
+            return None, None
+        p, share = self.privacy, self.fallback_share
+        model_dp = p.model_copy(
+            update={"epsilon": p.epsilon * (1 - share), "delta": p.delta * (1 - share)}
+        )
+        fallback_dp = p.model_copy(update={"epsilon": p.epsilon * share, "delta": p.delta * share})
+        return model_dp, fallback_dp
+
+    def _ledger(self) -> Any:
+        from persona.privacy import BudgetLedger
+
+        budget = self.store.privacy_budget(self.purpose)
+        if budget is None:
+            budget = (self.privacy.epsilon, self.privacy.delta)
+            self.store.set_privacy_budget(self.purpose, epsilon=budget[0], delta=budget[1])
+        return BudgetLedger(
+            self.store.charge_storage(), epsilon_budget=budget[0], delta_budget=budget[1]
+        )
+
+    def fit(self) -> Self:
+        """Read the consented data, fit the model and the fallback, swap them in at once.
+
+        With ``privacy``, the store's ledger is checked first: a fit that would exceed the
+        configured total raises :class:`~persona.PrivacyBudgetExceeded` before any data is
+        read (set the total with ``store.set_privacy_budget``; by default it is one fit's
+        worth). Each private part is then charged, with the audit entry of the read as the
+        data snapshot.
+        """
+        with self._fit_lock:
+            model_dp, fallback_dp = self._split_privacy()
+            ledger = None
+            if self.privacy is not None:
+                ledger = self._ledger()
+                ledger.check(self.purpose, epsilon=self.privacy.epsilon, delta=self.privacy.delta)
+            X = Interactions.from_view(
+                self._view,
+                weights=self.weights,
+                scaling=self.scaling,  # type: ignore[arg-type]
+                half_life=self.half_life,
+            )
+            params = self.model.get_params()
+            params["privacy"] = model_dp
+            model = type(self.model)(**params).fit(X)
+            fallback = Popularity(privacy=fallback_dp).fit(X)
+            labels = self._view.item_labels()
+            model.item_labels_ = labels  # type: ignore[attr-defined]
+            fallback.item_labels_ = labels  # type: ignore[attr-defined]
+            if ledger is not None:
+                lineage = X.lineage
+                snapshot = None if lineage is None else f"audit#{lineage.audit_seq}"
+                for part in (model, fallback):
+                    spent = getattr(part, "privacy_spent_", None)
+                    if spent is not None:
+                        ledger.charge(spent, purpose=self.purpose, snapshot=snapshot)
+            self._state = _Serving(
+                model=model, fallback=fallback, labels=labels, fitted_at=datetime.now(UTC)
+            )
+        return self
+
+    @property
+    def model_(self) -> Recommender:
+        """The fitted model now serving."""
+        return self._require().model
+
+    @property
+    def fallback_(self) -> Popularity:
+        """The fitted non-profiling popularity list now serving."""
+        return self._require().fallback
+
+    def _require(self) -> _Serving:
+        state = self._state
+        if state is None:
+            raise NotFittedError("the Personalizer is not fitted yet; call p.fit() first")
+        return state
+
+    # ------------------------------------------------------------------ curation
+    def curate(
+        self,
+        *,
+        pin: Sequence[str] | Mapping[str, int] = (),
+        block: Iterable[str] = (),
+        reason: str,
+        by: str | None = None,
+    ) -> Curation:
+        """Pin items to positions and block items, for everyone, with a plain reason.
+
+        ``pin`` is a list (positions 1, 2, … in order) or ``{item: position}``. Blocked items
+        never appear, on any path. Replaces the previous curation; it is recorded in the
+        store's audit log.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError(
+                "curate needs a reason people can read, e.g. reason='Holiday gift guide'",
+                errors=[{"row": None, "field": "reason", "message": "empty"}],
+            )
+        pins = dict(pin) if isinstance(pin, Mapping) else {i: k + 1 for k, i in enumerate(pin)}
+        for item, pos in pins.items():
+            if not isinstance(item, str) or not item or not isinstance(pos, int) or pos < 1:
+                raise ValidationError(
+                    f"pin {item!r} at position {pos!r}: give item ids and 1-based positions",
+                    errors=[{"row": None, "field": "pin", "message": "invalid"}],
+                )
+        blocked = frozenset(block)
+        clash = blocked & pins.keys()
+        if clash:
+            raise ValidationError(
+                f"{sorted(clash)} are both pinned and blocked; choose one",
+                errors=[{"row": None, "field": "pin", "message": "also blocked"}],
+            )
+        curation = Curation(
+            pin=pins, block=blocked, reason=reason.strip(), by=by, at=datetime.now(UTC)
+        )
+        self.store.record(
+            "app.curation",
+            {
+                "pin": pins,
+                "block": sorted(blocked),
+                "reason": curation.reason,
+                "by": by,
+                "purpose": self.purpose,
+            },
+        )
+        self._curation = curation
+        return curation
+
+    @property
+    def curation(self) -> Curation:
+        return self._curation
+
+    # ------------------------------------------------------------------ serving
+    def recommend(self, user: str, n: int = 10) -> list[Recommendation]:
+        """The ``n`` best items for ``user``, each with its explanation.
+
+        Consent is checked at call time. A person without active consent (never granted,
+        withdrawn, erased) gets the non-profiling list with an explanation saying why, not
+        an error; a consenting person the model does not know is folded in from their own
+        scoped history. Blocked items never appear; pinned items take their positions.
+        """
+        _check_user(user)
+        n = _check_n(n)
+        state = self._require()
+        cols, person = self._view.history_with_lineage(user)
+        curation = self._curation
+        if not person.active:
+            self._drop(state, user)
+            return self._fallback(state, user, n, person, curation, set())
+        not_interested = self._view.not_interested(user)
+        exclude = set(curation.block) | not_interested | set(curation.pin)
+        with state.lock.read():
+            known = user in state.model._uidx
+        if not known:
+            if len(cols) == 0:
+                return self._fallback(state, user, n, person, curation, not_interested)
+            self._fold_in(state, user, cols)
+        with state.lock.read():
+            if user not in state.model._uidx:  # forgotten meanwhile
+                return self._fallback(state, user, n, person, curation, not_interested)
+            if state.model.history_[state.model._uidx[user]].nnz == 0:
+                return self._fallback(state, user, n, person, curation, not_interested)
+            recs = state.model.recommend(user, n, exclude=exclude)
+            recs = self._with_person(state.model, recs, person)
+            pins = self._pins(state, state.model, user, curation, not_interested, n)
+        return _merge(recs, pins, n)
+
+    def recommend_batch(self, users: Sequence[str], n: int = 10) -> list[list[Recommendation]]:
+        """:meth:`recommend` for many people; the same result as calling it for each."""
+        return [self.recommend(u, n) for u in users]
+
+    def explain(self, user: str, item: str, *, counterfactual: bool = False, n: int = 10) -> Any:
+        """Explain ``item`` for ``user`` with the model now serving them (see
+        :meth:`persona.models.Recommender.explain`), enriched with their consent record."""
+        _check_user(user)
+        state = self._require()
+        if not self._view.has_consent(user):
+            return state.fallback.explain(user, item, view=self._view)
+        with state.lock.read():
+            if user in state.model._uidx:
+                return state.model.explain(
+                    user, item, counterfactual=counterfactual, n=n, view=self._view
+                )
+        raise UnknownUserError(
+            f"{user!r} has no history in the model; call p.recommend({user!r}) first"
+        )
+
+    def _fold_in(self, state: _Serving, user: str, cols: EventColumns) -> None:
+        X1 = Interactions.from_view(
+            _OnePerson(cols),
+            weights=self.weights,
+            scaling=self.scaling,  # type: ignore[arg-type]
+            half_life=self.half_life,
+        )
+        history = {str(i): float(v) for i, v in X1.history(user).items()}
+        with state.lock.write():
+            state.model.fold_in(user, history, unknown_items="ignore")
+
+    def _drop(self, state: _Serving, user: str) -> None:
+        """Take a person without consent out of the serving model at once."""
+        if user in state.model._uidx:
+            with state.lock.write():
+                if user in state.model._uidx:
+                    state.model.forget(user)
+
+    def _fallback(
+        self,
+        state: _Serving,
+        user: str,
+        n: int,
+        person: PersonLineage,
+        curation: Curation,
+        not_interested: set[str],
+    ) -> list[Recommendation]:
+        exclude = set(curation.block) | set(curation.pin) | not_interested
+        fb = state.fallback
+        recs = fb.recommend(user, n, exclude=exclude, explain=True)
+        recs = self._with_person(fb, recs, person)
+        pins = self._pins(state, fb, user, curation, not_interested, n)
+        return _merge(recs, pins, n)
+
+    def _with_person(
+        self, model: Recommender, recs: list[Recommendation], person: PersonLineage
+    ) -> list[Recommendation]:
+        """Replace the model-level data statements by this person's own (consent, dates)."""
+        from persona.explain._build import _context, _person_data
+
+        if not recs:
+            return recs
+        used, not_used = _person_data(
+            person, model.personalised, _context(model), self.store.features
+        )
+        out = []
+        for r in recs:
+            e = r.explanation
+            if e is not None:
+                lineage = e.lineage
+                if lineage is not None:
+                    lineage = lineage.model_copy(
+                        update={
+                            "person_read_at": person.read_at,
+                            "person_audit_seq": person.audit_seq,
+                        }
+                    )
+                e = e.model_copy(
+                    update={"data_used": used, "data_not_used": not_used, "lineage": lineage}
+                )
+            out.append(_recommendation(r.item, r.score, r.rank, e))
+        return out
+
+    def _pins(
+        self,
+        state: _Serving,
+        model: Recommender,
+        user: str,
+        curation: Curation,
+        not_interested: set[str],
+        n: int,
+    ) -> list[tuple[int, Recommendation]]:
+        from persona.explain import curated_explanation
+
+        out = []
+        for item, pos in sorted(curation.pin.items(), key=lambda kv: kv[1]):
+            if pos > n or item in not_interested or item in curation.block:
+                continue
+            if item not in model._iidx:
+                continue  # not in the catalogue the model knows
+            label = state.labels.get(item, item)
+            e = curated_explanation(item, label, curation.reason, rank=pos)
+            out.append((pos, _recommendation(item, 0.0, pos, e)))
+        return out
+
+    # ------------------------------------------------------------------ people
+    def feedback(self, user: str, item: str, kind: FeedbackKind) -> None:
+        """Record a person's correction and apply it at once.
+
+        ``"not_interested"``: the item leaves their lists. ``"dont_use"``: the item leaves
+        their profile (it is re-solved from their remaining history) and their
+        explanations stop citing it.
+        """
+        _check_user(user)
+        self.store.feedback(user, item, kind, source="personalizer")
+        if kind == "dont_use":
+            state = self._state
+            if state is not None and user in state.model._uidx:
+                cols = self._view.history(user)
+                self._fold_in(state, user, cols)
+
+    def forget(self, user: str) -> None:
+        """Erase ``user``: out of serving at once, erased from the store (which records it in
+        the audit log). Their next request gets the non-profiling list."""
+        _check_user(user)
+        state = self._state
+        if state is not None:
+            with state.lock.write():
+                if user in state.model._uidx:
+                    state.model.forget(user)
+        self.store.erase(user)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the serving model, the fallback and the settings to the folder ``path``
+        (npz + JSON, no pickle). People whose consent is no longer active are removed from
+        the model first, so no saved file holds their profile."""
+        state = self._require()
+        consented = self.store.consented(self.purpose)
+        with state.lock.write():
+            for user in [str(u) for u in state.model.users_ if str(u) not in consented]:
+                state.model.forget(user)
+            folder = Path(path)
+            folder.mkdir(parents=True, exist_ok=True)
+            state.model.save(folder / "model")
+            state.fallback.save(folder / "fallback")
+        manifest = {
+            "format": "persona.personalizer",
+            "format_version": FORMAT_VERSION,
+            "store_id": self.store.store_id,
+            "purpose": self.purpose,
+            "model_class": type(state.model).__name__,
+            "weights": self.weights,
+            "scaling": self.scaling,
+            "fallback_share": self.fallback_share,
+            "privacy": None if self.privacy is None else self.privacy.model_dump(mode="json"),
+            "curation": self._curation.model_dump(mode="json"),
+            "labels": state.labels,
+            "fitted_at": state.fitted_at.isoformat(),
+        }
+        (folder / "personalizer.json").write_text(json.dumps(manifest, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path, store: Any) -> Personalizer:
+        """Read a Personalizer written by :meth:`save`, serving from ``store``."""
+        folder = Path(path)
+        try:
+            manifest = json.loads((folder / "personalizer.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelFileError(
+                f"{folder} is not a saved Personalizer ({exc}); save one with p.save(path)"
+            ) from exc
+        if (
+            manifest.get("format") != "persona.personalizer"
+            or manifest.get("format_version") != FORMAT_VERSION
+        ):
+            raise ModelFileError(
+                f"{folder} has format {manifest.get('format')!r} version "
+                f"{manifest.get('format_version')!r}; this persona reads persona.personalizer "
+                f"version {FORMAT_VERSION}"
+            )
+        if manifest["store_id"] != store.store_id:
+            raise ModelFileError(
+                f"{folder} was fitted on store {manifest['store_id']}, not on this store "
+                f"({store.store_id}); load it with the store it was fitted on, or fit anew"
+            )
+        model_cls = _MODELS.get(manifest["model_class"])
+        if model_cls is None:
+            raise ModelFileError(f"unknown model class {manifest['model_class']!r} in {folder}")
+        privacy = None
+        if manifest["privacy"] is not None:
+            from persona.privacy import DP
+
+            privacy = DP(**manifest["privacy"])
+        model = model_cls.load(folder / "model")
+        fallback = Popularity.load(folder / "fallback")
+        p = cls(
+            store,
+            manifest["purpose"],
+            model=model_cls(**model.get_params()),
+            privacy=privacy,
+            weights=manifest["weights"],
+            scaling=manifest["scaling"],
+            fallback_share=manifest["fallback_share"],
+        )
+        labels = dict(manifest["labels"])
+        model.item_labels_ = labels  # type: ignore[attr-defined]
+        fallback.item_labels_ = labels  # type: ignore[attr-defined]
+        p._state = _Serving(
+            model=model,
+            fallback=fallback,
+            labels=labels,
+            fitted_at=datetime.fromisoformat(manifest["fitted_at"]),
+        )
+        p._curation = Curation.model_validate(manifest["curation"])
+        # consent may have changed since the save: the next requests check it live
+        return p
+
+
+def _merge(
+    recs: list[Recommendation], pins: list[tuple[int, Recommendation]], n: int
+) -> list[Recommendation]:
+    """Put pinned items at their positions, the model's items around them, ranks 1..n."""
+    if not pins:
+        return recs[:n]
+    slots: dict[int, Recommendation] = dict(pins)
+    rest = iter(recs)
+    out: list[Recommendation] = []
+    for pos in range(1, n + 1):
+        r = slots.get(pos) or next(rest, None)
+        if r is None:
+            continue
+        if r.rank != len(out) + 1:
+            e = r.explanation
+            if e is not None:
+                e = e.model_copy(update={"rank": len(out) + 1})
+            r = _recommendation(r.item, r.score, len(out) + 1, e)
+        out.append(r)
+    return out
+
+
+def _check_user(user: Any) -> None:
+    if not isinstance(user, str) or not user.strip() or len(user) > 512:
+        raise ValidationError(
+            f"field 'user': {user!r} is not a valid person id; give a non-empty string id, "
+            "e.g. 'u1'",
+            errors=[{"row": None, "field": "user", "message": "invalid id"}],
+        )
+
+
+def _check_n(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= MAX_N:
+        raise ValidationError(
+            f"field 'n': {n!r} is out of range; ask for 1 to {MAX_N} items",
+            errors=[{"row": None, "field": "n", "message": "out of range"}],
+        )
+    return int(n)

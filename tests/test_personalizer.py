@@ -1,0 +1,235 @@
+"""The Personalizer: live consent, fallbacks, human curation, feedback, persistence."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import persona
+from store_helpers import Clock, fingerprint, shop
+
+ITEMS = [f"sku-{i}" for i in range(24)]
+
+
+def shop_with_people(clock: Clock | None = None, path: str = ":memory:") -> persona.Store:
+    """40 people in 4 taste groups of 6 items each; all but p39 consent."""
+    store = shop(path, clock=clock or Clock())
+    rng = np.random.default_rng(7)
+    events = []
+    for u in range(40):
+        group = u % 4
+        liked = rng.choice(6, size=4, replace=False) + 6 * group
+        for i in liked:
+            events.append(
+                {
+                    "user": f"p{u}",
+                    "item": ITEMS[i],
+                    "feature": "purchases",
+                    "value": 1.0,
+                    "at": "2026-11-01T10:00:00Z",
+                }
+            )
+        if u != 39:
+            store.grant(f"p{u}", "personalization", source="signup form v3")
+    store.ingest(events)
+    store.label_items({i: f"Product {i[4:]}" for i in ITEMS})
+    return store
+
+
+@pytest.fixture
+def p() -> persona.Personalizer:
+    store = shop_with_people()
+    return persona.Personalizer(
+        store, model=persona.ALS(factors=8, iterations=10, random_state=0)
+    ).fit()
+
+
+def test_consenting_known_person_gets_explained_personal_recommendations(
+    p: persona.Personalizer,
+) -> None:
+    recs = p.recommend("p0", n=5)
+    assert [r.rank for r in recs] == [1, 2, 3, 4, 5]
+    seen = set(p.model_.history_[p.model_._uidx["p0"]].indices)
+    assert not {p.model_._iidx[r.item] for r in recs} & seen
+    for r in recs:
+        e = r.explanation
+        assert e.kind == "decomposition"
+        assert e.score == r.score
+        assert sum(x.contribution for x in e.reasons) == pytest.approx(r.score, rel=1e-6)
+        assert e.data_used
+        assert e.data_used[0].consent.source == "signup form v3"
+        assert e.label.startswith("Product ")
+
+
+def test_withdrawal_takes_effect_on_the_very_next_call_and_in_saved_models(
+    p: persona.Personalizer, tmp_path: Path
+) -> None:
+    assert p.recommend("p1")[0].explanation.kind == "decomposition"
+    p.store.withdraw("p1", "personalization", source="privacy settings")
+    recs = p.recommend("p1")
+    assert recs
+    assert all(r.explanation.kind == "non_personalised" for r in recs)
+    assert recs[0].explanation.data_not_used[0].reason == "withdrawn"
+    assert "turned off" in recs[0].explanation.statements["not_used"][0]
+    assert "p1" not in p.model_._uidx
+    p.store.withdraw("p2", "personalization")  # withdrawn but not asked for since
+    folder = p.save(tmp_path / "shop.model")
+    raw = b"".join(f.read_bytes() for f in folder.rglob("*") if f.is_file())
+    assert b"p1" not in raw.replace(b"p10", b"").replace(b"p11", b"").replace(b"p12", b"")
+    loaded = persona.Personalizer.load(folder, p.store)
+    assert "p2" not in loaded.model_._uidx
+    assert [r.item for r in loaded.recommend("p3")] == [r.item for r in p.recommend("p3")]
+
+
+def test_people_without_consent_get_the_non_profiling_list(p: persona.Personalizer) -> None:
+    popular = [r.item for r in p.fallback_.recommend("anyone", n=10)]
+    never = p.recommend("p39")  # data held, never granted
+    assert [r.item for r in never] == popular
+    assert never[0].explanation.kind == "non_personalised"
+    assert never[0].explanation.data_not_used[0].reason == "no_consent"
+    stranger = p.recommend("someone-new")  # nothing held at all
+    assert [r.item for r in stranger] == popular
+    p.forget("p5")
+    erased = p.recommend("p5")
+    assert [r.item for r in erased] == popular
+    assert "p5" not in p.model_._uidx
+    erasures = p.store.audit.entries(action="erase", subject=p.store.pseudonym("p5"))
+    assert len(erasures) == 1
+
+
+def test_consenting_person_unknown_to_the_model_is_folded_in(p: persona.Personalizer) -> None:
+    p.store.grant("newbie", "personalization", source="app")
+    p.store.ingest(
+        [
+            {
+                "user": "newbie",
+                "item": ITEMS[k],
+                "feature": "purchases",
+                "at": "2026-11-20T10:00:00Z",
+            }
+            for k in (0, 1, 2)
+        ]
+    )
+    recs = p.recommend("newbie", n=3)
+    assert recs[0].explanation.kind == "decomposition"
+    assert {x.item for x in recs[0].explanation.reasons} <= {ITEMS[0], ITEMS[1], ITEMS[2]}
+    assert all(ITEMS.index(r.item) < 6 for r in recs)  # the taste group of items 0..5
+    p.store.grant("empty", "personalization", source="app")
+    assert p.recommend("empty")[0].explanation.kind == "non_personalised"
+
+
+def test_pins_take_their_positions_and_blocks_never_appear(p: persona.Personalizer) -> None:
+    p.curate(pin=["sku-23"], block=["sku-0", "sku-1"], reason="Holiday gift guide")
+    for user in ("p0", "p39", "stranger"):
+        recs = p.recommend(user, n=6)
+        assert recs[0].item == "sku-23"
+        assert recs[0].explanation.kind == "curated"
+        assert recs[0].explanation.text == "Chosen by our team: Holiday gift guide."
+        assert [r.rank for r in recs] == list(range(1, len(recs) + 1))
+        assert not {"sku-0", "sku-1"} & {r.item for r in recs}
+        assert len({r.item for r in recs}) == len(recs)
+    assert p.store.audit.entries(action="app.curation")[-1].detail["reason"] == "Holiday gift guide"
+    with pytest.raises(persona.ValidationError, match="reason"):
+        p.curate(pin=["sku-2"], reason=" ")
+    with pytest.raises(persona.ValidationError, match="both pinned and blocked"):
+        p.curate(pin=["sku-2"], block=["sku-2"], reason="x")
+
+
+@given(
+    blocked=st.sets(st.sampled_from(ITEMS), max_size=12),
+    users=st.lists(st.sampled_from(["p0", "p7", "p39", "nobody", "p13"]), min_size=1, max_size=4),
+    n=st.integers(1, 30),
+)
+def test_blocked_items_never_appear_on_any_path(
+    blocked: set[str], users: list[str], n: int
+) -> None:
+    p = _SHARED
+    p.curate(block=blocked, reason="Recall notice")
+    single = [p.recommend(u, n) for u in users]
+    batch = p.recommend_batch(users, n)
+    assert [[r.item for r in rs] for rs in batch] == [[r.item for r in rs] for rs in single]
+    for rs in single:
+        assert not blocked & {r.item for r in rs}
+        assert len(rs) <= n
+
+
+_SHARED = persona.Personalizer(shop_with_people(), model=persona.ItemKNN(neighbours=10)).fit()
+
+
+def test_feedback_not_interested_and_dont_use(p: persona.Personalizer) -> None:
+    first = p.recommend("p4", n=3)
+    p.feedback("p4", first[0].item, "not_interested")
+    assert first[0].item not in {r.item for r in p.recommend("p4", n=10)}
+    cited = first[1].explanation.reasons[0].item
+    p.feedback("p4", cited, "dont_use")
+    for r in p.recommend("p4", n=10):
+        assert cited not in {x.item for x in r.explanation.reasons}
+        assert sum(x.contribution for x in r.explanation.reasons) == pytest.approx(
+            r.score, rel=1e-6
+        )
+    kinds = {f.kind for f in p.store.feedback_of("p4")}
+    assert kinds == {"not_interested", "dont_use"}
+
+
+def test_concurrent_recommend_while_fit_swaps_the_model(p: persona.Personalizer) -> None:
+    errors: list[BaseException] = []
+    results: list[list[persona.Recommendation]] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        k = 0
+        while not stop.is_set():
+            try:
+                recs = p.recommend(f"p{k % 38}", n=5)
+                for r in recs:
+                    e = r.explanation
+                    assert e.score == r.score
+                    if e.kind == "decomposition":
+                        total = sum(x.contribution for x in e.reasons)
+                        assert total == pytest.approx(r.score, rel=1e-6, abs=1e-9)
+                results.append(recs)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+            k += 1
+
+    threads = [threading.Thread(target=serve) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for _ in range(3):
+        p.fit()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert len(results) > 8
+
+
+def test_bad_requests_raise_clear_errors_and_change_nothing(p: persona.Personalizer) -> None:
+    before = fingerprint(p.store)
+    for user in ("", "  ", None, 42):
+        with pytest.raises(persona.ValidationError, match="user"):
+            p.recommend(user)  # type: ignore[arg-type]
+    for n in (0, -1, 10_001, 2.5, True):
+        with pytest.raises(persona.ValidationError, match="'n'"):
+            p.recommend("p0", n=n)  # type: ignore[arg-type]
+    assert fingerprint(p.store) == before
+    with pytest.raises(persona.UnknownPurposeError):
+        persona.Personalizer(p.store, purpose="marketing")
+    with pytest.raises(persona.NotFittedError, match="fit"):
+        persona.Personalizer(p.store).recommend("p0")
+
+
+def test_load_refuses_another_store_and_damaged_files(
+    p: persona.Personalizer, tmp_path: Path
+) -> None:
+    folder = p.save(tmp_path / "m")
+    with pytest.raises(persona.ModelFileError, match="store"):
+        persona.Personalizer.load(folder, shop())
+    (folder / "personalizer.json").write_text("{not json")
+    with pytest.raises(persona.ModelFileError):
+        persona.Personalizer.load(folder, p.store)
