@@ -383,9 +383,11 @@ def explain(
         meta = _history_meta(cols_)
         wanted = [item, *([] if row is None else _history_items(model, row))]
         all_labels = {**view.item_labels(wanted), **all_labels}
-    score = float(model.score(user, [item])[0])
+    score = float(model.score(user, [item])[0])  # exactly as served
+    scores = _all_scores(model, row)
+    scores[j] = score
     if rank is None:
-        rank = _rank(model, user, row, j, score)
+        rank = _rank(model, row, j, scores)
     reasons = _reasons_for(model, kind, row, np.array([j]), [score], all_labels,
                            ctx.feature, meta)[0]
     data_used = list(ctx.data_used)
@@ -414,18 +416,30 @@ def _history_items(model: Recommender, row: int) -> list[str]:
     return model.items_[h.indices[h.indptr[row]:h.indptr[row + 1]]].tolist()
 
 
-def _rank(model: Recommender, user: str, row: int | None, j: int, score: float) -> int | None:
+def _all_scores(model: Recommender, row: int | None) -> np.ndarray:
+    """The served score of every catalogue item for one person (as ``model.score``)."""
+    rows = np.array([0 if row is None else row], dtype=np.int64)
+    model._prepare_rows(rows)
+    vectors = getattr(model, "_user_vectors64", None)
+    Y = getattr(model, "_Y64", None)
+    if vectors is not None and Y is not None:  # factor models: one float64 product
+        return np.asarray(Y @ vectors(rows)[0], dtype=np.float64)
+    S = model._rank_scores(rows)
+    m = S.shape[1]
+    exact = model._exact_scores(np.repeat(rows, m), np.arange(m), S[0])
+    return np.array(exact, dtype=np.float64)
+
+
+def _rank(model: Recommender, row: int | None, j: int, scores: np.ndarray) -> int | None:
     """Rank among the items ``recommend`` would consider (seen items are not ranked)."""
+    s = scores.copy()
     if row is not None:
         h = model.history_
         seen = h.indices[h.indptr[row]:h.indptr[row + 1]]
-        if j in set(seen.tolist()):
+        if np.any(seen == j):
             return None
-    else:
-        seen = np.zeros(0, dtype=np.int64)
-    s = model.score(user, list(model.items_))
-    s[seen] = -np.inf
-    s[j] = score
+        s[seen] = -np.inf
+    score = s[j]
     ahead = np.count_nonzero(s > score) + np.count_nonzero(s[:j] == score)
     return int(ahead) + 1
 
