@@ -255,6 +255,13 @@ def test_privacy_statement_is_structured_only() -> None:
             self.statement = {"epsilon": 1.0, "delta": 0.0}
 
     assert privacy_statement(Spent()).epsilon == 1.0
+    from persona.schema import PrivacySpent
+
+    spent = PrivacySpent(mechanism="dp-item-counts", epsilon=1.0, delta=1e-6, rho=0.02,
+                         bounds={"max_events_per_person": 50})
+    st = privacy_statement(spent)
+    assert (st.epsilon, st.delta, st.unit, st.mechanism) == (1.0, 1e-6, "one person",
+                                                           "dp-item-counts")
     assert _fitted(MODELS["ALS"]()).recommend("u0", n=1)[0].explanation.privacy is None
 
 

@@ -74,3 +74,15 @@ def test_backdated_consent_does_not_override_a_later_choice() -> None:
     assert not store.has_consent("u1", "personalization")
     history = store.consent_history("u1")
     assert [r.action for r in history] == ["grant", "withdraw"]  # ordered by when chosen
+
+
+def test_consented_set_follows_the_latest_choice() -> None:
+    store = shop(clock=Clock())
+    store.grant("u1", "personalization", source="form")
+    store.grant("u2", "personalization", source="form")
+    store.withdraw("u2", "personalization")
+    store.decline("u3", "personalization", source="banner")
+    store.grant("u4", "analytics", source="form")
+    assert store.consented("personalization") == {"u1"}
+    store.erase("u1")
+    assert store.consented("personalization") == set()

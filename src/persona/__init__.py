@@ -48,6 +48,7 @@ _LAZY: dict[str, str] = {
     "Explanation": "persona.explain",
     "Reason": "persona.explain",
     "Counterfactual": "persona.explain",
+    "DP": "persona.privacy",
 }
 #: Subpackages importable as attributes (``persona.explain``, ``persona.reports``).
 _SUBMODULES = ("explain", "reports")
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from persona.models import BPR as BPR
     from persona.models import ItemKNN as ItemKNN
     from persona.models import Popularity as Popularity
+    from persona.privacy import DP as DP
     from persona.schema import Recommendation as Recommendation
     from persona.store import ScopedView as ScopedView
     from persona.store import Store as Store

@@ -163,10 +163,11 @@ def privacy_statement(spent: Any) -> PrivacyStatement | None:
         return None if v is None else float(v)
 
     details = {k: v for k, v in data.items()
-               if k not in ("epsilon", "delta", "unit", "mechanism")
-               and isinstance(v, str | int | float | bool | type(None))}
+               if k not in ("epsilon", "delta", "unit", "unit_of_privacy", "mechanism")
+               and isinstance(v, str | int | float | bool | dict | type(None))}
+    unit = data.get("unit", data.get("unit_of_privacy", "one person"))
     return PrivacyStatement(
-        epsilon=num("epsilon"), delta=num("delta"), unit=str(data.get("unit", "one person")),
+        epsilon=num("epsilon"), delta=num("delta"), unit=str(unit),
         mechanism=None if data.get("mechanism") is None else str(data["mechanism"]),
         details=details,
     )

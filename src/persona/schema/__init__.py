@@ -1,6 +1,7 @@
 """pydantic models for everything that crosses persona's edge: purposes, features,
 consent events, events, lineage, recommendations. Every input rule for bad data lives here."""
 
+from persona.schema._privacy import UNIT_OF_PRIVACY, PrivacyCharge, PrivacySpent
 from persona.schema._recommendation import Recommendation
 from persona.schema._store import (
     ConsentAction,
@@ -21,6 +22,7 @@ from persona.schema._store import (
 )
 
 __all__ = [
+    "UNIT_OF_PRIVACY",
     "ConsentAction",
     "ConsentRecord",
     "ConsentSnapshot",
@@ -35,6 +37,8 @@ __all__ = [
     "Lineage",
     "NotUsedReason",
     "PersonLineage",
+    "PrivacyCharge",
+    "PrivacySpent",
     "PurposeSpec",
     "Recommendation",
 ]

@@ -605,6 +605,20 @@ class Store:
             latest[record.purpose] = record
         return latest
 
+    def consented(self, purpose: str) -> set[str]:
+        """Everyone whose latest consent event for ``purpose`` is a grant, now."""
+        with self._lock:
+            self._refresh()
+            pid = self._purpose_id(purpose)
+            return {
+                r[0]
+                for r in self._con.execute(
+                    "SELECT s.ext FROM consent_state c JOIN subjects s ON s.id = c.subject_id "
+                    "WHERE c.purpose_id = ? AND c.action = 'grant'",
+                    (pid,),
+                )
+            }
+
     def has_consent(self, user: str, purpose: str) -> bool:
         """True when the latest consent event of ``user`` for ``purpose`` is a grant, now."""
         with self._lock:
