@@ -173,7 +173,7 @@ def test_counterfactual_is_verified_by_fold_in(name: str) -> None:
                 assert cf.removed == [] and "did not find" in e.text
                 continue
             found += 1
-            assert "Without" in e.text
+            assert "Had you not chosen" in e.text
             # check independently: a copy of the model, the person folded in again with
             # the reduced history, ranks the item outside the top n
             twin = copy.deepcopy(before)
@@ -262,6 +262,11 @@ def test_privacy_statement_is_structured_only() -> None:
     st = privacy_statement(spent)
     assert (st.epsilon, st.delta, st.unit, st.mechanism) == (1.0, 1e-6, "one person",
                                                            "dp-item-counts")
+    assert st.description == spent.describe() and st.details["rho"] == 0.02
+    model.privacy_spent_ = spent
+    e = model.recommend("u0", n=1)[0].explanation
+    assert e.privacy == st and "ε" not in e.text and "noise" not in e.text
+    assert "no single person" in e._repr_html_()
     assert _fitted(MODELS["ALS"]()).recommend("u0", n=1)[0].explanation.privacy is None
 
 

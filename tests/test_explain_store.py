@@ -170,3 +170,36 @@ def test_reports_escape_html(setup) -> None:
     store.define_purpose("promo", description='<script>alert("x")</script>')
     html = persona.reports.records_of_processing(store).to_html()
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_reports_carry_the_privacy_guarantee(setup) -> None:
+    from persona.privacy import BudgetLedger
+    from persona.schema import PrivacySpent
+
+    store, X = setup
+    model = ALS(factors=4, iterations=5, random_state=0).fit(X)
+    assert persona.reports.main_parameters(model, store).privacy is None
+    spent = PrivacySpent(mechanism="dp-als", epsilon=2.0, delta=1e-6, rho=0.05)
+    model.privacy_spent_ = spent
+    r = persona.reports.main_parameters(model, store)
+    assert r.privacy["epsilon"] == 2.0 and r.privacy["description"] == spent.describe()
+    assert "| dp-als | 2.0 |" in r.to_markdown()
+    ledger = BudgetLedger(epsilon_budget=5.0)
+    ledger.charge(spent, purpose="personalization", snapshot="s1")
+    rop = persona.reports.records_of_processing(store, ledger=ledger)
+    assert rop.privacy_charges[0]["epsilon"] == 2.0
+    assert "| personalization | dp-als | 2.0 |" in rop.to_markdown()
+
+
+def test_counterfactual_names_what_the_person_did(setup) -> None:
+    store, X = setup
+    model = ALS(factors=4, iterations=5, random_state=0).fit(X)
+    found = []
+    for person in ("p0", "p2", "p4", "p6", "p8"):
+        r = model.recommend(person, n=1)[0]
+        e = model.explain(person, r.item, counterfactual=True, n=1, store=store)
+        if e.counterfactual.verified:
+            found.append(e.text)
+    assert found, "no counterfactual found on the shop fixture"
+    assert all("Had you not bought" in t or "Had you not chosen" in t for t in found), found
+    assert any("Had you not bought" in t for t in found), found

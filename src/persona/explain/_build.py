@@ -163,12 +163,15 @@ def privacy_statement(spent: Any) -> PrivacyStatement | None:
         return None if v is None else float(v)
 
     details = {k: v for k, v in data.items()
-               if k not in ("epsilon", "delta", "unit", "unit_of_privacy", "mechanism")
+               if k not in ("epsilon", "delta", "unit", "unit_of_privacy", "mechanism",
+                            "description")
                and isinstance(v, str | int | float | bool | dict | type(None))}
     unit = data.get("unit", data.get("unit_of_privacy", "one person"))
+    describe = getattr(spent, "describe", None)
     return PrivacyStatement(
         epsilon=num("epsilon"), delta=num("delta"), unit=str(unit),
         mechanism=None if data.get("mechanism") is None else str(data["mechanism"]),
+        description=str(describe()) if callable(describe) else data.get("description"),
         details=details,
     )
 

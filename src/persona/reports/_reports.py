@@ -159,6 +159,8 @@ class MainParametersReport(Report):
     trained_at: datetime | None
     people: int | None
     items: int | None
+    privacy: dict[str, Any] | None = None
+    """The differential-privacy guarantee of the pooled parts (``model.privacy_spent_``)."""
 
     def _intro(self) -> list[str]:
         return [self.how_it_works]
@@ -173,6 +175,15 @@ class MainParametersReport(Report):
                   f"Read for the purpose '{self.purpose}': {self.purpose_description}"),
             Table(title="Your options", columns=["choice", "what changes", "how"],
                   rows=[[o.choice, o.effect, o.how] for o in self.options]),
+            Table(title="Privacy protection", columns=["mechanism", "epsilon", "delta",
+                                                       "unit of privacy", "statement"],
+                  rows=[] if self.privacy is None else [[
+                      self.privacy.get("mechanism"), self.privacy.get("epsilon"),
+                      self.privacy.get("delta"), self.privacy.get("unit"),
+                      self.privacy.get("description")]],
+                  note="Trends pooled from many people were blurred with random noise."
+                  if self.privacy is not None else
+                  "This model was fitted without differential privacy."),
             Table(title="Settings of the recommender", columns=["setting", "value"],
                   rows=[[k, v] for k, v in self.parameters.items()],
                   note=None if self.trained_at is None else
@@ -249,6 +260,9 @@ def main_parameters(model: Any, store: Any) -> MainParametersReport:
                how="store.erase(user)"),
     ]
     options = list({o.choice: o for o in options}.values())
+    from persona.explain._build import privacy_statement
+
+    statement = privacy_statement(getattr(model, "privacy_spent_", None))
     params = {k: v for k, v in model.get_params().items() if k not in ("show_progress",)}
     params = {k: (v if isinstance(v, int | float | str | bool | type(None)) else repr(v))
               for k, v in params.items()}
@@ -264,6 +278,7 @@ def main_parameters(model: Any, store: Any) -> MainParametersReport:
         trained_at=None if lineage is None else lineage.read_at,
         people=None if lineage is None else lineage.people,
         items=None if lineage is None else lineage.items,
+        privacy=None if statement is None else statement.model_dump(mode="json"),
     )
 
 
@@ -370,6 +385,8 @@ class RecordsOfProcessingReport(Report):
     categories: list[DataCategory]
     audit_entries: int
     audit_intact: bool
+    privacy_charges: list[dict[str, Any]] = Field(default_factory=list)
+    """Differential-privacy charges of pooled computations (from a budget ledger)."""
 
     def _tables(self) -> list[Table]:
         return [
@@ -381,13 +398,21 @@ class RecordsOfProcessingReport(Report):
                   columns=["category", "feature", "purposes", "kept for"],
                   rows=[[c.category, c.feature, ", ".join(c.purposes), c.retention]
                         for c in self.categories]),
+            Table(title="Differential-privacy charges",
+                  columns=["purpose", "mechanism", "epsilon", "delta", "at"],
+                  rows=[[c.get("purpose"), c.get("mechanism"), c.get("epsilon"),
+                         c.get("delta"), c.get("created_at", c.get("at"))]
+                        for c in self.privacy_charges]),
             Table(title="Audit log", columns=["entries", "hash chain intact"],
                   rows=[[self.audit_entries, "yes" if self.audit_intact else "NO"]]),
         ]
 
 
-def records_of_processing(store: Any) -> RecordsOfProcessingReport:
+def records_of_processing(store: Any, ledger: Any = None) -> RecordsOfProcessingReport:
     """The records of processing activities of ``store`` (GDPR Art. 30).
+
+    ``ledger`` (a :class:`persona.privacy.BudgetLedger`), when given, adds its
+    differential-privacy charges.
 
     Examples
     --------
@@ -422,4 +447,15 @@ def records_of_processing(store: Any) -> RecordsOfProcessingReport:
         title="Records of processing activities", generated_at=_now(),
         store_id=store.store_id, purposes=rows, categories=categories,
         audit_entries=len(store.audit), audit_intact=store.audit.verify(),
+        privacy_charges=[] if ledger is None else [_flat(c) for c in ledger.export()],
     )
+
+
+def _flat(charge: Any) -> dict[str, Any]:
+    """A ledger charge with its ``spent`` fields lifted up (mechanism, epsilon, delta)."""
+    out = dict(charge)
+    spent = out.get("spent") or out.get("charge")
+    if isinstance(spent, dict):
+        for k in ("mechanism", "epsilon", "delta"):
+            out.setdefault(k, spent.get(k))
+    return out
