@@ -13,8 +13,10 @@ design's import rule has ``explain`` import ``models`` and never the other way r
 from __future__ import annotations
 
 import copy
+import gc
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,25 +43,27 @@ __all__ = ["attach_explanations", "explain"]
 _new = object.__new__
 _setattr = object.__setattr__
 _REASON_FIELDS = tuple(Reason.model_fields)
-_EXPL_FIELDS = frozenset(Explanation.model_fields)
+_EXPL_FIELDS = set(Explanation.model_fields)
 _SANDBOX_USER = "\x00persona-counterfactual"
 
 
-def _fast(cls: type, fields: dict[str, Any], names: frozenset[str]) -> Any:
+def _fast(cls: type, fields: dict[str, Any], names: set[str]) -> Any:
     """Build a pydantic model from values persona computed itself, without re-validating.
 
     Equal to ``cls(**fields)`` (a test checks it); used on the serving path where one
-    ``recommend`` call may explain hundreds of history items.
+    ``recommend`` call may explain hundreds of history items. ``names`` (the fields set)
+    may be shared between objects: pydantic copies it on ``model_copy`` and never changes
+    it in place.
     """
     obj = _new(cls)
     _setattr(obj, "__dict__", fields)
-    _setattr(obj, "__pydantic_fields_set__", set(names))
+    _setattr(obj, "__pydantic_fields_set__", names)
     _setattr(obj, "__pydantic_extra__", None)
     _setattr(obj, "__pydantic_private__", None)
     return obj
 
 
-_REASON_NAMES = frozenset(_REASON_FIELDS)
+_REASON_NAMES = set(_REASON_FIELDS)
 
 
 def _reason(item: str, label: str, contribution: float | None, share: float | None,
@@ -67,6 +71,23 @@ def _reason(item: str, label: str, contribution: float | None, share: float | No
     return _fast(Reason, {"item": item, "label": label, "contribution": contribution,
                           "share": share, "similarity": similarity, "feature": feature,
                           "at": at}, _REASON_NAMES)
+
+
+@contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """Hold the cyclic garbage collector while building many small objects at once.
+
+    The objects built here form no reference cycles; without the hold, CPython < 3.12
+    re-scans every live object again and again while a large ``recommend_batch`` is being
+    explained (a run that is several times slower). Restored on exit, also on errors.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # ---------------------------------------------------------------- model context
@@ -211,20 +232,23 @@ def _decomposition(
     """Reasons for items ``cols`` of one person: exact contributions, largest first."""
     hist, P = model._contribution_matrix(row, cols)
     names = model.items_[hist].tolist() if len(hist) else []
+    shown = [labels.get(it, it) for it in names]
+    if meta:
+        whence = [meta.get(it, (feature, None)) for it in names]
+    else:
+        whence = [(feature, None)] * len(names)
     out = []
     for k, score in enumerate(scores):
         parts = P[:, k]
         nz = np.flatnonzero(parts)
-        order = nz[np.argsort(-parts[nz], kind="stable")]
+        order = nz[np.argsort(-parts[nz], kind="stable")].tolist()
         vals = parts[order].tolist()
         inv = 1.0 / score if score else None
-        reasons = []
-        for j, v in zip(order.tolist(), vals, strict=True):
-            it = names[j]
-            f, at = (meta.get(it, (feature, None)) if meta else (feature, None))
-            reasons.append(_reason(it, labels.get(it, it), v, None if inv is None else v * inv,
-                                   None, f, at))
-        out.append(reasons)
+        out.append([
+            _reason(names[j], shown[j], v, None if inv is None else v * inv, None,
+                    whence[j][0], whence[j][1])
+            for j, v in zip(order, vals, strict=True)
+        ])
     return out
 
 
@@ -284,6 +308,13 @@ def attach_explanations(
     kind = _kind(model)
     labels = _labels(model, None)
     model_name = type(model).__name__
+    with _no_gc_pauses():
+        return _attach(model, users, lists, ctx, kind, labels, model_name, _recommendation)
+
+
+def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommendation]],
+            ctx: _Context, kind: str, labels: Mapping[str, str], model_name: str,
+            _recommendation: Any) -> list[list[Recommendation]]:
     out = []
     for user, recs in zip(users, lists, strict=True):
         if not recs:
