@@ -791,7 +791,7 @@ def _top_per_row(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
         (cg[:, None] + nchunk * np.arange(width)[None, :]).ravel(),
         main + cc[~regular] - nchunk,
     ])
-    vals = S[rows, cols]
+    vals = S.reshape(-1)[rows * m + cols] if S.flags.c_contiguous else S[rows, cols]
     keep = (vals >= thr[rows]) & np.isfinite(vals)
     return _top_sorted(rows[keep], cols[keep], vals[keep], b, k)
 
