@@ -86,3 +86,18 @@ def test_anchor_detects_a_rewritten_chain() -> None:
     assert store.audit.verify(anchor)
     other = busy_store()  # a different, internally consistent history
     assert not other.audit.verify(anchor)
+
+
+def test_application_events_are_recorded_by_pseudonym() -> None:
+    store = busy_store()
+    seq = store.record("app.curation", {"pin": ["sku-1"], "reason": "Holiday gift guide"})
+    assert store.audit.entries()[-1].seq == seq
+    store.record("app.explanation_shown", {"item": "sku-9"}, user="u7")
+    entry = store.audit.entries()[-1]
+    assert entry.subject == store.pseudonym("u7")
+    assert "u7" not in entry.model_dump_json()
+    assert store.audit.verify()
+    with pytest.raises(persona.ValidationError, match=r"app\."):
+        store.record("erase", {})
+    with pytest.raises(persona.ValidationError, match="JSON"):
+        store.record("app.x", {"bad": object()})

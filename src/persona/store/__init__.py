@@ -1,7 +1,7 @@
 """The consent-scoped feature store."""
 
 from persona.store._audit import AuditEntry, AuditLog
-from persona.store._store import Store
+from persona.store._store import Store, StoreChargeStorage
 from persona.store._view import ScopedView
 
-__all__ = ["AuditEntry", "AuditLog", "ScopedView", "Store"]
+__all__ = ["AuditEntry", "AuditLog", "ScopedView", "Store", "StoreChargeStorage"]

@@ -81,6 +81,12 @@ CREATE INDEX IF NOT EXISTS shown_explanations_subject ON shown_explanations(subj
 CREATE TABLE IF NOT EXISTS privacy_ledger (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, purpose TEXT,
     charge TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS privacy_ledger_no_update BEFORE UPDATE ON privacy_ledger
+    BEGIN SELECT RAISE(ABORT, 'the privacy ledger is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS privacy_ledger_no_delete BEFORE DELETE ON privacy_ledger
+    BEGIN SELECT RAISE(ABORT, 'the privacy ledger is append-only'); END;
+CREATE TABLE IF NOT EXISTS privacy_budget (
+    purpose TEXT PRIMARY KEY, epsilon REAL NOT NULL, delta REAL NOT NULL, at TEXT NOT NULL);
 """
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import threading
@@ -38,6 +39,7 @@ from persona.schema import (
     IngestReport,
     Lineage,
     PersonLineage,
+    PrivacyCharge,
     PurposeSpec,
 )
 from persona.store._audit import AuditLog
@@ -1034,6 +1036,74 @@ class Store:
         arr = np.array(rows, dtype=np.int64)
         return np.sort((arr[:, 0] << 32) | arr[:, 1])
 
+    # ------------------------------------------------------------------ audit
+    def record(self, action: str, detail: Mapping[str, Any], *, user: str | None = None) -> int:
+        """Append an application event (a model fit, a curation change, an explanation shown)
+        to the audit log. ``user`` is stored only as their pseudonym. Returns its number.
+
+        ``action`` must start with ``"app."`` so it cannot be mistaken for the store's own
+        entries (consent changes, reads, erasures).
+        """
+        if not isinstance(action, str) or not action.startswith("app.") or len(action) < 5:
+            raise ValidationError(
+                f"field 'action': {action!r} must start with 'app.', e.g. 'app.curation'",
+                errors=[{"row": None, "field": "action", "message": "invalid"}],
+            )
+        try:
+            json.dumps(dict(detail), default=_json_time)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"field 'detail' must be JSON-serialisable: {exc}",
+                errors=[{"row": None, "field": "detail", "message": "not JSON"}],
+            ) from None
+        if user is not None:
+            _check_id(user, "user")
+        with self._lock:
+            self._check_open()
+            with self._read_tx():
+                return self.audit.append(
+                    action, dict(detail), subject=None if user is None else self.pseudonym(user)
+                )
+
+    # ------------------------------------------------------------------ privacy ledger
+    def charge_storage(self) -> StoreChargeStorage:
+        """The store's persisted privacy ledger, for :class:`persona.privacy.BudgetLedger`.
+
+        Charges survive restarts, are append-only (SQL triggers refuse edits), are recorded
+        in the audit log and appear in :meth:`export` for reviewers.
+        """
+        return StoreChargeStorage(self)
+
+    def set_privacy_budget(self, purpose: str, *, epsilon: float, delta: float) -> None:
+        """Set the total (ε, δ) that private computations on ``purpose`` may spend, summed
+        over every fit. Recorded in the audit log."""
+        if not (epsilon > 0 and 0 <= delta < 1):
+            raise ValidationError(
+                f"a privacy budget needs epsilon > 0 and 0 <= delta < 1, got ({epsilon}, {delta})",
+                errors=[{"row": None, "field": "epsilon", "message": "out of range"}],
+            )
+        with self._lock:
+            self._refresh()
+            self._purpose_id(purpose)
+            with self._tx():
+                self._con.execute(
+                    "INSERT OR REPLACE INTO privacy_budget(purpose, epsilon, delta, at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (purpose, float(epsilon), float(delta), self._now().isoformat()),
+                )
+                self.audit.append(
+                    "privacy_budget", {"purpose": purpose, "epsilon": epsilon, "delta": delta}
+                )
+
+    def privacy_budget(self, purpose: str) -> tuple[float, float] | None:
+        """The configured total (ε, δ) for ``purpose``, or ``None`` if none was set."""
+        with self._lock:
+            self._check_open()
+            row = self._con.execute(
+                "SELECT epsilon, delta FROM privacy_budget WHERE purpose = ?", (purpose,)
+            ).fetchone()
+        return None if row is None else (float(row[0]), float(row[1]))
+
     # ------------------------------------------------------------------ catalogue
     def label_items(self, labels: Mapping[str, str]) -> int:
         """Give items human-readable labels (product titles), used in explanations.
@@ -1493,7 +1563,7 @@ class Store:
                 seq = self.audit.append("export", {"events": len(events)}, subject=pseudonym)
             audit = [e.model_dump(mode="json") for e in self.audit.entries(subject=pseudonym)]
             ledger = [
-                {"seq": s, "at": at, "purpose": p, "charge": c}
+                {"seq": s, "at": at, "purpose": p, "charge": json.loads(c)}
                 for s, at, p, c in self._con.execute(
                     "SELECT seq, at, purpose, charge FROM privacy_ledger ORDER BY seq"
                 )
@@ -1691,6 +1761,12 @@ def _validated(model: Any, **values: Any) -> Any:
         ) from None
 
 
+def _json_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
 def _check_id(value: Any, field: str) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > 512:
         raise ValidationError(
@@ -1711,3 +1787,43 @@ def _parse_time(value: datetime | str, field: str) -> datetime:
             errors=[{"row": None, "field": field, "message": "no time zone"}],
         )
     return value
+
+
+class StoreChargeStorage:
+    """Privacy charges kept in the store file (see :meth:`Store.charge_storage`).
+
+    Implements the ``ChargeStorage`` protocol of :mod:`persona.privacy`: ``load_charges``
+    and ``append_charge``.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def load_charges(self) -> list[PrivacyCharge]:
+        store = self._store
+        with store._lock:
+            store._check_open()
+            rows = store._con.execute("SELECT charge FROM privacy_ledger ORDER BY seq").fetchall()
+        return [PrivacyCharge.model_validate_json(r[0]) for r in rows]
+
+    def append_charge(self, charge: PrivacyCharge) -> None:
+        store = self._store
+        with store._lock:
+            store._check_open()
+            with store._tx():
+                store._con.execute(
+                    "INSERT INTO privacy_ledger(at, purpose, charge) VALUES (?, ?, ?)",
+                    (charge.created_at.isoformat(), charge.purpose, charge.model_dump_json()),
+                )
+                store.audit.append(
+                    "privacy_charge",
+                    {
+                        "purpose": charge.purpose,
+                        "mechanism": charge.mechanism,
+                        "epsilon": charge.epsilon,
+                        "delta": charge.delta,
+                        "rho": charge.rho,
+                        "snapshot": charge.snapshot,
+                        "charge_id": charge.charge_id,
+                    },
+                )
