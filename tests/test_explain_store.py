@@ -189,6 +189,14 @@ def test_reports_carry_the_privacy_guarantee(setup) -> None:
     rop = persona.reports.records_of_processing(store, ledger=ledger)
     assert rop.privacy_charges[0]["epsilon"] == 2.0
     assert "| personalization | dp-als | 2.0 |" in rop.to_markdown()
+    # the store's own persisted ledger and budgets
+    store.set_privacy_budget("personalization", epsilon=5.0, delta=1e-5)
+    BudgetLedger(store.charge_storage(), epsilon_budget=5.0).charge(
+        spent, purpose="personalization", snapshot="audit#1")
+    rop = persona.reports.records_of_processing(store)
+    assert [c["mechanism"] for c in rop.privacy_charges] == ["dp-als"]
+    assert {p.name: p.privacy_budget for p in rop.purposes}["personalization"] == (5.0, 1e-5)
+    assert "| 5, 1e-05 |" in rop.to_markdown()
 
 
 def test_counterfactual_names_what_the_person_did(setup) -> None:

@@ -368,6 +368,8 @@ class ProcessingPurpose(BaseModel):
     recipients: str
     tcf_purposes: list[int]
     consent_mode: list[str]
+    privacy_budget: tuple[float, float] | None = None
+    """Total (ε, δ) that private computations on this purpose may spend, if set."""
 
 
 class DataCategory(BaseModel):
@@ -391,9 +393,13 @@ class RecordsOfProcessingReport(Report):
     def _tables(self) -> list[Table]:
         return [
             Table(title="Purposes", columns=["purpose", "description", "legal basis",
-                                             "data categories", "recipients"],
+                                             "data categories", "recipients",
+                                             "privacy budget (ε, δ)"],
                   rows=[[p.name, p.description, p.legal_basis, ", ".join(p.categories),
-                         p.recipients] for p in self.purposes]),
+                         p.recipients,
+                         "" if p.privacy_budget is None
+                         else f"{p.privacy_budget[0]:g}, {p.privacy_budget[1]:g}"]
+                        for p in self.purposes]),
             Table(title="Data categories and retention",
                   columns=["category", "feature", "purposes", "kept for"],
                   rows=[[c.category, c.feature, ", ".join(c.purposes), c.retention]
@@ -411,8 +417,9 @@ class RecordsOfProcessingReport(Report):
 def records_of_processing(store: Any, ledger: Any = None) -> RecordsOfProcessingReport:
     """The records of processing activities of ``store`` (GDPR Art. 30).
 
-    ``ledger`` (a :class:`persona.privacy.BudgetLedger`), when given, adds its
-    differential-privacy charges.
+    Differential-privacy charges come from ``ledger`` (a
+    :class:`persona.privacy.BudgetLedger`) when given, else from the store's own persisted
+    ledger; each purpose shows its privacy budget when one is set.
 
     Examples
     --------
@@ -438,6 +445,7 @@ def records_of_processing(store: Any, ledger: Any = None) -> RecordsOfProcessing
             recipients="third parties (data is sold or shared)" if spec.sharing
             else "no one outside the controller",
             tcf_purposes=list(spec.tcf_purposes), consent_mode=list(spec.consent_mode),
+            privacy_budget=_budget(store, name),
         ))
     categories = [DataCategory(feature=name, category=spec.category,
                                purposes=list(spec.purposes), retention=_days(spec.retention_days),
@@ -447,8 +455,22 @@ def records_of_processing(store: Any, ledger: Any = None) -> RecordsOfProcessing
         title="Records of processing activities", generated_at=_now(),
         store_id=store.store_id, purposes=rows, categories=categories,
         audit_entries=len(store.audit), audit_intact=store.audit.verify(),
-        privacy_charges=[] if ledger is None else [_flat(c) for c in ledger.export()],
+        privacy_charges=_charges(store, ledger),
     )
+
+
+def _budget(store: Any, purpose: str) -> tuple[float, float] | None:
+    read = getattr(store, "privacy_budget", None)
+    return None if read is None else read(purpose)
+
+
+def _charges(store: Any, ledger: Any) -> list[dict[str, Any]]:
+    if ledger is not None:
+        return [_flat(c) for c in ledger.export()]
+    storage = getattr(store, "charge_storage", None)
+    if storage is None:
+        return []
+    return [c.model_dump(mode="json") for c in storage().load_charges()]
 
 
 def _flat(charge: Any) -> dict[str, Any]:
