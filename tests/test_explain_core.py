@@ -300,6 +300,14 @@ def test_json_schema_validates_dumped_json() -> None:
         jsonschema.validate({**doc, "kind": "story"}, schema)
 
 
+def test_published_schema_file_is_current() -> None:
+    """docs/explanation.schema.json is json_schema(); regenerate it when fields change:
+    python -c "import json, persona.explain as e; print(json.dumps(e.json_schema(),
+    indent=2, sort_keys=True))" > docs/explanation.schema.json"""
+    path = Path(__file__).resolve().parents[1] / "docs" / "explanation.schema.json"
+    assert json.loads(path.read_text()) == json_schema()
+
+
 def test_recommendation_with_explanation_dumps_to_json() -> None:
     r = _fitted(MODELS["ALS"]()).recommend("u0", n=1)[0]
     doc = json.loads(r.model_dump_json())
