@@ -294,6 +294,8 @@ class Recommender:
         vectorised step and selects the top ``n`` without a per-person Python loop; blocks
         run on the model's ``num_threads`` (numpy releases the GIL for this work).
         See :meth:`recommend_arrays` for the same result as arrays (never explained).
+        Explanations list every history item behind every recommended item (about 0.4 KB
+        each): for bulk offline scoring pass ``explain=False``.
         """
         res = self.recommend_arrays(
             users, n, exclude_seen=exclude_seen, exclude=exclude, include=include, rule=rule,
