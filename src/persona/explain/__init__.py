@@ -19,7 +19,7 @@ not used (and why), the privacy statement of the pooled parts of the model, and
 True
 """
 
-from persona.explain._build import explain, find_counterfactual, privacy_statement
+from persona.explain._build import explain, privacy_statement
 from persona.explain._model import (
     ConsentBasis,
     Counterfactual,
@@ -46,7 +46,6 @@ __all__ = [
     "Reason",
     "available_languages",
     "explain",
-    "find_counterfactual",
     "json_schema",
     "privacy_statement",
     "templates",

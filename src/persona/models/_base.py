@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pydantic
@@ -27,6 +27,9 @@ from persona.errors import (
     ValidationError,
 )
 from persona.schema import Recommendation
+
+if TYPE_CHECKING:  # explain imports models at run time, never the reverse
+    from persona.explain import Explanation
 
 __all__ = [
     "BusinessRule",
@@ -322,7 +325,7 @@ class Recommender:
         view: Any = None,
         labels: Mapping[str, str] | None = None,
         language: str = "en",
-    ) -> Any:
+    ) -> Explanation:
         """Explain the score of any ``item`` for ``user``, recommended or not.
 
         See :func:`persona.explain.explain` for the parameters; returns an
