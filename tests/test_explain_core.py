@@ -199,7 +199,7 @@ def test_counterfactual_is_verified_by_fold_in(name: str) -> None:
                 assert cf.removed == [] and "did not find" in e.text
                 continue
             found += 1
-            assert "Without" in e.text
+            assert "Had you not chosen" in e.text
             # check independently: a copy of the model, the person folded in again with
             # the reduced history, ranks the item outside the top n
             twin = copy.deepcopy(before)
@@ -290,6 +290,18 @@ def test_privacy_statement_is_structured_only() -> None:
             self.statement = {"epsilon": 1.0, "delta": 0.0}
 
     assert privacy_statement(Spent()).epsilon == 1.0
+    from persona.schema import PrivacySpent
+
+    spent = PrivacySpent(mechanism="dp-item-counts", epsilon=1.0, delta=1e-6, rho=0.02,
+                         bounds={"max_events_per_person": 50})
+    st = privacy_statement(spent)
+    assert (st.epsilon, st.delta, st.unit, st.mechanism) == (1.0, 1e-6, "one person",
+                                                           "dp-item-counts")
+    assert st.description == spent.describe() and st.details["rho"] == 0.02
+    model.privacy_spent_ = spent
+    e = model.recommend("u0", n=1)[0].explanation
+    assert e.privacy == st and "ε" not in e.text and "noise" not in e.text
+    assert "no single person" in e._repr_html_()
     assert _fitted(MODELS["ALS"]()).recommend("u0", n=1)[0].explanation.privacy is None
 
 
@@ -321,6 +333,14 @@ def test_json_schema_validates_dumped_json() -> None:
         assert Explanation.model_validate_json(e.model_dump_json()) == e
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**doc, "kind": "story"}, schema)
+
+
+def test_published_schema_file_is_current() -> None:
+    """docs/explanation.schema.json is json_schema(); regenerate it when fields change:
+    python -c "import json, persona.explain as e; print(json.dumps(e.json_schema(),
+    indent=2, sort_keys=True))" > docs/explanation.schema.json"""
+    path = Path(__file__).resolve().parents[1] / "docs" / "explanation.schema.json"
+    assert json.loads(path.read_text()) == json_schema()
 
 
 def test_recommendation_with_explanation_dumps_to_json() -> None:

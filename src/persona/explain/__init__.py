@@ -19,12 +19,7 @@ not used (and why), the privacy statement of the pooled parts of the model, and
 True
 """
 
-from persona.explain._build import (
-    curated_explanation,
-    explain,
-    find_counterfactual,
-    privacy_statement,
-)
+from persona.explain._build import curated_explanation, explain, privacy_statement
 from persona.explain._model import (
     ConsentBasis,
     Counterfactual,
@@ -52,7 +47,6 @@ __all__ = [
     "available_languages",
     "curated_explanation",
     "explain",
-    "find_counterfactual",
     "json_schema",
     "privacy_statement",
     "templates",

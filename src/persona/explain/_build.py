@@ -13,8 +13,10 @@ design's import rule has ``explain`` import ``models`` and never the other way r
 from __future__ import annotations
 
 import copy
+import gc
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,49 +43,51 @@ __all__ = ["attach_explanations", "explain"]
 _new = object.__new__
 _setattr = object.__setattr__
 _REASON_FIELDS = tuple(Reason.model_fields)
-_EXPL_FIELDS = frozenset(Explanation.model_fields)
+_EXPL_FIELDS = set(Explanation.model_fields)
 _SANDBOX_USER = "\x00persona-counterfactual"
 
 
-def _fast(cls: type, fields: dict[str, Any], names: frozenset[str]) -> Any:
+def _fast(cls: type, fields: dict[str, Any], names: set[str]) -> Any:
     """Build a pydantic model from values persona computed itself, without re-validating.
 
     Equal to ``cls(**fields)`` (a test checks it); used on the serving path where one
-    ``recommend`` call may explain hundreds of history items.
+    ``recommend`` call may explain hundreds of history items. ``names`` (the fields set)
+    may be shared between objects: pydantic copies it on ``model_copy`` and never changes
+    it in place.
     """
     obj = _new(cls)
     _setattr(obj, "__dict__", fields)
-    _setattr(obj, "__pydantic_fields_set__", set(names))
+    _setattr(obj, "__pydantic_fields_set__", names)
     _setattr(obj, "__pydantic_extra__", None)
     _setattr(obj, "__pydantic_private__", None)
     return obj
 
 
-_REASON_NAMES = frozenset(_REASON_FIELDS)
+_REASON_NAMES = set(_REASON_FIELDS)
 
 
-def _reason(
-    item: str,
-    label: str,
-    contribution: float | None,
-    share: float | None,
-    similarity: float | None,
-    feature: str | None,
-    at: datetime | None,
-) -> Reason:
-    return _fast(
-        Reason,
-        {
-            "item": item,
-            "label": label,
-            "contribution": contribution,
-            "share": share,
-            "similarity": similarity,
-            "feature": feature,
-            "at": at,
-        },
-        _REASON_NAMES,
-    )
+def _reason(item: str, label: str, contribution: float | None, share: float | None,
+            similarity: float | None, feature: str | None, at: datetime | None) -> Reason:
+    return _fast(Reason, {"item": item, "label": label, "contribution": contribution,
+                          "share": share, "similarity": similarity, "feature": feature,
+                          "at": at}, _REASON_NAMES)
+
+
+@contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """Hold the cyclic garbage collector while building many small objects at once.
+
+    The objects built here form no reference cycles; without the hold, CPython < 3.12
+    re-scans every live object again and again while a large ``recommend_batch`` is being
+    explained (a run that is several times slower). Restored on exit, also on errors.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # ---------------------------------------------------------------- model context
@@ -104,35 +108,22 @@ class _Context:
         features: list[str] = []
         if lineage is not None:
             self.lineage = LineageRef(
-                store_id=lineage.store_id,
-                purpose=lineage.purpose,
-                read_at=lineage.read_at,
+                store_id=lineage.store_id, purpose=lineage.purpose, read_at=lineage.read_at,
                 audit_seq=lineage.audit_seq,
             )
             for f in lineage.features:
                 if f.used:
                     features.append(f.feature)
-                    used.append(
-                        DataUsed(
-                            feature=f.feature,
-                            category=f.category,
-                            purpose=lineage.purpose,
-                            whose=whose,
-                        )
-                    )
+                    used.append(DataUsed(feature=f.feature, category=f.category,
+                                         purpose=lineage.purpose, whose=whose))
                 else:
                     m = re.search(r"\(allowed for ([^)]*)\)", f.reason)
                     allowed = [] if m is None else [p.strip() for p in m.group(1).split(",")]
-                    not_used.append(
-                        DataNotUsed(
-                            feature=f.feature,
-                            category=f.category,
-                            reason="not_allowed_for_purpose",
-                            purpose=lineage.purpose,
-                            allowed_for=allowed,
-                            retention_days=f.retention_days,
-                        )
-                    )
+                    not_used.append(DataNotUsed(
+                        feature=f.feature, category=f.category,
+                        reason="not_allowed_for_purpose", purpose=lineage.purpose,
+                        allowed_for=allowed, retention_days=f.retention_days,
+                    ))
         self.feature = features[0] if len(features) == 1 else None
         self.data_used = tuple(used)
         self.data_not_used = tuple(not_used)
@@ -192,17 +183,16 @@ def privacy_statement(spent: Any) -> PrivacyStatement | None:
         v = data.get(key)
         return None if v is None else float(v)
 
-    details = {
-        k: v
-        for k, v in data.items()
-        if k not in ("epsilon", "delta", "unit", "mechanism")
-        and isinstance(v, str | int | float | bool | type(None))
-    }
+    details = {k: v for k, v in data.items()
+               if k not in ("epsilon", "delta", "unit", "unit_of_privacy", "mechanism",
+                            "description")
+               and isinstance(v, str | int | float | bool | dict | type(None))}
+    unit = data.get("unit", data.get("unit_of_privacy", "one person"))
+    describe = getattr(spent, "describe", None)
     return PrivacyStatement(
-        epsilon=num("epsilon"),
-        delta=num("delta"),
-        unit=str(data.get("unit", "one person")),
+        epsilon=num("epsilon"), delta=num("delta"), unit=str(unit),
         mechanism=None if data.get("mechanism") is None else str(data["mechanism"]),
+        description=str(describe()) if callable(describe) else data.get("description"),
         details=details,
     )
 
@@ -235,48 +225,41 @@ def _utc(at: datetime) -> datetime:
 
 
 def _decomposition(
-    model: Recommender,
-    row: int,
-    cols: np.ndarray,
-    scores: Sequence[float],
-    labels: Mapping[str, str],
-    feature: str | None,
+    model: Recommender, row: int, cols: np.ndarray, scores: Sequence[float],
+    labels: Mapping[str, str], feature: str | None,
     meta: Mapping[str, tuple[str, datetime]] | None,
 ) -> list[list[Reason]]:
     """Reasons for items ``cols`` of one person: exact contributions, largest first."""
     hist, P = model._contribution_matrix(row, cols)
     names = model.items_[hist].tolist() if len(hist) else []
+    shown = [labels.get(it, it) for it in names]
+    if meta:
+        whence = [meta.get(it, (feature, None)) for it in names]
+    else:
+        whence = [(feature, None)] * len(names)
     out = []
     for k, score in enumerate(scores):
         parts = P[:, k]
         nz = np.flatnonzero(parts)
-        order = nz[np.argsort(-parts[nz], kind="stable")]
+        order = nz[np.argsort(-parts[nz], kind="stable")].tolist()
         vals = parts[order].tolist()
         inv = 1.0 / score if score else None
-        reasons = []
-        for j, v in zip(order.tolist(), vals, strict=True):
-            it = names[j]
-            f, at = meta.get(it, (feature, None)) if meta else (feature, None)
-            reasons.append(
-                _reason(it, labels.get(it, it), v, None if inv is None else v * inv, None, f, at)
-            )
-        out.append(reasons)
+        out.append([
+            _reason(names[j], shown[j], v, None if inv is None else v * inv, None,
+                    whence[j][0], whence[j][1])
+            for j, v in zip(order, vals, strict=True)
+        ])
     return out
 
 
 def _justification(
-    model: Recommender,
-    row: int,
-    cols: np.ndarray,
-    labels: Mapping[str, str],
-    feature: str | None,
-    meta: Mapping[str, tuple[str, datetime]] | None,
-    limit: int = 20,
+    model: Recommender, row: int, cols: np.ndarray, labels: Mapping[str, str],
+    feature: str | None, meta: Mapping[str, tuple[str, datetime]] | None, limit: int = 20,
 ) -> list[list[Reason]]:
     """History items most similar to each item (``similar_items``' measure), marked as a
     justification: they do not add up to the score."""
     h = model.history_
-    hist = h.indices[h.indptr[row] : h.indptr[row + 1]]
+    hist = h.indices[h.indptr[row]:h.indptr[row + 1]]
     out = []
     for j in cols.tolist():
         sims = np.asarray(model._similar_scores(int(j)), dtype=np.float64)[hist]
@@ -286,7 +269,7 @@ def _justification(
             if sims[k] <= 0:
                 break
             it = str(model.items_[hist[k]])
-            f, at = meta.get(it, (feature, None)) if meta else (feature, None)
+            f, at = (meta.get(it, (feature, None)) if meta else (feature, None))
             reasons.append(_reason(it, labels.get(it, it), None, None, float(sims[k]), f, at))
         out.append(reasons)
     return out
@@ -303,13 +286,8 @@ def _kind(model: Recommender) -> str:
 
 
 def _reasons_for(
-    model: Recommender,
-    kind: str,
-    row: int | None,
-    cols: np.ndarray,
-    scores: Sequence[float],
-    labels: Mapping[str, str],
-    feature: str | None,
+    model: Recommender, kind: str, row: int | None, cols: np.ndarray, scores: Sequence[float],
+    labels: Mapping[str, str], feature: str | None,
     meta: Mapping[str, tuple[str, datetime]] | None,
 ) -> list[list[Reason]]:
     if kind == "non_personalised" or row is None:
@@ -330,6 +308,13 @@ def attach_explanations(
     kind = _kind(model)
     labels = _labels(model, None)
     model_name = type(model).__name__
+    with _no_gc_pauses():
+        return _attach(model, users, lists, ctx, kind, labels, model_name, _recommendation)
+
+
+def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommendation]],
+            ctx: _Context, kind: str, labels: Mapping[str, str], model_name: str,
+            _recommendation: Any) -> list[list[Recommendation]]:
     out = []
     for user, recs in zip(users, lists, strict=True):
         if not recs:
@@ -341,25 +326,13 @@ def attach_explanations(
         reasons = _reasons_for(model, kind, row, cols, scores, labels, ctx.feature, None)
         explained = []
         for r, rs in zip(recs, reasons, strict=True):
-            e = _fast(
-                Explanation,
-                {
-                    "item": r.item,
-                    "label": labels.get(r.item, r.item),
-                    "score": r.score,
-                    "rank": r.rank,
-                    "kind": kind,
-                    "model": model_name,
-                    "reasons": rs,
-                    "data_used": list(ctx.data_used),
-                    "data_not_used": list(ctx.data_not_used),
-                    "privacy": ctx.privacy,
-                    "counterfactual": None,
-                    "lineage": ctx.lineage,
-                    "language": "en",
-                },
-                _EXPL_FIELDS,
-            )
+            e = _fast(Explanation, {
+                "item": r.item, "label": labels.get(r.item, r.item), "score": r.score,
+                "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
+                "data_used": list(ctx.data_used), "data_not_used": list(ctx.data_not_used),
+                "privacy": ctx.privacy, "counterfactual": None, "lineage": ctx.lineage,
+                "language": "en",
+            }, _EXPL_FIELDS)
             explained.append(_recommendation(r.item, r.score, r.rank, e))
         out.append(explained)
     return out
@@ -445,63 +418,63 @@ def explain(
         meta = _history_meta(cols_)
         wanted = [item, *([] if row is None else _history_items(model, row))]
         all_labels = {**view.item_labels(wanted), **all_labels}
-    score = float(model.score(user, [item])[0])
+    score = float(model.score(user, [item])[0])  # exactly as served
+    scores = _all_scores(model, row)
+    scores[j] = score
     if rank is None:
-        rank = _rank(model, user, row, j, score)
-    reasons = _reasons_for(model, kind, row, np.array([j]), [score], all_labels, ctx.feature, meta)[
-        0
-    ]
+        rank = _rank(model, row, j, scores)
+    reasons = _reasons_for(model, kind, row, np.array([j]), [score], all_labels,
+                           ctx.feature, meta)[0]
     data_used = list(ctx.data_used)
     data_not_used = list(ctx.data_not_used)
     lineage = ctx.lineage
     if person is not None:
         features = _store_features(view)
         data_used, data_not_used = _person_data(person, model.personalised, ctx, features)
-        lineage = (lineage or LineageRef()).model_copy(
-            update={
-                "store_id": person.store_id,
-                "purpose": person.purpose,
-                "person_read_at": person.read_at,
-                "person_audit_seq": person.audit_seq,
-            }
-        )
+        lineage = (lineage or LineageRef()).model_copy(update={
+            "store_id": person.store_id, "purpose": person.purpose,
+            "person_read_at": person.read_at, "person_audit_seq": person.audit_seq,
+        })
     cf = None
     if counterfactual and kind != "non_personalised" and row is not None:
         cf = find_counterfactual(model, user, item, reasons, n, all_labels)
     return Explanation(
-        item=item,
-        label=all_labels.get(item, item),
-        score=score,
-        rank=rank,
-        kind=kind,
-        model=type(model).__name__,
-        reasons=reasons,
-        data_used=data_used,
-        data_not_used=data_not_used,
-        privacy=ctx.privacy,
-        counterfactual=cf,
-        lineage=lineage,
+        item=item, label=all_labels.get(item, item), score=score, rank=rank, kind=kind,
+        model=type(model).__name__, reasons=reasons, data_used=data_used,
+        data_not_used=data_not_used, privacy=ctx.privacy, counterfactual=cf, lineage=lineage,
         language=language,
     )
 
 
 def _history_items(model: Recommender, row: int) -> list[str]:
     h = model.history_
-    return model.items_[h.indices[h.indptr[row] : h.indptr[row + 1]]].tolist()
+    return model.items_[h.indices[h.indptr[row]:h.indptr[row + 1]]].tolist()
 
 
-def _rank(model: Recommender, user: str, row: int | None, j: int, score: float) -> int | None:
+def _all_scores(model: Recommender, row: int | None) -> np.ndarray:
+    """The served score of every catalogue item for one person (as ``model.score``)."""
+    rows = np.array([0 if row is None else row], dtype=np.int64)
+    model._prepare_rows(rows)
+    vectors = getattr(model, "_user_vectors64", None)
+    Y = getattr(model, "_Y64", None)
+    if vectors is not None and Y is not None:  # factor models: one float64 product
+        return np.asarray(Y @ vectors(rows)[0], dtype=np.float64)
+    S = model._rank_scores(rows)
+    m = S.shape[1]
+    exact = model._exact_scores(np.repeat(rows, m), np.arange(m), S[0])
+    return np.array(exact, dtype=np.float64)
+
+
+def _rank(model: Recommender, row: int | None, j: int, scores: np.ndarray) -> int | None:
     """Rank among the items ``recommend`` would consider (seen items are not ranked)."""
+    s = scores.copy()
     if row is not None:
         h = model.history_
-        seen = h.indices[h.indptr[row] : h.indptr[row + 1]]
-        if j in set(seen.tolist()):
+        seen = h.indices[h.indptr[row]:h.indptr[row + 1]]
+        if np.any(seen == j):
             return None
-    else:
-        seen = np.zeros(0, dtype=np.int64)
-    s = model.score(user, list(model.items_))
-    s[seen] = -np.inf
-    s[j] = score
+        s[seen] = -np.inf
+    score = s[j]
     ahead = np.count_nonzero(s > score) + np.count_nonzero(s[:j] == score)
     return int(ahead) + 1
 
@@ -514,13 +487,8 @@ def _store_features(view: Any) -> dict[str, Any]:
 def _basis(rec: Any) -> ConsentBasis | None:
     if rec is None:
         return None
-    return ConsentBasis(
-        purpose=rec.purpose,
-        action=rec.action,
-        at=rec.at,
-        source=rec.source,
-        notice_version=rec.notice_version,
-    )
+    return ConsentBasis(purpose=rec.purpose, action=rec.action, at=rec.at, source=rec.source,
+                        notice_version=rec.notice_version)
 
 
 def _person_data(
@@ -532,45 +500,25 @@ def _person_data(
     not_used: list[DataNotUsed] = []
     if personalised:
         for f in person.used:
-            used.append(
-                DataUsed(
-                    feature=f.feature,
-                    category=f.category,
-                    purpose=person.purpose,
-                    whose="yours",
-                    events=f.events,
-                    first_at=f.first_at,
-                    last_at=f.last_at,
-                    consent=consent,
-                )
-            )
+            used.append(DataUsed(
+                feature=f.feature, category=f.category, purpose=person.purpose, whose="yours",
+                events=f.events, first_at=f.first_at, last_at=f.last_at, consent=consent,
+            ))
     else:
         used = list(ctx.data_used)
         for f in person.used:
-            not_used.append(
-                DataNotUsed(
-                    feature=f.feature,
-                    category=f.category,
-                    reason="not_personalised",
-                    purpose=person.purpose,
-                    events=f.events,
-                )
-            )
+            not_used.append(DataNotUsed(
+                feature=f.feature, category=f.category, reason="not_personalised",
+                purpose=person.purpose, events=f.events,
+            ))
     for f in person.not_used:
         spec = features.get(f.feature)
-        not_used.append(
-            DataNotUsed(
-                feature=f.feature,
-                category=f.category,
-                reason=f.reason,
-                purpose=f.purpose,
-                events=f.events,
-                since=f.since,
-                choice=_basis(f.choice),
-                allowed_for=[] if spec is None else list(spec.purposes),
-                retention_days=f.retention_days,
-            )
-        )
+        not_used.append(DataNotUsed(
+            feature=f.feature, category=f.category, reason=f.reason, purpose=f.purpose,
+            events=f.events, since=f.since, choice=_basis(f.choice),
+            allowed_for=[] if spec is None else list(spec.purposes),
+            retention_days=f.retention_days,
+        ))
     return used, not_used
 
 
@@ -585,13 +533,8 @@ def _sandbox(model: Recommender) -> Recommender:
 
 
 def find_counterfactual(
-    model: Recommender,
-    user: str,
-    item: str,
-    reasons: Sequence[Reason],
-    n: int,
-    labels: Mapping[str, str],
-    max_steps: int = 10,
+    model: Recommender, user: str, item: str, reasons: Sequence[Reason], n: int,
+    labels: Mapping[str, str], max_steps: int = 10,
 ) -> Counterfactual:
     """Greedy search (largest contribution first) for history items whose removal takes
     ``item`` out of ``user``'s top ``n``; each step is re-scored through fold-in."""
@@ -599,18 +542,14 @@ def find_counterfactual(
     ranks = {r.item: r.rank for r in recs}
     before = ranks.get(item)
     if before is None:
-        return Counterfactual(
-            removed=[], removed_labels=[], verified=False, n=n, rank_before=None, rank_after=None
-        )
+        return Counterfactual(removed=[], removed_labels=[], verified=False, n=n,
+                              rank_before=None, rank_after=None)
     row = model._row(user)
     h = model.history_
     a, b = h.indptr[row], h.indptr[row + 1]
     history = dict(zip(model.items_[h.indices[a:b]].tolist(), h.data[a:b].tolist(), strict=True))
-    order = [
-        r.item
-        for r in reasons
-        if (r.contribution if r.contribution is not None else (r.similarity or 0.0)) > 0
-    ]
+    order = [r.item for r in reasons if (r.contribution if r.contribution is not None
+                                         else (r.similarity or 0.0)) > 0]
     twin = _sandbox(model)
     removed: list[str] = []
     after: int | None = before
@@ -622,16 +561,11 @@ def find_counterfactual(
         after = next((r.rank for r in top if r.item == item), None)
         if after is None:
             return Counterfactual(
-                removed=removed,
-                removed_labels=[labels.get(x, x) for x in removed],
-                verified=True,
-                n=n,
-                rank_before=before,
-                rank_after=None,
+                removed=removed, removed_labels=[labels.get(x, x) for x in removed],
+                verified=True, n=n, rank_before=before, rank_after=None,
             )
-    return Counterfactual(
-        removed=[], removed_labels=[], verified=False, n=n, rank_before=before, rank_after=after
-    )
+    return Counterfactual(removed=[], removed_labels=[], verified=False, n=n,
+                          rank_before=before, rank_after=after)
 
 
 def curated_explanation(item: str, label: str, note: str, *, rank: int) -> Explanation:
@@ -641,11 +575,6 @@ def curated_explanation(item: str, label: str, note: str, *, rank: int) -> Expla
     'Chosen by our team: Holiday gift guide.'
     """
     return Explanation(
-        item=item,
-        label=label,
-        score=0.0,
-        rank=rank,
-        kind="curated",
-        model="curation",
+        item=item, label=label, score=0.0, rank=rank, kind="curated", model="curation",
         note=note,
     )

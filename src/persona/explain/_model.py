@@ -143,6 +143,9 @@ class PrivacyStatement(_Frozen):
     unit: str = "one person"
     """Whose data the guarantee protects: the unit of privacy."""
     mechanism: str | None = None
+    description: str | None = None
+    """The privacy layer's own one-line statement for reviewers (names ε and δ; it never
+    enters :attr:`Explanation.text`)."""
     details: dict[str, Any] = Field(default_factory=dict)
 
 

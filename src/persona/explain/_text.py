@@ -105,8 +105,8 @@ def reading_ease(text: str, sentences: int | None = None) -> float:
     return 206.835 - 1.015 * len(words) / sentences - 84.6 * syl / len(words)
 
 
-def _verb(features: set[str | None], t: dict[str, Any]) -> str:
-    verbs = t["verbs"]
+def _verb(features: set[str | None], t: dict[str, Any], table: str = "verbs") -> str:
+    verbs = t[table]
     named = {f for f in features if f is not None}
     if len(named) == 1:
         return str(verbs.get(next(iter(named)), verbs["default"]))
@@ -170,7 +170,9 @@ def _counterfactual(e: Explanation, t: dict[str, Any]) -> str | None:
         return str(c["not_in_top"]).format(n=cf.n)
     if cf.verified:
         removed = _join([nice_label(x) for x in cf.removed_labels], t)
-        return str(c["found"]).format(removed=removed, n=cf.n)
+        features = {r.item: r.feature for r in e.reasons}
+        verb = _verb({features.get(x) for x in cf.removed}, t, "participles")
+        return str(c["found"]).format(removed=removed, n=cf.n, verb=verb)
     return str(c["not_found"]).format(n=cf.n)
 
 

@@ -78,9 +78,7 @@ class _FactorModel(Recommender):
         self.item_factors_ = Y
         self._Y32T = np.ascontiguousarray(Y.T)
         self._Y64 = Y.astype(np.float64)
-        norms = np.linalg.norm(self._Y64, axis=1)
-        norms[norms == 0] = 1e-10
-        self._item_norms = norms
+        self._item_norms: np.ndarray | None = None  # computed on first similar_items
 
     def _user_vectors64(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -97,7 +95,12 @@ class _FactorModel(Recommender):
         return np.einsum("ij,ij->i", self._Y64[cand], self._user_vectors64(rows))
 
     def _similar_scores(self, item: int) -> np.ndarray:
-        return (self._Y64 @ self._Y64[item]) / (self._item_norms * self._item_norms[item])
+        norms = self._item_norms
+        if norms is None:
+            norms = np.linalg.norm(self._Y64, axis=1)
+            norms[norms == 0] = 1e-10
+            self._item_norms = norms
+        return (self._Y64 @ self._Y64[item]) / (norms * norms[item])
 
 
 class ALS(_FactorModel):

@@ -213,6 +213,28 @@ class ModelConformance:
                 scale = max(abs(rec.score), np.abs(parts).sum())
                 assert abs(total - rec.score) <= 1e-9 * scale
 
+    def test_every_recommendation_is_explained(self, fitted: Recommender) -> None:
+        """Issue 5: ``recommend`` explains each item with the score that ranked it; exact
+        models' reasons add up to it; the others say what kind of explanation it is."""
+        for u in ("u0", "u21"):
+            for rec in fitted.recommend(u, n=4):
+                e = rec.explanation
+                assert (e.item, e.score, e.rank) == (rec.item, rec.score, rec.rank)
+                if not fitted.personalised:
+                    assert e.kind == "non_personalised" and e.reasons == []
+                elif self.exact_decomposition:
+                    assert e.kind == "decomposition"
+                    total = sum(r.contribution for r in e.reasons)
+                    scale = max(abs(rec.score), sum(abs(r.contribution) for r in e.reasons))
+                    assert abs(total - rec.score) <= 1e-9 * scale
+                else:
+                    assert e.kind == "justification"
+                    assert all(r.contribution is None for r in e.reasons)
+                assert e.text and e == fitted.explain(u, rec.item).model_copy(
+                    update={"score": e.score, "reasons": e.reasons}
+                )
+            assert all(r.explanation is None for r in fitted.recommend(u, n=4, explain=False))
+
     # ------------------------------------------------------------ persistence
     def test_save_load_round_trip(self, fitted: Recommender, tmp_path: Path) -> None:
         path = fitted.save(tmp_path / "m.model")
