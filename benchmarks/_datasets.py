@@ -38,9 +38,8 @@ def online_retail() -> Interactions:
     )
 
 
-def synthetic(
-    n_users: int = 100_000, n_items: int = 20_000, n_events: int = 5_000_000, seed: int = 0
-) -> Interactions:
+def synthetic(n_users: int = 100_000, n_items: int = 20_000, n_events: int = 5_000_000,
+              seed: int = 0) -> Interactions:
     """Long-tailed random events (item popularity ∝ rank^-0.8), duplicates summed."""
     rng = np.random.default_rng(seed)
     p = 1.0 / np.arange(1, n_items + 1) ** 0.8

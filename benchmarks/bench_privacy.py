@@ -49,13 +49,8 @@ EPSILONS = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
 DELTA = 1e-6
 SEEDS = [0, 1, 2]
 # DP-ALS configuration, fixed before the sweep (public; not tuned per epsilon)
-DP_ALS = {
-    "factors": 8,
-    "iterations": 2,
-    "regularization": 0.1,
-    "alpha": 0.0,
-    "max_events_per_person": 64,
-}
+DP_ALS = {"factors": 8, "iterations": 2, "regularization": 0.1, "alpha": 0.0,
+          "max_events_per_person": 64}
 # non-private baseline: implicit's ALS with ordinary settings
 ALS = {"factors": 32, "iterations": 15, "regularization": 0.05, "alpha": 1.0}
 
@@ -65,9 +60,8 @@ ALS = {"factors": 32, "iterations": 15, "regularization": 0.05, "alpha": 1.0}
 
 
 def load_online_retail() -> sp.csr_matrix:
-    df = pd.read_csv(
-        DATA / "online-retail" / "online_retail.csv.gz", dtype={"InvoiceNo": str, "StockCode": str}
-    )
+    df = pd.read_csv(DATA / "online-retail" / "online_retail.csv.gz",
+                     dtype={"InvoiceNo": str, "StockCode": str})
     df = df[df.CustomerID.notna() & (df.Quantity > 0) & ~df.InvoiceNo.str.startswith("C")]
     u = df.CustomerID.astype("category").cat.codes.to_numpy()
     i = df.StockCode.astype("category").cat.codes.to_numpy()
@@ -106,12 +100,8 @@ def evaluate(model, train: sp.csr_matrix, test: sp.csr_matrix, k: int = 10) -> d
     ndcg = ndcg_at_k(model, train, test, K=k, show_progress=False, num_threads=1)
     users = np.flatnonzero(test.getnnz(axis=1) > 0)
     ids, _ = model.recommend(users, train[users], N=k, filter_already_liked_items=True)
-    hits = np.array(
-        [
-            np.isin(ids[r], test.indices[test.indptr[u] : test.indptr[u + 1]]).sum()
-            for r, u in enumerate(users)
-        ]
-    )
+    hits = np.array([np.isin(ids[r], test.indices[test.indptr[u]:test.indptr[u + 1]]).sum()
+                     for r, u in enumerate(users)])
     recall = float(np.mean(hits / test.getnnz(axis=1)[users]))
     return {"ndcg@10": float(ndcg), "recall@10": recall}
 
@@ -129,15 +119,8 @@ def fit_dp_als(train: sp.csr_matrix, eps: float, seed: int, timings: ALSTimings 
     cfg = DP(epsilon=eps, delta=DELTA, max_events_per_person=DP_ALS["max_events_per_person"])
     t0 = time.perf_counter()
     Y, spent = private_als_item_factors(
-        train,
-        DP_ALS["factors"],
-        DP_ALS["iterations"],
-        DP_ALS["regularization"],
-        DP_ALS["alpha"],
-        cfg,
-        random_state=seed,
-        timings=timings,
-    )
+        train, DP_ALS["factors"], DP_ALS["iterations"], DP_ALS["regularization"],
+        DP_ALS["alpha"], cfg, random_state=seed, timings=timings)
     fit_time = time.perf_counter() - t0
     # served user vectors: each person's own data with the private item factors
     U = solve_user_factors(train, Y, DP_ALS["regularization"], DP_ALS["alpha"])
@@ -161,11 +144,9 @@ def bench_sampler(quick: bool) -> dict[str, object]:
     dp.enable_features("contrib")
     n = 2_000_000 if quick else 10_000_000
     out: dict[str, object] = {"draws": n}
-    for name, fn, scale in [
-        ("discrete_gaussian(σ=3)", discrete_gaussian, 3.0),
-        ("discrete_gaussian(σ=2^20 grid units)", discrete_gaussian, 2.0**20),
-        ("discrete_laplace(b=3)", discrete_laplace, 3.0),
-    ]:
+    for name, fn, scale in [("discrete_gaussian(σ=3)", discrete_gaussian, 3.0),
+                            ("discrete_gaussian(σ=2^20 grid units)", discrete_gaussian, 2.0**20),
+                            ("discrete_laplace(b=3)", discrete_laplace, 3.0)]:
         fn(scale, 10_000)
         best = np.inf
         for _ in range(3):  # best of 3: the machine is shared
@@ -178,18 +159,11 @@ def bench_sampler(quick: bool) -> dict[str, object]:
     flt_space = (dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l2_distance(T=float))
     for name, meas, arg in [
         ("OpenDP make_gaussian int (σ=3)", dp.m.make_gaussian(*int_space, scale=3.0), [0] * m),
-        (
-            "OpenDP make_gaussian float (σ=3, default k)",
-            dp.m.make_gaussian(*flt_space, scale=3.0),
-            [0.0] * m,
-        ),
-        (
-            "OpenDP make_laplace int (b=3)",
-            dp.m.make_laplace(
-                dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int), scale=3.0
-            ),
-            [0] * m,
-        ),
+        ("OpenDP make_gaussian float (σ=3, default k)",
+         dp.m.make_gaussian(*flt_space, scale=3.0), [0.0] * m),
+        ("OpenDP make_laplace int (b=3)",
+         dp.m.make_laplace(dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int),
+                           scale=3.0), [0] * m),
     ]:
         best = np.inf
         for _ in range(3):
@@ -215,23 +189,19 @@ def bench_fit_time(X: sp.csr_matrix) -> dict[str, object]:
         _, _, t_i = fit_dp_als(X, 4.0, seed, timings=tm_i)
         if t_i < t_dp_warm:
             t_dp_warm, tm2 = t_i, tm_i
-    res.update(
-        {
-            "implicit ALS, same factors/iterations (s)": t_np,
-            "implicit ALS, baseline settings (s)": t_np_full,
-            "DP-ALS incl. first calibration (s)": t_dp,
-            "DP-ALS, calibration cached (s)": t_dp_warm,
-            "breakdown (first)": {
-                k: getattr(tm, k)
-                for k in ("bounding", "user_step", "statistics", "sampling", "solves", "accounting")
-            },
-            "breakdown (cached)": {
-                k: getattr(tm2, k)
-                for k in ("bounding", "user_step", "statistics", "sampling", "solves", "accounting")
-            },
-            "load average (1 min) after": os.getloadavg()[0],
-        }
-    )
+    res.update({
+        "implicit ALS, same factors/iterations (s)": t_np,
+        "implicit ALS, baseline settings (s)": t_np_full,
+        "DP-ALS incl. first calibration (s)": t_dp,
+        "DP-ALS, calibration cached (s)": t_dp_warm,
+        "breakdown (first)": {k: getattr(tm, k) for k in
+                              ("bounding", "user_step", "statistics", "sampling", "solves",
+                               "accounting")},
+        "breakdown (cached)": {k: getattr(tm2, k) for k in
+                               ("bounding", "user_step", "statistics", "sampling", "solves",
+                                "accounting")},
+        "load average (1 min) after": os.getloadavg()[0],
+    })
     return res
 
 
@@ -245,12 +215,9 @@ def signal_vs_noise(train: sp.csr_matrix, test: sp.csr_matrix, Y: np.ndarray, sp
     noise = spent.noise["scale"] * np.sqrt(Y.shape[1])
     above = b > noise
     test_items = test.indices
-    return {
-        "items_signal_above_noise": float(above.mean()),
-        "test_events_on_such_items": float(above[test_items].mean()),
-        "noise_norm": float(noise),
-        "median_item_signal": float(np.median(b)),
-    }
+    return {"items_signal_above_noise": float(above.mean()),
+            "test_events_on_such_items": float(above[test_items].mean()),
+            "noise_norm": float(noise), "median_item_signal": float(np.median(b))}
 
 
 def bench_sweep(name: str, X: sp.csr_matrix, epsilons: list[float], seeds: list[int]):
@@ -261,49 +228,20 @@ def bench_sweep(name: str, X: sp.csr_matrix, epsilons: list[float], seeds: list[
         train, test = train_test_split(X, train_percentage=0.8, random_state=seed)
         train, test = train.tocsr(), test.tocsr()
         model, t = fit_nonprivate(train, seed, **ALS)
-        rows.append(
-            {
-                "data": name,
-                "model": "ALS (non-private)",
-                "epsilon": None,
-                "seed": seed,
-                **evaluate(model, train, test),
-                "fit_s": t,
-            }
-        )
+        rows.append({"data": name, "model": "ALS (non-private)", "epsilon": None, "seed": seed,
+                     **evaluate(model, train, test), "fit_s": t})
         for eps in epsilons:
             model, spent, t = fit_dp_als(train, eps, seed)
-            snr = (
-                signal_vs_noise(train, test, model.item_factors.astype(np.float64), spent)
-                if seed == seeds[0]
-                else {}
-            )
-            rows.append(
-                {
-                    "data": name,
-                    "model": "DP-ALS",
-                    "epsilon": eps,
-                    "seed": seed,
-                    **evaluate(model, train, test),
-                    "fit_s": t,
-                    **snr,
-                    "spent_epsilon": spent.epsilon,
-                    "pld_epsilon": spent.epsilon_pld,
-                    "noise_scale": spent.noise["scale"],
-                    "sensitivity": spent.noise["sensitivity"],
-                }
-            )
+            snr = signal_vs_noise(train, test, model.item_factors.astype(np.float64), spent) \
+                if seed == seeds[0] else {}
+            rows.append({"data": name, "model": "DP-ALS", "epsilon": eps, "seed": seed,
+                         **evaluate(model, train, test), "fit_s": t, **snr,
+                         "spent_epsilon": spent.epsilon, "pld_epsilon": spent.epsilon_pld,
+                         "noise_scale": spent.noise["scale"],
+                         "sensitivity": spent.noise["sensitivity"]})
             model, spent = fit_dp_popularity(train, eps)
-            rows.append(
-                {
-                    "data": name,
-                    "model": "DP popularity",
-                    "epsilon": eps,
-                    "seed": seed,
-                    **evaluate(model, train, test),
-                    "spent_epsilon": spent.epsilon,
-                }
-            )
+            rows.append({"data": name, "model": "DP popularity", "epsilon": eps, "seed": seed,
+                         **evaluate(model, train, test), "spent_epsilon": spent.epsilon})
         print(f"  {name} seed {seed} done", flush=True)
     return rows
 
@@ -323,7 +261,8 @@ def plot(df: pd.DataFrame, path: Path) -> None:
         ax.axhline(base.mean(), color="grey", label="ALS (non-private)")
         for model, style in [("DP-ALS", "o-"), ("DP popularity", "s--")]:
             g = sub[sub.model == model].groupby("epsilon")["ndcg@10"]
-            ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), fmt=style, capsize=3, label=model)
+            ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), fmt=style, capsize=3,
+                        label=model)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("ε (δ = 1e-6), unit of privacy: one person")
         ax.set_ylabel("NDCG@10")
@@ -344,19 +283,15 @@ def _machine() -> str:
 
 
 def _table(df: pd.DataFrame) -> str:
-    lines = [
-        "| data | ε | DP-ALS NDCG@10 | DP-ALS recall@10 | DP popularity NDCG@10 | "
-        "DP popularity recall@10 | DP-ALS / non-private NDCG |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    lines = ["| data | ε | DP-ALS NDCG@10 | DP-ALS recall@10 | DP popularity NDCG@10 | "
+             "DP popularity recall@10 | DP-ALS / non-private NDCG |",
+             "|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(df.data):
         sub = df[df.data == name]
         base = sub[sub.model == "ALS (non-private)"]
-        lines.append(
-            f"| {name} | non-private ALS | {base['ndcg@10'].mean():.4f} ± "
-            f"{base['ndcg@10'].std():.4f} | {base['recall@10'].mean():.4f} ± "
-            f"{base['recall@10'].std():.4f} | | | 1.00 |"
-        )
+        lines.append(f"| {name} | non-private ALS | {base['ndcg@10'].mean():.4f} ± "
+                     f"{base['ndcg@10'].std():.4f} | {base['recall@10'].mean():.4f} ± "
+                     f"{base['recall@10'].std():.4f} | | | 1.00 |")
         for eps in sorted(sub.epsilon.dropna().unique()):
             a = sub[(sub.model == "DP-ALS") & (sub.epsilon == eps)]
             p = sub[(sub.model == "DP popularity") & (sub.epsilon == eps)]
@@ -365,8 +300,7 @@ def _table(df: pd.DataFrame) -> str:
                 f"| {name} | {eps:g} | {a['ndcg@10'].mean():.4f} ± {a['ndcg@10'].std():.4f} | "
                 f"{a['recall@10'].mean():.4f} ± {a['recall@10'].std():.4f} | "
                 f"{p['ndcg@10'].mean():.4f} ± {p['ndcg@10'].std():.4f} | "
-                f"{p['recall@10'].mean():.4f} ± {p['recall@10'].std():.4f} | {ratio:.2f} |"
-            )
+                f"{p['recall@10'].mean():.4f} ± {p['recall@10'].std():.4f} | {ratio:.2f} |")
     return "\n".join(lines)
 
 
@@ -376,13 +310,9 @@ def main() -> None:
     parser.add_argument("--skip-sweep", action="store_true")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=RuntimeWarning)
-    results: dict[str, object] = {
-        "machine": _machine(),
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "dp_als": DP_ALS,
-        "als": ALS,
-        "delta": DELTA,
-    }
+    results: dict[str, object] = {"machine": _machine(),
+                                  "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                                  "dp_als": DP_ALS, "als": ALS, "delta": DELTA}
     with threadpool_limits(1):
         print("sampler throughput ...", flush=True)
         results["sampler"] = bench_sampler(args.quick)

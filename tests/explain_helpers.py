@@ -11,21 +11,8 @@ import pandas as pd
 
 from persona.data import Interactions
 
-JARGON = (
-    "embedding",
-    "factor",
-    "vector",
-    "epsilon",
-    "score",
-    "latent",
-    "matrix",
-    "cosine",
-    "similarity",
-    "weight",
-    "model",
-    "algorithm",
-    "contribution",
-)
+JARGON = ("embedding", "factor", "vector", "epsilon", "score", "latent", "matrix", "cosine",
+          "similarity", "weight", "model", "algorithm", "contribution")
 
 
 @cache
@@ -80,7 +67,9 @@ def online_retail(shared: Path) -> tuple[Interactions, dict[str, str]]:
     )
     df = df[df["CustomerID"].notna() & (df["Quantity"] > 0)]
     df = df[~df["InvoiceNo"].str.startswith("C")]
-    labels = df.dropna(subset=["Description"]).groupby("StockCode")["Description"].first().to_dict()
+    labels = (
+        df.dropna(subset=["Description"]).groupby("StockCode")["Description"].first().to_dict()
+    )
     X = Interactions.from_pandas(df, user="CustomerID", item="StockCode", scaling="log")
     return X, {str(k): str(v) for k, v in labels.items()}
 
@@ -96,7 +85,8 @@ def lastfm(shared: Path) -> tuple[Interactions, dict[str, str]]:
     folder = shared / "lastfm-hetrec2011-2k"
     df = pd.read_csv(folder / "user_artists.dat", sep="\t")
     artists = pd.read_csv(folder / "artists.dat", sep="\t", usecols=[0, 1])
-    X = Interactions.from_pandas(df, user="userID", item="artistID", value="weight", scaling="log")
+    X = Interactions.from_pandas(df, user="userID", item="artistID", value="weight",
+                                 scaling="log")
     return X, dict(zip(artists["id"].astype(str), artists["name"].astype(str), strict=True))
 
 

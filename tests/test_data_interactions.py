@@ -74,9 +74,7 @@ def test_from_view_rejects_other_return_types() -> None:
 
 def test_time_decay_halves_at_one_half_life() -> None:
     X = Interactions.from_view(
-        FakeView(_cols()),
-        weights={"views": 1.0},
-        half_life=timedelta(days=3),
+        FakeView(_cols()), weights={"views": 1.0}, half_life=timedelta(days=3),
         now=np.datetime64("2026-11-05"),
     )
     # u1-b: 5.0 viewed on 11-02, 3 days before 'now'
@@ -99,23 +97,19 @@ def test_bm25_matches_implicit() -> None:
 
     rng = np.random.default_rng(1)
     m = sp.random(30, 12, density=0.3, random_state=rng, format="csr") * 5
-    X = Interactions.from_csr(
-        m, [f"u{i}" for i in range(30)], [f"i{j}" for j in range(12)], scaling="bm25"
-    )
+    X = Interactions.from_csr(m, [f"u{i}" for i in range(30)], [f"i{j}" for j in range(12)],
+                              scaling="bm25")
     ref = sp.csr_matrix(bm25_weight(sp.coo_matrix(m), K1=100, B=0.8))
     ref.eliminate_zeros()
     np.testing.assert_allclose(X.matrix.toarray(), np.maximum(ref.toarray(), 0), rtol=1e-12)
 
 
 def test_from_pandas_sums_duplicates_and_keeps_latest_time() -> None:
-    df = pd.DataFrame(
-        {
-            "user": ["u1", "u1", "u2", "u1"],
-            "item": ["a", "a", "b", "c"],
-            "qty": [1.0, 2.0, 4.0, 1.0],
-            "when": ["2026-01-02", "2026-01-01", "2026-01-03", "2026-01-04"],
-        }
-    )
+    df = pd.DataFrame({
+        "user": ["u1", "u1", "u2", "u1"], "item": ["a", "a", "b", "c"],
+        "qty": [1.0, 2.0, 4.0, 1.0],
+        "when": ["2026-01-02", "2026-01-01", "2026-01-03", "2026-01-04"],
+    })
     X = Interactions.from_pandas(df, value="qty", at="when")
     assert X.shape == (2, 3)
     assert X.history("u1") == {"a": 3.0, "c": 1.0}
@@ -156,13 +150,13 @@ def test_from_csr_validation() -> None:
 @given(
     st.lists(
         st.tuples(st.integers(0, 5), st.integers(0, 7), st.floats(0.01, 100.0)),
-        min_size=1,
-        max_size=60,
+        min_size=1, max_size=60,
     )
 )
 def test_builder_equals_dense_accumulation(events: list[tuple[int, int, float]]) -> None:
     """Property: the CSR built from events equals summing the events densely."""
-    df = pd.DataFrame(events, columns=["user", "item", "value"]).astype({"user": str, "item": str})
+    df = pd.DataFrame(events, columns=["user", "item", "value"]).astype({"user": str,
+                                                                          "item": str})
     X = Interactions.from_pandas(df, value="value")
     dense = np.zeros(X.shape)
     u = {k: i for i, k in enumerate(X.users)}

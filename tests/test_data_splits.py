@@ -25,13 +25,10 @@ def test_leave_k_out_partitions(X: Interactions, k: int, seed: int) -> None:
 
 
 def test_leave_k_out_by_time_holds_out_latest() -> None:
-    df = pd.DataFrame(
-        {
-            "user": ["u"] * 4 + ["v"],
-            "item": [*list("abcd"), "a"],
-            "at": ["2026-01-04", "2026-01-01", "2026-01-03", "2026-01-02", "2026-01-01"],
-        }
-    )
+    df = pd.DataFrame({
+        "user": ["u"] * 4 + ["v"], "item": [*list("abcd"), "a"],
+        "at": ["2026-01-04", "2026-01-01", "2026-01-03", "2026-01-02", "2026-01-01"],
+    })
     X = Interactions.from_pandas(df, at="at")
     train, test = leave_k_out(X, k=2, by="time")
     assert set(test.history("u")) == {"a", "c"}
@@ -44,13 +41,8 @@ def test_leave_k_out_by_time_holds_out_latest() -> None:
 
 
 def test_time_split() -> None:
-    df = pd.DataFrame(
-        {
-            "user": ["u", "u", "v"],
-            "item": ["a", "b", "a"],
-            "at": ["2026-01-01", "2026-03-01", "2026-02-01"],
-        }
-    )
+    df = pd.DataFrame({"user": ["u", "u", "v"], "item": ["a", "b", "a"],
+                       "at": ["2026-01-01", "2026-03-01", "2026-02-01"]})
     X = Interactions.from_pandas(df, at="at")
     train, test = time_split(X, "2026-02-01")
     assert train.history("u") == {"a": 1.0}

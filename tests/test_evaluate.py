@@ -75,8 +75,7 @@ def test_callable_package_and_errors() -> None:
     model = Popularity().fit(train)
     assert persona.evaluate(model, train, test, k=3) == evaluate(model, train, test, k=3)
     with pytest.raises(ValidationError, match="share"):
-        evaluate(
-            model, train, Interactions.from_csr(sp.eye(2, format="csr"), ["a", "b"], ["x", "y"])
-        )
+        evaluate(model, train, Interactions.from_csr(sp.eye(2, format="csr"), ["a", "b"],
+                                                     ["x", "y"]))
     with pytest.raises(ValidationError, match="k"):
         evaluate(model, train, test, k=0)

@@ -30,29 +30,10 @@ from persona.explain._build import _fast, _sandbox
 from persona.models import ALS, BPR, ItemKNN, Popularity
 from persona.testing._fixtures import block_interactions, interaction_matrices
 
-LABELS = {
-    f"i{j}": name
-    for j, name in enumerate(
-        [
-            "Hiking Boots",
-            "Rain Jacket",
-            "Trail Socks",
-            "Tent",
-            "Sleeping Bag",
-            "Camp Stove",
-            "Head Torch",
-            "Water Bottle",
-            "Sun Hat",
-            "Road Bike",
-            "Bike Lock",
-            "Bike Pump",
-            "Helmet",
-            "Bike Light",
-            "Gloves",
-            "Saddle Bag",
-        ]
-    )
-}
+LABELS = {f"i{j}": name for j, name in enumerate(
+    ["Hiking Boots", "Rain Jacket", "Trail Socks", "Tent", "Sleeping Bag", "Camp Stove",
+     "Head Torch", "Water Bottle", "Sun Hat", "Road Bike", "Bike Lock", "Bike Pump",
+     "Helmet", "Bike Light", "Gloves", "Saddle Bag"])}
 
 
 def _fitted(model):
@@ -62,7 +43,8 @@ def _fitted(model):
 MODELS = {
     "ALS": lambda: ALS(factors=8, iterations=10, random_state=0),
     "ItemKNN": lambda: ItemKNN(neighbours=10),
-    "BPR": lambda: BPR(factors=8, iterations=60, learning_rate=0.05, random_state=0, num_threads=1),
+    "BPR": lambda: BPR(factors=8, iterations=60, learning_rate=0.05, random_state=0,
+                       num_threads=1),
     "Popularity": lambda: Popularity(),
 }
 
@@ -101,16 +83,10 @@ def test_folded_in_people_are_explained_faithfully(name: str) -> None:
 
 
 def test_kinds_per_model() -> None:
-    kinds = {
-        name: _fitted(make()).recommend("u0", n=3)[0].explanation.kind
-        for name, make in MODELS.items()
-    }
-    assert kinds == {
-        "ALS": "decomposition",
-        "ItemKNN": "decomposition",
-        "BPR": "justification",
-        "Popularity": "non_personalised",
-    }
+    kinds = {name: _fitted(make()).recommend("u0", n=3)[0].explanation.kind
+             for name, make in MODELS.items()}
+    assert kinds == {"ALS": "decomposition", "ItemKNN": "decomposition",
+                     "BPR": "justification", "Popularity": "non_personalised"}
 
 
 def test_justification_says_so_and_cites_similar_history() -> None:
@@ -143,9 +119,8 @@ def test_explain_any_item_and_rank() -> None:
         assert e.score == pytest.approx(r.score, rel=1e-12)
     last = model.explain("u0", "i23")  # another group's item: low rank but explained
     assert last.rank is not None and last.rank > 10
-    assert sum(x.contribution for x in last.reasons) == pytest.approx(
-        last.score, rel=1e-9, abs=1e-12
-    )
+    assert sum(x.contribution for x in last.reasons) == pytest.approx(last.score, rel=1e-9,
+                                                                       abs=1e-12)
     seen = next(iter(block_interactions().history("u0")))
     assert model.explain("u0", seen).rank is None
     with pytest.raises(UnknownItemError):
@@ -161,11 +136,9 @@ def test_explain_false_and_arrays_are_bare() -> None:
     bare = model.recommend("u0", n=3, explain=False)
     assert all(r.explanation is None for r in bare)
     assert [(r.item, r.score) for r in bare] == [
-        (r.item, r.score) for r in model.recommend("u0", n=3)
-    ]
-    assert all(
-        r.explanation is None for rs in model.recommend_batch(["u0"], explain=False) for r in rs
-    )
+        (r.item, r.score) for r in model.recommend("u0", n=3)]
+    assert all(r.explanation is None for rs in model.recommend_batch(["u0"], explain=False)
+               for r in rs)
 
 
 def test_fast_construction_equals_validated() -> None:
@@ -174,7 +147,8 @@ def test_fast_construction_equals_validated() -> None:
     again = Explanation.model_validate(e.model_dump())
     assert again == e
     assert Reason(**e.reasons[0].model_dump()) == e.reasons[0]
-    assert _fast(Reason, e.reasons[0].model_dump(), frozenset(Reason.model_fields)) == e.reasons[0]
+    assert _fast(Reason, e.reasons[0].model_dump(), frozenset(Reason.model_fields)) == \
+        e.reasons[0]
 
 
 def test_labels_fall_back_to_ids() -> None:
@@ -205,15 +179,13 @@ def test_counterfactual_is_verified_by_fold_in(name: str) -> None:
             twin = copy.deepcopy(before)
             history = block_interactions().history(user)
             twin.fold_in(user, {k: v for k, v in history.items() if k not in cf.removed})
-            top = [x.item for x in twin.recommend(user, n=3, exclude=cf.removed, explain=False)]
+            top = [x.item for x in twin.recommend(user, n=3, exclude=cf.removed,
+                                                  explain=False)]
             assert r.item not in top
             # and greedy: the removed items are the largest reasons, in order
-            order = [
-                x.item
-                for x in e.reasons
-                if (x.contribution if x.contribution is not None else x.similarity) > 0
-            ]
-            assert cf.removed == order[: len(cf.removed)]
+            order = [x.item for x in e.reasons
+                     if (x.contribution if x.contribution is not None else x.similarity) > 0]
+            assert cf.removed == order[:len(cf.removed)]
     assert found > 0
     # the served model is untouched
     users = list(before.users_)
@@ -224,9 +196,8 @@ def test_counterfactual_is_verified_by_fold_in(name: str) -> None:
 def test_counterfactual_for_item_outside_top_n() -> None:
     model = _fitted(MODELS["ALS"]())
     e = model.explain("u0", "i23", counterfactual=True, n=3)
-    assert e.counterfactual == Counterfactual(
-        removed=[], removed_labels=[], verified=False, n=3, rank_before=None, rank_after=None
-    )
+    assert e.counterfactual == Counterfactual(removed=[], removed_labels=[], verified=False,
+                                              n=3, rank_before=None, rank_after=None)
     assert "not in your top 3" in e.text
 
 
@@ -264,23 +235,17 @@ def test_text_names_only_the_largest_reasons() -> None:
     e = model.recommend("u0", n=1)[0].explanation
     named = [x.label for x in e.reasons if x.label in e.text]
     assert 1 <= len(named) <= 3
-    assert named == [x.label for x in e.reasons[: len(named)]]
+    assert named == [x.label for x in e.reasons[:len(named)]]
     assert len(e.reasons) == len(block_interactions().history("u0"))
 
 
 def test_privacy_statement_is_structured_only() -> None:
     model = _fitted(MODELS["ALS"]())
-    model.privacy_spent_ = {
-        "epsilon": 2.0,
-        "delta": 1e-6,
-        "mechanism": "gaussian",
-        "unit": "one person",
-        "rho": 0.1,
-    }
+    model.privacy_spent_ = {"epsilon": 2.0, "delta": 1e-6, "mechanism": "gaussian",
+                            "unit": "one person", "rho": 0.1}
     e = model.recommend("u0", n=1)[0].explanation
-    assert e.privacy == PrivacyStatement(
-        epsilon=2.0, delta=1e-6, mechanism="gaussian", details={"rho": 0.1}
-    )
+    assert e.privacy == PrivacyStatement(epsilon=2.0, delta=1e-6, mechanism="gaussian",
+                                         details={"rho": 0.1})
     assert "epsilon" not in e.text.lower() and "2.0" not in e.text
     assert "blurred with random noise" in e.statements["privacy"]
     assert json.loads(e.model_dump_json())["privacy"]["epsilon"] == 2.0
@@ -355,13 +320,8 @@ def test_html_escapes_everything() -> None:
     model = MODELS["ItemKNN"]().fit(block_interactions())
     model.set_item_labels({f"i{j}": f"{evil} {j}" for j in range(24)})
     e = model.recommend("u0", n=1)[0].explanation
-    e = e.model_copy(
-        update={
-            "data_not_used": [
-                DataNotUsed(feature="loc<b>", category=evil, reason="declined", purpose="ads&co")
-            ]
-        }
-    )
+    e = e.model_copy(update={"data_not_used": [DataNotUsed(
+        feature="loc<b>", category=evil, reason="declined", purpose="ads&co")]})
     html = e._repr_html_()
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<b>" not in html
@@ -391,11 +351,8 @@ def test_empty_history_person() -> None:
 
 
 def test_text_for_csr_model_without_lineage() -> None:
-    X = Interactions.from_csr(
-        sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]])),
-        ["u1", "u2", "u3"],
-        ["a", "b", "c"],
-    )
+    X = Interactions.from_csr(sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]])),
+                              ["u1", "u2", "u3"], ["a", "b", "c"])
     e = ItemKNN(neighbours=3).fit(X).recommend("u1", n=1)[0].explanation
     assert e.lineage is None and e.data_used == [] and e.data_not_used == []
 
@@ -403,13 +360,10 @@ def test_text_for_csr_model_without_lineage() -> None:
 @given(st.lists(st.sampled_from(list(LABELS.values())), min_size=1, max_size=3))
 @settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_text_from_any_reasons(tmp_path: Path, labels: list[str]) -> None:
-    reasons = [
-        Reason(item=f"x{k}", label=lab, contribution=1.0 / (k + 1), share=0.3, feature="purchases")
-        for k, lab in enumerate(labels)
-    ]
-    e = Explanation(
-        item="t", label="Trail Socks", score=1.0, kind="decomposition", model="ALS", reasons=reasons
-    )
+    reasons = [Reason(item=f"x{k}", label=lab, contribution=1.0 / (k + 1), share=0.3,
+                      feature="purchases") for k, lab in enumerate(labels)]
+    e = Explanation(item="t", label="Trail Socks", score=1.0, kind="decomposition",
+                    model="ALS", reasons=reasons)
     assert e.text.startswith(("We picked Trail Socks", "We think you will like Trail Socks"))
     assert labels[0] in e.text
     assert reading_ease(e.text, tmp_path) >= 60

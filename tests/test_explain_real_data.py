@@ -32,14 +32,10 @@ def dataset(request: pytest.FixtureRequest, shared_data: Path):
     return request.param, X, labels
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: ALS(factors=16, iterations=4, random_state=0),
-        lambda: ItemKNN(neighbours=50),
-    ],
-    ids=["ALS", "ItemKNN"],
-)
+@pytest.mark.parametrize("make", [
+    lambda: ALS(factors=16, iterations=4, random_state=0),
+    lambda: ItemKNN(neighbours=50),
+], ids=["ALS", "ItemKNN"])
 def test_reasons_sum_to_served_score(dataset, make, tmp_path_factory) -> None:
     name, X, labels = dataset
     model = make().fit(X).set_item_labels(labels)
@@ -78,10 +74,8 @@ def test_reasons_sum_to_served_score(dataset, make, tmp_path_factory) -> None:
     eases = [reading_ease(t, folder) for t in texts]
     low = [(t, s) for t, s in zip(texts, eases, strict=True) if s < 60]
     assert not low, low[:5]
-    print(
-        f"{name} {type(model).__name__}: worst relative error {worst:.2e}, "
-        f"min ease {min(eases):.1f}"
-    )
+    print(f"{name} {type(model).__name__}: worst relative error {worst:.2e}, "
+          f"min ease {min(eases):.1f}")
 
 
 def test_batch_explanations_equal_single(dataset) -> None:
@@ -94,8 +88,5 @@ def test_batch_explanations_equal_single(dataset) -> None:
         one = model.explain(p, r.item)
         assert one.score == pytest.approx(r.score, rel=1e-12)
         assert one.rank == 1
-        assert np.allclose(
-            [x.contribution for x in one.reasons],
-            [x.contribution for x in r.explanation.reasons],
-            rtol=1e-9,
-        )
+        assert np.allclose([x.contribution for x in one.reasons],
+                           [x.contribution for x in r.explanation.reasons], rtol=1e-9)

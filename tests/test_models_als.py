@@ -18,9 +18,8 @@ def _random(n_users: int = 80, n_items: int = 40, seed: int = 0) -> Interactions
     rng = np.random.default_rng(seed)
     m = sp.random(n_users, n_items, density=0.15, random_state=rng, format="csr")
     m.data = 1 + np.round(m.data * 5)
-    return Interactions.from_csr(
-        m, [f"u{i}" for i in range(n_users)], [f"i{j}" for j in range(n_items)]
-    )
+    return Interactions.from_csr(m, [f"u{i}" for i in range(n_users)],
+                                 [f"i{j}" for j in range(n_items)])
 
 
 def _raw_implicit(X: Interactions, **kw: float) -> object:

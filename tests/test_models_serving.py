@@ -43,8 +43,8 @@ def test_recommend_arrays_match_lists_and_pad_short_lists() -> None:
         assert res.lengths[k] == len(recs) == X.n_items - len(X.history(users[k]))
         assert res.items[k, : len(recs)].tolist() == [r.item for r in recs]
         assert res.scores[k, : len(recs)].tolist() == [r.score for r in recs]
-        assert all(v is None for v in res.items[k, len(recs) :])
-        assert np.isnan(res.scores[k, len(recs) :]).all()
+        assert all(v is None for v in res.items[k, len(recs):])
+        assert np.isnan(res.scores[k, len(recs):]).all()
     assert res.to_lists() == lists
 
 
@@ -65,9 +65,8 @@ class Lineage(BaseModel):
 
 def test_lineage_is_kept_and_saved(tmp_path: Path) -> None:
     X = block_interactions()
-    X = Interactions(
-        X.matrix, X.users, X.items, lineage=Lineage(purpose="recs", features=["purchases"])
-    )
+    X = Interactions(X.matrix, X.users, X.items,
+                     lineage=Lineage(purpose="recs", features=["purchases"]))
     model = Popularity().fit(X)
     assert model.lineage_ is X.lineage
     path = model.save(tmp_path / "pop.model")

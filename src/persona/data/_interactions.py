@@ -185,7 +185,9 @@ class Interactions:
         u_codes, users = _factorize(df[user].astype(str).to_numpy())
         i_codes, items = _factorize(df[item].astype(str).to_numpy())
         n = len(df)
-        vals = np.ones(n) if value is None else np.asarray(df[value].to_numpy(), dtype=np.float64)
+        vals = (
+            np.ones(n) if value is None else np.asarray(df[value].to_numpy(), dtype=np.float64)
+        )
         times = None
         if at is not None:
             col = df[at]
@@ -203,19 +205,8 @@ class Interactions:
             if weights is not None:
                 raise ValidationError("'weights' needs a 'feature' column to apply to")
         return cls._from_codes(
-            u_codes,
-            i_codes,
-            f_codes,
-            vals,
-            times,
-            users,
-            items,
-            tuple(features),
-            weights=weights,
-            scaling=scaling,
-            half_life=half_life,
-            now=now,
-            lineage=lineage,
+            u_codes, i_codes, f_codes, vals, times, users, items, tuple(features),
+            weights=weights, scaling=scaling, half_life=half_life, now=now, lineage=lineage,
         )
 
     @classmethod
@@ -285,10 +276,7 @@ class Interactions:
             np.asarray(cols.users, dtype=object),
             np.asarray(cols.items, dtype=object),
             tuple(cols.features),
-            weights=weights,
-            scaling=scaling,
-            half_life=half_life,
-            now=now,
+            weights=weights, scaling=scaling, half_life=half_life, now=now,
             lineage=getattr(view, "lineage", None),
         )
 
@@ -316,28 +304,16 @@ class Interactions:
             bad = int(np.flatnonzero(~np.isfinite(value))[0])
             raise ValidationError(
                 f"event {bad} has a non-finite value; drop it or give it a number",
-                errors=[
-                    {
-                        "row": bad,
-                        "field": "value",
-                        "message": "not finite",
-                        "input": float(value[bad]),
-                    }
-                ],
+                errors=[{"row": bad, "field": "value", "message": "not finite",
+                         "input": float(value[bad])}],
             )
         if value.size and value.min() < 0:
             bad = int(np.flatnonzero(value < 0)[0])
             raise ValidationError(
                 f"event {bad} has a negative value ({value[bad]}); confidences must be >= 0 "
                 "(model returns and cancellations by removing the original events)",
-                errors=[
-                    {
-                        "row": bad,
-                        "field": "value",
-                        "message": "negative",
-                        "input": float(value[bad]),
-                    }
-                ],
+                errors=[{"row": bad, "field": "value", "message": "negative",
+                         "input": float(value[bad])}],
             )
         # feature weights
         if weights is None:
@@ -381,12 +357,9 @@ class Interactions:
         m = sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=(n_users, n_items))
         m.has_canonical_format = True
         X = cls(
-            m,
-            users,
-            items,
+            m, users, items,
             at=None if last is None else last.view("datetime64[us]"),
-            lineage=lineage,
-            features=used,
+            lineage=lineage, features=used,
         )
         return X._rescaled(scaling)
 
@@ -400,9 +373,8 @@ class Interactions:
             m.data = np.log1p(m.data)
         else:
             m = _bm25(m)
-        return Interactions(
-            m, self.users, self.items, at=self.at, lineage=self.lineage, features=self.features
-        )
+        return Interactions(m, self.users, self.items, at=self.at, lineage=self.lineage,
+                            features=self.features)
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -445,9 +417,8 @@ class Interactions:
 
     def with_matrix(self, matrix: sp.csr_matrix, at: np.ndarray | None = None) -> Interactions:
         """Same people, items and lineage, other confidences (used by splits)."""
-        return Interactions(
-            matrix, self.users, self.items, at=at, lineage=self.lineage, features=self.features
-        )
+        return Interactions(matrix, self.users, self.items, at=at, lineage=self.lineage,
+                            features=self.features)
 
     def __repr__(self) -> str:
         return f"Interactions({self.n_users} people × {self.n_items} items, {self.nnz} entries)"

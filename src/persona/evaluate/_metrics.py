@@ -59,7 +59,7 @@ def ranking_metrics(
     relevant = pr_div = mean_ap = ndcg = recall = 0.0
     seen: set[int] = set()
     for row, recs in zip(users, recommended, strict=True):
-        likes = set(test.indices[test.indptr[row] : test.indptr[row + 1]].tolist())
+        likes = set(test.indices[test.indptr[row]:test.indptr[row + 1]].tolist())
         seen.update(recs)
         m = min(k, len(likes))
         pr_div += m
@@ -77,13 +77,8 @@ def ranking_metrics(
     if total == 0:
         raise ValidationError("no person has test interactions; check the split")
     return EvaluationResult(
-        k=k,
-        precision=relevant / pr_div,
-        recall=recall / total,
-        ndcg=ndcg / total,
-        map=mean_ap / total,
-        coverage=len(seen) / n_items,
-        n_users=total,
+        k=k, precision=relevant / pr_div, recall=recall / total, ndcg=ndcg / total,
+        map=mean_ap / total, coverage=len(seen) / n_items, n_users=total,
     )
 
 
@@ -132,9 +127,10 @@ def evaluate(
     recommended: list[list[int]] = []
     from persona.models._base import _show_progress
 
-    with tqdm(total=len(users), disable=not _show_progress(show_progress), desc="evaluate") as bar:
+    with tqdm(total=len(users), disable=not _show_progress(show_progress),
+              desc="evaluate") as bar:
         for start in range(0, len(users), block_size):
-            chunk = users[start : start + block_size]
+            chunk = users[start:start + block_size]
             for recs in model.recommend_batch(chunk, n=k, exclude_seen=True):
                 recommended.append([col[r.item] for r in recs])
             bar.update(len(chunk))

@@ -56,10 +56,8 @@ def render_html(e: Explanation, max_rows: int = 20) -> str:
         for d in e.data_used:
             basis = ""
             if d.consent is not None:
-                basis = (
-                    f"; {_e(h['basis'])}: {_e(d.consent.action)} {_e(d.consent.purpose)}, "
-                    f"{_e(date_text(d.consent.at, t))} ({_e(d.consent.source)})"
-                )
+                basis = (f"; {_e(h['basis'])}: {_e(d.consent.action)} {_e(d.consent.purpose)}, "
+                         f"{_e(date_text(d.consent.at, t))} ({_e(d.consent.source)})")
             out.append(f"<li>{_e(d.category)} <small>[{_e(d.feature)}]</small>{basis}</li>")
         out.append("</ul>")
     if e.data_not_used:

@@ -135,7 +135,8 @@ def _why(e: Explanation, t: dict[str, Any], k: int, short: bool = False) -> str:
     if k == 0:
         return _end(str(w["bare"]).format(item=item, verb=verb))
     labels = [nice_label(r.label) for r in top]
-    keys = ["one", "two", "three"] if e.kind == "decomposition" else ["like_one", "like_two"]
+    keys = (["one", "two", "three"] if e.kind == "decomposition"
+            else ["like_one", "like_two"])
     key = keys[len(top) - 1]
     if key not in w:  # the short forms name at most two
         key = keys[1]
@@ -187,20 +188,16 @@ def not_used_sentence(d: DataNotUsed, t: dict[str, Any]) -> str:
     if d.reason == "not_allowed_for_purpose":
         if d.choice is not None and d.choice.action != "grant":
             return str(s["not_allowed_choice"]).format(
-                category=category,
-                purpose=_purpose(d.choice.purpose),
+                category=category, purpose=_purpose(d.choice.purpose),
                 date=date_text(d.choice.at, t),
             )
         if not d.allowed_for:
-            return str(s["not_allowed_plain"]).format(
-                category=category, purpose=_purpose(d.purpose)
-            )
+            return str(s["not_allowed_plain"]).format(category=category,
+                                                      purpose=_purpose(d.purpose))
         allowed = _join([_purpose(p) for p in d.allowed_for], t)
         return str(s["not_allowed_for_purpose"]).format(category=category, allowed=allowed)
     return str(s[d.reason]).format(
-        category=category,
-        purpose=_purpose(d.purpose),
-        date=date_text(d.since, t),
+        category=category, purpose=_purpose(d.purpose), date=date_text(d.since, t),
         days=d.retention_days,
     )
 
@@ -208,13 +205,8 @@ def not_used_sentence(d: DataNotUsed, t: dict[str, Any]) -> str:
 def _not_used_rank(d: DataNotUsed) -> tuple[int, int]:
     """The person's own choices first (they asked for them), then rules, then age."""
     order = {
-        "withdrawn": 0,
-        "declined": 0,
-        "not_allowed_for_purpose": 1,
-        "no_consent": 2,
-        "excluded_by_person": 0,
-        "outside_retention": 3,
-        "not_personalised": 4,
+        "withdrawn": 0, "declined": 0, "not_allowed_for_purpose": 1, "no_consent": 2,
+        "excluded_by_person": 0, "outside_retention": 3, "not_personalised": 4,
     }
     own = 0 if (d.choice is not None or d.since is not None) else 1
     return own, order[d.reason]

@@ -173,18 +173,13 @@ class ALS(_FactorModel):
         Y = rng.random((n_items, config.factors), dtype=np.float32) * 0.01
         with (
             threadpool_limits(1, "blas"),
-            tqdm(
-                total=config.iterations, disable=not _show_progress(self.show_progress), desc="ALS"
-            ) as bar,
+            tqdm(total=config.iterations, disable=not _show_progress(self.show_progress),
+                 desc="ALS") as bar,
         ):
             for _ in range(config.iterations):
                 _als.least_squares_cg(
-                    Cui,
-                    U,
-                    Y,
-                    config.regularization,
-                    num_threads=config.num_threads,
-                    cg_steps=config.cg_steps,
+                    Cui, U, Y, config.regularization,
+                    num_threads=config.num_threads, cg_steps=config.cg_steps,
                 )
                 self._item_step(Ciu, Y, U, config)
                 bar.update(1)
@@ -203,12 +198,8 @@ class ALS(_FactorModel):
         from implicit.cpu import _als
 
         _als.least_squares_cg(
-            Ciu,
-            Y,
-            U,
-            config.regularization,
-            num_threads=config.num_threads,
-            cg_steps=config.cg_steps,
+            Ciu, Y, U, config.regularization,
+            num_threads=config.num_threads, cg_steps=config.cg_steps,
         )
 
     def _prepare_items(self) -> None:
@@ -239,7 +230,7 @@ class ALS(_FactorModel):
         h, G, Y = self.history_, self._G, self._Y64
         k = G.shape[0]
         for start in range(0, todo.size, 512):
-            chunk = todo[start : start + 512]
+            chunk = todo[start:start + 512]
             A = np.empty((chunk.size, k, k))
             rhs = np.zeros((chunk.size, k, 1))
             for n, r in enumerate(chunk.tolist()):
@@ -331,14 +322,8 @@ class ALS(_FactorModel):
             out = np.zeros((items.size, U.shape[1]), dtype=np.float32)
             with threadpool_limits(1, "blas"):
                 _als._least_squares(
-                    U.T @ U,
-                    Ciu.indptr,
-                    Ciu.indices,
-                    Ciu.data,
-                    out,
-                    U,
-                    self.config_.regularization,
-                    num_threads=self.config_.num_threads,
+                    U.T @ U, Ciu.indptr, Ciu.indices, Ciu.data, out, U,
+                    self.config_.regularization, num_threads=self.config_.num_threads,
                 )
             self.item_factors_[items] = out
             self._prepare_items()
@@ -403,17 +388,12 @@ class BPR(_FactorModel):
 
         with threadpool_limits(1, "blas"):
             raw = BayesianPersonalizedRanking(
-                factors=config.factors,
-                learning_rate=config.learning_rate,
-                regularization=config.regularization,
-                iterations=config.iterations,
-                num_threads=config.num_threads,
-                random_state=_seed(config.random_state),
+                factors=config.factors, learning_rate=config.learning_rate,
+                regularization=config.regularization, iterations=config.iterations,
+                num_threads=config.num_threads, random_state=_seed(config.random_state),
             )
-            raw.fit(
-                sp.csr_matrix(matrix, dtype=np.float32),
-                show_progress=_show_progress(self.show_progress),
-            )
+            raw.fit(sp.csr_matrix(matrix, dtype=np.float32),
+                    show_progress=_show_progress(self.show_progress))
         self.item_factors_ = np.ascontiguousarray(raw.item_factors, dtype=np.float32)
         self.user_factors_ = np.ascontiguousarray(raw.user_factors, dtype=np.float32)
         self._prepare_items()

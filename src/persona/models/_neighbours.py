@@ -88,13 +88,10 @@ class ItemKNN(Recommender):
             if cfg.measure == "cosine":
                 raw = CosineRecommender(K=cfg.neighbours, num_threads=cfg.num_threads)
             else:
-                raw = BM25Recommender(
-                    K=cfg.neighbours, K1=cfg.k1, B=cfg.b, num_threads=cfg.num_threads
-                )
-            raw.fit(
-                sp.csr_matrix(self.history_, dtype=np.float32),
-                show_progress=_show_progress(self.show_progress),
-            )
+                raw = BM25Recommender(K=cfg.neighbours, K1=cfg.k1, B=cfg.b,
+                                      num_threads=cfg.num_threads)
+            raw.fit(sp.csr_matrix(self.history_, dtype=np.float32),
+                    show_progress=_show_progress(self.show_progress))
         S = sp.csr_matrix(raw.similarity, dtype=np.float64)
         S.sort_indices()
         self.similarity_ = S

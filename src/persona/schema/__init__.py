@@ -1,6 +1,5 @@
 """pydantic models for everything that crosses persona's edge: purposes, features,
-consent events, events, lineage, recommendations, privacy charges. Every input rule for bad
-data lives here."""
+consent events, events, lineage, recommendations. Every input rule for bad data lives here."""
 
 from persona.schema._privacy import UNIT_OF_PRIVACY, PrivacyCharge, PrivacySpent
 from persona.schema._recommendation import Recommendation
