@@ -1,34 +1,126 @@
-"""The command line and the demo walkthrough."""
+"""The command line: every command, clear errors and exit codes, no tracebacks."""
 
 from __future__ import annotations
 
-import io
+import json
 from pathlib import Path
 
 import pytest
 
 import persona
 from persona.cli import main
-from persona.demo import run_store_walkthrough
+
+CSV = """InvoiceNo,StockCode,Quantity,InvoiceDate,CustomerID
+536365,85123A,6,2026-10-01 08:26:00,17850
+536365,71053,6,2026-10-01 08:26:00,17850
+536366,22633,6,2026-10-02 08:28:00,17850
+536367,84879,32,2026-10-03 08:34:00,13047
+536367,22745,6,2026-10-03 08:34:00,13047
+536368,85123A,2,2026-10-04 08:34:00,13047
+536369,71053,3,2026-10-05 08:35:00,12583
+536369,22633,3,2026-10-05 08:35:00,12583
+536370,84879,3,2026-10-06 08:35:00,
+"""
 
 
-def test_store_walkthrough_runs_and_leaves_a_sound_store(tmp_path: Path) -> None:
-    out = io.StringIO()
-    path = run_store_walkthrough(tmp_path, out)
-    text = out.getvalue()
-    assert "hash chain intact: True" in text
-    assert "still contains 'dev-42': False" in text
-    assert "refused until they grant consent again" in text
-    store = persona.Store(path)
-    assert store.audit.verify()
-    assert sorted(store.scope("personalization").events().users) == ["ana"]
-    assert (tmp_path / "export-ana.json").exists()
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_cli_demo_and_help(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--folder", str(tmp_path)]) == 0
-    assert "Files are in" in capsys.readouterr().out
-    assert main([]) == 2
+@pytest.fixture
+def store_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    path = str(tmp_path / "shop.db")
+    s = ["--store", path]
+    assert run(capsys, *s, "purpose", "add", "personalization",
+               "--description", "Recommend products from what you buy")[0] == 0
+    assert run(capsys, *s, "feature", "add", "purchases", "--purposes", "personalization",
+               "--category", "purchase history", "--retention-days", "none")[0] == 0
+    for user in ("17850", "13047", "12583"):
+        assert run(capsys, *s, "consent", user, "personalization", "grant",
+                   "--source", "checkout")[0] == 0
+    return path
+
+
+def test_ingest_train_recommend_explain_report_export_erase(
+    store_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = ["--store", store_path]
+    csv_file = tmp_path / "orders.csv"
+    csv_file.write_text(CSV)
+    mapping = ["--map", "user=CustomerID", "--map", "item=StockCode", "--map", "value=Quantity",
+               "--map", "at=InvoiceDate", "--feature", "purchases",
+               "--tz", "Europe/London"]
+    code, _, err = run(capsys, *s, "ingest", str(csv_file), *mapping)
+    assert code == 1
+    assert "row 8" in err  # the guest checkout, counting from the header
+    assert "Traceback" not in err
+    code, out, _ = run(capsys, *s, "ingest", str(csv_file), *mapping, "--on-invalid", "skip")
+    assert code == 0
+    assert "ingested 8 of 9 events (0 duplicates, 1 rejected)" in out
+    code, out, _ = run(capsys, *s, "train", "--out", str(tmp_path / "m"), "--model", "itemknn")
+    assert code == 0
+    assert "trained ItemKNN" in out
+    code, out, _ = run(capsys, *s, "recommend", "17850", "--model", str(tmp_path / "m"), "-n", "2")
+    assert code == 0
+    assert "1. " in out
+    code, out, _ = run(capsys, *s, "recommend", "17850", "--model", str(tmp_path / "m"), "--json")
+    assert json.loads(out)[0]["explanation"]["kind"] == "decomposition"
+    code, out, _ = run(capsys, *s, "explain", "17850", "84879", "--model", str(tmp_path / "m"))
+    assert code == 0
+    assert out.strip()
+    code, out, _ = run(capsys, *s, "report", "--model", str(tmp_path / "m"),
+                       "--out", str(tmp_path / "reports"), "--user", "17850")
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == sorted(
+        f"{n}.{ext}" for n in ("main_parameters", "records_of_processing", "transparency-17850")
+        for ext in ("json", "html", "md")
+    )
+    code, out, _ = run(capsys, *s, "export", "17850")
+    assert json.loads(out)["subject"]["id"] == "17850"
+    code, _, err = run(capsys, *s, "erase", "17850")
+    assert code == 1
+    assert "--yes" in err
+    code, out, _ = run(capsys, *s, "erase", "17850", "--yes")
+    assert code == 0
+    assert json.loads(run(capsys, *s, "export", "17850")[1])["held"] is False
+
+
+def test_user_mistakes_exit_1_with_one_line(store_path: str, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    s = ["--store", store_path]
+    cases = [
+        (["ingest", str(tmp_path / "missing.csv")], "no such file"),
+        (["ingest", str(tmp_path / "x.csv"), "--map", "usr=CustomerID"], "--map"),
+        (["consent", "u1", "marketing", "grant", "--source", "x"], "unknown purpose"),
+        (["recommend", "u1", "--model", str(tmp_path / "none")], "persona train"),
+        (["feature", "add", "f", "--purposes", "personalization", "--category", "c",
+          "--retention-days", "soon"], "whole number"),
+        (["ingest", str(tmp_path / "x.csv"), "--tz", "Mars/Olympus"], "time zone"),
+    ]
+    (tmp_path / "x.csv").write_text("user,item\n")
+    for argv, needle in cases:
+        code, _, err = run(capsys, *s, *argv)
+        assert code == 1, argv
+        assert needle in err, (argv, err)
+        assert err.startswith("persona: error:")
+        assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["demo", "purpose", "feature", "consent", "ingest", "train",
+                                     "recommend", "explain", "report", "export", "erase"])
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        main(["--help"])
+        main([command, "--help"])
     assert info.value.code == 0
+    assert "usage: persona" in capsys.readouterr().out
+
+
+def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["recommend"])
+    assert info.value.code == 2
+    assert persona.__version__

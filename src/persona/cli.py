@@ -1,46 +1,405 @@
 """The ``persona`` command line.
 
-``persona demo`` walks through the consent-scoped store on a small bundled shop.
+Every command takes ``--store PATH`` (default: ``$PERSONA_STORE`` or ``persona.db``).
+User mistakes print one clear line and exit 1; usage mistakes exit 2; no tracebacks.
+
+    persona demo                                 the end-to-end demo on the bundled shop
+    persona purpose add NAME --description TEXT  define a purpose
+    persona feature add NAME --purposes P[,P] --category TEXT --retention-days N|none
+    persona consent USER PURPOSE grant|withdraw|decline --source TEXT
+    persona ingest FILE [--map field=column ...] [--feature NAME] [--tz ZONE]
+    persona train --out DIR [--model als|bpr|itemknn|popularity] [--epsilon E --delta D]
+    persona recommend USER --model DIR [-n 10] [--json]
+    persona explain USER ITEM --model DIR [--json] [--counterfactual]
+    persona report --model DIR --out DIR [--user USER]
+    persona export USER [--out FILE]
+    persona erase USER --yes
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import json
+import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from persona.errors import PersonaError
+from persona.errors import PersonaError, ValidationError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+_FIELDS = ("user", "item", "feature", "value", "at", "id")
+_BATCH = 100_000
 
 
+class UsageError(PersonaError):
+    """A command-line mistake that is not a usage error of argparse itself."""
+
+    code = "cli_error"
+
+
+def _store(args: argparse.Namespace) -> Any:
+    import persona
+
+    return persona.Store(args.store)
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+# ---------------------------------------------------------------------- commands
 def _demo(args: argparse.Namespace) -> int:
-    from persona.demo import run_store_walkthrough
+    from persona.demo import run_demo
 
     folder = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="persona-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
-    run_store_walkthrough(folder, out=sys.stdout)
+    run_demo(folder, out=sys.stdout, customers=args.customers)
     return 0
 
 
+def _purpose_add(args: argparse.Namespace) -> int:
+    store = _store(args)
+    store.define_purpose(args.name, description=args.description, sharing=args.sharing)
+    print(f"purpose {args.name!r} defined in {args.store}")
+    return 0
+
+
+def _feature_add(args: argparse.Namespace) -> int:
+    store = _store(args)
+    retention = None if args.retention_days.lower() == "none" else _int(args.retention_days,
+                                                                         "--retention-days")
+    store.define_feature(
+        args.name, purposes=[p.strip() for p in args.purposes.split(",") if p.strip()],
+        category=args.category, retention_days=retention,
+    )
+    print(f"feature {args.name!r} defined in {args.store}")
+    return 0
+
+
+def _consent(args: argparse.Namespace) -> int:
+    store = _store(args)
+    action = {"grant": store.grant, "withdraw": store.withdraw, "decline": store.decline}
+    record = action[args.action](args.user, args.purpose, source=args.source)
+    print(f"{args.action} recorded for {args.purpose!r} at {record.at.isoformat()}")
+    return 0
+
+
+def _int(text: str, flag: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{flag} needs a whole number or 'none', not {text!r}") from None
+
+
+def _read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        raise UsageError(f"no such file: {path}")
+    if fmt == "auto":
+        fmt = "jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv"
+    opener = open
+    if path.suffix == ".gz":
+        import gzip
+
+        opener = gzip.open  # type: ignore[assignment]
+    with opener(path, "rt", encoding="utf-8", newline="") as f:  # type: ignore[operator]
+        if fmt == "csv":
+            yield from csv.DictReader(f)
+        else:
+            for k, line in enumerate(f, start=1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise UsageError(f"{path}, line {k}: not JSON ({exc.msg})") from None
+
+
+def _mapping(pairs: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or field not in _FIELDS or not column:
+            raise UsageError(
+                f"--map {pair!r}: write FIELD=COLUMN with FIELD one of {', '.join(_FIELDS)}"
+            )
+        out[field] = column
+    return out
+
+
+def _convert(row: dict[str, Any], mapping: dict[str, str], feature: str | None,
+             tz: ZoneInfo | None) -> dict[str, Any]:
+    event: dict[str, Any] = {}
+    for field in _FIELDS:
+        column = mapping.get(field, field)
+        if column in row and row[column] not in (None, ""):
+            event[field] = row[column]
+    if feature is not None:
+        event["feature"] = feature
+    value = event.get("value")
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):  # else left as text: validation names the row
+            event["value"] = float(value)
+    user = event.get("user")
+    if isinstance(user, float) and user.is_integer():
+        event["user"] = str(int(user))
+    elif isinstance(user, int):
+        event["user"] = str(user)
+    at = event.get("at")
+    if tz is not None and isinstance(at, str):
+        try:
+            parsed = datetime.fromisoformat(at)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is None:
+            event["at"] = parsed.replace(tzinfo=tz)
+    return event
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    store = _store(args)
+    mapping = _mapping(args.map or [])
+    try:
+        tz = ZoneInfo(args.tz) if args.tz else None
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--tz {args.tz!r} is not a time zone (try Europe/London)") from None
+    totals = {"received": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
+    batch: list[dict[str, Any]] = []
+    base = 0
+
+    def flush() -> None:
+        nonlocal base
+        if not batch:
+            return
+        try:
+            report = store.ingest(batch, on_invalid=args.on_invalid)
+        except ValidationError as exc:
+            first = exc.errors[0] if exc.errors else {}
+            row = first.get("row")
+            where = "" if row is None else f" (file row {base + int(row) + 1})"
+            raise UsageError(f"{exc}{where}") from None
+        for key in totals:
+            totals[key] += getattr(report, key)
+        base += len(batch)
+        batch.clear()
+
+    for row in _read_rows(Path(args.file), args.format):
+        batch.append(_convert(row, mapping, args.feature, tz))
+        if len(batch) >= _BATCH:
+            flush()
+    flush()
+    print(
+        f"ingested {totals['inserted']:,} of {totals['received']:,} events "
+        f"({totals['duplicates']:,} duplicates, {totals['rejected']:,} rejected) into {args.store}"
+    )
+    return 0
+
+
+_MODEL_NAMES = ("als", "bpr", "itemknn", "popularity")
+
+
+def _train(args: argparse.Namespace) -> int:
+    import persona
+
+    store = _store(args)
+    params: dict[str, Any] = {}
+    if args.model in ("als", "bpr"):
+        params = {"factors": args.factors, "iterations": args.iterations, "random_state": 0}
+    model = {"als": persona.ALS, "bpr": persona.BPR, "itemknn": persona.ItemKNN,
+             "popularity": persona.Popularity}[args.model](**params)
+    privacy = None
+    if args.epsilon is not None:
+        privacy = persona.DP(epsilon=args.epsilon, delta=args.delta)
+    p = persona.Personalizer(store, args.purpose, model=model, privacy=privacy)
+    p.fit()
+    folder = p.save(args.out)
+    print(f"trained {type(p.model_).__name__} on {len(p.model_.users_):,} people and "
+          f"{len(p.model_.items_):,} items; saved to {folder}")
+    return 0
+
+
+def _load(args: argparse.Namespace) -> Any:
+    import persona
+
+    store = _store(args)
+    if not Path(args.model).exists():
+        raise UsageError(f"no saved model at {args.model}; train one with 'persona train'")
+    return persona.Personalizer.load(args.model, store)
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    p = _load(args)
+    recs = p.recommend(args.user, n=args.n)
+    if args.json:
+        _print_json([r.model_dump(mode="json") for r in recs])
+        return 0
+    for r in recs:
+        print(f"{r.rank:>3}. {r.explanation.label if r.explanation else r.item}  [{r.item}]")
+        if r.explanation is not None:
+            print(f"     {r.explanation.text}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    p = _load(args)
+    e = p.explain(args.user, args.item, counterfactual=args.counterfactual)
+    if args.json:
+        print(e.model_dump_json(indent=2))
+    else:
+        print(e.text)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import persona.reports as reports
+
+    p = _load(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    made = {
+        "main_parameters": reports.main_parameters(p.model_, p.store),
+        "records_of_processing": reports.records_of_processing(p.store),
+    }
+    if args.user:
+        made[f"transparency-{_safe(args.user)}"] = reports.transparency(p.store, args.user)
+    for name, rep in made.items():
+        (out / f"{name}.json").write_text(rep.model_dump_json(indent=2))
+        (out / f"{name}.html").write_text(rep.to_html())
+        (out / f"{name}.md").write_text(rep.to_markdown())
+    print(f"wrote {len(made)} reports (JSON, HTML, Markdown) to {out}")
+    return 0
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
+
+
+def _export(args: argparse.Namespace) -> int:
+    store = _store(args)
+    record = store.export(args.user)
+    text = json.dumps(record, indent=2, ensure_ascii=False)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote everything held about {args.user!r} to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def _erase(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise UsageError(
+            f"erasing {args.user!r} cannot be undone; run again with --yes to confirm"
+        )
+    store = _store(args)
+    report = store.erase(args.user)
+    print(f"erased {report.events:,} events and {report.consent_events:,} consent records; "
+          f"the audit log keeps the pseudonym {report.subject}")
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="persona",
-        description="persona: personalization that people can trust.",
+        prog="persona", description="persona: personalization that people can trust.",
+    )
+    parser.add_argument(
+        "--store", default=os.environ.get("PERSONA_STORE", "persona.db"),
+        help="the store file (default: $PERSONA_STORE or persona.db)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser(
-        "demo",
-        help="run the end-to-end walkthrough on bundled sample data",
-        description="Create a store in a fresh folder and walk through consent, scoped "
-        "reads, withdrawal, export, erasure and the audit log.",
-    )
-    demo.add_argument(
-        "--folder", help="where to write the demo's files (default: a new temp folder)"
-    )
+
+    demo = sub.add_parser("demo", help="run the end-to-end demo on the bundled shop",
+                          description="Build a store from the bundled Online Retail sample in "
+                          "a fresh folder, train a private model, and show recommendations, "
+                          "explanations, consent changes, erasure and reviewer reports.")
+    demo.add_argument("--folder", help="where to write the demo's files (default: a new folder)")
+    demo.add_argument("--customers", type=int, default=600, help="how many customers to use")
     demo.set_defaults(func=_demo)
+
+    purpose = sub.add_parser("purpose", help="define purposes people consent to")
+    psub = purpose.add_subparsers(dest="action", metavar="ACTION", required=True)
+    padd = psub.add_parser("add", help="define (or update) a purpose")
+    padd.add_argument("name")
+    padd.add_argument("--description", required=True, help="plain words shown to people")
+    padd.add_argument("--sharing", action="store_true", help="the purpose sells or shares data")
+    padd.set_defaults(func=_purpose_add)
+
+    feature = sub.add_parser("feature", help="define features and the purposes they serve")
+    fsub = feature.add_subparsers(dest="action", metavar="ACTION", required=True)
+    fadd = fsub.add_parser("add", help="define (or update) a feature")
+    fadd.add_argument("name")
+    fadd.add_argument("--purposes", required=True, help="comma-separated purposes")
+    fadd.add_argument("--category", required=True, help="data category, e.g. 'purchase history'")
+    fadd.add_argument("--retention-days", required=True, help="days to keep events, or 'none'")
+    fadd.set_defaults(func=_feature_add)
+
+    consent = sub.add_parser("consent", help="record a consent choice")
+    consent.add_argument("user")
+    consent.add_argument("purpose")
+    consent.add_argument("action", choices=["grant", "withdraw", "decline"])
+    consent.add_argument("--source", required=True, help="where the choice was made")
+    consent.set_defaults(func=_consent)
+
+    ingest = sub.add_parser("ingest", help="load events from CSV or JSON lines",
+                            description="Each row becomes one event. Use --map to name the "
+                            "columns holding each field, e.g. --map user=CustomerID.")
+    ingest.add_argument("file")
+    ingest.add_argument("--map", action="append", metavar="FIELD=COLUMN",
+                        help=f"column for a field ({', '.join(_FIELDS)}); repeat as needed")
+    ingest.add_argument("--feature", help="the feature of every row (instead of a column)")
+    ingest.add_argument("--tz", help="time zone of times written without one, e.g. Europe/London")
+    ingest.add_argument("--format", choices=["auto", "csv", "jsonl"], default="auto")
+    ingest.add_argument("--on-invalid", choices=["raise", "skip"], default="raise",
+                        help="reject a batch with a bad row (default) or skip bad rows")
+    ingest.set_defaults(func=_ingest)
+
+    train = sub.add_parser("train", help="fit a model on the consented data and save it")
+    train.add_argument("--out", required=True, help="folder to save the model in")
+    train.add_argument("--purpose", default="personalization")
+    train.add_argument("--model", choices=_MODEL_NAMES, default="als")
+    train.add_argument("--factors", type=int, default=64)
+    train.add_argument("--iterations", type=int, default=15)
+    train.add_argument("--epsilon", type=float, help="train with differential privacy")
+    train.add_argument("--delta", type=float, default=1e-6)
+    train.set_defaults(func=_train)
+
+    rec = sub.add_parser("recommend", help="recommend items to a person, with explanations")
+    rec.add_argument("user")
+    rec.add_argument("--model", required=True, help="folder written by 'persona train'")
+    rec.add_argument("-n", type=int, default=10)
+    rec.add_argument("--json", action="store_true")
+    rec.set_defaults(func=_recommend)
+
+    exp = sub.add_parser("explain", help="explain why an item is (or is not) recommended")
+    exp.add_argument("user")
+    exp.add_argument("item")
+    exp.add_argument("--model", required=True)
+    exp.add_argument("--json", action="store_true")
+    exp.add_argument("--counterfactual", action="store_true")
+    exp.set_defaults(func=_explain)
+
+    rep = sub.add_parser("report", help="write the privacy reviewer reports")
+    rep.add_argument("--model", required=True)
+    rep.add_argument("--out", required=True)
+    rep.add_argument("--user", help="also write this person's transparency report")
+    rep.set_defaults(func=_report)
+
+    export = sub.add_parser("export", help="everything held about a person, as JSON")
+    export.add_argument("user")
+    export.add_argument("--out", help="write to this file instead of the screen")
+    export.set_defaults(func=_export)
+
+    erase = sub.add_parser("erase", help="erase a person (cannot be undone)")
+    erase.add_argument("user")
+    erase.add_argument("--yes", action="store_true", help="confirm the erasure")
+    erase.set_defaults(func=_erase)
     return parser
 
 
@@ -56,6 +415,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PersonaError as exc:
         print(f"persona: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"persona: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
