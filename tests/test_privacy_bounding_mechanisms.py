@@ -143,16 +143,3 @@ def test_private_als_rejects_bad_settings() -> None:
     with pytest.raises(ValidationError, match="delta = 0"):
         private_als_item_factors(X, 2, 1, 0.1, 0.0, DP(epsilon=1.0, delta=0.0))
 
-
-def test_private_als_popularity_share_composes_within_the_budget() -> None:
-    X = _two_groups()
-    cfg = DP(epsilon=2.0, max_events_per_person=5)
-    Y, spent = private_als_item_factors(X, 3, 2, 0.1, 0.0, cfg, 0, popularity_share=0.2,
-                                        bits=SeededBits(8))
-    assert Y.shape == (20, 4)  # three factors and the fixed popularity column
-    assert spent.epsilon <= 2.0
-    assert spent.steps == 3
-    assert Y[:, -1].min() >= 0.0
-    assert Y[:, -1].max() <= 1.0
-    with pytest.raises(ValidationError, match="popularity_share"):
-        private_als_item_factors(X, 3, 2, 0.1, 0.0, cfg, 0, popularity_share=1.0)

@@ -24,8 +24,6 @@ from persona.privacy._accountant import (
     DP,
     grid_sensitivity,
     pld_epsilon,
-    rho_budget,
-    zcdp_to_epsilon,
 )
 from persona.privacy._bounding import bound_contributions, clip_rows
 from persona.privacy._sampler import (
@@ -289,7 +287,7 @@ def private_als_item_factors(
     X: sp.spmatrix | sp.sparray, factors: int, iterations: int, regularization: float,
     alpha: float, dp_cfg: DP, random_state: int | None = None, *,
     noise_regularization: float = 1.0, normalize_users: bool = True,
-    popularity_share: float = 0.0, shrinkage: bool = True, bits: RandomBits = OS_BITS,
+    shrinkage: bool = True, bits: RandomBits = OS_BITS,
     timings: ALSTimings | None = None,
 ) -> tuple[NDArray[np.float64], PrivacySpent]:
     """Item factors of implicit-feedback ALS trained with differential privacy (DP-ALS,
@@ -337,11 +335,6 @@ def private_als_item_factors(
         ``max(0, 1 - d σ² / ||b_j||²)`` before solving (post-processing): items whose
         statistics are indistinguishable from noise get (near) zero factors instead of
         random ones.
-    popularity_share
-        Share of the zCDP budget spent on noisy item counts (``0`` = none). When positive,
-        the item factors get one extra, fixed column ``log(1 + noisy count)`` (scaled to at
-        most 1), and each person's weight on it is learned from their own data like any
-        other factor: items whose statistics are mostly noise then rank by popularity.
     bits
         Random bytes for sampling and noise (OS CSPRNG by default).
     timings
@@ -385,9 +378,7 @@ def private_als_item_factors(
     tm.bounding += time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    if not 0.0 <= popularity_share < 1.0:
-        raise ValidationError("popularity_share must be in [0, 1)")
-    d = f + (1 if popularity_share > 0 else 0)  # factor columns incl. the popularity column
+    d = f
     iu = np.triu_indices(d)
     tri = iu[0].size
     aw = math.floor(alpha * v * (1 << _QW)) / (1 << _QW)
@@ -395,41 +386,11 @@ def private_als_item_factors(
     size = tri * (1 + (n_items if with_a else 0)) + d * n_items
     sens = math.sqrt(Bn**4 + m * (aw * Bn * Bn) ** 2 + m * ((1 + aw) * Bn) ** 2)
     bounds = _bounds(dp_cfg, factor_norm=Bn, alpha=alpha)
-    popularity = None
-    if popularity_share > 0:
-        delta = dp_cfg.require_delta()
-        rho_star = rho_budget(dp_cfg.epsilon, delta)
-        sens_c = v * math.sqrt(m)
-        plan_c = dp_cfg.gaussian_plan(sens_c, 1, n_items, rho=popularity_share * rho_star)
-        plan = dp_cfg.gaussian_plan(sens, iterations, size,
-                                    rho=(1 - popularity_share) * rho_star)
-        scale, k = plan.scale, plan.k
-        total_rho = plan_c.rho + plan.rho
-        spent = PrivacySpent(
-            mechanism="dp-als", epsilon=zcdp_to_epsilon(total_rho, delta), delta=delta,
-            rho=total_rho, bounds=bounds, steps=iterations + 1,
-            noise={"scale": scale, "k": float(k), "sensitivity": sens,
-                   "sensitivity_with_rounding": grid_sensitivity(sens, size, k),
-                   "size": float(size), "counts_scale": plan_c.scale,
-                   "counts_k": float(plan_c.k), "counts_sensitivity": sens_c},
-            accounting="OpenDP make_gaussian maps (item counts + each ALS step), zCDP "
-                       "composition, make_zCDP_to_approxDP",
-        )
-        tm.accounting += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        counts = gaussian_on_grid(np.asarray(R.sum(axis=0)).ravel(), plan_c.scale, plan_c.k,
-                                  bits=bits)
-        popularity = np.log1p(np.maximum(counts, 0.0))
-        popularity /= max(float(popularity.max()), 1e-12)  # post-processing
-        tm.sampling += time.perf_counter() - t0
-    else:
-        spent, scale, k = _gaussian_spent("dp-als", dp_cfg, sens, iterations, size, bounds)
-        tm.accounting += time.perf_counter() - t0
+    spent, scale, k = _gaussian_spent("dp-als", dp_cfg, sens, iterations, size, bounds)
+    tm.accounting += time.perf_counter() - t0
 
     rng = np.random.default_rng(random_state)  # data-independent initialisation only
     Y = rng.standard_normal((n_items, d)) / math.sqrt(f)
-    if popularity is not None:
-        Y[:, -1] = popularity
     ridge = regularization + noise_regularization * scale * math.sqrt(d)
     for _ in range(iterations):
         t0 = time.perf_counter()
@@ -460,7 +421,5 @@ def private_als_item_factors(
         evals = np.maximum(evals, 0.0) + ridge
         proj = np.einsum("nfg,nf->ng", evecs, bn)
         Y = np.einsum("nfg,ng->nf", evecs, proj / evals)
-        if popularity is not None:
-            Y[:, -1] = popularity
     tm.solves += time.perf_counter() - t0
     return Y, spent
