@@ -219,7 +219,7 @@ class ALSTimings:
 
 
 _QX = 15  # user factors are truncated toward zero onto the grid 2^-15
-_QW = 4  # confidence weights alpha * x are truncated toward zero onto the grid 2^-4
+_QW = 8  # confidence weights are truncated toward zero onto the grid 2^-8
 
 
 def _round_shift(S: NDArray[np.int64], e: int) -> NDArray[np.int64]:
@@ -230,15 +230,21 @@ def _round_shift(S: NDArray[np.int64], e: int) -> NDArray[np.int64]:
 
 
 def _als_inputs(
-    R: sp.csr_matrix, alpha: float
+    R: sp.csr_matrix, alpha: float, person_weight: NDArray[np.float64] | None = None
 ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
-    """Integer weights ``w = alpha · r`` and confidences ``1 + w`` truncated toward zero onto
-    ``2^-QW`` (so never above their bounds), and the float weights the user step uses."""
-    w_int = np.floor(alpha * R.data * (1 << _QW))
+    """Integer item-step weights ``p_u · alpha · r`` and confidences ``p_u · (1 + alpha · r)``
+    truncated toward zero onto ``2^-QW`` (so never above their bounds; ``p_u`` is the
+    person's weight, 1 by default), and the float weights ``alpha · r`` of the user step."""
+    down = 1.0 - 2.0**-40  # keeps float rounding from lifting a value over a grid point
+    p = np.ones(R.shape[0]) if person_weight is None else np.asarray(person_weight)
+    p_entry = np.repeat(p, np.diff(R.indptr))
+    unit = float(1 << _QW)
+    w_user = np.floor(alpha * R.data * unit * down)
+    w_int = np.floor(p_entry * alpha * R.data * unit * down)
+    c_int = np.floor(p_entry * (1.0 + alpha * R.data) * unit * down)
     W_int = sp.csr_matrix((w_int.astype(np.int64), R.indices, R.indptr), shape=R.shape)
-    C_int = sp.csr_matrix(((w_int + (1 << _QW)).astype(np.int64), R.indices, R.indptr),
-                          shape=R.shape)
-    W_float = sp.csr_matrix((w_int / (1 << _QW), R.indices, R.indptr), shape=R.shape)
+    C_int = sp.csr_matrix((c_int.astype(np.int64), R.indices, R.indptr), shape=R.shape)
+    W_float = sp.csr_matrix((w_user / unit, R.indices, R.indptr), shape=R.shape)
     return W_int, C_int, W_float
 
 
@@ -287,7 +293,7 @@ def private_als_item_factors(
     X: sp.spmatrix | sp.sparray, factors: int, iterations: int, regularization: float,
     alpha: float, dp_cfg: DP, random_state: int | None = None, *,
     noise_regularization: float = 1.0, normalize_users: bool = True,
-    shrinkage: bool = True, bits: RandomBits = OS_BITS,
+    shrinkage: bool = True, weight_budget: float | None = None, bits: RandomBits = OS_BITS,
     timings: ALSTimings | None = None,
 ) -> tuple[NDArray[np.float64], PrivacySpent]:
     """Item factors of implicit-feedback ALS trained with differential privacy (DP-ALS,
@@ -335,6 +341,12 @@ def private_als_item_factors(
         ``max(0, 1 - d σ² / ||b_j||²)`` before solving (post-processing): items whose
         statistics are indistinguishable from noise get (near) zero factors instead of
         random ones.
+    weight_budget
+        If given (``s``), each person's item-side contributions are weighted by
+        ``min(1, s / sqrt(n_u))`` (``n_u``: their kept items, McSherry & Mironov's per-person
+        normalisation), so that the squared weights sum to at most ``s²`` and
+        ``m`` in the sensitivity becomes ``s²``: light users count fully, heavy users are
+        scaled down instead of sampled. By default every kept event has weight 1.
     bits
         Random bytes for sampling and noise (OS CSPRNG by default).
     timings
@@ -374,18 +386,28 @@ def private_als_item_factors(
             f"DP-ALS sums its statistics exactly in 64-bit integers, which allows at most "
             f"{int(2.0**62 / ((alpha * v + 1) * 2.0 ** (2 * _QX + _QW))):,} people at "
             f"alpha * max_value = {alpha * v:g}; lower alpha or max_value, or split the data")
-    W_int, C_int, W_float = _als_inputs(R, alpha)
+    person_weight = None
+    budget = float(m)  # bound on the sum of a person's squared item weights
+    if weight_budget is not None:
+        if not weight_budget > 0:
+            raise ValidationError("weight_budget must be positive")
+        kept = R.getnnz(axis=1)
+        person_weight = np.minimum(1.0, weight_budget / np.sqrt(np.maximum(kept, 1)))
+        budget = min(float(weight_budget) ** 2, float(m))
+    W_int, C_int, W_float = _als_inputs(R, alpha, person_weight)
     tm.bounding += time.perf_counter() - t0
 
     t0 = time.perf_counter()
     d = f
     iu = np.triu_indices(d)
     tri = iu[0].size
-    aw = math.floor(alpha * v * (1 << _QW)) / (1 << _QW)
+    aw = alpha * v  # bounds the (truncated) weights, with or without person weights
     with_a = aw > 0  # alpha = 0: every confidence is 1 and the A_j block is not released
     size = tri * (1 + (n_items if with_a else 0)) + d * n_items
-    sens = math.sqrt(Bn**4 + m * (aw * Bn * Bn) ** 2 + m * ((1 + aw) * Bn) ** 2)
+    sens = math.sqrt(Bn**4 + budget * (aw * Bn * Bn) ** 2 + budget * ((1 + aw) * Bn) ** 2)
     bounds = _bounds(dp_cfg, factor_norm=Bn, alpha=alpha)
+    if weight_budget is not None:
+        bounds["weight_budget"] = float(weight_budget)
     spent, scale, k = _gaussian_spent("dp-als", dp_cfg, sens, iterations, size, bounds)
     tm.accounting += time.perf_counter() - t0
 
