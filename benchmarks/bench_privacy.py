@@ -213,12 +213,15 @@ def bench_fit_time(X: sp.csr_matrix) -> dict[str, object]:
 
 
 def signal_vs_noise(train: sp.csr_matrix, test: sp.csr_matrix, Y: np.ndarray, spent) -> dict:
-    """Per item: norm of the exact statistic b_j = Σ_u x_u (unit-norm person vectors from the
-    private item factors) against the norm of its noise, σ·sqrt(d). Benchmark-only: it reads
-    the exact statistics, which the mechanism never releases."""
+    """Per item: norm of the exact statistic b_j = Σ_u w_u x_u (unit-norm person vectors from
+    the private item factors, person weights w_u = min(1, s / sqrt(n_u))) against the norm of
+    its noise, σ·sqrt(d). Benchmark-only: it reads the exact statistics, which the mechanism
+    never releases."""
     U = solve_user_factors(train, Y, DP_ALS["regularization"], DP_ALS["alpha"])
     U = U / np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
-    b = np.linalg.norm(train.T @ U, axis=1)
+    n_u = np.maximum(train.getnnz(axis=1), 1)
+    w = np.minimum(1.0, DP_ALS["weight_budget"] / np.sqrt(n_u))
+    b = np.linalg.norm(train.T @ (U * w[:, None]), axis=1)
     noise = spent.noise["scale"] * np.sqrt(Y.shape[1])
     above = b > noise
     test_items = test.indices
