@@ -394,7 +394,7 @@ def _cks_delta(rho: float, epsilon: float) -> float:
             lo, a, fa = a, b, fb
             b = lo + g * (hi - lo)
             fb = log_delta(1 + math.exp(b))
-    return min(1.0, math.exp(min(fa, fb)))
+    return math.exp(min(fa, fb, 0.0))
 
 
 @lru_cache(maxsize=256)
