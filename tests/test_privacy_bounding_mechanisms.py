@@ -158,3 +158,7 @@ def test_private_als_person_weights_lower_the_sensitivity() -> None:
     assert np.where(group[:, None], top < 10, top >= 10).mean() > 0.95
     with pytest.raises(ValidationError, match="weight_budget"):
         private_als_item_factors(X, 2, 1, 0.1, 0.0, cfg, 0, weight_budget=0.0)
+    # the same setting from the DP configuration
+    cfg2 = DP(epsilon=50.0, max_events_per_person=1000, weight_budget=2.0)
+    _, spent2 = private_als_item_factors(X, 4, 1, 0.1, 0.0, cfg2, 0, bits=SeededBits(10))
+    assert spent2.noise["sensitivity"] == pytest.approx(np.sqrt(1 + 4))

@@ -324,7 +324,9 @@ def private_als_item_factors(
     X
         User×item sparse matrix of interaction strengths.
     factors, iterations, regularization, alpha
-        ALS hyperparameters (public).
+        ALS hyperparameters (public). ``alpha = 0`` is recommended under DP: with
+        ``alpha > 0`` the confidence-weighted ``A_j`` blocks are released too, which more
+        than doubles the sensitivity.
     dp_cfg
         Privacy settings: total (ε, δ) and the contribution bounds.
     random_state
@@ -342,11 +344,11 @@ def private_als_item_factors(
         statistics are indistinguishable from noise get (near) zero factors instead of
         random ones.
     weight_budget
-        If given (``s``), each person's item-side contributions are weighted by
-        ``min(1, s / sqrt(n_u))`` (``n_u``: their kept items, McSherry & Mironov's per-person
-        normalisation), so that the squared weights sum to at most ``s²`` and
-        ``m`` in the sensitivity becomes ``s²``: light users count fully, heavy users are
-        scaled down instead of sampled. By default every kept event has weight 1.
+        Overrides ``dp_cfg.weight_budget``. If set (``s``), each person's item-side
+        contributions are weighted by ``min(1, s / sqrt(n_u))`` (``n_u``: their kept items;
+        McSherry & Mironov's per-person normalisation): the squared weights sum to at most
+        ``s²``, which replaces ``m`` in the sensitivity. Light users count fully, heavy users
+        are scaled down instead of sampled. By default every kept event has weight 1.
     bits
         Random bytes for sampling and noise (OS CSPRNG by default).
     timings
@@ -388,6 +390,8 @@ def private_als_item_factors(
             f"alpha * max_value = {alpha * v:g}; lower alpha or max_value, or split the data")
     person_weight = None
     budget = float(m)  # bound on the sum of a person's squared item weights
+    if weight_budget is None:
+        weight_budget = dp_cfg.weight_budget
     if weight_budget is not None:
         if not weight_budget > 0:
             raise ValidationError("weight_budget must be positive")
