@@ -109,6 +109,11 @@ def private_item_counts(
     m, v = dp_cfg.max_events_per_person, dp_cfg.max_value
     kind = mechanism or ("gaussian" if dp_cfg.delta > 0 else "laplace")
     B = bound_contributions(X, m, v, bits=bits)
+    # truncate values onto 2^-20 (toward zero, so never above max_value): the float sums
+    # below are then exact and one person moves them by exactly the stated sensitivity
+    B.data = np.floor(np.ldexp(B.data, 20)) / 2.0**20
+    if B.shape[0] * v >= 2.0**32:
+        raise ValidationError("too many people for exact sums; lower max_value")
     n_items = B.shape[1]
     if kind == "gaussian":
         spent, scale, k = _gaussian_spent(
