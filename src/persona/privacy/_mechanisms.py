@@ -142,7 +142,8 @@ def private_cooccurrence(
     Each person keeps at most ``m = max_events_per_person`` distinct items (sampled), so
     they touch at most ``m (m + 1) / 2`` cells of the upper triangle (diagonal included),
     each by 1: L2 sensitivity ``sqrt(m (m + 1) / 2)``. Noise goes on the upper triangle and
-    is mirrored, so the matrix stays symmetric.
+    is mirrored, so the matrix stays symmetric. The result is dense (every cell is noisy),
+    so memory grows with items²: about 0.8 GB at 10,000 items.
 
     Examples
     --------
