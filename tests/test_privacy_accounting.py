@@ -26,13 +26,10 @@ def test_gaussian_rho_is_opendps_map_with_rounding_counted() -> None:
     size, k, scale, sens = 50, -8, 3.0, 2.0
     expected = (grid_sensitivity(sens, size, k) / scale) ** 2 / 2
     assert gaussian_rho(scale, sens, size, k) == pytest.approx(expected, rel=1e-12)
-    space = (
-        dp.vector_domain(dp.atom_domain(T=float, nan=False), size=size),
-        dp.l2_distance(T=float),
-    )
-    assert gaussian_rho(scale, sens, size, k) == dp.m.make_gaussian(*space, scale=scale, k=k).map(
-        sens
-    )
+    space = (dp.vector_domain(dp.atom_domain(T=float, nan=False), size=size),
+             dp.l2_distance(T=float))
+    assert gaussian_rho(scale, sens, size, k) == dp.m.make_gaussian(
+        *space, scale=scale, k=k).map(sens)
 
 
 def test_rounding_grid_costs_privacy() -> None:
@@ -42,7 +39,8 @@ def test_rounding_grid_costs_privacy() -> None:
 
 def test_laplace_epsilon_is_opendps_map() -> None:
     assert laplace_epsilon(2.0, 1.0) == 0.5
-    space = (dp.vector_domain(dp.atom_domain(T=float, nan=False), size=10), dp.l1_distance(T=float))
+    space = (dp.vector_domain(dp.atom_domain(T=float, nan=False), size=10),
+             dp.l1_distance(T=float))
     meas = dp.m.make_laplace(*space, scale=2.0, k=-10)
     assert laplace_epsilon(2.0, 1.0, 10, -10) == meas.map(1.0)
 
@@ -70,9 +68,8 @@ def test_pure_dp_parts_sum_or_convert() -> None:
     assert acc.epsilon(1e-6) == pytest.approx(zcdp_to_epsilon(acc.rho, 1e-6))
 
 
-@pytest.mark.parametrize(
-    ("eps", "steps", "size"), [(0.5, 1, 1), (2.0, 10, 1000), (8.0, 5, 200_000)]
-)
+@pytest.mark.parametrize(("eps", "steps", "size"), [(0.5, 1, 1), (2.0, 10, 1000),
+                                                    (8.0, 5, 200_000)])
 def test_calibration_is_tight_and_never_over(eps: float, steps: int, size: int) -> None:
     cfg = DP(epsilon=eps, delta=1e-6)
     plan = cfg.gaussian_plan(sensitivity=3.0, steps=steps, size=size)

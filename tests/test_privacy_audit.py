@@ -40,9 +40,8 @@ def _blocks(person_rows: list[list[int]], n_items: int, copies: int) -> sp.csr_m
     offset = np.arange(copies)[:, None]
     r = (rows[None, :] + offset * len(person_rows)).ravel()
     c = (cols[None, :] + offset * n_items).ravel()
-    return sp.csr_matrix(
-        (np.ones(r.size), (r, c)), shape=(copies * len(person_rows), copies * n_items)
-    )
+    return sp.csr_matrix((np.ones(r.size), (r, c)),
+                         shape=(copies * len(person_rows), copies * n_items))
 
 
 def _counts_mechanism(cfg: DP, m_items: int, runs: int):
@@ -62,13 +61,11 @@ def test_audit_dp_item_counts_gaussian(broken: bool, monkeypatch) -> None:
     cfg = DP(epsilon=CLAIM, delta=DELTA, max_events_per_person=3)
     if broken:
         real = mech.gaussian_on_grid
-        monkeypatch.setattr(
-            mech, "gaussian_on_grid", lambda x, scale, k, bits: real(x, scale / 4, k, bits=bits)
-        )
+        monkeypatch.setattr(mech, "gaussian_on_grid",
+                            lambda x, scale, k, bits: real(x, scale / 4, k, bits=bits))
     run, d, d_prime = _counts_mechanism(cfg, 3, 40_000)
-    result = run_audit(
-        run, d, d_prime, runs=40_000, claimed_epsilon=CLAIM, delta=DELTA, confidence=PASS_CONFIDENCE
-    )
+    result = run_audit(run, d, d_prime, runs=40_000, claimed_epsilon=CLAIM, delta=DELTA,
+                       confidence=PASS_CONFIDENCE)
     assert result.violated is broken, str(result)
 
 
@@ -77,13 +74,11 @@ def test_audit_dp_item_counts_laplace(broken: bool, monkeypatch) -> None:
     cfg = DP(epsilon=CLAIM, delta=0.0, max_events_per_person=1)
     if broken:  # sensitivity halved == noise scale halved
         real = mech.laplace_on_grid
-        monkeypatch.setattr(
-            mech, "laplace_on_grid", lambda x, scale, k, bits: real(x, scale / 2, k, bits=bits)
-        )
+        monkeypatch.setattr(mech, "laplace_on_grid",
+                            lambda x, scale, k, bits: real(x, scale / 2, k, bits=bits))
     run, d, d_prime = _counts_mechanism(cfg, 1, 40_000)
-    result = run_audit(
-        run, d, d_prime, runs=40_000, claimed_epsilon=CLAIM, delta=0.0, confidence=PASS_CONFIDENCE
-    )
+    result = run_audit(run, d, d_prime, runs=40_000, claimed_epsilon=CLAIM, delta=0.0,
+                       confidence=PASS_CONFIDENCE)
     assert result.violated is broken, str(result)
     if not broken:  # the audit is not vacuous: it sees a good part of the real ε
         assert result.epsilon_lower > 0.5 * CLAIM
@@ -95,9 +90,8 @@ def test_audit_dp_cooccurrence(broken: bool, monkeypatch) -> None:
     cfg = DP(epsilon=CLAIM, delta=DELTA, max_events_per_person=2)
     if broken:
         real = mech.gaussian_on_grid
-        monkeypatch.setattr(
-            mech, "gaussian_on_grid", lambda x, scale, k, bits: real(x, scale / 4, k, bits=bits)
-        )
+        monkeypatch.setattr(mech, "gaussian_on_grid",
+                            lambda x, scale, k, bits: real(x, scale / 4, k, bits=bits))
     d = sp.csr_matrix(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
     d_prime = sp.vstack([d, sp.csr_matrix(np.array([[1.0, 0.0, 1.0]]))]).tocsr()
     iu = np.triu_indices(3)
@@ -105,15 +99,8 @@ def test_audit_dp_cooccurrence(broken: bool, monkeypatch) -> None:
     def run(X, n):
         return np.stack([private_cooccurrence(X, cfg)[0][iu] for _ in range(n)])
 
-    result = run_audit(
-        run,
-        d,
-        d_prime,
-        runs=8_000,
-        claimed_epsilon=CLAIM,
-        delta=DELTA,
-        confidence=PASS_CONFIDENCE if not broken else 0.99,
-    )
+    result = run_audit(run, d, d_prime, runs=8_000, claimed_epsilon=CLAIM, delta=DELTA,
+                       confidence=PASS_CONFIDENCE if not broken else 0.99)
     assert result.violated is broken, str(result)
 
 
@@ -139,9 +126,8 @@ def test_audit_dp_als_item_statistics(broken: bool) -> None:
         assert idx.size == int(spent.noise["size"])
         return mech._add_noise(np.tile(idx, n), scale, k, mech.OS_BITS).reshape(n, -1)
 
-    result = run_audit(
-        run, d, d_prime, runs=40_000, claimed_epsilon=CLAIM, delta=DELTA, confidence=PASS_CONFIDENCE
-    )
+    result = run_audit(run, d, d_prime, runs=40_000, claimed_epsilon=CLAIM, delta=DELTA,
+                       confidence=PASS_CONFIDENCE)
     assert result.violated is broken, str(result)
 
 

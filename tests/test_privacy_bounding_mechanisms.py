@@ -93,9 +93,8 @@ def test_private_item_counts_gaussian_and_laplace() -> None:
 
 def test_private_cooccurrence_is_symmetric_and_close_at_high_epsilon() -> None:
     X = _two_groups()
-    C, spent = private_cooccurrence(
-        X, DP(epsilon=50.0, max_events_per_person=5), bits=SeededBits(4)
-    )
+    C, spent = private_cooccurrence(X, DP(epsilon=50.0, max_events_per_person=5),
+                                    bits=SeededBits(4))
     assert np.array_equal(C, C.T)
     exact = (X.T @ X).toarray()
     assert np.abs(C - exact).max() < 15
@@ -108,16 +107,9 @@ def test_private_als_learns_the_groups_at_high_epsilon(alpha: float) -> None:
     X = _two_groups()
     tm = ALSTimings()
     Y, spent = private_als_item_factors(
-        X,
-        factors=4,
-        iterations=4,
-        regularization=0.1,
-        alpha=alpha,
-        dp_cfg=DP(epsilon=50.0, max_events_per_person=5),
-        random_state=0,
-        bits=SeededBits(5),
-        timings=tm,
-    )
+        X, factors=4, iterations=4, regularization=0.1, alpha=alpha,
+        dp_cfg=DP(epsilon=50.0, max_events_per_person=5), random_state=0,
+        bits=SeededBits(5), timings=tm)
     assert Y.shape == (20, 4)
     assert spent.steps == 4
     assert spent.epsilon <= 50.0
@@ -155,9 +147,8 @@ def test_private_als_rejects_bad_settings() -> None:
 def test_private_als_popularity_share_composes_within_the_budget() -> None:
     X = _two_groups()
     cfg = DP(epsilon=2.0, max_events_per_person=5)
-    Y, spent = private_als_item_factors(
-        X, 3, 2, 0.1, 0.0, cfg, 0, popularity_share=0.2, bits=SeededBits(8)
-    )
+    Y, spent = private_als_item_factors(X, 3, 2, 0.1, 0.0, cfg, 0, popularity_share=0.2,
+                                        bits=SeededBits(8))
     assert Y.shape == (20, 4)  # three factors and the fixed popularity column
     assert spent.epsilon <= 2.0
     assert spent.steps == 3

@@ -51,7 +51,8 @@ def test_overspend_is_refused_before_any_data_is_read() -> None:
     ledger.run("recs", epsilon=cfg.epsilon, delta=cfg.delta, compute=lambda: _fit(data, cfg))
     assert data.reads == 1
     with pytest.raises(PrivacyBudgetExceeded) as info:
-        ledger.run("recs", epsilon=cfg.epsilon, delta=cfg.delta, compute=lambda: _fit(data, cfg))
+        ledger.run("recs", epsilon=cfg.epsilon, delta=cfg.delta,
+                   compute=lambda: _fit(data, cfg))
     assert data.reads == 1  # the second fit never touched the data
     message = str(info.value)
     assert "spent ε = 1" in message
@@ -68,9 +69,8 @@ def test_two_fits_on_the_same_data_are_charged_twice() -> None:
     data = _Data()
     cfg = DP(epsilon=1.0, delta=1e-6)
     for _ in range(2):
-        ledger.run(
-            "recs", epsilon=1.0, delta=1e-6, compute=lambda: _fit(data, cfg), snapshot="snapshot-1"
-        )
+        ledger.run("recs", epsilon=1.0, delta=1e-6, compute=lambda: _fit(data, cfg),
+                   snapshot="snapshot-1")
     charges = ledger.charges("recs")
     assert len(charges) == 2
     assert charges[0].charge_id != charges[1].charge_id
@@ -86,7 +86,8 @@ def test_file_ledger_is_intact_after_restart(tmp_path: Path) -> None:
     ledger = BudgetLedger(JsonlChargeStorage(path), epsilon_budget=2.5, delta_budget=1e-5)
     data = _Data()
     cfg = DP(epsilon=1.0, delta=1e-6)
-    ledger.run("recs", epsilon=1.0, delta=1e-6, compute=lambda: _fit(data, cfg), snapshot="s1")
+    ledger.run("recs", epsilon=1.0, delta=1e-6, compute=lambda: _fit(data, cfg),
+               snapshot="s1")
     before = ledger.charges()
     del ledger
     reopened = BudgetLedger(JsonlChargeStorage(path), epsilon_budget=2.5, delta_budget=1e-5)
@@ -100,8 +101,7 @@ def test_file_ledger_is_intact_after_restart(tmp_path: Path) -> None:
     exported = reopened.export()
     assert [e["purpose"] for e in exported] == ["recs", "recs"]
     assert {"mechanism", "rho", "epsilon", "delta", "created_at", "snapshot", "bounds"} <= set(
-        exported[0]
-    )
+        exported[0])
 
 
 def test_damaged_file_ledger_is_an_error_not_an_empty_budget(tmp_path: Path) -> None:
@@ -126,17 +126,12 @@ def test_a_computation_that_overruns_its_plan_is_charged_and_refused() -> None:
 
 
 def test_charge_records_every_field() -> None:
-    spent = PrivacySpent(
-        mechanism="dp-als",
-        epsilon=2.0,
-        delta=1e-6,
-        rho=0.1,
-        steps=5,
-        bounds={"max_events_per_person": 64.0},
-    )
+    spent = PrivacySpent(mechanism="dp-als", epsilon=2.0, delta=1e-6, rho=0.1, steps=5,
+                         bounds={"max_events_per_person": 64.0})
     charge = spent.charge("recs", snapshot="snap")
     assert isinstance(charge, PrivacyCharge)
     assert charge.model_dump(include=set(PrivacySpent.model_fields)) == spent.model_dump()
     assert "5 noisy steps" in spent.describe()
     with pytest.raises(ValueError, match="timezone"):
-        PrivacyCharge(**spent.model_dump(), purpose="p", created_at="2026-01-01T00:00:00")  # type: ignore[arg-type]
+        PrivacyCharge(**spent.model_dump(), purpose="p",
+                      created_at="2026-01-01T00:00:00")  # type: ignore[arg-type]

@@ -72,9 +72,8 @@ def test_exact_slow_path_alone_has_the_right_distribution(monkeypatch) -> None:
     assert _chi2_pvalue(y, lambda s: discrete_laplace_pmf(1.5, s)) > P_FLOOR
 
 
-@pytest.mark.parametrize(
-    "y", [Fraction(0), Fraction(1, 3), Fraction(1), Fraction(47, 7), Fraction(40)]
-)
+@pytest.mark.parametrize("y", [Fraction(0), Fraction(1, 3), Fraction(1), Fraction(47, 7),
+                               Fraction(40)])
 def test_rational_exp_brackets_contain_exp(y: Fraction) -> None:
     lo, hi = _sampler._exp_neg_bounds(y, 100)
     assert lo <= hi
@@ -93,9 +92,8 @@ def _opendp_int_samples(kind: str, scale: float, n: int) -> np.ndarray:
     return np.asarray(meas([0] * n), dtype=np.int64)
 
 
-@pytest.mark.parametrize(
-    ("kind", "scale"), [("gaussian", 3.0), ("gaussian", 0.7), ("laplace", 2.0)]
-)
+@pytest.mark.parametrize(("kind", "scale"), [("gaussian", 3.0), ("gaussian", 0.7),
+                                             ("laplace", 2.0)])
 def test_same_distribution_as_opendp_samples(kind: str, scale: float) -> None:
     n = 8_000
     theirs = _opendp_int_samples(kind, scale, n)
@@ -103,12 +101,8 @@ def test_same_distribution_as_opendp_samples(kind: str, scale: float) -> None:
     ours = sampler(scale, n, bits=SeededBits(16))
     lo = min(theirs.min(), ours.min())
     support = np.arange(lo, max(theirs.max(), ours.max()) + 1)
-    table = np.vstack(
-        [
-            np.bincount(ours - lo, minlength=support.size),
-            np.bincount(theirs - lo, minlength=support.size),
-        ]
-    )
+    table = np.vstack([np.bincount(ours - lo, minlength=support.size),
+                       np.bincount(theirs - lo, minlength=support.size)])
     pooled = table.sum(axis=0)
     keep = pooled >= 10
     table = np.c_[table[:, keep], table[:, ~keep].sum(axis=1)]

@@ -240,15 +240,8 @@ class DP(BaseModel):
             where = ".".join(map(str, first["loc"])) or "settings"
             raise ValidationError(
                 f"invalid DP setting {where}: {first['msg']}; fix the argument and retry",
-                errors=[
-                    {
-                        "row": None,
-                        "field": ".".join(map(str, e["loc"])),
-                        "message": e["msg"],
-                        "input": e.get("input"),
-                    }
-                    for e in exc.errors()
-                ],
+                errors=[{"row": None, "field": ".".join(map(str, e["loc"])), "message": e["msg"],
+                         "input": e.get("input")} for e in exc.errors()],
             ) from None
 
     def require_delta(self) -> float:
@@ -261,11 +254,7 @@ class DP(BaseModel):
         return self.delta
 
     def gaussian_plan(
-        self,
-        sensitivity: float,
-        steps: int = 1,
-        size: int = 1,
-        epsilon: float | None = None,
+        self, sensitivity: float, steps: int = 1, size: int = 1, epsilon: float | None = None,
         rho: float | None = None,
     ) -> GaussianPlan:
         """Calibrate the Gaussian noise so that ``steps`` releases, each of L2 sensitivity
@@ -279,11 +268,7 @@ class DP(BaseModel):
         return _gaussian_plan(self, float(sensitivity), int(steps), int(size), epsilon, rho)
 
     def _gaussian_plan(
-        self,
-        sensitivity: float,
-        steps: int = 1,
-        size: int = 1,
-        epsilon: float | None = None,
+        self, sensitivity: float, steps: int = 1, size: int = 1, epsilon: float | None = None,
         rho: float | None = None,
     ) -> GaussianPlan:
         delta = self.require_delta()
@@ -306,14 +291,8 @@ class DP(BaseModel):
         scale = math.ldexp(units, k)
         rho1 = gaussian_rho(scale, sensitivity, size, k)
         return GaussianPlan(
-            scale=scale,
-            k=k,
-            sensitivity=sensitivity,
-            size=size,
-            steps=steps,
-            rho_per_step=rho1,
-            rho=steps * rho1,
-            epsilon=zcdp_to_epsilon(steps * rho1, delta),
+            scale=scale, k=k, sensitivity=sensitivity, size=size, steps=steps,
+            rho_per_step=rho1, rho=steps * rho1, epsilon=zcdp_to_epsilon(steps * rho1, delta),
             delta=delta,
         )
 
@@ -343,11 +322,7 @@ class DP(BaseModel):
 
 @lru_cache(maxsize=256)
 def _gaussian_plan(
-    cfg: DP,
-    sensitivity: float,
-    steps: int,
-    size: int,
-    epsilon: float | None,
+    cfg: DP, sensitivity: float, steps: int, size: int, epsilon: float | None,
     rho: float | None,
 ) -> GaussianPlan:
     return cfg._gaussian_plan(sensitivity, steps, size, epsilon, rho)
@@ -401,55 +376,25 @@ class ZCDPAccountant:
     releases: list[dict[str, Any]] = field(default_factory=list)
 
     def gaussian(
-        self,
-        name: str,
-        scale: float,
-        sensitivity: float,
-        *,
-        size: int = 1,
-        k: int = _MIN_K,
-        times: int = 1,
+        self, name: str, scale: float, sensitivity: float, *, size: int = 1,
+        k: int = _MIN_K, times: int = 1,
     ) -> float:
         """Record ``times`` discrete Gaussian releases; returns their total ρ."""
         rho = gaussian_rho(scale, sensitivity, size, k) * times
-        self.releases.append(
-            {
-                "name": name,
-                "kind": "gaussian",
-                "scale": scale,
-                "k": k,
-                "sensitivity": sensitivity,
-                "size": size,
-                "times": times,
-                "rho": rho,
-            }
-        )
+        self.releases.append({"name": name, "kind": "gaussian", "scale": scale, "k": k,
+                              "sensitivity": sensitivity, "size": size, "times": times,
+                              "rho": rho})
         return rho
 
     def laplace(
-        self,
-        name: str,
-        scale: float,
-        sensitivity: float,
-        *,
-        size: int = 1,
-        k: int = _MIN_K,
-        times: int = 1,
+        self, name: str, scale: float, sensitivity: float, *, size: int = 1,
+        k: int = _MIN_K, times: int = 1,
     ) -> float:
         """Record ``times`` discrete Laplace releases; returns their total pure ε."""
         eps = laplace_epsilon(scale, sensitivity, size, k) * times
-        self.releases.append(
-            {
-                "name": name,
-                "kind": "laplace",
-                "scale": scale,
-                "k": k,
-                "sensitivity": sensitivity,
-                "size": size,
-                "times": times,
-                "epsilon": eps,
-            }
-        )
+        self.releases.append({"name": name, "kind": "laplace", "scale": scale, "k": k,
+                              "sensitivity": sensitivity, "size": size, "times": times,
+                              "epsilon": eps})
         return eps
 
     @property

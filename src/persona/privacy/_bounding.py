@@ -126,11 +126,8 @@ def clip_rows(M: NDArray[np.float64], max_norm: float) -> NDArray[np.float64]:
 
 
 def bound_contributions(
-    X: sp.spmatrix | sp.sparray,
-    max_events: int,
-    max_value: float,
-    *,
-    bits: RandomBits = OS_BITS,
+    X: sp.spmatrix | sp.sparray, max_events: int, max_value: float,
+    *, bits: RandomBits = OS_BITS,
 ) -> sp.csr_matrix:
     """Clip values to ``[0, max_value]`` and cap each person to ``max_events`` entries.
 

@@ -115,10 +115,7 @@ class BudgetLedger:
     """
 
     def __init__(
-        self,
-        storage: ChargeStorage | None = None,
-        *,
-        epsilon_budget: float,
+        self, storage: ChargeStorage | None = None, *, epsilon_budget: float,
         delta_budget: float = 1e-5,
     ) -> None:
         if not epsilon_budget > 0 or not 0 <= delta_budget < 1:
@@ -140,20 +137,16 @@ class BudgetLedger:
     def remaining(self, purpose: str) -> tuple[float, float]:
         """``(ε, δ)`` still available for ``purpose``."""
         eps, delta = self.spent(purpose)
-        return (
-            round(max(0.0, self.epsilon_budget - eps), 12),
-            round(max(0.0, self.delta_budget - delta), 18),
-        )
+        return (round(max(0.0, self.epsilon_budget - eps), 12),
+                round(max(0.0, self.delta_budget - delta), 18))
 
     def check(self, purpose: str, *, epsilon: float, delta: float) -> None:
         """Raise :class:`~persona.PrivacyBudgetExceeded` if spending ``(epsilon, delta)``
         on ``purpose`` would exceed the budget. Reads only the ledger, never data."""
         eps_spent, delta_spent = self.spent(purpose)
         tol = 1e-12
-        if (
-            eps_spent + epsilon > self.epsilon_budget * (1 + tol)
-            or delta_spent + delta > self.delta_budget * (1 + tol) + 1e-300
-        ):
+        if (eps_spent + epsilon > self.epsilon_budget * (1 + tol)
+                or delta_spent + delta > self.delta_budget * (1 + tol) + 1e-300):
             eps_left, delta_left = self.remaining(purpose)
             raise PrivacyBudgetExceeded(
                 f"purpose {purpose!r} has spent ε = {eps_spent:.4g}, δ = {delta_spent:.3g} "
@@ -162,10 +155,8 @@ class BudgetLedger:
                 f"ε = {eps_left:.4g}, δ = {delta_left:.3g} is left. Nothing was read. "
                 "Lower the fit's epsilon, reuse an existing model, or have a reviewer raise "
                 "the budget.",
-                purpose=purpose,
-                spent=(eps_spent, delta_spent),
-                requested=(epsilon, delta),
-                remaining=(eps_left, delta_left),
+                purpose=purpose, spent=(eps_spent, delta_spent),
+                requested=(epsilon, delta), remaining=(eps_left, delta_left),
             )
 
     def charge(
@@ -178,13 +169,8 @@ class BudgetLedger:
         return line
 
     def run(
-        self,
-        purpose: str,
-        *,
-        epsilon: float,
-        delta: float,
-        compute: Callable[[], tuple[T, PrivacySpent]],
-        snapshot: str | None = None,
+        self, purpose: str, *, epsilon: float, delta: float,
+        compute: Callable[[], tuple[T, PrivacySpent]], snapshot: str | None = None,
     ) -> tuple[T, PrivacyCharge]:
         """Check the planned ``(epsilon, delta)`` *before* calling ``compute`` (which reads
         the data), then charge what it actually spent.
@@ -206,8 +192,7 @@ class BudgetLedger:
             raise PrivacyBudgetExceeded(
                 f"the computation spent ε = {spent.epsilon:.4g}, δ = {spent.delta:.3g}, more "
                 f"than the planned ε = {epsilon:.4g}, δ = {delta:.3g}; its result is discarded "
-                "and the spend is still charged.",
-                purpose=purpose,
+                "and the spend is still charged.", purpose=purpose,
             )
         return result, self.charge(spent, purpose=purpose, snapshot=snapshot)
 

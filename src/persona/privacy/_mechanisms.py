@@ -56,30 +56,17 @@ def _bounds(dp_cfg: DP, **extra: float) -> dict[str, float]:
 
 
 def _gaussian_spent(
-    mechanism: str,
-    dp_cfg: DP,
-    sensitivity: float,
-    steps: int,
-    size: int,
+    mechanism: str, dp_cfg: DP, sensitivity: float, steps: int, size: int,
     bounds: dict[str, float],
 ) -> tuple[PrivacySpent, float, int]:
     plan = dp_cfg.gaussian_plan(sensitivity=sensitivity, steps=steps, size=size)
     eff = grid_sensitivity(sensitivity, size, plan.k)
     pld = pld_epsilon(plan.scale / eff, steps, plan.delta) if plan.epsilon <= 64 else None
     spent = PrivacySpent(
-        mechanism=mechanism,
-        epsilon=plan.epsilon,
-        delta=plan.delta,
-        rho=plan.rho,
-        bounds=bounds,
-        steps=steps,
-        noise={
-            "scale": plan.scale,
-            "k": float(plan.k),
-            "sensitivity": sensitivity,
-            "sensitivity_with_rounding": eff,
-            "size": float(size),
-        },
+        mechanism=mechanism, epsilon=plan.epsilon, delta=plan.delta, rho=plan.rho,
+        bounds=bounds, steps=steps,
+        noise={"scale": plan.scale, "k": float(plan.k), "sensitivity": sensitivity,
+               "sensitivity_with_rounding": eff, "size": float(size)},
         accounting="OpenDP make_gaussian map per step, zCDP composition, make_zCDP_to_approxDP",
         epsilon_pld=pld if pld is not None and pld < plan.epsilon else None,
     )
@@ -87,10 +74,7 @@ def _gaussian_spent(
 
 
 def private_item_counts(
-    X: sp.spmatrix | sp.sparray,
-    dp_cfg: DP,
-    *,
-    mechanism: str | None = None,
+    X: sp.spmatrix | sp.sparray, dp_cfg: DP, *, mechanism: str | None = None,
     bits: RandomBits = OS_BITS,
 ) -> tuple[NDArray[np.float64], PrivacySpent]:
     """Noisy per-item totals of (clipped) interaction values: DP popularity.
@@ -130,18 +114,14 @@ def private_item_counts(
     n_items = B.shape[1]
     if kind == "gaussian":
         spent, scale, k = _gaussian_spent(
-            "dp-item-counts", dp_cfg, v * math.sqrt(m), 1, n_items, _bounds(dp_cfg)
-        )
+            "dp-item-counts", dp_cfg, v * math.sqrt(m), 1, n_items, _bounds(dp_cfg))
         totals = np.asarray(B.sum(axis=0)).ravel()
         return gaussian_on_grid(totals, scale, k, bits=bits), spent
     if kind == "laplace":
         sens = v * m
         scale, k, eps = dp_cfg.laplace_scale(sens, size=n_items)
         spent = PrivacySpent(
-            mechanism="dp-item-counts",
-            epsilon=eps,
-            delta=0.0,
-            rho=None,
+            mechanism="dp-item-counts", epsilon=eps, delta=0.0, rho=None,
             bounds=_bounds(dp_cfg),
             noise={"scale": scale, "k": float(k), "sensitivity": sens, "size": float(n_items)},
             accounting="OpenDP make_laplace map (pure DP)",
@@ -176,13 +156,8 @@ def private_cooccurrence(
     iu = np.triu_indices(n)
     size = iu[0].size
     spent, scale, k = _gaussian_spent(
-        "dp-cooccurrence",
-        dp_cfg,
-        math.sqrt(m * (m + 1) / 2),
-        1,
-        size,
-        _bounds(dp_cfg, max_value=1.0),
-    )
+        "dp-cooccurrence", dp_cfg, math.sqrt(m * (m + 1) / 2), 1, size,
+        _bounds(dp_cfg, max_value=1.0))
     C = (B.T @ B).toarray()
     noisy_upper = gaussian_on_grid(C[iu], scale, k, bits=bits)
     out = np.zeros((n, n))
@@ -196,9 +171,7 @@ def private_cooccurrence(
 
 
 def solve_user_factors(
-    X: sp.spmatrix | sp.sparray,
-    item_factors: NDArray[np.float64],
-    regularization: float,
+    X: sp.spmatrix | sp.sparray, item_factors: NDArray[np.float64], regularization: float,
     alpha: float,
 ) -> NDArray[np.float64]:
     """Each person's factor vector from their own row and the (public) item factors: the
@@ -243,14 +216,8 @@ class ALSTimings:
 
     @property
     def total(self) -> float:
-        return (
-            self.bounding
-            + self.user_step
-            + self.statistics
-            + self.sampling
-            + self.solves
-            + self.accounting
-        )
+        return (self.bounding + self.user_step + self.statistics + self.sampling
+                + self.solves + self.accounting)
 
 
 _QX = 15  # user factors are truncated toward zero onto the grid 2^-15
@@ -271,18 +238,14 @@ def _als_inputs(
     ``2^-QW`` (so never above their bounds), and the float weights the user step uses."""
     w_int = np.floor(alpha * R.data * (1 << _QW))
     W_int = sp.csr_matrix((w_int.astype(np.int64), R.indices, R.indptr), shape=R.shape)
-    C_int = sp.csr_matrix(
-        ((w_int + (1 << _QW)).astype(np.int64), R.indices, R.indptr), shape=R.shape
-    )
+    C_int = sp.csr_matrix(((w_int + (1 << _QW)).astype(np.int64), R.indices, R.indptr),
+                          shape=R.shape)
     W_float = sp.csr_matrix((w_int / (1 << _QW), R.indices, R.indptr), shape=R.shape)
     return W_int, C_int, W_float
 
 
 def _user_vectors(
-    W_float: sp.csr_matrix,
-    Y: NDArray[np.float64],
-    regularization: float,
-    norm: float,
+    W_float: sp.csr_matrix, Y: NDArray[np.float64], regularization: float, norm: float,
     normalize: bool,
 ) -> NDArray[np.int64]:
     """Every person's vector from their own row (exact), clipped or normalised to ``norm``
@@ -296,10 +259,7 @@ def _user_vectors(
 
 
 def _item_statistics(
-    W_int: sp.csr_matrix,
-    C_int: sp.csr_matrix,
-    U_int: NDArray[np.int64],
-    k: int,
+    W_int: sp.csr_matrix, C_int: sp.csr_matrix, U_int: NDArray[np.int64], k: int,
     with_a: bool,
 ) -> NDArray[np.int64]:
     """The item-side statistics [G, A_j..., b_j...] computed exactly in integers and rounded
@@ -326,19 +286,10 @@ def _add_noise(
 
 
 def private_als_item_factors(
-    X: sp.spmatrix | sp.sparray,
-    factors: int,
-    iterations: int,
-    regularization: float,
-    alpha: float,
-    dp_cfg: DP,
-    random_state: int | None = None,
-    *,
-    noise_regularization: float = 1.0,
-    normalize_users: bool = True,
-    popularity_share: float = 0.0,
-    shrinkage: bool = True,
-    bits: RandomBits = OS_BITS,
+    X: sp.spmatrix | sp.sparray, factors: int, iterations: int, regularization: float,
+    alpha: float, dp_cfg: DP, random_state: int | None = None, *,
+    noise_regularization: float = 1.0, normalize_users: bool = True,
+    popularity_share: float = 0.0, shrinkage: bool = True, bits: RandomBits = OS_BITS,
     timings: ALSTimings | None = None,
 ) -> tuple[NDArray[np.float64], PrivacySpent]:
     """Item factors of implicit-feedback ALS trained with differential privacy (DP-ALS,
@@ -418,10 +369,8 @@ def private_als_item_factors(
     f = int(factors)
     m, v, Bn = dp_cfg.max_events_per_person, dp_cfg.max_value, dp_cfg.factor_norm
     if alpha * v > 2.0**10 or Bn > 1.0:
-        raise ValidationError(
-            "need alpha * max_value <= 1024 and factor_norm <= 1 "
-            "(exact integer statistics); rescale the data"
-        )
+        raise ValidationError("need alpha * max_value <= 1024 and factor_norm <= 1 "
+                              "(exact integer statistics); rescale the data")
 
     t0 = time.perf_counter()
     R = bound_contributions(X, m, v, bits=bits)
@@ -431,8 +380,7 @@ def private_als_item_factors(
         raise ValidationError(
             f"DP-ALS sums its statistics exactly in 64-bit integers, which allows at most "
             f"{int(2.0**62 / ((alpha * v + 1) * 2.0 ** (2 * _QX + _QW))):,} people at "
-            f"alpha * max_value = {alpha * v:g}; lower alpha or max_value, or split the data"
-        )
+            f"alpha * max_value = {alpha * v:g}; lower alpha or max_value, or split the data")
     W_int, C_int, W_float = _als_inputs(R, alpha)
     tm.bounding += time.perf_counter() - t0
 
@@ -453,34 +401,24 @@ def private_als_item_factors(
         rho_star = rho_budget(dp_cfg.epsilon, delta)
         sens_c = v * math.sqrt(m)
         plan_c = dp_cfg.gaussian_plan(sens_c, 1, n_items, rho=popularity_share * rho_star)
-        plan = dp_cfg.gaussian_plan(sens, iterations, size, rho=(1 - popularity_share) * rho_star)
+        plan = dp_cfg.gaussian_plan(sens, iterations, size,
+                                    rho=(1 - popularity_share) * rho_star)
         scale, k = plan.scale, plan.k
         total_rho = plan_c.rho + plan.rho
         spent = PrivacySpent(
-            mechanism="dp-als",
-            epsilon=zcdp_to_epsilon(total_rho, delta),
-            delta=delta,
-            rho=total_rho,
-            bounds=bounds,
-            steps=iterations + 1,
-            noise={
-                "scale": scale,
-                "k": float(k),
-                "sensitivity": sens,
-                "sensitivity_with_rounding": grid_sensitivity(sens, size, k),
-                "size": float(size),
-                "counts_scale": plan_c.scale,
-                "counts_k": float(plan_c.k),
-                "counts_sensitivity": sens_c,
-            },
+            mechanism="dp-als", epsilon=zcdp_to_epsilon(total_rho, delta), delta=delta,
+            rho=total_rho, bounds=bounds, steps=iterations + 1,
+            noise={"scale": scale, "k": float(k), "sensitivity": sens,
+                   "sensitivity_with_rounding": grid_sensitivity(sens, size, k),
+                   "size": float(size), "counts_scale": plan_c.scale,
+                   "counts_k": float(plan_c.k), "counts_sensitivity": sens_c},
             accounting="OpenDP make_gaussian maps (item counts + each ALS step), zCDP "
-            "composition, make_zCDP_to_approxDP",
+                       "composition, make_zCDP_to_approxDP",
         )
         tm.accounting += time.perf_counter() - t0
         t0 = time.perf_counter()
-        counts = gaussian_on_grid(
-            np.asarray(R.sum(axis=0)).ravel(), plan_c.scale, plan_c.k, bits=bits
-        )
+        counts = gaussian_on_grid(np.asarray(R.sum(axis=0)).ravel(), plan_c.scale, plan_c.k,
+                                  bits=bits)
         popularity = np.log1p(np.maximum(counts, 0.0))
         popularity /= max(float(popularity.max()), 1e-12)  # post-processing
         tm.sampling += time.perf_counter() - t0
@@ -511,8 +449,8 @@ def private_als_item_factors(
         Gn[iu] = noisy[:tri]
         An = np.zeros((n_items, d, d))
         if with_a:
-            An[:, iu[0], iu[1]] = noisy[tri : tri * (1 + n_items)].reshape(n_items, tri)
-        bn = noisy[size - d * n_items :].reshape(n_items, d)
+            An[:, iu[0], iu[1]] = noisy[tri: tri * (1 + n_items)].reshape(n_items, tri)
+        bn = noisy[size - d * n_items:].reshape(n_items, d)
         if shrinkage:
             energy = np.maximum(np.einsum("nf,nf->n", bn, bn), 1e-300)
             bn = bn * np.maximum(0.0, 1.0 - d * scale * scale / energy)[:, None]

@@ -155,7 +155,9 @@ def _exp_neg_bounds(y: Fraction, prec: int) -> tuple[Fraction, Fraction]:
     return _round_out(lo, hi, prec + 2 * n + 16)
 
 
-def _bernoulli_exp_exact(gamma: Fraction, low: Fraction, width: Fraction, bits: RandomBits) -> bool:
+def _bernoulli_exp_exact(
+    gamma: Fraction, low: Fraction, width: Fraction, bits: RandomBits
+) -> bool:
     """Decide ``V < exp(-gamma)`` exactly, where ``V`` is uniform on ``[low, low + width)``."""
     prec = 80
     while True:
@@ -236,7 +238,9 @@ def _geometric_fast(
     return out
 
 
-def _laplace_candidates(scale: Fraction, n: int, bits: RandomBits) -> NDArray[np.int64]:
+def _laplace_candidates(
+    scale: Fraction, n: int, bits: RandomBits
+) -> NDArray[np.int64]:
     """About ``n`` discrete Laplace draws (fewer: "negative zero" candidates are dropped)."""
     words = _words(bits, n)
     mag = _geometric_fast(scale, words, bits)
@@ -291,7 +295,9 @@ def discrete_laplace(
     return _fill(size, lambda m: _laplace_candidates(s, m, bits), overshoot)
 
 
-def _gaussian_candidates(sigma: Fraction, n: int, bits: RandomBits) -> NDArray[np.int64]:
+def _gaussian_candidates(
+    sigma: Fraction, n: int, bits: RandomBits
+) -> NDArray[np.int64]:
     t = Fraction(math.floor(sigma) + 1)
     cand = _laplace_candidates(t, n, bits)
     m = cand.size

@@ -50,11 +50,7 @@ def clopper_pearson(hits: int, n: int, confidence: float = 0.95) -> tuple[float,
 
 
 def epsilon_lower_bound(
-    hits_a: int,
-    n_a: int,
-    hits_b: int,
-    n_b: int,
-    delta: float = 0.0,
+    hits_a: int, n_a: int, hits_b: int, n_b: int, delta: float = 0.0,
     confidence: float = 0.95,
 ) -> float:
     """Lower bound on ε from the rates of one event under two neighbouring data sets:
@@ -91,11 +87,9 @@ class AuditResult:
 
     def __str__(self) -> str:
         verdict = "VIOLATED" if self.violated else "consistent"
-        return (
-            f"claimed ε = {self.claimed_epsilon:.3g} (δ = {self.delta:.2g}); empirical "
-            f"lower bound ε >= {self.epsilon_lower:.3f} from {self.runs} runs per data set "
-            f"at {self.confidence:.1%} confidence: {verdict}"
-        )
+        return (f"claimed ε = {self.claimed_epsilon:.3g} (δ = {self.delta:.2g}); empirical "
+                f"lower bound ε >= {self.epsilon_lower:.3f} from {self.runs} runs per data set "
+                f"at {self.confidence:.1%} confidence: {verdict}")
 
 
 def _best_threshold(
@@ -118,11 +112,7 @@ def _best_threshold(
 
 
 def audit_samples(
-    stat_d: ArrayLike,
-    stat_d_prime: ArrayLike,
-    *,
-    claimed_epsilon: float,
-    delta: float = 0.0,
+    stat_d: ArrayLike, stat_d_prime: ArrayLike, *, claimed_epsilon: float, delta: float = 0.0,
     confidence: float = 0.95,
 ) -> AuditResult:
     """Audit from precomputed test statistics of runs on ``D`` and on ``D'``.
@@ -149,24 +139,14 @@ def audit_samples(
         epsilon_lower_bound(int(eb.sum()), nb, int(ea.sum()), na, delta, confidence),
         epsilon_lower_bound(int(ea.sum()), na, int(eb.sum()), nb, delta, confidence),
     )
-    return AuditResult(
-        claimed_epsilon=float(claimed_epsilon),
-        delta=float(delta),
-        epsilon_lower=lb,
-        threshold=tau,
-        runs=int(min(a.size, b.size)),
-        confidence=confidence,
-    )
+    return AuditResult(claimed_epsilon=float(claimed_epsilon), delta=float(delta),
+                       epsilon_lower=lb, threshold=tau, runs=int(min(a.size, b.size)),
+                       confidence=confidence)
 
 
 def run_audit(
-    mechanism: Callable[[object, int], ArrayLike],
-    d: object,
-    d_prime: object,
-    *,
-    runs: int,
-    claimed_epsilon: float,
-    delta: float = 0.0,
+    mechanism: Callable[[object, int], ArrayLike], d: object, d_prime: object, *,
+    runs: int, claimed_epsilon: float, delta: float = 0.0,
     statistic: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None,
     confidence: float = 0.95,
 ) -> AuditResult:
@@ -209,6 +189,5 @@ def run_audit(
     else:
         s_d = np.asarray(statistic(out_d), dtype=np.float64)
         s_p = np.asarray(statistic(out_p), dtype=np.float64)
-    return audit_samples(
-        s_d, s_p, claimed_epsilon=claimed_epsilon, delta=delta, confidence=confidence
-    )
+    return audit_samples(s_d, s_p, claimed_epsilon=claimed_epsilon, delta=delta,
+                         confidence=confidence)
