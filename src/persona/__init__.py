@@ -38,16 +38,42 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "Store": "persona.store",
     "ScopedView": "persona.store",
+    "Interactions": "persona.data",
+    "ALS": "persona.models",
+    "BPR": "persona.models",
+    "ItemKNN": "persona.models",
+    "Popularity": "persona.models",
+    "Recommendation": "persona.schema",
+    "evaluate": "persona.evaluate",
+    "Explanation": "persona.explain",
+    "Reason": "persona.explain",
+    "Counterfactual": "persona.explain",
     "DP": "persona.privacy",
 }
+#: Subpackages importable as attributes (``persona.explain``, ``persona.reports``).
+_SUBMODULES = ("explain", "reports")
 
 if TYPE_CHECKING:  # pragma: no cover
+    from persona import explain as explain
+    from persona import reports as reports
+    from persona.data import Interactions as Interactions
+    from persona.evaluate import evaluate as evaluate
+    from persona.explain import Counterfactual as Counterfactual
+    from persona.explain import Explanation as Explanation
+    from persona.explain import Reason as Reason
+    from persona.models import ALS as ALS
+    from persona.models import BPR as BPR
+    from persona.models import ItemKNN as ItemKNN
+    from persona.models import Popularity as Popularity
     from persona.privacy import DP as DP
+    from persona.schema import Recommendation as Recommendation
     from persona.store import ScopedView as ScopedView
     from persona.store import Store as Store
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"persona.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'persona' has no attribute {name!r}")
@@ -57,7 +83,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
 
 
 __all__ = [
@@ -76,4 +102,5 @@ __all__ = [
     "ValidationError",
     "__version__",
     *_LAZY,
+    *_SUBMODULES,
 ]

@@ -1,7 +1,8 @@
 """pydantic models for everything that crosses persona's edge: purposes, features,
-consent events, events, lineage, reports. Every input rule for bad data lives here."""
+consent events, events, lineage, recommendations. Every input rule for bad data lives here."""
 
 from persona.schema._privacy import UNIT_OF_PRIVACY, PrivacyCharge, PrivacySpent
+from persona.schema._recommendation import Recommendation
 from persona.schema._store import (
     ConsentAction,
     ConsentRecord,
@@ -39,4 +40,5 @@ __all__ = [
     "PrivacyCharge",
     "PrivacySpent",
     "PurposeSpec",
+    "Recommendation",
 ]

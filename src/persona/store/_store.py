@@ -1617,6 +1617,9 @@ class Store:
                         ).rowcount
                         self._con.execute("DELETE FROM consent_state WHERE subject_id = ?", (code,))
                         self._con.execute("DELETE FROM feedback WHERE subject_id = ?", (code,))
+                        self._con.execute(
+                            "DELETE FROM shown_explanations WHERE subject_id = ?", (code,)
+                        )
                         self._con.execute("DELETE FROM subjects WHERE id = ?", (code,))
                     self._con.execute(
                         "INSERT OR REPLACE INTO suppressed(pseudonym, at) VALUES (?, ?)",
@@ -1663,6 +1666,72 @@ class Store:
                 "snapshot, so the write-ahead log could not be emptied yet; close other "
                 "readers and call store.erase(...) again to finish scrubbing the file"
             )
+
+    # ------------------------------------------------------------------ explanations
+    def record_explanation(self, user: str, explanation: Any) -> int:
+        """Record that ``user`` was shown ``explanation`` (GDPR Art. 15 transparency).
+
+        ``explanation`` is a :class:`persona.explain.Explanation` (or any JSON-serialisable
+        mapping). The audit log gets an ``explanation_shown`` entry under the person's
+        pseudonym whose detail holds only a keyed digest of the explanation; the
+        explanation itself is kept apart and erased with the person, because it names
+        items they chose. Returns the audit sequence number.
+
+        >>> import persona
+        >>> store = persona.Store(":memory:")
+        >>> seq = store.record_explanation("u1", {"item": "sku-9", "text": "We picked it."})
+        >>> [e["explanation"]["item"] for e in store.shown_explanations("u1")]
+        ['sku-9']
+        """
+        import json
+
+        _check_id(user, "user")
+        dump = getattr(explanation, "model_dump", None)
+        doc = dump(mode="json") if callable(dump) else dict(explanation)
+        body = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+        digest = hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+        with self._lock:
+            self._refresh()
+            with self._tx():
+                code = self._subject_code(user, create=True)
+                seq = self.audit.append(
+                    "explanation_shown", {"digest": digest}, subject=self.pseudonym(user)
+                )
+                self._con.execute(
+                    "INSERT INTO shown_explanations(seq, subject_id, body) VALUES (?, ?, ?)",
+                    (seq, code, body),
+                )
+            return seq
+
+    def shown_explanations(self, user: str) -> list[dict[str, Any]]:
+        """Explanations recorded for ``user``, oldest first: ``seq`` (audit entry), ``at``,
+        ``explanation`` (as recorded) and ``verified`` (its digest matches the audit log)."""
+        import json
+
+        _check_id(user, "user")
+        pseudonym = self.pseudonym(user)
+        entries = {e.seq: e for e in self.audit.entries(action="explanation_shown",
+                                                        subject=pseudonym)}
+        with self._lock:
+            self._refresh()
+            code = self._subject_code(user, create=False)
+            if code is None:
+                return []
+            rows = self._con.execute(
+                "SELECT seq, body FROM shown_explanations WHERE subject_id = ? ORDER BY seq",
+                (code,),
+            ).fetchall()
+        out = []
+        for seq, body in rows:
+            entry = entries.get(seq)
+            digest = hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+            out.append({
+                "seq": seq,
+                "at": None if entry is None else entry.at.isoformat(),
+                "explanation": json.loads(body),
+                "verified": entry is not None and entry.detail.get("digest") == digest,
+            })
+        return out
 
     # ------------------------------------------------------------------ stats
     def stats(self) -> dict[str, int]:

@@ -1,6 +1,11 @@
-"""Test helpers that ship with persona: empirical privacy audits (and, from the models,
-the conformance suite)."""
+"""Public test helpers: the model conformance suite, hypothesis strategies and empirical
+privacy audits.
 
+Needs the test extras (``pytest``, ``hypothesis``): ``pip install 'persona[test]'``.
+"""
+
+from persona.testing._conformance import ModelConformance, fitted_history
+from persona.testing._fixtures import block_interactions, interaction_matrices
 from persona.testing.audit import (
     AuditResult,
     audit_samples,
@@ -11,8 +16,12 @@ from persona.testing.audit import (
 
 __all__ = [
     "AuditResult",
+    "ModelConformance",
     "audit_samples",
+    "block_interactions",
     "clopper_pearson",
     "epsilon_lower_bound",
+    "fitted_history",
+    "interaction_matrices",
     "run_audit",
 ]

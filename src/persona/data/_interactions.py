@@ -1,0 +1,455 @@
+"""``Interactions``: a person × item confidence matrix with its id maps and lineage.
+
+Every model in persona is fitted on an :class:`Interactions`. It is built from events in one
+of three ways (a store's scoped view, a pandas frame, or a SciPy matrix) and all three go
+through the same weighting rules:
+
+1. each event's confidence is ``weight[feature] × value`` (optionally decayed with age);
+2. events of the same person and item are **summed** (duplicates are not an error: buying
+   the same thing twice is more evidence), the pair keeps its latest time;
+3. the summed confidence is optionally rescaled (``scaling="log"`` or ``"bm25"``).
+
+Only ``numpy``/``scipy`` are imported here, so the store and the models can both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from persona._columns import EventColumns
+from persona.errors import UnknownUserError, ValidationError
+
+__all__ = ["Interactions", "Scaling"]
+
+Scaling = Literal["none", "log", "bm25"]
+_SCALINGS = ("none", "log", "bm25")
+
+
+class Interactions:
+    """Confidence that each person likes each item, as a CSR matrix with string ids.
+
+    Rows are people (``users``), columns are items (``items``); a stored value is the
+    confidence ``c_ui > 0`` built from that person's events. Missing entries mean "no
+    event", not "dislike".
+
+    Parameters
+    ----------
+    matrix
+        ``(n_users, n_items)`` sparse matrix of non-negative, finite confidences.
+    users, items
+        The string ids of the rows and columns, unique.
+    at
+        Optional latest event time per stored entry (``datetime64[us]``, aligned with
+        ``matrix.data`` after canonicalisation); needed by :func:`persona.data.time_split`.
+    lineage
+        Opaque description of where the data came from (the store's lineage model), kept
+        so that models and explanations can say which data was used. May be ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> X = Interactions.from_csr(sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 2.0]])),
+    ...                           users=["u1", "u2"], items=["a", "b"])
+    >>> X
+    Interactions(2 people × 2 items, 2 entries)
+    >>> X.history("u2")
+    {'b': 2.0}
+    """
+
+    __slots__ = ("_user_index", "at", "features", "items", "lineage", "matrix", "users")
+
+    def __init__(
+        self,
+        matrix: sp.spmatrix | sp.sparray,
+        users: Sequence[str] | np.ndarray,
+        items: Sequence[str] | np.ndarray,
+        *,
+        at: np.ndarray | None = None,
+        lineage: Any = None,
+        features: tuple[str, ...] | None = None,
+    ) -> None:
+        m = sp.csr_matrix(matrix, dtype=np.float64)
+        users_arr = _ids(users, "users")
+        items_arr = _ids(items, "items")
+        if m.shape != (len(users_arr), len(items_arr)):
+            raise ValidationError(
+                f"matrix has shape {m.shape} but there are {len(users_arr)} users and "
+                f"{len(items_arr)} items; pass one id per row and per column"
+            )
+        if at is not None:
+            at = np.asarray(at, dtype="datetime64[us]")
+            if at.shape != m.data.shape:
+                raise ValidationError("'at' must have one time per stored matrix entry")
+        if not m.has_canonical_format:
+            if at is not None:
+                raise ValidationError("pass a canonical CSR matrix (sorted, no duplicates)")
+            m.sum_duplicates()
+        if m.data.size and (not np.all(np.isfinite(m.data)) or m.data.min() < 0):
+            raise ValidationError(
+                "confidences must be finite and non-negative; drop or clip bad values first"
+            )
+        if m.data.size and m.data.min() == 0:
+            keep = m.data != 0
+            if at is not None:
+                at = at[keep]
+            m.eliminate_zeros()
+        self.matrix: sp.csr_matrix = m
+        self.users: np.ndarray = users_arr
+        self.items: np.ndarray = items_arr
+        self.at: np.ndarray | None = at
+        self.lineage: Any = lineage
+        self.features: tuple[str, ...] | None = features
+        self._user_index: dict[str, int] | None = None
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def from_csr(
+        cls,
+        matrix: sp.spmatrix | sp.sparray,
+        users: Sequence[str] | np.ndarray,
+        items: Sequence[str] | np.ndarray,
+        *,
+        scaling: Scaling = "none",
+        lineage: Any = None,
+    ) -> Interactions:
+        """Wrap a SciPy matrix of confidences (duplicates summed, zeros dropped).
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> Interactions.from_csr(sp.eye(3, format="csr"), ["a", "b", "c"], ["x", "y", "z"]).nnz
+        3
+        """
+        X = cls(matrix, users, items, lineage=lineage)
+        return X._rescaled(scaling)
+
+    @classmethod
+    def from_pandas(
+        cls,
+        df: Any,
+        *,
+        user: str = "user",
+        item: str = "item",
+        value: str | None = None,
+        at: str | None = None,
+        feature: str | None = None,
+        weights: Mapping[str, float] | None = None,
+        scaling: Scaling = "none",
+        half_life: timedelta | None = None,
+        now: datetime | np.datetime64 | None = None,
+        lineage: Any = None,
+    ) -> Interactions:
+        """Build from a pandas frame with one row per event.
+
+        Parameters
+        ----------
+        df
+            The events.
+        user, item
+            Columns with the person and item ids (converted to ``str``).
+        value
+            Column with the event's value (quantity, play count, ...); 1 per event if ``None``.
+        at
+            Column with the event time; needed for ``half_life`` and time-based splits.
+            Naive times are taken as UTC.
+        feature, weights
+            Column naming the event's feature and the weight of each feature; see
+            :meth:`from_view` for the rules.
+        scaling, half_life, now
+            See :meth:`from_view`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"user": ["u1", "u1", "u2"], "item": ["a", "a", "b"],
+        ...                    "value": [1.0, 2.0, 5.0]})
+        >>> X = Interactions.from_pandas(df, value="value")
+        >>> X.history("u1")  # duplicate events are summed
+        {'a': 3.0}
+        """
+        missing = [c for c in (user, item, value, at, feature) if c is not None and c not in df]
+        if missing:
+            raise ValidationError(
+                f"column(s) {missing} not in the frame; it has {list(df.columns)}"
+            )
+        if df[user].isna().any() or df[item].isna().any():
+            raise ValidationError(
+                "some events have no person or item id (e.g. guest checkouts); "
+                "drop those rows first, e.g. df.dropna(subset=[user, item])"
+            )
+        u_codes, users = _factorize(df[user].astype(str).to_numpy())
+        i_codes, items = _factorize(df[item].astype(str).to_numpy())
+        n = len(df)
+        vals = (
+            np.ones(n) if value is None else np.asarray(df[value].to_numpy(), dtype=np.float64)
+        )
+        times = None
+        if at is not None:
+            col = df[at]
+            try:
+                import pandas as pd
+
+                col = pd.to_datetime(col, utc=True).dt.tz_localize(None)
+            except (ImportError, ValueError, TypeError) as exc:
+                raise ValidationError(f"column {at!r} is not a time: {exc}") from exc
+            times = np.asarray(col.to_numpy(), dtype="datetime64[us]")
+        if feature is not None:
+            f_codes, features = _factorize(df[feature].astype(str).to_numpy())
+        else:
+            f_codes, features = np.zeros(n, dtype=np.int64), np.array(["event"], dtype=object)
+            if weights is not None:
+                raise ValidationError("'weights' needs a 'feature' column to apply to")
+        return cls._from_codes(
+            u_codes, i_codes, f_codes, vals, times, users, items, tuple(features),
+            weights=weights, scaling=scaling, half_life=half_life, now=now, lineage=lineage,
+        )
+
+    @classmethod
+    def from_view(
+        cls,
+        view: Any,
+        weights: Mapping[str, float] | None = None,
+        *,
+        scaling: Scaling = "none",
+        half_life: timedelta | None = None,
+        now: datetime | np.datetime64 | None = None,
+    ) -> Interactions:
+        """Build from a consent-scoped view of the store (``store.scope(purpose)``).
+
+        The view is duck-typed: ``view.events()`` returns :class:`persona._columns.EventColumns`
+        and ``view.lineage`` (kept as :attr:`lineage`) says what data the view covered.
+
+        Parameters
+        ----------
+        view
+            A scoped view. Only the data the view returns is used; nothing else is read.
+        weights
+            Feature name → weight. Each event's confidence is ``weight × value``. When given,
+            **features not listed are dropped** (so a feature is never used by accident);
+            ``None`` weighs every feature in the view 1.0. A weight of 0 also drops it.
+        scaling
+            ``"none"`` (confidence as summed), ``"log"`` (``log1p``, damps heavy users and
+            repeat purchases) or ``"bm25"`` (Okapi BM25 weighting of each person's row,
+            ``K1=100, B=0.8`` as in implicit).
+        half_life
+            Optional time decay: an event ``age`` old counts ``0.5 ** (age / half_life)``.
+        now
+            The reference time for the decay; the latest event time if ``None``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from persona._columns import EventColumns
+        >>> class View:  # what store.scope(purpose) returns, reduced to what is read here
+        ...     lineage = None
+        ...     def events(self):
+        ...         return EventColumns(
+        ...             users=np.array(["u1", "u2"], dtype=object),
+        ...             items=np.array(["a", "b"], dtype=object),
+        ...             features=("purchases", "views"),
+        ...             user=np.array([0, 0, 1], dtype=np.int32),
+        ...             item=np.array([0, 1, 1], dtype=np.int32),
+        ...             feature=np.array([0, 1, 1], dtype=np.int16),
+        ...             value=np.array([1.0, 3.0, 1.0]),
+        ...             at=np.array(["2026-11-01", "2026-11-02", "2026-11-03"],
+        ...                         dtype="datetime64[us]"))
+        >>> X = Interactions.from_view(View(), weights={"purchases": 1.0, "views": 0.2})
+        >>> X.history("u1")
+        {'a': 1.0, 'b': 0.6000000000000001}
+        """
+        cols = view.events()
+        if not isinstance(cols, EventColumns):
+            raise ValidationError(
+                f"view.events() returned {type(cols).__name__}, expected EventColumns"
+            )
+        return cls._from_codes(
+            np.asarray(cols.user, dtype=np.int64),
+            np.asarray(cols.item, dtype=np.int64),
+            np.asarray(cols.feature, dtype=np.int64),
+            np.asarray(cols.value, dtype=np.float64),
+            np.asarray(cols.at, dtype="datetime64[us]"),
+            np.asarray(cols.users, dtype=object),
+            np.asarray(cols.items, dtype=object),
+            tuple(cols.features),
+            weights=weights, scaling=scaling, half_life=half_life, now=now,
+            lineage=getattr(view, "lineage", None),
+        )
+
+    @classmethod
+    def _from_codes(
+        cls,
+        u: np.ndarray,
+        i: np.ndarray,
+        f: np.ndarray,
+        value: np.ndarray,
+        at: np.ndarray | None,
+        users: np.ndarray,
+        items: np.ndarray,
+        features: tuple[str, ...],
+        *,
+        weights: Mapping[str, float] | None,
+        scaling: Scaling,
+        half_life: timedelta | None,
+        now: datetime | np.datetime64 | None,
+        lineage: Any,
+    ) -> Interactions:
+        if scaling not in _SCALINGS:
+            raise ValidationError(f"scaling must be one of {_SCALINGS}, not {scaling!r}")
+        if not np.all(np.isfinite(value)):
+            bad = int(np.flatnonzero(~np.isfinite(value))[0])
+            raise ValidationError(
+                f"event {bad} has a non-finite value; drop it or give it a number",
+                errors=[{"row": bad, "field": "value", "message": "not finite",
+                         "input": float(value[bad])}],
+            )
+        if value.size and value.min() < 0:
+            bad = int(np.flatnonzero(value < 0)[0])
+            raise ValidationError(
+                f"event {bad} has a negative value ({value[bad]}); confidences must be >= 0 "
+                "(model returns and cancellations by removing the original events)",
+                errors=[{"row": bad, "field": "value", "message": "negative",
+                         "input": float(value[bad])}],
+            )
+        # feature weights
+        if weights is None:
+            w = np.ones(len(features))
+            used = features
+        else:
+            for name, wt in weights.items():
+                if not np.isfinite(wt) or wt < 0:
+                    raise ValidationError(f"weight of {name!r} must be finite and >= 0, not {wt}")
+            w = np.array([float(weights.get(name, 0.0)) for name in features])
+            used = tuple(name for name in features if weights.get(name, 0.0) > 0)
+        conf = value * w[f] if len(features) else value
+        if half_life is not None:
+            if at is None:
+                raise ValidationError("half_life needs event times; pass 'at'")
+            seconds = half_life.total_seconds()
+            if seconds <= 0:
+                raise ValidationError("half_life must be positive")
+            ref = at.max() if now is None else np.datetime64(now, "us")
+            age = (ref - at).astype("timedelta64[us]").astype(np.float64) / 1e6
+            conf = conf * np.power(0.5, np.maximum(age, 0.0) / seconds)
+        keep = conf > 0
+        u, i, conf = u[keep], i[keep], conf[keep]
+        if at is not None:
+            at = at[keep]
+        # canonical CSR with duplicates summed and the latest time per pair
+        order = np.lexsort((i, u))
+        u, i, conf = u[order], i[order], conf[order]
+        n_users, n_items = len(users), len(items)
+        if u.size:
+            key = u * n_items + i
+            starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+            data = np.add.reduceat(conf, starts)
+            cols = i[starts]
+            rows = u[starts]
+            last = None if at is None else np.maximum.reduceat(at[order].view(np.int64), starts)
+        else:
+            data, cols, rows, last = conf, i, u, (None if at is None else at.view(np.int64))
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
+        m = sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=(n_users, n_items))
+        m.has_canonical_format = True
+        X = cls(
+            m, users, items,
+            at=None if last is None else last.view("datetime64[us]"),
+            lineage=lineage, features=used,
+        )
+        return X._rescaled(scaling)
+
+    def _rescaled(self, scaling: Scaling) -> Interactions:
+        if scaling not in _SCALINGS:
+            raise ValidationError(f"scaling must be one of {_SCALINGS}, not {scaling!r}")
+        if scaling == "none":
+            return self
+        m = self.matrix.copy()
+        if scaling == "log":
+            m.data = np.log1p(m.data)
+        else:
+            m = _bm25(m)
+        return Interactions(m, self.users, self.items, at=self.at, lineage=self.lineage,
+                            features=self.features)
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_users, n_items)``."""
+        return self.matrix.shape  # type: ignore[return-value]
+
+    @property
+    def n_users(self) -> int:
+        """Number of people (rows)."""
+        return int(self.matrix.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        """Number of items (columns)."""
+        return int(self.matrix.shape[1])
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored person–item pairs."""
+        return int(self.matrix.nnz)
+
+    def user_index(self, user: str) -> int:
+        """Row of ``user``; raises :class:`~persona.errors.UnknownUserError` if absent."""
+        if self._user_index is None:
+            self._user_index = {u: k for k, u in enumerate(self.users)}
+        try:
+            return self._user_index[user]
+        except KeyError:
+            raise UnknownUserError(f"{user!r} has no events in these interactions") from None
+
+    def history(self, user: str) -> dict[str, float]:
+        """The person's items and confidences, as a dict."""
+        r = self.user_index(user)
+        a, b = self.matrix.indptr[r], self.matrix.indptr[r + 1]
+        return {
+            str(self.items[j]): float(c)
+            for j, c in zip(self.matrix.indices[a:b], self.matrix.data[a:b], strict=True)
+        }
+
+    def with_matrix(self, matrix: sp.csr_matrix, at: np.ndarray | None = None) -> Interactions:
+        """Same people, items and lineage, other confidences (used by splits)."""
+        return Interactions(matrix, self.users, self.items, at=at, lineage=self.lineage,
+                            features=self.features)
+
+    def __repr__(self) -> str:
+        return f"Interactions({self.n_users} people × {self.n_items} items, {self.nnz} entries)"
+
+
+def _ids(values: Sequence[str] | np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray([str(v) for v in values], dtype=object)
+    if len(set(arr.tolist())) != len(arr):
+        raise ValidationError(f"{name} ids must be unique")
+    return arr
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and uniques in order of first appearance (stable, no pandas needed)."""
+    uniques, first, codes = np.unique(values, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rank[codes].astype(np.int64), np.asarray(uniques[order], dtype=object)
+
+
+def _bm25(m: sp.csr_matrix, k1: float = 100.0, b: float = 0.8) -> sp.csr_matrix:
+    """Okapi BM25 weighting of each row (as ``implicit.nearest_neighbours.bm25_weight``)."""
+    m = m.copy()
+    n = m.shape[0]
+    df = np.bincount(m.indices, minlength=m.shape[1])
+    idf = np.log(n) - np.log1p(df)
+    row_sums = np.asarray(m.sum(axis=1)).ravel()
+    avg = row_sums.mean() if n else 1.0
+    length_norm = (1.0 - b) + b * row_sums / (avg or 1.0)
+    rows = np.repeat(np.arange(n), np.diff(m.indptr))
+    m.data = m.data * (k1 + 1.0) / (k1 * length_norm[rows] + m.data) * idf[m.indices]
+    m.data = np.maximum(m.data, 0.0)  # zeros are dropped by Interactions (with their times)
+    return m

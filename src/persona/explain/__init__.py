@@ -1,0 +1,52 @@
+"""Explanations: faithful reasons, data lineage, counterfactuals, plain language.
+
+Every ``recommend`` result carries an :class:`Explanation`: the model's own score
+decomposition as :class:`Reason` items (they sum to the served score), the data used and
+not used (and why), the privacy statement of the pooled parts of the model, and
+:attr:`Explanation.text` in plain language from the templates of one language file.
+
+>>> import numpy as np, scipy.sparse as sp
+>>> from persona.data import Interactions
+>>> from persona.models import ALS
+>>> X = Interactions.from_csr(sp.csr_matrix(np.kron(np.eye(2), np.ones((3, 3)))),
+...     [f"u{i}" for i in range(6)], [f"i{i}" for i in range(6)])
+>>> model = ALS(factors=4, iterations=5, random_state=0).fit(X)
+>>> r = model.recommend("u0", n=1, exclude_seen=False)[0]
+>>> e = r.explanation
+>>> e.kind, e.score == r.score
+('decomposition', True)
+>>> bool(np.isclose(sum(x.contribution for x in e.reasons), r.score, rtol=1e-9))
+True
+"""
+
+from persona.explain._build import explain, privacy_statement
+from persona.explain._model import (
+    ConsentBasis,
+    Counterfactual,
+    DataNotUsed,
+    DataUsed,
+    Explanation,
+    ExplanationKind,
+    LineageRef,
+    PrivacyStatement,
+    Reason,
+    json_schema,
+)
+from persona.explain._text import available_languages, templates
+
+__all__ = [
+    "ConsentBasis",
+    "Counterfactual",
+    "DataNotUsed",
+    "DataUsed",
+    "Explanation",
+    "ExplanationKind",
+    "LineageRef",
+    "PrivacyStatement",
+    "Reason",
+    "available_languages",
+    "explain",
+    "json_schema",
+    "privacy_statement",
+    "templates",
+]

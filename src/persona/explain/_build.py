@@ -1,0 +1,568 @@
+"""Building explanations from a fitted model: reasons, data used and not used, counterfactuals.
+
+Reasons are the model's own score decomposition, computed for the very state that served
+the score: ALS splits ``y_iᵀ u`` over the history through the exact solve that produced
+``u`` (Hu, Koren & Volinsky 2008, section 5); ItemKNN's score *is* a sum of neighbour
+similarities. Models with no exact split (BPR) get a justification (similar history items,
+marked as such), and the non-personalised Popularity cites no personal data.
+
+Models call into this module lazily (inside ``recommend``/``explain``), because the
+design's import rule has ``explain`` import ``models`` and never the other way round.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from persona.errors import ValidationError
+from persona.explain._model import (
+    ConsentBasis,
+    Counterfactual,
+    DataNotUsed,
+    DataUsed,
+    Explanation,
+    LineageRef,
+    PrivacyStatement,
+    Reason,
+)
+
+if TYPE_CHECKING:
+    from persona.models import Recommender
+    from persona.schema import Recommendation
+
+__all__ = ["attach_explanations", "explain"]
+
+_new = object.__new__
+_setattr = object.__setattr__
+_REASON_FIELDS = tuple(Reason.model_fields)
+_EXPL_FIELDS = set(Explanation.model_fields)
+_SANDBOX_USER = "\x00persona-counterfactual"
+
+
+def _fast(cls: type, fields: dict[str, Any], names: set[str]) -> Any:
+    """Build a pydantic model from values persona computed itself, without re-validating.
+
+    Equal to ``cls(**fields)`` (a test checks it); used on the serving path where one
+    ``recommend`` call may explain hundreds of history items. ``names`` (the fields set)
+    may be shared between objects: pydantic copies it on ``model_copy`` and never changes
+    it in place.
+    """
+    obj = _new(cls)
+    _setattr(obj, "__dict__", fields)
+    _setattr(obj, "__pydantic_fields_set__", names)
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
+    return obj
+
+
+_REASON_NAMES = set(_REASON_FIELDS)
+
+
+def _reason(item: str, label: str, contribution: float | None, share: float | None,
+            similarity: float | None, feature: str | None, at: datetime | None) -> Reason:
+    return _fast(Reason, {"item": item, "label": label, "contribution": contribution,
+                          "share": share, "similarity": similarity, "feature": feature,
+                          "at": at}, _REASON_NAMES)
+
+
+@contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """Hold the cyclic garbage collector while building many small objects at once.
+
+    The objects built here form no reference cycles; without the hold, CPython < 3.12
+    re-scans every live object again and again while a large ``recommend_batch`` is being
+    explained (a run that is several times slower). Restored on exit, also on errors.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# ---------------------------------------------------------------- model context
+class _Context:
+    """What every explanation of one model shares: lineage, data used, privacy."""
+
+    __slots__ = ("data_not_used", "data_used", "feature", "key", "lineage", "privacy")
+
+    def __init__(self, model: Recommender) -> None:
+        lineage = _lineage(getattr(model, "lineage_", None))
+        spent = getattr(model, "privacy_spent_", None)
+        self.key = (id(getattr(model, "lineage_", None)), id(spent))
+        self.privacy = privacy_statement(spent)
+        whose = "yours" if model.personalised else "pooled"
+        used: list[DataUsed] = []
+        not_used: list[DataNotUsed] = []
+        self.lineage: LineageRef | None = None
+        features: list[str] = []
+        if lineage is not None:
+            self.lineage = LineageRef(
+                store_id=lineage.store_id, purpose=lineage.purpose, read_at=lineage.read_at,
+                audit_seq=lineage.audit_seq,
+            )
+            for f in lineage.features:
+                if f.used:
+                    features.append(f.feature)
+                    used.append(DataUsed(feature=f.feature, category=f.category,
+                                         purpose=lineage.purpose, whose=whose))
+                else:
+                    m = re.search(r"\(allowed for ([^)]*)\)", f.reason)
+                    allowed = [] if m is None else [p.strip() for p in m.group(1).split(",")]
+                    not_used.append(DataNotUsed(
+                        feature=f.feature, category=f.category,
+                        reason="not_allowed_for_purpose", purpose=lineage.purpose,
+                        allowed_for=allowed, retention_days=f.retention_days,
+                    ))
+        self.feature = features[0] if len(features) == 1 else None
+        self.data_used = tuple(used)
+        self.data_not_used = tuple(not_used)
+
+
+def _lineage(value: Any) -> Any:
+    """The model's lineage as :class:`persona.schema.Lineage` (a loaded model holds a dict)."""
+    from persona.schema import Lineage
+
+    if value is None or isinstance(value, Lineage):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return Lineage.model_validate(value)
+        except Exception:  # an unknown lineage shape: say nothing rather than guess
+            return None
+    return None
+
+
+def _context(model: Recommender) -> _Context:
+    key = (id(getattr(model, "lineage_", None)), id(getattr(model, "privacy_spent_", None)))
+    ctx = model.__dict__.get("_explain_context")
+    if ctx is None or ctx.key != key:
+        ctx = _Context(model)
+        model.__dict__["_explain_context"] = ctx
+    return ctx
+
+
+def privacy_statement(spent: Any) -> PrivacyStatement | None:
+    """The DP statement for ``model.privacy_spent_`` (``None`` for non-private fits).
+
+    Accepts a :class:`PrivacyStatement`, a mapping, an object with ``.statement`` (a
+    mapping) or one with ``epsilon``/``delta`` attributes.
+
+    Examples
+    --------
+    >>> privacy_statement({"epsilon": 1.0, "delta": 1e-6}).epsilon
+    1.0
+    >>> privacy_statement(None) is None
+    True
+    """
+    if spent is None:
+        return None
+    if isinstance(spent, PrivacyStatement):
+        return spent
+    statement = getattr(spent, "statement", None)
+    if isinstance(statement, Mapping):
+        data: Mapping[str, Any] = statement
+    elif isinstance(spent, Mapping):
+        data = spent
+    elif callable(getattr(spent, "model_dump", None)):
+        data = spent.model_dump(mode="json")
+    else:
+        data = {k: v for k, v in vars(spent).items() if not k.startswith("_")}
+
+    def num(key: str) -> float | None:
+        v = data.get(key)
+        return None if v is None else float(v)
+
+    details = {k: v for k, v in data.items()
+               if k not in ("epsilon", "delta", "unit", "unit_of_privacy", "mechanism",
+                            "description")
+               and isinstance(v, str | int | float | bool | dict | type(None))}
+    unit = data.get("unit", data.get("unit_of_privacy", "one person"))
+    describe = getattr(spent, "describe", None)
+    return PrivacyStatement(
+        epsilon=num("epsilon"), delta=num("delta"), unit=str(unit),
+        mechanism=None if data.get("mechanism") is None else str(data["mechanism"]),
+        description=str(describe()) if callable(describe) else data.get("description"),
+        details=details,
+    )
+
+
+# ---------------------------------------------------------------- reasons
+def _labels(model: Recommender, extra: Mapping[str, str] | None) -> Mapping[str, str]:
+    own: Mapping[str, str] = model.__dict__.get("item_labels_") or {}
+    if not extra:
+        return own
+    return {**own, **extra}
+
+
+def _history_meta(cols: Any) -> dict[str, tuple[str, datetime]]:
+    """Item → (feature of the latest event, its time) from a person's store history."""
+    out: dict[str, tuple[str, datetime]] = {}
+    if cols is None or len(cols.item) == 0:
+        return out
+    order = np.argsort(cols.at, kind="stable")
+    items, feats, ats = cols.items, cols.features, cols.at
+    for k in order.tolist():
+        at = ats[k].astype("datetime64[us]").item()
+        out[str(items[cols.item[k]])] = (str(feats[cols.feature[k]]), _utc(at))
+    return out
+
+
+def _utc(at: datetime) -> datetime:
+    from datetime import UTC
+
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
+def _decomposition(
+    model: Recommender, row: int, cols: np.ndarray, scores: Sequence[float],
+    labels: Mapping[str, str], feature: str | None,
+    meta: Mapping[str, tuple[str, datetime]] | None,
+) -> list[list[Reason]]:
+    """Reasons for items ``cols`` of one person: exact contributions, largest first."""
+    hist, P = model._contribution_matrix(row, cols)
+    names = model.items_[hist].tolist() if len(hist) else []
+    shown = [labels.get(it, it) for it in names]
+    if meta:
+        whence = [meta.get(it, (feature, None)) for it in names]
+    else:
+        whence = [(feature, None)] * len(names)
+    out = []
+    for k, score in enumerate(scores):
+        parts = P[:, k]
+        nz = np.flatnonzero(parts)
+        order = nz[np.argsort(-parts[nz], kind="stable")].tolist()
+        vals = parts[order].tolist()
+        inv = 1.0 / score if score else None
+        out.append([
+            _reason(names[j], shown[j], v, None if inv is None else v * inv, None,
+                    whence[j][0], whence[j][1])
+            for j, v in zip(order, vals, strict=True)
+        ])
+    return out
+
+
+def _justification(
+    model: Recommender, row: int, cols: np.ndarray, labels: Mapping[str, str],
+    feature: str | None, meta: Mapping[str, tuple[str, datetime]] | None, limit: int = 20,
+) -> list[list[Reason]]:
+    """History items most similar to each item (``similar_items``' measure), marked as a
+    justification: they do not add up to the score."""
+    h = model.history_
+    hist = h.indices[h.indptr[row]:h.indptr[row + 1]]
+    out = []
+    for j in cols.tolist():
+        sims = np.asarray(model._similar_scores(int(j)), dtype=np.float64)[hist]
+        order = np.argsort(-sims, kind="stable")[:limit]
+        reasons = []
+        for k in order.tolist():
+            if sims[k] <= 0:
+                break
+            it = str(model.items_[hist[k]])
+            f, at = (meta.get(it, (feature, None)) if meta else (feature, None))
+            reasons.append(_reason(it, labels.get(it, it), None, None, float(sims[k]), f, at))
+        out.append(reasons)
+    return out
+
+
+def _kind(model: Recommender) -> str:
+    from persona.models import Recommender
+
+    if not model.personalised:
+        return "non_personalised"
+    if type(model)._contribution_matrix is Recommender._contribution_matrix:
+        return "justification"
+    return "decomposition"
+
+
+def _reasons_for(
+    model: Recommender, kind: str, row: int | None, cols: np.ndarray, scores: Sequence[float],
+    labels: Mapping[str, str], feature: str | None,
+    meta: Mapping[str, tuple[str, datetime]] | None,
+) -> list[list[Reason]]:
+    if kind == "non_personalised" or row is None:
+        return [[] for _ in scores]
+    if kind == "decomposition":
+        return _decomposition(model, row, cols, scores, labels, feature, meta)
+    return _justification(model, row, cols, labels, feature, meta)
+
+
+# ---------------------------------------------------------------- the serving path
+def attach_explanations(
+    model: Recommender, users: Sequence[str], lists: list[list[Recommendation]]
+) -> list[list[Recommendation]]:
+    """Give every recommendation of ``lists`` (one list per person) its explanation."""
+    from persona.models._base import _recommendation
+
+    ctx = _context(model)
+    kind = _kind(model)
+    labels = _labels(model, None)
+    model_name = type(model).__name__
+    with _no_gc_pauses():
+        return _attach(model, users, lists, ctx, kind, labels, model_name, _recommendation)
+
+
+def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommendation]],
+            ctx: _Context, kind: str, labels: Mapping[str, str], model_name: str,
+            _recommendation: Any) -> list[list[Recommendation]]:
+    out = []
+    for user, recs in zip(users, lists, strict=True):
+        if not recs:
+            out.append(recs)
+            continue
+        cols = np.fromiter((model._iidx[r.item] for r in recs), dtype=np.int64, count=len(recs))
+        scores = [r.score for r in recs]
+        row = model._row(user) if model.personalised else None
+        reasons = _reasons_for(model, kind, row, cols, scores, labels, ctx.feature, None)
+        explained = []
+        for r, rs in zip(recs, reasons, strict=True):
+            e = _fast(Explanation, {
+                "item": r.item, "label": labels.get(r.item, r.item), "score": r.score,
+                "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
+                "data_used": list(ctx.data_used), "data_not_used": list(ctx.data_not_used),
+                "privacy": ctx.privacy, "counterfactual": None, "lineage": ctx.lineage,
+                "language": "en",
+            }, _EXPL_FIELDS)
+            explained.append(_recommendation(r.item, r.score, r.rank, e))
+        out.append(explained)
+    return out
+
+
+# ---------------------------------------------------------------- explain one item
+def explain(
+    model: Recommender,
+    user: str,
+    item: str,
+    *,
+    counterfactual: bool = False,
+    n: int = 10,
+    store: Any = None,
+    view: Any = None,
+    labels: Mapping[str, str] | None = None,
+    language: str = "en",
+    rank: int | None = None,
+) -> Explanation:
+    """Explain why ``model`` scores ``item`` for ``user`` as it does (recommended or not).
+
+    Parameters
+    ----------
+    model
+        A fitted persona recommender.
+    user, item
+        The person and the item.
+    counterfactual
+        Also search, greedily by contribution, the smallest part of the history whose
+        removal takes the item out of the top ``n``, verified by re-scoring through fold-in.
+    n
+        The list length the counterfactual (and the rank) refer to.
+    store, view
+        A :class:`persona.Store` or a scoped view (``store.scope(purpose)``). With either,
+        the person's own lineage is read (one audited read): when each kind of data was
+        used, under which consent, and what was left out and why, with dates; and item
+        labels come from the store. Without, data used/not used come from the model's
+        training lineage only.
+    labels
+        Extra item labels (id → title), over those set with ``model.set_item_labels``.
+    language
+        Which template file renders the text.
+    rank
+        The item's rank when the caller knows it; computed otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from persona.data import Interactions
+    >>> from persona.models import ItemKNN
+    >>> X = Interactions.from_csr(sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]])),
+    ...                          ["u1", "u2", "u3"], ["boots", "socks", "tent"])
+    >>> model = ItemKNN(neighbours=3).fit(X).set_item_labels({"boots": "Hiking Boots",
+    ...     "socks": "Trail Socks", "tent": "Tent"})
+    >>> e = explain(model, "u1", "tent")
+    >>> e.kind, [r.label for r in e.reasons]
+    ('decomposition', ['Trail Socks', 'Hiking Boots'])
+    >>> bool(np.isclose(sum(r.contribution for r in e.reasons), e.score))
+    True
+    >>> e.text
+    'We picked Tent for you because you chose Trail Socks and Hiking Boots.'
+    """
+    model._check_fitted()
+    if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
+        raise ValidationError(f"n must be a positive integer, not {n!r}")
+    j = model._item(item)
+    ctx = _context(model)
+    kind = _kind(model)
+    row = model._row(user) if model.personalised else None
+    if view is None and store is not None:
+        purpose = ctx.lineage.purpose if ctx.lineage is not None else None
+        if purpose is None:
+            raise ValidationError(
+                "the model has no store lineage, so the purpose to read is unknown; pass "
+                "view=store.scope(purpose) instead of store="
+            )
+        view = store.scope(purpose)
+    meta = None
+    person = None
+    all_labels = dict(_labels(model, labels))
+    if view is not None:
+        cols_, person = view.history_with_lineage(user)
+        meta = _history_meta(cols_)
+        wanted = [item, *([] if row is None else _history_items(model, row))]
+        all_labels = {**view.item_labels(wanted), **all_labels}
+    score = float(model.score(user, [item])[0])  # exactly as served
+    scores = _all_scores(model, row)
+    scores[j] = score
+    if rank is None:
+        rank = _rank(model, row, j, scores)
+    reasons = _reasons_for(model, kind, row, np.array([j]), [score], all_labels,
+                           ctx.feature, meta)[0]
+    data_used = list(ctx.data_used)
+    data_not_used = list(ctx.data_not_used)
+    lineage = ctx.lineage
+    if person is not None:
+        features = _store_features(view)
+        data_used, data_not_used = _person_data(person, model.personalised, ctx, features)
+        lineage = (lineage or LineageRef()).model_copy(update={
+            "store_id": person.store_id, "purpose": person.purpose,
+            "person_read_at": person.read_at, "person_audit_seq": person.audit_seq,
+        })
+    cf = None
+    if counterfactual and kind != "non_personalised" and row is not None:
+        cf = find_counterfactual(model, user, item, reasons, n, all_labels)
+    return Explanation(
+        item=item, label=all_labels.get(item, item), score=score, rank=rank, kind=kind,
+        model=type(model).__name__, reasons=reasons, data_used=data_used,
+        data_not_used=data_not_used, privacy=ctx.privacy, counterfactual=cf, lineage=lineage,
+        language=language,
+    )
+
+
+def _history_items(model: Recommender, row: int) -> list[str]:
+    h = model.history_
+    return model.items_[h.indices[h.indptr[row]:h.indptr[row + 1]]].tolist()
+
+
+def _all_scores(model: Recommender, row: int | None) -> np.ndarray:
+    """The served score of every catalogue item for one person (as ``model.score``)."""
+    rows = np.array([0 if row is None else row], dtype=np.int64)
+    model._prepare_rows(rows)
+    vectors = getattr(model, "_user_vectors64", None)
+    Y = getattr(model, "_Y64", None)
+    if vectors is not None and Y is not None:  # factor models: one float64 product
+        return np.asarray(Y @ vectors(rows)[0], dtype=np.float64)
+    S = model._rank_scores(rows)
+    m = S.shape[1]
+    exact = model._exact_scores(np.repeat(rows, m), np.arange(m), S[0])
+    return np.array(exact, dtype=np.float64)
+
+
+def _rank(model: Recommender, row: int | None, j: int, scores: np.ndarray) -> int | None:
+    """Rank among the items ``recommend`` would consider (seen items are not ranked)."""
+    s = scores.copy()
+    if row is not None:
+        h = model.history_
+        seen = h.indices[h.indptr[row]:h.indptr[row + 1]]
+        if np.any(seen == j):
+            return None
+        s[seen] = -np.inf
+    score = s[j]
+    ahead = np.count_nonzero(s > score) + np.count_nonzero(s[:j] == score)
+    return int(ahead) + 1
+
+
+def _store_features(view: Any) -> dict[str, Any]:
+    store = getattr(view, "_store", None)
+    return {} if store is None else store.features
+
+
+def _basis(rec: Any) -> ConsentBasis | None:
+    if rec is None:
+        return None
+    return ConsentBasis(purpose=rec.purpose, action=rec.action, at=rec.at, source=rec.source,
+                        notice_version=rec.notice_version)
+
+
+def _person_data(
+    person: Any, personalised: bool, ctx: _Context, features: Mapping[str, Any]
+) -> tuple[list[DataUsed], list[DataNotUsed]]:
+    """Data used and not used, from the person's own lineage (with consent and dates)."""
+    consent = _basis(person.consent) if person.active else None
+    used: list[DataUsed] = []
+    not_used: list[DataNotUsed] = []
+    if personalised:
+        for f in person.used:
+            used.append(DataUsed(
+                feature=f.feature, category=f.category, purpose=person.purpose, whose="yours",
+                events=f.events, first_at=f.first_at, last_at=f.last_at, consent=consent,
+            ))
+    else:
+        used = list(ctx.data_used)
+        for f in person.used:
+            not_used.append(DataNotUsed(
+                feature=f.feature, category=f.category, reason="not_personalised",
+                purpose=person.purpose, events=f.events,
+            ))
+    for f in person.not_used:
+        spec = features.get(f.feature)
+        not_used.append(DataNotUsed(
+            feature=f.feature, category=f.category, reason=f.reason, purpose=f.purpose,
+            events=f.events, since=f.since, choice=_basis(f.choice),
+            allowed_for=[] if spec is None else list(spec.purposes),
+            retention_days=f.retention_days,
+        ))
+    return used, not_used
+
+
+# ---------------------------------------------------------------- counterfactuals
+def _sandbox(model: Recommender) -> Recommender:
+    """A shallow copy that ``fold_in`` of a new person can change without touching
+    ``model`` (fold-in replaces, never mutates, the shared arrays when it adds a row)."""
+    twin = copy.copy(model)
+    twin.__dict__["_uidx"] = dict(model._uidx)
+    twin.__dict__.pop("_explain_context", None)
+    return twin
+
+
+def find_counterfactual(
+    model: Recommender, user: str, item: str, reasons: Sequence[Reason], n: int,
+    labels: Mapping[str, str], max_steps: int = 10,
+) -> Counterfactual:
+    """Greedy search (largest contribution first) for history items whose removal takes
+    ``item`` out of ``user``'s top ``n``; each step is re-scored through fold-in."""
+    recs = model.recommend(user, n=n, explain=False)
+    ranks = {r.item: r.rank for r in recs}
+    before = ranks.get(item)
+    if before is None:
+        return Counterfactual(removed=[], removed_labels=[], verified=False, n=n,
+                              rank_before=None, rank_after=None)
+    row = model._row(user)
+    h = model.history_
+    a, b = h.indptr[row], h.indptr[row + 1]
+    history = dict(zip(model.items_[h.indices[a:b]].tolist(), h.data[a:b].tolist(), strict=True))
+    order = [r.item for r in reasons if (r.contribution if r.contribution is not None
+                                         else (r.similarity or 0.0)) > 0]
+    twin = _sandbox(model)
+    removed: list[str] = []
+    after: int | None = before
+    for it in order[:max_steps]:
+        removed.append(it)
+        reduced = {k: v for k, v in history.items() if k not in removed}
+        twin.fold_in(_SANDBOX_USER, reduced)
+        top = twin.recommend(_SANDBOX_USER, n=n, exclude=removed, explain=False)
+        after = next((r.rank for r in top if r.item == item), None)
+        if after is None:
+            return Counterfactual(
+                removed=removed, removed_labels=[labels.get(x, x) for x in removed],
+                verified=True, n=n, rank_before=before, rank_after=None,
+            )
+    return Counterfactual(removed=[], removed_labels=[], verified=False, n=n,
+                          rank_before=before, rank_after=after)

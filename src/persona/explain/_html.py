@@ -1,0 +1,73 @@
+"""Notebook display of an explanation: its text, a table of reasons, data used and not used.
+
+Every value (labels, ids, feature names come from outside) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from persona.explain._text import date_text, not_used_sentence, templates
+
+if TYPE_CHECKING:
+    from persona.explain._model import Explanation
+
+__all__ = ["render_html"]
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _num(x: float | None, digits: int = 4) -> str:
+    return "" if x is None else f"{x:.{digits}g}"
+
+
+def render_html(e: Explanation, max_rows: int = 20) -> str:
+    t = templates(e.language)
+    h = t["html"]
+    out = [
+        '<div class="persona-explanation">',
+        f"<p><strong>{_e(e.text)}</strong></p>",
+        f"<p><small>{_e(h['kind'])}: {_e(h['kinds'][e.kind])} ({_e(e.model)}); "
+        f"{_e(e.label)} [{_e(e.item)}], {_e(_num(e.score, 6))}</small></p>",
+    ]
+    if e.reasons:
+        part = h["part"] if e.kind == "decomposition" else h["reasons"]
+        out.append(
+            f"<table><caption>{_e(h['reasons'])}</caption><thead><tr><th>{_e(h['item'])}</th>"
+            f"<th>{_e(part)}</th><th>{_e(h['share'])}</th><th>{_e(h['data'])}</th>"
+            f"<th>{_e(h['when'])}</th></tr></thead><tbody>"
+        )
+        for r in e.reasons[:max_rows]:
+            value = r.contribution if r.contribution is not None else r.similarity
+            share = "" if r.share is None else f"{100 * r.share:.0f}%"
+            out.append(
+                f"<tr><td>{_e(r.label)} <small>[{_e(r.item)}]</small></td>"
+                f"<td>{_e(_num(value))}</td><td>{_e(share)}</td><td>{_e(r.feature)}</td>"
+                f"<td>{_e(date_text(r.at, t))}</td></tr>"
+            )
+        if len(e.reasons) > max_rows:
+            out.append(f"<tr><td colspan='5'>… {len(e.reasons) - max_rows} more</td></tr>")
+        out.append("</tbody></table>")
+    if e.data_used:
+        out.append(f"<p>{_e(h['used'])}:</p><ul>")
+        for d in e.data_used:
+            basis = ""
+            if d.consent is not None:
+                basis = (f"; {_e(h['basis'])}: {_e(d.consent.action)} {_e(d.consent.purpose)}, "
+                         f"{_e(date_text(d.consent.at, t))} ({_e(d.consent.source)})")
+            out.append(f"<li>{_e(d.category)} <small>[{_e(d.feature)}]</small>{basis}</li>")
+        out.append("</ul>")
+    if e.data_not_used:
+        out.append(f"<p>{_e(h['not_used'])}:</p><ul>")
+        for d in e.data_not_used:
+            out.append(f"<li>{_e(not_used_sentence(d, t))}</li>")
+        out.append("</ul>")
+    if e.counterfactual is not None:
+        out.append(f"<p>{_e(h['what_if'])}: {_e(e.statements['counterfactual'])}</p>")
+    if e.privacy is not None:
+        out.append(f"<p>{_e(h['privacy'])}: {_e(t['privacy'])}</p>")
+    out.append("</div>")
+    return "".join(out)

@@ -1,0 +1,245 @@
+"""Plain-language rendering. Every word a shopper reads comes from one template file per
+language (``persona/explain/templates/<language>.json``); this module only picks templates
+and fills in labels, so adding a language means adding a file, not touching logic.
+
+``.text`` holds at most three sentences: why the item was picked, then (when computed) the
+checked counterfactual, then the most telling "not used" statement. Long item titles make
+text hard to read, so when the richest version scores low on an estimate of Flesch reading
+ease, fewer reasons are named; every detail stays in the structured fields.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from persona.explain._model import DataNotUsed, Explanation
+
+__all__ = ["available_languages", "render_statements", "render_text", "templates"]
+
+#: Estimated reading ease the text aims for (the published bar is 60; estimates differ).
+TARGET_EASE = 80.0
+_VOWELS = re.compile(r"[aeiouy]+")
+_HIATUS = re.compile(r"(?<![ctsg])i[aou]|eo|u[ao]")
+
+
+@cache
+def templates(language: str = "en") -> dict[str, Any]:
+    """The templates of ``language`` (see :func:`available_languages`).
+
+    Examples
+    --------
+    >>> templates("en")["verbs"]["purchases"]
+    'bought'
+    """
+    name = f"{language}.json"
+    folder = resources.files("persona.explain") / "templates"
+    path = folder / name
+    if not path.is_file():
+        from persona.errors import ValidationError
+
+        raise ValidationError(
+            f"no explanation templates for language {language!r}; available: "
+            f"{available_languages()}. Add persona/explain/templates/{name} to add one."
+        )
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def available_languages() -> list[str]:
+    """Languages with a template file.
+
+    Examples
+    --------
+    >>> "en" in available_languages()
+    True
+    """
+    folder = resources.files("persona.explain") / "templates"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def nice_label(label: str) -> str:
+    """Labels written in capitals (``"WHITE METAL LANTERN"``) are shown in title case."""
+    label = " ".join(label.split())
+    if label.isupper():
+        return " ".join(w.capitalize() if w.isalpha() else w.title() for w in label.split())
+    return label
+
+
+def date_text(at: datetime | None, t: dict[str, Any]) -> str:
+    if at is None:
+        return ""
+    return str(t["date"]).format(day=at.day, month=t["months"][at.month - 1], year=at.year)
+
+
+def _syllables(word: str) -> int:
+    """Vowel groups, counting hiatus ("Mariah") and a final "é" ("Beyoncé") as syllables."""
+    low = word.lower()
+    w = "".join(ch for ch in unicodedata.normalize("NFKD", low) if ch.isalpha())
+    if not w:
+        return 1  # numbers such as years
+    n = len(_VOWELS.findall(w)) + len(_HIATUS.findall(w))
+    if w.endswith("e") and not w.endswith(("le", "ee")) and not low.endswith("é") and n > 1:
+        n -= 1
+    return max(n, 1)
+
+
+def reading_ease(text: str, sentences: int | None = None) -> float:
+    """A conservative estimate of Flesch reading ease (used to choose how much to say).
+
+    ``sentences`` is how many sentences the templates made (full stops inside titles such
+    as ``"a.k.a."`` do not end sentences).
+    """
+    words = [w for w in text.split() if any(ch.isalnum() for ch in w)]
+    if not words:
+        return 100.0
+    if sentences is None:
+        sentences = max(text.count(". ") + 1, 1)
+    syl = sum(_syllables(w) for w in words)
+    return 206.835 - 1.015 * len(words) / sentences - 84.6 * syl / len(words)
+
+
+def _verb(features: set[str | None], t: dict[str, Any], table: str = "verbs") -> str:
+    verbs = t[table]
+    named = {f for f in features if f is not None}
+    if len(named) == 1:
+        return str(verbs.get(next(iter(named)), verbs["default"]))
+    return str(verbs["default"])
+
+
+def _top(e: Explanation, k: int) -> list[Any]:
+    if e.kind == "decomposition":
+        return [r for r in e.reasons if (r.contribution or 0.0) > 0][:k]
+    if e.kind == "justification":
+        return [r for r in e.reasons if (r.similarity or 0.0) > 0][: min(k, 2)]
+    return []
+
+
+def _why(e: Explanation, t: dict[str, Any], k: int, short: bool = False) -> str:
+    """The "why" part: one sentence naming up to ``k`` reasons, or (``short``) two
+    sentences with short words around the titles, which reads more easily."""
+    w = t["why_short"] if short else t["why"]
+    item = nice_label(e.label)
+    if e.kind == "non_personalised":
+        return _end(str(w["popular"]).format(item=item))
+    top = _top(e, k)
+    if not top:
+        return _end(str(w["none"]).format(item=item))
+    verb = _verb({r.feature for r in top}, t)
+    if k == 0:
+        return _end(str(w["bare"]).format(item=item, verb=verb))
+    labels = [nice_label(r.label) for r in top]
+    keys = (["one", "two", "three"] if e.kind == "decomposition"
+            else ["like_one", "like_two"])
+    key = keys[len(top) - 1]
+    if key not in w:  # the short forms name at most two
+        key = keys[1]
+    names = dict(zip("abc", labels, strict=False))
+    return _end(str(w[key]).format(item=item, verb=verb, **names))
+
+
+def _end(text: str) -> str:
+    """A title that ends in a full stop (``"t.A.T.u."``) does not get a second one."""
+    return text[:-1] if text.endswith("..") else text
+
+
+def _forms(e: Explanation) -> list[tuple[int, bool]]:
+    """Ways to say why, richest first: (how many reasons to name, short form)."""
+    if e.kind == "non_personalised" or not _top(e, 1):
+        return [(1, False), (1, True)]
+    return [(3, False), (2, False), (1, False), (2, True), (1, True), (0, True)]
+
+
+def _join(labels: list[str], t: dict[str, Any]) -> str:
+    if len(labels) <= 1:
+        return "".join(labels)
+    return ", ".join(labels[:-1]) + f" {t['and']} " + labels[-1]
+
+
+def _counterfactual(e: Explanation, t: dict[str, Any]) -> str | None:
+    cf = e.counterfactual
+    if cf is None:
+        return None
+    c = t["counterfactual"]
+    if cf.rank_before is None:
+        return str(c["not_in_top"]).format(n=cf.n)
+    if cf.verified:
+        removed = _join([nice_label(x) for x in cf.removed_labels], t)
+        features = {r.item: r.feature for r in e.reasons}
+        verb = _verb({features.get(x) for x in cf.removed}, t, "participles")
+        return str(c["found"]).format(removed=removed, n=cf.n, verb=verb)
+    return str(c["not_found"]).format(n=cf.n)
+
+
+def _purpose(name: str | None) -> str:
+    return (name or "").replace("_", " ").replace("-", " ")
+
+
+def not_used_sentence(d: DataNotUsed, t: dict[str, Any]) -> str:
+    """The plain sentence for one left-out kind of data."""
+    s = t["not_used"]
+    category = d.category
+    if d.reason == "not_allowed_for_purpose":
+        if d.choice is not None and d.choice.action != "grant":
+            return str(s["not_allowed_choice"]).format(
+                category=category, purpose=_purpose(d.choice.purpose),
+                date=date_text(d.choice.at, t),
+            )
+        if not d.allowed_for:
+            return str(s["not_allowed_plain"]).format(category=category,
+                                                      purpose=_purpose(d.purpose))
+        allowed = _join([_purpose(p) for p in d.allowed_for], t)
+        return str(s["not_allowed_for_purpose"]).format(category=category, allowed=allowed)
+    return str(s[d.reason]).format(
+        category=category, purpose=_purpose(d.purpose), date=date_text(d.since, t),
+        days=d.retention_days,
+    )
+
+
+def _not_used_rank(d: DataNotUsed) -> tuple[int, int]:
+    """The person's own choices first (they asked for them), then rules, then age."""
+    order = {
+        "withdrawn": 0, "declined": 0, "not_allowed_for_purpose": 1, "no_consent": 2,
+        "excluded_by_person": 0, "outside_retention": 3, "not_personalised": 4,
+    }
+    own = 0 if (d.choice is not None or d.since is not None) else 1
+    return own, order[d.reason]
+
+
+def render_statements(e: Explanation) -> dict[str, Any]:
+    t = templates(e.language)
+    return {
+        "why": _why(e, t, 3),
+        "counterfactual": _counterfactual(e, t),
+        "not_used": [not_used_sentence(d, t) for d in e.data_not_used],
+        "privacy": None if e.privacy is None else str(t["privacy"]),
+    }
+
+
+def render_text(e: Explanation) -> str:
+    """At most three sentences; fewer names when long labels make the text hard to read."""
+    t = templates(e.language)
+    extra: list[str] = []
+    cf = _counterfactual(e, t)
+    if cf is not None:
+        extra.append(cf)
+    # only the person's own left-out data goes into the text (``events`` is known once
+    # their lineage was read); rules about data they may not have stay in the fields
+    mine = [d for d in e.data_not_used if d.events is not None]
+    if mine:
+        extra.append(not_used_sentence(min(mine, key=_not_used_rank), t))
+    for n_extra in range(len(extra), -1, -1):
+        for k, short in _forms(e):
+            if short and n_extra > 1:
+                continue  # a two-sentence "why" leaves room for one more sentence
+            text = " ".join([_why(e, t, k, short), *extra[:n_extra]])
+            if reading_ease(text, (2 if short else 1) + n_extra) >= TARGET_EASE:
+                return text
+    # even the shortest form is hard to read (the titles themselves are long): say least
+    return _why(e, t, 0 if _top(e, 1) else 1, short=True)

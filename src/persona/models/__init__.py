@@ -1,0 +1,46 @@
+"""Recommenders on implicit's kernels with one shared interface.
+
+``ALS``, ``BPR`` and ``ItemKNN`` learn from :class:`persona.data.Interactions`;
+``Popularity`` is the non-profiling option. All share :class:`Recommender`'s API.
+"""
+
+from persona.models._base import (
+    BusinessRule,
+    History,
+    NoExactDecompositionError,
+    PrivateTrainingUnavailableError,
+    RecommendationArrays,
+    Recommender,
+)
+from persona.models._factor import ALS, BPR, ALSConfig, BPRConfig
+from persona.models._neighbours import ItemKNN, ItemKNNConfig, Popularity, PopularityConfig
+from persona.models._persistence import FORMAT_VERSION
+
+
+def load(path: str) -> Recommender:
+    """Load any persona model saved with ``model.save(path)``."""
+    from pathlib import Path
+
+    from persona.models._persistence import load_model
+
+    return load_model(Recommender, Path(path))
+
+
+__all__ = [
+    "ALS",
+    "BPR",
+    "FORMAT_VERSION",
+    "ALSConfig",
+    "BPRConfig",
+    "BusinessRule",
+    "History",
+    "ItemKNN",
+    "ItemKNNConfig",
+    "NoExactDecompositionError",
+    "Popularity",
+    "PopularityConfig",
+    "PrivateTrainingUnavailableError",
+    "RecommendationArrays",
+    "Recommender",
+    "load",
+]

@@ -1,0 +1,835 @@
+"""The shared interface of every persona recommender.
+
+Subclasses implement a handful of hooks (``_fit``, ``_rank_scores``, ``_exact_scores``,
+``_arrays``/``_restore``, ``_after_fold_in``/``_after_forget``); everything a user calls
+(``recommend``, ``recommend_batch``, ``similar_items``, ``fold_in``, ``forget``, ``save``,
+``load``) lives here, written once, so that every model behaves the same way.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+import pydantic
+import scipy.sparse as sp
+
+from persona.data import Interactions
+from persona.errors import (
+    NotFittedError,
+    PersonaError,
+    UnknownItemError,
+    UnknownUserError,
+    ValidationError,
+)
+from persona.schema import Recommendation
+
+if TYPE_CHECKING:  # explain imports models at run time, never the reverse
+    from persona.explain import Explanation
+
+__all__ = [
+    "BusinessRule",
+    "History",
+    "NoExactDecompositionError",
+    "PrivateTrainingUnavailableError",
+    "RecommendationArrays",
+    "Recommender",
+]
+
+#: A business-rule hook: ``rule(person_id, item_ids) -> keep_mask`` (boolean, one per item).
+BusinessRule = Callable[[str, np.ndarray], np.ndarray]
+#: A person's own events for ``fold_in``: item → confidence, or a list of item ids (1 each).
+History = Mapping[str, float] | Sequence[str]
+
+
+class PrivateTrainingUnavailableError(PersonaError, NotImplementedError):
+    """``privacy=`` was given but private training has not landed in this model yet."""
+
+    code = "private_training_unavailable"
+
+
+class NoExactDecompositionError(PersonaError, NotImplementedError):
+    """The model's scores cannot be split exactly into per-item contributions."""
+
+    code = "no_exact_decomposition"
+
+
+def _show_progress(flag: bool | None) -> bool:
+    """``None`` means: a bar only when someone is watching a terminal."""
+    if flag is None:
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return flag
+
+
+class Recommender:
+    """Base class: the scikit-learn style contract and the serving logic.
+
+    Parameters are stored unchanged by ``__init__`` and validated by a pydantic config at
+    :meth:`fit`; learned attributes end in ``_``; using a model before ``fit`` raises
+    :class:`~persona.errors.NotFittedError`.
+
+    Attributes
+    ----------
+    users_ : numpy.ndarray
+        The people the model knows (training people plus those added by :meth:`fold_in`).
+    items_ : numpy.ndarray
+        The catalogue.
+    lineage_ :
+        The :attr:`Interactions.lineage` of the training data (``None`` if unknown).
+    privacy_spent_ :
+        What a private fit spent; ``None`` for non-private fits.
+    """
+
+    _config_class: ClassVar[type[pydantic.BaseModel]]
+    #: ``True`` when scores depend on the person (everything but Popularity).
+    personalised: ClassVar[bool] = True
+    #: Extra float32 candidates ranked before exact re-scoring (see ``_exact_scores``).
+    _pad: ClassVar[int] = 0
+
+    # ----------------------------------------------------------- sklearn contract
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, as given."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        import inspect
+
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _validated_config(self) -> Any:
+        params = self.get_params()
+        params.pop("privacy", None)
+        params.pop("show_progress", None)
+        try:
+            return self._config_class.model_validate(params)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValidationError(
+                f"invalid {type(self).__name__} parameters: {problems}",
+                errors=[
+                    {"row": None, "field": ".".join(map(str, e["loc"])), "message": e["msg"],
+                     "input": e.get("input")}
+                    for e in exc.errors()
+                ],
+            ) from None
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`load`) has run."""
+        return hasattr(self, "items_")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "items_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(X) first"
+            )
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, X: Interactions) -> Self:
+        """Learn from ``X`` and return ``self``.
+
+        Parameters
+        ----------
+        X
+            The training interactions (build with :class:`persona.data.Interactions`).
+        """
+        if not isinstance(X, Interactions):
+            raise ValidationError(
+                f"fit expects persona Interactions, not {type(X).__name__}; build one with "
+                "Interactions.from_pandas, from_view or from_csr"
+            )
+        if getattr(self, "privacy", None) is not None:
+            raise PrivateTrainingUnavailableError(
+                f"{type(self).__name__}(privacy=...) is not available yet: private training "
+                "lands with the privacy layer (persona.privacy). Fit without privacy=, or "
+                "wait for that release."
+            )
+        config = self._validated_config()
+        self.config_ = config
+        self._set_catalogue(X.users, X.items, X.matrix)
+        self.lineage_ = X.lineage
+        self.privacy_spent_ = None
+        self._fit(X.matrix, config)
+        return self
+
+    def _set_catalogue(self, users: np.ndarray, items: np.ndarray, matrix: sp.csr_matrix) -> None:
+        self.users_ = np.asarray(users, dtype=object)
+        self.items_ = np.asarray(items, dtype=object)
+        self._uidx = {str(u): k for k, u in enumerate(self.users_)}
+        self._iidx = {str(i): k for k, i in enumerate(self.items_)}
+        hist = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+        hist.sort_indices()
+        self.history_ = hist
+
+    # ---------------------------------------------------------------- hooks
+    def _fit(self, matrix: sp.csr_matrix, config: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _rank_scores(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover
+        """Dense ``(len(rows), n_items)`` scores used to pick candidates."""
+        raise NotImplementedError
+
+    def _exact_scores(self, rows: np.ndarray, cand: np.ndarray, approx: np.ndarray) -> np.ndarray:
+        """Served scores of candidate items ``cand`` (same shape); default: the rank scores."""
+        return approx
+
+    def _similar_scores(self, item: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _after_fold_in(self, row: int) -> None:
+        """Update learned state after a person's history row was set."""
+
+    def _after_forget(self, row: int, items: np.ndarray) -> None:
+        """Update learned state after row ``row`` (with ``items``) left the model."""
+
+    def _arrays(self) -> dict[str, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- serving
+    def _row(self, user: str) -> int:
+        try:
+            return self._uidx[user]
+        except (KeyError, TypeError):
+            self._check_fitted()
+            raise UnknownUserError(
+                f"{user!r} is not in the model; use fold_in({user!r}, history) for someone "
+                "new, or a non-personalised model such as Popularity",
+                user=user,
+            ) from None
+
+    def _item(self, item: str) -> int:
+        try:
+            return self._iidx[item]
+        except (KeyError, TypeError):
+            self._check_fitted()
+            raise UnknownItemError(
+                f"{item!r} is not in the model's catalogue; refit to include new items",
+                item=item,
+            ) from None
+
+    def _item_rows(self, items: Iterable[str] | None, what: str) -> np.ndarray | None:
+        if items is None:
+            return None
+        if isinstance(items, str):
+            raise ValidationError(f"{what} must be a list of item ids, not a single string")
+        return np.fromiter((self._item(i) for i in items), dtype=np.int64)
+
+    def recommend(
+        self,
+        user: str,
+        n: int = 10,
+        *,
+        exclude_seen: bool | None = None,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+        rule: BusinessRule | None = None,
+        explain: bool = True,
+    ) -> list[Recommendation]:
+        """The ``n`` best items for one person, best first.
+
+        Parameters
+        ----------
+        user
+            The person's id. Unknown people raise :class:`~persona.errors.UnknownUserError`
+            (use :meth:`fold_in` for someone new).
+        n
+            How many items. If fewer items are eligible (small catalogue, filters), the list
+            is shorter; it is never padded.
+        exclude_seen
+            Leave out items in the person's history. Default ``True`` (``False`` for the
+            non-profiling :class:`Popularity`).
+        exclude
+            Item ids never to return.
+        include
+            Only rank these item ids (everything else is left out).
+        rule
+            Business-rule hook ``rule(user, item_ids) -> keep_mask``, called with the whole
+            catalogue; items where the mask is ``False`` are left out.
+        explain
+            Attach an :class:`~persona.explain.Explanation` to each recommendation (the
+            default); ``False`` skips it for raw speed.
+
+        Returns
+        -------
+        list of Recommendation
+            Ties in score are broken by catalogue order, so results are deterministic. A
+            person whose history is empty (all their events were dropped or weighted 0)
+            gets all-zero scores, i.e. catalogue order; serve them a non-personalised model.
+        """
+        self._check_fitted()
+        if self.personalised or exclude_seen:
+            rows = np.array([self._row(user)], dtype=np.int64)
+        else:
+            rows = np.zeros(1, dtype=np.int64)
+        out = self._recommend_rows(rows, [user], n, exclude_seen, exclude, include, rule)
+        return (self._explained([user], out) if explain else out)[0]
+
+    def recommend_batch(
+        self,
+        users: Sequence[str],
+        n: int = 10,
+        *,
+        exclude_seen: bool | None = None,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+        rule: BusinessRule | None = None,
+        block_size: int = 64,
+        explain: bool = True,
+    ) -> list[list[Recommendation]]:
+        """:meth:`recommend` for many people at once; identical to calling it per person.
+
+        Scores a block of people with one matrix product, masks their seen items in one
+        vectorised step and selects the top ``n`` without a per-person Python loop; blocks
+        run on the model's ``num_threads`` (numpy releases the GIL for this work).
+        See :meth:`recommend_arrays` for the same result as arrays (never explained).
+        Explanations list every history item behind every recommended item (about 0.4 KB
+        each): for bulk offline scoring pass ``explain=False``.
+        """
+        res = self.recommend_arrays(
+            users, n, exclude_seen=exclude_seen, exclude=exclude, include=include, rule=rule,
+            block_size=block_size,
+        )
+        return self._explained(list(users), res.to_lists()) if explain else res.to_lists()
+
+    def _explained(
+        self, users: list[str], lists: list[list[Recommendation]]
+    ) -> list[list[Recommendation]]:
+        # imported here: the design lets persona.explain import the models, not the reverse
+        from persona.explain._build import attach_explanations
+
+        return attach_explanations(self, users, lists)
+
+    def explain(
+        self,
+        user: str,
+        item: str,
+        *,
+        counterfactual: bool = False,
+        n: int = 10,
+        store: Any = None,
+        view: Any = None,
+        labels: Mapping[str, str] | None = None,
+        language: str = "en",
+    ) -> Explanation:
+        """Explain the score of any ``item`` for ``user``, recommended or not.
+
+        See :func:`persona.explain.explain` for the parameters; returns an
+        :class:`~persona.explain.Explanation`.
+        """
+        from persona.explain._build import explain
+
+        return explain(self, user, item, counterfactual=counterfactual, n=n, store=store,
+                       view=view, labels=labels, language=language)
+
+    def set_item_labels(self, labels: Mapping[str, str]) -> Self:
+        """Human-readable item titles for explanations (catalogue data; not saved).
+
+        Items without a label are shown by their id. Returns ``self``.
+        """
+        self._check_fitted()
+        current = dict(self.__dict__.get("item_labels_") or {})
+        current.update({str(k): str(v) for k, v in labels.items()})
+        self.item_labels_ = current
+        return self
+
+    def recommend_arrays(
+        self,
+        users: Sequence[str],
+        n: int = 10,
+        *,
+        exclude_seen: bool | None = None,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+        rule: BusinessRule | None = None,
+        block_size: int = 64,
+    ) -> RecommendationArrays:
+        """:meth:`recommend_batch` as arrays: no per-item Python objects.
+
+        Returns
+        -------
+        RecommendationArrays
+            ``items`` (``(len(users), n)`` object array of item ids, ``None`` where a list is
+            shorter than ``n``), ``scores`` (float64, ``nan`` there) and ``lengths``.
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from persona.data import Interactions
+        >>> from persona.models import Popularity
+        >>> X = Interactions.from_csr(sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0]])),
+        ...                          ["u1", "u2"], ["a", "b", "c"])
+        >>> res = Popularity().fit(X).recommend_arrays(["u1", "u2"], n=2)
+        >>> res.items.tolist(), res.lengths.tolist()
+        ([['a', 'b'], ['a', 'b']], [2, 2])
+        """
+        self._check_fitted()
+        users = list(users)
+        if self.personalised or exclude_seen:
+            rows = np.fromiter((self._row(u) for u in users), dtype=np.int64, count=len(users))
+        else:
+            rows = np.zeros(len(users), dtype=np.int64)
+        n = self._check_n(n, exclude_seen)
+        filters = self._filters(exclude, include)
+        self._prepare_rows(rows)
+        starts = list(range(0, len(users), block_size))
+
+        def run(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            stop = start + block_size
+            r, c, sc = self._select(rows[start:stop], users[start:stop], n,
+                                    exclude_seen, filters, rule)
+            return r + start, c, sc
+
+        threads = self._serving_threads()
+        if threads > 1 and len(starts) > 1 and rule is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+                parts = list(pool.map(run, starts))
+        else:
+            parts = [run(st) for st in starts]
+        if parts:
+            r = np.concatenate([p[0] for p in parts])
+            c = np.concatenate([p[1] for p in parts])
+            sc = np.concatenate([p[2] for p in parts])
+        else:
+            r = c = np.zeros(0, dtype=np.int64)
+            sc = np.zeros(0)
+        return RecommendationArrays.build(r, c, sc, len(users), n, self.items_)
+
+    def _serving_threads(self) -> int:
+        import os
+
+        wanted = getattr(getattr(self, "config_", None), "num_threads", 1)
+        return int(wanted or os.cpu_count() or 1)
+
+    def _prepare_rows(self, rows: np.ndarray) -> None:
+        """Make per-person state for ``rows`` ready before (threaded) scoring."""
+
+    def _check_n(self, n: int, exclude_seen: bool | None) -> int:
+        if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
+            raise ValidationError(f"n must be a positive integer, not {n!r}")
+        return min(int(n), len(self.items_))
+
+    def _filters(
+        self, exclude: Iterable[str] | None, include: Iterable[str] | None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        exc = self._item_rows(exclude, "exclude")
+        inc = self._item_rows(include, "include")
+        if inc is not None:
+            keep = np.zeros(len(self.items_), dtype=bool)
+            keep[inc] = True
+            inc = np.flatnonzero(~keep)  # what 'include' leaves out
+        return exc, inc
+
+    def _recommend_rows(
+        self,
+        rows: np.ndarray,
+        users: list[str],
+        n: int,
+        exclude_seen: bool | None,
+        exclude: Iterable[str] | None,
+        include: Iterable[str] | None,
+        rule: BusinessRule | None,
+    ) -> list[list[Recommendation]]:
+        n = self._check_n(n, exclude_seen)
+        filters = self._filters(exclude, include)
+        self._prepare_rows(rows)
+        r, c, sc = self._select(rows, users, n, exclude_seen, filters, rule)
+        return _package(r, c, sc, len(rows), self.items_)
+
+    def _select(
+        self,
+        rows: np.ndarray,
+        users: list[str],
+        n: int,
+        exclude_seen: bool | None,
+        filters: tuple[np.ndarray | None, np.ndarray | None],
+        rule: BusinessRule | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top ``n`` of each row as flat ``(block_row, item, served_score)`` arrays."""
+        if exclude_seen is None:
+            exclude_seen = self.personalised
+        b = len(rows)
+        S = self._rank_scores(rows)
+        if S.shape[0] != b:  # non-personalised models return one shared row
+            S = np.repeat(S, b, axis=0)
+        if exclude_seen:
+            self._mask_seen(S, rows)
+        for cols in filters:
+            if cols is not None and cols.size:
+                S[:, cols] = -np.inf
+        if rule is not None:
+            for k, u in enumerate(users):
+                mask = np.asarray(rule(u, self.items_), dtype=bool)
+                if mask.shape != (S.shape[1],):
+                    raise ValidationError(
+                        "rule(user, item_ids) must return one bool per catalogue item"
+                    )
+                S[k, ~mask] = -np.inf
+        r_idx, c_idx, approx = _top_per_row(S, n + self._pad, candidates=self._pad > 0)
+        exact = self._exact_scores(rows[r_idx], c_idx, approx)
+        if self._pad:
+            return _top_sorted(r_idx, c_idx, np.asarray(exact, dtype=np.float64), b, n)
+        return r_idx, c_idx, np.asarray(exact, dtype=np.float64)
+
+    def _mask_seen(self, S: np.ndarray, rows: np.ndarray) -> None:
+        h = self.history_
+        if len(rows) == 1:
+            r = int(rows[0])
+            S[0, h.indices[h.indptr[r]:h.indptr[r + 1]]] = -np.inf
+            return
+        starts, ends = h.indptr[rows], h.indptr[rows + 1]
+        lengths = ends - starts
+        total = int(lengths.sum())
+        if total == 0:
+            return
+        block_row = np.repeat(np.arange(len(rows)), lengths)
+        offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        cols = h.indices[np.repeat(starts, lengths) + offsets]
+        S[block_row, cols] = -np.inf
+
+    def score(self, user: str, items: Sequence[str]) -> np.ndarray:
+        """The served scores of ``items`` for ``user`` (as :meth:`recommend` reports them)."""
+        self._check_fitted()
+        rows = np.array([self._row(user) if self.personalised else 0], dtype=np.int64)
+        cols = self._item_rows(items, "items")
+        assert cols is not None
+        self._prepare_rows(rows)
+        S = self._rank_scores(rows)
+        return np.asarray(
+            self._exact_scores(np.repeat(rows, cols.size), cols, S[0, cols]), dtype=np.float64
+        )
+
+    def similar_items(
+        self,
+        item: str,
+        n: int = 10,
+        *,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> list[Recommendation]:
+        """Items most similar to ``item`` (itself excluded), best first.
+
+        ALS and BPR use the cosine of item factors, ItemKNN its neighbour similarities,
+        Popularity the closeness in popularity.
+        """
+        self._check_fitted()
+        j = self._item(item)
+        n = self._check_n(n, None)
+        s = np.array(self._similar_scores(j), dtype=np.float64, copy=True)[None, :]
+        s[0, j] = -np.inf
+        exc = self._item_rows(exclude, "exclude")
+        inc = self._item_rows(include, "include")
+        if exc is not None and exc.size:
+            s[0, exc] = -np.inf
+        if inc is not None:
+            keep = np.zeros(s.shape[1], dtype=bool)
+            keep[inc] = True
+            s[0, ~keep] = -np.inf
+        r_idx, c_idx, sc = _top_per_row(s, min(int(n), s.shape[1]))
+        return _package(r_idx, c_idx, sc, 1, self.items_)[0]
+
+    # ------------------------------------------------------- fold-in / forget
+    def _history_row(self, history: History | Interactions, unknown_items: str) -> tuple:
+        if isinstance(history, Interactions):
+            if history.n_users != 1:
+                raise ValidationError("fold_in takes the interactions of exactly one person")
+            pairs = history.history(str(history.users[0]))
+        elif isinstance(history, Mapping):
+            pairs = dict(history)
+        elif isinstance(history, str):
+            raise ValidationError("history must be a list of item ids or a dict, not a string")
+        else:
+            pairs = {}
+            for it in history:
+                pairs[it] = pairs.get(it, 0.0) + 1.0  # duplicates are summed, as in fit
+        cols, vals = [], []
+        for it, v in pairs.items():
+            j = self._iidx.get(it)
+            if j is None:
+                if unknown_items == "raise":
+                    raise UnknownItemError(
+                        f"{it!r} is not in the model's catalogue; pass "
+                        "unknown_items='ignore' to skip new items, or refit",
+                        item=it,
+                    )
+                continue
+            v = float(v)
+            if not np.isfinite(v) or v < 0:
+                raise ValidationError(f"confidence of {it!r} must be finite and >= 0, not {v}")
+            if v > 0:
+                cols.append(j)
+                vals.append(v)
+        order = np.argsort(cols, kind="stable")
+        return np.asarray(cols, dtype=np.int32)[order], np.asarray(vals, dtype=np.float64)[order]
+
+    def fold_in(
+        self,
+        user: str,
+        history: History | Interactions,
+        *,
+        unknown_items: str = "raise",
+    ) -> Self:
+        """Add (or update) one person from their own events, without refitting.
+
+        The person's vector is computed from ``history`` against the fitted item side
+        (ALS: the exact least-squares solve; ItemKNN: their history is the profile). Their
+        history replaces any earlier one. Afterwards :meth:`recommend` works for them.
+
+        Parameters
+        ----------
+        user
+            The person's id.
+        history
+            ``{item: confidence}``, a list of item ids (1 each, repeats summed), or a
+            one-person :class:`Interactions`. An empty history is allowed: the person then
+            gets all-zero scores (catalogue order); prefer a non-personalised fallback.
+        unknown_items
+            ``"raise"`` (default) or ``"ignore"`` items that are not in the catalogue.
+        """
+        self._check_fitted()
+        if unknown_items not in ("raise", "ignore"):
+            raise ValidationError("unknown_items must be 'raise' or 'ignore'")
+        cols, vals = self._history_row(history, unknown_items)
+        h = self.history_
+        row = self._uidx.get(user)
+        if row is None:
+            row = h.shape[0]
+            self.users_ = np.append(self.users_, np.array([user], dtype=object))
+            self._uidx[user] = row
+            indptr = np.r_[h.indptr, h.indptr[-1] + len(cols)]
+            new = sp.csr_matrix(
+                (np.r_[h.data, vals], np.r_[h.indices, cols], indptr),
+                shape=(row + 1, h.shape[1]),
+            )
+        else:
+            a, b = h.indptr[row], h.indptr[row + 1]
+            data = np.r_[h.data[:a], vals, h.data[b:]]
+            indices = np.r_[h.indices[:a], cols, h.indices[b:]]
+            indptr = h.indptr.copy()
+            indptr[row + 1:] += len(cols) - (b - a)
+            new = sp.csr_matrix((data, indices, indptr), shape=h.shape)
+        new.has_sorted_indices = True
+        self.history_ = new
+        self._after_fold_in(row)
+        return self
+
+    def forget(self, user: str) -> Self:
+        """Remove a person: their history, their vector and their id leave the model.
+
+        What else changes is model specific and documented on each model (ALS re-solves
+        the items they touched; ItemKNN and Popularity recompute from the remaining data).
+        """
+        row = self._row(user)
+        h = self.history_
+        a, b = h.indptr[row], h.indptr[row + 1]
+        items = h.indices[a:b].copy()
+        keep = np.ones(h.shape[0], dtype=bool)
+        keep[row] = False
+        self.history_ = h[keep]
+        self.history_.sort_indices()
+        self.users_ = self.users_[keep]
+        self._uidx = {str(u): k for k, u in enumerate(self.users_)}
+        self._after_forget(row, items)
+        return self
+
+    # ----------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to the directory ``path`` (npz + JSON manifest).
+
+        No pickle is used; :meth:`load` verifies a sha256 checksum and the format version.
+        """
+        from persona.models._persistence import save_model
+
+        self._check_fitted()
+        return save_model(self, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a model written by :meth:`save`; refuses damaged, foreign or unsafe files."""
+        from persona.models._persistence import load_model
+
+        return load_model(cls, Path(path))  # type: ignore[return-value]
+
+    def _contribution_matrix(self, row: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(history_columns, parts)``: ``parts[:, k]`` splits the served score of item
+        ``cols[k]`` for person ``row`` over their history (what :meth:`contributions` gives,
+        for several items at once). Models without an exact split raise."""
+        raise NoExactDecompositionError(
+            f"{type(self).__name__} scores have no exact per-item decomposition"
+        )
+
+    def contributions(self, user: str, item: str) -> tuple[np.ndarray, np.ndarray]:
+        """Split ``score(user, item)`` into one contribution per item in their history.
+
+        Returns ``(history_item_ids, contributions)``; the contributions sum to the served
+        score. Models without an exact decomposition raise
+        :class:`NoExactDecompositionError`.
+        """
+        raise NoExactDecompositionError(
+            f"{type(self).__name__} scores have no exact per-item decomposition; "
+            "use ALS or ItemKNN when faithful explanations are needed"
+        )
+
+
+_FIELDS_SET = frozenset({"item", "score", "rank"})  # as if built from those three
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _recommendation(
+    item: str, score: float, rank: int, explanation: Any = None
+) -> Recommendation:
+    """A ``Recommendation`` without re-validating values persona computed itself.
+
+    Equal to ``Recommendation(item=..., score=..., rank=...)`` (a test checks it) at a
+    fraction of the cost, which matters for ``recommend_batch`` of thousands of people.
+    """
+    obj = _new(Recommendation)
+    _setattr(obj, "__dict__", {"item": item, "score": score, "rank": rank,
+                                  "explanation": explanation})
+    _setattr(obj, "__pydantic_fields_set__", set(_FIELDS_SET))
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _package(
+    r_idx: np.ndarray, c_idx: np.ndarray, scores: np.ndarray, b: int, items: np.ndarray
+) -> list[list[Recommendation]]:
+    out: list[list[Recommendation]] = [[] for _ in range(b)]
+    names = items[c_idx].tolist()
+    prev, rank = -1, 0
+    for r, name, s in zip(r_idx.tolist(), names, scores.tolist(), strict=True):
+        rank = rank + 1 if r == prev else 1
+        prev = r
+        out[r].append(_recommendation(name, s, rank))
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class RecommendationArrays:
+    """Batch results as arrays (see :meth:`Recommender.recommend_arrays`)."""
+
+    items: np.ndarray
+    """``(people, n)`` object array of item ids; ``None`` past a shorter list's end."""
+    scores: np.ndarray
+    """``(people, n)`` float64 served scores; ``nan`` past a shorter list's end."""
+    lengths: np.ndarray
+    """How many items each person's list has."""
+
+    @classmethod
+    def build(
+        cls, r: np.ndarray, c: np.ndarray, sc: np.ndarray, b: int, n: int, items: np.ndarray
+    ) -> RecommendationArrays:
+        lengths = np.bincount(r, minlength=b)
+        pos = np.arange(r.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        ids = np.full((b, n), None, dtype=object)
+        scores = np.full((b, n), np.nan)
+        ids[r, pos] = items[c]
+        scores[r, pos] = sc
+        return cls(ids, scores, lengths)
+
+    def to_lists(self) -> list[list[Recommendation]]:
+        """The same results as lists of :class:`~persona.schema.Recommendation`."""
+        out = []
+        for ids, scores, k in zip(
+            self.items.tolist(), self.scores.tolist(), self.lengths.tolist(), strict=True
+        ):
+            out.append([_recommendation(ids[j], scores[j], j + 1) for j in range(k)])
+        return out
+
+
+def _top_per_row(
+    S: np.ndarray, k: int, *, candidates: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top ``k`` finite entries of each row, sorted by (row, -score, column).
+
+    Ties are broken by the lower column, so the result does not depend on block size.
+    Columns are dealt into strided chunks (column ``j`` goes to chunk ``j mod c``, which
+    spreads popular items that cluster in id order); the k-th largest chunk maximum is a
+    lower bound of the row's k-th largest value, so only the few chunks whose maximum
+    reaches it are searched exactly.
+
+    With ``candidates=True`` the result is an unsorted superset of each row's top ``k``
+    (every entry at or above the bound), for callers that re-score and sort anyway.
+    """
+    b, m = S.shape
+    k = min(k, m)
+    if k == 0 or b == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=S.dtype)
+    if b == 1:
+        return _top_one_row(S[0], k)
+    width = m // min(max(m // 16, 4 * k), 1024)
+    nchunk = m // width if width >= 2 else 0
+    if nchunk <= k:  # small catalogue: sort every finite entry
+        r, c = np.nonzero(np.isfinite(S))
+        return _top_sorted(r, c, S[r, c], b, k)
+    main = width * nchunk
+    cmax = S[:, :main].reshape(b, width, nchunk).max(axis=1)
+    if main < m:
+        cmax = np.concatenate([cmax, S[:, main:]], axis=1)  # leftovers: one chunk each
+    nall = cmax.shape[1]
+    top = np.argpartition(cmax, nall - k, axis=1)[:, nall - k:]
+    thr = np.take_along_axis(cmax, top, axis=1).min(axis=1)
+    ties = np.count_nonzero(cmax >= thr[:, None], axis=1) > k
+    if ties.any() or not np.isfinite(thr).all():
+        # equal chunk maxima (or too few finite ones): search every chunk that reaches thr
+        rr, cc = np.nonzero((cmax >= thr[:, None]) & np.isfinite(cmax))
+    else:
+        rr, cc = np.repeat(np.arange(b), k), top.ravel()
+    regular = cc < nchunk
+    rg, cg = rr[regular], cc[regular]
+    rows = np.concatenate([np.repeat(rg, width), rr[~regular]])
+    cols = np.concatenate([
+        (cg[:, None] + nchunk * np.arange(width)[None, :]).ravel(),
+        main + cc[~regular] - nchunk,
+    ])
+    vals = S.reshape(-1)[rows * m + cols] if S.flags.c_contiguous else S[rows, cols]
+    keep = (vals >= thr[rows]) & np.isfinite(vals)
+    if candidates:
+        return rows[keep], cols[keep], vals[keep]
+    return _top_sorted(rows[keep], cols[keep], vals[keep], b, k)
+
+
+def _top_one_row(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_top_per_row`` for a single row: one partition, exact tie handling."""
+    m = s.shape[0]
+    if k < m:
+        cand = np.argpartition(s, m - k)[m - k:]
+        thr = s[cand].min()
+        if not np.isfinite(thr) or np.count_nonzero(s >= thr) > k:
+            cand = np.flatnonzero(s >= thr) if np.isfinite(thr) else np.flatnonzero(np.isfinite(s))
+    else:
+        cand = np.flatnonzero(np.isfinite(s))
+    vals = s[cand]
+    order = np.lexsort((cand, -vals))[:k]
+    cand = cand[order]
+    return np.zeros(cand.size, dtype=np.int64), cand, vals[order]
+
+
+def _top_sorted(
+    r: np.ndarray, c: np.ndarray, s: np.ndarray, b: int, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = np.lexsort((c, -s, r))
+    r, c, s = r[order], c[order], s[order]
+    starts = np.searchsorted(r, np.arange(b))
+    pos = np.arange(r.size) - starts[r]
+    keep = pos < k
+    return r[keep], c[keep], s[keep]

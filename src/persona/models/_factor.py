@@ -1,0 +1,442 @@
+"""Matrix-factorisation models on implicit's kernels: ALS and BPR."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+from scipy.linalg import cho_factor, cho_solve
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from persona.models._base import Recommender, _show_progress
+
+__all__ = ["ALS", "BPR", "ALSConfig", "BPRConfig"]
+
+RandomState = int | np.random.Generator | None
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", frozen=True)
+
+
+class ALSConfig(_Config):
+    """Validated parameters of :class:`ALS`."""
+
+    factors: PositiveInt = 64
+    """Number of latent factors ``k``."""
+    iterations: PositiveInt = 15
+    """Number of alternating (user step, item step) sweeps."""
+    regularization: PositiveFloat = 0.05
+    """L2 penalty ``λ`` on the factors (also used in the exact serving solve)."""
+    cg_steps: Annotated[int, Field(ge=1, le=50)] = 3
+    """Conjugate-gradient steps per least-squares update while fitting (implicit's default)."""
+    num_threads: NonNegativeInt = 0
+    """Threads for implicit's kernels; 0 means every core."""
+    random_state: RandomState = None
+    """Seed (int) or ``numpy.random.Generator`` for the initial factors (SPEC 7)."""
+
+
+class BPRConfig(_Config):
+    """Validated parameters of :class:`BPR`."""
+
+    factors: PositiveInt = 64
+    """Number of latent factors (implicit adds one item-bias column)."""
+    iterations: PositiveInt = 100
+    """Number of SGD epochs."""
+    learning_rate: PositiveFloat = 0.01
+    """SGD step size."""
+    regularization: PositiveFloat = 0.01
+    """L2 penalty on the factors."""
+    num_threads: NonNegativeInt = 0
+    """Threads for implicit's kernels; 0 means every core."""
+    random_state: RandomState = None
+    """Seed (int) or ``numpy.random.Generator`` (SPEC 7)."""
+
+
+def _seed(random_state: RandomState) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return np.random.default_rng(random_state)
+
+
+class _FactorModel(Recommender):
+    """Shared serving for models that score with ``user_vector · item_factor``.
+
+    Candidates are ranked in float32 (as fast as implicit's own scoring), then the best
+    ``n + 8`` are re-scored in float64, so the reported scores and their order are those of
+    the exact float64 model.
+    """
+
+    _pad: ClassVar[int] = 8
+
+    def _prepare_items(self) -> None:
+        Y = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
+        self.item_factors_ = Y
+        self._Y32T = np.ascontiguousarray(Y.T)
+        self._Y64 = Y.astype(np.float64)
+        self._item_norms: np.ndarray | None = None  # computed on first similar_items
+
+    def _user_vectors64(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _user_vectors32(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _rank_scores(self, rows: np.ndarray) -> np.ndarray:
+        return self._user_vectors32(rows) @ self._Y32T
+
+    def _exact_scores(self, rows: np.ndarray, cand: np.ndarray, approx: np.ndarray) -> np.ndarray:
+        if cand.size == 0:
+            return np.zeros(0)
+        return np.einsum("ij,ij->i", self._Y64[cand], self._user_vectors64(rows))
+
+    def _similar_scores(self, item: int) -> np.ndarray:
+        norms = self._item_norms
+        if norms is None:
+            norms = np.linalg.norm(self._Y64, axis=1)
+            norms[norms == 0] = 1e-10
+            self._item_norms = norms
+        return (self._Y64 @ self._Y64[item]) / (norms * norms[item])
+
+
+class ALS(_FactorModel):
+    """Implicit-feedback ALS (Hu, Koren & Volinsky 2008) on implicit's kernels.
+
+    Fitting runs implicit's conjugate-gradient ALS. **Serving** uses the exact solve
+    ``u = (YᵀC_uY + λI)⁻¹ YᵀC_u p_u`` for each person (computed on first use and cached),
+    so a score ``y_i·u`` splits exactly into per-history-item contributions
+    (:meth:`contributions`); implicit's CG user factors differ from that solve by ~1.5%
+    median (implicit issue #175). The confidence convention is implicit's: the matrix
+    value is ``c_ui`` (not ``1 + α r_ui``), ``p_ui = 1`` where stored, ``c = 1, p = 0``
+    elsewhere.
+
+    Parameters
+    ----------
+    factors, iterations, regularization, cg_steps, num_threads, random_state
+        See :class:`ALSConfig`.
+    privacy
+        Reserved for private training (DP item factors); must be ``None`` for now.
+    show_progress
+        tqdm bar while fitting; ``None`` shows one only on an interactive terminal.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from persona.data import Interactions
+    >>> X = Interactions.from_csr(sp.csr_matrix(np.kron(np.eye(2), np.ones((3, 3)))),
+    ...     [f"u{i}" for i in range(6)], [f"i{i}" for i in range(6)])
+    >>> model = ALS(factors=4, iterations=5, random_state=0).fit(X)
+    >>> sorted(r.item for r in model.recommend("u0", n=3, exclude_seen=False))
+    ['i0', 'i1', 'i2']
+    >>> items, parts = model.contributions("u0", "i1")
+    >>> bool(np.isclose(parts.sum(), model.score("u0", ["i1"])[0], rtol=1e-9))
+    True
+    """
+
+    _config_class = ALSConfig
+
+    def __init__(
+        self,
+        factors: int = 64,
+        iterations: int = 15,
+        regularization: float = 0.05,
+        cg_steps: int = 3,
+        num_threads: int = 0,
+        random_state: RandomState = None,
+        *,
+        privacy: Any = None,
+        show_progress: bool | None = None,
+    ) -> None:
+        self.factors = factors
+        self.iterations = iterations
+        self.regularization = regularization
+        self.cg_steps = cg_steps
+        self.num_threads = num_threads
+        self.random_state = random_state
+        self.privacy = privacy
+        self.show_progress = show_progress
+
+    # -------------------------------------------------------------- fitting
+    def _fit(self, matrix: sp.csr_matrix, config: ALSConfig) -> None:
+        from implicit.cpu import _als
+
+        Cui = sp.csr_matrix(matrix, dtype=np.float32)
+        Ciu = Cui.T.tocsr()
+        n_users, n_items = Cui.shape
+        rng = _seed(config.random_state)
+        # same initialisation as implicit.cpu.als, so a seed gives implicit's own factors
+        U = rng.random((n_users, config.factors), dtype=np.float32) * 0.01
+        Y = rng.random((n_items, config.factors), dtype=np.float32) * 0.01
+        with (
+            threadpool_limits(1, "blas"),
+            tqdm(total=config.iterations, disable=not _show_progress(self.show_progress),
+                 desc="ALS") as bar,
+        ):
+            for _ in range(config.iterations):
+                _als.least_squares_cg(
+                    Cui, U, Y, config.regularization,
+                    num_threads=config.num_threads, cg_steps=config.cg_steps,
+                )
+                self._item_step(Ciu, Y, U, config)
+                bar.update(1)
+        self.item_factors_ = Y
+        self.user_factors_ = U  # implicit's CG factors: only used to re-solve items in forget
+        self._prepare_items()
+        self._reset_served()
+
+    def _item_step(
+        self, Ciu: sp.csr_matrix, Y: np.ndarray, U: np.ndarray, config: ALSConfig
+    ) -> None:
+        """One least-squares update of the item factors ``Y`` in place.
+
+        This is the single place a private item step (DP item factors) replaces.
+        """
+        from implicit.cpu import _als
+
+        _als.least_squares_cg(
+            Ciu, Y, U, config.regularization,
+            num_threads=config.num_threads, cg_steps=config.cg_steps,
+        )
+
+    def _prepare_items(self) -> None:
+        super()._prepare_items()
+        k = self._Y64.shape[1]
+        G = self._Y64.T @ self._Y64
+        G[np.diag_indices(k)] += self.config_.regularization
+        self._G = G
+
+    def _reset_served(self) -> None:
+        n, k = self.history_.shape[0], self.item_factors_.shape[1]
+        self._served = np.zeros((n, k))
+        self._served32 = np.zeros((n, k), dtype=np.float32)
+        self._solved = np.zeros(n, dtype=bool)
+
+    # -------------------------------------------------------------- serving
+    def _system(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        h = self.history_
+        a, b = h.indptr[row], h.indptr[row + 1]
+        idx, c = h.indices[a:b], h.data[a:b]
+        Yh = self._Y64[idx]
+        A = self._G + (Yh.T * (c - 1.0)) @ Yh
+        return A, Yh.T @ c, idx, c
+
+    def _solve(self, rows: np.ndarray) -> None:
+        """Exact served vectors for ``rows`` not solved yet (batched LAPACK solves)."""
+        todo = np.unique(rows[~self._solved[rows]])
+        h, G, Y = self.history_, self._G, self._Y64
+        k = G.shape[0]
+        for start in range(0, todo.size, 512):
+            chunk = todo[start:start + 512]
+            A = np.empty((chunk.size, k, k))
+            rhs = np.zeros((chunk.size, k, 1))
+            for n, r in enumerate(chunk.tolist()):
+                a, b = h.indptr[r], h.indptr[r + 1]
+                c = h.data[a:b]
+                Yh = Y[h.indices[a:b]]
+                np.matmul(Yh.T * (c - 1.0), Yh, out=A[n])
+                A[n] += G
+                rhs[n, :, 0] = c @ Yh
+            x = np.linalg.solve(A, rhs)[:, :, 0]  # SPD systems; empty history gives 0
+            self._served[chunk] = x
+            self._served32[chunk] = x
+            self._solved[chunk] = True
+
+    def _prepare_rows(self, rows: np.ndarray) -> None:
+        if not self._solved[rows].all():
+            self._solve(rows)
+
+    def _user_vectors64(self, rows: np.ndarray) -> np.ndarray:
+        if not self._solved[rows].all():
+            self._solve(rows)
+        return self._served[rows]
+
+    def _user_vectors32(self, rows: np.ndarray) -> np.ndarray:
+        if not self._solved[rows].all():
+            self._solve(rows)
+        return self._served32[rows]
+
+    def user_vector(self, user: str) -> np.ndarray:
+        """The served (exactly solved) vector of ``user``, float64."""
+        self._check_fitted()
+        return self._user_vectors64(np.array([self._row(user)]))[0].copy()
+
+    def precompute(self) -> ALS:
+        """Solve every person's served vector now instead of on first use."""
+        self._check_fitted()
+        self._solve(np.arange(self.history_.shape[0]))
+        return self
+
+    def contributions(self, user: str, item: str) -> tuple[np.ndarray, np.ndarray]:
+        """Exact split of the served score into per-history-item parts.
+
+        ``score = Σ_j (y_iᵀ W_u y_j) c_uj`` with ``W_u = (YᵀC_uY + λI)⁻¹``: the parts sum to
+        :meth:`score` up to float64 rounding.
+        """
+        self._check_fitted()
+        row, j = self._row(user), self._item(item)
+        A, _, idx, c = self._system(row)
+        if idx.size == 0:
+            return np.array([], dtype=object), np.zeros(0)
+        q = cho_solve(cho_factor(A), self._Y64[j])
+        return self.items_[idx], (self._Y64[idx] @ q) * c
+
+    def _contribution_matrix(self, row: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`contributions` for several items: one factorisation of the person's system."""
+        A, _, idx, c = self._system(row)
+        if idx.size == 0:
+            return idx, np.zeros((0, len(cols)))
+        Q = cho_solve(cho_factor(A), self._Y64[cols].T)
+        return idx, (self._Y64[idx] @ Q) * c[:, None]
+
+    # ----------------------------------------------------- fold-in / forget
+    def _after_fold_in(self, row: int) -> None:
+        k = self.item_factors_.shape[1]
+        if row >= self._served.shape[0]:
+            self._served = np.vstack([self._served, np.zeros((1, k))])
+            self._served32 = np.vstack([self._served32, np.zeros((1, k), dtype=np.float32)])
+            self._solved = np.r_[self._solved, False]
+            self.user_factors_ = np.vstack([self.user_factors_, np.zeros((1, k), np.float32)])
+        self._solved[row] = False
+        self._solve(np.array([row]))
+        self.user_factors_[row] = self._served32[row]
+
+    def _after_forget(self, row: int, items: np.ndarray) -> None:
+        """Drop the person's vectors and re-solve the items they touched without them.
+
+        The item factors of everything in their history get one exact least-squares update
+        against the remaining people; every served vector is then re-solved. Second-order
+        influence (through other people's training vectors) remains until the next fit.
+        """
+        from implicit.cpu import _als
+
+        keep = np.ones(self.user_factors_.shape[0], dtype=bool)
+        keep[row] = False
+        self.user_factors_ = np.ascontiguousarray(self.user_factors_[keep])
+        if items.size:
+            U = self.user_factors_
+            Ciu = sp.csr_matrix(self.history_.T.tocsr()[items], dtype=np.float32)
+            out = np.zeros((items.size, U.shape[1]), dtype=np.float32)
+            with threadpool_limits(1, "blas"):
+                _als._least_squares(
+                    U.T @ U, Ciu.indptr, Ciu.indices, Ciu.data, out, U,
+                    self.config_.regularization, num_threads=self.config_.num_threads,
+                )
+            self.item_factors_[items] = out
+            self._prepare_items()
+        self._reset_served()
+
+    # ----------------------------------------------------------- persistence
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"item_factors": self.item_factors_, "user_factors": self.user_factors_}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.item_factors_ = np.array(arrays["item_factors"], dtype=np.float32)
+        self.user_factors_ = np.array(arrays["user_factors"], dtype=np.float32)
+        self._prepare_items()
+        self._reset_served()
+
+
+class BPR(_FactorModel):
+    """Bayesian Personalised Ranking (Rendle et al. 2009) on implicit's SGD kernel.
+
+    BPR scores have **no exact per-item decomposition** (:meth:`contributions` raises).
+    :meth:`fold_in` projects the new person's history onto the item factors with a
+    regularised least-squares solve (as ALS does); it is an approximation of a refit.
+    :meth:`forget` removes the person's vector and history; the item factors keep the
+    SGD updates they caused until the next fit.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from persona.data import Interactions
+    >>> X = Interactions.from_csr(sp.csr_matrix(np.kron(np.eye(2), np.ones((3, 3)))),
+    ...     [f"u{i}" for i in range(6)], [f"i{i}" for i in range(6)])
+    >>> model = BPR(factors=4, iterations=20, random_state=0).fit(X)
+    >>> len(model.recommend("u0", n=2))
+    2
+    """
+
+    _config_class = BPRConfig
+
+    def __init__(
+        self,
+        factors: int = 64,
+        iterations: int = 100,
+        learning_rate: float = 0.01,
+        regularization: float = 0.01,
+        num_threads: int = 0,
+        random_state: RandomState = None,
+        *,
+        privacy: Any = None,
+        show_progress: bool | None = None,
+    ) -> None:
+        self.factors = factors
+        self.iterations = iterations
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.num_threads = num_threads
+        self.random_state = random_state
+        self.privacy = privacy
+        self.show_progress = show_progress
+
+    def _fit(self, matrix: sp.csr_matrix, config: BPRConfig) -> None:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        with threadpool_limits(1, "blas"):
+            raw = BayesianPersonalizedRanking(
+                factors=config.factors, learning_rate=config.learning_rate,
+                regularization=config.regularization, iterations=config.iterations,
+                num_threads=config.num_threads, random_state=_seed(config.random_state),
+            )
+            raw.fit(sp.csr_matrix(matrix, dtype=np.float32),
+                    show_progress=_show_progress(self.show_progress))
+        self.item_factors_ = np.ascontiguousarray(raw.item_factors, dtype=np.float32)
+        self.user_factors_ = np.ascontiguousarray(raw.user_factors, dtype=np.float32)
+        self._prepare_items()
+
+    def _prepare_items(self) -> None:
+        super()._prepare_items()
+        self._U64 = self.user_factors_.astype(np.float64)
+
+    def _user_vectors64(self, rows: np.ndarray) -> np.ndarray:
+        return self._U64[rows]
+
+    def _user_vectors32(self, rows: np.ndarray) -> np.ndarray:
+        return self.user_factors_[rows]
+
+    def _after_fold_in(self, row: int) -> None:
+        h = self.history_
+        a, b = h.indptr[row], h.indptr[row + 1]
+        idx, c = h.indices[a:b], h.data[a:b]
+        Y = self._Y64
+        k = Y.shape[1] - 1  # last column: implicit's item bias, user side is 1
+        u = np.zeros(k + 1)
+        u[k] = 1.0
+        if idx.size:
+            Yk = Y[:, :k]
+            Yh = Yk[idx]
+            A = Yk.T @ Yk + (Yh.T * (c - 1.0)) @ Yh + self.config_.regularization * np.eye(k)
+            u[:k] = np.linalg.solve(A, Yh.T @ c)
+        if row >= self.user_factors_.shape[0]:
+            self.user_factors_ = np.vstack([self.user_factors_, u[None, :].astype(np.float32)])
+        else:
+            self.user_factors_[row] = u
+        self._U64 = self.user_factors_.astype(np.float64)
+
+    def _after_forget(self, row: int, items: np.ndarray) -> None:
+        keep = np.ones(self.user_factors_.shape[0], dtype=bool)
+        keep[row] = False
+        self.user_factors_ = np.ascontiguousarray(self.user_factors_[keep])
+        self._U64 = self.user_factors_.astype(np.float64)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"item_factors": self.item_factors_, "user_factors": self.user_factors_}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.item_factors_ = np.array(arrays["item_factors"], dtype=np.float32)
+        self.user_factors_ = np.array(arrays["user_factors"], dtype=np.float32)
+        self._prepare_items()

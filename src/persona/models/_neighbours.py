@@ -1,0 +1,205 @@
+"""Item-based nearest neighbours (cosine and BM25) on implicit's kernels, and Popularity."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveFloat, PositiveInt
+from threadpoolctl import threadpool_limits
+
+from persona.models._base import Recommender, _show_progress
+
+__all__ = ["ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig"]
+
+
+class ItemKNNConfig(BaseModel):
+    """Validated parameters of :class:`ItemKNN`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    measure: Literal["cosine", "bm25"] = "cosine"
+    """Item–item similarity: cosine of item columns, or BM25-weighted co-occurrence."""
+    neighbours: PositiveInt = 20
+    """Number of most similar items kept per item (``K`` in implicit)."""
+    k1: PositiveFloat = 1.2
+    """BM25 term-saturation parameter (``measure="bm25"`` only)."""
+    b: float = 0.75
+    """BM25 length normalisation in [0, 1] (``measure="bm25"`` only)."""
+    num_threads: NonNegativeInt = 0
+    """Threads for implicit's kernel; 0 means every core."""
+
+
+class ItemKNN(Recommender):
+    """Item-based k-nearest-neighbours recommender.
+
+    ``score(u, i) = Σ_j c_uj · S[j, i]`` over the person's history ``j`` (the similarity
+    ``S`` keeps the ``neighbours`` best per item, computed by implicit), so
+    :meth:`contributions` is exact by construction. :meth:`fold_in` needs no solve: the
+    history is the profile. :meth:`forget` recomputes the similarities without the person,
+    so no trace of them is left.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from persona.data import Interactions
+    >>> X = Interactions.from_csr(sp.csr_matrix(np.kron(np.eye(2), np.ones((3, 3)))),
+    ...     [f"u{i}" for i in range(6)], [f"i{i}" for i in range(6)])
+    >>> model = ItemKNN(neighbours=5).fit(X)
+    >>> [r.item for r in model.similar_items("i0", n=2)]
+    ['i1', 'i2']
+    """
+
+    _config_class = ItemKNNConfig
+
+    def __init__(
+        self,
+        measure: Literal["cosine", "bm25"] = "cosine",
+        neighbours: int = 20,
+        k1: float = 1.2,
+        b: float = 0.75,
+        num_threads: int = 0,
+        *,
+        privacy: Any = None,
+        show_progress: bool | None = None,
+    ) -> None:
+        self.measure = measure
+        self.neighbours = neighbours
+        self.k1 = k1
+        self.b = b
+        self.num_threads = num_threads
+        self.privacy = privacy
+        self.show_progress = show_progress
+
+    def _fit(self, matrix: sp.csr_matrix, config: ItemKNNConfig) -> None:
+        self._compute_similarity()
+
+    def _compute_similarity(self) -> None:
+        from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+        from implicit.utils import ParameterWarning
+
+        cfg = self.config_
+        # implicit's own normalize() hands its kernel a COO matrix and warns about it
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ParameterWarning)
+            if cfg.measure == "cosine":
+                raw = CosineRecommender(K=cfg.neighbours, num_threads=cfg.num_threads)
+            else:
+                raw = BM25Recommender(K=cfg.neighbours, K1=cfg.k1, B=cfg.b,
+                                      num_threads=cfg.num_threads)
+            raw.fit(sp.csr_matrix(self.history_, dtype=np.float32),
+                    show_progress=_show_progress(self.show_progress))
+        S = sp.csr_matrix(raw.similarity, dtype=np.float64)
+        S.sort_indices()
+        self.similarity_ = S
+
+    def _rank_scores(self, rows: np.ndarray) -> np.ndarray:
+        return (self.history_[rows] @ self.similarity_).toarray()
+
+    def _similar_scores(self, item: int) -> np.ndarray:
+        return self.similarity_[item].toarray()[0]
+
+    def contributions(self, user: str, item: str) -> tuple[np.ndarray, np.ndarray]:
+        """``c_uj · S[j, i]`` for every item ``j`` in the person's history."""
+        self._check_fitted()
+        row, j = self._row(user), self._item(item)
+        h = self.history_
+        a, b = h.indptr[row], h.indptr[row + 1]
+        idx, c = h.indices[a:b], h.data[a:b]
+        col = self.similarity_[:, j].toarray()[:, 0]
+        return self.items_[idx], c * col[idx]
+
+    def _contribution_matrix(self, row: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`contributions` for several items at once."""
+        h = self.history_
+        a, b = h.indptr[row], h.indptr[row + 1]
+        idx, c = h.indices[a:b], h.data[a:b]
+        return idx, self.similarity_[idx][:, cols].toarray() * c[:, None]
+
+    def _after_forget(self, row: int, items: np.ndarray) -> None:
+        self._compute_similarity()
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        S = self.similarity_
+        return {"sim_indptr": S.indptr, "sim_indices": S.indices, "sim_data": S.data}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        n = len(self.items_)
+        self.similarity_ = sp.csr_matrix(
+            (arrays["sim_data"], arrays["sim_indices"], arrays["sim_indptr"]), shape=(n, n)
+        )
+
+
+class PopularityConfig(BaseModel):
+    """Validated parameters of :class:`Popularity`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: Literal["people", "confidence"] = "people"
+    """Score items by how many people interacted (``"people"``) or by summed confidence."""
+
+
+class Popularity(Recommender):
+    """The non-profiling recommender: the same ranking for everyone.
+
+    Serving uses no per-person data: ``recommend`` works for any id, known or not, and by
+    default does **not** exclude the person's seen items (that would use their history;
+    pass ``exclude_seen=True`` to opt in). This is the option that the EU Digital Services
+    Act (Art. 38) asks very large platforms to offer. The model keeps the training history
+    only so that :meth:`forget` can recompute the counts without a person.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from persona.data import Interactions
+    >>> X = Interactions.from_csr(sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0]])),
+    ...                          ["u1", "u2"], ["a", "b", "c"])
+    >>> [(r.item, r.score) for r in Popularity().fit(X).recommend("someone-new", n=2)]
+    [('a', 2.0), ('b', 1.0)]
+    """
+
+    _config_class = PopularityConfig
+    personalised = False
+
+    def __init__(
+        self,
+        count: Literal["people", "confidence"] = "people",
+        *,
+        privacy: Any = None,
+        show_progress: bool | None = None,
+    ) -> None:
+        self.count = count
+        self.privacy = privacy
+        self.show_progress = show_progress
+
+    def _fit(self, matrix: sp.csr_matrix, config: PopularityConfig) -> None:
+        self._count()
+
+    def _count(self) -> None:
+        h = self.history_
+        if self.config_.count == "people":
+            counts = np.bincount(h.indices, minlength=h.shape[1]).astype(np.float64)
+        else:
+            counts = np.bincount(h.indices, weights=h.data, minlength=h.shape[1])
+        self.counts_ = counts
+
+    def _rank_scores(self, rows: np.ndarray) -> np.ndarray:
+        return np.array(self.counts_[None, :], copy=True)
+
+    def _similar_scores(self, item: int) -> np.ndarray:
+        return -np.abs(self.counts_ - self.counts_[item])
+
+    def _after_fold_in(self, row: int) -> None:
+        self._count()
+
+    def _after_forget(self, row: int, items: np.ndarray) -> None:
+        self._count()
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._count()

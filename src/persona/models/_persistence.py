@@ -1,0 +1,172 @@
+"""Model files: a directory with ``arrays.npz`` (no pickle) and ``manifest.json``.
+
+The manifest records the format version, the model class, its parameters and the sha256
+of ``arrays.npz``; :func:`load_model` refuses files whose checksum, version or class do
+not match, and any array that would need pickle to load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+import persona
+from persona.errors import ModelFileError
+
+if TYPE_CHECKING:
+    from persona.models._base import Recommender
+
+__all__ = ["FORMAT_VERSION", "load_model", "save_model"]
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ARRAYS = "arrays.npz"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.random.Generator):
+        return None  # a generator's state is not a seed; recorded in the manifest
+    if isinstance(value, np.integer | np.floating):
+        return value.item()
+    return value
+
+
+def _lineage(lineage: Any) -> Any:
+    if lineage is None:
+        return None
+    dump = getattr(lineage, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    try:
+        json.dumps(lineage)
+    except TypeError:
+        return repr(lineage)
+    return lineage
+
+
+def save_model(model: Recommender, path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise ModelFileError(
+            f"{path} exists and is a file; a persona model is saved as a directory. "
+            "Choose another path or remove the file."
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    h = model.history_
+    arrays: dict[str, np.ndarray] = {
+        "users": np.array([str(u) for u in model.users_], dtype=str),
+        "items": np.array([str(i) for i in model.items_], dtype=str),
+        "history_indptr": h.indptr,
+        "history_indices": h.indices,
+        "history_data": h.data,
+    }
+    for name, arr in model._arrays().items():
+        arrays[f"model_{name}"] = np.asarray(arr)
+    for name, arr in arrays.items():
+        if arr.dtype == object:  # pragma: no cover - guarded by construction
+            raise ModelFileError(f"array {name!r} has dtype object and cannot be saved safely")
+    tmp = path / (ARRAYS + ".tmp")
+    with tmp.open("wb") as f:
+        np.savez(f, **arrays)
+    data = tmp.read_bytes()
+    tmp.replace(path / ARRAYS)
+    params = {k: _jsonable(v) for k, v in model.get_params().items()}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "persona_version": persona.__version__,
+        "model": type(model).__name__,
+        "params": params,
+        "random_state_was_generator": isinstance(
+            model.get_params().get("random_state"), np.random.Generator
+        ),
+        "lineage": _lineage(model.lineage_),
+        "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    (path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return path
+
+
+def _model_classes() -> dict[str, type[Recommender]]:
+    from persona.models import ALS, BPR, ItemKNN, Popularity
+
+    return {c.__name__: c for c in (ALS, BPR, ItemKNN, Popularity)}
+
+
+def load_model(cls: type[Recommender], path: Path) -> Recommender:
+    mpath, apath = path / MANIFEST, path / ARRAYS
+    if not path.is_dir() or not mpath.is_file() or not apath.is_file():
+        raise ModelFileError(
+            f"{path} is not a persona model directory (expected {MANIFEST} and {ARRAYS}); "
+            "pass the path given to model.save()"
+        )
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{mpath} is not valid JSON ({exc}); re-save the model") from None
+    if not isinstance(manifest, dict):
+        raise ModelFileError(f"{mpath} is not a persona manifest; re-save the model")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} has model format version {version!r}; this persona reads version "
+            f"{FORMAT_VERSION}. Load it with the persona version that wrote it and re-save, "
+            "or refit."
+        )
+    name = manifest.get("model")
+    classes = _model_classes()
+    target = classes.get(str(name))
+    if target is None or (cls.__name__ in classes and target is not cls):
+        raise ModelFileError(
+            f"{path} holds a {name!r} model, not {cls.__name__}; load it with {name}.load()"
+        )
+    data = apath.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != manifest.get("sha256"):
+        raise ModelFileError(
+            f"checksum mismatch for {apath}: the arrays were changed or damaged after saving. "
+            "Do not use this file; re-save the model from its source or refit."
+        )
+    try:
+        with zipfile.ZipFile(apath) as zf:
+            names = zf.namelist()
+    except zipfile.BadZipFile:
+        raise ModelFileError(f"{apath} is not an npz archive; re-save the model") from None
+    expected = set(manifest.get("arrays", {}))
+    for member in names:
+        if not member.endswith(".npy") or member[:-4] not in expected:
+            raise ModelFileError(
+                f"{apath} contains an unexpected member {member!r}; persona only loads the "
+                "arrays its manifest lists. Re-save the model."
+            )
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with np.load(apath, allow_pickle=False) as npz:
+            for key in expected:
+                arrays[key] = npz[key]
+    except ValueError as exc:
+        raise ModelFileError(
+            f"{apath} contains a pickled (object) array, which persona never loads because "
+            f"unpickling can run code ({exc}). Re-save the model with persona."
+        ) from None
+    except KeyError as exc:
+        raise ModelFileError(f"{apath} lacks array {exc}; re-save the model") from None
+    params = dict(manifest.get("params", {}))
+    model = target(**params)
+    config = model._validated_config()
+    model.config_ = config
+    users, items = arrays["users"], arrays["items"]
+    hist = sp.csr_matrix(
+        (arrays["history_data"], arrays["history_indices"], arrays["history_indptr"]),
+        shape=(len(users), len(items)),
+    )
+    model._set_catalogue(users.astype(object), items.astype(object), hist)
+    model.lineage_ = manifest.get("lineage")
+    model.privacy_spent_ = None
+    model._restore({k[6:]: v for k, v in arrays.items() if k.startswith("model_")})
+    return model

@@ -1,0 +1,96 @@
+"""Serving details: array results, cheap result objects, persistence of lineage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import BaseModel
+
+import persona
+from persona.data import Interactions
+from persona.models import ALS, ItemKNN, Popularity, load
+from persona.models._base import _recommendation
+from persona.schema import Recommendation
+from persona.testing import block_interactions
+
+
+def test_fast_recommendation_equals_validated_one() -> None:
+    fast = _recommendation("sku-1", 0.5, 3)
+    slow = Recommendation(item="sku-1", score=0.5, rank=3)
+    assert fast == slow
+    assert hash(fast) == hash(slow)
+    assert fast.model_dump() == slow.model_dump()
+    assert fast.model_fields_set == slow.model_fields_set
+    with pytest.raises(Exception, match="frozen"):
+        fast.score = 1.0  # type: ignore[misc]
+
+
+def test_recommendation_validates_input() -> None:
+    with pytest.raises(ValueError, match="rank"):
+        Recommendation(item="a", score=1.0, rank=0)
+
+
+def test_recommend_arrays_match_lists_and_pad_short_lists() -> None:
+    X = block_interactions()
+    model = ALS(factors=8, iterations=5, random_state=0).fit(X)
+    users = list(X.users)
+    res = model.recommend_arrays(users, n=30)
+    lists = model.recommend_batch(users, n=30, explain=False)  # arrays are never explained
+    for k, recs in enumerate(lists):
+        assert res.lengths[k] == len(recs) == X.n_items - len(X.history(users[k]))
+        assert res.items[k, : len(recs)].tolist() == [r.item for r in recs]
+        assert res.scores[k, : len(recs)].tolist() == [r.score for r in recs]
+        assert all(v is None for v in res.items[k, len(recs):])
+        assert np.isnan(res.scores[k, len(recs):]).all()
+    assert res.to_lists() == lists
+
+
+def test_block_size_and_threads_do_not_change_results() -> None:
+    X = block_interactions(groups=5, users_per_group=40)
+    model = ItemKNN(neighbours=8, num_threads=2).fit(X)
+    users = list(X.users)
+    a = model.recommend_batch(users, n=7, block_size=5)
+    b = model.recommend_batch(users, n=7, block_size=1000)
+    model.config_ = model.config_.model_copy(update={"num_threads": 1})
+    assert a == b == model.recommend_batch(users, n=7, block_size=3)
+
+
+class Lineage(BaseModel):
+    purpose: str
+    features: list[str]
+
+
+def test_lineage_is_kept_and_saved(tmp_path: Path) -> None:
+    X = block_interactions()
+    X = Interactions(X.matrix, X.users, X.items,
+                     lineage=Lineage(purpose="recs", features=["purchases"]))
+    model = Popularity().fit(X)
+    assert model.lineage_ is X.lineage
+    path = model.save(tmp_path / "pop.model")
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["lineage"] == {"purpose": "recs", "features": ["purchases"]}
+    assert manifest["format_version"] == 1
+    assert manifest["model"] == "Popularity"
+    same = load(str(path))  # the generic loader picks the class from the manifest
+    assert isinstance(same, Popularity)
+    assert same.lineage_ == {"purpose": "recs", "features": ["purchases"]}
+    assert same.recommend("anyone") == model.recommend("anyone")
+
+
+def test_top_level_exports() -> None:
+    assert persona.ALS is ALS
+    assert persona.Recommendation is Recommendation
+    assert persona.Interactions is Interactions
+    assert callable(persona.evaluate)
+
+
+def test_save_refuses_to_overwrite_a_file(tmp_path: Path) -> None:
+    from persona.errors import ModelFileError
+
+    target = tmp_path / "model"
+    target.write_text("not a model")
+    with pytest.raises(ModelFileError, match="directory"):
+        Popularity().fit(block_interactions()).save(target)
