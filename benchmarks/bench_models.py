@@ -64,16 +64,24 @@ def _f32(X: Interactions) -> sp.csr_matrix:
 
 
 def _timed_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int) -> dict:
-    """Interleaved repeats of two callables: best and median seconds of each."""
-    ta, tb = [], []
+    """Interleaved repeats of two callables.
+
+    Returns the best wall time of each, the median of the per-repeat wall-time ratios
+    (a and b run back to back, so a busy machine slows both alike), and the ratio of
+    total process CPU time (all threads), which other processes disturb less.
+    """
+    ta, tb, ca, cb = [], [], [], []
     for _ in range(repeats):
-        for f, acc in ((fa, ta), (fb, tb)):
+        for f, acc, cpu in ((fa, ta, ca), (fb, tb, cb)):
             gc.collect()
+            c = time.process_time()
             t = time.perf_counter()
             f()
             acc.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
     return {"a_best": min(ta), "b_best": min(tb),
-            "a_med": float(np.median(ta)), "b_med": float(np.median(tb))}
+            "paired": float(np.median(np.array(ta) / np.array(tb))),
+            "cpu": sum(ca) / sum(cb)}
 
 
 # ------------------------------------------------------------------ speed
@@ -84,8 +92,8 @@ def bench_fit(name: str, X: Interactions, repeats: int) -> dict:
         repeats,
     )
     return {"data": name, "persona_s": t["a_best"], "implicit_s": t["b_best"],
-            "ratio": t["a_best"] / t["b_best"], "ratio_med": t["a_med"] / t["b_med"],
-            "repeats": repeats}
+            "ratio": t["a_best"] / t["b_best"], "ratio_med": t["paired"],
+            "ratio_cpu": t["cpu"], "repeats": repeats}
 
 
 def bench_single(name: str, X: Interactions, n_people: int, seed: int = 1) -> dict:
@@ -139,10 +147,12 @@ def bench_batch(name: str, X: Interactions, n_people: int, repeats: int, seed: i
             f()
             times[key].append(time.perf_counter() - t)
     med = {k: float(np.median(v)) for k, v in times.items()}
+    raw_t = np.array(times["raw"])
+    paired_obj = float(np.median(raw_t / np.array(times["objects"])))
+    paired_arr = float(np.median(raw_t / np.array(times["arrays"])))
     return {"data": name, "cold_arrays_ms": cold * 1e3, "batch_equals_single": same,
             **{f"{k}_ms": v * 1e3 for k, v in med.items()},
-            "speedup_objects": med["raw"] / med["objects"],
-            "speedup_arrays": med["raw"] / med["arrays"]}
+            "speedup_objects": paired_obj, "speedup_arrays": paired_arr}
 
 
 # ---------------------------------------------------------------- quality
@@ -253,8 +263,11 @@ def main() -> None:
     ap.add_argument("--skip-scaling", action="store_true")
     args = ap.parse_args()
 
+    import os
+
     import implicit
 
+    load_start = os.getloadavg()
     quick = args.quick
     real = [("ml-latest-small", _datasets.movielens()),
             ("online-retail", _datasets.online_retail())]
@@ -286,18 +299,22 @@ def main() -> None:
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {_cpu()}, Python "
         f"{platform.python_version()}, implicit {implicit.__version__}, numpy "
         f"{np.__version__}; BLAS limited to 1 thread, implicit and persona at num_threads=0 "
-        f"(all cores). `benchmarks/bench_models.py{' --quick' if quick else ''}`. Medians of "
-        "interleaved repeats; the machine was shared with other work, so absolute times are "
-        "noisy and the ratios are the result.",
+        f"(all cores). `benchmarks/bench_models.py{' --quick' if quick else ''}`. The "
+        "machine was shared with other work (1-minute load average "
+        f"{load_start[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on 2 cores), "
+        "so absolute times are noisy; persona and implicit always run interleaved and the "
+        "ratios are the result.",
         "",
         "### ALS fit (factors=64, iterations=15, regularization=0.05)",
         "",
-        "Best of interleaved repeats (the median ratio is shown too).",
+        "Best wall time of interleaved repeats; *paired* is the median of the per-repeat "
+        "ratios (persona and implicit run back to back); *CPU* is the ratio of process CPU "
+        "time over all repeats.",
         "",
         _table(fit, [("data", "data", ""), ("repeats", "repeats", ""),
                      ("persona_s", "persona s", ".2f"), ("implicit_s", "implicit s", ".2f"),
-                     ("ratio", "persona / implicit (target ≤ 1.05)", ".3f"),
-                     ("ratio_med", "median ratio", ".3f")]),
+                     ("ratio", "ratio of best (target ≤ 1.05)", ".3f"),
+                     ("ratio_med", "paired ratio", ".3f"), ("ratio_cpu", "CPU ratio", ".3f")]),
         "",
         "### One person's `recommend` (n=10, seen items excluded), µs",
         "",
@@ -320,7 +337,8 @@ def main() -> None:
         "",
         "implicit: `recommend(ids, X[ids], N=10)`; persona: `recommend_batch` (lists of "
         "`Recommendation` objects) and `recommend_arrays` (the same result as arrays, like "
-        "implicit's output). *cold* includes the exact solve of all 1,000 people.",
+        "implicit's output). Medians of interleaved repeats; speed-ups are medians of the "
+        "per-repeat ratios. *cold* includes the exact solve of all 1,000 people.",
         "",
         _table(batch, [("data", "data", ""), ("raw_ms", "implicit", ".1f"),
                        ("raw_nofilter_ms", "implicit unfiltered", ".1f"),

@@ -85,3 +85,12 @@ def test_top_level_exports() -> None:
     assert persona.Recommendation is Recommendation
     assert persona.Interactions is Interactions
     assert callable(persona.evaluate)
+
+
+def test_save_refuses_to_overwrite_a_file(tmp_path: Path) -> None:
+    from persona.errors import ModelFileError
+
+    target = tmp_path / "model"
+    target.write_text("not a model")
+    with pytest.raises(ModelFileError, match="directory"):
+        Popularity().fit(block_interactions()).save(target)

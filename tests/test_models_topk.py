@@ -41,6 +41,11 @@ def test_top_per_row_equals_full_sort(
     assert r.tolist() == ref[0]
     assert c.tolist() == ref[1]
     assert v.tolist() == ref[2]
+    # the candidate superset holds the top k of every row
+    cr, cc, _ = _top_per_row(S, k, candidates=True)
+    assert set(zip(r.tolist(), c.tolist(), strict=True)) <= set(
+        zip(cr.tolist(), cc.tolist(), strict=True)
+    )
 
 
 def test_popular_items_clustered_in_id_order() -> None:

@@ -84,6 +84,13 @@ def test_calibration_is_tight_and_never_over(eps: float, steps: int, size: int) 
     assert grid_sensitivity(3.0, size, plan.k) <= 3.0 * (1 + cfg.grid_slack)
 
 
+@pytest.mark.parametrize("eps", [1e-3, 30.0, 1e4])
+def test_rho_budget_is_tight_at_extreme_epsilons(eps: float) -> None:
+    rho = rho_budget(eps, 1e-6)
+    assert zcdp_to_epsilon(rho, 1e-6) <= eps
+    assert zcdp_to_epsilon(rho * 1.001, 1e-6) > eps
+
+
 def test_laplace_calibration() -> None:
     scale, k, eps = DP(epsilon=1.0, delta=0.0).laplace_scale(5.0, size=100)
     assert eps <= 1.0

@@ -104,26 +104,34 @@ def test_audit_dp_cooccurrence(broken: bool, monkeypatch) -> None:
     assert result.violated is broken, str(result)
 
 
-@pytest.mark.parametrize("broken", [False, True])
-def test_audit_dp_als_item_statistics(broken: bool) -> None:
+@pytest.mark.parametrize(("broken", "weight_budget"), [(False, None), (True, None),
+                                                      (False, 1.5), (True, 1.5)])
+def test_audit_dp_als_item_statistics(broken: bool, weight_budget: float | None) -> None:
     """One DP-ALS iteration's release (the item-side statistics given the public item
     factors), through the same functions the fit uses."""
-    cfg = DP(epsilon=CLAIM, delta=DELTA, max_events_per_person=3)
+    # the cap (4) is not below anyone's item count, so the release is a fixed statistic plus
+    # noise and may be tiled over the runs; the added person uses the whole bound
+    cfg = DP(epsilon=CLAIM, delta=DELTA, max_events_per_person=4)
     rng = np.random.default_rng(0)
     Y = rng.standard_normal((4, 2))
     d = sp.csr_matrix(rng.integers(0, 2, size=(30, 4)).astype(float))
-    d_prime = sp.vstack([d, sp.csr_matrix(np.array([[1.0, 1.0, 1.0, 0.0]]))]).tocsr()
-    _, spent = private_als_item_factors(d, 2, 1, 0.1, 0.0, cfg, random_state=0)
+    d_prime = sp.vstack([d, sp.csr_matrix(np.ones((1, 4)))]).tocsr()
+    _, spent = private_als_item_factors(d, 2, 1, 0.1, 0.0, cfg, random_state=0,
+                                        weight_budget=weight_budget)
     scale, k = spent.noise["scale"], int(spent.noise["k"])
     if broken:
         scale = scale / 4
 
     def run(X, n):
         R = mech.bound_contributions(X, cfg.max_events_per_person, cfg.max_value)
-        W_int, C_int, W_float = mech._als_inputs(R, 0.0)
+        weights = None
+        if weight_budget is not None:
+            weights = np.minimum(1.0, weight_budget / np.sqrt(np.maximum(R.getnnz(axis=1), 1)))
+        W_int, C_int, W_float = mech._als_inputs(R, 0.0, weights)
         U_int = mech._user_vectors(W_float, Y, 0.1, cfg.factor_norm, True)
         idx = mech._item_statistics(W_int, C_int, U_int, k, with_a=False)
         assert idx.size == int(spent.noise["size"])
+        assert R.getnnz() == X.getnnz()  # nothing sampled away
         return mech._add_noise(np.tile(idx, n), scale, k, mech.OS_BITS).reshape(n, -1)
 
     result = run_audit(run, d, d_prime, runs=40_000, claimed_epsilon=CLAIM, delta=DELTA,

@@ -144,15 +144,21 @@ def test_private_als_rejects_bad_settings() -> None:
         private_als_item_factors(X, 2, 1, 0.1, 0.0, DP(epsilon=1.0, delta=0.0))
 
 
-def test_private_als_popularity_share_composes_within_the_budget() -> None:
+
+def test_private_als_person_weights_lower_the_sensitivity() -> None:
     X = _two_groups()
-    cfg = DP(epsilon=2.0, max_events_per_person=5)
-    Y, spent = private_als_item_factors(X, 3, 2, 0.1, 0.0, cfg, 0, popularity_share=0.2,
-                                        bits=SeededBits(8))
-    assert Y.shape == (20, 4)  # three factors and the fixed popularity column
-    assert spent.epsilon <= 2.0
-    assert spent.steps == 3
-    assert Y[:, -1].min() >= 0.0
-    assert Y[:, -1].max() <= 1.0
-    with pytest.raises(ValidationError, match="popularity_share"):
-        private_als_item_factors(X, 3, 2, 0.1, 0.0, cfg, 0, popularity_share=1.0)
+    cfg = DP(epsilon=50.0, max_events_per_person=1000)
+    Y, spent = private_als_item_factors(X, 4, 3, 0.1, 0.0, cfg, 0, weight_budget=2.0,
+                                        bits=SeededBits(9))
+    assert spent.noise["sensitivity"] == pytest.approx(np.sqrt(1 + 4))
+    assert spent.bounds["weight_budget"] == 2.0
+    U = solve_user_factors(X, Y, 0.1, 0.0)
+    top = np.argsort(-(U @ Y.T), axis=1)[:, :5]
+    group = np.arange(600) < 300
+    assert np.where(group[:, None], top < 10, top >= 10).mean() > 0.95
+    with pytest.raises(ValidationError, match="weight_budget"):
+        private_als_item_factors(X, 2, 1, 0.1, 0.0, cfg, 0, weight_budget=0.0)
+    # the same setting from the DP configuration
+    cfg2 = DP(epsilon=50.0, max_events_per_person=1000, weight_budget=2.0)
+    _, spent2 = private_als_item_factors(X, 4, 1, 0.1, 0.0, cfg2, 0, bits=SeededBits(10))
+    assert spent2.noise["sensitivity"] == pytest.approx(np.sqrt(1 + 4))

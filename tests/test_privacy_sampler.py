@@ -108,7 +108,7 @@ def test_same_distribution_as_opendp_samples(kind: str, scale: float) -> None:
     table = np.c_[table[:, keep], table[:, ~keep].sum(axis=1)]
     table = table[:, table.sum(axis=0) > 0]
     assert stats.chi2_contingency(table).pvalue > P_FLOOR
-    assert stats.ks_2samp(ours, theirs).pvalue > P_FLOOR
+    assert stats.ks_2samp(ours, theirs, method="asymp").pvalue > P_FLOOR
 
 
 def test_zero_scale_is_no_noise() -> None:

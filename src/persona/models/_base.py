@@ -481,7 +481,7 @@ class Recommender:
                         "rule(user, item_ids) must return one bool per catalogue item"
                     )
                 S[k, ~mask] = -np.inf
-        r_idx, c_idx, approx = _top_per_row(S, n + self._pad)
+        r_idx, c_idx, approx = _top_per_row(S, n + self._pad, candidates=self._pad > 0)
         exact = self._exact_scores(rows[r_idx], c_idx, approx)
         if self._pad:
             return _top_sorted(r_idx, c_idx, np.asarray(exact, dtype=np.float64), b, n)
@@ -755,7 +755,9 @@ class RecommendationArrays:
         return out
 
 
-def _top_per_row(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _top_per_row(
+    S: np.ndarray, k: int, *, candidates: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top ``k`` finite entries of each row, sorted by (row, -score, column).
 
     Ties are broken by the lower column, so the result does not depend on block size.
@@ -763,6 +765,9 @@ def _top_per_row(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     spreads popular items that cluster in id order); the k-th largest chunk maximum is a
     lower bound of the row's k-th largest value, so only the few chunks whose maximum
     reaches it are searched exactly.
+
+    With ``candidates=True`` the result is an unsorted superset of each row's top ``k``
+    (every entry at or above the bound), for callers that re-score and sort anyway.
     """
     b, m = S.shape
     k = min(k, m)
@@ -798,6 +803,8 @@ def _top_per_row(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     ])
     vals = S.reshape(-1)[rows * m + cols] if S.flags.c_contiguous else S[rows, cols]
     keep = (vals >= thr[rows]) & np.isfinite(vals)
+    if candidates:
+        return rows[keep], cols[keep], vals[keep]
     return _top_sorted(rows[keep], cols[keep], vals[keep], b, k)
 
 

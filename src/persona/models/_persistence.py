@@ -51,6 +51,11 @@ def _lineage(lineage: Any) -> Any:
 
 
 def save_model(model: Recommender, path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise ModelFileError(
+            f"{path} exists and is a file; a persona model is saved as a directory. "
+            "Choose another path or remove the file."
+        )
     path.mkdir(parents=True, exist_ok=True)
     h = model.history_
     arrays: dict[str, np.ndarray] = {

@@ -24,8 +24,6 @@ from persona.privacy._accountant import (
     DP,
     grid_sensitivity,
     pld_epsilon,
-    rho_budget,
-    zcdp_to_epsilon,
 )
 from persona.privacy._bounding import bound_contributions, clip_rows
 from persona.privacy._sampler import (
@@ -111,6 +109,11 @@ def private_item_counts(
     m, v = dp_cfg.max_events_per_person, dp_cfg.max_value
     kind = mechanism or ("gaussian" if dp_cfg.delta > 0 else "laplace")
     B = bound_contributions(X, m, v, bits=bits)
+    # truncate values onto 2^-20 (toward zero, so never above max_value): the float sums
+    # below are then exact and one person moves them by exactly the stated sensitivity
+    B.data = np.floor(np.ldexp(B.data, 20)) / 2.0**20
+    if B.shape[0] * v >= 2.0**32:
+        raise ValidationError("too many people for exact sums; lower max_value")
     n_items = B.shape[1]
     if kind == "gaussian":
         spent, scale, k = _gaussian_spent(
@@ -139,7 +142,8 @@ def private_cooccurrence(
     Each person keeps at most ``m = max_events_per_person`` distinct items (sampled), so
     they touch at most ``m (m + 1) / 2`` cells of the upper triangle (diagonal included),
     each by 1: L2 sensitivity ``sqrt(m (m + 1) / 2)``. Noise goes on the upper triangle and
-    is mirrored, so the matrix stays symmetric.
+    is mirrored, so the matrix stays symmetric. The result is dense (every cell is noisy),
+    so memory grows with items²: about 0.8 GB at 10,000 items.
 
     Examples
     --------
@@ -221,7 +225,7 @@ class ALSTimings:
 
 
 _QX = 15  # user factors are truncated toward zero onto the grid 2^-15
-_QW = 4  # confidence weights alpha * x are truncated toward zero onto the grid 2^-4
+_QW = 8  # confidence weights are truncated toward zero onto the grid 2^-8
 
 
 def _round_shift(S: NDArray[np.int64], e: int) -> NDArray[np.int64]:
@@ -232,15 +236,21 @@ def _round_shift(S: NDArray[np.int64], e: int) -> NDArray[np.int64]:
 
 
 def _als_inputs(
-    R: sp.csr_matrix, alpha: float
+    R: sp.csr_matrix, alpha: float, person_weight: NDArray[np.float64] | None = None
 ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
-    """Integer weights ``w = alpha · r`` and confidences ``1 + w`` truncated toward zero onto
-    ``2^-QW`` (so never above their bounds), and the float weights the user step uses."""
-    w_int = np.floor(alpha * R.data * (1 << _QW))
+    """Integer item-step weights ``p_u · alpha · r`` and confidences ``p_u · (1 + alpha · r)``
+    truncated toward zero onto ``2^-QW`` (so never above their bounds; ``p_u`` is the
+    person's weight, 1 by default), and the float weights ``alpha · r`` of the user step."""
+    down = 1.0 - 2.0**-40  # keeps float rounding from lifting a value over a grid point
+    p = np.ones(R.shape[0]) if person_weight is None else np.asarray(person_weight)
+    p_entry = np.repeat(p, np.diff(R.indptr))
+    unit = float(1 << _QW)
+    w_user = np.floor(alpha * R.data * unit * down)
+    w_int = np.floor(p_entry * alpha * R.data * unit * down)
+    c_int = np.floor(p_entry * (1.0 + alpha * R.data) * unit * down)
     W_int = sp.csr_matrix((w_int.astype(np.int64), R.indices, R.indptr), shape=R.shape)
-    C_int = sp.csr_matrix(((w_int + (1 << _QW)).astype(np.int64), R.indices, R.indptr),
-                          shape=R.shape)
-    W_float = sp.csr_matrix((w_int / (1 << _QW), R.indices, R.indptr), shape=R.shape)
+    C_int = sp.csr_matrix((c_int.astype(np.int64), R.indices, R.indptr), shape=R.shape)
+    W_float = sp.csr_matrix((w_user / unit, R.indices, R.indptr), shape=R.shape)
     return W_int, C_int, W_float
 
 
@@ -289,7 +299,7 @@ def private_als_item_factors(
     X: sp.spmatrix | sp.sparray, factors: int, iterations: int, regularization: float,
     alpha: float, dp_cfg: DP, random_state: int | None = None, *,
     noise_regularization: float = 1.0, normalize_users: bool = True,
-    popularity_share: float = 0.0, shrinkage: bool = True, bits: RandomBits = OS_BITS,
+    shrinkage: bool = True, weight_budget: float | None = None, bits: RandomBits = OS_BITS,
     timings: ALSTimings | None = None,
 ) -> tuple[NDArray[np.float64], PrivacySpent]:
     """Item factors of implicit-feedback ALS trained with differential privacy (DP-ALS,
@@ -320,7 +330,9 @@ def private_als_item_factors(
     X
         User×item sparse matrix of interaction strengths.
     factors, iterations, regularization, alpha
-        ALS hyperparameters (public).
+        ALS hyperparameters (public). ``alpha = 0`` is recommended under DP: with
+        ``alpha > 0`` the confidence-weighted ``A_j`` blocks are released too, which more
+        than doubles the sensitivity.
     dp_cfg
         Privacy settings: total (ε, δ) and the contribution bounds.
     random_state
@@ -337,11 +349,12 @@ def private_als_item_factors(
         ``max(0, 1 - d σ² / ||b_j||²)`` before solving (post-processing): items whose
         statistics are indistinguishable from noise get (near) zero factors instead of
         random ones.
-    popularity_share
-        Share of the zCDP budget spent on noisy item counts (``0`` = none). When positive,
-        the item factors get one extra, fixed column ``log(1 + noisy count)`` (scaled to at
-        most 1), and each person's weight on it is learned from their own data like any
-        other factor: items whose statistics are mostly noise then rank by popularity.
+    weight_budget
+        Overrides ``dp_cfg.weight_budget``. If set (``s``), each person's item-side
+        contributions are weighted by ``min(1, s / sqrt(n_u))`` (``n_u``: their kept items;
+        McSherry & Mironov's per-person normalisation): the squared weights sum to at most
+        ``s²``, which replaces ``m`` in the sensitivity. Light users count fully, heavy users
+        are scaled down instead of sampled. By default every kept event has weight 1.
     bits
         Random bytes for sampling and noise (OS CSPRNG by default).
     timings
@@ -381,55 +394,35 @@ def private_als_item_factors(
             f"DP-ALS sums its statistics exactly in 64-bit integers, which allows at most "
             f"{int(2.0**62 / ((alpha * v + 1) * 2.0 ** (2 * _QX + _QW))):,} people at "
             f"alpha * max_value = {alpha * v:g}; lower alpha or max_value, or split the data")
-    W_int, C_int, W_float = _als_inputs(R, alpha)
+    person_weight = None
+    budget = float(m)  # bound on the sum of a person's squared item weights
+    if weight_budget is None:
+        weight_budget = dp_cfg.weight_budget
+    if weight_budget is not None:
+        if not weight_budget > 0:
+            raise ValidationError("weight_budget must be positive")
+        kept = R.getnnz(axis=1)
+        person_weight = np.minimum(1.0, weight_budget / np.sqrt(np.maximum(kept, 1)))
+        budget = min(float(weight_budget) ** 2, float(m))
+    W_int, C_int, W_float = _als_inputs(R, alpha, person_weight)
     tm.bounding += time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    if not 0.0 <= popularity_share < 1.0:
-        raise ValidationError("popularity_share must be in [0, 1)")
-    d = f + (1 if popularity_share > 0 else 0)  # factor columns incl. the popularity column
+    d = f
     iu = np.triu_indices(d)
     tri = iu[0].size
-    aw = math.floor(alpha * v * (1 << _QW)) / (1 << _QW)
+    aw = alpha * v  # bounds the (truncated) weights, with or without person weights
     with_a = aw > 0  # alpha = 0: every confidence is 1 and the A_j block is not released
     size = tri * (1 + (n_items if with_a else 0)) + d * n_items
-    sens = math.sqrt(Bn**4 + m * (aw * Bn * Bn) ** 2 + m * ((1 + aw) * Bn) ** 2)
+    sens = math.sqrt(Bn**4 + budget * (aw * Bn * Bn) ** 2 + budget * ((1 + aw) * Bn) ** 2)
     bounds = _bounds(dp_cfg, factor_norm=Bn, alpha=alpha)
-    popularity = None
-    if popularity_share > 0:
-        delta = dp_cfg.require_delta()
-        rho_star = rho_budget(dp_cfg.epsilon, delta)
-        sens_c = v * math.sqrt(m)
-        plan_c = dp_cfg.gaussian_plan(sens_c, 1, n_items, rho=popularity_share * rho_star)
-        plan = dp_cfg.gaussian_plan(sens, iterations, size,
-                                    rho=(1 - popularity_share) * rho_star)
-        scale, k = plan.scale, plan.k
-        total_rho = plan_c.rho + plan.rho
-        spent = PrivacySpent(
-            mechanism="dp-als", epsilon=zcdp_to_epsilon(total_rho, delta), delta=delta,
-            rho=total_rho, bounds=bounds, steps=iterations + 1,
-            noise={"scale": scale, "k": float(k), "sensitivity": sens,
-                   "sensitivity_with_rounding": grid_sensitivity(sens, size, k),
-                   "size": float(size), "counts_scale": plan_c.scale,
-                   "counts_k": float(plan_c.k), "counts_sensitivity": sens_c},
-            accounting="OpenDP make_gaussian maps (item counts + each ALS step), zCDP "
-                       "composition, make_zCDP_to_approxDP",
-        )
-        tm.accounting += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        counts = gaussian_on_grid(np.asarray(R.sum(axis=0)).ravel(), plan_c.scale, plan_c.k,
-                                  bits=bits)
-        popularity = np.log1p(np.maximum(counts, 0.0))
-        popularity /= max(float(popularity.max()), 1e-12)  # post-processing
-        tm.sampling += time.perf_counter() - t0
-    else:
-        spent, scale, k = _gaussian_spent("dp-als", dp_cfg, sens, iterations, size, bounds)
-        tm.accounting += time.perf_counter() - t0
+    if weight_budget is not None:
+        bounds["weight_budget"] = float(weight_budget)
+    spent, scale, k = _gaussian_spent("dp-als", dp_cfg, sens, iterations, size, bounds)
+    tm.accounting += time.perf_counter() - t0
 
     rng = np.random.default_rng(random_state)  # data-independent initialisation only
     Y = rng.standard_normal((n_items, d)) / math.sqrt(f)
-    if popularity is not None:
-        Y[:, -1] = popularity
     ridge = regularization + noise_regularization * scale * math.sqrt(d)
     for _ in range(iterations):
         t0 = time.perf_counter()
@@ -460,7 +453,5 @@ def private_als_item_factors(
         evals = np.maximum(evals, 0.0) + ridge
         proj = np.einsum("nfg,nf->ng", evecs, bn)
         Y = np.einsum("nfg,ng->nf", evecs, proj / evals)
-        if popularity is not None:
-            Y[:, -1] = popularity
     tm.solves += time.perf_counter() - t0
     return Y, spent

@@ -124,10 +124,13 @@ def audit_samples(
     --------
     >>> from persona.privacy import discrete_laplace
     >>> n = 40_000
-    >>> d = discrete_laplace(2.0, n).astype(float)           # ε = 1/2 for a shift of 1
-    >>> d2 = 1 + discrete_laplace(2.0, n).astype(float)
-    >>> audit_samples(d, d2, claimed_epsilon=0.5).violated
+    >>> d = discrete_laplace(4.0, n).astype(float)           # true ε = 1/4 for a shift of 1
+    >>> d2 = 1 + discrete_laplace(4.0, n).astype(float)
+    >>> audit_samples(d, d2, claimed_epsilon=0.5, confidence=0.999).violated
     False
+    >>> d3 = 1 + discrete_laplace(0.5, n).astype(float)      # the claim is wrong: ε = 2
+    >>> audit_samples(discrete_laplace(0.5, n).astype(float), d3, claimed_epsilon=0.5).violated
+    True
     """
     a = np.asarray(stat_d, dtype=np.float64)
     b = np.asarray(stat_d_prime, dtype=np.float64)
@@ -174,7 +177,8 @@ def run_audit(
     --------
     >>> from persona.privacy import discrete_gaussian
     >>> mech = lambda x, n: x + discrete_gaussian(4, n)      # sensitivity 1
-    >>> r = run_audit(mech, 0, 1, runs=20_000, claimed_epsilon=2.0, delta=1e-6)
+    >>> r = run_audit(mech, 0, 1, runs=20_000, claimed_epsilon=2.0, delta=1e-6,
+    ...               confidence=0.999)
     >>> r.violated
     False
     """
