@@ -380,21 +380,18 @@ class Personalizer:
         used, not_used = _person_data(
             person, model.personalised, _context(model), self.store.features
         )
+        first = next((r.explanation for r in recs if r.explanation is not None), None)
+        lineage = None if first is None else first.lineage
+        if lineage is not None:
+            lineage = lineage.model_copy(
+                update={"person_read_at": person.read_at, "person_audit_seq": person.audit_seq}
+            )
+        update = {"data_used": used, "data_not_used": not_used, "lineage": lineage}
         out = []
         for r in recs:
             e = r.explanation
             if e is not None:
-                lineage = e.lineage
-                if lineage is not None:
-                    lineage = lineage.model_copy(
-                        update={
-                            "person_read_at": person.read_at,
-                            "person_audit_seq": person.audit_seq,
-                        }
-                    )
-                e = e.model_copy(
-                    update={"data_used": used, "data_not_used": not_used, "lineage": lineage}
-                )
+                e = e.model_copy(update=update)
             out.append(_recommendation(r.item, r.score, r.rank, e))
         return out
 
