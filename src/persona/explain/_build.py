@@ -331,7 +331,7 @@ def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommend
                 "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
                 "data_used": list(ctx.data_used), "data_not_used": list(ctx.data_not_used),
                 "privacy": ctx.privacy, "counterfactual": None, "lineage": ctx.lineage,
-                "language": "en",
+                "note": None, "language": "en",
             }, _EXPL_FIELDS)
             explained.append(_recommendation(r.item, r.score, r.rank, e))
         out.append(explained)
