@@ -551,6 +551,8 @@ class Recommender:
             ``"raise"`` (default) or ``"ignore"`` items that are not in the catalogue.
         """
         self._check_fitted()
+        if not isinstance(user, str) or not user:
+            raise ValidationError(f"a person's id must be a non-empty string, not {user!r}")
         if unknown_items not in ("raise", "ignore"):
             raise ValidationError("unknown_items must be 'raise' or 'ignore'")
         cols, vals = self._history_row(history, unknown_items)
