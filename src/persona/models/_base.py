@@ -153,6 +153,11 @@ class Recommender:
                 "lands with the privacy layer (persona.privacy). Fit without privacy=, or "
                 "wait for that release."
             )
+        if X.nnz == 0:
+            raise ValidationError(
+                f"{X!r} has no interactions, so there is nothing to learn from; check the "
+                "weights (features not listed are dropped) and the consent scope"
+            )
         config = self._validated_config()
         self.config_ = config
         self._set_catalogue(X.users, X.items, X.matrix)
