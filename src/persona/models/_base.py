@@ -639,6 +639,20 @@ _new = object.__new__
 _setattr = object.__setattr__
 
 
+def _slot_setters() -> tuple[Callable[..., None], ...]:
+    """Setters of pydantic's per-instance slots, or plain ``object.__setattr__`` ones."""
+    slots = pydantic.BaseModel.__dict__
+    names = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__",
+             "__pydantic_private__")
+    try:
+        return tuple(slots[name].__set__ for name in names)
+    except (KeyError, AttributeError):  # pragma: no cover - other pydantic internals
+        return tuple((lambda obj, v, n=name: _setattr(obj, n, v)) for name in names)
+
+
+_SET_DICT, _SET_FIELDS, _SET_EXTRA, _SET_PRIVATE = _slot_setters()
+
+
 def _recommendation(item: str, score: float, rank: int) -> Recommendation:
     """A ``Recommendation`` without re-validating values persona computed itself.
 
@@ -646,10 +660,10 @@ def _recommendation(item: str, score: float, rank: int) -> Recommendation:
     fraction of the cost, which matters for ``recommend_batch`` of thousands of people.
     """
     obj = _new(Recommendation)
-    _setattr(obj, "__dict__", {"item": item, "score": score, "rank": rank, "explanation": None})
-    _setattr(obj, "__pydantic_fields_set__", set(_FIELDS_SET))
-    _setattr(obj, "__pydantic_extra__", None)
-    _setattr(obj, "__pydantic_private__", None)
+    _SET_DICT(obj, {"item": item, "score": score, "rank": rank, "explanation": None})
+    _SET_FIELDS(obj, set(_FIELDS_SET))
+    _SET_EXTRA(obj, None)
+    _SET_PRIVATE(obj, None)
     return obj
 
 
