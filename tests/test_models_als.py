@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from persona.data import Interactions
 from persona.errors import ValidationError
-from persona.models import ALS, PrivateTrainingUnavailableError
+from persona.models import ALS
 from persona.testing import block_interactions, interaction_matrices
 
 
@@ -108,7 +108,7 @@ def test_parameters_validated_at_fit_not_init() -> None:
     assert model.factors == -3
     with pytest.raises(ValidationError, match="factors"):
         model.fit(_random())
-    with pytest.raises(PrivateTrainingUnavailableError, match="privacy"):
+    with pytest.raises(ValidationError, match="persona.DP"):
         ALS(privacy=object()).fit(_random())
 
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from persona.models import ALS, BPR, ItemKNN, Popularity
+from persona.privacy import DP
 from persona.testing import ModelConformance
+
+# generous settings on the small block fixture (60 people, 24 items): the suite checks the
+# contract of a private model, not its utility (tests/test_privacy_models.py audits it)
+_DP = DP(epsilon=50.0, delta=1e-6, max_events_per_person=8)
 
 
 class TestALS(ModelConformance):
@@ -40,3 +45,25 @@ class TestPopularity(ModelConformance):
 
     def make_model(self) -> Popularity:
         return Popularity()
+
+
+class TestPrivateALS(ModelConformance):
+    fold_in_overlap = 0.5  # the refit draws fresh noise
+
+    def make_model(self) -> ALS:
+        return ALS(factors=8, iterations=10, regularization=0.05, random_state=0, privacy=_DP)
+
+
+class TestPrivateItemKNN(ModelConformance):
+    fold_in_overlap = 0.5
+
+    def make_model(self) -> ItemKNN:
+        return ItemKNN(measure="cosine", neighbours=10, privacy=_DP)
+
+
+class TestPrivatePopularity(ModelConformance):
+    exact_decomposition = False
+    fold_in_overlap = 0.0  # noisy counts: a refit ranks by fresh noise
+
+    def make_model(self) -> Popularity:
+        return Popularity(privacy=_DP)

@@ -47,7 +47,7 @@ History = Mapping[str, float] | Sequence[str]
 
 
 class PrivateTrainingUnavailableError(PersonaError, NotImplementedError):
-    """``privacy=`` was given but private training has not landed in this model yet."""
+    """``privacy=`` was given to a model that has no private training (BPR)."""
 
     code = "private_training_unavailable"
 
@@ -81,7 +81,21 @@ class Recommender:
     lineage_ :
         The :attr:`Interactions.lineage` of the training data (``None`` if unknown).
     privacy_spent_ :
-        What a private fit spent; ``None`` for non-private fits.
+        What a private fit spent (a :class:`persona.privacy.PrivacySpent`); ``None`` for
+        non-private fits. Saved and loaded with the model.
+
+    Notes
+    -----
+    **Private training.** ``ALS``, ``ItemKNN`` and ``Popularity`` accept
+    ``privacy=persona.DP(...)``. The unit of privacy is one person. What is pooled across
+    people (item factors, item co-occurrences, popularity counts) is released once, at
+    :meth:`fit`, with differential privacy; each person's own profile is computed from
+    their own data and shown only to them (joint / billboard DP). Afterwards
+    :meth:`fold_in` computes a person's profile from their own events against the released
+    pooled part, and :meth:`forget` removes the person's history and profile but does
+    **not** recompute the pooled part (recomputing it without noise would release it
+    without privacy; the released part already satisfies DP with or without them). Refit
+    (a fresh private charge) to drop their contribution from the pooled part too.
     """
 
     _config_class: ClassVar[type[pydantic.BaseModel]]
@@ -89,6 +103,8 @@ class Recommender:
     personalised: ClassVar[bool] = True
     #: Extra float32 candidates ranked before exact re-scoring (see ``_exact_scores``).
     _pad: ClassVar[int] = 0
+    #: ``True`` when the model can train with ``privacy=DP(...)`` (``_fit_private``).
+    _private_training: ClassVar[bool] = False
 
     # ----------------------------------------------------------- sklearn contract
     def get_params(self) -> dict[str, Any]:
@@ -150,19 +166,38 @@ class Recommender:
                 f"fit expects persona Interactions, not {type(X).__name__}; build one with "
                 "Interactions.from_pandas, from_view or from_csr"
             )
-        if getattr(self, "privacy", None) is not None:
-            raise PrivateTrainingUnavailableError(
-                f"{type(self).__name__}(privacy=...) is not available yet: private training "
-                "lands with the privacy layer (persona.privacy). Fit without privacy=, or "
-                "wait for that release."
-            )
+        privacy = self._validated_privacy()
         config = self._validated_config()
         self.config_ = config
         self._set_catalogue(X.users, X.items, X.matrix)
         self.lineage_ = X.lineage
         self.privacy_spent_ = None
-        self._fit(X.matrix, config)
+        if privacy is None:
+            self._fit(X.matrix, config)
+        else:
+            self._fit_private(X.matrix, config, privacy)
         return self
+
+    def _validated_privacy(self) -> Any:
+        """``self.privacy`` checked: ``None`` or a :class:`persona.DP`."""
+        from persona.privacy import DP
+
+        privacy = getattr(self, "privacy", None)
+        if privacy is None:
+            return None
+        if not isinstance(privacy, DP):
+            raise ValidationError(
+                f"privacy must be a persona.DP, not {type(privacy).__name__}; pass for "
+                "example privacy=persona.DP(epsilon=1.0, delta=1e-6, "
+                "max_events_per_person=50)"
+            )
+        if not self._private_training:
+            raise PrivateTrainingUnavailableError(
+                f"{type(self).__name__} has no private training: its fit would reveal more "
+                "about single people than a DP claim allows. Use ALS(privacy=...), "
+                "ItemKNN(privacy=...) or Popularity(privacy=...), or fit without privacy=."
+            )
+        return privacy
 
     def _set_catalogue(self, users: np.ndarray, items: np.ndarray, matrix: sp.csr_matrix) -> None:
         self.users_ = np.asarray(users, dtype=object)
@@ -175,6 +210,12 @@ class Recommender:
 
     # ---------------------------------------------------------------- hooks
     def _fit(self, matrix: sp.csr_matrix, config: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _fit_private(
+        self, matrix: sp.csr_matrix, config: Any, privacy: Any
+    ) -> None:  # pragma: no cover
+        """Private training: release the pooled parts with DP, set ``privacy_spent_``."""
         raise NotImplementedError
 
     def _rank_scores(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover
@@ -634,6 +675,8 @@ class Recommender:
 
         What else changes is model specific and documented on each model (ALS re-solves
         the items they touched; ItemKNN and Popularity recompute from the remaining data).
+        A privately trained model (``privacy=DP(...)``) keeps its pooled part as released
+        under DP and does not recompute it: refit for a fresh private release.
         """
         row = self._row(user)
         h = self.history_

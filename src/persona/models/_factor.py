@@ -119,7 +119,19 @@ class ALS(_FactorModel):
     factors, iterations, regularization, cg_steps, num_threads, random_state
         See :class:`ALSConfig`.
     privacy
-        Reserved for private training (DP item factors); must be ``None`` for now.
+        ``None`` (default) or a :class:`persona.DP`: train the item factors with DP-ALS
+        (:func:`persona.privacy.private_als_item_factors`, Chien et al. 2021). Each
+        iteration releases the item-side sufficient statistics with noise; the events are
+        treated as binary preferences (``alpha = 0``, as recommended under DP: values are
+        clipped to ``max_value`` and each person keeps at most ``max_events_per_person``
+        items); ``DP.weight_budget`` and ``DP.factor_norm`` are used as documented there.
+        Served vectors are then the exact solve of each person's own row against the
+        private item factors (their own data, shown only to them), so explanations still
+        sum exactly to the served scores. ``privacy_spent_`` says what was spent;
+        ``fit_timings_`` where the time went. :meth:`forget` on a private model drops the
+        person's history and vector but does not re-solve the item factors (that would
+        release them without noise). ``cg_steps``, ``num_threads`` and ``show_progress``
+        do not apply to private training.
     show_progress
         tqdm bar while fitting; ``None`` shows one only on an interactive terminal.
 
@@ -135,9 +147,18 @@ class ALS(_FactorModel):
     >>> items, parts = model.contributions("u0", "i1")
     >>> bool(np.isclose(parts.sum(), model.score("u0", ["i1"])[0], rtol=1e-9))
     True
+
+    Private training:
+
+    >>> from persona.privacy import DP
+    >>> private = ALS(factors=4, iterations=2, random_state=0,
+    ...               privacy=DP(epsilon=8.0, max_events_per_person=3)).fit(X)
+    >>> private.privacy_spent_.mechanism, private.privacy_spent_.epsilon <= 8.0
+    ('dp-als', True)
     """
 
     _config_class = ALSConfig
+    _private_training = True
 
     def __init__(
         self,
@@ -188,12 +209,33 @@ class ALS(_FactorModel):
         self._prepare_items()
         self._reset_served()
 
+    def _fit_private(self, matrix: sp.csr_matrix, config: ALSConfig, privacy: Any) -> None:
+        """DP-ALS item factors; served vectors come from the exact per-person solve."""
+        from persona.privacy import ALSTimings, private_als_item_factors
+
+        rs = config.random_state
+        # the seed only draws the data-independent initial item factors, never noise
+        seed = int(rs.integers(2**63)) if isinstance(rs, np.random.Generator) else rs
+        timings = ALSTimings()
+        Y, spent = private_als_item_factors(
+            matrix, config.factors, config.iterations, config.regularization, 0.0, privacy,
+            random_state=seed, timings=timings,
+        )
+        self.item_factors_ = Y
+        # no training-time user vectors are kept: forget does not re-solve items here
+        self.user_factors_ = np.zeros((matrix.shape[0], config.factors), dtype=np.float32)
+        self.privacy_spent_ = spent
+        self.fit_timings_ = timings
+        self._prepare_items()
+        self._reset_served()
+
     def _item_step(
         self, Ciu: sp.csr_matrix, Y: np.ndarray, U: np.ndarray, config: ALSConfig
     ) -> None:
         """One least-squares update of the item factors ``Y`` in place.
 
-        This is the single place a private item step (DP item factors) replaces.
+        Private training does not use this step: :meth:`_fit_private` takes the whole
+        item side from DP-ALS (:func:`persona.privacy.private_als_item_factors`).
         """
         from implicit.cpu import _als
 
@@ -310,12 +352,19 @@ class ALS(_FactorModel):
         The item factors of everything in their history get one exact least-squares update
         against the remaining people; every served vector is then re-solved. Second-order
         influence (through other people's training vectors) remains until the next fit.
+
+        A privately trained model only drops the person's vector and history: its item
+        factors were released under DP and are not re-solved (which would release them
+        without noise); refit for a fresh private release.
         """
         from implicit.cpu import _als
 
         keep = np.ones(self.user_factors_.shape[0], dtype=bool)
         keep[row] = False
         self.user_factors_ = np.ascontiguousarray(self.user_factors_[keep])
+        if self.privacy_spent_ is not None:
+            self._reset_served()
+            return
         if items.size:
             U = self.user_factors_
             Ciu = sp.csr_matrix(self.history_.T.tocsr()[items], dtype=np.float32)

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveFloat, PositiveInt
 from threadpoolctl import threadpool_limits
 
+from persona.errors import ValidationError
 from persona.models._base import Recommender, _show_progress
 
 __all__ = ["ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig"]
@@ -42,6 +43,18 @@ class ItemKNN(Recommender):
     history is the profile. :meth:`forget` recomputes the similarities without the person,
     so no trace of them is left.
 
+    With ``privacy=persona.DP(...)`` (``measure="cosine"`` only) the similarities come
+    from noisy co-occurrence counts (:func:`persona.privacy.private_cooccurrence`,
+    McSherry & Mironov 2009): each person keeps at most ``max_events_per_person`` items
+    (binary), the item×item counts are released with discrete Gaussian noise
+    (``cooccurrence_``, the only release, so the whole budget goes there) and
+    ``S[i, j] = max(C_ij, 0) / sqrt(C_ii C_jj)`` uses the noisy diagonal as item counts
+    (clipped below at 1): post-processing, no extra cost. A person's score is still the
+    sum over their own history of these similarities, so explanations stay exact. On a
+    private model :meth:`forget` removes the person's history but does not recompute the
+    similarities (that would release them without noise); refit for a fresh release.
+    ``cooccurrence_`` is dense (items²) and is not saved; ``similarity_`` is.
+
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
@@ -51,9 +64,14 @@ class ItemKNN(Recommender):
     >>> model = ItemKNN(neighbours=5).fit(X)
     >>> [r.item for r in model.similar_items("i0", n=2)]
     ['i1', 'i2']
+    >>> from persona.privacy import DP
+    >>> private = ItemKNN(neighbours=5, privacy=DP(epsilon=4.0, max_events_per_person=3))
+    >>> private.fit(X).privacy_spent_.mechanism
+    'dp-cooccurrence'
     """
 
     _config_class = ItemKNNConfig
+    _private_training = True
 
     def __init__(
         self,
@@ -76,6 +94,19 @@ class ItemKNN(Recommender):
 
     def _fit(self, matrix: sp.csr_matrix, config: ItemKNNConfig) -> None:
         self._compute_similarity()
+
+    def _fit_private(self, matrix: sp.csr_matrix, config: ItemKNNConfig, privacy: Any) -> None:
+        from persona.privacy import private_cooccurrence
+
+        if config.measure != "cosine":
+            raise ValidationError(
+                "ItemKNN(privacy=...) supports measure='cosine' only (BM25 weights depend on "
+                "every person's history length); use measure='cosine'"
+            )
+        C, spent = private_cooccurrence(matrix, privacy)
+        self.cooccurrence_ = C
+        self.similarity_ = _cosine_top_k(C, config.neighbours)
+        self.privacy_spent_ = spent
 
     def _compute_similarity(self) -> None:
         from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
@@ -120,7 +151,8 @@ class ItemKNN(Recommender):
         return idx, self.similarity_[idx][:, cols].toarray() * c[:, None]
 
     def _after_forget(self, row: int, items: np.ndarray) -> None:
-        self._compute_similarity()
+        if self.privacy_spent_ is None:  # a private release is kept, never recomputed
+            self._compute_similarity()
 
     def _arrays(self) -> dict[str, np.ndarray]:
         S = self.similarity_
@@ -131,6 +163,27 @@ class ItemKNN(Recommender):
         self.similarity_ = sp.csr_matrix(
             (arrays["sim_data"], arrays["sim_indices"], arrays["sim_indptr"]), shape=(n, n)
         )
+
+
+def _cosine_top_k(C: np.ndarray, k: int) -> sp.csr_matrix:
+    """Cosine similarities from (noisy) co-occurrence counts, ``k`` best per item.
+
+    ``S[i, j] = max(C_ij, 0) / sqrt(d_i d_j)`` with ``d = max(diag(C), 1)``; every item is
+    its own most similar item (``S[i, i] = 1``, as implicit's cosine), then the ``k``
+    largest positive entries of each row are kept. Pure post-processing of ``C``.
+    """
+    n = C.shape[0]
+    d = np.sqrt(np.maximum(np.diag(C), 1.0))
+    S = np.maximum(C, 0.0) / d[:, None] / d[None, :]
+    np.fill_diagonal(S, 1.0)
+    k = min(int(k), n)
+    if k < n:
+        drop = np.argpartition(-S, k - 1, axis=1)[:, k:]
+        np.put_along_axis(S, drop, 0.0, axis=1)
+    out = sp.csr_matrix(S)
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
 
 
 class PopularityConfig(BaseModel):
@@ -151,6 +204,13 @@ class Popularity(Recommender):
     Act (Art. 38) asks very large platforms to offer. The model keeps the training history
     only so that :meth:`forget` can recompute the counts without a person.
 
+    With ``privacy=persona.DP(...)`` the served scores are noisy counts
+    (:func:`persona.privacy.private_item_counts` on the contribution-bounded matrix,
+    clipped at 0): ``count="people"`` counts each person at most once per item (values 1,
+    so ``max_value`` is 1), ``count="confidence"`` sums values clipped to ``max_value``.
+    The noisy counts are saved with the model; :meth:`fold_in` and :meth:`forget` do not
+    recompute them (that would release them without noise); refit for a fresh release.
+
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
@@ -159,10 +219,14 @@ class Popularity(Recommender):
     ...                          ["u1", "u2"], ["a", "b", "c"])
     >>> [(r.item, r.score) for r in Popularity().fit(X).recommend("someone-new", n=2)]
     [('a', 2.0), ('b', 1.0)]
+    >>> from persona.privacy import DP
+    >>> Popularity(privacy=DP(epsilon=1.0)).fit(X).privacy_spent_.mechanism
+    'dp-item-counts'
     """
 
     _config_class = PopularityConfig
     personalised = False
+    _private_training = True
 
     def __init__(
         self,
@@ -177,6 +241,20 @@ class Popularity(Recommender):
 
     def _fit(self, matrix: sp.csr_matrix, config: PopularityConfig) -> None:
         self._count()
+
+    def _fit_private(
+        self, matrix: sp.csr_matrix, config: PopularityConfig, privacy: Any
+    ) -> None:
+        from persona.privacy import private_item_counts
+
+        X = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+        if config.count == "people":
+            X.eliminate_zeros()
+            X.data[:] = 1.0  # one per person and item: the value bound is 1
+            privacy = privacy.model_copy(update={"max_value": 1.0})
+        counts, spent = private_item_counts(X, privacy)
+        self.counts_ = np.maximum(counts, 0.0)
+        self.privacy_spent_ = spent
 
     def _count(self) -> None:
         h = self.history_
@@ -193,13 +271,18 @@ class Popularity(Recommender):
         return -np.abs(self.counts_ - self.counts_[item])
 
     def _after_fold_in(self, row: int) -> None:
-        self._count()
+        if self.privacy_spent_ is None:  # a private release is kept, never recomputed
+            self._count()
 
     def _after_forget(self, row: int, items: np.ndarray) -> None:
-        self._count()
+        if self.privacy_spent_ is None:
+            self._count()
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {}
+        return {} if self.privacy_spent_ is None else {"counts": self.counts_}
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self._count()
+        if "counts" in arrays:  # a private model: its released counts, not a recount
+            self.counts_ = np.array(arrays["counts"], dtype=np.float64)
+        else:
+            self._count()

@@ -32,6 +32,9 @@ ARRAYS = "arrays.npz"
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.random.Generator):
         return None  # a generator's state is not a seed; recorded in the manifest
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):  # persona.DP: its settings, read back by load_model
+        return dump(mode="json")
     if isinstance(value, np.integer | np.floating):
         return value.item()
     return value
@@ -85,11 +88,22 @@ def save_model(model: Recommender, path: Path) -> Path:
             model.get_params().get("random_state"), np.random.Generator
         ),
         "lineage": _lineage(model.lineage_),
+        "privacy_spent": (None if getattr(model, "privacy_spent_", None) is None
+                          else model.privacy_spent_.model_dump(mode="json")),
         "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
         "sha256": hashlib.sha256(data).hexdigest(),
     }
     (path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return path
+
+
+def _validated(cls: Any, value: Any, mpath: Path, what: str) -> Any:
+    try:
+        return cls.model_validate(value)
+    except ValueError as exc:
+        raise ModelFileError(
+            f"{mpath} has an invalid {what!r} entry ({exc}); re-save the model"
+        ) from None
 
 
 def _model_classes() -> dict[str, type[Recommender]]:
@@ -157,6 +171,10 @@ def load_model(cls: type[Recommender], path: Path) -> Recommender:
     except KeyError as exc:
         raise ModelFileError(f"{apath} lacks array {exc}; re-save the model") from None
     params = dict(manifest.get("params", {}))
+    if isinstance(params.get("privacy"), dict):
+        from persona.privacy import DP
+
+        params["privacy"] = _validated(DP, params["privacy"], mpath, "privacy")
     model = target(**params)
     config = model._validated_config()
     model.config_ = config
@@ -167,6 +185,11 @@ def load_model(cls: type[Recommender], path: Path) -> Recommender:
     )
     model._set_catalogue(users.astype(object), items.astype(object), hist)
     model.lineage_ = manifest.get("lineage")
-    model.privacy_spent_ = None
+    spent = manifest.get("privacy_spent")
+    if spent is not None:
+        from persona.schema._privacy import PrivacySpent
+
+        spent = _validated(PrivacySpent, spent, mpath, "privacy_spent")
+    model.privacy_spent_ = spent
     model._restore({k[6:]: v for k, v in arrays.items() if k.startswith("model_")})
     return model

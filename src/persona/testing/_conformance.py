@@ -88,7 +88,13 @@ class ModelConformance:
         assert list(model.items_) == list(data.items)
         assert list(model.users_) == list(data.users)
         assert model.lineage_ is data.lineage
-        assert model.privacy_spent_ is None
+        privacy = model.get_params().get("privacy")
+        if privacy is None:
+            assert model.privacy_spent_ is None
+        else:  # a private fit says what it spent, never more than configured
+            spent = model.privacy_spent_
+            assert spent is not None and spent.unit_of_privacy == "one person"
+            assert spent.epsilon <= privacy.epsilon and spent.delta <= privacy.delta
 
     def test_privacy_argument_is_not_silently_ignored(self, data: Interactions) -> None:
         params = self.make_model().get_params()
@@ -240,6 +246,7 @@ class ModelConformance:
         path = fitted.save(tmp_path / "m.model")
         same = type(fitted).load(path)
         assert same.get_params() == fitted.get_params()
+        assert same.privacy_spent_ == fitted.privacy_spent_
         users = list(fitted.users_)
         assert same.recommend_batch(users, n=5) == fitted.recommend_batch(users, n=5)
         items = list(fitted.items_)
