@@ -7,6 +7,7 @@ benchmarks/, outside the docs folder, so it is added to the site here (not copie
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mkdocs.structure.files import File
 
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXTRA = {"privacy_utility.png": ROOT / "benchmarks" / "privacy_utility.png"}
 
 
-def on_files(files, config):  # noqa: ANN001, ANN201 (mkdocs hook signature)
+def on_files(files: Any, config: Any) -> Any:
     for name, source in EXTRA.items():
         if source.exists():
             files.append(File.generated(config, name, abs_src_path=str(source)))
