@@ -108,7 +108,7 @@ def test_parameters_validated_at_fit_not_init() -> None:
     assert model.factors == -3
     with pytest.raises(ValidationError, match="factors"):
         model.fit(_random())
-    with pytest.raises(ValidationError, match="persona.DP"):
+    with pytest.raises(ValidationError, match=r"persona\.DP"):
         ALS(privacy=object()).fit(_random())
 
 
