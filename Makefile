@@ -36,7 +36,7 @@ bench: $(TSTAMP)
 
 docs: | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[docs]'
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) build dist site src/*.egg-info .pytest_cache .ruff_cache
