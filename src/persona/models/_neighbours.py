@@ -184,7 +184,7 @@ def _cosine_top_k(C: np.ndarray, k: int, noise_scale: float = 0.0) -> sp.csr_mat
     n = C.shape[0]
     d = np.sqrt(np.maximum(np.diag(C), max(1.0, _COUNT_FLOOR * noise_scale)))
     pair_floor = _PAIR_FLOOR * noise_scale
-    S = np.where(C > pair_floor, C, 0.0)
+    S = np.where(np.greater(C, pair_floor), C, 0.0)
     S = np.maximum(S, 0.0) / d[:, None] / d[None, :]
     np.fill_diagonal(S, 1.0)
     k = min(int(k), n)
