@@ -1,13 +1,14 @@
 # persona: two commands do all the set-up on a fresh machine with Python 3.11+.
 #   make demo   creates .venv, installs persona, runs the end-to-end demo
 #   make test   installs the test extras, runs ruff and the whole suite
+#   make docs   installs the docs extras, builds the documentation site into site/
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.persona-installed
 TSTAMP := $(VENV)/.persona-test-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +34,9 @@ test: $(TSTAMP) lint
 bench: $(TSTAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+docs: | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist site src/*.egg-info .pytest_cache .ruff_cache

@@ -131,7 +131,7 @@ def evaluate(
               desc="evaluate") as bar:
         for start in range(0, len(users), block_size):
             chunk = users[start:start + block_size]
-            for recs in model.recommend_batch(chunk, n=k, exclude_seen=True):
+            for recs in model.recommend_batch(chunk, n=k, exclude_seen=True, explain=False):
                 recommended.append([col[r.item] for r in recs])
             bar.update(len(chunk))
     return ranking_metrics(recommended, tm, rows.tolist(), k, train.n_items)

@@ -1677,6 +1677,8 @@ class Store:
         explanation itself is kept apart and erased with the person, because it names
         items they chose. Returns the audit sequence number.
 
+        Examples
+        --------
         >>> import persona
         >>> store = persona.Store(":memory:")
         >>> seq = store.record_explanation("u1", {"item": "sku-9", "text": "We picked it."})
