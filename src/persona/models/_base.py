@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pydantic
+from threadpoolctl import threadpool_limits
 import scipy.sparse as sp
 
 from persona.data import Interactions
@@ -177,10 +178,13 @@ class Recommender:
         self._set_catalogue(X.users, X.items, X.matrix)
         self.lineage_ = X.lineage
         self.privacy_spent_ = None
-        if privacy is None:
-            self._fit(X.matrix, config)
-        else:
-            self._fit_private(X.matrix, config, privacy)
+        # one BLAS thread, as implicit advises: its kernels (and ours, on many small
+        # matrices) parallelise themselves, and BLAS threads on top only contend
+        with threadpool_limits(limits=1, user_api="blas"):
+            if privacy is None:
+                self._fit(X.matrix, config)
+            else:
+                self._fit_private(X.matrix, config, privacy)
         return self
 
     def _validated_privacy(self) -> Any:
