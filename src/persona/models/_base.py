@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pydantic
-from threadpoolctl import threadpool_limits
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from persona.data import Interactions
 from persona.errors import (
