@@ -94,3 +94,22 @@ def test_save_refuses_to_overwrite_a_file(tmp_path: Path) -> None:
     target.write_text("not a model")
     with pytest.raises(ModelFileError, match="directory"):
         Popularity().fit(block_interactions()).save(target)
+
+
+@pytest.mark.parametrize("make", [lambda: ALS(factors=2, iterations=2, random_state=0),
+                                  ItemKNN, Popularity])
+def test_empty_history_and_empty_data(make) -> None:  # type: ignore[no-untyped-def]
+    import scipy.sparse as sp
+
+    from persona.errors import ValidationError
+
+    m = sp.csr_matrix(np.array([[1, 0, 1], [0, 0, 0], [1, 1, 0]], dtype=float))
+    X = Interactions.from_csr(m, ["a", "b", "c"], ["x", "y", "z"])
+    model = make().fit(X)
+    recs = model.recommend("b", n=3)  # 'b' has no events: documented fallback
+    if model.personalised:
+        assert [(r.item, r.score) for r in recs] == [("x", 0.0), ("y", 0.0), ("z", 0.0)]
+    assert model.recommend_batch([], n=2) == []
+    empty = Interactions.from_csr(sp.csr_matrix((2, 2)), ["a", "b"], ["x", "y"])
+    with pytest.raises(ValidationError, match="nothing to learn"):
+        make().fit(empty)

@@ -167,6 +167,11 @@ class Recommender:
                 "Interactions.from_pandas, from_view or from_csr"
             )
         privacy = self._validated_privacy()
+        if X.nnz == 0:
+            raise ValidationError(
+                f"{X!r} has no interactions, so there is nothing to learn from; check the "
+                "weights (features not listed are dropped) and the consent scope"
+            )
         config = self._validated_config()
         self.config_ = config
         self._set_catalogue(X.users, X.items, X.matrix)
@@ -644,6 +649,8 @@ class Recommender:
             ``"raise"`` (default) or ``"ignore"`` items that are not in the catalogue.
         """
         self._check_fitted()
+        if not isinstance(user, str) or not user:
+            raise ValidationError(f"a person's id must be a non-empty string, not {user!r}")
         if unknown_items not in ("raise", "ignore"):
             raise ValidationError("unknown_items must be 'raise' or 'ignore'")
         cols, vals = self._history_row(history, unknown_items)
@@ -735,6 +742,20 @@ _new = object.__new__
 _setattr = object.__setattr__
 
 
+def _slot_setters() -> tuple[Callable[..., None], ...]:
+    """Setters of pydantic's per-instance slots, or plain ``object.__setattr__`` ones."""
+    slots = pydantic.BaseModel.__dict__
+    names = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__",
+             "__pydantic_private__")
+    try:
+        return tuple(slots[name].__set__ for name in names)
+    except (KeyError, AttributeError):  # pragma: no cover - other pydantic internals
+        return tuple((lambda obj, v, n=name: _setattr(obj, n, v)) for name in names)
+
+
+_SET_DICT, _SET_FIELDS, _SET_EXTRA, _SET_PRIVATE = _slot_setters()
+
+
 def _recommendation(
     item: str, score: float, rank: int, explanation: Any = None
 ) -> Recommendation:
@@ -744,11 +765,10 @@ def _recommendation(
     fraction of the cost, which matters for ``recommend_batch`` of thousands of people.
     """
     obj = _new(Recommendation)
-    _setattr(obj, "__dict__", {"item": item, "score": score, "rank": rank,
-                                  "explanation": explanation})
-    _setattr(obj, "__pydantic_fields_set__", set(_FIELDS_SET))
-    _setattr(obj, "__pydantic_extra__", None)
-    _setattr(obj, "__pydantic_private__", None)
+    _SET_DICT(obj, {"item": item, "score": score, "rank": rank, "explanation": explanation})
+    _SET_FIELDS(obj, set(_FIELDS_SET))
+    _SET_EXTRA(obj, None)
+    _SET_PRIVATE(obj, None)
     return obj
 
 

@@ -360,6 +360,8 @@ class ModelConformance:
         assert fitted_history(fitted, "x") == {"i2": 1.0}
         with pytest.raises(ValidationError):
             fitted.fold_in("x", {"i2": -1.0})
+        with pytest.raises(ValidationError, match="string"):
+            fitted.fold_in(7, ["i1"])  # type: ignore[arg-type]
 
 
 def fitted_history(model: Recommender, user: str) -> dict[str, float]:
