@@ -511,6 +511,13 @@ class Store:
         pids = [(self._purpose_id(p), p, a) for p, a in plan]
         records: list[ConsentRecord] = []
         pseudonym = self.pseudonym(user)
+
+        def make(purpose: str, action: ConsentAction) -> ConsentRecord:
+            return ConsentRecord(
+                purpose=purpose, action=action, at=when, recorded_at=now, source=source,
+                notice_version=notice_version, signal=signal,
+            )
+
         with self._tx():
             suppressed = self._con.execute(
                 "SELECT 1 FROM suppressed WHERE pseudonym = ?", (pseudonym,)
@@ -518,15 +525,7 @@ class Store:
             if suppressed and all(a != "grant" for _, _, a in pids):
                 # an erased person saying no: nothing is held, and nothing is stored now
                 for _, name, action in pids:
-                    record = ConsentRecord(
-                        purpose=name,
-                        action=action,
-                        at=when,
-                        recorded_at=now,
-                        source=source,
-                        notice_version=notice_version,
-                        signal=signal,
-                    )
+                    record = make(name, action)
                     self.audit.append(
                         f"consent_{action}",
                         {"purpose": name, "stored": False, "reason": "erased person"},
@@ -559,15 +558,7 @@ class Store:
                     )
                 if action == "grant":
                     self._con.execute("DELETE FROM suppressed WHERE pseudonym = ?", (pseudonym,))
-                record = ConsentRecord(
-                    purpose=name,
-                    action=action,
-                    at=when,
-                    recorded_at=now,
-                    source=source,
-                    notice_version=notice_version,
-                    signal=signal,
-                )
+                record = make(name, action)
                 self.audit.append(
                     f"consent_{action}", record.model_dump(mode="json"), subject=pseudonym
                 )
