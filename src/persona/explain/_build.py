@@ -299,9 +299,14 @@ def _reasons_for(
 
 # ---------------------------------------------------------------- the serving path
 def attach_explanations(
-    model: Recommender, users: Sequence[str], lists: list[list[Recommendation]]
+    model: Recommender, users: Sequence[str], lists: list[list[Recommendation]],
+    *, data: tuple[list[DataUsed], list[DataNotUsed], LineageRef | None] | None = None,
 ) -> list[list[Recommendation]]:
-    """Give every recommendation of ``lists`` (one list per person) its explanation."""
+    """Give every recommendation of ``lists`` (one list per person) its explanation.
+
+    ``data`` replaces the model-level ``(data_used, data_not_used, lineage)``: the serving
+    layer passes the person's own, read from the store for this request.
+    """
     from persona.models._base import _recommendation
 
     ctx = _context(model)
@@ -309,12 +314,16 @@ def attach_explanations(
     labels = _labels(model, None)
     model_name = type(model).__name__
     with _no_gc_pauses():
-        return _attach(model, users, lists, ctx, kind, labels, model_name, _recommendation)
+        return _attach(model, users, lists, ctx, kind, labels, model_name, _recommendation,
+                       data)
 
 
 def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommendation]],
             ctx: _Context, kind: str, labels: Mapping[str, str], model_name: str,
-            _recommendation: Any) -> list[list[Recommendation]]:
+            _recommendation: Any,
+            data: tuple[list[DataUsed], list[DataNotUsed], LineageRef | None] | None = None,
+            ) -> list[list[Recommendation]]:
+    used, not_used, lineage = data or (ctx.data_used, ctx.data_not_used, ctx.lineage)
     out = []
     for user, recs in zip(users, lists, strict=True):
         if not recs:
@@ -329,8 +338,8 @@ def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommend
             e = _fast(Explanation, {
                 "item": r.item, "label": labels.get(r.item, r.item), "score": r.score,
                 "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
-                "data_used": list(ctx.data_used), "data_not_used": list(ctx.data_not_used),
-                "privacy": ctx.privacy, "counterfactual": None, "lineage": ctx.lineage,
+                "data_used": list(used), "data_not_used": list(not_used),
+                "privacy": ctx.privacy, "counterfactual": None, "lineage": lineage,
                 "note": None, "language": "en",
             }, _EXPL_FIELDS)
             explained.append(_recommendation(r.item, r.score, r.rank, e))

@@ -310,8 +310,8 @@ class Personalizer:
                 return self._fallback(state, user, n, person, curation, not_interested)
             if state.model.history_[state.model._uidx[user]].nnz == 0:
                 return self._fallback(state, user, n, person, curation, not_interested)
-            recs = state.model.recommend(user, n, exclude=exclude)
-            recs = self._with_person(state.model, recs, person)
+            recs = state.model.recommend(user, n, exclude=exclude, explain=False)
+            recs = self._explained(state.model, user, recs, person)
             pins = self._pins(state, state.model, user, curation, not_interested, n)
         return _merge(recs, pins, n)
 
@@ -364,36 +364,28 @@ class Personalizer:
     ) -> list[Recommendation]:
         exclude = set(curation.block) | set(curation.pin) | not_interested
         fb = state.fallback
-        recs = fb.recommend(user, n, exclude=exclude, explain=True)
-        recs = self._with_person(fb, recs, person)
+        recs = fb.recommend(user, n, exclude=exclude, explain=False)
+        recs = self._explained(fb, user, recs, person)
         pins = self._pins(state, fb, user, curation, not_interested, n)
         return _merge(recs, pins, n)
 
-    def _with_person(
-        self, model: Recommender, recs: list[Recommendation], person: PersonLineage
+    def _explained(
+        self, model: Recommender, user: str, recs: list[Recommendation], person: PersonLineage
     ) -> list[Recommendation]:
-        """Replace the model-level data statements by this person's own (consent, dates)."""
-        from persona.explain._build import _context, _person_data
+        """Explain ``recs`` with this person's own data statements (consent, dates), read
+        from the store for this request, instead of the model-level ones."""
+        from persona.explain._build import _context, _person_data, attach_explanations
 
         if not recs:
             return recs
-        used, not_used = _person_data(
-            person, model.personalised, _context(model), self.store.features
-        )
-        first = next((r.explanation for r in recs if r.explanation is not None), None)
-        lineage = None if first is None else first.lineage
+        ctx = _context(model)
+        used, not_used = _person_data(person, model.personalised, ctx, self.store.features)
+        lineage = ctx.lineage
         if lineage is not None:
             lineage = lineage.model_copy(
                 update={"person_read_at": person.read_at, "person_audit_seq": person.audit_seq}
             )
-        update = {"data_used": used, "data_not_used": not_used, "lineage": lineage}
-        out = []
-        for r in recs:
-            e = r.explanation
-            if e is not None:
-                e = e.model_copy(update=update)
-            out.append(_recommendation(r.item, r.score, r.rank, e))
-        return out
+        return attach_explanations(model, [user], [recs], data=(used, not_used, lineage))[0]
 
     def _pins(
         self,
