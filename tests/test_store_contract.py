@@ -183,6 +183,8 @@ def test_person_lineage_says_what_was_used_and_left_out_and_why() -> None:
     )
     cols, lin = store.scope("personalization").history_with_lineage("u1")
     assert sorted(cols.items) == ["a", "b"]
+    assert lin.rows == len(cols)
+    assert store.scope("personalization").person_lineage("u1").rows == len(cols)
     assert lin.active
     assert lin.consent is not None
     assert lin.consent.source == "signup form v3"

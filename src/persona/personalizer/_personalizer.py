@@ -292,7 +292,7 @@ class Personalizer:
         _check_user(user)
         n = _check_n(n)
         state = self._require()
-        cols, person = self._view.history_with_lineage(user)
+        person = self._view.person_lineage(user)  # the consent check, read now
         curation = self._curation
         if not person.active:
             self._drop(state, user)
@@ -302,6 +302,7 @@ class Personalizer:
         with state.lock.read():
             known = user in state.model._uidx
         if not known:
+            cols = self._view.history(user)
             if len(cols) == 0:
                 return self._fallback(state, user, n, person, curation, not_interested)
             self._fold_in(state, user, cols)

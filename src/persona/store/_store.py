@@ -1269,10 +1269,11 @@ class Store:
             return cols, lineage
 
     def _read_person(
-        self, purpose: str, user: str, *, lineage: bool
+        self, purpose: str, user: str, *, lineage: bool, events: bool = True
     ) -> tuple[EventColumns, PersonLineage | None]:
         """One person's events usable for ``purpose`` (and, if asked, what was left out and
-        why), recorded in the audit log in one transaction."""
+        why), recorded in the audit log in one transaction. ``events=False`` (with
+        ``lineage``) skips building the event arrays when only the lineage is wanted."""
         _check_id(user, "user")
         with self._lock:
             self._refresh()
@@ -1295,16 +1296,18 @@ class Store:
                 active = state is not None and state[0] == "grant"
                 excluded = None if code is None else self._excluded_keys(code)
                 cols = self._decode(
-                    rows if active else [], cutoff, local, tuple(allowed), user, excluded
+                    rows if active and (events or not lineage) else [], cutoff, local,
+                    tuple(allowed), user, excluded,
                 )
                 person = (
-                    self._person_lineage(purpose, code, state, rows, now, len(cols), excluded)
+                    self._person_lineage(purpose, code, state, rows, now, excluded)
                     if lineage
                     else None
                 )
+                used_rows = len(cols) if person is None else person.rows
                 seq = self.audit.append(
                     "scoped_history_read",
-                    {"purpose": purpose, "rows": len(cols), "lineage": lineage},
+                    {"purpose": purpose, "rows": used_rows, "lineage": lineage},
                     subject=self.pseudonym(user),
                 )
             if person is not None:
@@ -1335,7 +1338,6 @@ class Store:
         state: tuple[str, int] | None,
         rows: list[tuple[int, int, bytes]],
         now: datetime,
-        used_rows: int,
         excluded: np.ndarray | None = None,
     ) -> PersonLineage:
         consent = None if state is None else self._consent_record(state[1])
@@ -1437,7 +1439,7 @@ class Store:
             active=active,
             used=tuple(used),
             not_used=tuple(not_used),
-            rows=used_rows,
+            rows=sum(u.events for u in used),
         )
 
     def _decode(

@@ -77,8 +77,11 @@ class ScopedView:
         return cols, lineage
 
     def person_lineage(self, user: str) -> PersonLineage:
-        """What a read for this purpose uses of ``user``'s data, and what it leaves out."""
-        return self.history_with_lineage(user)[1]
+        """What a read for this purpose uses of ``user``'s data, and what it leaves out
+        (consent checked now; recorded in the audit log like any read)."""
+        _, lineage = self._store._read_person(self._purpose, user, lineage=True, events=False)
+        assert lineage is not None
+        return lineage
 
     def has_consent(self, user: str) -> bool:
         """Whether ``user``'s consent to this purpose is active now."""
