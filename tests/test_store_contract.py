@@ -184,7 +184,6 @@ def test_person_lineage_says_what_was_used_and_left_out_and_why() -> None:
     cols, lin = store.scope("personalization").history_with_lineage("u1")
     assert sorted(cols.items) == ["a", "b"]
     assert lin.rows == len(cols)
-    assert store.scope("personalization").person_lineage("u1").rows == len(cols)
     assert lin.active
     assert lin.consent is not None
     assert lin.consent.source == "signup form v3"
@@ -199,6 +198,7 @@ def test_person_lineage_says_what_was_used_and_left_out_and_why() -> None:
     assert location.choice.purpose == "ads"
     assert location.choice.at.isoformat().startswith("2026-03-03")
     assert lin.audit_seq == store.audit.head()[0]
+    assert store.scope("personalization").person_lineage("u1").rows == len(cols)
 
     store.withdraw("u1", "personalization", source="settings page")
     cols, lin = store.scope("personalization").history_with_lineage("u1")
