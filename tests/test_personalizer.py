@@ -233,3 +233,26 @@ def test_load_refuses_another_store_and_damaged_files(
     (folder / "personalizer.json").write_text("{not json")
     with pytest.raises(persona.ModelFileError):
         persona.Personalizer.load(folder, p.store)
+
+
+def test_private_fit_charges_the_store_ledger_and_refuses_overspending_before_reading() -> None:
+    store = shop_with_people()
+    dp = persona.DP(epsilon=4.0, delta=1e-6)
+    p = persona.Personalizer(
+        store, model=persona.ALS(factors=4, iterations=3, random_state=0), privacy=dp
+    ).fit()
+    charges = store.charge_storage().load_charges()
+    assert sorted(c.mechanism for c in charges) == ["dp-als", "dp-item-counts"]
+    assert sum(c.epsilon for c in charges) <= 4.0 + 1e-9
+    assert sum(c.delta for c in charges) <= 1e-6 * (1 + 1e-9)
+    read = store.audit.entries(action="scoped_read")[-1]
+    assert {c.snapshot for c in charges} == {f"audit#{read.seq}"}
+    assert p.model_.privacy_spent_ is not None
+    assert p.recommend("p0")[0].explanation.privacy is not None
+    reads_before = len(store.audit.entries(action="scoped_read"))
+    with pytest.raises(persona.PrivacyBudgetExceeded):
+        p.fit()  # the default budget is one fit's worth
+    assert len(store.audit.entries(action="scoped_read")) == reads_before  # nothing was read
+    store.set_privacy_budget("personalization", epsilon=8.0, delta=2e-6)
+    p.fit()
+    assert len(store.charge_storage().load_charges()) == 4
