@@ -64,6 +64,7 @@ _US = 1_000_000
 _DAY_US = 86_400 * _US
 EXPORT_FORMAT_VERSION = 1
 _REASON = {"withdraw": "withdrawn", "decline": "declined"}
+_CONSENT_COLUMNS = "purpose_id, action, at, recorded_at, source, notice_version, signal"
 
 
 def _to_us(dt: datetime) -> int:
@@ -572,24 +573,12 @@ class Store:
             code = self._subject_code(user, create=False)
             if code is None:
                 return []
-            names = {pid: name for name, (pid, _) in self._purposes.items()}
             rows = self._con.execute(
-                "SELECT purpose_id, action, at, recorded_at, source, notice_version, signal "
-                "FROM consent_events WHERE subject_id = ? ORDER BY at, seq",
+                f"SELECT {_CONSENT_COLUMNS} FROM consent_events "
+                "WHERE subject_id = ? ORDER BY at, seq",
                 (code,),
             ).fetchall()
-        return [
-            ConsentRecord(
-                purpose=names[pid],
-                action=action,
-                at=_from_us(at),
-                recorded_at=_from_us(rec),
-                source=source,
-                notice_version=notice,
-                signal=signal,
-            )
-            for pid, action, at, rec, source, notice, signal in rows
-        ]
+            return [self._consent_from_row(row) for row in rows]
 
     def consent_status(self, user: str) -> dict[str, ConsentRecord | None]:
         """The latest consent event for each defined purpose (``None``: never asked)."""
@@ -1315,20 +1304,17 @@ class Store:
             return cols, person
 
     def _consent_record(self, seq: int) -> ConsentRecord:
-        pid, action, at, rec, source, notice, signal = self._con.execute(
-            "SELECT purpose_id, action, at, recorded_at, source, notice_version, signal "
-            "FROM consent_events WHERE seq = ?",
-            (seq,),
+        row = self._con.execute(
+            f"SELECT {_CONSENT_COLUMNS} FROM consent_events WHERE seq = ?", (seq,)
         ).fetchone()
-        names = {i: name for name, (i, _) in self._purposes.items()}
+        return self._consent_from_row(row)
+
+    def _consent_from_row(self, row: tuple[Any, ...]) -> ConsentRecord:
+        pid, action, at, rec, source, notice, signal = row
+        name = next(n for n, (i, _) in self._purposes.items() if i == pid)
         return ConsentRecord(
-            purpose=names[pid],
-            action=action,
-            at=_from_us(at),
-            recorded_at=_from_us(rec),
-            source=source,
-            notice_version=notice,
-            signal=signal,
+            purpose=name, action=action, at=_from_us(at), recorded_at=_from_us(rec),
+            source=source, notice_version=notice, signal=signal,
         )
 
     def _person_lineage(
