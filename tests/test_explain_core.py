@@ -151,6 +151,54 @@ def test_fast_construction_equals_validated() -> None:
         e.reasons[0]
 
 
+@pytest.mark.parametrize("name", ["ALS", "ItemKNN"])
+def test_served_reasons_are_the_list_they_stand_for(name: str) -> None:
+    """Served explanations build their Reason objects on first read; whatever is read
+    first (one item, a slice, the text, the JSON), the result is the eager list's."""
+    model = _fitted(MODELS[name]())
+    reads = [
+        lambda e: e.reasons[0],
+        lambda e: e.reasons[1:3],
+        lambda e: e.text,
+        lambda e: e.model_dump_json(),
+        lambda e: len(e.reasons),
+        lambda e: list(reversed(e.reasons)),
+    ]
+    for first in reads:
+        fresh = model.recommend("u0", n=4)
+        for rec, again in zip(model.recommend("u0", n=4), fresh, strict=True):
+            e = rec.explanation
+            first(e)
+            eager = list(again.explanation.reasons)  # everything built at once
+            assert not isinstance(e.reasons, list)
+            one = model.explain("u0", rec.item).reasons  # the single-item path
+            assert [r.item for r in one] == [r.item for r in eager]
+            assert np.allclose([r.contribution for r in one], [r.contribution for r in eager],
+                               rtol=1e-12, atol=0)
+            assert e.reasons == eager and eager == e.reasons
+            assert list(e.reasons) == eager and len(e.reasons) == len(eager)
+            assert e.reasons[:2] == eager[:2] and e.reasons[-1] == eager[-1]
+            assert bool(e.reasons) == bool(eager)
+            dumped = json.loads(e.model_dump_json())
+            assert dumped["reasons"] == [json.loads(r.model_dump_json()) for r in eager]
+            assert e.model_dump()["reasons"] == [r.model_dump() for r in eager]
+            assert Explanation.model_validate_json(e.model_dump_json()) == e
+            assert copy.deepcopy(e) == e and e.model_copy() == e
+    with pytest.raises(IndexError):
+        model.recommend("u0", n=1)[0].explanation.reasons[10_000]
+
+
+def test_served_reasons_keep_the_state_that_served_them() -> None:
+    """A later change to the model (the person forgotten) does not rewrite the reasons of
+    an explanation already served, even when they are first read afterwards."""
+    model = _fitted(MODELS["ALS"]())
+    e = model.recommend("u0", n=1)[0].explanation
+    before = list(model.recommend("u0", n=1)[0].explanation.reasons)
+    model.forget("u0")
+    assert list(e.reasons) == before
+    assert abs(sum(r.contribution for r in e.reasons) - e.score) <= 1e-9 * abs(e.score)
+
+
 def test_labels_fall_back_to_ids() -> None:
     model = MODELS["ItemKNN"]().fit(block_interactions())
     e = model.recommend("u0", n=1)[0].explanation

@@ -224,32 +224,128 @@ def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
+class _Split:
+    """One person's score decomposition for the items of one call, shared by their
+    :class:`Reasons`: the arrays are computed when the items are served; the names, labels
+    and :class:`Reason` objects only when someone reads them."""
+
+    __slots__ = ("_whence", "feature", "hist", "items", "labels", "meta", "names", "parts",
+                 "shown")
+
+    def __init__(self, items: np.ndarray, hist: np.ndarray, parts: np.ndarray,
+                 labels: Mapping[str, str], feature: str | None,
+                 meta: Mapping[str, tuple[str, datetime]] | None) -> None:
+        self.items, self.hist, self.parts = items, hist, parts
+        self.labels, self.feature, self.meta = labels, feature, meta
+        self.names: list[str] | None = None
+        self.shown: list[str] = []
+        self._whence: list[tuple[str | None, datetime | None]] = []
+
+    def columns(self) -> tuple[list[str], list[str], list[tuple[str | None, datetime | None]]]:
+        if self.names is None:
+            names = self.items[self.hist].tolist() if len(self.hist) else []
+            labels, meta, feature = self.labels, self.meta, self.feature
+            self.shown = [labels.get(it, it) for it in names]
+            self._whence = ([meta.get(it, (feature, None)) for it in names] if meta
+                            else [(feature, None)] * len(names))
+            self.names = names
+        return self.names, self.shown, self._whence
+
+
+class Reasons(Sequence[Reason]):
+    """The reasons of one explanation: a read-only sequence of :class:`Reason`, largest
+    contribution first, built on first access from the decomposition computed when the
+    item was served (so serving ten items does not build hundreds of objects nobody reads).
+
+    It behaves like the list it stands for: ``len``, indexing, slicing, iteration and
+    ``==`` against a list of reasons; JSON output is the same list.
+    """
+
+    __slots__ = ("_built", "_head", "_k", "_order", "_score", "_split")
+
+    def __init__(self, split: _Split, k: int, score: float) -> None:
+        self._split, self._k, self._score = split, k, score
+        self._order: list[int] | None = None
+        self._built: list[Reason] | None = None
+        self._head: list[Reason] | None = None
+
+    def _positions(self) -> list[int]:
+        if self._order is None:
+            parts = self._split.parts[:, self._k]
+            nz = np.flatnonzero(parts)
+            self._order = nz[np.argsort(-parts[nz], kind="stable")].tolist()
+        return self._order
+
+    def _make(self, positions: list[int]) -> list[Reason]:
+        names, shown, whence = self._split.columns()
+        parts = self._split.parts[:, self._k]
+        inv = 1.0 / self._score if self._score else None
+        return [
+            _reason(names[j], shown[j], v, None if inv is None else v * inv, None,
+                    whence[j][0], whence[j][1])
+            for j, v in zip(positions, parts[positions].tolist(), strict=True)
+        ]
+
+    def _all(self) -> list[Reason]:
+        if self._built is None:
+            self._built = self._make(self._positions())
+        return self._built
+
+    def __len__(self) -> int:
+        return len(self._positions())
+
+    def __getitem__(self, index: Any) -> Any:
+        if self._built is not None:
+            return self._built[index]
+        positions = self._positions()
+        if isinstance(index, slice):
+            return self._make(positions[index])
+        return self._make([positions[index]])[0]
+
+    def __iter__(self) -> Iterator[Reason]:
+        if self._built is not None:
+            return iter(self._built)
+        return self._lazy_iter()
+
+    def _lazy_iter(self) -> Iterator[Reason]:
+        positions = self._positions()
+        if self._head is None:  # what the text names; the rest only on demand
+            self._head = self._make(positions[:4])
+        yield from self._head
+        if len(positions) > 4:
+            yield from self._all()[4:]
+
+    def __bool__(self) -> bool:
+        return bool(self._positions())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Reasons):
+            return self._all() == other._all()
+        if isinstance(other, list | tuple):
+            return self._all() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+    def __copy__(self) -> Reasons:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Reasons:
+        return self  # immutable once served
+
+
 def _decomposition(
     model: Recommender, row: int, cols: np.ndarray, scores: Sequence[float],
     labels: Mapping[str, str], feature: str | None,
     meta: Mapping[str, tuple[str, datetime]] | None,
-) -> list[list[Reason]]:
+) -> list[Reasons]:
     """Reasons for items ``cols`` of one person: exact contributions, largest first."""
     hist, P = model._contribution_matrix(row, cols)
-    names = model.items_[hist].tolist() if len(hist) else []
-    shown = [labels.get(it, it) for it in names]
-    if meta:
-        whence = [meta.get(it, (feature, None)) for it in names]
-    else:
-        whence = [(feature, None)] * len(names)
-    out = []
-    for k, score in enumerate(scores):
-        parts = P[:, k]
-        nz = np.flatnonzero(parts)
-        order = nz[np.argsort(-parts[nz], kind="stable")].tolist()
-        vals = parts[order].tolist()
-        inv = 1.0 / score if score else None
-        out.append([
-            _reason(names[j], shown[j], v, None if inv is None else v * inv, None,
-                    whence[j][0], whence[j][1])
-            for j, v in zip(order, vals, strict=True)
-        ])
-    return out
+    split = _Split(model.items_, hist, P, labels, feature, meta)
+    return [Reasons(split, k, float(score)) for k, score in enumerate(scores)]
 
 
 def _justification(
@@ -289,7 +385,7 @@ def _reasons_for(
     model: Recommender, kind: str, row: int | None, cols: np.ndarray, scores: Sequence[float],
     labels: Mapping[str, str], feature: str | None,
     meta: Mapping[str, tuple[str, datetime]] | None,
-) -> list[list[Reason]]:
+) -> Sequence[Sequence[Reason]]:
     if kind == "non_personalised" or row is None:
         return [[] for _ in scores]
     if kind == "decomposition":
@@ -432,8 +528,8 @@ def explain(
     scores[j] = score
     if rank is None:
         rank = _rank(model, row, j, scores)
-    reasons = _reasons_for(model, kind, row, np.array([j]), [score], all_labels,
-                           ctx.feature, meta)[0]
+    reasons = list(_reasons_for(model, kind, row, np.array([j]), [score], all_labels,
+                                ctx.feature, meta)[0])
     data_used = list(ctx.data_used)
     data_not_used = list(ctx.data_not_used)
     lineage = ctx.lineage

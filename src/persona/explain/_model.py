@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    computed_field,
+    field_serializer,
+    model_validator,
+)
 
 __all__ = [
     "Counterfactual",
@@ -212,6 +220,11 @@ class Explanation(_Frozen):
         if isinstance(data, dict) and ("text" in data or "statements" in data):
             data = {k: v for k, v in data.items() if k not in ("text", "statements")}
         return data
+
+    @field_serializer("reasons", mode="wrap")
+    def _reasons_out(self, value: Any, handler: SerializerFunctionWrapHandler):
+        # served explanations hold a lazily built sequence; it is written as the list it is
+        return handler(value if isinstance(value, list) else list(value))
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -14,8 +14,9 @@ import json
 import re
 import unicodedata
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ __all__ = ["available_languages", "render_statements", "render_text", "templates
 TARGET_EASE = 80.0
 _VOWELS = re.compile(r"[aeiouy]+")
 _HIATUS = re.compile(r"(?<![ctsg])i[aou]|eo|u[ao]")
+_HAS_ALNUM = re.compile(r"[^\W_]")  # the same characters as str.isalnum
 
 
 @cache
@@ -78,6 +80,7 @@ def date_text(at: datetime | None, t: dict[str, Any]) -> str:
     return str(t["date"]).format(day=at.day, month=t["months"][at.month - 1], year=at.year)
 
 
+@lru_cache(maxsize=1 << 16)  # words repeat: template words and catalogue titles
 def _syllables(word: str) -> int:
     """Vowel groups, counting hiatus ("Mariah") and a final "é" ("Beyoncé") as syllables."""
     low = word.lower()
@@ -96,7 +99,7 @@ def reading_ease(text: str, sentences: int | None = None) -> float:
     ``sentences`` is how many sentences the templates made (full stops inside titles such
     as ``"a.k.a."`` do not end sentences).
     """
-    words = [w for w in text.split() if any(ch.isalnum() for ch in w)]
+    words = [w for w in text.split() if _HAS_ALNUM.search(w)]
     if not words:
         return 100.0
     if sentences is None:
@@ -115,9 +118,10 @@ def _verb(features: set[str | None], t: dict[str, Any], table: str = "verbs") ->
 
 def _top(e: Explanation, k: int) -> list[Any]:
     if e.kind == "decomposition":
-        return [r for r in e.reasons if (r.contribution or 0.0) > 0][:k]
+        # reasons come largest first, so the first k positive ones are the top k
+        return list(islice((r for r in e.reasons if (r.contribution or 0.0) > 0), k))
     if e.kind == "justification":
-        return [r for r in e.reasons if (r.similarity or 0.0) > 0][: min(k, 2)]
+        return list(islice((r for r in e.reasons if (r.similarity or 0.0) > 0), min(k, 2)))
     return []
 
 

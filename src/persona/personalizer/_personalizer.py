@@ -309,7 +309,8 @@ class Personalizer:
         with state.lock.read():
             if user not in state.model._uidx:  # forgotten meanwhile
                 return self._fallback(state, user, n, person, curation, not_interested)
-            if state.model.history_[state.model._uidx[user]].nnz == 0:
+            h, row = state.model.history_, state.model._uidx[user]
+            if h.indptr[row + 1] == h.indptr[row]:  # nothing left in their history
                 return self._fallback(state, user, n, person, curation, not_interested)
             recs = state.model.recommend(user, n, exclude=exclude, explain=False)
             recs = self._explained(state.model, user, recs, person)
