@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
 from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg.lapack import dposv as _dposv
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -267,25 +268,31 @@ class ALS(_FactorModel):
         return A, Yh.T @ c, idx, c
 
     def _solve(self, rows: np.ndarray) -> None:
-        """Exact served vectors for ``rows`` not solved yet (batched LAPACK solves)."""
-        todo = np.unique(rows[~self._solved[rows]])
+        """Exact served vectors for ``rows`` not solved yet: one Cholesky solve (LAPACK
+        ``dposv``) per person, the same arithmetic whether one person or everyone is
+        solved, so a vector never depends on which call solved it."""
+        todo = rows[~self._solved[rows]]
+        if todo.size > 1:
+            todo = np.unique(todo)
         h, G, Y = self.history_, self._G, self._Y64
-        k = G.shape[0]
-        for start in range(0, todo.size, 512):
-            chunk = todo[start:start + 512]
-            A = np.empty((chunk.size, k, k))
-            rhs = np.zeros((chunk.size, k, 1))
-            for n, r in enumerate(chunk.tolist()):
-                a, b = h.indptr[r], h.indptr[r + 1]
-                c = h.data[a:b]
-                Yh = Y[h.indices[a:b]]
-                np.matmul(Yh.T * (c - 1.0), Yh, out=A[n])
-                A[n] += G
-                rhs[n, :, 0] = c @ Yh
-            x = np.linalg.solve(A, rhs)[:, :, 0]  # SPD systems; empty history gives 0
-            self._served[chunk] = x
-            self._served32[chunk] = x
-            self._solved[chunk] = True
+        indptr, indices, data = h.indptr, h.indices, h.data
+        served, served32 = self._served, self._served32
+        for r in todo.tolist():
+            a, b = indptr[r], indptr[r + 1]
+            if a == b:  # empty history: the solution is 0
+                served[r] = 0.0
+            else:
+                c = data[a:b]
+                Yh = Y[indices[a:b]]
+                A = (Yh.T * (c - 1.0)) @ Yh
+                A += G
+                _, x, info = _dposv(A, c @ Yh, overwrite_a=1, overwrite_b=1)
+                if info != 0:  # pragma: no cover - A is SPD for c >= 0 and λ > 0
+                    A = self._G + (Yh.T * (c - 1.0)) @ Yh
+                    x = np.linalg.lstsq(A, c @ Yh, rcond=None)[0]
+                served[r] = x
+            served32[r] = served[r]
+            self._solved[r] = True
 
     def _prepare_rows(self, rows: np.ndarray) -> None:
         if not self._solved[rows].all():
