@@ -55,3 +55,91 @@ def test_popular_items_clustered_in_id_order() -> None:
     r, c, _ = _top_per_row(S, 10)
     assert r.tolist() == np.repeat(np.arange(8), 10).tolist()
     assert c.reshape(8, 10).tolist() == [list(range(19_999, 19_989, -1))] * 8
+
+
+# --------------------------------------------------- batches: the norm-ordered bound
+def _plain_and_pruned(model, users, **kw):
+    """recommend_arrays through the norm bound, and through the plain full-scoring path."""
+    from persona.models._base import Recommender
+    from persona.models._factor import _FactorModel
+
+    pruned = model.recommend_arrays(users, **kw)
+    saved = _FactorModel._select
+    _FactorModel._select = Recommender._select
+    try:
+        plain = model.recommend_arrays(users, **kw)
+    finally:
+        _FactorModel._select = saved
+    return pruned, plain
+
+
+def _skewed_als(seed: int, n_users: int = 400, n_items: int = 1500):
+    import scipy.sparse as sp
+
+    from persona.data import Interactions
+    from persona.models import ALS
+
+    rng = np.random.default_rng(seed)
+    w = 1.0 / np.arange(1, n_items + 1) ** 1.1
+    nnz = 12 * n_users
+    X = sp.csr_matrix(
+        (np.ones(nnz), (rng.integers(0, n_users, nnz), rng.choice(n_items, nnz, p=w / w.sum()))),
+        shape=(n_users, n_items),
+    )
+    X.sum_duplicates()
+    X.data[:] = 1.0
+    data = Interactions.from_csr(X, [f"u{k}" for k in range(n_users)],
+                                 [f"i{k}" for k in range(n_items)])
+    return ALS(factors=16, iterations=4, random_state=seed, num_threads=1).fit(data)
+
+
+@given(seed=st.integers(0, 2**16), n=st.sampled_from([1, 5, 10, 40]))
+def test_batches_through_the_norm_bound_equal_full_scoring(seed: int, n: int) -> None:
+    model = _skewed_als(seed % 7)
+    rng = np.random.default_rng(seed)
+    users = [f"u{k}" for k in rng.choice(400, 130, replace=False)]
+    exclude = [f"i{k}" for k in rng.choice(1500, 20, replace=False)]
+    for kw in ({}, {"exclude": exclude}, {"include": [f"i{k}" for k in range(0, 1500, 3)]},
+               {"exclude_seen": False}):
+        pruned, plain = _plain_and_pruned(model, users, n=n, **kw)
+        assert np.array_equal(pruned.items, plain.items)
+        assert np.array_equal(pruned.scores, plain.scores, equal_nan=True)
+        assert np.array_equal(pruned.lengths, plain.lengths)
+
+
+def test_norm_bound_settles_people_early_and_lists_equal_single_calls() -> None:
+    model = _skewed_als(0, n_users=600, n_items=4000)
+    users = [f"u{k}" for k in range(600)]
+    res = model.recommend_arrays(users, n=10)
+    stats = model._pruning.stats
+    assert sum(settled for _, settled in stats.values()) > 0  # the bound did skip items
+    for u, items in zip(users[:100], res.to_lists(), strict=False):
+        assert items == model.recommend(u, n=10, explain=False)
+
+
+def test_norm_bound_keeps_an_item_that_ties_at_the_boundary() -> None:
+    """An item outside the scored part whose score ties the k-th best (and whose lower
+    column wins the tie) must not be cut by the bound: it only settles on strict <."""
+    import scipy.sparse as sp
+
+    from persona.data import Interactions
+    from persona.models import ALS
+
+    m, f = 2048, 2
+    model = ALS(factors=f, iterations=1, random_state=0, num_threads=1).fit(
+        Interactions.from_csr(sp.csr_matrix(np.ones((3, m))), ["a", "b", "c"],
+                              [f"i{k}" for k in range(m)]))
+    Y = np.zeros((m, f), dtype=np.float32)
+    Y[:, 0] = 1.0  # every item scores exactly 1.0 for u = e1
+    Y[1:129, 1] = 0.5  # the first m/16 in norm order; item 0 leads the rest, whose
+    # largest norm (1.0) times |u| equals the k-th best score found (1.0): a tie
+    model.item_factors_ = Y
+    model._prepare_items()
+    model.history_ = sp.csr_matrix((3, m))
+    model._served[:] = 0.0
+    model._served[:, 0] = 1.0
+    model._served32[:] = model._served
+    model._solved[:] = True
+    res = model.recommend_arrays(["a", "b", "c"], n=3)
+    assert res.items[0].tolist() == ["i0", "i1", "i2"]
+    assert model.recommend("a", n=3, explain=False)[0].item == "i0"

@@ -80,6 +80,30 @@ class _FactorModel(Recommender):
         self._Y32T = np.ascontiguousarray(Y.T)
         self._Y64 = Y.astype(np.float64)
         self._item_norms: np.ndarray | None = None  # computed on first similar_items
+        self._pruning: _NormIndex | None = None  # built on the first batch
+
+    def _select(
+        self,
+        rows: np.ndarray,
+        users: list[str],
+        n: int,
+        exclude_seen: bool | None,
+        filters: tuple[np.ndarray | None, np.ndarray | None],
+        rule: Any,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Batches skip most of the catalogue with an exact bound (see :class:`_NormIndex`);
+        single people and business-rule hooks take the plain path. Both give the same
+        lists: the bound only drops items that cannot reach a person's top ``n + 8``."""
+        k = n + self._pad
+        m = len(self.items_)
+        if rule is not None or len(rows) < 2 or m < 1024 or 16 * k > m:
+            return super()._select(rows, users, n, exclude_seen, filters, rule)
+        index = self._pruning
+        if index is None:
+            index = self._pruning = _NormIndex(self._Y32T)
+        if exclude_seen is None:
+            exclude_seen = self.personalised
+        return index.select(self, rows, k, n, exclude_seen, filters)
 
     def _user_vectors64(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -496,3 +520,114 @@ class BPR(_FactorModel):
         self.item_factors_ = np.array(arrays["item_factors"], dtype=np.float32)
         self.user_factors_ = np.array(arrays["user_factors"], dtype=np.float32)
         self._prepare_items()
+
+
+class _NormIndex:
+    """Exact top-k for a block of people without scoring every item.
+
+    Items are ordered by the norm of their factor vector, largest first. A person's score
+    for item ``j`` is at most ``‖u‖·‖y_j‖`` (Cauchy–Schwarz), so once the ``k``-th best
+    score among the items scored so far exceeds ``‖u‖`` times the largest norm left, no
+    remaining item can enter the person's top ``k`` and the rest of the catalogue is never
+    scored for them (the classic norm-ordered bound of exact maximum-inner-product search).
+    People are scored on the first ``m/16`` items, those the bound does not settle on the
+    first ``m/4``, the rest on everything. A relative margin of ``1e-5`` covers float32
+    rounding (at most ``k·2⁻²⁴·‖u‖‖y‖`` for ``k`` factors, i.e. ``< 4e-6`` at k = 64).
+    The candidates found are a superset of each person's float32 top ``k``, exactly what
+    the plain path would pass on to float64 re-scoring, so the lists are identical.
+    """
+
+    MARGIN = 1.0 + 1e-5
+
+    def __init__(self, Y32T: np.ndarray) -> None:
+        norms = np.linalg.norm(Y32T.astype(np.float64), axis=0)
+        self.perm = np.argsort(-norms, kind="stable")
+        self.inv = np.empty_like(self.perm)
+        self.inv[self.perm] = np.arange(self.perm.size)
+        self.YT = np.ascontiguousarray(Y32T[:, self.perm])
+        # rest[p]: the largest norm among items at positions >= p (0 past the end)
+        self.rest = np.r_[norms[self.perm], 0.0]
+        self.stats: dict[int, list[int]] = {}  # tier -> [people tried, people settled]
+
+    @staticmethod
+    def tiers(m: int, k: int) -> list[int]:
+        return sorted({min(max(m // 16, 4 * k), m), min(max(m // 4, 8 * k), m), m})
+
+    def _worth(self, p: int) -> bool:
+        """Whether stopping at ``p`` has settled enough people to pay for the check (a
+        tier that settles under a fifth of them is skipped; speed only, never results)."""
+        tried, settled = self.stats.get(p, (0, 0))
+        return tried < 512 or 5 * settled >= tried
+
+    def _count(self, p: int, tried: int, settled: int) -> None:
+        st = self.stats.setdefault(p, [0, 0])
+        st[0] += tried
+        st[1] += settled
+
+    def select(
+        self, model: _FactorModel, rows: np.ndarray, k: int, n: int, exclude_seen: bool,
+        filters: tuple[np.ndarray | None, np.ndarray | None],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from persona.models._base import _top_per_row, _top_sorted
+
+        b, m = len(rows), self.perm.size
+        U = model._user_vectors32(rows)
+        unorm = np.linalg.norm(U.astype(np.float64), axis=1) * self.MARGIN
+        # everything masked, as (block row, position in norm order)
+        mr: list[np.ndarray] = []
+        mc: list[np.ndarray] = []
+        if exclude_seen:
+            h = model.history_
+            starts, ends = h.indptr[rows], h.indptr[rows + 1]
+            lengths = ends - starts
+            total = int(lengths.sum())
+            if total:
+                offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+                mr.append(np.repeat(np.arange(b), lengths))
+                mc.append(self.inv[h.indices[np.repeat(starts, lengths) + offsets]])
+        for cols in filters:
+            if cols is not None and cols.size:
+                mr.append(np.repeat(np.arange(b), cols.size))
+                mc.append(np.tile(self.inv[cols], b))
+        mask_r = np.concatenate(mr) if mr else np.zeros(0, dtype=np.int64)
+        mask_c = np.concatenate(mc) if mc else np.zeros(0, dtype=np.int64)
+
+        out_r, out_c, out_a = [], [], []
+        todo = np.arange(b)
+        S = np.empty((b, 0), dtype=np.float32)  # scores of the ``todo`` people so far
+        done_to = 0
+        tiers = [t for t in self.tiers(m, k) if t == m or self._worth(t)]
+        for p in tiers:
+            part = U[todo] @ self.YT[:, done_to:p]
+            S = part if done_to == 0 else np.concatenate([S, part], axis=1)
+            if mask_r.size:
+                where = np.full(b, -1, dtype=np.int64)
+                where[todo] = np.arange(todo.size)
+                sel = (where[mask_r] >= 0) & (mask_c >= done_to) & (mask_c < p)
+                S[where[mask_r[sel]], mask_c[sel]] = -np.inf
+            done_to = p
+            if p < m:
+                kth = -np.partition(-S, k - 1, axis=1)[:, k - 1]
+                done = unorm[todo] * self.rest[p] < kth  # -inf (too few items) never settles
+                self._count(p, todo.size, int(done.sum()))
+            else:
+                done = np.ones(todo.size, dtype=bool)
+            if done.all():
+                r, c, a = _top_per_row(S, k, candidates=True)
+                out_r.append(todo[r])
+            elif done.any():
+                r, c, a = _top_per_row(S[done], k, candidates=True)
+                out_r.append(todo[done][r])
+                S = S[~done]
+            else:
+                continue
+            out_c.append(self.perm[c])
+            out_a.append(a)
+            todo = todo[~done]
+            if todo.size == 0:
+                break
+        r = np.concatenate(out_r)
+        c = np.concatenate(out_c)
+        exact = np.asarray(model._exact_scores(rows[r], c, np.concatenate(out_a)),
+                           dtype=np.float64)
+        return _top_sorted(r, c, exact, b, n)
