@@ -66,6 +66,16 @@ def test_consenting_known_person_gets_explained_personal_recommendations(
         assert e.label.startswith("Product ")
 
 
+def test_fit_solves_every_served_vector_before_the_swap(p: persona.Personalizer) -> None:
+    """No request after a fit pays a person's exact solve: the new model arrives ready."""
+    model = p.model_
+    assert model._solved.all()
+    again = persona.ALS(factors=8, iterations=10, random_state=0).fit(
+        persona.Interactions.from_view(p.store.scope("personalization")))
+    for user in model.users_[:5]:
+        assert np.allclose(model.user_vector(str(user)), again.user_vector(str(user)))
+
+
 def test_withdrawal_takes_effect_on_the_very_next_call_and_in_saved_models(
     p: persona.Personalizer, tmp_path: Path
 ) -> None:

@@ -338,9 +338,12 @@ class ALS(_FactorModel):
         return self._user_vectors64(np.array([self._row(user)]))[0].copy()
 
     def precompute(self) -> ALS:
-        """Solve every person's served vector now instead of on first use."""
+        """Solve every person's served vector now instead of on first use (one small
+        Cholesky solve each; :class:`persona.Personalizer` runs it before swapping a new
+        fit in, so no request pays it)."""
         self._check_fitted()
-        self._solve(np.arange(self.history_.shape[0]))
+        with threadpool_limits(1, "blas"):  # many 64x64 problems: threads only add overhead
+            self._solve(np.arange(self.history_.shape[0]))
         return self
 
     def contributions(self, user: str, item: str) -> tuple[np.ndarray, np.ndarray]:

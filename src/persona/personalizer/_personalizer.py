@@ -173,6 +173,9 @@ class Personalizer:
     def fit(self) -> Self:
         """Read the consented data, fit the model and the fallback, swap them in at once.
 
+        The new model is made ready for serving before the swap (for ALS, every person's
+        exact served vector is solved), so no request after a fit pays that cost.
+
         With ``privacy``, the store's ledger is checked first: a fit that would exceed the
         configured total raises :class:`~persona.PrivacyBudgetExceeded` before any data is
         read (set the total with ``store.set_privacy_budget``; by default it is one fit's
@@ -198,6 +201,9 @@ class Personalizer:
             labels = self._view.item_labels()
             model.item_labels_ = labels  # type: ignore[attr-defined]
             fallback.item_labels_ = labels  # type: ignore[attr-defined]
+            precompute = getattr(model, "precompute", None)
+            if callable(precompute):
+                precompute()  # every served vector solved before the swap: no request pays it
             if ledger is not None:
                 lineage = X.lineage
                 snapshot = None if lineage is None else f"audit#{lineage.audit_seq}"
