@@ -101,6 +101,8 @@ class _FactorModel(Recommender):
         index = self._pruning
         if index is None:
             index = self._pruning = _NormIndex(self._Y32T)
+        if not index.useful(m, k):  # the bound settles too few people on this data
+            return super()._select(rows, users, n, exclude_seen, filters, rule)
         if exclude_seen is None:
             exclude_seen = self.personalised
         return index.select(self, rows, k, n, exclude_seen, filters)
@@ -556,6 +558,9 @@ class _NormIndex:
     def tiers(m: int, k: int) -> list[int]:
         return sorted({min(max(m // 16, 4 * k), m), min(max(m // 4, 8 * k), m), m})
 
+    def useful(self, m: int, k: int) -> bool:
+        return any(self._worth(t) for t in self.tiers(m, k) if t < m)
+
     def _worth(self, p: int) -> bool:
         """Whether stopping at ``p`` has settled enough people to pay for the check (a
         tier that settles under a fifth of them is skipped; speed only, never results)."""
@@ -609,26 +614,29 @@ class _NormIndex:
                 sel = (where[mask_r] >= 0) & (mask_c >= done_to) & (mask_c < p)
                 S[where[mask_r[sel]], mask_c[sel]] = -np.inf
             done_to = p
-            if p < m:
-                kth = -np.partition(-S, k - 1, axis=1)[:, k - 1]
-                done = unorm[todo] * self.rest[p] < kth  # -inf (too few items) never settles
-                self._count(p, todo.size, int(done.sum()))
-            else:
-                done = np.ones(todo.size, dtype=bool)
-            if done.all():
+            if p == m:  # everything scored: the plain selection
                 r, c, a = _top_per_row(S, k, candidates=True)
                 out_r.append(todo[r])
-            elif done.any():
-                r, c, a = _top_per_row(S[done], k, candidates=True)
-                out_r.append(todo[done][r])
-                S = S[~done]
-            else:
+                out_c.append(self.perm[c])
+                out_a.append(a)
+                break
+            kth = np.partition(S, p - k, axis=1)[:, p - k]  # each person's k-th best so far
+            done = unorm[todo] * self.rest[p] < kth  # -inf (too few items) never settles
+            self._count(p, todo.size, int(done.sum()))
+            if not done.any():
                 continue
+            # a settled person's candidates: every score at or above their k-th best
+            Sd = S[done] if not done.all() else S
+            hit = np.flatnonzero(Sd >= kth[done][:, None])
+            r, c = np.divmod(hit, p)
+            a = Sd.reshape(-1)[hit]
+            out_r.append(todo[done][r])
             out_c.append(self.perm[c])
             out_a.append(a)
-            todo = todo[~done]
-            if todo.size == 0:
+            if done.all():
                 break
+            S = S[~done]
+            todo = todo[~done]
         r = np.concatenate(out_r)
         c = np.concatenate(out_c)
         exact = np.asarray(model._exact_scores(rows[r], c, np.concatenate(out_a)),
