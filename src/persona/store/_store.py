@@ -45,11 +45,17 @@ from persona.schema import (
 from persona.store._audit import AuditLog
 from persona.store._eidindex import EventIdIndex
 from persona.store._sql import (
-    DDL,
+    BUCKET_BITS,
     EVENT_DTYPE,
+    FANOUT,
     MAX_SEGMENTS,
     SCHEMA_VERSION,
+    bucket_of,
     connect,
+    create_or_migrate,
+    load_segments,
+    merge_plan,
+    segment_rows,
     write_transaction,
 )
 from persona.store._validate import FIX, event_ids, raise_for, validate_batch
@@ -137,8 +143,8 @@ class Store:
         self._sync = durability.upper()
         self._generation = -1
         self._subjects: dict[str, int] = {}
-        with self._lock:
-            self._con.executescript(f"BEGIN IMMEDIATE;\n{DDL}\nCOMMIT;")
+        with self._lock, write_transaction(self._con, timeout=self._timeout):
+            migrated = create_or_migrate(self._con, self.path)
         with self._lock, self._tx():
             meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
             if "store_id" not in meta:
@@ -152,14 +158,15 @@ class Store:
                 self._con.executemany(
                     "INSERT INTO meta(key, value) VALUES (?, ?)", list(meta.items())
                 )
-            elif int(meta["schema_version"]) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path!r} was written by a newer persona (store format "
-                    f"{meta['schema_version']}, this one reads {SCHEMA_VERSION}); upgrade persona."
-                )
         self.store_id: str = meta["store_id"]
         self._key = bytes.fromhex(meta["pseudonym_key"])
         self.audit = AuditLog(self._con, self._lock, self._now)
+        if migrated is not None:
+            with self._lock, self._tx():
+                self.audit.append(
+                    "migrate",
+                    {"from_format": 1, "to_format": SCHEMA_VERSION, "events": migrated},
+                )
         self._defs_version = -1
         self._item_ext: list[str] = []
         self._item_code: dict[str, int] = {}
@@ -779,7 +786,7 @@ class Store:
             s_sorted = s[order]
             self._insert_segments(s_sorted, rec)
             self._eids.append(self._con, np.sort(eid))
-            self._compact(np.unique(s_sorted).tolist())
+            self._compact(np.unique(s_sorted >> BUCKET_BITS).tolist())
         rejected_by_field: dict[str, int] = {}
         for p in problems:
             rejected_by_field[p["field"]] = rejected_by_field.get(p["field"], 0) + 1
@@ -814,76 +821,96 @@ class Store:
         self._con.execute(f"DELETE FROM temp.{name}")
         self._con.executemany(f"INSERT INTO temp.{name}(id) VALUES (?)", [(c,) for c in codes])
 
-    def _insert_segments(self, subj: np.ndarray, rec: np.ndarray) -> None:
-        """Write one segment per person; ``subj`` and ``rec`` sorted by person, then time."""
-        m = rec.size
-        if m == 0:
-            return
-        starts = np.flatnonzero(np.r_[True, subj[1:] != subj[:-1]])
-        ends = np.r_[starts[1:], m]
-        buf = rec.tobytes()
-        w = EVENT_DTYPE.itemsize
+    def _insert_segments(
+        self, subj: np.ndarray, rec: np.ndarray, levels: dict[int, int] | None = None
+    ) -> None:
+        """Write one segment per bucket, of level ``levels[bucket]`` (0 by default); ``subj``
+        and ``rec`` sorted by person, then time."""
         self._con.executemany(
-            "INSERT INTO segments(subject_id, n, data) VALUES (?, ?, ?)",
-            [
-                (code, e - b, buf[b * w : e * w])
-                for code, b, e in zip(
-                    subj[starts].tolist(), starts.tolist(), ends.tolist(), strict=True
-                )
-            ],
+            "INSERT INTO segments(bucket, level, n, data) VALUES (?, ?, ?, ?)",
+            segment_rows(subj, rec, levels),
         )
 
-    def _compact(self, codes: list[int]) -> None:
-        """Merge the segments of people who have more than ``MAX_SEGMENTS`` of them."""
-        self._temp_ids("_touched", codes)
-        crowded = [
+    def _compact(self, buckets: list[int]) -> None:
+        """Merge segments of the touched ``buckets`` as :func:`merge_plan` says."""
+        self._temp_ids("_touched", buckets)
+        due = [
             r[0]
             for r in self._con.execute(
-                "SELECT subject_id FROM segments "
-                "WHERE subject_id IN (SELECT id FROM temp._touched) "
-                "GROUP BY subject_id HAVING count(*) > ?",
-                (MAX_SEGMENTS,),
+                "SELECT bucket FROM segments WHERE bucket IN (SELECT id FROM temp._touched) "
+                "GROUP BY bucket HAVING sum(level = 0) >= ? OR count(*) > ?",
+                (FANOUT, MAX_SEGMENTS),
             )
         ]
-        self._rewrite_subjects(crowded)
+        if not due:
+            return
+        self._temp_ids("_touched", due)
+        levels: dict[int, list[tuple[int, int]]] = {}
+        for bucket, seg, level in self._con.execute(
+            "SELECT bucket, id, level FROM segments WHERE bucket IN (SELECT id FROM temp._touched)"
+        ):
+            levels.setdefault(bucket, []).append((seg, level))
+        merge: list[int] = []
+        for segs in levels.values():
+            top = merge_plan([lv for _, lv in segs])
+            if top is not None:
+                merge.extend(seg for seg, lv in segs if lv < top)
+        self._merge(merge, bump=True)
 
-    def _rewrite_subjects(
-        self, codes: list[int], keep: Callable[[np.ndarray], np.ndarray] | None = None
+    def _merge(
+        self,
+        ids: list[int],
+        keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+        *,
+        bump: bool = False,
     ) -> tuple[int, int]:
-        """Replace each listed person's segments by one, keeping the events where ``keep``
-        is true (all by default). Returns the events before and after."""
-        if not codes:
+        """Merge the listed segments into one per bucket, keeping the events where
+        ``keep(records, subject codes)`` is true (all by default; with ``keep``, only the
+        buckets that lose events are rewritten). The merged segment's level is the highest
+        merged, plus one if ``bump``. Returns the number of events deleted and of people whose
+        events were rewritten."""
+        if not ids:
             return 0, 0
-        self._temp_ids("_rewrite", codes)
+        self._temp_ids("_merge", ids)
         rows = self._con.execute(
-            "SELECT subject_id, n, data FROM segments "
-            "WHERE subject_id IN (SELECT id FROM temp._rewrite)"
+            "SELECT bucket, n, data, id, level FROM segments "
+            "WHERE id IN (SELECT id FROM temp._merge) ORDER BY id"
         ).fetchall()
-        if not rows:
-            return 0, 0
-        subj = np.repeat(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows])
-        rec = np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
-        before = rec.size
+        rec, subj = load_segments(rows)
+        deleted = 0
         if keep is not None:
-            mask = keep(rec)
+            mask = keep(rec, subj)
+            deleted = int(mask.size - np.count_nonzero(mask))
+            if not deleted:
+                return 0, 0
+            hit = np.unique(subj[~mask] >> BUCKET_BITS)
+            chosen = np.isin(np.fromiter((r[0] for r in rows), np.int64, len(rows)), hit)
+            rows = [r for r, c in zip(rows, chosen.tolist(), strict=True) if c]
+            rec, subj = load_segments(rows)
+            mask = keep(rec, subj)
             rec, subj = rec[mask], subj[mask]
+            self._temp_ids("_merge", [r[3] for r in rows])
+        levels: dict[int, int] = {}
+        for r in rows:
+            levels[r[0]] = max(levels.get(r[0], 0), r[4] + bump)
         order = np.lexsort((rec["at"], subj))
-        self._con.execute("DELETE FROM segments WHERE subject_id IN (SELECT id FROM temp._rewrite)")
-        self._insert_segments(subj[order], rec[order])
-        return before, int(rec.size)
+        rec, subj = rec[order], subj[order]
+        self._con.execute("DELETE FROM segments WHERE id IN (SELECT id FROM temp._merge)")
+        self._insert_segments(subj, rec, levels)
+        return deleted, int(np.unique(subj).size)
 
     def compact(self) -> int:
-        """Merge every person's segments into one (faster reads after many small batches).
-        Returns the number of people rewritten."""
+        """Merge each bucket's segments into one (faster reads after many small batches).
+        Returns the number of people whose events were rewritten."""
         with self._lock, self._tx():
-            codes = [
+            ids = [
                 r[0]
                 for r in self._con.execute(
-                    "SELECT subject_id FROM segments GROUP BY subject_id HAVING count(*) > 1"
+                    "SELECT id FROM segments WHERE bucket IN "
+                    "(SELECT bucket FROM segments GROUP BY bucket HAVING count(*) > 1)"
                 )
             ]
-            self._rewrite_subjects(codes)
-            return len(codes)
+            return self._merge(ids, bump=True)[1]
 
     def apply_retention(self) -> int:
         """Delete events that are past their feature's retention window from the file.
@@ -895,13 +922,8 @@ class Store:
             self._refresh()
             cutoff = self._cutoffs(None, _to_us(self._now()))
             with self._tx():
-                codes = [
-                    r[0] for r in self._con.execute("SELECT DISTINCT subject_id FROM segments")
-                ]
-                before, after = self._rewrite_subjects(
-                    codes, lambda rec: rec["at"] >= cutoff[rec["feature"]]
-                )
-                deleted = before - after
+                ids = [r[0] for r in self._con.execute("SELECT id FROM segments")]
+                deleted, _ = self._merge(ids, lambda rec, _: rec["at"] >= cutoff[rec["feature"]])
                 self.audit.append("apply_retention", {"events_deleted": deleted})
             return deleted
 
@@ -1225,14 +1247,26 @@ class Store:
             self._refresh()
             pid, now, cutoff, local, allowed = self._read_plan(purpose)
             with self._read_tx():
-                rows = self._con.execute(
-                    "SELECT s.subject_id, s.n, s.data FROM consent_state c "
-                    "JOIN segments s ON s.subject_id = c.subject_id "
-                    "WHERE c.purpose_id = ? AND c.action = 'grant'",
-                    (pid,),
-                ).fetchall()
+                granted = np.array(
+                    self._con.execute(
+                        "SELECT subject_id FROM consent_state "
+                        "WHERE purpose_id = ? AND action = 'grant'",
+                        (pid,),
+                    ).fetchall(),
+                    dtype=np.int64,
+                ).reshape(-1)
+                rec, subj = load_segments(
+                    self._con.execute("SELECT bucket, n, data FROM segments").fetchall()
+                    if granted.size
+                    else []
+                )
+                if subj.size:
+                    active = np.zeros(max(int(subj.max()), int(granted.max())) + 1, dtype=bool)
+                    active[granted] = True
+                    consented = active[subj]
+                    rec, subj = rec[consented], subj[consented]
                 cols = self._decode(
-                    rows, cutoff, local, tuple(allowed), excluded=self._excluded_keys()
+                    rec, subj, cutoff, local, tuple(allowed), excluded=self._excluded_keys()
                 )
                 snapshot = self._snapshot(purpose)
                 detail = {
@@ -1270,7 +1304,7 @@ class Store:
             with self._read_tx():
                 code = self._subject_code(user, create=False)
                 state = None
-                rows: list[tuple[int, int, bytes]] = []
+                rec = np.zeros(0, dtype=EVENT_DTYPE)
                 if code is not None:
                     state = self._con.execute(
                         "SELECT action, seq FROM consent_state "
@@ -1278,18 +1312,16 @@ class Store:
                         (pid, code),
                     ).fetchone()
                     if lineage or (state is not None and state[0] == "grant"):
-                        rows = self._con.execute(
-                            "SELECT subject_id, n, data FROM segments WHERE subject_id = ?",
-                            (code,),
-                        ).fetchall()
+                        rec = self._person_events(code)
                 active = state is not None and state[0] == "grant"
                 excluded = None if code is None else self._excluded_keys(code)
+                use = rec if active and (events or not lineage) else rec[:0]
                 cols = self._decode(
-                    rows if active and (events or not lineage) else [], cutoff, local,
+                    use, np.full(use.size, code or 0, dtype=np.int64), cutoff, local,
                     tuple(allowed), user, excluded,
                 )
                 person = (
-                    self._person_lineage(purpose, code, state, rows, now, excluded)
+                    self._person_lineage(purpose, code, state, rec, now, excluded)
                     if lineage
                     else None
                 )
@@ -1302,6 +1334,16 @@ class Store:
             if person is not None:
                 person = person.model_copy(update={"audit_seq": seq})
             return cols, person
+
+    def _person_events(self, code: int) -> np.ndarray:
+        """The records of the person with subject code ``code``, oldest first."""
+        rec, subj = load_segments(
+            self._con.execute(
+                "SELECT bucket, n, data FROM segments WHERE bucket = ?", (bucket_of(code),)
+            ).fetchall()
+        )
+        rec = rec[subj == code]
+        return rec[np.argsort(rec["at"], kind="stable")]
 
     def _consent_record(self, seq: int) -> ConsentRecord:
         row = self._con.execute(
@@ -1322,17 +1364,12 @@ class Store:
         purpose: str,
         code: int | None,
         state: tuple[str, int] | None,
-        rows: list[tuple[int, int, bytes]],
+        rec: np.ndarray,
         now: datetime,
         excluded: np.ndarray | None = None,
     ) -> PersonLineage:
         consent = None if state is None else self._consent_record(state[1])
         active = consent is not None and consent.action == "grant"
-        rec = (
-            np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
-            if rows
-            else np.zeros(0, dtype=EVENT_DTYPE)
-        )
         other: dict[int, tuple[str, int]] = {}
         if code is not None:
             other = {
@@ -1430,18 +1467,15 @@ class Store:
 
     def _decode(
         self,
-        rows: list[tuple[int, int, bytes]],
+        rec: np.ndarray,
+        subj: np.ndarray,
         cutoff: np.ndarray,
         local: np.ndarray,
         features: tuple[str, ...],
         user: str | None = None,
         excluded: np.ndarray | None = None,
     ) -> EventColumns:
-        if rows:
-            codes = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            counts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-            rec = np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
-            subj = np.repeat(codes, counts)
+        if rec.size:
             fcode = rec["feature"].astype(np.intp)
             in_range = fcode < cutoff.size
             fcode_safe = np.where(in_range, fcode, 0)
@@ -1452,8 +1486,6 @@ class Store:
             if not mask.all():
                 rec, subj, fcode_safe = rec[mask], subj[mask], fcode_safe[mask]
         else:
-            rec = np.zeros(0, dtype=EVENT_DTYPE)
-            subj = np.zeros(0, dtype=np.int64)
             fcode_safe = np.zeros(0, dtype=np.intp)
         user_codes, user_idx = np.unique(subj, return_inverse=True)
         item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
@@ -1506,11 +1538,7 @@ class Store:
             history = self.consent_history(user)
             events: list[dict[str, Any]] = []
             if code is not None:
-                rows = self._con.execute(
-                    "SELECT data FROM segments WHERE subject_id = ?", (code,)
-                ).fetchall()
-                rec = np.frombuffer(b"".join(r[0] for r in rows), dtype=EVENT_DTYPE)
-                rec = rec[np.argsort(rec["at"], kind="stable")]
+                rec = self._person_events(code)
                 self._sync_items()
                 by_code = {fid: (name, spec) for name, (fid, spec) in self._features.items()}
                 for r in rec.tolist():
@@ -1584,13 +1612,18 @@ class Store:
                     code = self._subject_code(user, create=False)
                     events = consents = 0
                     if code is not None:
-                        rows = self._con.execute(
-                            "SELECT data FROM segments WHERE subject_id = ?", (code,)
-                        ).fetchall()
-                        rec = np.frombuffer(b"".join(r[0] for r in rows), dtype=EVENT_DTYPE)
+                        rec = self._person_events(code)
                         events = int(rec.size)
                         self._purge_eids(np.sort(rec["eid"]))
-                        self._con.execute("DELETE FROM segments WHERE subject_id = ?", (code,))
+                        self._merge(
+                            [
+                                r[0]
+                                for r in self._con.execute(
+                                    "SELECT id FROM segments WHERE bucket = ?", (bucket_of(code),)
+                                )
+                            ],
+                            lambda _, subj: subj != code,
+                        )
                         consents = self._con.execute(
                             "DELETE FROM consent_events WHERE subject_id = ?", (code,)
                         ).rowcount
