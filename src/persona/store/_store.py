@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -70,6 +72,10 @@ _US = 1_000_000
 _DAY_US = 86_400 * _US
 EXPORT_FORMAT_VERSION = 1
 _REASON = {"withdraw": "withdrawn", "decline": "declined"}
+_MEMBER_MASK = (1 << BUCKET_BITS) - 1
+_MEMBER_AT = EVENT_DTYPE.fields["member"][1] // 2  # in int16 units
+_RECORD_SHORTS = EVENT_DTYPE.itemsize // 2
+_LITTLE = sys.byteorder == "little"
 _CONSENT_COLUMNS = "purpose_id, action, at, recorded_at, source, notice_version, signal"
 
 
@@ -243,7 +249,7 @@ class Store:
 
     def pseudonym(self, user: str) -> str:
         """The pseudonym under which the audit log refers to ``user`` (a keyed hash)."""
-        return hmac.new(self._key, user.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(self._key, user.encode(), "sha256").hex()[:32]
 
     def close(self) -> None:
         """Close the file. The store cannot be used afterwards."""
@@ -639,21 +645,21 @@ class Store:
         self._subjects[user] = row[0]
         return int(row[0])
 
-    def _subject_codes(self, users: list[str]) -> tuple[dict[str, int], list[str]]:
-        """Codes of existing subjects among ``users`` (unique), and the ones not yet held."""
-        found = {u: self._subjects[u] for u in users if u in self._subjects}
-        missing = [u for u in users if u not in found]
+    def _uncached_subjects(self, users: list[str]) -> list[str]:
+        """Cache the codes of held subjects among ``users`` (unique); return those not held."""
+        cache = self._subjects
+        missing = [u for u in users if u not in cache]
         if missing:
             self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
             self._con.execute("DELETE FROM temp._ids")
-            self._con.executemany("INSERT INTO temp._ids(ext) VALUES (?)", [(u,) for u in missing])
-            for ext, code in self._con.execute(
-                "SELECT s.ext, s.id FROM subjects s JOIN temp._ids t ON t.ext = s.ext"
-            ):
-                found[ext] = code
-                self._subjects[ext] = code
-            missing = [u for u in missing if u not in found]
-        return found, missing
+            self._con.executemany("INSERT INTO temp._ids(ext) VALUES (?)", zip(missing))
+            cache.update(
+                self._con.execute(
+                    "SELECT s.ext, s.id FROM subjects s JOIN temp._ids t ON t.ext = s.ext"
+                )
+            )
+            missing = [u for u in missing if u not in cache]
+        return missing
 
     # ------------------------------------------------------------------ ingest
     def ingest(
@@ -705,21 +711,22 @@ class Store:
     ) -> IngestReport:
         generation = self._generation  # checked when the transaction began
         keep = np.ones(len(batch.user), dtype=bool)
-        unique_users = list(dict.fromkeys(batch.user))
-        found, new = self._subject_codes(unique_users)
+        new = self._uncached_subjects(list(dict.fromkeys(batch.user)))
         if new:
-            pseudonyms = {u: self.pseudonym(u) for u in new}
-            self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ps(p TEXT PRIMARY KEY)")
-            self._con.execute("DELETE FROM temp._ps")
-            self._con.executemany(
-                "INSERT INTO temp._ps(p) VALUES (?)", [(p,) for p in pseudonyms.values()]
-            )
-            blocked_ps = {
-                r[0]
-                for r in self._con.execute(
-                    "SELECT s.pseudonym FROM suppressed s JOIN temp._ps t ON t.p = s.pseudonym"
+            pseudonyms = dict(zip(new, map(self.pseudonym, new), strict=True))
+            blocked_ps: set[str] = set()
+            if self._con.execute("SELECT 1 FROM suppressed LIMIT 1").fetchone():
+                self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ps(p TEXT PRIMARY KEY)")
+                self._con.execute("DELETE FROM temp._ps")
+                self._con.executemany(
+                    "INSERT INTO temp._ps(p) VALUES (?)", zip(pseudonyms.values())
                 )
-            }
+                blocked_ps = {
+                    r[0]
+                    for r in self._con.execute(
+                        "SELECT s.pseudonym FROM suppressed s JOIN temp._ps t ON t.p = s.pseudonym"
+                    )
+                }
             if blocked_ps:
                 blocked = {u for u, p in pseudonyms.items() if p in blocked_ps}
                 rows = [i for i, u in enumerate(batch.user) if u in blocked]
@@ -747,14 +754,21 @@ class Store:
                 new = [u for u in new if u not in blocked]
             if new:
                 created_at = _to_us(self._now())
+                self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _new(ext TEXT, p TEXT)")
+                self._con.execute("DELETE FROM temp._new")
                 self._con.executemany(
-                    "INSERT INTO subjects(ext, pseudonym, created_at) VALUES (?, ?, ?)",
-                    [(u, pseudonyms[u], created_at) for u in new],
+                    "INSERT INTO temp._new(ext, p) VALUES (?, ?)",
+                    [(u, pseudonyms[u]) for u in new],
                 )
-                more, _ = self._subject_codes(new)
-                found.update(more)
+                self._subjects.update(
+                    self._con.execute(
+                        "INSERT INTO subjects(ext, pseudonym, created_at) "
+                        "SELECT ext, p, ? FROM temp._new ORDER BY rowid RETURNING ext, id",
+                        (created_at,),
+                    ).fetchall()
+                )
         m_all = len(batch.user)
-        subj = np.array(list(map(found.get, batch.user, repeat(0))), dtype=np.int64)
+        subj = np.array(list(map(self._subjects.get, batch.user, repeat(0))), dtype=np.int64)
 
         self._sync_items()
         unique_items = [i for i in dict.fromkeys(batch.item) if i not in self._item_code]
@@ -1336,14 +1350,28 @@ class Store:
             return cols, person
 
     def _person_events(self, code: int) -> np.ndarray:
-        """The records of the person with subject code ``code``, oldest first."""
-        rec, subj = load_segments(
-            self._con.execute(
-                "SELECT bucket, n, data FROM segments WHERE bucket = ?", (bucket_of(code),)
-            ).fetchall()
-        )
-        rec = rec[subj == code]
-        return rec[np.argsort(rec["at"], kind="stable")]
+        """The records of the person with subject code ``code``, oldest first.
+
+        Each segment is sorted by person, so their records are found by bisecting the
+        ``member`` field of the raw blob, without decoding the rest of the bucket."""
+        member = code & _MEMBER_MASK
+        parts = []
+        for (data,) in self._con.execute(
+            "SELECT data FROM segments WHERE bucket = ?", (bucket_of(code),)
+        ):
+            if _LITTLE:
+                col = memoryview(data).cast("h")[_MEMBER_AT::_RECORD_SHORTS]
+                lo = bisect.bisect_left(col, member)
+                hi = bisect.bisect_right(col, member, lo)
+            else:  # pragma: no cover - big-endian machines
+                col = np.frombuffer(data, dtype=EVENT_DTYPE)["member"]
+                lo, hi = int(col.searchsorted(member)), int(col.searchsorted(member, "right"))
+            if hi > lo:
+                parts.append(data[lo * EVENT_DTYPE.itemsize : hi * EVENT_DTYPE.itemsize])
+        rec = np.frombuffer(b"".join(parts), dtype=EVENT_DTYPE)
+        if len(parts) > 1:
+            rec = rec[np.argsort(rec["at"], kind="stable")]
+        return rec
 
     def _consent_record(self, seq: int) -> ConsentRecord:
         row = self._con.execute(
@@ -1487,24 +1515,13 @@ class Store:
                 rec, subj, fcode_safe = rec[mask], subj[mask], fcode_safe[mask]
         else:
             fcode_safe = np.zeros(0, dtype=np.intp)
-        user_codes, user_idx = np.unique(subj, return_inverse=True)
         item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
-        if user is not None:
-            users = np.array([user] if user_codes.size else [], dtype=object)
-        elif user_codes.size:
-            self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _touched(id INTEGER PRIMARY KEY)")
-            self._con.execute("DELETE FROM temp._touched")
-            self._con.executemany(
-                "INSERT INTO temp._touched(id) VALUES (?)", [(c,) for c in user_codes.tolist()]
-            )
-            ext = dict(
-                self._con.execute(
-                    "SELECT s.id, s.ext FROM subjects s JOIN temp._touched t ON t.id = s.id"
-                ).fetchall()
-            )
-            users = np.array(list(map(ext.__getitem__, user_codes.tolist())), dtype=object)
+        if user is not None:  # one person: no need to sort their codes
+            user_idx = np.zeros(rec.size, dtype=np.intp)
+            users = np.array([user] if rec.size else [], dtype=object)
         else:
-            users = np.array([], dtype=object)
+            user_codes, user_idx = np.unique(subj, return_inverse=True)
+            users = self._user_ids(user_codes)
         if item_codes.size and int(item_codes[-1]) >= self._item_table.size:
             self._sync_items()
         items = self._item_table[item_codes]
@@ -1518,6 +1535,22 @@ class Store:
             value=rec["value"].copy(),
             at=rec["at"].astype("datetime64[us]"),
         )
+
+    def _user_ids(self, codes: np.ndarray) -> np.ndarray:
+        """The string ids of the people with subject ``codes``."""
+        if not codes.size:
+            return np.array([], dtype=object)
+        self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _touched(id INTEGER PRIMARY KEY)")
+        self._con.execute("DELETE FROM temp._touched")
+        self._con.executemany(
+            "INSERT INTO temp._touched(id) VALUES (?)", [(c,) for c in codes.tolist()]
+        )
+        ext = dict(
+            self._con.execute(
+                "SELECT s.id, s.ext FROM subjects s JOIN temp._touched t ON t.id = s.id"
+            ).fetchall()
+        )
+        return np.array(list(map(ext.__getitem__, codes.tolist())), dtype=object)
 
     # ------------------------------------------------------------------ rights
     def export(self, user: str) -> dict[str, Any]:
