@@ -782,11 +782,11 @@ class Store:
 
         eids = event_ids(subj, item, feature, batch.value, batch.at_us, batch.event_id)
         self._eids.sync(self._con, generation)
-        _, first = np.unique(eids, return_index=True)
+        uniq, first = np.unique(eids, return_index=True)  # sorted: cache-friendly lookups
+        kept = keep[first]
+        uniq, first = uniq[kept], first[kept]
         fresh = np.zeros(m_all, dtype=bool)
-        fresh[first] = True
-        fresh &= keep
-        fresh[fresh] = ~self._eids.contains(eids[fresh])
+        fresh[first[~self._eids.contains(uniq)]] = True
         duplicates = int(keep.sum() - fresh.sum())
         idx = np.flatnonzero(fresh)
         m = idx.size
