@@ -147,6 +147,7 @@ class Store:
         self._con = connect(self.path, timeout=self._timeout, synchronous=durability.upper())
         self._closed = False
         self._sync = durability.upper()
+        self._sync_now = self._sync  # the connection's current ``PRAGMA synchronous``
         self._generation = -1
         self._subjects: dict[str, int] = {}
         with self._lock, write_transaction(self._con, timeout=self._timeout):
@@ -191,9 +192,17 @@ class Store:
         return now
 
     @contextmanager
-    def _tx(self) -> Iterator[None]:
+    def _tx(self, *, durable: bool = True) -> Iterator[None]:
         """A write transaction in which the id caches are known to be current: an erasure
-        by another process between our last look and this transaction clears them."""
+        by another process between our last look and this transaction clears them.
+
+        Its commit is synced to disk as the store's ``durability`` says, or, when not
+        ``durable`` (a read's audit entry), only written (``synchronous = NORMAL``). The
+        pragma is changed only when it differs, so runs of reads or writes pay nothing."""
+        sync = self._sync if durable else "NORMAL"
+        if sync != self._sync_now:
+            self._con.execute(f"PRAGMA synchronous = {sync}")
+            self._sync_now = sync
         with write_transaction(self._con, timeout=self._timeout):
             row = self._con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
             if row is not None and int(row[0]) != self._generation:
@@ -1247,20 +1256,18 @@ class Store:
 
     @contextmanager
     def _read_tx(self) -> Iterator[None]:
-        """A transaction for a read and its audit entry; the entry needs no fsync."""
-        self._con.execute("PRAGMA synchronous = NORMAL")
-        try:
-            with self._tx():
-                yield
-        finally:
-            self._con.execute(f"PRAGMA synchronous = {self._sync}")
+        """A transaction for a read and its audit entry; the entry needs no fsync. The id
+        and definition caches are refreshed inside it, so they match what it reads."""
+        self._check_open()
+        with self._tx(durable=False):
+            self._refresh()
+            yield
 
     def _read(self, purpose: str) -> tuple[EventColumns, Lineage]:
         """All consented events for ``purpose``, recorded in the audit log in one transaction."""
         with self._lock:
-            self._refresh()
-            pid, now, cutoff, local, allowed = self._read_plan(purpose)
             with self._read_tx():
+                pid, now, cutoff, local, allowed = self._read_plan(purpose)
                 granted = np.array(
                     self._con.execute(
                         "SELECT subject_id FROM consent_state "
@@ -1313,9 +1320,8 @@ class Store:
         ``lineage``) skips building the event arrays when only the lineage is wanted."""
         _check_id(user, "user")
         with self._lock:
-            self._refresh()
-            pid, now, cutoff, local, allowed = self._read_plan(purpose)
             with self._read_tx():
+                pid, now, cutoff, local, allowed = self._read_plan(purpose)
                 code = self._subject_code(user, create=False)
                 state = None
                 rec = np.zeros(0, dtype=EVENT_DTYPE)
