@@ -4,12 +4,14 @@ Events are stored as *segments*. People are grouped in *buckets* of
 ``2 ** BUCKET_BITS`` consecutive subject codes; an ingest batch writes one row per bucket it
 touches, whose ``data`` blob is a packed array of :data:`EVENT_DTYPE` records (item code,
 feature code, the person's place in the bucket, value, time, event id), sorted by person and
-time. A scoped read fetches a few large blobs instead of one row per event, and a person's
-history is one index lookup of their bucket, which is what lets both run at millions of
-events per second. Writing per bucket rather than per person keeps the number of rows (and
-of index entries, deletions and dirty pages) per batch small however many people it
-touches. A bucket's segments are merged size-tiered (see :func:`merge_plan`), so each
-event is rewritten only a few times and a bucket holds at most :data:`MAX_SEGMENTS`.
+time (every segment keeps that order: a person's records are found by bisecting it). A
+scoped read fetches a few large blobs instead of one row per event, and a person's history
+is one index lookup of their bucket, which is what lets both run at millions of events per
+second. Writing per bucket rather than per person keeps the number of rows (and of index
+entries, deletions and dirty pages) per batch small however many people it touches. A
+bucket's segments are merged in levels, like the digits of a counter in base
+:data:`FANOUT` (see :func:`merge_plan`), so each event is rewritten only a few times and
+a bucket holds at most :data:`MAX_SEGMENTS`.
 String ids live once, in ``subjects`` and ``items``, so erasing a person deletes one row
 holding their id (``secure_delete`` zeroes it on disk).
 """
