@@ -657,7 +657,8 @@ class Store:
     def _uncached_subjects(self, users: list[str]) -> list[str]:
         """Cache the codes of held subjects among ``users`` (unique); return those not held."""
         cache = self._subjects
-        missing = [u for u in users if u not in cache]
+        unknown = set(users).difference(cache)
+        missing = list(filter(unknown.__contains__, users)) if unknown else []
         if missing:
             self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
             self._con.execute("DELETE FROM temp._ids")
@@ -794,11 +795,14 @@ class Store:
         uniq, first = np.unique(eids, return_index=True)  # sorted: cache-friendly lookups
         kept = keep[first]
         uniq, first = uniq[kept], first[kept]
+        new_ids = ~self._eids.contains(uniq)
         fresh = np.zeros(m_all, dtype=bool)
-        fresh[first[~self._eids.contains(uniq)]] = True
+        fresh[first[new_ids]] = True
+        new_eids = uniq[new_ids]  # sorted
         duplicates = int(keep.sum() - fresh.sum())
         idx = np.flatnonzero(fresh)
         m = idx.size
+        people = 0
         if m:
             s, it, fe = subj[idx], item[idx], feature[idx]
             val, at, eid = batch.value[idx], batch.at_us[idx], eids[idx]
@@ -808,8 +812,9 @@ class Store:
             rec["value"], rec["at"], rec["eid"] = val[order], at[order], eid[order]
             s_sorted = s[order]
             self._insert_segments(s_sorted, rec)
-            self._eids.append(self._con, np.sort(eid))
-            self._compact(np.unique(s_sorted >> BUCKET_BITS).tolist())
+            self._eids.append(self._con, new_eids)
+            self._compact(_distinct_sorted(s_sorted >> BUCKET_BITS).tolist())
+            people = int(_distinct_sorted(s_sorted).size)
         rejected_by_field: dict[str, int] = {}
         for p in problems:
             rejected_by_field[p["field"]] = rejected_by_field.get(p["field"], 0) + 1
@@ -826,7 +831,7 @@ class Store:
                 "inserted": m,
                 "duplicates": duplicates,
                 "rejected": rejected,
-                "people": len(np.unique(subj[idx])),
+                "people": people,
                 "by_feature": per_feature,
             },
         )
@@ -1799,6 +1804,11 @@ class Store:
                 "segments": q("SELECT count(*) FROM segments").fetchone()[0],
                 "audit_entries": self.audit.head()[0],
             }
+
+
+def _distinct_sorted(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array (``np.unique`` without its sort)."""
+    return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
 
 
 def _validated(model: Any, **values: Any) -> Any:
