@@ -161,3 +161,38 @@ def test_consent_calls_validate() -> None:
     with pytest.raises(persona.ValidationError, match="'granted' or 'denied'"):
         store.apply_consent_mode("u1", {"ad_user_data": "yes"})
     assert fingerprint(store) == before
+
+
+def test_utc_time_strings_convert_exactly_on_the_fast_path() -> None:
+    """Plain ``...Z`` / ``...+00:00`` strings are converted with numpy; they must give the
+    standard library's answer, and any other form must leave the fast path (issue 2)."""
+    import random
+    from datetime import timedelta
+
+    from persona.store._validate import _times_us, _utc_strings_us
+
+    rng = random.Random(7)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    seconds = [rng.randrange(-62135596800, 253402300799) for _ in range(2000)]
+    stamps = [epoch + timedelta(seconds=s) for s in seconds]
+    raw = [d.isoformat().replace("+00:00", "Z" if i % 2 else "+00:00")
+           for i, d in enumerate(stamps)]
+    expected = [(d - epoch) // timedelta(microseconds=1) for d in stamps]
+    assert _utc_strings_us(raw).tolist() == expected
+    for other in ("2026-11-01T10:00:00+01:00", "2026-11-01T10:00:00.5Z", "2026-11-01T10:00Z"):
+        assert _utc_strings_us([*raw[:3], other]) is None
+    mixed = [*raw[:3], "2026-11-01T11:00:00+01:00"]
+    parsed = [datetime.fromisoformat(v.replace("Z", "+00:00")) for v in mixed]
+    assert _times_us(parsed, mixed).tolist() == [*expected[:3], 1793527200000000]
+
+
+def test_rows_with_different_fields_of_the_same_count_take_the_general_path() -> None:
+    store = shop(clock=Clock())
+    batch = [event("u1", "a"), {k: v for k, v in event("u2", "b").items() if k != "value"}]
+    batch[1]["id"] = "e-2"
+    report = store.ingest(batch)
+    assert report.inserted == 2
+    odd = {k: v for k, v in event("u1", "d").items() if k != "value"}
+    odd["colour"] = "red"
+    with pytest.raises(persona.ValidationError, match=r"row 1.*colour"):
+        store.ingest([event("u1", "c"), odd])

@@ -1,11 +1,19 @@
 """SQLite layout of the store and connection set-up.
 
-Events are stored as *segments*: one row per person per ingest batch, whose ``data`` blob is
-a packed array of :data:`EVENT_DTYPE` records (item code, feature code, value, time, event
-id). A scoped read fetches a few blobs per person instead of one row per event, which is
-what lets it run at millions of events per second; a person's segments are merged when they
-grow past :data:`MAX_SEGMENTS`. String ids live once, in ``subjects`` and ``items``, so
-erasing a person deletes one row holding their id (``secure_delete`` zeroes it on disk).
+Events are stored as *segments*. People are grouped in *buckets* of
+``2 ** BUCKET_BITS`` consecutive subject codes; an ingest batch writes one row per bucket it
+touches, whose ``data`` blob is a packed array of :data:`EVENT_DTYPE` records (item code,
+feature code, the person's place in the bucket, value, time, event id), sorted by person and
+time (every segment keeps that order: a person's records are found by bisecting it). A
+scoped read fetches a few large blobs instead of one row per event, and a person's history
+is one index lookup of their bucket, which is what lets both run at millions of events per
+second. Writing per bucket rather than per person keeps the number of rows (and of index
+entries, deletions and dirty pages) per batch small however many people it touches. A
+bucket's segments are merged in levels, like the digits of a counter in base
+:data:`FANOUT` (see :func:`merge_plan`), so each event is rewritten only a few times and
+a bucket holds at most :data:`MAX_SEGMENTS`.
+String ids live once, in ``subjects`` and ``items``, so erasing a person deletes one row
+holding their id (``secure_delete`` zeroes it on disk).
 """
 
 from __future__ import annotations
@@ -19,14 +27,16 @@ import numpy as np
 
 from persona.errors import StoreError
 
-SCHEMA_VERSION = 1
-MAX_SEGMENTS = 8
+SCHEMA_VERSION = 2
+BUCKET_BITS = 6  # 64 people per bucket
+FANOUT = 4
+MAX_SEGMENTS = 10
 
 EVENT_DTYPE = np.dtype(
     [
         ("item", "<i4"),
         ("feature", "<i2"),
-        ("pad", "<i2"),
+        ("member", "<i2"),  # subject code modulo the bucket size
         ("value", "<f8"),
         ("at", "<i8"),  # microseconds since the Unix epoch, UTC
         ("eid", "<u8"),
@@ -56,9 +66,9 @@ CREATE TABLE IF NOT EXISTS consent_state (
     PRIMARY KEY (purpose_id, subject_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS consent_state_subject ON consent_state(subject_id);
 CREATE TABLE IF NOT EXISTS segments (
-    id INTEGER PRIMARY KEY, subject_id INTEGER NOT NULL, n INTEGER NOT NULL,
-    data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS segments_subject ON segments(subject_id);
+    id INTEGER PRIMARY KEY, bucket INTEGER NOT NULL, level INTEGER NOT NULL,
+    n INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS segments_bucket ON segments(bucket, level);
 CREATE TABLE IF NOT EXISTS feedback (
     subject_id INTEGER NOT NULL, item_id INTEGER NOT NULL, kind TEXT NOT NULL,
     at INTEGER NOT NULL, source TEXT NOT NULL,
@@ -143,3 +153,127 @@ def write_transaction(con: sqlite3.Connection, *, timeout: float) -> Iterator[No
         raise
     else:
         con.execute("COMMIT")
+
+
+# ---------------------------------------------------------------------- segments
+def bucket_of(code: int) -> int:
+    """The bucket that holds the events of the person with subject code ``code``."""
+    return code >> BUCKET_BITS
+
+
+def subjects_of(buckets: np.ndarray, counts: np.ndarray, rec: np.ndarray) -> np.ndarray:
+    """Subject codes of the records of concatenated segments of ``buckets`` (``counts``
+    records each)."""
+    base = np.repeat(buckets.astype(np.int64) << BUCKET_BITS, counts)
+    return base | rec["member"].astype(np.int64)
+
+
+def load_segments(rows: list[tuple[int, int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """Records and their subject codes from ``(bucket, n, data)`` rows."""
+    if not rows:
+        return np.zeros(0, dtype=EVENT_DTYPE), np.zeros(0, dtype=np.int64)
+    buckets = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    counts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    rec = np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
+    return rec, subjects_of(buckets, counts, rec)
+
+
+def segment_rows(
+    subj: np.ndarray, rec: np.ndarray, levels: dict[int, int] | None = None
+) -> list[tuple[int, int, int, bytes]]:
+    """``(bucket, level, n, data)`` rows, one per bucket, of records sorted by person then
+    time; the level is ``levels[bucket]`` (0 by default).
+
+    Sets each record's ``member`` field from ``subj``; ``rec`` must be writable.
+    """
+    m = rec.size
+    if m == 0:
+        return []
+    rec["member"] = subj & ((1 << BUCKET_BITS) - 1)
+    bucket = subj >> BUCKET_BITS
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], m]
+    buf = rec.tobytes()
+    w = EVENT_DTYPE.itemsize
+    get = (levels or {}).get
+    return [
+        (b, get(b, 0), e - s, buf[s * w : e * w])
+        for b, s, e in zip(bucket[starts].tolist(), starts.tolist(), ends.tolist(), strict=True)
+    ]
+
+
+def merge_plan(levels: list[int]) -> int | None:
+    """The level below which a bucket's segments are to be merged into one, or None.
+
+    ``levels`` are the levels of the bucket's segments. A batch writes segments of level 0;
+    :data:`FANOUT` segments of one level are merged into one of the next level, like the
+    digits of a counter in base ``FANOUT`` (the merged segment takes the place of the
+    ``FANOUT - 1`` of the next level, and so on up). So each event is rewritten once per
+    level, about log_FANOUT(batches) times, and a bucket holds at most ``FANOUT - 1``
+    segments per level, and never more than :data:`MAX_SEGMENTS` (beyond that all of its
+    segments are merged).
+    """
+    counts: dict[int, int] = {}
+    for lv in levels:
+        counts[lv] = counts.get(lv, 0) + 1
+    if counts.get(0, 0) >= FANOUT:
+        top = 1
+        while counts.get(top, 0) + 1 >= FANOUT:
+            top += 1
+        if 1 + sum(c for lv, c in counts.items() if lv >= top) <= MAX_SEGMENTS:
+            return top
+    elif len(levels) <= MAX_SEGMENTS:
+        return None
+    return max(levels) + 1
+
+
+def statements(script: str) -> Iterator[str]:
+    """The complete SQL statements of ``script``, one at a time."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+    if buf.strip():  # pragma: no cover - DDL is ours
+        yield buf.strip()
+
+
+def create_or_migrate(con: sqlite3.Connection, path: str) -> int | None:
+    """Create the tables (inside the caller's write transaction), migrating a store file of
+    format 1 (one segment per person) to this format. Returns the number of events migrated,
+    or None if there was nothing to migrate. Refuses a file of a newer format."""
+    legacy = False
+    if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path!r} was written by a newer persona (store format {row[0]}, this one "
+                f"reads {SCHEMA_VERSION}); upgrade persona."
+            )
+        legacy = row is not None and row[0] == "1"
+    if legacy:
+        con.execute("ALTER TABLE segments RENAME TO segments_v1")
+    for stmt in statements(DDL):
+        con.execute(stmt)
+    if not legacy:
+        return None
+    rows = con.execute("SELECT subject_id, n, data FROM segments_v1").fetchall()
+    migrated = 0
+    if rows:
+        subj = np.repeat(
+            np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+            np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
+        )
+        rec = np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE).copy()
+        order = np.lexsort((rec["at"], subj))
+        rec, subj = rec[order], subj[order]
+        con.executemany(
+            "INSERT INTO segments(bucket, level, n, data) VALUES (?, ?, ?, ?)",
+            segment_rows(subj, rec, dict.fromkeys((subj >> BUCKET_BITS).tolist(), 1)),
+        )
+        migrated = int(rec.size)
+    del rows
+    con.execute("DROP TABLE segments_v1")  # secure_delete zeroes its pages
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+    return migrated

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -45,11 +47,17 @@ from persona.schema import (
 from persona.store._audit import AuditLog
 from persona.store._eidindex import EventIdIndex
 from persona.store._sql import (
-    DDL,
+    BUCKET_BITS,
     EVENT_DTYPE,
+    FANOUT,
     MAX_SEGMENTS,
     SCHEMA_VERSION,
+    bucket_of,
     connect,
+    create_or_migrate,
+    load_segments,
+    merge_plan,
+    segment_rows,
     write_transaction,
 )
 from persona.store._validate import FIX, event_ids, raise_for, validate_batch
@@ -64,6 +72,10 @@ _US = 1_000_000
 _DAY_US = 86_400 * _US
 EXPORT_FORMAT_VERSION = 1
 _REASON = {"withdraw": "withdrawn", "decline": "declined"}
+_MEMBER_MASK = (1 << BUCKET_BITS) - 1
+_MEMBER_AT = EVENT_DTYPE.fields["member"][1] // 2  # in int16 units
+_RECORD_SHORTS = EVENT_DTYPE.itemsize // 2
+_LITTLE = sys.byteorder == "little"
 _CONSENT_COLUMNS = "purpose_id, action, at, recorded_at, source, notice_version, signal"
 
 
@@ -135,10 +147,11 @@ class Store:
         self._con = connect(self.path, timeout=self._timeout, synchronous=durability.upper())
         self._closed = False
         self._sync = durability.upper()
+        self._sync_now = self._sync  # the connection's current ``PRAGMA synchronous``
         self._generation = -1
         self._subjects: dict[str, int] = {}
-        with self._lock:
-            self._con.executescript(f"BEGIN IMMEDIATE;\n{DDL}\nCOMMIT;")
+        with self._lock, write_transaction(self._con, timeout=self._timeout):
+            migrated = create_or_migrate(self._con, self.path)
         with self._lock, self._tx():
             meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
             if "store_id" not in meta:
@@ -152,14 +165,15 @@ class Store:
                 self._con.executemany(
                     "INSERT INTO meta(key, value) VALUES (?, ?)", list(meta.items())
                 )
-            elif int(meta["schema_version"]) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path!r} was written by a newer persona (store format "
-                    f"{meta['schema_version']}, this one reads {SCHEMA_VERSION}); upgrade persona."
-                )
         self.store_id: str = meta["store_id"]
         self._key = bytes.fromhex(meta["pseudonym_key"])
         self.audit = AuditLog(self._con, self._lock, self._now)
+        if migrated is not None:
+            with self._lock, self._tx():
+                self.audit.append(
+                    "migrate",
+                    {"from_format": 1, "to_format": SCHEMA_VERSION, "events": migrated},
+                )
         self._defs_version = -1
         self._item_ext: list[str] = []
         self._item_code: dict[str, int] = {}
@@ -178,9 +192,17 @@ class Store:
         return now
 
     @contextmanager
-    def _tx(self) -> Iterator[None]:
+    def _tx(self, *, durable: bool = True) -> Iterator[None]:
         """A write transaction in which the id caches are known to be current: an erasure
-        by another process between our last look and this transaction clears them."""
+        by another process between our last look and this transaction clears them.
+
+        Its commit is synced to disk as the store's ``durability`` says, or, when not
+        ``durable`` (a read's audit entry), only written (``synchronous = NORMAL``). The
+        pragma is changed only when it differs, so runs of reads or writes pay nothing."""
+        sync = self._sync if durable else "NORMAL"
+        if sync != self._sync_now:
+            self._con.execute(f"PRAGMA synchronous = {sync}")
+            self._sync_now = sync
         with write_transaction(self._con, timeout=self._timeout):
             row = self._con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
             if row is not None and int(row[0]) != self._generation:
@@ -236,7 +258,7 @@ class Store:
 
     def pseudonym(self, user: str) -> str:
         """The pseudonym under which the audit log refers to ``user`` (a keyed hash)."""
-        return hmac.new(self._key, user.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(self._key, user.encode(), "sha256").hex()[:32]
 
     def close(self) -> None:
         """Close the file. The store cannot be used afterwards."""
@@ -632,21 +654,22 @@ class Store:
         self._subjects[user] = row[0]
         return int(row[0])
 
-    def _subject_codes(self, users: list[str]) -> tuple[dict[str, int], list[str]]:
-        """Codes of existing subjects among ``users`` (unique), and the ones not yet held."""
-        found = {u: self._subjects[u] for u in users if u in self._subjects}
-        missing = [u for u in users if u not in found]
+    def _uncached_subjects(self, users: list[str]) -> list[str]:
+        """Cache the codes of held subjects among ``users`` (unique); return those not held."""
+        cache = self._subjects
+        unknown = set(users).difference(cache)
+        missing = list(filter(unknown.__contains__, users)) if unknown else []
         if missing:
             self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
             self._con.execute("DELETE FROM temp._ids")
-            self._con.executemany("INSERT INTO temp._ids(ext) VALUES (?)", [(u,) for u in missing])
-            for ext, code in self._con.execute(
-                "SELECT s.ext, s.id FROM subjects s JOIN temp._ids t ON t.ext = s.ext"
-            ):
-                found[ext] = code
-                self._subjects[ext] = code
-            missing = [u for u in missing if u not in found]
-        return found, missing
+            self._con.executemany("INSERT INTO temp._ids(ext) VALUES (?)", zip(missing))
+            cache.update(
+                self._con.execute(
+                    "SELECT s.ext, s.id FROM subjects s JOIN temp._ids t ON t.ext = s.ext"
+                )
+            )
+            missing = [u for u in missing if u not in cache]
+        return missing
 
     # ------------------------------------------------------------------ ingest
     def ingest(
@@ -698,21 +721,22 @@ class Store:
     ) -> IngestReport:
         generation = self._generation  # checked when the transaction began
         keep = np.ones(len(batch.user), dtype=bool)
-        unique_users = list(dict.fromkeys(batch.user))
-        found, new = self._subject_codes(unique_users)
+        new = self._uncached_subjects(list(dict.fromkeys(batch.user)))
         if new:
-            pseudonyms = {u: self.pseudonym(u) for u in new}
-            self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ps(p TEXT PRIMARY KEY)")
-            self._con.execute("DELETE FROM temp._ps")
-            self._con.executemany(
-                "INSERT INTO temp._ps(p) VALUES (?)", [(p,) for p in pseudonyms.values()]
-            )
-            blocked_ps = {
-                r[0]
-                for r in self._con.execute(
-                    "SELECT s.pseudonym FROM suppressed s JOIN temp._ps t ON t.p = s.pseudonym"
+            pseudonyms = dict(zip(new, map(self.pseudonym, new), strict=True))
+            blocked_ps: set[str] = set()
+            if self._con.execute("SELECT 1 FROM suppressed LIMIT 1").fetchone():
+                self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ps(p TEXT PRIMARY KEY)")
+                self._con.execute("DELETE FROM temp._ps")
+                self._con.executemany(
+                    "INSERT INTO temp._ps(p) VALUES (?)", zip(pseudonyms.values())
                 )
-            }
+                blocked_ps = {
+                    r[0]
+                    for r in self._con.execute(
+                        "SELECT s.pseudonym FROM suppressed s JOIN temp._ps t ON t.p = s.pseudonym"
+                    )
+                }
             if blocked_ps:
                 blocked = {u for u, p in pseudonyms.items() if p in blocked_ps}
                 rows = [i for i, u in enumerate(batch.user) if u in blocked]
@@ -740,14 +764,21 @@ class Store:
                 new = [u for u in new if u not in blocked]
             if new:
                 created_at = _to_us(self._now())
+                self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _new(ext TEXT, p TEXT)")
+                self._con.execute("DELETE FROM temp._new")
                 self._con.executemany(
-                    "INSERT INTO subjects(ext, pseudonym, created_at) VALUES (?, ?, ?)",
-                    [(u, pseudonyms[u], created_at) for u in new],
+                    "INSERT INTO temp._new(ext, p) VALUES (?, ?)",
+                    [(u, pseudonyms[u]) for u in new],
                 )
-                more, _ = self._subject_codes(new)
-                found.update(more)
+                self._subjects.update(
+                    self._con.execute(
+                        "INSERT INTO subjects(ext, pseudonym, created_at) "
+                        "SELECT ext, p, ? FROM temp._new ORDER BY rowid RETURNING ext, id",
+                        (created_at,),
+                    ).fetchall()
+                )
         m_all = len(batch.user)
-        subj = np.array(list(map(found.get, batch.user, repeat(0))), dtype=np.int64)
+        subj = np.array(list(map(self._subjects.get, batch.user, repeat(0))), dtype=np.int64)
 
         self._sync_items()
         unique_items = [i for i in dict.fromkeys(batch.item) if i not in self._item_code]
@@ -761,14 +792,17 @@ class Store:
 
         eids = event_ids(subj, item, feature, batch.value, batch.at_us, batch.event_id)
         self._eids.sync(self._con, generation)
-        _, first = np.unique(eids, return_index=True)
+        uniq, first = np.unique(eids, return_index=True)  # sorted: cache-friendly lookups
+        kept = keep[first]
+        uniq, first = uniq[kept], first[kept]
+        new_ids = ~self._eids.contains(uniq)
         fresh = np.zeros(m_all, dtype=bool)
-        fresh[first] = True
-        fresh &= keep
-        fresh[fresh] = ~self._eids.contains(eids[fresh])
+        fresh[first[new_ids]] = True
+        new_eids = uniq[new_ids]  # sorted
         duplicates = int(keep.sum() - fresh.sum())
         idx = np.flatnonzero(fresh)
         m = idx.size
+        people = 0
         if m:
             s, it, fe = subj[idx], item[idx], feature[idx]
             val, at, eid = batch.value[idx], batch.at_us[idx], eids[idx]
@@ -778,8 +812,9 @@ class Store:
             rec["value"], rec["at"], rec["eid"] = val[order], at[order], eid[order]
             s_sorted = s[order]
             self._insert_segments(s_sorted, rec)
-            self._eids.append(self._con, np.sort(eid))
-            self._compact(np.unique(s_sorted).tolist())
+            self._eids.append(self._con, new_eids)
+            self._compact(_distinct_sorted(s_sorted >> BUCKET_BITS).tolist())
+            people = int(_distinct_sorted(s_sorted).size)
         rejected_by_field: dict[str, int] = {}
         for p in problems:
             rejected_by_field[p["field"]] = rejected_by_field.get(p["field"], 0) + 1
@@ -796,7 +831,7 @@ class Store:
                 "inserted": m,
                 "duplicates": duplicates,
                 "rejected": rejected,
-                "people": len(np.unique(subj[idx])),
+                "people": people,
                 "by_feature": per_feature,
             },
         )
@@ -814,76 +849,96 @@ class Store:
         self._con.execute(f"DELETE FROM temp.{name}")
         self._con.executemany(f"INSERT INTO temp.{name}(id) VALUES (?)", [(c,) for c in codes])
 
-    def _insert_segments(self, subj: np.ndarray, rec: np.ndarray) -> None:
-        """Write one segment per person; ``subj`` and ``rec`` sorted by person, then time."""
-        m = rec.size
-        if m == 0:
-            return
-        starts = np.flatnonzero(np.r_[True, subj[1:] != subj[:-1]])
-        ends = np.r_[starts[1:], m]
-        buf = rec.tobytes()
-        w = EVENT_DTYPE.itemsize
+    def _insert_segments(
+        self, subj: np.ndarray, rec: np.ndarray, levels: dict[int, int] | None = None
+    ) -> None:
+        """Write one segment per bucket, of level ``levels[bucket]`` (0 by default); ``subj``
+        and ``rec`` sorted by person, then time."""
         self._con.executemany(
-            "INSERT INTO segments(subject_id, n, data) VALUES (?, ?, ?)",
-            [
-                (code, e - b, buf[b * w : e * w])
-                for code, b, e in zip(
-                    subj[starts].tolist(), starts.tolist(), ends.tolist(), strict=True
-                )
-            ],
+            "INSERT INTO segments(bucket, level, n, data) VALUES (?, ?, ?, ?)",
+            segment_rows(subj, rec, levels),
         )
 
-    def _compact(self, codes: list[int]) -> None:
-        """Merge the segments of people who have more than ``MAX_SEGMENTS`` of them."""
-        self._temp_ids("_touched", codes)
-        crowded = [
+    def _compact(self, buckets: list[int]) -> None:
+        """Merge segments of the touched ``buckets`` as :func:`merge_plan` says."""
+        self._temp_ids("_touched", buckets)
+        due = [
             r[0]
             for r in self._con.execute(
-                "SELECT subject_id FROM segments "
-                "WHERE subject_id IN (SELECT id FROM temp._touched) "
-                "GROUP BY subject_id HAVING count(*) > ?",
-                (MAX_SEGMENTS,),
+                "SELECT bucket FROM segments WHERE bucket IN (SELECT id FROM temp._touched) "
+                "GROUP BY bucket HAVING sum(level = 0) >= ? OR count(*) > ?",
+                (FANOUT, MAX_SEGMENTS),
             )
         ]
-        self._rewrite_subjects(crowded)
+        if not due:
+            return
+        self._temp_ids("_touched", due)
+        levels: dict[int, list[tuple[int, int]]] = {}
+        for bucket, seg, level in self._con.execute(
+            "SELECT bucket, id, level FROM segments WHERE bucket IN (SELECT id FROM temp._touched)"
+        ):
+            levels.setdefault(bucket, []).append((seg, level))
+        merge: list[int] = []
+        for segs in levels.values():
+            top = merge_plan([lv for _, lv in segs])
+            if top is not None:
+                merge.extend(seg for seg, lv in segs if lv < top)
+        self._merge(merge, bump=True)
 
-    def _rewrite_subjects(
-        self, codes: list[int], keep: Callable[[np.ndarray], np.ndarray] | None = None
+    def _merge(
+        self,
+        ids: list[int],
+        keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+        *,
+        bump: bool = False,
     ) -> tuple[int, int]:
-        """Replace each listed person's segments by one, keeping the events where ``keep``
-        is true (all by default). Returns the events before and after."""
-        if not codes:
+        """Merge the listed segments into one per bucket, keeping the events where
+        ``keep(records, subject codes)`` is true (all by default; with ``keep``, only the
+        buckets that lose events are rewritten). The merged segment's level is the highest
+        merged, plus one if ``bump``. Returns the number of events deleted and of people whose
+        events were rewritten."""
+        if not ids:
             return 0, 0
-        self._temp_ids("_rewrite", codes)
+        self._temp_ids("_merge", ids)
         rows = self._con.execute(
-            "SELECT subject_id, n, data FROM segments "
-            "WHERE subject_id IN (SELECT id FROM temp._rewrite)"
+            "SELECT bucket, n, data, id, level FROM segments "
+            "WHERE id IN (SELECT id FROM temp._merge) ORDER BY id"
         ).fetchall()
-        if not rows:
-            return 0, 0
-        subj = np.repeat(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows])
-        rec = np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
-        before = rec.size
+        rec, subj = load_segments(rows)
+        deleted = 0
         if keep is not None:
-            mask = keep(rec)
+            mask = keep(rec, subj)
+            deleted = int(mask.size - np.count_nonzero(mask))
+            if not deleted:
+                return 0, 0
+            hit = np.unique(subj[~mask] >> BUCKET_BITS)
+            chosen = np.isin(np.fromiter((r[0] for r in rows), np.int64, len(rows)), hit)
+            rows = [r for r, c in zip(rows, chosen.tolist(), strict=True) if c]
+            rec, subj = load_segments(rows)
+            mask = keep(rec, subj)
             rec, subj = rec[mask], subj[mask]
+            self._temp_ids("_merge", [r[3] for r in rows])
+        levels: dict[int, int] = {}
+        for r in rows:
+            levels[r[0]] = max(levels.get(r[0], 0), r[4] + bump)
         order = np.lexsort((rec["at"], subj))
-        self._con.execute("DELETE FROM segments WHERE subject_id IN (SELECT id FROM temp._rewrite)")
-        self._insert_segments(subj[order], rec[order])
-        return before, int(rec.size)
+        rec, subj = rec[order], subj[order]
+        self._con.execute("DELETE FROM segments WHERE id IN (SELECT id FROM temp._merge)")
+        self._insert_segments(subj, rec, levels)
+        return deleted, int(np.unique(subj).size)
 
     def compact(self) -> int:
-        """Merge every person's segments into one (faster reads after many small batches).
-        Returns the number of people rewritten."""
+        """Merge each bucket's segments into one (faster reads after many small batches).
+        Returns the number of people whose events were rewritten."""
         with self._lock, self._tx():
-            codes = [
+            ids = [
                 r[0]
                 for r in self._con.execute(
-                    "SELECT subject_id FROM segments GROUP BY subject_id HAVING count(*) > 1"
+                    "SELECT id FROM segments WHERE bucket IN "
+                    "(SELECT bucket FROM segments GROUP BY bucket HAVING count(*) > 1)"
                 )
             ]
-            self._rewrite_subjects(codes)
-            return len(codes)
+            return self._merge(ids, bump=True)[1]
 
     def apply_retention(self) -> int:
         """Delete events that are past their feature's retention window from the file.
@@ -895,13 +950,8 @@ class Store:
             self._refresh()
             cutoff = self._cutoffs(None, _to_us(self._now()))
             with self._tx():
-                codes = [
-                    r[0] for r in self._con.execute("SELECT DISTINCT subject_id FROM segments")
-                ]
-                before, after = self._rewrite_subjects(
-                    codes, lambda rec: rec["at"] >= cutoff[rec["feature"]]
-                )
-                deleted = before - after
+                ids = [r[0] for r in self._con.execute("SELECT id FROM segments")]
+                deleted, _ = self._merge(ids, lambda rec, _: rec["at"] >= cutoff[rec["feature"]])
                 self.audit.append("apply_retention", {"events_deleted": deleted})
             return deleted
 
@@ -1211,32 +1261,38 @@ class Store:
 
     @contextmanager
     def _read_tx(self) -> Iterator[None]:
-        """A transaction for a read and its audit entry; the entry needs no fsync."""
-        if self._sync == "NORMAL":  # already so: spare two statements per read
-            with self._tx():
-                yield
-            return
-        self._con.execute("PRAGMA synchronous = NORMAL")
-        try:
-            with self._tx():
-                yield
-        finally:
-            self._con.execute(f"PRAGMA synchronous = {self._sync}")
+        """A transaction for a read and its audit entry; the entry needs no fsync. The id
+        and definition caches are refreshed inside it, so they match what it reads."""
+        self._check_open()
+        with self._tx(durable=False):
+            self._refresh()
+            yield
 
     def _read(self, purpose: str) -> tuple[EventColumns, Lineage]:
         """All consented events for ``purpose``, recorded in the audit log in one transaction."""
         with self._lock:
-            self._refresh()
-            pid, now, cutoff, local, allowed = self._read_plan(purpose)
             with self._read_tx():
-                rows = self._con.execute(
-                    "SELECT s.subject_id, s.n, s.data FROM consent_state c "
-                    "JOIN segments s ON s.subject_id = c.subject_id "
-                    "WHERE c.purpose_id = ? AND c.action = 'grant'",
-                    (pid,),
-                ).fetchall()
+                pid, now, cutoff, local, allowed = self._read_plan(purpose)
+                granted = np.array(
+                    self._con.execute(
+                        "SELECT subject_id FROM consent_state "
+                        "WHERE purpose_id = ? AND action = 'grant'",
+                        (pid,),
+                    ).fetchall(),
+                    dtype=np.int64,
+                ).reshape(-1)
+                rec, subj = load_segments(
+                    self._con.execute("SELECT bucket, n, data FROM segments").fetchall()
+                    if granted.size
+                    else []
+                )
+                if subj.size:
+                    active = np.zeros(max(int(subj.max()), int(granted.max())) + 1, dtype=bool)
+                    active[granted] = True
+                    consented = active[subj]
+                    rec, subj = rec[consented], subj[consented]
                 cols = self._decode(
-                    rows, cutoff, local, tuple(allowed), excluded=self._excluded_keys()
+                    rec, subj, cutoff, local, tuple(allowed), excluded=self._excluded_keys()
                 )
                 snapshot = self._snapshot(purpose)
                 detail = {
@@ -1269,12 +1325,11 @@ class Store:
         ``lineage``) skips building the event arrays when only the lineage is wanted."""
         _check_id(user, "user")
         with self._lock:
-            self._refresh()
-            pid, now, cutoff, local, allowed = self._read_plan(purpose)
             with self._read_tx():
+                pid, now, cutoff, local, allowed = self._read_plan(purpose)
                 code = self._subject_code(user, create=False)
                 state = None
-                rows: list[tuple[int, int, bytes]] = []
+                rec = np.zeros(0, dtype=EVENT_DTYPE)
                 if code is not None:
                     state = self._con.execute(
                         "SELECT action, seq FROM consent_state "
@@ -1282,18 +1337,16 @@ class Store:
                         (pid, code),
                     ).fetchone()
                     if lineage or (state is not None and state[0] == "grant"):
-                        rows = self._con.execute(
-                            "SELECT subject_id, n, data FROM segments WHERE subject_id = ?",
-                            (code,),
-                        ).fetchall()
+                        rec = self._person_events(code)
                 active = state is not None and state[0] == "grant"
                 excluded = None if code is None else self._excluded_keys(code)
+                use = rec if active and (events or not lineage) else rec[:0]
                 cols = self._decode(
-                    rows if active and (events or not lineage) else [], cutoff, local,
+                    use, np.full(use.size, code or 0, dtype=np.int64), cutoff, local,
                     tuple(allowed), user, excluded,
                 )
                 person = (
-                    self._person_lineage(purpose, code, state, rows, now, excluded)
+                    self._person_lineage(purpose, code, state, rec, now, excluded)
                     if lineage
                     else None
                 )
@@ -1306,6 +1359,30 @@ class Store:
             if person is not None:
                 person = person.model_copy(update={"audit_seq": seq})
             return cols, person
+
+    def _person_events(self, code: int) -> np.ndarray:
+        """The records of the person with subject code ``code``, oldest first.
+
+        Each segment is sorted by person, so their records are found by bisecting the
+        ``member`` field of the raw blob, without decoding the rest of the bucket."""
+        member = code & _MEMBER_MASK
+        parts = []
+        for (data,) in self._con.execute(
+            "SELECT data FROM segments WHERE bucket = ?", (bucket_of(code),)
+        ):
+            if _LITTLE:
+                col = memoryview(data).cast("h")[_MEMBER_AT::_RECORD_SHORTS]
+                lo = bisect.bisect_left(col, member)
+                hi = bisect.bisect_right(col, member, lo)
+            else:  # pragma: no cover - big-endian machines
+                col = np.frombuffer(data, dtype=EVENT_DTYPE)["member"]
+                lo, hi = int(col.searchsorted(member)), int(col.searchsorted(member, "right"))
+            if hi > lo:
+                parts.append(data[lo * EVENT_DTYPE.itemsize : hi * EVENT_DTYPE.itemsize])
+        rec = np.frombuffer(b"".join(parts), dtype=EVENT_DTYPE)
+        if len(parts) > 1:
+            rec = rec[np.argsort(rec["at"], kind="stable")]
+        return rec
 
     def _consent_record(self, seq: int) -> ConsentRecord:
         row = self._con.execute(
@@ -1326,17 +1403,12 @@ class Store:
         purpose: str,
         code: int | None,
         state: tuple[str, int] | None,
-        rows: list[tuple[int, int, bytes]],
+        rec: np.ndarray,
         now: datetime,
         excluded: np.ndarray | None = None,
     ) -> PersonLineage:
         consent = None if state is None else self._consent_record(state[1])
         active = consent is not None and consent.action == "grant"
-        rec = (
-            np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
-            if rows
-            else np.zeros(0, dtype=EVENT_DTYPE)
-        )
         other: dict[int, tuple[str, int]] = {}
         if code is not None:
             other = {
@@ -1434,18 +1506,15 @@ class Store:
 
     def _decode(
         self,
-        rows: list[tuple[int, int, bytes]],
+        rec: np.ndarray,
+        subj: np.ndarray,
         cutoff: np.ndarray,
         local: np.ndarray,
         features: tuple[str, ...],
         user: str | None = None,
         excluded: np.ndarray | None = None,
     ) -> EventColumns:
-        if rows:
-            codes = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            counts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-            rec = np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE)
-            subj = np.repeat(codes, counts)
+        if rec.size:
             fcode = rec["feature"].astype(np.intp)
             in_range = fcode < cutoff.size
             fcode_safe = np.where(in_range, fcode, 0)
@@ -1456,27 +1525,14 @@ class Store:
             if not mask.all():
                 rec, subj, fcode_safe = rec[mask], subj[mask], fcode_safe[mask]
         else:
-            rec = np.zeros(0, dtype=EVENT_DTYPE)
-            subj = np.zeros(0, dtype=np.int64)
             fcode_safe = np.zeros(0, dtype=np.intp)
-        user_codes, user_idx = np.unique(subj, return_inverse=True)
         item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
-        if user is not None:
-            users = np.array([user] if user_codes.size else [], dtype=object)
-        elif user_codes.size:
-            self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _touched(id INTEGER PRIMARY KEY)")
-            self._con.execute("DELETE FROM temp._touched")
-            self._con.executemany(
-                "INSERT INTO temp._touched(id) VALUES (?)", [(c,) for c in user_codes.tolist()]
-            )
-            ext = dict(
-                self._con.execute(
-                    "SELECT s.id, s.ext FROM subjects s JOIN temp._touched t ON t.id = s.id"
-                ).fetchall()
-            )
-            users = np.array(list(map(ext.__getitem__, user_codes.tolist())), dtype=object)
+        if user is not None:  # one person: no need to sort their codes
+            user_idx = np.zeros(rec.size, dtype=np.intp)
+            users = np.array([user] if rec.size else [], dtype=object)
         else:
-            users = np.array([], dtype=object)
+            user_codes, user_idx = np.unique(subj, return_inverse=True)
+            users = self._user_ids(user_codes)
         if item_codes.size and int(item_codes[-1]) >= self._item_table.size:
             self._sync_items()
         items = self._item_table[item_codes]
@@ -1490,6 +1546,22 @@ class Store:
             value=rec["value"].copy(),
             at=rec["at"].astype("datetime64[us]"),
         )
+
+    def _user_ids(self, codes: np.ndarray) -> np.ndarray:
+        """The string ids of the people with subject ``codes``."""
+        if not codes.size:
+            return np.array([], dtype=object)
+        self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _touched(id INTEGER PRIMARY KEY)")
+        self._con.execute("DELETE FROM temp._touched")
+        self._con.executemany(
+            "INSERT INTO temp._touched(id) VALUES (?)", [(c,) for c in codes.tolist()]
+        )
+        ext = dict(
+            self._con.execute(
+                "SELECT s.id, s.ext FROM subjects s JOIN temp._touched t ON t.id = s.id"
+            ).fetchall()
+        )
+        return np.array(list(map(ext.__getitem__, codes.tolist())), dtype=object)
 
     # ------------------------------------------------------------------ rights
     def export(self, user: str) -> dict[str, Any]:
@@ -1510,11 +1582,7 @@ class Store:
             history = self.consent_history(user)
             events: list[dict[str, Any]] = []
             if code is not None:
-                rows = self._con.execute(
-                    "SELECT data FROM segments WHERE subject_id = ?", (code,)
-                ).fetchall()
-                rec = np.frombuffer(b"".join(r[0] for r in rows), dtype=EVENT_DTYPE)
-                rec = rec[np.argsort(rec["at"], kind="stable")]
+                rec = self._person_events(code)
                 self._sync_items()
                 by_code = {fid: (name, spec) for name, (fid, spec) in self._features.items()}
                 for r in rec.tolist():
@@ -1588,13 +1656,18 @@ class Store:
                     code = self._subject_code(user, create=False)
                     events = consents = 0
                     if code is not None:
-                        rows = self._con.execute(
-                            "SELECT data FROM segments WHERE subject_id = ?", (code,)
-                        ).fetchall()
-                        rec = np.frombuffer(b"".join(r[0] for r in rows), dtype=EVENT_DTYPE)
+                        rec = self._person_events(code)
                         events = int(rec.size)
                         self._purge_eids(np.sort(rec["eid"]))
-                        self._con.execute("DELETE FROM segments WHERE subject_id = ?", (code,))
+                        self._merge(
+                            [
+                                r[0]
+                                for r in self._con.execute(
+                                    "SELECT id FROM segments WHERE bucket = ?", (bucket_of(code),)
+                                )
+                            ],
+                            lambda _, subj: subj != code,
+                        )
                         consents = self._con.execute(
                             "DELETE FROM consent_events WHERE subject_id = ?", (code,)
                         ).rowcount
@@ -1731,6 +1804,11 @@ class Store:
                 "segments": q("SELECT count(*) FROM segments").fetchone()[0],
                 "audit_entries": self.audit.head()[0],
             }
+
+
+def _distinct_sorted(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array (``np.unique`` without its sort)."""
+    return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
 
 
 def _validated(model: Any, **values: Any) -> Any:
