@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import persona
 from store_helpers import Clock, event, shop
@@ -101,3 +103,21 @@ def test_application_events_are_recorded_by_pseudonym() -> None:
         store.record("erase", {})
     with pytest.raises(persona.ValidationError, match="JSON"):
         store.record("app.x", {"bad": object()})
+
+
+@given(key=st.binary(min_size=1, max_size=200), user=st.text(min_size=1, max_size=40))
+def test_pseudonym_is_hmac_sha256_of_the_id(key: bytes, user: str) -> None:
+    """The precomputed-state HMAC gives exactly the standard library's digest (keys longer
+    than the SHA-256 block included), so pseudonyms in existing files stay valid."""
+    import hmac
+
+    from persona.store._store import _hmac_sha256_states
+
+    inner, outer = _hmac_sha256_states(key)
+    h = inner.copy()
+    h.update(user.encode())
+    o = outer.copy()
+    o.update(h.digest())
+    assert o.hexdigest() == hmac.digest(key, user.encode(), "sha256").hex()
+    store = persona.Store(":memory:")
+    assert store.pseudonym(user) == hmac.digest(store._key, user.encode(), "sha256").hex()[:32]

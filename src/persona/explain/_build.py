@@ -13,15 +13,14 @@ design's import rule has ``explain`` import ``models`` and never the other way r
 from __future__ import annotations
 
 import copy
-import gc
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from persona._gc import no_gc_pauses
 from persona.errors import ValidationError
 from persona.explain._model import (
     ConsentBasis,
@@ -73,21 +72,7 @@ def _reason(item: str, label: str, contribution: float | None, share: float | No
                           "at": at}, _REASON_NAMES)
 
 
-@contextmanager
-def _no_gc_pauses() -> Iterator[None]:
-    """Hold the cyclic garbage collector while building many small objects at once.
-
-    The objects built here form no reference cycles; without the hold, CPython < 3.12
-    re-scans every live object again and again while a large ``recommend_batch`` is being
-    explained (a run that is several times slower). Restored on exit, also on errors.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+_no_gc_pauses = no_gc_pauses
 
 
 # ---------------------------------------------------------------- model context

@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import ValidationError as PydanticValidationError
 
 from persona._columns import EventColumns
+from persona._gc import no_gc_pauses
 from persona.errors import (
     StoreError,
     SuppressedSubjectError,
@@ -167,6 +168,7 @@ class Store:
                 )
         self.store_id: str = meta["store_id"]
         self._key = bytes.fromhex(meta["pseudonym_key"])
+        self._hmac_states = _hmac_sha256_states(self._key)
         self.audit = AuditLog(self._con, self._lock, self._now)
         if migrated is not None:
             with self._lock, self._tx():
@@ -258,7 +260,14 @@ class Store:
 
     def pseudonym(self, user: str) -> str:
         """The pseudonym under which the audit log refers to ``user`` (a keyed hash)."""
-        return hmac.digest(self._key, user.encode(), "sha256").hex()[:32]
+        # HMAC-SHA256 (RFC 2104) from the key's precomputed inner and outer states: the
+        # same digest as hmac.digest(key, user, "sha256") at half the cost per id
+        inner, outer = self._hmac_states
+        h = inner.copy()
+        h.update(user.encode())
+        o = outer.copy()
+        o.update(h.digest())
+        return o.hexdigest()[:32]
 
     def close(self) -> None:
         """Close the file. The store cannot be used afterwards."""
@@ -695,7 +704,7 @@ class Store:
                 f"on_invalid must be 'raise' or 'skip', not {on_invalid!r}",
                 errors=[{"row": None, "field": "on_invalid", "message": "invalid"}],
             )
-        with self._lock:
+        with self._lock, no_gc_pauses():  # a batch builds ~10 objects per row, no cycles
             self._refresh()
             now_us = _to_us(self._now())
             codes = {name: fid for name, (fid, _) in self._features.items()}
@@ -1809,6 +1818,15 @@ class Store:
 def _distinct_sorted(values: np.ndarray) -> np.ndarray:
     """The distinct values of a sorted array (``np.unique`` without its sort)."""
     return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
+
+
+def _hmac_sha256_states(key: bytes) -> tuple[Any, Any]:
+    """SHA-256 states after absorbing ``key ⊕ ipad`` and ``key ⊕ opad`` (RFC 2104)."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+            hashlib.sha256(bytes(b ^ 0x5C for b in key)))
 
 
 def _validated(model: Any, **values: Any) -> Any:
