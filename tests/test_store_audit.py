@@ -121,3 +121,20 @@ def test_pseudonym_is_hmac_sha256_of_the_id(key: bytes, user: str) -> None:
     assert o.hexdigest() == hmac.digest(key, user.encode(), "sha256").hex()
     store = persona.Store(":memory:")
     assert store.pseudonym(user) == hmac.digest(store._key, user.encode(), "sha256").hex()[:32]
+
+
+def test_two_handles_on_one_file_extend_one_chain(tmp_path) -> None:
+    """Each write transaction takes the log's head as it is on disk when it begins, so
+    entries appended through another handle (another process) are never overwritten."""
+    path = tmp_path / "shop.db"
+    first = shop(path=path, clock=Clock())
+    second = persona.Store(path, clock=Clock())
+    for i in range(5):
+        first.grant(f"u{i}", "personalization", source="form")
+        second.scope("personalization").history(f"u{i}")
+        second.ingest([event(f"u{i}", "a")])
+        first.scope("personalization").events()
+    entries = first.audit.entries()
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    assert first.audit.verify() and second.audit.verify()
+    assert first.audit.head() == second.audit.head() == (entries[-1].seq, entries[-1].hash)

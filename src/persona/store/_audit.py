@@ -73,11 +73,24 @@ class AuditLog:
         self._con = con
         self._lock = lock
         self._clock = clock
+        # the head as read when the current write transaction began (kept current by each
+        # append inside it); None outside one, or when it was not read
+        self._tx_head: tuple[int, str] | None = None
+
+    def _begin(self, head: str | None) -> None:
+        """The store began a write transaction in which the head row read ``head``."""
+        self._tx_head = (0, GENESIS) if head is None else _parse_head(head)
+
+    def _end(self) -> None:
+        self._tx_head = None
 
     def append(self, action: str, detail: dict[str, Any], subject: str | None = None) -> int:
         """Append an entry. Must be called inside the store's write transaction."""
-        row = self._con.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
-        seq, prev = (0, GENESIS) if row is None else _parse_head(row[0])
+        if self._tx_head is not None:
+            seq, prev = self._tx_head
+        else:
+            row = self._con.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+            seq, prev = (0, GENESIS) if row is None else _parse_head(row[0])
         seq += 1
         at = self._clock().isoformat()
         detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
@@ -91,6 +104,8 @@ class AuditLog:
             "INSERT OR REPLACE INTO meta(key, value) VALUES ('audit_head', ?)",
             (f"{seq}:{digest}",),
         )
+        if self._tx_head is not None:
+            self._tx_head = (seq, digest)
         return seq
 
     def head(self) -> tuple[int, str]:

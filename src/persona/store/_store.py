@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = ["Store"]
 
 _INT64_MAX = np.iinfo(np.int64).max
+_TX_META = "SELECT key, value FROM meta WHERE key IN ('generation', 'defs_version', 'audit_head')"
 _US = 1_000_000
 _DAY_US = 86_400 * _US
 EXPORT_FORMAT_VERSION = 1
@@ -150,7 +151,10 @@ class Store:
         self._sync = durability.upper()
         self._sync_now = self._sync  # the connection's current ``PRAGMA synchronous``
         self._generation = -1
+        self._tx_meta: dict[str, str] | None = None  # meta rows read when the transaction began
+        self._plans: dict[tuple[str, int], tuple[Any, ...]] = {}  # see _read_plan
         self._subjects: dict[str, int] = {}
+        self.audit = AuditLog(self._con, self._lock, self._now)
         with self._lock, write_transaction(self._con, timeout=self._timeout):
             migrated = create_or_migrate(self._con, self.path)
         with self._lock, self._tx():
@@ -169,7 +173,6 @@ class Store:
         self.store_id: str = meta["store_id"]
         self._key = bytes.fromhex(meta["pseudonym_key"])
         self._hmac_states = _hmac_sha256_states(self._key)
-        self.audit = AuditLog(self._con, self._lock, self._now)
         if migrated is not None:
             with self._lock, self._tx():
                 self.audit.append(
@@ -206,11 +209,20 @@ class Store:
             self._con.execute(f"PRAGMA synchronous = {sync}")
             self._sync_now = sync
         with write_transaction(self._con, timeout=self._timeout):
-            row = self._con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-            if row is not None and int(row[0]) != self._generation:
+            # one statement for what every transaction checks: the erasure generation,
+            # the definitions' version (for reads) and the audit log's head (for its entry)
+            meta = dict(self._con.execute(_TX_META).fetchall())
+            generation = meta.get("generation")
+            if generation is not None and int(generation) != self._generation:
                 self._subjects.clear()
-                self._generation = int(row[0])
-            yield
+                self._generation = int(generation)
+            self._tx_meta = meta
+            self.audit._begin(meta.get("audit_head"))
+            try:
+                yield
+            finally:
+                self.audit._end()
+                self._tx_meta = None
 
     def _check_open(self) -> None:
         if self._closed:
@@ -219,11 +231,13 @@ class Store:
     def _refresh(self) -> None:
         """Reload caches that another process (or an erasure) may have made stale."""
         self._check_open()
-        meta = dict(
-            self._con.execute(
-                "SELECT key, value FROM meta WHERE key IN ('generation', 'defs_version')"
-            ).fetchall()
-        )
+        meta = self._tx_meta
+        if meta is None:
+            meta = dict(
+                self._con.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('generation', 'defs_version')"
+                ).fetchall()
+            )
         generation, defs_version = int(meta["generation"]), int(meta["defs_version"])
         if generation != self._generation:
             self._subjects.clear()
@@ -1259,14 +1273,39 @@ class Store:
         )
 
     def _read_plan(self, purpose: str) -> tuple[int, datetime, np.ndarray, np.ndarray, list[str]]:
-        pid = self._purpose_id(purpose)
+        """For a read for ``purpose`` now: its id, the time, per feature code the oldest
+        readable time, per feature code its column in the result (-1: not allowed) and the
+        allowed features' names. What depends only on the definitions is kept until they
+        change."""
+        key = (purpose, self._defs_version)
+        plan = self._plans.get(key)
+        if plan is None:
+            pid = self._purpose_id(purpose)
+            size = max((fid for fid, _ in self._features.values()), default=0) + 1
+            allowed = [
+                name for name, (_, s) in sorted(self._features.items()) if purpose in s.purposes
+            ]
+            local = np.full(size, -1, dtype=np.int16)
+            offset = np.zeros(size, dtype=np.int64)  # now + offset, where kept for a time
+            fixed = np.full(size, _INT64_MAX, dtype=np.int64)  # never readable
+            timed = np.zeros(size, dtype=bool)
+            for i, name in enumerate(allowed):
+                fid, spec = self._features[name]
+                local[fid] = i
+                if spec.retention_days is None:
+                    fixed[fid] = np.iinfo(np.int64).min
+                else:
+                    timed[fid] = True
+                    offset[fid] = -spec.retention_days * _DAY_US
+            local.setflags(write=False)
+            plan = (pid, local, offset, fixed, timed, allowed)
+            if len(self._plans) > 64:
+                self._plans.clear()
+            self._plans[key] = plan
+        pid, local, offset, fixed, timed, allowed = plan
         now = self._now()
-        cutoff = self._cutoffs(purpose, _to_us(now))
-        allowed = [name for name, (_, s) in sorted(self._features.items()) if purpose in s.purposes]
-        local = np.full(cutoff.size, -1, dtype=np.int16)
-        for i, name in enumerate(allowed):
-            local[self._features[name][0]] = i
-        return pid, now, cutoff, local, allowed
+        cutoff = np.where(timed, offset + _to_us(now), fixed)
+        return pid, now, cutoff, local, list(allowed)
 
     @contextmanager
     def _read_tx(self) -> Iterator[None]:
@@ -1535,7 +1574,11 @@ class Store:
                 rec, subj, fcode_safe = rec[mask], subj[mask], fcode_safe[mask]
         else:
             fcode_safe = np.zeros(0, dtype=np.intp)
-        item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
+        if rec.size <= 64:  # one person's few events: cheaper than np.unique's set-up
+            item_codes = np.array(sorted(set(rec["item"].tolist())), dtype=rec["item"].dtype)
+            item_idx = np.searchsorted(item_codes, rec["item"])
+        else:
+            item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
         if user is not None:  # one person: no need to sort their codes
             user_idx = np.zeros(rec.size, dtype=np.intp)
             users = np.array([user] if rec.size else [], dtype=object)
