@@ -103,6 +103,7 @@ def test_view_has_no_write_methods() -> None:
         "history",
         "history_with_lineage",
         "person_lineage",
+        "person_for_serving",
         "item_labels",
         "not_interested",
         "has_consent",
@@ -199,6 +200,8 @@ def test_person_lineage_says_what_was_used_and_left_out_and_why() -> None:
     assert location.choice.at.isoformat().startswith("2026-03-03")
     assert lin.audit_seq == store.audit.head()[0]
     assert store.scope("personalization").person_lineage("u1").rows == len(cols)
+    served, _ = store.scope("personalization").person_for_serving("u1")
+    assert served.model_dump(exclude={"audit_seq"}) == lin.model_dump(exclude={"audit_seq"})
 
     store.withdraw("u1", "personalization", source="settings page")
     cols, lin = store.scope("personalization").history_with_lineage("u1")
@@ -244,6 +247,12 @@ def test_feedback_dont_use_and_not_interested() -> None:
         ("views", "excluded_by_person", 1),
     }
     assert view.not_interested("u1") == {"z"}
+    served, not_interested = view.person_for_serving("u1")  # one read for a request
+    assert not_interested == {"z"}
+    assert served.model_dump(exclude={"audit_seq"}) == lin.model_dump(exclude={"audit_seq"})
+    assert served.audit_seq == store.audit.head()[0]
+    nobody, nothing = view.person_for_serving("nobody")
+    assert not nobody.active and nobody.used == () and nothing == set()
     kinds = [(f.item, f.kind) for f in store.feedback_of("u1")]
     assert kinds == [("b", "dont_use"), ("z", "not_interested")]
     assert store.export("u1")["feedback"][0]["source"] == "why-this page"

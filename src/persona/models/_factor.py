@@ -364,11 +364,20 @@ class ALS(_FactorModel):
 
     def _contribution_matrix(self, row: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`contributions` for several items: one factorisation of the person's system."""
-        A, _, idx, c = self._system(row)
+        h = self.history_
+        a, b = h.indptr[row], h.indptr[row + 1]
+        idx, c = h.indices[a:b], h.data[a:b]
         if idx.size == 0:
             return idx, np.zeros((0, len(cols)))
-        Q = cho_solve(cho_factor(A), self._Y64[cols].T)
-        return idx, (self._Y64[idx] @ Q) * c[:, None]
+        Yh = self._Y64[idx]
+        A = (Yh.T * (c - 1.0)) @ Yh
+        A += self._G
+        # one LAPACK call (factor and solve) instead of scipy's checked wrappers
+        _, Q, info = _dposv(A, self._Y64[cols].T, overwrite_a=1, overwrite_b=1)
+        if info != 0:  # pragma: no cover - A is SPD for c >= 0 and λ > 0
+            A = self._G + (Yh.T * (c - 1.0)) @ Yh
+            Q = np.linalg.lstsq(A, self._Y64[cols].T, rcond=None)[0]
+        return idx, (Yh @ Q) * c[:, None]
 
     # ----------------------------------------------------- fold-in / forget
     def _after_fold_in(self, row: int) -> None:

@@ -298,12 +298,12 @@ class Personalizer:
         _check_user(user)
         n = _check_n(n)
         state = self._require()
-        person = self._view.person_lineage(user)  # the consent check, read now
+        # the consent check and the person's feedback, read now in one transaction
+        person, not_interested = self._view.person_for_serving(user)
         curation = self._curation
         if not person.active:
             self._drop(state, user)
             return self._fallback(state, user, n, person, curation, set())
-        not_interested = self._view.not_interested(user)
         exclude = set(curation.block) | not_interested | set(curation.pin)
         with state.lock.read():
             known = user in state.model._uidx

@@ -79,6 +79,7 @@ _MEMBER_AT = EVENT_DTYPE.fields["member"][1] // 2  # in int16 units
 _RECORD_SHORTS = EVENT_DTYPE.itemsize // 2
 _LITTLE = sys.byteorder == "little"
 _CONSENT_COLUMNS = "purpose_id, action, at, recorded_at, source, notice_version, signal"
+_CONSENT_COLUMNS_CE = ", ".join(f"ce.{c.strip()}" for c in _CONSENT_COLUMNS.split(","))
 
 
 def _to_us(dt: datetime) -> int:
@@ -1371,6 +1372,16 @@ class Store:
         """One person's events usable for ``purpose`` (and, if asked, what was left out and
         why), recorded in the audit log in one transaction. ``events=False`` (with
         ``lineage``) skips building the event arrays when only the lineage is wanted."""
+        cols, person, _ = self._read_person_feedback(
+            purpose, user, lineage=lineage, events=events, feedback=False
+        )
+        return cols, person
+
+    def _read_person_feedback(
+        self, purpose: str, user: str, *, lineage: bool, events: bool, feedback: bool
+    ) -> tuple[EventColumns, PersonLineage | None, set[str]]:
+        """:meth:`_read_person`, and with ``feedback`` the items the person said they are
+        not interested in, from the same transaction (what a serving request needs)."""
         _check_id(user, "user")
         with self._lock:
             with self._read_tx():
@@ -1378,35 +1389,62 @@ class Store:
                 code = self._subject_code(user, create=False)
                 state = None
                 rec = np.zeros(0, dtype=EVENT_DTYPE)
+                excluded = None
+                not_interested: set[str] = set()
                 if code is not None:
-                    state = self._con.execute(
-                        "SELECT action, seq FROM consent_state "
-                        "WHERE purpose_id = ? AND subject_id = ?",
-                        (pid, code),
-                    ).fetchone()
+                    if lineage:  # the consent event itself, for the lineage
+                        state = self._con.execute(
+                            f"SELECT cs.action, cs.seq, {_CONSENT_COLUMNS_CE} "
+                            "FROM consent_state cs JOIN consent_events ce ON ce.seq = cs.seq "
+                            "WHERE cs.purpose_id = ? AND cs.subject_id = ?",
+                            (pid, code),
+                        ).fetchone()
+                    else:
+                        state = self._con.execute(
+                            "SELECT action, seq FROM consent_state "
+                            "WHERE purpose_id = ? AND subject_id = ?",
+                            (pid, code),
+                        ).fetchone()
                     if lineage or (state is not None and state[0] == "grant"):
                         rec = self._person_events(code)
+                    if feedback:
+                        rows = self._con.execute(
+                            "SELECT kind, item_id FROM feedback WHERE subject_id = ? "
+                            "AND kind IN ('dont_use', 'not_interested')",
+                            (code,),
+                        ).fetchall()
+                        dont = [i for k, i in rows if k == "dont_use"]
+                        if dont:
+                            excluded = np.sort((np.int64(code) << 32) | np.array(dont, np.int64))
+                        wanted = [i for k, i in rows if k == "not_interested"]
+                        if wanted:
+                            if max(wanted) >= len(self._item_ext):
+                                self._sync_items()
+                            not_interested = {self._item_ext[i] for i in wanted}
+                    else:
+                        excluded = self._excluded_keys(code)
                 active = state is not None and state[0] == "grant"
-                excluded = None if code is None else self._excluded_keys(code)
-                use = rec if active and (events or not lineage) else rec[:0]
-                cols = self._decode(
-                    use, np.full(use.size, code or 0, dtype=np.int64), cutoff, local,
-                    tuple(allowed), user, excluded,
-                )
-                person = (
+                if events or not lineage:
+                    use = rec if active else rec[:0]
+                    cols = self._decode(
+                        use, np.full(use.size, code or 0, dtype=np.int64), cutoff, local,
+                        tuple(allowed), user, excluded,
+                    )
+                else:
+                    cols = _no_events(tuple(allowed))
+                fields = (
                     self._person_lineage(purpose, code, state, rec, now, excluded)
                     if lineage
                     else None
                 )
-                used_rows = len(cols) if person is None else person.rows
+                used_rows = len(cols) if fields is None else fields["rows"]
                 seq = self.audit.append(
                     "scoped_history_read",
                     {"purpose": purpose, "rows": used_rows, "lineage": lineage},
                     subject=self.pseudonym(user),
                 )
-            if person is not None:
-                person = person.model_copy(update={"audit_seq": seq})
-            return cols, person
+            person = None if fields is None else PersonLineage(**fields, audit_seq=seq)
+            return cols, person, not_interested
 
     def _person_events(self, code: int) -> np.ndarray:
         """The records of the person with subject code ``code``, oldest first.
@@ -1450,22 +1488,31 @@ class Store:
         self,
         purpose: str,
         code: int | None,
-        state: tuple[str, int] | None,
+        state: tuple[Any, ...] | None,
         rec: np.ndarray,
         now: datetime,
         excluded: np.ndarray | None = None,
-    ) -> PersonLineage:
-        consent = None if state is None else self._consent_record(state[1])
+    ) -> dict[str, Any]:
+        """The fields of the person's :class:`PersonLineage` (all but its audit entry).
+        ``state`` is the consent state row followed by its consent event's columns."""
+        consent = None if state is None else self._consent_from_row(state[2:])
         active = consent is not None and consent.action == "grant"
-        other: dict[int, tuple[str, int]] = {}
-        if code is not None:
-            other = {
-                p: (a, q)
-                for p, a, q in self._con.execute(
-                    "SELECT purpose_id, action, seq FROM consent_state WHERE subject_id = ?",
-                    (code,),
-                )
-            }
+        others: dict[int, tuple[str, int]] | None = None
+
+        def other() -> dict[int, tuple[str, int]]:  # read only when a feature needs it
+            nonlocal others
+            if others is None:
+                others = {}
+                if code is not None:
+                    others = {
+                        p: (a, q)
+                        for p, a, q in self._con.execute(
+                            "SELECT purpose_id, action, seq FROM consent_state "
+                            "WHERE subject_id = ?",
+                            (code,),
+                        )
+                    }
+            return others
         now_us = _to_us(now)
         used: list[FeatureUsed] = []
         not_used: list[FeatureNotUsed] = []
@@ -1490,7 +1537,7 @@ class Store:
                 # the most telling consent choice about what this feature *may* serve
                 choice = None
                 for p in spec.purposes:
-                    entry = other.get(self._purposes[p][0])
+                    entry = other().get(self._purposes[p][0])
                     if entry is not None and entry[0] != "grant":
                         choice = self._consent_record(entry[1])
                 not_used.append(
@@ -1540,17 +1587,17 @@ class Store:
                         retention_days=days,
                     )
                 )
-        return PersonLineage(
-            store_id=self.store_id,
-            purpose=purpose,
-            purpose_description=self._purposes[purpose][1].description,
-            read_at=now,
-            consent=consent,
-            active=active,
-            used=tuple(used),
-            not_used=tuple(not_used),
-            rows=sum(u.events for u in used),
-        )
+        return {
+            "store_id": self.store_id,
+            "purpose": purpose,
+            "purpose_description": self._purposes[purpose][1].description,
+            "read_at": now,
+            "consent": consent,
+            "active": active,
+            "used": tuple(used),
+            "not_used": tuple(not_used),
+            "rows": sum(u.events for u in used),
+        }
 
     def _decode(
         self,
@@ -1889,6 +1936,20 @@ def _json_time(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _no_events(features: tuple[str, ...]) -> EventColumns:
+    """Empty event columns for ``features``."""
+    return EventColumns(
+        users=np.array([], dtype=object),
+        items=np.array([], dtype=object),
+        features=features,
+        user=np.zeros(0, dtype=np.int32),
+        item=np.zeros(0, dtype=np.int32),
+        feature=np.zeros(0, dtype=np.int16),
+        value=np.zeros(0),
+        at=np.zeros(0, dtype="datetime64[us]"),
+    )
 
 
 def _check_id(value: Any, field: str) -> None:

@@ -83,6 +83,15 @@ class ScopedView:
         assert lineage is not None
         return lineage
 
+    def person_for_serving(self, user: str) -> tuple[PersonLineage, set[str]]:
+        """:meth:`person_lineage` and :meth:`not_interested` in one read (one transaction,
+        one audit entry): what a serving request checks before it scores."""
+        _, lineage, not_interested = self._store._read_person_feedback(
+            self._purpose, user, lineage=True, events=False, feedback=True
+        )
+        assert lineage is not None
+        return lineage, not_interested
+
     def has_consent(self, user: str) -> bool:
         """Whether ``user``'s consent to this purpose is active now."""
         return self._store.has_consent(user, self._purpose)
