@@ -849,30 +849,30 @@ def _top_per_row(
         r, c = np.nonzero(np.isfinite(S))
         return _top_sorted(r, c, S[r, c], b, k)
     main = width * nchunk
-    cmax = S[:, :main].reshape(b, width, nchunk).max(axis=1)
+    S3 = S[:, :main].reshape(b, width, nchunk)  # S3[r, w, c] is column c + nchunk * w
+    cmax = S3.max(axis=1)
     if main < m:
         cmax = np.concatenate([cmax, S[:, main:]], axis=1)  # leftovers: one chunk each
     nall = cmax.shape[1]
-    top = np.argpartition(cmax, nall - k, axis=1)[:, nall - k:]
-    thr = np.take_along_axis(cmax, top, axis=1).min(axis=1)
-    ties = np.count_nonzero(cmax >= thr[:, None], axis=1) > k
-    if ties.any() or not np.isfinite(thr).all():
-        # equal chunk maxima (or too few finite ones): search every chunk that reaches thr
-        rr, cc = np.nonzero((cmax >= thr[:, None]) & np.isfinite(cmax))
-    else:
-        rr, cc = np.repeat(np.arange(b), k), top.ravel()
+    # the k-th largest chunk maximum; never below the lowest finite value, so that rows
+    # with fewer than k finite entries keep exactly their finite ones
+    thr = np.partition(cmax, nall - k, axis=1)[:, nall - k]
+    thr = np.maximum(thr, -np.finfo(S.dtype).max)
+    # every chunk that reaches the bound (ties included), then its entries that do
+    rr, cc = np.nonzero(cmax >= thr[:, None])
     regular = cc < nchunk
     rg, cg = rr[regular], cc[regular]
-    rows = np.concatenate([np.repeat(rg, width), rr[~regular]])
-    cols = np.concatenate([
-        (cg[:, None] + nchunk * np.arange(width)[None, :]).ravel(),
-        main + cc[~regular] - nchunk,
-    ])
-    vals = S.reshape(-1)[rows * m + cols] if S.flags.c_contiguous else S[rows, cols]
-    keep = (vals >= thr[rows]) & np.isfinite(vals)
+    sel = S3[rg, :, cg]  # (chunks, width)
+    i, w = np.nonzero(sel >= thr[rg][:, None])
+    rows, cols, vals = rg[i], cg[i] + nchunk * w, sel[i, w]
+    if not regular.all():
+        ri, ci = rr[~regular], cc[~regular]
+        rows = np.concatenate([rows, ri])
+        cols = np.concatenate([cols, main + ci - nchunk])
+        vals = np.concatenate([vals, cmax[ri, ci]])
     if candidates:
-        return rows[keep], cols[keep], vals[keep]
-    return _top_sorted(rows[keep], cols[keep], vals[keep], b, k)
+        return rows, cols, vals
+    return _top_sorted(rows, cols, vals, b, k)
 
 
 def _top_one_row(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
