@@ -891,10 +891,26 @@ def _top_one_row(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return np.zeros(cand.size, dtype=np.int64), cand, vals[order]
 
 
+def _order_rows_scores_cols(r: np.ndarray, c: np.ndarray, s: np.ndarray, b: int) -> np.ndarray:
+    """``np.lexsort((c, -s, r))`` (by row, then score descending, then column), done as two
+    stable sorts of integers, which is about 3x faster for a block's candidates; the
+    column tie-break is needed only where a row has equal scores, so the exact lexsort
+    runs only then."""
+    bits = (s.astype(np.float64) + 0.0).view(np.int64)  # + 0.0: -0.0 sorts as 0.0
+    key = ~(bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF)))  # descending score
+    order = np.argsort(key, kind="stable")
+    rows = r[order]
+    order = order[np.argsort(rows.astype(np.int16) if b < 32768 else rows, kind="stable")]
+    rs, ks = r[order], key[order]
+    if rs.size > 1 and np.any((rs[1:] == rs[:-1]) & (ks[1:] == ks[:-1])):
+        return np.lexsort((c, -s, r))
+    return order
+
+
 def _top_sorted(
     r: np.ndarray, c: np.ndarray, s: np.ndarray, b: int, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    order = np.lexsort((c, -s, r))
+    order = _order_rows_scores_cols(r, c, s, b)
     r, c, s = r[order], c[order], s[order]
     starts = np.searchsorted(r, np.arange(b))
     pos = np.arange(r.size) - starts[r]
