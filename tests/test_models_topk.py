@@ -147,7 +147,7 @@ def test_norm_bound_keeps_an_item_that_ties_at_the_boundary() -> None:
 
 
 @given(
-    n=st.integers(0, 400),
+    n=st.integers(0, 1500),
     b=st.integers(1, 70),
     seed=st.integers(0, 2**32 - 1),
     scores=st.sampled_from(["normal", "ties", "zeros", "float32"]),
