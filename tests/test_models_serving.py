@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from pydantic import BaseModel
 
 import persona
 from persona.data import Interactions
 from persona.models import ALS, ItemKNN, Popularity, load
-from persona.models._base import _recommendation
+from persona.models._base import _block_size, _recommendation
 from persona.schema import Recommendation
 from persona.testing import block_interactions
 
@@ -113,3 +114,30 @@ def test_empty_history_and_empty_data(make) -> None:  # type: ignore[no-untyped-
     empty = Interactions.from_csr(sp.csr_matrix((2, 2)), ["a", "b"], ["x", "y"])
     with pytest.raises(ValidationError, match="nothing to learn"):
         make().fit(empty)
+
+
+def test_block_size_changes_speed_never_results() -> None:
+    """The automatic block size (here 2 blocks of 150 people: a 4,000-item catalogue, 2
+    threads) and any given one give the same lists; a bad one is refused."""
+    rng = np.random.default_rng(0)
+    people, items = 300, 4000
+    rows = rng.integers(0, people, 6000)
+    cols = rng.integers(0, items, 6000)
+    X = Interactions.from_csr(
+        sp.csr_matrix((np.ones(6000), (rows, cols)), shape=(people, items)),
+        [f"u{i}" for i in range(people)],
+        [f"i{j}" for j in range(items)],
+    )
+    model = ALS(factors=8, iterations=3, random_state=0, num_threads=2).fit(X)
+    users = [f"u{i}" for i in range(people)]
+    assert _block_size(None, items, people, 2) == 150  # 2 blocks of 150, one per thread
+    auto = model.recommend_arrays(users, n=10)
+    for size in (1, 7, 64, 299, 1000):
+        other = model.recommend_arrays(users, n=10, block_size=size)
+        assert other.items.tolist() == auto.items.tolist()
+        assert other.scores.tolist() == auto.scores.tolist()
+    assert model.recommend_batch(users[:5], n=10, explain=False) == [
+        model.recommend(u, n=10, explain=False) for u in users[:5]
+    ]
+    with pytest.raises(persona.ValidationError, match="block_size"):
+        model.recommend_arrays(users, block_size=0)

@@ -8,6 +8,7 @@ Subclasses implement a handful of hooks (``_fit``, ``_rank_scores``, ``_exact_sc
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -338,7 +339,7 @@ class Recommender:
         exclude: Iterable[str] | None = None,
         include: Iterable[str] | None = None,
         rule: BusinessRule | None = None,
-        block_size: int = 64,
+        block_size: int | None = None,
         explain: bool = True,
     ) -> list[list[Recommendation]]:
         """:meth:`recommend` for many people at once; identical to calling it per person.
@@ -348,7 +349,9 @@ class Recommender:
         run on the model's ``num_threads`` (numpy releases the GIL for this work).
         See :meth:`recommend_arrays` for the same result as arrays (never explained).
         Explanations list every history item behind every recommended item (about 0.4 KB
-        each): for bulk offline scoring pass ``explain=False``.
+        each): for bulk offline scoring pass ``explain=False``. ``block_size`` (people per
+        matrix product) is chosen from the catalogue size and the threads when not given;
+        it changes the speed, never the result.
         """
         res = self.recommend_arrays(
             users, n, exclude_seen=exclude_seen, exclude=exclude, include=include, rule=rule,
@@ -406,7 +409,7 @@ class Recommender:
         exclude: Iterable[str] | None = None,
         include: Iterable[str] | None = None,
         rule: BusinessRule | None = None,
-        block_size: int = 64,
+        block_size: int | None = None,
     ) -> RecommendationArrays:
         """:meth:`recommend_batch` as arrays: no per-item Python objects.
 
@@ -436,6 +439,8 @@ class Recommender:
         n = self._check_n(n, exclude_seen)
         filters = self._filters(exclude, include)
         self._prepare_rows(rows)
+        threads = self._serving_threads()
+        block_size = _block_size(block_size, len(self.items_), len(users), threads)
         starts = list(range(0, len(users), block_size))
 
         def run(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -444,7 +449,6 @@ class Recommender:
                                     exclude_seen, filters, rule)
             return r + start, c, sc
 
-        threads = self._serving_threads()
         if threads > 1 and len(starts) > 1 and rule is None:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -820,6 +824,26 @@ class RecommendationArrays:
         ):
             out.append([_recommendation(ids[j], scores[j], j + 1) for j in range(k)])
         return out
+
+
+def _block_size(block_size: int | None, items: int, people: int, threads: int) -> int:
+    """People per scoring block: as given, or about 2**20 scores per block (64 to 256
+    people), evened out so that every thread gets the same number of blocks. Larger
+    blocks make fewer, larger numpy calls; the result never depends on the block size."""
+    if block_size is not None:
+        if (
+            not isinstance(block_size, int | np.integer)
+            or isinstance(block_size, bool)
+            or block_size < 1
+        ):
+            raise ValidationError(f"block_size must be a positive integer, not {block_size!r}")
+        return int(block_size)
+    if people <= 64:  # one block: threads would cost more than they save
+        return max(1, people)
+    target = 1 << max(6, min(8, round(math.log2((1 << 20) / max(items, 1)))))
+    threads = max(1, threads)
+    blocks = threads * max(1, -(-people // (threads * target)))
+    return max(1, -(-people // blocks))
 
 
 def _top_per_row(
