@@ -72,9 +72,6 @@ def _reason(item: str, label: str, contribution: float | None, share: float | No
                           "at": at}, _REASON_NAMES)
 
 
-_no_gc_pauses = no_gc_pauses
-
-
 # ---------------------------------------------------------------- model context
 class _Context:
     """What every explanation of one model shares: lineage, data used, privacy."""
@@ -394,7 +391,7 @@ def attach_explanations(
     kind = _kind(model)
     labels = _labels(model, None)
     model_name = type(model).__name__
-    with _no_gc_pauses():
+    with no_gc_pauses():
         return _attach(model, users, lists, ctx, kind, labels, model_name, _recommendation,
                        data)
 
