@@ -8,7 +8,6 @@ from typing import Annotated, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
-from scipy.linalg import cho_factor, cho_solve
 from scipy.linalg.lapack import dposv as _dposv
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
@@ -285,38 +284,39 @@ class ALS(_FactorModel):
         self._solved = np.zeros(n, dtype=bool)
 
     # -------------------------------------------------------------- serving
-    def _system(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _history(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The item columns and confidences of the person in ``row``."""
         h = self.history_
         a, b = h.indptr[row], h.indptr[row + 1]
-        idx, c = h.indices[a:b], h.data[a:b]
-        Yh = self._Y64[idx]
-        A = self._G + (Yh.T * (c - 1.0)) @ Yh
-        return A, Yh.T @ c, idx, c
+        return h.indices[a:b], h.data[a:b]
+
+    def _spd_solve(self, Yh: np.ndarray, c: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """``W_u B`` with ``W_u = (YᵀC_uY + λI)⁻¹`` for the person whose history has item
+        factors ``Yh`` and confidences ``c``: one LAPACK ``dposv`` (factor and solve). The
+        served vectors, their precomputation and the explanations all go through here, so
+        a served score and its explanation come from the same arithmetic."""
+        A = (Yh.T * (c - 1.0)) @ Yh
+        A += self._G
+        _, x, info = _dposv(A, B, overwrite_a=1, overwrite_b=1)
+        if info != 0:  # pragma: no cover - A is SPD for c >= 0 and λ > 0
+            x = np.linalg.lstsq(self._G + (Yh.T * (c - 1.0)) @ Yh, B, rcond=None)[0]
+        return x
 
     def _solve(self, rows: np.ndarray) -> None:
-        """Exact served vectors for ``rows`` not solved yet: one Cholesky solve (LAPACK
-        ``dposv``) per person, the same arithmetic whether one person or everyone is
-        solved, so a vector never depends on which call solved it."""
+        """Exact served vectors for ``rows`` not solved yet: one Cholesky solve per person,
+        the same arithmetic whether one person or everyone is solved, so a vector never
+        depends on which call solved it."""
         todo = rows[~self._solved[rows]]
         if todo.size > 1:
             todo = np.unique(todo)
-        h, G, Y = self.history_, self._G, self._Y64
-        indptr, indices, data = h.indptr, h.indices, h.data
-        served, served32 = self._served, self._served32
+        Y, served, served32 = self._Y64, self._served, self._served32
         for r in todo.tolist():
-            a, b = indptr[r], indptr[r + 1]
-            if a == b:  # empty history: the solution is 0
+            idx, c = self._history(r)
+            if idx.size == 0:  # empty history: the solution is 0
                 served[r] = 0.0
             else:
-                c = data[a:b]
-                Yh = Y[indices[a:b]]
-                A = (Yh.T * (c - 1.0)) @ Yh
-                A += G
-                _, x, info = _dposv(A, c @ Yh, overwrite_a=1, overwrite_b=1)
-                if info != 0:  # pragma: no cover - A is SPD for c >= 0 and λ > 0
-                    A = self._G + (Yh.T * (c - 1.0)) @ Yh
-                    x = np.linalg.lstsq(A, c @ Yh, rcond=None)[0]
-                served[r] = x
+                Yh = Y[idx]
+                served[r] = self._spd_solve(Yh, c, c @ Yh)
             served32[r] = served[r]
             self._solved[r] = True
 
@@ -355,29 +355,16 @@ class ALS(_FactorModel):
         :meth:`score` up to float64 rounding.
         """
         self._check_fitted()
-        row, j = self._row(user), self._item(item)
-        A, _, idx, c = self._system(row)
-        if idx.size == 0:
-            return np.array([], dtype=object), np.zeros(0)
-        q = cho_solve(cho_factor(A), self._Y64[j])
-        return self.items_[idx], (self._Y64[idx] @ q) * c
+        idx, parts = self._contribution_matrix(self._row(user), np.array([self._item(item)]))
+        return self.items_[idx], parts[:, 0]
 
     def _contribution_matrix(self, row: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`contributions` for several items: one factorisation of the person's system."""
-        h = self.history_
-        a, b = h.indptr[row], h.indptr[row + 1]
-        idx, c = h.indices[a:b], h.data[a:b]
+        idx, c = self._history(row)
         if idx.size == 0:
             return idx, np.zeros((0, len(cols)))
         Yh = self._Y64[idx]
-        A = (Yh.T * (c - 1.0)) @ Yh
-        A += self._G
-        # one LAPACK call (factor and solve) instead of scipy's checked wrappers
-        _, Q, info = _dposv(A, self._Y64[cols].T, overwrite_a=1, overwrite_b=1)
-        if info != 0:  # pragma: no cover - A is SPD for c >= 0 and λ > 0
-            A = self._G + (Yh.T * (c - 1.0)) @ Yh
-            Q = np.linalg.lstsq(A, self._Y64[cols].T, rcond=None)[0]
-        return idx, (Yh @ Q) * c[:, None]
+        return idx, (Yh @ self._spd_solve(Yh, c, self._Y64[cols].T)) * c[:, None]
 
     # ----------------------------------------------------- fold-in / forget
     def _after_fold_in(self, row: int) -> None:
