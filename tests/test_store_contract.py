@@ -247,8 +247,17 @@ def test_feedback_dont_use_and_not_interested() -> None:
         ("views", "excluded_by_person", 1),
     }
     assert view.not_interested("u1") == {"z"}
+    before = len(store.audit)
     served, not_interested = view.person_for_serving("u1")  # one read for a request
     assert not_interested == {"z"}
+    entries = store.audit.entries()[before:]  # exactly one audit entry, naming the read
+    assert [(e.action, e.detail) for e in entries] == [
+        (
+            "scoped_history_read",
+            {"purpose": "personalization", "rows": served.rows, "lineage": True},
+        )
+    ]
+    assert entries[0].subject == store.pseudonym("u1")
     assert served.model_dump(exclude={"audit_seq"}) == lin.model_dump(exclude={"audit_seq"})
     assert served.audit_seq == store.audit.head()[0]
     nobody, nothing = view.person_for_serving("nobody")
@@ -264,3 +273,35 @@ def test_feedback_dont_use_and_not_interested() -> None:
         store.feedback("u1", "a", "dont_use")
     with pytest.raises(persona.ValidationError, match="kind"):
         store.feedback("u2", "a", "meh")  # type: ignore[arg-type]
+
+
+def test_reads_follow_redefinitions_at_once_in_every_handle(tmp_path: Path) -> None:
+    """What a read allows (features, retention) is kept between reads only until the
+    definitions change, here or through another handle on the same file."""
+    clock = Clock()
+    path = tmp_path / "shop.db"
+    first = shop(str(path), clock=clock)
+    second = persona.Store(path, clock=clock)
+    first.grant("u1", "personalization", source="form")
+    first.ingest(
+        [
+            event("u1", "a", at="2026-11-20T10:00:00Z"),
+            event("u1", "b", "views", at="2026-11-20T10:00:00Z"),
+        ]
+    )
+    for store in (first, second):
+        assert sorted(store.scope("personalization").events().items) == ["a", "b"]
+        assert sorted(store.scope("personalization").history("u1").items) == ["a", "b"]
+    first.define_feature(
+        "views", purposes=["analytics"], category="browsing history", retention_days=30
+    )
+    for store in (first, second):
+        assert list(store.scope("personalization").events().items) == ["a"]
+        assert list(store.scope("personalization").history("u1").items) == ["a"]
+        assert list(store.scope("analytics").events().items) == []  # no analytics consent
+    second.define_feature(
+        "purchases", purposes=["personalization"], category="purchase history", retention_days=1
+    )
+    for store in (first, second):
+        assert len(store.scope("personalization").events()) == 0  # 6 days old: outside 1 day
+        assert len(store.scope("personalization").history("u1")) == 0

@@ -153,7 +153,7 @@ class Store:
         self._sync_now = self._sync  # the connection's current ``PRAGMA synchronous``
         self._generation = -1
         self._tx_meta: dict[str, str] | None = None  # meta rows read when the transaction began
-        self._plans: dict[tuple[str, int], tuple[Any, ...]] = {}  # see _read_plan
+        self._plans: dict[str | None, tuple[Any, ...]] = {}  # see _feature_plan
         self._subjects: dict[str, int] = {}
         self.audit = AuditLog(self._con, self._lock, self._now)
         with self._lock, write_transaction(self._con, timeout=self._timeout):
@@ -252,6 +252,7 @@ class Store:
                 name: (fid, FeatureSpec.model_validate_json(spec))
                 for fid, name, spec in self._con.execute("SELECT id, name, spec FROM features")
             }
+            self._plans.clear()
             self._defs_version = defs_version
 
     def _bump(self, key: str) -> None:
@@ -1068,18 +1069,11 @@ class Store:
             FeedbackRecord(item=i, kind=k, at=_from_us(at), source=src) for i, k, at, src in rows
         ]
 
-    def _excluded_keys(self, code: int | None = None) -> np.ndarray | None:
+    def _excluded_keys(self) -> np.ndarray | None:
         """Sorted (person << 32 | item) keys of events people asked not to be used."""
-        if code is None:
-            rows = self._con.execute(
-                "SELECT subject_id, item_id FROM feedback WHERE kind = 'dont_use'"
-            ).fetchall()
-        else:
-            rows = self._con.execute(
-                "SELECT subject_id, item_id FROM feedback WHERE kind = 'dont_use' "
-                "AND subject_id = ?",
-                (code,),
-            ).fetchall()
+        rows = self._con.execute(
+            "SELECT subject_id, item_id FROM feedback WHERE kind = 'dont_use'"
+        ).fetchall()
         if not rows:
             return None
         arr = np.array(rows, dtype=np.int64)
@@ -1221,15 +1215,42 @@ class Store:
             self._purpose_id(purpose)
         return ScopedView(self, purpose)
 
+    def _feature_plan(
+        self, purpose: str | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+        """What reads for ``purpose`` (None: every purpose) take from the definitions, per
+        feature code: its column in the result (-1: not allowed), whether it is kept for a
+        time, the offset from now of its oldest readable time if so, its fixed bound
+        otherwise; and the allowed features' names. Kept until the definitions change."""
+        plan = self._plans.get(purpose)
+        if plan is None:
+            size = max((fid for fid, _ in self._features.values()), default=0) + 1
+            allowed = tuple(
+                name
+                for name, (_, spec) in sorted(self._features.items())
+                if purpose is None or purpose in spec.purposes
+            )
+            local = np.full(size, -1, dtype=np.int16)
+            timed = np.zeros(size, dtype=bool)
+            offset = np.zeros(size, dtype=np.int64)
+            fixed = np.full(size, _INT64_MAX, dtype=np.int64)  # not allowed: never readable
+            for i, name in enumerate(allowed):
+                fid, spec = self._features[name]
+                local[fid] = i
+                if spec.retention_days is None:
+                    fixed[fid] = np.iinfo(np.int64).min
+                else:
+                    timed[fid] = True
+                    offset[fid] = -spec.retention_days * _DAY_US
+            for arr in (local, timed, offset, fixed):
+                arr.setflags(write=False)
+            plan = self._plans[purpose] = (local, timed, offset, fixed, allowed)
+        return plan
+
     def _cutoffs(self, purpose: str | None, now_us: int) -> np.ndarray:
         """Per feature code: the oldest time readable (INT64_MAX where not allowed)."""
-        size = max((fid for fid, _ in self._features.values()), default=0) + 1
-        cutoff = np.full(size, _INT64_MAX, dtype=np.int64)
-        for fid, spec in self._features.values():
-            if purpose is None or purpose in spec.purposes:
-                days = spec.retention_days
-                cutoff[fid] = np.iinfo(np.int64).min if days is None else now_us - days * _DAY_US
-        return cutoff
+        _, timed, offset, fixed, _ = self._feature_plan(purpose)
+        return np.where(timed, offset + now_us, fixed)
 
     def _feature_uses(self, purpose: str) -> tuple[FeatureUse, ...]:
         uses = []
@@ -1270,38 +1291,12 @@ class Store:
 
     def _read_plan(self, purpose: str) -> tuple[int, datetime, np.ndarray, np.ndarray, list[str]]:
         """For a read for ``purpose`` now: its id, the time, per feature code the oldest
-        readable time, per feature code its column in the result (-1: not allowed) and the
-        allowed features' names. What depends only on the definitions is kept until they
-        change."""
-        key = (purpose, self._defs_version)
-        plan = self._plans.get(key)
-        if plan is None:
-            pid = self._purpose_id(purpose)
-            size = max((fid for fid, _ in self._features.values()), default=0) + 1
-            allowed = [
-                name for name, (_, s) in sorted(self._features.items()) if purpose in s.purposes
-            ]
-            local = np.full(size, -1, dtype=np.int16)
-            offset = np.zeros(size, dtype=np.int64)  # now + offset, where kept for a time
-            fixed = np.full(size, _INT64_MAX, dtype=np.int64)  # never readable
-            timed = np.zeros(size, dtype=bool)
-            for i, name in enumerate(allowed):
-                fid, spec = self._features[name]
-                local[fid] = i
-                if spec.retention_days is None:
-                    fixed[fid] = np.iinfo(np.int64).min
-                else:
-                    timed[fid] = True
-                    offset[fid] = -spec.retention_days * _DAY_US
-            local.setflags(write=False)
-            plan = (pid, local, offset, fixed, timed, allowed)
-            if len(self._plans) > 64:
-                self._plans.clear()
-            self._plans[key] = plan
-        pid, local, offset, fixed, timed, allowed = plan
+        readable time and its column in the result (-1: not allowed), and the allowed
+        features' names."""
+        pid = self._purpose_id(purpose)
         now = self._now()
-        cutoff = np.where(timed, offset + _to_us(now), fixed)
-        return pid, now, cutoff, local, list(allowed)
+        local, _, _, _, allowed = self._feature_plan(purpose)
+        return pid, now, self._cutoffs(purpose, _to_us(now)), local, list(allowed)
 
     @contextmanager
     def _read_tx(self) -> Iterator[None]:
@@ -1363,20 +1358,11 @@ class Store:
 
     def _read_person(
         self, purpose: str, user: str, *, lineage: bool, events: bool = True
-    ) -> tuple[EventColumns, PersonLineage | None]:
-        """One person's events usable for ``purpose`` (and, if asked, what was left out and
-        why), recorded in the audit log in one transaction. ``events=False`` (with
-        ``lineage``) skips building the event arrays when only the lineage is wanted."""
-        cols, person, _ = self._read_person_feedback(
-            purpose, user, lineage=lineage, events=events, feedback=False
-        )
-        return cols, person
-
-    def _read_person_feedback(
-        self, purpose: str, user: str, *, lineage: bool, events: bool, feedback: bool
     ) -> tuple[EventColumns, PersonLineage | None, set[str]]:
-        """:meth:`_read_person`, and with ``feedback`` the items the person said they are
-        not interested in, from the same transaction (what a serving request needs)."""
+        """One person's events usable for ``purpose`` (and, if asked, what was left out and
+        why) and the items they said they are not interested in, recorded in the audit log
+        in one transaction. ``events=False`` (with ``lineage``) skips building the event
+        arrays when only the lineage is wanted."""
         _check_id(user, "user")
         with self._lock:
             with self._read_tx():
@@ -1387,37 +1373,16 @@ class Store:
                 excluded = None
                 not_interested: set[str] = set()
                 if code is not None:
-                    if lineage:  # the consent event itself, for the lineage
-                        state = self._con.execute(
-                            f"SELECT cs.action, cs.seq, {_CONSENT_COLUMNS_CE} "
-                            "FROM consent_state cs JOIN consent_events ce ON ce.seq = cs.seq "
-                            "WHERE cs.purpose_id = ? AND cs.subject_id = ?",
-                            (pid, code),
-                        ).fetchone()
-                    else:
-                        state = self._con.execute(
-                            "SELECT action, seq FROM consent_state "
-                            "WHERE purpose_id = ? AND subject_id = ?",
-                            (pid, code),
-                        ).fetchone()
+                    # the consent state with its consent event (for the lineage)
+                    state = self._con.execute(
+                        f"SELECT cs.action, cs.seq, {_CONSENT_COLUMNS_CE} "
+                        "FROM consent_state cs JOIN consent_events ce ON ce.seq = cs.seq "
+                        "WHERE cs.purpose_id = ? AND cs.subject_id = ?",
+                        (pid, code),
+                    ).fetchone()
                     if lineage or (state is not None and state[0] == "grant"):
                         rec = self._person_events(code)
-                    if feedback:
-                        rows = self._con.execute(
-                            "SELECT kind, item_id FROM feedback WHERE subject_id = ? "
-                            "AND kind IN ('dont_use', 'not_interested')",
-                            (code,),
-                        ).fetchall()
-                        dont = [i for k, i in rows if k == "dont_use"]
-                        if dont:
-                            excluded = np.sort((np.int64(code) << 32) | np.array(dont, np.int64))
-                        wanted = [i for k, i in rows if k == "not_interested"]
-                        if wanted:
-                            if max(wanted) >= len(self._item_ext):
-                                self._sync_items()
-                            not_interested = {self._item_ext[i] for i in wanted}
-                    else:
-                        excluded = self._excluded_keys(code)
+                    excluded, not_interested = self._person_feedback(code)
                 active = state is not None and state[0] == "grant"
                 if events or not lineage:
                     use = rec if active else rec[:0]
@@ -1440,6 +1405,22 @@ class Store:
                 )
             person = None if fields is None else PersonLineage(**fields, audit_seq=seq)
             return cols, person, not_interested
+
+    def _person_feedback(self, code: int) -> tuple[np.ndarray | None, set[str]]:
+        """The person's ``dont_use`` items as sorted (person << 32 | item) keys (None if
+        none; the form :meth:`_excluded_keys` gives for everyone) and their
+        ``not_interested`` item ids."""
+        rows = self._con.execute(
+            "SELECT kind, item_id FROM feedback WHERE subject_id = ? "
+            "AND kind IN ('dont_use', 'not_interested')",
+            (code,),
+        ).fetchall()
+        dont = [i for k, i in rows if k == "dont_use"]
+        excluded = np.sort((np.int64(code) << 32) | np.array(dont, np.int64)) if dont else None
+        wanted = [i for k, i in rows if k == "not_interested"]
+        if wanted and max(wanted) >= len(self._item_ext):
+            self._sync_items()
+        return excluded, {self._item_ext[i] for i in wanted}
 
     def _person_events(self, code: int) -> np.ndarray:
         """The records of the person with subject code ``code``, oldest first.

@@ -66,28 +66,28 @@ class ScopedView:
 
     def history(self, user: str) -> EventColumns:
         """One person's events usable for the purpose now (empty without active consent)."""
-        cols, _ = self._store._read_person(self._purpose, user, lineage=False)
+        cols, _, _ = self._store._read_person(self._purpose, user, lineage=False)
         return cols
 
     def history_with_lineage(self, user: str) -> tuple[EventColumns, PersonLineage]:
         """One person's usable events, and what was used and left out of their data and why
         (declined, withdrawn, not allowed for this purpose, outside retention), in one read."""
-        cols, lineage = self._store._read_person(self._purpose, user, lineage=True)
+        cols, lineage, _ = self._store._read_person(self._purpose, user, lineage=True)
         assert lineage is not None
         return cols, lineage
 
     def person_lineage(self, user: str) -> PersonLineage:
         """What a read for this purpose uses of ``user``'s data, and what it leaves out
         (consent checked now; recorded in the audit log like any read)."""
-        _, lineage = self._store._read_person(self._purpose, user, lineage=True, events=False)
+        _, lineage, _ = self._store._read_person(self._purpose, user, lineage=True, events=False)
         assert lineage is not None
         return lineage
 
     def person_for_serving(self, user: str) -> tuple[PersonLineage, set[str]]:
         """:meth:`person_lineage` and :meth:`not_interested` in one read (one transaction,
         one audit entry): what a serving request checks before it scores."""
-        _, lineage, not_interested = self._store._read_person_feedback(
-            self._purpose, user, lineage=True, events=False, feedback=True
+        _, lineage, not_interested = self._store._read_person(
+            self._purpose, user, lineage=True, events=False
         )
         assert lineage is not None
         return lineage, not_interested
