@@ -206,59 +206,33 @@ def _times_us(at: Any, raw: list[Any] | None = None) -> np.ndarray:
     return np.rint(stamps * 1e6).astype(np.int64)
 
 
-_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
 _UTC_TAILS = frozenset({"Z", "+00:00"})
 
 
 def _utc_strings_us(raw: list[Any]) -> np.ndarray | None:
     """Microseconds since the epoch of ``YYYY-MM-DDTHH:MM:SS`` strings ending in ``Z`` or
-    ``+00:00`` (the common case), computed with numpy; None if any string has another form.
-    The strings have already passed validation; this only converts them."""
+    ``+00:00`` (the common case), parsed by numpy in C; None if any string has another
+    form (the caller then converts with the standard library). The strings have already
+    passed validation; this only converts them."""
     if not raw or set(map(type, raw)) != {str}:
         return None
     lengths = set(map(len, raw))
-    chars: np.ndarray | None = None
-    if lengths == {20} or lengths == {25}:  # all "...Z" or all "...+00:00": one buffer
-        width = lengths.pop()
-        try:
-            buf = "".join(raw).encode("ascii")
-        except UnicodeEncodeError:
+    try:
+        if lengths == {20} or lengths == {25}:  # all "...Z" or all "...+00:00": one buffer
+            width = lengths.pop()
+            table = np.frombuffer("".join(raw).encode("ascii"), dtype=np.uint8)
+            table = table.reshape(len(raw), width)
+            tail = np.frombuffer(b"Z" if width == 20 else b"+00:00", dtype=np.uint8)
+            if not (table[:, 19:] == tail).all():
+                return None
+            stamps = np.ascontiguousarray(table[:, :19]).view("S19").ravel()
+        elif _UTC_TAILS.issuperset(map(itemgetter(slice(19, None)), raw)):
+            stamps = np.array(raw, dtype="S19")  # cut to the date-time, without the tail
+        else:
             return None
-        table = np.frombuffer(buf, dtype=np.uint8).reshape(len(raw), width)
-        tail = np.frombuffer(b"Z" if width == 20 else b"+00:00", dtype=np.uint8)
-        if not (table[:, 19:] == tail).all():
-            return None
-        # numpy parses the (already validated) ISO date-times in C
-        stamps = np.ascontiguousarray(table[:, :19]).view("S19").ravel()
-        try:
-            return stamps.astype("datetime64[s]").astype(np.int64) * 1_000_000
-        except ValueError:  # a form numpy does not read: the digit path below decides
-            chars = table[:, :19]
-    else:
-        if not _UTC_TAILS.issuperset(map(itemgetter(slice(19, None)), raw)):
-            return None
-        chars = np.array(raw, dtype="U19").view(np.uint32).reshape(len(raw), 19)
-    seps = chars[:, [4, 7, 10, 13, 16]]
-    if not (
-        (seps[:, [0, 1]] == ord("-")).all()
-        and np.isin(seps[:, 2], [ord("T"), ord("t"), ord(" ")]).all()
-        and (seps[:, [3, 4]] == ord(":")).all()
-    ):
+        return stamps.astype("datetime64[s]").astype(np.int64) * 1_000_000
+    except (UnicodeEncodeError, ValueError):  # not ASCII, or a form numpy does not read
         return None
-    d = chars[:, _DIGITS].astype(np.int64) - ord("0")
-    if ((d < 0) | (d > 9)).any():
-        return None
-    y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    mo, dd = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
-    hh, mi, ss = d[:, 8] * 10 + d[:, 9], d[:, 10] * 10 + d[:, 11], d[:, 12] * 10 + d[:, 13]
-    # days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
-    y = y - (mo <= 2)
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (mo + np.where(mo > 2, -3, 9)) + 2) // 5 + dd - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 719468
-    return (days * 86400 + hh * 3600 + mi * 60 + ss) * 1_000_000
 
 
 def validate_batch(
