@@ -132,3 +132,26 @@ def test_two_handles_on_one_file_extend_one_chain(tmp_path) -> None:
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
     assert first.audit.verify() and second.audit.verify()
     assert first.audit.head() == second.audit.head() == (entries[-1].seq, entries[-1].hash)
+
+
+def test_changes_are_synced_and_read_records_are_written_without_sync(tmp_path) -> None:
+    """What the ``durability`` docs say: with "full" every change commits with
+    ``synchronous = FULL``; the audit entry of a read commits with NORMAL."""
+
+    def sync_level(store: persona.Store) -> int:
+        return store._con.execute("PRAGMA synchronous").fetchone()[0]
+
+    store = shop(path=str(tmp_path / "shop.db"), clock=Clock())
+    store.grant("u1", "personalization", source="form")
+    assert sync_level(store) == 2  # FULL
+    store.scope("personalization").history("u1")
+    assert sync_level(store) == 1  # NORMAL
+    store.ingest([event("u1", "a")])
+    assert sync_level(store) == 2
+    store.scope("personalization").events()
+    assert sync_level(store) == 1
+    store.erase("u1")
+    assert sync_level(store) == 2
+    relaxed = persona.Store(tmp_path / "relaxed.db", durability="normal")
+    relaxed.define_purpose("personalization", description="Recommend products")
+    assert sync_level(relaxed) == 1

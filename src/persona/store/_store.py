@@ -107,8 +107,10 @@ class Store:
     timeout:
         Seconds to wait for another process's write lock before raising ``StoreError``.
     durability:
-        ``"full"`` (default) syncs every commit to disk; ``"normal"`` survives a crash of the
-        process but may lose the last commits on power loss.
+        ``"full"`` (default) syncs every change (events, consent, erasure, definitions)
+        to disk; ``"normal"`` survives a crash of the process but may lose the last
+        changes on power loss. The audit entries that record *reads* are always written
+        without a sync: a power loss (not a process crash) may drop the last of them.
     clock:
         Returns the current time (timezone-aware). For tests; defaults to the system clock.
 
