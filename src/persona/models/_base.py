@@ -916,17 +916,18 @@ def _top_one_row(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def _order_rows_scores_cols(r: np.ndarray, c: np.ndarray, s: np.ndarray, b: int) -> np.ndarray:
-    """``np.lexsort((c, -s, r))`` (by row, then score descending, then column), done as two
-    stable sorts of integers, which is about 3x faster for a block's candidates; the
-    column tie-break is needed only where a row has equal scores, so the exact lexsort
-    runs only then. Below a few hundred entries (one person's candidates) lexsort is the
-    faster of the two, and is used."""
+    """``np.lexsort((c, -s, r))`` (by row, then score descending, then column), done for a
+    block's candidates as two stable sorts of integers (faster there than a three-key
+    lexsort); the column tie-break is needed only where a row has equal scores, so the
+    exact lexsort runs only then, and for one person's few candidates, where it is the
+    faster of the two."""
     if b == 1 or r.size <= 400:
         return np.lexsort((c, -s, r))
     bits = (s.astype(np.float64) + 0.0).view(np.int64)  # + 0.0: -0.0 sorts as 0.0
     key = ~(bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF)))  # descending score
     order = np.argsort(key, kind="stable")
     rows = r[order]
+    # int16 rows: numpy's stable sort is a radix sort for 16-bit integers
     order = order[np.argsort(rows.astype(np.int16) if b < 32768 else rows, kind="stable")]
     rs, ks = r[order], key[order]
     if rs.size > 1 and np.any((rs[1:] == rs[:-1]) & (ks[1:] == ks[:-1])):

@@ -29,6 +29,7 @@ from persona.errors import StoreError
 
 SCHEMA_VERSION = 2
 BUCKET_BITS = 6  # 64 people per bucket
+MEMBER_MASK = (1 << BUCKET_BITS) - 1  # a person's place in their bucket: code & MEMBER_MASK
 FANOUT = 4
 MAX_SEGMENTS = 10
 
@@ -189,7 +190,7 @@ def segment_rows(
     m = rec.size
     if m == 0:
         return []
-    rec["member"] = subj & ((1 << BUCKET_BITS) - 1)
+    rec["member"] = subj & MEMBER_MASK
     bucket = subj >> BUCKET_BITS
     starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
     ends = np.r_[starts[1:], m]

@@ -52,6 +52,7 @@ from persona.store._sql import (
     EVENT_DTYPE,
     FANOUT,
     MAX_SEGMENTS,
+    MEMBER_MASK,
     SCHEMA_VERSION,
     bucket_of,
     connect,
@@ -74,7 +75,6 @@ _US = 1_000_000
 _DAY_US = 86_400 * _US
 EXPORT_FORMAT_VERSION = 1
 _REASON = {"withdraw": "withdrawn", "decline": "declined"}
-_MEMBER_MASK = (1 << BUCKET_BITS) - 1
 _MEMBER_AT = EVENT_DTYPE.fields["member"][1] // 2  # in int16 units
 _RECORD_SHORTS = EVENT_DTYPE.itemsize // 2
 _LITTLE = sys.byteorder == "little"
@@ -1429,7 +1429,7 @@ class Store:
 
         Each segment is sorted by person, so their records are found by bisecting the
         ``member`` field of the raw blob, without decoding the rest of the bucket."""
-        member = code & _MEMBER_MASK
+        member = code & MEMBER_MASK
         parts = []
         for (data,) in self._con.execute(
             "SELECT data FROM segments WHERE bucket = ?", (bucket_of(code),)
