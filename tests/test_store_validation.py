@@ -178,11 +178,13 @@ def test_utc_time_strings_convert_exactly_on_the_fast_path() -> None:
     raw = [d.isoformat().replace("+00:00", "Z" if i % 2 else "+00:00")
            for i, d in enumerate(stamps)]
     expected = [(d - epoch) // timedelta(microseconds=1) for d in stamps]
-    assert _utc_strings_us(raw).tolist() == expected  # mixed lengths: the digit path
+    assert _utc_strings_us(raw).tolist() == expected  # mixed lengths: cut to the date-time
     # one length throughout: parsed from one buffer by numpy
     for tail, sep in (("Z", "T"), ("+00:00", "T"), ("Z", " ")):
         same = [d.isoformat(sep=sep).replace("+00:00", tail) for d in stamps]
         assert _utc_strings_us(same).tolist() == expected
+    # one length throughout, but another offset: not for this path
+    assert _utc_strings_us([d.isoformat().replace("+00:00", "+01:00") for d in stamps]) is None
     for other in ("2026-11-01T10:00:00+01:00", "2026-11-01T10:00:00.5Z", "2026-11-01T10:00Z"):
         assert _utc_strings_us([*raw[:3], other]) is None
     mixed = [*raw[:3], "2026-11-01T11:00:00+01:00"]
