@@ -103,8 +103,6 @@ class Recommender:
     _config_class: ClassVar[type[pydantic.BaseModel]]
     #: ``True`` when scores depend on the person (everything but Popularity).
     personalised: ClassVar[bool] = True
-    #: Extra float32 candidates ranked before exact re-scoring (see ``_exact_scores``).
-    _pad: ClassVar[int] = 0
     #: ``True`` when the model can train with ``privacy=DP(...)`` (``_fit_private``).
     _private_training: ClassVar[bool] = False
 
@@ -235,6 +233,13 @@ class Recommender:
     def _exact_scores(self, rows: np.ndarray, cand: np.ndarray, approx: np.ndarray) -> np.ndarray:
         """Served scores of candidate items ``cand`` (same shape); default: the rank scores."""
         return approx
+
+    def _rank_margin(self, rows: np.ndarray) -> np.ndarray | None:
+        """How far, per row, a rank score may lie from the served score: ``None`` when
+        the rank scores are the served ones. Models that rank in lower precision return a
+        proven bound (twice the rounding error), and every item within it of a row's
+        ``n``-th best rank score is re-scored exactly (see :func:`_top_per_row`)."""
+        return None
 
     def _similar_scores(self, item: int) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -535,9 +540,10 @@ class Recommender:
                         "rule(user, item_ids) must return one bool per catalogue item"
                     )
                 S[k, ~mask] = -np.inf
-        r_idx, c_idx, approx = _top_per_row(S, n + self._pad, candidates=self._pad > 0)
+        margin = self._rank_margin(rows)
+        r_idx, c_idx, approx = _top_per_row(S, n, margin=margin)
         exact = self._exact_scores(rows[r_idx], c_idx, approx)
-        if self._pad:
+        if margin is not None:  # candidates: re-scored, now ordered and cut to n
             return _top_sorted(r_idx, c_idx, np.asarray(exact, dtype=np.float64), b, n)
         return r_idx, c_idx, np.asarray(exact, dtype=np.float64)
 
@@ -547,15 +553,9 @@ class Recommender:
             r = int(rows[0])
             S[0, h.indices[h.indptr[r]:h.indptr[r + 1]]] = -np.inf
             return
-        starts, ends = h.indptr[rows], h.indptr[rows + 1]
-        lengths = ends - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return
-        block_row = np.repeat(np.arange(len(rows)), lengths)
-        offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        cols = h.indices[np.repeat(starts, lengths) + offsets]
-        S[block_row, cols] = -np.inf
+        flat = _history_positions(h, rows, S.shape[1])
+        if flat.size:
+            S.reshape(-1)[flat] = -np.inf
 
     def score(self, user: str, items: Sequence[str]) -> np.ndarray:
         """The served scores of ``items`` for ``user`` (as :meth:`recommend` reports them)."""
@@ -846,8 +846,31 @@ def _block_size(block_size: int | None, items: int, people: int, threads: int) -
     return max(1, -(-people // blocks))
 
 
+def _history_positions(h: sp.csr_matrix, rows: np.ndarray, width: int) -> np.ndarray:
+    """Flat positions ``block_row * width + column`` of the history entries of ``rows``
+    in a ``(len(rows), width)`` row-major block (one write masks them all)."""
+    starts = h.indptr[rows]
+    lengths = h.indptr[rows + 1] - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return h.indices[np.arange(total) + shift] + np.repeat(
+        np.arange(len(rows), dtype=np.int64) * width, lengths)
+
+
+def _lowered(thr: np.ndarray, margin: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
+    """``thr - margin`` in ``dtype``, rounded down (never above the exact difference) and
+    never below the lowest finite value, so that masked (``-inf``) entries stay out."""
+    low = -np.finfo(dtype).max
+    if margin is None:
+        return np.maximum(thr, low).astype(dtype, copy=False)
+    t = (np.asarray(thr, dtype=np.float64) - margin).astype(dtype)
+    return np.maximum(np.nextafter(t, dtype.type(-np.inf)), low)
+
+
 def _top_per_row(
-    S: np.ndarray, k: int, *, candidates: bool = False
+    S: np.ndarray, k: int, *, margin: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top ``k`` finite entries of each row, sorted by (row, -score, column).
 
@@ -857,8 +880,9 @@ def _top_per_row(
     lower bound of the row's k-th largest value, so only the few chunks whose maximum
     reaches it are searched exactly.
 
-    With ``candidates=True`` the result is an unsorted superset of each row's top ``k``
-    (every entry at or above the bound), for callers that re-score and sort anyway.
+    With ``margin`` (one value >= 0 per row) the result is instead an unsorted superset of
+    every finite entry at or above its row's ``k``-th largest value minus the margin: the
+    candidates a caller that ranks approximate scores re-scores exactly and sorts.
     """
     b, m = S.shape
     k = min(k, m)
@@ -866,42 +890,52 @@ def _top_per_row(
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=S.dtype)
     if b == 1:
-        return _top_one_row(S[0], k)
+        return _top_one_row(S[0], k, None if margin is None else float(margin[0]))
     width = m // min(max(m // 16, 4 * k), 1024)
     nchunk = m // width if width >= 2 else 0
-    if nchunk <= k:  # small catalogue: sort every finite entry
-        r, c = np.nonzero(np.isfinite(S))
-        return _top_sorted(r, c, S[r, c], b, k)
+    if nchunk <= k:  # small catalogue: every entry is its own chunk
+        if margin is None:
+            r, c = np.divmod(np.flatnonzero(np.isfinite(S)), m)
+            return _top_sorted(r, c, S[r, c], b, k)
+        thr = _lowered(np.partition(S, m - k, axis=1)[:, m - k], margin, S.dtype)
+        r, c = np.divmod(np.flatnonzero(thr[:, None] <= S), m)
+        return r, c, S[r, c]
     main = width * nchunk
     S3 = S[:, :main].reshape(b, width, nchunk)  # S3[r, w, c] is column c + nchunk * w
     cmax = S3.max(axis=1)
     if main < m:
         cmax = np.concatenate([cmax, S[:, main:]], axis=1)  # leftovers: one chunk each
     nall = cmax.shape[1]
-    # the k-th largest chunk maximum; never below the lowest finite value, so that rows
-    # with fewer than k finite entries keep exactly their finite ones
-    thr = np.partition(cmax, nall - k, axis=1)[:, nall - k]
-    thr = np.maximum(thr, -np.finfo(S.dtype).max)
+    # the k-th largest chunk maximum (lowered by the margin); never below the lowest
+    # finite value, so that rows with fewer than k finite entries keep exactly those
+    thr = _lowered(np.partition(cmax, nall - k, axis=1)[:, nall - k], margin, S.dtype)
     # every chunk that reaches the bound (ties included), then its entries that do
-    rr, cc = np.nonzero(cmax >= thr[:, None])
+    rr, cc = np.divmod(np.flatnonzero(cmax >= thr[:, None]), nall)
     regular = cc < nchunk
     rg, cg = rr[regular], cc[regular]
     sel = S3[rg, :, cg]  # (chunks, width)
-    i, w = np.nonzero(sel >= thr[rg][:, None])
+    i, w = np.divmod(np.flatnonzero(sel >= thr[rg][:, None]), width)
     rows, cols, vals = rg[i], cg[i] + nchunk * w, sel[i, w]
     if not regular.all():
         ri, ci = rr[~regular], cc[~regular]
         rows = np.concatenate([rows, ri])
         cols = np.concatenate([cols, main + ci - nchunk])
         vals = np.concatenate([vals, cmax[ri, ci]])
-    if candidates:
+    if margin is not None:
         return rows, cols, vals
     return _top_sorted(rows, cols, vals, b, k)
 
 
-def _top_one_row(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _top_one_row(
+    s: np.ndarray, k: int, margin: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``_top_per_row`` for a single row: one partition, exact tie handling."""
     m = s.shape[0]
+    if margin is not None:
+        thr = s[np.argpartition(s, m - k)[m - k]] if k < m else s.min()
+        t = _lowered(np.array([thr]), np.array([margin]), s.dtype)[0]
+        cand = np.flatnonzero(s >= t)
+        return np.zeros(cand.size, dtype=np.int64), cand, s[cand]
     if k < m:
         cand = np.argpartition(s, m - k)[m - k:]
         thr = s[cand].min()

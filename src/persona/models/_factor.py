@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -66,18 +66,23 @@ def _seed(random_state: RandomState) -> np.random.Generator:
 class _FactorModel(Recommender):
     """Shared serving for models that score with ``user_vector · item_factor``.
 
-    Candidates are ranked in float32 (as fast as implicit's own scoring), then the best
-    ``n + 8`` are re-scored in float64, so the reported scores and their order are those of
-    the exact float64 model.
+    Candidates are ranked in float32 (as fast as implicit's own scoring). Every item whose
+    float32 score lies within twice the float32 rounding bound of a person's ``n``-th best
+    is then re-scored in float64 (usually ``n`` items, a few more on near-ties), so the
+    reported scores and their order are provably those of the exact float64 model.
     """
-
-    _pad: ClassVar[int] = 8
 
     def _prepare_items(self) -> None:
         Y = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
         self.item_factors_ = Y
         self._Y32T = np.ascontiguousarray(Y.T)
         self._Y64 = Y.astype(np.float64)
+        # |float32 score - exact score| <= (f + 2) 2^-24 |u| |y| for f factors: rounding u
+        # to float32 (y is float32 already) and any order of f float32 multiply-adds
+        # (Higham, Accuracy and Stability, 3.1). Two such errors separate an item from the
+        # n-th best; 2.5 leaves room for the float64 re-scoring's own rounding.
+        ymax = float(np.linalg.norm(self._Y64, axis=1).max()) if Y.size else 0.0
+        self._margin_scale = 2.5 * (Y.shape[1] + 2) * 2.0**-24 * ymax
         self._item_norms: np.ndarray | None = None  # computed on first similar_items
         self._pruning: _NormIndex | None = None  # built on the first batch
 
@@ -93,7 +98,7 @@ class _FactorModel(Recommender):
         """Batches skip most of the catalogue with an exact bound (see :class:`_NormIndex`);
         single people and business-rule hooks take the plain path. Both give the same
         lists: the bound only drops items that cannot reach a person's top ``n + 8``."""
-        k = n + self._pad
+        k = n
         m = len(self.items_)
         if rule is not None or len(rows) < 2 or m < 1024 or 16 * k > m:
             return super()._select(rows, users, n, exclude_seen, filters, rule)
@@ -104,7 +109,7 @@ class _FactorModel(Recommender):
             return super()._select(rows, users, n, exclude_seen, filters, rule)
         if exclude_seen is None:
             exclude_seen = self.personalised
-        return index.select(self, rows, k, n, exclude_seen, filters)
+        return index.select(self, rows, n, exclude_seen, filters)
 
     def _user_vectors64(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -114,6 +119,9 @@ class _FactorModel(Recommender):
 
     def _rank_scores(self, rows: np.ndarray) -> np.ndarray:
         return self._user_vectors32(rows) @ self._Y32T
+
+    def _rank_margin(self, rows: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(self._user_vectors64(rows), axis=1) * self._margin_scale
 
     def _exact_scores(self, rows: np.ndarray, cand: np.ndarray, approx: np.ndarray) -> np.ndarray:
         if cand.size == 0:
@@ -532,10 +540,11 @@ class _NormIndex:
     remaining item can enter the person's top ``k`` and the rest of the catalogue is never
     scored for them (the classic norm-ordered bound of exact maximum-inner-product search).
     People are scored on the first ``m/16`` items, those the bound does not settle on the
-    first ``m/4``, the rest on everything. A relative margin of ``1e-5`` covers float32
-    rounding (at most ``k·2⁻²⁴·‖u‖‖y‖`` for ``k`` factors, i.e. ``< 4e-6`` at k = 64).
-    The candidates found are a superset of each person's float32 top ``k``, exactly what
-    the plain path would pass on to float64 re-scoring, so the lists are identical.
+    first ``m/4``, the rest on everything. A person settles only when the bound stays
+    below their ``k``-th best so far by more than the model's rank margin (twice the
+    float32 rounding bound; the ``1e-5`` relative margin covers the norms' own rounding),
+    so no unscored item can be a candidate. The candidates found are a superset of every
+    item the plain path re-scores in float64, so the lists are identical.
     """
 
     MARGIN = 1.0 + 1e-5
@@ -558,10 +567,12 @@ class _NormIndex:
         return any(self._worth(t) for t in self.tiers(m, k) if t < m)
 
     def _worth(self, p: int) -> bool:
-        """Whether stopping at ``p`` has settled enough people to pay for the check (a
-        tier that settles under a fifth of them is skipped; speed only, never results)."""
+        """Whether stopping at ``p`` has settled enough people to pay for the check: the
+        scores it saves (the settled share of the ``m - p`` unscored items) must exceed
+        1.5 times the ``p`` scores it partitions for everyone (a partition costs about
+        twice a score and its plain selection). Speed only, never results."""
         tried, settled = self.stats.get(p, (0, 0))
-        return tried < 512 or 5 * settled >= tried
+        return tried < 512 or settled * (self.perm.size - p) > 1.5 * p * tried
 
     def _count(self, p: int, tried: int, settled: int) -> None:
         st = self.stats.setdefault(p, [0, 0])
@@ -569,14 +580,15 @@ class _NormIndex:
         st[1] += settled
 
     def select(
-        self, model: _FactorModel, rows: np.ndarray, k: int, n: int, exclude_seen: bool,
+        self, model: _FactorModel, rows: np.ndarray, n: int, exclude_seen: bool,
         filters: tuple[np.ndarray | None, np.ndarray | None],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from persona.models._base import _top_per_row, _top_sorted
+        from persona.models._base import _lowered, _top_per_row, _top_sorted
 
-        b, m = len(rows), self.perm.size
+        b, m, k = len(rows), self.perm.size, n
         U = model._user_vectors32(rows)
         unorm = np.linalg.norm(U.astype(np.float64), axis=1) * self.MARGIN
+        margin = model._rank_margin(rows)
         # everything masked, as (block row, position in norm order)
         mr: list[np.ndarray] = []
         mc: list[np.ndarray] = []
@@ -611,19 +623,22 @@ class _NormIndex:
                 S[where[mask_r[sel]], mask_c[sel]] = -np.inf
             done_to = p
             if p == m:  # everything scored: the plain selection
-                r, c, a = _top_per_row(S, k, candidates=True)
+                r, c, a = _top_per_row(S, k, margin=margin[todo])
                 out_r.append(todo[r])
                 out_c.append(self.perm[c])
                 out_a.append(a)
                 break
             kth = np.partition(S, p - k, axis=1)[:, p - k]  # each person's k-th best so far
-            done = unorm[todo] * self.rest[p] < kth  # -inf (too few items) never settles
+            # an unscored item's float32 score is at most |u| rest + margin / 2, and a
+            # candidate reaches kth - margin; -inf (too few items) never settles
+            done = unorm[todo] * self.rest[p] < kth - 2 * margin[todo]
             self._count(p, todo.size, int(done.sum()))
             if not done.any():
                 continue
-            # a settled person's candidates: every score at or above their k-th best
+            # a settled person's candidates: every score within the margin of their k-th best
             Sd = S[done] if not done.all() else S
-            hit = np.flatnonzero(Sd >= kth[done][:, None])
+            cut = _lowered(kth[done], margin[todo][done], S.dtype)
+            hit = np.flatnonzero(Sd >= cut[:, None])
             r, c = np.divmod(hit, p)
             a = Sd.reshape(-1)[hit]
             out_r.append(todo[done][r])
