@@ -869,6 +869,24 @@ def _lowered(thr: np.ndarray, margin: np.ndarray | None, dtype: np.dtype) -> np.
     return np.maximum(np.nextafter(t, dtype.type(-np.inf)), low)
 
 
+def _kth_lower_bound(S: np.ndarray, k: int) -> np.ndarray:
+    """A lower bound of each row's ``k``-th largest entry (``-inf`` where fewer than ``k``
+    are finite), in one pass: the ``k``-th largest maximum of strided chunks of columns
+    (``k`` chunk maxima are ``k`` distinct entries at or above it). Close to the exact
+    value when a row's best entries fall in different chunks, as they mostly do."""
+    b, m = S.shape
+    k = min(k, m)
+    width = m // min(max(m // 16, 4 * k), 1024)
+    nchunk = m // width if width >= 2 else 0
+    if nchunk <= k:
+        return np.partition(S, m - k, axis=1)[:, m - k]
+    main = width * nchunk
+    cmax = S[:, :main].reshape(b, width, nchunk).max(axis=1)
+    if main < m:
+        cmax = np.concatenate([cmax, S[:, main:]], axis=1)
+    return np.partition(cmax, cmax.shape[1] - k, axis=1)[:, cmax.shape[1] - k]
+
+
 def _top_per_row(
     S: np.ndarray, k: int, *, margin: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
