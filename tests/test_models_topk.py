@@ -210,3 +210,24 @@ def test_lists_are_the_float64_top_n_among_float32_near_ties(seed: int, n: int, 
             == expected
     for u in users[:10]:
         assert [r.item for r in model.recommend(u, n=n, explain=False)] == expected[int(u[1:])]
+
+
+@given(
+    b=st.integers(1, 5),
+    m=st.integers(1, 3000),
+    k=st.integers(1, 30),
+    seed=st.integers(0, 2**32 - 1),
+    masked=st.floats(0.0, 1.0),
+)
+def test_kth_lower_bound_never_exceeds_the_kth_largest(
+    b: int, m: int, k: int, seed: int, masked: float
+) -> None:
+    from persona.models._base import _kth_lower_bound
+
+    rng = np.random.default_rng(seed)
+    S = rng.standard_normal((b, m)).astype(np.float32)
+    S[rng.random((b, m)) < masked] = -np.inf
+    bound = _kth_lower_bound(S, k)
+    kth = -np.sort(-S, axis=1)[:, min(k, m) - 1]
+    assert np.all(bound <= kth)
+    assert np.all(np.isneginf(bound[np.isneginf(kth)]))
