@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import persona
-from store_helpers import shop, writer_process
+from store_helpers import Clock, event, shop, writer_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,3 +104,48 @@ def test_an_erasure_by_another_connection_invalidates_cached_ids(tmp_path: Path)
         "SELECT count(*) FROM consent_events WHERE subject_id NOT IN (SELECT id FROM subjects)"
     ).fetchone()[0]
     assert orphans == 0
+
+
+def _people_codes(store: persona.Store) -> dict[str, int]:
+    return dict(store._con.execute("SELECT ext, id FROM subjects").fetchall())
+
+
+def test_people_created_by_another_handle_keep_one_code(tmp_path: Path) -> None:
+    """Each handle's cache of person codes is complete up to a watermark; people another
+    handle creates in between are found, never created twice."""
+    clock = Clock()
+    a = shop(str(tmp_path / "s.db"), clock)
+    b = persona.Store(tmp_path / "s.db", clock=clock)
+    a.ingest([event(f"u{k}", f"sku-{k}") for k in range(3)])
+    b.ingest([event(f"u{k}", "sku-x") for k in range(2, 6)])  # u2 held, u3-u5 new
+    a.grant("u9", "personalization", source="test")  # a person created outside ingest
+    a.ingest([event("u5", "sku-y"), event("u6", "sku-y"), event("u9", "sku-y")])
+    b.ingest([event("u6", "sku-z"), event("u7", "sku-z")])
+    codes = _people_codes(a)
+    assert sorted(codes) == [f"u{k}" for k in (0, 1, 2, 3, 4, 5, 6, 7, 9)]
+    for handle in (a, b):
+        assert {u: c for u, c in handle._subjects.items() if u in codes} == {
+            u: codes[u] for u in handle._subjects
+        }
+    assert sorted(e["item"] for e in a.export("u5")["events"]) == ["sku-x", "sku-y"]
+    assert sorted(e["item"] for e in b.export("u6")["events"]) == ["sku-y", "sku-z"]
+    a.close()
+    b.close()
+
+
+def test_a_fresh_handle_on_many_people_looks_up_only_the_batch(tmp_path: Path) -> None:
+    """Past the catch-up limit a handle asks the file for just the people in the batch,
+    and its cache is not treated as complete afterwards."""
+    clock = Clock()
+    a = shop(str(tmp_path / "s.db"), clock)
+    a.ingest([event(f"p{k}", "sku-1") for k in range(70_000)])
+    b = persona.Store(tmp_path / "s.db", clock=clock)
+    b.ingest([event("p69999", "sku-2"), event("new", "sku-2")])
+    assert len(b._subjects) == 2 and b._subjects_upto == 0
+    codes = _people_codes(b)
+    assert b._subjects == {"p69999": codes["p69999"], "new": codes["new"]}
+    a.ingest([event("new", "sku-3"), event("p1", "sku-3")])  # a's cache: up to p69999
+    assert a._subjects["new"] == codes["new"]
+    assert len(a.export("new")["events"]) == 2
+    a.close()
+    b.close()

@@ -156,7 +156,8 @@ class Store:
         self._generation = -1
         self._tx_meta: dict[str, str] | None = None  # meta rows read when the transaction began
         self._plans: dict[str | None, tuple[Any, ...]] = {}  # see _feature_plan
-        self._subjects: dict[str, int] = {}
+        self._subjects: dict[str, int] = {}  # person id -> code, see _uncached_subjects
+        self._subjects_upto = 0  # every subject with a code up to this one is cached
         self.audit = AuditLog(self._con, self._lock, self._now)
         with self._lock, write_transaction(self._con, timeout=self._timeout):
             migrated = create_or_migrate(self._con, self.path)
@@ -217,7 +218,7 @@ class Store:
             meta = dict(self._con.execute(_TX_META).fetchall())
             generation = meta.get("generation")
             if generation is not None and int(generation) != self._generation:
-                self._subjects.clear()
+                self._clear_subjects()
                 self._generation = int(generation)
             self._tx_meta = meta
             self.audit._begin(meta.get("audit_head"))
@@ -243,7 +244,7 @@ class Store:
             )
         generation, defs_version = int(meta["generation"]), int(meta["defs_version"])
         if generation != self._generation:
-            self._subjects.clear()
+            self._clear_subjects()
             self._generation = generation
         if defs_version != self._defs_version:
             self._purposes = {
@@ -676,22 +677,44 @@ class Store:
         self._subjects[user] = row[0]
         return int(row[0])
 
-    def _uncached_subjects(self, users: list[str]) -> list[str]:
-        """Cache the codes of held subjects among ``users`` (unique); return those not held."""
+    def _clear_subjects(self) -> None:
+        self._subjects.clear()
+        self._subjects_upto = 0
+
+    def _uncached_subjects(self, users: list[str]) -> tuple[list[str], int | None]:
+        """Cache the codes of held subjects among ``users``; return those not held (unique,
+        in order of first appearance), and the highest code held when every held subject
+        is now cached (else None).
+
+        The cache is complete up to ``_subjects_upto``: codes only grow, and an erasure (the
+        only delete) clears the cache through the generation. So when no code beyond it
+        exists, an uncached person is a new one without asking the file; a short gap (codes
+        created by another process) is read in one range query; a long one (a fresh handle
+        on a large store) is answered by looking up just the uncached people."""
         cache = self._subjects
         unknown = set(users).difference(cache)
-        missing = list(filter(unknown.__contains__, users)) if unknown else []
-        if missing:
-            self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
-            self._con.execute("DELETE FROM temp._ids")
-            self._con.executemany("INSERT INTO temp._ids(ext) VALUES (?)", zip(missing))
-            cache.update(
-                self._con.execute(
-                    "SELECT s.ext, s.id FROM subjects s JOIN temp._ids t ON t.ext = s.ext"
+        if not unknown:
+            return [], None
+        missing = list(dict.fromkeys(filter(unknown.__contains__, users)))
+        top = self._con.execute("SELECT max(id) FROM subjects").fetchone()[0] or 0
+        upto = self._subjects_upto
+        if top - upto <= max(4 * len(missing), 65536):
+            if top > upto:
+                cache.update(
+                    self._con.execute("SELECT ext, id FROM subjects WHERE id > ?", (upto,))
                 )
+                self._subjects_upto = top
+                missing = [u for u in missing if u not in cache]
+            return missing, top
+        self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
+        self._con.execute("DELETE FROM temp._ids")
+        self._con.executemany("INSERT INTO temp._ids(ext) VALUES (?)", zip(missing))
+        cache.update(
+            self._con.execute(
+                "SELECT s.ext, s.id FROM subjects s JOIN temp._ids t ON t.ext = s.ext"
             )
-            missing = [u for u in missing if u not in cache]
-        return missing
+        )
+        return [u for u in missing if u not in cache], None
 
     # ------------------------------------------------------------------ ingest
     def ingest(
@@ -728,7 +751,7 @@ class Store:
                 with self._tx():
                     return self._write_batch(batch, problems, codes, on_invalid)
             except BaseException:
-                self._subjects.clear()  # may hold codes of rows that were rolled back
+                self._clear_subjects()  # may hold codes of rows that were rolled back
                 self._item_ext, self._item_code, self._item_last = [], {}, 0
                 self._item_table = np.array([], dtype=object)
                 self._eids = EventIdIndex()
@@ -743,7 +766,7 @@ class Store:
     ) -> IngestReport:
         generation = self._generation  # checked when the transaction began
         keep = np.ones(len(batch.user), dtype=bool)
-        new = self._uncached_subjects(list(dict.fromkeys(batch.user)))
+        new, held_top = self._uncached_subjects(batch.user)
         if new:
             pseudonyms = dict(zip(new, map(self.pseudonym, new), strict=True))
             blocked_ps: set[str] = set()
@@ -792,25 +815,27 @@ class Store:
                     "INSERT INTO temp._new(ext, p) VALUES (?, ?)",
                     [(u, pseudonyms[u]) for u in new],
                 )
-                self._subjects.update(
-                    self._con.execute(
-                        "INSERT INTO subjects(ext, pseudonym, created_at) "
-                        "SELECT ext, p, ? FROM temp._new ORDER BY rowid RETURNING ext, id",
-                        (created_at,),
-                    ).fetchall()
-                )
+                created = self._con.execute(
+                    "INSERT INTO subjects(ext, pseudonym, created_at) "
+                    "SELECT ext, p, ? FROM temp._new ORDER BY rowid RETURNING ext, id",
+                    (created_at,),
+                ).fetchall()
+                self._subjects.update(created)
+                if held_top == self._subjects_upto:  # the cache stays complete
+                    self._subjects_upto = max(c for _, c in created)
         m_all = len(batch.user)
-        subj = np.array(list(map(self._subjects.get, batch.user, repeat(0))), dtype=np.int64)
+        subj = np.fromiter(map(self._subjects.get, batch.user, repeat(0)), np.int64, m_all)
 
         self._sync_items()
-        unique_items = [i for i in dict.fromkeys(batch.item) if i not in self._item_code]
-        if unique_items:
+        unknown = set(batch.item).difference(self._item_code)
+        if unknown:
             self._con.executemany(
-                "INSERT OR IGNORE INTO items(ext) VALUES (?)", [(i,) for i in unique_items]
+                "INSERT OR IGNORE INTO items(ext) VALUES (?)",
+                zip(dict.fromkeys(filter(unknown.__contains__, batch.item))),
             )
             self._sync_items()
-        item = np.array(list(map(self._item_code.__getitem__, batch.item)), dtype=np.int64)
-        feature = np.array(list(map(feature_codes.__getitem__, batch.feature)), dtype=np.int64)
+        item = np.fromiter(map(self._item_code.__getitem__, batch.item), np.int64, m_all)
+        feature = np.fromiter(map(feature_codes.__getitem__, batch.feature), np.int64, m_all)
 
         eids = event_ids(subj, item, feature, batch.value, batch.at_us, batch.event_id)
         self._eids.sync(self._con, generation)
@@ -1765,7 +1790,7 @@ class Store:
                         subject=pseudonym,
                     )
             finally:
-                self._subjects.clear()
+                self._clear_subjects()
                 self._eids = EventIdIndex()
             self._checkpoint()
             self._refresh()
