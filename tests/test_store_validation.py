@@ -3,10 +3,13 @@ rejected, and the store is exactly as before. Re-sending an event changes nothin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import persona
 from store_helpers import Clock, event, fingerprint, shop
@@ -164,8 +167,9 @@ def test_consent_calls_validate() -> None:
 
 
 def test_utc_time_strings_convert_exactly_on_the_fast_path() -> None:
-    """Plain ``...Z`` / ``...+00:00`` strings are converted with numpy; they must give the
-    standard library's answer, and any other form must leave the fast path (issue 2)."""
+    """Plain ``...Z`` / ``...+00:00`` strings are converted as one byte table with integer
+    arithmetic; they must give the standard library's answer, and any other form must leave
+    the fast path (issue 2)."""
     import random
     from datetime import timedelta
 
@@ -179,7 +183,7 @@ def test_utc_time_strings_convert_exactly_on_the_fast_path() -> None:
            for i, d in enumerate(stamps)]
     expected = [(d - epoch) // timedelta(microseconds=1) for d in stamps]
     assert _utc_strings_us(raw).tolist() == expected  # mixed lengths: cut to the date-time
-    # one length throughout: parsed from one buffer by numpy
+    # one length throughout: one buffer
     for tail, sep in (("Z", "T"), ("+00:00", "T"), ("Z", " ")):
         same = [d.isoformat(sep=sep).replace("+00:00", tail) for d in stamps]
         assert _utc_strings_us(same).tolist() == expected
@@ -202,3 +206,105 @@ def test_rows_with_different_fields_of_the_same_count_take_the_general_path() ->
     odd["colour"] = "red"
     with pytest.raises(persona.ValidationError, match=r"row 1.*colour"):
         store.ingest([event("u1", "c"), odd])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "2026-02-29T10:00:00Z",  # not a leap year
+        "1900-02-29T10:00:00Z",  # nor is 1900
+        "2026-13-01T10:00:00Z",
+        "2026-00-01T10:00:00Z",
+        "2026-04-31T10:00:00Z",
+        "2026-11-00T10:00:00Z",
+        "2026-11-01T24:00:00Z",
+        "2026-11-01T10:60:00Z",
+        "2026-11-01T10:00:60Z",
+        "0000-01-01T00:00:00Z",
+        "2026-11-01X10:00:00Z",
+        "2026/11/01T10:00:00Z",
+        "2026-11-01T10-00-00Z",
+        "2026-1a-01T10:00:00Z",
+        "２026-11-01T10:00:00Z",  # a full-width digit
+    ],
+)
+def test_impossible_or_other_utc_strings_leave_the_fast_path_and_are_rejected(bad: str) -> None:
+    from persona.store._validate import _utc_strings_us
+
+    good = "2026-11-01T10:00:00Z"
+    assert _utc_strings_us([good, bad, good]) is None
+    store = shop(clock=Clock())
+    before = fingerprint(store)
+    with pytest.raises(persona.ValidationError) as info:
+        store.ingest([event("u1", at=good), event("u2", at=bad)])
+    assert [(e["row"], e["field"]) for e in info.value.errors] == [(1, "at")]
+    assert fingerprint(store) == before
+
+
+def test_other_forms_pydantic_reads_fall_back_and_are_stored() -> None:
+    from persona.store._validate import _utc_strings_us
+
+    other = ["2026-11-01T10:00:00z", "2026-11-01T11:00:00+01:00", "2026-11-01T10:00:00.000Z"]
+    assert _utc_strings_us(["2026-11-01T10:00:00Z", *other]) is None
+    store = shop(clock=Clock())
+    store.ingest([event(f"u{k}", at=a) for k, a in enumerate(other)])
+    times = {store.export(f"u{k}")["events"][0]["at"] for k in range(3)}
+    assert len(times) == 1  # the same instant, three ways
+
+
+def test_leap_days_and_year_ends_take_the_fast_path() -> None:
+    from persona.store._validate import _utc_strings_us
+
+    cases = ["2024-02-29T23:59:59Z", "2000-02-29T00:00:00Z", "1999-12-31T23:59:59+00:00",
+             "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1970-01-01 00:00:00Z",
+             "1969-12-31t23:59:59Z"]
+    got = _utc_strings_us(cases)
+    assert got is not None
+    expected = [
+        (datetime.fromisoformat(c.replace("Z", "+00:00")) - datetime(1970, 1, 1, tzinfo=UTC))
+        // timedelta(microseconds=1)
+        for c in cases
+    ]
+    assert got.tolist() == expected
+
+
+_CHARS = "0123456789-:T t+Z"
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.datetimes(
+                min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)
+            ).map(lambda d: d.replace(microsecond=0).isoformat() + "Z"),
+            st.text(alphabet=_CHARS, min_size=19, max_size=25),
+            st.tuples(
+                st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32),
+                st.integers(0, 25), st.integers(0, 61), st.integers(0, 61),
+            ).map(lambda t: "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*t)),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_what_the_fast_path_accepts_pydantic_accepts_as_the_same_instant(raw: list[str]) -> None:
+    from pydantic import AwareDatetime, TypeAdapter
+
+    from persona.store._validate import _utc_strings_us
+
+    got = _utc_strings_us(raw)
+    adapter = TypeAdapter(AwareDatetime)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    parsed = []
+    for r in raw:
+        try:
+            parsed.append((adapter.validate_python(r) - epoch) // timedelta(microseconds=1))
+        except Exception:
+            parsed.append(None)
+    if got is not None:
+        assert got.tolist() == parsed
+    elif None not in parsed:  # pydantic reads them all: only other forms may fall back
+        assert not all(_PLAIN_UTC.fullmatch(r) for r in raw)
+
+
+_PLAIN_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(Z|\+00:00)")

@@ -44,11 +44,18 @@ Value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 At = AwareDatetime
 
 
-class _Columns(TypedDict):
+class _Fields(TypedDict):
     user: list[Id]
     item: list[Id]
     feature: list[Annotated[str, Strict()]]
     value: list[Value]
+
+
+class _FieldsWithId(_Fields):
+    id: list[Id | None]
+
+
+class _Columns(_Fields):
     at: list[At]
 
 
@@ -56,8 +63,14 @@ class _ColumnsWithId(_Columns):
     id: list[Id | None]
 
 
-_ADAPTER = TypeAdapter(_Columns)
-_ADAPTER_ID = TypeAdapter(_ColumnsWithId)
+# (has an id column, times still to validate) -> adapter; times that are plain UTC strings
+# are validated and converted by _utc_strings_us instead of pydantic
+_ADAPTERS = {
+    (False, True): TypeAdapter(_Columns),
+    (True, True): TypeAdapter(_ColumnsWithId),
+    (False, False): TypeAdapter(_Fields),
+    (True, False): TypeAdapter(_FieldsWithId),
+}
 
 
 @dataclass
@@ -194,9 +207,6 @@ def _times_us(at: Any, raw: list[Any] | None = None) -> np.ndarray:
                 return parsed.timestamp()
         return float(value.timestamp())
 
-    fast = _utc_strings_us(raw)
-    if fast is not None:
-        return fast
     try:  # all ISO strings the standard library reads: conversion stays in C
         stamps = np.array(
             list(map(datetime.timestamp, map(datetime.fromisoformat, raw))), dtype=np.float64
@@ -207,32 +217,74 @@ def _times_us(at: Any, raw: list[Any] | None = None) -> np.ndarray:
 
 
 _UTC_TAILS = frozenset({"Z", "+00:00"})
+_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]  # of YYYY-MM-DDTHH:MM:SS
+_PLACE = np.array([1000, 100, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1], dtype=np.int32)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
 
 
 def _utc_strings_us(raw: list[Any]) -> np.ndarray | None:
-    """Microseconds since the epoch of ``YYYY-MM-DDTHH:MM:SS`` strings ending in ``Z`` or
-    ``+00:00`` (the common case), parsed by numpy in C; None if any string has another
-    form (the caller then converts with the standard library). The strings have already
-    passed validation; this only converts them."""
-    if not raw or set(map(type, raw)) != {str}:
+    """Validate and convert times that are all ``YYYY-MM-DDTHH:MM:SS`` (``T``, ``t`` or a
+    space between date and time) ending in ``Z`` or ``+00:00``, the common case, in
+    microseconds since the epoch.
+
+    The strings are checked and converted as one byte table, column by column, with integer
+    arithmetic (the proleptic Gregorian calendar; days from the civil date as in H.
+    Hinnant's ``days_from_civil``), with no Python object per row. Returns None if any
+    string has another form or an impossible date or time (year 0, 29 February of a common
+    year, hour 24, second 60, ...): the caller then validates every time with pydantic,
+    which names the bad rows, and converts with the standard library. Whatever this
+    accepts, pydantic accepts as the same instant (a test checks this)."""
+    if not raw or not isinstance(raw, list):
         return None
-    lengths = set(map(len, raw))
-    try:
+    try:  # anything but strings fails to join (TypeError)
+        lengths = set(map(len, raw))
         if lengths == {20} or lengths == {25}:  # all "...Z" or all "...+00:00": one buffer
             width = lengths.pop()
-            table = np.frombuffer("".join(raw).encode("ascii"), dtype=np.uint8)
-            table = table.reshape(len(raw), width)
-            tail = np.frombuffer(b"Z" if width == 20 else b"+00:00", dtype=np.uint8)
-            if not (table[:, 19:] == tail).all():
-                return None
-            stamps = np.ascontiguousarray(table[:, :19]).view("S19").ravel()
-        elif _UTC_TAILS.issuperset(map(itemgetter(slice(19, None)), raw)):
-            stamps = np.array(raw, dtype="S19")  # cut to the date-time, without the tail
+            buf = "".join(raw).encode("ascii")
+            tail = b"Z" if width == 20 else b"+00:00"
+        elif lengths and _UTC_TAILS.issuperset(map(itemgetter(slice(19, None)), raw)):
+            width, tail = 19, b""
+            buf = "".join(map(itemgetter(slice(None, 19)), raw)).encode("ascii")
         else:
             return None
-        return stamps.astype("datetime64[s]").astype(np.int64) * 1_000_000
-    except (UnicodeEncodeError, ValueError):  # not ASCII, or a form numpy does not read
+    except (TypeError, UnicodeEncodeError):  # not strings; not ASCII
         return None
+    # one row per character position: every check below is one pass over a long column
+    t = np.ascontiguousarray(np.frombuffer(buf, dtype=np.uint8).reshape(len(raw), width).T)
+    for k, ch in enumerate(tail, start=19):
+        if not (t[k] == ch).all():
+            return None
+    sep = t[10]
+    if not (
+        (t[[4, 7]] == ord("-")).all()
+        and (t[[13, 16]] == ord(":")).all()
+        and ((sep == ord("T")) | (sep == ord("t")) | (sep == ord(" "))).all()
+    ):
+        return None
+    d = t[_DIGITS] - np.uint8(ord("0"))  # a non-digit wraps around to above 9
+    if (d > 9).any():
+        return None
+    v = d.astype(np.int32) * _PLACE[:, None]
+    year = v[0] + v[1] + v[2] + v[3]
+    month, day = v[4] + v[5], v[6] + v[7]
+    hour, minute, second = v[8] + v[9], v[10] + v[11], v[12] + v[13]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days_in_month = _DAYS_IN_MONTH.take(month, mode="clip") + (leap & (month == 2))
+    if not (
+        (year >= 1).all()
+        and ((month >= 1) & (month <= 12)).all()
+        and ((day >= 1) & (day <= days_in_month)).all()
+        and (hour < 24).all()
+        and (minute < 60).all()
+        and (second < 60).all()
+    ):
+        return None
+    y = (year - (month <= 2)).astype(np.int64)  # years from March, so leap days come last
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000
 
 
 def validate_batch(
@@ -282,10 +334,11 @@ def validate_batch(
         for i in np.flatnonzero(null & ~bad):
             problems.append(_problem(int(i), "at", "'at' is missing"))
         bad |= null
-    names = [k for k in cols if k != "at" or at_series is None]
+    fast_at = _utc_strings_us(cols["at"]) if at_series is None else None
+    names = [k for k in cols if k != "at" or (at_series is None and fast_at is None)]
     if "id" in names:
         cols["id"] = [None if v is _MISSING else v for v in cols["id"]]
-    adapter = _ADAPTER_ID if "id" in names else _ADAPTER
+    adapter = _ADAPTERS["id" in names, "at" in names]
 
     parsed: dict[str, Any] | None = None
     while parsed is None:
@@ -294,8 +347,6 @@ def validate_batch(
             payload = {k: cols[k] for k in names}
         else:
             payload = {k: [cols[k][i] for i in idx.tolist()] for k in names}
-        if at_series is not None:
-            payload["at"] = [_PLACEHOLDER_TIME] * idx.size
         try:
             parsed = adapter.validate_python(payload)
         except PydanticValidationError as exc:
@@ -309,7 +360,9 @@ def validate_batch(
                     problems.append(_problem(row, str(loc[0]), err["msg"], err.get("input")))
                     bad[row] = True
 
-    if at_series is None:
+    if fast_at is not None:
+        at_us = fast_at if idx.size == n else fast_at[idx]
+    elif at_series is None:
         raw_at = cols["at"] if idx.size == n else [cols["at"][i] for i in idx.tolist()]
         at_us = _times_us(parsed["at"], raw_at)
     else:
@@ -344,8 +397,6 @@ def validate_batch(
     )
     return batch, problems
 
-
-_PLACEHOLDER_TIME = datetime(2000, 1, 1).astimezone()
 
 
 def raise_for(problems: list[dict[str, Any]], n: int) -> None:
