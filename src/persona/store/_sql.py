@@ -179,6 +179,24 @@ def load_segments(rows: list[tuple[int, int, bytes]]) -> tuple[np.ndarray, np.nd
     return rec, subjects_of(buckets, counts, rec)
 
 
+def person_time_order(subj: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``np.lexsort((at, subj))``: the stable order by person, then time.
+
+    Done as one stable sort of a combined integer key (person above, time below) when both
+    ranges fit in 63 bits together, as they do for events spanning years: faster than the
+    two-key lexsort, and much faster on concatenated sorted runs (a merge of segments),
+    which the stable sort detects."""
+    if subj.size < 2:
+        return np.arange(subj.size)
+    s0, a0 = int(subj.min()), int(at.min())
+    sbits = (int(subj.max()) - s0).bit_length()
+    abits = (int(at.max()) - a0).bit_length()
+    if sbits + abits > 63:
+        return np.lexsort((at, subj))
+    key = ((subj.astype(np.int64) - s0) << abits) | (at.astype(np.int64) - a0)
+    return np.argsort(key, kind="stable")
+
+
 def segment_rows(
     subj: np.ndarray, rec: np.ndarray, levels: dict[int, int] | None = None
 ) -> list[tuple[int, int, int, bytes]]:
@@ -267,7 +285,7 @@ def create_or_migrate(con: sqlite3.Connection, path: str) -> int | None:
             np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
         )
         rec = np.frombuffer(b"".join([r[2] for r in rows]), dtype=EVENT_DTYPE).copy()
-        order = np.lexsort((rec["at"], subj))
+        order = person_time_order(subj, rec["at"])
         rec, subj = rec[order], subj[order]
         con.executemany(
             "INSERT INTO segments(bucket, level, n, data) VALUES (?, ?, ?, ?)",

@@ -59,6 +59,7 @@ from persona.store._sql import (
     create_or_migrate,
     load_segments,
     merge_plan,
+    person_time_order,
     segment_rows,
     write_transaction,
 )
@@ -853,7 +854,7 @@ class Store:
         if m:
             s, it, fe = subj[idx], item[idx], feature[idx]
             val, at, eid = batch.value[idx], batch.at_us[idx], eids[idx]
-            order = np.lexsort((at, s))
+            order = person_time_order(s, at)
             rec = np.zeros(m, dtype=EVENT_DTYPE)
             rec["item"], rec["feature"] = it[order], fe[order]
             rec["value"], rec["at"], rec["eid"] = val[order], at[order], eid[order]
@@ -968,11 +969,11 @@ class Store:
         levels: dict[int, int] = {}
         for r in rows:
             levels[r[0]] = max(levels.get(r[0], 0), r[4] + bump)
-        order = np.lexsort((rec["at"], subj))
+        order = person_time_order(subj, rec["at"])
         rec, subj = rec[order], subj[order]
         self._con.execute("DELETE FROM segments WHERE id IN (SELECT id FROM temp._merge)")
         self._insert_segments(subj, rec, levels)
-        return deleted, int(np.unique(subj).size)
+        return deleted, int(_distinct_sorted(subj).size)
 
     def compact(self) -> int:
         """Merge each bucket's segments into one (faster reads after many small batches).
