@@ -97,7 +97,7 @@ class _FactorModel(Recommender):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batches skip most of the catalogue with an exact bound (see :class:`_NormIndex`);
         single people and business-rule hooks take the plain path. Both give the same
-        lists: the bound only drops items that cannot reach a person's top ``n + 8``."""
+        lists: the bound only drops items that cannot be re-scored candidates."""
         k = n
         m = len(self.items_)
         if rule is not None or len(rows) < 2 or m < 1024 or 16 * k > m:
