@@ -949,9 +949,12 @@ def _top_one_row(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``_top_per_row`` for a single row: one partition, exact tie handling."""
     m = s.shape[0]
-    if margin is not None:
-        thr = s[np.argpartition(s, m - k)[m - k]] if k < m else s.min()
-        t = _lowered(np.array([thr]), np.array([margin]), s.dtype)[0]
+    if margin is not None:  # _lowered for one value, in scalars (this is every request)
+        thr = float(np.partition(s, m - k)[m - k] if k < m else s.min())
+        exact = max(thr - margin, -float(np.finfo(s.dtype).max))
+        t = s.dtype.type(exact)
+        if float(t) > exact:
+            t = np.nextafter(t, s.dtype.type(-np.inf))
         cand = np.flatnonzero(s >= t)
         return np.zeros(cand.size, dtype=np.int64), cand, s[cand]
     if k < m:

@@ -121,7 +121,8 @@ class _FactorModel(Recommender):
         return self._user_vectors32(rows) @ self._Y32T
 
     def _rank_margin(self, rows: np.ndarray) -> np.ndarray:
-        return np.linalg.norm(self._user_vectors64(rows), axis=1) * self._margin_scale
+        U = self._user_vectors64(rows)
+        return np.sqrt(np.einsum("ij,ij->i", U, U)) * self._margin_scale
 
     def _exact_scores(self, rows: np.ndarray, cand: np.ndarray, approx: np.ndarray) -> np.ndarray:
         if cand.size == 0:
