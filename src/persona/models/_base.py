@@ -859,9 +859,10 @@ def _history_positions(h: sp.csr_matrix, rows: np.ndarray, width: int) -> np.nda
         np.arange(len(rows), dtype=np.int64) * width, lengths)
 
 
-def _lowered(thr: np.ndarray, margin: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
-    """``thr - margin`` in ``dtype``, rounded down (never above the exact difference) and
-    never below the lowest finite value, so that masked (``-inf``) entries stay out."""
+def _lowered(thr: Any, margin: Any, dtype: np.dtype) -> Any:
+    """``thr - margin`` in ``dtype`` (arrays or scalars), rounded down (never above the
+    exact difference) and never below the lowest finite value, so that masked (``-inf``)
+    entries stay out."""
     low = -np.finfo(dtype).max
     if margin is None:
         return np.maximum(thr, low).astype(dtype, copy=False)
@@ -869,22 +870,35 @@ def _lowered(thr: np.ndarray, margin: np.ndarray | None, dtype: np.dtype) -> np.
     return np.maximum(np.nextafter(t, dtype.type(-np.inf)), low)
 
 
-def _kth_lower_bound(S: np.ndarray, k: int) -> np.ndarray:
-    """A lower bound of each row's ``k``-th largest entry (``-inf`` where fewer than ``k``
-    are finite), in one pass: the ``k``-th largest maximum of strided chunks of columns
-    (``k`` chunk maxima are ``k`` distinct entries at or above it). Close to the exact
-    value when a row's best entries fall in different chunks, as they mostly do."""
+def _chunk_maxima(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """The strided chunks of columns that the top-``k`` searches work on: ``(S3, cmax,
+    nchunk)`` with ``S3[r, w, c]`` column ``c + nchunk * w`` (column ``j`` goes to chunk
+    ``j mod nchunk``, which spreads popular items that cluster in id order) and ``cmax``
+    each chunk's maximum, the leftover columns appended as one chunk each. None when the
+    catalogue is too small for chunks to help (no more chunks than ``k``)."""
     b, m = S.shape
-    k = min(k, m)
     width = m // min(max(m // 16, 4 * k), 1024)
     nchunk = m // width if width >= 2 else 0
     if nchunk <= k:
-        return np.partition(S, m - k, axis=1)[:, m - k]
+        return None
     main = width * nchunk
-    cmax = S[:, :main].reshape(b, width, nchunk).max(axis=1)
+    S3 = S[:, :main].reshape(b, width, nchunk)
+    cmax = S3.max(axis=1)
     if main < m:
         cmax = np.concatenate([cmax, S[:, main:]], axis=1)
-    return np.partition(cmax, cmax.shape[1] - k, axis=1)[:, cmax.shape[1] - k]
+    return S3, cmax, nchunk
+
+
+def _kth_lower_bound(S: np.ndarray, k: int) -> np.ndarray:
+    """A lower bound of each row's ``k``-th largest entry (``-inf`` where fewer than ``k``
+    are finite), in one pass: the ``k``-th largest chunk maximum (``k`` chunk maxima are
+    ``k`` distinct entries at or above it). Close to the exact value when a row's best
+    entries fall in different chunks, as they mostly do."""
+    k = min(k, S.shape[1])
+    chunks = _chunk_maxima(S, k)
+    vals = S if chunks is None else chunks[1]
+    cut = vals.shape[1] - k
+    return np.partition(vals, cut, axis=1)[:, cut]
 
 
 def _top_per_row(
@@ -893,10 +907,9 @@ def _top_per_row(
     """Top ``k`` finite entries of each row, sorted by (row, -score, column).
 
     Ties are broken by the lower column, so the result does not depend on block size.
-    Columns are dealt into strided chunks (column ``j`` goes to chunk ``j mod c``, which
-    spreads popular items that cluster in id order); the k-th largest chunk maximum is a
-    lower bound of the row's k-th largest value, so only the few chunks whose maximum
-    reaches it are searched exactly.
+    Columns are dealt into strided chunks (:func:`_chunk_maxima`); the k-th largest chunk
+    maximum is a lower bound of the row's k-th largest value, so only the few chunks whose
+    maximum reaches it are searched exactly.
 
     With ``margin`` (one value >= 0 per row) the result is instead an unsorted superset of
     every finite entry at or above its row's ``k``-th largest value minus the margin: the
@@ -909,21 +922,16 @@ def _top_per_row(
         return empty, empty, np.zeros(0, dtype=S.dtype)
     if b == 1:
         return _top_one_row(S[0], k, None if margin is None else float(margin[0]))
-    width = m // min(max(m // 16, 4 * k), 1024)
-    nchunk = m // width if width >= 2 else 0
-    if nchunk <= k:  # small catalogue: every entry is its own chunk
+    chunks = _chunk_maxima(S, k)
+    if chunks is None:  # small catalogue: every entry is its own chunk
         if margin is None:
             r, c = np.divmod(np.flatnonzero(np.isfinite(S)), m)
             return _top_sorted(r, c, S[r, c], b, k)
         thr = _lowered(np.partition(S, m - k, axis=1)[:, m - k], margin, S.dtype)
         r, c = np.divmod(np.flatnonzero(thr[:, None] <= S), m)
         return r, c, S[r, c]
-    main = width * nchunk
-    S3 = S[:, :main].reshape(b, width, nchunk)  # S3[r, w, c] is column c + nchunk * w
-    cmax = S3.max(axis=1)
-    if main < m:
-        cmax = np.concatenate([cmax, S[:, main:]], axis=1)  # leftovers: one chunk each
-    nall = cmax.shape[1]
+    S3, cmax, nchunk = chunks
+    width, main, nall = S3.shape[1], S3.shape[1] * nchunk, cmax.shape[1]
     # the k-th largest chunk maximum (lowered by the margin); never below the lowest
     # finite value, so that rows with fewer than k finite entries keep exactly those
     thr = _lowered(np.partition(cmax, nall - k, axis=1)[:, nall - k], margin, S.dtype)
@@ -949,12 +957,8 @@ def _top_one_row(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``_top_per_row`` for a single row: one partition, exact tie handling."""
     m = s.shape[0]
-    if margin is not None:  # _lowered for one value, in scalars (this is every request)
-        thr = float(np.partition(s, m - k)[m - k] if k < m else s.min())
-        exact = max(thr - margin, -float(np.finfo(s.dtype).max))
-        t = s.dtype.type(exact)
-        if float(t) > exact:
-            t = np.nextafter(t, s.dtype.type(-np.inf))
+    if margin is not None:
+        t = _lowered(np.partition(s, m - k)[m - k] if k < m else s.min(), margin, s.dtype)
         cand = np.flatnonzero(s >= t)
         return np.zeros(cand.size, dtype=np.int64), cand, s[cand]
     if k < m:

@@ -98,14 +98,13 @@ class _FactorModel(Recommender):
         """Batches skip most of the catalogue with an exact bound (see :class:`_NormIndex`);
         single people and business-rule hooks take the plain path. Both give the same
         lists: the bound only drops items that cannot be re-scored candidates."""
-        k = n
         m = len(self.items_)
-        if rule is not None or len(rows) < 2 or m < 1024 or 16 * k > m:
+        if rule is not None or len(rows) < 2 or m < 1024 or 16 * n > m:
             return super()._select(rows, users, n, exclude_seen, filters, rule)
         index = self._pruning
         if index is None:
             index = self._pruning = _NormIndex(self._Y32T)
-        if not index.useful(m, k):  # the bound settles too few people on this data
+        if not index.useful(m, n):  # the bound settles too few people on this data
             return super()._select(rows, users, n, exclude_seen, filters, rule)
         if exclude_seen is None:
             exclude_seen = self.personalised
@@ -120,9 +119,12 @@ class _FactorModel(Recommender):
     def _rank_scores(self, rows: np.ndarray) -> np.ndarray:
         return self._user_vectors32(rows) @ self._Y32T
 
-    def _rank_margin(self, rows: np.ndarray) -> np.ndarray:
+    def _user_norms(self, rows: np.ndarray) -> np.ndarray:
         U = self._user_vectors64(rows)
-        return np.sqrt(np.einsum("ij,ij->i", U, U)) * self._margin_scale
+        return np.sqrt(np.einsum("ij,ij->i", U, U))
+
+    def _rank_margin(self, rows: np.ndarray) -> np.ndarray:
+        return self._user_norms(rows) * self._margin_scale
 
     def _exact_scores(self, rows: np.ndarray, cand: np.ndarray, approx: np.ndarray) -> np.ndarray:
         if cand.size == 0:
@@ -585,24 +587,26 @@ class _NormIndex:
         self, model: _FactorModel, rows: np.ndarray, n: int, exclude_seen: bool,
         filters: tuple[np.ndarray | None, np.ndarray | None],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from persona.models._base import _kth_lower_bound, _lowered, _top_per_row, _top_sorted
+        from persona.models._base import (
+            _history_positions,
+            _kth_lower_bound,
+            _lowered,
+            _top_per_row,
+            _top_sorted,
+        )
 
         b, m, k = len(rows), self.perm.size, n
         U = model._user_vectors32(rows)
-        unorm = np.linalg.norm(U.astype(np.float64), axis=1) * self.MARGIN
-        margin = model._rank_margin(rows)
+        norms = model._user_norms(rows)
+        unorm = norms * self.MARGIN
+        margin = norms * model._margin_scale  # model._rank_margin(rows), norms computed once
         # everything masked, as (block row, position in norm order)
         mr: list[np.ndarray] = []
         mc: list[np.ndarray] = []
         if exclude_seen:
-            h = model.history_
-            starts, ends = h.indptr[rows], h.indptr[rows + 1]
-            lengths = ends - starts
-            total = int(lengths.sum())
-            if total:
-                offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-                mr.append(np.repeat(np.arange(b), lengths))
-                mc.append(self.inv[h.indices[np.repeat(starts, lengths) + offsets]])
+            r, c = np.divmod(_history_positions(model.history_, rows, m), m)
+            mr.append(r)
+            mc.append(self.inv[c])
         for cols in filters:
             if cols is not None and cols.size:
                 mr.append(np.repeat(np.arange(b), cols.size))
