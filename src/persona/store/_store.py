@@ -682,10 +682,10 @@ class Store:
         self._subjects.clear()
         self._subjects_upto = 0
 
-    def _uncached_subjects(self, users: list[str]) -> tuple[list[str], int | None]:
+    def _uncached_subjects(self, users: list[str]) -> tuple[list[str], bool]:
         """Cache the codes of held subjects among ``users``; return those not held (unique,
-        in order of first appearance), and the highest code held when every held subject
-        is now cached (else None).
+        in order of first appearance), and whether every held subject is now cached (then
+        people created next in this transaction keep the cache complete).
 
         The cache is complete up to ``_subjects_upto``: codes only grow, and an erasure (the
         only delete) clears the cache through the generation. So when no code beyond it
@@ -695,7 +695,7 @@ class Store:
         cache = self._subjects
         unknown = set(users).difference(cache)
         if not unknown:
-            return [], None
+            return [], False
         missing = list(dict.fromkeys(filter(unknown.__contains__, users)))
         top = self._con.execute("SELECT max(id) FROM subjects").fetchone()[0] or 0
         upto = self._subjects_upto
@@ -706,7 +706,7 @@ class Store:
                 )
                 self._subjects_upto = top
                 missing = [u for u in missing if u not in cache]
-            return missing, top
+            return missing, True
         self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
         self._con.execute("DELETE FROM temp._ids")
         self._con.executemany("INSERT INTO temp._ids(ext) VALUES (?)", zip(missing))
@@ -715,7 +715,7 @@ class Store:
                 "SELECT s.ext, s.id FROM subjects s JOIN temp._ids t ON t.ext = s.ext"
             )
         )
-        return [u for u in missing if u not in cache], None
+        return [u for u in missing if u not in cache], False
 
     # ------------------------------------------------------------------ ingest
     def ingest(
@@ -767,7 +767,7 @@ class Store:
     ) -> IngestReport:
         generation = self._generation  # checked when the transaction began
         keep = np.ones(len(batch.user), dtype=bool)
-        new, held_top = self._uncached_subjects(batch.user)
+        new, complete = self._uncached_subjects(batch.user)
         if new:
             pseudonyms = dict(zip(new, map(self.pseudonym, new), strict=True))
             blocked_ps: set[str] = set()
@@ -822,7 +822,7 @@ class Store:
                     (created_at,),
                 ).fetchall()
                 self._subjects.update(created)
-                if held_top == self._subjects_upto:  # the cache stays complete
+                if complete:  # codes after the watermark: the cache stays complete
                     self._subjects_upto = max(c for _, c in created)
         m_all = len(batch.user)
         subj = np.fromiter(map(self._subjects.get, batch.user, repeat(0)), np.int64, m_all)
