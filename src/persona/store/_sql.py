@@ -101,6 +101,9 @@ CREATE TABLE IF NOT EXISTS privacy_budget (
 """
 
 
+MMAP_BYTES = 1 << 30  # address space only: pages are mapped as they are read
+
+
 def connect(path: str, *, timeout: float, synchronous: str) -> sqlite3.Connection:
     """Open ``path`` with the pragmas the store relies on."""
     try:
@@ -122,6 +125,10 @@ def connect(path: str, *, timeout: float, synchronous: str) -> sqlite3.Connectio
     con.execute("PRAGMA secure_delete = ON")
     con.execute("PRAGMA foreign_keys = ON")
     con.execute("PRAGMA temp_store = MEMORY")
+    # Read the file through a memory map (writes still go through the WAL): a person's
+    # history reads a few segment blobs of several overflow pages each, and without the
+    # map each page is one read() call. SQLite caps this at its compile-time limit.
+    con.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     return con
 
 
