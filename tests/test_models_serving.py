@@ -141,3 +141,66 @@ def test_block_size_changes_speed_never_results() -> None:
     ]
     with pytest.raises(persona.ValidationError, match="block_size"):
         model.recommend_arrays(users, block_size=0)
+
+
+def test_scoring_threads_are_shared_and_bounded_by_num_threads() -> None:
+    """Batches reuse one pool of scoring threads; a model asking for 2 threads never scores
+    more than 2 blocks at once, even after another model grew the pool to 4; a batch
+    started from inside a scoring thread runs in that thread instead of waiting on the
+    pool (which could otherwise wait on itself)."""
+    import threading
+    import time
+
+    from persona.models import _base
+
+    X = block_interactions(groups=4, users_per_group=30)
+    users = list(X.users)
+    wide = ItemKNN(neighbours=8, num_threads=4).fit(X)
+    narrow = ItemKNN(neighbours=8, num_threads=2).fit(X)
+    expected = narrow.recommend_arrays(users, n=5, block_size=1000).items.tolist()
+    wide.recommend_arrays(users, n=5, block_size=7)
+    pool = _base._scoring_pool(4)
+    assert pool is not None and _base._scoring_pool(2) is pool  # grown once, then reused
+
+    running, peak, nested = 0, 0, []
+    lock = threading.Lock()
+    select = narrow._select
+
+    def counting(*args: object, **kwargs: object) -> object:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.01)  # long enough for other blocks to start if they were allowed to
+        nested.append(_base._scoring_pool(2))
+        with lock:
+            running -= 1
+        return select(*args, **kwargs)
+
+    narrow._select = counting  # type: ignore[method-assign]
+    got = narrow.recommend_arrays(users, n=5, block_size=7)
+    assert got.items.tolist() == expected
+    assert peak == 2
+    assert nested and all(p is None for p in nested)
+
+
+def test_a_forked_child_scores_with_threads_of_its_own() -> None:
+    """After fork the parent's scoring threads do not exist in the child: the child makes
+    its own instead of queueing work that nothing would run."""
+    import multiprocessing as mp
+    import warnings
+
+    X = block_interactions(groups=4, users_per_group=30)
+    model = ItemKNN(neighbours=8, num_threads=2).fit(X)
+    users = list(X.users)
+    expected = model.recommend_arrays(users, n=5, block_size=7).items.tolist()  # pool made
+    ctx = mp.get_context("fork")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
+        with ctx.Pool(1) as procs:
+            got = procs.apply_async(_recommend_items, (model, users)).get(timeout=60)
+    assert got == expected
+
+
+def _recommend_items(model: ItemKNN, users: list[str]) -> list[list[str | None]]:
+    return model.recommend_arrays(users, n=5, block_size=7).items.tolist()
