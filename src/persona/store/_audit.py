@@ -100,8 +100,11 @@ class AuditLog:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (seq, at, action, subject, detail_json, prev, digest),
         )
+        # an upsert changes the row in place; REPLACE would delete and re-insert it,
+        # rewriting the key's index page too (one more page in every commit)
         self._con.execute(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES ('audit_head', ?)",
+            "INSERT INTO meta(key, value) VALUES ('audit_head', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (f"{seq}:{digest}",),
         )
         if self._tx_head is not None:
