@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import persona
 from store_helpers import Clock, event, shop
@@ -305,3 +308,61 @@ def test_reads_follow_redefinitions_at_once_in_every_handle(tmp_path: Path) -> N
     for store in (first, second):
         assert len(store.scope("personalization").events()) == 0  # 6 days old: outside 1 day
         assert len(store.scope("personalization").history("u1")) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["u1", "u2", "u3"]),
+                st.sampled_from(["a", "b", "c", "d"]),
+                st.sampled_from(["purchases", "views", "location"]),
+                st.integers(0, 900),  # days before the read
+                st.floats(-5, 5, allow_nan=False),
+            ),
+            min_size=1,
+            max_size=8,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    dont_use=st.sets(st.sampled_from(["a", "b", "c", "d"]), max_size=2),
+    purpose=st.sampled_from(["personalization", "analytics", "ads"]),
+)
+def test_one_persons_history_is_their_part_of_the_full_read(
+    batches: list[list[tuple[str, str, str, int, float]]], dont_use: set[str], purpose: str
+) -> None:
+    """A history read (decoded on its own, from several segments) gives exactly the full
+    read's events of that person, in time order: same items, features, values and times,
+    with retention, purpose and "don't use" applied alike."""
+    clock = Clock()
+    store = shop(clock=clock)
+    for u in ("u1", "u2", "u3"):
+        store.grant(u, purpose, source="test")
+    for b, batch in enumerate(batches):  # one ingest per batch: one segment each
+        store.ingest([
+            event(u, i, f, value=v, id=f"{b}-{k}",
+                  at=(clock.now - timedelta(days=d)).isoformat())
+            for k, (u, i, f, d, v) in enumerate(batch)
+        ])
+    for item in dont_use:
+        store.feedback("u1", item, "dont_use")
+    view = store.scope(purpose)
+    full = view.events()
+    for u in ("u1", "u2", "u3"):
+        mine = full.user == list(full.users).index(u) if u in full.users else full.user < 0
+        order = np.argsort(full.at[mine], kind="stable")
+        hist = view.history(u)
+        assert [str(x) for x in hist.items[hist.item]] == [
+            str(x) for x in full.items[full.item[mine][order]]
+        ]
+        assert hist.features == full.features
+        assert hist.feature.tolist() == full.feature[mine][order].tolist()
+        assert hist.value.tolist() == full.value[mine][order].tolist()
+        assert hist.at.tolist() == full.at[mine][order].tolist()
+        assert hist.at.dtype == full.at.dtype and hist.value.dtype == full.value.dtype
+        assert hist.item.dtype == np.int32 and hist.feature.dtype == np.int16
+        assert list(hist.users) == ([u] if len(hist) else [])
+        assert len(set(hist.items.tolist())) == hist.items.size  # each item once, all used
+        assert set(hist.item.tolist()) == set(range(hist.items.size))

@@ -173,6 +173,17 @@ def test_many_small_batches_keep_few_segments_and_read_right() -> None:
 
 def test_records_keep_their_layout() -> None:
     assert EVENT_DTYPE.itemsize == 32 and BUCKET_BITS < 15  # ``member`` is an int16
+    # one person's reads unpack records with struct instead of numpy: the same fields
+    from persona.store._store import _RECORD
+
+    rec = np.zeros(3, dtype=EVENT_DTYPE)
+    rec["item"] = [7, -1, 2**31 - 1]
+    rec["feature"] = [1, 2, -3]
+    rec["member"] = [0, 63, 5]
+    rec["value"] = [2.5, -0.0, 1e300]
+    rec["at"] = [-(2**62), 0, 2**62]
+    rec["eid"] = [0, 2**64 - 1, 12345]
+    assert list(_RECORD.iter_unpack(rec.tobytes())) == rec.tolist()
 
 
 @given(

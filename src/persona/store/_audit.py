@@ -33,10 +33,13 @@ class AuditEntry(BaseModel):
     hash: str
 
 
+# made once: json.dumps with options builds a new encoder on every call
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+_DETAIL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def _canonical(seq: int, at: str, action: str, subject: str | None, detail: str) -> bytes:
-    return json.dumps(
-        [seq, at, action, subject, detail], separators=(",", ":"), ensure_ascii=True
-    ).encode()
+    return _CANONICAL.encode([seq, at, action, subject, detail]).encode()
 
 
 def _chain(prev: str, payload: bytes) -> str:
@@ -93,7 +96,7 @@ class AuditLog:
             seq, prev = (0, GENESIS) if row is None else _parse_head(row[0])
         seq += 1
         at = self._clock().isoformat()
-        detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
+        detail_json = _DETAIL.encode(detail)
         digest = _chain(prev, _canonical(seq, at, action, subject, detail_json))
         self._con.execute(
             "INSERT INTO audit(seq, at, action, subject, detail, prev, hash) "
