@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
@@ -155,3 +156,23 @@ def test_changes_are_synced_and_read_records_are_written_without_sync(tmp_path) 
     relaxed = persona.Store(tmp_path / "relaxed.db", durability="normal")
     relaxed.define_purpose("personalization", description="Recommend products")
     assert sync_level(relaxed) == 1
+
+
+@given(
+    seq=st.integers(0, 2**63 - 1),
+    at=st.text(),
+    action=st.text(),
+    subject=st.none() | st.text(),
+    detail=st.text(),
+)
+def test_hashed_bytes_are_json_of_the_entry(
+    seq: int, at: str, action: str, subject: str | None, detail: str
+) -> None:
+    """The bytes an entry's hash covers are written out directly; they must stay exactly
+    json.dumps of the entry (logs written before and by other tools verify against it)."""
+    from persona.store._audit import _canonical
+
+    expected = json.dumps(
+        [seq, at, action, subject, detail], separators=(",", ":"), ensure_ascii=True
+    ).encode()
+    assert _canonical(seq, at, action, subject, detail) == expected

@@ -1405,11 +1405,14 @@ class Store:
                 excluded = None
                 not_interested: set[str] = set()
                 if code is not None:
-                    # the consent state with its consent event (for the lineage)
+                    # the consent state, with its consent event for the lineage
                     state = self._con.execute(
                         f"SELECT cs.action, cs.seq, {_CONSENT_COLUMNS_CE} "
                         "FROM consent_state cs JOIN consent_events ce ON ce.seq = cs.seq "
-                        "WHERE cs.purpose_id = ? AND cs.subject_id = ?",
+                        "WHERE cs.purpose_id = ? AND cs.subject_id = ?"
+                        if lineage
+                        else "SELECT action FROM consent_state "
+                        "WHERE purpose_id = ? AND subject_id = ?",
                         (pid, code),
                     ).fetchone()
                     if lineage or (state is not None and state[0] == "grant"):
