@@ -176,3 +176,40 @@ def test_hashed_bytes_are_json_of_the_entry(
         [seq, at, action, subject, detail], separators=(",", ":"), ensure_ascii=True
     ).encode()
     assert _canonical(seq, at, action, subject, detail) == expected
+
+
+def test_meta_rows_are_read_again_only_after_another_handle_commits(tmp_path) -> None:
+    """A transaction reuses the erasure generation, definitions' version and log head that
+    this handle's last transaction left, unless another connection has committed since
+    (SQLite's data_version): then it reads them again, so the chain stays whole."""
+    path = tmp_path / "shop.db"
+    first = shop(path=path, clock=Clock())
+    second = persona.Store(path, clock=Clock())
+    first.grant("u1", "personalization", source="form")
+    seen: list[str] = []
+    first._con.set_trace_callback(seen.append)
+
+    def meta_reads() -> int:
+        n = sum("'defs_version', 'audit_head')" in s for s in seen)  # a transaction's read
+        seen.clear()
+        return n
+
+    view = first.scope("personalization")
+    view.history("u1")
+    view.history("u1")
+    assert meta_reads() == 0  # nothing changed since first's own grant
+    second.scope("personalization").history("u1")  # another connection appends an entry
+    view.history("u1")
+    assert meta_reads() == 1
+    second.define_feature("clicks", purposes=["personalization"], category="clicks",
+                          retention_days=7)
+    second.ingest([event("u1", "b", "clicks")])
+    assert "clicks" in view.history("u1").features  # new definitions seen at once
+    first.define_purpose("support", description="Answer questions")  # bumps defs_version
+    meta_reads()
+    view.history("u1")
+    assert meta_reads() == 1  # read again once after this handle's own definition change
+    view.history("u1")
+    assert meta_reads() == 0
+    assert first.audit.verify() and second.audit.verify()
+    assert first.audit.head() == second.audit.head()

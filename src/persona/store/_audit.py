@@ -88,8 +88,11 @@ class AuditLog:
         """The store began a write transaction in which the head row read ``head``."""
         self._tx_head = (0, GENESIS) if head is None else _parse_head(head)
 
-    def _end(self) -> None:
+    def _end(self) -> tuple[int, str]:
+        """The transaction ended; returns the head it left (its last entry, if any)."""
+        head = self._tx_head
         self._tx_head = None
+        return (0, GENESIS) if head is None else head
 
     def append(self, action: str, detail: dict[str, Any], subject: str | None = None) -> int:
         """Append an entry. Must be called inside the store's write transaction."""

@@ -160,6 +160,9 @@ class Store:
         self._sync_now = self._sync  # the connection's current ``PRAGMA synchronous``
         self._generation = -1
         self._tx_meta: dict[str, str] | None = None  # meta rows read when the transaction began
+        self._meta_after: dict[str, str] | None = None  # and as the last one committed them
+        self._version_after = -1  # PRAGMA data_version in the last committed transaction
+        self._bumps = 0  # changes to generation or defs_version made by this handle
         self._plans: dict[str | None, tuple[Any, ...]] = {}  # see _feature_plan
         self._subjects: dict[str, int] = {}  # person id -> code, see _uncached_subjects
         self._subjects_upto = 0  # every subject with a code up to this one is cached
@@ -218,20 +221,31 @@ class Store:
             self._con.execute(f"PRAGMA synchronous = {sync}")
             self._sync_now = sync
         with write_transaction(self._con, timeout=self._timeout):
-            # one statement for what every transaction checks: the erasure generation,
-            # the definitions' version (for reads) and the audit log's head (for its entry)
-            meta = dict(self._con.execute(_TX_META).fetchall())
+            # what every transaction checks: the erasure generation, the definitions'
+            # version (for reads) and the audit log's head (for its entry). They are read
+            # again only when another connection has committed since this one's last
+            # transaction (SQLite's data_version changes then, and only then); this
+            # connection's own changes to them are carried over from that transaction.
+            version = self._con.execute("PRAGMA data_version").fetchone()[0]
+            meta = self._meta_after if version == self._version_after else None
+            self._meta_after = None  # until this transaction has committed
+            if meta is None:
+                meta = dict(self._con.execute(_TX_META).fetchall())
             generation = meta.get("generation")
             if generation is not None and int(generation) != self._generation:
                 self._clear_subjects()
                 self._generation = int(generation)
             self._tx_meta = meta
             self.audit._begin(meta.get("audit_head"))
+            bumps = self._bumps
             try:
                 yield
             finally:
-                self.audit._end()
+                seq, digest = self.audit._end()
                 self._tx_meta = None
+        if self._bumps == bumps and "generation" in meta and "defs_version" in meta:
+            self._meta_after = {**meta, "audit_head": f"{seq}:{digest}"}
+            self._version_after = version
 
     def _check_open(self) -> None:
         if self._closed:
@@ -264,6 +278,7 @@ class Store:
             self._defs_version = defs_version
 
     def _bump(self, key: str) -> None:
+        self._bumps += 1  # the next transaction reads the meta rows again
         self._con.execute(
             "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = ?",
             (key,),
