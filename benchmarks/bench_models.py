@@ -288,7 +288,7 @@ def main() -> None:
     datasets = [*real, (synth_name, synth)]
     reps = 1 if quick else 5
     print("fit ...", flush=True)
-    fit = [bench_fit(n, X, 5 if n != synth_name and not quick else reps) for n, X in datasets]
+    fit = [bench_fit(n, X, 15 if n != synth_name and not quick else reps) for n, X in datasets]
     print(_table(fit, [("data", "data", ""), ("persona_s", "persona fit s", ".2f"),
                        ("implicit_s", "implicit fit s", ".2f"), ("ratio", "ratio", ".3f")]))
     print("single ...", flush=True)
