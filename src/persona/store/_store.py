@@ -82,6 +82,7 @@ _MEMBER_AT = EVENT_DTYPE.fields["member"][1] // 2  # in int16 units
 _RECORD_SHORTS = EVENT_DTYPE.itemsize // 2
 _LITTLE = sys.byteorder == "little"
 _RECORD = struct.Struct("<ihhdqQ")  # EVENT_DTYPE's fields, as tuples
+_RecordTuple = tuple[int, int, int, float, int, int]  # item, feature, member, value, at, eid
 _AT = operator.itemgetter(4)  # a record tuple's time
 _CONSENT_COLUMNS = "purpose_id, action, at, recorded_at, source, notice_version, signal"
 _CONSENT_COLUMNS_CE = ", ".join(f"ce.{c.strip()}" for c in _CONSENT_COLUMNS.split(","))
@@ -1416,7 +1417,7 @@ class Store:
                 pid, now, cutoff, local, allowed = self._read_plan(purpose)
                 code = self._subject_code(user, create=False)
                 state = None
-                records: list[tuple[int, int, int, float, int, int]] = []
+                records: list[_RecordTuple] = []
                 excluded = None
                 not_interested: set[str] = set()
                 if code is not None:
@@ -1476,7 +1477,7 @@ class Store:
         """The records of the person with subject code ``code``, oldest first."""
         return np.array(self._person_records(code), dtype=EVENT_DTYPE)
 
-    def _person_records(self, code: int) -> list[tuple[int, int, int, float, int, int]]:
+    def _person_records(self, code: int) -> list[_RecordTuple]:
         """The records of the person with subject code ``code`` as tuples of
         :data:`EVENT_DTYPE`'s fields, oldest first (a stable sort by time of the segments'
         records in segment order).
@@ -1633,7 +1634,7 @@ class Store:
 
     def _person_columns(
         self,
-        records: list[tuple[int, int, int, float, int, int]],
+        records: list[_RecordTuple],
         cutoff: np.ndarray,
         local: np.ndarray,
         features: tuple[str, ...],
@@ -1647,7 +1648,6 @@ class Store:
         cut, loc = cutoff.tolist(), local.tolist()
         known = len(cut)
         skip = set() if excluded is None else {k & 0xFFFFFFFF for k in excluded.tolist()}
-        # record fields: item, feature, member, value, at, eid
         keep = [r for r in records if r[1] < known and r[4] >= cut[r[1]] and r[0] not in skip]
         if not keep:
             return _no_events(features)
