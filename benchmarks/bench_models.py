@@ -273,7 +273,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small smoke run")
     ap.add_argument("--write", action="store_true", help="append the report to RESULTS.md")
     ap.add_argument("--skip-scaling", action="store_true")
+    ap.add_argument("--fit-only", action="store_true",
+                    help="only the fit timings (printed, never written): repeat them cheaply")
     args = ap.parse_args()
+    if args.fit_only and args.write:
+        ap.error("--fit-only prints one part of the report; run without it to --write")
 
     import os
 
@@ -289,8 +293,12 @@ def main() -> None:
     reps = 1 if quick else 5
     print("fit ...", flush=True)
     fit = [bench_fit(n, X, 15 if n != synth_name and not quick else reps) for n, X in datasets]
-    print(_table(fit, [("data", "data", ""), ("persona_s", "persona fit s", ".2f"),
-                       ("implicit_s", "implicit fit s", ".2f"), ("ratio", "ratio", ".3f")]))
+    print(_table(fit, [("data", "data", ""), ("repeats", "repeats", ""),
+                       ("persona_s", "persona fit s", ".2f"),
+                       ("implicit_s", "implicit fit s", ".2f"), ("ratio", "ratio of best", ".3f"),
+                       ("ratio_med", "paired ratio", ".3f"), ("ratio_cpu", "CPU ratio", ".3f")]))
+    if args.fit_only:
+        return
     print("single ...", flush=True)
     single = [bench_single(n, X, 200 if quick else 1000) for n, X in datasets]
     print("batch ...", flush=True)
