@@ -229,11 +229,9 @@ class ALS(_FactorModel):
         # same initialisation as implicit.cpu.als, so a seed gives implicit's own factors
         U = rng.random((n_users, config.factors), dtype=np.float32) * 0.01
         Y = rng.random((n_items, config.factors), dtype=np.float32) * 0.01
-        with (
-            threadpool_limits(1, "blas"),
-            tqdm(total=config.iterations, disable=not _show_progress(self.show_progress),
-                 desc="ALS") as bar,
-        ):
+        # BLAS is already at one thread: fit() holds threadpool_limits around _fit
+        with tqdm(total=config.iterations, disable=not _show_progress(self.show_progress),
+                  desc="ALS") as bar:
             for _ in range(config.iterations):
                 _als.least_squares_cg(
                     Cui, U, Y, config.regularization,
@@ -478,14 +476,13 @@ class BPR(_FactorModel):
     def _fit(self, matrix: sp.csr_matrix, config: BPRConfig) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        with threadpool_limits(1, "blas"):
-            raw = BayesianPersonalizedRanking(
-                factors=config.factors, learning_rate=config.learning_rate,
-                regularization=config.regularization, iterations=config.iterations,
-                num_threads=config.num_threads, random_state=_seed(config.random_state),
-            )
-            raw.fit(sp.csr_matrix(matrix, dtype=np.float32),
-                    show_progress=_show_progress(self.show_progress))
+        raw = BayesianPersonalizedRanking(  # BLAS at one thread: fit() holds the limit
+            factors=config.factors, learning_rate=config.learning_rate,
+            regularization=config.regularization, iterations=config.iterations,
+            num_threads=config.num_threads, random_state=_seed(config.random_state),
+        )
+        raw.fit(sp.csr_matrix(matrix, dtype=np.float32),
+                show_progress=_show_progress(self.show_progress))
         self.item_factors_ = np.ascontiguousarray(raw.item_factors, dtype=np.float32)
         self.user_factors_ = np.ascontiguousarray(raw.user_factors, dtype=np.float32)
         self._prepare_items()
