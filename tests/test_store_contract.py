@@ -310,6 +310,7 @@ def test_reads_follow_redefinitions_at_once_in_every_handle(tmp_path: Path) -> N
         assert len(store.scope("personalization").history("u1")) == 0
 
 
+@pytest.mark.parametrize("few", [0, 10_000])  # every read through numpy / through tuples
 @settings(max_examples=40, deadline=None)
 @given(
     batches=st.lists(
@@ -331,11 +332,26 @@ def test_reads_follow_redefinitions_at_once_in_every_handle(tmp_path: Path) -> N
     purpose=st.sampled_from(["personalization", "analytics", "ads"]),
 )
 def test_one_persons_history_is_their_part_of_the_full_read(
-    batches: list[list[tuple[str, str, str, int, float]]], dont_use: set[str], purpose: str
+    few: int,
+    batches: list[list[tuple[str, str, str, int, float]]],
+    dont_use: set[str],
+    purpose: str,
 ) -> None:
     """A history read (decoded on its own, from several segments) gives exactly the full
     read's events of that person, in time order: same items, features, values and times,
-    with retention, purpose and "don't use" applied alike."""
+    with retention, purpose and "don't use" applied alike; whichever decoder a read with
+    that many records takes."""
+    from unittest.mock import patch
+
+    from persona.store import _store
+
+    with patch.object(_store, "_FEW_RECORDS", few):
+        _check_history_against_full_read(batches, dont_use, purpose)
+
+
+def _check_history_against_full_read(
+    batches: list[list[tuple[str, str, str, int, float]]], dont_use: set[str], purpose: str
+) -> None:
     clock = Clock()
     store = shop(clock=clock)
     for u in ("u1", "u2", "u3"):

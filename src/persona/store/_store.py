@@ -84,6 +84,9 @@ _LITTLE = sys.byteorder == "little"
 _RECORD = struct.Struct("<ihhdqQ")  # EVENT_DTYPE's fields, as tuples
 _RecordTuple = tuple[int, int, int, float, int, int]  # item, feature, member, value, at, eid
 _AT = operator.itemgetter(4)  # a record tuple's time
+# one person's reads decode up to this many records as Python tuples, more with numpy (the
+# two cost the same at about 40 records, measured in a loop *(one-off)*)
+_FEW_RECORDS = 48
 _CONSENT_COLUMNS = "purpose_id, action, at, recorded_at, source, notice_version, signal"
 _CONSENT_COLUMNS_CE = ", ".join(f"ce.{c.strip()}" for c in _CONSENT_COLUMNS.split(","))
 
@@ -1417,7 +1420,7 @@ class Store:
                 pid, now, cutoff, local, allowed = self._read_plan(purpose)
                 code = self._subject_code(user, create=False)
                 state = None
-                records: list[_RecordTuple] = []
+                blob, parts = b"", 0
                 excluded = None
                 not_interested: set[str] = set()
                 if code is not None:
@@ -1432,22 +1435,28 @@ class Store:
                         (pid, code),
                     ).fetchone()
                     if lineage or (state is not None and state[0] == "grant"):
-                        records = self._person_records(code)
+                        blob, parts = self._person_blob(code)
                     excluded, not_interested = self._person_feedback(code)
                 active = state is not None and state[0] == "grant"
-                if events or not lineage:
+                # a few records decode fastest as Python tuples, more as numpy arrays
+                few = len(blob) <= _FEW_RECORDS * EVENT_DTYPE.itemsize
+                rec = None if few and not lineage else _time_ordered(blob, parts)
+                features = tuple(allowed)
+                if not active or (lineage and not events):
+                    cols = _no_events(features)
+                elif rec is None:
                     cols = self._person_columns(
-                        records if active else [], cutoff, local, tuple(allowed), user, excluded
+                        _time_ordered_tuples(blob, parts), cutoff, local, features, user, excluded
                     )
                 else:
-                    cols = _no_events(tuple(allowed))
-                fields = (
-                    self._person_lineage(
-                        purpose, code, state, np.array(records, dtype=EVENT_DTYPE), now, excluded
+                    cols = self._decode(
+                        rec, np.full(rec.size, code, dtype=np.int64), cutoff, local, features,
+                        user, excluded,
                     )
-                    if lineage
-                    else None
-                )
+                fields = None
+                if lineage:
+                    assert rec is not None  # lineage reads always decode with numpy
+                    fields = self._person_lineage(purpose, code, state, rec, now, excluded)
                 used_rows = len(cols) if fields is None else fields["rows"]
                 seq = self.audit.append(
                     "scoped_history_read",
@@ -1475,12 +1484,11 @@ class Store:
 
     def _person_events(self, code: int) -> np.ndarray:
         """The records of the person with subject code ``code``, oldest first."""
-        return np.array(self._person_records(code), dtype=EVENT_DTYPE)
+        return _time_ordered(*self._person_blob(code))
 
-    def _person_records(self, code: int) -> list[_RecordTuple]:
-        """The records of the person with subject code ``code`` as tuples of
-        :data:`EVENT_DTYPE`'s fields, oldest first (a stable sort by time of the segments'
-        records in segment order).
+    def _person_blob(self, code: int) -> tuple[bytes, int]:
+        """The raw records of the person with subject code ``code``: each segment's run of
+        them, joined in segment order, and the number of runs (each run is in time order).
 
         Each segment is sorted by person, so their records are found by bisecting the
         ``member`` field of the raw blob, without decoding the rest of the bucket."""
@@ -1498,10 +1506,7 @@ class Store:
                 lo, hi = int(col.searchsorted(member)), int(col.searchsorted(member, "right"))
             if hi > lo:
                 parts.append(data[lo * EVENT_DTYPE.itemsize : hi * EVENT_DTYPE.itemsize])
-        records = list(_RECORD.iter_unpack(b"".join(parts)))
-        if len(parts) > 1:
-            records.sort(key=_AT)
-        return records
+        return b"".join(parts), len(parts)
 
     def _consent_record(self, seq: int) -> ConsentRecord:
         row = self._con.execute(
@@ -1642,7 +1647,7 @@ class Store:
         excluded: np.ndarray | None,
     ) -> EventColumns:
         """What :meth:`_decode` gives for one person's records (tuples as
-        :meth:`_person_records` gives them), through Python lists: for a few dozen events
+        :func:`_time_ordered_tuples` gives them), through Python lists: for a few dozen events
         that costs less than the twenty-odd numpy calls of the bulk decoder, each with its
         own set-up (they took about a quarter of a history read *(one-off)*)."""
         cut, loc = cutoff.tolist(), local.tolist()
@@ -1673,6 +1678,7 @@ class Store:
         cutoff: np.ndarray,
         local: np.ndarray,
         features: tuple[str, ...],
+        user: str | None = None,
         excluded: np.ndarray | None = None,
     ) -> EventColumns:
         if rec.size:
@@ -1688,8 +1694,12 @@ class Store:
         else:
             fcode_safe = np.zeros(0, dtype=np.intp)
         item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
-        user_codes, user_idx = np.unique(subj, return_inverse=True)
-        users = self._user_ids(user_codes)
+        if user is not None:  # one person (``subj`` is their code throughout)
+            user_idx = np.zeros(rec.size, dtype=np.intp)
+            users = np.array([user] if rec.size else [], dtype=object)
+        else:
+            user_codes, user_idx = np.unique(subj, return_inverse=True)
+            users = self._user_ids(user_codes)
         if item_codes.size and int(item_codes[-1]) >= self._item_table.size:
             self._sync_items()
         items = self._item_table[item_codes]
@@ -1985,6 +1995,20 @@ def _json_time(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _time_ordered(blob: bytes, parts: int) -> np.ndarray:
+    """Records from :meth:`Store._person_blob`, oldest first (a stable sort by time)."""
+    rec = np.frombuffer(blob, dtype=EVENT_DTYPE)
+    return rec[np.argsort(rec["at"], kind="stable")] if parts > 1 else rec
+
+
+def _time_ordered_tuples(blob: bytes, parts: int) -> list[_RecordTuple]:
+    """:func:`_time_ordered` as tuples of :data:`EVENT_DTYPE`'s fields."""
+    records = list(_RECORD.iter_unpack(blob))
+    if parts > 1:
+        records.sort(key=_AT)
+    return records
 
 
 def _no_events(features: tuple[str, ...]) -> EventColumns:
