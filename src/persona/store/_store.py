@@ -1693,8 +1693,12 @@ class Store:
                 rec, subj, fcode_safe = rec[mask], subj[mask], fcode_safe[mask]
         else:
             fcode_safe = np.zeros(0, dtype=np.intp)
-        item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
-        if user is not None:  # one person (``subj`` is their code throughout)
+        if rec.size <= 64:  # one person's few events: cheaper than np.unique's set-up
+            item_codes = np.array(sorted(set(rec["item"].tolist())), dtype=rec["item"].dtype)
+            item_idx = np.searchsorted(item_codes, rec["item"])
+        else:
+            item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
+        if user is not None:  # one person: no need to sort their codes
             user_idx = np.zeros(rec.size, dtype=np.intp)
             users = np.array([user] if rec.size else [], dtype=object)
         else:
