@@ -161,6 +161,12 @@ def test_scoring_threads_are_shared_and_bounded_by_num_threads() -> None:
     wide.recommend_arrays(users, n=5, block_size=7)
     pool = _base._scoring_pool(4)
     assert pool is not None and _base._scoring_pool(2) is pool  # grown once, then reused
+    # a batch in another thread may still hold a smaller pool when it is replaced: it
+    # must stay usable (it is dropped, never shut down)
+    _base._forget_pool()
+    small = _base._scoring_pool(2)
+    assert small is not None and _base._scoring_pool(3) is not small
+    assert small.submit(sum, [1, 2]).result() == 3
 
     running, peak, nested = 0, 0, []
     lock = threading.Lock()

@@ -864,13 +864,12 @@ def _scoring_pool(threads: int) -> ThreadPoolExecutor | None:
         return None
     with _POOL_LOCK:
         if _POOL is None or threads > _POOL_SIZE:
-            old = _POOL
+            # the smaller pool is dropped, not shut down: a batch in another thread may
+            # still be submitting to it; its threads end once nothing refers to it
             _POOL = ThreadPoolExecutor(
                 threads, thread_name_prefix="persona-scoring", initializer=_mark_worker
             )
             _POOL_SIZE = threads
-            if old is not None:
-                old.shutdown(wait=False)
         return _POOL
 
 
