@@ -105,8 +105,11 @@ class ScopedView:
         return [str(i) for i in self.events().items]
 
     def not_interested(self, user: str) -> set[str]:
-        """Items ``user`` said they are not interested in (never suggest these to them)."""
-        return {f.item for f in self._store.feedback_of(user) if f.kind == "not_interested"}
+        """Items ``user`` said they are not interested in (never suggest these to them).
+
+        A read of their data like any other: recorded in the audit log (it is
+        :meth:`person_for_serving`'s read; use that when the lineage is wanted too)."""
+        return self.person_for_serving(user)[1]
 
     def item_labels(self, items: list[str] | None = None) -> dict[str, str]:
         """Human-readable labels of items (catalogue data, not personal data)."""
