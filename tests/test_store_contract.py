@@ -385,3 +385,8 @@ def _check_history_against_full_read(
         assert list(hist.users) == ([u] if len(hist) else [])
         assert len(set(hist.items.tolist())) == hist.items.size  # each item once, all used
         assert set(hist.item.tolist()) == set(range(hist.items.size))
+        with_lineage, lineage = view.history_with_lineage(u)  # the same read, with lineage
+        for name in ("users", "items", "user", "item", "feature", "value", "at"):
+            got, want = getattr(with_lineage, name), getattr(hist, name)
+            assert got.dtype == want.dtype and got.tolist() == want.tolist(), name
+        assert with_lineage.features == hist.features and lineage.rows == len(hist)

@@ -1440,14 +1440,13 @@ class Store:
                 active = state is not None and state[0] == "grant"
                 # a few records decode fastest as Python tuples, more as numpy arrays
                 few = len(blob) <= _FEW_RECORDS * EVENT_DTYPE.itemsize
-                rec = None if few and not lineage else _time_ordered(blob, parts)
+                rec = _time_ordered(blob, parts) if lineage or not few else None
                 features = tuple(allowed)
                 if not active or (lineage and not events):
                     cols = _no_events(features)
-                elif rec is None:
-                    cols = self._person_columns(
-                        _time_ordered_tuples(blob, parts), cutoff, local, features, user, excluded
-                    )
+                elif few:
+                    records = _time_ordered_tuples(blob, parts) if rec is None else rec.tolist()
+                    cols = self._person_columns(records, cutoff, local, features, user, excluded)
                 else:
                     cols = self._decode(
                         rec, np.full(rec.size, code, dtype=np.int64), cutoff, local, features,
@@ -1693,12 +1692,8 @@ class Store:
                 rec, subj, fcode_safe = rec[mask], subj[mask], fcode_safe[mask]
         else:
             fcode_safe = np.zeros(0, dtype=np.intp)
-        if rec.size <= 64:  # one person's few events: cheaper than np.unique's set-up
-            item_codes = np.array(sorted(set(rec["item"].tolist())), dtype=rec["item"].dtype)
-            item_idx = np.searchsorted(item_codes, rec["item"])
-        else:
-            item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
-        if user is not None:  # one person: no need to sort their codes
+        item_codes, item_idx = np.unique(rec["item"], return_inverse=True)
+        if user is not None:  # one person's many records: no need to sort their codes
             user_idx = np.zeros(rec.size, dtype=np.intp)
             users = np.array([user] if rec.size else [], dtype=object)
         else:
