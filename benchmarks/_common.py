@@ -1,10 +1,14 @@
-"""Shared helpers for persona's benchmarks: machine description and RESULTS.md sections."""
+"""Shared helpers for persona's benchmarks: machine description, alternating timings and
+RESULTS.md sections."""
 
 from __future__ import annotations
 
+import gc
 import platform
 import re
 import subprocess
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +30,30 @@ def machine() -> str:
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"numpy {np.__version__}, {datetime.now(UTC):%Y-%m-%d}"
     )
+
+
+def alternating(
+    pairs: Sequence[tuple[Callable[[], object], Callable[[], object]]],
+    *,
+    collect_garbage: bool = False,
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Run each ``(a, b)`` pair back to back, taking turns at going first, so that both
+    sides see the same moments of this VM (its speed changes from one second to the next,
+    and the first of a back-to-back pair of fits was measured up to 10% slower, whichever
+    it was). Returns the wall times of the a's and the b's, then their process CPU times
+    (all threads). ``collect_garbage`` runs the collector before each call."""
+    wall: tuple[list[float], list[float]] = ([], [])
+    cpu: tuple[list[float], list[float]] = ([], [])
+    for k, pair in enumerate(pairs):
+        for side in (0, 1) if k % 2 == 0 else (1, 0):
+            if collect_garbage:
+                gc.collect()
+            c = time.process_time()
+            t = time.perf_counter()
+            pair[side]()
+            wall[side].append(time.perf_counter() - t)
+            cpu[side].append(time.process_time() - c)
+    return wall[0], wall[1], cpu[0], cpu[1]
 
 
 def percentile_ms(samples: list[float], q: float) -> float:

@@ -34,7 +34,7 @@ from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
 
 import _datasets
-from _common import write_section
+from _common import alternating, write_section
 from persona.data import Interactions, leave_k_out
 from persona.evaluate import evaluate, ranking_metrics
 from persona.models import ALS, BPR, ItemKNN, Popularity
@@ -65,23 +65,14 @@ def _f32(X: Interactions) -> sp.csr_matrix:
 
 
 def _timed_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int) -> dict:
-    """Interleaved repeats of two callables, taking turns at going first (on this VM the
-    first of a back-to-back pair of fits was measured up to 10% slower, whichever it was).
+    """Interleaved repeats of two callables (:func:`_common.alternating`, collecting
+    garbage before each).
 
     Returns the best wall time of each, the median of the per-repeat wall-time ratios
     (a and b run back to back, so a busy machine slows both alike), and the ratio of
     total process CPU time (all threads), which other processes disturb less.
     """
-    ta, tb, ca, cb = [], [], [], []
-    for k in range(repeats):
-        pair = ((fa, ta, ca), (fb, tb, cb))
-        for f, acc, cpu in pair if k % 2 == 0 else pair[::-1]:
-            gc.collect()
-            c = time.process_time()
-            t = time.perf_counter()
-            f()
-            acc.append(time.perf_counter() - t)
-            cpu.append(time.process_time() - c)
+    ta, tb, ca, cb = alternating([(fa, fb)] * repeats, collect_garbage=True)
     return {"a_best": min(ta), "b_best": min(tb),
             "paired": float(np.median(np.array(ta) / np.array(tb))),
             "cpu": sum(ca) / sum(cb)}

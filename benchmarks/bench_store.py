@@ -14,7 +14,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import persona
-from _common import machine, percentile_ms, write_section
+from _common import alternating, machine, percentile_ms, write_section
 
 
 def synthetic(n_events: int, n_people: int, n_items: int, seed: int = 0) -> dict[str, list]:
@@ -43,19 +42,6 @@ def synthetic(n_events: int, n_people: int, n_items: int, seed: int = 0) -> dict
         "value": rng.integers(1, 5, n_events).astype(float).tolist(),
         "at": stamps,
     }
-
-
-def _alternating(pairs: list[tuple[Callable[[], object], Callable[[], object]]]) -> tuple:
-    """Run each ``(raw, persona)`` pair back to back, taking turns at going first, and
-    return the two lists of times: both sides see the same moments of this VM, whose
-    speed changes from one second to the next."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for k, pair in enumerate(pairs):
-        for side in (0, 1) if k % 2 == 0 else (1, 0):
-            t0 = time.perf_counter()
-            pair[side]()
-            times[side].append(time.perf_counter() - t0)
-    return times
 
 
 def bench_ingest_and_read(
@@ -92,7 +78,7 @@ def bench_ingest_and_read(
         con.execute("COMMIT")
 
     starts = range(0, len(rows), batch)
-    raw_t, per_t = _alternating([
+    raw_t, per_t, _, _ = alternating([
         (lambda s=s: raw_batch(rows[s : s + batch]),
          lambda s=s: store.ingest(records[s : s + batch]))
         for s in starts
@@ -113,7 +99,7 @@ def bench_ingest_and_read(
 
     raw_rows = raw_read()  # once each to warm the page caches, then timed
     per_rows = len(view.events())
-    (raw_read_s,), (per_read_s,) = _alternating([(raw_read, view.events)])
+    (raw_read_s,), (per_read_s,), _, _ = alternating([(raw_read, view.events)])
     raw = {"ingest_s": sum(raw_t), "read_s": raw_read_s, "read_rows": raw_rows}
     per = {"ingest_s": sum(per_t), "read_s": per_read_s, "read_rows": per_rows,
            "grants_s": grants, "grants": len(consenting),
@@ -125,7 +111,7 @@ def bench_history(con: sqlite3.Connection, view: persona.ScopedView, probe: list
     """One person's history, raw and persona alternately (taking turns at going first),
     so that both see the same moments of this VM, whose speed changes from one second to
     the next; the probe list is long enough (several seconds) to span such changes."""
-    raw, per = _alternating([
+    raw, per, _, _ = alternating([
         (lambda u=u: con.execute(
             "SELECT item, feature, value, at FROM events WHERE user = ?", (u,)).fetchall(),
          lambda u=u: view.history(u))
