@@ -180,8 +180,9 @@ def test_hashed_bytes_are_json_of_the_entry(
 
 def test_meta_rows_are_read_again_only_after_another_handle_commits(tmp_path) -> None:
     """A transaction reuses the erasure generation, definitions' version and log head that
-    this handle's last transaction left, unless another connection has committed since
-    (SQLite's data_version): then it reads them again, so the chain stays whole."""
+    this handle's last transaction left (its own changes to them included), unless another
+    connection has committed since (SQLite's data_version): then it reads them again, so
+    the chain stays whole. What a handle carries over always equals the file."""
     path = tmp_path / "shop.db"
     first = shop(path=path, clock=Clock())
     second = persona.Store(path, clock=Clock())
@@ -192,6 +193,12 @@ def test_meta_rows_are_read_again_only_after_another_handle_commits(tmp_path) ->
     def meta_reads() -> int:
         n = sum("'defs_version', 'audit_head')" in s for s in seen)  # a transaction's read
         seen.clear()
+        carried = first._meta_after
+        if carried is not None:  # what the next transaction will trust, against the file
+            on_file = dict(second._con.execute(
+                "SELECT key, value FROM meta WHERE key IN "
+                "('generation', 'defs_version', 'audit_head')").fetchall())
+            assert carried == on_file
         return n
 
     view = first.scope("personalization")
@@ -208,8 +215,14 @@ def test_meta_rows_are_read_again_only_after_another_handle_commits(tmp_path) ->
     first.define_purpose("support", description="Answer questions")  # bumps defs_version
     meta_reads()
     view.history("u1")
-    assert meta_reads() == 1  # read again once after this handle's own definition change
+    assert meta_reads() == 0  # this handle's own change was carried over, not re-read
+    assert first.scope("support").events() is not None
+    first.ingest([event("u2", "a")])
+    first.erase("u2")  # bumps the erasure generation
+    meta_reads()
     view.history("u1")
     assert meta_reads() == 0
+    with pytest.raises(persona.SuppressedSubjectError):
+        first.ingest([event("u2", "a")])
     assert first.audit.verify() and second.audit.verify()
     assert first.audit.head() == second.audit.head()

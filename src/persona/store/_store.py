@@ -166,7 +166,6 @@ class Store:
         self._tx_meta: dict[str, str] | None = None  # meta rows read when the transaction began
         self._meta_after: dict[str, str] | None = None  # and as the last one committed them
         self._version_after = -1  # PRAGMA data_version in the last committed transaction
-        self._bumps = 0  # changes to generation or defs_version made by this handle
         self._plans: dict[str | None, tuple[Any, ...]] = {}  # see _feature_plan
         self._subjects: dict[str, int] = {}  # person id -> code, see _uncached_subjects
         self._subjects_upto = 0  # every subject with a code up to this one is cached
@@ -241,13 +240,12 @@ class Store:
                 self._generation = int(generation)
             self._tx_meta = meta
             self.audit._begin(meta.get("audit_head"))
-            bumps = self._bumps
             try:
                 yield
             finally:
                 seq, digest = self.audit._end()
                 self._tx_meta = None
-        if self._bumps == bumps and "generation" in meta and "defs_version" in meta:
+        if "generation" in meta and "defs_version" in meta:  # (not yet when a file is new)
             self._meta_after = {**meta, "audit_head": f"{seq}:{digest}"}
             self._version_after = version
 
@@ -282,11 +280,13 @@ class Store:
             self._defs_version = defs_version
 
     def _bump(self, key: str) -> None:
-        self._bumps += 1  # the next transaction reads the meta rows again
         self._con.execute(
             "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = ?",
             (key,),
         )
+        meta = self._tx_meta  # as the transaction will leave it, for this handle's next one
+        if meta is not None and key in meta:
+            meta[key] = str(int(meta[key]) + 1)
 
     def _sync_items(self) -> None:
         rows = self._con.execute(
