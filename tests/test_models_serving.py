@@ -210,3 +210,45 @@ def test_a_forked_child_scores_with_threads_of_its_own() -> None:
 
 def _recommend_items(model: ItemKNN, users: list[str]) -> list[list[str | None]]:
     return model.recommend_arrays(users, n=5, block_size=7).items.tolist()
+
+
+def test_fit_holds_blas_at_one_thread_and_gives_the_setting_back(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every fit runs its kernels with BLAS at one thread, through the one controller made
+    on first use, and leaves the process's BLAS settings as it found them."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from persona.models import _base
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    seen: list[list[int]] = []
+    fit = ALS._fit
+
+    def recording(self, matrix, config):  # type: ignore[no-untyped-def]
+        seen.append(blas_threads())
+        return fit(self, matrix, config)
+
+    monkeypatch.setattr(ALS, "_fit", recording)
+    X = block_interactions(groups=2, users_per_group=10)
+    with threadpool_limits(2, "blas"):  # a setting other than one, to see it come back
+        before = blas_threads()
+        ALS(factors=4, iterations=1, random_state=0).fit(X)
+        controller = _base._BLAS
+        ALS(factors=4, iterations=1, random_state=0).fit(X)
+        after = blas_threads()
+    assert before and all(t == 2 for t in before)
+    assert len(seen) == 2 and all(t == [1] * len(before) for t in seen)
+    assert after == before
+    assert controller is not None and _base._BLAS is controller  # libraries found once
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (63, 5), (64, 64), (65, 7), (1000, 130)])
+def test_blockwise_transpose_equals_numpy_transpose(shape: tuple[int, int]) -> None:
+    from persona.models._factor import _transposed
+
+    Y = np.random.default_rng(0).random(shape, dtype=np.float32)
+    T = _transposed(Y)
+    assert T.flags.c_contiguous and T.dtype == Y.dtype
+    np.testing.assert_array_equal(T, Y.T)
+    np.testing.assert_array_equal(_transposed(np.asfortranarray(Y)), Y.T)

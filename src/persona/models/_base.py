@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 import pydantic
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from persona.data import Interactions
 from persona.errors import (
@@ -182,7 +182,7 @@ class Recommender:
         self.privacy_spent_ = None
         # one BLAS thread, as implicit advises: its kernels (and ours, on many small
         # matrices) parallelise themselves, and BLAS threads on top only contend
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _one_blas_thread():
             if privacy is None:
                 self._fit(X.matrix, config)
             else:
@@ -213,8 +213,9 @@ class Recommender:
     def _set_catalogue(self, users: np.ndarray, items: np.ndarray, matrix: sp.csr_matrix) -> None:
         self.users_ = np.asarray(users, dtype=object)
         self.items_ = np.asarray(items, dtype=object)
-        self._uidx = {str(u): k for k, u in enumerate(self.users_)}
-        self._iidx = {str(i): k for k, i in enumerate(self.items_)}
+        # ids are str already (Interactions and model files hold only str ids)
+        self._uidx = dict(zip(self.users_.tolist(), range(len(self.users_)), strict=True))
+        self._iidx = dict(zip(self.items_.tolist(), range(len(self.items_)), strict=True))
         hist = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
         hist.sort_indices()
         self.history_ = hist
@@ -871,6 +872,24 @@ def _scoring_pool(threads: int) -> ThreadPoolExecutor | None:
             )
             _POOL_SIZE = threads
         return _POOL
+
+
+_BLAS: ThreadpoolController | None = None
+
+
+def _one_blas_thread() -> Any:
+    """A context that holds BLAS at one thread (threadpoolctl), as implicit advises for
+    its kernels and as persona's many small solves want.
+
+    The loaded BLAS libraries are found once per process, on first use, and the one
+    controller is reused: a fresh ``threadpool_limits`` scans every loaded library again,
+    about 2 ms a call (*one-off*), which a fit or a forget would pay each time. A BLAS
+    first loaded after that first use is not limited by it.
+    """
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def _block_size(block_size: int | None, items: int, people: int, threads: int) -> int:

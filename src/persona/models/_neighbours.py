@@ -9,10 +9,9 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveFloat, PositiveInt
-from threadpoolctl import threadpool_limits
 
 from persona.errors import ValidationError
-from persona.models._base import Recommender, _show_progress
+from persona.models._base import Recommender, _one_blas_thread, _show_progress
 
 __all__ = ["ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig"]
 
@@ -115,7 +114,7 @@ class ItemKNN(Recommender):
 
         cfg = self.config_
         # implicit's own normalize() hands its kernel a COO matrix and warns about it
-        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+        with _one_blas_thread(), warnings.catch_warnings():
             warnings.simplefilter("ignore", ParameterWarning)
             if cfg.measure == "cosine":
                 raw = CosineRecommender(K=cfg.neighbours, num_threads=cfg.num_threads)

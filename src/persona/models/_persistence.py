@@ -183,7 +183,8 @@ def load_model(cls: type[Recommender], path: Path) -> Recommender:
         (arrays["history_data"], arrays["history_indices"], arrays["history_indptr"]),
         shape=(len(users), len(items)),
     )
-    model._set_catalogue(users.astype(object), items.astype(object), hist)
+    ids = [a.astype(str).astype(object) for a in (users, items)]  # str keys, whatever the file
+    model._set_catalogue(*ids, hist)
     model.lineage_ = manifest.get("lineage")
     spent = manifest.get("privacy_spent")
     if spent is not None:
