@@ -56,6 +56,23 @@ def alternating(
     return wall[0], wall[1], cpu[0], cpu[1]
 
 
+def median_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """A distribution-free confidence interval for the median of ``values``: the order
+    statistics ``x_(j)`` and ``x_(n+1-j)`` with the largest ``j`` for which
+    ``P(Binomial(n, 1/2) < j) <= (1 - level) / 2`` (each value lies below the median with
+    probability 1/2, whatever the distribution). NaNs when ``n`` is too small for it."""
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(values, dtype=float))
+    n = x.size
+    j = 0
+    while j + 1 <= n and binom.cdf(j, n, 0.5) <= (1.0 - level) / 2.0:
+        j += 1  # P(Bin < j + 1) = cdf(j)
+    if j == 0:
+        return float("nan"), float("nan")
+    return float(x[j - 1]), float(x[n - j])
+
+
 def percentile_ms(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples) * 1000.0, q))
 
