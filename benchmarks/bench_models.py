@@ -284,8 +284,9 @@ def main() -> None:
     synth_name = "synthetic 100k×20k, " + ("0.5M" if quick else "5M") + " events"
     datasets = [*real, (synth_name, synth)]
     print("fit ...", flush=True)
-    # 6 repeats is the fewest with a 95% interval for the median (their min and max)
-    fit = [bench_fit(n, X, 1 if quick else 21 if n != synth_name else 6) for n, X in datasets]
+    # 10 synthetic repeats (about 5 minutes) give the median a 95% interval inside the
+    # min and max (6 is the fewest with one at all: the min and max themselves)
+    fit = [bench_fit(n, X, 1 if quick else 21 if n != synth_name else 10) for n, X in datasets]
     print(_table(fit, [("data", "data", ""), ("repeats", "repeats", ""),
                        ("persona_s", "persona fit s", ".2f"),
                        ("implicit_s", "implicit fit s", ".2f"),
