@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -877,7 +878,7 @@ def _scoring_pool(threads: int) -> ThreadPoolExecutor | None:
 _BLAS: ThreadpoolController | None = None
 
 
-def _one_blas_thread() -> Any:
+def _one_blas_thread() -> AbstractContextManager[Any]:
     """A context that holds BLAS at one thread (threadpoolctl), as implicit advises for
     its kernels and as persona's many small solves want.
 
