@@ -252,3 +252,29 @@ def test_blockwise_transpose_equals_numpy_transpose(shape: tuple[int, int]) -> N
     assert T.flags.c_contiguous and T.dtype == Y.dtype
     np.testing.assert_array_equal(T, Y.T)
     np.testing.assert_array_equal(_transposed(np.asfortranarray(Y)), Y.T)
+
+
+def test_a_model_file_with_numeric_id_arrays_loads_with_str_ids(tmp_path: Path) -> None:
+    """Ids are str everywhere in persona; a model file whose id arrays were written as
+    numbers (by another tool, checksum updated) still loads with str ids, so the people
+    and items are found by their usual names."""
+    import hashlib
+
+    rng = np.random.default_rng(3)
+    csr = sp.random(30, 40, density=0.2, format="csr", random_state=rng) * 5
+    X = Interactions.from_csr(csr, [str(100 + u) for u in range(30)],
+                              [str(7000 + i) for i in range(40)])
+    model = ALS(factors=4, iterations=2, random_state=0).fit(X)
+    path = model.save(tmp_path / "m.model")
+    arrays = dict(np.load(path / "arrays.npz", allow_pickle=False))
+    arrays["users"] = arrays["users"].astype(np.int64)
+    arrays["items"] = arrays["items"].astype(np.int64)
+    np.savez(path / "arrays.npz", **arrays)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    same = ALS.load(path)
+    assert all(type(u) is str for u in same.users_)
+    assert all(type(i) is str for i in same.items_)
+    assert same.recommend("105", n=5) == model.recommend("105", n=5)
+    assert same.similar_items("7003", n=3) == model.similar_items("7003", n=3)
