@@ -38,7 +38,40 @@ def test_demo_runs_end_to_end_and_leaves_checkable_files(tmp_path: Path) -> None
     assert sum(c.epsilon for c in charges) <= 8.0 + 1e-9
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("shop.db*"))
     assert f'"{made["erased"]}"'.encode() not in raw
-    assert made["erased"].encode() not in raw
+    live, masked = _live_tokens_and_masked_bytes(made["store"], raw)
+    assert made["erased"] not in live  # no value the store holds names them
+    assert made["erased"].encode() not in masked  # nor does anything left on disk
+
+
+def _live_tokens_and_masked_bytes(db: Path, raw: bytes) -> tuple[set[str], bytes]:
+    """The number-like tokens (5 or more letters, digits and ``.:+-``, at least one a
+    digit) in every text value the store's tables hold now, and ``raw`` with each of them
+    blanked out.
+
+    The demo's ids are 5-digit numbers, and such a number turns up by chance in a file full
+    of hex digests, timestamps, floats in JSON and 5-digit item codes: 328 of 13,076
+    5-digit numbers that name nobody were found in the raw files of four demo runs, none
+    once these tokens were blanked *(one-off)*. Blanking only ever removes bytes that
+    spell a value the store holds now; a leftover copy of an erased id in freed or WAL
+    pages is not one of them, so it is still found."""
+    import re
+    import sqlite3
+
+    tokens: set[str] = set()
+    con = sqlite3.connect(db)
+    try:
+        tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for row in con.execute(f'SELECT * FROM "{table}"'):
+                for value in row:
+                    if isinstance(value, str):
+                        tokens.update(t for t in re.findall(r"[0-9A-Za-z.:+-]{5,}", value)
+                                      if any(c.isdigit() for c in t))
+    finally:
+        con.close()
+    for token in sorted(tokens, key=len, reverse=True):
+        raw = raw.replace(token.encode(), b"#" * len(token))
+    return tokens, raw
 
 
 def test_store_walkthrough(tmp_path: Path) -> None:
