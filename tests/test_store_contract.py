@@ -253,6 +253,8 @@ def test_feedback_dont_use_and_not_interested() -> None:
     assert view.not_interested("u1") == {"z"}
     assert len(store.audit) == before + 1  # a read through the view, so it is audited
     assert store.audit.entries()[-1].subject == store.pseudonym("u1")
+    assert store.audit.entries()[-1].detail == {  # only their feedback: no event, no lineage
+        "purpose": "personalization", "rows": 0, "lineage": False}
     before = len(store.audit)
     served, not_interested = view.person_for_serving("u1")  # one read for a request
     assert not_interested == {"z"}

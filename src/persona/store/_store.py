@@ -1412,8 +1412,9 @@ class Store:
     ) -> tuple[EventColumns, PersonLineage | None, set[str]]:
         """One person's events usable for ``purpose`` (and, if asked, what was left out and
         why) and the items they said they are not interested in, recorded in the audit log
-        in one transaction. ``events=False`` (with ``lineage``) skips building the event
-        arrays when only the lineage is wanted."""
+        in one transaction. ``events=False`` skips the event arrays: with ``lineage`` when
+        only the lineage is wanted, without it when only the not-interested items are (no
+        event is read then, and the audit entry says 0 rows)."""
         _check_id(user, "user")
         with self._lock:
             with self._read_tx():
@@ -1434,7 +1435,7 @@ class Store:
                         "WHERE purpose_id = ? AND subject_id = ?",
                         (pid, code),
                     ).fetchone()
-                    if lineage or (state is not None and state[0] == "grant"):
+                    if lineage or (events and state is not None and state[0] == "grant"):
                         blob, parts = self._person_blob(code)
                     excluded, not_interested = self._person_feedback(code)
                 active = state is not None and state[0] == "grant"
@@ -1442,7 +1443,7 @@ class Store:
                 few = len(blob) <= _FEW_RECORDS * EVENT_DTYPE.itemsize
                 rec = _time_ordered(blob, parts) if lineage or not few else None
                 features = tuple(allowed)
-                if not active or (lineage and not events):
+                if not active or not events:
                     cols = _no_events(features)
                 elif few:
                     records = _time_ordered_tuples(blob, parts) if rec is None else rec.tolist()

@@ -107,9 +107,9 @@ class ScopedView:
     def not_interested(self, user: str) -> set[str]:
         """Items ``user`` said they are not interested in (never suggest these to them).
 
-        A read of their data like any other: recorded in the audit log (it is
-        :meth:`person_for_serving`'s read; use that when the lineage is wanted too)."""
-        return self.person_for_serving(user)[1]
+        A read of their data like any other, recorded in the audit log; it reads no events
+        and builds no lineage (:meth:`person_for_serving` gives both in one read)."""
+        return self._store._read_person(self._purpose, user, lineage=False, events=False)[2]
 
     def item_labels(self, items: list[str] | None = None) -> dict[str, str]:
         """Human-readable labels of items (catalogue data, not personal data)."""
