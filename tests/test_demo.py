@@ -43,6 +43,33 @@ def test_demo_runs_end_to_end_and_leaves_checkable_files(tmp_path: Path) -> None
     assert made["erased"].encode() not in masked  # nor does anything left on disk
 
 
+@pytest.mark.slow
+def test_the_on_disk_check_finds_an_erased_id_that_was_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check above, shown to catch a leak: with SQLite's ``secure_delete`` turned off,
+    erasure leaves the person's id in freed space, and the blanked search still finds it."""
+    import sqlite3
+
+    class LeavesFreedBytes(sqlite3.Connection):
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+            if sql == "PRAGMA secure_delete = ON":
+                sql = "PRAGMA secure_delete = OFF"
+            return super().execute(sql, *args)  # type: ignore[arg-type]
+
+    connect = sqlite3.connect
+
+    def leaky(*args: object, **kwargs: object) -> sqlite3.Connection:
+        return connect(*args, **kwargs, factory=LeavesFreedBytes)  # type: ignore[arg-type,call-overload]
+
+    monkeypatch.setattr(sqlite3, "connect", leaky)
+    made = run_demo(tmp_path, io.StringIO(), customers=150)
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("shop.db*"))
+    live, masked = _live_tokens_and_masked_bytes(made["store"], raw)
+    assert made["erased"] not in live  # the live tables are clean either way
+    assert made["erased"].encode() in masked  # the freed copy is found
+
+
 def _live_tokens_and_masked_bytes(db: Path, raw: bytes) -> tuple[set[str], bytes]:
     """The number-like tokens (5 or more letters, digits and ``.:+-``, at least one a
     digit) in every text value the store's tables hold now, and ``raw`` with each of them
