@@ -278,3 +278,17 @@ def test_a_model_file_with_numeric_id_arrays_loads_with_str_ids(tmp_path: Path) 
     assert all(type(i) is str for i in same.items_)
     assert same.recommend("105", n=5) == model.recommend("105", n=5)
     assert same.similar_items("7003", n=3) == model.similar_items("7003", n=3)
+
+
+def test_similar_items_with_an_all_zero_item_vector_scores_it_zero() -> None:
+    """An item whose factors are all zero has no direction: it scores 0 against every
+    item, never NaN, and asking for its own neighbours gives finite scores too."""
+    X = block_interactions(groups=2, users_per_group=10)
+    model = ALS(factors=4, iterations=2, random_state=0).fit(X)
+    items = list(model.items_)
+    model.item_factors_[0] = 0.0
+    model._prepare_items()
+    everyone = model.similar_items(items[1], n=len(items))
+    assert {r.item: r.score for r in everyone}.get(items[0], 0.0) == 0.0
+    assert all(np.isfinite(r.score) for r in everyone)
+    assert all(np.isfinite(r.score) for r in model.similar_items(items[0], n=3))

@@ -94,9 +94,10 @@ class _FactorModel(Recommender):
         # to float32 (y is float32 already) and any order of f float32 multiply-adds
         # (Higham, Accuracy and Stability, 3.1). Two such errors separate an item from the
         # n-th best; 2.5 leaves room for the float64 re-scoring's own rounding.
-        ymax = float(np.sqrt(np.einsum("ij,ij->i", Y64, Y64).max())) if Y.size else 0.0
+        # the items' norms, also for similar_items and the batch pruning's bound
+        self._item_norms = norms = np.sqrt(np.einsum("ij,ij->i", Y64, Y64))
+        ymax = float(norms.max()) if Y.size else 0.0
         self._margin_scale = 2.5 * (Y.shape[1] + 2) * 2.0**-24 * ymax
-        self._item_norms: np.ndarray | None = None  # computed on first similar_items
         self._pruning: _NormIndex | None = None  # built on the first batch
 
     def _select(
@@ -116,7 +117,7 @@ class _FactorModel(Recommender):
             return super()._select(rows, users, n, exclude_seen, filters, rule)
         index = self._pruning
         if index is None:
-            index = self._pruning = _NormIndex(self._Y32T)
+            index = self._pruning = _NormIndex(self._Y32T, self._item_norms)
         if not index.useful(m, n):  # the bound settles too few people on this data
             return super()._select(rows, users, n, exclude_seen, filters, rule)
         if exclude_seen is None:
@@ -146,10 +147,7 @@ class _FactorModel(Recommender):
 
     def _similar_scores(self, item: int) -> np.ndarray:
         norms = self._item_norms
-        if norms is None:
-            norms = np.linalg.norm(self._Y64, axis=1)
-            norms[norms == 0] = 1e-10
-            self._item_norms = norms
+        norms = np.where(norms == 0, 1e-10, norms)  # an all-zero item scores 0, not NaN
         return (self._Y64 @ self._Y64[item]) / (norms * norms[item])
 
 
@@ -562,8 +560,9 @@ class _NormIndex:
 
     MARGIN = 1.0 + 1e-5
 
-    def __init__(self, Y32T: np.ndarray) -> None:
-        norms = np.linalg.norm(Y32T.astype(np.float64), axis=0)
+    def __init__(self, Y32T: np.ndarray, norms: np.ndarray) -> None:
+        """``Y32T``: the float32 item factors, one column per item; ``norms``: their
+        float64 norms."""
         self.perm = np.argsort(-norms, kind="stable")
         self.inv = np.empty_like(self.perm)
         self.inv[self.perm] = np.arange(self.perm.size)
