@@ -94,9 +94,11 @@ class _FactorModel(Recommender):
         # to float32 (y is float32 already) and any order of f float32 multiply-adds
         # (Higham, Accuracy and Stability, 3.1). Two such errors separate an item from the
         # n-th best; 2.5 leaves room for the float64 re-scoring's own rounding.
-        # the items' norms, also for similar_items and the batch pruning's bound
-        self._item_norms = norms = np.sqrt(np.einsum("ij,ij->i", Y64, Y64))
+        norms = np.sqrt(np.einsum("ij,ij->i", Y64, Y64))
         ymax = float(norms.max()) if Y.size else 0.0
+        # also for similar_items and the batch pruning's bound (an upper bound still: an
+        # all-zero item gets 1e-10, so it scores 0 in similar_items, not NaN)
+        self._item_norms = np.where(norms == 0, 1e-10, norms)
         self._margin_scale = 2.5 * (Y.shape[1] + 2) * 2.0**-24 * ymax
         self._pruning: _NormIndex | None = None  # built on the first batch
 
@@ -147,7 +149,6 @@ class _FactorModel(Recommender):
 
     def _similar_scores(self, item: int) -> np.ndarray:
         norms = self._item_norms
-        norms = np.where(norms == 0, 1e-10, norms)  # an all-zero item scores 0, not NaN
         return (self._Y64 @ self._Y64[item]) / (norms * norms[item])
 
 
