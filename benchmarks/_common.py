@@ -56,6 +56,13 @@ def alternating(
     return wall[0], wall[1], cpu[0], cpu[1]
 
 
+def paired_ratio(a: Sequence[float], b: Sequence[float]) -> tuple[float, tuple[float, float]]:
+    """The median of the per-pair ratios ``a[k] / b[k]`` of two :func:`alternating` runs,
+    and its 95% confidence interval (:func:`median_ci`)."""
+    ratios = np.asarray(a, dtype=float) / np.asarray(b, dtype=float)
+    return float(np.median(ratios)), median_ci(ratios)
+
+
 def median_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
     """A distribution-free confidence interval for the median of ``values``: the order
     statistics ``x_(j)`` and ``x_(n+1-j)`` with the largest ``j`` for which

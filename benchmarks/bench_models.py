@@ -34,7 +34,7 @@ from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
 
 import _datasets
-from _common import alternating, median_ci, write_section
+from _common import alternating, paired_ratio, write_section
 from persona.data import Interactions, leave_k_out
 from persona.evaluate import evaluate, ranking_metrics
 from persona.models import ALS, BPR, ItemKNN, Popularity
@@ -73,9 +73,9 @@ def _timed_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int
     total process CPU time (all threads), which other processes disturb less.
     """
     ta, tb, ca, cb = alternating([(fa, fb)] * repeats, collect_garbage=True)
-    ratios = np.array(ta) / np.array(tb)
-    return {"a_best": min(ta), "b_best": min(tb), "paired": float(np.median(ratios)),
-            "paired_ci": median_ci(ratios), "cpu": sum(ca) / sum(cb)}
+    paired, ci = paired_ratio(ta, tb)
+    return {"a_best": min(ta), "b_best": min(tb), "paired": paired, "paired_ci": ci,
+            "cpu": sum(ca) / sum(cb)}
 
 
 # ------------------------------------------------------------------ speed

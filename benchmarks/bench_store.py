@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import persona
-from _common import alternating, machine, percentile_ms, write_section
+from _common import alternating, machine, paired_ratio, percentile_ms, write_section
 
 
 def synthetic(n_events: int, n_people: int, n_items: int, seed: int = 0) -> dict[str, list]:
@@ -119,7 +119,7 @@ def bench_history(con: sqlite3.Connection, view: persona.ScopedView, probe: list
     ])
     return {"raw_p50": percentile_ms(raw, 50), "raw_p99": percentile_ms(raw, 99),
             "p50": percentile_ms(per, 50), "p99": percentile_ms(per, 99),
-            "paired": float(np.median(np.array(per) / np.array(raw)))}
+            "paired": paired_ratio(per, raw)[0]}
 
 
 def main() -> None:
