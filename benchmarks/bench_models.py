@@ -54,14 +54,17 @@ def raw_als(X: Interactions, seed: int = 0, **over: float) -> AlternatingLeastSq
     return raw
 
 
-_F32: dict[int, sp.csr_matrix] = {}
+_F32: dict[int, tuple[Interactions, sp.csr_matrix]] = {}
 
 
 def _f32(X: Interactions) -> sp.csr_matrix:
-    key = id(X)
-    if key not in _F32:
-        _F32[key] = sp.csr_matrix(X.matrix, dtype=np.float32)
-    return _F32[key]
+    """implicit's float32 input for ``X``, made once. The entry keeps ``X`` itself: an id
+    alone can be reused by a later object once ``X`` is gone, and then implicit was handed
+    another data set's matrix (the 1M growth point once fitted a MovieLens split)."""
+    hit = _F32.get(id(X))
+    if hit is None or hit[0] is not X:
+        hit = _F32[id(X)] = (X, sp.csr_matrix(X.matrix, dtype=np.float32))
+    return hit[1]
 
 
 def _timed_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int) -> dict:
