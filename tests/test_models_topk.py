@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -134,6 +135,7 @@ def test_norm_bound_keeps_an_item_that_ties_at_the_boundary() -> None:
 
     from persona.data import Interactions
     from persona.models import ALS
+    from persona.models._factor import _NormIndex
 
     m, f = 2048, 2
     model = ALS(factors=f, iterations=1, random_state=0, num_threads=1).fit(
@@ -141,7 +143,8 @@ def test_norm_bound_keeps_an_item_that_ties_at_the_boundary() -> None:
                               [f"i{k}" for k in range(m)]))
     Y = np.zeros((m, f), dtype=np.float32)
     Y[:, 0] = 1.0  # every item scores exactly 1.0 for u = e1
-    Y[1:129, 1] = 0.5  # the first m/16 in norm order; item 0 leads the rest, whose
+    cut = _NormIndex.cuts(m, 3)[0]
+    Y[1:cut + 1, 1] = 0.5  # the first segment in norm order; item 0 leads the rest, whose
     # largest norm (1.0) times |u| equals the k-th best score found (1.0): a tie
     model.item_factors_ = Y
     model._prepare_items()
@@ -231,3 +234,70 @@ def test_kth_lower_bound_never_exceeds_the_kth_largest(
     kth = -np.sort(-S, axis=1)[:, min(k, m) - 1]
     assert np.all(bound <= kth)
     assert np.all(np.isneginf(bound[np.isneginf(kth)]))
+
+
+def _explored(model, k: int, settle: dict[int, float] | None = None):
+    """The model's norm index with its exploration for lists of ``k`` over: every cut
+    tried by 1,000 people, settling the given shares (the measured ones when None)."""
+    from persona.models._factor import _NormIndex
+
+    m = len(model.items_)
+    index = model._pruning = model._pruning or _NormIndex(model._Y32T, model._item_norms)
+    if settle is not None:
+        for p in index.cuts(m, k):
+            index.stats[(k, p)] = [1000, int(1000 * settle.get(p, 0.0))]
+    index.explored[k] = index.EXPLORE
+    return index
+
+
+def test_the_plan_explores_every_cut_then_keeps_the_cheapest_one() -> None:
+    from persona.models._factor import _NormIndex
+
+    model = _skewed_als(1)
+    m = len(model.items_)
+    index = _NormIndex(model._Y32T, model._item_norms)
+    cuts = index.cuts(m, 10)
+    assert cuts[0] >= 40 and cuts[-1] < m and cuts == sorted(cuts)
+    assert index.plan(m, 10) == [*cuts, m]  # exploring: every cut
+    model._pruning = index
+    # half of everyone settles at the second cut, everyone left at the fourth
+    _explored(model, 10, {cuts[1]: 0.5, cuts[3]: 1.0})
+    costs = {p: p + (0.5 if cuts[1] <= p < cuts[3] else 1.0 if p < cuts[1] else 0.0) * (m - p)
+             for p in cuts}
+    assert index.plan(m, 10) == [min(costs, key=costs.get), m]
+    _explored(model, 10, {})  # nobody settles anywhere: score everything
+    assert index.plan(m, 10) is None
+    assert model._first_pass_items(10, None) == m
+    # a plan is learnt per list length: lists of 5 are still exploring
+    assert index.plan(m, 5) == [*index.cuts(m, 5), m]
+
+
+@given(seed=st.integers(0, 2**16), n=st.sampled_from([1, 10, 40]))
+def test_batches_through_a_learnt_cut_equal_full_scoring(seed: int, n: int) -> None:
+    """After exploring, blocks go through one cut (everyone on the first part, the people
+    not settled on the rest): the lists equal the plain path's, filters included."""
+    model = _skewed_als(seed % 7)
+    rng = np.random.default_rng(seed)
+    m = len(model.items_)
+    cuts = [p for p in _explored(model, n).cuts(m, n) if p < m // 2]
+    cut = cuts[int(rng.integers(len(cuts)))]
+    _explored(model, n, {cut: 0.95})  # the cheapest plan is this cut
+    assert model._pruning.plan(m, n) == [cut, m]
+    users = [f"u{k}" for k in rng.choice(400, 130, replace=False)]
+    exclude = [f"i{k}" for k in rng.choice(1500, 20, replace=False)]
+    for kw in ({}, {"exclude": exclude}, {"include": [f"i{k}" for k in range(0, 1500, 3)]},
+               {"exclude_seen": False}, {"block_size": 17}):
+        pruned, plain = _plain_and_pruned(model, users, n=n, **kw)
+        assert np.array_equal(pruned.items, plain.items)
+        assert np.array_equal(pruned.scores, plain.scores, equal_nan=True)
+        assert np.array_equal(pruned.lengths, plain.lengths)
+
+
+def test_an_unknown_or_unhashable_person_in_a_batch_is_named() -> None:
+    from persona.errors import UnknownUserError
+
+    model = _skewed_als(0)
+    with pytest.raises(UnknownUserError, match="'nobody'"):
+        model.recommend_arrays(["u1", "nobody", "u2"])
+    with pytest.raises(UnknownUserError, match=r"\['u1'\]"):
+        model.recommend_arrays(["u1", ["u1"]])

@@ -273,6 +273,16 @@ class Recommender:
                 user=user,
             ) from None
 
+    def _rows(self, users: list[str]) -> np.ndarray:
+        """:meth:`_row` of each of ``users`` (one dict lookup each, no call per person)."""
+        try:
+            return np.fromiter(map(self._uidx.__getitem__, users), dtype=np.int64,
+                               count=len(users))
+        except (KeyError, TypeError):
+            for u in users:
+                self._row(u)  # raises UnknownUserError for the first one not in the model
+            raise
+
     def _item(self, item: str) -> int:
         try:
             return self._iidx[item]
@@ -443,14 +453,15 @@ class Recommender:
         self._check_fitted()
         users = list(users)
         if self.personalised or exclude_seen:
-            rows = np.fromiter((self._row(u) for u in users), dtype=np.int64, count=len(users))
+            rows = self._rows(users)
         else:
             rows = np.zeros(len(users), dtype=np.int64)
         n = self._check_n(n, exclude_seen)
         filters = self._filters(exclude, include)
         self._prepare_rows(rows)
         threads = self._serving_threads()
-        block_size = _block_size(block_size, len(self.items_), len(users), threads)
+        block_size = _block_size(block_size, self._first_pass_items(n, rule), len(users),
+                                 threads)
         starts = list(range(0, len(users), block_size))
 
         def run(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -485,6 +496,10 @@ class Recommender:
 
     def _prepare_rows(self, rows: np.ndarray) -> None:
         """Make per-person state for ``rows`` ready before (threaded) scoring."""
+
+    def _first_pass_items(self, n: int, rule: BusinessRule | None) -> int:
+        """How many items each person of a batch is scored on first (sizes the blocks)."""
+        return len(self.items_)
 
     def _check_n(self, n: int, exclude_seen: bool | None) -> int:
         if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
@@ -815,6 +830,9 @@ class RecommendationArrays:
     def build(
         cls, r: np.ndarray, c: np.ndarray, sc: np.ndarray, b: int, n: int, items: np.ndarray
     ) -> RecommendationArrays:
+        if r.size == b * n:  # every list is full (``r`` is sorted, at most n per person)
+            return cls(items[c].reshape(b, n), np.asarray(sc, dtype=np.float64).reshape(b, n),
+                       np.full(b, n, dtype=np.int64))
         lengths = np.bincount(r, minlength=b)
         pos = np.arange(r.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         ids = np.full((b, n), None, dtype=object)
@@ -894,9 +912,10 @@ def _one_blas_thread() -> AbstractContextManager[Any]:
 
 
 def _block_size(block_size: int | None, items: int, people: int, threads: int) -> int:
-    """People per scoring block: as given, or about 2**20 scores per block (64 to 256
-    people), evened out so that every thread gets the same number of blocks. Larger
-    blocks make fewer, larger numpy calls; the result never depends on the block size."""
+    """People per scoring block: as given, or about 2**20 scores per block in the first
+    pass over ``items`` items (64 to 256 people), evened out so that every thread gets the
+    same number of blocks. Larger blocks make fewer, larger numpy calls (and fewer hand-overs
+    of the GIL between the threads); the result never depends on the block size."""
     if block_size is not None:
         if (
             not isinstance(block_size, int | np.integer)
@@ -916,14 +935,21 @@ def _block_size(block_size: int | None, items: int, people: int, threads: int) -
 def _history_positions(h: sp.csr_matrix, rows: np.ndarray, width: int) -> np.ndarray:
     """Flat positions ``block_row * width + column`` of the history entries of ``rows``
     in a ``(len(rows), width)`` row-major block (one write masks them all)."""
+    r, c = _history_entries(h, rows)
+    return c + r * width
+
+
+def _history_entries(h: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The history entries of ``rows`` as ``(block_row, column)`` int64 arrays."""
     starts = h.indptr[rows]
     lengths = h.indptr[rows + 1] - starts
     total = int(lengths.sum())
     if total == 0:
-        return np.zeros(0, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
     shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    return h.indices[np.arange(total) + shift] + np.repeat(
-        np.arange(len(rows), dtype=np.int64) * width, lengths)
+    cols = h.indices[np.arange(total) + shift].astype(np.int64)
+    return np.repeat(np.arange(len(rows), dtype=np.int64), lengths), cols
 
 
 def _lowered(thr: Any, margin: Any, dtype: np.dtype) -> Any:
@@ -994,14 +1020,30 @@ def _top_per_row(
         if margin is None:
             r, c = np.divmod(np.flatnonzero(np.isfinite(S)), m)
             return _top_sorted(r, c, S[r, c], b, k)
-        thr = _lowered(np.partition(S, m - k, axis=1)[:, m - k], margin, S.dtype)
-        r, c = np.divmod(np.flatnonzero(thr[:, None] <= S), m)
-        return r, c, S[r, c]
-    S3, cmax, nchunk = chunks
-    width, main, nall = S3.shape[1], S3.shape[1] * nchunk, cmax.shape[1]
+        return _at_least(S, None, _lowered(np.partition(S, m - k, axis=1)[:, m - k],
+                                           margin, S.dtype))
+    cmax = chunks[1]
+    nall = cmax.shape[1]
     # the k-th largest chunk maximum (lowered by the margin); never below the lowest
     # finite value, so that rows with fewer than k finite entries keep exactly those
     thr = _lowered(np.partition(cmax, nall - k, axis=1)[:, nall - k], margin, S.dtype)
+    rows, cols, vals = _at_least(S, chunks, thr)
+    if margin is not None:
+        return rows, cols, vals
+    return _top_sorted(rows, cols, vals, b, k)
+
+
+def _at_least(
+    S: np.ndarray, chunks: tuple[np.ndarray, np.ndarray, int] | None, thr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every entry of each row at or above that row's ``thr``, as ``(rows, cols, vals)``
+    (``-inf`` entries stay out: ``thr`` is finite). With ``chunks`` (:func:`_chunk_maxima`
+    of ``S``) only the chunks whose maximum reaches ``thr`` are read."""
+    if chunks is None:
+        r, c = np.divmod(np.flatnonzero(thr[:, None] <= S), S.shape[1])
+        return r, c, S[r, c]
+    S3, cmax, nchunk = chunks
+    width, main, nall = S3.shape[1], S3.shape[1] * nchunk, cmax.shape[1]
     # every chunk that reaches the bound (ties included), then its entries that do
     rr, cc = np.divmod(np.flatnonzero(cmax >= thr[:, None]), nall)
     regular = cc < nchunk
@@ -1014,9 +1056,7 @@ def _top_per_row(
         rows = np.concatenate([rows, ri])
         cols = np.concatenate([cols, main + ci - nchunk])
         vals = np.concatenate([vals, cmax[ri, ci]])
-    if margin is not None:
-        return rows, cols, vals
-    return _top_sorted(rows, cols, vals, b, k)
+    return rows, cols, vals
 
 
 def _top_one_row(

@@ -114,17 +114,28 @@ class _FactorModel(Recommender):
         """Batches skip most of the catalogue with an exact bound (see :class:`_NormIndex`);
         single people and business-rule hooks take the plain path. Both give the same
         lists: the bound only drops items that cannot be re-scored candidates."""
-        m = len(self.items_)
-        if rule is not None or len(rows) < 2 or m < 1024 or 16 * n > m:
-            return super()._select(rows, users, n, exclude_seen, filters, rule)
-        index = self._pruning
-        if index is None:
-            index = self._pruning = _NormIndex(self._Y32T, self._item_norms)
-        if not index.useful(m, n):  # the bound settles too few people on this data
+        ends = None if rule is not None or len(rows) < 2 else self._pruning_plan(n)
+        if ends is None:
             return super()._select(rows, users, n, exclude_seen, filters, rule)
         if exclude_seen is None:
             exclude_seen = self.personalised
-        return index.select(self, rows, n, exclude_seen, filters)
+        assert self._pruning is not None
+        return self._pruning.select(self, rows, n, exclude_seen, filters, ends)
+
+    def _pruning_plan(self, n: int) -> list[int] | None:
+        """The norm-order segments a batch's top ``n`` is scored in (:meth:`_NormIndex.plan`),
+        or None for the plain path: small catalogues, long lists, or data on which the
+        bound settles too few people to pay."""
+        m = len(self.items_)
+        if m < 1024 or 16 * n > m:
+            return None
+        if self._pruning is None:
+            self._pruning = _NormIndex(self._Y32T, self._item_norms)
+        return self._pruning.plan(m, n)
+
+    def _first_pass_items(self, n: int, rule: Any) -> int:
+        ends = None if rule is not None else self._pruning_plan(n)
+        return len(self.items_) if ends is None else ends[0]
 
     def _user_vectors64(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -547,19 +558,29 @@ class _NormIndex:
     """Exact top-k for a block of people without scoring every item.
 
     Items are ordered by the norm of their factor vector, largest first. A person's score
-    for item ``j`` is at most ``‖u‖·‖y_j‖`` (Cauchy–Schwarz), so once the ``k``-th best
-    score among the items scored so far exceeds ``‖u‖`` times the largest norm left, no
-    remaining item can enter the person's top ``k`` and the rest of the catalogue is never
-    scored for them (the classic norm-ordered bound of exact maximum-inner-product search).
-    People are scored on the first ``m/16`` items, those the bound does not settle on the
-    first ``m/4``, the rest on everything. A person settles only when the bound stays
-    below their ``k``-th best so far by more than the model's rank margin (twice the
-    float32 rounding bound; the ``1e-5`` relative margin covers the norms' own rounding),
-    so no unscored item can be a candidate. The candidates found are a superset of every
-    item the plain path re-scores in float64, so the lists are identical.
+    for item ``j`` is at most ``‖u‖·‖y_j‖`` (Cauchy–Schwarz), so once a lower bound of
+    their ``k``-th best score among the first ``p`` items exceeds ``‖u‖`` times the largest
+    norm left, no later item can enter their top ``k``: they settle, and the rest of the
+    catalogue is never scored for them (the classic norm-ordered bound of exact
+    maximum-inner-product search). Everyone is scored on the first ``p`` items, those not
+    settled on the rest. A person settles only when the bound stays below that lower bound
+    by more than the model's rank margin (twice the float32 rounding bound; the ``1e-5``
+    relative margin covers the norms' own rounding), so no unscored item can be a
+    candidate. Their candidates are every scored entry at or above the lower bound minus
+    the margin: a superset of every item the plain path re-scores in float64, so the
+    lists are identical.
+
+    The cut ``p`` is learnt per list length: the first :attr:`EXPLORE` people are scored
+    through every cut in :meth:`cuts`, which measures how many settle where, and the cut
+    that then scores the fewest items is kept (:meth:`plan`; speed only, never results).
     """
 
     MARGIN = 1.0 + 1e-5
+    FRACTIONS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2, 5 / 8, 3 / 4)
+    EXPLORE = 512
+    # the pruned path's own extra work (two products and partitions instead of one, the
+    # settling), as a share of scoring everyone on everything: a cut must save more
+    OVERHEAD = 0.45
 
     def __init__(self, Y32T: np.ndarray, norms: np.ndarray) -> None:
         """``Y32T``: the float32 item factors, one column per item; ``norms``: their
@@ -570,102 +591,131 @@ class _NormIndex:
         self.YT = np.ascontiguousarray(Y32T[:, self.perm])
         # rest[p]: the largest norm among items at positions >= p (0 past the end)
         self.rest = np.r_[norms[self.perm], 0.0]
-        self.stats: dict[int, list[int]] = {}  # tier -> [people tried, people settled]
+        self.stats: dict[tuple[int, int], list[int]] = {}  # (k, cut) -> [tried, settled]
+        self.explored: dict[int, int] = {}  # k -> people scored through every cut
+        self._segments: dict[tuple[int, ...], np.ndarray] = {}
 
-    @staticmethod
-    def tiers(m: int, k: int) -> list[int]:
-        return sorted({min(max(m // 16, 4 * k), m), min(max(m // 4, 8 * k), m), m})
+    @classmethod
+    def cuts(cls, m: int, k: int) -> list[int]:
+        """The cuts a plan may use: fractions of the catalogue, each at least ``4k``
+        items in and short of ``m``."""
+        return sorted({c for f in cls.FRACTIONS if (c := max(int(m * f), 4 * k)) < m})
 
-    def useful(self, m: int, k: int) -> bool:
-        return any(self._worth(t) for t in self.tiers(m, k) if t < m)
+    def plan(self, m: int, k: int) -> list[int] | None:
+        """The segment ends for the next block, ``m`` last: every cut while exploring,
+        then the one cut that the settle rates measured then make cheapest, or None where
+        scoring everyone on everything is cheaper."""
+        cuts = self.cuts(m, k)
+        if not cuts:
+            return None
+        if self.explored.get(k, 0) < self.EXPLORE:
+            return [*cuts, m]
+        best, cost = None, 1.0 - self.OVERHEAD
+        unsettled = 1.0  # the share of people not settled by cut p
+        for p in cuts:
+            tried, settled = self.stats.get((k, p), (0, 0))
+            if tried:
+                unsettled *= 1.0 - settled / tried
+            c = (p + unsettled * (m - p)) / m  # items scored per person, as a share of m
+            if c < cost:
+                best, cost = p, c
+        return None if best is None else [best, m]
 
-    def _worth(self, p: int) -> bool:
-        """Whether stopping at ``p`` has settled enough people to pay for the check: the
-        scores it saves (the settled share of the ``m - p`` unscored items) must exceed
-        twice the ``p`` scores it bounds, masks and copies for everyone (measured on
-        MovieLens: a tier that settles 46% at ``m/4`` is slower than scoring everything).
-        Speed only, never results."""
-        tried, settled = self.stats.get(p, (0, 0))
-        return tried < 512 or settled * (self.perm.size - p) > 2 * p * tried
-
-    def _count(self, p: int, tried: int, settled: int) -> None:
-        st = self.stats.setdefault(p, [0, 0])
-        st[0] += tried
-        st[1] += settled
+    def _segment_of(self, ends: list[int]) -> np.ndarray:
+        """Each item's segment (by item column) for segments ending at ``ends``."""
+        key = tuple(ends)
+        seg = self._segments.get(key)
+        if seg is None:
+            seg = np.searchsorted(np.asarray(ends), self.inv, side="right").astype(np.int8)
+            self._segments[key] = seg
+        return seg
 
     def select(
         self, model: _FactorModel, rows: np.ndarray, n: int, exclude_seen: bool,
-        filters: tuple[np.ndarray | None, np.ndarray | None],
+        filters: tuple[np.ndarray | None, np.ndarray | None], ends: list[int],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The top ``n`` of each of ``rows`` as :meth:`Recommender._select` returns them,
+        scoring the segments of the norm order that end at ``ends`` (see :meth:`plan`)."""
         from persona.models._base import (
-            _history_positions,
-            _kth_lower_bound,
+            _at_least,
+            _chunk_maxima,
+            _history_entries,
             _lowered,
-            _top_per_row,
             _top_sorted,
         )
 
         b, m, k = len(rows), self.perm.size, n
+        exploring = len(ends) > 2
         U = model._user_vectors32(rows)
         norms = model._user_norms(rows)
         unorm = norms * self.MARGIN
         margin = norms * model._margin_scale  # model._rank_margin(rows), norms computed once
-        # everything masked, as (block row, position in norm order)
-        mr: list[np.ndarray] = []
-        mc: list[np.ndarray] = []
-        if exclude_seen:
-            r, c = np.divmod(_history_positions(model.history_, rows, m), m)
-            mr.append(r)
-            mc.append(self.inv[c])
-        for cols in filters:
-            if cols is not None and cols.size:
-                mr.append(np.repeat(np.arange(b), cols.size))
-                mc.append(np.tile(self.inv[cols], b))
-        mask_r = np.concatenate(mr) if mr else np.zeros(0, dtype=np.int64)
-        mask_c = np.concatenate(mc) if mc else np.zeros(0, dtype=np.int64)
+        if exclude_seen:  # seen items: block row, position in norm order, segment
+            seen_r, seen_c = _history_entries(model.history_, rows)
+            seen_seg = self._segment_of(ends)[seen_c]
+            seen_c = self.inv[seen_c]
+        masked = [self.inv[cols] for cols in filters if cols is not None and cols.size]
+        fcols = np.sort(np.concatenate(masked)) if masked else None
 
-        out_r, out_c, out_a = [], [], []
+        thr = np.empty(b, dtype=np.float32)  # each person's candidate cut
+        scored = []  # (segment start, its people as block rows, their scores, chunks)
         todo = np.arange(b)
-        S = np.empty((b, 0), dtype=np.float32)  # scores of the ``todo`` people so far
-        done_to = 0
-        tiers = [t for t in self.tiers(m, k) if t == m or self._worth(t)]
-        for p in tiers:
-            part = U[todo] @ self.YT[:, done_to:p]
-            S = part if done_to == 0 else np.concatenate([S, part], axis=1)
-            if mask_r.size:
-                where = np.full(b, -1, dtype=np.int64)
-                where[todo] = np.arange(todo.size)
-                sel = (where[mask_r] >= 0) & (mask_c >= done_to) & (mask_c < p)
-                S[where[mask_r[sel]], mask_c[sel]] = -np.inf
-            done_to = p
-            if p == m:  # everything scored: the plain selection
-                r, c, a = _top_per_row(S, k, margin=margin[todo])
-                out_r.append(todo[r])
-                out_c.append(self.perm[c])
-                out_a.append(a)
+        where: np.ndarray | None = None  # block row -> row of S, once someone settled
+        best: np.ndarray | None = None  # the k largest chunk maxima so far, per person
+        start = 0
+        for i, stop in enumerate(ends):
+            S = (U if where is None else U[todo]) @ self.YT[:, start:stop]
+            if exclude_seen:
+                here = np.flatnonzero(seen_seg == i)
+                sr, sc = seen_r[here], seen_c[here] - start
+                if where is not None:
+                    sr = where[sr]
+                    keep = sr >= 0
+                    sr, sc = sr[keep], sc[keep]
+                S[sr, sc] = -np.inf
+            if fcols is not None:
+                a, z = np.searchsorted(fcols, (start, stop))
+                S[:, fcols[a:z] - start] = -np.inf
+            chunks = _chunk_maxima(S, k)
+            cmax = S if chunks is None else chunks[1]
+            both = cmax if best is None else np.concatenate([best, cmax], axis=1)
+            cut = both.shape[1] - k
+            part = np.partition(both, cut, axis=1)
+            kth = part[:, cut]  # at most each person's k-th best so far
+            scored.append((start, todo, S, chunks))
+            if stop == m:
+                thr[todo] = _lowered(kth, margin[todo], S.dtype)
                 break
-            kth = _kth_lower_bound(S, k)  # at most each person's k-th best so far
             # an unscored item's float32 score is at most |u| rest + margin / 2, and a
             # candidate reaches kth - margin; -inf (too few items) never settles
-            done = unorm[todo] * self.rest[p] < kth - 2 * margin[todo]
-            self._count(p, todo.size, int(done.sum()))
-            if not done.any():
-                continue
-            # a settled person's candidates: every score within the margin of their k-th best
-            Sd = S[done] if not done.all() else S
-            cut = _lowered(kth[done], margin[todo][done], S.dtype)
-            hit = np.flatnonzero(Sd >= cut[:, None])
-            r, c = np.divmod(hit, p)
-            a = Sd.reshape(-1)[hit]
-            out_r.append(todo[done][r])
-            out_c.append(self.perm[c])
+            done = unorm[todo] * self.rest[stop] < kth - 2 * margin[todo]
+            if exploring:
+                self._count(k, stop, todo.size, int(done.sum()))
+            if done.any():
+                settled = todo[done]
+                thr[settled] = _lowered(kth[done], margin[settled], S.dtype)
+                if done.all():
+                    break
+                todo, part = todo[~done], part[~done]
+                where = np.full(b, -1, dtype=np.int64)
+                where[todo] = np.arange(todo.size)
+            best = part[:, cut:]
+            start = stop
+        if exploring:
+            self.explored[k] = self.explored.get(k, 0) + b
+        out_r, out_c, out_a = [], [], []
+        for start, people, S, chunks in scored:
+            r, c, a = _at_least(S, chunks, thr[people])
+            out_r.append(people[r])
+            out_c.append(self.perm[start + c])
             out_a.append(a)
-            if done.all():
-                break
-            S = S[~done]
-            todo = todo[~done]
         r = np.concatenate(out_r)
         c = np.concatenate(out_c)
         exact = np.asarray(model._exact_scores(rows[r], c, np.concatenate(out_a)),
                            dtype=np.float64)
         return _top_sorted(r, c, exact, b, n)
+
+    def _count(self, k: int, p: int, tried: int, settled: int) -> None:
+        st = self.stats.setdefault((k, p), [0, 0])
+        st[0] += tried
+        st[1] += settled
