@@ -225,15 +225,22 @@ def test_lists_are_the_float64_top_n_among_float32_near_ties(seed: int, n: int, 
 def test_kth_lower_bound_never_exceeds_the_kth_largest(
     b: int, m: int, k: int, seed: int, masked: float
 ) -> None:
+    """Over a row's columns taken in segments (as the norm bound scores them), the running
+    bound never exceeds the k-th largest entry scored so far, and is -inf while fewer than
+    k are finite."""
     from persona.models._base import _kth_lower_bound
 
     rng = np.random.default_rng(seed)
     S = rng.standard_normal((b, m)).astype(np.float32)
     S[rng.random((b, m)) < masked] = -np.inf
-    bound = _kth_lower_bound(S, k)
-    kth = -np.sort(-S, axis=1)[:, min(k, m) - 1]
-    assert np.all(bound <= kth)
-    assert np.all(np.isneginf(bound[np.isneginf(kth)]))
+    ends = sorted({int(e) for e in rng.integers(k, m + 1, 2) if e < m} | {m}) if m > k else [m]
+    best, start = None, 0
+    for stop in ends:
+        bound, best, _ = _kth_lower_bound(S[:, start:stop], k, best)
+        kth = -np.sort(-S[:, :stop], axis=1)[:, min(k, stop) - 1]
+        assert np.all(bound <= kth)
+        assert np.all(np.isneginf(bound[np.isneginf(kth)]))
+        start = stop
 
 
 def _explored(model, k: int, settle: dict[int, float] | None = None):

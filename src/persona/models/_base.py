@@ -982,16 +982,24 @@ def _chunk_maxima(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int] |
     return S3, cmax, nchunk
 
 
-def _kth_lower_bound(S: np.ndarray, k: int) -> np.ndarray:
+def _kth_lower_bound(
+    S: np.ndarray, k: int, best: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, int] | None]:
     """A lower bound of each row's ``k``-th largest entry (``-inf`` where fewer than ``k``
-    are finite), in one pass: the ``k``-th largest chunk maximum (``k`` chunk maxima are
-    ``k`` distinct entries at or above it). Close to the exact value when a row's best
-    entries fall in different chunks, as they mostly do."""
-    k = min(k, S.shape[1])
+    are finite) over ``S`` and the earlier column segments summarised by ``best``, in one
+    pass: the ``k``-th largest chunk maximum (``k`` chunk maxima are ``k`` distinct entries
+    at or above it). Close to the exact value when a row's best entries fall in different
+    chunks, as they mostly do.
+
+    Returns ``(bound, best, chunks)``: the new summary ``best`` (each row's ``k`` largest
+    chunk maxima so far, for the next segment) and :func:`_chunk_maxima` of ``S``."""
     chunks = _chunk_maxima(S, k)
     vals = S if chunks is None else chunks[1]
-    cut = vals.shape[1] - k
-    return np.partition(vals, cut, axis=1)[:, cut]
+    if best is not None:
+        vals = np.concatenate([best, vals], axis=1)
+    cut = vals.shape[1] - min(k, vals.shape[1])
+    part = np.partition(vals, cut, axis=1)
+    return part[:, cut], part[:, cut:], chunks
 
 
 def _top_per_row(

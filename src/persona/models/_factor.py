@@ -115,12 +115,12 @@ class _FactorModel(Recommender):
         single people and business-rule hooks take the plain path. Both give the same
         lists: the bound only drops items that cannot be re-scored candidates."""
         ends = None if rule is not None or len(rows) < 2 else self._pruning_plan(n)
-        if ends is None:
+        index = self._pruning
+        if ends is None or index is None:
             return super()._select(rows, users, n, exclude_seen, filters, rule)
         if exclude_seen is None:
             exclude_seen = self.personalised
-        assert self._pruning is not None
-        return self._pruning.select(self, rows, n, exclude_seen, filters, ends)
+        return index.select(self, rows, n, exclude_seen, filters, ends)
 
     def _pruning_plan(self, n: int) -> list[int] | None:
         """The norm-order segments a batch's top ``n`` is scored in (:meth:`_NormIndex.plan`),
@@ -134,7 +134,9 @@ class _FactorModel(Recommender):
         return self._pruning.plan(m, n)
 
     def _first_pass_items(self, n: int, rule: Any) -> int:
-        ends = None if rule is not None else self._pruning_plan(n)
+        if rule is not None or self._pruning is None:  # not built before the first batch
+            return len(self.items_)
+        ends = self._pruning_plan(n)
         return len(self.items_) if ends is None else ends[0]
 
     def _user_vectors64(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover
@@ -638,14 +640,14 @@ class _NormIndex:
         scoring the segments of the norm order that end at ``ends`` (see :meth:`plan`)."""
         from persona.models._base import (
             _at_least,
-            _chunk_maxima,
             _history_entries,
+            _kth_lower_bound,
             _lowered,
             _top_sorted,
         )
 
         b, m, k = len(rows), self.perm.size, n
-        exploring = len(ends) > 2
+        exploring = self.explored.get(k, 0) < self.EXPLORE
         U = model._user_vectors32(rows)
         norms = model._user_norms(rows)
         unorm = norms * self.MARGIN
@@ -661,7 +663,7 @@ class _NormIndex:
         scored = []  # (segment start, its people as block rows, their scores, chunks)
         todo = np.arange(b)
         where: np.ndarray | None = None  # block row -> row of S, once someone settled
-        best: np.ndarray | None = None  # the k largest chunk maxima so far, per person
+        best: np.ndarray | None = None
         start = 0
         for i, stop in enumerate(ends):
             S = (U if where is None else U[todo]) @ self.YT[:, start:stop]
@@ -676,12 +678,8 @@ class _NormIndex:
             if fcols is not None:
                 a, z = np.searchsorted(fcols, (start, stop))
                 S[:, fcols[a:z] - start] = -np.inf
-            chunks = _chunk_maxima(S, k)
-            cmax = S if chunks is None else chunks[1]
-            both = cmax if best is None else np.concatenate([best, cmax], axis=1)
-            cut = both.shape[1] - k
-            part = np.partition(both, cut, axis=1)
-            kth = part[:, cut]  # at most each person's k-th best so far
+            # at most each person's k-th best so far; best: their k largest chunk maxima
+            kth, best, chunks = _kth_lower_bound(S, k, best)
             scored.append((start, todo, S, chunks))
             if stop == m:
                 thr[todo] = _lowered(kth, margin[todo], S.dtype)
@@ -696,10 +694,9 @@ class _NormIndex:
                 thr[settled] = _lowered(kth[done], margin[settled], S.dtype)
                 if done.all():
                     break
-                todo, part = todo[~done], part[~done]
+                todo, best = todo[~done], best[~done]
                 where = np.full(b, -1, dtype=np.int64)
                 where[todo] = np.arange(todo.size)
-            best = part[:, cut:]
             start = stop
         if exploring:
             self.explored[k] = self.explored.get(k, 0) + b
