@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -595,6 +596,7 @@ class _NormIndex:
         self.rest = np.r_[norms[self.perm], 0.0]
         self.stats: dict[tuple[int, int], list[int]] = {}  # (k, cut) -> [tried, settled]
         self.explored: dict[int, int] = {}  # k -> people scored through every cut
+        self._lock = threading.Lock()  # blocks finish in several threads at once
         self._segments: dict[tuple[int, ...], np.ndarray] = {}
 
     @classmethod
@@ -699,7 +701,8 @@ class _NormIndex:
                 where[todo] = np.arange(todo.size)
             start = stop
         if exploring:
-            self.explored[k] = self.explored.get(k, 0) + b
+            with self._lock:
+                self.explored[k] = self.explored.get(k, 0) + b
         out_r, out_c, out_a = [], [], []
         for start, people, S, chunks in scored:
             r, c, a = _at_least(S, chunks, thr[people])
@@ -713,6 +716,7 @@ class _NormIndex:
         return _top_sorted(r, c, exact, b, n)
 
     def _count(self, k: int, p: int, tried: int, settled: int) -> None:
-        st = self.stats.setdefault((k, p), [0, 0])
-        st[0] += tried
-        st[1] += settled
+        with self._lock:
+            st = self.stats.setdefault((k, p), [0, 0])
+            st[0] += tried
+            st[1] += settled
