@@ -254,6 +254,7 @@ def _explored(model, k: int, settle: dict[int, float] | None = None):
         for p in index.cuts(m, k):
             index.stats[(k, p)] = [1000, int(1000 * settle.get(p, 0.0))]
     index.explored[k] = index.EXPLORE
+    index._chosen.pop(k, None)  # chosen again from these counts
     return index
 
 

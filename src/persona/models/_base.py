@@ -1023,19 +1023,10 @@ def _top_per_row(
         return empty, empty, np.zeros(0, dtype=S.dtype)
     if b == 1:
         return _top_one_row(S[0], k, None if margin is None else float(margin[0]))
-    chunks = _chunk_maxima(S, k)
-    if chunks is None:  # small catalogue: every entry is its own chunk
-        if margin is None:
-            r, c = np.divmod(np.flatnonzero(np.isfinite(S)), m)
-            return _top_sorted(r, c, S[r, c], b, k)
-        return _at_least(S, None, _lowered(np.partition(S, m - k, axis=1)[:, m - k],
-                                           margin, S.dtype))
-    cmax = chunks[1]
-    nall = cmax.shape[1]
-    # the k-th largest chunk maximum (lowered by the margin); never below the lowest
-    # finite value, so that rows with fewer than k finite entries keep exactly those
-    thr = _lowered(np.partition(cmax, nall - k, axis=1)[:, nall - k], margin, S.dtype)
-    rows, cols, vals = _at_least(S, chunks, thr)
+    bound, _, chunks = _kth_lower_bound(S, k)
+    # lowered by the margin; never below the lowest finite value, so that rows with fewer
+    # than k finite entries keep exactly those
+    rows, cols, vals = _at_least(S, chunks, _lowered(bound, margin, S.dtype))
     if margin is not None:
         return rows, cols, vals
     return _top_sorted(rows, cols, vals, b, k)
