@@ -291,6 +291,7 @@ def test_batches_through_a_learnt_cut_equal_full_scoring(seed: int, n: int) -> N
     cut = cuts[int(rng.integers(len(cuts)))]
     _explored(model, n, {cut: 0.95})  # the cheapest plan is this cut
     assert model._pruning.plan(m, n) == [cut, m]
+    assert model._first_pass_items(n, None) == cut  # blocks are sized on it
     users = [f"u{k}" for k in rng.choice(400, 130, replace=False)]
     exclude = [f"i{k}" for k in rng.choice(1500, 20, replace=False)]
     for kw in ({}, {"exclude": exclude}, {"include": [f"i{k}" for k in range(0, 1500, 3)]},
