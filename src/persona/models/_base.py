@@ -940,15 +940,15 @@ def _history_positions(h: sp.csr_matrix, rows: np.ndarray, width: int) -> np.nda
 
 
 def _history_entries(h: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The history entries of ``rows`` as ``(block_row, column)`` int64 arrays."""
+    """The history entries of ``rows`` as ``(block_row, column)`` arrays (int64 rows,
+    columns in the matrix's index dtype)."""
     starts = h.indptr[rows]
     lengths = h.indptr[rows + 1] - starts
     total = int(lengths.sum())
     if total == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
+        return np.zeros(0, dtype=np.int64), h.indices[:0]
     shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    cols = h.indices[np.arange(total) + shift].astype(np.int64)
+    cols = h.indices[np.arange(total) + shift]
     return np.repeat(np.arange(len(rows), dtype=np.int64), lengths), cols
 
 

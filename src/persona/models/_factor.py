@@ -616,9 +616,7 @@ class _NormIndex:
         if k in self._chosen:
             return self._chosen[k]
         cuts = self.cuts(m, k)
-        if not cuts:
-            return None
-        if self.explored.get(k, 0) < self.EXPLORE:
+        if self._exploring(k):
             return [*cuts, m]
         best, cost = None, 1.0 - self.OVERHEAD
         unsettled = 1.0  # the share of people not settled by cut p
@@ -631,6 +629,9 @@ class _NormIndex:
                 best, cost = p, c
         self._chosen[k] = None if best is None else [best, m]  # exploring is over
         return self._chosen[k]
+
+    def _exploring(self, k: int) -> bool:
+        return self.explored.get(k, 0) < self.EXPLORE
 
     def _segment_of(self, ends: list[int]) -> np.ndarray:
         """Each item's segment (by item column) for segments ending at ``ends``."""
@@ -656,7 +657,7 @@ class _NormIndex:
         )
 
         b, m, k = len(rows), self.perm.size, n
-        exploring = self.explored.get(k, 0) < self.EXPLORE
+        exploring = self._exploring(k)
         U = model._user_vectors32(rows)
         norms = model._user_norms(rows)
         unorm = norms * self.MARGIN
