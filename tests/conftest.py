@@ -22,7 +22,12 @@ SHARED_DATA = Path(os.environ.get("PERSONA_SHARED_DATA", ROOT.parent / "shared" 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Folder of the real data sets (``../shared/data``); tests using it skip if absent."""
+    """Folder of the real data sets (``../shared/data``). In CI (``CI`` set) a missing folder
+    fails the test; on a developer's machine the test skips and says how to enable it."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data sets not found at {SHARED_DATA}")
+        message = (f"real data sets not found at {SHARED_DATA}; put the project's shared/data "
+                   "folder there or set PERSONA_SHARED_DATA to its path")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     return SHARED_DATA

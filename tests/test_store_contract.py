@@ -108,6 +108,7 @@ def test_view_has_no_write_methods() -> None:
         "person_lineage",
         "person_for_serving",
         "item_labels",
+        "catalogue",
         "not_interested",
         "has_consent",
         "users",

@@ -7,7 +7,12 @@ through the same weighting rules:
 1. each event's confidence is ``weight[feature] × value`` (optionally decayed with age);
 2. events of the same person and item are **summed** (duplicates are not an error: buying
    the same thing twice is more evidence), the pair keeps its latest time;
-3. the summed confidence is optionally rescaled (``scaling="log"`` or ``"bm25"``).
+3. the summed confidence is optionally rescaled (``scaling="log"``, ``"row"`` or ``"bm25"``).
+
+An ``Interactions`` may carry a **catalogue**: the declared, public item universe (the
+store's :meth:`~persona.Store.define_items`, the ``items`` of :meth:`Interactions.from_csr`
+and of :meth:`Interactions.from_pandas`). Private fits take their items from it, never from
+the events, and refuse preprocessing that mixes people's rows (:attr:`Interactions.mixes_people`).
 
 Only ``numpy``/``scipy`` are imported here, so the store and the models can both use it.
 """
@@ -15,7 +20,7 @@ Only ``numpy``/``scipy`` are imported here, so the store and the models can both
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -26,8 +31,8 @@ from persona.errors import UnknownUserError, ValidationError
 
 __all__ = ["Interactions", "Scaling"]
 
-Scaling = Literal["none", "log", "bm25"]
-_SCALINGS = ("none", "log", "bm25")
+Scaling = Literal["none", "log", "row", "bm25"]
+_SCALINGS = ("none", "log", "row", "bm25")
 
 
 class Interactions:
@@ -49,6 +54,15 @@ class Interactions:
     lineage
         Opaque description of where the data came from (the store's lineage model), kept
         so that models and explanations can say which data was used. May be ``None``.
+    catalogue
+        The declared public item universe, a subset of ``items`` (``None``: the items came
+        from the data). Private fits use exactly these items.
+    preprocessing
+        How the confidences were derived (``scaling``, ``half_life``, ``now``), for
+        :attr:`mixes_people`.
+    ledger
+        A callable returning the privacy budget ledger of the data's source (set by
+        :meth:`from_view`); private fits on these interactions are charged to it.
 
     Examples
     --------
@@ -61,7 +75,8 @@ class Interactions:
     {'b': 2.0}
     """
 
-    __slots__ = ("_user_index", "at", "features", "items", "lineage", "matrix", "users")
+    __slots__ = ("_user_index", "at", "catalogue", "features", "items", "ledger", "lineage",
+                 "matrix", "preprocessing", "users")
 
     def __init__(
         self,
@@ -72,6 +87,9 @@ class Interactions:
         at: np.ndarray | None = None,
         lineage: Any = None,
         features: tuple[str, ...] | None = None,
+        catalogue: Sequence[str] | np.ndarray | None = None,
+        preprocessing: Mapping[str, Any] | None = None,
+        ledger: Any = None,
     ) -> None:
         m = sp.csr_matrix(matrix, dtype=np.float64)
         users_arr = _ids(users, "users")
@@ -104,6 +122,16 @@ class Interactions:
         self.at: np.ndarray | None = at
         self.lineage: Any = lineage
         self.features: tuple[str, ...] | None = features
+        if catalogue is not None:
+            catalogue = _ids(catalogue, "catalogue")
+            known = set(items_arr.tolist())
+            if not known.issuperset(catalogue.tolist()):
+                raise ValidationError(
+                    "every catalogue item must be one of the items (matrix columns)"
+                )
+        self.catalogue: np.ndarray | None = catalogue
+        self.preprocessing: dict[str, Any] = dict(preprocessing or {"scaling": "none"})
+        self.ledger: Any = ledger
         self._user_index: dict[str, int] | None = None
 
     # ------------------------------------------------------------------ builders
@@ -119,13 +147,18 @@ class Interactions:
     ) -> Interactions:
         """Wrap a SciPy matrix of confidences (duplicates summed, zeros dropped).
 
+        ``items`` names the columns and is taken as the declared, public catalogue: a
+        private fit scores and releases noisy statistics for every one of them. Pass the
+        full list of what the shop sells, not the items that happen to appear in the data
+        (a column set derived from people's events would reveal who bought what).
+
         Examples
         --------
         >>> import scipy.sparse as sp
         >>> Interactions.from_csr(sp.eye(3, format="csr"), ["a", "b", "c"], ["x", "y", "z"]).nnz
         3
         """
-        X = cls(matrix, users, items, lineage=lineage)
+        X = cls(matrix, users, items, lineage=lineage, catalogue=items)
         return X._rescaled(scaling)
 
     @classmethod
@@ -143,6 +176,7 @@ class Interactions:
         half_life: timedelta | None = None,
         now: datetime | np.datetime64 | None = None,
         lineage: Any = None,
+        items: Sequence[str] | None = None,
     ) -> Interactions:
         """Build from a pandas frame with one row per event.
 
@@ -162,6 +196,11 @@ class Interactions:
             :meth:`from_view` for the rules.
         scaling, half_life, now
             See :meth:`from_view`.
+        items
+            The declared catalogue (public item universe): the columns are exactly these
+            items, in this order, with or without events; an event on another item is an
+            error. Needed for private fits (``None``: the items are those in the frame, which
+            a private fit refuses).
 
         Examples
         --------
@@ -183,7 +222,20 @@ class Interactions:
                 "drop those rows first, e.g. df.dropna(subset=[user, item])"
             )
         u_codes, users = _factorize(df[user].astype(str).to_numpy())
-        i_codes, items = _factorize(df[item].astype(str).to_numpy())
+        i_codes, seen = _factorize(df[item].astype(str).to_numpy())
+        catalogue = None
+        if items is not None:
+            catalogue = _ids(_id_list(items, "items"), "items")
+            col = {name: k for k, name in enumerate(catalogue.tolist())}
+            missing_items = [i for i in seen.tolist() if i not in col]
+            if missing_items:
+                raise ValidationError(
+                    f"{len(missing_items)} item(s) of the events are not in 'items' (e.g. "
+                    f"{missing_items[0]!r}); add them to the catalogue or drop their events"
+                )
+            i_codes = np.fromiter(map(col.__getitem__, seen.tolist()), np.int64,
+                                  len(seen))[i_codes]
+            seen = catalogue
         n = len(df)
         vals = (
             np.ones(n) if value is None else np.asarray(df[value].to_numpy(), dtype=np.float64)
@@ -205,8 +257,9 @@ class Interactions:
             if weights is not None:
                 raise ValidationError("'weights' needs a 'feature' column to apply to")
         return cls._from_codes(
-            u_codes, i_codes, f_codes, vals, times, users, items, tuple(features),
+            u_codes, i_codes, f_codes, vals, times, users, seen, tuple(features),
             weights=weights, scaling=scaling, half_life=half_life, now=now, lineage=lineage,
+            catalogue=catalogue,
         )
 
     @classmethod
@@ -234,12 +287,20 @@ class Interactions:
             ``None`` weighs every feature in the view 1.0. A weight of 0 also drops it.
         scaling
             ``"none"`` (confidence as summed), ``"log"`` (``log1p``, damps heavy users and
-            repeat purchases) or ``"bm25"`` (Okapi BM25 weighting of each person's row,
-            ``K1=100, B=0.8`` as in implicit).
+            repeat purchases), ``"row"`` (each person's confidences divided by their own
+            largest) or ``"bm25"`` (Okapi BM25 weighting of each person's row, ``K1=100,
+            B=0.8`` as in implicit; its idf and average row length read everyone's rows, so
+            private fits refuse it).
         half_life
             Optional time decay: an event ``age`` old counts ``0.5 ** (age / half_life)``.
         now
-            The reference time for the decay; the latest event time if ``None``.
+            The reference time for the decay; the latest event time if ``None`` (anyone's
+            latest event, so private fits need an explicit ``now``).
+
+        The view's declared catalogue (``view.catalogue()``, when it has one) becomes
+        :attr:`catalogue`: its items come first, in declared order, with or without events;
+        items seen only in events follow. ``view.privacy_ledger`` (when present) becomes
+        :attr:`ledger`, so private fits on these interactions are charged to the store.
 
         Examples
         --------
@@ -262,22 +323,36 @@ class Interactions:
         >>> X.history("u1")
         {'a': 1.0, 'b': 0.6000000000000001}
         """
+        declared = getattr(view, "catalogue", None)
+        catalogue = None if declared is None else list(declared())
         cols = view.events()
         if not isinstance(cols, EventColumns):
             raise ValidationError(
                 f"view.events() returned {type(cols).__name__}, expected EventColumns"
             )
+        item_codes = np.asarray(cols.item, dtype=np.int64)
+        items = np.asarray(cols.items, dtype=object)
+        if catalogue:
+            col = {name: k for k, name in enumerate(catalogue)}
+            extra = [i for i in items.tolist() if i not in col]
+            for name in extra:
+                col[name] = len(col)
+            remap = np.fromiter(map(col.__getitem__, items.tolist()), np.int64, len(items))
+            item_codes = remap[item_codes]
+            items = np.asarray(catalogue + extra, dtype=object)
         return cls._from_codes(
             np.asarray(cols.user, dtype=np.int64),
-            np.asarray(cols.item, dtype=np.int64),
+            item_codes,
             np.asarray(cols.feature, dtype=np.int64),
             np.asarray(cols.value, dtype=np.float64),
             np.asarray(cols.at, dtype="datetime64[us]"),
             np.asarray(cols.users, dtype=object),
-            np.asarray(cols.items, dtype=object),
+            items,
             tuple(cols.features),
             weights=weights, scaling=scaling, half_life=half_life, now=now,
             lineage=getattr(view, "lineage", None),
+            catalogue=catalogue or None,
+            ledger=getattr(view, "privacy_ledger", None),
         )
 
     @classmethod
@@ -297,6 +372,8 @@ class Interactions:
         half_life: timedelta | None,
         now: datetime | np.datetime64 | None,
         lineage: Any,
+        catalogue: Sequence[str] | np.ndarray | None = None,
+        ledger: Any = None,
     ) -> Interactions:
         if scaling not in _SCALINGS:
             raise ValidationError(f"scaling must be one of {_SCALINGS}, not {scaling!r}")
@@ -326,13 +403,20 @@ class Interactions:
             w = np.array([float(weights.get(name, 0.0)) for name in features])
             used = tuple(name for name in features if weights.get(name, 0.0) > 0)
         conf = value * w[f] if len(features) else value
+        preprocessing: dict[str, Any] = {"scaling": scaling}
         if half_life is not None:
+            if not isinstance(half_life, timedelta):
+                raise ValidationError(
+                    f"half_life must be a datetime.timedelta, not {type(half_life).__name__}"
+                )
             if at is None:
                 raise ValidationError("half_life needs event times; pass 'at'")
             seconds = half_life.total_seconds()
             if seconds <= 0:
                 raise ValidationError("half_life must be positive")
-            ref = at.max() if now is None else np.datetime64(now, "us")
+            preprocessing["half_life_s"] = seconds
+            preprocessing["now"] = "latest event" if now is None else "given"
+            ref = at.max() if now is None else _as_time(now)
             age = (ref - at).astype("timedelta64[us]").astype(np.float64) / 1e6
             conf = conf * np.power(0.5, np.maximum(age, 0.0) / seconds)
         keep = conf > 0
@@ -359,7 +443,8 @@ class Interactions:
         X = cls(
             m, users, items,
             at=None if last is None else last.view("datetime64[us]"),
-            lineage=lineage, features=used,
+            lineage=lineage, features=used, catalogue=catalogue,
+            preprocessing=preprocessing, ledger=ledger,
         )
         return X._rescaled(scaling)
 
@@ -371,10 +456,14 @@ class Interactions:
         m = self.matrix.copy()
         if scaling == "log":
             m.data = np.log1p(m.data)
+        elif scaling == "row":
+            m = _row_scaled(m)
         else:
             m = _bm25(m)
         return Interactions(m, self.users, self.items, at=self.at, lineage=self.lineage,
-                            features=self.features)
+                            features=self.features, catalogue=self.catalogue,
+                            preprocessing={**self.preprocessing, "scaling": scaling},
+                            ledger=self.ledger)
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -397,6 +486,65 @@ class Interactions:
         """Number of stored person–item pairs."""
         return int(self.matrix.nnz)
 
+    @property
+    def mixes_people(self) -> str | None:
+        """Why one person's confidences depend on other people's data, or ``None`` when
+        each row was derived from that person's own events alone (with public settings).
+
+        Under differential privacy each person's contribution is bounded *before* anything
+        pooled is computed; a transform that reads other rows (BM25's idf and average row
+        length, a decay whose reference time is anyone's latest event) lets one person move
+        everyone's rows, so private fits refuse it.
+
+        >>> import scipy.sparse as sp
+        >>> X = Interactions.from_csr(sp.eye(2, format="csr"), ["a", "b"], ["x", "y"])
+        >>> X.mixes_people is None
+        True
+        >>> Interactions.from_csr(sp.eye(2, format="csr"), ["a", "b"], ["x", "y"],
+        ...                       scaling="bm25").mixes_people  # doctest: +ELLIPSIS
+        "scaling='bm25' weighs each row with statistics of everyone's rows..."
+        """
+        p = self.preprocessing
+        if p.get("scaling") == "bm25":
+            return ("scaling='bm25' weighs each row with statistics of everyone's rows (idf, "
+                    "average row length); use scaling='log', 'row' or 'none'")
+        if p.get("now") == "latest event":
+            return ("half_life with now=None decays from the latest event of anyone; pass a "
+                    "public reference time, e.g. now=<the time of the fit>")
+        return None
+
+    def on_catalogue(self) -> Interactions:
+        """The same interactions restricted to :attr:`catalogue` (columns in catalogue order;
+        events on undeclared items are left out). Raises if there is no catalogue.
+
+        >>> import scipy.sparse as sp
+        >>> X = Interactions.from_csr(sp.eye(2, format="csr"), ["a", "b"], ["x", "y"])
+        >>> X.on_catalogue().items.tolist()
+        ['x', 'y']
+        """
+        if self.catalogue is None:
+            raise ValidationError(
+                "these interactions have no declared catalogue; declare the items with "
+                "store.define_items(...) or pass items= to Interactions.from_pandas"
+            )
+        if len(self.catalogue) == len(self.items) and np.array_equal(self.catalogue, self.items):
+            return self
+        col = {name: k for k, name in enumerate(self.items.tolist())}
+        cols = np.fromiter(map(col.__getitem__, self.catalogue.tolist()), np.int64,
+                           len(self.catalogue))
+        m = self.matrix[:, cols].tocsr()
+        m.sort_indices()
+        at = None
+        if self.at is not None:
+            times = sp.csr_matrix(
+                (self.at.view(np.int64).astype(np.float64) + 1.0, self.matrix.indices,
+                 self.matrix.indptr), shape=self.matrix.shape)[:, cols].tocsr()
+            times.sort_indices()
+            at = (times.data - 1.0).astype(np.int64).view("datetime64[us]")
+        return Interactions(m, self.users, self.catalogue, at=at, lineage=self.lineage,
+                            features=self.features, catalogue=self.catalogue,
+                            preprocessing=self.preprocessing, ledger=self.ledger)
+
     def user_index(self, user: str) -> int:
         """Row of ``user``; raises :class:`~persona.errors.UnknownUserError` if absent."""
         if self._user_index is None:
@@ -416,9 +564,10 @@ class Interactions:
         }
 
     def with_matrix(self, matrix: sp.csr_matrix, at: np.ndarray | None = None) -> Interactions:
-        """Same people, items and lineage, other confidences (used by splits)."""
+        """Same people, items, catalogue and lineage, other confidences (used by splits)."""
         return Interactions(matrix, self.users, self.items, at=at, lineage=self.lineage,
-                            features=self.features)
+                            features=self.features, catalogue=self.catalogue,
+                            preprocessing=self.preprocessing, ledger=self.ledger)
 
     def __repr__(self) -> str:
         return f"Interactions({self.n_users} people × {self.n_items} items, {self.nnz} entries)"
@@ -429,6 +578,34 @@ def _ids(values: Sequence[str] | np.ndarray, name: str) -> np.ndarray:
     if len(set(arr.tolist())) != len(arr):
         raise ValidationError(f"{name} ids must be unique")
     return arr
+
+
+def _id_list(values: Any, name: str) -> list[str]:
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        raise ValidationError(f"{name} must be a list of ids, not {type(values).__name__}")
+    return [str(v) for v in values]
+
+
+def _as_time(value: Any) -> np.datetime64:
+    """A reference time as ``datetime64[us]`` in UTC (aware datetimes are converted)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return np.datetime64(value, "us")
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"now must be a time, not {value!r} ({exc})") from None
+
+
+def _row_scaled(m: sp.csr_matrix) -> sp.csr_matrix:
+    """Each row divided by its own largest value (reads that person's row only)."""
+    m = m.copy()
+    if m.nnz:
+        counts = np.diff(m.indptr)
+        nonempty = counts > 0
+        peak = np.zeros(m.shape[0])
+        peak[nonempty] = np.maximum.reduceat(m.data, m.indptr[:-1][nonempty])
+        m.data = m.data / np.repeat(peak, counts)
+    return m
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

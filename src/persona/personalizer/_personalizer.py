@@ -137,6 +137,13 @@ class Personalizer:
         self.weights = dict(weights) if weights is not None else None
         self.scaling = scaling
         self.half_life = half_life
+        if privacy is not None and scaling == "bm25":
+            raise ValidationError(
+                "scaling='bm25' weighs each person's row with statistics of everyone's rows "
+                "(idf, average length), so one person would move everyone's data past the "
+                "privacy bound; with privacy= use scaling='log', 'row' or 'none'",
+                errors=[{"row": None, "field": "scaling", "message": "mixes people"}],
+            )
         if not 0.0 < fallback_share < 1.0:
             raise ValidationError(
                 f"fallback_share must be between 0 and 1 (exclusive), not {fallback_share}",
@@ -193,6 +200,7 @@ class Personalizer:
                 weights=self.weights,
                 scaling=self.scaling,  # type: ignore[arg-type]
                 half_life=self.half_life,
+                now=self._decay_reference(),
             )
             params = self.model.get_params()
             params["privacy"] = model_dp
@@ -215,6 +223,11 @@ class Personalizer:
                 model=model, fallback=fallback, labels=labels, fitted_at=datetime.now(UTC)
             )
         return self
+
+    def _decay_reference(self) -> datetime | None:
+        """The public reference time of ``half_life`` decay: the time of the fit (never the
+        latest event, which would let one person's late event move everyone's weights)."""
+        return None if self.half_life is None else datetime.now(UTC)
 
     @property
     def model_(self) -> Recommender:
@@ -260,6 +273,13 @@ class Personalizer:
                     errors=[{"row": None, "field": "pin", "message": "invalid"}],
                 )
         blocked = frozenset(block)
+        unknown = self._unservable(pins)
+        if unknown:
+            raise ValidationError(
+                f"cannot pin {sorted(unknown)[:5]}: not in the store's catalogue nor in the "
+                "model; declare them first with store.define_items([...])",
+                errors=[{"row": None, "field": "pin", "message": "unknown item"}],
+            )
         clash = blocked & pins.keys()
         if clash:
             raise ValidationError(
@@ -281,6 +301,13 @@ class Personalizer:
         )
         self._curation = curation
         return curation
+
+    def _unservable(self, items: Iterable[str]) -> set[str]:
+        """Items that are neither in the serving model nor declared in the store."""
+        state = self._state
+        known = set() if state is None else state.model._iidx.keys()
+        missing = {i for i in items if i not in known}
+        return missing - set(self.store.catalogue()) if missing else set()
 
     @property
     def curation(self) -> Curation:
@@ -307,6 +334,9 @@ class Personalizer:
         exclude = set(curation.block) | not_interested | set(curation.pin)
         with state.lock.read():
             known = user in state.model._uidx
+            # excluding an item the model does not know (a pin of a newly declared item)
+            # changes nothing
+            exclude = {i for i in exclude if i in state.model._iidx}
         if not known:
             cols = self._view.history(user)
             if len(cols) == 0:
@@ -349,6 +379,7 @@ class Personalizer:
             weights=self.weights,
             scaling=self.scaling,  # type: ignore[arg-type]
             half_life=self.half_life,
+            now=self._decay_reference(),
         )
         history = {str(i): float(v) for i, v in X1.history(user).items()}
         with state.lock.write():
@@ -370,8 +401,9 @@ class Personalizer:
         curation: Curation,
         not_interested: set[str],
     ) -> list[Recommendation]:
-        exclude = set(curation.block) | set(curation.pin) | not_interested
         fb = state.fallback
+        exclude = {i for i in set(curation.block) | set(curation.pin) | not_interested
+                   if i in fb._iidx}
         recs = fb.recommend(user, n, exclude=exclude, explain=False)
         recs = self._explained(fb, user, recs, person)
         pins = self._pins(state, fb, user, curation, not_interested, n)
@@ -410,8 +442,6 @@ class Personalizer:
         for item, pos in sorted(curation.pin.items(), key=lambda kv: kv[1]):
             if pos > n or item in not_interested or item in curation.block:
                 continue
-            if item not in model._iidx:
-                continue  # not in the catalogue the model knows
             label = state.labels.get(item, item)
             e = curated_explanation(item, label, curation.reason, rank=pos)
             out.append((pos, _recommendation(item, 0.0, pos, e)))

@@ -188,8 +188,16 @@ class MainParametersReport(Report):
                   rows=[[k, v] for k, v in self.parameters.items()],
                   note=None if self.trained_at is None else
                   f"Trained on data read {self.trained_at:%Y-%m-%d %H:%M} UTC"
-                  f" ({self.people} people, {self.items} items)."),
+                  + self._sizes()),
         ]
+
+    def _sizes(self) -> str:
+        if self.people is not None:
+            return f" ({self.people} people, {self.items} items)."
+        if self.privacy is not None:
+            return (f" over a public catalogue of {self.items} items. How many people's data "
+                    "was used is not shown: an exact count is not protected by the noise.")
+        return "."
 
 
 def _lineage(model: Any) -> Any:

@@ -140,10 +140,15 @@ class Lineage(_Frozen):
     purpose_description: str
     read_at: datetime
     features: tuple[FeatureUse, ...]
-    consent: ConsentSnapshot
-    people: int
+    consent: ConsentSnapshot | None
+    """Consent states of the purpose at the read (exact counts; ``None`` in a private
+    model's lineage, whose public artefacts hold no exact counts)."""
+    people: int | None
+    """People read (``None`` in a private model's lineage: not a DP release)."""
     items: int
-    rows: int
+    """Items: those read, or, in a private model's lineage, the declared catalogue's size."""
+    rows: int | None
+    """Events read (``None`` in a private model's lineage: not a DP release)."""
     audit_seq: int | None = None
     """Sequence number of the audit-log entry that recorded this read."""
 

@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS subjects (
     pseudonym TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY, ext TEXT NOT NULL UNIQUE, label TEXT);
+CREATE TABLE IF NOT EXISTS catalogue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, item_id INTEGER NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS consent_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, subject_id INTEGER NOT NULL,
     purpose_id INTEGER NOT NULL, action TEXT NOT NULL, at INTEGER NOT NULL,
@@ -280,8 +282,16 @@ def create_or_migrate(con: sqlite3.Connection, path: str) -> int | None:
         legacy = row is not None and row[0] == "1"
     if legacy:
         con.execute("ALTER TABLE segments RENAME TO segments_v1")
+    had_items = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'items'").fetchone()
+    had_catalogue = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'catalogue'").fetchone()
     for stmt in statements(DDL):
         con.execute(stmt)
+    if had_items and not had_catalogue:
+        # a file from before the declared catalogue: its labelled items were declared then
+        con.execute(
+            "INSERT INTO catalogue(item_id) SELECT id FROM items WHERE label IS NOT NULL "
+            "ORDER BY id"
+        )
     if not legacy:
         return None
     rows = con.execute("SELECT subject_id, n, data FROM segments_v1").fetchall()

@@ -48,6 +48,7 @@ from persona.schema import (
     PurposeSpec,
 )
 from persona.store._audit import AuditLog
+from persona.store._catalogue import catalogue_items, declare_items
 from persona.store._eidindex import EventIdIndex
 from persona.store._sql import (
     BUCKET_BITS,
@@ -1199,11 +1200,59 @@ class Store:
         return None if row is None else (float(row[0]), float(row[1]))
 
     # ------------------------------------------------------------------ catalogue
+    def define_items(self, items: Iterable[str] | Mapping[str, str]) -> int:
+        """Declare items of the public catalogue (product ids, optionally with their titles).
+
+        The catalogue is what a shop sells, not personal data: it needs no events, and it is
+        the item universe of every private fit (the items a differentially private model
+        scores and releases noisy statistics for). Items without events get zero statistics
+        plus noise; events on items that are not declared are not used by private fits.
+        Declaring an item again keeps its place; a mapping also sets labels (as
+        :meth:`label_items`). Returns the number of items given.
+
+        >>> import persona
+        >>> store = persona.Store(":memory:")
+        >>> store.define_items(["sku-1", "sku-2"])
+        2
+        >>> store.define_items({"sku-3": "Trail Socks"})
+        1
+        >>> store.catalogue()
+        ['sku-1', 'sku-2', 'sku-3']
+        """
+        if isinstance(items, Mapping):
+            return self.label_items(items)
+        if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+            raise ValidationError(
+                f"field 'items': give a list of item ids (or a mapping id -> title), not "
+                f"{type(items).__name__}",
+                errors=[{"row": None, "field": "items", "message": "not a list"}],
+            )
+        ids = list(dict.fromkeys(items))
+        for item in ids:
+            _check_id(item, "item")
+        with self._lock:
+            self._check_open()
+            with self._tx():
+                declare_items(self._con, [(i, None) for i in ids])
+                self.audit.append("define_items", {"items": len(ids)})
+            return len(ids)
+
+    def catalogue(self) -> list[str]:
+        """The declared catalogue (public item universe), in the order it was declared.
+
+        Items are declared by :meth:`define_items` and :meth:`label_items`; items that only
+        appear in events are not part of it.
+        """
+        with self._lock:
+            self._check_open()
+            return catalogue_items(self._con)
+
     def label_items(self, labels: Mapping[str, str]) -> int:
         """Give items human-readable labels (product titles), used in explanations.
 
-        Items are catalogue data, not personal data; labelling an item that has no events
-        yet adds it to the catalogue. Returns the number of items labelled.
+        Items are catalogue data, not personal data; labelling an item declares it in the
+        public catalogue (:meth:`catalogue`), with or without events. Returns the number of
+        items labelled.
 
         >>> import persona
         >>> store = persona.Store(":memory:")
@@ -1211,7 +1260,14 @@ class Store:
         1
         >>> store.item_labels(["sku-9", "sku-404"])
         {'sku-9': 'Trail Socks'}
+        >>> store.catalogue()
+        ['sku-9']
         """
+        if not isinstance(labels, Mapping):
+            raise ValidationError(
+                f"field 'labels': give a mapping item id -> title, not {type(labels).__name__}",
+                errors=[{"row": None, "field": "labels", "message": "not a mapping"}],
+            )
         rows = []
         for item, label in labels.items():
             _check_id(item, "item")
@@ -1225,11 +1281,7 @@ class Store:
         with self._lock:
             self._check_open()
             with self._tx():
-                self._con.executemany(
-                    "INSERT INTO items(ext, label) VALUES (?, ?) "
-                    "ON CONFLICT(ext) DO UPDATE SET label = excluded.label",
-                    rows,
-                )
+                declare_items(self._con, rows)
                 self.audit.append("label_items", {"items": len(rows)})
             return len(rows)
 

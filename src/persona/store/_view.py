@@ -111,6 +111,11 @@ class ScopedView:
         and builds no lineage (:meth:`person_for_serving` gives both in one read)."""
         return self._store._read_person(self._purpose, user, lineage=False, events=False)[2]
 
+    def catalogue(self) -> list[str]:
+        """The store's declared catalogue (public item universe; see
+        :meth:`persona.Store.define_items`). Not personal data, so no audit entry."""
+        return self._store.catalogue()
+
     def item_labels(self, items: list[str] | None = None) -> dict[str, str]:
         """Human-readable labels of items (catalogue data, not personal data)."""
         return self._store.item_labels(items)
