@@ -108,7 +108,7 @@ def test_user_mistakes_exit_1_with_one_line(store_path: str, tmp_path: Path,
         assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", ["demo", "purpose", "feature", "consent", "ingest", "train",
+@pytest.mark.parametrize("command", ["demo", "purpose", "feature", "consent", "ingest", "catalogue", "train",
                                      "recommend", "explain", "report", "export", "erase"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
@@ -124,3 +124,34 @@ def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) 
         main(["recommend"])
     assert info.value.code == 2
     assert persona.__version__
+
+
+def test_private_train_needs_the_declared_catalogue(
+    store_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = ["--store", store_path]
+    csv_file = tmp_path / "orders.csv"
+    csv_file.write_text(CSV)
+    mapping = ["--map", "user=CustomerID", "--map", "item=StockCode", "--map", "value=Quantity",
+               "--map", "at=InvoiceDate", "--feature", "purchases", "--tz", "Europe/London",
+               "--on-invalid", "skip"]
+    assert run(capsys, *s, "ingest", str(csv_file), *mapping)[0] == 0
+    train = [*s, "train", "--out", str(tmp_path / "m"), "--model", "popularity",
+             "--epsilon", "1"]
+    code, _, err = run(capsys, *train)
+    assert code == 1
+    assert "declared catalogue" in err and "Traceback" not in err
+    products = tmp_path / "products.csv"
+    products.write_text("StockCode,Description\n84879,Assorted colour bird ornament\n"
+                        "22745,Poppy's playhouse bedroom\n99999,Never sold\n")
+    code, out, _ = run(capsys, *s, "catalogue", "import", str(products),
+                       "--item-column", "StockCode", "--label-column", "Description")
+    assert code == 0
+    assert "declared 3 items (3 with a label)" in out
+    code, out, err = run(capsys, *s, "catalogue", "show")
+    assert out.splitlines()[2] == "99999\tNever sold"
+    code, out, _ = run(capsys, *train)
+    assert code == 0
+    assert "3 items" in out
+    code, _, err = run(capsys, *s, "catalogue", "import", str(products), "--item-column", "nope")
+    assert code == 1 and "--item-column" in err

@@ -8,6 +8,8 @@ User mistakes print one clear line and exit 1; usage mistakes exit 2; no traceba
     persona feature add NAME --purposes P[,P] --category TEXT --retention-days N|none
     persona consent USER PURPOSE grant|withdraw|decline --source TEXT
     persona ingest FILE [--map field=column ...] [--feature NAME] [--tz ZONE]
+    persona catalogue import FILE [--item-column C] [--label-column C]
+    persona catalogue show
     persona train --out DIR [--model als|bpr|itemknn|popularity] [--epsilon E --delta D]
     persona recommend USER --model DIR [-n 10] [--json]
     persona explain USER ITEM --model DIR [--json] [--counterfactual]
@@ -201,6 +203,38 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalogue_import(args: argparse.Namespace) -> int:
+    store = _store(args)
+    ids: list[str] = []
+    labels: dict[str, str] = {}
+    for k, row in enumerate(_read_rows(Path(args.file), args.format), start=1):
+        item = row.get(args.item_column)
+        if item in (None, ""):
+            raise UsageError(
+                f"{args.file}, row {k}: no item id in column {args.item_column!r}; name the "
+                "column with --item-column"
+            )
+        ids.append(str(item))
+        if args.label_column is not None and row.get(args.label_column) not in (None, ""):
+            labels[str(item)] = str(row[args.label_column]).strip()
+    store.define_items(ids)
+    if labels:
+        store.label_items(labels)
+    print(f"declared {len(dict.fromkeys(ids)):,} items ({len(labels):,} with a label) in "
+          f"{args.store}; the catalogue now has {len(store.catalogue()):,} items")
+    return 0
+
+
+def _catalogue_show(args: argparse.Namespace) -> int:
+    store = _store(args)
+    items = store.catalogue()
+    labels = store.item_labels(items)
+    for item in items:
+        print(f"{item}\t{labels.get(item, '')}".rstrip("\t"))
+    print(f"{len(items):,} declared items", file=sys.stderr)
+    return 0
+
+
 _MODEL_NAMES = ("als", "bpr", "itemknn", "popularity")
 
 
@@ -359,6 +393,21 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--on-invalid", choices=["raise", "skip"], default="raise",
                         help="reject a batch with a bad row (default) or skip bad rows")
     ingest.set_defaults(func=_ingest)
+
+    catalogue = sub.add_parser(
+        "catalogue", help="declare the items the shop sells (the public item universe)",
+        description="Private models score exactly the declared items: declare the catalogue "
+        "before a private 'persona train'. Example: persona catalogue import products.csv "
+        "--item-column StockCode --label-column Description")
+    csub = catalogue.add_subparsers(dest="action", metavar="ACTION", required=True)
+    cimp = csub.add_parser("import", help="declare the items listed in a CSV or JSON lines file")
+    cimp.add_argument("file")
+    cimp.add_argument("--item-column", default="item", help="column with the item id")
+    cimp.add_argument("--label-column", help="column with the item's title (optional)")
+    cimp.add_argument("--format", choices=["auto", "csv", "jsonl"], default="auto")
+    cimp.set_defaults(func=_catalogue_import)
+    cshow = csub.add_parser("show", help="list the declared items and their titles")
+    cshow.set_defaults(func=_catalogue_show)
 
     train = sub.add_parser("train", help="fit a model on the consented data and save it")
     train.add_argument("--out", required=True, help="folder to save the model in")
