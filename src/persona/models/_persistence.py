@@ -23,8 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np

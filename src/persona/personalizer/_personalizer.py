@@ -490,7 +490,9 @@ class Personalizer:
                 f"{folder} is not a saved Personalizer ({exc}); save one with p.save(path)"
             ) from exc
         if not isinstance(manifest, dict):
-            raise ModelFileError(f"{folder} is not a saved Personalizer; save one with p.save(path)")
+            raise ModelFileError(
+                f"{folder} is not a saved Personalizer; save one with p.save(path)"
+            )
         if (
             manifest.get("format") != "persona.personalizer"
             or manifest.get("format_version") != FORMAT_VERSION
