@@ -204,3 +204,16 @@ def test_a_personalizer_folder_of_another_store_is_refused(
     folder = _personalizer(store).save(tmp_path / "p")
     with pytest.raises(ModelFileError, match="store"):
         persona.Personalizer.load(folder, shop())
+
+
+def test_a_personalizer_folder_of_format_1_or_not_an_object_is_refused(
+    store: persona.Store, tmp_path: Path
+) -> None:
+    folder = _personalizer(store).save(tmp_path / "p")
+    manifest = json.loads((folder / "personalizer.json").read_text())
+    (folder / "personalizer.json").write_text(json.dumps({**manifest, "format_version": 1}))
+    with pytest.raises(ModelFileError, match="Fit anew"):
+        persona.Personalizer.load(folder, store)
+    (folder / "personalizer.json").write_text("[1, 2]")
+    with pytest.raises(ModelFileError, match="not a saved Personalizer"):
+        persona.Personalizer.load(folder, store)

@@ -500,7 +500,8 @@ class Personalizer:
             raise ModelFileError(
                 f"{folder} has format {manifest.get('format')!r} version "
                 f"{manifest.get('format_version')!r}; this persona reads persona.personalizer "
-                f"version {FORMAT_VERSION}"
+                f"version {FORMAT_VERSION} (version 1 folders have no checksum over their "
+                "settings). Fit anew and save with this persona."
             )
         _check_parts(folder, manifest)
         if manifest["store_id"] != store.store_id:

@@ -69,6 +69,12 @@ class AuditLog:
     against someone who can rewrite the whole file, record :meth:`head` somewhere else (a
     ticket, a second system) and pass it to :meth:`verify`.
 
+    :meth:`verify` also checks the tables whose every change the log records: consent
+    records and state, the privacy ledger and the budgets must be exactly what the entries
+    say (an edit made with the file's SQL triggers dropped is found). This reads each of
+    those tables once, streaming, in the same pass as the chain; ``tables=False`` checks
+    the chain alone.
+
     Examples
     --------
     >>> import persona
@@ -76,7 +82,11 @@ class AuditLog:
     >>> store.define_purpose("personalization", description="Suggest products")
     >>> store.audit.verify()
     True
-    >>> [e.action for e in store.audit.entries()]
+    >>> _ = store.grant("u1", "personalization", source="signup form")
+    >>> _ = store._con.execute("UPDATE consent_events SET source = 'forged'")  # in the file
+    >>> store.audit.verify(), store.audit.verify(tables=False)
+    (False, True)
+    >>> [e.action for e in store.audit.entries()][:1]
     ['define_purpose']
     """
 
