@@ -14,6 +14,7 @@ import persona
 from persona.data import Interactions
 from persona.models import ALS, ItemKNN, Popularity, load
 from persona.models._base import _block_size, _recommendation
+from persona.models._persistence import manifest_checksum
 from persona.schema import Recommendation
 from persona.testing import block_interactions
 
@@ -73,7 +74,7 @@ def test_lineage_is_kept_and_saved(tmp_path: Path) -> None:
     path = model.save(tmp_path / "pop.model")
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["lineage"] == {"purpose": "recs", "features": ["purchases"]}
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert manifest["model"] == "Popularity"
     same = load(str(path))  # the generic loader picks the class from the manifest
     assert isinstance(same, Popularity)
@@ -271,7 +272,8 @@ def test_a_model_file_with_numeric_id_arrays_loads_with_str_ids(tmp_path: Path) 
     arrays["items"] = arrays["items"].astype(np.int64)
     np.savez(path / "arrays.npz", **arrays)
     manifest = json.loads((path / "manifest.json").read_text())
-    manifest["sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
+    manifest["arrays_sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
+    manifest["sha256"] = manifest_checksum(manifest)
     (path / "manifest.json").write_text(json.dumps(manifest))
     same = ALS.load(path)
     assert all(type(u) is str for u in same.users_)

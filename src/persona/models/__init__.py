@@ -17,13 +17,14 @@ from persona.models._neighbours import ItemKNN, ItemKNNConfig, Popularity, Popul
 from persona.models._persistence import FORMAT_VERSION
 
 
-def load(path: str) -> Recommender:
-    """Load any persona model saved with ``model.save(path)``."""
+def load(path: str, *, store_id: str | None = None) -> Recommender:
+    """Load any persona model saved with ``model.save(path)`` (with ``store_id``: only one
+    saved for that store)."""
     from pathlib import Path
 
     from persona.models._persistence import load_model
 
-    return load_model(Recommender, Path(path))
+    return load_model(Recommender, Path(path), store_id=store_id)
 
 
 __all__ = [

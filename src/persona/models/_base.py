@@ -767,22 +767,26 @@ class Recommender:
         return self
 
     # ----------------------------------------------------------- persistence
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, store_id: str | None = None) -> Path:
         """Write the fitted model to the directory ``path`` (npz + JSON manifest).
 
-        No pickle is used; :meth:`load` verifies a sha256 checksum and the format version.
+        No pickle is used; :meth:`load` verifies a sha256 checksum that covers the arrays
+        and every field of the manifest (parameters, lineage, privacy spent), and the
+        format version. ``store_id`` records the store the model was fitted for (by
+        default the one its lineage names, if any).
         """
         from persona.models._persistence import save_model
 
         self._check_fitted()
-        return save_model(self, Path(path))
+        return save_model(self, Path(path), store_id=store_id)
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
-        """Read a model written by :meth:`save`; refuses damaged, foreign or unsafe files."""
+    def load(cls, path: str | Path, *, store_id: str | None = None) -> Self:
+        """Read a model written by :meth:`save`; refuses damaged, edited, foreign or unsafe
+        files, and, with ``store_id``, a model saved for another store."""
         from persona.models._persistence import load_model
 
-        return load_model(cls, Path(path))  # type: ignore[return-value]
+        return load_model(cls, Path(path), store_id=store_id)  # type: ignore[return-value]
 
     def _contribution_matrix(self, row: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(history_columns, parts)``: ``parts[:, k]`` splits the served score of item

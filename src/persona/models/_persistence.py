@@ -1,8 +1,21 @@
 """Model files: a directory with ``arrays.npz`` (no pickle) and ``manifest.json``.
 
-The manifest records the format version, the model class, its parameters and the sha256
-of ``arrays.npz``; :func:`load_model` refuses files whose checksum, version or class do
-not match, and any array that would need pickle to load.
+The manifest records the format version, the model class, its parameters, the lineage and
+privacy claims, the store the model was fitted for (``store_id``, ``None`` when unknown),
+the arrays' specs and the sha256 of ``arrays.npz`` (``arrays_sha256``). Its ``sha256``
+field covers every other field of the manifest, so the arrays *and* every claim: it is the
+sha256 of the manifest without that field written as canonical JSON (see
+:func:`manifest_checksum`). :func:`load_model` refuses files whose checksum, version or
+class do not match, a privacy claim without privacy settings, and any array that would
+need pickle to load.
+
+A checksum is not a signature: it shows that a file is as persona wrote it, not who wrote
+it. Someone who edits a claim on purpose can recompute it; keep model files where only the
+service that fits them can write.
+
+Format 1 (persona before this version) checksummed ``arrays.npz`` only, so the privacy and
+lineage its manifest claims cannot be checked: such files are refused, with a message to
+refit.
 """
 
 from __future__ import annotations
@@ -10,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +36,9 @@ from persona.errors import ModelFileError
 if TYPE_CHECKING:
     from persona.models._base import Recommender
 
-__all__ = ["FORMAT_VERSION", "load_model", "save_model"]
+__all__ = ["FORMAT_VERSION", "load_model", "manifest_checksum", "save_model"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 
@@ -53,7 +67,37 @@ def _lineage(lineage: Any) -> Any:
     return lineage
 
 
-def save_model(model: Recommender, path: Path) -> Path:
+def manifest_checksum(manifest: Mapping[str, Any]) -> str:
+    """The sha256 that a manifest's ``sha256`` field holds: of every other field, as JSON
+    with sorted keys, no spaces and ASCII escapes.
+
+    Examples
+    --------
+    >>> manifest = {"format_version": 2, "model": "Popularity", "privacy_spent": None}
+    >>> digest = manifest_checksum(manifest)
+    >>> manifest_checksum({**manifest, "sha256": digest}) == digest  # the field is left out
+    True
+    >>> manifest_checksum({**manifest, "privacy_spent": {"epsilon": 1.0}}) == digest
+    False
+    """
+    body = {k: v for k, v in manifest.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _store_id(model: Recommender, store_id: str | None) -> str | None:
+    if store_id is not None:
+        if not isinstance(store_id, str) or not store_id:
+            raise ModelFileError(f"store_id must be a non-empty str, not {store_id!r}")
+        return store_id
+    lineage = model.lineage_  # a Lineage of Interactions.from_view, or as a loaded file has it
+    found = lineage.get("store_id") if isinstance(lineage, dict) else getattr(
+        lineage, "store_id", None
+    )
+    return found if isinstance(found, str) else None
+
+
+def save_model(model: Recommender, path: Path, *, store_id: str | None = None) -> Path:
     if path.exists() and not path.is_dir():
         raise ModelFileError(
             f"{path} exists and is a file; a persona model is saved as a directory. "
@@ -90,9 +134,12 @@ def save_model(model: Recommender, path: Path) -> Path:
         "lineage": _lineage(model.lineage_),
         "privacy_spent": (None if getattr(model, "privacy_spent_", None) is None
                           else model.privacy_spent_.model_dump(mode="json")),
+        "store_id": _store_id(model, store_id),
         "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "arrays_sha256": hashlib.sha256(data).hexdigest(),
     }
+    manifest = json.loads(json.dumps(manifest))  # what load will read back (tuples as lists)
+    manifest["sha256"] = manifest_checksum(manifest)
     (path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return path
 
@@ -112,7 +159,9 @@ def _model_classes() -> dict[str, type[Recommender]]:
     return {c.__name__: c for c in (ALS, BPR, ItemKNN, Popularity)}
 
 
-def load_model(cls: type[Recommender], path: Path) -> Recommender:
+def load_model(
+    cls: type[Recommender], path: Path, *, store_id: str | None = None
+) -> Recommender:
     mpath, apath = path / MANIFEST, path / ARRAYS
     if not path.is_dir() or not mpath.is_file() or not apath.is_file():
         raise ModelFileError(
@@ -126,6 +175,13 @@ def load_model(cls: type[Recommender], path: Path) -> Recommender:
     if not isinstance(manifest, dict):
         raise ModelFileError(f"{mpath} is not a persona manifest; re-save the model")
     version = manifest.get("format_version")
+    if version == 1:
+        raise ModelFileError(
+            f"{path} has model format version 1, whose checksum covers the arrays only: the "
+            "privacy and lineage its manifest claims cannot be checked, so this persona does "
+            f"not load it (it reads version {FORMAT_VERSION}). Refit the model and save it "
+            "again."
+        )
     if version != FORMAT_VERSION:
         raise ModelFileError(
             f"{path} has model format version {version!r}; this persona reads version "
@@ -139,12 +195,23 @@ def load_model(cls: type[Recommender], path: Path) -> Recommender:
         raise ModelFileError(
             f"{path} holds a {name!r} model, not {cls.__name__}; load it with {name}.load()"
         )
+    if manifest_checksum(manifest) != manifest.get("sha256"):
+        raise ModelFileError(
+            f"checksum mismatch for {mpath}: the manifest (its parameters, lineage, privacy "
+            "or store claims) was changed or damaged after saving. Do not use this model; "
+            "re-save it from its source or refit."
+        )
     data = apath.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != manifest.get("sha256"):
+    if hashlib.sha256(data).hexdigest() != manifest.get("arrays_sha256"):
         raise ModelFileError(
             f"checksum mismatch for {apath}: the arrays were changed or damaged after saving. "
             "Do not use this file; re-save the model from its source or refit."
+        )
+    saved_for = manifest.get("store_id")
+    if store_id is not None and saved_for != store_id:
+        raise ModelFileError(
+            f"{path} was saved for store {saved_for!r}, not for store {store_id!r}; load it "
+            "with the store it was fitted on, or fit anew"
         )
     try:
         with zipfile.ZipFile(apath) as zf:
@@ -171,6 +238,11 @@ def load_model(cls: type[Recommender], path: Path) -> Recommender:
     except KeyError as exc:
         raise ModelFileError(f"{apath} lacks array {exc}; re-save the model") from None
     params = dict(manifest.get("params", {}))
+    if manifest.get("privacy_spent") is not None and params.get("privacy") is None:
+        raise ModelFileError(
+            f"{mpath} claims a privacy spend but the model was not fitted with privacy; "
+            "the file is inconsistent. Do not use it; refit."
+        )
     if isinstance(params.get("privacy"), dict):
         from persona.privacy import DP
 

@@ -8,6 +8,7 @@ curation, people's feedback and an explanation on every item.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +35,7 @@ from persona.schema import FeedbackKind, PersonLineage, Recommendation
 
 __all__ = ["Curation", "Personalizer"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: personalizer.json has a checksum; its parts are bound to it
 MAX_N = 1000
 _MODELS: dict[str, type[Recommender]] = {c.__name__: c for c in (ALS, BPR, ItemKNN, Popularity)}
 
@@ -486,8 +487,8 @@ class Personalizer:
                 state.model.forget(user)
             folder = Path(path)
             folder.mkdir(parents=True, exist_ok=True)
-            state.model.save(folder / "model")
-            state.fallback.save(folder / "fallback")
+            state.model.save(folder / "model", store_id=self.store.store_id)
+            state.fallback.save(folder / "fallback", store_id=self.store.store_id)
         manifest = {
             "format": "persona.personalizer",
             "format_version": FORMAT_VERSION,
@@ -501,7 +502,10 @@ class Personalizer:
             "curation": self._curation.model_dump(mode="json"),
             "labels": state.labels,
             "fitted_at": state.fitted_at.isoformat(),
+            "parts": {part: _file_sha256(folder / part) for part in _PARTS},
         }
+        manifest = json.loads(json.dumps(manifest))  # as load reads it back
+        manifest["sha256"] = _checksum(manifest)
         (folder / "personalizer.json").write_text(json.dumps(manifest, indent=2))
         return folder
 
@@ -511,10 +515,14 @@ class Personalizer:
         folder = Path(path)
         try:
             manifest = json.loads((folder / "personalizer.json").read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelFileError(
                 f"{folder} is not a saved Personalizer ({exc}); save one with p.save(path)"
             ) from exc
+        if not isinstance(manifest, dict):
+            raise ModelFileError(
+                f"{folder} is not a saved Personalizer; save one with p.save(path)"
+            )
         if (
             manifest.get("format") != "persona.personalizer"
             or manifest.get("format_version") != FORMAT_VERSION
@@ -522,8 +530,10 @@ class Personalizer:
             raise ModelFileError(
                 f"{folder} has format {manifest.get('format')!r} version "
                 f"{manifest.get('format_version')!r}; this persona reads persona.personalizer "
-                f"version {FORMAT_VERSION}"
+                f"version {FORMAT_VERSION} (version 1 folders have no checksum over their "
+                "settings). Fit anew and save with this persona."
             )
+        _check_parts(folder, manifest)
         if manifest["store_id"] != store.store_id:
             raise ModelFileError(
                 f"{folder} was fitted on store {manifest['store_id']}, not on this store "
@@ -537,8 +547,8 @@ class Personalizer:
             from persona.privacy import DP
 
             privacy = DP(**manifest["privacy"])
-        model = model_cls.load(folder / "model")
-        fallback = Popularity.load(folder / "fallback")
+        model = model_cls.load(folder / "model", store_id=store.store_id)
+        fallback = Popularity.load(folder / "fallback", store_id=store.store_id)
         p = cls(
             store,
             manifest["purpose"],
@@ -560,6 +570,46 @@ class Personalizer:
         p._curation = Curation.model_validate(manifest["curation"])
         # consent may have changed since the save: the next requests check it live
         return p
+
+
+_PARTS = ("model/manifest.json", "fallback/manifest.json")
+
+
+def _file_sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ModelFileError(
+            f"{path} cannot be read ({exc}); a saved Personalizer needs its model/ and "
+            "fallback/ folders as save() wrote them"
+        ) from None
+
+
+def _checksum(manifest: Mapping[str, Any]) -> str:
+    """sha256 of every field but ``sha256``, as JSON with sorted keys and no spaces (the
+    rule of model manifests, see ``persona.models``)."""
+    body = {k: v for k, v in manifest.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_parts(folder: Path, manifest: dict[str, Any]) -> None:
+    """personalizer.json is as saved, and model/ and fallback/ are the parts saved with it
+    (each part's manifest checksums its own arrays and claims)."""
+    if _checksum(manifest) != manifest.get("sha256"):
+        raise ModelFileError(
+            f"checksum mismatch for {folder / 'personalizer.json'}: its settings (store, "
+            "purpose, privacy, curation) were changed or damaged after saving. Do not use "
+            "this folder; save the Personalizer again or fit anew."
+        )
+    parts = manifest.get("parts")
+    for part in _PARTS:
+        if not isinstance(parts, dict) or _file_sha256(folder / part) != parts.get(part):
+            raise ModelFileError(
+                f"{folder / part} is not the one saved with {folder / 'personalizer.json'} "
+                "(it was replaced or edited, e.g. with another folder's or store's model). "
+                "Do not use this folder; save the Personalizer again or fit anew."
+            )
 
 
 def _merge(

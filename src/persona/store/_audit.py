@@ -6,9 +6,9 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +17,15 @@ from persona.errors import AuditError
 __all__ = ["AuditEntry", "AuditLog"]
 
 GENESIS = "0" * 64
+
+
+class TableObserver(Protocol):
+    """Fed every entry in chain order during :meth:`AuditLog.problems`; then says where the
+    tables it checks differ from what the entries recorded."""
+
+    def entry(self, seq: int, action: str, subject: str | None, detail: str) -> None: ...
+
+    def problems(self) -> list[str]: ...
 
 
 class AuditEntry(BaseModel):
@@ -60,6 +69,12 @@ class AuditLog:
     against someone who can rewrite the whole file, record :meth:`head` somewhere else (a
     ticket, a second system) and pass it to :meth:`verify`.
 
+    :meth:`verify` also checks the tables whose every change the log records: consent
+    records and state, the privacy ledger and the budgets must be exactly what the entries
+    say (an edit made with the file's SQL triggers dropped is found). This reads each of
+    those tables once, streaming, in the same pass as the chain; ``tables=False`` checks
+    the chain alone.
+
     Examples
     --------
     >>> import persona
@@ -67,7 +82,11 @@ class AuditLog:
     >>> store.define_purpose("personalization", description="Suggest products")
     >>> store.audit.verify()
     True
-    >>> [e.action for e in store.audit.entries()]
+    >>> _ = store.grant("u1", "personalization", source="signup form")
+    >>> _ = store._con.execute("UPDATE consent_events SET source = 'forged'")  # in the file
+    >>> store.audit.verify(), store.audit.verify(tables=False)
+    (False, True)
+    >>> [e.action for e in store.audit.entries()][:1]
     ['define_purpose']
     """
 
@@ -76,10 +95,12 @@ class AuditLog:
         con: sqlite3.Connection,
         lock: AbstractContextManager[Any],
         clock: Callable[[], datetime],
+        tables: Callable[[], TableObserver] | None = None,
     ) -> None:
         self._con = con
         self._lock = lock
         self._clock = clock
+        self._tables = tables  # makes the check of the tables the chain vouches for
         # the head as read when the current write transaction began (kept current by each
         # append inside it); None outside one, or when it was not read
         self._tx_head: tuple[int, str] | None = None
@@ -127,26 +148,40 @@ class AuditLog:
             row = self._con.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
         return (0, GENESIS) if row is None else _parse_head(row[0])
 
-    def problems(self, anchor: tuple[int, str] | None = None) -> list[str]:
-        """Every inconsistency found, in plain words; empty when the log is intact."""
+    def problems(
+        self, anchor: tuple[int, str] | None = None, *, tables: bool = True
+    ) -> list[str]:
+        """Every inconsistency found, in plain words; empty when the log is intact.
+
+        With ``tables`` (the default), the tables whose every change the log records
+        (consent events and state, the privacy ledger and budgets) are compared with it
+        too, in the same pass; see :mod:`persona.store._rows`.
+        """
         found: list[str] = []
         expected_seq, prev = 1, GENESIS
-        with self._lock:
-            rows = self._con.execute(
-                "SELECT seq, at, action, subject, detail, prev, hash FROM audit ORDER BY seq"
-            ).fetchall()
+        anchored = False
+        with self._lock, self._snapshot():
+            observer = self._tables() if tables and self._tables is not None else None
             head_row = self._con.execute(
                 "SELECT value FROM meta WHERE key = 'audit_head'"
             ).fetchone()
-        for seq, at, action, subject, detail, stored_prev, stored_hash in rows:
-            if seq != expected_seq:
-                found.append(f"entry {expected_seq} is missing (next entry is {seq})")
-            if stored_prev != prev:
-                found.append(f"entry {seq} does not follow the entry before it")
-            digest = _chain(stored_prev, _canonical(seq, at, action, subject, detail))
-            if digest != stored_hash:
-                found.append(f"entry {seq} was changed after it was written")
-            expected_seq, prev = seq + 1, stored_hash
+            for seq, at, action, subject, detail, stored_prev, stored_hash in self._con.execute(
+                "SELECT seq, at, action, subject, detail, prev, hash FROM audit ORDER BY seq"
+            ):
+                if seq != expected_seq:
+                    found.append(f"entry {expected_seq} is missing (next entry is {seq})")
+                if stored_prev != prev:
+                    found.append(f"entry {seq} does not follow the entry before it")
+                digest = _chain(stored_prev, _canonical(seq, at, action, subject, detail))
+                if digest != stored_hash:
+                    found.append(f"entry {seq} was changed after it was written")
+                if anchor is not None and seq == anchor[0]:
+                    anchored = stored_hash == anchor[1]
+                if observer is not None:
+                    observer.entry(seq, action, subject, detail)
+                expected_seq, prev = seq + 1, stored_hash
+            if observer is not None:
+                found.extend(observer.problems())
         last = (expected_seq - 1, prev)
         head = (0, GENESIS) if head_row is None else _parse_head(head_row[0])
         if head != last:
@@ -154,19 +189,33 @@ class AuditLog:
                 f"the log ends at entry {last[0]} but its head says {head[0]}: entries were "
                 "removed from the end, or the head was altered"
             )
-        if anchor is not None:
-            by_seq = {r[0]: r[6] for r in rows}
-            if by_seq.get(anchor[0]) != anchor[1]:
-                found.append(f"entry {anchor[0]} does not match the recorded anchor")
+        if anchor is not None and not anchored:
+            found.append(f"entry {anchor[0]} does not match the recorded anchor")
         return found
 
-    def verify(self, anchor: tuple[int, str] | None = None) -> bool:
-        """True while the hash chain is intact (and matches ``anchor``, if given)."""
-        return not self.problems(anchor)
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction, so the chain and the tables are read as of one moment
+        (inside the caller's transaction, if there is one)."""
+        if self._con.in_transaction:
+            yield
+            return
+        self._con.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._con.execute("COMMIT")  # nothing was written
 
-    def check(self, anchor: tuple[int, str] | None = None) -> None:
+    def verify(
+        self, anchor: tuple[int, str] | None = None, *, tables: bool = True
+    ) -> bool:
+        """True while the hash chain is intact (and matches ``anchor``, if given) and, with
+        ``tables``, the consent, privacy ledger and budget tables match what it recorded."""
+        return not self.problems(anchor, tables=tables)
+
+    def check(self, anchor: tuple[int, str] | None = None, *, tables: bool = True) -> None:
         """Raise :class:`~persona.AuditError` listing what is wrong, if anything."""
-        found = self.problems(anchor)
+        found = self.problems(anchor, tables=tables)
         if found:
             raise AuditError(
                 "the audit log failed verification: " + "; ".join(found) + ". Restore the "

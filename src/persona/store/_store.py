@@ -25,6 +25,7 @@ from pydantic import ValidationError as PydanticValidationError
 from persona._columns import EventColumns
 from persona._gc import no_gc_pauses
 from persona.errors import (
+    AuditError,
     StoreError,
     SuppressedSubjectError,
     UnknownPurposeError,
@@ -50,6 +51,12 @@ from persona.schema import (
 from persona.store._audit import AuditLog
 from persona.store._catalogue import catalogue_items, declare_items
 from persona.store._eidindex import EventIdIndex
+from persona.store._rows import (
+    TableCheck,
+    budget_row_digest,
+    ledger_row_digest,
+    privacy_row_problems,
+)
 from persona.store._sql import (
     BUCKET_BITS,
     EVENT_DTYPE,
@@ -170,7 +177,9 @@ class Store:
         self._plans: dict[str | None, tuple[Any, ...]] = {}  # see _feature_plan
         self._subjects: dict[str, int] = {}  # person id -> code, see _uncached_subjects
         self._subjects_upto = 0  # every subject with a code up to this one is cached
-        self.audit = AuditLog(self._con, self._lock, self._now)
+        self.audit = AuditLog(
+            self._con, self._lock, self._now, lambda: TableCheck(self._con, self.pseudonym)
+        )
         with self._lock, write_transaction(self._con, timeout=self._timeout):
             migrated = create_or_migrate(self._con, self.path)
         with self._lock, self._tx():
@@ -1181,23 +1190,44 @@ class Store:
             self._refresh()
             self._purpose_id(purpose)
             with self._tx():
+                row = (purpose, float(epsilon), float(delta), self._now().isoformat())
                 self._con.execute(
                     "INSERT OR REPLACE INTO privacy_budget(purpose, epsilon, delta, at) "
                     "VALUES (?, ?, ?, ?)",
-                    (purpose, float(epsilon), float(delta), self._now().isoformat()),
+                    row,
                 )
                 self.audit.append(
-                    "privacy_budget", {"purpose": purpose, "epsilon": epsilon, "delta": delta}
+                    "privacy_budget",
+                    {"purpose": purpose, "epsilon": epsilon, "delta": delta,
+                     "row": budget_row_digest(*row)},
                 )
 
     def privacy_budget(self, purpose: str) -> tuple[float, float] | None:
-        """The configured total (ε, δ) for ``purpose``, or ``None`` if none was set."""
+        """The configured total (ε, δ) for ``purpose``, or ``None`` if none was set.
+
+        Raises :class:`~persona.AuditError` when the budget or ledger rows differ from what
+        the audit log recorded (see :meth:`_check_privacy_rows`)."""
         with self._lock:
             self._check_open()
+            self._check_privacy_rows()
             row = self._con.execute(
                 "SELECT epsilon, delta FROM privacy_budget WHERE purpose = ?", (purpose,)
             ).fetchone()
         return None if row is None else (float(row[0]), float(row[1]))
+
+    def _check_privacy_rows(self) -> None:
+        """Refuse to act on ledger or budget rows that differ from their audit entries
+        (edited with the triggers dropped): budget checks read them on every fit."""
+        with self._lock, self.audit._snapshot():
+            found = privacy_row_problems(self._con)
+        if found:
+            raise AuditError(
+                "the privacy ledger or budget does not match the audit log: "
+                + "; ".join(found)
+                + ". persona refuses to check budgets against it. Restore the store file "
+                "from a backup and investigate who had write access to it.",
+                problems=found,
+            )
 
     # ------------------------------------------------------------------ catalogue
     def define_items(self, items: Iterable[str] | Mapping[str, str]) -> int:
@@ -2113,6 +2143,7 @@ class StoreChargeStorage:
         store = self._store
         with store._lock:
             store._check_open()
+            store._check_privacy_rows()
             rows = store._con.execute("SELECT charge FROM privacy_ledger ORDER BY seq").fetchall()
         return [PrivacyCharge.model_validate_json(r[0]) for r in rows]
 
@@ -2121,10 +2152,11 @@ class StoreChargeStorage:
         with store._lock:
             store._check_open()
             with store._tx():
-                store._con.execute(
-                    "INSERT INTO privacy_ledger(at, purpose, charge) VALUES (?, ?, ?)",
-                    (charge.created_at.isoformat(), charge.purpose, charge.model_dump_json()),
+                row = (charge.created_at.isoformat(), charge.purpose, charge.model_dump_json())
+                cur = store._con.execute(
+                    "INSERT INTO privacy_ledger(at, purpose, charge) VALUES (?, ?, ?)", row
                 )
+                lseq = int(cur.lastrowid or 0)
                 store.audit.append(
                     "privacy_charge",
                     {
@@ -2135,5 +2167,7 @@ class StoreChargeStorage:
                         "rho": charge.rho,
                         "snapshot": charge.snapshot,
                         "charge_id": charge.charge_id,
+                        "ledger_seq": lseq,
+                        "row": ledger_row_digest(lseq, *row),
                     },
                 )

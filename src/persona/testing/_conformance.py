@@ -34,6 +34,20 @@ from persona.errors import (
 from persona.models import NoExactDecompositionError, Recommender
 from persona.testing._fixtures import block_interactions, interaction_matrices
 
+
+def _reseal(path: Path) -> None:
+    """Recompute a saved model's checksums as another tool that rewrote its arrays would:
+    ``arrays_sha256`` of ``arrays.npz``, then ``sha256`` of the rest of the manifest as
+    canonical JSON (the documented model file format)."""
+    import hashlib
+
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["arrays_sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
+    body = {k: v for k, v in manifest.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    manifest["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
 __all__ = ["ModelConformance"]
 
 
@@ -261,22 +275,17 @@ class ModelConformance:
             type(fitted).load(path)
 
     def test_pickle_refused(self, fitted: Recommender, tmp_path: Path) -> None:
-        import hashlib
-
         path = fitted.save(tmp_path / "m.model")
-        manifest = json.loads((path / "manifest.json").read_text())
         arrays = dict(np.load(path / "arrays.npz", allow_pickle=False))
         arrays["users"] = np.array(list(arrays["users"]), dtype=object)  # needs pickle
         np.savez(path / "arrays.npz", **arrays)
-        manifest["sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
-        (path / "manifest.json").write_text(json.dumps(manifest))
+        _reseal(path)
         with pytest.raises(ModelFileError, match="pickle"):
             type(fitted).load(path)
         # a foreign member smuggled into the archive is refused too
         with zipfile.ZipFile(path / "arrays.npz", "a") as zf:
             zf.writestr("evil.pkl", b"\x80\x04N.")
-        manifest["sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
-        (path / "manifest.json").write_text(json.dumps(manifest))
+        _reseal(path)
         with pytest.raises(ModelFileError, match="unexpected member"):
             type(fitted).load(path)
 
