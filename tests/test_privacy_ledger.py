@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from persona.errors import PrivacyBudgetExceeded, StoreError, ValidationError
 from persona.privacy import (
@@ -18,6 +20,7 @@ from persona.privacy import (
     JsonlChargeStorage,
     MemoryChargeStorage,
     PrivacyCharge,
+    PrivacyReservation,
     PrivacySpent,
     SeededBits,
     private_item_counts,
@@ -289,3 +292,42 @@ def test_processes_racing_on_a_file_ledger_spend_no_more_than_the_budget(
     ledger = BudgetLedger(JsonlChargeStorage(path), epsilon_budget=2.0)
     assert ledger.spent("recs") == (0.0, 0.0)
     assert ledger.spent("personalization") == (2.0, 0.0)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["reserve", "settle", "cancel", "charge"]),
+                          st.integers(0, 10), st.integers(0, 10)), max_size=40))
+def test_spent_is_the_sum_of_what_each_reservation_counts_and_never_passes_the_budget(
+    ops: list[tuple[str, int, int]],
+) -> None:
+    """Any sequence of reserve / settle (at or under the reservation) / cancel / charge:
+    the ledger's spent equals open reservations at their reserved amount plus settled
+    spends, and never exceeds the budget. Amounts are in tenths of ε (exact sums)."""
+    budget = 3.0
+    ledger = BudgetLedger(epsilon_budget=budget, delta_budget=0.5)
+    open_: list[tuple[PrivacyReservation, int]] = []
+    expected = 0  # tenths
+    for op, a, b in ops:
+        if op == "reserve":
+            try:
+                r = ledger.reserve("p", (a / 10, 0.0))
+            except PrivacyBudgetExceeded:
+                assert expected + a > 30
+                continue
+            open_.append((r, a))
+            expected += a
+        elif op in ("settle", "cancel") and open_:
+            r, held = open_.pop(b % len(open_))
+            actual = 0 if op == "cancel" else min(a, held)
+            ledger.settle(r, [_spent(actual / 10)] if actual else [])
+            expected += actual - held
+        elif op == "charge":
+            try:
+                ledger.charge(_spent(a / 10), purpose="p")
+            except PrivacyBudgetExceeded:
+                assert expected + a > 30
+                continue
+            expected += a
+        eps, _ = ledger.spent("p")
+        assert eps == pytest.approx(expected / 10)
+        assert eps <= budget + 1e-9
+    assert sum(c.status == "reserved" for c in ledger.charges("p")) == len(open_)

@@ -463,7 +463,9 @@ class BudgetLedger:
         self, spent: PrivacySpent, *, purpose: str, snapshot: str | None = None
     ) -> PrivacyCharge:
         """Check and record ``spent`` against ``purpose`` in one atomic step, without a
-        reservation (for a spend whose data was read elsewhere); returns the ledger line."""
+        reservation; returns the ledger line. Call it *before* the computation it pays for
+        reads data (like a reservation settled at once, for a spend known in advance): a
+        refused charge is not recorded."""
         now = self._now()
         line = spent.charge(purpose, snapshot, at=now)
         self.storage.append_entries(
