@@ -108,8 +108,9 @@ def test_user_mistakes_exit_1_with_one_line(store_path: str, tmp_path: Path,
         assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", ["demo", "purpose", "feature", "consent", "ingest", "catalogue", "train",
-                                     "recommend", "explain", "report", "export", "erase"])
+@pytest.mark.parametrize("command", ["demo", "purpose", "feature", "consent", "ingest",
+                                     "catalogue", "train", "recommend", "explain", "report",
+                                     "export", "erase", "budget"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])
@@ -155,3 +156,81 @@ def test_private_train_needs_the_declared_catalogue(
     assert "3 items" in out
     code, _, err = run(capsys, *s, "catalogue", "import", str(products), "--item-column", "nope")
     assert code == 1 and "--item-column" in err
+
+
+def test_budget_set_and_show(store_path: str, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "budget", "show", "--store", store_path)
+    assert code == 0 and "no budget set" in out
+    code, out, _ = run(capsys, "budget", "set", "--store", store_path, "--purpose",
+                       "personalization", "--epsilon", "2", "--delta", "1e-6",
+                       "--period-days", "30")
+    assert code == 0
+    assert "ε = 2, δ = 1e-06 per rolling 30 days" in out and "ε = 26" in out
+    store = persona.Store(store_path)
+    assert store.privacy_budget_policy("personalization").period_days == 30
+    ledger = store.privacy_ledger("personalization")
+    r = ledger.reserve("personalization", (0.5, 1e-7))
+    ledger.settle(r, [persona.privacy.PrivacySpent(mechanism="dp-als", epsilon=0.5,
+                                                   delta=1e-7)], snapshot="audit#4")
+    ledger.reserve("personalization", (0.25, 0.0))
+    store.close()
+    # --store may also come before the command, as for every other command
+    code, out, _ = run(capsys, "--store", store_path, "budget", "show", "--purpose",
+                       "personalization")
+    assert code == 0
+    assert "spent:     ε = 0.75, δ = 1e-07 in the last 30 days" in out
+    assert "remaining: ε = 1.25, δ = 9e-07" in out
+    assert "settled   dp-als: ε = 0.5, δ = 1e-07, snapshot audit#4" in out
+    assert "reserved  reserved: ε = 0.25" in out
+    code, out, _ = run(capsys, "budget", "show", "--store", store_path, "--json")
+    (state,) = [s for s in json.loads(out) if s["purpose"] == "personalization"]
+    assert state["policy"]["period_days"] == 30
+    assert [c["status"] for c in state["charges"]] == ["settled", "reserved"]
+    assert state["remaining"] == {"epsilon": 1.25, "delta": 9e-07}
+    # back to a lifetime total
+    code, out, _ = run(capsys, "budget", "set", "--store", store_path, "--purpose",
+                       "personalization", "--epsilon", "5", "--delta", "1e-5")
+    assert code == 0 and "in total for the lifetime of the store" in out
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--epsilon", "nan", "--delta", "1e-6"], "argument --epsilon: needs a finite number > 0"),
+    (["--epsilon", "inf", "--delta", "1e-6"], "argument --epsilon"),
+    (["--epsilon", "-1", "--delta", "1e-6"], "argument --epsilon"),
+    (["--epsilon", "one", "--delta", "1e-6"], "argument --epsilon"),
+    (["--epsilon", "1", "--delta=-1e-6"], "argument --delta: needs a finite number"),
+    (["--epsilon", "1", "--delta", "1"], "argument --delta"),
+    (["--epsilon", "1", "--delta", "nan"], "argument --delta"),
+    (["--epsilon", "1", "--delta", "0", "--period-days", "0"], "argument --period-days"),
+    (["--epsilon", "1", "--delta", "0", "--period-days", "2.5"], "argument --period-days"),
+    (["--delta", "0"], "--epsilon"),
+])
+def test_budget_set_refuses_bad_flags_on_one_line(
+    store_path: str, argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["budget", "set", "--store", store_path, "--purpose", "personalization", *argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert persona.Store(store_path).privacy_budget("personalization") is None
+
+
+def test_budget_for_an_unknown_purpose_exits_1(store_path: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["set", "--purpose", "marketing", "--epsilon", "1", "--delta", "0"],
+                 ["show", "--purpose", "marketing"]):
+        code, _, err = run(capsys, "budget", *argv, "--store", store_path)
+        assert code == 1, argv
+        assert err.startswith("persona: error: unknown purpose 'marketing'")
+        assert err.count("\n") == 1
+
+
+def test_train_refuses_a_nan_epsilon(store_path: str, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--store", store_path, "train", "--out", str(tmp_path / "m"), "--epsilon", "nan"])
+    assert info.value.code == 2
+    assert "argument --epsilon" in capsys.readouterr().err

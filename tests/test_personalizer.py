@@ -266,3 +266,103 @@ def test_private_fit_charges_the_store_ledger_and_refuses_overspending_before_re
     store.set_privacy_budget("personalization", epsilon=8.0, delta=2e-6)
     p.fit()
     assert len(store.charge_storage().load_charges()) == 4
+
+
+# ---------------------------------------------------------------------- privacy settings
+def test_a_private_model_without_personalizer_privacy_is_refused() -> None:
+    store = shop_with_people()
+    with pytest.raises(persona.ValidationError, match="privacy=None") as info:
+        persona.Personalizer(store, model=persona.ALS(privacy=persona.DP(epsilon=1.0)))
+    assert "Personalizer(store, model=ALS(...), privacy=DP(...))" in str(info.value)
+    assert store.privacy_charges() == []
+
+
+def test_personalizer_and_model_privacy_must_agree() -> None:
+    store = shop_with_people()
+    with pytest.raises(persona.ValidationError, match="differs from the model's own"):
+        persona.Personalizer(store, model=persona.ALS(privacy=persona.DP(epsilon=1.0)),
+                             privacy=persona.DP(epsilon=2.0))
+    same = persona.DP(epsilon=4.0, delta=1e-6)
+    p = persona.Personalizer(
+        store, model=persona.ALS(factors=4, iterations=3, random_state=0, privacy=same),
+        privacy=same,
+    ).fit()
+    assert p.model_.privacy_spent_ is not None
+    assert sum(c.epsilon for c in store.privacy_charges("personalization")) <= 4.0 + 1e-9
+
+
+def test_a_saved_private_personalizer_loads(tmp_path: Path) -> None:
+    store = shop_with_people()
+    dp = persona.DP(epsilon=4.0, delta=1e-6)
+    p = persona.Personalizer(
+        store, model=persona.ALS(factors=4, iterations=3, random_state=0), privacy=dp
+    ).fit()
+    loaded = persona.Personalizer.load(p.save(tmp_path / "m"), store)
+    assert loaded.privacy == dp and loaded.model.privacy is None
+    assert [r.item for r in loaded.recommend("p0", n=3)] == [
+        r.item for r in p.recommend("p0", n=3)]
+
+
+def test_a_private_fit_reserves_before_it_reads_and_a_concurrent_fit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two Personalizers on two handles of one store file, each with one fit's budget:
+    the second starts while the first is reading. It must be refused before it reads
+    (the old check-then-charge let it read and fit, and refused the first one's charge
+    after its data was read)."""
+    import persona.personalizer._personalizer as module
+
+    path = str(tmp_path / "shop.db")
+    shop_with_people(path=path).close()
+    store_a, store_b = persona.Store(path), persona.Store(path)
+    store_a.set_privacy_budget("personalization", epsilon=4.0, delta=1e-6)
+    dp = persona.DP(epsilon=4.0, delta=1e-6)
+    make = lambda s: persona.Personalizer(  # noqa: E731
+        s, model=persona.ALS(factors=4, iterations=3, random_state=0), privacy=dp)
+    p_a, p_b = make(store_a), make(store_b)
+    seen: dict[str, object] = {}
+    real = module.Interactions
+
+    class Racing:
+        """Interactions whose first read first lets the other Personalizer fit."""
+
+        @staticmethod
+        def from_view(view, **kw):
+            if not seen:
+                listing = getattr(store_b, "privacy_charges", lambda _: [])  # (old code)
+                seen["reserved at the read"] = [
+                    c.status for c in listing("personalization")]
+                try:
+                    p_b.fit()
+                except persona.PrivacyBudgetExceeded as exc:
+                    seen["b"] = exc
+                else:
+                    seen["b"] = "fitted"
+            return real.from_view(view, **kw)
+
+    monkeypatch.setattr(module, "Interactions", Racing)
+    p_a.fit()
+    assert isinstance(seen["b"], persona.PrivacyBudgetExceeded)
+    assert seen["reserved at the read"] == ["reserved"]
+    assert len(store_a.audit.entries(action="scoped_read")) == 1  # only A read
+    lines = store_a.privacy_charges("personalization")
+    assert {c.status for c in lines} == {"settled"}
+    assert sum(c.epsilon for c in lines) <= 4.0 + 1e-9
+    assert {c.reservation_id for c in lines} == {
+        e.detail["reservation_id"] for e in store_a.audit.entries(action="privacy_reservation")}
+
+
+def test_main_parameters_report_states_the_budget_policy() -> None:
+    import persona.reports
+
+    store = shop_with_people()
+    store.set_privacy_budget("personalization", epsilon=8.0, delta=1e-6, period_days=7)
+    p = persona.Personalizer(
+        store, model=persona.ALS(factors=4, iterations=3, random_state=0),
+        privacy=persona.DP(epsilon=4.0, delta=1e-6),
+    ).fit()
+    report = persona.reports.main_parameters(p.model_, store)
+    assert report.privacy_budget is not None
+    text = report.to_markdown()
+    assert "ε = 8, δ = 1e-06 per rolling 7 days" in text
+    assert "up to ε = 424" in text and "53 periods of 7 days" in text

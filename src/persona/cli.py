@@ -1,7 +1,9 @@
 """The ``persona`` command line.
 
 Every command takes ``--store PATH`` (default: ``$PERSONA_STORE`` or ``persona.db``).
-User mistakes print one clear line and exit 1; usage mistakes exit 2; no tracebacks.
+User mistakes print one clear line and exit 1; usage mistakes (a missing flag, a flag value
+that is not a finite number in range) print one line naming the flag and exit 2; no
+tracebacks.
 
     persona demo                                 the end-to-end demo on the bundled shop
     persona purpose add NAME --description TEXT  define a purpose
@@ -11,6 +13,8 @@ User mistakes print one clear line and exit 1; usage mistakes exit 2; no traceba
     persona catalogue import FILE [--item-column C] [--label-column C]
     persona catalogue show
     persona train --out DIR [--model als|bpr|itemknn|popularity] [--epsilon E --delta D]
+    persona budget set --purpose P --epsilon E --delta D [--period-days N]
+    persona budget show [--purpose P] [--json]
     persona recommend USER --model DIR [-n 10] [--json]
     persona explain USER ITEM --model DIR [--json] [--counterfactual]
     persona report --model DIR --out DIR [--user USER]
@@ -24,13 +28,14 @@ import argparse
 import contextlib
 import csv
 import json
+import math
 import os
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from persona.errors import PersonaError, ValidationError
@@ -338,9 +343,112 @@ def _erase(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- budgets
+def _float_flag(rule: str, ok: Any) -> Any:
+    """An argparse ``type`` for a finite number meeting ``ok`` (no nan, no infinity); the
+    parser's one-line error names the flag."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not ok(value):
+            raise argparse.ArgumentTypeError(f"needs {rule}, not {text!r}")
+        return value
+
+    return parse
+
+
+_EPSILON = _float_flag("a finite number > 0", lambda v: v > 0)
+_DELTA = _float_flag("a finite number with 0 <= delta < 1", lambda v: 0 <= v < 1)
+
+
+def _period_days(text: str) -> int | None:
+    if text.strip().lower() in ("none", "lifetime"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 36_500:
+        raise argparse.ArgumentTypeError(
+            f"needs a whole number of days from 1 to 36500, or 'none' for a "
+            f"lifetime total, not {text!r}"
+        )
+    return value
+
+
+def _budget_set(args: argparse.Namespace) -> int:
+    store = _store(args)
+    policy = store.set_privacy_budget(args.purpose, epsilon=args.epsilon, delta=args.delta,
+                                      period_days=args.period_days)
+    print(f"privacy budget of {args.purpose!r} set in {args.store}: {policy.describe()}")
+    return 0
+
+
+def _budget_state(store: Any, purpose: str) -> dict[str, Any]:
+    from persona.schema import spending
+
+    policy = store.privacy_budget_policy(purpose)
+    charges = store.privacy_charges(purpose)
+    if policy is None:
+        s = spending(store.charge_storage().load_entries(), purpose, period_days=None,
+                     now=datetime.now(UTC))
+        spent, remaining = (s.epsilon, s.delta), None
+    else:
+        ledger = store.privacy_ledger(purpose)
+        spent, remaining = ledger.spent(purpose), ledger.remaining(purpose)
+    return {
+        "purpose": purpose,
+        "policy": None if policy is None else policy.model_dump(mode="json"),
+        "statement": "no budget set: the first private fit sets a lifetime total equal to its "
+                     "own (ε, δ)" if policy is None else policy.describe(),
+        "spent": {"epsilon": spent[0], "delta": spent[1]},
+        "remaining": None if remaining is None
+        else {"epsilon": remaining[0], "delta": remaining[1]},
+        "charges": [c.model_dump(mode="json") for c in charges],
+    }
+
+
+def _budget_show(args: argparse.Namespace) -> int:
+    store = _store(args)
+    purposes = [args.purpose] if args.purpose else sorted(store.purposes)
+    states = [_budget_state(store, p) for p in purposes]
+    if args.json:
+        _print_json(states)
+        return 0
+    if not states:
+        print(f"no purposes are defined in {args.store}")
+    for st in states:
+        policy = st["policy"]
+        within = "" if policy is None or policy["period_days"] is None \
+            else f" in the last {policy['period_days']} days"
+        print(f"purpose {st['purpose']!r}")
+        print(f"  budget:    {st['statement']}")
+        print(f"  spent:     ε = {st['spent']['epsilon']:.4g}, "
+              f"δ = {st['spent']['delta']:.3g}{within}")
+        if st["remaining"] is not None:
+            print(f"  remaining: ε = {st['remaining']['epsilon']:.4g}, "
+                  f"δ = {st['remaining']['delta']:.3g}")
+        print(f"  charges:   {len(st['charges'])}" + (" (oldest first)" if st["charges"] else ""))
+        for c in st["charges"]:
+            print(f"    {c['created_at'][:19]}  {c['status']:<8}  {c['mechanism']}: "
+                  f"ε = {c['epsilon']:.4g}, δ = {c['delta']:.3g}"
+                  + (f", snapshot {c['snapshot']}" if c["snapshot"] else ""))
+    return 0
+
+
 # ---------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage mistakes on one line (exit 2), pointing at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="persona", description="persona: personalization that people can trust.",
     )
     parser.add_argument(
@@ -415,9 +523,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", choices=_MODEL_NAMES, default="als")
     train.add_argument("--factors", type=int, default=64)
     train.add_argument("--iterations", type=int, default=15)
-    train.add_argument("--epsilon", type=float, help="train with differential privacy")
-    train.add_argument("--delta", type=float, default=1e-6)
+    train.add_argument("--epsilon", type=_EPSILON, help="train with differential privacy")
+    train.add_argument("--delta", type=_DELTA, default=1e-6)
     train.set_defaults(func=_train)
+
+    budget = sub.add_parser("budget", help="set and show privacy budgets",
+                            description="A purpose's privacy budget is what all private fits "
+                            "on its data may spend: a lifetime total (the default) or an "
+                            "amount per rolling period, which is a weaker guarantee.")
+    bsub = budget.add_subparsers(dest="action", metavar="ACTION", required=True)
+    store_flag = {"default": argparse.SUPPRESS, "help": "the store file (as before the command)"}
+    bset = bsub.add_parser("set", help="set a purpose's privacy budget (recorded in the audit log)")
+    bset.add_argument("--store", **store_flag)
+    bset.add_argument("--purpose", required=True)
+    bset.add_argument("--epsilon", required=True, type=_EPSILON)
+    bset.add_argument("--delta", required=True, type=_DELTA)
+    bset.add_argument("--period-days", type=_period_days, default=None,
+                      help="a budget per rolling period of N days (default: a lifetime total)")
+    bset.set_defaults(func=_budget_set)
+    bshow = bsub.add_parser("show", help="budgets: policy, spent, remaining and charges")
+    bshow.add_argument("--store", **store_flag)
+    bshow.add_argument("--purpose", help="one purpose (default: every purpose)")
+    bshow.add_argument("--json", action="store_true")
+    bshow.set_defaults(func=_budget_show)
 
     rec = sub.add_parser("recommend", help="recommend items to a person, with explanations")
     rec.add_argument("user")

@@ -32,6 +32,7 @@ __all__ = [
     "NotFittedError",
     "PersonaError",
     "PrivacyBudgetExceeded",
+    "PrivateInputError",
     "StoreError",
     "SuppressedSubjectError",
     "UnknownFeatureError",
@@ -75,6 +76,15 @@ class ValidationError(PersonaError, ValueError):
     def __init__(self, message: str, errors: list[dict[str, Any]] | None = None, **context: Any):
         super().__init__(message, **context)
         self.errors: list[dict[str, Any]] = errors or []
+
+
+class PrivateInputError(ValidationError):
+    """A private fit refused its inputs before anything was released: no declared item
+    catalogue, or preprocessing that mixes people's rows. Decided from public facts only
+    (how the data was built), never from the data, so the refusal itself reveals nothing;
+    a reservation made for the fit may be cancelled."""
+
+    code = "private_input_refused"
 
 
 class SuppressedSubjectError(ValidationError):

@@ -28,6 +28,7 @@ from persona.data import Interactions
 from persona.errors import (
     NotFittedError,
     PersonaError,
+    PrivateInputError,
     UnknownItemError,
     UnknownUserError,
     ValidationError,
@@ -72,12 +73,12 @@ def _private_inputs(X: Interactions) -> Interactions:
     declared), never on the data, so the error itself releases nothing."""
     reason = X.mixes_people
     if reason is not None:
-        raise ValidationError(
+        raise PrivateInputError(
             f"a private fit bounds each person's contribution before pooling, but {reason}",
             errors=[{"row": None, "field": "preprocessing", "message": "mixes people"}],
         )
     if X.catalogue is None:
-        raise ValidationError(
+        raise PrivateInputError(
             "a private fit takes its items from a declared catalogue, never from the events "
             "(which items exist would reveal who bought them); declare the items with "
             "store.define_items([...]) or store.label_items({...}), or pass "

@@ -25,13 +25,14 @@ from persona.data import Interactions
 from persona.errors import (
     ModelFileError,
     NotFittedError,
+    PrivateInputError,
     UnknownUserError,
     ValidationError,
 )
-from persona.models import ALS, BPR, ItemKNN, Popularity
+from persona.models import ALS, BPR, ItemKNN, Popularity, PrivateTrainingUnavailableError
 from persona.models._base import Recommender, _recommendation
 from persona.personalizer._rwlock import RWLock
-from persona.schema import FeedbackKind, PersonLineage, Recommendation
+from persona.schema import FeedbackKind, PersonLineage, PrivacySpent, Recommendation
 
 __all__ = ["Curation", "Personalizer"]
 
@@ -93,8 +94,12 @@ class Personalizer:
         An unfitted recommender (default ``ALS()``); :meth:`fit` fits a copy.
     privacy
         A :class:`persona.DP` to fit the pooled parts of the model and the non-profiling
-        fallback with differential privacy, or ``None``. The budget ledger in the store is
-        checked before any data is read and charged afterwards.
+        fallback with differential privacy, or ``None``. Their planned spend is reserved
+        in the store's budget ledger before any data is read and settled afterwards. The
+        Personalizer's ``privacy`` is the one that counts: a ``model`` built with its own
+        ``privacy=`` must have the same one, else :class:`~persona.ValidationError` is
+        raised (also when the Personalizer has none: a private model is never fitted
+        without privacy by accident, and its (ε, δ) is never silently replaced).
     weights, scaling, half_life
         How events become confidence (see :meth:`persona.Interactions.from_view`).
     fallback_share
@@ -134,6 +139,7 @@ class Personalizer:
         self.store = store
         self.purpose = purpose
         self.model = model if model is not None else ALS()
+        _check_privacy(self.model, privacy)
         self.privacy = privacy
         self.weights = dict(weights) if weights is not None else None
         self.scaling = scaling
@@ -168,15 +174,20 @@ class Personalizer:
         return model_dp, fallback_dp
 
     def _ledger(self) -> Any:
-        from persona.privacy import BudgetLedger
-
-        budget = self.store.privacy_budget(self.purpose)
-        if budget is None:
-            budget = (self.privacy.epsilon, self.privacy.delta)
-            self.store.set_privacy_budget(self.purpose, epsilon=budget[0], delta=budget[1])
-        return BudgetLedger(
-            self.store.charge_storage(), epsilon_budget=budget[0], delta_budget=budget[1]
+        """The store's budget ledger for the purpose; with no budget set, this fit's
+        (ε, δ) becomes the purpose's lifetime total."""
+        return self.store.privacy_ledger(
+            self.purpose, default=(self.privacy.epsilon, self.privacy.delta)
         )
+
+    def _planned(self, model_dp: Any, fallback_dp: Any) -> list[PrivacySpent]:
+        """The spend reserved before the read: the model's and the fallback's shares."""
+        return [
+            PrivacySpent(mechanism=f"{type(self.model).__name__} (planned)",
+                         epsilon=model_dp.epsilon, delta=model_dp.delta),
+            PrivacySpent(mechanism="Popularity fallback (planned)",
+                         epsilon=fallback_dp.epsilon, delta=fallback_dp.delta),
+        ]
 
     def fit(self) -> Self:
         """Read the consented data, fit the model and the fallback, swap them in at once.
@@ -184,18 +195,21 @@ class Personalizer:
         The new model is made ready for serving before the swap (for ALS, every person's
         exact served vector is solved), so no request after a fit pays that cost.
 
-        With ``privacy``, the store's ledger is checked first: a fit that would exceed the
-        configured total raises :class:`~persona.PrivacyBudgetExceeded` before any data is
-        read (set the total with ``store.set_privacy_budget``; by default it is one fit's
-        worth). Each private part is then charged, with the audit entry of the read as the
-        data snapshot.
+        With ``privacy``, the planned spend of the model and the fallback is first reserved
+        in the store's ledger, in one atomic step with the budget check: a fit that would
+        exceed the budget raises :class:`~persona.PrivacyBudgetExceeded` before any data is
+        read, and two processes fitting at once cannot both pass (set the budget with
+        ``store.set_privacy_budget``; by default it is one fit's worth). After the fit the
+        reservation is settled with what each private part spent, with the audit entry of
+        the read as the data snapshot. If the fit fails after the read, the reservation
+        keeps counting.
         """
         with self._fit_lock:
             model_dp, fallback_dp = self._split_privacy()
-            ledger = None
+            ledger = reservation = None
             if self.privacy is not None:
                 ledger = self._ledger()
-                ledger.check(self.purpose, epsilon=self.privacy.epsilon, delta=self.privacy.delta)
+                reservation = ledger.reserve(self.purpose, self._planned(model_dp, fallback_dp))
             X = Interactions.from_view(
                 self._view,
                 weights=self.weights,
@@ -205,7 +219,12 @@ class Personalizer:
             )
             params = self.model.get_params()
             params["privacy"] = model_dp
-            model = type(self.model)(**params).fit(X)
+            try:
+                model = type(self.model)(**params).fit(X)
+            except (PrivateTrainingUnavailableError, PrivateInputError):
+                if ledger is not None:  # refused before it used the data: nothing released
+                    ledger.cancel(reservation)
+                raise
             fallback = Popularity(privacy=fallback_dp).fit(X)
             labels = self._view.item_labels()
             model.item_labels_ = labels  # type: ignore[attr-defined]
@@ -216,10 +235,11 @@ class Personalizer:
             if ledger is not None:
                 lineage = X.lineage
                 snapshot = None if lineage is None else f"audit#{lineage.audit_seq}"
-                for part in (model, fallback):
-                    spent = getattr(part, "privacy_spent_", None)
-                    if spent is not None:
-                        ledger.charge(spent, purpose=self.purpose, snapshot=snapshot)
+                spents = [
+                    spent for part in (model, fallback)
+                    if (spent := getattr(part, "privacy_spent_", None)) is not None
+                ]
+                ledger.settle(reservation, spents, snapshot=snapshot)
             self._state = _Serving(
                 model=model, fallback=fallback, labels=labels, fitted_at=datetime.now(UTC)
             )
@@ -552,7 +572,9 @@ class Personalizer:
         p = cls(
             store,
             manifest["purpose"],
-            model=model_cls(**model.get_params()),
+            # the saved model holds its share of the Personalizer's privacy; the
+            # Personalizer's own is the one that counts
+            model=model_cls(**{**model.get_params(), "privacy": None}),
             privacy=privacy,
             weights=manifest["weights"],
             scaling=manifest["scaling"],
@@ -632,6 +654,29 @@ def _merge(
             r = _recommendation(r.item, r.score, len(out) + 1, e)
         out.append(r)
     return out
+
+
+def _check_privacy(model: Any, privacy: Any) -> None:
+    """Refuse a model whose own ``privacy`` differs from the Personalizer's."""
+    own = getattr(model, "privacy", None)
+    if own is None or own == privacy:
+        return
+    name = type(model).__name__
+    if privacy is None:
+        raise ValidationError(
+            f"the model was built with privacy={own!r} but the Personalizer has "
+            "privacy=None, which would fit it without privacy. Give the privacy to the "
+            f"Personalizer instead: Personalizer(store, model={name}(...), privacy=DP(...)); "
+            "it is split between the model and the non-profiling fallback list "
+            "(fallback_share) and charged to the store's budget.",
+            errors=[{"row": None, "field": "privacy", "message": "conflicts with the model"}],
+        )
+    raise ValidationError(
+        f"the Personalizer's privacy={privacy!r} differs from the model's own "
+        f"privacy={own!r}; give it once, to the Personalizer (build the model without "
+        "privacy=): the Personalizer splits it between the model and the fallback list.",
+        errors=[{"row": None, "field": "privacy", "message": "conflicts with the model"}],
+    )
 
 
 def _check_user(user: Any) -> None:

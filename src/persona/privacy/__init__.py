@@ -48,7 +48,13 @@ from persona.privacy._sampler import (
     laplace_on_grid,
     round_to_grid,
 )
-from persona.schema._privacy import PrivacyCharge, PrivacySpent
+from persona.schema._privacy import (
+    PrivacyBudgetPolicy,
+    PrivacyCharge,
+    PrivacyReservation,
+    PrivacySettlement,
+    PrivacySpent,
+)
 
 __all__ = [
     "DP",
@@ -59,7 +65,10 @@ __all__ = [
     "GaussianPlan",
     "JsonlChargeStorage",
     "MemoryChargeStorage",
+    "PrivacyBudgetPolicy",
     "PrivacyCharge",
+    "PrivacyReservation",
+    "PrivacySettlement",
     "PrivacySpent",
     "RandomBits",
     "SeededBits",

@@ -161,6 +161,9 @@ class MainParametersReport(Report):
     items: int | None
     privacy: dict[str, Any] | None = None
     """The differential-privacy guarantee of the pooled parts (``model.privacy_spent_``)."""
+    privacy_budget: str | None = None
+    """The purpose's privacy budget policy in plain words (what all fits together may
+    spend, and for a per-period budget the weaker guarantee it gives), if one is set."""
 
     def _intro(self) -> list[str]:
         return [self.how_it_works]
@@ -181,7 +184,10 @@ class MainParametersReport(Report):
                       self.privacy.get("mechanism"), self.privacy.get("epsilon"),
                       self.privacy.get("delta"), self.privacy.get("unit"),
                       self.privacy.get("description")]],
-                  note="Trends pooled from many people were blurred with random noise."
+                  note=("Trends pooled from many people were blurred with random noise."
+                        + ("" if self.privacy_budget is None else
+                           f" The privacy budget of '{self.purpose}', which every private "
+                           f"fit on it shares: {self.privacy_budget}"))
                   if self.privacy is not None else
                   "This model was fitted without differential privacy."),
             Table(title="Settings of the recommender", columns=["setting", "value"],
@@ -287,6 +293,7 @@ def main_parameters(model: Any, store: Any) -> MainParametersReport:
         people=None if lineage is None else lineage.people,
         items=None if lineage is None else lineage.items,
         privacy=None if statement is None else statement.model_dump(mode="json"),
+        privacy_budget=None if purpose is None else _budget_statement(store, purpose),
     )
 
 
@@ -377,7 +384,13 @@ class ProcessingPurpose(BaseModel):
     tcf_purposes: list[int]
     consent_mode: list[str]
     privacy_budget: tuple[float, float] | None = None
-    """Total (ε, δ) that private computations on this purpose may spend, if set."""
+    """(ε, δ) that private computations on this purpose may spend (in total, or per period:
+    see :attr:`privacy_budget_policy`), if set."""
+    privacy_budget_policy: dict[str, Any] | None = None
+    """The budget policy (``epsilon``, ``delta``, ``period_days``: ``None`` for a lifetime
+    total, ``set_at``), if set."""
+    privacy_budget_statement: str | None = None
+    """The policy in plain words, stating the weaker guarantee of a per-period budget."""
 
 
 class DataCategory(BaseModel):
@@ -402,21 +415,25 @@ class RecordsOfProcessingReport(Report):
         return [
             Table(title="Purposes", columns=["purpose", "description", "legal basis",
                                              "data categories", "recipients",
-                                             "privacy budget (ε, δ)"],
+                                             "privacy budget"],
                   rows=[[p.name, p.description, p.legal_basis, ", ".join(p.categories),
-                         p.recipients,
-                         "" if p.privacy_budget is None
-                         else f"{p.privacy_budget[0]:g}, {p.privacy_budget[1]:g}"]
+                         p.recipients, p.privacy_budget_statement or _NO_BUDGET]
                         for p in self.purposes]),
             Table(title="Data categories and retention",
                   columns=["category", "feature", "purposes", "kept for"],
                   rows=[[c.category, c.feature, ", ".join(c.purposes), c.retention]
                         for c in self.categories]),
             Table(title="Differential-privacy charges",
-                  columns=["purpose", "mechanism", "epsilon", "delta", "at"],
+                  columns=["purpose", "mechanism", "epsilon", "delta", "at", "status"],
                   rows=[[c.get("purpose"), c.get("mechanism"), c.get("epsilon"),
-                         c.get("delta"), c.get("created_at", c.get("at"))]
-                        for c in self.privacy_charges]),
+                         c.get("delta"), c.get("created_at", c.get("at")),
+                         c.get("status", "settled")]
+                        for c in self.privacy_charges],
+                  note="A reserved line holds budget for a fit that has not settled yet (in "
+                       "progress, or stopped before settling); it counts at the reserved "
+                       "amount."
+                  if any(c.get("status") == "reserved" for c in self.privacy_charges)
+                  else None),
             Table(title="Audit log", columns=["entries", "hash chain intact"],
                   rows=[[self.audit_entries, "yes" if self.audit_intact else "NO"]]),
         ]
@@ -427,7 +444,9 @@ def records_of_processing(store: Any, ledger: Any = None) -> RecordsOfProcessing
 
     Differential-privacy charges come from ``ledger`` (a
     :class:`persona.privacy.BudgetLedger`) when given, else from the store's own persisted
-    ledger; each purpose shows its privacy budget when one is set.
+    ledger (``store.privacy_charges()``, with reservations not settled yet marked
+    ``reserved``); each purpose states its privacy budget policy in plain words: a lifetime
+    total, or a budget per period together with the weaker guarantee that gives over a year.
 
     Examples
     --------
@@ -454,6 +473,9 @@ def records_of_processing(store: Any, ledger: Any = None) -> RecordsOfProcessing
             else "no one outside the controller",
             tcf_purposes=list(spec.tcf_purposes), consent_mode=list(spec.consent_mode),
             privacy_budget=_budget(store, name),
+            privacy_budget_policy=None if (policy := _policy(store, name)) is None
+            else policy.model_dump(mode="json"),
+            privacy_budget_statement=None if policy is None else policy.describe(),
         ))
     categories = [DataCategory(feature=name, category=spec.category,
                                purposes=list(spec.purposes), retention=_days(spec.retention_days),
@@ -472,13 +494,27 @@ def _budget(store: Any, purpose: str) -> tuple[float, float] | None:
     return None if read is None else read(purpose)
 
 
+_NO_BUDGET = ("none set: the first private fit sets a lifetime total equal to its own "
+              "(ε, δ)")
+
+
+def _policy(store: Any, purpose: str) -> Any:
+    read = getattr(store, "privacy_budget_policy", None)
+    return None if read is None else read(purpose)
+
+
+def _budget_statement(store: Any, purpose: str) -> str | None:
+    policy = _policy(store, purpose) if purpose in store.purposes else None
+    return None if policy is None else policy.describe()
+
+
 def _charges(store: Any, ledger: Any) -> list[dict[str, Any]]:
     if ledger is not None:
         return [_flat(c) for c in ledger.export()]
-    storage = getattr(store, "charge_storage", None)
-    if storage is None:
+    read = getattr(store, "privacy_charges", None)
+    if read is None:
         return []
-    return [c.model_dump(mode="json") for c in storage().load_charges()]
+    return [c.model_dump(mode="json") for c in read()]
 
 
 def _flat(charge: Any) -> dict[str, Any]:

@@ -1,7 +1,25 @@
 """pydantic models for everything that crosses persona's edge: purposes, features,
 consent events, events, lineage, recommendations. Every input rule for bad data lives here."""
 
-from persona.schema._privacy import UNIT_OF_PRIVACY, PrivacyCharge, PrivacySpent
+from persona.schema._ledger import (
+    BudgetLedger,
+    ChargeStorage,
+    LedgerCheck,
+    MemoryChargeStorage,
+    Spending,
+    ledger_lines,
+    spending,
+)
+from persona.schema._privacy import (
+    UNIT_OF_PRIVACY,
+    LedgerEntry,
+    PrivacyBudgetPolicy,
+    PrivacyCharge,
+    PrivacyReservation,
+    PrivacySettlement,
+    PrivacySpent,
+    ledger_entry_from_json,
+)
 from persona.schema._recommendation import Recommendation
 from persona.schema._store import (
     ConsentAction,
@@ -23,6 +41,8 @@ from persona.schema._store import (
 
 __all__ = [
     "UNIT_OF_PRIVACY",
+    "BudgetLedger",
+    "ChargeStorage",
     "ConsentAction",
     "ConsentRecord",
     "ConsentSnapshot",
@@ -34,11 +54,21 @@ __all__ = [
     "FeedbackKind",
     "FeedbackRecord",
     "IngestReport",
+    "LedgerCheck",
+    "LedgerEntry",
     "Lineage",
+    "MemoryChargeStorage",
     "NotUsedReason",
     "PersonLineage",
+    "PrivacyBudgetPolicy",
     "PrivacyCharge",
+    "PrivacyReservation",
+    "PrivacySettlement",
     "PrivacySpent",
     "PurposeSpec",
     "Recommendation",
+    "Spending",
+    "ledger_entry_from_json",
+    "ledger_lines",
+    "spending",
 ]

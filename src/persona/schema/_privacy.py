@@ -1,12 +1,16 @@
 """Records of differential-privacy spending: what one private computation cost
-(:class:`PrivacySpent`) and the ledger line that charges it to a budget (:class:`PrivacyCharge`).
+(:class:`PrivacySpent`), the ledger line that charges it to a budget (:class:`PrivacyCharge`),
+the reservation made before any data is read (:class:`PrivacyReservation`) and the line that
+closes it (:class:`PrivacySettlement`), and the budget policy of a purpose
+(:class:`PrivacyBudgetPolicy`).
 
-The unit of privacy is always one person: all of their events. Both models are frozen and
-round-trip through JSON, so a reviewer can read them in ``store.export``.
+The unit of privacy is always one person: all of their events. Every model is frozen and
+round-trips through JSON, so a reviewer can read them in ``store.export``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from datetime import UTC, datetime
@@ -14,7 +18,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["UNIT_OF_PRIVACY", "PrivacyCharge", "PrivacySpent"]
+__all__ = [
+    "DAYS_PER_YEAR",
+    "UNIT_OF_PRIVACY",
+    "LedgerEntry",
+    "PrivacyBudgetPolicy",
+    "PrivacyCharge",
+    "PrivacyReservation",
+    "PrivacySettlement",
+    "PrivacySpent",
+    "ledger_entry_from_json",
+]
 
 UNIT_OF_PRIVACY: Literal["one person"] = "one person"
 """What neighbouring data sets differ by: all events of one person."""
@@ -114,10 +128,217 @@ class PrivacyCharge(PrivacySpent):
     """Id of the data snapshot the computation read (``None`` when unknown)."""
     created_at: datetime
     """When the charge was recorded (timezone-aware, UTC)."""
+    reservation_id: str | None = None
+    """The reservation this charge settles (``None`` for a charge recorded without one)."""
+    status: Literal["settled", "reserved"] = "settled"
+    """``"settled"``: a recorded spend. ``"reserved"``: a reservation not settled yet, as a
+    ledger lists it (it counts against the budget at the reserved amount until settled)."""
 
     @field_validator("created_at")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("created_at must be timezone-aware")
-        return v.astimezone(UTC)
+        return _aware(v)
+
+
+def _aware(v: datetime) -> datetime:
+    if v.tzinfo is None:
+        raise ValueError("created_at must be timezone-aware")
+    return v.astimezone(UTC)
+
+
+class PrivacyReservation(BaseModel):
+    """A ledger line that holds budget for a private computation *before* it reads data.
+
+    A ledger appends it only if the purpose's budget can pay for it, in the same atomic step
+    as the check; the computation then runs and is settled (:class:`PrivacySettlement`).
+    Until it is settled it counts against the budget at its reserved amount, also if the
+    process that made it stopped: a crash never gives budget back.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> r = PrivacyReservation(purpose="recs", epsilon=1.0, delta=1e-6,
+    ...                        created_at=datetime(2026, 11, 1, tzinfo=UTC))
+    >>> r.kind, r.as_charge().status
+    ('reservation', 'reserved')
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["reservation"] = "reservation"
+    reservation_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    """Unique id; the charges that settle it refer to it."""
+    purpose: str = Field(min_length=1)
+    """The purpose whose budget is held."""
+    epsilon: float = Field(ge=0)
+    """ε held (the sum of :attr:`planned`, when given)."""
+    delta: float = Field(ge=0, lt=1)
+    """δ held."""
+    planned: tuple[PrivacySpent, ...] = ()
+    """The planned releases, when the caller named them (empty for a bare ``(ε, δ)``)."""
+    snapshot: str | None = None
+    """Id of the data snapshot, when known before the read."""
+    created_at: datetime
+    """When the budget was reserved; a per-period budget dates the spend by this time."""
+
+    @field_validator("epsilon", "delta")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("must be finite")
+        return v
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        return _aware(v)
+
+    def as_charge(self) -> PrivacyCharge:
+        """This reservation as a ledger line with ``status="reserved"``."""
+        rhos = [p.rho for p in self.planned]
+        return PrivacyCharge(
+            mechanism=" + ".join(p.mechanism for p in self.planned) or "reserved",
+            epsilon=self.epsilon,
+            delta=self.delta,
+            rho=sum(rhos) if rhos and None not in rhos else None,  # type: ignore[arg-type]
+            charge_id=self.reservation_id,
+            purpose=self.purpose,
+            snapshot=self.snapshot,
+            created_at=self.created_at,
+            reservation_id=self.reservation_id,
+            status="reserved",
+            accounting="reserved before the read; not settled",
+        )
+
+
+class PrivacySettlement(BaseModel):
+    """The ledger line that closes a reservation: from then on the reservation counts at
+    what its charges (listed by id, possibly none) actually spent.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> PrivacySettlement(reservation_id="r1", purpose="recs", charge_ids=("c1",),
+    ...                   created_at=datetime(2026, 11, 1, tzinfo=UTC)).kind
+    'settlement'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["settlement"] = "settlement"
+    reservation_id: str = Field(min_length=1)
+    purpose: str = Field(min_length=1)
+    charge_ids: tuple[str, ...] = ()
+    """The charges that settle the reservation (appended with this line)."""
+    created_at: datetime
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        return _aware(v)
+
+
+LedgerEntry = PrivacyCharge | PrivacyReservation | PrivacySettlement
+"""One line of a budget ledger, in the order lines were appended."""
+
+
+def ledger_entry_from_json(text: str) -> LedgerEntry:
+    """Parse one ledger line written with ``model_dump_json()`` (a charge has no ``kind``).
+
+    >>> from datetime import datetime, UTC
+    >>> r = PrivacyReservation(purpose="p", epsilon=1.0, delta=0.0,
+    ...                        created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    >>> ledger_entry_from_json(r.model_dump_json()) == r
+    True
+    """
+    data = json.loads(text)
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind == "reservation":
+        return PrivacyReservation.model_validate(data)
+    if kind == "settlement":
+        return PrivacySettlement.model_validate(data)
+    return PrivacyCharge.model_validate(data)
+
+
+DAYS_PER_YEAR = 365
+
+
+class PrivacyBudgetPolicy(BaseModel):
+    """How much a purpose's private computations may spend, and over what time.
+
+    ``period_days=None`` (the default) is a lifetime total: every charge ever made counts.
+    An integer is a budget per rolling period: a reservation is refused if it, plus every
+    charge made in the last ``period_days`` days, would exceed (ε, δ). That suits nightly
+    refits, but it is a weaker guarantee, which :meth:`describe` states: a person whose data
+    stays in the store through many periods is covered only by the sum over those periods.
+
+    Examples
+    --------
+    >>> print(PrivacyBudgetPolicy(purpose="recs", epsilon=2.0, delta=1e-6).describe())
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ε = 2, δ = 1e-06 in total for the lifetime of the store: every private computation on
+    this purpose counts against it, however long ago it ran.
+    >>> p = PrivacyBudgetPolicy(purpose="recs", epsilon=2.0, delta=1e-6, period_days=30)
+    >>> p.periods_per_year()
+    13
+    >>> print(p.describe())  # doctest: +NORMALIZE_WHITESPACE
+    ε = 2, δ = 1e-06 per rolling 30 days: a computation stops counting 30 days after it
+    ran. This is weaker than a lifetime total of ε = 2: within any year, computations may
+    spend up to ε = 26, δ = 1.3e-05 in total (13 periods of 30 days), so for a customer
+    whose data is held for a year the guarantee is ε = 26, not ε = 2, and it weakens further
+    the longer they stay.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    purpose: str = Field(min_length=1)
+    epsilon: float = Field(gt=0)
+    """ε allowed (in total, or per period)."""
+    delta: float = Field(ge=0, lt=1)
+    """δ allowed (in total, or per period)."""
+    period_days: int | None = Field(default=None, ge=1, le=36_500, strict=True)
+    """``None``: a lifetime total. An integer: a budget per rolling period of that many days."""
+    set_at: datetime | None = None
+    """When the policy was set (``None`` for a ledger configured in code)."""
+
+    @field_validator("epsilon", "delta")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("must be finite")
+        return v
+
+    @field_validator("set_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else _aware(v)
+
+    def periods_per_year(self) -> int | None:
+        """The most periods whose spending can fall within one year: ``ceil(365 / period)``
+        (``None`` for a lifetime total). Reservations at least one period apart can each
+        spend the whole budget, so this many can land in any 365 days."""
+        if self.period_days is None:
+            return None
+        return math.ceil(DAYS_PER_YEAR / self.period_days)
+
+    def describe(self) -> str:
+        """The policy in plain words, with the weaker guarantee of a per-period budget."""
+        eps, delta = f"{self.epsilon:.4g}", f"{self.delta:.3g}"
+        if self.period_days is None:
+            return (
+                f"ε = {eps}, δ = {delta} in total for the lifetime of the store: every "
+                "private computation on this purpose counts against it, however long ago "
+                "it ran."
+            )
+        n = self.periods_per_year()
+        assert n is not None
+        days = f"{self.period_days} day" + ("s" if self.period_days != 1 else "")
+        return (
+            f"ε = {eps}, δ = {delta} per rolling {days}: a computation stops counting "
+            f"{days} after it ran. This is weaker than a lifetime total of ε = {eps}: within "
+            f"any year, computations may spend up to ε = {n * self.epsilon:.4g}, "
+            f"δ = {n * self.delta:.3g} in total ({n} period{'s' if n != 1 else ''} of {days}), "
+            f"so for a customer whose data is held for a year the guarantee is "
+            f"ε = {n * self.epsilon:.4g}, not ε = {eps}, and it weakens further the longer "
+            "they stay."
+        )

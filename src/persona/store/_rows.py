@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 CONSENT_ACTIONS = frozenset({"consent_grant", "consent_withdraw", "consent_decline"})
-LEDGER_ACTIONS = frozenset({"privacy_charge"})
+LEDGER_ACTIONS = frozenset({"privacy_charge", "privacy_reservation", "privacy_settlement"})
 BUDGET_ACTIONS = frozenset({"privacy_budget"})
 PRIVACY_ACTIONS = LEDGER_ACTIONS | BUDGET_ACTIONS
 # written as literals, in the order of the partial index audit_privacy (see _sql.DDL), which
@@ -83,17 +83,27 @@ def ledger_row_digest(seq: int, at: str, purpose: str | None, charge: str) -> st
     return _digest("privacy_ledger", int(seq), at, purpose, charge)
 
 
-def budget_row_digest(purpose: str, epsilon: float, delta: float, at: str) -> str:
-    """Digest of one ``privacy_budget`` row (its columns as stored).
+def budget_row_digest(
+    purpose: str, epsilon: float, delta: float, at: str, period_days: int | None = None
+) -> str:
+    """Digest of one ``privacy_budget`` row (its columns as stored; a lifetime total, with
+    ``period_days`` None, has the digest of the columns before budget periods existed).
 
     >>> budget_row_digest("ads", 1, 1e-6, "t") == budget_row_digest("ads", 1.0, 1e-6, "t")
     True
+    >>> budget_row_digest("ads", 1, 1e-6, "t") == budget_row_digest("ads", 1, 1e-6, "t", 30)
+    False
     """
-    return _digest("privacy_budget", purpose, float(epsilon), float(delta), at)
+    if period_days is None:
+        return _digest("privacy_budget", purpose, float(epsilon), float(delta), at)
+    return _digest("privacy_budget", purpose, float(epsilon), float(delta), at,
+                   int(period_days))
 
 
 LEDGER_SQL = "SELECT seq, at, purpose, charge FROM privacy_ledger ORDER BY seq"
-BUDGET_SQL = "SELECT purpose, epsilon, delta, at FROM privacy_budget ORDER BY purpose"
+BUDGET_SQL = (
+    "SELECT purpose, epsilon, delta, at, period_days FROM privacy_budget ORDER BY purpose"
+)
 
 
 class _Found:
@@ -152,11 +162,11 @@ class PrivacyRows:
                 "deleted"
             )
         budgets = dict(self.budget)
-        for purpose, epsilon, delta, at in con.execute(BUDGET_SQL):
+        for purpose, epsilon, delta, at, period in con.execute(BUDGET_SQL):
             entry = budgets.pop(purpose, None)
             if entry is None:
                 found.add(f"the privacy budget of {purpose!r} was not set through persona")
-            elif not _budget_row_matches(entry[1], purpose, epsilon, delta, at):
+            elif not _budget_row_matches(entry[1], purpose, epsilon, delta, at, period):
                 found.add(
                     f"the privacy budget of {purpose!r} differs from what audit entry "
                     f"{entry[0]} set"
@@ -182,12 +192,14 @@ def _ledger_row_matches(
 
 
 def _budget_row_matches(
-    detail: dict[str, Any], purpose: str, epsilon: float, delta: float, at: str
+    detail: dict[str, Any], purpose: str, epsilon: float, delta: float, at: str,
+    period_days: int | None,
 ) -> bool:
     if "row" in detail:
-        return detail["row"] == budget_row_digest(purpose, epsilon, delta, at)
-    try:  # an entry written before row digests: its ε and δ
-        return float(detail["epsilon"]) == epsilon and float(detail["delta"]) == delta
+        return detail["row"] == budget_row_digest(purpose, epsilon, delta, at, period_days)
+    try:  # an entry written before row digests: its ε and δ (always a lifetime total)
+        return (float(detail["epsilon"]) == epsilon and float(detail["delta"]) == delta
+                and period_days is None)
     except (KeyError, TypeError, ValueError):
         return False
 

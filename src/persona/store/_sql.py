@@ -27,7 +27,7 @@ import numpy as np
 
 from persona.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: privacy_budget.period_days; ledger lines of several kinds
 BUCKET_BITS = 6  # 64 people per bucket
 MEMBER_MASK = (1 << BUCKET_BITS) - 1  # a person's place in their bucket: code & MEMBER_MASK
 FANOUT = 4
@@ -85,7 +85,8 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject) WHERE subject IS NOT NULL;
 CREATE INDEX IF NOT EXISTS audit_privacy ON audit(seq)
-    WHERE action IN ('privacy_budget', 'privacy_charge');
+    WHERE action IN ('privacy_budget', 'privacy_charge', 'privacy_reservation',
+                     'privacy_settlement');
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -93,6 +94,8 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 CREATE TABLE IF NOT EXISTS shown_explanations (
     seq INTEGER PRIMARY KEY, subject_id INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS shown_explanations_subject ON shown_explanations(subject_id);
+-- one row per ledger line: a charge, a reservation or a settlement (``charge`` holds its
+-- JSON; reservations and settlements carry a ``kind``), only ever appended
 CREATE TABLE IF NOT EXISTS privacy_ledger (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, purpose TEXT,
     charge TEXT NOT NULL);
@@ -100,8 +103,10 @@ CREATE TRIGGER IF NOT EXISTS privacy_ledger_no_update BEFORE UPDATE ON privacy_l
     BEGIN SELECT RAISE(ABORT, 'the privacy ledger is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS privacy_ledger_no_delete BEFORE DELETE ON privacy_ledger
     BEGIN SELECT RAISE(ABORT, 'the privacy ledger is append-only'); END;
+-- period_days NULL: a lifetime total; else a budget per rolling period of that many days
 CREATE TABLE IF NOT EXISTS privacy_budget (
-    purpose TEXT PRIMARY KEY, epsilon REAL NOT NULL, delta REAL NOT NULL, at TEXT NOT NULL);
+    purpose TEXT PRIMARY KEY, epsilon REAL NOT NULL, delta REAL NOT NULL, at TEXT NOT NULL,
+    period_days INTEGER);
 """
 
 
@@ -271,9 +276,11 @@ def statements(script: str) -> Iterator[str]:
 
 def create_or_migrate(con: sqlite3.Connection, path: str) -> int | None:
     """Create the tables (inside the caller's write transaction), migrating a store file of
-    format 1 (one segment per person) to this format. Returns the number of events migrated,
-    or None if there was nothing to migrate. Refuses a file of a newer format."""
+    format 1 (one segment per person) or 2 (budgets without a period) to this format.
+    Returns the number of events migrated from format 1, or None if there were none to
+    migrate. Refuses a file of a newer format."""
     legacy = False
+    older = False
     if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
         row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is not None and int(row[0]) > SCHEMA_VERSION:
@@ -282,6 +289,7 @@ def create_or_migrate(con: sqlite3.Connection, path: str) -> int | None:
                 f"reads {SCHEMA_VERSION}); upgrade persona."
             )
         legacy = row is not None and row[0] == "1"
+        older = row is not None and int(row[0]) < SCHEMA_VERSION
     if legacy:
         con.execute("ALTER TABLE segments RENAME TO segments_v1")
     had_items = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'items'").fetchone()
@@ -293,6 +301,13 @@ def create_or_migrate(con: sqlite3.Connection, path: str) -> int | None:
         con.execute(
             "INSERT INTO catalogue(item_id) SELECT id FROM items WHERE label IS NOT NULL "
             "ORDER BY id"
+        )
+    columns = {r[1] for r in con.execute("PRAGMA table_info(privacy_budget)")}
+    if "period_days" not in columns:  # format 1 or 2: every budget so far is a lifetime total
+        con.execute("ALTER TABLE privacy_budget ADD COLUMN period_days INTEGER")
+    if older and not legacy:
+        con.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
         )
     if not legacy:
         return None

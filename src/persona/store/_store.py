@@ -32,6 +32,7 @@ from persona.errors import (
     ValidationError,
 )
 from persona.schema import (
+    BudgetLedger,
     ConsentAction,
     ConsentRecord,
     ConsentSnapshot,
@@ -45,18 +46,16 @@ from persona.schema import (
     IngestReport,
     Lineage,
     PersonLineage,
+    PrivacyBudgetPolicy,
     PrivacyCharge,
     PurposeSpec,
 )
+from persona.store import _ledger
 from persona.store._audit import AuditLog
 from persona.store._catalogue import catalogue_items, declare_items
 from persona.store._eidindex import EventIdIndex
-from persona.store._rows import (
-    TableCheck,
-    budget_row_digest,
-    ledger_row_digest,
-    privacy_row_problems,
-)
+from persona.store._ledger import StoreChargeStorage
+from persona.store._rows import TableCheck, privacy_row_problems
 from persona.store._sql import (
     BUCKET_BITS,
     EVENT_DTYPE,
@@ -78,7 +77,7 @@ from persona.store._validate import FIX, event_ids, raise_for, validate_batch
 if TYPE_CHECKING:
     from persona.store._view import ScopedView
 
-__all__ = ["Store"]
+__all__ = ["Store", "StoreChargeStorage"]
 
 _INT64_MAX = np.iinfo(np.int64).max
 _TX_META = "SELECT key, value FROM meta WHERE key IN ('generation', 'defs_version', 'audit_head')"
@@ -1173,47 +1172,78 @@ class Store:
     def charge_storage(self) -> StoreChargeStorage:
         """The store's persisted privacy ledger, for :class:`persona.privacy.BudgetLedger`.
 
-        Charges survive restarts, are append-only (SQL triggers refuse edits), are recorded
-        in the audit log and appear in :meth:`export` for reviewers.
+        Lines (charges, reservations, settlements) survive restarts, are append-only (SQL
+        triggers refuse edits), are recorded in the audit log and appear in :meth:`export`
+        for reviewers. Appends are atomic across processes (one ``BEGIN IMMEDIATE``
+        transaction with the ledger's check).
         """
         return StoreChargeStorage(self)
 
-    def set_privacy_budget(self, purpose: str, *, epsilon: float, delta: float) -> None:
-        """Set the total (ε, δ) that private computations on ``purpose`` may spend, summed
-        over every fit. Recorded in the audit log."""
-        if not (epsilon > 0 and 0 <= delta < 1):
-            raise ValidationError(
-                f"a privacy budget needs epsilon > 0 and 0 <= delta < 1, got ({epsilon}, {delta})",
-                errors=[{"row": None, "field": "epsilon", "message": "out of range"}],
-            )
-        with self._lock:
-            self._refresh()
-            self._purpose_id(purpose)
-            with self._tx():
-                row = (purpose, float(epsilon), float(delta), self._now().isoformat())
-                self._con.execute(
-                    "INSERT OR REPLACE INTO privacy_budget(purpose, epsilon, delta, at) "
-                    "VALUES (?, ?, ?, ?)",
-                    row,
-                )
-                self.audit.append(
-                    "privacy_budget",
-                    {"purpose": purpose, "epsilon": epsilon, "delta": delta,
-                     "row": budget_row_digest(*row)},
-                )
+    def set_privacy_budget(
+        self, purpose: str, *, epsilon: float, delta: float, period_days: int | None = None
+    ) -> PrivacyBudgetPolicy:
+        """Set what private computations on ``purpose`` may spend; recorded in the audit log.
+
+        ``period_days=None`` (default): ``(epsilon, delta)`` is a lifetime total, summed over
+        every fit ever made. An integer: a budget per rolling period of that many days (for
+        nightly refits); only charges of the last ``period_days`` days count. That is a
+        weaker guarantee, and the reports say so: a person whose data stays through many
+        periods is covered only by the sum over them (see
+        :meth:`persona.schema.PrivacyBudgetPolicy.describe`). The new policy replaces the
+        old one and applies to the charges already made. Returns it.
+
+        When no budget is set, the first private fit on the purpose sets a lifetime total
+        equal to its own (ε, δ) (see :meth:`privacy_ledger`), so a second fit is refused
+        until a person raises the budget.
+
+        >>> import persona
+        >>> store = persona.Store(":memory:")
+        >>> store.define_purpose("recs", description="Suggest products")
+        >>> store.set_privacy_budget("recs", epsilon=2.0, delta=1e-6, period_days=30).period_days
+        30
+        >>> store.privacy_budget("recs")
+        (2.0, 1e-06)
+        """
+        return _ledger.set_budget(self, purpose, epsilon, delta, period_days)
 
     def privacy_budget(self, purpose: str) -> tuple[float, float] | None:
-        """The configured total (ε, δ) for ``purpose``, or ``None`` if none was set.
+        """The configured (ε, δ) for ``purpose`` (in total, or per period: see
+        :meth:`privacy_budget_policy`), or ``None`` if none was set."""
+        policy = _ledger.budget_policy(self, purpose)
+        return None if policy is None else (policy.epsilon, policy.delta)
 
-        Raises :class:`~persona.AuditError` when the budget or ledger rows differ from what
-        the audit log recorded (see :meth:`_check_privacy_rows`)."""
-        with self._lock:
-            self._check_open()
-            self._check_privacy_rows()
-            row = self._con.execute(
-                "SELECT epsilon, delta FROM privacy_budget WHERE purpose = ?", (purpose,)
-            ).fetchone()
-        return None if row is None else (float(row[0]), float(row[1]))
+    def privacy_budget_policy(self, purpose: str) -> PrivacyBudgetPolicy | None:
+        """``purpose``'s budget policy (ε, δ, ``period_days``, when it was set), or ``None``."""
+        return _ledger.budget_policy(self, purpose)
+
+    def privacy_ledger(
+        self, purpose: str, *, default: tuple[float, float] | None = None
+    ) -> BudgetLedger:
+        """A :class:`persona.privacy.BudgetLedger` on this store's ledger, bound to
+        ``purpose``'s budget policy: what a private fit reserves its spend with before it
+        reads data (``ledger.reserve``), and settles afterwards (``ledger.settle``).
+
+        With no budget set, ``default`` (the fit's own ``(epsilon, delta)``) becomes the
+        purpose's lifetime total, recorded in the audit log; without a ``default`` the call
+        raises :class:`~persona.PrivacyBudgetExceeded`. The policy is read now: make a
+        ledger per fit.
+
+        >>> import persona
+        >>> store = persona.Store(":memory:")
+        >>> store.define_purpose("recs", description="Suggest products")
+        >>> ledger = store.privacy_ledger("recs", default=(1.0, 1e-6))
+        >>> r = ledger.reserve("recs", (1.0, 1e-6))
+        >>> [c.status for c in store.privacy_charges("recs")]
+        ['reserved']
+        """
+        return _ledger.privacy_ledger(self, purpose, default)
+
+    def privacy_charges(self, purpose: str | None = None) -> list[PrivacyCharge]:
+        """The privacy ledger's charges for ``purpose`` (every purpose if ``None``), oldest
+        first: settled charges (``status="settled"``) and reservations not settled yet
+        (``status="reserved"``, at their reserved amount; they count against the budget until
+        settled, also when the process that made them stopped)."""
+        return _ledger.privacy_charges(self, purpose)
 
     def _check_privacy_rows(self) -> None:
         """Refuse to act on ledger or budget rows that differ from their audit entries
@@ -2127,47 +2157,3 @@ def _parse_time(value: datetime | str, field: str) -> datetime:
             errors=[{"row": None, "field": field, "message": "no time zone"}],
         )
     return value
-
-
-class StoreChargeStorage:
-    """Privacy charges kept in the store file (see :meth:`Store.charge_storage`).
-
-    Implements the ``ChargeStorage`` protocol of :mod:`persona.privacy`: ``load_charges``
-    and ``append_charge``.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def load_charges(self) -> list[PrivacyCharge]:
-        store = self._store
-        with store._lock:
-            store._check_open()
-            store._check_privacy_rows()
-            rows = store._con.execute("SELECT charge FROM privacy_ledger ORDER BY seq").fetchall()
-        return [PrivacyCharge.model_validate_json(r[0]) for r in rows]
-
-    def append_charge(self, charge: PrivacyCharge) -> None:
-        store = self._store
-        with store._lock:
-            store._check_open()
-            with store._tx():
-                row = (charge.created_at.isoformat(), charge.purpose, charge.model_dump_json())
-                cur = store._con.execute(
-                    "INSERT INTO privacy_ledger(at, purpose, charge) VALUES (?, ?, ?)", row
-                )
-                lseq = int(cur.lastrowid or 0)
-                store.audit.append(
-                    "privacy_charge",
-                    {
-                        "purpose": charge.purpose,
-                        "mechanism": charge.mechanism,
-                        "epsilon": charge.epsilon,
-                        "delta": charge.delta,
-                        "rho": charge.rho,
-                        "snapshot": charge.snapshot,
-                        "charge_id": charge.charge_id,
-                        "ledger_seq": lseq,
-                        "row": ledger_row_digest(lseq, *row),
-                    },
-                )

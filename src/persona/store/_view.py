@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from persona._columns import EventColumns
-from persona.schema import Lineage, PersonLineage
+from persona.schema import BudgetLedger, Lineage, PersonLineage
 
 if TYPE_CHECKING:
     from persona.store._store import Store
@@ -119,6 +119,21 @@ class ScopedView:
     def item_labels(self, items: list[str] | None = None) -> dict[str, str]:
         """Human-readable labels of items (catalogue data, not personal data)."""
         return self._store.item_labels(items)
+
+    def privacy_ledger(self, *, default: tuple[float, float] | None = None) -> BudgetLedger:
+        """The store's budget ledger for this view's purpose (see
+        :meth:`persona.Store.privacy_ledger`): a private computation on this view reserves
+        its planned spend with it *before* it reads, and settles afterwards::
+
+            ledger = view.privacy_ledger(default=(dp.epsilon, dp.delta))
+            reservation = ledger.reserve(view.purpose, planned_spents)
+            ...  # read and release
+            ledger.settle(reservation, spents, snapshot=f"audit#{view.lineage.audit_seq}")
+
+        ``default`` becomes the purpose's lifetime budget if none is set. Reading the ledger
+        reads no personal data and is not recorded as a read.
+        """
+        return self._store.privacy_ledger(self._purpose, default=default)
 
     @property
     def lineage(self) -> Lineage:

@@ -1,0 +1,241 @@
+"""The store's privacy ledger and budgets: ledger lines and budget policies kept in the store
+file, under the store's audit log.
+
+Every line is appended in the store's ``BEGIN IMMEDIATE`` write transaction together with the
+ledger's check (:meth:`StoreChargeStorage.append_entries`), so a reservation made by one
+process is seen by every other before it can reserve: checking and recording are one step.
+SQL triggers refuse to update or delete ledger rows. The :class:`~persona.Store` methods
+``set_privacy_budget``, ``privacy_budget``, ``privacy_budget_policy``, ``privacy_ledger`` and
+``privacy_charges`` are implemented here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from persona.errors import PrivacyBudgetExceeded, StoreError, ValidationError
+from persona.schema import (
+    BudgetLedger,
+    LedgerCheck,
+    LedgerEntry,
+    PrivacyBudgetPolicy,
+    PrivacyCharge,
+    PrivacyReservation,
+    PrivacySettlement,
+    ledger_entry_from_json,
+    ledger_lines,
+)
+from persona.store._rows import budget_row_digest, ledger_row_digest
+
+if TYPE_CHECKING:
+    from persona.store._store import Store
+
+__all__ = ["StoreChargeStorage"]
+
+
+class StoreChargeStorage:
+    """Privacy ledger lines kept in the store file (see :meth:`Store.charge_storage`).
+
+    Implements the ``ChargeStorage`` protocol of :mod:`persona.privacy`. Appends run in one
+    ``BEGIN IMMEDIATE`` transaction with the ledger's check, so they are atomic across every
+    process that opens the file; each line is also written to the audit log.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def _rows(self) -> list[LedgerEntry]:
+        rows = self._store._con.execute(
+            "SELECT seq, charge FROM privacy_ledger ORDER BY seq"
+        ).fetchall()
+        out = []
+        for seq, text in rows:
+            try:
+                out.append(ledger_entry_from_json(text))
+            except ValueError as exc:
+                raise StoreError(
+                    f"privacy ledger row {seq} of {self._store.path!r} is damaged ({exc}); "
+                    "restore the store from a backup: spending cannot be verified without it"
+                ) from None
+        return out
+
+    def load_entries(self) -> list[LedgerEntry]:
+        store = self._store
+        with store._lock:
+            store._check_open()
+            store._check_privacy_rows()
+            return self._rows()
+
+    def append_entries(
+        self, entries: Sequence[LedgerEntry], *, check: LedgerCheck | None = None
+    ) -> None:
+        store = self._store
+        with store._lock:
+            store._check_open()
+            with store._tx():
+                if check is not None:
+                    store._check_privacy_rows()  # no budget check on tampered rows
+                    check(self._rows())
+                for e in entries:
+                    row = (e.created_at.isoformat(), e.purpose, e.model_dump_json())
+                    cur = store._con.execute(
+                        "INSERT INTO privacy_ledger(at, purpose, charge) VALUES (?, ?, ?)", row
+                    )
+                    lseq = int(cur.lastrowid or 0)
+                    action, detail = _audit_entry(e)
+                    # the row itself under the hash chain: verify() finds edits and deletions
+                    detail["ledger_seq"] = lseq
+                    detail["row"] = ledger_row_digest(lseq, *row)
+                    store.audit.append(action, detail)
+
+    def load_charges(self) -> list[PrivacyCharge]:
+        return [e for e in self.load_entries() if isinstance(e, PrivacyCharge)]
+
+    def append_charge(self, charge: PrivacyCharge) -> None:
+        self.append_entries([charge])
+
+
+def _audit_entry(e: LedgerEntry) -> tuple[str, dict[str, Any]]:
+    if isinstance(e, PrivacyReservation):
+        return "privacy_reservation", {
+            "purpose": e.purpose, "reservation_id": e.reservation_id, "epsilon": e.epsilon,
+            "delta": e.delta, "planned": [p.mechanism for p in e.planned],
+            "snapshot": e.snapshot,
+        }
+    if isinstance(e, PrivacySettlement):
+        return "privacy_settlement", {
+            "purpose": e.purpose, "reservation_id": e.reservation_id,
+            "charge_ids": list(e.charge_ids),
+        }
+    return "privacy_charge", {
+        "purpose": e.purpose, "mechanism": e.mechanism, "epsilon": e.epsilon,
+        "delta": e.delta, "rho": e.rho, "snapshot": e.snapshot, "charge_id": e.charge_id,
+        "reservation_id": e.reservation_id,
+    }
+
+
+# ---------------------------------------------------------------------- budgets
+def _number(value: Any, field: str, rule: str, ok: Any) -> float:
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or not ok(value)):
+        raise ValidationError(
+            f"field {field!r}: a privacy budget needs {rule}, not {value!r}",
+            errors=[{"row": None, "field": field, "message": "out of range"}],
+        )
+    return float(value)
+
+
+def validated_policy(
+    epsilon: Any, delta: Any, period_days: Any
+) -> tuple[float, float, int | None]:
+    """``(epsilon, delta, period_days)`` checked, or :class:`~persona.ValidationError`."""
+    eps = _number(epsilon, "epsilon", "a finite epsilon > 0", lambda v: v > 0)
+    dlt = _number(delta, "delta", "a finite delta with 0 <= delta < 1", lambda v: 0 <= v < 1)
+    if period_days is not None and (
+        isinstance(period_days, bool) or not isinstance(period_days, int)
+        or not 1 <= period_days <= 36_500
+    ):
+        raise ValidationError(
+            f"field 'period_days': give None (a lifetime total) or a whole number of days "
+            f"from 1 to 36500, not {period_days!r}",
+            errors=[{"row": None, "field": "period_days", "message": "out of range"}],
+        )
+    return eps, dlt, period_days
+
+
+def set_budget(
+    store: Store, purpose: str, epsilon: Any, delta: Any, period_days: Any, *,
+    only_if_absent: bool = False, reason: str | None = None,
+) -> PrivacyBudgetPolicy:
+    """Write ``purpose``'s budget policy (or keep the existing one when ``only_if_absent``)
+    and return the policy now in force; recorded in the audit log when written."""
+    eps, dlt, period = validated_policy(epsilon, delta, period_days)
+    with store._lock:
+        store._refresh()
+        store._purpose_id(purpose)
+        with store._tx():
+            verb = "INSERT OR IGNORE" if only_if_absent else "INSERT OR REPLACE"
+            at = store._now().isoformat()
+            cur = store._con.execute(
+                f"{verb} INTO privacy_budget(purpose, epsilon, delta, at, period_days) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (purpose, eps, dlt, at, period),
+            )
+            if cur.rowcount:
+                detail: dict[str, Any] = {
+                    "purpose": purpose, "epsilon": eps, "delta": dlt, "period_days": period,
+                    "row": budget_row_digest(purpose, eps, dlt, at, period),
+                }
+                if reason is not None:
+                    detail["reason"] = reason
+                store.audit.append("privacy_budget", detail)
+            policy = _read_policy(store, purpose)
+    assert policy is not None
+    return policy
+
+
+def _read_policy(store: Store, purpose: str) -> PrivacyBudgetPolicy | None:
+    row = store._con.execute(
+        "SELECT epsilon, delta, period_days, at FROM privacy_budget WHERE purpose = ?",
+        (purpose,),
+    ).fetchone()
+    if row is None:
+        return None
+    return PrivacyBudgetPolicy(
+        purpose=purpose, epsilon=float(row[0]), delta=float(row[1]),
+        period_days=None if row[2] is None else int(row[2]), set_at=row[3],
+    )
+
+
+def budget_policy(store: Store, purpose: str) -> PrivacyBudgetPolicy | None:
+    """``purpose``'s budget policy, or ``None`` if none was set. Raises
+    :class:`~persona.AuditError` when the ledger or budget rows differ from their audit
+    entries (edited with the triggers dropped)."""
+    with store._lock:
+        store._check_open()
+        store._check_privacy_rows()
+        return _read_policy(store, purpose)
+
+
+def privacy_ledger(
+    store: Store, purpose: str, default: tuple[float, float] | None
+) -> BudgetLedger:
+    """A :class:`~persona.schema.BudgetLedger` on the store's ledger with ``purpose``'s
+    policy; with no policy set, ``default`` becomes it (or the call is refused)."""
+    with store._lock:
+        store._refresh()
+        store._purpose_id(purpose)
+        policy = _read_policy(store, purpose)
+    if policy is None:
+        if default is None:
+            raise PrivacyBudgetExceeded(
+                f"purpose {purpose!r} has no privacy budget, so no private computation may "
+                f"read its data; set one with store.set_privacy_budget({purpose!r}, "
+                "epsilon=..., delta=...) or 'persona budget set'",
+                purpose=purpose,
+            )
+        if not isinstance(default, tuple | list) or len(default) != 2:
+            raise ValidationError(
+                f"default must be an (epsilon, delta) pair, not {default!r}",
+                errors=[{"row": None, "field": "default", "message": "invalid"}],
+            )
+        policy = set_budget(
+            store, purpose, default[0], default[1], None, only_if_absent=True,
+            reason="no budget was set: the first private fit's (epsilon, delta) became the "
+                   "lifetime total",
+        )
+    return BudgetLedger(
+        StoreChargeStorage(store), epsilon_budget=policy.epsilon, delta_budget=policy.delta,
+        period_days=policy.period_days, clock=store._now,
+    )
+
+
+def privacy_charges(store: Store, purpose: str | None) -> list[PrivacyCharge]:
+    """The ledger's charges (and open reservations, ``status="reserved"``), oldest first."""
+    if purpose is not None:
+        with store._lock:
+            store._refresh()
+            store._purpose_id(purpose)
+    return ledger_lines(StoreChargeStorage(store).load_entries(), purpose)
