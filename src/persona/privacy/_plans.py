@@ -221,9 +221,11 @@ def plan_item_selection(dp_cfg: DP) -> PrivacySpent:
     noisy count of distinct people passes the threshold are released).
 
     The noise scale is calibrated so that the Gaussian part, converted at half of δ, costs
-    at most ε; the threshold is the smallest whose chance of releasing an item that one
-    person alone holds (OpenDP's ``make_gaussian_threshold`` map, over the
-    ``max_events_per_person`` items that person may hold) is at most the other half.
+    at most ε; the threshold ``T`` is the smallest whose chance of releasing any item that
+    one person alone holds (OpenDP's ``make_gaussian_threshold`` map, over the
+    ``max_events_per_person`` items that person may hold) is at most the other half. Items
+    are selected when their noisy count is strictly above ``T`` (``noise["threshold"]``),
+    the event OpenDP's map bounds (see :mod:`persona.privacy._selection`).
 
     Examples
     --------
