@@ -159,23 +159,32 @@ def _pow_bound(a: int, n: int, p: int, upper: bool) -> int:
     return result
 
 
-def _exp_neg_bounds(y: Fraction, prec: int) -> tuple[Fraction, Fraction]:
-    """Rational bracket ``lo <= exp(-y) <= hi`` for rational ``y >= 0`` (relative width
-    about ``2^-prec``), in exact integer arithmetic with directed rounding:
-    ``exp(-y) = exp(-1)^n · exp(-f)`` with ``n = floor(y)``, ``f = y - n``, each factor
-    bracketed by :func:`_exp_neg_dyadic` and multiplied with rounding outward."""
+def _exp_neg_bound(y: Fraction, prec: int, upper: bool) -> Fraction:
+    """A rational bound on ``exp(-y)`` for rational ``y >= 0``, below it or (``upper``)
+    above it, within a relative ``2^-prec`` or so, in exact integer arithmetic with directed
+    rounding: ``exp(-y) = exp(-1)^n · exp(-f)`` with ``n = floor(y)``, ``f = y - n``, each
+    factor bounded by :func:`_exp_neg_dyadic` and multiplied with rounding the same way."""
     if y > 2000:  # exp(-2000) < 2^-2885
-        return Fraction(0), Fraction(1, 1 << 2800)
+        return Fraction(1, 1 << 2800) if upper else Fraction(0)
     n = math.floor(y)
     f = y - n
     # exp(-y) ~ 2^(-1.4427 y): absolute precision 2^-p keeps about prec bits relative
     p = prec + (3 * n) // 2 + 2 * n.bit_length() + 16
-    f_dn = f.numerator * (1 << p) // f.denominator  # f 2^p rounded down and up
-    f_up = -(-f.numerator * (1 << p) // f.denominator)
-    e_lo, e_hi = _exp_neg_one(p)
-    lo = _pow_bound(e_lo, n, p, False) * _exp_neg_dyadic(f_up, p, False) >> p
-    hi = -(-_pow_bound(e_hi, n, p, True) * _exp_neg_dyadic(f_dn, p, True) >> p)
-    return Fraction(max(lo, 0), 1 << p), Fraction(hi, 1 << p)
+    if upper:  # exp(-f) is largest at f rounded down
+        f_p = f.numerator * (1 << p) // f.denominator
+        e = _exp_neg_one(p)[1]
+        return Fraction(-(-_pow_bound(e, n, p, True) * _exp_neg_dyadic(f_p, p, True) >> p),
+                        1 << p)
+    f_p = -(-f.numerator * (1 << p) // f.denominator)
+    e = _exp_neg_one(p)[0]
+    return Fraction(max(0, _pow_bound(e, n, p, False) * _exp_neg_dyadic(f_p, p, False) >> p),
+                    1 << p)
+
+
+def _exp_neg_bounds(y: Fraction, prec: int) -> tuple[Fraction, Fraction]:
+    """Rational bracket ``lo <= exp(-y) <= hi`` for rational ``y >= 0`` (relative width
+    about ``2^-prec``): :func:`_exp_neg_bound` from both sides."""
+    return _exp_neg_bound(y, prec, False), _exp_neg_bound(y, prec, True)
 
 
 def _bernoulli_exp_exact(
@@ -210,9 +219,9 @@ def _geometric_exact(scale: Fraction, low: Fraction, width: Fraction, bits: Rand
             for g in (guess, guess - 1, guess + 1, guess - 2, guess + 2):
                 if g < 0:
                     continue
-                upper_lo, _ = _exp_neg_bounds(Fraction(g) / scale, prec)
-                _, lower_hi = _exp_neg_bounds(Fraction(g + 1) / scale, prec)
-                if lower_hi <= low and low + width <= upper_lo:
+                # V < exp(-g/scale) surely, then V >= exp(-(g+1)/scale) surely
+                if low + width <= _exp_neg_bound(Fraction(g) / scale, prec, False) and \
+                        _exp_neg_bound(Fraction(g + 1) / scale, prec, True) <= low:
                     return g
         extra = int.from_bytes(bits(8), "little")
         width = width / (1 << 64)
