@@ -7,6 +7,14 @@ from their own data and never released (the "billboard" / joint-DP setting of Mc
 Mironov 2009 and Chien et al. 2021).
 
 Unit of privacy: one person, i.e. one row and all of its entries (add/remove neighbours).
+
+What a release spends is fixed before any data is read: each mechanism calibrates its noise
+by calling the matching ``plan_*`` function (:mod:`persona.privacy._plans`) on public inputs
+(the settings and the number of items of the matrix, i.e. of the declared catalogue) and
+returns that plan as its spend. Nothing raises on the data: the sums over people are exact
+for any number of people (:mod:`persona.privacy._exact`), and an empty matrix releases
+noise alone. The steps of DP-ALS live in :mod:`persona.privacy._als`; the noise is added
+here (``_add_noise``, ``gaussian_on_grid``, ``laplace_on_grid``), where the audits reach it.
 """
 
 from __future__ import annotations
@@ -56,11 +64,6 @@ __all__ = [
     "private_item_counts",
     "solve_user_factors",
 ]
-
-# the steps of DP-ALS live in _als; named here too (tests and audits reach them as
-# persona.privacy._mechanisms._user_vectors and so on)
-_STEPS = (_als_inputs, _user_vectors, _item_statistics)
-
 
 def _n_items(X: object) -> int:
     if not sp.issparse(X):
@@ -127,7 +130,8 @@ def private_item_counts(
     Returns
     -------
     (numpy.ndarray, PrivacySpent)
-        Noisy counts (one per item, on OpenDP's grid) and what was spent.
+        Noisy counts (one per item, on OpenDP's grid) and what was spent:
+        :func:`~persona.privacy.plan_item_counts` ``(X.shape[1], dp_cfg, mechanism)``.
 
     Examples
     --------
@@ -167,8 +171,9 @@ def private_cooccurrence(
     Each person keeps at most ``m = max_events_per_person`` distinct items (sampled), so
     they touch at most ``m (m + 1) / 2`` cells of the upper triangle (diagonal included),
     each by 1: L2 sensitivity ``sqrt(m (m + 1) / 2)``. Noise goes on the upper triangle and
-    is mirrored, so the matrix stays symmetric. The result is dense (every cell is noisy),
-    so memory grows with items²: about 0.8 GB at 10,000 items.
+    is mirrored, so the matrix stays symmetric. The spend is
+    :func:`~persona.privacy.plan_cooccurrence` ``(X.shape[1], dp_cfg)``. The result is
+    dense (every cell is noisy), so memory grows with items²: about 0.8 GB at 10,000 items.
 
     Examples
     --------
@@ -228,7 +233,14 @@ def private_als_item_factors(
 
     with ``B = factor_norm``, ``m = max_events_per_person``, ``v = max_value``; rounding to
     the noise grid is added to Δ as OpenDP does. The ``iterations`` releases compose in zCDP;
-    the noise scale is calibrated so the total is the requested (ε, δ).
+    the noise scale is calibrated so the total is the requested (ε, δ): the spend is
+    :func:`~persona.privacy.plan_als` ``(X.shape[1], factors, iterations, alpha, dp_cfg,
+    weight_budget)``, known before the data is read.
+
+    At ``alpha = 0`` (the default under DP) no ``A_j`` is released, every person's system
+    matrix is ``YᵀY + λI`` and every item's the noisy ``G``: each is factorised once per
+    iteration and everyone is solved at once. With ``alpha > 0`` people and items are
+    solved in batches of bounded memory.
 
     Parameters
     ----------
