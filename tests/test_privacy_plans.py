@@ -94,6 +94,14 @@ def test_plans_refuse_bad_public_inputs_with_a_fix() -> None:
         plan_item_counts(5, cfg, "exponential")
     with pytest.raises(ValidationError, match="max_value"):
         plan_item_counts(5, DP(epsilon=1.0, max_value=2.0**41))
+    with pytest.raises(ValidationError, match=r"persona\.DP"):
+        plan_cooccurrence(5, {"epsilon": 1.0})  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="whole numbers"):
+        plan_als(5, None, 1, 0.0, cfg)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="alpha"):
+        plan_als(5, 2, 1, "0", cfg)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="weight_budget"):
+        plan_als(5, 2, 1, 0.0, cfg, weight_budget=float("inf"))
 
 
 # --------------------------------------------------------------------------- empty data
@@ -165,6 +173,26 @@ def test_many_chunks_of_people_give_the_same_release(name: str,
     many, spent_many = RELEASES[name](X, SeededBits(8))
     assert np.array_equal(one, many)
     assert spent_many == spent
+
+
+def test_small_batches_give_the_same_dp_als(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each person's vector depends on their own row alone, and each item's solve on its
+    own statistics: batching people and items differently changes no bit."""
+    from persona.privacy import _als
+
+    X = sp.random(80, 9, density=0.4, format="csr", random_state=2)
+    X.data = X.data * 4
+    cfg = DP(epsilon=4.0, delta=1e-6, max_events_per_person=5)
+
+    def fit() -> np.ndarray:
+        return private_als_item_factors(X, 3, 3, 0.1, 0.8, cfg, 0, bits=SeededBits(10))[0]
+
+    whole = fit()
+    monkeypatch.setattr(exact, "MAX_CHUNK_PEOPLE", 7)
+    monkeypatch.setattr(_als, "_MEMORY_PEOPLE", 2)  # blocks inside each chunk
+    monkeypatch.setattr(_als, "_BATCH_VALUES", 2 * 9)  # 2 people or items per solve
+    monkeypatch.setattr(_als, "_PADDED_VALUES", 3 * 5 * 3)
+    assert np.array_equal(fit(), whole)
 
 
 @settings(max_examples=60, deadline=None)

@@ -10,6 +10,7 @@ the model's hyperparameters. Use a plan to reserve the budget in a ledger before
 from __future__ import annotations
 
 import math
+import numbers
 from functools import lru_cache
 
 import opendp.prelude as dp
@@ -36,12 +37,30 @@ def _bounds(dp_cfg: DP, **extra: float) -> dict[str, float]:
     return out
 
 
+def _whole(value: object, minimum: int) -> int | None:
+    """``value`` as an int if it is a whole number of at least ``minimum``, else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if not math.isfinite(value) or int(value) != value or value < minimum:
+        return None
+    return int(value)
+
+
+def _check(dp_cfg: object) -> DP:
+    if not isinstance(dp_cfg, DP):
+        raise ValidationError(
+            f"dp_cfg must be a persona.DP, not {type(dp_cfg).__name__}; pass for example "
+            "DP(epsilon=1.0, delta=1e-6, max_events_per_person=50)")
+    return dp_cfg
+
+
 def _items(n_items: int) -> int:
-    if isinstance(n_items, bool) or int(n_items) != n_items or n_items < 1:
+    n = _whole(n_items, 1)
+    if n is None:
         raise ValidationError(
             f"n_items must be a whole number of at least 1 (the size of the declared "
             f"item catalogue), got {n_items!r}")
-    return int(n_items)
+    return n
 
 
 def _gaussian_spent(
@@ -80,7 +99,7 @@ def plan_item_counts(n_items: int, dp_cfg: DP, mechanism: str | None = None) -> 
     ('dp-item-counts', True, 30.0)
     """
     n = _items(n_items)
-    kind = count_mechanism(dp_cfg, mechanism)
+    kind = count_mechanism(_check(dp_cfg), mechanism)
     m, v = dp_cfg.max_events_per_person, dp_cfg.max_value
     if v > MAX_COUNT_VALUE:
         raise ValidationError(
@@ -106,7 +125,7 @@ def plan_cooccurrence(n_items: int, dp_cfg: DP) -> PrivacySpent:
     78.0
     """
     n = _items(n_items)
-    m = dp_cfg.max_events_per_person
+    m = _check(dp_cfg).max_events_per_person
     return _gaussian_spent("dp-cooccurrence", dp_cfg, math.sqrt(m * (m + 1) / 2), 1,
                            n * (n + 1) // 2, _bounds(dp_cfg, max_value=1.0))
 
@@ -119,7 +138,8 @@ def als_budget(dp_cfg: DP, weight_budget: float | None) -> tuple[float | None, f
     m = float(dp_cfg.max_events_per_person)
     if weight_budget is None:
         return None, m
-    if not weight_budget > 0 or not math.isfinite(weight_budget):
+    if isinstance(weight_budget, bool) or not isinstance(weight_budget, numbers.Real) \
+            or not weight_budget > 0 or not math.isfinite(weight_budget):
         raise ValidationError("weight_budget must be positive and finite")
     return float(weight_budget), min(float(weight_budget) ** 2, m)
 
@@ -140,25 +160,27 @@ def plan_als(
     (3, 90.0)
     """
     n = _items(n_items)
-    if isinstance(factors, bool) or isinstance(iterations, bool) or int(factors) != factors \
-            or int(iterations) != iterations or factors < 1 or iterations < 1:
-        raise ValidationError("factors and iterations must be whole numbers of at least 1")
-    if not alpha >= 0 or not math.isfinite(alpha):
-        raise ValidationError("alpha must be non-negative and finite")
+    _check(dp_cfg)
+    d, steps = _whole(factors, 1), _whole(iterations, 1)
+    if d is None or steps is None:
+        raise ValidationError(f"factors and iterations must be whole numbers of at least 1, "
+                              f"got {factors!r} and {iterations!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha >= 0 \
+            or not math.isfinite(alpha):
+        raise ValidationError(f"alpha must be a non-negative finite number, got {alpha!r}")
     v, bn = dp_cfg.max_value, dp_cfg.factor_norm
     aw = alpha * v  # bounds the (truncated) weights, with or without person weights
     if aw > MAX_ALPHA_VALUE or bn > 1.0:
         raise ValidationError("need alpha * max_value <= 1024 and factor_norm <= 1 "
                               "(exact integer statistics); rescale the data")
     wb, budget = als_budget(dp_cfg, weight_budget)
-    d = int(factors)
     tri = d * (d + 1) // 2
     size = tri * (1 + (n if aw > 0 else 0)) + d * n
     sens = math.sqrt(bn**4 + budget * (aw * bn * bn) ** 2 + budget * ((1 + aw) * bn) ** 2)
     bounds = _bounds(dp_cfg, factor_norm=bn, alpha=float(alpha))
     if wb is not None:
         bounds["weight_budget"] = wb
-    return _gaussian_spent("dp-als", dp_cfg, sens, int(iterations), size, bounds)
+    return _gaussian_spent("dp-als", dp_cfg, sens, steps, size, bounds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +255,8 @@ def plan_item_selection(dp_cfg: DP) -> PrivacySpent:
     >>> spent.epsilon <= 1.0, spent.delta == 1e-6, spent.noise["threshold"] > 1
     (True, True, True)
     """
-    scale, threshold, rho, delta_threshold, epsilon, delta_total = _selection_plan(dp_cfg)
+    scale, threshold, rho, delta_threshold, epsilon, delta_total = _selection_plan(
+        _check(dp_cfg))
     l0, _, li = selection_distance(dp_cfg)
     return PrivacySpent(
         mechanism="dp-item-selection", epsilon=epsilon, delta=delta_total, rho=None,
