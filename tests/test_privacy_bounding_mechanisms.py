@@ -162,3 +162,75 @@ def test_private_als_person_weights_lower_the_sensitivity() -> None:
     cfg2 = DP(epsilon=50.0, max_events_per_person=1000, weight_budget=2.0)
     _, spent2 = private_als_item_factors(X, 4, 1, 0.1, 0.0, cfg2, 0, bits=SeededBits(10))
     assert spent2.noise["sensitivity"] == pytest.approx(np.sqrt(1 + 4))
+
+
+# --------------------------------------------------------------------------- fast DP-ALS
+@pytest.mark.parametrize(("normalize", "shrinkage", "weight_budget"),
+                         [(True, True, None), (False, False, None), (True, True, 1.5)])
+def test_shared_solve_gives_the_general_paths_factors(
+    normalize: bool, shrinkage: bool, weight_budget: float | None
+) -> None:
+    """At alpha = 0 the fast path (one factorisation per iteration for all people and one
+    for all items) and the general path (a matrix per person and per item) release the same
+    statistics with the same noise and post-process them the same way."""
+    from persona.privacy import _mechanisms as mech
+
+    X = _two_groups(120)
+    cfg = DP(epsilon=8.0, max_events_per_person=4)
+    out = []
+    for shared in (True, False):
+        Y, spent = mech._dp_als(
+            X, 5, 4, 0.1, 0.0, cfg, 3, noise_regularization=1.0, normalize_users=normalize,
+            shrinkage=shrinkage, weight_budget=weight_budget, bits=SeededBits(21),
+            timings=None, shared=shared)
+        out.append((Y, spent))
+    assert out[0][1] == out[1][1]
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=0, atol=1e-8)
+    public, _ = private_als_item_factors(X, 5, 4, 0.1, 0.0, cfg, 3, normalize_users=normalize,
+                                         shrinkage=shrinkage, weight_budget=weight_budget,
+                                         bits=SeededBits(21))
+    assert np.array_equal(public, out[0][0])  # the public function takes the fast path
+
+
+def test_private_als_at_alpha_zero_factorises_one_matrix_per_iteration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 16, point 10: at alpha = 0 every item's matrix is the same noisy Gram matrix and
+    every person's the same YᵀY + λI; the old fit eigen-decomposed one matrix per item and
+    solved one per person each iteration."""
+    shapes: dict[str, list[tuple[int, ...]]] = {"eigh": [], "solve": []}
+    real_eigh, real_solve = np.linalg.eigh, np.linalg.solve
+
+    def eigh(a, *args, **kwargs):
+        shapes["eigh"].append(np.shape(a))
+        return real_eigh(a, *args, **kwargs)
+
+    def solve(a, b, *args, **kwargs):
+        shapes["solve"].append(np.shape(a))
+        return real_solve(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "eigh", eigh)
+    monkeypatch.setattr(np.linalg, "solve", solve)
+    X = _two_groups(200)
+    private_als_item_factors(X, 4, 3, 0.1, 0.0, DP(epsilon=8.0, max_events_per_person=5), 0,
+                             bits=SeededBits(22))
+    assert shapes["eigh"] == [(4, 4)] * 3
+    assert all(len(s) == 2 for s in shapes["solve"])
+
+
+def test_user_step_batches_agree_with_one_solve_per_person() -> None:
+    rng = np.random.default_rng(3)
+    X = sp.random(700, 40, density=0.1, format="csr", random_state=4)
+    X.data = X.data * 5
+    Y = rng.standard_normal((40, 6))
+    for alpha in (0.0, 0.7):
+        U = solve_user_factors(X, Y, 0.2, alpha)
+        for u in (0, 1, 350, 699):
+            row = X[u]
+            c = np.zeros(40)
+            c[row.indices] = alpha * row.data
+            A = Y.T @ (Y * (1.0 + c)[:, None]) + 0.2 * np.eye(6)
+            p = np.zeros(40)
+            p[row.indices] = 1.0 + alpha * row.data
+            np.testing.assert_allclose(U[u], np.linalg.solve(A, Y.T @ p), rtol=1e-9,
+                                       atol=1e-12)

@@ -36,6 +36,12 @@ from persona.privacy._mechanisms import (
     private_item_counts,
     solve_user_factors,
 )
+from persona.privacy._plans import (
+    plan_als,
+    plan_cooccurrence,
+    plan_item_counts,
+    plan_item_selection,
+)
 from persona.privacy._sampler import (
     OS_BITS,
     RandomBits,
@@ -48,6 +54,7 @@ from persona.privacy._sampler import (
     laplace_on_grid,
     round_to_grid,
 )
+from persona.privacy._selection import private_item_selection
 from persona.schema._privacy import (
     PrivacyBudgetPolicy,
     PrivacyCharge,
@@ -87,10 +94,15 @@ __all__ = [
     "grid_sensitivity",
     "laplace_epsilon",
     "laplace_on_grid",
+    "plan_als",
+    "plan_cooccurrence",
+    "plan_item_counts",
+    "plan_item_selection",
     "pld_epsilon",
     "private_als_item_factors",
     "private_cooccurrence",
     "private_item_counts",
+    "private_item_selection",
     "rho_budget",
     "round_to_grid",
     "solve_user_factors",

@@ -7,29 +7,51 @@ from their own data and never released (the "billboard" / joint-DP setting of Mc
 Mironov 2009 and Chien et al. 2021).
 
 Unit of privacy: one person, i.e. one row and all of its entries (add/remove neighbours).
+
+What a release spends is fixed before any data is read: each mechanism calibrates its noise
+by calling the matching ``plan_*`` function (:mod:`persona.privacy._plans`) on public inputs
+(the settings and the number of items of the matrix, i.e. of the declared catalogue) and
+returns that plan as its spend. Nothing raises on the data: the sums over people are exact
+for any number of people (:mod:`persona.privacy._exact`), and an empty matrix releases
+noise alone. The steps of DP-ALS live in :mod:`persona.privacy._als`; the noise is added
+here (``_add_noise``, ``gaussian_on_grid``, ``laplace_on_grid``), where the audits reach it.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from persona.errors import ValidationError
-from persona.privacy._accountant import (
-    DP,
-    grid_sensitivity,
-    pld_epsilon,
+from persona.privacy._accountant import DP
+from persona.privacy._als import (
+    ALSTimings,
+    _als_inputs,
+    _item_solve,
+    _item_statistics,
+    _user_vectors,
+    solve_user_factors,
 )
-from persona.privacy._bounding import bound_contributions, clip_rows
+from persona.privacy._bounding import bound_contributions
+from persona.privacy._exact import ExactSum, chunk_people, people_chunks
+from persona.privacy._plans import (
+    QV,
+    als_budget,
+    count_mechanism,
+    plan_als,
+    plan_cooccurrence,
+    plan_item_counts,
+)
 from persona.privacy._sampler import (
     OS_BITS,
     RandomBits,
     discrete_gaussian,
+    discrete_laplace,
     gaussian_on_grid,
     laplace_on_grid,
 )
@@ -43,32 +65,44 @@ __all__ = [
     "solve_user_factors",
 ]
 
-
-def _bounds(dp_cfg: DP, **extra: float) -> dict[str, float]:
-    out: dict[str, float] = {
-        "max_events_per_person": float(dp_cfg.max_events_per_person),
-        "max_value": float(dp_cfg.max_value),
-    }
-    out.update(extra)
-    return out
+def _n_items(X: object) -> int:
+    if not sp.issparse(X):
+        raise ValidationError("expected a scipy sparse user×item matrix (CSR)")
+    return int(X.shape[1])  # type: ignore[attr-defined]
 
 
-def _gaussian_spent(
-    mechanism: str, dp_cfg: DP, sensitivity: float, steps: int, size: int,
-    bounds: dict[str, float],
-) -> tuple[PrivacySpent, float, int]:
-    plan = dp_cfg.gaussian_plan(sensitivity=sensitivity, steps=steps, size=size)
-    eff = grid_sensitivity(sensitivity, size, plan.k)
-    pld = pld_epsilon(plan.scale / eff, steps, plan.delta) if plan.epsilon <= 64 else None
-    spent = PrivacySpent(
-        mechanism=mechanism, epsilon=plan.epsilon, delta=plan.delta, rho=plan.rho,
-        bounds=bounds, steps=steps,
-        noise={"scale": plan.scale, "k": float(plan.k), "sensitivity": sensitivity,
-               "sensitivity_with_rounding": eff, "size": float(size)},
-        accounting="OpenDP make_gaussian map per step, zCDP composition, make_zCDP_to_approxDP",
-        epsilon_pld=pld if pld is not None and pld < plan.epsilon else None,
-    )
-    return spent, plan.scale, plan.k
+def _scale_k(spent: PrivacySpent) -> tuple[float, int]:
+    return spent.noise["scale"], int(spent.noise["k"])
+
+
+def _add_noise(
+    idx: NDArray[np.int64] | NDArray[np.object_], scale: float, k: int, bits: RandomBits
+) -> NDArray[np.float64]:
+    """Grid indices plus discrete Gaussian noise of ``scale`` (on the grid ``2^k``)."""
+    z = discrete_gaussian(math.ldexp(scale, -k), idx.size, bits=bits)
+    return np.ldexp((idx + z).astype(np.float64), k)
+
+
+def _add_laplace(
+    idx: NDArray[np.int64] | NDArray[np.object_], scale: float, k: int, bits: RandomBits
+) -> NDArray[np.float64]:
+    """Grid indices plus discrete Laplace noise of ``scale`` (on the grid ``2^k``)."""
+    z = discrete_laplace(Fraction(scale) / Fraction(2) ** k, idx.size, bits=bits)
+    return np.ldexp((idx + z).astype(np.float64), k)
+
+
+def _release(
+    sums: ExactSum, shift: int, scale: float, k: int, bits: RandomBits, *,
+    laplace: bool = False,
+) -> NDArray[np.float64]:
+    """Release exact integer sums on the grid ``2^-shift`` with noise on the grid ``2^k``:
+    through :func:`gaussian_on_grid` / :func:`laplace_on_grid` when the sums are exact in
+    float64 (always, short of about 2^33 people), else rounded in integers; both round to
+    the nearest multiple of ``2^k`` (ties up) and add the same noise from the same bits."""
+    x = sums.as_float(shift, k)
+    if x is not None:
+        return (laplace_on_grid if laplace else gaussian_on_grid)(x, scale, k, bits=bits)
+    return (_add_laplace if laplace else _add_noise)(sums.rounded(shift + k), scale, k, bits)
 
 
 def private_item_counts(
@@ -96,7 +130,8 @@ def private_item_counts(
     Returns
     -------
     (numpy.ndarray, PrivacySpent)
-        Noisy counts (one per item, on OpenDP's grid) and what was spent.
+        Noisy counts (one per item, on OpenDP's grid) and what was spent:
+        :func:`~persona.privacy.plan_item_counts` ``(X.shape[1], dp_cfg, mechanism)``.
 
     Examples
     --------
@@ -106,32 +141,26 @@ def private_item_counts(
     >>> counts.shape, spent.epsilon <= 1.0, spent.unit_of_privacy
     ((30,), True, 'one person')
     """
+    spent = plan_item_counts(_n_items(X), dp_cfg, mechanism)
+    kind = count_mechanism(dp_cfg, mechanism)
+    scale, k = _scale_k(spent)
     m, v = dp_cfg.max_events_per_person, dp_cfg.max_value
-    kind = mechanism or ("gaussian" if dp_cfg.delta > 0 else "laplace")
     B = bound_contributions(X, m, v, bits=bits)
-    # truncate values onto 2^-20 (toward zero, so never above max_value): the float sums
-    # below are then exact and one person moves them by exactly the stated sensitivity
-    B.data = np.floor(np.ldexp(B.data, 20)) / 2.0**20
-    if B.shape[0] * v >= 2.0**32:
-        raise ValidationError("too many people for exact sums; lower max_value")
+    # truncate values onto 2^-20 (toward zero, so never above max_value) as integers: the
+    # sums are exact and one person moves them by exactly the stated sensitivity
+    values = np.floor(np.ldexp(B.data, QV)).astype(np.int64)
     n_items = B.shape[1]
-    if kind == "gaussian":
-        spent, scale, k = _gaussian_spent(
-            "dp-item-counts", dp_cfg, v * math.sqrt(m), 1, n_items, _bounds(dp_cfg))
-        totals = np.asarray(B.sum(axis=0)).ravel()
-        return gaussian_on_grid(totals, scale, k, bits=bits), spent
-    if kind == "laplace":
-        sens = v * m
-        scale, k, eps = dp_cfg.laplace_scale(sens, size=n_items)
-        spent = PrivacySpent(
-            mechanism="dp-item-counts", epsilon=eps, delta=0.0, rho=None,
-            bounds=_bounds(dp_cfg),
-            noise={"scale": scale, "k": float(k), "sensitivity": sens, "size": float(n_items)},
-            accounting="OpenDP make_laplace map (pure DP)",
-        )
-        totals = np.asarray(B.sum(axis=0)).ravel()
-        return laplace_on_grid(totals, scale, k, bits=bits), spent
-    raise ValidationError(f"mechanism must be 'gaussian' or 'laplace', got {mechanism!r}")
+
+    def part(a: int, b: int) -> NDArray[np.int64]:
+        out = np.zeros(n_items, dtype=np.int64)
+        lo, hi = B.indptr[a], B.indptr[b]
+        np.add.at(out, B.indices[lo:hi], values[lo:hi])
+        return out
+
+    totals = ExactSum()
+    for a, b in people_chunks(B.shape[0], chunk_people(math.floor(math.ldexp(v, QV)))):
+        totals.add(part(a, b))
+    return _release(totals, QV, scale, k, bits, laplace=kind == "laplace"), spent
 
 
 def private_cooccurrence(
@@ -142,8 +171,9 @@ def private_cooccurrence(
     Each person keeps at most ``m = max_events_per_person`` distinct items (sampled), so
     they touch at most ``m (m + 1) / 2`` cells of the upper triangle (diagonal included),
     each by 1: L2 sensitivity ``sqrt(m (m + 1) / 2)``. Noise goes on the upper triangle and
-    is mirrored, so the matrix stays symmetric. The result is dense (every cell is noisy),
-    so memory grows with items²: about 0.8 GB at 10,000 items.
+    is mirrored, so the matrix stays symmetric. The spend is
+    :func:`~persona.privacy.plan_cooccurrence` ``(X.shape[1], dp_cfg)``. The result is
+    dense (every cell is noisy), so memory grows with items²: about 0.8 GB at 10,000 items.
 
     Examples
     --------
@@ -153,17 +183,18 @@ def private_cooccurrence(
     >>> C.shape, bool(np.allclose(C, C.T)), spent.mechanism
     ((12, 12), True, 'dp-cooccurrence')
     """
-    m = dp_cfg.max_events_per_person
-    B = bound_contributions(X, m, 1.0, bits=bits)
+    spent = plan_cooccurrence(_n_items(X), dp_cfg)
+    scale, k = _scale_k(spent)
+    B = bound_contributions(X, dp_cfg.max_events_per_person, 1.0, bits=bits)
     B.data[:] = 1.0
     n = B.shape[1]
     iu = np.triu_indices(n)
-    size = iu[0].size
-    spent, scale, k = _gaussian_spent(
-        "dp-cooccurrence", dp_cfg, math.sqrt(m * (m + 1) / 2), 1, size,
-        _bounds(dp_cfg, max_value=1.0))
-    C = (B.T @ B).toarray()
-    noisy_upper = gaussian_on_grid(C[iu], scale, k, bits=bits)
+    C = ExactSum()
+    # float64 counts are exact integers below 2^53: one person adds at most 1 per cell
+    for a, b in people_chunks(B.shape[0], chunk_people(1, limit=1 << 53)):
+        block = B[a:b] if (a, b) != (0, B.shape[0]) else B
+        C.add((block.T @ block).toarray()[iu].astype(np.int64))
+    noisy_upper = _release(C, 0, scale, k, bits)
     out = np.zeros((n, n))
     out[iu] = noisy_upper
     out = out + np.triu(out, 1).T
@@ -172,127 +203,6 @@ def private_cooccurrence(
 
 # ---------------------------------------------------------------------------------------------
 # DP-ALS
-
-
-def solve_user_factors(
-    X: sp.spmatrix | sp.sparray, item_factors: NDArray[np.float64], regularization: float,
-    alpha: float,
-) -> NDArray[np.float64]:
-    """Each person's factor vector from their own row and the (public) item factors: the
-    implicit-feedback ALS user step (Hu, Koren & Volinsky 2008) with confidence
-    ``1 + alpha · x_ui``.
-
-    This is what a served model computes for a person; it reads only that person's data.
-
-    Examples
-    --------
-    >>> import scipy.sparse as sp
-    >>> Y = np.eye(3)
-    >>> U = solve_user_factors(sp.csr_matrix([[1.0, 0, 0]]), Y, 0.1, 1.0)
-    >>> bool(U[0, 0] > U[0, 1])
-    True
-    """
-    csr = sp.csr_matrix(X, dtype=np.float64)
-    Y = np.asarray(item_factors, dtype=np.float64)
-    f = Y.shape[1]
-    W = csr.copy()
-    W.data = alpha * W.data  # confidence - 1
-    C = csr.copy()
-    C.data = 1.0 + alpha * C.data
-    YtY = Y.T @ Y
-    YY = np.einsum("if,ig->ifg", Y, Y).reshape(Y.shape[0], f * f)
-    A = (W @ YY).reshape(-1, f, f) + YtY + regularization * np.eye(f)
-    b = C @ Y
-    return np.linalg.solve(A, b[:, :, None])[:, :, 0]
-
-
-@dataclass
-class ALSTimings:
-    """Where a DP-ALS fit spends its time (seconds)."""
-
-    bounding: float = 0.0
-    user_step: float = 0.0
-    statistics: float = 0.0
-    sampling: float = 0.0
-    solves: float = 0.0
-    accounting: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total(self) -> float:
-        return (self.bounding + self.user_step + self.statistics + self.sampling
-                + self.solves + self.accounting)
-
-
-_QX = 15  # user factors are truncated toward zero onto the grid 2^-15
-_QW = 8  # confidence weights are truncated toward zero onto the grid 2^-8
-
-
-def _round_shift(S: NDArray[np.int64], e: int) -> NDArray[np.int64]:
-    """Nearest multiple index of 2^e for integers S (ties up), exactly."""
-    if e <= 0:
-        return S << (-e)
-    return (S + (1 << (e - 1))) >> e
-
-
-def _als_inputs(
-    R: sp.csr_matrix, alpha: float, person_weight: NDArray[np.float64] | None = None
-) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
-    """Integer item-step weights ``p_u · alpha · r`` and confidences ``p_u · (1 + alpha · r)``
-    truncated toward zero onto ``2^-QW`` (so never above their bounds; ``p_u`` is the
-    person's weight, 1 by default), and the float weights ``alpha · r`` of the user step."""
-    down = 1.0 - 2.0**-40  # keeps float rounding from lifting a value over a grid point
-    p = np.ones(R.shape[0]) if person_weight is None else np.asarray(person_weight)
-    p_entry = np.repeat(p, np.diff(R.indptr))
-    unit = float(1 << _QW)
-    w_user = np.floor(alpha * R.data * unit * down)
-    w_int = np.floor(p_entry * alpha * R.data * unit * down)
-    c_int = np.floor(p_entry * (1.0 + alpha * R.data) * unit * down)
-    W_int = sp.csr_matrix((w_int.astype(np.int64), R.indices, R.indptr), shape=R.shape)
-    C_int = sp.csr_matrix((c_int.astype(np.int64), R.indices, R.indptr), shape=R.shape)
-    W_float = sp.csr_matrix((w_user / unit, R.indices, R.indptr), shape=R.shape)
-    return W_int, C_int, W_float
-
-
-def _user_vectors(
-    W_float: sp.csr_matrix, Y: NDArray[np.float64], regularization: float, norm: float,
-    normalize: bool,
-) -> NDArray[np.int64]:
-    """Every person's vector from their own row (exact), clipped or normalised to ``norm``
-    and truncated toward zero onto the grid ``2^-QX`` (as integers)."""
-    U = solve_user_factors(W_float, Y, regularization, 1.0)
-    if normalize:
-        norms = np.linalg.norm(U, axis=1, keepdims=True)
-        U = np.where(norms > 0, U / np.maximum(norms, 1e-300), 0.0) * norm
-    U = clip_rows(U, norm)
-    return np.trunc(U * (1 << _QX)).astype(np.int64)  # |U_int| <= 2^QX, norm only shrinks
-
-
-def _item_statistics(
-    W_int: sp.csr_matrix, C_int: sp.csr_matrix, U_int: NDArray[np.int64], k: int,
-    with_a: bool,
-) -> NDArray[np.int64]:
-    """The item-side statistics [G, A_j..., b_j...] computed exactly in integers and rounded
-    onto the noise grid ``2^k`` (nearest, ties up, as OpenDP), as grid indices."""
-    f = U_int.shape[1]
-    iu = np.triu_indices(f)
-    UU = U_int[:, iu[0]] * U_int[:, iu[1]]  # users × tri, grid 2^-(2 QX)
-    G = UU.sum(axis=0)
-    blocks = [_round_shift(G, 2 * _QX + k).ravel()]
-    if with_a:
-        A = np.asarray(W_int.T @ UU)  # items × tri, grid 2^-(2 QX + QW)
-        blocks.append(_round_shift(A, 2 * _QX + _QW + k).ravel())
-    b = np.asarray(C_int.T @ U_int)  # items × f, grid 2^-(QX + QW)
-    blocks.append(_round_shift(b, _QX + _QW + k).ravel())
-    return np.concatenate(blocks)
-
-
-def _add_noise(
-    idx: NDArray[np.int64], scale: float, k: int, bits: RandomBits
-) -> NDArray[np.float64]:
-    """Grid indices plus discrete Gaussian noise of ``scale`` (on the grid ``2^k``)."""
-    z = discrete_gaussian(math.ldexp(scale, -k), idx.size, bits=bits)
-    return np.ldexp((idx + z).astype(np.float64), k)
 
 
 def private_als_item_factors(
@@ -323,7 +233,14 @@ def private_als_item_factors(
 
     with ``B = factor_norm``, ``m = max_events_per_person``, ``v = max_value``; rounding to
     the noise grid is added to Δ as OpenDP does. The ``iterations`` releases compose in zCDP;
-    the noise scale is calibrated so the total is the requested (ε, δ).
+    the noise scale is calibrated so the total is the requested (ε, δ): the spend is
+    :func:`~persona.privacy.plan_als` ``(X.shape[1], factors, iterations, alpha, dp_cfg,
+    weight_budget)``, known before the data is read.
+
+    At ``alpha = 0`` (the default under DP) no ``A_j`` is released, every person's system
+    matrix is ``YᵀY + λI`` and every item's the noisy ``G``: each is factorised once per
+    iteration and everyone is solved at once. With ``alpha > 0`` people and items are
+    solved in batches of bounded memory.
 
     Parameters
     ----------
@@ -374,63 +291,59 @@ def private_als_item_factors(
     >>> Y.shape, spent.steps, spent.epsilon <= 8.0
     ((20, 4), 3, True)
     """
-    if factors < 1 or iterations < 1:
-        raise ValidationError("factors and iterations must be at least 1")
-    if alpha < 0 or regularization < 0:
-        raise ValidationError("alpha and regularization must be non-negative")
+    return _dp_als(
+        X, factors, iterations, regularization, alpha, dp_cfg, random_state,
+        noise_regularization=noise_regularization, normalize_users=normalize_users,
+        shrinkage=shrinkage, weight_budget=weight_budget, bits=bits, timings=timings,
+        shared=alpha == 0,
+    )
+
+
+def _dp_als(
+    X: sp.spmatrix | sp.sparray, factors: int, iterations: int, regularization: float,
+    alpha: float, dp_cfg: DP, random_state: int | None, *, noise_regularization: float,
+    normalize_users: bool, shrinkage: bool, weight_budget: float | None, bits: RandomBits,
+    timings: ALSTimings | None, shared: bool,
+) -> tuple[NDArray[np.float64], PrivacySpent]:
+    """DP-ALS; ``shared`` (only at ``alpha = 0``) factorises the one system matrix of all
+    people and the one noisy Gram matrix of all items once per iteration, instead of one
+    per person and per item (the general path, same statistics, same noise, same
+    post-processing)."""
     tm = timings if timings is not None else ALSTimings()
-    f = int(factors)
-    m, v, Bn = dp_cfg.max_events_per_person, dp_cfg.max_value, dp_cfg.factor_norm
-    if alpha * v > 2.0**10 or Bn > 1.0:
-        raise ValidationError("need alpha * max_value <= 1024 and factor_norm <= 1 "
-                              "(exact integer statistics); rescale the data")
-
     t0 = time.perf_counter()
-    R = bound_contributions(X, m, v, bits=bits)
-    n_users, n_items = R.shape
-    # integer confidence weights w = alpha * r truncated to 2^-QW (never above alpha * v)
-    if n_users * (alpha * v + 1) * 2.0 ** (2 * _QX + _QW) >= 2.0**62:
-        raise ValidationError(
-            f"DP-ALS sums its statistics exactly in 64-bit integers, which allows at most "
-            f"{int(2.0**62 / ((alpha * v + 1) * 2.0 ** (2 * _QX + _QW))):,} people at "
-            f"alpha * max_value = {alpha * v:g}; lower alpha or max_value, or split the data")
-    person_weight = None
-    budget = float(m)  # bound on the sum of a person's squared item weights
-    if weight_budget is None:
-        weight_budget = dp_cfg.weight_budget
-    if weight_budget is not None:
-        if not weight_budget > 0:
-            raise ValidationError("weight_budget must be positive")
-        kept = R.getnnz(axis=1)
-        person_weight = np.minimum(1.0, weight_budget / np.sqrt(np.maximum(kept, 1)))
-        budget = min(float(weight_budget) ** 2, float(m))
-    W_int, C_int, W_float = _als_inputs(R, alpha, person_weight)
-    tm.bounding += time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    d = f
-    iu = np.triu_indices(d)
-    tri = iu[0].size
-    aw = alpha * v  # bounds the (truncated) weights, with or without person weights
-    with_a = aw > 0  # alpha = 0: every confidence is 1 and the A_j block is not released
-    size = tri * (1 + (n_items if with_a else 0)) + d * n_items
-    sens = math.sqrt(Bn**4 + budget * (aw * Bn * Bn) ** 2 + budget * ((1 + aw) * Bn) ** 2)
-    bounds = _bounds(dp_cfg, factor_norm=Bn, alpha=alpha)
-    if weight_budget is not None:
-        bounds["weight_budget"] = float(weight_budget)
-    spent, scale, k = _gaussian_spent("dp-als", dp_cfg, sens, iterations, size, bounds)
+    spent = plan_als(_n_items(X), factors, iterations, alpha, dp_cfg, weight_budget)
+    if not regularization >= 0 or not noise_regularization >= 0:
+        raise ValidationError("regularization and noise_regularization must be non-negative")
+    if shared and alpha != 0:
+        raise ValidationError("the shared solve needs alpha = 0")
+    scale, k = _scale_k(spent)
     tm.accounting += time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    d = int(factors)
+    m, v, bn = dp_cfg.max_events_per_person, dp_cfg.max_value, dp_cfg.factor_norm
+    R = bound_contributions(X, m, v, bits=bits)
+    n_items = R.shape[1]
+    person_weight = None
+    wb, _ = als_budget(dp_cfg, weight_budget)
+    if wb is not None:
+        kept = R.getnnz(axis=1)
+        person_weight = np.minimum(1.0, wb / np.sqrt(np.maximum(kept, 1)))
+    W_int, C_int, W_float = _als_inputs(R, alpha, person_weight)
+    aw = alpha * v  # bounds the (truncated) weights, with or without person weights
+    with_a = aw > 0  # alpha = 0: every confidence is 1 and the A_j block is not released
+    tm.bounding += time.perf_counter() - t0
+
     rng = np.random.default_rng(random_state)  # data-independent initialisation only
-    Y = rng.standard_normal((n_items, d)) / math.sqrt(f)
+    Y = rng.standard_normal((n_items, d)) / math.sqrt(d)
     ridge = regularization + noise_regularization * scale * math.sqrt(d)
-    for _ in range(iterations):
+    for _ in range(int(iterations)):
         t0 = time.perf_counter()
-        U_int = _user_vectors(W_float, Y, regularization, Bn, normalize_users)
+        U_int = _user_vectors(W_float, Y, regularization, bn, normalize_users, shared=shared)
         tm.user_step += time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        idx = _item_statistics(W_int, C_int, U_int, k, with_a)
+        idx = _item_statistics(W_int, C_int, U_int, k, with_a, alpha_value=aw)
         tm.statistics += time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -438,20 +351,6 @@ def private_als_item_factors(
         tm.sampling += time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        Gn = np.zeros((d, d))
-        Gn[iu] = noisy[:tri]
-        An = np.zeros((n_items, d, d))
-        if with_a:
-            An[:, iu[0], iu[1]] = noisy[tri: tri * (1 + n_items)].reshape(n_items, tri)
-        bn = noisy[size - d * n_items:].reshape(n_items, d)
-        if shrinkage:
-            energy = np.maximum(np.einsum("nf,nf->n", bn, bn), 1e-300)
-            bn = bn * np.maximum(0.0, 1.0 - d * scale * scale / energy)[:, None]
-        M = An + Gn  # upper triangles
-        M = M + np.transpose(np.triu(M, 1), (0, 2, 1))
-        evals, evecs = np.linalg.eigh(M)
-        evals = np.maximum(evals, 0.0) + ridge
-        proj = np.einsum("nfg,nf->ng", evecs, bn)
-        Y = np.einsum("nfg,ng->nf", evecs, proj / evals)
-    tm.solves += time.perf_counter() - t0
+        Y = _item_solve(noisy, n_items, d, with_a, ridge, scale, shrinkage, shared)
+        tm.solves += time.perf_counter() - t0
     return Y, spent

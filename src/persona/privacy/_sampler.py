@@ -39,6 +39,7 @@ import math
 import os
 from collections.abc import Callable
 from fractions import Fraction
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -112,47 +113,78 @@ _TWO53 = 2.0**53
 _TWO32 = 2.0**32
 
 
-def _round_out(lo: Fraction, hi: Fraction, prec: int) -> tuple[Fraction, Fraction]:
-    scale = 1 << prec
-    return (
-        Fraction(math.floor(lo * scale), scale),
-        Fraction(math.ceil(hi * scale), scale),
-    )
+def _exp_neg_dyadic(x: int, p: int, upper: bool) -> int:
+    """An integer bound on ``2^p · exp(-x / 2^p)`` for ``0 <= x <= 2^p``: at most it
+    (``upper=False``) or at least it (``upper=True``).
 
-
-def _exp_neg_unit(f: Fraction, prec: int) -> tuple[Fraction, Fraction]:
-    """Rational bracket ``lo <= exp(-f) <= hi`` for ``0 <= f <= 1``, width about ``2^-prec``.
-
-    Partial sums of the alternating series ``Σ (-f)^k / k!`` bracket the limit because the
-    terms decrease in magnitude from ``k = 1`` on when ``f <= 1``.
+    The alternating series ``Σ (-1)^k t_k``, ``t_k = (x/2^p)^k / k!``, has non-increasing
+    terms, so a partial sum ending on a subtracted term is below the limit and one ending
+    on an added term is above it. Each term is carried twice in units of ``2^-p``, rounded
+    down and rounded up; a lower bound adds the rounded-down terms and subtracts the
+    rounded-up ones, an upper bound the reverse, so the integer arithmetic only widens the
+    bracket.
     """
-    term = Fraction(1)
-    total = Fraction(1)
-    bound = Fraction(1, 1 << (prec + 2))
+    unit = 1 << p
+    t_dn = t_up = total = unit
     k = 0
-    prev = total
     while True:
         k += 1
-        term = term * f / k
-        prev = total
-        total = total - term if k % 2 else total + term
-        if term < bound and k >= 2:
-            break
-    lo, hi = min(prev, total), max(prev, total)
-    return _round_out(lo, hi, prec + 4)
+        t_dn = t_dn * x // (k << p)
+        t_up = -(-t_up * x // (k << p))
+        added = k % 2 == 0
+        if upper:
+            total += t_up if added else -t_dn
+        else:
+            total += t_dn if added else -t_up
+        if k >= 2 and t_up <= 1 and added == upper:
+            return total
+
+
+@lru_cache(maxsize=64)
+def _exp_neg_one(p: int) -> tuple[int, int]:
+    """``lo <= 2^p · exp(-1) <= hi``."""
+    return _exp_neg_dyadic(1 << p, p, False), _exp_neg_dyadic(1 << p, p, True)
+
+
+def _pow_bound(a: int, n: int, p: int, upper: bool) -> int:
+    """A bound on ``2^p · (a / 2^p)^n`` (below it, or above it with ``upper``) by binary
+    powering with every product rounded the same way."""
+    result, base = 1 << p, a
+    while n:
+        if n & 1:
+            result = -(-result * base >> p) if upper else result * base >> p
+        n >>= 1
+        if n:
+            base = -(-base * base >> p) if upper else base * base >> p
+    return result
+
+
+def _exp_neg_bound(y: Fraction, prec: int, upper: bool) -> Fraction:
+    """A rational bound on ``exp(-y)`` for rational ``y >= 0``, below it or (``upper``)
+    above it, within a relative ``2^-prec`` or so, in exact integer arithmetic with directed
+    rounding: ``exp(-y) = exp(-1)^n · exp(-f)`` with ``n = floor(y)``, ``f = y - n``, each
+    factor bounded by :func:`_exp_neg_dyadic` and multiplied with rounding the same way."""
+    if y > 2000:  # exp(-2000) < 2^-2885
+        return Fraction(1, 1 << 2800) if upper else Fraction(0)
+    n = math.floor(y)
+    f = y - n
+    # exp(-y) ~ 2^(-1.4427 y): absolute precision 2^-p keeps about prec bits relative
+    p = prec + (3 * n) // 2 + 2 * n.bit_length() + 16
+    if upper:  # exp(-f) is largest at f rounded down
+        f_p = f.numerator * (1 << p) // f.denominator
+        e = _exp_neg_one(p)[1]
+        return Fraction(-(-_pow_bound(e, n, p, True) * _exp_neg_dyadic(f_p, p, True) >> p),
+                        1 << p)
+    f_p = -(-f.numerator * (1 << p) // f.denominator)
+    e = _exp_neg_one(p)[0]
+    return Fraction(max(0, _pow_bound(e, n, p, False) * _exp_neg_dyadic(f_p, p, False) >> p),
+                    1 << p)
 
 
 def _exp_neg_bounds(y: Fraction, prec: int) -> tuple[Fraction, Fraction]:
-    """Rational bracket of ``exp(-y)`` for rational ``y >= 0`` (relative width ~ ``2^-prec``)."""
-    if y > 2000:  # exp(-2000) < 2^-2885
-        return Fraction(0), Fraction(1, 1 << 2800)
-    n = math.floor(y)
-    f = y - n
-    extra = n.bit_length() + 8
-    e1_lo, e1_hi = _exp_neg_unit(Fraction(1), prec + extra + 2 * n.bit_length() + n // 2)
-    ef_lo, ef_hi = _exp_neg_unit(f, prec + extra + n // 2)
-    lo, hi = e1_lo**n * ef_lo, e1_hi**n * ef_hi
-    return _round_out(lo, hi, prec + 2 * n + 16)
+    """Rational bracket ``lo <= exp(-y) <= hi`` for rational ``y >= 0`` (relative width
+    about ``2^-prec``): :func:`_exp_neg_bound` from both sides."""
+    return _exp_neg_bound(y, prec, False), _exp_neg_bound(y, prec, True)
 
 
 def _bernoulli_exp_exact(
@@ -187,9 +219,9 @@ def _geometric_exact(scale: Fraction, low: Fraction, width: Fraction, bits: Rand
             for g in (guess, guess - 1, guess + 1, guess - 2, guess + 2):
                 if g < 0:
                     continue
-                upper_lo, _ = _exp_neg_bounds(Fraction(g) / scale, prec)
-                _, lower_hi = _exp_neg_bounds(Fraction(g + 1) / scale, prec)
-                if lower_hi <= low and low + width <= upper_lo:
+                # V < exp(-g/scale) surely, then V >= exp(-(g+1)/scale) surely
+                if low + width <= _exp_neg_bound(Fraction(g) / scale, prec, False) and \
+                        _exp_neg_bound(Fraction(g + 1) / scale, prec, True) <= low:
                     return g
         extra = int.from_bytes(bits(8), "little")
         width = width / (1 << 64)

@@ -1,0 +1,66 @@
+"""The exact slow path of the sampler: integer brackets of ``exp(-y)`` contain the true
+value (checked against 300-digit correctly rounded ``decimal`` arithmetic) and are as
+narrow as the requested precision; the decisions built on them are therefore exact."""
+
+from __future__ import annotations
+
+import decimal
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from persona.privacy import _sampler
+
+DIGITS = 300
+
+
+def _reference(y: Fraction) -> tuple[Fraction, Fraction]:
+    """A bracket of exp(-y) about 10^-290 wide: y rounded down and up, then Decimal's
+    correctly rounded exp widened by one unit in the last place."""
+    out = []
+    for rounding, sign in ((decimal.ROUND_CEILING, -1), (decimal.ROUND_FLOOR, 1)):
+        with decimal.localcontext() as ctx:
+            ctx.prec, ctx.rounding = DIGITS, rounding
+            y_dec = decimal.Decimal(y.numerator) / decimal.Decimal(y.denominator)
+        with decimal.localcontext() as ctx:
+            ctx.prec = DIGITS
+            value = (-y_dec).exp()
+        out.append(Fraction(value) * (1 + sign * Fraction(1, 10 ** (DIGITS - 5))))
+    return out[0], out[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(num=st.integers(0, 10**15), den=st.integers(1, 10**13),
+       prec=st.sampled_from([80, 144, 208, 400]))
+def test_brackets_contain_exp_and_are_narrow(num: int, den: int, prec: int) -> None:
+    y = Fraction(num, den)
+    lo, hi = _sampler._exp_neg_bounds(y, prec)
+    assert 0 <= lo <= hi
+    if y > 2000:
+        assert hi <= Fraction(1, 2**2800)
+        return
+    ref_lo, ref_hi = _reference(y)
+    assert lo <= ref_hi
+    assert hi >= ref_lo
+    assert hi - lo <= lo * Fraction(1, 2 ** (prec - 4))
+
+
+@settings(max_examples=100, deadline=None)
+@given(p=st.integers(8, 300), frac=st.fractions(0, 1))
+def test_dyadic_series_bounds_are_ordered(p: int, frac: Fraction) -> None:
+    x = int(frac * (1 << p))
+    lo = _sampler._exp_neg_dyadic(x, p, False)
+    hi = _sampler._exp_neg_dyadic(x, p, True)
+    ref_lo, ref_hi = _reference(Fraction(x, 1 << p))
+    assert Fraction(lo, 1 << p) <= ref_hi
+    assert Fraction(hi, 1 << p) >= ref_lo
+    assert 0 <= hi - lo <= 2 * p + 4  # one unit per term, a few dozen terms
+
+
+def test_bracket_edges() -> None:
+    assert _sampler._exp_neg_bounds(Fraction(0), 80) == (1, 1)
+    lo, hi = _sampler._exp_neg_bounds(Fraction(2000), 80)
+    ref_lo, ref_hi = _reference(Fraction(2000))
+    assert lo <= ref_hi
+    assert hi >= ref_lo
