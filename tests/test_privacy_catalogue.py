@@ -301,3 +301,62 @@ def test_declared_item_can_be_pinned_without_a_refit() -> None:
         recs = p.recommend(user, n=3)
         assert recs[0].item == "new-sku"
         assert recs[0].explanation.kind == "curated"
+
+
+# ----------------------------------------------------------------------- point 5
+def test_a_model_fitted_on_a_view_is_charged_to_the_stores_ledger() -> None:
+    store = _store(False)
+    store.set_privacy_budget(PURPOSE, epsilon=5.0, delta=1e-5)
+    X = _view_x(store)
+    model = persona.ALS(factors=4, iterations=2, random_state=0, privacy=DP_CFG).fit(X)
+    (charge,) = store.privacy_charges(PURPOSE)
+    assert charge.status == "settled"
+    assert (charge.epsilon, charge.delta) == (model.privacy_spent_.epsilon,
+                                              model.privacy_spent_.delta)
+    assert charge.snapshot == f"audit#{X.lineage.audit_seq}"
+    # a split of the same read is charged too
+    train, _ = persona.data.leave_k_out(X, 1, random_state=0)
+    persona.Popularity(privacy=DP_CFG).fit(train)
+    assert len(store.privacy_charges(PURPOSE)) == 2
+    # past the budget: refused before anything is released, nothing recorded
+    before = store.privacy_charges(PURPOSE)
+    with pytest.raises(persona.PrivacyBudgetExceeded):
+        persona.Popularity(privacy=DP(epsilon=2.0, delta=1e-6)).fit(X)
+    assert store.privacy_charges(PURPOSE) == before
+    assert store.audit.verify()
+    # interactions built outside a store have no ledger to charge
+    persona.Popularity(privacy=DP_CFG).fit(
+        Interactions.from_pandas(pd.DataFrame({"user": ["a"], "item": ["x"]}), items=["x"]))
+    assert store.privacy_charges(PURPOSE) == before
+
+
+def test_a_refused_private_input_reserves_nothing() -> None:
+    store = _store(False, declare=None)
+    store.set_privacy_budget(PURPOSE, epsilon=1.0, delta=1e-5)
+    with pytest.raises(persona.PrivateInputError):
+        persona.Popularity(privacy=DP_CFG).fit(_view_x(store))
+    assert store.privacy_charges(PURPOSE) == []
+
+
+# ----------------------------------------------------------------------- selection
+def test_items_chosen_privately_without_a_catalogue() -> None:
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u}", "popular") for u in range(400)]
+    rows += [(f"u{u}", f"common-{rng.integers(3)}") for u in range(400)]
+    rows += [("loner", "hiv-test-kit")]
+    df = pd.DataFrame(rows, columns=["user", "item"])
+    X = Interactions.from_pandas(df)
+    assert X.catalogue is None
+    cfg = DP(epsilon=2.0, delta=1e-6, max_events_per_person=4, items="select")
+    model = persona.Popularity(privacy=cfg).fit(X)
+    items = model.items_.tolist()
+    assert items == sorted(items)  # the order is a function of the released set alone
+    assert "popular" in items and "hiv-test-kit" not in items
+    spent = model.privacy_spent_
+    assert spent.mechanism == "dp-item-selection + dp-item-counts"
+    assert spent.epsilon <= cfg.epsilon * (1 + 1e-9) and spent.delta <= cfg.delta * (1 + 1e-9)
+    # on empty data nothing passes the threshold: an error decided by the release alone
+    empty = Interactions.from_pandas(df.iloc[:0])
+    with pytest.raises(ValidationError, match="kept no item") as info:
+        persona.Popularity(privacy=cfg).fit(empty)
+    assert not isinstance(info.value, persona.PrivateInputError)  # the selection was spent

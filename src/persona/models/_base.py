@@ -28,12 +28,12 @@ from persona.data import Interactions
 from persona.errors import (
     NotFittedError,
     PersonaError,
-    PrivateInputError,
     UnknownItemError,
     UnknownUserError,
     ValidationError,
 )
-from persona.schema import Recommendation
+from persona.models import _private
+from persona.schema import PrivacySpent, Recommendation
 
 if TYPE_CHECKING:  # explain imports models at run time, never the reverse
     from persona.explain import Explanation
@@ -63,41 +63,6 @@ class NoExactDecompositionError(PersonaError, NotImplementedError):
     """The model's scores cannot be split exactly into per-item contributions."""
 
     code = "no_exact_decomposition"
-
-
-def _private_inputs(X: Interactions) -> Interactions:
-    """What a private fit may read of ``X``: its declared catalogue as the item universe,
-    and only confidences each derived from one person's own events.
-
-    Refusals here depend on public facts only (how ``X`` was built, whether a catalogue was
-    declared), never on the data, so the error itself releases nothing."""
-    reason = X.mixes_people
-    if reason is not None:
-        raise PrivateInputError(
-            f"a private fit bounds each person's contribution before pooling, but {reason}",
-            errors=[{"row": None, "field": "preprocessing", "message": "mixes people"}],
-        )
-    if X.catalogue is None:
-        raise PrivateInputError(
-            "a private fit takes its items from a declared catalogue, never from the events "
-            "(which items exist would reveal who bought them); declare the items with "
-            "store.define_items([...]) or store.label_items({...}), or pass "
-            "items=<the catalogue> to Interactions.from_pandas",
-            errors=[{"row": None, "field": "items", "message": "no declared catalogue"}],
-        )
-    return X.on_catalogue()
-
-
-def _public_lineage(lineage: Any, n_items: int) -> Any:
-    """The lineage a private model keeps and saves: public facts only. Exact counts of
-    people, events and consent states are not DP releases, so they are dropped, and so is
-    the number of the audit entry of the read (it counts the store's earlier entries, one
-    per grant among them); the item count is the declared catalogue's size (public)."""
-    copy = getattr(lineage, "model_copy", None)
-    if not callable(copy):
-        return lineage
-    return copy(update={"people": None, "rows": None, "consent": None, "audit_seq": None,
-                        "items": int(n_items)})
 
 
 def _show_progress(flag: bool | None) -> bool:
@@ -207,27 +172,40 @@ class Recommender:
                 "Interactions.from_pandas, from_view or from_csr"
             )
         privacy = self._validated_privacy()
+        config = self._validated_config()
         if privacy is None:
             if X.nnz == 0:
                 raise ValidationError(
                     f"{X!r} has no interactions, so there is nothing to learn from; check the "
                     "weights (features not listed are dropped) and the consent scope"
                 )
-        else:
-            X = _private_inputs(X)
-        config = self._validated_config()
+            self._start(X, X.lineage, config)
+            with _one_blas_thread():
+                self._fit(X.matrix, config)
+            return self
+        # private: refuse, reserve, then release; nothing below depends on the data outside
+        # the noise (no data-dependent exception, item set, size or order)
+        _private.check_inputs(X, privacy)
+        held = _private.reserve(X, privacy)
+        try:
+            X, model_dp, selection = _private.universe(X, privacy)
+        except _private.NoItemSelected as exc:
+            _private.settle(held, [exc.spent])
+            raise
+        self._start(X, _private.public_lineage(X.lineage, X.n_items), config)
+        with _one_blas_thread():
+            self._fit_private(X.matrix, config, model_dp)
+        parts = [p for p in (selection, self.privacy_spent_) if p is not None]
+        self.privacy_spent_ = PrivacySpent.composed(parts)
+        _private.settle(held, parts)
+        return self
+
+    def _start(self, X: Interactions, lineage: Any, config: Any) -> None:
+        """The state every fit begins with: config, catalogue, history, lineage."""
         self.config_ = config
         self._set_catalogue(X.users, X.items, X.matrix)
-        self.lineage_ = X.lineage if privacy is None else _public_lineage(X.lineage, X.n_items)
+        self.lineage_ = lineage
         self.privacy_spent_ = None
-        # one BLAS thread, as implicit advises: its kernels (and ours, on many small
-        # matrices) parallelise themselves, and BLAS threads on top only contend
-        with _one_blas_thread():
-            if privacy is None:
-                self._fit(X.matrix, config)
-            else:
-                self._fit_private(X.matrix, config, privacy)
-        return self
 
     def _validated_privacy(self) -> Any:
         """``self.privacy`` checked: ``None`` or a :class:`persona.DP`."""

@@ -217,6 +217,7 @@ class Personalizer:
                 half_life=self.half_life,
                 now=self._decay_reference(),
             )
+            X.ledger = None  # this fit's own reservation pays for the model and the fallback
             params = self.model.get_params()
             params["privacy"] = model_dp
             try:

@@ -15,7 +15,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import opendp.prelude as dp
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
@@ -220,6 +220,16 @@ class DP(BaseModel):
     weight_budget: PositiveFloat | None = None
     """DP-ALS: weight each person's items by ``min(1, weight_budget / sqrt(n))`` instead of
     relying on the cap alone (``4.0`` worked best in the benchmarks, with a high cap)."""
+    items: Literal["declared", "select"] = "declared"
+    """Where a private fit's items come from. ``"declared"``: the declared catalogue
+    (``store.define_items``, ``Interactions.from_pandas(items=...)``); a fit without one is
+    refused. ``"select"``: when no catalogue is declared, differentially private partition
+    selection (:func:`persona.privacy.private_item_selection`) names the items held by many
+    people, spending ``selection_share`` of ε and δ; a declared catalogue is still used when
+    there is one."""
+    selection_share: float = Field(default=0.1, gt=0.0, lt=1.0)
+    """With ``items="select"`` and no declared catalogue: the share of ε and δ spent on
+    choosing the items (the rest goes to the model)."""
     grid_slack: float = Field(default=1e-3, gt=0.0, le=0.5)
     """Rounding to OpenDP's noise grid may add this fraction of the sensitivity."""
     randomness: str = "os.urandom (the operating system's CSPRNG)"
@@ -246,6 +256,19 @@ class DP(BaseModel):
                 errors=[{"row": None, "field": ".".join(map(str, e["loc"])), "message": e["msg"],
                          "input": e.get("input")} for e in exc.errors()],
             ) from None
+
+    def split(self, share: float) -> tuple[DP, DP]:
+        """``(share, 1 - share)`` of ε and δ as two settings with the same bounds.
+
+        >>> a, b = DP(epsilon=1.0, delta=1e-6).split(0.25)
+        >>> a.epsilon, b.epsilon
+        (0.25, 0.75)
+        """
+        first = self.model_copy(update={"epsilon": self.epsilon * share,
+                                        "delta": self.delta * share})
+        rest = self.model_copy(update={"epsilon": self.epsilon * (1 - share),
+                                       "delta": self.delta * (1 - share)})
+        return first, rest
 
     def require_delta(self) -> float:
         """δ for a Gaussian (zCDP) mechanism; raises if δ = 0."""

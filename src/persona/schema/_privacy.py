@@ -95,6 +95,31 @@ class PrivacySpent(BaseModel):
             )
         return "; ".join(parts) + "."
 
+    @classmethod
+    def composed(cls, parts: list[PrivacySpent]) -> PrivacySpent:
+        """Several releases on the same data as one spend, by basic composition (ε and δ
+        add up; always valid, whatever the mechanisms). Each part's bounds and noise are kept
+        under its mechanism's name.
+
+        >>> a = PrivacySpent(mechanism="dp-item-selection", epsilon=0.1, delta=1e-7)
+        >>> b = PrivacySpent(mechanism="dp-item-counts", epsilon=0.9, delta=9e-7, rho=0.01)
+        >>> c = PrivacySpent.composed([a, b])
+        >>> c.mechanism, round(c.epsilon, 9), c.delta
+        ('dp-item-selection + dp-item-counts', 1.0, 1e-06)
+        """
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            mechanism=" + ".join(p.mechanism for p in parts),
+            epsilon=sum(p.epsilon for p in parts), delta=sum(p.delta for p in parts),
+            rho=None,
+            bounds={f"{p.mechanism}.{k}": v for p in parts for k, v in p.bounds.items()},
+            steps=max(p.steps for p in parts),
+            noise={f"{p.mechanism}.{k}": v for p in parts for k, v in p.noise.items()},
+            accounting="basic composition (ε and δ added) of: "
+                       + "; ".join(f"{p.mechanism}: {p.accounting}" for p in parts),
+        )
+
     def charge(
         self, purpose: str, snapshot: str | None = None, *, at: datetime | None = None
     ) -> PrivacyCharge:
