@@ -142,6 +142,19 @@ def test_private_als_rejects_bad_settings() -> None:
         private_als_item_factors(X, 2, 1, 0.1, 0.0, DP(epsilon=1.0, factor_norm=2.0))
     with pytest.raises(ValidationError, match="delta = 0"):
         private_als_item_factors(X, 2, 1, 0.1, 0.0, DP(epsilon=1.0, delta=0.0))
+    with pytest.raises(ValidationError, match="not both 0"):
+        private_als_item_factors(X, 2, 1, 0.0, 0.0, cfg, noise_regularization=0.0)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_private_als_without_user_regularization_still_solves(alpha: float) -> None:
+    """Fewer items than factors and no ridge in the user step: the user systems are
+    singular, solved by least squares instead of failing."""
+    X = sp.random(30, 3, density=0.5, format="csr", random_state=0)
+    Y, _ = private_als_item_factors(X, 5, 2, 0.0, alpha, DP(epsilon=2.0), 0,
+                                    bits=SeededBits(11))
+    assert np.all(np.isfinite(Y))
+    assert np.all(np.isfinite(solve_user_factors(X, np.zeros((3, 4)), 0.0, alpha)))
 
 
 

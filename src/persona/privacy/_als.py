@@ -140,7 +140,10 @@ def _shared_solve(
     """``(YᵀY + λI)⁻¹ b_u`` for every row ``b_u``: one factorisation for all people (its
     inverse, then one matrix product: each row's result depends on that row alone)."""
     M = _system(Y, regularization)
-    inverse = cho_solve(cho_factor(M), np.eye(M.shape[0]))
+    try:
+        inverse = cho_solve(cho_factor(M), np.eye(M.shape[0]))
+    except np.linalg.LinAlgError:  # singular only without regularization: least squares
+        inverse = np.linalg.pinv(M)
     return b @ inverse.T
 
 
@@ -152,7 +155,14 @@ def _batched_solve(
     out = np.zeros_like(b)
     for rows in _people_batches(np.diff(W.indptr), Y.shape[1]):
         A = _weighted_grams(W, Y, rows) + M
-        out[rows] = np.linalg.solve(A, b[rows][:, :, None])[:, :, 0]
+        try:
+            out[rows] = np.linalg.solve(A, b[rows][:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # a singular matrix (no regularization): one by one
+            for r, A_u in zip(rows, A, strict=True):
+                try:
+                    out[r] = np.linalg.solve(A_u, b[r])
+                except np.linalg.LinAlgError:
+                    out[r] = np.linalg.pinv(A_u) @ b[r]
     return out
 
 

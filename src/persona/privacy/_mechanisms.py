@@ -20,6 +20,7 @@ here (``_add_noise``, ``gaussian_on_grid``, ``laplace_on_grid``), where the audi
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from fractions import Fraction
 
@@ -64,6 +65,7 @@ __all__ = [
     "private_item_counts",
     "solve_user_factors",
 ]
+
 
 def _n_items(X: object) -> int:
     if not sp.issparse(X):
@@ -312,8 +314,12 @@ def _dp_als(
     tm = timings if timings is not None else ALSTimings()
     t0 = time.perf_counter()
     spent = plan_als(_n_items(X), factors, iterations, alpha, dp_cfg, weight_budget)
-    if not regularization >= 0 or not noise_regularization >= 0:
-        raise ValidationError("regularization and noise_regularization must be non-negative")
+    if not all(isinstance(r, numbers.Real) and not isinstance(r, bool) and math.isfinite(r)
+               and r >= 0 for r in (regularization, noise_regularization)) \
+            or not regularization + noise_regularization > 0:
+        raise ValidationError(
+            "regularization and noise_regularization must be non-negative and not both 0 "
+            "(the item step divides by the clipped noisy eigenvalues plus their ridge)")
     if shared and alpha != 0:
         raise ValidationError("the shared solve needs alpha = 0")
     scale, k = _scale_k(spent)
