@@ -381,7 +381,21 @@ def test_public_names() -> None:
     assert persona.Explanation is Explanation
     assert persona.Reason is Reason
     assert persona.explain.json_schema is json_schema
-    assert persona.reports.records_of_processing is not None
+    # persona.reports.records_of_processing is the GDPR Art. 30 report: it lists each purpose
+    # with the features and categories it reads, and each category with its retention
+    store = persona.Store(":memory:")
+    store.define_purpose("personalization", description="Suggest products")
+    store.define_feature("purchases", purposes=["personalization"], category="purchase history",
+                         retention_days=30)
+    report = persona.reports.records_of_processing(store)
+    assert isinstance(report, persona.reports.RecordsOfProcessingReport)
+    assert report.title == "Records of processing activities"
+    assert report.store_id == store.store_id and report.audit_intact
+    assert [(p.name, p.description, p.features, p.categories, p.recipients)
+            for p in report.purposes] == [("personalization", "Suggest products", ["purchases"],
+                                           ["purchase history"], "no one outside the controller")]
+    assert [(c.feature, c.category, c.purposes, c.retention) for c in report.categories] == [
+        ("purchases", "purchase history", ["personalization"], "30 days")]
 
 
 def test_model_file_round_trip_keeps_explanations(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ class TestPopularity(ModelConformance):
 
 class TestPrivateALS(ModelConformance):
     fold_in_overlap = 0.5  # the refit draws fresh noise
+    pooled_release_is_fixed = True
 
     def make_model(self) -> ALS:
         # few factors and iterations: less noise per released statistic on 60 people
@@ -57,6 +58,7 @@ class TestPrivateALS(ModelConformance):
 
 class TestPrivateItemKNN(ModelConformance):
     fold_in_overlap = 0.5
+    pooled_release_is_fixed = True
 
     def make_model(self) -> ItemKNN:
         return ItemKNN(measure="cosine", neighbours=10, privacy=_DP)
@@ -64,7 +66,10 @@ class TestPrivateItemKNN(ModelConformance):
 
 class TestPrivatePopularity(ModelConformance):
     exact_decomposition = False
-    fold_in_overlap = 0.0  # noisy counts: a refit ranks by fresh noise
+    # a refit ranks by fresh noise, so it is no reference; fold-in must rank exactly by the
+    # counts released at fit, and change nobody else's list
+    fold_in_overlap = None
+    pooled_release_is_fixed = True
 
     def make_model(self) -> Popularity:
         return Popularity(privacy=_DP)

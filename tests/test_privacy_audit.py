@@ -17,14 +17,14 @@ practically every run.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.stats import norm
 
+from audit_helpers import blocks, noise_divided
 from persona.errors import ValidationError
 from persona.privacy import DP, private_als_item_factors, private_cooccurrence, private_item_counts
 from persona.privacy import _mechanisms as mech
@@ -81,30 +81,6 @@ def test_gdp_audit_rejects_bad_input() -> None:
         audit_gdp(np.zeros(10), np.ones(10), claimed_mu=1.0, confidence=1.0)
 
 
-def _blocks(person_rows: list[list[int]], n_items: int, copies: int) -> sp.csr_matrix:
-    """``copies`` disjoint copies (own people, own items) of a small data set."""
-    rows = np.array([u for u, items in enumerate(person_rows) for _ in items])
-    cols = np.array([j for items in person_rows for j in items])
-    offset = np.arange(copies)[:, None]
-    r = (rows[None, :] + offset * len(person_rows)).ravel()
-    c = (cols[None, :] + offset * n_items).ravel()
-    return sp.csr_matrix((np.ones(r.size), (r, c)),
-                         shape=(copies * len(person_rows), copies * n_items))
-
-
-@contextmanager
-def _noise_divided(name: str, factor: float) -> Iterator[None]:
-    """Within the block, ``persona.privacy._mechanisms.<name>`` (``gaussian_on_grid`` or
-    ``laplace_on_grid``) adds noise of ``scale / factor``: a sensitivity too small by
-    ``factor``. ``factor = 1`` leaves the mechanism alone."""
-    with pytest.MonkeyPatch.context() as mp:
-        if factor != 1:
-            real = getattr(mech, name)
-            mp.setattr(mech, name,
-                       lambda x, scale, k, bits: real(x, scale / factor, k, bits=bits))
-        yield
-
-
 def _counts_mechanism(cfg: DP, m_items: int, claims: list[float]) -> tuple[
         Callable[[list[list[int]], int], np.ndarray], list[list[int]], list[list[int]]]:
     """``private_item_counts`` on ``n`` disjoint copies in one call: ``n`` independent
@@ -113,7 +89,7 @@ def _counts_mechanism(cfg: DP, m_items: int, claims: list[float]) -> tuple[
     person = list(range(m_items))  # the added person uses the whole bound
 
     def run(rows: list[list[int]], n: int) -> np.ndarray:
-        counts, spent = private_item_counts(_blocks(rows, m_items, n), cfg)
+        counts, spent = private_item_counts(blocks(rows, m_items, n), cfg)
         claims.append(spent.rho if spent.rho is not None else spent.epsilon)
         return counts.reshape(n, m_items)
 
@@ -125,7 +101,7 @@ def gaussian_counts_audit(factor: float, runs: int = 10_000) -> GDPAuditResult:
     cfg = DP(epsilon=CLAIM, delta=DELTA, max_events_per_person=3)
     rhos: list[float] = []
     run, d, d_prime = _counts_mechanism(cfg, 3, rhos)
-    with _noise_divided("gaussian_on_grid", factor):
+    with noise_divided("gaussian_on_grid", factor):
         out_d, out_p = run(d, runs), run(d_prime, runs)
     assert rhos[0] == rhos[1]  # the claim does not depend on the data
     return audit_gdp(*_project(out_d, out_p), claimed_mu=rho_to_mu(rhos[0]),
@@ -155,7 +131,7 @@ def laplace_counts_audit(factor: float, runs: int = 40_000) -> AuditResult:
     cfg = DP(epsilon=CLAIM, delta=0.0, max_events_per_person=1)
     eps: list[float] = []
     run, d, d_prime = _counts_mechanism(cfg, 1, eps)
-    with _noise_divided("laplace_on_grid", factor):
+    with noise_divided("laplace_on_grid", factor):
         result = run_audit(run, d, d_prime, runs=runs, claimed_epsilon=CLAIM, delta=0.0,
                            confidence=PASS_CONFIDENCE)
     assert max(eps) <= CLAIM
@@ -184,12 +160,12 @@ def cooccurrence_audit(factor: float, runs: int = 6_000, copies: int = 100) -> G
     def run(rows: list[list[int]], n: int) -> np.ndarray:
         out = []
         for _ in range(n // copies):
-            C, spent = private_cooccurrence(_blocks(rows, 3, copies), cfg)
+            C, spent = private_cooccurrence(blocks(rows, 3, copies), cfg)
             rhos.append(spent.rho)
             out.append(C.reshape(copies, 3, copies, 3)[at, :, at, :][:, iu[0], iu[1]])
         return np.concatenate(out)
 
-    with _noise_divided("gaussian_on_grid", factor):
+    with noise_divided("gaussian_on_grid", factor):
         out_d, out_p = run(d, runs), run(d_prime, runs)
     assert len(set(rhos)) == 1  # the claim does not depend on the data
     return audit_gdp(*_project(out_d, out_p), claimed_mu=rho_to_mu(rhos[0]),

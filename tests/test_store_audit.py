@@ -216,7 +216,19 @@ def test_meta_rows_are_read_again_only_after_another_handle_commits(tmp_path) ->
     meta_reads()
     view.history("u1")
     assert meta_reads() == 0  # this handle's own change was carried over, not re-read
-    assert first.scope("support").events() is not None
+    # ... and is in force at once: the new purpose reads no feature yet, then its own
+    # feature, of the people who consented to it (u1, not u3), and none of u1's other events
+    support = first.scope("support")
+    assert len(support.events()) == 0
+    first.define_feature("tickets", purposes=["support"], category="support tickets",
+                         retention_days=None)
+    first.grant("u1", "support", source="form")
+    first.ingest([event("u1", "faq-3", "tickets"), event("u3", "faq-4", "tickets"),
+                  event("u1", "sku-9", "purchases")])
+    cols = support.events()
+    assert [(cols.users[u], cols.items[i], cols.features[f], v)
+            for u, i, f, v in zip(cols.user, cols.item, cols.feature, cols.value, strict=True)
+            ] == [("u1", "faq-3", "tickets", 1.0)]
     first.ingest([event("u2", "a")])
     first.erase("u2")  # bumps the erasure generation
     meta_reads()
