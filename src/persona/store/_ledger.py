@@ -51,9 +51,16 @@ class StoreChargeStorage:
             "SELECT seq, charge FROM privacy_ledger ORDER BY seq"
         ).fetchall()
         out = []
+        parsed = self._store._privacy_memo.parsed
         for seq, text in rows:
+            hit = parsed.get(seq)
+            if hit is not None and hit[0] == text:  # the same stored text, parsed before
+                out.append(hit[1])
+                continue
             try:
-                out.append(ledger_entry_from_json(text))
+                entry = ledger_entry_from_json(text)
+                parsed[seq] = (text, entry)
+                out.append(entry)
             except ValueError as exc:
                 raise StoreError(
                     f"privacy ledger row {seq} of {self._store.path!r} is damaged ({exc}); "

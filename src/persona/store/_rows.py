@@ -49,6 +49,7 @@ __all__ = [
     "CONSENT_ACTIONS",
     "LEDGER_ACTIONS",
     "PrivacyRows",
+    "RowMemo",
     "TableCheck",
     "budget_row_digest",
     "ledger_row_digest",
@@ -144,18 +145,23 @@ class PrivacyRows:
         elif action in BUDGET_ACTIONS:
             self.budget[str(detail.get("purpose"))] = (seq, detail)
 
-    def problems(self, con: sqlite3.Connection) -> list[str]:
+    def problems(self, con: sqlite3.Connection, memo: RowMemo | None = None) -> list[str]:
         found = _Found("privacy ledger/budget")
         expected = dict(self.ledger)
         for lseq, at, purpose, charge in con.execute(LEDGER_SQL):
             entry = expected.pop(lseq, None)
+            key = None if entry is None else (at, purpose, charge, entry[0])
             if entry is None:
                 found.add(f"privacy ledger row {lseq} was not recorded in the audit log")
+            elif memo is not None and memo.ledger.get(lseq) == key:
+                continue  # the same values matched the same (unchanged) entry before
             elif not _ledger_row_matches(entry[1], lseq, at, purpose, charge):
                 found.add(
                     f"privacy ledger row {lseq} differs from what audit entry {entry[0]} "
                     "recorded"
                 )
+            elif memo is not None and key is not None:
+                memo.ledger[lseq] = key
         for lseq, (seq, _) in sorted(expected.items()):
             found.add(
                 f"privacy ledger row {lseq} (audit entry {seq}) is missing: a charge was "
@@ -204,18 +210,38 @@ def _budget_row_matches(
         return False
 
 
-def privacy_row_problems(con: sqlite3.Connection) -> list[str]:
+class RowMemo:
+    """What one store handle has already checked, keyed by the exact stored values: a row
+    read again with the same values needs no new hash or parse, so a budget check reads
+    every row (an edit anywhere is still seen) but recomputes only new or changed ones."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self.ledger: dict[int, tuple[Any, ...]] = {}
+        self.parsed: dict[int, tuple[str, Any]] = {}  # ledger seq -> (text, parsed line)
+
+
+def privacy_row_problems(con: sqlite3.Connection, memo: RowMemo | None = None) -> list[str]:
     """The ledger and budget rows checked against their own audit entries only (found
-    through the ``audit_privacy`` index), each entry's hash recomputed: what a budget check
-    can afford on every fit. The whole chain's links are checked by ``verify()``."""
+    through the ``audit_privacy`` index), each entry's hash recomputed (once per handle for
+    unchanged values, with ``memo``): what a budget check can afford on every fit. The whole
+    chain's links are checked by ``verify()``."""
     rows = PrivacyRows()
     found: list[str] = []
-    for seq, at, action, subject, detail, prev, digest in con.execute(PRIVACY_ENTRIES_SQL):
-        if _chain(prev, _canonical(seq, at, action, subject, detail)) != digest:
-            found.append(f"entry {seq} was changed after it was written")
-            continue
-        rows.see(seq, action, _object(detail))
-    return found + rows.problems(con)
+    for row in con.execute(PRIVACY_ENTRIES_SQL):
+        seq, at, action, subject, detail, prev, digest = row
+        hit = None if memo is None else memo.entries.get(seq)
+        if hit is not None and hit[0] == row:
+            parsed = hit[1]
+        else:
+            if _chain(prev, _canonical(seq, at, action, subject, detail)) != digest:
+                found.append(f"entry {seq} was changed after it was written")
+                continue
+            parsed = _object(detail)
+            if memo is not None:
+                memo.entries[seq] = (row, parsed)
+        rows.see(seq, action, parsed)
+    return found + rows.problems(con, memo)
 
 
 # ---------------------------------------------------------------------- consent

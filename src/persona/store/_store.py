@@ -55,7 +55,7 @@ from persona.store._audit import AuditLog
 from persona.store._catalogue import catalogue_items, declare_items
 from persona.store._eidindex import EventIdIndex
 from persona.store._ledger import StoreChargeStorage
-from persona.store._rows import TableCheck, privacy_row_problems
+from persona.store._rows import RowMemo, TableCheck, privacy_row_problems
 from persona.store._sql import (
     BUCKET_BITS,
     EVENT_DTYPE,
@@ -176,6 +176,7 @@ class Store:
         self._plans: dict[str | None, tuple[Any, ...]] = {}  # see _feature_plan
         self._subjects: dict[str, int] = {}  # person id -> code, see _uncached_subjects
         self._subjects_upto = 0  # every subject with a code up to this one is cached
+        self._privacy_memo = RowMemo()  # privacy rows this handle has checked already
         self.audit = AuditLog(
             self._con, self._lock, self._now, lambda: TableCheck(self._con, self.pseudonym)
         )
@@ -1249,7 +1250,7 @@ class Store:
         """Refuse to act on ledger or budget rows that differ from their audit entries
         (edited with the triggers dropped): budget checks read them on every fit."""
         with self._lock, self.audit._snapshot():
-            found = privacy_row_problems(self._con)
+            found = privacy_row_problems(self._con, self._privacy_memo)
         if found:
             raise AuditError(
                 "the privacy ledger or budget does not match the audit log: "
