@@ -360,3 +360,16 @@ def test_items_chosen_privately_without_a_catalogue() -> None:
     with pytest.raises(ValidationError, match="kept no item") as info:
         persona.Popularity(privacy=cfg).fit(empty)
     assert not isinstance(info.value, persona.PrivateInputError)  # the selection was spent
+
+
+@pytest.mark.parametrize("make", [
+    lambda: persona.Popularity(privacy=DP_CFG),
+    lambda: persona.ALS(factors=4, iterations=2, random_state=0, privacy=DP_CFG),
+    lambda: persona.ItemKNN(neighbours=4, privacy=DP_CFG),
+])
+def test_private_fit_on_an_empty_matrix_releases_instead_of_raising(make) -> None:
+    """Point 8 with the builders of the old API: no person at all, three declared items."""
+    X = Interactions.from_csr(sp.csr_matrix((0, 3)), [], ["a", "b", "c"])
+    model = make().fit(X)
+    assert model.items_.tolist() == ["a", "b", "c"]
+    assert model.privacy_spent_.epsilon <= DP_CFG.epsilon
