@@ -274,6 +274,11 @@ class Interactions:
     ) -> Interactions:
         """Build from a consent-scoped view of the store (``store.scope(purpose)``).
 
+        The view's declared catalogue (``view.catalogue()``, when it has one) becomes
+        :attr:`catalogue`: its items come first, in declared order, with or without events;
+        items seen only in events follow. ``view.privacy_ledger`` (when present) becomes
+        :attr:`ledger`, so private fits on these interactions are charged to the store.
+
         The view is duck-typed: ``view.events()`` returns :class:`persona._columns.EventColumns`
         and ``view.lineage`` (kept as :attr:`lineage`) says what data the view covered.
 
@@ -297,10 +302,6 @@ class Interactions:
             The reference time for the decay; the latest event time if ``None`` (anyone's
             latest event, so private fits need an explicit ``now``).
 
-        The view's declared catalogue (``view.catalogue()``, when it has one) becomes
-        :attr:`catalogue`: its items come first, in declared order, with or without events;
-        items seen only in events follow. ``view.privacy_ledger`` (when present) becomes
-        :attr:`ledger`, so private fits on these interactions are charged to the store.
 
         Examples
         --------

@@ -1234,8 +1234,8 @@ class Store:
         >>> store.define_purpose("recs", description="Suggest products")
         >>> ledger = store.privacy_ledger("recs", default=(1.0, 1e-6))
         >>> r = ledger.reserve("recs", (1.0, 1e-6))
-        >>> [c.status for c in store.privacy_charges("recs")]
-        ['reserved']
+        >>> store.privacy_charges("recs")[0].status
+        'reserved'
         """
         return _ledger.privacy_ledger(self, purpose, default)
 
