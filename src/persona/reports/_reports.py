@@ -201,8 +201,9 @@ class MainParametersReport(Report):
         if self.people is not None:
             return f" ({self.people} people, {self.items} items)."
         if self.privacy is not None:
-            return (f" over a public catalogue of {self.items} items. How many people's data "
-                    "was used is not shown: an exact count is not protected by the noise.")
+            return (f" over a catalogue of {self.items} items (declared by the shop, or chosen "
+                    "with differential privacy). How many people's data was used is not "
+                    "shown: an exact count is not protected by the noise.")
         return "."
 
 
