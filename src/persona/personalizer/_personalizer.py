@@ -160,6 +160,9 @@ class Personalizer:
         self._view = store.scope(purpose)  # raises UnknownPurposeError for unknown purposes
         self._state: _Serving | None = None
         self._fit_lock = threading.Lock()
+        # held by a fit between its consent check and its swap, and by forget after the
+        # erasure: a fit that read someone before their erasure never swaps them back in
+        self._swap_lock = threading.Lock()
         self._curation = Curation()
 
     # ------------------------------------------------------------------ fitting
@@ -230,9 +233,6 @@ class Personalizer:
             labels = self._view.item_labels()
             model.item_labels_ = labels  # type: ignore[attr-defined]
             fallback.item_labels_ = labels  # type: ignore[attr-defined]
-            precompute = getattr(model, "precompute", None)
-            if callable(precompute):
-                precompute()  # every served vector solved before the swap: no request pays it
             if ledger is not None:
                 lineage = X.lineage
                 snapshot = None if lineage is None else f"audit#{lineage.audit_seq}"
@@ -241,9 +241,16 @@ class Personalizer:
                     if (spent := getattr(part, "privacy_spent_", None)) is not None
                 ]
                 ledger.settle(reservation, spents, snapshot=snapshot)
-            self._state = _Serving(
+            state = _Serving(
                 model=model, fallback=fallback, labels=labels, fitted_at=datetime.now(UTC)
             )
+            with self._swap_lock:
+                # whoever withdrew or was erased since the read leaves before the swap
+                _prune(state, self.store.consented(self.purpose))
+                precompute = getattr(model, "precompute", None)
+                if callable(precompute):
+                    precompute()  # every served vector solved before the swap
+                self._state = state
         return self
 
     def _decay_reference(self) -> datetime | None:
@@ -408,11 +415,13 @@ class Personalizer:
             state.model.fold_in(user, history, unknown_items="ignore")
 
     def _drop(self, state: _Serving, user: str) -> None:
-        """Take a person without consent out of the serving model at once."""
-        if user in state.model._uidx:
+        """Take a person without consent out of the serving model and the fallback at
+        once (the fallback keeps each person's history to recount without them)."""
+        if any(user in part._uidx for part in (state.model, state.fallback)):
             with state.lock.write():
-                if user in state.model._uidx:
-                    state.model.forget(user)
+                for part in (state.model, state.fallback):
+                    if user in part._uidx:
+                        part.forget(user)
 
     def _fallback(
         self,
@@ -486,26 +495,30 @@ class Personalizer:
                 self._fold_in(state, user, cols)
 
     def forget(self, user: str) -> None:
-        """Erase ``user``: out of serving at once, erased from the store (which records it in
-        the audit log). Their next request gets the non-profiling list."""
+        """Erase ``user``: out of the serving model and the fallback at once, erased from
+        the store (which records it in the audit log). Their next request gets the
+        non-profiling list, and no folder saved afterwards holds them (a fit that read
+        them before the erasure drops them before it swaps its model in)."""
         _check_user(user)
         state = self._state
         if state is not None:
-            with state.lock.write():
-                if user in state.model._uidx:
-                    state.model.forget(user)
+            self._drop(state, user)
         self.store.erase(user)
+        with self._swap_lock:  # a fit that swapped in meanwhile read them before the erasure
+            state = self._state
+            if state is not None:
+                self._drop(state, user)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write the serving model, the fallback and the settings to the folder ``path``
-        (npz + JSON, no pickle). People whose consent is no longer active are removed from
-        the model first, so no saved file holds their profile."""
+        (npz + JSON, no pickle). People whose consent is no longer active (withdrawn,
+        erased) are removed from the model and the fallback first, so no saved file holds
+        their id or their history."""
         state = self._require()
         consented = self.store.consented(self.purpose)
         with state.lock.write():
-            for user in [str(u) for u in state.model.users_ if str(u) not in consented]:
-                state.model.forget(user)
+            _prune(state, consented)
             folder = Path(path)
             folder.mkdir(parents=True, exist_ok=True)
             state.model.save(folder / "model", store_id=self.store.store_id)
@@ -591,7 +604,9 @@ class Personalizer:
             fitted_at=datetime.fromisoformat(manifest["fitted_at"]),
         )
         p._curation = Curation.model_validate(manifest["curation"])
-        # consent may have changed since the save: the next requests check it live
+        # consent may have changed since the save: whoever withdrew or was erased since
+        # leaves the loaded parts now (and the next requests check consent live)
+        _prune(p._state, store.consented(p.purpose))
         return p
 
 
@@ -633,6 +648,14 @@ def _check_parts(folder: Path, manifest: dict[str, Any]) -> None:
                 "(it was replaced or edited, e.g. with another folder's or store's model). "
                 "Do not use this folder; save the Personalizer again or fit anew."
             )
+
+
+def _prune(state: _Serving, consented: set[str]) -> None:
+    """Remove from the model and the fallback everyone not in ``consented``; the caller
+    holds the state's write lock or owns a state not yet serving."""
+    for part in (state.model, state.fallback):
+        for user in [str(u) for u in part.users_ if str(u) not in consented]:
+            part.forget(user)
 
 
 def _merge(
