@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
@@ -66,6 +66,11 @@ class _Serving:
     labels: dict[str, str]
     fitted_at: datetime
     lock: RWLock = field(default_factory=RWLock)
+    basis: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Per person, what their model row was built from: ``(events, first, last)`` of their
+    usable events then (times in µs). A request whose person's usable data now differs
+    (events past retention, excluded, added) re-folds them from their current history;
+    a person without an entry (a loaded model) is re-folded on their first request."""
 
 
 class _OnePerson:
@@ -78,6 +83,22 @@ class _OnePerson:
 
     def events(self) -> EventColumns:
         return self._cols
+
+
+class _Capture:
+    """A view that keeps the events it returned, so that a fit knows what each person's
+    row was built from (see ``_Serving.basis``)."""
+
+    def __init__(self, view: Any) -> None:
+        self._inner = view
+        self.cols: EventColumns | None = None
+
+    def events(self) -> EventColumns:
+        self.cols = self._inner.events()
+        return self.cols
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 class Personalizer:
@@ -213,8 +234,9 @@ class Personalizer:
             if self.privacy is not None:
                 ledger = self._ledger()
                 reservation = ledger.reserve(self.purpose, self._planned(model_dp, fallback_dp))
+            view = _Capture(self._view)
             X = Interactions.from_view(
-                self._view,
+                view,
                 weights=self.weights,
                 scaling=self.scaling,  # type: ignore[arg-type]
                 half_life=self.half_life,
@@ -242,7 +264,8 @@ class Personalizer:
                 ]
                 ledger.settle(reservation, spents, snapshot=snapshot)
             state = _Serving(
-                model=model, fallback=fallback, labels=labels, fitted_at=datetime.now(UTC)
+                model=model, fallback=fallback, labels=labels, fitted_at=datetime.now(UTC),
+                basis={} if view.cols is None else _signatures(view.cols),
             )
             with self._swap_lock:
                 # whoever withdrew or was erased since the read leaves before the swap
@@ -349,7 +372,12 @@ class Personalizer:
         Consent is checked at call time. A person without active consent (never granted,
         withdrawn, erased) gets the non-profiling list with an explanation saying why, not
         an error; a consenting person the model does not know is folded in from their own
-        scoped history. Blocked items never appear; pinned items take their positions.
+        scoped history. Retention applies as it does to reads: a person whose usable data
+        changed since their row was built (events past their feature's retention, excluded,
+        added) is re-folded from their current scoped history, and one with nothing usable
+        now gets the non-profiling list, its explanation saying why (e.g.
+        ``outside_retention``). Blocked items never appear; pinned items take their
+        positions.
         """
         _check_user(user)
         n = _check_n(n)
@@ -363,14 +391,15 @@ class Personalizer:
         exclude = set(curation.block) | not_interested | set(curation.pin)
         with state.lock.read():
             known = user in state.model._uidx
+            current = known and state.basis.get(user) == _signature(person)
             # excluding an item the model does not know (a pin of a newly declared item)
             # changes nothing
             exclude = {i for i in exclude if i in state.model._iidx}
-        if not known:
-            cols = self._view.history(user)
-            if len(cols) == 0:
+        if not current:  # unknown, or their usable data changed since their row was built
+            cols = self._view.history(user) if person.rows else None
+            if not known and (cols is None or len(cols) == 0):
                 return self._fallback(state, user, n, person, curation, not_interested)
-            self._fold_in(state, user, cols)
+            self._fold_in(state, user, cols)  # none usable now: an empty row, then fallback
         with state.lock.read():
             if user not in state.model._uidx:  # forgotten meanwhile
                 return self._fallback(state, user, n, person, curation, not_interested)
@@ -388,13 +417,25 @@ class Personalizer:
 
     def explain(self, user: str, item: str, *, counterfactual: bool = False, n: int = 10) -> Any:
         """Explain ``item`` for ``user`` with the model now serving them (see
-        :meth:`persona.models.Recommender.explain`), enriched with their consent record."""
+        :meth:`persona.models.Recommender.explain`), enriched with their consent record.
+        Consent and retention apply as in :meth:`recommend`: with nothing usable now, the
+        explanation is the non-profiling list's."""
         _check_user(user)
         state = self._require()
-        if not self._view.has_consent(user):
+        person, _ = self._view.person_for_serving(user)
+        if not person.active:
             return state.fallback.explain(user, item, view=self._view)
         with state.lock.read():
-            if user in state.model._uidx:
+            known = user in state.model._uidx
+            current = known and state.basis.get(user) == _signature(person)
+        if known and not current:
+            self._fold_in(state, user, self._view.history(user) if person.rows else None)
+        with state.lock.read():
+            row = state.model._uidx.get(user)
+            if row is not None:
+                h = state.model.history_
+                if h.indptr[row + 1] == h.indptr[row]:  # nothing of theirs usable now
+                    return state.fallback.explain(user, item, view=self._view)
                 return state.model.explain(
                     user, item, counterfactual=counterfactual, n=n, view=self._view
                 )
@@ -402,17 +443,24 @@ class Personalizer:
             f"{user!r} has no history in the model; call p.recommend({user!r}) first"
         )
 
-    def _fold_in(self, state: _Serving, user: str, cols: EventColumns) -> None:
-        X1 = Interactions.from_view(
-            _OnePerson(cols),
-            weights=self.weights,
-            scaling=self.scaling,  # type: ignore[arg-type]
-            half_life=self.half_life,
-            now=self._decay_reference(),
-        )
-        history = {str(i): float(v) for i, v in X1.history(user).items()}
+    def _fold_in(self, state: _Serving, user: str, cols: EventColumns | None) -> None:
+        """(Re)build ``user``'s model row from ``cols``, their usable events now (``None``:
+        none), and remember what it was built from."""
+        history: dict[str, float] = {}
+        basis: tuple[int, ...] = (0,)
+        if cols is not None and len(cols):
+            X1 = Interactions.from_view(
+                _OnePerson(cols),
+                weights=self.weights,
+                scaling=self.scaling,  # type: ignore[arg-type]
+                half_life=self.half_life,
+                now=self._decay_reference(),
+            )
+            history = {str(i): float(v) for i, v in X1.history(user).items()}
+            basis = _signatures(cols).get(user, (0,))
         with state.lock.write():
             state.model.fold_in(user, history, unknown_items="ignore")
+            state.basis[user] = basis
 
     def _drop(self, state: _Serving, user: str) -> None:
         """Take a person without consent out of the serving model and the fallback at
@@ -422,6 +470,7 @@ class Personalizer:
                 for part in (state.model, state.fallback):
                     if user in part._uidx:
                         part.forget(user)
+                state.basis.pop(user, None)
 
     def _fallback(
         self,
@@ -656,6 +705,45 @@ def _prune(state: _Serving, consented: set[str]) -> None:
     for part in (state.model, state.fallback):
         for user in [str(u) for u in part.users_ if str(u) not in consented]:
             part.forget(user)
+    for user in [u for u in state.basis if u not in consented]:
+        del state.basis[user]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def _signatures(cols: EventColumns) -> dict[str, tuple[int, ...]]:
+    """Per person in ``cols``: ``(events, first, last)`` of their events (times in µs)."""
+    codes = np.asarray(cols.user, dtype=np.int64)
+    if codes.size == 0:
+        return {}
+    at = np.asarray(cols.at, dtype="datetime64[us]").astype(np.int64)
+    n = len(cols.users)
+    rows = np.bincount(codes, minlength=n)
+    first = np.full(n, np.iinfo(np.int64).max)
+    last = np.full(n, np.iinfo(np.int64).min)
+    np.minimum.at(first, codes, at)
+    np.maximum.at(last, codes, at)
+    have = np.flatnonzero(rows)
+    users = np.asarray(cols.users, dtype=object)[have].tolist()
+    return {
+        str(u): (r, f, la)
+        for u, r, f, la in zip(
+            users, rows[have].tolist(), first[have].tolist(), last[have].tolist(), strict=True
+        )
+    }
+
+
+def _signature(person: PersonLineage) -> tuple[int, ...]:
+    """The same ``(events, first, last)`` from a person's lineage read now."""
+    if not person.rows:
+        return (0,)
+    return (
+        person.rows,
+        (min(f.first_at for f in person.used) - _EPOCH) // _US,
+        (max(f.last_at for f in person.used) - _EPOCH) // _US,
+    )
 
 
 def _merge(

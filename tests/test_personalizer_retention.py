@@ -1,0 +1,131 @@
+"""Issue 17, point 2: serving applies retention exactly as reads do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import persona
+from store_helpers import Clock, shop
+
+# shop(): "purchases" are kept 730 days, "views" 30 days; the clock starts 2026-11-26
+VIEWED = {"sku-0", "sku-1"}
+
+
+def retention_shop(clock: Clock) -> persona.Store:
+    """Twelve people who bought; "viewer" only viewed, "mixed" bought and viewed."""
+    store = shop(clock=clock)
+    events = []
+    for u in range(12):
+        store.grant(f"p{u}", "personalization", source="signup form")
+        for i in range(4):
+            events.append({"user": f"p{u}", "item": f"sku-{(u + i) % 8}",
+                           "feature": "purchases", "value": 1.0, "at": "2026-11-01T10:00:00Z"})
+    for user in ("viewer", "mixed"):
+        store.grant(user, "personalization", source="signup form")
+        for item in sorted(VIEWED):
+            events.append({"user": user, "item": item, "feature": "views", "value": 1.0,
+                           "at": "2026-11-20T10:00:00Z"})
+    events += [{"user": "mixed", "item": item, "feature": "purchases", "value": 1.0,
+                "at": "2026-11-02T10:00:00Z"} for item in ("sku-4", "sku-5")]
+    store.ingest(events)
+    return store
+
+
+def cited(recs: list[persona.Recommendation]) -> set[str]:
+    return {x.item for r in recs for x in r.explanation.reasons if x.item is not None}
+
+
+@pytest.mark.parametrize(
+    "model", [persona.ItemKNN(), persona.ALS(factors=4, iterations=3, random_state=0)],
+    ids=["itemknn", "als"],
+)
+def test_expired_data_gives_the_non_personalised_list_with_its_reason(
+    model: persona.Recommender,
+) -> None:
+    clock = Clock()
+    store = retention_shop(clock)
+    p = persona.Personalizer(store, model=model).fit()
+    recs = p.recommend("viewer", n=3)
+    assert recs[0].explanation.kind != "non_personalised"  # personal while the views last
+
+    clock.advance(days=40)  # past the 30 days of "views"
+    assert len(store.scope("personalization").history("viewer")) == 0
+    recs = p.recommend("viewer", n=3)
+    popular = [r.item for r in p.fallback_.recommend("anyone", n=3)]
+    assert [r.item for r in recs] == popular
+    e = recs[0].explanation
+    assert e.kind == "non_personalised"
+    assert [d.reason for d in e.data_not_used if d.feature == "views"] == ["outside_retention"]
+    assert not cited(recs) & VIEWED
+
+
+@pytest.mark.parametrize(
+    "model", [persona.ItemKNN(), persona.ALS(factors=4, iterations=3, random_state=0)],
+    ids=["itemknn", "als"],
+)
+def test_partly_expired_data_is_no_longer_used_to_serve_or_explain(
+    model: persona.Recommender,
+) -> None:
+    clock = Clock()
+    store = retention_shop(clock)
+    p = persona.Personalizer(store, model=model).fit()
+    p.recommend("mixed", n=5)
+    clock.advance(days=40)
+    recs = p.recommend("mixed", n=5)
+    e = recs[0].explanation
+    assert e.kind != "non_personalised"
+    assert {d.feature for d in e.data_used} == {"purchases"}
+    assert not cited(recs) & VIEWED  # the expired views neither explain nor score
+    row = p.model_.history_[p.model_._uidx["mixed"]]
+    assert {str(p.model_.items_[k]) for k in row.indices} == {"sku-4", "sku-5"}
+
+
+def test_a_loaded_personalizer_applies_retention_too(tmp_path: Path) -> None:
+    clock = Clock()
+    store = retention_shop(clock)
+    folder = persona.Personalizer(store, model=persona.ItemKNN()).fit().save(tmp_path / "m")
+    clock.advance(days=40)
+    p = persona.Personalizer.load(folder, store)
+    assert p.recommend("viewer", n=3)[0].explanation.kind == "non_personalised"
+    assert not cited(p.recommend("mixed", n=5)) & VIEWED
+
+
+def test_a_person_whose_data_did_not_change_is_served_from_the_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check costs no re-fold while nothing changed: the fit's record of each person's
+    data matches what their lineage reads (and a re-folded person's matches next time)."""
+    clock = Clock()
+    store = retention_shop(clock)
+    p = persona.Personalizer(store, model=persona.ALS(factors=4, iterations=3,
+                                                       random_state=0)).fit()
+    folds: list[str] = []
+    real = persona.Personalizer._fold_in
+
+    def counting(self: persona.Personalizer, state: object, user: str, cols: object) -> None:
+        folds.append(user)
+        real(self, state, user, cols)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(persona.Personalizer, "_fold_in", counting)
+    for user in ("p0", "p5", "mixed", "viewer"):
+        p.recommend(user, n=3)
+        p.recommend(user, n=3)
+    assert folds == []
+    clock.advance(days=40)
+    for _ in range(2):
+        p.recommend("mixed", n=3)
+        p.recommend("viewer", n=3)
+    assert folds == ["mixed", "viewer"]
+
+
+def test_explain_applies_retention_like_recommend() -> None:
+    clock = Clock()
+    store = retention_shop(clock)
+    p = persona.Personalizer(store, model=persona.ItemKNN()).fit()
+    item = p.recommend("mixed", n=1)[0].item
+    clock.advance(days=40)
+    assert p.explain("viewer", "sku-3").kind == "non_personalised"
+    e = p.explain("mixed", item)
+    assert {x.item for x in e.reasons} <= {"sku-4", "sku-5"}
