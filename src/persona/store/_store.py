@@ -12,11 +12,12 @@ import secrets
 import struct
 import sys
 import threading
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -712,8 +713,15 @@ class Store:
         return int(row[0])
 
     def _clear_subjects(self) -> None:
+        """Forget the cached person and item codes (an erasure deletes both kinds of rows,
+        and a deleted item's id may be given to a new item)."""
         self._subjects.clear()
         self._subjects_upto = 0
+        self._clear_items()
+
+    def _clear_items(self) -> None:
+        self._item_ext, self._item_code, self._item_last = [], {}, 0
+        self._item_table = np.array([], dtype=object)
 
     def _uncached_subjects(self, users: list[str]) -> tuple[list[str], bool]:
         """Cache the codes of held subjects among ``users``; return those not held (unique,
@@ -786,8 +794,6 @@ class Store:
                     return self._write_batch(batch, problems, codes, on_invalid)
             except BaseException:
                 self._clear_subjects()  # may hold codes of rows that were rolled back
-                self._item_ext, self._item_code, self._item_last = [], {}, 0
-                self._item_table = np.array([], dtype=object)
                 self._eids = EventIdIndex()
                 raise
 
@@ -861,14 +867,18 @@ class Store:
         subj = np.fromiter(map(self._subjects.get, batch.user, repeat(0)), np.int64, m_all)
 
         self._sync_items()
-        unknown = set(batch.item).difference(self._item_code)
+        # item rows for the events that may be stored (not a suppressed person's); those
+        # that end up unused (duplicates) are removed again below, in this transaction
+        maybe = batch.item if keep.all() else list(compress(batch.item, keep.tolist()))
+        unknown = set(maybe).difference(self._item_code)
         if unknown:
             self._con.executemany(
                 "INSERT OR IGNORE INTO items(ext) VALUES (?)",
-                zip(dict.fromkeys(filter(unknown.__contains__, batch.item))),
+                zip(dict.fromkeys(filter(unknown.__contains__, maybe))),
             )
             self._sync_items()
-        item = np.fromiter(map(self._item_code.__getitem__, batch.item), np.int64, m_all)
+        # refused rows may name items without a row: code 0, never stored
+        item = np.fromiter(map(self._item_code.get, batch.item, repeat(0)), np.int64, m_all)
         feature = np.fromiter(map(feature_codes.__getitem__, batch.feature), np.int64, m_all)
 
         eids = event_ids(subj, item, feature, batch.value, batch.at_us, batch.event_id)
@@ -883,6 +893,8 @@ class Store:
         duplicates = int(keep.sum() - fresh.sum())
         idx = np.flatnonzero(fresh)
         m = idx.size
+        if unknown:
+            self._drop_unused_new_items({self._item_code[i] for i in unknown}, item[idx])
         people = 0
         if m:
             s, it, fe = subj[idx], item[idx], feature[idx]
@@ -924,6 +936,41 @@ class Store:
             rejected_by_field=rejected_by_field,
             audit_seq=seq,
         )
+
+    def _drop_unused_new_items(self, new: set[int], stored: np.ndarray) -> None:
+        """Delete the item rows this batch created that none of its stored events uses
+        (an item row exists only for a stored event or a declared item)."""
+        unused = sorted(new.difference(np.unique(stored).tolist()))
+        if unused:
+            self._con.executemany("DELETE FROM items WHERE id = ?", [(c,) for c in unused])
+            self._clear_items()  # their ids may be given again
+
+    def _drop_orphan_items(self, candidates: set[int]) -> int:
+        """After an erasure: delete the rows of ``candidates`` (the erased person's items)
+        that no remaining event or feedback uses and that are not declared in the
+        catalogue, so an item only they had leaves no trace. Scans the segments until
+        every candidate is found in use (at most once over all events)."""
+        if not candidates:
+            return 0
+        self._temp_ids("_cand", sorted(candidates))
+        left = np.array(
+            [
+                r[0]
+                for r in self._con.execute(
+                    "SELECT id FROM temp._cand WHERE id NOT IN (SELECT item_id FROM catalogue) "
+                    "AND id NOT IN (SELECT item_id FROM feedback) ORDER BY id"
+                )
+            ],
+            dtype=np.int64,
+        )
+        if left.size:
+            for (data,) in self._con.execute("SELECT data FROM segments"):
+                left = left[~np.isin(left, np.frombuffer(data, dtype=EVENT_DTYPE)["item"])]
+                if not left.size:
+                    break
+        if left.size:
+            self._con.executemany("DELETE FROM items WHERE id = ?", [(c,) for c in left.tolist()])
+        return int(left.size)
 
     def _temp_ids(self, name: str, codes: list[int]) -> None:
         self._con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name}(id INTEGER PRIMARY KEY)")
@@ -1146,7 +1193,10 @@ class Store:
         to the audit log. ``user`` is stored only as their pseudonym. Returns its number.
 
         ``action`` must start with ``"app."`` so it cannot be mistaken for the store's own
-        entries (consent changes, reads, erasures).
+        entries (consent changes, reads, erasures). The log is append-only and erasure
+        cannot remove an entry, so a ``detail`` holding the person's own id (any key or
+        string value equal to ``user``, compared in Unicode NFC) is refused: pass the person
+        as ``user=`` and keep their id out of ``detail``.
         """
         if not isinstance(action, str) or not action.startswith("app.") or len(action) < 5:
             raise ValidationError(
@@ -1162,6 +1212,13 @@ class Store:
             ) from None
         if user is not None:
             _check_id(user, "user")
+            if _names(detail, unicodedata.normalize("NFC", user)):
+                raise ValidationError(
+                    "field 'detail' contains the person's id, which the append-only audit "
+                    "log would keep after an erasure; pass the person as user= (stored as a "
+                    "pseudonym) and keep the id out of detail",
+                    errors=[{"row": None, "field": "detail", "message": "holds the user id"}],
+                )
         with self._lock:
             self._check_open()
             with self._read_tx():
@@ -1920,7 +1977,8 @@ class Store:
         }
 
     def erase(self, user: str) -> EraseReport:
-        """Erase everything held about ``user``: events, consent history and the id itself,
+        """Erase everything held about ``user``: events, consent history, feedback, the id
+        itself and the items only they had (unless declared with :meth:`define_items`),
         also from the file's free pages and write-ahead log.
 
         The audit log keeps a pseudonymous record that an erasure happened. The id is then
@@ -1935,9 +1993,16 @@ class Store:
                 with self._tx():
                     code = self._subject_code(user, create=False)
                     events = consents = 0
+                    items: set[int] = set()
                     if code is not None:
                         rec = self._person_events(code)
                         events = int(rec.size)
+                        items = set(np.unique(rec["item"]).tolist())
+                        items.update(
+                            r[0] for r in self._con.execute(
+                                "SELECT item_id FROM feedback WHERE subject_id = ?", (code,)
+                            )
+                        )
                         self._purge_eids(np.sort(rec["eid"]))
                         self._merge(
                             [
@@ -1957,6 +2022,7 @@ class Store:
                             "DELETE FROM shown_explanations WHERE subject_id = ?", (code,)
                         )
                         self._con.execute("DELETE FROM subjects WHERE id = ?", (code,))
+                        self._drop_orphan_items(items)
                     self._con.execute(
                         "INSERT OR REPLACE INTO suppressed(pseudonym, at) VALUES (?, ?)",
                         (pseudonym, _to_us(self._now())),
@@ -2122,6 +2188,18 @@ def _time_ordered_tuples(blob: bytes, parts: int) -> list[_RecordTuple]:
     if parts > 1:
         records.sort(key=_AT)
     return records
+
+
+def _names(value: Any, user: str) -> bool:
+    """Whether ``value`` (JSON-like: mappings, lists, strings) holds ``user`` (in NFC) as a
+    string or a key."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value) == user
+    if isinstance(value, Mapping):
+        return any(_names(k, user) or _names(v, user) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_names(v, user) for v in value)
+    return False
 
 
 def _no_events(features: tuple[str, ...]) -> EventColumns:
