@@ -56,7 +56,11 @@ class PurposeSpec(_Frozen):
 
 
 class FeatureSpec(_Frozen):
-    """A kind of data held about people, and the purposes it may serve."""
+    """A kind of data held about people, and the purposes it may serve.
+
+    Every event of a feature has a ``value``, a confidence (a count, an amount, seconds):
+    a finite number from 0 to 1e9. Ingest refuses others (negative, NaN, infinite or
+    larger values) row by row, as it refuses any bad field."""
 
     name: Name
     purposes: tuple[Name, ...] = Field(min_length=1)

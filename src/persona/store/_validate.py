@@ -27,12 +27,16 @@ FIELDS = ("user", "item", "feature", "value", "at", "id")
 REQUIRED = ("user", "item", "feature", "at")
 _MISSING = object()
 MAX_FUTURE_US = 5 * 60 * 1_000_000  # clocks drift; five minutes ahead is tolerated
+MAX_VALUE = 1e9
+"""The largest event value any feature accepts. Values are confidences (counts, amounts,
+seconds): 0 to 1e9 holds every real one, and larger ones overflow the models' float32
+arithmetic (an ALS fit on one value of 1e12 gives NaN factors)."""
 
 FIX = {
     "user": "give each event a non-empty string id for the person, e.g. 'u1'",
     "item": "give each event a non-empty string id for the item, e.g. 'sku-9'",
     "feature": "use a feature defined with store.define_feature(...)",
-    "value": "use a finite number (int or float), e.g. 1.0",
+    "value": "use a finite number from 0 to 1e9 (int or float), e.g. 1.0",
     "at": "use an ISO 8601 time with a time zone, e.g. '2026-11-01T10:00:00Z', or a "
     "timezone-aware datetime",
     "id": "use a non-empty string event id, or leave it out",
@@ -40,7 +44,7 @@ FIX = {
 
 
 Id = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=512, pattern=r"\S")]
-Value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Value = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=0.0, le=MAX_VALUE)]
 At = AwareDatetime
 
 
