@@ -119,9 +119,13 @@ class Store:
     ----------
     path:
         The store file, created if absent (``":memory:"`` for a throw-away store).
-        Several processes may open the same file at once.
+        Several processes may open the same file at once. A path that cannot hold a
+        store (empty, a folder, a missing folder, a device, a read-only file), a file that
+        is not SQLite, or an SQLite database that is not a persona store (another
+        application's tables) is refused with a ``StoreError`` before anything is written.
     timeout:
-        Seconds to wait for another process's write lock before raising ``StoreError``.
+        Seconds (0 to 86400) to wait for another process's write lock before raising
+        ``StoreError``.
     durability:
         ``"full"`` (default) syncs every change (events, consent, erasure, definitions)
         to disk; ``"normal"`` survives a crash of the process but may lose the last
@@ -161,8 +165,8 @@ class Store:
                 f"durability must be 'full' or 'normal', not {durability!r}",
                 errors=[{"row": None, "field": "durability", "message": "invalid"}],
             )
-        self.path = os.fspath(path)
-        self._timeout = float(timeout)
+        self.path = _store_path(path)
+        self._timeout = _store_timeout(timeout)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._con = connect(self.path, timeout=self._timeout, synchronous=durability.upper())
@@ -2122,6 +2126,37 @@ def _time_ordered_tuples(blob: bytes, parts: int) -> list[_RecordTuple]:
     if parts > 1:
         records.sort(key=_AT)
     return records
+
+
+def _store_path(path: Any) -> str:
+    """The store's path as a ``str``; a :class:`~persona.StoreError` for anything else."""
+    try:
+        value = os.fspath(path)
+    except TypeError:
+        value = None
+    if not isinstance(value, str):
+        raise StoreError(
+            f"the store path must be a str or a pathlib.Path, not {type(path).__name__}; "
+            "e.g. persona.Store('persona.db'), or persona.Store(':memory:')"
+        )
+    return value
+
+
+MAX_TIMEOUT_S = 86_400.0
+
+
+def _store_timeout(timeout: Any) -> float:
+    """``timeout`` as seconds: a finite number from 0 to a day, else a StoreError."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 <= timeout <= MAX_TIMEOUT_S  # also refuses NaN
+    ):
+        raise StoreError(
+            f"timeout must be a number of seconds from 0 to {MAX_TIMEOUT_S:g} (how long to "
+            f"wait for another process's write lock), not {timeout!r}; e.g. timeout=30"
+        )
+    return float(timeout)
 
 
 def _no_events(features: tuple[str, ...]) -> EventColumns:
