@@ -89,3 +89,21 @@ def test_factor_models_fitted_on_sane_values_serve_everyone() -> None:
     for cls in (ALS, BPR):
         model = cls(factors=4, iterations=5, random_state=0).fit(X)
         assert all(model.recommend(u, n=2) for u in X.users)
+
+
+def test_a_feature_can_set_a_lower_bound_of_its_own() -> None:
+    store = shop(clock=Clock())
+    store.define_feature("quantity", purposes=["personalization"], category="order lines",
+                         retention_days=None, max_value=1000)
+    assert store.features["quantity"].max_value == 1000
+    assert store.features["purchases"].max_value is None
+    batch = [event("u1", "a", "quantity", value=1000.0), event("u2", "b", "quantity",
+             value=1001.0), event("u3", "c", value=5000.0)]
+    with pytest.raises(persona.ValidationError, match=r"row 1, field 'value'.*max_value"):
+        store.ingest(batch)
+    report = store.ingest(batch, on_invalid="skip")
+    assert (report.inserted, report.rejected_by_field) == (2, {"value": 1})
+    for bad in (0, -1, float("nan"), 2e9):
+        with pytest.raises(persona.ValidationError, match="max_value"):
+            store.define_feature("quantity", purposes=["personalization"],
+                                 category="order lines", retention_days=None, max_value=bad)

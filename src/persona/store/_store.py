@@ -386,11 +386,14 @@ class Store:
         category: str,
         retention_days: int | None,
         description: str = "",
+        max_value: float | None = None,
     ) -> None:
         """Define (or update) a feature and the purposes it may serve.
 
         ``retention_days`` must be given: events older than that are invisible to every
-        read (``None`` keeps them until the person is erased).
+        read (``None`` keeps them until the person is erased). ``max_value`` bounds the
+        feature's event values at ingest (every value must be from 0 to it; ``None``: the
+        store-wide bound, 1e9).
         """
         spec = _validated(
             FeatureSpec,
@@ -399,6 +402,7 @@ class Store:
             category=category,
             retention_days=retention_days,
             description=description,
+            max_value=max_value,
         )
         with self._lock:
             self._refresh()
@@ -782,7 +786,14 @@ class Store:
             self._refresh()
             now_us = _to_us(self._now())
             codes = {name: fid for name, (fid, _) in self._features.items()}
-            batch, problems = validate_batch(events, now_us=now_us, features=codes)
+            bounds = {
+                name: spec.max_value
+                for name, (_, spec) in self._features.items()
+                if spec.max_value is not None
+            }
+            batch, problems = validate_batch(
+                events, now_us=now_us, features=codes, max_values=bounds
+            )
             if problems and on_invalid == "raise":
                 raise_for(problems, batch.n)
             try:

@@ -292,9 +292,16 @@ def _utc_strings_us(raw: list[Any]) -> np.ndarray | None:
 
 
 def validate_batch(
-    events: Any, *, now_us: int, features: Mapping[str, int]
+    events: Any,
+    *,
+    now_us: int,
+    features: Mapping[str, int],
+    max_values: Mapping[str, float] | None = None,
 ) -> tuple[Batch, list[dict[str, Any]]]:
     """Validate ``events`` (a list of dicts, or a pandas DataFrame).
+
+    ``max_values`` are the features' own bounds on values, where lower than
+    :data:`MAX_VALUE`.
 
     Returns the valid rows as a :class:`Batch` and every problem found, each naming its row
     and field. The caller decides whether problems reject the whole batch.
@@ -380,6 +387,20 @@ def validate_batch(
         if f in unknown_features:
             problems.append(_problem(int(idx[j]), "feature", f"unknown feature {f!r}", f))
             post_bad[j] = True
+    bounded = {f: b for f, b in (max_values or {}).items() if b < MAX_VALUE}
+    if bounded:
+        value = np.asarray(parsed["value"], dtype=np.float64)
+        for f, bound in bounded.items():
+            over = (value > bound) & ~post_bad  # rare: the features are compared only then
+            if over.any():
+                over &= np.asarray(parsed["feature"], dtype=object) == f
+            for j in np.flatnonzero(over):
+                problems.append(_problem(
+                    int(idx[j]), "value",
+                    f"above the largest value {bound:g} of feature {f!r} (its max_value)",
+                    float(value[j]),
+                ))
+                post_bad[j] = True
     keep = np.flatnonzero(~post_bad)
     if keep.size != idx.size:
         kl = keep.tolist()
