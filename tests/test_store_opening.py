@@ -115,3 +115,19 @@ def test_a_path_that_is_not_a_path_is_a_store_error() -> None:
         persona.Store(None)  # type: ignore[arg-type]
     with pytest.raises(persona.StoreError, match="path"):
         persona.Store(b"app.db")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "overwritten page"])
+def test_a_damaged_store_file_is_a_store_error(damage: str, tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    store = shop(str(path))
+    store.ingest([event(f"u{i}", f"i{i}") for i in range(3000)])
+    store.close()
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[4096:8192] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+    with pytest.raises(persona.StoreError, match=r"backup|new file"):
+        persona.Store(path)

@@ -9,6 +9,7 @@ import json
 import operator
 import os
 import secrets
+import sqlite3
 import struct
 import sys
 import threading
@@ -184,39 +185,49 @@ class Store:
         self.audit = AuditLog(
             self._con, self._lock, self._now, lambda: TableCheck(self._con, self.pseudonym)
         )
-        with self._lock, write_transaction(self._con, timeout=self._timeout):
-            migrated = create_or_migrate(self._con, self.path)
-        with self._lock, self._tx():
-            meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
-            if "store_id" not in meta:
-                meta = {
-                    "store_id": str(uuid.uuid4()),
-                    "pseudonym_key": secrets.token_hex(32),
-                    "schema_version": str(SCHEMA_VERSION),
-                    "generation": "0",
-                    "defs_version": "0",
-                }
-                self._con.executemany(
-                    "INSERT INTO meta(key, value) VALUES (?, ?)", list(meta.items())
-                )
-        self.store_id: str = meta["store_id"]
-        self._key = bytes.fromhex(meta["pseudonym_key"])
-        self._hmac = hmac.new(self._key, digestmod=hashlib.sha256)  # copied per id
-        if migrated is not None:
+        try:
+            with self._lock, write_transaction(self._con, timeout=self._timeout):
+                migrated = create_or_migrate(self._con, self.path)
             with self._lock, self._tx():
-                self.audit.append(
-                    "migrate",
-                    {"from_format": 1, "to_format": SCHEMA_VERSION, "events": migrated},
-                )
-        self._defs_version = -1
-        self._item_ext: list[str] = []
-        self._item_code: dict[str, int] = {}
-        self._item_last = 0
-        self._item_table = np.array([], dtype=object)
-        self._eids = EventIdIndex()
-        self._purposes: dict[str, tuple[int, PurposeSpec]] = {}
-        self._features: dict[str, tuple[int, FeatureSpec]] = {}
-        self._refresh()
+                meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
+                if "store_id" not in meta:
+                    meta = {
+                        "store_id": str(uuid.uuid4()),
+                        "pseudonym_key": secrets.token_hex(32),
+                        "schema_version": str(SCHEMA_VERSION),
+                        "generation": "0",
+                        "defs_version": "0",
+                    }
+                    self._con.executemany(
+                        "INSERT INTO meta(key, value) VALUES (?, ?)", list(meta.items())
+                    )
+            self.store_id: str = meta["store_id"]
+            self._key = bytes.fromhex(meta["pseudonym_key"])
+            self._hmac = hmac.new(self._key, digestmod=hashlib.sha256)  # copied per id
+            if migrated is not None:
+                with self._lock, self._tx():
+                    self.audit.append(
+                        "migrate",
+                        {"from_format": 1, "to_format": SCHEMA_VERSION, "events": migrated},
+                    )
+            self._defs_version = -1
+            self._item_ext: list[str] = []
+            self._item_code: dict[str, int] = {}
+            self._item_last = 0
+            self._item_table = np.array([], dtype=object)
+            self._eids = EventIdIndex()
+            self._purposes: dict[str, tuple[int, PurposeSpec]] = {}
+            self._features: dict[str, tuple[int, FeatureSpec]] = {}
+            self._refresh()
+        except sqlite3.DatabaseError as exc:  # a damaged file, found while opening it
+            self._con.close()
+            raise StoreError(
+                f"cannot open the store file {self.path!r}: {exc}. The file is damaged or not "
+                "a persona store; restore it from a backup, or give a new file name."
+            ) from exc
+        except BaseException:
+            self._con.close()
+            raise
 
     # ------------------------------------------------------------------ plumbing
     def _now(self) -> datetime:
