@@ -365,3 +365,22 @@ def test_output_paths_stay_inside_the_current_folder(
     assert err.count("\n") == 1
     assert not (tmp_path.parent / "escaped").exists()
     assert not outside.exists()
+
+
+def test_arguments_that_are_not_utf8_are_one_line_usage_errors(
+    store_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Undecodable bytes in argv arrive as lone surrogates (PEP 383)."""
+    with pytest.raises(SystemExit) as info:
+        main(["--store", store_path, "consent", "u\udcff", "personalization", "grant",
+              "--source", "x"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "not valid UTF-8" in err and err.count("\n") == 1
+
+
+def test_demo_customers_are_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--customers", "-5", "--folder", "d"])
+    assert info.value.code == 2
+    assert "argument --customers" in capsys.readouterr().err

@@ -549,7 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "a fresh folder, train a private model, and show recommendations, "
                           "explanations, consent changes, erasure and reviewer reports.")
     demo.add_argument("--folder", help="where to write the demo's files (default: a new folder)")
-    demo.add_argument("--customers", type=int, default=600, help="how many customers to use")
+    demo.add_argument("--customers", type=_int_flag(10, 100_000), default=600,
+                      help="how many customers to use (10 to 100000)")
     demo.set_defaults(func=_demo)
 
     purpose = sub.add_parser("purpose", help="define purposes people consent to")
@@ -681,6 +682,14 @@ def _one_line(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``persona`` command. Returns the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the terminal's encoding could not decode
+            parser.error(
+                f"the argument {arg!r} is not valid UTF-8 text; give ids and names in UTF-8"
+            )
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help()
