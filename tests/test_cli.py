@@ -23,6 +23,12 @@ CSV = """InvoiceNo,StockCode,Quantity,InvoiceDate,CustomerID
 """
 
 
+@pytest.fixture(autouse=True)
+def _inside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output paths must lie inside the current folder: run every command from tmp_path."""
+    monkeypatch.chdir(tmp_path)
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -234,3 +240,147 @@ def test_train_refuses_a_nan_epsilon(store_path: str, tmp_path: Path,
         main(["--store", store_path, "train", "--out", str(tmp_path / "m"), "--epsilon", "nan"])
     assert info.value.code == 2
     assert "argument --epsilon" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ issue 17, point 11
+def _one_line_error(err: str) -> None:
+    assert err.startswith("persona: error:"), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+EVENTS = "user,item,feature,value,at\n" + "".join(
+    f"{u},{i},purchases,1,2026-10-0{d}T10:00:00Z\n"
+    for u, i, d in [("17850", "a", 1), ("17850", "b", 2), ("13047", "a", 3), ("13047", "c", 4),
+                    ("12583", "b", 5)]
+)
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    (b"user,item\n\xff\xfe,x\n", "UTF-8"),
+    (b"user,item\n" + b"a" * 200_000 + b",x\n", "field"),
+    (b'{"user": "\xff"}\n', "UTF-8"),
+])
+def test_unreadable_files_are_one_line_errors(
+    store_path: str, tmp_path: Path, content: bytes, needle: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = "bad.jsonl" if content.startswith(b"{") else "bad.csv"
+    (tmp_path / name).write_bytes(content)
+    for argv in (["ingest", name], ["catalogue", "import", name]):
+        code, _, err = run(capsys, "--store", store_path, *argv)
+        assert code == 1, argv
+        _one_line_error(err)
+        assert needle in err and "bad." in err
+
+
+def test_store_on_a_file_that_is_not_sqlite_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a database\n" * 50)
+    code, _, err = run(capsys, "--store", "notes.txt", "purpose", "add", "p",
+                       "--description", "d")
+    assert code == 1
+    _one_line_error(err)
+    assert "not an SQLite database" in err
+
+
+def test_a_utf8_bom_does_not_hide_the_first_column(
+    store_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bom.csv").write_text("\ufeff" + EVENTS, encoding="utf-8")
+    code, out, err = run(capsys, "--store", store_path, "ingest", "bom.csv")
+    assert code == 0, err
+    assert "ingested 5 of 5 events" in out
+
+
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--iterations", "99999999999999999999"), ("--iterations", "0"), ("--iterations", "x"),
+    ("--factors", "100000000"), ("--factors", "-1"), ("-n", "99999999999999999999"),
+])
+def test_train_and_recommend_sizes_are_bounded(
+    store_path: str, flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = (["recommend", "u1", "--model", "m"] if flag == "-n"
+            else ["train", "--out", "m"])
+    with pytest.raises(SystemExit) as info:
+        main(["--store", store_path, *argv, flag, value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and "from 1 to" in err
+    assert err.count("\n") == 1
+
+
+def test_recommend_with_nothing_to_show_says_so(
+    store_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = ["--store", store_path]
+    (tmp_path / "e.csv").write_text(EVENTS)
+    assert run(capsys, *s, "ingest", "e.csv")[0] == 0
+    assert run(capsys, *s, "train", "--out", "m", "--model", "itemknn")[0] == 0
+    code, out, err = run(capsys, *s, "recommend", "17850", "--model", "m", "-n", "5")
+    assert code == 0
+    if not any(line[:4].strip().rstrip(".").isdigit() for line in out.splitlines()):
+        assert "nothing to recommend" in out + err
+    # a person who has every item: nothing is left to show
+    (tmp_path / "all.csv").write_text("user,item,feature,value,at\n" + "".join(
+        f"12583,{i},purchases,1,2026-10-06T10:00:00Z\n" for i in "ac"))
+    assert run(capsys, *s, "ingest", "all.csv")[0] == 0
+    assert run(capsys, *s, "train", "--out", "m2", "--model", "itemknn")[0] == 0
+    code, out, err = run(capsys, *s, "recommend", "12583", "--model", "m2")
+    assert code == 0
+    assert "nothing to recommend to '12583'" in out
+    code, out, err = run(capsys, *s, "recommend", "12583", "--model", "m2", "--json")
+    assert code == 0 and json.loads(out) == []
+    assert "nothing to recommend" in err
+
+
+def test_ingest_errors_name_the_cli_flags(
+    store_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "naive.csv").write_text(EVENTS.replace("T10:00:00Z", " 10:00:00"))
+    code, _, err = run(capsys, "--store", store_path, "ingest", "naive.csv")
+    assert code == 1
+    _one_line_error(err)
+    assert "--on-invalid skip" in err and "on_invalid=" not in err
+    assert "--tz" in err
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--model", "popularity"],
+    ["report", "--model", "m"],
+    ["export", "17850"],
+])
+@pytest.mark.parametrize("out", ["../escaped", "sub/../../escaped", "ABSOLUTE"])
+def test_output_paths_stay_inside_the_current_folder(
+    store_path: str, tmp_path: Path, command: list[str], out: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-escaped"  # absolute, outside the folder
+    out = str(outside) if out == "ABSOLUTE" else out
+    with pytest.raises(SystemExit) as info:
+        main(["--store", store_path, *command, "--out", out])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --out" in err and "inside the current folder" in err
+    assert err.count("\n") == 1
+    assert not (tmp_path.parent / "escaped").exists()
+    assert not outside.exists()
+
+
+def test_arguments_that_are_not_utf8_are_one_line_usage_errors(
+    store_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Undecodable bytes in argv arrive as lone surrogates (PEP 383)."""
+    with pytest.raises(SystemExit) as info:
+        main(["--store", store_path, "consent", "u\udcff", "personalization", "grant",
+              "--source", "x"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "not valid UTF-8" in err and err.count("\n") == 1
+
+
+def test_demo_customers_are_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--customers", "-5", "--folder", "d"])
+    assert info.value.code == 2
+    assert "argument --customers" in capsys.readouterr().err

@@ -327,7 +327,7 @@ def test_reads_follow_redefinitions_at_once_in_every_handle(tmp_path: Path) -> N
                 st.sampled_from(["a", "b", "c", "d"]),
                 st.sampled_from(["purchases", "views", "location"]),
                 st.integers(0, 900),  # days before the read
-                st.floats(-5, 5, allow_nan=False),
+                st.floats(0, 5, allow_nan=False),  # values are confidences: >= 0
             ),
             min_size=1,
             max_size=8,

@@ -32,26 +32,31 @@ def test_online_retail_ingests_whole_and_guest_checkouts_are_counted(shared_data
         }
     )
     guests = int(raw["CustomerID"].isna().sum())
+    # cancellations have negative quantities: values are confidences (>= 0), so they are
+    # refused as 'value' (issue 17, point 7); a guest's row is refused for its 'user' first
+    returns = int((raw["CustomerID"].notna() & (raw["Quantity"] < 0)).sum())
+    kept = raw[raw["CustomerID"].notna() & (raw["Quantity"] >= 0)]
     clock = Clock(datetime(2011, 12, 10, tzinfo=UTC))
     store = persona.Store(":memory:", clock=clock)
     store.define_purpose("personalization", description="Recommend products from what you buy")
     store.define_feature(
         "purchases", purposes=["personalization"], category="purchase history", retention_days=730
     )
-    with pytest.raises(persona.ValidationError, match="field 'user'"):
+    with pytest.raises(persona.ValidationError, match="field 'value'"):
         store.ingest(df)
     assert store.stats()["events"] == 0
     report = store.ingest(df, on_invalid="skip")
-    assert report.rejected == guests == 135_080
-    assert report.rejected_by_field == {"user": guests}
-    assert report.inserted == len(raw) - guests
-    customers = raw["CustomerID"].dropna().unique()
-    assert store.stats()["people"] == len(customers) == 4_372
+    assert guests == 135_080 and returns == 8_905
+    assert report.rejected == guests + returns
+    assert report.rejected_by_field == {"user": guests, "value": returns}
+    assert report.inserted == len(raw) - guests - returns == len(kept)
+    customers = kept["CustomerID"].unique()
+    assert store.stats()["people"] == len(customers)
     assert store.ingest(df, on_invalid="skip").inserted == 0  # re-sent: nothing changes
     for c in customers[::2]:
         store.grant(str(int(c)), "personalization", source="checkout")
     cols = store.scope("personalization").events()
     granted = {str(int(c)) for c in customers[::2]}
     assert set(cols.users) == granted
-    expected = int(raw["CustomerID"].dropna().astype(int).astype(str).isin(granted).sum())
+    expected = int(kept["CustomerID"].astype(int).astype(str).isin(granted).sum())
     assert len(cols) == expected

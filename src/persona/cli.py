@@ -3,7 +3,9 @@
 Every command takes ``--store PATH`` (default: ``$PERSONA_STORE`` or ``persona.db``).
 User mistakes print one clear line and exit 1; usage mistakes (a missing flag, a flag value
 that is not a finite number in range) print one line naming the flag and exit 2; no
-tracebacks.
+tracebacks. Files are read as UTF-8 (a byte order mark is fine). ``--out`` paths must lie
+inside the current folder (no ``..``); ``--iterations``, ``--factors`` and ``-n`` are
+bounded.
 
     persona demo                                 the end-to-end demo on the bundled shop
     persona purpose add NAME --description TEXT  define a purpose
@@ -107,6 +109,8 @@ def _int(text: str, flag: str) -> int:
 
 
 def _read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+    """The rows of a CSV or JSON lines file (UTF-8, a byte order mark tolerated); a file
+    that cannot be read is a one-line :class:`UsageError` naming it."""
     if not path.exists():
         raise UsageError(f"no such file: {path}")
     if fmt == "auto":
@@ -116,16 +120,34 @@ def _read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
         import gzip
 
         opener = gzip.open  # type: ignore[assignment]
-    with opener(path, "rt", encoding="utf-8", newline="") as f:  # type: ignore[operator]
-        if fmt == "csv":
-            yield from csv.DictReader(f)
-        else:
-            for k, line in enumerate(f, start=1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise UsageError(f"{path}, line {k}: not JSON ({exc.msg})") from None
+    reader: Any = None
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:  # type: ignore[operator]
+            if fmt == "csv":
+                reader = csv.DictReader(f)
+                yield from reader
+            else:
+                for k, line in enumerate(f, start=1):
+                    if line.strip():
+                        try:
+                            yield json.loads(line)
+                        except json.JSONDecodeError as exc:
+                            raise UsageError(
+                                f"{path}, line {k}: not JSON ({exc.msg})"
+                            ) from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start} of a chunk); save it as UTF-8 (e.g. iconv -f latin1 -t utf-8) and "
+            "try again"
+        ) from None
+    except csv.Error as exc:
+        line = f", line {reader.line_num}" if reader is not None else ""
+        raise UsageError(
+            f"{path}{line}: not readable as CSV ({exc}); check the file's delimiter and "
+            "quoting (a field over 128 KiB is most often an unclosed quote), or give "
+            "--format jsonl for JSON lines"
+        ) from None
 
 
 def _mapping(pairs: Sequence[str]) -> dict[str, str]:
@@ -187,10 +209,7 @@ def _ingest(args: argparse.Namespace) -> int:
         try:
             report = store.ingest(batch, on_invalid=args.on_invalid)
         except ValidationError as exc:
-            first = exc.errors[0] if exc.errors else {}
-            row = first.get("row")
-            where = "" if row is None else f" (file row {base + int(row) + 1})"
-            raise UsageError(f"{exc}{where}") from None
+            raise UsageError(_ingest_message(exc, base)) from None
         for key in totals:
             totals[key] += getattr(report, key)
         base += len(batch)
@@ -206,6 +225,26 @@ def _ingest(args: argparse.Namespace) -> int:
         f"({totals['duplicates']:,} duplicates, {totals['rejected']:,} rejected) into {args.store}"
     )
     return 0
+
+
+def _ingest_message(exc: ValidationError, base: int) -> str:
+    """A refused batch's message in the command line's words: its flags, not the API's
+    arguments, and the file row of the first problem."""
+    first = exc.errors[0] if exc.errors else {}
+    row = first.get("row")
+    where = "" if row is None else f" (file row {base + int(row) + 1})"
+    text = str(exc).replace(
+        "pass on_invalid='skip' to store the valid rows and count the rest",
+        "run again with --on-invalid skip to store the valid rows and count the rest",
+    )
+    if any(
+        e.get("field") == "at" and "zone" in str(e.get("message", "")).replace("timezone",
+                                                                             "time zone")
+        for e in exc.errors
+    ):
+        text += (" Times written without a time zone can be read in one with --tz, e.g. "
+                 "--tz Europe/London.")
+    return f"{text}{where}"
 
 
 def _catalogue_import(args: argparse.Namespace) -> int:
@@ -275,6 +314,18 @@ def _load(args: argparse.Namespace) -> Any:
 def _recommend(args: argparse.Namespace) -> int:
     p = _load(args)
     recs = p.recommend(args.user, n=args.n)
+    if not recs:
+        note = (
+            f"nothing to recommend to {args.user!r}: the model has no item left to show "
+            "them (they have every item it knows, or the rest are excluded); train again "
+            "when there are more items, or check 'persona export' for what is held"
+        )
+        if args.json:
+            _print_json([])
+            print(note, file=sys.stderr)
+        else:
+            print(note)
+        return 0
     if args.json:
         _print_json([r.model_dump(mode="json") for r in recs])
         return 0
@@ -358,6 +409,42 @@ def _float_flag(rule: str, ok: Any) -> Any:
         return value
 
     return parse
+
+
+def _int_flag(low: int, high: int) -> Any:
+    """An argparse ``type`` for a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"needs a whole number from {low} to {high}, not {text!r}"
+            )
+        return value
+
+    return parse
+
+
+MAX_ITERATIONS = 1_000
+MAX_FACTORS = 1_024
+MAX_N = 10_000
+
+
+def _out_path(text: str) -> str:
+    """An argparse ``type`` for an output path: inside the current folder (no ``..``
+    component, and not resolving elsewhere, also through a symbolic link)."""
+    path = Path(text)
+    here = Path.cwd().resolve()
+    full = (here / path).resolve()
+    if ".." in path.parts or (full != here and here not in full.parents):
+        raise argparse.ArgumentTypeError(
+            f"must be a path inside the current folder ({here}), without '..', not "
+            f"{text!r}; cd to where the output should go and give a relative path"
+        )
+    return text
 
 
 _EPSILON = _float_flag("a finite number > 0", lambda v: v > 0)
@@ -462,7 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "a fresh folder, train a private model, and show recommendations, "
                           "explanations, consent changes, erasure and reviewer reports.")
     demo.add_argument("--folder", help="where to write the demo's files (default: a new folder)")
-    demo.add_argument("--customers", type=int, default=600, help="how many customers to use")
+    demo.add_argument("--customers", type=_int_flag(10, 100_000), default=600,
+                      help="how many customers to use (10 to 100000)")
     demo.set_defaults(func=_demo)
 
     purpose = sub.add_parser("purpose", help="define purposes people consent to")
@@ -518,11 +606,14 @@ def build_parser() -> argparse.ArgumentParser:
     cshow.set_defaults(func=_catalogue_show)
 
     train = sub.add_parser("train", help="fit a model on the consented data and save it")
-    train.add_argument("--out", required=True, help="folder to save the model in")
+    train.add_argument("--out", required=True, type=_out_path,
+                       help="folder to save the model in (inside the current folder)")
     train.add_argument("--purpose", default="personalization")
     train.add_argument("--model", choices=_MODEL_NAMES, default="als")
-    train.add_argument("--factors", type=int, default=64)
-    train.add_argument("--iterations", type=int, default=15)
+    train.add_argument("--factors", type=_int_flag(1, MAX_FACTORS), default=64,
+                       help=f"latent factors of als/bpr (1 to {MAX_FACTORS})")
+    train.add_argument("--iterations", type=_int_flag(1, MAX_ITERATIONS), default=15,
+                       help=f"training sweeps of als/bpr (1 to {MAX_ITERATIONS})")
     train.add_argument("--epsilon", type=_EPSILON, help="train with differential privacy")
     train.add_argument("--delta", type=_DELTA, default=1e-6)
     train.set_defaults(func=_train)
@@ -550,7 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("recommend", help="recommend items to a person, with explanations")
     rec.add_argument("user")
     rec.add_argument("--model", required=True, help="folder written by 'persona train'")
-    rec.add_argument("-n", type=int, default=10)
+    rec.add_argument("-n", type=_int_flag(1, MAX_N), default=10,
+                     help=f"how many items (1 to {MAX_N})")
     rec.add_argument("--json", action="store_true")
     rec.set_defaults(func=_recommend)
 
@@ -564,13 +656,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="write the privacy reviewer reports")
     rep.add_argument("--model", required=True)
-    rep.add_argument("--out", required=True)
+    rep.add_argument("--out", required=True, type=_out_path,
+                     help="folder to write the reports in (inside the current folder)")
     rep.add_argument("--user", help="also write this person's transparency report")
     rep.set_defaults(func=_report)
 
     export = sub.add_parser("export", help="everything held about a person, as JSON")
     export.add_argument("user")
-    export.add_argument("--out", help="write to this file instead of the screen")
+    export.add_argument("--out", type=_out_path,
+                        help="write to this file (inside the current folder) instead of the "
+                        "screen")
     export.set_defaults(func=_export)
 
     erase = sub.add_parser("erase", help="erase a person (cannot be undone)")
@@ -580,9 +675,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``persona`` command. Returns the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the terminal's encoding could not decode
+            parser.error(
+                f"the argument {arg!r} is not valid UTF-8 text; give ids and names in UTF-8"
+            )
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help()
@@ -590,7 +697,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except PersonaError as exc:
-        print(f"persona: error: {exc}", file=sys.stderr)
+        print(f"persona: error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"persona: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),

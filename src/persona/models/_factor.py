@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat
 from scipy.linalg.lapack import dposv as _dposv
 from tqdm.auto import tqdm
 
+from persona.errors import ValidationError
 from persona.models._base import Recommender, _one_blas_thread, _show_progress
 
 __all__ = ["ALS", "BPR", "ALSConfig", "BPRConfig"]
@@ -61,6 +62,26 @@ def _seed(random_state: RandomState) -> np.random.Generator:
     if isinstance(random_state, np.random.Generator):
         return random_state
     return np.random.default_rng(random_state)
+
+
+def _refuse_non_finite(
+    model: Recommender, matrix: sp.csr_matrix, regularization: float, *factors: np.ndarray
+) -> None:
+    """Raise (and leave ``model`` unfitted) when a fit's factors are not all finite.
+
+    Very large confidences overflow the float32 kernels; the model would then score every
+    item NaN and return empty lists for everyone."""
+    if all(np.isfinite(f).all() for f in factors):
+        return
+    for name in ("users_", "items_", "history_", "item_factors_", "user_factors_"):
+        model.__dict__.pop(name, None)
+    largest = float(matrix.data.max()) if matrix.nnz else 0.0
+    raise ValidationError(
+        f"{type(model).__name__} fit gave non-finite factors (the float32 arithmetic "
+        f"overflowed): the largest value in the matrix is {largest:.3g}. Scale the values "
+        "down (e.g. cap them at 1e6, or use log1p(value)) or raise regularization "
+        f"(now {regularization:g}) and fit again; the model is not fitted."
+    )
 
 
 def _transposed(Y: np.ndarray) -> np.ndarray:
@@ -265,6 +286,7 @@ class ALS(_FactorModel):
                 )
                 self._item_step(Ciu, Y, U, config)
                 bar.update(1)
+        _refuse_non_finite(self, matrix, config.regularization, Y, U)
         self.item_factors_ = Y
         self.user_factors_ = U  # implicit's CG factors: only used to re-solve items in forget
         self._prepare_items()
@@ -509,6 +531,9 @@ class BPR(_FactorModel):
         )
         raw.fit(sp.csr_matrix(matrix, dtype=np.float32),
                 show_progress=_show_progress(self.show_progress))
+        _refuse_non_finite(
+            self, matrix, config.regularization, raw.item_factors, raw.user_factors
+        )
         self.item_factors_ = np.ascontiguousarray(raw.item_factors, dtype=np.float32)
         self.user_factors_ = np.ascontiguousarray(raw.user_factors, dtype=np.float32)
         self._prepare_items()

@@ -56,7 +56,12 @@ class PurposeSpec(_Frozen):
 
 
 class FeatureSpec(_Frozen):
-    """A kind of data held about people, and the purposes it may serve."""
+    """A kind of data held about people, and the purposes it may serve.
+
+    Every event of a feature has a ``value``, a confidence (a count, an amount, seconds):
+    a finite number from 0 to ``max_value`` (1e9 unless the feature sets a lower one).
+    Ingest refuses others (negative, NaN, infinite or larger values) row by row, as it
+    refuses any bad field."""
 
     name: Name
     purposes: tuple[Name, ...] = Field(min_length=1)
@@ -66,6 +71,9 @@ class FeatureSpec(_Frozen):
     retention_days: Annotated[int, Field(ge=1, le=36500)] | None
     """Events older than this are invisible to every read; ``None`` keeps them until erasure."""
     description: str = ""
+    max_value: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] | None = None
+    """The largest event value this feature accepts at ingest (``None``: the store-wide
+    bound, 1e9). E.g. ``max_value=1000`` for quantities of one order line."""
     created_at: datetime | None = None
 
 

@@ -18,7 +18,10 @@ holding their id (``secure_delete`` zeroes it on disk).
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,8 +116,86 @@ CREATE TABLE IF NOT EXISTS privacy_budget (
 MMAP_BYTES = 1 << 30  # address space only: pages are mapped as they are read
 
 
+def check_path(path: str) -> None:
+    """Refuse a store path that cannot hold a store file, before SQLite touches it: empty,
+    a folder, in a missing folder, not a regular file (``/dev/null``), read-only."""
+    if path == ":memory:":
+        return
+    if not path.strip():
+        raise StoreError(
+            "the store path is empty; give a file name such as 'persona.db', or ':memory:' "
+            "for a store that lives only in memory."
+        )
+    if os.path.isdir(path):
+        raise StoreError(
+            f"{path!r} is a folder, not a store file; give a file name inside it, e.g. "
+            f"{os.path.join(path, 'persona.db')!r}."
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StoreError(
+            f"the folder of the store file {path!r} does not exist; create {folder!r} first "
+            "or give a path in an existing folder."
+        )
+    if os.path.exists(path):
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise StoreError(
+                f"{path!r} is not a regular file (a device, pipe or socket); give the path "
+                "of a store file, e.g. 'persona.db'."
+            )
+        writable = info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+        if not writable or not os.access(path, os.W_OK):
+            raise StoreError(
+                f"the store file {path!r} is read-only; persona writes to its store (consent, "
+                "audit log, reads' entries). Make it writable (chmod u+w) or open a copy."
+            )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"the folder {folder!r} is not writable, and a store needs to write its "
+            "write-ahead log next to the file; make the folder writable or move the file."
+        )
+
+
+def _own_tables() -> frozenset[str]:
+    return frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", DDL))
+
+
+def check_own(con: sqlite3.Connection, path: str) -> None:
+    """Refuse an SQLite database that is not a persona store: one with tables but no
+    ``meta`` naming a store id and a format (persona never adds its tables next to
+    another application's). A file whose tables are all persona's and whose ``meta`` is
+    still empty is a store whose creation was interrupted: it is ours."""
+    tables = {
+        r[0]
+        for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if not r[0].startswith("sqlite_")
+    }
+    if not tables:
+        return
+    if "meta" in tables:
+        columns = [r[1] for r in con.execute("PRAGMA table_info(meta)")]
+        if columns == ["key", "value"]:
+            keys = {r[0] for r in con.execute("SELECT key FROM meta")}
+            if {"store_id", "schema_version"} <= keys:
+                return
+            if not keys and tables <= _own_tables() | {"segments_v1"}:
+                return
+    shown = ", ".join(sorted(tables)[:5]) + (" …" if len(tables) > 5 else "")
+    raise StoreError(
+        f"{path!r} is an SQLite database but not a persona store (it holds the tables "
+        f"{shown}); persona does not add its tables to another application's database. "
+        "Give the store a new file, e.g. 'persona.db'."
+    )
+
+
 def connect(path: str, *, timeout: float, synchronous: str) -> sqlite3.Connection:
-    """Open ``path`` with the pragmas the store relies on."""
+    """Open ``path`` with the pragmas the store relies on.
+
+    Refuses (with a :class:`~persona.StoreError`) a path that cannot hold a store, a file
+    that is not an SQLite database, and an SQLite database that is not a persona store,
+    before anything is written to it."""
+    check_path(path)
     try:
         con = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:  # pragma: no cover - depends on the file system
@@ -122,22 +203,38 @@ def connect(path: str, *, timeout: float, synchronous: str) -> sqlite3.Connectio
             f"cannot open the store file {path!r}: {exc}. Check that the folder exists and "
             "is writable."
         ) from exc
-    con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-    if path != ":memory:":
-        mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal":  # pragma: no cover - e.g. network file systems
+    try:
+        con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        check_own(con, path)
+        if path != ":memory:":
+            mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":  # pragma: no cover - e.g. network file systems
+                raise StoreError(
+                    f"the store file {path!r} cannot use write-ahead logging (got {mode!r}); "
+                    "put it on a local disk."
+                )
+        con.execute(f"PRAGMA synchronous = {synchronous}")
+        con.execute("PRAGMA secure_delete = ON")
+        con.execute("PRAGMA foreign_keys = ON")
+        con.execute("PRAGMA temp_store = MEMORY")
+        # Read the file through a memory map (writes still go through the WAL): a person's
+        # history reads a few segment blobs of several overflow pages each, and without the
+        # map each page is one read() call. SQLite caps this at its compile-time limit.
+        con.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        if "not a database" in str(exc):
             raise StoreError(
-                f"the store file {path!r} cannot use write-ahead logging (got {mode!r}); "
-                "put it on a local disk."
-            )
-    con.execute(f"PRAGMA synchronous = {synchronous}")
-    con.execute("PRAGMA secure_delete = ON")
-    con.execute("PRAGMA foreign_keys = ON")
-    con.execute("PRAGMA temp_store = MEMORY")
-    # Read the file through a memory map (writes still go through the WAL): a person's
-    # history reads a few segment blobs of several overflow pages each, and without the
-    # map each page is one read() call. SQLite caps this at its compile-time limit.
-    con.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+                f"{path!r} is not an SQLite database, so not a persona store; give the store "
+                "a new file, e.g. 'persona.db' (persona never overwrites another file)."
+            ) from exc
+        raise StoreError(
+            f"cannot open the store file {path!r}: {exc}. Check that it is a persona store "
+            "on a local, writable disk, or give a new file name."
+        ) from exc
+    except BaseException:
+        con.close()
+        raise
     return con
 
 

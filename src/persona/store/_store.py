@@ -9,6 +9,7 @@ import json
 import operator
 import os
 import secrets
+import sqlite3
 import struct
 import sys
 import threading
@@ -120,9 +121,13 @@ class Store:
     ----------
     path:
         The store file, created if absent (``":memory:"`` for a throw-away store).
-        Several processes may open the same file at once.
+        Several processes may open the same file at once. A path that cannot hold a
+        store (empty, a folder, a missing folder, a device, a read-only file), a file that
+        is not SQLite, or an SQLite database that is not a persona store (another
+        application's tables) is refused with a ``StoreError`` before anything is written.
     timeout:
-        Seconds to wait for another process's write lock before raising ``StoreError``.
+        Seconds (0 to 86400) to wait for another process's write lock before raising
+        ``StoreError``.
     durability:
         ``"full"`` (default) syncs every change (events, consent, erasure, definitions)
         to disk; ``"normal"`` survives a crash of the process but may lose the last
@@ -162,8 +167,8 @@ class Store:
                 f"durability must be 'full' or 'normal', not {durability!r}",
                 errors=[{"row": None, "field": "durability", "message": "invalid"}],
             )
-        self.path = os.fspath(path)
-        self._timeout = float(timeout)
+        self.path = _store_path(path)
+        self._timeout = _store_timeout(timeout)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._con = connect(self.path, timeout=self._timeout, synchronous=durability.upper())
@@ -181,39 +186,49 @@ class Store:
         self.audit = AuditLog(
             self._con, self._lock, self._now, lambda: TableCheck(self._con, self.pseudonym)
         )
-        with self._lock, write_transaction(self._con, timeout=self._timeout):
-            migrated = create_or_migrate(self._con, self.path)
-        with self._lock, self._tx():
-            meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
-            if "store_id" not in meta:
-                meta = {
-                    "store_id": str(uuid.uuid4()),
-                    "pseudonym_key": secrets.token_hex(32),
-                    "schema_version": str(SCHEMA_VERSION),
-                    "generation": "0",
-                    "defs_version": "0",
-                }
-                self._con.executemany(
-                    "INSERT INTO meta(key, value) VALUES (?, ?)", list(meta.items())
-                )
-        self.store_id: str = meta["store_id"]
-        self._key = bytes.fromhex(meta["pseudonym_key"])
-        self._hmac = hmac.new(self._key, digestmod=hashlib.sha256)  # copied per id
-        if migrated is not None:
+        try:
+            with self._lock, write_transaction(self._con, timeout=self._timeout):
+                migrated = create_or_migrate(self._con, self.path)
             with self._lock, self._tx():
-                self.audit.append(
-                    "migrate",
-                    {"from_format": 1, "to_format": SCHEMA_VERSION, "events": migrated},
-                )
-        self._defs_version = -1
-        self._item_ext: list[str] = []
-        self._item_code: dict[str, int] = {}
-        self._item_last = 0
-        self._item_table = np.array([], dtype=object)
-        self._eids = EventIdIndex()
-        self._purposes: dict[str, tuple[int, PurposeSpec]] = {}
-        self._features: dict[str, tuple[int, FeatureSpec]] = {}
-        self._refresh()
+                meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
+                if "store_id" not in meta:
+                    meta = {
+                        "store_id": str(uuid.uuid4()),
+                        "pseudonym_key": secrets.token_hex(32),
+                        "schema_version": str(SCHEMA_VERSION),
+                        "generation": "0",
+                        "defs_version": "0",
+                    }
+                    self._con.executemany(
+                        "INSERT INTO meta(key, value) VALUES (?, ?)", list(meta.items())
+                    )
+            self.store_id: str = meta["store_id"]
+            self._key = bytes.fromhex(meta["pseudonym_key"])
+            self._hmac = hmac.new(self._key, digestmod=hashlib.sha256)  # copied per id
+            if migrated is not None:
+                with self._lock, self._tx():
+                    self.audit.append(
+                        "migrate",
+                        {"from_format": 1, "to_format": SCHEMA_VERSION, "events": migrated},
+                    )
+            self._defs_version = -1
+            self._item_ext: list[str] = []
+            self._item_code: dict[str, int] = {}
+            self._item_last = 0
+            self._item_table = np.array([], dtype=object)
+            self._eids = EventIdIndex()
+            self._purposes: dict[str, tuple[int, PurposeSpec]] = {}
+            self._features: dict[str, tuple[int, FeatureSpec]] = {}
+            self._refresh()
+        except sqlite3.DatabaseError as exc:  # a damaged file, found while opening it
+            self._con.close()
+            raise StoreError(
+                f"cannot open the store file {self.path!r}: {exc}. The file is damaged or not "
+                "a persona store; restore it from a backup, or give a new file name."
+            ) from exc
+        except BaseException:
+            self._con.close()
+            raise
 
     # ------------------------------------------------------------------ plumbing
     def _now(self) -> datetime:
@@ -383,11 +398,14 @@ class Store:
         category: str,
         retention_days: int | None,
         description: str = "",
+        max_value: float | None = None,
     ) -> None:
         """Define (or update) a feature and the purposes it may serve.
 
         ``retention_days`` must be given: events older than that are invisible to every
-        read (``None`` keeps them until the person is erased).
+        read (``None`` keeps them until the person is erased). ``max_value`` bounds the
+        feature's event values at ingest (every value must be from 0 to it; ``None``: the
+        store-wide bound, 1e9).
         """
         spec = _validated(
             FeatureSpec,
@@ -396,6 +414,7 @@ class Store:
             category=category,
             retention_days=retention_days,
             description=description,
+            max_value=max_value,
         )
         with self._lock:
             self._refresh()
@@ -786,7 +805,14 @@ class Store:
             self._refresh()
             now_us = _to_us(self._now())
             codes = {name: fid for name, (fid, _) in self._features.items()}
-            batch, problems = validate_batch(events, now_us=now_us, features=codes)
+            bounds = {
+                name: spec.max_value
+                for name, (_, spec) in self._features.items()
+                if spec.max_value is not None
+            }
+            batch, problems = validate_batch(
+                events, now_us=now_us, features=codes, max_values=bounds
+            )
             if problems and on_invalid == "raise":
                 raise_for(problems, batch.n)
             try:
@@ -2200,6 +2226,37 @@ def _names(value: Any, user: str) -> bool:
     if isinstance(value, list | tuple | set | frozenset):
         return any(_names(v, user) for v in value)
     return False
+
+
+def _store_path(path: Any) -> str:
+    """The store's path as a ``str``; a :class:`~persona.StoreError` for anything else."""
+    try:
+        value = os.fspath(path)
+    except TypeError:
+        value = None
+    if not isinstance(value, str):
+        raise StoreError(
+            f"the store path must be a str or a pathlib.Path, not {type(path).__name__}; "
+            "e.g. persona.Store('persona.db'), or persona.Store(':memory:')"
+        )
+    return value
+
+
+MAX_TIMEOUT_S = 86_400.0
+
+
+def _store_timeout(timeout: Any) -> float:
+    """``timeout`` as seconds: a finite number from 0 to a day, else a StoreError."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 <= timeout <= MAX_TIMEOUT_S  # also refuses NaN
+    ):
+        raise StoreError(
+            f"timeout must be a number of seconds from 0 to {MAX_TIMEOUT_S:g} (how long to "
+            f"wait for another process's write lock), not {timeout!r}; e.g. timeout=30"
+        )
+    return float(timeout)
 
 
 def _no_events(features: tuple[str, ...]) -> EventColumns:

@@ -27,12 +27,16 @@ FIELDS = ("user", "item", "feature", "value", "at", "id")
 REQUIRED = ("user", "item", "feature", "at")
 _MISSING = object()
 MAX_FUTURE_US = 5 * 60 * 1_000_000  # clocks drift; five minutes ahead is tolerated
+MAX_VALUE = 1e9
+"""The largest event value any feature accepts. Values are confidences (counts, amounts,
+seconds): 0 to 1e9 holds every real one, and larger ones overflow the models' float32
+arithmetic (an ALS fit on one value of 1e12 gives NaN factors)."""
 
 FIX = {
     "user": "give each event a non-empty string id for the person, e.g. 'u1'",
     "item": "give each event a non-empty string id for the item, e.g. 'sku-9'",
     "feature": "use a feature defined with store.define_feature(...)",
-    "value": "use a finite number (int or float), e.g. 1.0",
+    "value": "use a finite number from 0 to 1e9 (int or float), e.g. 1.0",
     "at": "use an ISO 8601 time with a time zone, e.g. '2026-11-01T10:00:00Z', or a "
     "timezone-aware datetime",
     "id": "use a non-empty string event id, or leave it out",
@@ -40,7 +44,7 @@ FIX = {
 
 
 Id = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=512, pattern=r"\S")]
-Value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Value = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=0.0, le=MAX_VALUE)]
 At = AwareDatetime
 
 
@@ -288,9 +292,16 @@ def _utc_strings_us(raw: list[Any]) -> np.ndarray | None:
 
 
 def validate_batch(
-    events: Any, *, now_us: int, features: Mapping[str, int]
+    events: Any,
+    *,
+    now_us: int,
+    features: Mapping[str, int],
+    max_values: Mapping[str, float] | None = None,
 ) -> tuple[Batch, list[dict[str, Any]]]:
     """Validate ``events`` (a list of dicts, or a pandas DataFrame).
+
+    ``max_values`` are the features' own bounds on values, where lower than
+    :data:`MAX_VALUE`.
 
     Returns the valid rows as a :class:`Batch` and every problem found, each naming its row
     and field. The caller decides whether problems reject the whole batch.
@@ -376,6 +387,20 @@ def validate_batch(
         if f in unknown_features:
             problems.append(_problem(int(idx[j]), "feature", f"unknown feature {f!r}", f))
             post_bad[j] = True
+    bounded = {f: b for f, b in (max_values or {}).items() if b < MAX_VALUE}
+    if bounded:
+        value = np.asarray(parsed["value"], dtype=np.float64)
+        for f, bound in bounded.items():
+            over = (value > bound) & ~post_bad  # rare: the features are compared only then
+            if over.any():
+                over &= np.asarray(parsed["feature"], dtype=object) == f
+            for j in np.flatnonzero(over):
+                problems.append(_problem(
+                    int(idx[j]), "value",
+                    f"above the largest value {bound:g} of feature {f!r} (its max_value)",
+                    float(value[j]),
+                ))
+                post_bad[j] = True
     keep = np.flatnonzero(~post_bad)
     if keep.size != idx.size:
         kl = keep.tolist()
