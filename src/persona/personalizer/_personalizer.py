@@ -32,7 +32,7 @@ from persona.errors import (
 from persona.models import ALS, BPR, ItemKNN, Popularity, PrivateTrainingUnavailableError
 from persona.models._base import Recommender, _recommendation
 from persona.personalizer._rwlock import RWLock
-from persona.schema import FeedbackKind, PersonLineage, PrivacySpent, Recommendation
+from persona.schema import FeedbackKind, PersonLineage, PrivacySpent, Recommendation, check_id
 
 __all__ = ["Curation", "Personalizer"]
 
@@ -344,7 +344,7 @@ class Personalizer:
         an error; a consenting person the model does not know is folded in from their own
         scoped history. Blocked items never appear; pinned items take their positions.
         """
-        _check_user(user)
+        user = _check_user(user)
         n = _check_n(n)
         state = self._require()
         # the consent check and the person's feedback, read now in one transaction
@@ -382,7 +382,7 @@ class Personalizer:
     def explain(self, user: str, item: str, *, counterfactual: bool = False, n: int = 10) -> Any:
         """Explain ``item`` for ``user`` with the model now serving them (see
         :meth:`persona.models.Recommender.explain`), enriched with their consent record."""
-        _check_user(user)
+        user = _check_user(user)
         state = self._require()
         if not self._view.has_consent(user):
             return state.fallback.explain(user, item, view=self._view)
@@ -477,7 +477,7 @@ class Personalizer:
         their profile (it is re-solved from their remaining history) and their
         explanations stop citing it.
         """
-        _check_user(user)
+        user = _check_user(user)
         self.store.feedback(user, item, kind, source="personalizer")
         if kind == "dont_use":
             state = self._state
@@ -488,7 +488,7 @@ class Personalizer:
     def forget(self, user: str) -> None:
         """Erase ``user``: out of serving at once, erased from the store (which records it in
         the audit log). Their next request gets the non-profiling list."""
-        _check_user(user)
+        user = _check_user(user)
         state = self._state
         if state is not None:
             with state.lock.write():
@@ -680,13 +680,9 @@ def _check_privacy(model: Any, privacy: Any) -> None:
     )
 
 
-def _check_user(user: Any) -> None:
-    if not isinstance(user, str) or not user.strip() or len(user) > 512:
-        raise ValidationError(
-            f"field 'user': {user!r} is not a valid person id; give a non-empty string id, "
-            "e.g. 'u1'",
-            errors=[{"row": None, "field": "user", "message": "invalid id"}],
-        )
+def _check_user(user: Any) -> str:
+    """The person's id in NFC, by persona's one id rule (:func:`persona.schema.check_id`)."""
+    return check_id(user, "user")
 
 
 def _check_n(n: Any) -> int:

@@ -22,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import TypedDict
 
 from persona.errors import ValidationError
+from persona.schema import check_id, check_ids
 
 FIELDS = ("user", "item", "feature", "value", "at", "id")
 REQUIRED = ("user", "item", "feature", "at")
@@ -29,8 +30,10 @@ _MISSING = object()
 MAX_FUTURE_US = 5 * 60 * 1_000_000  # clocks drift; five minutes ahead is tolerated
 
 FIX = {
-    "user": "give each event a non-empty string id for the person, e.g. 'u1'",
-    "item": "give each event a non-empty string id for the item, e.g. 'sku-9'",
+    "user": "give each event a non-empty string id for the person, e.g. 'u1', without "
+    "control characters",
+    "item": "give each event a non-empty string id for the item, e.g. 'sku-9', without "
+    "control characters",
     "feature": "use a feature defined with store.define_feature(...)",
     "value": "use a finite number (int or float), e.g. 1.0",
     "at": "use an ISO 8601 time with a time zone, e.g. '2026-11-01T10:00:00Z', or a "
@@ -376,6 +379,8 @@ def validate_batch(
         if f in unknown_features:
             problems.append(_problem(int(idx[j]), "feature", f"unknown feature {f!r}", f))
             post_bad[j] = True
+    for name in ("user", "item"):
+        parsed[name] = _checked_ids(parsed[name], name, idx, problems, post_bad)
     keep = np.flatnonzero(~post_bad)
     if keep.size != idx.size:
         kl = keep.tolist()
@@ -397,6 +402,27 @@ def validate_batch(
     )
     return batch, problems
 
+
+
+def _checked_ids(
+    values: list[str], field: str, idx: np.ndarray, problems: list[dict[str, Any]],
+    bad: np.ndarray,
+) -> list[str]:
+    """``values`` by persona's id rule (:func:`persona.schema.check_id`): in NFC, and each
+    id the rule refuses reported as a problem of its row (and marked in ``bad``)."""
+    try:
+        return check_ids(values, field)
+    except ValidationError:
+        pass
+    out = list(values)
+    for j, v in enumerate(values):
+        try:
+            out[j] = check_id(v, field)
+        except ValidationError as exc:
+            if not bad[j]:
+                problems.append(_problem(int(idx[j]), field, exc.errors[0]["message"], v))
+                bad[j] = True
+    return out
 
 
 def raise_for(problems: list[dict[str, Any]], n: int) -> None:
