@@ -6,6 +6,7 @@ import bisect
 import hashlib
 import hmac
 import json
+import math
 import operator
 import os
 import secrets
@@ -161,6 +162,13 @@ class Store:
             raise ValidationError(
                 f"durability must be 'full' or 'normal', not {durability!r}",
                 errors=[{"row": None, "field": "durability", "message": "invalid"}],
+            )
+        if (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                or not math.isfinite(timeout) or timeout < 0):
+            raise ValidationError(
+                f"timeout must be a finite number of seconds >= 0 to wait for a busy store, "
+                f"not {timeout!r}; e.g. timeout=30",
+                errors=[{"row": None, "field": "timeout", "message": "invalid"}],
             )
         self.path = os.fspath(path)
         self._timeout = float(timeout)
@@ -390,6 +398,12 @@ class Store:
         ``retention_days`` must be given: events older than that are invisible to every
         read (``None`` keeps them until the person is erased).
         """
+        if isinstance(purposes, str | bytes) or not isinstance(purposes, Iterable):
+            raise ValidationError(
+                f"field 'purposes': give a list of purpose names, not a "
+                f"{type(purposes).__name__}; e.g. purposes=['personalization']",
+                errors=[{"row": None, "field": "purposes", "message": "not a list"}],
+            )
         spec = _validated(
             FeatureSpec,
             name=name,
@@ -581,6 +595,16 @@ class Store:
             raise ValidationError(
                 "source must say where the choice was made, e.g. source='signup form v3'",
                 errors=[{"row": None, "field": "source", "message": "empty"}],
+            )
+        if notice_version is not None and (
+            not isinstance(notice_version, str) or not notice_version.strip()
+            or len(notice_version) > 200
+        ):
+            raise ValidationError(
+                f"field 'notice_version': {notice_version!r} is not a version; give the "
+                "privacy notice's version as a non-empty str of at most 200 characters, "
+                "e.g. notice_version='2026-11', or leave it out",
+                errors=[{"row": None, "field": "notice_version", "message": "not a str"}],
             )
         now = self._now()
         when = now if at is None else _parse_time(at, "at")

@@ -154,6 +154,14 @@ def _columns_from_records(
 
 
 def _columns_from_frame(df: Any, problems: list[dict[str, Any]]) -> dict[str, Any]:
+    names = [str(c) for c in df.columns]
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise ValidationError(
+            f"column(s) {twice} appear more than once; keep one of each "
+            "(df.loc[:, ~df.columns.duplicated()]) and ingest again; nothing was stored.",
+            errors=[_problem(None, twice[0], "duplicated column")],
+        )
     extra = [str(c) for c in df.columns if c not in FIELDS]
     if extra:
         raise ValidationError(
@@ -301,7 +309,7 @@ def validate_batch(
     problems: list[dict[str, Any]] = []
     if hasattr(events, "columns") and hasattr(events, "dtypes"):
         cols = _columns_from_frame(events, problems)
-    elif isinstance(events, Mapping | str | bytes):
+    elif isinstance(events, Mapping | str | bytes) or not isinstance(events, Iterable):
         raise ValidationError(
             "ingest takes a list of events (dicts) or a pandas DataFrame, not a single "
             f"{type(events).__name__}; wrap one event in a list: store.ingest([event])",
