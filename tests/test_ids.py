@@ -201,6 +201,11 @@ def test_models_apply_the_rule_to_people_and_items() -> None:
         model.fold_in("x\udc80", ["a"])
     with pytest.raises(ValidationError, match="lone surrogate"):
         Popularity().fit(_interactions(["a", "b"])).recommend("x\udc80")
+    knn = ItemKNN().fit(Interactions.from_csr(sp.csr_matrix(np.eye(2)), ["a", "b"],
+                                              [NFC, "x"]))
+    assert knn.fold_in("c", [NFD]).history_[2].indices.tolist() == [0]  # NFD item, found
+    with pytest.raises(ValidationError, match="control character"):
+        knn.fold_in("d", ["x\x00"])
     model.fold_in(unicodedata.normalize("NFD", "Zoë"), ["a"])
     assert "Zoë" in set(model.users_.tolist())
     model.forget(NFD)

@@ -665,6 +665,8 @@ class Recommender:
         cols, vals = [], []
         for it, v in pairs.items():
             j = self._iidx.get(it)
+            if j is None:  # by the id rule: refused, or found under its NFC spelling
+                j = self._iidx.get(check_id(it, "item"))
             if j is None:
                 if unknown_items == "raise":
                     raise UnknownItemError(

@@ -112,8 +112,9 @@ def check_ids(values: list[Any], field: str) -> list[str]:
         joined = "".join(values)
     except TypeError:
         joined = None
-    if (joined is not None and joined.isascii() and joined.isprintable()
-            and all(0 < len(v) <= MAX_ID_LENGTH and not v.isspace() for v in set(values))):
+    if (joined is not None and values and joined.isascii() and joined.isprintable()
+            and min(map(len, values)) > 0 and max(map(len, values)) <= MAX_ID_LENGTH
+            and (" " not in joined or not any(map(str.isspace, values)))):
         return values
     seen: dict[str, str] = {}
     out = []
