@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import persona
 from persona.errors import PersonaError
@@ -92,6 +94,12 @@ CASES: list[tuple[str, Callable[[Any, Any], Any]]] = [
     ("purposes bytes",
      lambda s, p: s.define_feature("f2", purposes=[b"personalization"], category="c",
                                    retention_days=1)),
+    # the models' own batch entry points
+    ("model recommend_batch str", lambda s, p: p.model_.recommend_batch("ana")),
+    ("model recommend_batch None", lambda s, p: p.model_.recommend_batch(None)),
+    ("model recommend_arrays str", lambda s, p: p.model_.recommend_arrays("ana")),
+    ("model exclude str", lambda s, p: p.model_.recommend("ana", exclude="sku-1")),
+    ("model fold_in surrogate", lambda s, p: p.model_.fold_in("x\udc80", ["sku-1"])),
     ("purposes str",
      lambda s, p: s.define_feature("f2", purposes="personalization", category="c",
                                    retention_days=1)),
@@ -148,3 +156,22 @@ def test_dp_errors_are_persona_validation_errors_and_dp_stays_a_pydantic_model()
     assert persona.DP.model_validate({"epsilon": 2.0}).epsilon == 2.0
     with pytest.raises(ValidationError):
         persona.DP.model_validate({"epsilon": "nan"})
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(user=st.one_of(st.text(max_size=8), st.binary(max_size=4), st.none(), st.integers(),
+                      st.lists(st.text(max_size=2), max_size=2)))
+def test_only_persona_errors_escape_the_id_edge(world: dict[str, Any], user: Any) -> None:
+    """Any value as a person's id: the call works or raises a PersonaError, never a raw one
+    (reads only, so the shared store is left as it was)."""
+    store, p = world["store"], world["p"]
+    for call in (store.export, store.consent_history, store.has_consent, p.recommend,
+                 p.model_.recommend, store.pseudonym, store.feedback_of):
+        try:
+            if call == store.has_consent:
+                call(user, "personalization")
+            else:
+                call(user)
+        except PersonaError:
+            pass
