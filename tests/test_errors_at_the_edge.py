@@ -94,6 +94,10 @@ CASES: list[tuple[str, Callable[[Any, Any], Any]]] = [
     ("purposes bytes",
      lambda s, p: s.define_feature("f2", purposes=[b"personalization"], category="c",
                                    retention_days=1)),
+    # a purpose that is not a name
+    ("has_consent purpose list", lambda s, p: s.has_consent("ana", ["personalization"])),
+    ("scope purpose list", lambda s, p: s.scope(["personalization"])),
+    ("grant purpose None", lambda s, p: s.grant("ana", None, source="f")),
     # the models' own batch entry points
     ("model recommend_batch str", lambda s, p: p.model_.recommend_batch("ana")),
     ("model recommend_batch None", lambda s, p: p.model_.recommend_batch(None)),

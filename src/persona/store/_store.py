@@ -447,6 +447,12 @@ class Store:
             self._refresh()
 
     def _purpose_id(self, purpose: str) -> int:
+        if not isinstance(purpose, str):
+            raise ValidationError(
+                f"field 'purpose': give a purpose's name (a str), not a "
+                f"{type(purpose).__name__}, e.g. 'personalization'",
+                errors=[{"row": None, "field": "purpose", "message": "not a str"}],
+            )
         entry = self._purposes.get(purpose)
         if entry is None:
             known = ", ".join(sorted(self._purposes)) or "none yet"
