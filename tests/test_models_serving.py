@@ -74,7 +74,7 @@ def test_lineage_is_kept_and_saved(tmp_path: Path) -> None:
     path = model.save(tmp_path / "pop.model")
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["lineage"] == {"purpose": "recs", "features": ["purchases"]}
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
     assert manifest["model"] == "Popularity"
     same = load(str(path))  # the generic loader picks the class from the manifest
     assert isinstance(same, Popularity)
@@ -256,7 +256,7 @@ def test_blockwise_transpose_equals_numpy_transpose(shape: tuple[int, int]) -> N
 
 
 def test_a_model_file_with_numeric_id_arrays_loads_with_str_ids(tmp_path: Path) -> None:
-    """Ids are str everywhere in persona; a model file whose id arrays were written as
+    """Ids are str everywhere in persona; a version-2 model file whose id arrays were written as
     numbers (by another tool, checksum updated) still loads with str ids, so the people
     and items are found by their usual names."""
     import hashlib
@@ -268,10 +268,14 @@ def test_a_model_file_with_numeric_id_arrays_loads_with_str_ids(tmp_path: Path) 
     model = ALS(factors=4, iterations=2, random_state=0).fit(X)
     path = model.save(tmp_path / "m.model")
     arrays = dict(np.load(path / "arrays.npz", allow_pickle=False))
-    arrays["users"] = arrays["users"].astype(np.int64)
-    arrays["items"] = arrays["items"].astype(np.int64)
-    np.savez(path / "arrays.npz", **arrays)
     manifest = json.loads((path / "manifest.json").read_text())
+    for name, ids in (("users", X.users), ("items", X.items)):  # as a version-2 file
+        del arrays[f"{name}_utf8"], arrays[f"{name}_ends"]
+        del manifest["arrays"][f"{name}_utf8"], manifest["arrays"][f"{name}_ends"]
+        arrays[name] = np.array(ids.tolist()).astype(np.int64)
+        manifest["arrays"][name] = {"dtype": "<i8", "shape": [len(ids)]}
+    manifest["format_version"] = 2
+    np.savez(path / "arrays.npz", **arrays)
     manifest["arrays_sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
     manifest["sha256"] = manifest_checksum(manifest)
     (path / "manifest.json").write_text(json.dumps(manifest))

@@ -303,10 +303,10 @@ def test_batches_through_a_learnt_cut_equal_full_scoring(seed: int, n: int) -> N
 
 
 def test_an_unknown_or_unhashable_person_in_a_batch_is_named() -> None:
-    from persona.errors import UnknownUserError
+    from persona.errors import UnknownUserError, ValidationError
 
     model = _skewed_als(0)
     with pytest.raises(UnknownUserError, match="'nobody'"):
         model.recommend_arrays(["u1", "nobody", "u2"])
-    with pytest.raises(UnknownUserError, match=r"\['u1'\]"):
+    with pytest.raises(ValidationError, match=r"\['u1'\] is not a valid id: it is a list"):
         model.recommend_arrays(["u1", ["u1"]])

@@ -73,7 +73,7 @@ def test_round_trip_keeps_every_claim(tmp_path: Path) -> None:
     model = _fit(Popularity, DP)
     path = model.save(tmp_path / "p.model", store_id="store-1")
     manifest = _manifest(path)
-    assert manifest["format_version"] == FORMAT_VERSION == 2
+    assert manifest["format_version"] == FORMAT_VERSION == 3
     assert manifest["sha256"] == manifest_checksum(manifest)
     same = Popularity.load(path, store_id="store-1")
     assert same.privacy_spent_ == model.privacy_spent_

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from persona._columns import EventColumns
 from persona.errors import UnknownUserError, ValidationError
+from persona.schema import check_ids
 
 __all__ = ["Interactions", "Scaling"]
 
@@ -575,9 +576,12 @@ class Interactions:
 
 
 def _ids(values: Sequence[str] | np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray([str(v) for v in values], dtype=object)
+    # persona's one id rule: in NFC, so two spellings of one name are one id (and collide)
+    arr = np.asarray(check_ids([str(v) for v in values], name), dtype=object)
     if len(set(arr.tolist())) != len(arr):
-        raise ValidationError(f"{name} ids must be unique")
+        raise ValidationError(
+            f"{name} ids must be unique (compared in Unicode NFC); merge the duplicates"
+        )
     return arr
 
 

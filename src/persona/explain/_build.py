@@ -643,7 +643,7 @@ def find_counterfactual(
     for it in order[:max_steps]:
         removed.append(it)
         reduced = {k: v for k, v in history.items() if k not in removed}
-        twin.fold_in(_SANDBOX_USER, reduced)
+        twin._fold_in(_SANDBOX_USER, reduced)  # an id no person can have (a control char)
         top = twin.recommend(_SANDBOX_USER, n=n, exclude=removed, explain=False)
         after = next((r.rank for r in top if r.item == item), None)
         if after is None:

@@ -33,7 +33,7 @@ from persona.errors import (
     ValidationError,
 )
 from persona.models import _private
-from persona.schema import PrivacySpent, Recommendation
+from persona.schema import PrivacySpent, Recommendation, check_id, check_ids
 
 if TYPE_CHECKING:  # explain imports models at run time, never the reverse
     from persona.explain import Explanation
@@ -284,6 +284,9 @@ class Recommender:
             return self._uidx[user]
         except (KeyError, TypeError):
             self._check_fitted()
+            key = check_id(user, "user")  # refuses what no id can be; NFC as the model keeps
+            if key in self._uidx:
+                return self._uidx[key]
             raise UnknownUserError(
                 f"{user!r} is not in the model; use fold_in({user!r}, history) for someone "
                 "new, or a non-personalised model such as Popularity",
@@ -305,6 +308,9 @@ class Recommender:
             return self._iidx[item]
         except (KeyError, TypeError):
             self._check_fitted()
+            key = check_id(item, "item")
+            if key in self._iidx:
+                return self._iidx[key]
             raise UnknownItemError(
                 f"{item!r} is not in the model's catalogue; refit to include new items",
                 item=item,
@@ -313,8 +319,11 @@ class Recommender:
     def _item_rows(self, items: Iterable[str] | None, what: str) -> np.ndarray | None:
         if items is None:
             return None
-        if isinstance(items, str):
-            raise ValidationError(f"{what} must be a list of item ids, not a single string")
+        if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+            raise ValidationError(
+                f"{what} must be a list of item ids, not a {type(items).__name__}; "
+                f"e.g. {what}=['sku-1']"
+            )
         return np.fromiter((self._item(i) for i in items), dtype=np.int64)
 
     def recommend(
@@ -363,6 +372,7 @@ class Recommender:
         if self.personalised or exclude_seen:
             rows = np.array([self._row(user)], dtype=np.int64)
         else:
+            user = check_id(user, "user")
             rows = np.zeros(1, dtype=np.int64)
         out = self._recommend_rows(rows, [user], n, exclude_seen, exclude, include, rule)
         return (self._explained([user], out) if explain else out)[0]
@@ -394,7 +404,7 @@ class Recommender:
             users, n, exclude_seen=exclude_seen, exclude=exclude, include=include, rule=rule,
             block_size=block_size,
         )
-        return self._explained(list(users), res.to_lists()) if explain else res.to_lists()
+        return self._explained(_user_list(users), res.to_lists()) if explain else res.to_lists()
 
     def _explained(
         self, users: list[str], lists: list[list[Recommendation]]
@@ -468,10 +478,11 @@ class Recommender:
         ([['a', 'b'], ['a', 'b']], [2, 2])
         """
         self._check_fitted()
-        users = list(users)
+        users = _user_list(users)
         if self.personalised or exclude_seen:
             rows = self._rows(users)
         else:
+            check_ids(users, "users")
             rows = np.zeros(len(users), dtype=np.int64)
         n = self._check_n(n, exclude_seen)
         filters = self._filters(exclude, include)
@@ -654,6 +665,8 @@ class Recommender:
         cols, vals = [], []
         for it, v in pairs.items():
             j = self._iidx.get(it)
+            if j is None:  # by the id rule: refused, or found under its NFC spelling
+                j = self._iidx.get(check_id(it, "item"))
             if j is None:
                 if unknown_items == "raise":
                     raise UnknownItemError(
@@ -696,8 +709,13 @@ class Recommender:
             ``"raise"`` (default) or ``"ignore"`` items that are not in the catalogue.
         """
         self._check_fitted()
-        if not isinstance(user, str) or not user:
-            raise ValidationError(f"a person's id must be a non-empty string, not {user!r}")
+        return self._fold_in(check_id(user, "user"), history, unknown_items=unknown_items)
+
+    def _fold_in(
+        self, user: str, history: History | Interactions, *, unknown_items: str = "raise"
+    ) -> Self:
+        """:meth:`fold_in` of an id already checked (or persona's own sandbox id, which the
+        id rule keeps apart from every real person's)."""
         if unknown_items not in ("raise", "ignore"):
             raise ValidationError("unknown_items must be 'raise' or 'ignore'")
         cols, vals = self._history_row(history, unknown_items)
@@ -786,6 +804,16 @@ class Recommender:
             f"{type(self).__name__} scores have no exact per-item decomposition; "
             "use ALS or ItemKNN when faithful explanations are needed"
         )
+
+
+def _user_list(users: Any) -> list[str]:
+    """``users`` as a list, refusing a single id (a str is not a list of people)."""
+    if isinstance(users, str | bytes | Mapping) or not isinstance(users, Iterable):
+        raise ValidationError(
+            f"users must be a list of people's ids, not a {type(users).__name__}; for one "
+            "person use recommend(user), or pass [user]"
+        )
+    return list(users)
 
 
 _FIELDS_SET = frozenset({"item", "score", "rank"})  # as if built from those three

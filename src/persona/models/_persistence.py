@@ -13,6 +13,12 @@ A checksum is not a signature: it shows that a file is as persona wrote it, not 
 it. Someone who edits a claim on purpose can recompute it; keep model files where only the
 service that fits them can write.
 
+Format 3 stores the ids of people and items as UTF-8 bytes with end offsets, exactly as
+given (format 2's fixed-width ``<U`` arrays dropped trailing NUL characters, so ``"ana"``
+and ``"ana\\x00"`` became one person). Format 2 files are still read: every id that
+persona's id rule (:func:`persona.schema.check_id`) allows survives them exactly, and a file
+whose ids break the rule or collide is refused.
+
 Format 1 (persona before this version) checksummed ``arrays.npz`` only, so the privacy and
 lineage its manifest claims cannot be checked: such files are refused, with a message to
 refit.
@@ -31,14 +37,16 @@ import numpy as np
 import scipy.sparse as sp
 
 import persona
-from persona.errors import ModelFileError
+from persona.errors import ModelFileError, ValidationError
+from persona.schema import check_id, check_ids
 
 if TYPE_CHECKING:
     from persona.models._base import Recommender
 
 __all__ = ["FORMAT_VERSION", "load_model", "manifest_checksum", "save_model"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+_READS = (2, 3)
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 
@@ -105,9 +113,13 @@ def save_model(model: Recommender, path: Path, *, store_id: str | None = None) -
         )
     path.mkdir(parents=True, exist_ok=True)
     h = model.history_
+    users_utf8, users_ends = _encode_ids(model.users_, "users")
+    items_utf8, items_ends = _encode_ids(model.items_, "items")
     arrays: dict[str, np.ndarray] = {
-        "users": np.array([str(u) for u in model.users_], dtype=str),
-        "items": np.array([str(i) for i in model.items_], dtype=str),
+        "users_utf8": users_utf8,
+        "users_ends": users_ends,
+        "items_utf8": items_utf8,
+        "items_ends": items_ends,
         "history_indptr": h.indptr,
         "history_indices": h.indices,
         "history_data": h.data,
@@ -142,6 +154,57 @@ def save_model(model: Recommender, path: Path, *, store_id: str | None = None) -
     manifest["sha256"] = manifest_checksum(manifest)
     (path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return path
+
+
+def _encode_ids(ids: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``ids`` as one UTF-8 byte array and the end offset of each id: exact for any str
+    (a fixed-width ``<U`` array would drop trailing NUL characters)."""
+    try:
+        encoded = [check_id(i, name).encode() for i in ids.tolist()]
+    except ValidationError as exc:
+        raise ModelFileError(f"the model's {name} cannot be saved: {exc}") from None
+    ends = np.cumsum([len(b) for b in encoded], dtype=np.int64)
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), ends
+
+
+def _checked(ids: list[Any], name: str, mpath: Path) -> np.ndarray:
+    try:
+        checked = check_ids(ids, name)
+    except ValidationError as exc:
+        raise ModelFileError(f"{mpath}: an id in {name!r} breaks persona's id rule ({exc}); "
+                             "refit the model") from None
+    if len(set(checked)) != len(checked):
+        raise ModelFileError(
+            f"{mpath}: two {name} have one id (compared in Unicode NFC, or made equal when "
+            "the file was written); the model cannot tell them apart. Refit the model."
+        )
+    return np.asarray(checked, dtype=object)
+
+
+def _decode_ids(arrays: Mapping[str, np.ndarray], name: str, mpath: Path) -> np.ndarray:
+    if f"{name}_utf8" not in arrays or f"{name}_ends" not in arrays:
+        raise ModelFileError(f"{mpath} lists no {name} ids; re-save the model")
+    data, ends = arrays[f"{name}_utf8"], arrays[f"{name}_ends"]
+    if (data.dtype != np.uint8 or data.ndim != 1 or ends.dtype != np.int64 or ends.ndim != 1
+            or (ends.size and (ends[0] < 0 or ends[-1] != data.size
+                               or (np.diff(ends) < 0).any()))):
+        raise ModelFileError(f"{mpath}: the {name} ids are damaged; re-save the model")
+    raw = data.tobytes()
+    starts = np.r_[0, ends[:-1]].tolist()
+    try:
+        ids = [raw[a:b].decode() for a, b in zip(starts, ends.tolist(), strict=True)]
+    except UnicodeDecodeError:
+        raise ModelFileError(f"{mpath}: the {name} ids are not UTF-8; re-save the model") from None
+    return _checked(ids, name, mpath)
+
+
+def _ids_v2(arrays: Mapping[str, np.ndarray], name: str, mpath: Path) -> np.ndarray:
+    """Ids of a version-2 file (a ``<U`` array): exact for every id the rule allows (only
+    trailing NUL characters were lost, and the rule refuses control characters); a file
+    where two ids became one is refused."""
+    if name not in arrays or arrays[name].dtype.kind not in "Uiu":  # numbers: their digits
+        raise ModelFileError(f"{mpath} lists no {name} ids; re-save the model")
+    return _checked(arrays[name].astype(str).tolist(), name, mpath)
 
 
 def _validated(cls: Any, value: Any, mpath: Path, what: str) -> Any:
@@ -182,11 +245,11 @@ def load_model(
             f"not load it (it reads version {FORMAT_VERSION}). Refit the model and save it "
             "again."
         )
-    if version != FORMAT_VERSION:
+    if version not in _READS:
         raise ModelFileError(
-            f"{path} has model format version {version!r}; this persona reads version "
-            f"{FORMAT_VERSION}. Load it with the persona version that wrote it and re-save, "
-            "or refit."
+            f"{path} has model format version {version!r}; this persona reads versions "
+            f"{', '.join(map(str, _READS))}. Load it with the persona version that wrote it "
+            "and re-save, or refit."
         )
     name = manifest.get("model")
     classes = _model_classes()
@@ -250,13 +313,17 @@ def load_model(
     model = target(**params)
     config = model._validated_config()
     model.config_ = config
-    users, items = arrays["users"], arrays["items"]
+    if version == 2:  # fixed-width str arrays: exact for every id persona's rule allows
+        users = _ids_v2(arrays, "users", mpath)
+        items = _ids_v2(arrays, "items", mpath)
+    else:
+        users = _decode_ids(arrays, "users", mpath)
+        items = _decode_ids(arrays, "items", mpath)
     hist = sp.csr_matrix(
         (arrays["history_data"], arrays["history_indices"], arrays["history_indptr"]),
         shape=(len(users), len(items)),
     )
-    ids = [a.astype(str).astype(object) for a in (users, items)]  # str keys, whatever the file
-    model._set_catalogue(*ids, hist)
+    model._set_catalogue(users, items, hist)
     model.lineage_ = manifest.get("lineage")
     spent = manifest.get("privacy_spent")
     if spent is not None:

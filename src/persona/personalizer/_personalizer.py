@@ -32,7 +32,7 @@ from persona.errors import (
 from persona.models import ALS, BPR, ItemKNN, Popularity, PrivateTrainingUnavailableError
 from persona.models._base import Recommender, _recommendation
 from persona.personalizer._rwlock import RWLock
-from persona.schema import FeedbackKind, PersonLineage, PrivacySpent, Recommendation
+from persona.schema import FeedbackKind, PersonLineage, PrivacySpent, Recommendation, check_id
 
 __all__ = ["Curation", "Personalizer"]
 
@@ -157,6 +157,7 @@ class Personalizer:
         half_life: Any = None,
         fallback_share: float = 0.1,
     ) -> None:
+        _check_settings(store, purpose, privacy, half_life)
         self.store = store
         self.purpose = purpose
         self.model = model if model is not None else ALS()
@@ -172,7 +173,8 @@ class Personalizer:
                 "privacy bound; with privacy= use scaling='log', 'row' or 'none'",
                 errors=[{"row": None, "field": "scaling", "message": "mixes people"}],
             )
-        if not 0.0 < fallback_share < 1.0:
+        if (isinstance(fallback_share, bool) or not isinstance(fallback_share, int | float)
+                or not 0.0 < fallback_share < 1.0):
             raise ValidationError(
                 f"fallback_share must be between 0 and 1 (exclusive), not {fallback_share}",
                 errors=[{"row": None, "field": "fallback_share", "message": "out of range"}],
@@ -317,14 +319,25 @@ class Personalizer:
                 "curate needs a reason people can read, e.g. reason='Holiday gift guide'",
                 errors=[{"row": None, "field": "reason", "message": "empty"}],
             )
+        for name, value in (("pin", pin), ("block", block)):
+            if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+                raise ValidationError(
+                    f"field '{name}': give a list of item ids, not a {type(value).__name__}; "
+                    f"e.g. {name}=['sku-1']",
+                    errors=[{"row": None, "field": name, "message": "not a list"}],
+                )
         pins = dict(pin) if isinstance(pin, Mapping) else {i: k + 1 for k, i in enumerate(pin)}
+        checked = {}
         for item, pos in pins.items():
-            if not isinstance(item, str) or not item or not isinstance(pos, int) or pos < 1:
+            if (not isinstance(item, str) or isinstance(pos, bool) or not isinstance(pos, int)
+                    or pos < 1):
                 raise ValidationError(
                     f"pin {item!r} at position {pos!r}: give item ids and 1-based positions",
                     errors=[{"row": None, "field": "pin", "message": "invalid"}],
                 )
-        blocked = frozenset(block)
+            checked[check_id(item, "pin")] = pos
+        pins = checked
+        blocked = frozenset(check_id(i, "block") for i in block)
         unknown = self._unservable(pins)
         if unknown:
             raise ValidationError(
@@ -379,7 +392,7 @@ class Personalizer:
         ``outside_retention``). Blocked items never appear; pinned items take their
         positions.
         """
-        _check_user(user)
+        user = _check_user(user)
         n = _check_n(n)
         state = self._require()
         # the consent check and the person's feedback, read now in one transaction
@@ -413,6 +426,14 @@ class Personalizer:
 
     def recommend_batch(self, users: Sequence[str], n: int = 10) -> list[list[Recommendation]]:
         """:meth:`recommend` for many people; the same result as calling it for each."""
+        if isinstance(users, str | bytes | Mapping) or not isinstance(users, Iterable):
+            raise ValidationError(
+                f"users must be a list of people's ids, not a {type(users).__name__}; for one "
+                "person use recommend(user), or pass [user]",
+                errors=[{"row": None, "field": "users", "message": "not a list"}],
+            )
+        users = [_check_user(u) for u in users]
+        n = _check_n(n)
         return [self.recommend(u, n) for u in users]
 
     def explain(self, user: str, item: str, *, counterfactual: bool = False, n: int = 10) -> Any:
@@ -420,7 +441,7 @@ class Personalizer:
         :meth:`persona.models.Recommender.explain`), enriched with their consent record.
         Consent and retention apply as in :meth:`recommend`: with nothing usable now, the
         explanation is the non-profiling list's."""
-        _check_user(user)
+        user = _check_user(user)
         state = self._require()
         person, _ = self._view.person_for_serving(user)
         if not person.active:
@@ -535,7 +556,7 @@ class Personalizer:
         their profile (it is re-solved from their remaining history) and their
         explanations stop citing it.
         """
-        _check_user(user)
+        user = _check_user(user)
         self.store.feedback(user, item, kind, source="personalizer")
         if kind == "dont_use":
             state = self._state
@@ -548,7 +569,7 @@ class Personalizer:
         the store (which records it in the audit log). Their next request gets the
         non-profiling list, and no folder saved afterwards holds them (a fit that read
         them before the erasure drops them before it swaps its model in)."""
-        _check_user(user)
+        user = _check_user(user)
         state = self._state
         if state is not None:
             self._drop(state, user)
@@ -791,13 +812,43 @@ def _check_privacy(model: Any, privacy: Any) -> None:
     )
 
 
-def _check_user(user: Any) -> None:
-    if not isinstance(user, str) or not user.strip() or len(user) > 512:
+def _check_settings(store: Any, purpose: Any, privacy: Any, half_life: Any) -> None:
+    """Refuse settings of the wrong kind before anything is read or written."""
+    from datetime import timedelta
+
+    from persona.privacy import DP
+
+    if not callable(getattr(store, "scope", None)):
         raise ValidationError(
-            f"field 'user': {user!r} is not a valid person id; give a non-empty string id, "
-            "e.g. 'u1'",
-            errors=[{"row": None, "field": "user", "message": "invalid id"}],
+            f"store must be a persona.Store, not {type(store).__name__}; e.g. "
+            "Personalizer(persona.Store('shop.db'))",
+            errors=[{"row": None, "field": "store", "message": "not a store"}],
         )
+    if not isinstance(purpose, str):
+        raise ValidationError(
+            f"purpose must be the name of a defined purpose (a str), not "
+            f"{type(purpose).__name__}",
+            errors=[{"row": None, "field": "purpose", "message": "not a str"}],
+        )
+    if privacy is not None and not isinstance(privacy, DP):
+        raise ValidationError(
+            f"privacy must be a persona.DP or None, not {privacy!r}; e.g. "
+            "privacy=persona.DP(epsilon=1.0)",
+            errors=[{"row": None, "field": "privacy", "message": "not DP"}],
+        )
+    if half_life is not None and (
+        not isinstance(half_life, timedelta) or half_life <= timedelta(0)
+    ):
+        raise ValidationError(
+            f"half_life must be a positive datetime.timedelta or None, not {half_life!r}; "
+            "e.g. half_life=timedelta(days=30)",
+            errors=[{"row": None, "field": "half_life", "message": "invalid"}],
+        )
+
+
+def _check_user(user: Any) -> str:
+    """The person's id in NFC, by persona's one id rule (:func:`persona.schema.check_id`)."""
+    return check_id(user, "user")
 
 
 def _check_n(n: Any) -> int:

@@ -191,6 +191,18 @@ class GaussianPlan:
         return int(math.ldexp(self.scale, -self.k))
 
 
+def _invalid(exc: Any) -> ValidationError:
+    """persona's error for a pydantic error about :class:`DP` settings."""
+    first = exc.errors()[0]
+    where = ".".join(map(str, first["loc"])) or "settings"
+    return ValidationError(
+        f"invalid DP setting {where}: {first['msg']} (got {first.get('input')!r}); fix the "
+        "argument and retry, e.g. DP(epsilon=1.0, delta=1e-6)",
+        errors=[{"row": None, "field": ".".join(map(str, e["loc"])), "message": e["msg"],
+                 "input": repr(e.get("input"))[:80]} for e in exc.errors()],
+    )
+
+
 class DP(BaseModel):
     """Differential-privacy settings for one private fit. Every bound is public, chosen by
     the caller, and never derived from the data.
@@ -241,21 +253,32 @@ class DP(BaseModel):
             raise ValueError("epsilon must be finite")
         return self
 
-    @classmethod
-    def validated(cls, **kwargs: Any) -> DP:
-        """Build a ``DP``, raising persona's :class:`~persona.ValidationError` on bad input."""
+    def __init__(self, **data: Any) -> None:
+        """Build the settings; bad ones raise persona's :class:`~persona.ValidationError`
+        (``code`` ``"validation_error"``, naming the field), not a bare pydantic error."""
         from pydantic import ValidationError as PydanticError
 
         try:
-            return cls(**kwargs)
+            super().__init__(**data)
         except PydanticError as exc:
-            first = exc.errors()[0]
-            where = ".".join(map(str, first["loc"])) or "settings"
-            raise ValidationError(
-                f"invalid DP setting {where}: {first['msg']}; fix the argument and retry",
-                errors=[{"row": None, "field": ".".join(map(str, e["loc"])), "message": e["msg"],
-                         "input": e.get("input")} for e in exc.errors()],
-            ) from None
+            raise _invalid(exc) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> DP:  # type: ignore[override]
+        """:meth:`pydantic.BaseModel.model_validate`, raising persona's
+        :class:`~persona.ValidationError` on bad settings."""
+        from pydantic import ValidationError as PydanticError
+
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except PydanticError as exc:
+            raise _invalid(exc) from None
+
+    @classmethod
+    def validated(cls, **kwargs: Any) -> DP:
+        """Build a ``DP``, raising persona's :class:`~persona.ValidationError` on bad input
+        (as ``DP(...)`` itself does)."""
+        return cls(**kwargs)
 
     def split(self, share: float) -> tuple[DP, DP]:
         """``(share, 1 - share)`` of ε and δ as two settings with the same bounds.

@@ -1,6 +1,7 @@
 """pydantic models for everything that crosses persona's edge: purposes, features,
 consent events, events, lineage, recommendations. Every input rule for bad data lives here."""
 
+from persona.schema._ids import ID_RULE, MAX_ID_LENGTH, check_id, check_ids
 from persona.schema._ledger import (
     BudgetLedger,
     ChargeStorage,
@@ -40,6 +41,8 @@ from persona.schema._store import (
 )
 
 __all__ = [
+    "ID_RULE",
+    "MAX_ID_LENGTH",
     "UNIT_OF_PRIVACY",
     "BudgetLedger",
     "ChargeStorage",
@@ -68,6 +71,8 @@ __all__ = [
     "PurposeSpec",
     "Recommendation",
     "Spending",
+    "check_id",
+    "check_ids",
     "ledger_entry_from_json",
     "ledger_lines",
     "spending",

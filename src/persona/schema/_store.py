@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StringConstraints
 
 __all__ = [
     "ConsentAction",
@@ -43,7 +43,7 @@ class PurposeSpec(_Frozen):
     name: Name
     description: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
     """Plain-language text shown to people when they are asked for consent."""
-    sharing: bool = False
+    sharing: StrictBool = False
     """True when the purpose sells or shares data with third parties (CCPA/CPRA). A
     "do not sell or share" or Global Privacy Control signal withdraws every such purpose."""
     tcf_purposes: tuple[Annotated[int, Field(ge=1, le=11)], ...] = ()
@@ -64,11 +64,11 @@ class FeatureSpec(_Frozen):
     refuses any bad field."""
 
     name: Name
-    purposes: tuple[Name, ...] = Field(min_length=1)
+    purposes: tuple[Annotated[Name, Strict()], ...] = Field(min_length=1)
     """Purposes this feature may be read for. A scoped read for any other purpose never sees it."""
     category: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     """Data category in plain words (GDPR Art. 30), e.g. ``"purchase history"``."""
-    retention_days: Annotated[int, Field(ge=1, le=36500)] | None
+    retention_days: Annotated[int, Strict(), Field(ge=1, le=36500)] | None
     """Events older than this are invisible to every read; ``None`` keeps them until erasure."""
     description: str = ""
     max_value: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] | None = None

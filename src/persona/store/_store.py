@@ -51,6 +51,7 @@ from persona.schema import (
     PrivacyBudgetPolicy,
     PrivacyCharge,
     PurposeSpec,
+    check_id,
 )
 from persona.store import _ledger
 from persona.store._audit import AuditLog
@@ -329,6 +330,7 @@ class Store:
 
     def pseudonym(self, user: str) -> str:
         """The pseudonym under which the audit log refers to ``user`` (a keyed hash)."""
+        user = _check_id(user, "user")
         h = self._hmac.copy()  # the key is absorbed once, not again for every id
         h.update(user.encode())
         return h.hexdigest()[:32]
@@ -407,6 +409,12 @@ class Store:
         feature's event values at ingest (every value must be from 0 to it; ``None``: the
         store-wide bound, 1e9).
         """
+        if isinstance(purposes, str | bytes) or not isinstance(purposes, Iterable):
+            raise ValidationError(
+                f"field 'purposes': give a list of purpose names, not a "
+                f"{type(purposes).__name__}; e.g. purposes=['personalization']",
+                errors=[{"row": None, "field": "purposes", "message": "not a list"}],
+            )
         spec = _validated(
             FeatureSpec,
             name=name,
@@ -451,6 +459,12 @@ class Store:
             self._refresh()
 
     def _purpose_id(self, purpose: str) -> int:
+        if not isinstance(purpose, str):
+            raise ValidationError(
+                f"field 'purpose': give a purpose's name (a str), not a "
+                f"{type(purpose).__name__}, e.g. 'personalization'",
+                errors=[{"row": None, "field": "purpose", "message": "not a str"}],
+            )
         entry = self._purposes.get(purpose)
         if entry is None:
             known = ", ".join(sorted(self._purposes)) or "none yet"
@@ -594,11 +608,21 @@ class Store:
         at: datetime | str | None = None,
         only_changes: bool = False,
     ) -> list[ConsentRecord]:
-        _check_id(user, "user")
+        user = _check_id(user, "user")
         if not isinstance(source, str) or not source.strip():
             raise ValidationError(
                 "source must say where the choice was made, e.g. source='signup form v3'",
                 errors=[{"row": None, "field": "source", "message": "empty"}],
+            )
+        if notice_version is not None and (
+            not isinstance(notice_version, str) or not notice_version.strip()
+            or len(notice_version) > 200
+        ):
+            raise ValidationError(
+                f"field 'notice_version': {notice_version!r} is not a version; give the "
+                "privacy notice's version as a non-empty str of at most 200 characters, "
+                "e.g. notice_version='2026-11', or leave it out",
+                errors=[{"row": None, "field": "notice_version", "message": "not a str"}],
             )
         now = self._now()
         when = now if at is None else _parse_time(at, "at")
@@ -667,6 +691,7 @@ class Store:
 
     def consent_history(self, user: str) -> list[ConsentRecord]:
         """Every consent event recorded for ``user``, oldest first (empty if none)."""
+        user = _check_id(user, "user")
         with self._lock:
             self._refresh()
             code = self._subject_code(user, create=False)
@@ -702,6 +727,7 @@ class Store:
 
     def has_consent(self, user: str, purpose: str) -> bool:
         """True when the latest consent event of ``user`` for ``purpose`` is a grant, now."""
+        user = _check_id(user, "user")
         with self._lock:
             self._refresh()
             pid = self._purpose_id(purpose)
@@ -1133,8 +1159,8 @@ class Store:
                 "'dont_use'",
                 errors=[{"row": None, "field": "kind", "message": "invalid"}],
             )
-        _check_id(user, "user")
-        _check_id(item, "item")
+        user = _check_id(user, "user")
+        item = _check_id(item, "item")
         now = self._now()
         when = now if at is None else _parse_time(at, "at")
         with self._lock:
@@ -1168,6 +1194,9 @@ class Store:
         self, user: str, item: str | None = None, kind: FeedbackKind | None = None
     ) -> int:
         """Undo feedback: all of the person's, one item's, or one kind's. Returns rows removed."""
+        user = _check_id(user, "user")
+        if item is not None:
+            item = _check_id(item, "item")
         with self._lock:
             self._refresh()
             with self._tx():
@@ -1189,6 +1218,7 @@ class Store:
 
     def feedback_of(self, user: str) -> list[FeedbackRecord]:
         """Every piece of feedback held for ``user``, oldest first."""
+        user = _check_id(user, "user")
         with self._lock:
             self._refresh()
             code = self._subject_code(user, create=False)
@@ -1237,8 +1267,8 @@ class Store:
                 errors=[{"row": None, "field": "detail", "message": "not JSON"}],
             ) from None
         if user is not None:
-            _check_id(user, "user")
-            if _names(detail, unicodedata.normalize("NFC", user)):
+            user = _check_id(user, "user")
+            if _names(detail, user):
                 raise ValidationError(
                     "field 'detail' contains the person's id, which the append-only audit "
                     "log would keep after an erasure; pass the person as user= (stored as a "
@@ -1371,9 +1401,7 @@ class Store:
                 f"{type(items).__name__}",
                 errors=[{"row": None, "field": "items", "message": "not a list"}],
             )
-        ids = list(dict.fromkeys(items))
-        for item in ids:
-            _check_id(item, "item")
+        ids = list(dict.fromkeys(_check_id(item, "item") for item in items))
         with self._lock:
             self._check_open()
             with self._tx():
@@ -1414,7 +1442,7 @@ class Store:
             )
         rows = []
         for item, label in labels.items():
-            _check_id(item, "item")
+            item = _check_id(item, "item")
             if not isinstance(label, str) or not label.strip() or len(label) > 500:
                 raise ValidationError(
                     f"field 'label' of item {item!r}: give a non-empty title of at most 500 "
@@ -1437,7 +1465,7 @@ class Store:
                 return dict(
                     self._con.execute("SELECT ext, label FROM items WHERE label IS NOT NULL")
                 )
-            wanted = list(dict.fromkeys(items))
+            wanted = list(dict.fromkeys(_check_id(i, "item") for i in items))
             self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
             self._con.execute("DELETE FROM temp._ids")
             self._con.executemany("INSERT INTO temp._ids(ext) VALUES (?)", [(i,) for i in wanted])
@@ -1611,7 +1639,7 @@ class Store:
         in one transaction. ``events=False`` skips the event arrays: with ``lineage`` when
         only the lineage is wanted, without it when only the not-interested items are (no
         event is read then, and the audit entry says 0 rows)."""
-        _check_id(user, "user")
+        user = _check_id(user, "user")
         with self._lock:
             with self._read_tx():
                 pid, now, cutoff, local, allowed = self._read_plan(purpose)
@@ -1937,7 +1965,7 @@ class Store:
         """
         with self._lock:
             self._refresh()
-            _check_id(user, "user")
+            user = _check_id(user, "user")
             now = self._now()
             now_us = _to_us(now)
             code = self._subject_code(user, create=False)
@@ -2013,7 +2041,7 @@ class Store:
         """
         with self._lock:
             self._refresh()
-            _check_id(user, "user")
+            user = _check_id(user, "user")
             pseudonym = self.pseudonym(user)
             try:
                 with self._tx():
@@ -2115,7 +2143,7 @@ class Store:
         """
         import json
 
-        _check_id(user, "user")
+        user = _check_id(user, "user")
         dump = getattr(explanation, "model_dump", None)
         doc = dump(mode="json") if callable(dump) else dict(explanation)
         body = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
@@ -2138,7 +2166,7 @@ class Store:
         ``explanation`` (as recorded) and ``verified`` (its digest matches the audit log)."""
         import json
 
-        _check_id(user, "user")
+        user = _check_id(user, "user")
         pseudonym = self.pseudonym(user)
         entries = {e.seq: e for e in self.audit.entries(action="explanation_shown",
                                                         subject=pseudonym)}
@@ -2273,12 +2301,9 @@ def _no_events(features: tuple[str, ...]) -> EventColumns:
     )
 
 
-def _check_id(value: Any, field: str) -> None:
-    if not isinstance(value, str) or not value.strip() or len(value) > 512:
-        raise ValidationError(
-            f"field '{field}': {value!r} is not a valid id ({FIX[field]})",
-            errors=[{"row": None, "field": field, "message": "invalid id"}],
-        )
+def _check_id(value: Any, field: str) -> str:
+    """The id in NFC, by persona's one id rule (:func:`persona.schema.check_id`)."""
+    return check_id(value, field)
 
 
 def _parse_time(value: datetime | str, field: str) -> datetime:

@@ -22,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import TypedDict
 
 from persona.errors import ValidationError
+from persona.schema import check_id, check_ids
 
 FIELDS = ("user", "item", "feature", "value", "at", "id")
 REQUIRED = ("user", "item", "feature", "at")
@@ -33,8 +34,10 @@ seconds): 0 to 1e9 holds every real one, and larger ones overflow the models' fl
 arithmetic (an ALS fit on one value of 1e12 gives NaN factors)."""
 
 FIX = {
-    "user": "give each event a non-empty string id for the person, e.g. 'u1'",
-    "item": "give each event a non-empty string id for the item, e.g. 'sku-9'",
+    "user": "give each event a non-empty string id for the person, e.g. 'u1', without "
+    "control characters",
+    "item": "give each event a non-empty string id for the item, e.g. 'sku-9', without "
+    "control characters",
     "feature": "use a feature defined with store.define_feature(...)",
     "value": "use a finite number from 0 to 1e9 (int or float), e.g. 1.0",
     "at": "use an ISO 8601 time with a time zone, e.g. '2026-11-01T10:00:00Z', or a "
@@ -155,6 +158,14 @@ def _columns_from_records(
 
 
 def _columns_from_frame(df: Any, problems: list[dict[str, Any]]) -> dict[str, Any]:
+    names = [str(c) for c in df.columns]
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise ValidationError(
+            f"column(s) {twice} appear more than once; keep one of each "
+            "(df.loc[:, ~df.columns.duplicated()]) and ingest again; nothing was stored.",
+            errors=[_problem(None, twice[0], "duplicated column")],
+        )
     extra = [str(c) for c in df.columns if c not in FIELDS]
     if extra:
         raise ValidationError(
@@ -309,7 +320,7 @@ def validate_batch(
     problems: list[dict[str, Any]] = []
     if hasattr(events, "columns") and hasattr(events, "dtypes"):
         cols = _columns_from_frame(events, problems)
-    elif isinstance(events, Mapping | str | bytes):
+    elif isinstance(events, Mapping | str | bytes) or not isinstance(events, Iterable):
         raise ValidationError(
             "ingest takes a list of events (dicts) or a pandas DataFrame, not a single "
             f"{type(events).__name__}; wrap one event in a list: store.ingest([event])",
@@ -401,6 +412,8 @@ def validate_batch(
                     float(value[j]),
                 ))
                 post_bad[j] = True
+    for name in ("user", "item"):
+        parsed[name] = _checked_ids(parsed[name], name, idx, problems, post_bad)
     keep = np.flatnonzero(~post_bad)
     if keep.size != idx.size:
         kl = keep.tolist()
@@ -422,6 +435,27 @@ def validate_batch(
     )
     return batch, problems
 
+
+
+def _checked_ids(
+    values: list[str], field: str, idx: np.ndarray, problems: list[dict[str, Any]],
+    bad: np.ndarray,
+) -> list[str]:
+    """``values`` by persona's id rule (:func:`persona.schema.check_id`): in NFC, and each
+    id the rule refuses reported as a problem of its row (and marked in ``bad``)."""
+    try:
+        return check_ids(values, field)
+    except ValidationError:
+        pass
+    out = list(values)
+    for j, v in enumerate(values):
+        try:
+            out[j] = check_id(v, field)
+        except ValidationError as exc:
+            if not bad[j]:
+                problems.append(_problem(int(idx[j]), field, exc.errors[0]["message"], v))
+                bad[j] = True
+    return out
 
 
 def raise_for(problems: list[dict[str, Any]], n: int) -> None:
