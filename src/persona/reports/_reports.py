@@ -302,7 +302,7 @@ def main_parameters(model: Any, store: Any) -> MainParametersReport:
 class TransparencyReport(Report):
     """One person's data, consents and the explanations they were shown (GDPR Art. 15)."""
 
-    pseudonym: str
+    pseudonym: str | None
     held: bool
     consents: list[dict[str, Any]]
     data: list[dict[str, Any]]

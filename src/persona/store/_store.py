@@ -101,6 +101,76 @@ _CONSENT_COLUMNS = "purpose_id, action, at, recorded_at, source, notice_version,
 _CONSENT_COLUMNS_CE = ", ".join(f"ce.{c.strip()}" for c in _CONSENT_COLUMNS.split(","))
 
 
+_KEY_CHECK_LABEL = b"persona pseudonym key check, v1"
+_KEY_FIELD = [{"row": None, "field": "pseudonym_key", "message": "invalid"}]
+
+
+def _pseudonym_key(value: object) -> bytes | None:
+    """``Store(pseudonym_key=...)`` as bytes: 32 bytes or more, or their hex string."""
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        key = bytes(value)
+    elif isinstance(value, str):
+        try:
+            key = bytes.fromhex(value)
+        except ValueError:
+            raise ValidationError(
+                "pseudonym_key given as a str must be hex digits (e.g. secrets.token_hex(32)); "
+                "pass bytes or a hex string of 32 bytes or more",
+                errors=_KEY_FIELD,
+            ) from None
+    else:
+        raise ValidationError(
+            f"pseudonym_key must be bytes or a hex str, not {type(value).__name__}; "
+            "make one with secrets.token_bytes(32) and keep it outside the store file",
+            errors=_KEY_FIELD,
+        )
+    if len(key) < 32:
+        raise ValidationError(
+            f"pseudonym_key has {len(key)} bytes; give 32 bytes or more "
+            "(secrets.token_bytes(32))",
+            errors=_KEY_FIELD,
+        )
+    return key
+
+
+def _key_check(key: bytes) -> str:
+    """What the file keeps of a key held outside it: a keyed hash of a fixed label, which
+    tells a wrong key from the right one and reveals nothing of either."""
+    return hmac.new(key, _KEY_CHECK_LABEL, hashlib.sha256).hexdigest()
+
+
+def _open_key(meta: Mapping[str, str], given: bytes | None, path: str) -> bytes:
+    """The pseudonym key of a store: from the file, or the one given, checked."""
+    stored = meta.get("pseudonym_key")
+    if stored is not None:
+        key = bytes.fromhex(stored)
+        if given is not None and not hmac.compare_digest(given, key):
+            raise StoreError(
+                f"the pseudonym_key given does not match the key kept in the store file "
+                f"{path!r}; open it without pseudonym_key (its key is in the file)"
+            )
+        return key
+    check = meta.get("pseudonym_key_check")
+    if check is None:
+        raise StoreError(
+            f"the store file {path!r} has no pseudonym key and no key fingerprint: it is "
+            "damaged; restore it from a backup"
+        )
+    if given is None:
+        raise StoreError(
+            f"the store file {path!r} keeps its pseudonym key outside the file; pass it as "
+            "persona.Store(path, pseudonym_key=...)"
+        )
+    if not hmac.compare_digest(_key_check(given), check):
+        raise StoreError(
+            f"the pseudonym_key given does not match the one the store file {path!r} was "
+            "created with; pass the key it was created with"
+        )
+    return given
+
+
 def _to_us(dt: datetime) -> int:
     return round(dt.timestamp() * _US)
 
@@ -136,6 +206,14 @@ class Store:
         without a sync: a power loss (not a process crash) may drop the last of them.
     clock:
         Returns the current time (timezone-aware). For tests; defaults to the system clock.
+    pseudonym_key:
+        The key of the pseudonyms under which the audit log names people (32 bytes or
+        more, or their hex string). Without it a new store makes one and keeps it in the
+        file, so anyone holding the file and a person's id can find the pseudonymous audit
+        entries about them, also after an erasure. Given when a store is created, the key
+        is held outside: the file keeps only a fingerprint of it, and every later opening
+        must pass the same key (a missing or wrong key is a ``StoreError``). Keys cannot
+        be rotated yet: the hash chain covers the pseudonyms.
 
     Examples
     --------
@@ -162,7 +240,9 @@ class Store:
         timeout: float = 30.0,
         durability: Literal["full", "normal"] = "full",
         clock: Callable[[], datetime] | None = None,
+        pseudonym_key: bytes | str | None = None,
     ) -> None:
+        given_key = _pseudonym_key(pseudonym_key)
         if durability not in ("full", "normal"):
             raise ValidationError(
                 f"durability must be 'full' or 'normal', not {durability!r}",
@@ -195,16 +275,19 @@ class Store:
                 if "store_id" not in meta:
                     meta = {
                         "store_id": str(uuid.uuid4()),
-                        "pseudonym_key": secrets.token_hex(32),
                         "schema_version": str(SCHEMA_VERSION),
                         "generation": "0",
                         "defs_version": "0",
                     }
+                    if given_key is None:  # kept in the file
+                        meta["pseudonym_key"] = secrets.token_hex(32)
+                    else:  # held outside: only a fingerprint, to refuse a wrong key
+                        meta["pseudonym_key_check"] = _key_check(given_key)
                     self._con.executemany(
                         "INSERT INTO meta(key, value) VALUES (?, ?)", list(meta.items())
                     )
             self.store_id: str = meta["store_id"]
-            self._key = bytes.fromhex(meta["pseudonym_key"])
+            self._key = _open_key(meta, given_key, self.path)
             self._hmac = hmac.new(self._key, digestmod=hashlib.sha256)  # copied per id
             if migrated is not None:
                 with self._lock, self._tx():
@@ -1961,7 +2044,10 @@ class Store:
         The shape (``format_version`` 1) is documented in ``docs/export-format.md``: the
         person's consent history and current state per purpose, every event held (with its
         feature, data category, allowed purposes and whether it is inside retention), the
-        audit-log entries about them, and the definitions needed to read it.
+        audit-log entries about them since their last erasure, and the definitions needed
+        to read it. For a person erased (and not back since), ``erased`` is true and
+        nothing about them is returned: no audit entries, no pseudonym, no times; the
+        export itself is recorded under no one.
         """
         with self._lock:
             self._refresh()
@@ -1970,6 +2056,9 @@ class Store:
             now_us = _to_us(now)
             code = self._subject_code(user, create=False)
             pseudonym = self.pseudonym(user)
+            erased = code is None and self._con.execute(
+                "SELECT 1 FROM suppressed WHERE pseudonym = ?", (pseudonym,)
+            ).fetchone() is not None
             history = self.consent_history(user)
             events: list[dict[str, Any]] = []
             if code is not None:
@@ -2002,8 +2091,14 @@ class Store:
                 else dict.fromkeys(self._purposes)
             )
             with self._tx():
-                seq = self.audit.append("export", {"events": len(events)}, subject=pseudonym)
-            audit = [e.model_dump(mode="json") for e in self.audit.entries(subject=pseudonym)]
+                # an erased person's export names no one: nothing new is linked to them
+                seq = self.audit.append(
+                    "export", {"events": len(events)}, subject=None if erased else pseudonym
+                )
+            audit = [] if erased else [
+                e.model_dump(mode="json")
+                for e in self.audit.entries(subject=pseudonym, since=self._erased_at(pseudonym))
+            ]
             ledger = [
                 {"seq": s, "at": at, "purpose": p, "charge": json.loads(c)}
                 for s, at, p, c in self._con.execute(
@@ -2016,7 +2111,8 @@ class Store:
             "store_id": self.store_id,
             "exported_at": now.isoformat(),
             "held": code is not None,
-            "subject": {"id": user, "pseudonym": pseudonym},
+            "erased": erased,
+            "subject": {"id": user, "pseudonym": None if erased else pseudonym},
             "consent": {
                 "current": current,
                 "history": [r.model_dump(mode="json") for r in history],
@@ -2029,6 +2125,13 @@ class Store:
             "audit_seq": seq,
             "privacy_ledger": ledger,
         }
+
+    def _erased_at(self, pseudonym: str) -> int:
+        """The audit entry of the person's last erasure (0 if never erased)."""
+        row = self._con.execute(
+            "SELECT max(seq) FROM audit WHERE action = 'erase' AND subject = ?", (pseudonym,)
+        ).fetchone()
+        return int(row[0] or 0)
 
     def erase(self, user: str) -> EraseReport:
         """Erase everything held about ``user``: events, consent history, feedback, the id
