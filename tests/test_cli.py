@@ -384,3 +384,16 @@ def test_demo_customers_are_bounded(capsys: pytest.CaptureFixture[str]) -> None:
         main(["demo", "--customers", "-5", "--folder", "d"])
     assert info.value.code == 2
     assert "argument --customers" in capsys.readouterr().err
+
+
+def test_a_store_with_its_key_held_outside_opens_with_the_environment_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "ab" * 32
+    path = str(tmp_path / "keyed.db")
+    persona.Store(path, pseudonym_key=key).close()
+    code, _, err = run(capsys, "--store", path, "budget", "show")
+    assert code == 1 and "pseudonym_key" in err and "Traceback" not in err
+    monkeypatch.setenv("PERSONA_PSEUDONYM_KEY", key)
+    code, out, _ = run(capsys, "--store", path, "budget", "show")
+    assert code == 0

@@ -1,6 +1,8 @@
 """The ``persona`` command line.
 
-Every command takes ``--store PATH`` (default: ``$PERSONA_STORE`` or ``persona.db``).
+Every command takes ``--store PATH`` (default: ``$PERSONA_STORE`` or ``persona.db``); a
+store whose pseudonym key is held outside the file reads it from ``$PERSONA_PSEUDONYM_KEY``
+(hex).
 User mistakes print one clear line and exit 1; usage mistakes (a missing flag, a flag value
 that is not a finite number in range) print one line naming the flag and exit 2; no
 tracebacks. Files are read as UTF-8 (a byte order mark is fine). ``--out`` paths must lie
@@ -57,7 +59,9 @@ class UsageError(PersonaError):
 def _store(args: argparse.Namespace) -> Any:
     import persona
 
-    return persona.Store(args.store)
+    # a store whose pseudonym key is held outside its file takes it from the environment
+    key = os.environ.get("PERSONA_PSEUDONYM_KEY") or None
+    return persona.Store(args.store, pseudonym_key=key)
 
 
 def _print_json(obj: Any) -> None:
