@@ -396,4 +396,4 @@ def test_a_store_with_its_key_held_outside_opens_with_the_environment_variable(
     assert code == 1 and "pseudonym_key" in err and "Traceback" not in err
     monkeypatch.setenv("PERSONA_PSEUDONYM_KEY", key)
     code, out, _ = run(capsys, "--store", path, "budget", "show")
-    assert code == 0
+    assert code == 0 and "no budget set" in out
