@@ -373,3 +373,21 @@ def test_main_parameters_report_states_the_budget_policy() -> None:
     text = report.to_markdown()
     assert "ε = 8, δ = 1e-06 per rolling 7 days" in text
     assert "up to ε = 424" in text and "53 periods of 7 days" in text
+
+
+def test_a_pin_of_an_item_the_model_does_not_know_serves_everyone_and_survives_load(
+    tmp_path: Path,
+) -> None:
+    """Issue 17, point 6: a pin of a product added to the catalogue after the fit (labelled,
+    no events yet) broke every recommend with UnknownItemError, and the saved folder could
+    not be loaded."""
+    store = shop_with_people()
+    p = persona.Personalizer(store, model=persona.ALS(factors=8, iterations=5,
+                                                      random_state=0)).fit()
+    store.label_items({"new-sku": "New Stove"})
+    p.curate(pin=["new-sku"], reason="Launch week")
+    for user in ("p0", "p39", "stranger"):
+        assert p.recommend(user, n=3)[0].item == "new-sku"
+    folder = p.save(tmp_path / "p")
+    q = persona.Personalizer.load(folder, store)
+    assert q.recommend("p1", n=3)[0].item == "new-sku"
