@@ -125,13 +125,15 @@ def _audit_entry(e: LedgerEntry) -> tuple[str, dict[str, Any]]:
 
 # ---------------------------------------------------------------------- budgets
 def _number(value: Any, field: str, rule: str, ok: Any) -> float:
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or not math.isfinite(value) or not ok(value)):
+    number = math.nan
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        number = float(value) if abs(value) < 1e308 else math.inf  # an int too big for a float
+    if not math.isfinite(number) or not ok(number):
         raise ValidationError(
-            f"field {field!r}: a privacy budget needs {rule}, not {value!r}",
+            f"field {field!r}: a privacy budget needs {rule}, not {value!r:.80}",
             errors=[{"row": None, "field": field, "message": "out of range"}],
         )
-    return float(value)
+    return number
 
 
 def validated_policy(

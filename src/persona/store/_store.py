@@ -387,8 +387,8 @@ class Store:
             name=name,
             description=description,
             sharing=sharing,
-            tcf_purposes=tuple(tcf_purposes),
-            consent_mode=tuple(consent_mode),
+            tcf_purposes=_as_tuple(tcf_purposes, "tcf_purposes", "[1, 3]"),
+            consent_mode=_as_tuple(consent_mode, "consent_mode", "['ad_user_data']"),
         )
         self._define("purposes", "purpose", spec)
 
@@ -614,9 +614,10 @@ class Store:
                 "source must say where the choice was made, e.g. source='signup form v3'",
                 errors=[{"row": None, "field": "source", "message": "empty"}],
             )
+        _check_utf8(source, "source")
         if notice_version is not None and (
             not isinstance(notice_version, str) or not notice_version.strip()
-            or len(notice_version) > 200
+            or len(notice_version) > 200 or not _is_utf8(notice_version)
         ):
             raise ValidationError(
                 f"field 'notice_version': {notice_version!r} is not a version; give the "
@@ -1259,8 +1260,13 @@ class Store:
                 f"field 'action': {action!r} must start with 'app.', e.g. 'app.curation'",
                 errors=[{"row": None, "field": "action", "message": "invalid"}],
             )
-        try:
-            json.dumps(dict(detail), default=_json_time)
+        if not isinstance(detail, Mapping):
+            raise ValidationError(
+                f"field 'detail': give a dict, not a {type(detail).__name__}",
+                errors=[{"row": None, "field": "detail", "message": "not a dict"}],
+            )
+        try:  # as the audit log writes it (sorted keys): keys of one kind at each level
+            json.dumps(dict(detail), default=_json_time, sort_keys=True)
         except (TypeError, ValueError) as exc:
             raise ValidationError(
                 f"field 'detail' must be JSON-serialisable: {exc}",
@@ -1443,7 +1449,8 @@ class Store:
         rows = []
         for item, label in labels.items():
             item = _check_id(item, "item")
-            if not isinstance(label, str) or not label.strip() or len(label) > 500:
+            if (not isinstance(label, str) or not label.strip() or len(label) > 500
+                    or not _is_utf8(label)):
                 raise ValidationError(
                     f"field 'label' of item {item!r}: give a non-empty title of at most 500 "
                     f"characters, not {label!r}",
@@ -2209,6 +2216,35 @@ class Store:
 def _distinct_sorted(values: np.ndarray) -> np.ndarray:
     """The distinct values of a sorted array (``np.unique`` without its sort)."""
     return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` can be stored (a lone surrogate cannot be written as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_utf8(text: str, field: str) -> None:
+    if not _is_utf8(text):
+        raise ValidationError(
+            f"field '{field}': {text[:80]!r} holds a lone surrogate, which cannot be stored; "
+            "give valid Unicode text",
+            errors=[{"row": None, "field": field, "message": "lone surrogate"}],
+        )
+
+
+def _as_tuple(values: Any, field: str, example: str) -> tuple[Any, ...]:
+    """``values`` (a list, a tuple, ...) as a tuple; a str or a non-iterable is refused."""
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise ValidationError(
+            f"field '{field}': give a list, not a {type(values).__name__}; e.g. "
+            f"{field}={example}",
+            errors=[{"row": None, "field": field, "message": "not a list"}],
+        )
+    return tuple(values)
 
 
 def _validated(model: Any, **values: Any) -> Any:
