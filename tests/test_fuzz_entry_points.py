@@ -194,7 +194,7 @@ def _hashable(v: Any) -> bool:
 @example(name="record detail", value=["00", b"\x00\x00"])  # TypeError: int < str
 @example(name="set_privacy_budget delta", value=10**400)  # OverflowError
 @example(name="set_privacy_budget epsilon", value=10**400)  # OverflowError
-@settings(max_examples=settings().max_examples * 10)
+@settings(max_examples=settings().max_examples * 20)
 @given(name=st.sampled_from(sorted(STORE_CALLS)), value=hostile)
 def test_store_entry_points(world: tuple[persona.Store, Any], name: str, value: Any) -> None:
     store, _ = world
@@ -232,7 +232,7 @@ PERSONALIZER_CALLS: dict[str, Callable[[Any, Any], Any]] = {
 @example(name="explain n", value=None)  # refused after an audited read
 @example(name="curate pin item", value=[])  # TypeError: unhashable
 @example(name="curate by", value=math.nan)  # a bare pydantic error
-@settings(max_examples=settings().max_examples * 5)
+@settings(max_examples=settings().max_examples * 10)
 @given(name=st.sampled_from(sorted(PERSONALIZER_CALLS)), value=hostile)
 def test_personalizer_entry_points(world: tuple[persona.Store, Any], name: str,
                                    value: Any) -> None:
@@ -272,7 +272,7 @@ MODEL_CALLS: dict[str, Callable[[Any, Any], Any]] = {
 @example(which=0, name="fold_in history", value={"sku-1": 10**400})  # OverflowError
 @example(which=0, name="fold_in history", value={"sku-1": "1"})  # a str taken as a number
 @example(which=1, name="recommend_batch", value=frozenset([JOSE_NFD]))  # KeyError: NFD id
-@settings(max_examples=settings().max_examples * 5)
+@settings(max_examples=settings().max_examples * 10)
 @given(which=st.integers(0, 1), name=st.sampled_from(sorted(MODEL_CALLS)), value=hostile)
 def test_model_entry_points(models: list[Any], which: int, name: str, value: Any) -> None:
     CASES_RUN["model"] += 1
@@ -307,6 +307,7 @@ def hostile_folders(tmp_path_factory: pytest.TempPathFactory,
             "missing": str(root / "missing")}
 
 
+@settings(max_examples=settings().max_examples * 3)
 @example(path=None, store_id=None)  # TypeError from pathlib
 @example(path=b"good", store_id=None)  # TypeError from pathlib
 @example(path=MEGABYTE, store_id=None)  # OSError: file name too long
@@ -418,7 +419,7 @@ def _cli(argv: list[str]) -> tuple[int, str, str]:
 
 @example(name="store", value="ana\x00")  # ValueError: embedded null byte
 @example(name="ingest hostile file", value="")
-@settings(max_examples=settings().max_examples * 5)
+@settings(max_examples=settings().max_examples * 10)
 @given(name=st.sampled_from(sorted(CLI_COMMANDS)), value=hostile_arg)
 def test_cli_commands(cli_folder: Path, name: str, value: str) -> None:
     CASES_RUN["cli"] += 1
