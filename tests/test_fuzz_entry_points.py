@@ -322,6 +322,48 @@ def test_models_load(hostile_folders: dict[str, str], path: Any, store_id: Any) 
     _run(None, lambda: persona.models.load(path, store_id=store_id))
 
 
+# ---------------------------------------------------------------------- constructors
+def _inside_tmp(path: Any) -> Any:
+    """A store path kept inside the test's folder: a hostile path may create a file."""
+    if isinstance(path, str) and path not in ("/dev/null", ":memory:"):
+        return "./" + path.replace("..", "__").lstrip("/")
+    return path
+
+
+
+@pytest.fixture(scope="module")
+def open_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("fuzz-open")
+    (folder / "notes.txt").write_text("not a database\n")
+    (folder / "a-folder").mkdir()
+    return folder
+
+
+@settings(max_examples=settings().max_examples * 3)
+@given(path=st.one_of(st.sampled_from(["notes.txt", "a-folder", "/dev/null", "", ":memory:"]),
+                      hostile),
+       timeout=st.one_of(st.just(5.0), hostile))
+def test_store_open(open_folder: Path, path: Any, timeout: Any) -> None:
+    CASES_RUN["Store()"] += 1
+    opened: list[persona.Store] = []
+    with _inside(open_folder):
+        _run(None, lambda: opened.append(persona.Store(_inside_tmp(path), timeout=timeout)))
+    for store in opened:
+        store.close()
+
+
+PERSONALIZER_SETTINGS = ("purpose", "privacy", "half_life", "model")
+
+
+@settings(max_examples=settings().max_examples * 3)
+@given(name=st.sampled_from(PERSONALIZER_SETTINGS), value=hostile)
+def test_personalizer_settings(world: tuple[persona.Store, Any], name: str,
+                               value: Any) -> None:
+    store, _ = world
+    CASES_RUN["Personalizer()"] += 1
+    _run(store, lambda: persona.Personalizer(store, **{name: value}))
+
+
 # ---------------------------------------------------------------------- the CLI
 CLI_COMMANDS: dict[str, Callable[[str], list[str]]] = {
     "purpose add name": lambda v: ["purpose", "add", v, "--description", "d"],
@@ -369,7 +411,7 @@ CLI_COMMANDS: dict[str, Callable[[str], list[str]]] = {
     "export user": lambda v: ["export", v],
     "export out": lambda v: ["export", "ana", "--out", v],
     "erase user": lambda v: ["erase", v, "--yes"],
-    "store": lambda v: ["--store", v, "catalogue", "show"],
+    "store": lambda v: ["--store", _inside_tmp(v), "catalogue", "show"],
     "unknown command": lambda v: [v],
 }
 
@@ -440,5 +482,5 @@ def test_case_count() -> None:
     """Report how many hostile cases the suite ran (``-s`` shows it)."""
     total = sum(CASES_RUN.values())
     print(f"\nfuzz cases run: {total} ({dict(sorted(CASES_RUN.items()))})")
-    if len(CASES_RUN) == 5:  # the whole module ran, not a single test
-        assert total >= 5 * settings().max_examples
+    if len(CASES_RUN) == 7:  # the whole module ran, not a single test
+        assert total >= 7 * settings().max_examples
