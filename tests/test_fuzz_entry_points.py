@@ -175,6 +175,32 @@ STORE_CALLS: dict[str, Callable[[persona.Store, Any], Any]] = {
     "consent_history": lambda s, v: s.consent_history(v),
     "has_consent user": lambda s, v: s.has_consent(v, "personalization"),
     "has_consent purpose": lambda s, v: s.has_consent("ana", v),
+    # the rest of the Store's public methods
+    "do_not_sell user": lambda s, v: s.do_not_sell(v),
+    "do_not_sell source": lambda s, v: s.do_not_sell("cy", source=v),
+    "apply_tcf user": lambda s, v: s.apply_tcf(v, [1]),
+    "apply_tcf purposes": lambda s, v: s.apply_tcf("cy", v),
+    "apply_tcf purpose": lambda s, v: s.apply_tcf("cy", [v]),
+    "apply_consent_mode user": lambda s, v: s.apply_consent_mode(v, {"ad_user_data": "granted"}),
+    "apply_consent_mode signals": lambda s, v: s.apply_consent_mode("cy", v),
+    "apply_consent_mode signal": lambda s, v: s.apply_consent_mode("cy", {"ad_user_data": v}),
+    "clear_feedback user": lambda s, v: s.clear_feedback(v),
+    "clear_feedback item": lambda s, v: s.clear_feedback("cy", v),
+    "clear_feedback kind": lambda s, v: s.clear_feedback("cy", None, v),
+    "feedback_of": lambda s, v: s.feedback_of(v),
+    "consent_status": lambda s, v: s.consent_status(v),
+    "consented": lambda s, v: s.consented(v),
+    "privacy_budget": lambda s, v: s.privacy_budget(v),
+    "privacy_ledger": lambda s, v: s.privacy_ledger(v),
+    "privacy_ledger default": lambda s, v: s.privacy_ledger("personalization", default=v),
+    "privacy_charges": lambda s, v: s.privacy_charges(v),
+    "item_labels": lambda s, v: s.item_labels(v),
+    "record_explanation user": lambda s, v: s.record_explanation(v, {"items": []}),
+    "record_explanation explanation": lambda s, v: s.record_explanation("ana", v),
+    "shown_explanations": lambda s, v: s.shown_explanations(v),
+    "scope has_consent": lambda s, v: s.scope("personalization").has_consent(v),
+    "scope person_lineage": lambda s, v: s.scope("personalization").person_lineage(v),
+    "scope not_interested": lambda s, v: s.scope("personalization").not_interested(v),
 }
 
 
@@ -194,6 +220,14 @@ def _hashable(v: Any) -> bool:
 @example(name="record detail", value=["00", b"\x00\x00"])  # TypeError: int < str
 @example(name="set_privacy_budget delta", value=10**400)  # OverflowError
 @example(name="set_privacy_budget epsilon", value=10**400)  # OverflowError
+@example(name="clear_feedback kind", value=2**63)  # OverflowError from sqlite3
+@example(name="clear_feedback kind", value="nope")  # audited as if it were a kind
+@example(name="apply_tcf purpose", value="")  # ValueError from int()
+@example(name="apply_tcf purpose", value=[])  # TypeError: unhashable
+@example(name="apply_consent_mode signals", value=None)  # AttributeError
+@example(name="privacy_budget", value=object())  # sqlite3.ProgrammingError
+@example(name="record_explanation explanation", value=None)  # TypeError
+@example(name="item_labels", value=object())  # TypeError: not iterable
 @settings(max_examples=settings().max_examples * 20)
 @given(name=st.sampled_from(sorted(STORE_CALLS)), value=hostile)
 def test_store_entry_points(world: tuple[persona.Store, Any], name: str, value: Any) -> None:

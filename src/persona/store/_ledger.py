@@ -202,6 +202,11 @@ def budget_policy(store: Store, purpose: str) -> PrivacyBudgetPolicy | None:
     """``purpose``'s budget policy, or ``None`` if none was set. Raises
     :class:`~persona.AuditError` when the ledger or budget rows differ from their audit
     entries (edited with the triggers dropped)."""
+    if not isinstance(purpose, str):
+        raise ValidationError(
+            f"field 'purpose': give a purpose's name (a str), not a {type(purpose).__name__}",
+            errors=[{"row": None, "field": "purpose", "message": "not a str"}],
+        )
     with store._lock:
         store._check_open()
         store._check_privacy_rows()

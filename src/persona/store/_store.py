@@ -540,7 +540,13 @@ class Store:
         Each persona purpose mapped with ``tcf_purposes`` is granted when all its ids are
         allowed and withdrawn otherwise; only changes of state are recorded.
         """
-        allowed = {int(p) for p in purposes}
+        ids = _as_tuple(purposes, "purposes", "[1, 3, 4]")
+        if any(isinstance(p, bool) or not isinstance(p, int) for p in ids):
+            raise ValidationError(
+                "field 'purposes': give TCF purpose ids as ints, e.g. [1, 3, 4]",
+                errors=[{"row": None, "field": "purposes", "message": "not an int"}],
+            )
+        allowed = set(ids)
         with self._lock:
             self._refresh()
             plan = [
@@ -562,6 +568,12 @@ class Store:
         A persona purpose mapped with ``consent_mode`` is granted when all its signals are
         ``"granted"`` and withdrawn when any is ``"denied"``; missing signals leave it as is.
         """
+        if not isinstance(signals, Mapping):
+            raise ValidationError(
+                f"field 'signals': give a dict such as {{'ad_user_data': 'granted'}}, not a "
+                f"{type(signals).__name__}",
+                errors=[{"row": None, "field": "signals", "message": "not a dict"}],
+            )
         for key, value in signals.items():
             if value not in ("granted", "denied"):
                 raise ValidationError(
@@ -1198,6 +1210,13 @@ class Store:
         user = _check_id(user, "user")
         if item is not None:
             item = _check_id(item, "item")
+        if kind is not None and (not isinstance(kind, str)
+                                 or kind not in ("not_interested", "dont_use")):
+            raise ValidationError(
+                f"field 'kind': {kind!r:.80} is not a feedback kind; give 'not_interested', "
+                "'dont_use' or None (every kind)",
+                errors=[{"row": None, "field": "kind", "message": "invalid"}],
+            )
         with self._lock:
             self._refresh()
             with self._tx():
@@ -1472,6 +1491,7 @@ class Store:
                 return dict(
                     self._con.execute("SELECT ext, label FROM items WHERE label IS NOT NULL")
                 )
+            items = _as_tuple(items, "items", "['sku-1']")
             wanted = list(dict.fromkeys(_check_id(i, "item") for i in items))
             self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
             self._con.execute("DELETE FROM temp._ids")
@@ -2152,9 +2172,21 @@ class Store:
 
         user = _check_id(user, "user")
         dump = getattr(explanation, "model_dump", None)
-        doc = dump(mode="json") if callable(dump) else dict(explanation)
-        body = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
-        digest = hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+        if not callable(dump) and not isinstance(explanation, Mapping):
+            raise ValidationError(
+                f"field 'explanation': give an Explanation or a dict, not a "
+                f"{type(explanation).__name__}",
+                errors=[{"row": None, "field": "explanation", "message": "not a dict"}],
+            )
+        try:
+            doc = dump(mode="json") if callable(dump) else dict(explanation)
+            body = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+            digest = hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+        except (TypeError, ValueError) as exc:  # mixed keys, a lone surrogate, a cycle
+            raise ValidationError(
+                f"field 'explanation' cannot be stored as JSON: {exc}",
+                errors=[{"row": None, "field": "explanation", "message": "not JSON"}],
+            ) from None
         with self._lock:
             self._refresh()
             with self._tx():
