@@ -356,6 +356,35 @@ def test_models_load(hostile_folders: dict[str, str], path: Any, store_id: Any) 
     _run(None, lambda: persona.models.load(path, store_id=store_id))
 
 
+@pytest.fixture(scope="module")
+def saved_personalizer(tmp_path_factory: pytest.TempPathFactory,
+                       world: tuple[persona.Store, Any]) -> str:
+    _, p = world
+    folder = tmp_path_factory.mktemp("fuzz-personalizer") / "p"
+    p.save(folder)
+    return str(folder)
+
+
+@settings(max_examples=settings().max_examples * 3)
+@example(path=MEGABYTE, other_store=False)
+@example(path=None, other_store=False)  # TypeError from pathlib
+@example(path="ana\x00", other_store=False)  # ValueError: embedded null byte
+@given(path=st.one_of(st.sampled_from(["saved", "bad manifest", "torn", "text", "missing"]),
+                      hostile),
+       other_store=st.booleans())
+def test_personalizer_load(world: tuple[persona.Store, Any], saved_personalizer: str,
+                           hostile_folders: dict[str, str], path: Any,
+                           other_store: bool) -> None:
+    store, _ = world
+    CASES_RUN["Personalizer.load"] += 1
+    if path == "saved":
+        path = saved_personalizer
+    elif isinstance(path, str) and path in hostile_folders:
+        path = hostile_folders[path]
+    target = persona.Store(":memory:") if other_store else store
+    _run(store, lambda: persona.Personalizer.load(path, target))
+
+
 # ---------------------------------------------------------------------- constructors
 def _inside_tmp(path: Any) -> Any:
     """A store path kept inside the test's folder: a hostile path may create a file."""
@@ -516,5 +545,5 @@ def test_case_count() -> None:
     """Report how many hostile cases the suite ran (``-s`` shows it)."""
     total = sum(CASES_RUN.values())
     print(f"\nfuzz cases run: {total} ({dict(sorted(CASES_RUN.items()))})")
-    if len(CASES_RUN) == 7:  # the whole module ran, not a single test
-        assert total >= 7 * settings().max_examples
+    if len(CASES_RUN) == 8:  # the whole module ran, not a single test
+        assert total >= 8 * settings().max_examples

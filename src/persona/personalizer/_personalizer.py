@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -629,10 +630,15 @@ class Personalizer:
     @classmethod
     def load(cls, path: str | Path, store: Any) -> Personalizer:
         """Read a Personalizer written by :meth:`save`, serving from ``store``."""
+        if not isinstance(path, str | os.PathLike):
+            raise ValidationError(
+                f"path must be a folder's path (a str), not a {type(path).__name__}",
+                errors=[{"row": None, "field": "path", "message": "not a path"}],
+            )
         folder = Path(path)
         try:
             manifest = json.loads((folder / "personalizer.json").read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # JSON, UTF-8, a NUL byte in the path
             raise ModelFileError(
                 f"{folder} is not a saved Personalizer ({exc}); save one with p.save(path)"
             ) from exc
