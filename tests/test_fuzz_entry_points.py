@@ -298,6 +298,12 @@ MODEL_CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "fold_in history": lambda m, v: m.fold_in("fz-new", v),
     "fold_in item": lambda m, v: m.fold_in("fz-new", [v]),
     "fold_in unknown_items": lambda m, v: m.fold_in("fz-new", ["sku-1"], unknown_items=v),
+    "explain counterfactual": lambda m, v: m.explain("bo", "sku-1", counterfactual=v),
+    "recommend_arrays": lambda m, v: m.recommend_arrays(v),
+    "recommend_arrays user": lambda m, v: m.recommend_arrays([v]),
+    "recommend_arrays n": lambda m, v: m.recommend_arrays(["cy"], n=v),
+    "recommend_arrays exclude": lambda m, v: m.recommend_arrays(["cy"], exclude=v),
+    "forget": lambda m, v: m.forget(v),
 }
 
 
@@ -540,10 +546,51 @@ def test_cli_commands(cli_folder: Path, name: str, value: str) -> None:
         assert len(lines) == 1 and lines[0], (argv[:6], err[-2000:])
 
 
+_field = st.one_of(st.sampled_from([s for s in SPECIAL_TEXT if len(s) < 100]),
+                   st.text(max_size=8))
+
+
+@st.composite
+def _hostile_file(draw: st.DrawFn) -> bytes:
+    """A CSV or JSON-lines file with hostile rows, or arbitrary bytes."""
+    kind = draw(st.sampled_from(["bytes", "csv", "jsonl"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=300))
+    rows = draw(st.lists(st.fixed_dictionaries(
+        {"user": _field, "item": _field, "feature": _field, "value": _field, "at": _field}),
+        max_size=3))
+    if kind == "csv":
+        head = draw(st.sampled_from(["user,item,feature,value,at", "\ufeffuser,item,at",
+                                     "user,user,item", ""]))
+        lines = [head] + [",".join(r.values()) for r in rows]
+        return "\n".join(lines).encode("utf-8", "surrogatepass")
+    import json
+    return "\n".join(json.dumps(r) for r in rows).encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=settings().max_examples * 3)
+@given(content=_hostile_file(), command=st.sampled_from(["ingest", "catalogue"]),
+       fmt=st.sampled_from(["auto", "csv", "jsonl"]))
+def test_cli_hostile_files(cli_folder: Path, content: bytes, command: str, fmt: str) -> None:
+    CASES_RUN["cli files"] += 1
+    with _inside(cli_folder):
+        Path("fuzz-input.csv").write_bytes(content)
+        argv = ["--store", "cli.db", *(["ingest", "fuzz-input.csv", "--tz", "UTC"]
+                                       if command == "ingest"
+                                       else ["catalogue", "import", "fuzz-input.csv"]),
+                "--format", fmt]
+        code, _, err = _cli(argv)
+    assert code in (0, 1, 2), (argv, code, err[-2000:])
+    assert "Traceback" not in err, err[-2000:]
+    if code:
+        lines = err.strip("\n").split("\n")
+        assert len(lines) == 1 and lines[0], (argv, err[-2000:])
+
+
 # ---------------------------------------------------------------------- the count
 def test_case_count() -> None:
     """Report how many hostile cases the suite ran (``-s`` shows it)."""
     total = sum(CASES_RUN.values())
     print(f"\nfuzz cases run: {total} ({dict(sorted(CASES_RUN.items()))})")
-    if len(CASES_RUN) == 8:  # the whole module ran, not a single test
-        assert total >= 8 * settings().max_examples
+    if len(CASES_RUN) == 9:  # the whole module ran, not a single test
+        assert total >= 9 * settings().max_examples
