@@ -226,6 +226,7 @@ def _hashable(v: Any) -> bool:
 @example(name="apply_tcf purpose", value=[])  # TypeError: unhashable
 @example(name="apply_consent_mode signals", value=None)  # AttributeError
 @example(name="privacy_budget", value=object())  # sqlite3.ProgrammingError
+@example(name="privacy_budget", value="ana\ud800")  # UnicodeEncodeError
 @example(name="record_explanation explanation", value=None)  # TypeError
 @example(name="item_labels", value=object())  # TypeError: not iterable
 @settings(max_examples=settings().max_examples * 20)

@@ -202,10 +202,11 @@ def budget_policy(store: Store, purpose: str) -> PrivacyBudgetPolicy | None:
     """``purpose``'s budget policy, or ``None`` if none was set. Raises
     :class:`~persona.AuditError` when the ledger or budget rows differ from their audit
     entries (edited with the triggers dropped)."""
-    if not isinstance(purpose, str):
+    if not isinstance(purpose, str) or not purpose.encode("utf-8", "replace").decode() == purpose:
         raise ValidationError(
-            f"field 'purpose': give a purpose's name (a str), not a {type(purpose).__name__}",
-            errors=[{"row": None, "field": "purpose", "message": "not a str"}],
+            f"field 'purpose': give a purpose's name (a str of valid Unicode), not "
+            f"{purpose!r:.80}",
+            errors=[{"row": None, "field": "purpose", "message": "not a name"}],
         )
     with store._lock:
         store._check_open()
