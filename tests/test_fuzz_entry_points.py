@@ -569,6 +569,8 @@ def _hostile_file(draw: st.DrawFn) -> bytes:
     return "\n".join(json.dumps(r) for r in rows).encode("utf-8", "surrogatepass")
 
 
+@example(content=b"1\n", command="ingest", fmt="jsonl")  # AttributeError: no .get
+@example(content=b"[1]\n", command="catalogue", fmt="jsonl")  # TypeError
 @settings(max_examples=settings().max_examples * 3)
 @given(content=_hostile_file(), command=st.sampled_from(["ingest", "catalogue"]),
        fmt=st.sampled_from(["auto", "csv", "jsonl"]))
