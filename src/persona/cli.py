@@ -134,11 +134,17 @@ def _read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
                 for k, line in enumerate(f, start=1):
                     if line.strip():
                         try:
-                            yield json.loads(line)
+                            row = json.loads(line)
                         except json.JSONDecodeError as exc:
                             raise UsageError(
                                 f"{path}, line {k}: not JSON ({exc.msg})"
                             ) from None
+                        if not isinstance(row, dict):
+                            raise UsageError(
+                                f"{path}, line {k}: not a JSON object; write one object per "
+                                'line, e.g. {"user": "u1", "item": "sku-1", ...}'
+                            )
+                        yield row
     except UnicodeDecodeError as exc:
         raise UsageError(
             f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "

@@ -20,9 +20,14 @@ from persona.models._persistence import FORMAT_VERSION
 def load(path: str, *, store_id: str | None = None) -> Recommender:
     """Load any persona model saved with ``model.save(path)`` (with ``store_id``: only one
     saved for that store)."""
+    import os
     from pathlib import Path
 
+    from persona.errors import ValidationError
     from persona.models._persistence import load_model
+
+    if not isinstance(path, str | os.PathLike):
+        raise ValidationError(f"path must be a folder's path (a str), not a {type(path).__name__}")
 
     return load_model(Recommender, Path(path), store_id=store_id)
 

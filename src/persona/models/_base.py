@@ -299,9 +299,9 @@ class Recommender:
             return np.fromiter(map(self._uidx.__getitem__, users), dtype=np.int64,
                                count=len(users))
         except (KeyError, TypeError):
-            for u in users:
-                self._row(u)  # raises UnknownUserError for the first one not in the model
-            raise
+            # raises UnknownUserError for the first one not in the model; else ids found
+            # under their NFC spelling
+            return np.fromiter(map(self._row, users), dtype=np.int64, count=len(users))
 
     def _item(self, item: str) -> int:
         try:
@@ -656,11 +656,14 @@ class Recommender:
             pairs = history.history(str(history.users[0]))
         elif isinstance(history, Mapping):
             pairs = dict(history)
-        elif isinstance(history, str):
-            raise ValidationError("history must be a list of item ids or a dict, not a string")
+        elif isinstance(history, str | bytes) or not isinstance(history, Iterable):
+            raise ValidationError("history must be a list of item ids or a dict "
+                                  f"{{item: confidence}}, not a {type(history).__name__}")
         else:
             pairs = {}
             for it in history:
+                if not isinstance(it, str):
+                    check_id(it, "item")  # raises: an id is a str
                 pairs[it] = pairs.get(it, 0.0) + 1.0  # duplicates are summed, as in fit
         cols, vals = [], []
         for it, v in pairs.items():
@@ -675,7 +678,10 @@ class Recommender:
                         item=it,
                     )
                 continue
-            v = float(v)
+            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+                raise ValidationError(f"confidence of {it!r} must be a number, not "
+                                      f"{type(v).__name__}")
+            v = float(v) if abs(v) < 1e308 else math.inf  # an int too large for a float
             if not np.isfinite(v) or v < 0:
                 raise ValidationError(f"confidence of {it!r} must be finite and >= 0, not {v}")
             if v > 0:

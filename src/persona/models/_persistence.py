@@ -226,7 +226,11 @@ def load_model(
     cls: type[Recommender], path: Path, *, store_id: str | None = None
 ) -> Recommender:
     mpath, apath = path / MANIFEST, path / ARRAYS
-    if not path.is_dir() or not mpath.is_file() or not apath.is_file():
+    try:
+        found = path.is_dir() and mpath.is_file() and apath.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte, no permission
+        found = False
+    if not found:
         raise ModelFileError(
             f"{path} is not a persona model directory (expected {MANIFEST} and {ARRAYS}); "
             "pass the path given to model.save()"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from persona.errors import (
     ModelFileError,
     NotFittedError,
     PrivateInputError,
+    UnknownItemError,
     UnknownUserError,
     ValidationError,
 )
@@ -326,9 +328,15 @@ class Personalizer:
                     f"e.g. {name}=['sku-1']",
                     errors=[{"row": None, "field": name, "message": "not a list"}],
                 )
-        pins = dict(pin) if isinstance(pin, Mapping) else {i: k + 1 for k, i in enumerate(pin)}
+        if by is not None and not isinstance(by, str):
+            raise ValidationError(
+                f"field 'by': give who curated as a str (or None), not a {type(by).__name__}",
+                errors=[{"row": None, "field": "by", "message": "not a str"}],
+            )
+        pairs = list(pin.items()) if isinstance(pin, Mapping) else [
+            (i, k + 1) for k, i in enumerate(pin)]
         checked = {}
-        for item, pos in pins.items():
+        for item, pos in pairs:
             if (not isinstance(item, str) or isinstance(pos, bool) or not isinstance(pos, int)
                     or pos < 1):
                 raise ValidationError(
@@ -442,7 +450,13 @@ class Personalizer:
         Consent and retention apply as in :meth:`recommend`: with nothing usable now, the
         explanation is the non-profiling list's."""
         user = _check_user(user)
+        item, n = check_id(item, "item"), _check_n(n)  # refused before any (audited) read
         state = self._require()
+        if item not in state.model._iidx and item not in state.fallback._iidx:
+            raise UnknownItemError(
+                f"{item!r} is not in the model's catalogue; refit to include new items",
+                item=item,
+            )
         person, _ = self._view.person_for_serving(user)
         if not person.active:
             return state.fallback.explain(user, item, view=self._view)
@@ -616,10 +630,15 @@ class Personalizer:
     @classmethod
     def load(cls, path: str | Path, store: Any) -> Personalizer:
         """Read a Personalizer written by :meth:`save`, serving from ``store``."""
+        if not isinstance(path, str | os.PathLike):
+            raise ValidationError(
+                f"path must be a folder's path (a str), not a {type(path).__name__}",
+                errors=[{"row": None, "field": "path", "message": "not a path"}],
+            )
         folder = Path(path)
         try:
             manifest = json.loads((folder / "personalizer.json").read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # JSON, UTF-8, a NUL byte in the path
             raise ModelFileError(
                 f"{folder} is not a saved Personalizer ({exc}); save one with p.save(path)"
             ) from exc

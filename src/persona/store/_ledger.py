@@ -125,13 +125,15 @@ def _audit_entry(e: LedgerEntry) -> tuple[str, dict[str, Any]]:
 
 # ---------------------------------------------------------------------- budgets
 def _number(value: Any, field: str, rule: str, ok: Any) -> float:
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or not math.isfinite(value) or not ok(value)):
+    number = math.nan
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        number = float(value) if abs(value) < 1e308 else math.inf  # an int too big for a float
+    if not math.isfinite(number) or not ok(number):
         raise ValidationError(
-            f"field {field!r}: a privacy budget needs {rule}, not {value!r}",
+            f"field {field!r}: a privacy budget needs {rule}, not {value!r:.80}",
             errors=[{"row": None, "field": field, "message": "out of range"}],
         )
-    return float(value)
+    return number
 
 
 def validated_policy(
@@ -200,6 +202,12 @@ def budget_policy(store: Store, purpose: str) -> PrivacyBudgetPolicy | None:
     """``purpose``'s budget policy, or ``None`` if none was set. Raises
     :class:`~persona.AuditError` when the ledger or budget rows differ from their audit
     entries (edited with the triggers dropped)."""
+    if not isinstance(purpose, str) or not purpose.encode("utf-8", "replace").decode() == purpose:
+        raise ValidationError(
+            f"field 'purpose': give a purpose's name (a str of valid Unicode), not "
+            f"{purpose!r:.80}",
+            errors=[{"row": None, "field": "purpose", "message": "not a name"}],
+        )
     with store._lock:
         store._check_open()
         store._check_privacy_rows()

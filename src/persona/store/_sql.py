@@ -198,7 +198,7 @@ def connect(path: str, *, timeout: float, synchronous: str) -> sqlite3.Connectio
     check_path(path)
     try:
         con = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as exc:  # pragma: no cover - depends on the file system
+    except (sqlite3.Error, ValueError) as exc:  # ValueError: a NUL byte in the path
         raise StoreError(
             f"cannot open the store file {path!r}: {exc}. Check that the folder exists and "
             "is writable."

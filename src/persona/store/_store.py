@@ -470,8 +470,8 @@ class Store:
             name=name,
             description=description,
             sharing=sharing,
-            tcf_purposes=tuple(tcf_purposes),
-            consent_mode=tuple(consent_mode),
+            tcf_purposes=_as_tuple(tcf_purposes, "tcf_purposes", "[1, 3]"),
+            consent_mode=_as_tuple(consent_mode, "consent_mode", "['ad_user_data']"),
         )
         self._define("purposes", "purpose", spec)
 
@@ -623,7 +623,13 @@ class Store:
         Each persona purpose mapped with ``tcf_purposes`` is granted when all its ids are
         allowed and withdrawn otherwise; only changes of state are recorded.
         """
-        allowed = {int(p) for p in purposes}
+        ids = _as_tuple(purposes, "purposes", "[1, 3, 4]")
+        if any(isinstance(p, bool) or not isinstance(p, int) for p in ids):
+            raise ValidationError(
+                "field 'purposes': give TCF purpose ids as ints, e.g. [1, 3, 4]",
+                errors=[{"row": None, "field": "purposes", "message": "not an int"}],
+            )
+        allowed = set(ids)
         with self._lock:
             self._refresh()
             plan = [
@@ -645,6 +651,12 @@ class Store:
         A persona purpose mapped with ``consent_mode`` is granted when all its signals are
         ``"granted"`` and withdrawn when any is ``"denied"``; missing signals leave it as is.
         """
+        if not isinstance(signals, Mapping):
+            raise ValidationError(
+                f"field 'signals': give a dict such as {{'ad_user_data': 'granted'}}, not a "
+                f"{type(signals).__name__}",
+                errors=[{"row": None, "field": "signals", "message": "not a dict"}],
+            )
         for key, value in signals.items():
             if value not in ("granted", "denied"):
                 raise ValidationError(
@@ -697,9 +709,10 @@ class Store:
                 "source must say where the choice was made, e.g. source='signup form v3'",
                 errors=[{"row": None, "field": "source", "message": "empty"}],
             )
+        _check_utf8(source, "source")
         if notice_version is not None and (
             not isinstance(notice_version, str) or not notice_version.strip()
-            or len(notice_version) > 200
+            or len(notice_version) > 200 or not _is_utf8(notice_version)
         ):
             raise ValidationError(
                 f"field 'notice_version': {notice_version!r} is not a version; give the "
@@ -1280,6 +1293,13 @@ class Store:
         user = _check_id(user, "user")
         if item is not None:
             item = _check_id(item, "item")
+        if kind is not None and (not isinstance(kind, str)
+                                 or kind not in ("not_interested", "dont_use")):
+            raise ValidationError(
+                f"field 'kind': {kind!r:.80} is not a feedback kind; give 'not_interested', "
+                "'dont_use' or None (every kind)",
+                errors=[{"row": None, "field": "kind", "message": "invalid"}],
+            )
         with self._lock:
             self._refresh()
             with self._tx():
@@ -1342,8 +1362,13 @@ class Store:
                 f"field 'action': {action!r} must start with 'app.', e.g. 'app.curation'",
                 errors=[{"row": None, "field": "action", "message": "invalid"}],
             )
-        try:
-            json.dumps(dict(detail), default=_json_time)
+        if not isinstance(detail, Mapping):
+            raise ValidationError(
+                f"field 'detail': give a dict, not a {type(detail).__name__}",
+                errors=[{"row": None, "field": "detail", "message": "not a dict"}],
+            )
+        try:  # as the audit log writes it (sorted keys): keys of one kind at each level
+            json.dumps(dict(detail), default=_json_time, sort_keys=True)
         except (TypeError, ValueError) as exc:
             raise ValidationError(
                 f"field 'detail' must be JSON-serialisable: {exc}",
@@ -1526,7 +1551,8 @@ class Store:
         rows = []
         for item, label in labels.items():
             item = _check_id(item, "item")
-            if not isinstance(label, str) or not label.strip() or len(label) > 500:
+            if (not isinstance(label, str) or not label.strip() or len(label) > 500
+                    or not _is_utf8(label)):
                 raise ValidationError(
                     f"field 'label' of item {item!r}: give a non-empty title of at most 500 "
                     f"characters, not {label!r}",
@@ -1548,6 +1574,7 @@ class Store:
                 return dict(
                     self._con.execute("SELECT ext, label FROM items WHERE label IS NOT NULL")
                 )
+            items = _as_tuple(items, "items", "['sku-1']")
             wanted = list(dict.fromkeys(_check_id(i, "item") for i in items))
             self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids(ext TEXT PRIMARY KEY)")
             self._con.execute("DELETE FROM temp._ids")
@@ -2248,9 +2275,21 @@ class Store:
 
         user = _check_id(user, "user")
         dump = getattr(explanation, "model_dump", None)
-        doc = dump(mode="json") if callable(dump) else dict(explanation)
-        body = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
-        digest = hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+        if not callable(dump) and not isinstance(explanation, Mapping):
+            raise ValidationError(
+                f"field 'explanation': give an Explanation or a dict, not a "
+                f"{type(explanation).__name__}",
+                errors=[{"row": None, "field": "explanation", "message": "not a dict"}],
+            )
+        try:
+            doc = dump(mode="json") if callable(dump) else dict(explanation)
+            body = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+            digest = hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+        except (TypeError, ValueError) as exc:  # mixed keys, a lone surrogate, a cycle
+            raise ValidationError(
+                f"field 'explanation' cannot be stored as JSON: {exc}",
+                errors=[{"row": None, "field": "explanation", "message": "not JSON"}],
+            ) from None
         with self._lock:
             self._refresh()
             with self._tx():
@@ -2312,6 +2351,35 @@ class Store:
 def _distinct_sorted(values: np.ndarray) -> np.ndarray:
     """The distinct values of a sorted array (``np.unique`` without its sort)."""
     return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` can be stored (a lone surrogate cannot be written as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_utf8(text: str, field: str) -> None:
+    if not _is_utf8(text):
+        raise ValidationError(
+            f"field '{field}': {text[:80]!r} holds a lone surrogate, which cannot be stored; "
+            "give valid Unicode text",
+            errors=[{"row": None, "field": field, "message": "lone surrogate"}],
+        )
+
+
+def _as_tuple(values: Any, field: str, example: str) -> tuple[Any, ...]:
+    """``values`` (a list, a tuple, ...) as a tuple; a str or a non-iterable is refused."""
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise ValidationError(
+            f"field '{field}': give a list, not a {type(values).__name__}; e.g. "
+            f"{field}={example}",
+            errors=[{"row": None, "field": field, "message": "not a list"}],
+        )
+    return tuple(values)
 
 
 def _validated(model: Any, **values: Any) -> Any:
