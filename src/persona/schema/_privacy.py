@@ -52,9 +52,9 @@ class PrivacySpent(BaseModel):
 
     mechanism: str = Field(min_length=1)
     """Name of the private algorithm (``"dp-als"``, ``"dp-cooccurrence"``, ...)."""
-    epsilon: float = Field(ge=0)
+    epsilon: float = Field(ge=0, allow_inf_nan=False)
     """Total ε of the release, as accounted by OpenDP."""
-    delta: float = Field(ge=0, lt=1)
+    delta: float = Field(ge=0, lt=1, allow_inf_nan=False)
     """Total δ of the release (0 for pure differential privacy)."""
     rho: float | None = Field(default=None, ge=0)
     """Total zero-concentrated DP parameter, or ``None`` for a pure-DP (Laplace) release."""
@@ -71,13 +71,6 @@ class PrivacySpent(BaseModel):
     epsilon_pld: float | None = Field(default=None, ge=0)
     """Informational ε at the same δ from Google's ``dp-accounting`` PLD accountant, when
     it is tighter; the claim is :attr:`epsilon`."""
-
-    @field_validator("epsilon", "delta")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("must be finite")
-        return v
 
     def describe(self) -> str:
         """One plain-language sentence for a reviewer."""
@@ -195,9 +188,9 @@ class PrivacyReservation(BaseModel):
     """Unique id; the charges that settle it refer to it."""
     purpose: str = Field(min_length=1)
     """The purpose whose budget is held."""
-    epsilon: float = Field(ge=0)
+    epsilon: float = Field(ge=0, allow_inf_nan=False)
     """ε held (the sum of :attr:`planned`, when given)."""
-    delta: float = Field(ge=0, lt=1)
+    delta: float = Field(ge=0, lt=1, allow_inf_nan=False)
     """δ held."""
     planned: tuple[PrivacySpent, ...] = ()
     """The planned releases, when the caller named them (empty for a bare ``(ε, δ)``)."""
@@ -205,13 +198,6 @@ class PrivacyReservation(BaseModel):
     """Id of the data snapshot, when known before the read."""
     created_at: datetime
     """When the budget was reserved; a per-period budget dates the spend by this time."""
-
-    @field_validator("epsilon", "delta")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("must be finite")
-        return v
 
     @field_validator("created_at")
     @classmethod
@@ -317,21 +303,14 @@ class PrivacyBudgetPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     purpose: str = Field(min_length=1)
-    epsilon: float = Field(gt=0)
+    epsilon: float = Field(gt=0, allow_inf_nan=False)
     """ε allowed (in total, or per period)."""
-    delta: float = Field(ge=0, lt=1)
+    delta: float = Field(ge=0, lt=1, allow_inf_nan=False)
     """δ allowed (in total, or per period)."""
     period_days: int | None = Field(default=None, ge=1, le=36_500, strict=True)
     """``None``: a lifetime total. An integer: a budget per rolling period of that many days."""
     set_at: datetime | None = None
     """When the policy was set (``None`` for a ledger configured in code)."""
-
-    @field_validator("epsilon", "delta")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("must be finite")
-        return v
 
     @field_validator("set_at")
     @classmethod
