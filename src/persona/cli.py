@@ -51,9 +51,11 @@ _BATCH = 100_000
 
 
 class UsageError(PersonaError):
-    """A command-line mistake that is not a usage error of argparse itself."""
+    """A command-line mistake that is not a usage error of argparse itself. HTTP 400
+    (Bad Request), should a service ever pass it on."""
 
     code = "cli_error"
+    http_status = 400
 
 
 def _store(args: argparse.Namespace) -> Any:
