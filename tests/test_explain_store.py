@@ -200,7 +200,7 @@ def test_reports_carry_the_privacy_guarantee(setup) -> None:
     rop = persona.reports.records_of_processing(store)
     assert [c["mechanism"] for c in rop.privacy_charges] == ["dp-als"]
     assert {p.name: p.privacy_budget for p in rop.purposes}["personalization"] == (5.0, 1e-5)
-    assert "| ε = 5, δ = 1e-05 in total for the lifetime of the store" in rop.to_markdown()
+    assert "| ε = 5, δ = 1 × 10⁻⁵ in total for the lifetime of the store" in rop.to_markdown()
 
 
 def test_counterfactual_names_what_the_person_did(setup) -> None:

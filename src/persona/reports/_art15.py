@@ -11,10 +11,14 @@ from pydantic import BaseModel, Field
 
 from persona.errors import ValidationError
 from persona.reports._org import Contact, Recipient, checked
-from persona.reports._render import Report, Table, days
+from persona.reports._render import Report, Table, days, human_time
 from persona.reports._wording import describe_action
 
 __all__ = ["TransparencyReport", "transparency"]
+
+
+_CHOICE = {"grant": "gave consent", "withdraw": "withdrew consent",
+           "decline": "declined"}
 
 
 class RecipientLine(BaseModel):
@@ -65,11 +69,12 @@ class TransparencyReport(Report):
     def _tables(self) -> list[Table]:
         return [
             Table(title="Your choices", columns=["purpose", "choice", "when", "where"],
-                  rows=[[c["purpose"], c["action"], c["at"], c["source"]]
-                        for c in self.consents]),
+                  rows=[[c["purpose"], _CHOICE.get(c["action"], c["action"]),
+                         human_time(c["at"]), c["source"]] for c in self.consents]),
             Table(title="Your data", columns=["kind of data", "events", "first", "last",
                                               "may be used for", "kept for"],
-                  rows=[[d["category"], d["events"], d["first_at"], d["last_at"],
+                  rows=[[d["category"], d["events"], human_time(d["first_at"]),
+                         human_time(d["last_at"]),
                          ", ".join(d["purposes"]), d["retention"]] for d in self.data],
                   empty="We hold no data about you."),
             Table(title="Where your data came from", columns=["data", "source"],
@@ -79,14 +84,15 @@ class TransparencyReport(Report):
                         for r in self.recipients]),
             Table(title="Explanations you were shown",
                   columns=["when", "item", "what we said", "unchanged"],
-                  rows=[[x["at"], x["explanation"].get("label", x["explanation"].get("item")),
+                  rows=[[human_time(x["at"]),
+                         x["explanation"].get("label", x["explanation"].get("item")),
                          x["explanation"].get("text"), "yes" if x["verified"] else "NO"]
                         for x in self.explanations]),
             Table(title="Your rights", columns=["right", "how"],
                   rows=[[r.right, r.how] for r in self.rights]),
             Table(title="Record of what we did with your data",
                   columns=["entry", "when", "what"],
-                  rows=[[a["seq"], a["at"], a["what"]] for a in self.audit]),
+                  rows=[[a["seq"], human_time(a["at"]), a["what"]] for a in self.audit]),
         ]
 
 
@@ -139,9 +145,7 @@ def _sources(export: Mapping[str, Any], data_sources: Mapping[str, str],
 
 def _rights(store: Any, controller: Contact | None, dpo: Contact | None,
             authority: Contact | None) -> list[Right]:
-    ask = ("Ask us" if controller is None else
-           f"Ask {controller.name} ({controller.contact})") + (
-        "" if dpo is None else f" or our data-protection officer ({dpo.contact})")
+    ask = "Ask us" if controller is None and dpo is None else "Ask us (contacts above)"
     non_profiling = (" You can also choose suggestions not based on profiling without "
                      "withdrawing your consent." if hasattr(store, "prefer_non_profiling")
                      else "")

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from persona.errors import ValidationError
-from persona.reports._render import Report, Table, days, human_number, now
+from persona.reports._render import Report, Table, days, human_number, human_numbers, now
 from persona.reports._wording import MODEL_DESCRIPTIONS, MODEL_FAMILIES, describe_mechanism
 
 __all__ = ["MainParametersReport", "main_parameters"]
@@ -290,7 +290,7 @@ def main_parameters(model: Any, store: Any = None, *,
         randomness = randomness_statement(getattr(model, "privacy", None))
     name = type(model).__name__
     return MainParametersReport(
-        title=f"Main parameters of the recommender ({MODEL_FAMILIES.get(name, name)})",
+        title="Main parameters of the recommender system",
         generated_at=now(), store_id=store.store_id, model=name,
         personalised=bool(model.personalised),
         how_it_works=MODEL_DESCRIPTIONS.get(name, type(model).__doc__ or ""),
@@ -310,4 +310,4 @@ def main_parameters(model: Any, store: Any = None, *,
 def _budget_statement(store: Any, purpose: str) -> str | None:
     read = getattr(store, "privacy_budget_policy", None)
     policy = None if read is None or purpose not in store.purposes else read(purpose)
-    return None if policy is None else policy.describe()
+    return None if policy is None else human_numbers(policy.describe())

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from persona.errors import ValidationError
 from persona.reports._org import SAFEGUARDS, Contact, Recipient, Text, Transfer, checked
-from persona.reports._render import Report, Table, days, human_number, now
+from persona.reports._render import Report, Table, days, human_number, human_numbers, now
 from persona.reports._wording import describe_mechanism
 
 __all__ = ["RecordsOfProcessingReport", "records_of_processing"]
@@ -243,7 +243,8 @@ def records_of_processing(
             tcf_purposes=list(spec.tcf_purposes), consent_mode=list(spec.consent_mode),
             privacy_budget=_budget(store, name),
             privacy_budget_policy=None if policy is None else policy.model_dump(mode="json"),
-            privacy_budget_statement=None if policy is None else policy.describe(),
+            privacy_budget_statement=None if policy is None
+            else human_numbers(policy.describe()),
         ))
     categories = [DataCategory(feature=name, category=spec.category,
                                purposes=list(spec.purposes), retention=days(spec.retention_days),

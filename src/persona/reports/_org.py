@@ -87,6 +87,12 @@ class Organisation(_Strict):
     """Feature name → where that kind of data comes from, for the Art. 15 report."""
 
     @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Organisation:  # type: ignore[override]
+        """The details from a dict (lists welcome), strictly checked; persona's
+        :class:`~persona.ValidationError` on a mistake."""
+        return checked(cls, obj, "")
+
+    @classmethod
     def load(cls, path: str | Path) -> Organisation:
         """Read ``path`` (``.json`` or ``.toml``)."""
         path = Path(path)

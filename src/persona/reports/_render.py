@@ -4,13 +4,14 @@ printable HTML, and numbers written for people (two significant digits)."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Report", "Table", "human_number"]
+__all__ = ["Report", "Table", "human_number", "human_numbers", "human_time"]
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -34,6 +35,33 @@ def human_number(x: float | None) -> str:
     mantissa, exponent = f"{x:.1e}".split("e")
     mantissa = mantissa.rstrip("0").rstrip(".")
     return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+
+
+_SCIENTIFIC = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?e[+-]?\d+)(?![\w.])")
+
+
+def human_numbers(text: str) -> str:
+    """Numbers written as ``2e-06`` in ``text`` rewritten for people (``2 × 10⁻⁶``).
+
+    >>> human_numbers("ε = 16, δ = 2e-06 in total")
+    'ε = 16, δ = 2 × 10⁻⁶ in total'
+    """
+    return _SCIENTIFIC.sub(lambda m: human_number(float(m.group(1))), text)
+
+
+def human_time(value: Any) -> str:
+    """An ISO 8601 time as ``1 December 2010, 09:32 UTC`` (other values as they are).
+
+    >>> human_time("2010-12-01T09:32:00+00:00")
+    '1 December 2010, 09:32 UTC'
+    """
+    try:
+        t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return "" if value is None else str(value)
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC)
+    return f"{t.day} {t:%B %Y, %H:%M} UTC"
 
 
 def now() -> datetime:
