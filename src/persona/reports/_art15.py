@@ -87,7 +87,8 @@ class TransparencyReport(Report):
                   rows=[[human_time(x["at"]),
                          x["explanation"].get("label", x["explanation"].get("item")),
                          x["explanation"].get("text"), "yes" if x["verified"] else "NO"]
-                        for x in self.explanations]),
+                        for x in self.explanations],
+                  empty="No explanation shown to you has been recorded."),
             Table(title="Your rights", columns=["right", "how"],
                   rows=[[r.right, r.how] for r in self.rights]),
             Table(title="Record of what we did with your data",
