@@ -397,3 +397,40 @@ def test_a_store_with_its_key_held_outside_opens_with_the_environment_variable(
     monkeypatch.setenv("PERSONA_PSEUDONYM_KEY", key)
     code, out, _ = run(capsys, "--store", path, "budget", "show")
     assert code == 0 and "no purposes are defined" in out
+
+
+def test_report_takes_the_organisations_details(store_path: str, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    s = ["--store", store_path]
+    mapping = ["--map", "user=CustomerID", "--map", "item=StockCode", "--map",
+               "at=InvoiceDate", "--map", "value=Quantity", "--feature", "purchases",
+               "--tz", "Europe/London", "--on-invalid", "skip"]
+    (tmp_path / "r.csv").write_text(CSV)
+    assert run(capsys, *s, "ingest", str(tmp_path / "r.csv"), *mapping)[0] == 0
+    assert run(capsys, *s, "train", "--out", "m", "--model", "itemknn")[0] == 0
+    code, _, err = run(capsys, *s, "report", "--model", "m", "--out", "bare")
+    assert code == 0 and "not fileable" in err
+    assert "MISSING" in (tmp_path / "bare" / "records_of_processing.md").read_text()
+    (tmp_path / "org.toml").write_text(
+        'security_measures = ["disks encrypted at rest"]\n'
+        '[dpo]\nname = "A. Reviewer"\ncontact = "dpo@example.com"\n'
+        '[[recipients]]\nname = "Cloud Host GmbH"\nrole = "processor: hosting"\n')
+    code, _, err = run(capsys, *s, "report", "--model", "m", "--out", "filed", "--user",
+                       "17850", "--org", "org.toml", "--controller",
+                       "Example Shop Ltd <privacy@example.com>", "--list-length", "6")
+    assert code == 0 and err == ""
+    text = (tmp_path / "filed" / "records_of_processing.md").read_text()
+    assert "Example Shop Ltd" in text and "dpo@example.com" in text
+    assert "Cloud Host GmbH" in text and "MISSING" not in text
+    page = (tmp_path / "filed" / "transparency-17850.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "Cloud Host GmbH" in page
+    assert "up to 6" in (tmp_path / "filed" / "main_parameters.md").read_text()
+    (tmp_path / "bad.json").write_text('{"controller": "Example Shop"}')
+    for bad, needle in ((["--org", "bad.json"], "controller"),
+                        (["--org", "nowhere.toml"], "cannot read"),
+                        (["--controller", "Example Shop"], "NAME <CONTACT>")):
+        with pytest.raises(SystemExit) as info:
+            run(capsys, *s, "report", "--model", "m", "--out", "x", *bad)
+        err = capsys.readouterr().err
+        assert info.value.code == 2, bad
+        assert needle in err and len(err.strip().splitlines()) == 1, err

@@ -140,10 +140,12 @@ def test_main_parameters_report(setup) -> None:
     assert r.model == "ALS" and r.personalised and r.purpose == "personalization"
     assert {s.feature: s.used for s in r.signals} == {"purchases": True, "views": True,
                                                      "location": False}
-    assert r.parameters["factors"] == 4
-    assert any("withdraw" in o.how for o in r.options)
+    assert {s.setting: s.value for s in r.parameters}[
+        "Patterns learned from everyone's choices"] == "4 patterns"
+    assert any("Withdraw your consent" in o.how for o in r.options)
     md = r.to_markdown()
-    assert "browsing history" in md and "30 days" in md and "| factors | 4 |" in md
+    assert "browsing history" in md and "30 days" in md
+    assert "| Patterns learned from everyone's choices | 4 patterns |" in md
     assert json.loads(r.model_dump_json())["purpose_description"] == \
         "Recommend products from what you buy"
 
@@ -183,12 +185,14 @@ def test_reports_carry_the_privacy_guarantee(setup) -> None:
     model.privacy_spent_ = spent
     r = persona.reports.main_parameters(model, store)
     assert r.privacy["epsilon"] == 2.0 and r.privacy["description"] == spent.describe()
-    assert "| dp-als | 2.0 |" in r.to_markdown()
+    assert "| the patterns the model learned from everyone (private matrix factorisation) " \
+        "| 2 | 1 × 10⁻⁶ |" in r.to_markdown()
     ledger = BudgetLedger(epsilon_budget=5.0)
     ledger.charge(spent, purpose="personalization", snapshot="s1")
     rop = persona.reports.records_of_processing(store, ledger=ledger)
     assert rop.privacy_charges[0]["epsilon"] == 2.0
-    assert "| personalization | dp-als | 2.0 |" in rop.to_markdown()
+    assert "| personalization | the patterns the model learned from everyone (private " \
+        "matrix factorisation) | 2 |" in rop.to_markdown()
     # the store's own persisted ledger and budgets
     store.set_privacy_budget("personalization", epsilon=5.0, delta=1e-5)
     BudgetLedger(store.charge_storage(), epsilon_budget=5.0).charge(
@@ -196,7 +200,7 @@ def test_reports_carry_the_privacy_guarantee(setup) -> None:
     rop = persona.reports.records_of_processing(store)
     assert [c["mechanism"] for c in rop.privacy_charges] == ["dp-als"]
     assert {p.name: p.privacy_budget for p in rop.purposes}["personalization"] == (5.0, 1e-5)
-    assert "| ε = 5, δ = 1e-05 in total for the lifetime of the store" in rop.to_markdown()
+    assert "| ε = 5, δ = 1 × 10⁻⁵ in total for the lifetime of the store" in rop.to_markdown()
 
 
 def test_counterfactual_names_what_the_person_did(setup) -> None:

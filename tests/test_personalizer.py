@@ -371,7 +371,7 @@ def test_main_parameters_report_states_the_budget_policy() -> None:
     report = persona.reports.main_parameters(p.model_, store)
     assert report.privacy_budget is not None
     text = report.to_markdown()
-    assert "ε = 8, δ = 1e-06 per rolling 7 days" in text
+    assert "ε = 8, δ = 1 × 10⁻⁶ per rolling 7 days" in text
     assert "up to ε = 424" in text and "53 periods of 7 days" in text
 
 

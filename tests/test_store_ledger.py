@@ -247,9 +247,9 @@ def test_reports_state_the_budget_policy_and_the_weaker_per_period_guarantee() -
     by = {p.name: p for p in rop.purposes}
     assert by["personalization"].privacy_budget_policy["period_days"] == 30
     text = rop.to_markdown()
-    assert "ε = 2, δ = 1e-06 per rolling 30 days" in text
+    assert "ε = 2, δ = 1 × 10⁻⁶ per rolling 30 days" in text
     assert "up to ε = 26" in text and "13 periods of 30 days" in text
     assert "the guarantee is ε = 26, not ε = 2" in text
-    assert "ε = 4, δ = 1e-06 in total for the lifetime of the store" in text
+    assert "ε = 4, δ = 1 × 10⁻⁶ in total for the lifetime of the store" in text
     assert "none set: the first private fit" in text  # the 'ads' purpose
     assert "| reserved |" in text and "counts at the reserved amount" in text

@@ -21,7 +21,8 @@ bounded.
     persona budget show [--purpose P] [--json]
     persona recommend USER --model DIR [-n 10] [--json]
     persona explain USER ITEM --model DIR [--json] [--counterfactual]
-    persona report --model DIR --out DIR [--user USER]
+    persona report --model DIR --out DIR [--user USER] [--org FILE]
+                   [--controller 'NAME <CONTACT>'] [--dpo 'NAME <CONTACT>']
     persona export USER [--out FILE]
     persona erase USER --yes
 """
@@ -51,9 +52,11 @@ _BATCH = 100_000
 
 
 class UsageError(PersonaError):
-    """A command-line mistake that is not a usage error of argparse itself."""
+    """A command-line mistake that is not a usage error of argparse itself. HTTP 400
+    (Bad Request), should a service ever pass it on."""
 
     code = "cli_error"
+    http_status = 400
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -359,21 +362,53 @@ def _explain(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     import persona.reports as reports
 
+    org = args.org or reports.Organisation()
+    update = {k: getattr(args, k) for k in ("controller", "dpo") if getattr(args, k)}
+    org = org.model_copy(update=update)
     p = _load(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     made = {
-        "main_parameters": reports.main_parameters(p.model_, p.store),
-        "records_of_processing": reports.records_of_processing(p.store),
+        "main_parameters": reports.main_parameters(p, list_length=args.list_length),
+        "records_of_processing": reports.records_of_processing(p.store, **org.arguments()),
     }
     if args.user:
-        made[f"transparency-{_safe(args.user)}"] = reports.transparency(p.store, args.user)
+        made[f"transparency-{_safe(args.user)}"] = reports.transparency(
+            p.store, args.user, **org.arguments("transparency"))
     for name, rep in made.items():
-        (out / f"{name}.json").write_text(rep.model_dump_json(indent=2))
-        (out / f"{name}.html").write_text(rep.to_html())
-        (out / f"{name}.md").write_text(rep.to_markdown())
+        (out / f"{name}.json").write_text(rep.model_dump_json(indent=2), encoding="utf-8")
+        (out / f"{name}.html").write_text(rep.to_html(document=True), encoding="utf-8")
+        (out / f"{name}.md").write_text(rep.to_markdown(), encoding="utf-8")
     print(f"wrote {len(made)} reports (JSON, HTML, Markdown) to {out}")
+    missing = made["records_of_processing"].missing  # type: ignore[attr-defined]
+    if missing:
+        print(f"note: the record of processing is not fileable without the {' and '.join(missing)}"
+              "; pass --controller and --dpo, or --org FILE", file=sys.stderr)
     return 0
+
+
+def _contact_flag(text: str) -> Any:
+    """``"NAME <CONTACT>"`` as a :class:`persona.reports.Contact` (argparse ``type``)."""
+    from persona.reports import Contact
+
+    name, sep, rest = text.partition("<")
+    if not sep or not rest.rstrip().endswith(">") or not name.strip() or not rest[:-1].strip():
+        raise argparse.ArgumentTypeError(
+            f"needs 'NAME <CONTACT>', e.g. 'Example Shop Ltd <privacy@example.com>', not "
+            f"{text!r}")
+    return Contact(name=name.strip(), contact=rest.rstrip()[:-1].strip())
+
+
+def _org_flag(text: str) -> Any:
+    """The organisation's details from a JSON or TOML file (argparse ``type``)."""
+    from persona.reports import Organisation
+
+    try:
+        return Organisation.load(text)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text!r}: {exc.strerror}") from None
+    except PersonaError as exc:
+        raise argparse.ArgumentTypeError(_one_line(str(exc))) from None
 
 
 def _safe(name: str) -> str:
@@ -669,6 +704,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, type=_out_path,
                      help="folder to write the reports in (inside the current folder)")
     rep.add_argument("--user", help="also write this person's transparency report")
+    rep.add_argument("--org", type=_org_flag, metavar="FILE",
+                     help="the organisation's details for the GDPR reports, JSON or TOML: "
+                     "controller, dpo, representative, supervisory_authority, recipients, "
+                     "transfers, security_measures, data_subjects, data_sources")
+    rep.add_argument("--controller", type=_contact_flag, metavar="'NAME <CONTACT>'",
+                     help="the controller (overrides the file's)")
+    rep.add_argument("--dpo", type=_contact_flag, metavar="'NAME <CONTACT>'",
+                     help="the data-protection officer (overrides the file's)")
+    rep.add_argument("--list-length", type=_int_flag(1, MAX_N), default=None,
+                     help="how many suggestions the service shows at a time")
     rep.set_defaults(func=_report)
 
     export = sub.add_parser("export", help="everything held about a person, as JSON")

@@ -24,6 +24,28 @@ SHOP_DAY = datetime(2011, 12, 10, 12, 0, tzinfo=UTC)
 DEMO_EPSILON = 8.0
 DEMO_DELTA = 1e-6
 
+#: The demo shop's organisation details for the GDPR reports: made-up examples (a real shop
+#: passes its own, e.g. ``persona report --org org.toml``).
+DEMO_ORGANISATION = {
+    "controller": {"name": "Demo Gift Shop Ltd (example)",
+                   "contact": "privacy@shop.example, 1 Example Street, London"},
+    "dpo": {"name": "Data-protection officer (example)", "contact": "dpo@shop.example"},
+    "supervisory_authority": {"name": "Information Commissioner's Office",
+                              "contact": "ico.org.uk/make-a-complaint"},
+    "recipients": [{"name": "Example Cloud Hosting", "role": "processor: hosting",
+                    "country": "Ireland"},
+                   {"name": "Example Ad Network", "role": "third party: advertising",
+                    "purposes": ["ads"], "country": "United States"}],
+    "transfers": [{"recipient": "Example Ad Network", "country": "United States",
+                   "safeguard": "standard_contractual_clauses",
+                   "documents": "ask dpo@shop.example for a copy"}],
+    "security_measures": ["Disks and backups encrypted at rest (example)",
+                          "Staff access by role, reviewed every quarter (example)"],
+    "data_subjects": ["Customers of the online shop"],
+    "data_sources": {"purchases": "your orders in our online shop",
+                     "country": "the delivery address of your orders"},
+}
+
 
 def run_demo(
     folder: Path, out: TextIO, *, customers: int = 600, plot: bool = True
@@ -136,14 +158,16 @@ def run_demo(
 
     import persona.reports as reports
 
+    org = reports.Organisation.model_validate(DEMO_ORGANISATION)
     made = {
-        "main_parameters": reports.main_parameters(p.model_, store),
-        "records_of_processing": reports.records_of_processing(store),
-        f"transparency-{shown[0]}": reports.transparency(store, shown[0]),
+        "main_parameters": reports.main_parameters(p, list_length=5),
+        "records_of_processing": reports.records_of_processing(store, **org.arguments()),
+        f"transparency-{shown[0]}": reports.transparency(
+            store, shown[0], **org.arguments("transparency")),
     }
     for name, rep in made.items():
-        (folder / f"{name}.json").write_text(rep.model_dump_json(indent=2))
-        (folder / f"{name}.html").write_text(rep.to_html())
+        (folder / f"{name}.json").write_text(rep.model_dump_json(indent=2), encoding="utf-8")
+        (folder / f"{name}.html").write_text(rep.to_html(document=True), encoding="utf-8")
     say("")
     say("Reviewer reports (HTML and JSON): " + ", ".join(f"{n}.html" for n in made))
 

@@ -54,15 +54,19 @@ History = Mapping[str, float] | Sequence[str]
 
 
 class PrivateTrainingUnavailableError(PersonaError, NotImplementedError):
-    """``privacy=`` was given to a model that has no private training (BPR)."""
+    """``privacy=`` was given to a model that has no private training (BPR). HTTP 422
+    (Unprocessable Content): fit it without ``privacy=`` or choose a model that has it."""
 
     code = "private_training_unavailable"
+    http_status = 422
 
 
 class NoExactDecompositionError(PersonaError, NotImplementedError):
-    """The model's scores cannot be split exactly into per-item contributions."""
+    """The model's scores cannot be split exactly into per-item contributions. HTTP 422
+    (Unprocessable Content): ask for a justification instead of an exact split."""
 
     code = "no_exact_decomposition"
+    http_status = 422
 
 
 def _show_progress(flag: bool | None) -> bool:

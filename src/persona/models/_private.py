@@ -49,9 +49,11 @@ def check_inputs(X: Interactions, privacy: DP) -> None:
 
 
 class NoItemSelected(ValidationError):
-    """Private item selection kept no item (a DP release: what it spent stays charged)."""
+    """Private item selection kept no item (a DP release: what it spent stays charged).
+    HTTP 422, as every :class:`~persona.ValidationError`."""
 
     code = "no_item_selected"
+    http_status = 422
 
     def __init__(self, spent: PrivacySpent) -> None:
         super().__init__(

@@ -42,6 +42,7 @@ from persona.privacy._plans import (
     plan_item_counts,
     plan_item_selection,
 )
+from persona.privacy._randomness import RANDOMNESS, RandomnessSource
 from persona.privacy._sampler import (
     OS_BITS,
     RandomBits,
@@ -66,6 +67,7 @@ from persona.schema._privacy import (
 __all__ = [
     "DP",
     "OS_BITS",
+    "RANDOMNESS",
     "ALSTimings",
     "BudgetLedger",
     "ChargeStorage",
@@ -78,6 +80,7 @@ __all__ = [
     "PrivacySettlement",
     "PrivacySpent",
     "RandomBits",
+    "RandomnessSource",
     "SeededBits",
     "ZCDPAccountant",
     "bound_contributions",

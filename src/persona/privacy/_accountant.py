@@ -18,9 +18,18 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import opendp.prelude as dp
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 from persona.errors import ValidationError
+from persona.privacy._randomness import RandomnessSource, check_randomness
 
 __all__ = [
     "DP",
@@ -244,8 +253,16 @@ class DP(BaseModel):
     choosing the items (the rest goes to the model)."""
     grid_slack: float = Field(default=1e-3, gt=0.0, le=0.5)
     """Rounding to OpenDP's noise grid may add this fraction of the sensitivity."""
-    randomness: str = "os.urandom (the operating system's CSPRNG)"
-    """Where the noise bits come from; documentation only."""
+    randomness: RandomnessSource = "os-csprng"
+    """Where the noise comes from, from a fixed vocabulary
+    (:data:`persona.privacy.RANDOMNESS`): ``"os-csprng"``, persona's exact samplers of
+    OpenDP's noise fed by the operating system's CSPRNG, the only source persona uses. Free
+    text is refused: reports print the vocabulary's words, never a caller's claim."""
+
+    @field_validator("randomness", mode="before")
+    @classmethod
+    def _randomness(cls, value: Any) -> Any:
+        return check_randomness(value)
 
     @model_validator(mode="after")
     def _check(self) -> DP:
