@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,15 +22,25 @@ import numpy as np
 
 from persona._gc import no_gc_pauses
 from persona.errors import ValidationError
+from persona.explain._lazy import (
+    Reasons,
+    lazy_evidence,
+    lazy_rest,
+    snapshot,
+    split_reasons,
+)
 from persona.explain._model import (
     ConsentBasis,
     Counterfactual,
     DataNotUsed,
     DataUsed,
+    Detail,
+    Evidence,
     Explanation,
     LineageRef,
     PrivacyStatement,
     Reason,
+    Rest,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +51,6 @@ __all__ = ["attach_explanations", "explain"]
 
 _new = object.__new__
 _setattr = object.__setattr__
-_REASON_FIELDS = tuple(Reason.model_fields)
 _EXPL_FIELDS = set(Explanation.model_fields)
 _SANDBOX_USER = "\x00persona-counterfactual"
 
@@ -60,16 +69,6 @@ def _fast(cls: type, fields: dict[str, Any], names: set[str]) -> Any:
     _setattr(obj, "__pydantic_extra__", None)
     _setattr(obj, "__pydantic_private__", None)
     return obj
-
-
-_REASON_NAMES = set(_REASON_FIELDS)
-
-
-def _reason(item: str, label: str, contribution: float | None, share: float | None,
-            similarity: float | None, feature: str | None, at: datetime | None) -> Reason:
-    return _fast(Reason, {"item": item, "label": label, "contribution": contribution,
-                          "share": share, "similarity": similarity, "feature": feature,
-                          "at": at}, _REASON_NAMES)
 
 
 # ---------------------------------------------------------------- model context
@@ -206,153 +205,6 @@ def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
-class _Split:
-    """One person's score decomposition for the items of one call, shared by their
-    :class:`Reasons`: the arrays are computed when the items are served; the names, labels
-    and :class:`Reason` objects only when someone reads them."""
-
-    __slots__ = ("_whence", "feature", "hist", "items", "labels", "meta", "names", "parts",
-                 "shown")
-
-    def __init__(self, items: np.ndarray, hist: np.ndarray, parts: np.ndarray,
-                 labels: Mapping[str, str], feature: str | None,
-                 meta: Mapping[str, tuple[str, datetime]] | None) -> None:
-        self.items, self.hist, self.parts = items, hist, parts
-        self.labels, self.feature, self.meta = labels, feature, meta
-        self.names: list[str] | None = None
-        self.shown: list[str] = []
-        self._whence: list[tuple[str | None, datetime | None]] = []
-
-    def columns(self) -> tuple[list[str], list[str], list[tuple[str | None, datetime | None]]]:
-        if self.names is None:
-            names = self.items[self.hist].tolist() if len(self.hist) else []
-            labels, meta, feature = self.labels, self.meta, self.feature
-            self.shown = [labels.get(it, it) for it in names]
-            self._whence = ([meta.get(it, (feature, None)) for it in names] if meta
-                            else [(feature, None)] * len(names))
-            self.names = names
-        return self.names, self.shown, self._whence
-
-
-class Reasons(Sequence[Reason]):
-    """The reasons of one explanation: a read-only sequence of :class:`Reason`, largest
-    contribution first, built on first access from the decomposition computed when the
-    item was served (so serving ten items does not build hundreds of objects nobody reads).
-
-    It behaves like the list it stands for: ``len``, indexing, slicing, iteration and
-    ``==`` against a list of reasons; JSON output is the same list.
-    """
-
-    __slots__ = ("_built", "_head", "_k", "_order", "_score", "_split")
-
-    def __init__(self, split: _Split, k: int, score: float) -> None:
-        self._split, self._k, self._score = split, k, score
-        self._order: list[int] | None = None
-        self._built: list[Reason] | None = None
-        self._head: list[Reason] | None = None
-
-    def _positions(self) -> list[int]:
-        if self._order is None:
-            parts = self._split.parts[:, self._k]
-            nz = np.flatnonzero(parts)
-            self._order = nz[np.argsort(-parts[nz], kind="stable")].tolist()
-        return self._order
-
-    def _make(self, positions: list[int]) -> list[Reason]:
-        names, shown, whence = self._split.columns()
-        parts = self._split.parts[:, self._k]
-        inv = 1.0 / self._score if self._score else None
-        return [
-            _reason(names[j], shown[j], v, None if inv is None else v * inv, None,
-                    whence[j][0], whence[j][1])
-            for j, v in zip(positions, parts[positions].tolist(), strict=True)
-        ]
-
-    def _all(self) -> list[Reason]:
-        if self._built is None:
-            self._built = self._make(self._positions())
-        return self._built
-
-    def __len__(self) -> int:
-        return len(self._positions())
-
-    def __getitem__(self, index: Any) -> Any:
-        if self._built is not None:
-            return self._built[index]
-        positions = self._positions()
-        if isinstance(index, slice):
-            return self._make(positions[index])
-        return self._make([positions[index]])[0]
-
-    def __iter__(self) -> Iterator[Reason]:
-        if self._built is not None:
-            return iter(self._built)
-        return self._lazy_iter()
-
-    def _lazy_iter(self) -> Iterator[Reason]:
-        positions = self._positions()
-        if self._head is None:  # what the text names; the rest only on demand
-            self._head = self._make(positions[:4])
-        yield from self._head
-        if len(positions) > 4:
-            yield from self._all()[4:]
-
-    def __bool__(self) -> bool:
-        return bool(self._positions())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Reasons):
-            return self._all() == other._all()
-        if isinstance(other, list | tuple):
-            return self._all() == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(self._all())
-
-    def __copy__(self) -> Reasons:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Reasons:
-        return self  # immutable once served
-
-
-def _decomposition(
-    model: Recommender, row: int, cols: np.ndarray, scores: Sequence[float],
-    labels: Mapping[str, str], feature: str | None,
-    meta: Mapping[str, tuple[str, datetime]] | None,
-) -> list[Reasons]:
-    """Reasons for items ``cols`` of one person: exact contributions, largest first."""
-    hist, P = model._contribution_matrix(row, cols)
-    split = _Split(model.items_, hist, P, labels, feature, meta)
-    return [Reasons(split, k, float(score)) for k, score in enumerate(scores)]
-
-
-def _justification(
-    model: Recommender, row: int, cols: np.ndarray, labels: Mapping[str, str],
-    feature: str | None, meta: Mapping[str, tuple[str, datetime]] | None, limit: int = 20,
-) -> list[list[Reason]]:
-    """History items most similar to each item (``similar_items``' measure), marked as a
-    justification: they do not add up to the score."""
-    h = model.history_
-    hist = h.indices[h.indptr[row]:h.indptr[row + 1]]
-    out = []
-    for j in cols.tolist():
-        sims = np.asarray(model._similar_scores(int(j)), dtype=np.float64)[hist]
-        order = np.argsort(-sims, kind="stable")[:limit]
-        reasons = []
-        for k in order.tolist():
-            if sims[k] <= 0:
-                break
-            it = str(model.items_[hist[k]])
-            f, at = (meta.get(it, (feature, None)) if meta else (feature, None))
-            reasons.append(_reason(it, labels.get(it, it), None, None, float(sims[k]), f, at))
-        out.append(reasons)
-    return out
-
-
 def _kind(model: Recommender) -> str:
     from persona.models import Recommender
 
@@ -366,42 +218,64 @@ def _kind(model: Recommender) -> str:
 def _reasons_for(
     model: Recommender, kind: str, row: int | None, cols: np.ndarray, scores: Sequence[float],
     labels: Mapping[str, str], feature: str | None,
-    meta: Mapping[str, tuple[str, datetime]] | None,
+    meta: Mapping[str, tuple[str, datetime]] | None, summary: bool = False,
 ) -> Sequence[Sequence[Reason]]:
     if kind == "non_personalised" or row is None:
         return [[] for _ in scores]
-    if kind == "decomposition":
-        return _decomposition(model, row, cols, scores, labels, feature, meta)
-    return _justification(model, row, cols, labels, feature, meta)
+    return split_reasons(model, kind, row, cols, scores, labels, feature, meta, summary)
+
+
+def _check_detail(detail: Any) -> bool:
+    """``True`` for ``"summary"``; refuses anything but the two forms."""
+    from persona.models._base import _check_detail as check
+
+    check(detail)
+    return bool(detail == "summary")
+
+
+def _seen(model: Recommender, row: int | None, cols: np.ndarray) -> np.ndarray:
+    """Which of ``cols`` are in the person's own history."""
+    if row is None or not model.personalised:
+        return np.zeros(len(cols), dtype=bool)
+    h = model.history_
+    return np.isin(cols, h.indices[h.indptr[row]:h.indptr[row + 1]])
 
 
 # ---------------------------------------------------------------- the serving path
 def attach_explanations(
     model: Recommender, users: Sequence[str], lists: list[list[Recommendation]],
     *, data: tuple[list[DataUsed], list[DataNotUsed], LineageRef | None] | None = None,
+    detail: Detail = "summary",
 ) -> list[list[Recommendation]]:
     """Give every recommendation of ``lists`` (one list per person) its explanation.
 
     ``data`` replaces the model-level ``(data_used, data_not_used, lineage)``: the serving
-    layer passes the person's own, read from the store for this request.
+    layer passes the person's own, read from the store for this request. ``detail``:
+    ``"summary"`` (the top reasons, the rest totalled) or ``"full"`` (every reason). The
+    reasons, their totals and the text are computed on first read, from a snapshot of
+    the model taken now (:mod:`persona.explain._lazy`).
     """
     from persona.models._base import _recommendation
 
+    summary = _check_detail(detail)
     ctx = _context(model)
     kind = _kind(model)
     labels = _labels(model, None)
     model_name = type(model).__name__
     with no_gc_pauses():
         return _attach(model, users, lists, ctx, kind, labels, model_name, _recommendation,
-                       data)
+                       data, summary)
 
 
 def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommendation]],
             ctx: _Context, kind: str, labels: Mapping[str, str], model_name: str,
             _recommendation: Any,
             data: tuple[list[DataUsed], list[DataNotUsed], LineageRef | None] | None = None,
-            ) -> list[list[Recommendation]]:
+            summary: bool = True) -> list[list[Recommendation]]:
     used, not_used, lineage = data or (ctx.data_used, ctx.data_not_used, ctx.lineage)
+    served = snapshot(model) if kind != "non_personalised" else model
+    detail = "summary" if summary else "full"
+    decomposition = kind == "decomposition"
     out = []
     for user, recs in zip(users, lists, strict=True):
         if not recs:
@@ -410,12 +284,19 @@ def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommend
         cols = np.fromiter((model._iidx[r.item] for r in recs), dtype=np.int64, count=len(recs))
         scores = [r.score for r in recs]
         row = model._row(user) if model.personalised else None
-        reasons = _reasons_for(model, kind, row, cols, scores, labels, ctx.feature, None)
+        reasons = _reasons_for(served, kind, row, cols, scores, labels, ctx.feature, None,
+                               summary)
+        seen = _seen(model, row, cols).tolist()
         explained = []
-        for r, rs in zip(recs, reasons, strict=True):
+        for r, rs, was_seen in zip(recs, reasons, seen, strict=True):
+            lazy = isinstance(rs, Reasons)
             e = _fast(Explanation, {
                 "item": r.item, "label": labels.get(r.item, r.item), "score": r.score,
-                "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
+                "rank": r.rank, "kind": kind, "model": model_name, "detail": detail,
+                "reasons": rs,
+                "evidence": lazy_evidence(rs) if lazy and decomposition else None,
+                "rest": lazy_rest(rs) if lazy and summary else None,
+                "seen": was_seen,
                 "data_used": list(used), "data_not_used": list(not_used),
                 "privacy": ctx.privacy, "counterfactual": None, "lineage": lineage,
                 "note": None, "language": "en",
@@ -438,6 +319,7 @@ def explain(
     labels: Mapping[str, str] | None = None,
     language: str = "en",
     rank: int | None = None,
+    detail: Detail = "full",
 ) -> Explanation:
     """Explain why ``model`` scores ``item`` for ``user`` as it does (recommended or not).
 
@@ -464,6 +346,9 @@ def explain(
         Which template file renders the text.
     rank
         The item's rank when the caller knows it; computed otherwise.
+    detail
+        ``"full"`` (default): every reason. ``"summary"``: the top reasons (up to three
+        for the item and the largest against it), the others totalled in ``rest``.
 
     Examples
     --------
@@ -485,6 +370,7 @@ def explain(
     model._check_fitted()
     if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
         raise ValidationError(f"n must be a positive integer, not {n!r}")
+    summary = _check_detail(detail)
     j = model._item(item)
     ctx = _context(model)
     kind = _kind(model)
@@ -510,8 +396,19 @@ def explain(
     scores[j] = score
     if rank is None:
         rank = _rank(model, row, j, scores)
-    reasons = list(_reasons_for(model, kind, row, np.array([j]), [score], all_labels,
-                                ctx.feature, meta)[0])
+    cols = np.array([j])
+    full = _reasons_for(model, kind, row, cols, [score], all_labels, ctx.feature, meta)[0]
+    reasons = list(full)  # every reason: the counterfactual search goes down all of them
+    listed, evidence, rest = reasons, None, None
+    if isinstance(full, Reasons):
+        if kind == "decomposition":
+            support, against = full.totals()
+            evidence = Evidence(support=support, against=against)
+        if summary:
+            top = full.summary()
+            listed = list(top)
+            count, part = top.rest()
+            rest = Rest(count=count, contribution=part)
     data_used = list(ctx.data_used)
     data_not_used = list(ctx.data_not_used)
     lineage = ctx.lineage
@@ -527,9 +424,10 @@ def explain(
         cf = find_counterfactual(model, user, item, reasons, n, all_labels)
     return Explanation(
         item=item, label=all_labels.get(item, item), score=score, rank=rank, kind=kind,
-        model=type(model).__name__, reasons=reasons, data_used=data_used,
-        data_not_used=data_not_used, privacy=ctx.privacy, counterfactual=cf, lineage=lineage,
-        language=language,
+        model=type(model).__name__, detail=detail, reasons=listed, evidence=evidence,
+        rest=rest, seen=bool(_seen(model, row, cols)[0]),
+        data_used=data_used, data_not_used=data_not_used, privacy=ctx.privacy,
+        counterfactual=cf, lineage=lineage, language=language,
     )
 
 
