@@ -122,7 +122,7 @@ def test_curated_items_render_in_a_notebook() -> None:
 
 def test_named_reasons_are_exposed() -> None:
     model = ALS(factors=8, iterations=10, random_state=0).fit(block_interactions())
-    e = model.recommend("u0", n=1)[0].explanation
+    e = model.recommend("u0", n=1, detail="full")[0].explanation
     named = e.statements["named"]
     top = [r.item for r in e.reasons if r.contribution > 0]
     assert named and named == top[:len(named)]

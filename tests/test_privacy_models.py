@@ -314,7 +314,8 @@ def test_explanations_state_privacy_in_plain_words(private_models: list) -> None
             assert e.privacy.unit == "one person"
             assert "epsilon" not in e.text.lower() and "ε" not in e.text
             if model.personalised:  # reasons (listed and the rest) add up to the score
-                scale = max(abs(rec.score), e.evidence.support - e.evidence.against)
+                scale = max(abs(rec.score), abs(e.rest.contribution),
+                            sum(abs(r.contribution) for r in e.reasons))
                 assert abs(e.total - rec.score) <= 1e-9 * scale
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from persona._gc import no_gc_pauses
 from persona.errors import ValidationError
 from persona.explain._lazy import (
+    Namer,
     Reasons,
     lazy_evidence,
     lazy_rest,
@@ -42,6 +43,7 @@ from persona.explain._model import (
     Reason,
     Rest,
 )
+from persona.explain._text import render
 
 if TYPE_CHECKING:
     from persona.models import Recommender
@@ -218,11 +220,22 @@ def _kind(model: Recommender) -> str:
 def _reasons_for(
     model: Recommender, kind: str, row: int | None, cols: np.ndarray, scores: Sequence[float],
     labels: Mapping[str, str], feature: str | None,
-    meta: Mapping[str, tuple[str, datetime]] | None, summary: bool = False,
+    meta: Mapping[str, tuple[str, datetime]] | None,
 ) -> Sequence[Sequence[Reason]]:
     if kind == "non_personalised" or row is None:
         return [[] for _ in scores]
-    return split_reasons(model, kind, row, cols, scores, labels, feature, meta, summary)
+    return split_reasons(model, kind, row, cols, scores, labels, feature, meta)
+
+
+def _namer(fields: dict[str, Any], wanted: frozenset[str] = frozenset()) -> Namer:
+    """What a summary lists: the reasons the full form's text (rendered from ``fields``,
+    the explanation's other fields) names, and the reasons of ``wanted``."""
+
+    def named(reasons: list[Reason]) -> list[str]:
+        e = _fast(Explanation, {**fields, "reasons": reasons}, _EXPL_FIELDS)
+        return [r.item for r in render(e)[1]]
+
+    return Namer(named, wanted)
 
 
 def _check_detail(detail: Any) -> bool:
@@ -274,7 +287,6 @@ def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommend
             summary: bool = True) -> list[list[Recommendation]]:
     used, not_used, lineage = data or (ctx.data_used, ctx.data_not_used, ctx.lineage)
     served = snapshot(model) if kind != "non_personalised" else model
-    detail = "summary" if summary else "full"
     decomposition = kind == "decomposition"
     out = []
     for user, recs in zip(users, lists, strict=True):
@@ -284,24 +296,27 @@ def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommend
         cols = np.fromiter((model._iidx[r.item] for r in recs), dtype=np.int64, count=len(recs))
         scores = [r.score for r in recs]
         row = model._row(user) if model.personalised else None
-        reasons = _reasons_for(served, kind, row, cols, scores, labels, ctx.feature, None,
-                               summary)
+        reasons = _reasons_for(served, kind, row, cols, scores, labels, ctx.feature, None)
         seen = _seen(model, row, cols).tolist()
         explained = []
         for r, rs, was_seen in zip(recs, reasons, seen, strict=True):
-            lazy = isinstance(rs, Reasons)
-            e = _fast(Explanation, {
+            fields = {
                 "item": r.item, "label": labels.get(r.item, r.item), "score": r.score,
-                "rank": r.rank, "kind": kind, "model": model_name, "detail": detail,
-                "reasons": rs,
-                "evidence": lazy_evidence(rs) if lazy and decomposition else None,
-                "rest": lazy_rest(rs) if lazy and summary else None,
-                "seen": was_seen,
+                "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
+                "evidence": None, "rest": None, "seen": was_seen,
                 "data_used": list(used), "data_not_used": list(not_used),
                 "privacy": ctx.privacy, "counterfactual": None, "lineage": lineage,
                 "note": None, "language": "en",
-            }, _EXPL_FIELDS)
-            explained.append(_recommendation(r.item, r.score, r.rank, e))
+            }
+            if isinstance(rs, Reasons):
+                if summary:
+                    wanted = frozenset([r.item]) if was_seen else frozenset()
+                    rs = rs.summary(_namer(dict(fields), wanted))
+                    fields.update(reasons=rs, rest=lazy_rest(rs))
+                elif decomposition:
+                    fields["evidence"] = lazy_evidence(rs)
+            explained.append(_recommendation(r.item, r.score, r.rank,
+                                             _fast(Explanation, fields, _EXPL_FIELDS)))
         out.append(explained)
     return out
 
@@ -399,16 +414,6 @@ def explain(
     cols = np.array([j])
     full = _reasons_for(model, kind, row, cols, [score], all_labels, ctx.feature, meta)[0]
     reasons = list(full)  # every reason: the counterfactual search goes down all of them
-    listed, evidence, rest = reasons, None, None
-    if isinstance(full, Reasons):
-        if kind == "decomposition":
-            support, against = full.totals()
-            evidence = Evidence(support=support, against=against)
-        if summary:
-            top = full.summary()
-            listed = list(top)
-            count, part = top.rest()
-            rest = Rest(count=count, contribution=part)
     data_used = list(ctx.data_used)
     data_not_used = list(ctx.data_not_used)
     lineage = ctx.lineage
@@ -422,13 +427,24 @@ def explain(
     cf = None
     if counterfactual and kind != "non_personalised" and row is not None:
         cf = find_counterfactual(model, user, item, reasons, n, all_labels)
-    return Explanation(
-        item=item, label=all_labels.get(item, item), score=score, rank=rank, kind=kind,
-        model=type(model).__name__, detail=detail, reasons=listed, evidence=evidence,
-        rest=rest, seen=bool(_seen(model, row, cols)[0]),
-        data_used=data_used, data_not_used=data_not_used, privacy=ctx.privacy,
-        counterfactual=cf, lineage=lineage, language=language,
-    )
+    seen = bool(_seen(model, row, cols)[0])
+    fields = {
+        "item": item, "label": all_labels.get(item, item), "score": score, "rank": rank,
+        "kind": kind, "model": type(model).__name__, "reasons": reasons,
+        "evidence": None, "rest": None, "seen": seen, "data_used": data_used,
+        "data_not_used": data_not_used, "privacy": ctx.privacy, "counterfactual": cf,
+        "lineage": lineage, "note": None, "language": language,
+    }
+    if isinstance(full, Reasons):
+        if summary:
+            wanted = frozenset([item] if seen else []) | frozenset(cf.removed if cf else [])
+            top = full.summary(_namer(dict(fields), wanted))
+            count, part = top.rest()
+            fields.update(reasons=list(top), rest=Rest(count=count, contribution=part))
+        elif kind == "decomposition":
+            support, against = full.totals()
+            fields["evidence"] = Evidence(support=support, against=against)
+    return Explanation(**fields)
 
 
 def _history_items(model: Recommender, row: int) -> list[str]:

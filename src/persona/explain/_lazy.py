@@ -7,15 +7,16 @@ keeps the very state that served the scores). The score decomposition, the
 :class:`~persona.explain.Reason` objects, the totals (:class:`Evidence`, :class:`Rest`) and
 the text are computed when someone reads them, once per person and call.
 
-``detail="summary"`` lists the top reasons only: up to :data:`TOP` positive ones (all the
-text may name) and the largest negative one, the others totalled in ``rest``.
+``detail="summary"`` lists only the reasons the text names (at least the largest one for
+the item, when there is one), the others totalled in ``rest``; rendered from those, the text
+is the full form's, word for word (a property test checks it on real data).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,9 @@ from persona.explain._model import Evidence, Reason, Rest
 if TYPE_CHECKING:
     from persona.models import Recommender
 
-__all__ = ["TOP", "Reasons", "Split", "lazy_evidence", "lazy_rest", "snapshot"]
+__all__ = ["TOP", "Namer", "Reasons", "Split", "lazy_evidence", "lazy_rest", "snapshot"]
 
-#: Positive reasons a summary lists (the text names at most three).
+#: Positive reasons the text may name (it names at most three).
 TOP = 3
 #: Reasons of a justification (most similar history items): the most listed in full.
 JUSTIFICATION_LIMIT = 20
@@ -55,6 +56,20 @@ def make_reason(item: str, label: str, contribution: float | None, share: float 
 def snapshot(model: Recommender) -> Recommender:
     """The serving state of ``model`` for explanations read later (see the module doc)."""
     return copy.copy(model)
+
+
+class Namer:
+    """Which reasons a summary lists: called with the top reasons (and the reasons of the
+    items in ``wanted``), it returns the ids the full form's text names, plus ``wanted``."""
+
+    __slots__ = ("fn", "wanted")
+
+    def __init__(self, fn: Callable[[list[Reason]], list[str]],
+                 wanted: frozenset[str] = frozenset()) -> None:
+        self.fn, self.wanted = fn, wanted
+
+    def __call__(self, reasons: list[Reason]) -> set[str]:
+        return set(self.fn(reasons)) | self.wanted
 
 
 class Split:
@@ -111,19 +126,18 @@ class Reasons(Sequence[Reason]):
     ``==`` against a list of reasons; JSON output is the same list.
     """
 
-    __slots__ = ("_all", "_built", "_k", "_listed", "_score", "_split", "_summary",
-                 "_totals")
+    __slots__ = ("_all", "_built", "_k", "_listed", "_namer", "_score", "_split", "_totals")
 
-    def __init__(self, split: Split, k: int, score: float, summary: bool) -> None:
-        self._split, self._k, self._score, self._summary = split, k, score, summary
+    def __init__(self, split: Split, k: int, score: float, namer: Namer | None = None) -> None:
+        self._split, self._k, self._score, self._namer = split, k, score, namer
         self._all: list[int] | None = None
         self._listed: list[int] | None = None
         self._built: list[Reason] | None = None
         self._totals: tuple[float, float] | None = None
 
-    def summary(self) -> Reasons:
+    def summary(self, namer: Namer) -> Reasons:
         """The summary form of the same reasons (one shared decomposition)."""
-        return Reasons(self._split, self._k, self._score, True)
+        return Reasons(self._split, self._k, self._score, namer)
 
     def _column(self) -> np.ndarray:
         return self._split.parts()[:, self._k]
@@ -141,18 +155,28 @@ class Reasons(Sequence[Reason]):
         return self._all
 
     def _positions(self) -> list[int]:
-        """The listed reasons: all of them, or (summary) the top ones."""
+        """The listed reasons: all of them, or (summary) those the text needs."""
         if self._listed is None:
             order = self._order()
-            if not self._summary:
+            if self._namer is None:
                 self._listed = order
             else:
-                parts = self._column()
-                top = [j for j in order[:TOP] if parts[j] > 0]
-                if order and parts[order[-1]] < 0 and order[-1] not in top:
-                    top.append(order[-1])  # the largest part against the item
-                self._listed = top
+                self._listed = self._needed(order, self._namer)
         return self._listed
+
+    def _needed(self, order: list[int], namer: Namer) -> list[int]:
+        """The reasons the full form's text names (at least the largest one for the item,
+        so that the summary's text, rendered from it, is the same), and those ``namer``
+        adds (the item itself when it is in the history, a counterfactual's removals)."""
+        parts = self._column()
+        candidates = [j for j in order[:TOP] if parts[j] > 0]
+        names = self._split.columns()[0]
+        wanted = namer.wanted
+        extra = [j for j in order if names[j] in wanted and j not in candidates]
+        keep = namer(self._make(candidates + extra))
+        listed = [j for j in candidates if names[j] in keep] or candidates[:1]
+        listed += [j for j in extra if names[j] in keep]
+        return sorted(listed, key=order.index)
 
     def totals(self) -> tuple[float, float]:
         """(support, against): the sums of the positive and of the negative parts."""
@@ -311,9 +335,10 @@ def lazy_rest(source: Reasons) -> Rest:
 def split_reasons(
     model: Recommender, kind: str, row: int, cols: np.ndarray, scores: Sequence[float],
     labels: Mapping[str, str], feature: str | None,
-    meta: Mapping[str, tuple[str, datetime]] | None, summary: bool,
+    meta: Mapping[str, tuple[str, datetime]] | None,
 ) -> list[Reasons]:
-    """One :class:`Reasons` per item of ``cols`` for the person in ``row``, sharing one
-    :class:`Split` (``model`` should be a :func:`snapshot` when they are read later)."""
+    """One :class:`Reasons` per item of ``cols`` for the person in ``row`` (every reason;
+    :meth:`Reasons.summary` for the summary), sharing one :class:`Split` (``model`` should
+    be a :func:`snapshot` when they are read later)."""
     split = Split(model, kind, row, cols, labels, feature, meta)
-    return [Reasons(split, k, float(s), summary) for k, s in enumerate(scores)]
+    return [Reasons(split, k, float(s)) for k, s in enumerate(scores)]

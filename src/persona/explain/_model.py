@@ -240,17 +240,16 @@ class Explanation(_Frozen):
     kind: ExplanationKind
     model: str
     """The recommender's class name."""
-    detail: Detail = "full"
-    """``"full"``: :attr:`reasons` lists every contributing history item. ``"summary"``
-    (the default when serving lists): the top reasons only (up to three positive ones and
-    the largest negative one), the others totalled in :attr:`rest`. :attr:`text` is the
-    same in both: it names the top reasons only."""
     reasons: list[Reason] = Field(default_factory=list)
-    """The contributing history items, largest contribution first (see :attr:`detail`)."""
+    """The contributing history items, largest contribution first: every one (the full
+    form), or in a summary (when :attr:`rest` is set) only those :attr:`text` names (at
+    least the largest one for the item), the others totalled in :attr:`rest`."""
     evidence: Evidence | None = None
-    """Evidence for and against the item over all its reasons (decompositions)."""
+    """Evidence for and against the item over all its reasons (decompositions, full form;
+    a summary leaves it out)."""
     rest: Rest | None = None
-    """The reasons a summary leaves out, totalled (``detail="summary"`` only)."""
+    """A summary's unlisted reasons, totalled: the listed contributions plus
+    ``rest.contribution`` add up to :attr:`score`. ``None`` in the full form."""
     seen: bool = False
     """The item is in the person's own history: it is explained, not recommended (its
     :attr:`rank` is ``None`` unless a list that keeps seen items served it)."""
@@ -300,6 +299,13 @@ class Explanation(_Frozen):
         from persona.explain._text import render_statements
 
         return render_statements(self)
+
+    @property
+    def detail(self) -> Detail:
+        """``"summary"`` (the form served in lists: the reasons the text names, the rest
+        totalled in :attr:`rest`) or ``"full"`` (every reason). :attr:`text` is the same
+        in both."""
+        return "full" if self.rest is None else "summary"
 
     @property
     def total(self) -> float:

@@ -253,7 +253,7 @@ class ModelConformance:
                     # served in summary: the top reasons and the rest, adding up to it
                     assert e.kind == "decomposition" and e.detail == "summary"
                     scale = max(abs(rec.score), sum(abs(r.contribution) for r in e.reasons),
-                                e.evidence.support - e.evidence.against)
+                                abs(e.rest.contribution))
                     assert abs(e.total - rec.score) <= 1e-9 * scale
                 else:
                     assert e.kind == "justification"
