@@ -251,7 +251,11 @@ def _seen(model: Recommender, row: int | None, cols: np.ndarray) -> np.ndarray:
     if row is None or not model.personalised:
         return np.zeros(len(cols), dtype=bool)
     h = model.history_
-    return np.isin(cols, h.indices[h.indptr[row]:h.indptr[row + 1]])
+    idx = h.indices[h.indptr[row]:h.indptr[row + 1]]  # sorted (CSR with sorted indices)
+    if not len(idx):
+        return np.zeros(len(cols), dtype=bool)
+    at = np.minimum(np.searchsorted(idx, cols), len(idx) - 1)
+    return np.asarray(idx[at] == cols)
 
 
 # ---------------------------------------------------------------- the serving path

@@ -323,15 +323,22 @@ class Explanation(_Frozen):
         return self.text
 
 
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
 def _without_defaults(cls: type[BaseModel], data: Any) -> Any:
     if not isinstance(data, dict):
         return data
-    fields = cls.model_fields
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        defaults = _DEFAULTS[cls] = {
+            k: f.get_default(call_default_factory=True)
+            for k, f in cls.model_fields.items() if not f.is_required()
+        }
     out = {}
     for key, value in data.items():
-        f = fields.get(key)
-        if f is not None and not f.is_required():
-            default = f.get_default(call_default_factory=True)
+        if key in defaults:
+            default = defaults[key]
             if value is None or (value == default and type(value) is type(default)):
                 continue
         out[key] = value
