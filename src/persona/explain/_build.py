@@ -26,6 +26,7 @@ from persona.explain._lazy import (
     Namer,
     Reasons,
     lazy_evidence,
+    lazy_explanation,
     lazy_rest,
     snapshot,
     split_reasons,
@@ -264,7 +265,8 @@ def attach_explanations(
     *, data: tuple[list[DataUsed], list[DataNotUsed], LineageRef | None] | None = None,
     detail: Detail = "summary",
 ) -> list[list[Recommendation]]:
-    """Give every recommendation of ``lists`` (one list per person) its explanation.
+    """Give every recommendation of ``lists`` (one list per person, built for this call
+    and not yet handed out: they are explained in place) its explanation.
 
     ``data`` replaces the model-level ``(data_used, data_not_used, lineage)``: the serving
     layer passes the person's own, read from the store for this request. ``detail``:
@@ -290,39 +292,59 @@ def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommend
             data: tuple[list[DataUsed], list[DataNotUsed], LineageRef | None] | None = None,
             summary: bool = True) -> list[list[Recommendation]]:
     used, not_used, lineage = data or (ctx.data_used, ctx.data_not_used, ctx.lineage)
-    served = snapshot(model) if kind != "non_personalised" else model
-    decomposition = kind == "decomposition"
+    shared = (snapshot(model) if kind != "non_personalised" else model, kind, labels,
+              model_name, ctx, tuple(used), tuple(not_used), lineage, summary)
     out = []
     for user, recs in zip(users, lists, strict=True):
         if not recs:
             out.append(recs)
             continue
-        cols = np.fromiter((model._iidx[r.item] for r in recs), dtype=np.int64, count=len(recs))
-        scores = [r.score for r in recs]
         row = model._row(user) if model.personalised else None
-        reasons = _reasons_for(served, kind, row, cols, scores, labels, ctx.feature, None)
-        seen = _seen(model, row, cols).tolist()
-        explained = []
-        for r, rs, was_seen in zip(recs, reasons, seen, strict=True):
-            fields = {
-                "item": r.item, "label": labels.get(r.item, r.item), "score": r.score,
-                "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
-                "evidence": None, "rest": None, "seen": was_seen,
-                "data_used": list(used), "data_not_used": list(not_used),
-                "privacy": ctx.privacy, "counterfactual": None, "lineage": lineage,
-                "note": None, "language": "en",
-            }
-            if isinstance(rs, Reasons):
-                if summary:
-                    wanted = frozenset([r.item]) if was_seen else frozenset()
-                    rs = rs.summary(_namer(dict(fields), wanted))
-                    fields.update(reasons=rs, rest=lazy_rest(rs))
-                elif decomposition:
-                    fields["evidence"] = lazy_evidence(rs)
-            explained.append(_recommendation(r.item, r.score, r.rank,
-                                             _fast(Explanation, fields, _EXPL_FIELDS)))
-        out.append(explained)
+        served = _Served(shared, row, recs)
+        for k, r in enumerate(recs):
+            # the lists are this call's own (fresh from the model): explained in place
+            r.__dict__["explanation"] = lazy_explanation(served, k)
+        out.append(recs)
     return out
+
+
+class _Served:
+    """One person's served list: the explanation of each item is built from here on its
+    first read (:func:`persona.explain._lazy.lazy_explanation`), the score decomposition
+    once for the whole list, from the snapshot of the model that served it."""
+
+    __slots__ = ("_reasons", "_seen", "recs", "row", "shared")
+
+    def __init__(self, shared: tuple[Any, ...], row: int | None,
+                 recs: list[Recommendation]) -> None:
+        self.shared, self.row, self.recs = shared, row, recs
+        self._reasons: Sequence[Sequence[Reason]] | None = None
+        self._seen: list[bool] = []
+
+    def fields(self, k: int) -> dict[str, Any]:
+        model, kind, labels, model_name, ctx, used, not_used, lineage, summary = self.shared
+        recs = self.recs
+        if self._reasons is None:
+            cols = np.fromiter((model._iidx[r.item] for r in recs), dtype=np.int64,
+                               count=len(recs))
+            self._reasons = _reasons_for(model, kind, self.row, cols, [r.score for r in recs],
+                                         labels, ctx.feature, None)
+            self._seen = _seen(model, self.row, cols).tolist()
+        r, rs, seen = recs[k], self._reasons[k], self._seen[k]
+        fields = {
+            "item": r.item, "label": labels.get(r.item, r.item), "score": r.score,
+            "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
+            "evidence": None, "rest": None, "seen": seen, "data_used": list(used),
+            "data_not_used": list(not_used), "privacy": ctx.privacy, "counterfactual": None,
+            "lineage": lineage, "note": None, "language": "en",
+        }
+        if isinstance(rs, Reasons):
+            if summary:
+                rs = rs.summary(_namer(dict(fields), frozenset([r.item] if seen else [])))
+                fields.update(reasons=rs, rest=lazy_rest(rs))
+            elif kind == "decomposition":
+                fields["evidence"] = lazy_evidence(rs)
+        return fields
 
 
 # ---------------------------------------------------------------- explain one item

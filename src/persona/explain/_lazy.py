@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from persona.explain._model import Evidence, Reason, Rest
+from persona.explain._model import Evidence, Explanation, Reason, Rest
 
 if TYPE_CHECKING:
     from persona.models import Recommender
 
-__all__ = ["TOP", "Namer", "Reasons", "Split", "lazy_evidence", "lazy_rest", "snapshot"]
+__all__ = ["TOP", "Namer", "Reasons", "Split", "lazy_evidence", "lazy_explanation",
+           "lazy_rest", "snapshot"]
 
 #: Positive reasons the text may name (it names at most three).
 TOP = 3
@@ -294,6 +295,10 @@ class _LazyRest(_Lazy, Rest):
     __slots__ = ()
 
 
+class _LazyExplanation(_Lazy, Explanation):
+    __slots__ = ()
+
+
 def _evidence_values(source: Reasons) -> dict[str, Any]:
     support, against = source.totals()
     return {"support": support, "against": against}
@@ -304,9 +309,15 @@ def _rest_values(source: Reasons) -> dict[str, Any]:
     return {"count": count, "contribution": contribution}
 
 
+def _explanation_values(source: tuple[Any, int]) -> dict[str, Any]:
+    served, k = source
+    return served.fields(k)  # type: ignore[no-any-return]
+
+
 _TARGETS: dict[type, tuple[type, Any]] = {
     _LazyEvidence: (Evidence, _evidence_values),
     _LazyRest: (Rest, _rest_values),
+    _LazyExplanation: (Explanation, _explanation_values),
 }
 
 _EVIDENCE_NAMES = set(Evidence.model_fields)
@@ -320,6 +331,15 @@ def _lazy(cls: type, source: Reasons, names: set[str]) -> Any:
     _setattr(obj, "__pydantic_extra__", None)
     _setattr(obj, "__pydantic_private__", None)
     return obj
+
+
+_EXPLANATION_NAMES = set(Explanation.model_fields)
+
+
+def lazy_explanation(served: Any, k: int) -> Explanation:
+    """The explanation of item ``k`` of a served list, built on first read by
+    ``served.fields(k)`` (which returns its field values)."""
+    return _lazy(_LazyExplanation, (served, k), _EXPLANATION_NAMES)  # type: ignore[no-any-return]
 
 
 def lazy_evidence(source: Reasons) -> Evidence:

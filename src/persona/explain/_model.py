@@ -277,6 +277,9 @@ class Explanation(_Frozen):
 
     @model_serializer(mode="wrap")
     def _compact(self, handler: SerializerFunctionWrapHandler):  # unannotated: keeps the schema
+        settle = getattr(type(self), "_settle", None)  # served: built on first read
+        if settle is not None:
+            settle(self)
         for value in self.__dict__.values():  # served totals are computed on first read
             settle = getattr(value, "_settle", None)
             if settle is not None:
