@@ -38,6 +38,14 @@ def online_retail() -> Interactions:
     )
 
 
+def online_retail_labels() -> dict[str, str]:
+    """Online Retail's product titles (``Description``), first seen per ``StockCode``."""
+    df = pd.read_csv(SHARED / "online-retail" / "online_retail.csv.gz",
+                     dtype={"StockCode": str}, usecols=["StockCode", "Description"])
+    first = df.dropna(subset=["Description"]).groupby("StockCode")["Description"].first()
+    return {str(k): str(v) for k, v in first.items()}
+
+
 def synthetic(n_users: int = 100_000, n_items: int = 20_000, n_events: int = 5_000_000,
               seed: int = 0) -> Interactions:
     """Long-tailed random events (item popularity ∝ rank^-0.8), duplicates summed."""

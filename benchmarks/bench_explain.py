@@ -17,6 +17,7 @@ thread. Timings interleave persona and implicit per person; p50 and p99 over the
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -30,8 +31,52 @@ from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 import _datasets
-from _common import machine, percentile_ms, write_section
+from _common import alternating, machine, paired_ratio, percentile_ms, write_section
 from persona.models import ALS
+
+
+def people_sample(X, k: int, seed: int = 1) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [str(u) for u in rng.choice(X.users, k, replace=False)]
+
+
+def _old_format(r) -> int:
+    """Bytes of the JSON written before issue 18: every reason, every field (``None``s
+    included) and the rendered ``statements`` besides ``text``."""
+    from persona.explain import Reason
+
+    e = r.explanation
+    doc = json.loads(r.model_dump_json())
+    x = doc["explanation"]
+    for reason in x["reasons"]:
+        for k in Reason.model_fields:
+            reason.setdefault(k, None)
+    for k in ("counterfactual", "lineage", "note", "privacy"):
+        x.setdefault(k, None)
+    for k in ("data_used", "data_not_used"):
+        x.setdefault(k, [])
+    x.setdefault("language", "en")
+    x["statements"] = {k: v for k, v in e.statements.items() if k != "named"}
+    return len(json.dumps(x, ensure_ascii=False, separators=(",", ":"))) + len(
+        json.dumps({k: doc[k] for k in ("item", "score", "rank")}, separators=(",", ":")))
+
+
+def json_sizes(model, people: list[str]) -> dict[str, tuple[float, float, float, float]]:
+    labels = _datasets.online_retail_labels()
+    model.set_item_labels(labels)
+    out: dict[str, tuple[float, float, float, float]] = {}
+    full = model.recommend_batch(people, n=10, detail="full")
+    summary = model.recommend_batch(people, n=10)
+    for name, lists, size in [
+        ("before issue 18: every reason, all fields", full, _old_format),
+        ("`detail=\"full\"`: every reason", full, lambda r: len(r.model_dump_json())),
+        ("default `detail=\"summary\"`", summary, lambda r: len(r.model_dump_json())),
+    ]:
+        per10 = [sum(size(r) for r in recs) for recs in lists]
+        listed = float(np.mean([len(r.explanation.reasons) for recs in lists for r in recs]))
+        out[name] = (float(np.median(per10)), float(np.percentile(per10, 99)),
+                     float(max(per10)), listed)
+    return out
 
 
 def main() -> None:
@@ -86,7 +131,7 @@ def main() -> None:
             full = model.recommend(u, n=10)
             t2 = time.perf_counter()
             t_rec.append(((t2 - t1) - (t1 - t0)) / max(len(full), 1))
-            total = sum(r.contribution for r in full[0].explanation.reasons)
+            total = full[0].explanation.total  # listed reasons and the rest
             sums.append(abs(total - full[0].score) / abs(full[0].score))
 
     # whole-catalogue batch: every person's top 10, with and without explanations
@@ -97,6 +142,22 @@ def main() -> None:
         model.recommend_batch(everyone, n=10, explain=flag)
         batch.setdefault(flag, []).append(time.perf_counter() - t0)
     b_off, b_on = min(batch[False]), min(batch[True])
+    sizes = json_sizes(model, people)
+    thousand = people_sample(X, 1000)
+    with threadpool_limits(1, "blas"):
+        model.recommend_batch(thousand, n=10, explain=False)  # served vectors solved
+        off, on, _, _ = alternating([
+            (lambda: model.recommend_batch(thousand, n=10, explain=False),
+             lambda: model.recommend_batch(thousand, n=10)) for _ in range(7)])
+        ratio, (lo, hi) = paired_ratio(on, off)
+        read = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            lists = model.recommend_batch(thousand, n=10)
+            for recs in lists:
+                for r in recs:
+                    r.model_dump_json()
+            read.append(time.perf_counter() - t0)
 
     def row(name: str, xs: list[float]) -> str:
         return f"| {name} | {percentile_ms(xs, 50):.3f} | {percentile_ms(xs, 99):.3f} |"
@@ -120,6 +181,24 @@ def main() -> None:
         f"`explain=False`, {b_on:.2f} s with explanations (the default), i.e. "
         f"{1e3 * (b_on - b_off) / (10 * len(everyone)):.3f} ms per explained item.",
         "",
+        "JSON bytes of 10 explained recommendations (`model_dump_json()` of each "
+        f"`Recommendation`, summed), {len(people)} people, their top 10, item titles as "
+        "labels (`set_item_labels`):",
+        "",
+        "| form | median bytes per 10 | p99 | max | reasons listed per item (mean) |",
+        "|---|---|---|---|---|",
+        *[f"| {k} | {v[0]:,.0f} | {v[1]:,.0f} | {v[2]:,.0f} | {v[3]:.1f} |"
+          for k, v in sizes.items()],
+        "",
+        "Goal: at most 5 KB per 10 by default (the summary).",
+        "",
+        f"`recommend_batch` of 1,000 random people, n=10, BLAS 1 thread, served vectors "
+        f"already solved: explained (default summary, reasons computed on first read) / "
+        f"`explain=False` = {ratio:.2f}x (95% CI {lo:.2f}-{hi:.2f}; medians "
+        f"{1e3 * float(np.median(on)):.0f} ms and {1e3 * float(np.median(off)):.0f} ms). "
+        f"Goal: at most 1.5x. Reading everything as well (the JSON of all 10,000 "
+        f"explanations, which computes their reasons and text): {min(read):.2f} s.",
+        "",
         f"Faithfulness in the same run: persona's reasons sum to the served score within "
         f"{max(sums):.1e} (largest relative gap). implicit's `explain` total differs from "
         f"the score implicit serves (`user_factors @ item_factors`) by "
@@ -129,7 +208,7 @@ def main() -> None:
     ])
     print(body)
     if args.write:
-        write_section("Explanations (issue 5)", body)
+        write_section("Explanations (issues 5 and 18)", body)
 
 
 if __name__ == "__main__":

@@ -55,15 +55,33 @@ MODELS = {
 @pytest.mark.parametrize("name", ["ALS", "ItemKNN"])
 def test_reasons_sum_to_served_score_property(name: str, X: Interactions) -> None:
     model = MODELS[name]().fit(X)
-    for user, recs in zip(X.users, model.recommend_batch(list(X.users), n=5), strict=True):
-        for r in recs:
+    users = list(X.users)
+    summaries = model.recommend_batch(users, n=5)
+    for user, recs, short in zip(users, model.recommend_batch(users, n=5, detail="full"),
+                                 summaries, strict=True):
+        for r, s in zip(recs, short, strict=True):
             e = r.explanation
             assert e.score == r.score and e.rank == r.rank and e.item == r.item
             total = sum(x.contribution for x in e.reasons)
             scale = max(abs(r.score), sum(abs(x.contribution) for x in e.reasons))
             assert abs(total - r.score) <= 1e-9 * scale, (user, r.item)
-            if r.score:
-                assert sum(x.share for x in e.reasons) == pytest.approx(1.0, rel=1e-6)
+            # shares: of the evidence for (positive reasons), of the evidence against
+            for side in (1, -1):
+                shares = [x.share for x in e.reasons if side * x.contribution > 0]
+                assert all(0 < x <= 1 for x in shares)
+                if shares:
+                    assert sum(shares) == pytest.approx(1.0, rel=1e-9)
+            assert e.evidence.support + e.evidence.against == pytest.approx(
+                r.score, rel=1e-9, abs=1e-9 * scale)
+            # the summary: the top reasons of the full list, the rest totalled exactly
+            x = s.explanation
+            assert x.detail == "summary" and e.detail == "full" and e.rest is None
+            assert x.text == e.text and x.evidence is None and e.evidence is not None
+            assert x.reasons == [y for y in e.reasons if y in x.reasons]
+            assert x.rest.count == len(e.reasons) - len(x.reasons)
+            listed = sum(y.contribution for y in x.reasons) + x.rest.contribution
+            assert abs(listed - r.score) <= 1e-9 * scale
+            assert x.total == pytest.approx(e.total, rel=1e-9, abs=1e-9 * scale)
             items, parts = model.contributions(str(user), r.item)
             got = {x.item: x.contribution for x in e.reasons}
             want = {str(i): float(p) for i, p in zip(items, parts, strict=True) if p != 0}
@@ -76,7 +94,9 @@ def test_reasons_sum_to_served_score_property(name: str, X: Interactions) -> Non
 def test_folded_in_people_are_explained_faithfully(name: str) -> None:
     model = _fitted(MODELS[name]())
     model.fold_in("new", {"i0": 2.0, "i3": 1.0, "i9": 1.0})
-    for r in model.recommend("new", n=5):
+    for r, s in zip(model.recommend("new", n=5, detail="full"), model.recommend("new", n=5),
+                    strict=True):
+        assert s.explanation.total == pytest.approx(r.score, rel=1e-9)
         total = sum(x.contribution for x in r.explanation.reasons)
         assert total == pytest.approx(r.score, rel=1e-9)
         assert {x.item for x in r.explanation.reasons} <= {"i0", "i3", "i9"}
@@ -147,8 +167,9 @@ def test_fast_construction_equals_validated() -> None:
     again = Explanation.model_validate(e.model_dump())
     assert again == e
     assert Reason(**e.reasons[0].model_dump()) == e.reasons[0]
-    assert _fast(Reason, e.reasons[0].model_dump(), frozenset(Reason.model_fields)) == \
-        e.reasons[0]
+    r = e.reasons[0]
+    fields = {k: getattr(r, k) for k in Reason.model_fields}
+    assert _fast(Reason, fields, frozenset(Reason.model_fields)) == r
 
 
 @pytest.mark.parametrize("name", ["ALS", "ItemKNN"])
@@ -165,8 +186,8 @@ def test_served_reasons_are_the_list_they_stand_for(name: str) -> None:
         lambda e: list(reversed(e.reasons)),
     ]
     for first in reads:
-        fresh = model.recommend("u0", n=4)
-        for rec, again in zip(model.recommend("u0", n=4), fresh, strict=True):
+        fresh = model.recommend("u0", n=4, detail="full")
+        for rec, again in zip(model.recommend("u0", n=4, detail="full"), fresh, strict=True):
             e = rec.explanation
             first(e)
             eager = list(again.explanation.reasons)  # everything built at once
@@ -192,9 +213,12 @@ def test_served_reasons_keep_the_state_that_served_them() -> None:
     """A later change to the model (the person forgotten) does not rewrite the reasons of
     an explanation already served, even when they are first read afterwards."""
     model = _fitted(MODELS["ALS"]())
-    e = model.recommend("u0", n=1)[0].explanation
-    before = list(model.recommend("u0", n=1)[0].explanation.reasons)
+    e = model.recommend("u0", n=1, detail="full")[0].explanation
+    s = model.recommend("u0", n=1)[0].explanation
+    before = list(model.recommend("u0", n=1, detail="full")[0].explanation.reasons)
     model.forget("u0")
+    assert s.rest.contribution + sum(r.contribution for r in s.reasons) == pytest.approx(
+        e.score, rel=1e-9)
     assert list(e.reasons) == before
     assert abs(sum(r.contribution for r in e.reasons) - e.score) <= 1e-9 * abs(e.score)
 
@@ -280,7 +304,7 @@ def test_text_is_plain_short_and_readable(tmp_path: Path) -> None:
 
 def test_text_names_only_the_largest_reasons() -> None:
     model = _fitted(MODELS["ALS"]())
-    e = model.recommend("u0", n=1)[0].explanation
+    e = model.recommend("u0", n=1, detail="full")[0].explanation
     named = [x.label for x in e.reasons if x.label in e.text]
     assert 1 <= len(named) <= 3
     assert named == [x.label for x in e.reasons[:len(named)]]
@@ -367,7 +391,7 @@ def test_html_escapes_everything() -> None:
     evil = '<script>alert("x")</script>'
     model = MODELS["ItemKNN"]().fit(block_interactions())
     model.set_item_labels({f"i{j}": f"{evil} {j}" for j in range(24)})
-    e = model.recommend("u0", n=1)[0].explanation
+    e = model.recommend("u0", n=1, detail="full")[0].explanation
     e = e.model_copy(update={"data_not_used": [DataNotUsed(
         feature="loc<b>", category=evil, reason="declined", purpose="ads&co")]})
     html = e._repr_html_()

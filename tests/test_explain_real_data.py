@@ -40,7 +40,12 @@ def test_reasons_sum_to_served_score(dataset, make, tmp_path_factory) -> None:
     name, X, labels = dataset
     model = make().fit(X).set_item_labels(labels)
     people = sample_people(X, 200)
-    lists = model.recommend_batch(people, n=10)
+    lists = model.recommend_batch(people, n=10, detail="full")
+    served = model.recommend_batch(people, n=10)  # the default summary: the same totals
+    for recs, short in zip(lists, served, strict=True):
+        for r, s in zip(recs, short, strict=True):
+            assert s.explanation.text == r.explanation.text
+            assert s.explanation.total == pytest.approx(r.score, rel=1e-6, abs=1e-12)
     worst = 0.0
     checked = 0
     folder = tmp_path_factory.getbasetemp() / "nltk"
@@ -84,7 +89,7 @@ def test_batch_explanations_equal_single(dataset) -> None:
     people = sample_people(X, 5, seed=1)
     assert model.recommend_batch(people, n=5) == [model.recommend(p, n=5) for p in people]
     for p in people:
-        r = model.recommend(p, n=1)[0]
+        r = model.recommend(p, n=1, detail="full")[0]
         one = model.explain(p, r.item)
         assert one.score == pytest.approx(r.score, rel=1e-12)
         assert one.rank == 1

@@ -86,7 +86,7 @@ def test_without_store_data_comes_from_model_lineage(setup) -> None:
     assert e.data_not_used[0].allowed_for == ["ads"]
     assert e.lineage.purpose == "personalization"
     assert "location" not in e.text  # only the person's own data goes into the text
-    assert sum(r.contribution for r in e.reasons) == pytest.approx(e.score, rel=1e-9)
+    assert e.total == pytest.approx(e.score, rel=1e-9)  # listed reasons and the rest
 
 
 def test_popularity_with_store_uses_none_of_the_persons_data(setup) -> None:

@@ -313,10 +313,10 @@ def test_explanations_state_privacy_in_plain_words(private_models: list) -> None
             assert e.privacy.epsilon == model.privacy_spent_.epsilon
             assert e.privacy.unit == "one person"
             assert "epsilon" not in e.text.lower() and "ε" not in e.text
-            if model.personalised:  # reasons still add up to the served score
-                total = sum(r.contribution for r in e.reasons)
-                scale = max(abs(rec.score), sum(abs(r.contribution) for r in e.reasons))
-                assert abs(total - rec.score) <= 1e-9 * scale
+            if model.personalised:  # reasons (listed and the rest) add up to the score
+                scale = max(abs(rec.score), abs(e.rest.contribution),
+                            sum(abs(r.contribution) for r in e.reasons))
+                assert abs(e.total - rec.score) <= 1e-9 * scale
 
 
 def test_save_load_keeps_privacy_spent(private_models: list, tmp_path) -> None:

@@ -1,7 +1,8 @@
 """Explanations: faithful reasons, data lineage, counterfactuals, plain language.
 
 Every ``recommend`` result carries an :class:`Explanation`: the model's own score
-decomposition as :class:`Reason` items (they sum to the served score), the data used and
+decomposition as :class:`Reason` items (they sum to the served score; served lists list
+the reasons the text names and total the rest, ``detail="full"`` lists all), the data used and
 not used (and why), the privacy statement of the pooled parts of the model, and
 :attr:`Explanation.text` in plain language from the templates of one language file.
 
@@ -11,7 +12,7 @@ not used (and why), the privacy statement of the pooled parts of the model, and
 >>> X = Interactions.from_csr(sp.csr_matrix(np.kron(np.eye(2), np.ones((3, 3)))),
 ...     [f"u{i}" for i in range(6)], [f"i{i}" for i in range(6)])
 >>> model = ALS(factors=4, iterations=5, random_state=0).fit(X)
->>> r = model.recommend("u0", n=1, exclude_seen=False)[0]
+>>> r = model.recommend("u0", n=1, exclude_seen=False, detail="full")[0]
 >>> e = r.explanation
 >>> e.kind, e.score == r.score
 ('decomposition', True)
@@ -25,11 +26,14 @@ from persona.explain._model import (
     Counterfactual,
     DataNotUsed,
     DataUsed,
+    Detail,
+    Evidence,
     Explanation,
     ExplanationKind,
     LineageRef,
     PrivacyStatement,
     Reason,
+    Rest,
     json_schema,
 )
 from persona.explain._text import available_languages, templates
@@ -39,11 +43,14 @@ __all__ = [
     "Counterfactual",
     "DataNotUsed",
     "DataUsed",
+    "Detail",
+    "Evidence",
     "Explanation",
     "ExplanationKind",
     "LineageRef",
     "PrivacyStatement",
     "Reason",
+    "Rest",
     "available_languages",
     "curated_explanation",
     "explain",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,16 +22,29 @@ import numpy as np
 
 from persona._gc import no_gc_pauses
 from persona.errors import ValidationError
+from persona.explain._lazy import (
+    Namer,
+    Reasons,
+    lazy_evidence,
+    lazy_explanation,
+    lazy_rest,
+    snapshot,
+    split_reasons,
+)
 from persona.explain._model import (
     ConsentBasis,
     Counterfactual,
     DataNotUsed,
     DataUsed,
+    Detail,
+    Evidence,
     Explanation,
     LineageRef,
     PrivacyStatement,
     Reason,
+    Rest,
 )
+from persona.explain._text import render
 
 if TYPE_CHECKING:
     from persona.models import Recommender
@@ -41,7 +54,6 @@ __all__ = ["attach_explanations", "explain"]
 
 _new = object.__new__
 _setattr = object.__setattr__
-_REASON_FIELDS = tuple(Reason.model_fields)
 _EXPL_FIELDS = set(Explanation.model_fields)
 _SANDBOX_USER = "\x00persona-counterfactual"
 
@@ -60,16 +72,6 @@ def _fast(cls: type, fields: dict[str, Any], names: set[str]) -> Any:
     _setattr(obj, "__pydantic_extra__", None)
     _setattr(obj, "__pydantic_private__", None)
     return obj
-
-
-_REASON_NAMES = set(_REASON_FIELDS)
-
-
-def _reason(item: str, label: str, contribution: float | None, share: float | None,
-            similarity: float | None, feature: str | None, at: datetime | None) -> Reason:
-    return _fast(Reason, {"item": item, "label": label, "contribution": contribution,
-                          "share": share, "similarity": similarity, "feature": feature,
-                          "at": at}, _REASON_NAMES)
 
 
 # ---------------------------------------------------------------- model context
@@ -206,153 +208,6 @@ def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
-class _Split:
-    """One person's score decomposition for the items of one call, shared by their
-    :class:`Reasons`: the arrays are computed when the items are served; the names, labels
-    and :class:`Reason` objects only when someone reads them."""
-
-    __slots__ = ("_whence", "feature", "hist", "items", "labels", "meta", "names", "parts",
-                 "shown")
-
-    def __init__(self, items: np.ndarray, hist: np.ndarray, parts: np.ndarray,
-                 labels: Mapping[str, str], feature: str | None,
-                 meta: Mapping[str, tuple[str, datetime]] | None) -> None:
-        self.items, self.hist, self.parts = items, hist, parts
-        self.labels, self.feature, self.meta = labels, feature, meta
-        self.names: list[str] | None = None
-        self.shown: list[str] = []
-        self._whence: list[tuple[str | None, datetime | None]] = []
-
-    def columns(self) -> tuple[list[str], list[str], list[tuple[str | None, datetime | None]]]:
-        if self.names is None:
-            names = self.items[self.hist].tolist() if len(self.hist) else []
-            labels, meta, feature = self.labels, self.meta, self.feature
-            self.shown = [labels.get(it, it) for it in names]
-            self._whence = ([meta.get(it, (feature, None)) for it in names] if meta
-                            else [(feature, None)] * len(names))
-            self.names = names
-        return self.names, self.shown, self._whence
-
-
-class Reasons(Sequence[Reason]):
-    """The reasons of one explanation: a read-only sequence of :class:`Reason`, largest
-    contribution first, built on first access from the decomposition computed when the
-    item was served (so serving ten items does not build hundreds of objects nobody reads).
-
-    It behaves like the list it stands for: ``len``, indexing, slicing, iteration and
-    ``==`` against a list of reasons; JSON output is the same list.
-    """
-
-    __slots__ = ("_built", "_head", "_k", "_order", "_score", "_split")
-
-    def __init__(self, split: _Split, k: int, score: float) -> None:
-        self._split, self._k, self._score = split, k, score
-        self._order: list[int] | None = None
-        self._built: list[Reason] | None = None
-        self._head: list[Reason] | None = None
-
-    def _positions(self) -> list[int]:
-        if self._order is None:
-            parts = self._split.parts[:, self._k]
-            nz = np.flatnonzero(parts)
-            self._order = nz[np.argsort(-parts[nz], kind="stable")].tolist()
-        return self._order
-
-    def _make(self, positions: list[int]) -> list[Reason]:
-        names, shown, whence = self._split.columns()
-        parts = self._split.parts[:, self._k]
-        inv = 1.0 / self._score if self._score else None
-        return [
-            _reason(names[j], shown[j], v, None if inv is None else v * inv, None,
-                    whence[j][0], whence[j][1])
-            for j, v in zip(positions, parts[positions].tolist(), strict=True)
-        ]
-
-    def _all(self) -> list[Reason]:
-        if self._built is None:
-            self._built = self._make(self._positions())
-        return self._built
-
-    def __len__(self) -> int:
-        return len(self._positions())
-
-    def __getitem__(self, index: Any) -> Any:
-        if self._built is not None:
-            return self._built[index]
-        positions = self._positions()
-        if isinstance(index, slice):
-            return self._make(positions[index])
-        return self._make([positions[index]])[0]
-
-    def __iter__(self) -> Iterator[Reason]:
-        if self._built is not None:
-            return iter(self._built)
-        return self._lazy_iter()
-
-    def _lazy_iter(self) -> Iterator[Reason]:
-        positions = self._positions()
-        if self._head is None:  # what the text names; the rest only on demand
-            self._head = self._make(positions[:4])
-        yield from self._head
-        if len(positions) > 4:
-            yield from self._all()[4:]
-
-    def __bool__(self) -> bool:
-        return bool(self._positions())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Reasons):
-            return self._all() == other._all()
-        if isinstance(other, list | tuple):
-            return self._all() == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(self._all())
-
-    def __copy__(self) -> Reasons:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Reasons:
-        return self  # immutable once served
-
-
-def _decomposition(
-    model: Recommender, row: int, cols: np.ndarray, scores: Sequence[float],
-    labels: Mapping[str, str], feature: str | None,
-    meta: Mapping[str, tuple[str, datetime]] | None,
-) -> list[Reasons]:
-    """Reasons for items ``cols`` of one person: exact contributions, largest first."""
-    hist, P = model._contribution_matrix(row, cols)
-    split = _Split(model.items_, hist, P, labels, feature, meta)
-    return [Reasons(split, k, float(score)) for k, score in enumerate(scores)]
-
-
-def _justification(
-    model: Recommender, row: int, cols: np.ndarray, labels: Mapping[str, str],
-    feature: str | None, meta: Mapping[str, tuple[str, datetime]] | None, limit: int = 20,
-) -> list[list[Reason]]:
-    """History items most similar to each item (``similar_items``' measure), marked as a
-    justification: they do not add up to the score."""
-    h = model.history_
-    hist = h.indices[h.indptr[row]:h.indptr[row + 1]]
-    out = []
-    for j in cols.tolist():
-        sims = np.asarray(model._similar_scores(int(j)), dtype=np.float64)[hist]
-        order = np.argsort(-sims, kind="stable")[:limit]
-        reasons = []
-        for k in order.tolist():
-            if sims[k] <= 0:
-                break
-            it = str(model.items_[hist[k]])
-            f, at = (meta.get(it, (feature, None)) if meta else (feature, None))
-            reasons.append(_reason(it, labels.get(it, it), None, None, float(sims[k]), f, at))
-        out.append(reasons)
-    return out
-
-
 def _kind(model: Recommender) -> str:
     from persona.models import Recommender
 
@@ -370,59 +225,126 @@ def _reasons_for(
 ) -> Sequence[Sequence[Reason]]:
     if kind == "non_personalised" or row is None:
         return [[] for _ in scores]
-    if kind == "decomposition":
-        return _decomposition(model, row, cols, scores, labels, feature, meta)
-    return _justification(model, row, cols, labels, feature, meta)
+    return split_reasons(model, kind, row, cols, scores, labels, feature, meta)
+
+
+def _namer(fields: dict[str, Any], wanted: frozenset[str] = frozenset()) -> Namer:
+    """What a summary lists: the reasons the full form's text (rendered from ``fields``,
+    the explanation's other fields) names, and the reasons of ``wanted``."""
+
+    def named(reasons: list[Reason]) -> list[str]:
+        e = _fast(Explanation, {**fields, "reasons": reasons}, _EXPL_FIELDS)
+        return [r.item for r in render(e)[1]]
+
+    return Namer(named, wanted)
+
+
+def _check_detail(detail: Any) -> bool:
+    """``True`` for ``"summary"``; refuses anything but the two forms."""
+    from persona.models._base import _check_detail as check
+
+    check(detail)
+    return bool(detail == "summary")
+
+
+def _seen(model: Recommender, row: int | None, cols: np.ndarray) -> np.ndarray:
+    """Which of ``cols`` are in the person's own history."""
+    if row is None or not model.personalised:
+        return np.zeros(len(cols), dtype=bool)
+    h = model.history_
+    idx = h.indices[h.indptr[row]:h.indptr[row + 1]]  # sorted (CSR with sorted indices)
+    if not len(idx):
+        return np.zeros(len(cols), dtype=bool)
+    at = np.minimum(np.searchsorted(idx, cols), len(idx) - 1)
+    return np.asarray(idx[at] == cols)
 
 
 # ---------------------------------------------------------------- the serving path
 def attach_explanations(
     model: Recommender, users: Sequence[str], lists: list[list[Recommendation]],
     *, data: tuple[list[DataUsed], list[DataNotUsed], LineageRef | None] | None = None,
+    detail: Detail = "summary",
 ) -> list[list[Recommendation]]:
-    """Give every recommendation of ``lists`` (one list per person) its explanation.
+    """Give every recommendation of ``lists`` (one list per person, built for this call
+    and not yet handed out: they are explained in place) its explanation.
 
     ``data`` replaces the model-level ``(data_used, data_not_used, lineage)``: the serving
-    layer passes the person's own, read from the store for this request.
+    layer passes the person's own, read from the store for this request. ``detail``:
+    ``"summary"`` (the top reasons, the rest totalled) or ``"full"`` (every reason). The
+    reasons, their totals and the text are computed on first read, from a snapshot of
+    the model taken now (:mod:`persona.explain._lazy`).
     """
     from persona.models._base import _recommendation
 
+    summary = _check_detail(detail)
     ctx = _context(model)
     kind = _kind(model)
     labels = _labels(model, None)
     model_name = type(model).__name__
     with no_gc_pauses():
         return _attach(model, users, lists, ctx, kind, labels, model_name, _recommendation,
-                       data)
+                       data, summary)
 
 
 def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommendation]],
             ctx: _Context, kind: str, labels: Mapping[str, str], model_name: str,
             _recommendation: Any,
             data: tuple[list[DataUsed], list[DataNotUsed], LineageRef | None] | None = None,
-            ) -> list[list[Recommendation]]:
+            summary: bool = True) -> list[list[Recommendation]]:
     used, not_used, lineage = data or (ctx.data_used, ctx.data_not_used, ctx.lineage)
+    shared = (snapshot(model) if kind != "non_personalised" else model, kind, labels,
+              model_name, ctx, tuple(used), tuple(not_used), lineage, summary)
     out = []
     for user, recs in zip(users, lists, strict=True):
         if not recs:
             out.append(recs)
             continue
-        cols = np.fromiter((model._iidx[r.item] for r in recs), dtype=np.int64, count=len(recs))
-        scores = [r.score for r in recs]
         row = model._row(user) if model.personalised else None
-        reasons = _reasons_for(model, kind, row, cols, scores, labels, ctx.feature, None)
-        explained = []
-        for r, rs in zip(recs, reasons, strict=True):
-            e = _fast(Explanation, {
-                "item": r.item, "label": labels.get(r.item, r.item), "score": r.score,
-                "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
-                "data_used": list(used), "data_not_used": list(not_used),
-                "privacy": ctx.privacy, "counterfactual": None, "lineage": lineage,
-                "note": None, "language": "en",
-            }, _EXPL_FIELDS)
-            explained.append(_recommendation(r.item, r.score, r.rank, e))
-        out.append(explained)
+        served = _Served(shared, row, recs)
+        for k, r in enumerate(recs):
+            # the lists are this call's own (fresh from the model): explained in place
+            r.__dict__["explanation"] = lazy_explanation(served, k)
+        out.append(recs)
     return out
+
+
+class _Served:
+    """One person's served list: the explanation of each item is built from here on its
+    first read (:func:`persona.explain._lazy.lazy_explanation`), the score decomposition
+    once for the whole list, from the snapshot of the model that served it."""
+
+    __slots__ = ("_reasons", "_seen", "recs", "row", "shared")
+
+    def __init__(self, shared: tuple[Any, ...], row: int | None,
+                 recs: list[Recommendation]) -> None:
+        self.shared, self.row, self.recs = shared, row, recs
+        self._reasons: Sequence[Sequence[Reason]] | None = None
+        self._seen: list[bool] = []
+
+    def fields(self, k: int) -> dict[str, Any]:
+        model, kind, labels, model_name, ctx, used, not_used, lineage, summary = self.shared
+        recs = self.recs
+        if self._reasons is None:
+            cols = np.fromiter((model._iidx[r.item] for r in recs), dtype=np.int64,
+                               count=len(recs))
+            self._reasons = _reasons_for(model, kind, self.row, cols, [r.score for r in recs],
+                                         labels, ctx.feature, None)
+            self._seen = _seen(model, self.row, cols).tolist()
+        r, rs, seen = recs[k], self._reasons[k], self._seen[k]
+        fields = {
+            "item": r.item, "label": labels.get(r.item, r.item), "score": r.score,
+            "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
+            "evidence": None, "rest": None, "seen": seen, "data_used": list(used),
+            "data_not_used": list(not_used), "privacy": ctx.privacy, "counterfactual": None,
+            "lineage": lineage, "note": None, "language": "en",
+        }
+        if isinstance(rs, Reasons):
+            if summary:
+                rs = rs.summary(_namer(dict(fields), frozenset([r.item] if seen else [])))
+                fields.update(reasons=rs, rest=lazy_rest(rs))
+            elif kind == "decomposition":
+                fields["evidence"] = lazy_evidence(rs)
+        return fields
 
 
 # ---------------------------------------------------------------- explain one item
@@ -438,6 +360,7 @@ def explain(
     labels: Mapping[str, str] | None = None,
     language: str = "en",
     rank: int | None = None,
+    detail: Detail = "full",
 ) -> Explanation:
     """Explain why ``model`` scores ``item`` for ``user`` as it does (recommended or not).
 
@@ -464,6 +387,9 @@ def explain(
         Which template file renders the text.
     rank
         The item's rank when the caller knows it; computed otherwise.
+    detail
+        ``"full"`` (default): every reason. ``"summary"``: the top reasons (up to three
+        for the item and the largest against it), the others totalled in ``rest``.
 
     Examples
     --------
@@ -485,6 +411,7 @@ def explain(
     model._check_fitted()
     if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
         raise ValidationError(f"n must be a positive integer, not {n!r}")
+    summary = _check_detail(detail)
     j = model._item(item)
     ctx = _context(model)
     kind = _kind(model)
@@ -510,8 +437,9 @@ def explain(
     scores[j] = score
     if rank is None:
         rank = _rank(model, row, j, scores)
-    reasons = list(_reasons_for(model, kind, row, np.array([j]), [score], all_labels,
-                                ctx.feature, meta)[0])
+    cols = np.array([j])
+    full = _reasons_for(model, kind, row, cols, [score], all_labels, ctx.feature, meta)[0]
+    reasons = list(full)  # every reason: the counterfactual search goes down all of them
     data_used = list(ctx.data_used)
     data_not_used = list(ctx.data_not_used)
     lineage = ctx.lineage
@@ -525,12 +453,24 @@ def explain(
     cf = None
     if counterfactual and kind != "non_personalised" and row is not None:
         cf = find_counterfactual(model, user, item, reasons, n, all_labels)
-    return Explanation(
-        item=item, label=all_labels.get(item, item), score=score, rank=rank, kind=kind,
-        model=type(model).__name__, reasons=reasons, data_used=data_used,
-        data_not_used=data_not_used, privacy=ctx.privacy, counterfactual=cf, lineage=lineage,
-        language=language,
-    )
+    seen = bool(_seen(model, row, cols)[0])
+    fields = {
+        "item": item, "label": all_labels.get(item, item), "score": score, "rank": rank,
+        "kind": kind, "model": type(model).__name__, "reasons": reasons,
+        "evidence": None, "rest": None, "seen": seen, "data_used": data_used,
+        "data_not_used": data_not_used, "privacy": ctx.privacy, "counterfactual": cf,
+        "lineage": lineage, "note": None, "language": language,
+    }
+    if isinstance(full, Reasons):
+        if summary:
+            wanted = frozenset([item] if seen else []) | frozenset(cf.removed if cf else [])
+            top = full.summary(_namer(dict(fields), wanted))
+            count, part = top.rest()
+            fields.update(reasons=list(top), rest=Rest(count=count, contribution=part))
+        elif kind == "decomposition":
+            support, against = full.totals()
+            fields["evidence"] = Evidence(support=support, against=against)
+    return Explanation(**fields)
 
 
 def _history_items(model: Recommender, row: int) -> list[str]:

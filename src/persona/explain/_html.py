@@ -24,15 +24,28 @@ def _num(x: float | None, digits: int = 4) -> str:
     return "" if x is None else f"{x:.{digits}g}"
 
 
+def _share(share: float | None, contribution: float | None, against: str) -> str:
+    """A positive reason's share of the evidence for; a negative one's of the evidence
+    against, said so (never a share of the score, which cancelling parts would inflate)."""
+    if share is None:
+        return ""
+    pct = f"{100 * share:.0f}%"
+    return f"{pct} {against}" if (contribution or 0.0) < 0 else pct
+
+
 def render_html(e: Explanation, max_rows: int = 20) -> str:
     t = templates(e.language)
     h = t["html"]
+    kind = h["kinds"].get(e.kind, e.kind)
     out = [
         '<div class="persona-explanation">',
         f"<p><strong>{_e(e.text)}</strong></p>",
-        f"<p><small>{_e(h['kind'])}: {_e(h['kinds'][e.kind])} ({_e(e.model)}); "
+        f"<p><small>{_e(h['kind'])}: {_e(kind)} ({_e(e.model)}); "
         f"{_e(e.label)} [{_e(e.item)}], {_e(_num(e.score, 6))}</small></p>",
     ]
+    if e.evidence is not None:
+        out.append("<p><small>" + _e(str(h["evidence"]).format(
+            support=_num(e.evidence.support), against=_num(e.evidence.against))) + "</small></p>")
     if e.reasons:
         part = h["part"] if e.kind == "decomposition" else h["reasons"]
         out.append(
@@ -42,14 +55,21 @@ def render_html(e: Explanation, max_rows: int = 20) -> str:
         )
         for r in e.reasons[:max_rows]:
             value = r.contribution if r.contribution is not None else r.similarity
-            share = "" if r.share is None else f"{100 * r.share:.0f}%"
+            share = _share(r.share, r.contribution, str(h["against"]))
             out.append(
                 f"<tr><td>{_e(r.label)} <small>[{_e(r.item)}]</small></td>"
                 f"<td>{_e(_num(value))}</td><td>{_e(share)}</td><td>{_e(r.feature)}</td>"
                 f"<td>{_e(date_text(r.at, t))}</td></tr>"
             )
-        if len(e.reasons) > max_rows:
-            out.append(f"<tr><td colspan='5'>… {len(e.reasons) - max_rows} more</td></tr>")
+        more = max(len(e.reasons) - max_rows, 0)
+        if more or (e.rest is not None and e.rest.count):
+            count = more + (0 if e.rest is None else e.rest.count)
+            part = None if e.rest is None else e.rest.contribution
+            if part is not None and not more:
+                line = str(h["more"]).format(count=count, part=_num(part))
+            else:
+                line = str(h["more_plain"]).format(count=count)
+            out.append(f"<tr><td colspan='5'>… {_e(line)}</td></tr>")
         out.append("</tbody></table>")
     if e.data_used:
         out.append(f"<p>{_e(h['used'])}:</p><ul>")

@@ -17,6 +17,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     computed_field,
     field_serializer,
+    model_serializer,
     model_validator,
 )
 
@@ -24,15 +25,19 @@ __all__ = [
     "Counterfactual",
     "DataNotUsed",
     "DataUsed",
+    "Detail",
+    "Evidence",
     "Explanation",
     "ExplanationKind",
     "LineageRef",
     "PrivacyStatement",
     "Reason",
+    "Rest",
     "json_schema",
 ]
 
 ExplanationKind = Literal["decomposition", "justification", "non_personalised", "curated"]
+Detail = Literal["summary", "full"]
 NotUsedKind = Literal[
     "no_consent",
     "declined",
@@ -45,7 +50,14 @@ NotUsedKind = Literal[
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler):  # unannotated: keeps the schema
+        # fields left at their default (None, an empty list, ...) are not written: the
+        # JSON stays small, and reading it back restores them (the schema lists them as
+        # optional with their defaults)
+        return _without_defaults(type(self), handler(self))
 
 
 class Reason(_Frozen):
@@ -63,15 +75,41 @@ class Reason(_Frozen):
     label: str
     """Its label from the item metadata (the id when it has none)."""
     contribution: float | None = None
-    """Its exact part of the score (decompositions); ``None`` for justifications."""
+    """Its exact part of the score (decompositions); ``None`` for justifications. Positive
+    parts are evidence for the item, negative parts evidence against it."""
     share: float | None = None
-    """``contribution / score``: shares of all reasons sum to 1 (decompositions only)."""
+    """Its share of the evidence on its side, between 0 and 1 (decompositions only). For a
+    positive reason: ``contribution / Evidence.support``, the share of the positive
+    evidence (the shares of all positive reasons sum to 1). For a negative reason:
+    ``contribution / Evidence.against``, its share of the evidence against (the shares of
+    all negative reasons sum to 1). It is never a share of the score, which negative parts
+    can make smaller than any one reason."""
     similarity: float | None = None
     """Similarity to the explained item (justifications only)."""
     feature: str | None = None
     """The feature (kind of event) behind it, such as ``"purchases"``, when known."""
     at: datetime | None = None
     """Time of the person's latest event with the item, when known (needs the store)."""
+
+
+class Evidence(_Frozen):
+    """How the score splits into evidence for the item and evidence against it, over all
+    the reasons (decompositions only): ``support + against == score``."""
+
+    support: float = Field(ge=0)
+    """The sum of the positive contributions (0 when none)."""
+    against: float = Field(le=0)
+    """The sum of the negative contributions (0 when none), a number at most 0."""
+
+
+class Rest(_Frozen):
+    """The reasons a summary does not list, totalled (``detail="summary"``): the listed
+    reasons' contributions plus ``contribution`` add up to the score."""
+
+    count: int = Field(ge=0)
+    """How many reasons are not listed."""
+    contribution: float | None = None
+    """The sum of their contributions (``None`` for justifications, which have none)."""
 
 
 class Counterfactual(_Frozen):
@@ -203,7 +241,18 @@ class Explanation(_Frozen):
     model: str
     """The recommender's class name."""
     reasons: list[Reason] = Field(default_factory=list)
-    """Every contributing history item, largest contribution first."""
+    """The contributing history items, largest contribution first: every one (the full
+    form), or in a summary (when :attr:`rest` is set) only those :attr:`text` names (at
+    least the largest one for the item), the others totalled in :attr:`rest`."""
+    evidence: Evidence | None = None
+    """Evidence for and against the item over all its reasons (decompositions, full form;
+    a summary leaves it out)."""
+    rest: Rest | None = None
+    """A summary's unlisted reasons, totalled: the listed contributions plus
+    ``rest.contribution`` add up to :attr:`score`. ``None`` in the full form."""
+    seen: bool = False
+    """The item is in the person's own history: it is explained, not recommended (its
+    :attr:`rank` is ``None`` unless a list that keeps seen items served it)."""
     data_used: list[DataUsed] = Field(default_factory=list)
     data_not_used: list[DataNotUsed] = Field(default_factory=list)
     privacy: PrivacyStatement | None = None
@@ -226,6 +275,17 @@ class Explanation(_Frozen):
         # served explanations hold a lazily built sequence; it is written as the list it is
         return handler(value if isinstance(value, list) else list(value))
 
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler):  # unannotated: keeps the schema
+        settle = getattr(type(self), "_settle", None)  # served: built on first read
+        if settle is not None:
+            settle(self)
+        for value in self.__dict__.values():  # served totals are computed on first read
+            settle = getattr(value, "_settle", None)
+            if settle is not None:
+                settle()
+        return _without_defaults(type(self), handler(self))
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def text(self) -> str:
@@ -234,18 +294,28 @@ class Explanation(_Frozen):
 
         return render_text(self)
 
-    @computed_field  # type: ignore[prop-decorator]
     @property
     def statements(self) -> dict[str, Any]:
-        """Every plain-language sentence the structured fields support (for UIs)."""
+        """Every plain-language sentence the structured fields support (for UIs; not in
+        the JSON, which carries :attr:`text` and the fields the sentences come from).
+        ``named`` lists the ids of the reasons :attr:`text` names, in order."""
         from persona.explain._text import render_statements
 
         return render_statements(self)
 
     @property
+    def detail(self) -> Detail:
+        """``"summary"`` (the form served in lists: the reasons the text names, the rest
+        totalled in :attr:`rest`) or ``"full"`` (every reason). :attr:`text` is the same
+        in both."""
+        return "full" if self.rest is None else "summary"
+
+    @property
     def total(self) -> float:
-        """Sum of the reasons' contributions (equals :attr:`score` for decompositions)."""
-        return float(sum(r.contribution or 0.0 for r in self.reasons))
+        """Sum of the listed reasons' contributions and of :attr:`rest` (equals
+        :attr:`score` for decompositions, in either :attr:`detail`)."""
+        rest = 0.0 if self.rest is None else (self.rest.contribution or 0.0)
+        return float(sum(r.contribution or 0.0 for r in self.reasons)) + rest
 
     def _repr_html_(self) -> str:
         from persona.explain._html import render_html
@@ -254,6 +324,28 @@ class Explanation(_Frozen):
 
     def __str__(self) -> str:
         return self.text
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _without_defaults(cls: type[BaseModel], data: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        defaults = _DEFAULTS[cls] = {
+            k: f.get_default(call_default_factory=True)
+            for k, f in cls.model_fields.items() if not f.is_required()
+        }
+    out = {}
+    for key, value in data.items():
+        if key in defaults:
+            default = defaults[key]
+            if value is None or (value == default and type(value) is type(default)):
+                continue
+        out[key] = value
+    return out
 
 
 def json_schema() -> dict[str, Any]:

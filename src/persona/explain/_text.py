@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from persona.explain._model import DataNotUsed, Explanation
 
-__all__ = ["available_languages", "render_statements", "render_text", "templates"]
+__all__ = ["available_languages", "render", "render_statements", "render_text", "templates"]
 
 #: Estimated reading ease the text aims for (the published bar is 60; estimates differ).
 TARGET_EASE = 80.0
@@ -117,6 +117,7 @@ def _verb(features: set[str | None], t: dict[str, Any], table: str = "verbs") ->
 
 
 def _top(e: Explanation, k: int) -> list[Any]:
+    """The ``k`` largest positive reasons, largest first (what a "why" sentence may name)."""
     if e.kind == "decomposition":
         # reasons come largest first, so the first k positive ones are the top k
         return list(islice((r for r in e.reasons if (r.contribution or 0.0) > 0), k))
@@ -125,27 +126,40 @@ def _top(e: Explanation, k: int) -> list[Any]:
     return []
 
 
-def _why(e: Explanation, t: dict[str, Any], k: int, short: bool = False) -> str:
-    """The "why" part: one sentence naming up to ``k`` reasons, or (``short``) two
-    sentences with short words around the titles, which reads more easily."""
+def _why(e: Explanation, t: dict[str, Any], k: int, short: bool = False) -> tuple[str, list[Any]]:
+    """The "why" part and the reasons it names: one sentence naming up to ``k`` reasons,
+    or (``short``) two sentences with short words around the titles, which reads more
+    easily. ``k = 0`` names none: the "bare" form, said only when a positive reason exists.
+    """
     w = t["why_short"] if short else t["why"]
     item = nice_label(e.label)
     if e.kind == "non_personalised":
-        return _end(str(w["popular"]).format(item=item))
-    top = _top(e, k)
-    if not top:
-        return _end(str(w["none"]).format(item=item))
+        return _end(str(w["popular"]).format(item=item)), []
+    if e.seen:
+        return _seen(e, t, item), []
+    top = _top(e, max(k, 1))
+    if not top:  # no reason from the person's own data speaks for the item
+        return _end(str(w["none"]).format(item=item)), []
     verb = _verb({r.feature for r in top}, t)
     if k == 0:
-        return _end(str(w["bare"]).format(item=item, verb=verb))
+        return _end(str(w["bare"]).format(item=item, verb=verb)), []
     labels = [nice_label(r.label) for r in top]
     keys = (["one", "two", "three"] if e.kind == "decomposition"
             else ["like_one", "like_two"])
     key = keys[len(top) - 1]
     if key not in w:  # the short forms name at most two
         key = keys[1]
+        top, labels = top[:2], labels[:2]
     names = dict(zip("abc", labels, strict=False))
-    return _end(str(w[key]).format(item=item, verb=verb, **names))
+    return _end(str(w[key]).format(item=item, verb=verb, **names)), top
+
+
+def _seen(e: Explanation, t: dict[str, Any], item: str) -> str:
+    """An item already in the person's history: never "picked because of" itself."""
+    own = {r.feature for r in e.reasons if r.item == e.item} or {None}
+    verb = _verb(own, t, "participles")
+    key = "seen" if e.rank is None else "again"
+    return _end(str(t["why"][key]).format(item=item, verb=verb))
 
 
 def _end(text: str) -> str:
@@ -155,7 +169,7 @@ def _end(text: str) -> str:
 
 def _forms(e: Explanation) -> list[tuple[int, bool]]:
     """Ways to say why, richest first: (how many reasons to name, short form)."""
-    if e.kind == "non_personalised" or not _top(e, 1):
+    if e.kind == "non_personalised" or e.seen or not _top(e, 1):
         return [(1, False), (1, True)]
     return [(3, False), (2, False), (1, False), (2, True), (1, True), (0, True)]
 
@@ -225,20 +239,27 @@ def _curated(e: Explanation, t: dict[str, Any]) -> str:
 def render_statements(e: Explanation) -> dict[str, Any]:
     t = templates(e.language)
     if e.kind == "curated":
-        return {"why": _curated(e, t), "counterfactual": None, "not_used": [], "privacy": None}
+        return {"why": _curated(e, t), "counterfactual": None, "not_used": [], "privacy": None,
+                "named": []}
     return {
-        "why": _why(e, t, 3),
+        "why": _why(e, t, 3)[0],
         "counterfactual": _counterfactual(e, t),
         "not_used": [not_used_sentence(d, t) for d in e.data_not_used],
         "privacy": None if e.privacy is None else str(t["privacy"]),
+        "named": [r.item for r in render(e)[1]],
     }
 
 
 def render_text(e: Explanation) -> str:
     """At most three sentences; fewer names when long labels make the text hard to read."""
+    return render(e)[0]
+
+
+def render(e: Explanation) -> tuple[str, list[Any]]:
+    """:attr:`Explanation.text` and the reasons its "why" sentence names, in order."""
     t = templates(e.language)
     if e.kind == "curated":
-        return _curated(e, t)
+        return _curated(e, t), []
     extra: list[str] = []
     cf = _counterfactual(e, t)
     if cf is not None:
@@ -252,8 +273,10 @@ def render_text(e: Explanation) -> str:
         for k, short in _forms(e):
             if short and n_extra > 1:
                 continue  # a two-sentence "why" leaves room for one more sentence
-            text = " ".join([_why(e, t, k, short), *extra[:n_extra]])
+            why, named = _why(e, t, k, short)
+            text = " ".join([why, *extra[:n_extra]])
             if reading_ease(text, (2 if short else 1) + n_extra) >= TARGET_EASE:
-                return text
-    # even the shortest form is hard to read (the titles themselves are long): say least
+                return text, named
+    # even the shortest form is hard to read (the titles themselves are long): say least,
+    # which is the bare form when a reason of the person's own speaks for the item
     return _why(e, t, 0 if _top(e, 1) else 1, short=True)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import pydantic
@@ -340,6 +340,7 @@ class Recommender:
         include: Iterable[str] | None = None,
         rule: BusinessRule | None = None,
         explain: bool = True,
+        detail: Literal["summary", "full"] = "summary",
     ) -> list[Recommendation]:
         """The ``n`` best items for one person, best first.
 
@@ -364,6 +365,10 @@ class Recommender:
         explain
             Attach an :class:`~persona.explain.Explanation` to each recommendation (the
             default); ``False`` skips it for raw speed.
+        detail
+            ``"summary"`` (default): each explanation lists its top reasons (up to three
+            for the item, the largest against it) and totals the rest; ``"full"``: every
+            reason. Either way its reasons are computed when first read.
 
         Returns
         -------
@@ -378,8 +383,9 @@ class Recommender:
         else:
             user = check_id(user, "user")
             rows = np.zeros(1, dtype=np.int64)
+        _check_detail(detail)
         out = self._recommend_rows(rows, [user], n, exclude_seen, exclude, include, rule)
-        return (self._explained([user], out) if explain else out)[0]
+        return (self._explained([user], out, detail) if explain else out)[0]
 
     def recommend_batch(
         self,
@@ -392,6 +398,7 @@ class Recommender:
         rule: BusinessRule | None = None,
         block_size: int | None = None,
         explain: bool = True,
+        detail: Literal["summary", "full"] = "summary",
     ) -> list[list[Recommendation]]:
         """:meth:`recommend` for many people at once; identical to calling it per person.
 
@@ -399,24 +406,29 @@ class Recommender:
         vectorised step and selects the top ``n`` without a per-person Python loop; blocks
         run on the model's ``num_threads`` (numpy releases the GIL for this work).
         See :meth:`recommend_arrays` for the same result as arrays (never explained).
-        Explanations list every history item behind every recommended item (about 0.4 KB
-        each): for bulk offline scoring pass ``explain=False``. ``block_size`` (people per
+        Explanations are computed when first read; ``detail="summary"`` (default) lists
+        each item's top reasons and totals the rest, ``"full"`` lists every history item
+        behind it (about 0.1 KB of JSON each). ``block_size`` (people per
         matrix product) is chosen from the catalogue size and the threads when not given;
         it changes the speed, never the result.
         """
+        _check_detail(detail)
         res = self.recommend_arrays(
             users, n, exclude_seen=exclude_seen, exclude=exclude, include=include, rule=rule,
             block_size=block_size,
         )
-        return self._explained(_user_list(users), res.to_lists()) if explain else res.to_lists()
+        if not explain:
+            return res.to_lists()
+        return self._explained(_user_list(users), res.to_lists(), detail)
 
     def _explained(
-        self, users: list[str], lists: list[list[Recommendation]]
+        self, users: list[str], lists: list[list[Recommendation]],
+        detail: Literal["summary", "full"] = "summary",
     ) -> list[list[Recommendation]]:
         # imported here: the design lets persona.explain import the models, not the reverse
         from persona.explain._build import attach_explanations
 
-        return attach_explanations(self, users, lists)
+        return attach_explanations(self, users, lists, detail=detail)
 
     def explain(
         self,
@@ -429,16 +441,18 @@ class Recommender:
         view: Any = None,
         labels: Mapping[str, str] | None = None,
         language: str = "en",
+        detail: Literal["summary", "full"] = "full",
     ) -> Explanation:
         """Explain the score of any ``item`` for ``user``, recommended or not.
 
-        See :func:`persona.explain.explain` for the parameters; returns an
+        See :func:`persona.explain.explain` for the parameters (``detail="full"``, the
+        default here, lists every reason); returns an
         :class:`~persona.explain.Explanation`.
         """
         from persona.explain._build import explain
 
         return explain(self, user, item, counterfactual=counterfactual, n=n, store=store,
-                       view=view, labels=labels, language=language)
+                       view=view, labels=labels, language=language, detail=detail)
 
     def set_item_labels(self, labels: Mapping[str, str]) -> Self:
         """Human-readable item titles for explanations (catalogue data; not saved).
@@ -843,6 +857,16 @@ def _slot_setters() -> tuple[Callable[..., None], ...]:
 
 
 _SET_DICT, _SET_FIELDS, _SET_EXTRA, _SET_PRIVATE = _slot_setters()
+
+
+def _check_detail(detail: Any) -> None:
+    """Refuse a ``detail`` other than ``"summary"`` or ``"full"`` before any work."""
+    if not (isinstance(detail, str) and detail in ("summary", "full")):
+        raise ValidationError(
+            f"detail must be 'summary' (the top reasons, the rest totalled) or 'full' "
+            f"(every reason), not {detail!r}",
+            errors=[{"row": None, "field": "detail", "message": "not 'summary' or 'full'"}],
+        )
 
 
 def _recommendation(

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,7 +32,7 @@ from persona.errors import (
     ValidationError,
 )
 from persona.models import ALS, BPR, ItemKNN, Popularity, PrivateTrainingUnavailableError
-from persona.models._base import Recommender, _recommendation
+from persona.models._base import Recommender, _check_detail, _recommendation
 from persona.personalizer._rwlock import RWLock
 from persona.schema import FeedbackKind, PersonLineage, PrivacySpent, Recommendation, check_id
 
@@ -387,8 +387,11 @@ class Personalizer:
         return self._curation
 
     # ------------------------------------------------------------------ serving
-    def recommend(self, user: str, n: int = 10) -> list[Recommendation]:
-        """The ``n`` best items for ``user``, each with its explanation.
+    def recommend(
+        self, user: str, n: int = 10, *, detail: Literal["summary", "full"] = "summary"
+    ) -> list[Recommendation]:
+        """The ``n`` best items for ``user``, each with its explanation (``detail``: the
+        top reasons with the rest totalled, or ``"full"``: every reason).
 
         Consent is checked at call time. A person without active consent (never granted,
         withdrawn, erased) gets the non-profiling list with an explanation saying why, not
@@ -402,13 +405,14 @@ class Personalizer:
         """
         user = _check_user(user)
         n = _check_n(n)
+        _check_detail(detail)
         state = self._require()
         # the consent check and the person's feedback, read now in one transaction
         person, not_interested = self._view.person_for_serving(user)
         curation = self._curation
         if not person.active:
             self._drop(state, user)
-            return self._fallback(state, user, n, person, curation, set())
+            return self._fallback(state, user, n, person, curation, set(), detail)
         exclude = set(curation.block) | not_interested | set(curation.pin)
         with state.lock.read():
             known = user in state.model._uidx
@@ -419,20 +423,23 @@ class Personalizer:
         if not current:  # unknown, or their usable data changed since their row was built
             cols = self._view.history(user) if person.rows else None
             if not known and (cols is None or len(cols) == 0):
-                return self._fallback(state, user, n, person, curation, not_interested)
+                return self._fallback(state, user, n, person, curation, not_interested, detail)
             self._fold_in(state, user, cols)  # none usable now: an empty row, then fallback
         with state.lock.read():
             if user not in state.model._uidx:  # forgotten meanwhile
-                return self._fallback(state, user, n, person, curation, not_interested)
+                return self._fallback(state, user, n, person, curation, not_interested, detail)
             h, row = state.model.history_, state.model._uidx[user]
             if h.indptr[row + 1] == h.indptr[row]:  # nothing left in their history
-                return self._fallback(state, user, n, person, curation, not_interested)
+                return self._fallback(state, user, n, person, curation, not_interested, detail)
             recs = state.model.recommend(user, n, exclude=exclude, explain=False)
-            recs = self._explained(state.model, user, recs, person)
+            recs = self._explained(state.model, user, recs, person, detail)
             pins = self._pins(state, state.model, user, curation, not_interested, n)
         return _merge(recs, pins, n)
 
-    def recommend_batch(self, users: Sequence[str], n: int = 10) -> list[list[Recommendation]]:
+    def recommend_batch(
+        self, users: Sequence[str], n: int = 10, *,
+        detail: Literal["summary", "full"] = "summary",
+    ) -> list[list[Recommendation]]:
         """:meth:`recommend` for many people; the same result as calling it for each."""
         if isinstance(users, str | bytes | Mapping) or not isinstance(users, Iterable):
             raise ValidationError(
@@ -442,7 +449,8 @@ class Personalizer:
             )
         users = [_check_user(u) for u in users]
         n = _check_n(n)
-        return [self.recommend(u, n) for u in users]
+        _check_detail(detail)
+        return [self.recommend(u, n, detail=detail) for u in users]
 
     def explain(self, user: str, item: str, *, counterfactual: bool = False, n: int = 10) -> Any:
         """Explain ``item`` for ``user`` with the model now serving them (see
@@ -515,17 +523,19 @@ class Personalizer:
         person: PersonLineage,
         curation: Curation,
         not_interested: set[str],
+        detail: Literal["summary", "full"] = "summary",
     ) -> list[Recommendation]:
         fb = state.fallback
         exclude = {i for i in set(curation.block) | set(curation.pin) | not_interested
                    if i in fb._iidx}
         recs = fb.recommend(user, n, exclude=exclude, explain=False)
-        recs = self._explained(fb, user, recs, person)
+        recs = self._explained(fb, user, recs, person, detail)
         pins = self._pins(state, fb, user, curation, not_interested, n)
         return _merge(recs, pins, n)
 
     def _explained(
-        self, model: Recommender, user: str, recs: list[Recommendation], person: PersonLineage
+        self, model: Recommender, user: str, recs: list[Recommendation], person: PersonLineage,
+        detail: Literal["summary", "full"] = "summary",
     ) -> list[Recommendation]:
         """Explain ``recs`` with this person's own data statements (consent, dates), read
         from the store for this request, instead of the model-level ones."""
@@ -540,7 +550,8 @@ class Personalizer:
             lineage = lineage.model_copy(
                 update={"person_read_at": person.read_at, "person_audit_seq": person.audit_seq}
             )
-        return attach_explanations(model, [user], [recs], data=(used, not_used, lineage))[0]
+        return attach_explanations(model, [user], [recs], data=(used, not_used, lineage),
+                                   detail=detail)[0]
 
     def _pins(
         self,

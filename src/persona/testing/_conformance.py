@@ -250,16 +250,18 @@ class ModelConformance:
                 if not fitted.personalised:
                     assert e.kind == "non_personalised" and e.reasons == []
                 elif self.exact_decomposition:
-                    assert e.kind == "decomposition"
-                    total = sum(r.contribution for r in e.reasons)
-                    scale = max(abs(rec.score), sum(abs(r.contribution) for r in e.reasons))
-                    assert abs(total - rec.score) <= 1e-9 * scale
+                    # served in summary: the top reasons and the rest, adding up to it
+                    assert e.kind == "decomposition" and e.detail == "summary"
+                    scale = max(abs(rec.score), sum(abs(r.contribution) for r in e.reasons),
+                                abs(e.rest.contribution))
+                    assert abs(e.total - rec.score) <= 1e-9 * scale
                 else:
                     assert e.kind == "justification"
                     assert all(r.contribution is None for r in e.reasons)
-                assert e.text and e == fitted.explain(u, rec.item).model_copy(
-                    update={"score": e.score, "reasons": e.reasons}
-                )
+                same = fitted.explain(u, rec.item, detail="summary")
+                assert e.text and e == same.model_copy(update={
+                    "score": e.score, "reasons": e.reasons, "evidence": e.evidence,
+                    "rest": e.rest})
             assert all(r.explanation is None for r in fitted.recommend(u, n=4, explain=False))
 
     # ------------------------------------------------------------ persistence

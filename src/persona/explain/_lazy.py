@@ -1,0 +1,364 @@
+"""Served explanations, built on first read.
+
+Serving a list computes nothing of its explanations but what identifies them: the person's
+row, the items, the scores, and a snapshot of the model that served them (a shallow copy:
+the models replace their arrays when they change, never write into them, so the snapshot
+keeps the very state that served the scores). The score decomposition, the
+:class:`~persona.explain.Reason` objects, the totals (:class:`Evidence`, :class:`Rest`) and
+the text are computed when someone reads them, once per person and call.
+
+``detail="summary"`` lists only the reasons the text names (at least the largest one for
+the item, when there is one), the others totalled in ``rest``; rendered from those, the text
+is the full form's, word for word (a property test checks it on real data).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from persona.explain._model import Evidence, Explanation, Reason, Rest
+
+if TYPE_CHECKING:
+    from persona.models import Recommender
+
+__all__ = ["TOP", "Namer", "Reasons", "Split", "lazy_evidence", "lazy_explanation",
+           "lazy_rest", "snapshot"]
+
+#: Positive reasons the text may name (it names at most three).
+TOP = 3
+#: Reasons of a justification (most similar history items): the most listed in full.
+JUSTIFICATION_LIMIT = 20
+
+_new = object.__new__
+_setattr = object.__setattr__
+_REASON_NAMES = set(Reason.model_fields)
+
+
+def make_reason(item: str, label: str, contribution: float | None, share: float | None,
+                similarity: float | None, feature: str | None, at: datetime | None) -> Reason:
+    """A :class:`Reason` from values persona computed itself, without re-validating (equal
+    to ``Reason(...)``; a test checks it)."""
+    obj = _new(Reason)
+    _setattr(obj, "__dict__", {"item": item, "label": label, "contribution": contribution,
+                               "share": share, "similarity": similarity, "feature": feature,
+                               "at": at})
+    _setattr(obj, "__pydantic_fields_set__", _REASON_NAMES)
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
+    return obj
+
+
+def snapshot(model: Recommender) -> Recommender:
+    """The serving state of ``model`` for explanations read later (see the module doc)."""
+    return copy.copy(model)
+
+
+class Namer:
+    """Which reasons a summary lists: called with the top reasons (and the reasons of the
+    items in ``wanted``), it returns the ids the full form's text names, plus ``wanted``."""
+
+    __slots__ = ("fn", "wanted")
+
+    def __init__(self, fn: Callable[[list[Reason]], list[str]],
+                 wanted: frozenset[str] = frozenset()) -> None:
+        self.fn, self.wanted = fn, wanted
+
+    def __call__(self, reasons: list[Reason]) -> set[str]:
+        return set(self.fn(reasons)) | self.wanted
+
+
+class Split:
+    """One person's reasons for the items of one call: the model's decomposition
+    (``kind="decomposition"``) or the similarity of each history item to each item
+    (``"justification"``), computed for all the items at once on first read."""
+
+    __slots__ = ("_parts", "_whence", "cols", "feature", "hist", "kind", "labels", "meta",
+                 "model", "names", "row", "shown")
+
+    def __init__(self, model: Recommender, kind: str, row: int, cols: np.ndarray,
+                 labels: Mapping[str, str], feature: str | None,
+                 meta: Mapping[str, tuple[str, datetime]] | None) -> None:
+        self.model, self.kind, self.row, self.cols = model, kind, row, cols
+        self.labels, self.feature, self.meta = labels, feature, meta
+        self._parts: np.ndarray | None = None
+        self.hist: np.ndarray | None = None
+        self.names: list[str] | None = None
+        self.shown: list[str] = []
+        self._whence: list[tuple[str | None, datetime | None]] = []
+
+    def parts(self) -> np.ndarray:
+        if self._parts is None:
+            m = self.model
+            if self.kind == "decomposition":
+                hist, parts = m._contribution_matrix(self.row, self.cols)
+            else:
+                h = m.history_
+                hist = h.indices[h.indptr[self.row]:h.indptr[self.row + 1]]
+                parts = np.empty((len(hist), len(self.cols)))
+                for k, j in enumerate(self.cols.tolist()):
+                    parts[:, k] = np.asarray(m._similar_scores(int(j)), dtype=np.float64)[hist]
+            self.hist, self._parts = hist, parts
+        return self._parts
+
+    def columns(self) -> tuple[list[str], list[str], list[tuple[str | None, datetime | None]]]:
+        if self.names is None:
+            self.parts()
+            hist = self.hist if self.hist is not None else np.zeros(0, dtype=np.int64)
+            names = self.model.items_[hist].tolist() if len(hist) else []
+            labels, meta, feature = self.labels, self.meta, self.feature
+            self.shown = [labels.get(it, it) for it in names]
+            self._whence = ([meta.get(it, (feature, None)) for it in names] if meta
+                            else [(feature, None)] * len(names))
+            self.names = names
+        return self.names, self.shown, self._whence
+
+
+class Reasons(Sequence[Reason]):
+    """The reasons of one explanation: a read-only sequence of :class:`Reason`, largest
+    first, built on first access (so serving ten items builds no object nobody reads).
+
+    It behaves like the list it stands for: ``len``, indexing, slicing, iteration and
+    ``==`` against a list of reasons; JSON output is the same list.
+    """
+
+    __slots__ = ("_all", "_built", "_k", "_listed", "_namer", "_score", "_split", "_totals")
+
+    def __init__(self, split: Split, k: int, score: float, namer: Namer | None = None) -> None:
+        self._split, self._k, self._score, self._namer = split, k, score, namer
+        self._all: list[int] | None = None
+        self._listed: list[int] | None = None
+        self._built: list[Reason] | None = None
+        self._totals: tuple[float, float] | None = None
+
+    def summary(self, namer: Namer) -> Reasons:
+        """The summary form of the same reasons (one shared decomposition)."""
+        return Reasons(self._split, self._k, self._score, namer)
+
+    def _column(self) -> np.ndarray:
+        return self._split.parts()[:, self._k]
+
+    def _order(self) -> list[int]:
+        """Every reason's position, largest first (justifications: positive ones, capped)."""
+        if self._all is None:
+            parts = self._column()
+            if self._split.kind == "decomposition":
+                nz = np.flatnonzero(parts)
+                self._all = nz[np.argsort(-parts[nz], kind="stable")].tolist()
+            else:
+                order = np.argsort(-parts, kind="stable")[:JUSTIFICATION_LIMIT]
+                self._all = [j for j in order.tolist() if parts[j] > 0]
+        return self._all
+
+    def _positions(self) -> list[int]:
+        """The listed reasons: all of them, or (summary) those the text needs."""
+        if self._listed is None:
+            order = self._order()
+            if self._namer is None:
+                self._listed = order
+            else:
+                self._listed = self._needed(order, self._namer)
+        return self._listed
+
+    def _needed(self, order: list[int], namer: Namer) -> list[int]:
+        """The reasons the full form's text names (at least the largest one for the item,
+        so that the summary's text, rendered from it, is the same), and those ``namer``
+        adds (the item itself when it is in the history, a counterfactual's removals)."""
+        parts = self._column()
+        candidates = [j for j in order[:TOP] if parts[j] > 0]
+        names = self._split.columns()[0]
+        wanted = namer.wanted
+        extra = [j for j in order if names[j] in wanted and j not in candidates]
+        keep = namer(self._make(candidates + extra))
+        listed = [j for j in candidates if names[j] in keep] or candidates[:1]
+        listed += [j for j in extra if names[j] in keep]
+        return sorted(listed, key=order.index)
+
+    def totals(self) -> tuple[float, float]:
+        """(support, against): the sums of the positive and of the negative parts."""
+        if self._totals is None:
+            values = self._column()[self._order()].tolist()
+            self._totals = (math.fsum(v for v in values if v > 0),
+                            math.fsum(v for v in values if v < 0))
+        return self._totals
+
+    def rest(self) -> tuple[int, float | None]:
+        listed = set(self._positions())
+        others = [j for j in self._order() if j not in listed]
+        if self._split.kind != "decomposition":
+            return len(others), None
+        return len(others), math.fsum(self._column()[others].tolist())
+
+    def _make(self, positions: list[int]) -> list[Reason]:
+        names, shown, whence = self._split.columns()
+        values = self._column()[positions].tolist()
+        if self._split.kind != "decomposition":
+            return [make_reason(names[j], shown[j], None, None, v, whence[j][0], whence[j][1])
+                    for j, v in zip(positions, values, strict=True)]
+        support, against = self.totals()
+        return [
+            make_reason(names[j], shown[j], v, (v / support) if v > 0 else (v / against), None,
+                        whence[j][0], whence[j][1])
+            for j, v in zip(positions, values, strict=True)
+        ]
+
+    def _list(self) -> list[Reason]:
+        if self._built is None:
+            self._built = self._make(self._positions())
+        return self._built
+
+    def __len__(self) -> int:
+        return len(self._positions())
+
+    def __getitem__(self, index: Any) -> Any:
+        if self._built is not None:
+            return self._built[index]
+        positions = self._positions()
+        if isinstance(index, slice):
+            return self._make(positions[index])
+        return self._make([positions[index]])[0]
+
+    def __iter__(self) -> Iterator[Reason]:
+        return iter(self._list())
+
+    def __bool__(self) -> bool:
+        return bool(self._positions())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Reasons):
+            return self._list() == other._list()
+        if isinstance(other, list | tuple):
+            return self._list() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._list())
+
+    def __copy__(self) -> Reasons:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Reasons:
+        return self  # immutable once served
+
+
+class _Lazy:
+    """A frozen pydantic model whose field values come from :class:`Reasons` on first
+    read; it then becomes a plain instance of its model (``__class__`` is set to it)."""
+
+    __slots__ = ()
+
+    def _settle(self) -> None:
+        d = object.__getattribute__(self, "__dict__")
+        source = d.pop("\x00source", None)
+        if source is not None:
+            model, values = _TARGETS[type(self)]
+            d.update(values(source))
+            _setattr(self, "__class__", model)
+
+    def __getattr__(self, name: str) -> Any:
+        if "\x00source" in object.__getattribute__(self, "__dict__"):
+            self._settle()
+            return getattr(self, name)
+        return super().__getattr__(name)  # type: ignore[misc]
+
+    def __eq__(self, other: object) -> bool:
+        self._settle()
+        return self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        self._settle()
+        return repr(self)
+
+    def __copy__(self) -> Any:
+        self._settle()
+        return copy.copy(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        self._settle()
+        return copy.deepcopy(self, memo)
+
+
+class _LazyEvidence(_Lazy, Evidence):
+    __slots__ = ()
+
+
+class _LazyRest(_Lazy, Rest):
+    __slots__ = ()
+
+
+class _LazyExplanation(_Lazy, Explanation):
+    __slots__ = ()
+
+
+def _evidence_values(source: Reasons) -> dict[str, Any]:
+    support, against = source.totals()
+    return {"support": support, "against": against}
+
+
+def _rest_values(source: Reasons) -> dict[str, Any]:
+    count, contribution = source.rest()
+    return {"count": count, "contribution": contribution}
+
+
+def _explanation_values(source: tuple[Any, int]) -> dict[str, Any]:
+    served, k = source
+    return served.fields(k)  # type: ignore[no-any-return]
+
+
+_TARGETS: dict[type, tuple[type, Any]] = {
+    _LazyEvidence: (Evidence, _evidence_values),
+    _LazyRest: (Rest, _rest_values),
+    _LazyExplanation: (Explanation, _explanation_values),
+}
+
+_EVIDENCE_NAMES = set(Evidence.model_fields)
+_REST_NAMES = set(Rest.model_fields)
+
+
+def _lazy(cls: type, source: Reasons, names: set[str]) -> Any:
+    obj = _new(cls)
+    _setattr(obj, "__dict__", {"\x00source": source})
+    _setattr(obj, "__pydantic_fields_set__", names)
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
+    return obj
+
+
+_EXPLANATION_NAMES = set(Explanation.model_fields)
+
+
+def lazy_explanation(served: Any, k: int) -> Explanation:
+    """The explanation of item ``k`` of a served list, built on first read by
+    ``served.fields(k)`` (which returns its field values)."""
+    return _lazy(_LazyExplanation, (served, k), _EXPLANATION_NAMES)  # type: ignore[no-any-return]
+
+
+def lazy_evidence(source: Reasons) -> Evidence:
+    """The :class:`Evidence` of ``source``'s reasons, computed on first read."""
+    return _lazy(_LazyEvidence, source, _EVIDENCE_NAMES)  # type: ignore[no-any-return]
+
+
+def lazy_rest(source: Reasons) -> Rest:
+    """The :class:`Rest` of a summary, computed on first read."""
+    return _lazy(_LazyRest, source, _REST_NAMES)  # type: ignore[no-any-return]
+
+
+def split_reasons(
+    model: Recommender, kind: str, row: int, cols: np.ndarray, scores: Sequence[float],
+    labels: Mapping[str, str], feature: str | None,
+    meta: Mapping[str, tuple[str, datetime]] | None,
+) -> list[Reasons]:
+    """One :class:`Reasons` per item of ``cols`` for the person in ``row`` (every reason;
+    :meth:`Reasons.summary` for the summary), sharing one :class:`Split` (``model`` should
+    be a :func:`snapshot` when they are read later)."""
+    split = Split(model, kind, row, cols, labels, feature, meta)
+    return [Reasons(split, k, float(s)) for k, s in enumerate(scores)]
