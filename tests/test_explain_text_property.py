@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from explain_helpers import movielens, online_retail, sample_people
 from persona.data import Interactions
 from persona.explain import Explanation, available_languages, templates
-from persona.explain._text import nice_label
+from persona.explain._text import nice_label, render
 from persona.models import ALS, BPR, ItemKNN, Popularity
 from persona.privacy import DP
 from persona.testing._fixtures import block_interactions
@@ -98,6 +98,9 @@ def check_text(full: Explanation, summary: Explanation | None = None) -> None:
         assert cf is not None and not cf.verified, text
     if summary is not None:  # the served summary: the same words, from the named reasons
         assert summary.text == text
+        # and rendered afresh from the summary's own fields (not the text kept from the
+        # full form when the list was chosen), the words are the same
+        assert render(summary)[0] == text
         assert summary.detail == "summary" and e.detail == "full"
         listed = [r.item for r in summary.reasons]
         assert set(named) <= set(listed)

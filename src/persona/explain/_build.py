@@ -43,6 +43,7 @@ from persona.explain._model import (
     PrivacyStatement,
     Reason,
     Rest,
+    text_key,
 )
 from persona.explain._text import render
 
@@ -232,11 +233,12 @@ def _namer(fields: dict[str, Any], wanted: frozenset[str] = frozenset()) -> Name
     """What a summary lists: the reasons the full form's text (rendered from ``fields``,
     the explanation's other fields) names, and the reasons of ``wanted``."""
 
-    def named(reasons: list[Reason]) -> list[str]:
+    def named(reasons: list[Reason]) -> tuple[list[str], str]:
         e = _fast(Explanation, {**fields, "reasons": reasons}, _EXPL_FIELDS)
-        return [r.item for r in render(e)[1]]
+        text, named = render(e)
+        return [r.item for r in named], text
 
-    return Namer(named, wanted)
+    return Namer(named, wanted, text_key(fields))
 
 
 def _check_detail(detail: Any) -> bool:

@@ -63,14 +63,21 @@ class Namer:
     """Which reasons a summary lists: called with the top reasons (and the reasons of the
     items in ``wanted``), it returns the ids the full form's text names, plus ``wanted``."""
 
-    __slots__ = ("fn", "wanted")
+    __slots__ = ("fn", "key", "text", "wanted")
 
-    def __init__(self, fn: Callable[[list[Reason]], list[str]],
-                 wanted: frozenset[str] = frozenset()) -> None:
-        self.fn, self.wanted = fn, wanted
+    def __init__(self, fn: Callable[[list[Reason]], tuple[list[str], str]],
+                 wanted: frozenset[str] = frozenset(), key: tuple[Any, ...] = ()) -> None:
+        self.fn, self.wanted, self.key = fn, wanted, key
+        self.text: str | None = None
 
     def __call__(self, reasons: list[Reason]) -> set[str]:
-        return set(self.fn(reasons)) | self.wanted
+        named, self.text = self.fn(reasons)
+        return set(named) | self.wanted
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Equal values, compared by identity first (the fields are shared, not copied)."""
+    return len(a) == len(b) and all(x is y or x == y for x, y in zip(a, b, strict=True))
 
 
 class Split:
@@ -178,6 +185,16 @@ class Reasons(Sequence[Reason]):
         listed = [j for j in candidates if names[j] in keep] or candidates[:1]
         listed += [j for j in extra if names[j] in keep]
         return sorted(listed, key=order.index)
+
+    def rendered(self, key: tuple[Any, ...]) -> str | None:
+        """The full form's text, which a summary's is word for word (rendered once, when
+        the reasons to list were chosen), if ``key`` (the explanation's other fields that
+        the text depends on) is the one it was rendered with; else ``None``."""
+        namer = self._namer
+        if namer is None or not _same(namer.key, key):
+            return None
+        self._positions()
+        return namer.text
 
     def totals(self) -> tuple[float, float]:
         """(support, against): the sums of the positive and of the negative parts."""

@@ -7,6 +7,7 @@ text is computed apart from the fields, so the text can never claim more than th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -292,6 +293,12 @@ class Explanation(_Frozen):
         """At most three plain sentences: why, and what was (not) used."""
         from persona.explain._text import render_text
 
+        reasons = self.reasons  # (a served explanation is built on this first read)
+        rendered = getattr(reasons, "rendered", None)
+        if rendered is not None:  # a served summary: its text was rendered with the list
+            text: str | None = rendered(text_key(self.__dict__))
+            if text is not None:
+                return text
         return render_text(self)
 
     @property
@@ -346,6 +353,15 @@ def _without_defaults(cls: type[BaseModel], data: Any) -> Any:
                 continue
         out[key] = value
     return out
+
+
+def text_key(fields: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The fields besides the reasons that :attr:`Explanation.text` depends on."""
+    return tuple(fields.get(name) for name in _TEXT_FIELDS)
+
+
+_TEXT_FIELDS = ("label", "kind", "seen", "rank", "language", "note", "counterfactual",
+                "data_not_used")
 
 
 def json_schema() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import cache, lru_cache
 from importlib import resources
 from itertools import islice
+from string import Formatter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def available_languages() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
 
 
+@lru_cache(maxsize=1 << 16)  # the same titles come back in every list
 def nice_label(label: str) -> str:
     """Labels written in capitals (``"WHITE METAL LANTERN"``) are shown in title case."""
     label = " ".join(label.split())
@@ -88,9 +90,63 @@ def _syllables(word: str) -> int:
     if not w:
         return 1  # numbers such as years
     n = len(_VOWELS.findall(w)) + len(_HIATUS.findall(w))
-    if w.endswith("e") and not w.endswith(("le", "ee")) and not low.endswith("é") and n > 1:
+    # "é" read on the letters alone, so a title's own full stop does not change the count
+    final_e_sounded = "".join(ch for ch in low if ch.isalpha()).endswith("é")
+    if w.endswith("e") and not w.endswith(("le", "ee")) and not final_e_sounded and n > 1:
         n -= 1
     return max(n, 1)
+
+
+@lru_cache(maxsize=1 << 16)  # template pieces and titles repeat
+def _stats(text: str) -> tuple[int, int]:
+    """(words, syllables) of ``text``: a word is a blank-separated token with a letter or
+    digit in it."""
+    words = [w for w in text.split() if _HAS_ALNUM.search(w)]
+    return len(words), sum(_syllables(w) for w in words)
+
+
+def _ease(words: int, syllables: int, sentences: int) -> float:
+    if not words:
+        return 100.0
+    return 206.835 - 1.015 * words / sentences - 84.6 * syllables / words
+
+
+@cache
+def _pieces(template: str) -> tuple[tuple[str, str | None], ...] | None:
+    """``template`` as (literal, field) pairs when the words of a filled template are the
+    words of its pieces (no field touches a letter or digit of the literal text, or another
+    field); ``None`` otherwise."""
+    parsed = [(lit, field) for lit, field, _, _ in Formatter().parse(template)]
+    for k, (lit, field) in enumerate(parsed):
+        if field is None:
+            continue
+        before = lit.rsplit(None, 1)[-1] if lit and not lit[-1].isspace() else ""
+        nxt = parsed[k + 1][0] if k + 1 < len(parsed) else ""
+        after = nxt.split(None, 1)[0] if nxt and not nxt[0].isspace() else ""
+        if (not lit and k > 0) or (k + 1 < len(parsed) and not nxt):
+            return None  # two fields side by side
+        if _HAS_ALNUM.search(before) or _HAS_ALNUM.search(after):
+            return None
+        if not field.isidentifier():
+            return None
+    return tuple(parsed)
+
+
+def _fill(template: str, **values: str) -> tuple[str, int, int]:
+    """``template.format(**values)`` with its (words, syllables), counted from the cached
+    counts of the pieces when the template allows it (:func:`_pieces`)."""
+    text = template.format(**values)
+    pieces = _pieces(template)
+    if pieces is None:
+        return (text, *_stats(text))
+    words = syllables = 0
+    for lit, field in pieces:
+        w, s = _stats(lit)
+        words, syllables = words + w, syllables + s
+        if field is not None:
+            w, s = _stats(str(values[field]))
+            words, syllables = words + w, syllables + s
+    return text, words, syllables
 
 
 def reading_ease(text: str, sentences: int | None = None) -> float:
@@ -99,13 +155,9 @@ def reading_ease(text: str, sentences: int | None = None) -> float:
     ``sentences`` is how many sentences the templates made (full stops inside titles such
     as ``"a.k.a."`` do not end sentences).
     """
-    words = [w for w in text.split() if _HAS_ALNUM.search(w)]
-    if not words:
-        return 100.0
     if sentences is None:
         sentences = max(text.count(". ") + 1, 1)
-    syl = sum(_syllables(w) for w in words)
-    return 206.835 - 1.015 * len(words) / sentences - 84.6 * syl / len(words)
+    return _ease(*_stats(text), sentences)
 
 
 def _verb(features: set[str | None], t: dict[str, Any], table: str = "verbs") -> str:
@@ -131,18 +183,25 @@ def _why(e: Explanation, t: dict[str, Any], k: int, short: bool = False) -> tupl
     or (``short``) two sentences with short words around the titles, which reads more
     easily. ``k = 0`` names none: the "bare" form, said only when a positive reason exists.
     """
+    text, named, _, _ = _why_counted(e, t, k, short, _top(e, 3))
+    return text, named
+
+
+def _why_counted(e: Explanation, t: dict[str, Any], k: int, short: bool,
+                 top3: list[Any]) -> tuple[str, list[Any], int, int]:
+    """:func:`_why` from the top three positive reasons, with its (words, syllables)."""
     w = t["why_short"] if short else t["why"]
     item = nice_label(e.label)
     if e.kind == "non_personalised":
-        return _end(str(w["popular"]).format(item=item)), []
+        return _named(_fill(str(w["popular"]), item=item), [])
     if e.seen:
-        return _seen(e, t, item), []
-    top = _top(e, max(k, 1))
+        return _named(_seen(e, t, item), [])
+    top = top3[:max(k, 1)] if e.kind == "decomposition" else top3[:min(max(k, 1), 2)]
     if not top:  # no reason from the person's own data speaks for the item
-        return _end(str(w["none"]).format(item=item)), []
+        return _named(_fill(str(w["none"]), item=item), [])
     verb = _verb({r.feature for r in top}, t)
     if k == 0:
-        return _end(str(w["bare"]).format(item=item, verb=verb)), []
+        return _named(_fill(str(w["bare"]), item=item, verb=verb), [])
     labels = [nice_label(r.label) for r in top]
     keys = (["one", "two", "three"] if e.kind == "decomposition"
             else ["like_one", "like_two"])
@@ -151,15 +210,20 @@ def _why(e: Explanation, t: dict[str, Any], k: int, short: bool = False) -> tupl
         key = keys[1]
         top, labels = top[:2], labels[:2]
     names = dict(zip("abc", labels, strict=False))
-    return _end(str(w[key]).format(item=item, verb=verb, **names)), top
+    return _named(_fill(str(w[key]), item=item, verb=verb, **names), top)
 
 
-def _seen(e: Explanation, t: dict[str, Any], item: str) -> str:
+def _named(filled: tuple[str, int, int], named: list[Any]) -> tuple[str, list[Any], int, int]:
+    text, words, syllables = filled
+    return _end(text), named, words, syllables
+
+
+def _seen(e: Explanation, t: dict[str, Any], item: str) -> tuple[str, int, int]:
     """An item already in the person's history: never "picked because of" itself."""
     own = {r.feature for r in e.reasons if r.item == e.item} or {None}
     verb = _verb(own, t, "participles")
     key = "seen" if e.rank is None else "again"
-    return _end(str(t["why"][key]).format(item=item, verb=verb))
+    return _fill(str(t["why"][key]), item=item, verb=verb)
 
 
 def _end(text: str) -> str:
@@ -167,9 +231,11 @@ def _end(text: str) -> str:
     return text[:-1] if text.endswith("..") else text
 
 
-def _forms(e: Explanation) -> list[tuple[int, bool]]:
+def _forms(e: Explanation, top3: list[Any] | None = None) -> list[tuple[int, bool]]:
     """Ways to say why, richest first: (how many reasons to name, short form)."""
-    if e.kind == "non_personalised" or e.seen or not _top(e, 1):
+    if top3 is None:
+        top3 = _top(e, 3)
+    if e.kind == "non_personalised" or e.seen or not top3:
         return [(1, False), (1, True)]
     return [(3, False), (2, False), (1, False), (2, True), (1, True), (0, True)]
 
@@ -269,14 +335,18 @@ def render(e: Explanation) -> tuple[str, list[Any]]:
     mine = [d for d in e.data_not_used if d.events is not None]
     if mine:
         extra.append(not_used_sentence(min(mine, key=_not_used_rank), t))
+    counted = [_stats(x) for x in extra]
+    top3 = _top(e, 3)
     for n_extra in range(len(extra), -1, -1):
-        for k, short in _forms(e):
+        words = sum(c[0] for c in counted[:n_extra])
+        syllables = sum(c[1] for c in counted[:n_extra])
+        for k, short in _forms(e, top3):
             if short and n_extra > 1:
                 continue  # a two-sentence "why" leaves room for one more sentence
-            why, named = _why(e, t, k, short)
-            text = " ".join([why, *extra[:n_extra]])
-            if reading_ease(text, (2 if short else 1) + n_extra) >= TARGET_EASE:
-                return text, named
+            why, named, w, s = _why_counted(e, t, k, short, top3)
+            if _ease(words + w, syllables + s, (2 if short else 1) + n_extra) >= TARGET_EASE:
+                return " ".join([why, *extra[:n_extra]]), named
     # even the shortest form is hard to read (the titles themselves are long): say least,
     # which is the bare form when a reason of the person's own speaks for the item
-    return _why(e, t, 0 if _top(e, 1) else 1, short=True)
+    why, named, _, _ = _why_counted(e, t, 0 if top3 else 1, True, top3)
+    return why, named
