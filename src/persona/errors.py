@@ -14,6 +14,7 @@ stable ``code`` and a message that says what went wrong *and what to do about it
     ├── NotFittedError           a model used before ``fit``
     ├── UnknownUserError         a person the model (or store) does not know
     ├── UnknownItemError         an item the model does not know
+    │   └── NotShownError            no record of an item shown to a person at that time
     ├── ModelFileError           a model file that is damaged, foreign or unsafe to load
     └── PrivacyBudgetExceeded    a private computation would spend more than the budget
 
@@ -30,6 +31,7 @@ __all__ = [
     "ConsentError",
     "ModelFileError",
     "NotFittedError",
+    "NotShownError",
     "PersonaError",
     "PrivacyBudgetExceeded",
     "PrivateInputError",
@@ -135,6 +137,12 @@ class UnknownItemError(PersonaError, KeyError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class NotShownError(UnknownItemError):
+    """No record of the item shown to the person at or before the time asked about."""
+
+    code = "not_shown"
 
 
 class ModelFileError(PersonaError, ValueError):

@@ -41,6 +41,7 @@ NotUsedKind = Literal[
     "outside_retention",
     "excluded_by_person",
     "not_personalised",
+    "non_profiling_chosen",
 ]
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from persona.schema import PersonLineage
 from persona.store import _profiling
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Served", "read_for_serving"]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TX_META = "SELECT key, value FROM meta WHERE key IN ('generation', 'defs_version', 'audit_head')"
 
 
@@ -37,10 +39,15 @@ class Served:
     person: PersonLineage
     """Their lineage (``audit_seq`` is ``None``: the entry is written with the batch)."""
     not_interested: set[str]
-    non_profiling: bool
-    """Whether they asked for lists not based on them (``store.prefer_non_profiling``)."""
+    non_profiling_since: datetime | None
+    """When they asked for lists not based on them (``store.prefer_non_profiling``), if
+    they did."""
     features: dict[str, FeatureSpec]
     pending: Pending
+
+    @property
+    def non_profiling(self) -> bool:
+        return self.non_profiling_since is not None
 
 
 @contextmanager
@@ -67,25 +74,21 @@ def read_for_serving(store: Store, purpose: str, user: str) -> Served:
     """Consent, lineage, not-interested items and the non-profiling choice of ``user`` for
     ``purpose``, read now in one snapshot; the audit entry of the read waits in the
     returned request (see the module docstring)."""
-    with store._lock:
-        with snapshot(store):
-            _, fields, not_interested, code = store._person_read(
-                purpose, user, lineage=True, events=False
-            )
-            assert fields is not None
-            chosen = _profiling.choice(store._con, code) is not None
-            features = store._feature_specs()
+    with store._lock, snapshot(store):
+        _, fields, not_interested, code = store._person_read(
+            purpose, user, lineage=True, events=False
+        )
+        assert fields is not None
+        chosen = _profiling.choice(store._con, code)
+        features = store._feature_specs()
     pending = Pending(
         pseudonym=store.pseudonym(user), code=code,
         detail={"purpose": purpose, "rows": fields["rows"], "lineage": True},
         at=fields["read_at"], purpose=purpose,
     )
     return Served(
-        person=PersonLineage(**fields), not_interested=not_interested, non_profiling=chosen,
+        person=PersonLineage(**fields), not_interested=not_interested,
+        non_profiling_since=None if chosen is None else _EPOCH + timedelta(microseconds=chosen[0]),
         features=features, pending=pending,
     )
 
-
-def audit_now(store: Store, pending: Any) -> None:
-    """Hand a request with nothing shown to the journal (its read's audit entry)."""
-    store._journal.add(pending)

@@ -34,6 +34,7 @@ batch is written, from the very explanation objects served (they are immutable).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import hmac
 import json
@@ -199,7 +200,10 @@ class ShownJournal:
         return len(self._pending)
 
     def add(self, pending: Pending) -> None:
+        store = self._store()
         with self._cond:
+            if not self._pending and store is not None:
+                _HELD[id(self)] = store  # kept until written, even if the caller drops it
             self._pending.append(pending)
             full = self._stopped or len(self._pending) >= self.limit
             if self._thread is None and not self._stopped:
@@ -209,20 +213,24 @@ class ShownJournal:
                 )
                 self._thread.start()
             self._cond.notify()
-        if full:  # (a closed store refuses it here with a StoreError)
-            store = self._store()
-            if store is not None:
-                store.flush()
+        if full and store is not None:  # (a closed store refuses it with a StoreError)
+            store.flush()
 
     def take(self) -> list[Pending]:
         with self._cond:
             batch, self._pending = self._pending, []
+            _HELD.pop(id(self), None)
         return batch
 
     def requeue(self, batch: list[Pending]) -> None:
         """Put back a batch whose transaction did not commit, before anything newer."""
+        if not batch:
+            return
+        store = self._store()
         with self._cond:
             self._pending[:0] = batch
+            if store is not None:
+                _HELD[id(self)] = store
 
     def prepare_waiting(self, key: bytes) -> None:
         """Render the waiting requests' rows, outside the store's lock."""
@@ -265,6 +273,7 @@ class ShownJournal:
     def stop(self) -> None:
         with self._cond:
             self._stopped = True
+            _HELD.pop(id(self), None)
             self._cond.notify()
 
 
@@ -294,26 +303,21 @@ def _run(ref: weakref.ReferenceType[ShownJournal]) -> None:
         try:
             journal.prepare_waiting(store._key)
             store.flush()
-        except Exception:  # noqa: BLE001 - kept waiting: the next flush writes them
+        except Exception:  # kept waiting (a busy file, a closed store): retried later
             time.sleep(delay)
         del journal, store
 
 
-_OPEN: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def register(store: Store) -> None:
-    """Write a store's waiting requests at interpreter exit."""
-    _OPEN.add(store)
+# stores with requests waiting: held (strongly) until they are written, and written at
+# interpreter exit at the latest
+_HELD: dict[int, Any] = {}
 
 
 @atexit.register
 def _flush_all() -> None:  # pragma: no cover - at interpreter exit
-    for store in list(_OPEN):
-        try:
+    for store in list(_HELD.values()):
+        with contextlib.suppress(Exception):
             store.flush()
-        except Exception:  # noqa: BLE001, S110 - exiting; nothing else to do
-            pass
 
 
 # ------------------------------------------------------------------ retention

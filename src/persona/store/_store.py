@@ -307,7 +307,6 @@ class Store:
             self._purposes: dict[str, tuple[int, PurposeSpec]] = {}
             self._features: dict[str, tuple[int, FeatureSpec]] = {}
             self._refresh()
-            _shown.register(self)
         except sqlite3.DatabaseError as exc:  # a damaged file, found while opening it
             self._con.close()
             raise StoreError(
