@@ -28,7 +28,8 @@ The shown record holds, per item: the item, its label, the explanation's ``.text
 rendered for the person, its rank and score, the explanation kind, and ``reasons_digest``,
 a keyed digest over every reason of the explanation (:func:`reasons_digest`), with the
 serving model's version and the time. The text and the digests are computed when the
-batch is written, from the very explanation objects served (they are immutable).
+request is queued, in the serving thread and outside the store's lock, from the very
+explanation objects served; only the SQL waits for the group commit.
 """
 
 from __future__ import annotations
@@ -101,33 +102,43 @@ class ShownRecord(BaseModel):
 # ------------------------------------------------------------------ digests
 def _values(reasons: Any) -> tuple[list[str], np.ndarray]:
     """Item ids and values (contribution, else similarity, else NaN) of every reason, in
-    order. Served explanations hold their decomposition as arrays; it is read from them
-    without building a Reason object per history item."""
+    order. Served explanations hold their decomposition as arrays (shared by the items of
+    one call, with the history's ids, and each item's order once its text was rendered); it
+    is read from them without building a Reason object per history item."""
     split = getattr(reasons, "_split", None)
     positions = getattr(reasons, "_positions", None)
     k = getattr(reasons, "_k", None)
-    if split is not None and callable(positions) and k is not None:
+    if split is not None and callable(positions) and isinstance(k, int):
         try:
             pos = positions()
-            names = split.items[split.hist[pos]].tolist() if len(pos) else []
-            return [str(x) for x in names], np.asarray(split.parts[pos, k], dtype="<f8")
+            if not pos:
+                return [], np.zeros(0, dtype="<f8")
+            names = split.columns()[0]
+            values = np.asarray(split.parts[:, k], dtype="<f8")[pos]
+            return [names[j] for j in pos], values
         except (AttributeError, IndexError, TypeError):  # another shape: read it as a list
             pass
-    items, values = [], []
+    items, out = [], []
     for r in reasons:
         items.append(str(r.item))
         v = r.contribution if r.contribution is not None else r.similarity
-        values.append(math.nan if v is None else float(v))
-    return items, np.asarray(values, dtype="<f8")
+        out.append(math.nan if v is None else float(v))
+    return items, np.asarray(out, dtype="<f8")
+
+
+_BASES: dict[bytes, Any] = {}  # per key: an HMAC that has absorbed the key and the label
 
 
 def reasons_digest(key: bytes, reasons: Any) -> str:
     """The keyed digest of a list of reasons: HMAC-SHA256 (the store's pseudonym key)
-    over ``persona.reasons.v1``, the reasons' item ids joined with U+001F and their
-    values (the contribution, else the similarity, else NaN) as little-endian float64, in
-    the order given. Equal reasons give equal digests however they are held."""
+    over ``persona.reasons.v1``, a NUL, the reasons' item ids joined with U+001F, a NUL
+    and their values (the contribution, else the similarity, else NaN) as little-endian
+    float64, in the order given. Equal reasons give equal digests however they are held."""
     items, values = _values(reasons)
-    mac = hmac.new(key, b"persona.reasons.v1\x00", hashlib.sha256)
+    base = _BASES.get(key)
+    if base is None:
+        base = _BASES[key] = hmac.new(key, b"persona.reasons.v1\x00", hashlib.sha256)
+    mac = base.copy()
     mac.update("\x1f".join(items).encode("utf-8", "surrogatepass"))
     mac.update(b"\x00")
     mac.update(values.tobytes())
@@ -200,7 +211,11 @@ class ShownJournal:
         return len(self._pending)
 
     def add(self, pending: Pending) -> None:
+        """Queue a request. Its row (text, digests) is rendered now, in the caller's
+        thread and outside the store's lock; only the SQL waits for the group commit."""
         store = self._store()
+        if store is not None:
+            pending.prepare(store._key)
         with self._cond:
             if not self._pending and store is not None:
                 _HELD[id(self)] = store  # kept until written, even if the caller drops it
@@ -231,14 +246,6 @@ class ShownJournal:
             self._pending[:0] = batch
             if store is not None:
                 _HELD[id(self)] = store
-
-    def prepare_waiting(self, key: bytes) -> None:
-        """Render the waiting requests' rows, outside the store's lock."""
-        with self._cond:
-            waiting = list(self._pending)
-        for p in waiting:
-            p.prepare(key)
-            time.sleep(0)  # let a serving thread run between requests
 
     def write(self, store: Store) -> list[Pending]:
         """Append every waiting request to the audit log and the shown table, inside the
@@ -279,7 +286,7 @@ class ShownJournal:
 
 def _run(ref: weakref.ReferenceType[ShownJournal]) -> None:
     """The background writer: waits for a request, lets the batch gather for ``delay``
-    seconds, renders it outside the store's lock, then commits it."""
+    seconds, then commits it."""
     while True:
         journal = ref()
         if journal is None:
@@ -301,7 +308,6 @@ def _run(ref: weakref.ReferenceType[ShownJournal]) -> None:
         if store is None:
             return
         try:
-            journal.prepare_waiting(store._key)
             store.flush()
         except Exception:  # kept waiting (a busy file, a closed store): retried later
             time.sleep(delay)
