@@ -204,6 +204,9 @@ class Store:
         to disk; ``"normal"`` survives a crash of the process but may lose the last
         changes on power loss. The audit entries that record *reads* are always written
         without a sync: a power loss (not a process crash) may drop the last of them.
+        Those of a Personalizer's serving reads, with the records of what it showed, are
+        group-committed (:meth:`flush`): a crash of the process may drop the last 0.05 s
+        of them.
     clock:
         Returns the current time (timezone-aware). For tests; defaults to the system clock.
     pseudonym_key:
