@@ -233,3 +233,26 @@ def test_a_changed_record_no_longer_verifies() -> None:
     p.store._con.execute("UPDATE shown SET body = replace(body, 'We', 'They')")
     assert not any(s.verified for s in p.store.shown("p0"))
     assert p.store.audit.verify()  # the chain itself is untouched
+
+
+def test_a_format_3_file_gains_the_shown_and_profiling_tables(tmp_path: Path) -> None:
+    path = str(tmp_path / "old.db")
+    shop_with_people(path=path).close()
+    con = sqlite3.connect(path)
+    con.execute("DROP TABLE shown")
+    con.execute("DROP TABLE profiling")
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    store = persona.Store(path)
+    assert store._con.execute(
+        "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+    assert store.prefer_non_profiling("p0") and store.shown("p0") == []
+    assert store.audit.verify()
+
+
+def test_a_digest_is_only_of_reasons() -> None:
+    p = _personalizer()
+    for bad in ([None], ["sku-1"], [{"item": "a"}], "sku-1", None, 3):
+        with pytest.raises(persona.ValidationError, match="reasons"):
+            p.store.reasons_digest(bad)

@@ -120,8 +120,18 @@ def _values(reasons: Any) -> tuple[list[str], np.ndarray]:
             pass
     items, out = [], []
     for r in reasons:
-        items.append(str(r.item))
-        v = r.contribution if r.contribution is not None else r.similarity
+        item = getattr(r, "item", None)
+        v = getattr(r, "contribution", None)
+        if v is None:
+            v = getattr(r, "similarity", None)
+        if (not isinstance(item, str) or isinstance(v, bool)
+                or not (v is None or isinstance(v, int | float))):
+            raise ValidationError(
+                f"give an explanation or its list of reasons (persona.Reason), not a list "
+                f"holding a {type(r).__name__}",
+                errors=[{"row": None, "field": "reasons", "message": "not a reason"}],
+            )
+        items.append(item)
         out.append(math.nan if v is None else float(v))
     return items, np.asarray(out, dtype="<f8")
 
