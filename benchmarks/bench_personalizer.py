@@ -142,9 +142,7 @@ def bench(name: str, store: persona.Store, calls: int, factors: int, iterations:
         lambda u: store._journal.add(read_for_serving(store, "personalization", u).pending),
         users[:500],
     )
-    t0 = time.perf_counter()
     store.flush()
-    flush_s = time.perf_counter() - t0
     key = store._key
     from persona.store._shown import Pending, reasons_digest
 
@@ -222,7 +220,6 @@ def bench(name: str, store: persona.Store, calls: int, factors: int, iterations:
         f"| {name} | throughput, 1 thread / 2 threads, calls/s | | {tp1:,.0f} / {tp2:,.0f} | | |",
         f"| {name} | part: consent check + person lineage + not-interested feedback (one store read with its audit entry), p50 ms | | {percentile_ms(part_consent, 50):.3f} | | |",
         f"| {name} | part: the same in the serving path: a read snapshot, its audit entry queued for the group commit, p50 ms | | {percentile_ms(part_snapshot, 50):.3f} | | |",
-        f"| {name} | part: group commit of 500 queued audit entries, ms per request | | {flush_s * 1e3 / 500:.3f} | | |",
         f"| {name} | part: recording (render `.text` of 10 items, reasons digests, JSON row), p50 ms | | {percentile_ms(part_record, 50):.3f} | | |",
         f"| {name} | part: of which the 10 reasons digests (text already rendered), p50 ms | | {percentile_ms(part_digest, 50):.3f} | | |",
         f"| {name} | part: scoring + filtering (model, no explanation), p50 ms | | {percentile_ms(part_score, 50):.3f} | | |",
