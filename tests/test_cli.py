@@ -71,8 +71,9 @@ def test_ingest_train_recommend_explain_report_export_erase(
     code, out, _ = run(capsys, *s, "recommend", "17850", "--model", str(tmp_path / "m"), "-n", "2")
     assert code == 0
     assert "1. " in out
-    code, out, _ = run(capsys, *s, "recommend", "17850", "--model", str(tmp_path / "m"), "--json")
-    assert json.loads(out)[0]["explanation"]["kind"] == "decomposition"
+    code, recommended, _ = run(capsys, *s, "recommend", "17850", "--model", str(tmp_path / "m"),
+                               "--json")
+    assert json.loads(recommended)[0]["explanation"]["kind"] == "decomposition"
     code, out, _ = run(capsys, *s, "explain", "17850", "84879", "--model", str(tmp_path / "m"))
     assert code == 0
     assert out.strip()
@@ -83,6 +84,12 @@ def test_ingest_train_recommend_explain_report_export_erase(
         f"{n}.{ext}" for n in ("main_parameters", "records_of_processing", "transparency-17850")
         for ext in ("json", "html", "md")
     )
+    # what 'persona recommend' showed is in the Art. 15 report, as shown
+    shown = json.loads((tmp_path / "reports" / "transparency-17850.json").read_text())
+    texts = [x["explanation"]["text"] for x in shown["explanations"]]
+    assert len(texts) == 2 + len(json.loads(recommended)) and all(texts)
+    assert all(x["verified"] for x in shown["explanations"])
+    assert texts[-1] == json.loads(recommended)[-1]["explanation"]["text"]
     code, out, _ = run(capsys, *s, "export", "17850")
     assert json.loads(out)["subject"]["id"] == "17850"
     code, _, err = run(capsys, *s, "erase", "17850")

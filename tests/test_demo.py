@@ -28,6 +28,11 @@ def test_demo_runs_end_to_end_and_leaves_checkable_files(tmp_path: Path) -> None
     for name in made["reports"]:
         assert json.loads((tmp_path / f"{name}.json").read_text())
         assert (tmp_path / f"{name}.html").read_text().startswith("<")
+    # the Art. 15 report lists what the demo showed that customer, as shown
+    shown = json.loads((tmp_path / f"transparency-{made['shown'][0]}.json").read_text())
+    assert len(shown["explanations"]) == 5
+    assert all(x["verified"] and x["explanation"]["text"] in text
+               for x in shown["explanations"])
     assert made["plot"] is not None
     assert made["plot"].stat().st_size > 10_000
     store = persona.Store(made["store"])

@@ -97,6 +97,7 @@ def world() -> tuple[persona.Store, Any]:
 
 
 def _state(store: persona.Store) -> tuple[Any, ...]:
+    store.flush()  # serving reads' entries wait in the journal until committed
     return fingerprint(store), store.audit.head()
 
 
@@ -198,6 +199,14 @@ STORE_CALLS: dict[str, Callable[[persona.Store, Any], Any]] = {
     "record_explanation user": lambda s, v: s.record_explanation(v, {"items": []}),
     "record_explanation explanation": lambda s, v: s.record_explanation("ana", v),
     "shown_explanations": lambda s, v: s.shown_explanations(v),
+    "shown user": lambda s, v: s.shown(v),
+    "shown newest_first": lambda s, v: s.shown("ana", newest_first=v),
+    "reasons_digest": lambda s, v: s.reasons_digest(v),
+    "set_shown_retention": lambda s, v: s.set_shown_retention(v),
+    "prefer_non_profiling user": lambda s, v: s.prefer_non_profiling(v),
+    "prefer_non_profiling source": lambda s, v: s.prefer_non_profiling("ana", source=v),
+    "allow_profiling user": lambda s, v: s.allow_profiling(v),
+    "prefers_non_profiling": lambda s, v: s.prefers_non_profiling(v),
     "scope has_consent": lambda s, v: s.scope("personalization").has_consent(v),
     "scope person_lineage": lambda s, v: s.scope("personalization").person_lineage(v),
     "scope not_interested": lambda s, v: s.scope("personalization").not_interested(v),
@@ -248,6 +257,7 @@ PERSONALIZER_CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "explain item": lambda p, v: p.explain("ana", v),
     "explain n": lambda p, v: p.explain("ana", "sku-3", n=v),
     "explain counterfactual": lambda p, v: p.explain("ana", "sku-3", counterfactual=v),
+    "explain at": lambda p, v: p.explain("ana", "sku-3", at=v),
     "feedback user": lambda p, v: p.feedback(v, "sku-1", "not_interested"),
     "feedback item": lambda p, v: p.feedback("bo", v, "not_interested"),
     "feedback kind": lambda p, v: p.feedback("bo", "sku-2", v),

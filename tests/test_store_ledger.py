@@ -14,6 +14,7 @@ import persona.reports
 from ledger_helpers import reserve_in_store
 from persona.privacy import BudgetLedger, ChargeStorage
 from persona.schema import PrivacySpent
+from persona.store._sql import SCHEMA_VERSION
 from store_helpers import Clock, shop
 
 
@@ -231,7 +232,8 @@ def test_a_format_2_file_gains_budget_periods(tmp_path: Path) -> None:
     con.close()
     again = persona.Store(path)
     assert again._con.execute(
-        "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),)
     policy = again.privacy_budget_policy("personalization")
     assert (policy.epsilon, policy.period_days) == (3.0, None)
     assert again.privacy_ledger("personalization").spent("personalization") == (1.0, 0.0)

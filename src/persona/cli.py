@@ -326,7 +326,10 @@ def _load(args: argparse.Namespace) -> Any:
 
 def _recommend(args: argparse.Namespace) -> int:
     p = _load(args)
-    recs = p.recommend(args.user, n=args.n)
+    try:
+        recs = p.recommend(args.user, n=args.n)
+    finally:
+        p.store.close()  # commits the read's audit entry and what was shown
     if not recs:
         note = (
             f"nothing to recommend to {args.user!r}: the model has no item left to show "

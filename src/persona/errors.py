@@ -15,6 +15,7 @@ stable ``code`` and a message that says what went wrong *and what to do about it
     ├── NotFittedError           503  a model used before ``fit``
     ├── UnknownUserError         404  a person the model (or store) does not know
     ├── UnknownItemError         404  an item the model does not know
+    │   └── NotShownError        404  no record of an item shown to a person at that time
     ├── ModelFileError           500  a model file that is damaged, foreign or unsafe to load
     └── PrivacyBudgetExceeded    429  a private computation would spend more than the budget
 
@@ -41,6 +42,7 @@ __all__ = [
     "ConsentError",
     "ModelFileError",
     "NotFittedError",
+    "NotShownError",
     "PersonaError",
     "PrivacyBudgetExceeded",
     "PrivateInputError",
@@ -196,6 +198,15 @@ class UnknownItemError(PersonaError, KeyError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class NotShownError(UnknownItemError):
+    """No record of the item shown to the person at or before the time asked about.
+    HTTP 404 (Not Found): there is no such record.
+    """
+
+    code = "not_shown"
+    http_status = 404
 
 
 class ModelFileError(PersonaError, ValueError):

@@ -47,6 +47,7 @@ NotUsedKind = Literal[
     "outside_retention",
     "excluded_by_person",
     "not_personalised",
+    "non_profiling_chosen",
 ]
 
 

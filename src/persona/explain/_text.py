@@ -269,6 +269,8 @@ def not_used_sentence(d: DataNotUsed, t: dict[str, Any]) -> str:
     """The plain sentence for one left-out kind of data."""
     s = t["not_used"]
     category = d.category
+    if d.reason == "non_profiling_chosen":  # the person's own choice (DSA Art. 38)
+        return str(t["non_profiling"]).format(category=category)
     if d.reason == "not_allowed_for_purpose":
         if d.choice is not None and d.choice.action != "grant":
             return str(s["not_allowed_choice"]).format(
@@ -291,6 +293,7 @@ def _not_used_rank(d: DataNotUsed) -> tuple[int, int]:
     order = {
         "withdrawn": 0, "declined": 0, "not_allowed_for_purpose": 1, "no_consent": 2,
         "excluded_by_person": 0, "outside_retention": 3, "not_personalised": 4,
+        "non_profiling_chosen": 0,
     }
     own = 0 if (d.choice is not None or d.since is not None) else 1
     return own, order[d.reason]

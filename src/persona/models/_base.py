@@ -32,7 +32,7 @@ from persona.errors import (
     UnknownUserError,
     ValidationError,
 )
-from persona.models import _private
+from persona.models import _block, _private
 from persona.schema import PrivacySpent, Recommendation, check_id, check_ids
 
 if TYPE_CHECKING:  # explain imports models at run time, never the reverse
@@ -114,6 +114,19 @@ class Recommender:
     personalised: ClassVar[bool] = True
     #: ``True`` when the model can train with ``privacy=DP(...)`` (``_fit_private``).
     _private_training: ClassVar[bool] = False
+
+    # ----------------------------------------------------------- blocked items
+    def block(self, items: Iterable[str]) -> Self:
+        """Never serve ``items``: ``recommend``, ``recommend_batch``, ``recommend_arrays``
+        and ``similar_items`` leave them out (replaces the previous block set; ``[]``
+        clears it). Not saved with the model (a Personalizer keeps it in its curation)."""
+        _block.set_block(self, items)
+        return self
+
+    @property
+    def blocked_(self) -> frozenset[str]:
+        """The items :meth:`block` keeps from every list."""
+        return _block.blocked_ids(self)
 
     # ----------------------------------------------------------- sklearn contract
     def get_params(self) -> dict[str, Any]:
@@ -555,7 +568,7 @@ class Recommender:
     def _filters(
         self, exclude: Iterable[str] | None, include: Iterable[str] | None
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        exc = self._item_rows(exclude, "exclude")
+        exc = _block.with_blocked(self, self._item_rows(exclude, "exclude"))
         inc = self._item_rows(include, "include")
         if inc is not None:
             keep = np.zeros(len(self.items_), dtype=bool)
@@ -655,7 +668,7 @@ class Recommender:
         n = self._check_n(n, None)
         s = np.array(self._similar_scores(j), dtype=np.float64, copy=True)[None, :]
         s[0, j] = -np.inf
-        exc = self._item_rows(exclude, "exclude")
+        exc = _block.with_blocked(self, self._item_rows(exclude, "exclude"))
         inc = self._item_rows(include, "include")
         if exc is not None and exc.size:
             s[0, exc] = -np.inf

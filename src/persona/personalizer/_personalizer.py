@@ -26,6 +26,7 @@ from persona.data import Interactions
 from persona.errors import (
     ModelFileError,
     NotFittedError,
+    NotShownError,
     PrivateInputError,
     UnknownItemError,
     UnknownUserError,
@@ -35,6 +36,7 @@ from persona.models import ALS, BPR, ItemKNN, Popularity, PrivateTrainingUnavail
 from persona.models._base import Recommender, _check_detail, _recommendation
 from persona.personalizer._rwlock import RWLock
 from persona.schema import FeedbackKind, PersonLineage, PrivacySpent, Recommendation, check_id
+from persona.store._serving import Served, read_for_serving
 
 __all__ = ["Curation", "Personalizer"]
 
@@ -67,6 +69,8 @@ class _Serving:
     fallback: Popularity
     labels: dict[str, str]
     fitted_at: datetime
+    version: str = ""
+    """The serving state's version id (see ``Personalizer.model_version_``)."""
     lock: RWLock = field(default_factory=RWLock)
     basis: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Per person, what their model row was built from: ``(events, first, last)`` of their
@@ -128,6 +132,13 @@ class Personalizer:
     fallback_share
         With ``privacy``, the share of ε and δ given to the non-profiling popularity list
         (the rest goes to the model); both are charged to the ledger.
+    record_shown
+        Record what :meth:`recommend` shows as evidence (default ``True``): per item its
+        text, a keyed digest of its reasons, the model version, rank and time, read back
+        with ``store.shown(user)`` and :meth:`explain` with ``at=``. Records are kept for
+        the store's shown-record retention (``store.set_shown_retention``), erased with the
+        person and exported with their data. ``False`` records nothing shown (each read
+        is still in the audit log).
 
     Examples
     --------
@@ -158,8 +169,15 @@ class Personalizer:
         scaling: str = "none",
         half_life: Any = None,
         fallback_share: float = 0.1,
+        record_shown: bool = True,
     ) -> None:
         _check_settings(store, purpose, privacy, half_life)
+        if not isinstance(record_shown, bool):
+            raise ValidationError(
+                f"record_shown must be True or False, not {record_shown!r}",
+                errors=[{"row": None, "field": "record_shown", "message": "not a bool"}],
+            )
+        self.record_shown = record_shown
         self.store = store
         self.purpose = purpose
         self.model = model if model is not None else ALS()
@@ -267,13 +285,16 @@ class Personalizer:
                     if (spent := getattr(part, "privacy_spent_", None)) is not None
                 ]
                 ledger.settle(reservation, spents, snapshot=snapshot)
+            fitted_at = datetime.now(UTC)
             state = _Serving(
-                model=model, fallback=fallback, labels=labels, fitted_at=datetime.now(UTC),
+                model=model, fallback=fallback, labels=labels, fitted_at=fitted_at,
+                version=self._version(model, fitted_at),
                 basis={} if view.cols is None else _signatures(view.cols),
             )
             with self._swap_lock:
                 # whoever withdrew or was erased since the read leaves before the swap
                 _prune(state, self.store.consented(self.purpose))
+                _block(state, self._curation)
                 precompute = getattr(model, "precompute", None)
                 if callable(precompute):
                     precompute()  # every served vector solved before the swap
@@ -294,6 +315,18 @@ class Personalizer:
     def fallback_(self) -> Popularity:
         """The fitted non-profiling popularity list now serving."""
         return self._require().fallback
+
+    @property
+    def model_version_(self) -> str:
+        """The version id of the fitted state now serving: a digest of the store, the
+        purpose, the model class and the time of the fit. It names the fit in shown
+        records (``store.shown``), and is the same after :meth:`save` and :meth:`load`."""
+        return self._require().version
+
+    def _version(self, model: Recommender, fitted_at: datetime) -> str:
+        text = "\x00".join([self.store.store_id, self.purpose, type(model).__name__,
+                            fitted_at.isoformat()])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def _require(self) -> _Serving:
         state = self._state
@@ -372,7 +405,12 @@ class Personalizer:
                 "purpose": self.purpose,
             },
         )
-        self._curation = curation
+        with self._swap_lock:  # the models now serving carry the block set themselves
+            self._curation = curation
+            state = self._state
+            if state is not None:
+                with state.lock.write():
+                    _block(state, curation)
         return curation
 
     def _unservable(self, items: Iterable[str]) -> set[str]:
@@ -395,24 +433,46 @@ class Personalizer:
 
         Consent is checked at call time. A person without active consent (never granted,
         withdrawn, erased) gets the non-profiling list with an explanation saying why, not
-        an error; a consenting person the model does not know is folded in from their own
-        scoped history. Retention applies as it does to reads: a person whose usable data
-        changed since their row was built (events past their feature's retention, excluded,
-        added) is re-folded from their current scoped history, and one with nothing usable
-        now gets the non-profiling list, its explanation saying why (e.g.
-        ``outside_retention``). Blocked items never appear; pinned items take their
+        an error; so does a person who asked for it (``store.prefer_non_profiling``), whose
+        consent stays as it is. A consenting person the model does not know is folded in
+        from their own scoped history. Retention applies as it does to reads: a person
+        whose usable data changed since their row was built (events past their feature's
+        retention, excluded, added) is re-folded from their current scoped history, and one
+        with nothing usable now gets the non-profiling list, its explanation saying why
+        (e.g. ``outside_retention``). Blocked items never appear; pinned items take their
         positions.
+
+        What was shown is recorded (unless ``record_shown=False``): see ``store.shown``.
+        The read's audit entry and the record are committed with the store's next group
+        commit (within 0.05 s; see ``persona.store._shown``), not one commit per call.
         """
         user = _check_user(user)
         n = _check_n(n)
         _check_detail(detail)
         state = self._require()
-        # the consent check and the person's feedback, read now in one transaction
-        person, not_interested = self._view.person_for_serving(user)
+        # consent, lineage, feedback and the non-profiling choice, read now in one snapshot
+        served = read_for_serving(self.store, self.purpose, user)
+        recs = None
+        try:
+            recs = self._serve(state, user, n, served, detail)
+        finally:
+            pending = served.pending
+            if recs is not None and self.record_shown:
+                pending.recs, pending.model_version = recs, state.version
+            self.store._journal.add(pending)  # the read's audit entry, and what was shown
+        return recs
+
+    def _serve(
+        self, state: _Serving, user: str, n: int, served: Served,
+        detail: Literal["summary", "full"] = "summary",
+    ) -> list[Recommendation]:
+        person, not_interested = served.person, served.not_interested
         curation = self._curation
         if not person.active:
             self._drop(state, user)
-            return self._fallback(state, user, n, person, curation, set(), detail)
+            return self._fallback(state, user, n, served, curation, set(), detail)
+        if served.non_profiling:  # their choice: a list not based on them
+            return self._fallback(state, user, n, served, curation, not_interested, detail)
         exclude = set(curation.block) | not_interested | set(curation.pin)
         with state.lock.read():
             known = user in state.model._uidx
@@ -423,16 +483,16 @@ class Personalizer:
         if not current:  # unknown, or their usable data changed since their row was built
             cols = self._view.history(user) if person.rows else None
             if not known and (cols is None or len(cols) == 0):
-                return self._fallback(state, user, n, person, curation, not_interested, detail)
+                return self._fallback(state, user, n, served, curation, not_interested, detail)
             self._fold_in(state, user, cols)  # none usable now: an empty row, then fallback
         with state.lock.read():
             if user not in state.model._uidx:  # forgotten meanwhile
-                return self._fallback(state, user, n, person, curation, not_interested, detail)
+                return self._fallback(state, user, n, served, curation, not_interested, detail)
             h, row = state.model.history_, state.model._uidx[user]
             if h.indptr[row + 1] == h.indptr[row]:  # nothing left in their history
-                return self._fallback(state, user, n, person, curation, not_interested, detail)
+                return self._fallback(state, user, n, served, curation, not_interested, detail)
             recs = state.model.recommend(user, n, exclude=exclude, explain=False)
-            recs = self._explained(state.model, user, recs, person, detail)
+            recs = self._explained(state.model, user, recs, served, detail)
             pins = self._pins(state, state.model, user, curation, not_interested, n)
         return _merge(recs, pins, n)
 
@@ -452,22 +512,47 @@ class Personalizer:
         _check_detail(detail)
         return [self.recommend(u, n, detail=detail) for u in users]
 
-    def explain(self, user: str, item: str, *, counterfactual: bool = False, n: int = 10) -> Any:
+    def explain(
+        self,
+        user: str,
+        item: str,
+        *,
+        counterfactual: bool = False,
+        n: int = 10,
+        at: datetime | str | None = None,
+    ) -> Any:
         """Explain ``item`` for ``user`` with the model now serving them (see
         :meth:`persona.models.Recommender.explain`), enriched with their consent record.
-        Consent and retention apply as in :meth:`recommend`: with nothing usable now, the
-        explanation is the non-profiling list's."""
+        Consent, retention and the person's non-profiling choice apply as in
+        :meth:`recommend`: with nothing usable now, or by their choice, the explanation is
+        the non-profiling list's.
+
+        With ``at`` (a time), answers for a past recommendation instead: the
+        :class:`~persona.store.ShownRecord` of the last time ``item`` was shown to ``user``
+        at or before ``at``, as recorded then (its text, the digest of its reasons, the
+        model version and the time), whatever has been refitted since. Raises
+        :class:`~persona.NotShownError` when there is no such record.
+        """
         user = _check_user(user)
         item, n = check_id(item, "item"), _check_n(n)  # refused before any (audited) read
+        if at is not None:
+            return self._explain_shown(user, item, _check_at(at))
         state = self._require()
         if item not in state.model._iidx and item not in state.fallback._iidx:
             raise UnknownItemError(
                 f"{item!r} is not in the model's catalogue; refit to include new items",
                 item=item,
             )
-        person, _ = self._view.person_for_serving(user)
+        served = read_for_serving(self.store, self.purpose, user)
+        self.store._journal.add(served.pending)  # the read's audit entry
+        person = served.person
         if not person.active:
             return state.fallback.explain(user, item, view=self._view)
+        if served.non_profiling:
+            e = state.fallback.explain(user, item, view=self._view)
+            not_used = _non_profiling(list(e.data_not_used), person, served.features,
+                                      served.non_profiling_since)
+            return e.model_copy(update={"data_not_used": not_used})
         with state.lock.read():
             known = user in state.model._uidx
             current = known and state.basis.get(user) == _signature(person)
@@ -485,6 +570,23 @@ class Personalizer:
         raise UnknownUserError(
             f"{user!r} has no history in the model; call p.recommend({user!r}) first"
         )
+
+    def _explain_shown(self, user: str, item: str, at: datetime) -> Any:
+        from persona.store._shown import last_shown
+
+        record = last_shown(self.store, user, item, at, self.purpose)
+        if record is None:
+            days = self.store.shown_retention_days
+            kept = "until the person is erased" if days is None else f"for {days} days"
+            raise NotShownError(
+                f"there is no record of {item!r} shown to this person at or before "
+                f"{at.isoformat()}: it was not shown then, or it was shown with "
+                "record_shown=False, or its record is past retention (shown records are "
+                f"kept {kept}; see store.set_shown_retention). List what is held with "
+                "store.shown(user).",
+                item=item,
+            )
+        return record
 
     def _fold_in(self, state: _Serving, user: str, cols: EventColumns | None) -> None:
         """(Re)build ``user``'s model row from ``cols``, their usable events now (``None``:
@@ -520,7 +622,7 @@ class Personalizer:
         state: _Serving,
         user: str,
         n: int,
-        person: PersonLineage,
+        served: Served,
         curation: Curation,
         not_interested: set[str],
         detail: Literal["summary", "full"] = "summary",
@@ -529,12 +631,12 @@ class Personalizer:
         exclude = {i for i in set(curation.block) | set(curation.pin) | not_interested
                    if i in fb._iidx}
         recs = fb.recommend(user, n, exclude=exclude, explain=False)
-        recs = self._explained(fb, user, recs, person, detail)
+        recs = self._explained(fb, user, recs, served, detail)
         pins = self._pins(state, fb, user, curation, not_interested, n)
         return _merge(recs, pins, n)
 
     def _explained(
-        self, model: Recommender, user: str, recs: list[Recommendation], person: PersonLineage,
+        self, model: Recommender, user: str, recs: list[Recommendation], served: Served,
         detail: Literal["summary", "full"] = "summary",
     ) -> list[Recommendation]:
         """Explain ``recs`` with this person's own data statements (consent, dates), read
@@ -543,8 +645,12 @@ class Personalizer:
 
         if not recs:
             return recs
+        person = served.person
         ctx = _context(model)
-        used, not_used = _person_data(person, model.personalised, ctx, self.store.features)
+        used, not_used = _person_data(person, model.personalised, ctx, served.features)
+        if served.non_profiling and person.active:
+            not_used = _non_profiling(not_used, person, served.features,
+                                      served.non_profiling_since)
         lineage = ctx.lineage
         if lineage is not None:
             lineage = lineage.model_copy(
@@ -697,13 +803,16 @@ class Personalizer:
         labels = dict(manifest["labels"])
         model.item_labels_ = labels  # type: ignore[attr-defined]
         fallback.item_labels_ = labels  # type: ignore[attr-defined]
+        fitted_at = datetime.fromisoformat(manifest["fitted_at"])
         p._state = _Serving(
             model=model,
             fallback=fallback,
             labels=labels,
-            fitted_at=datetime.fromisoformat(manifest["fitted_at"]),
+            fitted_at=fitted_at,
+            version=p._version(model, fitted_at),
         )
         p._curation = Curation.model_validate(manifest["curation"])
+        _block(p._state, p._curation)
         # consent may have changed since the save: whoever withdrew or was erased since
         # leaves the loaded parts now (and the next requests check consent live)
         _prune(p._state, store.consented(p.purpose))
@@ -748,6 +857,13 @@ def _check_parts(folder: Path, manifest: dict[str, Any]) -> None:
                 "(it was replaced or edited, e.g. with another folder's or store's model). "
                 "Do not use this folder; save the Personalizer again or fit anew."
             )
+
+
+def _block(state: _Serving, curation: Curation) -> None:
+    """Give the serving model and fallback the curation's block set (every path of theirs
+    leaves the items out)."""
+    state.model.block(curation.block)
+    state.fallback.block(curation.block)
 
 
 def _prune(state: _Serving, consented: set[str]) -> None:
@@ -874,6 +990,44 @@ def _check_settings(store: Any, purpose: Any, privacy: Any, half_life: Any) -> N
             "e.g. half_life=timedelta(days=30)",
             errors=[{"row": None, "field": "half_life", "message": "invalid"}],
         )
+
+
+def _non_profiling(
+    not_used: list[Any], person: PersonLineage, features: Mapping[str, Any],
+    since: datetime | None,
+) -> list[Any]:
+    """The data-not-used statements of a person who chose the non-profiling list: their
+    own data is left out by their choice (``non_profiling_chosen``), said for each kind of
+    their data the purpose may use (with how many events, 0 when none)."""
+    from persona.explain import DataNotUsed
+
+    out = [d.model_copy(update={"reason": "non_profiling_chosen", "since": since})
+           if d.reason == "not_personalised" else d for d in not_used]
+    if not any(d.reason == "non_profiling_chosen" for d in out):
+        for name, spec in features.items():
+            if person.purpose in spec.purposes:
+                out.insert(0, DataNotUsed(
+                    feature=name, category=spec.category, reason="non_profiling_chosen",
+                    purpose=person.purpose, events=0, since=since,
+                ))
+    return out
+
+
+def _check_at(at: Any) -> datetime:
+    """A past moment to answer for: an aware datetime or an ISO 8601 string with a zone."""
+    when = at
+    if isinstance(at, str):
+        try:
+            when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            when = None
+    if not isinstance(when, datetime) or when.tzinfo is None:
+        raise ValidationError(
+            f"at must be a time with a time zone (a datetime or an ISO 8601 string such as "
+            f"'2026-11-27T10:00:00Z'), not {at!r}",
+            errors=[{"row": None, "field": "at", "message": "invalid time"}],
+        )
+    return when
 
 
 def _check_user(user: Any) -> str:

@@ -96,14 +96,22 @@ class AuditLog:
         lock: AbstractContextManager[Any],
         clock: Callable[[], datetime],
         tables: Callable[[], TableObserver] | None = None,
+        flush: Callable[[], None] | None = None,
     ) -> None:
         self._con = con
+        # writes the entries still waiting in the store's journal (serving reads, group-
+        # committed), so every read of the log sees them
+        self._flush = flush
         self._lock = lock
         self._clock = clock
         self._tables = tables  # makes the check of the tables the chain vouches for
         # the head as read when the current write transaction began (kept current by each
         # append inside it); None outside one, or when it was not read
         self._tx_head: tuple[int, str] | None = None
+
+    def _pending(self) -> None:
+        if self._flush is not None and not self._con.in_transaction:
+            self._flush()
 
     def _begin(self, head: str | None) -> None:
         """The store began a write transaction in which the head row read ``head``."""
@@ -144,6 +152,7 @@ class AuditLog:
 
     def head(self) -> tuple[int, str]:
         """The last sequence number and its hash: record it elsewhere to anchor the log."""
+        self._pending()
         with self._lock:
             row = self._con.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
         return (0, GENESIS) if row is None else _parse_head(row[0])
@@ -157,6 +166,7 @@ class AuditLog:
         (consent events and state, the privacy ledger and budgets) are compared with it
         too, in the same pass; see :mod:`persona.store._rows`.
         """
+        self._pending()
         found: list[str] = []
         expected_seq, prev = 1, GENESIS
         anchored = False
@@ -227,6 +237,7 @@ class AuditLog:
         self, *, action: str | None = None, subject: str | None = None, since: int = 0
     ) -> list[AuditEntry]:
         """Entries in order, optionally only one ``action`` or one pseudonymous ``subject``."""
+        self._pending()
         return list(self._iter(action=action, subject=subject, since=since))
 
     def _iter(self, *, action: str | None, subject: str | None, since: int) -> Iterator[AuditEntry]:

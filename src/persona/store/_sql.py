@@ -30,7 +30,8 @@ import numpy as np
 
 from persona.errors import StoreError
 
-SCHEMA_VERSION = 3  # 3: privacy_budget.period_days; ledger lines of several kinds
+SCHEMA_VERSION = 4  # 3: privacy_budget.period_days; ledger lines of several kinds;
+# 4: what people were shown (``shown``) and their non-profiling choice (``profiling``)
 BUCKET_BITS = 6  # 64 people per bucket
 MEMBER_MASK = (1 << BUCKET_BITS) - 1  # a person's place in their bucket: code & MEMBER_MASK
 FANOUT = 4
@@ -97,6 +98,16 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 CREATE TABLE IF NOT EXISTS shown_explanations (
     seq INTEGER PRIMARY KEY, subject_id INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS shown_explanations_subject ON shown_explanations(subject_id);
+-- what a serving request showed one person (one row per request: its items as JSON),
+-- keyed by the audit entry that recorded the request; erased with the person
+CREATE TABLE IF NOT EXISTS shown (
+    seq INTEGER PRIMARY KEY, subject_id INTEGER NOT NULL, at INTEGER NOT NULL,
+    body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS shown_subject ON shown(subject_id, at);
+CREATE INDEX IF NOT EXISTS shown_at ON shown(at);
+-- people who asked for lists not based on them (DSA Art. 38), since when
+CREATE TABLE IF NOT EXISTS profiling (
+    subject_id INTEGER PRIMARY KEY, at INTEGER NOT NULL, source TEXT NOT NULL);
 -- one row per ledger line: a charge, a reservation or a settlement (``charge`` holds its
 -- JSON; reservations and settlements carry a ``kind``), only ever appended
 CREATE TABLE IF NOT EXISTS privacy_ledger (

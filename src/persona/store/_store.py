@@ -53,7 +53,7 @@ from persona.schema import (
     PurposeSpec,
     check_id,
 )
-from persona.store import _ledger
+from persona.store import _ledger, _profiling, _shown
 from persona.store._audit import AuditLog
 from persona.store._catalogue import catalogue_items, declare_items
 from persona.store._eidindex import EventIdIndex
@@ -204,6 +204,9 @@ class Store:
         to disk; ``"normal"`` survives a crash of the process but may lose the last
         changes on power loss. The audit entries that record *reads* are always written
         without a sync: a power loss (not a process crash) may drop the last of them.
+        Those of a Personalizer's serving reads, with the records of what it showed, are
+        group-committed (:meth:`flush`): a crash of the process may drop the last 0.05 s
+        of them.
     clock:
         Returns the current time (timezone-aware). For tests; defaults to the system clock.
     pseudonym_key:
@@ -264,8 +267,11 @@ class Store:
         self._subjects: dict[str, int] = {}  # person id -> code, see _uncached_subjects
         self._subjects_upto = 0  # every subject with a code up to this one is cached
         self._privacy_memo = RowMemo()  # privacy rows this handle has checked already
+        # serving reads' audit entries and shown records, group-committed (see _shown)
+        self._journal = _shown.ShownJournal(self)
         self.audit = AuditLog(
-            self._con, self._lock, self._now, lambda: TableCheck(self._con, self.pseudonym)
+            self._con, self._lock, self._now, lambda: TableCheck(self._con, self.pseudonym),
+            flush=self.flush,
         )
         try:
             with self._lock, write_transaction(self._con, timeout=self._timeout):
@@ -333,28 +339,35 @@ class Store:
         if sync != self._sync_now:
             self._con.execute(f"PRAGMA synchronous = {sync}")
             self._sync_now = sync
-        with write_transaction(self._con, timeout=self._timeout):
-            # what every transaction checks: the erasure generation, the definitions'
-            # version (for reads) and the audit log's head (for its entry). They are read
-            # again only when another connection has committed since this one's last
-            # transaction (SQLite's data_version changes then, and only then); this
-            # connection's own changes to them are carried over from that transaction.
-            version = self._con.execute("PRAGMA data_version").fetchone()[0]
-            meta = self._meta_after if version == self._version_after else None
-            self._meta_after = None  # until this transaction has committed
-            if meta is None:
-                meta = dict(self._con.execute(_TX_META).fetchall())
-            generation = meta.get("generation")
-            if generation is not None and int(generation) != self._generation:
-                self._clear_subjects()
-                self._generation = int(generation)
-            self._tx_meta = meta
-            self.audit._begin(meta.get("audit_head"))
-            try:
-                yield
-            finally:
-                seq, digest = self.audit._end()
-                self._tx_meta = None
+        drained: list[Any] = []
+        try:
+            with write_transaction(self._con, timeout=self._timeout):
+                # what every transaction checks: the erasure generation, the definitions'
+                # version (for reads) and the audit log's head (for its entry). They are
+                # read again only when another connection has committed since this one's
+                # last transaction (SQLite's data_version changes then, and only then);
+                # this connection's own changes to them are carried over from that one.
+                version = self._con.execute("PRAGMA data_version").fetchone()[0]
+                meta = self._meta_after if version == self._version_after else None
+                self._meta_after = None  # until this transaction has committed
+                if meta is None:
+                    meta = dict(self._con.execute(_TX_META).fetchall())
+                generation = meta.get("generation")
+                if generation is not None and int(generation) != self._generation:
+                    self._clear_subjects()
+                    self._generation = int(generation)
+                self._tx_meta = meta
+                self.audit._begin(meta.get("audit_head"))
+                try:
+                    # serving requests waiting to be committed go first, in their order
+                    drained = self._journal.write(self)
+                    yield
+                finally:
+                    seq, digest = self.audit._end()
+                    self._tx_meta = None
+        except BaseException:
+            self._journal.requeue(drained)  # not committed: they wait for the next one
+            raise
         if "generation" in meta and "defs_version" in meta:  # (not yet when a file is new)
             self._meta_after = {**meta, "audit_head": f"{seq}:{digest}"}
             self._version_after = version
@@ -419,11 +432,28 @@ class Store:
         return h.hexdigest()[:32]
 
     def close(self) -> None:
-        """Close the file. The store cannot be used afterwards."""
+        """Commit what waits in the journal (:meth:`flush`), then close the file. The store
+        cannot be used afterwards."""
         with self._lock:
             if not self._closed:
-                self._con.close()
-                self._closed = True
+                try:
+                    self.flush()
+                finally:
+                    self._journal.stop()
+                    self._con.close()
+                    self._closed = True
+
+    def flush(self) -> None:
+        """Commit now the audit entries of serving reads and the shown records that wait
+        in this handle's journal (they are group-committed within 0.05 s anyway, and
+        before anything reads them back; see :meth:`shown`)."""
+        if not len(self._journal):
+            return
+        with self._lock:
+            self._check_open()
+            if not self._con.in_transaction:
+                with self._tx(durable=False):
+                    pass
 
     def __enter__(self) -> Store:
         return self
@@ -447,7 +477,11 @@ class Store:
         """Defined features by name."""
         with self._lock:
             self._refresh()
-            return {name: spec for name, (_, spec) in self._features.items()}
+            return self._feature_specs()
+
+    def _feature_specs(self) -> dict[str, FeatureSpec]:
+        """Features by name as the caches hold them (current after a ``_refresh``)."""
+        return {name: spec for name, (_, spec) in self._features.items()}
 
     def define_purpose(
         self,
@@ -1217,10 +1251,11 @@ class Store:
             return self._merge(ids, bump=True)[1]
 
     def apply_retention(self) -> int:
-        """Delete events that are past their feature's retention window from the file.
+        """Delete events that are past their feature's retention window from the file,
+        and shown records past theirs (:meth:`set_shown_retention`).
 
-        Reads already ignore such events; this also removes them from disk. Returns the
-        number of events deleted. Run it on a schedule (e.g. daily).
+        Reads already ignore such events and records; this also removes them from disk.
+        Returns the number of events deleted. Run it on a schedule (e.g. daily).
         """
         with self._lock:
             self._refresh()
@@ -1228,7 +1263,10 @@ class Store:
             with self._tx():
                 ids = [r[0] for r in self._con.execute("SELECT id FROM segments")]
                 deleted, _ = self._merge(ids, lambda rec, _: rec["at"] >= cutoff[rec["feature"]])
-                self.audit.append("apply_retention", {"events_deleted": deleted})
+                shown = _shown.purge(self, self._now())
+                self.audit.append(
+                    "apply_retention", {"events_deleted": deleted, "shown_deleted": shown}
+                )
             return deleted
 
     # ------------------------------------------------------------------ feedback
@@ -1752,45 +1790,9 @@ class Store:
         user = _check_id(user, "user")
         with self._lock:
             with self._read_tx():
-                pid, now, cutoff, local, allowed = self._read_plan(purpose)
-                code = self._subject_code(user, create=False)
-                state = None
-                blob, parts = b"", 0
-                excluded = None
-                not_interested: set[str] = set()
-                if code is not None:
-                    # the consent state, with its consent event for the lineage
-                    state = self._con.execute(
-                        f"SELECT cs.action, cs.seq, {_CONSENT_COLUMNS_CE} "
-                        "FROM consent_state cs JOIN consent_events ce ON ce.seq = cs.seq "
-                        "WHERE cs.purpose_id = ? AND cs.subject_id = ?"
-                        if lineage
-                        else "SELECT action FROM consent_state "
-                        "WHERE purpose_id = ? AND subject_id = ?",
-                        (pid, code),
-                    ).fetchone()
-                    if lineage or (events and state is not None and state[0] == "grant"):
-                        blob, parts = self._person_blob(code)
-                    excluded, not_interested = self._person_feedback(code)
-                active = state is not None and state[0] == "grant"
-                # a few records decode fastest as Python tuples, more as numpy arrays
-                few = len(blob) <= _FEW_RECORDS * EVENT_DTYPE.itemsize
-                rec = _time_ordered(blob, parts) if lineage or not few else None
-                features = tuple(allowed)
-                if not active or not events:
-                    cols = _no_events(features)
-                elif few:
-                    records = _time_ordered_tuples(blob, parts) if rec is None else rec.tolist()
-                    cols = self._person_columns(records, cutoff, local, features, user, excluded)
-                else:
-                    cols = self._decode(
-                        rec, np.full(rec.size, code, dtype=np.int64), cutoff, local, features,
-                        user, excluded,
-                    )
-                fields = None
-                if lineage:
-                    assert rec is not None  # lineage reads always decode with numpy
-                    fields = self._person_lineage(purpose, code, state, rec, now, excluded)
+                cols, fields, not_interested, _ = self._person_read(
+                    purpose, user, lineage=lineage, events=events
+                )
                 used_rows = len(cols) if fields is None else fields["rows"]
                 seq = self.audit.append(
                     "scoped_history_read",
@@ -1799,6 +1801,53 @@ class Store:
                 )
             person = None if fields is None else PersonLineage(**fields, audit_seq=seq)
             return cols, person, not_interested
+
+    def _person_read(
+        self, purpose: str, user: str, *, lineage: bool, events: bool
+    ) -> tuple[EventColumns, dict[str, Any] | None, set[str], int | None]:
+        """The body of :meth:`_read_person`, inside the caller's transaction and lock, with
+        no audit entry: the events, the lineage's fields (if asked), the not-interested
+        items and the person's subject code (``None``: not held)."""
+        pid, now, cutoff, local, allowed = self._read_plan(purpose)
+        code = self._subject_code(user, create=False)
+        state = None
+        blob, parts = b"", 0
+        excluded = None
+        not_interested: set[str] = set()
+        if code is not None:
+            # the consent state, with its consent event for the lineage
+            state = self._con.execute(
+                f"SELECT cs.action, cs.seq, {_CONSENT_COLUMNS_CE} "
+                "FROM consent_state cs JOIN consent_events ce ON ce.seq = cs.seq "
+                "WHERE cs.purpose_id = ? AND cs.subject_id = ?"
+                if lineage
+                else "SELECT action FROM consent_state "
+                "WHERE purpose_id = ? AND subject_id = ?",
+                (pid, code),
+            ).fetchone()
+            if lineage or (events and state is not None and state[0] == "grant"):
+                blob, parts = self._person_blob(code)
+            excluded, not_interested = self._person_feedback(code)
+        active = state is not None and state[0] == "grant"
+        # a few records decode fastest as Python tuples, more as numpy arrays
+        few = len(blob) <= _FEW_RECORDS * EVENT_DTYPE.itemsize
+        rec = _time_ordered(blob, parts) if lineage or not few else None
+        features = tuple(allowed)
+        if not active or not events:
+            cols = _no_events(features)
+        elif few:
+            records = _time_ordered_tuples(blob, parts) if rec is None else rec.tolist()
+            cols = self._person_columns(records, cutoff, local, features, user, excluded)
+        else:
+            cols = self._decode(
+                rec, np.full(rec.size, code, dtype=np.int64), cutoff, local, features,
+                user, excluded,
+            )
+        fields = None
+        if lineage:
+            assert rec is not None  # lineage reads always decode with numpy
+            fields = self._person_lineage(purpose, code, state, rec, now, excluded)
+        return cols, fields, not_interested, code
 
     def _person_feedback(self, code: int) -> tuple[np.ndarray | None, set[str]]:
         """The person's ``dont_use`` items as sorted (person << 32 | item) keys (None if
@@ -2122,6 +2171,8 @@ class Store:
                 seq = self.audit.append(
                     "export", {"events": len(events)}, subject=None if erased else pseudonym
                 )
+            profiling = _profiling.exported(self._con, code, _from_us)
+            shown = [r.model_dump(mode="json") for r in self.shown(user)] if code else []
             audit = [] if erased else [
                 e.model_dump(mode="json")
                 for e in self.audit.entries(subject=pseudonym, since=self._erased_at(pseudonym))
@@ -2146,6 +2197,8 @@ class Store:
             },
             "events": events,
             "feedback": [f.model_dump(mode="json") for f in self.feedback_of(user)],
+            "profiling": profiling,
+            "shown": shown,
             "purposes": {n: s.model_dump(mode="json") for n, (_, s) in self._purposes.items()},
             "features": {n: s.model_dump(mode="json") for n, (_, s) in self._features.items()},
             "audit": audit,
@@ -2202,9 +2255,7 @@ class Store:
                         ).rowcount
                         self._con.execute("DELETE FROM consent_state WHERE subject_id = ?", (code,))
                         self._con.execute("DELETE FROM feedback WHERE subject_id = ?", (code,))
-                        self._con.execute(
-                            "DELETE FROM shown_explanations WHERE subject_id = ?", (code,)
-                        )
+                        _shown.erase(self._con, code)  # shown records, profiling choice
                         self._con.execute("DELETE FROM subjects WHERE id = ?", (code,))
                         self._drop_orphan_items(items)
                     self._con.execute(
@@ -2304,34 +2355,119 @@ class Store:
             return seq
 
     def shown_explanations(self, user: str) -> list[dict[str, Any]]:
-        """Explanations recorded for ``user``, oldest first: ``seq`` (audit entry), ``at``,
-        ``explanation`` (as recorded) and ``verified`` (its digest matches the audit log)."""
-        import json
+        """Explanations ``user`` was shown, oldest first: those recorded with
+        :meth:`record_explanation` and those a Personalizer recorded itself (one per item
+        served, sharing their request's ``seq``). Each is ``seq`` (audit entry), ``at``,
+        ``explanation`` (as recorded; for served items ``item``, ``label``, ``text``,
+        ``rank``, ``score``, ``kind``, ``reasons_digest``, ``model_version``, ``purpose``)
+        and ``verified`` (it matches the digest in the audit log). :meth:`shown` gives the
+        same as typed records."""
+        return _shown.as_explanations(self.shown(user))
 
+    def shown(self, user: str, *, newest_first: bool = False) -> list[_shown.ShownRecord]:
+        """What ``user`` was shown and is still held, oldest first (``newest_first=True``
+        for the other order): every item a :class:`persona.Personalizer` served them (it
+        records by default), and every explanation recorded with
+        :meth:`record_explanation`, as :class:`~persona.store.ShownRecord`.
+
+        Records past the shown-record retention (:meth:`set_shown_retention`, 90 days by
+        default) are never returned, and are deleted by :meth:`apply_retention`; all of a
+        person's records are deleted by :meth:`erase`, and are part of :meth:`export`.
+
+        Examples
+        --------
+        >>> import persona
+        >>> store = persona.Store(":memory:")
+        >>> _ = store.record_explanation("u1", {"item": "sku-9", "text": "We picked it."})
+        >>> [(r.item, r.text, r.source, r.verified) for r in store.shown("u1")]
+        [('sku-9', 'We picked it.', 'record_explanation', True)]
+        """
         user = _check_id(user, "user")
-        pseudonym = self.pseudonym(user)
-        entries = {e.seq: e for e in self.audit.entries(action="explanation_shown",
-                                                        subject=pseudonym)}
+        if not isinstance(newest_first, bool):
+            raise ValidationError(
+                f"newest_first must be True or False, not {newest_first!r}",
+                errors=[{"row": None, "field": "newest_first", "message": "not a bool"}],
+            )
+        return _shown.records(self, user, newest_first=newest_first)
+
+    def reasons_digest(self, reasons: Any) -> str:
+        """The keyed digest of an explanation's reasons as :meth:`shown` records it
+        (``ShownRecord.reasons_digest``): give the full list of reasons of an explanation
+        (or the explanation) to check that it is the one that was shown."""
+        reasons = getattr(reasons, "reasons", reasons)
+        if isinstance(reasons, str | bytes | Mapping) or not isinstance(reasons, Iterable):
+            raise ValidationError(
+                f"give an explanation or its list of reasons, not a {type(reasons).__name__}",
+                errors=[{"row": None, "field": "reasons", "message": "not a list"}],
+            )
+        return _shown.reasons_digest(self._key, reasons)
+
+    @property
+    def shown_retention_days(self) -> int | None:
+        """How many days shown records are kept (``None``: until the person is erased)."""
+        with self._lock:
+            self._check_open()
+            return _shown.retention_days(self._con)
+
+    def set_shown_retention(self, days: int | None) -> None:
+        """Keep shown records (:meth:`shown`) for ``days`` days (1 to 36500; ``None``: until
+        the person is erased). Older records are never returned, and
+        :meth:`apply_retention` deletes them. Recorded in the audit log."""
+        days = _shown.check_retention(days)
+        with self._lock:
+            self._refresh()
+            with self._tx():
+                _shown.set_retention(self, days)
+
+    # ------------------------------------------------------------------ profiling choice
+    def prefer_non_profiling(self, user: str, *, source: str = "api") -> bool:
+        """Record that ``user`` wants recommendations not based on profiling them (DSA
+        Art. 38): a :class:`persona.Personalizer` then serves them its non-profiling
+        (popularity) list, saying why, until :meth:`allow_profiling`. Their consent is
+        left as it is. Recorded in the audit log, exported, erased with them. Returns
+        whether it changed anything.
+
+        Examples
+        --------
+        >>> import persona
+        >>> store = persona.Store(":memory:")
+        >>> store.prefer_non_profiling("u1", source="settings page")
+        True
+        >>> store.prefers_non_profiling("u1"), store.allow_profiling("u1")
+        (True, True)
+        >>> store.prefers_non_profiling("u1")
+        False
+        """
+        return self._profiling_choice(user, True, source)
+
+    def allow_profiling(self, user: str, *, source: str = "api") -> bool:
+        """Undo :meth:`prefer_non_profiling`: lists may be based on ``user`` again (as their
+        consent allows). Recorded in the audit log. Returns whether it changed anything."""
+        return self._profiling_choice(user, False, source)
+
+    def prefers_non_profiling(self, user: str) -> bool:
+        """Whether ``user`` asked for lists not based on profiling them."""
+        user = _check_id(user, "user")
         with self._lock:
             self._refresh()
             code = self._subject_code(user, create=False)
-            if code is None:
-                return []
-            rows = self._con.execute(
-                "SELECT seq, body FROM shown_explanations WHERE subject_id = ? ORDER BY seq",
-                (code,),
-            ).fetchall()
-        out = []
-        for seq, body in rows:
-            entry = entries.get(seq)
-            digest = hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
-            out.append({
-                "seq": seq,
-                "at": None if entry is None else entry.at.isoformat(),
-                "explanation": json.loads(body),
-                "verified": entry is not None and entry.detail.get("digest") == digest,
-            })
-        return out
+            return _profiling.choice(self._con, code) is not None
+
+    def _profiling_choice(self, user: str, non_profiling: bool, source: str) -> bool:
+        user = _check_id(user, "user")
+        if not isinstance(source, str) or not source.strip():
+            raise ValidationError(
+                f"source must say where the choice was made (a str), e.g. "
+                f"source='settings page', not {source!r}",
+                errors=[{"row": None, "field": "source", "message": "invalid"}],
+            )
+        _check_utf8(source, "source")
+        with self._lock:
+            self._refresh()
+            with self._tx():
+                return _profiling.set_choice(
+                    self, user, non_profiling, source, _to_us(self._now())
+                )
 
     # ------------------------------------------------------------------ stats
     def stats(self) -> dict[str, int]:
