@@ -31,26 +31,31 @@ def test_recommend_records_what_it_showed_by_default() -> None:
     recs = p.recommend("p0", n=5)
     shown = store.shown("p0")
     assert [r.item for r in shown] == [r.item for r in recs]
-    for r, s in zip(recs, shown, strict=True):
+    full_recs = p.recommend("p0", n=5, detail="full")  # the same call, every reason listed
+    for r, s, full in zip(recs, shown, full_recs, strict=True):
         assert s.source == "recommend" and s.verified
         assert s.text == r.explanation.text  # word for word what the person read
         assert s.label == r.explanation.label and s.rank == r.rank and s.score == r.score
         assert s.kind == r.explanation.kind == "decomposition"
         assert s.reasons_digest == store.reasons_digest(r.explanation)
-        assert s.reasons_digest == store.reasons_digest(list(r.explanation.reasons))
+        # over every reason (the served summary lists only those its text names): the
+        # full form's list gives the same digest, the summary's list alone does not
+        assert s.reasons_digest == store.reasons_digest(list(full.explanation.reasons))
+        if r.explanation.rest is not None and r.explanation.rest.count:
+            assert s.reasons_digest != store.reasons_digest(list(r.explanation.reasons))
         assert s.model_version == p.model_version_
         assert s.at == clock.now and s.purpose == "personalization"
     # a different list of reasons has a different digest
-    other = list(recs[0].explanation.reasons)[1:]
+    other = list(full_recs[0].explanation.reasons)[1:]
     assert store.reasons_digest(other) != shown[0].reasons_digest
-    assert [s.item for s in store.shown("p0", newest_first=True)] == [r.item for r in recs][::-1]
+    assert [s.item for s in store.shown("p0", newest_first=True)][5:] == [r.item for r in recs][::-1]
     # the older API lists them too, in its shape, so the Art. 15 report does
-    old = store.shown_explanations("p0")
+    old = store.shown_explanations("p0")[:5]  # (then the second call's, with full detail)
     assert [(e["explanation"]["item"], e["explanation"]["text"], e["verified"]) for e in old] == [
         (r.item, r.explanation.text, True) for r in recs
     ]
     report = reports.transparency(store, "p0")
-    assert [x["explanation"]["text"] for x in report.explanations] == [
+    assert [x["explanation"]["text"] for x in report.explanations][:5] == [
         r.explanation.text for r in recs]
     assert recs[0].explanation.text in report.to_markdown()
     assert store.audit.verify()

@@ -186,6 +186,13 @@ class Reasons(Sequence[Reason]):
         listed += [j for j in extra if names[j] in keep]
         return sorted(listed, key=order.index)
 
+    def every(self) -> tuple[list[str], np.ndarray]:
+        """Item ids and values of every reason of the full form, largest first, whatever
+        this form lists (what a digest of the reasons covers), read from the arrays."""
+        order = self._order()
+        names = self._split.columns()[0]
+        return [names[j] for j in order], self._column()[order]
+
     def rendered(self, key: tuple[Any, ...]) -> str | None:
         """The full form's text, which a summary's is word for word (rendered once, when
         the reasons to list were chosen), if ``key`` (the explanation's other fields that

@@ -105,19 +105,10 @@ def _values(reasons: Any) -> tuple[list[str], np.ndarray]:
     order. Served explanations hold their decomposition as arrays (shared by the items of
     one call, with the history's ids, and each item's order once its text was rendered); it
     is read from them without building a Reason object per history item."""
-    split = getattr(reasons, "_split", None)
-    positions = getattr(reasons, "_positions", None)
-    k = getattr(reasons, "_k", None)
-    if split is not None and callable(positions) and isinstance(k, int):
-        try:
-            pos = positions()
-            if not pos:
-                return [], np.zeros(0, dtype="<f8")
-            names = split.columns()[0]
-            values = np.asarray(split.parts[:, k], dtype="<f8")[pos]
-            return [names[j] for j in pos], values
-        except (AttributeError, IndexError, TypeError):  # another shape: read it as a list
-            pass
+    every = getattr(reasons, "every", None)
+    if callable(every):  # served reasons: the full form's, from the arrays
+        items, values = every()
+        return list(items), np.asarray(values, dtype="<f8")
     items, out = [], []
     for r in reasons:
         item = getattr(r, "item", None)
