@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ TOP = 3
 JUSTIFICATION_LIMIT = 20
 
 _new = object.__new__
+_SETTLING = threading.RLock()  # one served explanation is built once, by one thread
 _setattr = object.__setattr__
 _REASON_NAMES = set(Reason.model_fields)
 
@@ -279,12 +281,16 @@ class _Lazy:
     __slots__ = ()
 
     def _settle(self) -> None:
-        d = object.__getattribute__(self, "__dict__")
-        source = d.pop("\x00source", None)
-        if source is not None:
-            model, values = _TARGETS[type(self)]
-            d.update(values(source))
-            _setattr(self, "__class__", model)
+        # under a lock: a served explanation may be read by the caller and by the
+        # background writer of what was shown at once
+        with _SETTLING:
+            d = object.__getattribute__(self, "__dict__")
+            source = d.get("\x00source")
+            if source is not None:
+                model, values = _TARGETS[type(self)]
+                d.update(values(source))
+                del d["\x00source"]
+                _setattr(self, "__class__", model)
 
     def __getattr__(self, name: str) -> Any:
         if "\x00source" in object.__getattribute__(self, "__dict__"):

@@ -212,11 +212,12 @@ class ShownJournal:
         return len(self._pending)
 
     def add(self, pending: Pending) -> None:
-        """Queue a request. Its row (text, digests) is rendered now, in the caller's
-        thread and outside the store's lock; only the SQL waits for the group commit."""
+        """Queue a request. Its row (text, digests) is rendered by the background writer
+        before it takes the store's lock (or by whoever flushes first), not in the serving
+        call: a served explanation is built from a snapshot of the model that served it,
+        so what is rendered later is what the caller got (and when the caller read the
+        text first, the same text, kept)."""
         store = self._store()
-        if store is not None:
-            pending.prepare(store._key)
         with self._cond:
             if not self._pending and store is not None:
                 _HELD[id(self)] = store  # kept until written, even if the caller drops it
@@ -308,6 +309,11 @@ def _run(ref: weakref.ReferenceType[ShownJournal]) -> None:
         store = journal._store()
         if store is None:
             return
+        with journal._cond:
+            waiting = list(journal._pending)
+        for p in waiting:  # rendered outside the store's lock: serving reads go on
+            p.prepare(store._key)
+            time.sleep(0)  # and a serving thread waiting for the interpreter gets it now
         try:
             store.flush()
         except Exception:  # kept waiting (a busy file, a closed store): retried later
