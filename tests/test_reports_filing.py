@@ -261,6 +261,9 @@ def _store_actions() -> set[str]:
             arg = node.args[0]
             if isinstance(arg, ast.Constant):
                 out.add(arg.value)
+            elif (isinstance(arg, ast.IfExp) and isinstance(arg.body, ast.Constant)
+                  and isinstance(arg.orelse, ast.Constant)):
+                out |= {arg.body.value, arg.orelse.value}
             elif isinstance(arg, ast.JoinedStr):
                 prefix = arg.values[0].value if isinstance(arg.values[0], ast.Constant) else ""
                 assert prefix in expand, f"{path}: new computed action {ast.unparse(arg)}"

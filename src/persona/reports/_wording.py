@@ -74,6 +74,9 @@ AUDIT_PHRASES: dict[str, str] = {
     "privacy_reservation": "Privacy budget was reserved for a private computation",
     "privacy_charge": "Privacy budget was spent on a private computation",
     "privacy_settlement": "A reservation of privacy budget was settled",
+    "prefer_non_profiling": "You asked for suggestions that are not based on you",
+    "allow_profiling": "You allowed suggestions based on what you did again",
+    "shown_retention": "How long records of what people were shown are kept was set",
 }
 
 
