@@ -167,9 +167,11 @@ class Pending:
     body: str | None = field(default=None, repr=False)
     prepared: bool = False
 
-    def prepare(self, key: bytes) -> None:
+    def prepare(self, key: bytes, *, pause: bool = False) -> None:
         """Render what was shown as the JSON row (once): each item's text and the keyed
-        digest of its reasons."""
+        digest of its reasons. ``pause``: let other threads run between items (the
+        background writer, so that a serving thread waiting for the interpreter lock gets
+        it after one item, not after the interpreter's switch interval)."""
         recs = self.recs  # (two threads may render it at once: they get the same row)
         if self.prepared:
             return
@@ -186,6 +188,8 @@ class Pending:
                     "kind": None if e is None else e.kind,
                     "reasons_digest": None if e is None else reasons_digest(key, e.reasons),
                 })
+                if pause:
+                    time.sleep(0)
             body = json.dumps({
                 "purpose": self.purpose, "model_version": self.model_version,
                 "at": self.at.isoformat(), "items": items,
@@ -312,8 +316,7 @@ def _run(ref: weakref.ReferenceType[ShownJournal]) -> None:
         with journal._cond:
             waiting = list(journal._pending)
         for p in waiting:  # rendered outside the store's lock: serving reads go on
-            p.prepare(store._key)
-            time.sleep(0)  # and a serving thread waiting for the interpreter gets it now
+            p.prepare(store._key, pause=True)
         try:
             store.flush()
         except Exception:  # kept waiting (a busy file, a closed store): retried later
