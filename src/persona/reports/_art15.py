@@ -9,8 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from persona.errors import ValidationError
-from persona.reports._org import Contact, Recipient, checked
+from persona.reports._org import Contact, Recipient, check_recipients, checked
 from persona.reports._render import Report, Table, days, human_time
 from persona.reports._wording import describe_action
 
@@ -209,14 +208,7 @@ def transparency(store: Any, user: str, *, controller: Any = None, dpo: Any = No
     named = checked(tuple[Recipient, ...], recipients, "recipients")
     sources = checked(dict[str, str], {} if data_sources is None else data_sources,
                       "data_sources")
-    for k, r in enumerate(named):
-        unknown = [p for p in r.purposes if p not in store.purposes]
-        if unknown:
-            raise ValidationError(
-                f"field 'recipients.{k}.purposes': {unknown[0]!r} is not a purpose of this "
-                f"store; use one of {sorted(store.purposes)}",
-                errors=[{"row": None, "field": f"recipients.{k}.purposes",
-                         "message": "unknown purpose"}])
+    check_recipients(named, store.purposes)
     export = store.export(user)
     features = export["features"]
     by_feature: dict[str, dict[str, Any]] = {}

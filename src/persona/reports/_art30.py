@@ -8,8 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from persona.errors import ValidationError
-from persona.reports._org import SAFEGUARDS, Contact, Recipient, Text, Transfer, checked
+from persona.reports._org import (
+    SAFEGUARDS,
+    Contact,
+    Recipient,
+    Text,
+    Transfer,
+    check_recipients,
+    checked,
+)
 from persona.reports._render import Report, Table, days, human_number, human_numbers, now
 from persona.reports._wording import describe_mechanism
 
@@ -212,14 +219,7 @@ def records_of_processing(
     measures = checked(tuple[Text, ...], security_measures, "security_measures")
     subjects = checked(tuple[Text, ...], data_subjects, "data_subjects")
     purposes = store.purposes
-    for k, r in enumerate(named):
-        unknown = [p for p in r.purposes if p not in purposes]
-        if unknown:
-            raise ValidationError(
-                f"field 'recipients.{k}.purposes': {unknown[0]!r} is not a purpose of this "
-                f"store; use one of {sorted(purposes)}",
-                errors=[{"row": None, "field": f"recipients.{k}.purposes",
-                         "message": "unknown purpose"}])
+    check_recipients(named, purposes)
     features = store.features
     rows = []
     for name, spec in sorted(purposes.items()):

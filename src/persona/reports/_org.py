@@ -163,3 +163,15 @@ def checked(kind: Any, value: Any, field: str) -> Any:
                      "message": e["msg"], "input": repr(e.get("input"))[:80]}
                     for e in exc.errors()],
         ) from None
+
+
+def check_recipients(named: tuple[Recipient, ...], purposes: Mapping[str, Any]) -> None:
+    """Every purpose a recipient is named for must be one of the store's ``purposes``."""
+    for k, r in enumerate(named):
+        unknown = [p for p in r.purposes if p not in purposes]
+        if unknown:
+            raise ValidationError(
+                f"field 'recipients.{k}.purposes': {unknown[0]!r} is not a purpose of this "
+                f"store; use one of {sorted(purposes)}",
+                errors=[{"row": None, "field": f"recipients.{k}.purposes",
+                         "message": "unknown purpose"}])
