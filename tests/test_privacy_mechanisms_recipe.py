@@ -142,9 +142,9 @@ def _groups(n: int = 60) -> sp.csr_matrix:
     return sp.csr_matrix(dense)
 
 
-@pytest.mark.parametrize(("alpha", "defaults"), [(0.0, True), (0.5, False)])
+@pytest.mark.parametrize(("alpha", "defaults", "budget"), [(0.0, True, 0.7), (0.5, False, 1.5)])
 def test_dp_als_hands_each_step_the_documented_settings(
-    monkeypatch: pytest.MonkeyPatch, alpha: float, defaults: bool,
+    monkeypatch: pytest.MonkeyPatch, alpha: float, defaults: bool, budget: float,
 ) -> None:
     spies = {name: Spy(monkeypatch, name)
              for name in ("_als_inputs", "_user_vectors", "_item_statistics", "_item_solve")}
@@ -152,14 +152,14 @@ def test_dp_als_hands_each_step_the_documented_settings(
     cfg = DP(epsilon=4.0, max_events_per_person=4, max_value=2.0)
     flags = {} if defaults else {"normalize_users": False, "shrinkage": False}
     Y, spent = private_als_item_factors(X, 3, 2, 0.2, alpha, cfg, random_state=4,
-                                        noise_regularization=0.5, weight_budget=0.7,
+                                        noise_regularization=0.5, weight_budget=budget,
                                         bits=SeededBits(0), **flags)
     scale = spent.noise["scale"]
     # person weights min(1, s / sqrt(n_u)), n_u the kept events (0 counts as 1)
     (R, a, weights), _ = spies["_als_inputs"].calls[0]
     kept = R.getnnz(axis=1)
     assert a == alpha and kept[0] == 0 and kept[1] == 1
-    assert np.allclose(weights, np.minimum(1.0, 0.7 / np.sqrt(np.maximum(kept, 1))))
+    assert np.allclose(weights, np.minimum(1.0, budget / np.sqrt(np.maximum(kept, 1))))
     # data-independent start: N(0, 1/d) from random_state
     users = spies["_user_vectors"].calls
     assert len(users) == 2
