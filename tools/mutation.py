@@ -24,6 +24,7 @@ Usage::
     python tools/mutation.py                 # every target, from scratch
     python tools/mutation.py bounding sampler
     python tools/mutation.py --keep bounding # reuse build/mutation/bounding, rerun survivors
+    python tools/mutation.py --report-only   # report the last run again (justifications edited)
 """
 
 from __future__ import annotations
@@ -385,6 +386,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep", action="store_true",
                         help="reuse the last run's mutants and rerun only those not killed")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/testing.md")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: report the last run's results in build/mutation/")
     args = parser.parse_args(argv)
     by_name = {t.name: t for t in TARGETS}
     unknown = [n for n in args.targets if n not in by_name]
@@ -393,7 +396,11 @@ def main(argv: list[str]) -> int:
     justified = load_justifications()
     results: list[ModuleResult] = []
     for name in args.targets or list(by_name):
-        results += run_target(by_name[name], args.keep)
+        target = by_name[name]
+        if args.report_only:
+            results += _read(target, WORK / name)
+        else:
+            results += run_target(target, args.keep)
     report = WORK / "report.md"
     write_report(results, justified, report)
     failed = []
