@@ -196,6 +196,25 @@ def _mutmut_config(target: Target) -> str:
     ])
 
 
+# mutmut forks every mutant's run from a process that already ran the tests on the original
+# code: a function behind functools.lru_cache would answer from that cache and its mutants
+# would never run. The copied tests clear every persona cache before each test.
+_CLEAR_CACHES = """
+
+# added by tools/mutation.py (only in its copy of the tests)
+@pytest.fixture(autouse=True)
+def _mutation_clears_caches():
+    import sys as _sys
+
+    for _name, _module in list(_sys.modules.items()):
+        if _name.startswith("persona"):
+            for _value in list(vars(_module).values()):
+                _clear = getattr(_value, "cache_clear", None)
+                if callable(_clear):
+                    _clear()
+"""
+
+
 def _prepare(target: Target, keep: bool) -> Path:
     work = WORK / target.name
     if not keep and work.exists():
@@ -207,6 +226,8 @@ def _prepare(target: Target, keep: bool) -> Path:
         shutil.copytree(ROOT / folder, work / folder, copy_function=shutil.copy2,
                         dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".hypothesis"))
+    conftest = work / "tests" / "conftest.py"
+    conftest.write_text((ROOT / "tests" / "conftest.py").read_text() + _CLEAR_CACHES)
     pyproject = (ROOT / "pyproject.toml").read_text()
     (work / "pyproject.toml").write_text(pyproject + _mutmut_config(target))
     return work
