@@ -2,13 +2,14 @@
 #   make demo   creates .venv, installs persona, runs the end-to-end demo
 #   make test   installs the test extras, runs ruff and the whole suite
 #   make docs   installs the docs extras, builds the documentation site into site/
+#   make mutation  installs mutmut, mutation-tests the trust-critical modules (slow; not in test)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.persona-installed
 TSTAMP := $(VENV)/.persona-test-installed
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test lint bench docs mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/persona demo
 
 lint: $(TSTAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
 
 test: $(TSTAMP) lint
 	$(BIN)/python -m pytest
@@ -37,6 +38,11 @@ bench: $(TSTAMP)
 docs: | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[docs]'
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+# TARGETS=bounding runs one target (names in tools/mutation.py); report in build/mutation/
+mutation: $(TSTAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,demo,mutation]'
+	$(BIN)/python tools/mutation.py $(TARGETS)
 
 clean:
 	rm -rf $(VENV) build dist site src/*.egg-info .pytest_cache .ruff_cache

@@ -21,6 +21,7 @@ from persona.privacy import (
     private_item_counts,
     solve_user_factors,
 )
+from persona.privacy._bounding import _random_order
 
 
 def test_cap_keeps_a_uniform_random_subset_not_the_first_k() -> None:
@@ -58,6 +59,131 @@ def test_clipping() -> None:
         bound_contributions(np.ones((2, 2)), 1, 1.0)
     with pytest.raises(ValidationError, match="finite"):
         bound_contributions(sp.csr_matrix([[np.nan]]), 1, 1.0)
+
+
+class ScriptedBits:
+    """Hands out prepared byte strings in order (and fails when asked for more)."""
+
+    def __init__(self, *draws: bytes) -> None:
+        self.draws = list(draws)
+        self.asked: list[int] = []
+
+    def __call__(self, n: int) -> bytes:
+        self.asked.append(n)
+        draw = self.draws.pop(0)
+        assert len(draw) == n
+        return draw
+
+
+def _words(*values: int) -> bytes:
+    return np.array(values, dtype=np.uint64).tobytes()
+
+
+def _no_bits(n: int) -> bytes:
+    raise AssertionError("drew randomness for a matrix within the cap")
+
+
+def test_cap_redraws_a_draw_with_a_tie_inside_a_row() -> None:
+    X = sp.csr_matrix(np.ones((2, 3)))  # two people, 3 items each, cap 1
+    # first draw: row 0 distinct, row 1 ties its first two entries (not the overall minimum)
+    # second draw: row 0 keeps item 1, row 1 keeps item 2
+    first = _words(3 << 24, 1 << 24, 2 << 24, 5 << 24, 5 << 24, 7 << 24)
+    second = _words(3 << 24, 1 << 24, 2 << 24, 9 << 24, 8 << 24, 1 << 24)
+    bits = ScriptedBits(first, second)
+    C = cap_events(X, 1, bits=bits)
+    assert bits.asked == [48, 48]
+    assert C.indices.tolist() == [1, 2]
+    assert C.indptr.tolist() == [0, 1, 2]
+
+
+def test_cap_sort_keys_keep_40_random_bits() -> None:
+    # keys that differ only in bit 24 of the random word (the lowest one kept) are no tie
+    X = sp.csr_matrix(np.ones((1, 3)))
+    bits = ScriptedBits(_words(1 << 24, 0, 2 << 24))
+    assert cap_events(X, 1, bits=bits).indices.tolist() == [1]
+    assert bits.asked == [24]
+
+
+def test_both_sort_paths_choose_the_same_order_from_the_same_bytes() -> None:
+    rng = np.random.default_rng(4)
+    local = np.repeat(np.arange(60), rng.integers(2, 9, size=60)).astype(np.uint64)
+    packed = _random_order(local, 60, SeededBits(5))
+    two_keys = _random_order(local, 60, SeededBits(5), packed_rows=60)  # not below: two keys
+    assert np.array_equal(packed, two_keys)
+    assert sorted(packed.tolist()) == list(range(local.size))  # a permutation
+    assert np.all(np.diff(local[packed].astype(np.int64)) >= 0)  # grouped by row
+    assert not np.array_equal(packed, np.arange(local.size))  # shuffled within rows
+
+
+def test_the_packed_key_is_used_only_below_packed_rows() -> None:
+    local = np.array([0, 0, 1, 1], dtype=np.uint64)
+    tied, fresh = _words(0, 0, 1 << 24, 2 << 24), _words(1 << 24, 0, 0, 1 << 24)
+    packed = ScriptedBits(tied, fresh)  # the packed path redraws the tie
+    assert _random_order(local, 2, packed, packed_rows=3).tolist() == [1, 0, 2, 3]
+    assert len(packed.asked) == 2
+    two_keys = ScriptedBits(tied)  # two keys: one draw, a stable sort
+    assert _random_order(local, 2, two_keys, packed_rows=2).tolist() == [0, 1, 2, 3]
+
+
+def test_a_matrix_within_the_cap_is_returned_without_drawing() -> None:
+    X = sp.csr_matrix([[1.0, 2.0, 0.0], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0]])
+    C = cap_events(X, 2, bits=_no_bits)  # the largest row is exactly at the cap
+    assert (C != X).nnz == 0
+    assert cap_events(sp.csr_matrix((2, 3)), 1, bits=_no_bits).nnz == 0
+
+
+def test_cap_with_rows_below_at_and_above_it() -> None:
+    X = sp.csr_matrix(np.array([
+        [1.0, 2.0, 0.0, 0.0, 0.0],   # below the cap of 3
+        [1.0, 2.0, 3.0, 0.0, 0.0],   # at it
+        [1.0, 2.0, 3.0, 4.0, 0.0],   # above: keeps 3 of 4
+        [0.0, 0.0, 0.0, 0.0, 0.0],
+        [5.0, 6.0, 7.0, 8.0, 0.0],   # above; the last column stays empty
+    ]))
+    C = cap_events(X, 3, bits=SeededBits(2))
+    assert C.shape == X.shape
+    assert C.getnnz(axis=1).tolist() == [2, 3, 3, 0, 3]
+    assert (C[:2] != X[:2]).nnz == 0  # rows within the cap are unchanged
+    for r in (2, 4):
+        assert set(zip(C[r].indices, C[r].data, strict=True)) <= set(
+            zip(X[r].indices, X[r].data, strict=True))
+    assert C.has_sorted_indices and np.all(np.diff(C.indices[C.indptr[2]:C.indptr[3]]) > 0)
+
+
+def test_a_cap_of_one_is_allowed_and_zero_is_refused() -> None:
+    C = cap_events(sp.csr_matrix(np.ones((3, 4))), 1, bits=SeededBits(0))
+    assert C.getnnz(axis=1).tolist() == [1, 1, 1]
+    with pytest.raises(ValidationError) as refused:
+        cap_events(sp.csr_matrix(np.ones((1, 2))), 0)
+    assert refused.value.code == "validation_error"
+    assert "max_events" in str(refused.value)
+
+
+def test_bounding_leaves_its_input_alone_and_works_in_floats() -> None:
+    X = sp.csr_matrix(np.array([[3.0, 0.5, 2.0]]))
+    before = X.copy()
+    B = bound_contributions(X, 5, 1.0)
+    assert (before != X).nnz == 0 and B.data.tolist() == [1.0, 0.5, 1.0]
+    counts = sp.csr_matrix(np.array([[3, 0, 1]], dtype=np.int64))  # integer counts
+    B = bound_contributions(counts, 5, 0.5)
+    assert B.dtype == np.float64 and B.data.tolist() == [0.5, 0.5]
+    assert counts.data.tolist() == [3, 1]
+
+
+def test_clip_rows_is_exact_where_it_can_be_and_never_over_the_bound() -> None:
+    # rows within the bound, and a row exactly at it, come back bit for bit
+    M = np.array([[0.6, 0.8], [0.3, 0.4], [0.0, 0.9]])
+    assert np.array_equal(clip_rows(M, 1.0), M)
+    # small rows scale to a small bound exactly as to a large one
+    assert np.allclose(clip_rows(np.array([[0.3, 0.4]]), 0.1), [[0.06, 0.08]])
+    # scaling to the bound can land a hair above it in floating point: the guard pulls it back
+    rng = np.random.default_rng(0)
+    M = rng.normal(size=(2000, 8)) * rng.uniform(0.1, 100, size=(2000, 1))
+    for bound in (0.3, 1.0, 2.5):
+        out = clip_rows(M, bound)
+        norms = np.linalg.norm(out, axis=1)
+        assert np.all(norms <= bound)
+        assert np.allclose(norms[np.linalg.norm(M, axis=1) > bound], bound)
 
 
 def _two_groups(n_users: int = 600, seed: int = 0) -> sp.csr_matrix:

@@ -3,6 +3,7 @@ the exact slow path on its own, agreement with OpenDP's own samples, and grid ro
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from fractions import Fraction
@@ -153,4 +154,5 @@ def test_noise_comes_from_the_os_by_default(monkeypatch) -> None:
     monkeypatch.setattr(_sampler, "OS_BITS", spy)
     discrete_gaussian(2.0, 10, bits=_sampler.OS_BITS)
     assert calls
-    assert _sampler.discrete_gaussian.__kwdefaults__["bits"] is os.urandom
+    # through the signature, so a wrapper (a decorator, mutmut's trampoline) keeps it readable
+    assert inspect.signature(_sampler.discrete_gaussian).parameters["bits"].default is os.urandom

@@ -29,6 +29,30 @@ def _as_csr(X: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
     return csr
 
 
+_PACKED_ROWS = 1 << 24
+"""Rows that one packed sort key tells apart: the row takes its top 24 bits."""
+
+
+def _random_order(
+    local: NDArray[np.uint64], n_rows: int, bits: RandomBits, packed_rows: int = _PACKED_ROWS
+) -> NDArray[np.intp]:
+    """An order of the entries that groups them by ``local`` (their row, ascending) and is
+    uniformly random within each row; fewer than ``packed_rows`` rows take the fast path."""
+    if n_rows < packed_rows:
+        # one sort on (row, 40 random bits); ties would favour earlier entries, so a draw
+        # with any tie inside a row is redrawn whole (rare): the order stays uniform
+        while True:
+            rand = np.frombuffer(bits(8 * local.size), dtype=np.uint64) >> np.uint64(24)
+            key = (local << np.uint64(40)) | rand
+            order = np.argsort(key)  # the keys are distinct, so every sort agrees
+            sorted_key = key[order]
+            if not np.any(sorted_key[1:] == sorted_key[:-1]):
+                return order
+    # more rows than the packed key holds: sort on (row, 64 random bits) as two keys
+    rand = np.frombuffer(bits(8 * local.size), dtype=np.uint64)
+    return np.lexsort((rand, local))
+
+
 def cap_events(
     X: sp.spmatrix | sp.sparray, max_events: int, *, bits: RandomBits = OS_BITS
 ) -> sp.csr_matrix:
@@ -66,19 +90,7 @@ def cap_events(
     heavy_rows = np.flatnonzero(counts > max_events)
     heavy = np.flatnonzero(counts[rows] > max_events)  # entries of rows over the cap
     local = np.searchsorted(heavy_rows, rows[heavy]).astype(np.uint64)
-    if heavy_rows.size < (1 << 24):
-        # one sort on (row, 40 random bits); ties would favour earlier entries, so a draw
-        # with any tie inside a row is redrawn whole (rare): the kept subset stays uniform
-        while True:
-            rand = np.frombuffer(bits(8 * heavy.size), dtype=np.uint64) >> np.uint64(24)
-            key = (local << np.uint64(40)) | rand
-            order = np.argsort(key, kind="stable")
-            sorted_key = key[order]
-            if not np.any(sorted_key[1:] == sorted_key[:-1]):
-                break
-    else:  # pragma: no cover - more than 16 million heavy rows
-        rand = np.frombuffer(bits(8 * heavy.size), dtype=np.uint64)
-        order = np.lexsort((rand, local))
+    order = _random_order(local, heavy_rows.size, bits)
     starts = np.searchsorted(local[order], np.arange(heavy_rows.size, dtype=np.uint64))
     rank = np.arange(heavy.size) - np.repeat(starts, counts[heavy_rows])
     keep[heavy[order[rank >= max_events]]] = False
