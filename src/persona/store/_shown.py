@@ -216,12 +216,17 @@ class ShownJournal:
         return len(self._pending)
 
     def add(self, pending: Pending) -> None:
-        """Queue a request. Its row (text, digests) is rendered by the background writer
-        before it takes the store's lock (or by whoever flushes first), not in the serving
-        call: a served explanation is built from a snapshot of the model that served it,
-        so what is rendered later is what the caller got (and when the caller read the
-        text first, the same text, kept)."""
+        """Queue a request. Its row (text, digests) is rendered now, in the caller's
+        thread and outside the store's lock; only the SQL waits for the group commit.
+        (Rendering it later, in the background writer, was measured too, on 2 busy cores:
+        p50 1.3 ms instead of 4.9 ms on Online Retail, but p99 97 ms instead of 7.6 ms on
+        the 100,000-person synthetic set; the cause of that tail was not found, so the
+        predictable variant is kept.) A served
+        summary keeps the text rendered here, so the caller's ``.text`` is not rendered
+        twice."""
         store = self._store()
+        if store is not None:
+            pending.prepare(store._key)
         with self._cond:
             if not self._pending and store is not None:
                 _HELD[id(self)] = store  # kept until written, even if the caller drops it
