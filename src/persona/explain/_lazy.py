@@ -136,7 +136,8 @@ class Reasons(Sequence[Reason]):
     ``==`` against a list of reasons; JSON output is the same list.
     """
 
-    __slots__ = ("_all", "_built", "_k", "_listed", "_namer", "_score", "_split", "_totals")
+    __slots__ = ("_all", "_built", "_col", "_k", "_listed", "_namer", "_score", "_split",
+                 "_totals")
 
     def __init__(self, split: Split, k: int, score: float, namer: Namer | None = None) -> None:
         self._split, self._k, self._score, self._namer = split, k, score, namer
@@ -144,13 +145,16 @@ class Reasons(Sequence[Reason]):
         self._listed: list[int] | None = None
         self._built: list[Reason] | None = None
         self._totals: tuple[float, float] | None = None
+        self._col: np.ndarray | None = None
 
     def summary(self, namer: Namer) -> Reasons:
         """The summary form of the same reasons (one shared decomposition)."""
         return Reasons(self._split, self._k, self._score, namer)
 
     def _column(self) -> np.ndarray:
-        return self._split.parts()[:, self._k]
+        if self._col is None:
+            self._col = self._split.parts()[:, self._k]
+        return self._col
 
     def _order(self) -> list[int]:
         """Every reason's position, largest first (justifications: positive ones, capped)."""
@@ -208,9 +212,9 @@ class Reasons(Sequence[Reason]):
     def totals(self) -> tuple[float, float]:
         """(support, against): the sums of the positive and of the negative parts."""
         if self._totals is None:
-            values = self._column()[self._order()].tolist()
-            self._totals = (math.fsum(v for v in values if v > 0),
-                            math.fsum(v for v in values if v < 0))
+            values = self._column()[self._order()]
+            self._totals = (math.fsum(values[values > 0].tolist()),
+                            math.fsum(values[values < 0].tolist()))
         return self._totals
 
     def rest(self) -> tuple[int, float | None]:
