@@ -144,3 +144,39 @@ def test_a_model_refuses_a_block_that_is_not_a_list() -> None:
     assert "sku-1" not in {r.item for r in p.model_.recommend("p1", n=23, explain=False)}
     assert np.array_equal(
         p.model_.recommend_arrays(["p1"], n=2).lengths, np.array([2]))
+
+
+def test_the_audit_check_catches_a_choice_edited_behind_its_back(tmp_path: Path) -> None:
+    """The profiling table is compared with the audit log's choices: a choice inserted,
+    deleted, or kept after its undo or an erasure, directly in the file, is reported."""
+    import sqlite3
+
+    path = tmp_path / "shop.db"
+    p = _personalizer(str(path))
+    store = p.store
+    store.prefer_non_profiling("p0", source="settings page")
+    store.prefer_non_profiling("p1", source="settings page")
+    store.allow_profiling("p1", source="settings page")
+    store.prefer_non_profiling("p2", source="settings page")
+    store.erase("p2")
+    store.flush()
+    assert store.audit.verify()
+    codes = dict(store._con.execute("SELECT ext, id FROM subjects").fetchall())
+    store.close()
+
+    def edited(sql: str, *args: object) -> list[str]:
+        con = sqlite3.connect(path)
+        with con:
+            con.execute(sql, args)
+        con.close()
+        with persona.Store(path) as again:
+            return again.audit.problems()
+
+    assert edited("DELETE FROM profiling WHERE subject_id = ?", codes["p0"])
+    assert edited("INSERT INTO profiling(subject_id, at, source) VALUES (?, 0, 'x')",
+                  codes["p0"]) == []  # (put back: the file matches its log again)
+    assert edited("INSERT INTO profiling(subject_id, at, source) VALUES (?, 0, 'x')",
+                  codes["p1"])  # undone, yet held
+    assert edited("DELETE FROM profiling WHERE subject_id = ?", codes["p1"]) == []
+    assert edited("INSERT INTO profiling(subject_id, at, source) VALUES (?, 0, 'x')",
+                  codes["p3"])  # never chosen

@@ -337,10 +337,52 @@ class ConsentRows:
         return self._found
 
 
+PROFILING_ACTIONS = frozenset({"prefer_non_profiling", "allow_profiling"})
+
+
+class ProfilingRows:
+    """The ``profiling`` table (who asked for suggestions not based on them) against the
+    latest ``prefer_non_profiling`` / ``allow_profiling`` entry of each person, erasures
+    after it removing the row."""
+
+    def __init__(self, erased: dict[str, int]) -> None:
+        self._erased = erased
+        self._latest: dict[str, tuple[int, str]] = {}  # pseudonym -> (seq, action)
+
+    def see(self, seq: int, action: str, subject: str | None) -> None:
+        if subject is not None:
+            self._latest[subject] = (seq, action)
+
+    def problems(self, con: sqlite3.Connection, pseudonym: Callable[[str], str]) -> list[str]:
+        held = {pseudonym(str(ext)) for (ext,) in con.execute(
+            "SELECT s.ext FROM profiling pr JOIN subjects s ON s.id = pr.subject_id")}
+        orphans = con.execute(
+            "SELECT count(*) FROM profiling pr LEFT JOIN subjects s ON s.id = pr.subject_id "
+            "WHERE s.id IS NULL").fetchone()[0]
+        chosen = {
+            subject for subject, (seq, action) in self._latest.items()
+            if action == "prefer_non_profiling" and self._erased.get(subject, 0) < seq
+        }
+        found = []
+        if held - chosen or orphans:
+            found.append(
+                f"{len(held - chosen) + orphans} non-profiling choice(s) in the store were not "
+                "recorded in the audit log (inserted directly, or kept after an undo or an "
+                "erasure)"
+            )
+        if chosen - held:
+            found.append(
+                f"{len(chosen - held)} non-profiling choice(s) recorded in the audit log are "
+                "missing from the store (deleted directly)"
+            )
+        return found
+
+
 # ---------------------------------------------------------------------- both
 class TableCheck:
     """Fed every audit entry in chain order by :meth:`AuditLog.problems`; then lists where
-    the consent, ledger and budget tables differ from what the entries recorded.
+    the consent, ledger, budget and non-profiling tables differ from what the entries
+    recorded.
 
     Must be made, fed and asked inside one read transaction, so that it sees the same
     snapshot of the tables as the chain."""
@@ -356,15 +398,20 @@ class TableCheck:
         self._con = con
         self._consent = ConsentRows(con, pseudonym, erased)
         self._privacy = PrivacyRows()
+        self._profiling = ProfilingRows(erased)
+        self._pseudonym = pseudonym
 
     def entry(self, seq: int, action: str, subject: str | None, detail: str) -> None:
         if action in CONSENT_ACTIONS:
             self._consent.see(seq, subject, _object(detail))
         elif action in PRIVACY_ACTIONS:
             self._privacy.see(seq, action, _object(detail))
+        elif action in PROFILING_ACTIONS:
+            self._profiling.see(seq, action, subject)
 
     def problems(self) -> list[str]:
-        return self._consent.problems() + self._privacy.problems(self._con)
+        return (self._consent.problems() + self._privacy.problems(self._con)
+                + self._profiling.problems(self._con, self._pseudonym))
 
 
 def _object(detail: str) -> dict[str, Any]:
