@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import persona
@@ -91,3 +92,14 @@ def writer_process(path: str, worker: int, batches: int, size: int) -> None:
         if b % 5 == 0:
             store.scope("personalization").events()
     store.close()
+
+
+def file_bytes(path: Path) -> bytes:
+    """Every byte of a store file on disk: the file and its write-ahead log, shared
+    memory and rollback journal, where they exist."""
+    out = b""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        p = Path(str(path) + suffix)
+        if p.exists():
+            out += p.read_bytes()
+    return out

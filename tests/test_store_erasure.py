@@ -8,18 +8,9 @@ from pathlib import Path
 import pytest
 
 import persona
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, event, file_bytes, shop
 
 SECRET = "erase-me-7f3a9c@example.com"
-
-
-def file_bytes(path: Path) -> bytes:
-    out = b""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        p = Path(str(path) + suffix)
-        if p.exists():
-            out += p.read_bytes()
-    return out
 
 
 def test_erase_removes_every_trace_of_the_id_from_the_file(tmp_path: Path) -> None:

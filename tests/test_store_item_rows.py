@@ -9,19 +9,10 @@ from pathlib import Path
 import pytest
 
 import persona
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, event, file_bytes, shop
 
 SECRET = "erase-me-4b2d@example.com"
 RARE = "rare-sku-only-she-had-91c4"  # an item id as telling as the person's
-
-
-def file_bytes(path: Path) -> bytes:
-    out = b""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        p = Path(str(path) + suffix)
-        if p.exists():
-            out += p.read_bytes()
-    return out
 
 
 def items(store: persona.Store) -> set[str]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import persona
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, event, file_bytes, shop
 
 SOURCE, NOTICE = "signup form v3 at the till", "notice-2026-10-b"
 
@@ -93,15 +93,6 @@ def _setup(store: persona.Store) -> None:
                          retention_days=None)
 
 
-def _file_bytes(path: Path) -> bytes:
-    out = b""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        p = Path(str(path) + suffix)
-        if p.exists():
-            out += p.read_bytes()
-    return out
-
-
 def _cells(path: Path) -> list[Any]:
     con = sqlite3.connect(path)
     try:
@@ -138,7 +129,7 @@ def test_key_held_outside_is_nowhere_in_the_file(tmp_path: Path) -> None:
     assert store.audit.verify()
     store.close()
 
-    raw = _file_bytes(path)
+    raw = file_bytes(path)
     assert key not in raw
     assert key.hex().encode() not in raw and key.hex().upper().encode() not in raw
     # nothing in any table works as the key: the pseudonym of "u2" (still in the audit
