@@ -276,21 +276,17 @@ def attach_explanations(
     reasons, their totals and the text are computed on first read, from a snapshot of
     the model taken now (:mod:`persona.explain._lazy`).
     """
-    from persona.models._base import _recommendation
-
     summary = _check_detail(detail)
     ctx = _context(model)
     kind = _kind(model)
     labels = _labels(model, None)
     model_name = type(model).__name__
     with no_gc_pauses():
-        return _attach(model, users, lists, ctx, kind, labels, model_name, _recommendation,
-                       data, summary)
+        return _attach(model, users, lists, ctx, kind, labels, model_name, data, summary)
 
 
 def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommendation]],
             ctx: _Context, kind: str, labels: Mapping[str, str], model_name: str,
-            _recommendation: Any,
             data: tuple[list[DataUsed], list[DataNotUsed], LineageRef | None] | None = None,
             summary: bool = True) -> list[list[Recommendation]]:
     used, not_used, lineage = data or (ctx.data_used, ctx.data_not_used, ctx.lineage)
