@@ -25,6 +25,7 @@ from persona.errors import ValidationError
 from persona.explain._lazy import (
     Namer,
     Reasons,
+    Said,
     lazy_evidence,
     lazy_explanation,
     lazy_rest,
@@ -45,7 +46,7 @@ from persona.explain._model import (
     Rest,
     text_key,
 )
-from persona.explain._text import render
+from persona.explain._text import choose, extra_sentences, render, templates
 
 if TYPE_CHECKING:
     from persona.models import Recommender
@@ -229,16 +230,39 @@ def _reasons_for(
     return split_reasons(model, kind, row, cols, scores, labels, feature, meta)
 
 
-def _namer(fields: dict[str, Any], wanted: frozenset[str] = frozenset()) -> Namer:
+def _namer(fields: dict[str, Any], wanted: frozenset[str] = frozenset(),
+           text: tuple[dict[str, Any], list[str]] | None = None) -> Namer:
     """What a summary lists: the reasons the full form's text (rendered from ``fields``,
-    the explanation's other fields) names, and the reasons of ``wanted``."""
+    the explanation's other fields) names, and the reasons of ``wanted``. ``text``: the
+    templates and :func:`~persona.explain._text.extra_sentences` of ``fields`` when the
+    caller holds them already (the items of one served list share them)."""
+    if text is None or fields["kind"] == "curated":
+        def named(reasons: list[Said]) -> tuple[list[str], str]:
+            e = _fast(Explanation, {**fields, "reasons": reasons}, _EXPL_FIELDS)
+            said, named = render(e)
+            return [r.item for r in named], said
+    else:
+        t, extra = text
+        view = _TextOf(fields)
 
-    def named(reasons: list[Reason]) -> tuple[list[str], str]:
-        e = _fast(Explanation, {**fields, "reasons": reasons}, _EXPL_FIELDS)
-        text, named = render(e)
-        return [r.item for r in named], text
+        def named(reasons: list[Said]) -> tuple[list[str], str]:
+            view.reasons = reasons
+            said, named = choose(view, t, extra)
+            return [r.item for r in named], said
 
     return Namer(named, wanted, text_key(fields))
+
+
+class _TextOf:
+    """The fields of an explanation that its text reads (see
+    :func:`~persona.explain._text.choose`), without building the explanation."""
+
+    __slots__ = ("item", "kind", "label", "rank", "reasons", "seen")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.item, self.kind, self.label = fields["item"], fields["kind"], fields["label"]
+        self.rank, self.seen = fields["rank"], fields["seen"]
+        self.reasons: list[Said] = []
 
 
 def _check_detail(detail: Any) -> bool:
@@ -311,13 +335,14 @@ class _Served:
     first read (:func:`persona.explain._lazy.lazy_explanation`), the score decomposition
     once for the whole list, from the snapshot of the model that served it."""
 
-    __slots__ = ("_reasons", "_seen", "recs", "row", "shared")
+    __slots__ = ("_reasons", "_seen", "_text", "recs", "row", "shared")
 
     def __init__(self, shared: tuple[Any, ...], row: int | None,
                  recs: list[Recommendation]) -> None:
         self.shared, self.row, self.recs = shared, row, recs
         self._reasons: Sequence[Sequence[Reason]] | None = None
         self._seen: list[bool] = []
+        self._text: tuple[dict[str, Any], list[str]] | None = None
 
     def fields(self, k: int) -> dict[str, Any]:
         model, kind, labels, model_name, ctx, used, not_used, lineage, summary = self.shared
@@ -338,7 +363,12 @@ class _Served:
         }
         if isinstance(rs, Reasons):
             if summary:
-                rs = rs.summary(_namer(dict(fields), frozenset([r.item] if seen else [])))
+                if self._text is None:  # the same for every item of the list
+                    t = templates(fields["language"])
+                    e = _fast(Explanation, dict(fields), _EXPL_FIELDS)
+                    self._text = (t, extra_sentences(e, t))
+                rs = rs.summary(_namer(dict(fields), frozenset([r.item] if seen else []),
+                                       self._text))
                 fields.update(reasons=rs, rest=lazy_rest(rs))
             elif kind == "decomposition":
                 fields["evidence"] = lazy_evidence(rs)

@@ -19,7 +19,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from persona.explain._model import Evidence, Explanation, Reason, Rest
 if TYPE_CHECKING:
     from persona.models import Recommender
 
-__all__ = ["TOP", "Namer", "Reasons", "Split", "lazy_evidence", "lazy_explanation",
+__all__ = ["TOP", "Namer", "Reasons", "Said", "Split", "lazy_evidence", "lazy_explanation",
            "lazy_rest", "snapshot"]
 
 #: Positive reasons the text may name (it names at most three).
@@ -61,18 +61,29 @@ def snapshot(model: Recommender) -> Recommender:
     return copy.copy(model)
 
 
+class Said(NamedTuple):
+    """The fields of a :class:`Reason` that the text reads (what a summary's text is
+    rendered from before its reasons are built)."""
+
+    item: str
+    label: str
+    contribution: float | None
+    similarity: float | None
+    feature: str | None
+
+
 class Namer:
     """Which reasons a summary lists: called with the top reasons (and the reasons of the
     items in ``wanted``), it returns the ids the full form's text names, plus ``wanted``."""
 
     __slots__ = ("fn", "key", "text", "wanted")
 
-    def __init__(self, fn: Callable[[list[Reason]], tuple[list[str], str]],
+    def __init__(self, fn: Callable[[list[Said]], tuple[list[str], str]],
                  wanted: frozenset[str] = frozenset(), key: tuple[Any, ...] = ()) -> None:
         self.fn, self.wanted, self.key = fn, wanted, key
         self.text: str | None = None
 
-    def __call__(self, reasons: list[Reason]) -> set[str]:
+    def __call__(self, reasons: list[Said]) -> set[str]:
         named, self.text = self.fn(reasons)
         return set(named) | self.wanted
 
@@ -87,8 +98,8 @@ class Split:
     (``kind="decomposition"``) or the similarity of each history item to each item
     (``"justification"``), computed for all the items at once on first read."""
 
-    __slots__ = ("_parts", "_whence", "cols", "feature", "hist", "kind", "labels", "meta",
-                 "model", "names", "row", "shown")
+    __slots__ = ("_orders", "_parts", "_whence", "cols", "feature", "hist", "kind", "labels",
+                 "meta", "model", "names", "row", "shown")
 
     def __init__(self, model: Recommender, kind: str, row: int, cols: np.ndarray,
                  labels: Mapping[str, str], feature: str | None,
@@ -96,6 +107,7 @@ class Split:
         self.model, self.kind, self.row, self.cols = model, kind, row, cols
         self.labels, self.feature, self.meta = labels, feature, meta
         self._parts: np.ndarray | None = None
+        self._orders: list[list[int]] | None = None
         self.hist: np.ndarray | None = None
         self.names: list[str] | None = None
         self.shown: list[str] = []
@@ -114,6 +126,20 @@ class Split:
                     parts[:, k] = np.asarray(m._similar_scores(int(j)), dtype=np.float64)[hist]
             self.hist, self._parts = hist, parts
         return self._parts
+
+    def order(self, k: int) -> list[int]:
+        """Every reason's position for item ``k``, largest first (decompositions: the
+        non-zero parts; justifications: the positive ones of the largest
+        :data:`JUSTIFICATION_LIMIT`), sorted for all the items at once."""
+        if self._orders is None:
+            parts = self.parts()
+            ranked = np.argsort(-parts, axis=0, kind="stable")  # column by column
+            if self.kind != "decomposition":
+                ranked = ranked[:JUSTIFICATION_LIMIT]
+            values = np.take_along_axis(parts, ranked, axis=0)
+            keep = values != 0 if self.kind == "decomposition" else values > 0
+            self._orders = [ranked[keep[:, c], c].tolist() for c in range(parts.shape[1])]
+        return self._orders[k]
 
     def columns(self) -> tuple[list[str], list[str], list[tuple[str | None, datetime | None]]]:
         if self.names is None:
@@ -159,13 +185,7 @@ class Reasons(Sequence[Reason]):
     def _order(self) -> list[int]:
         """Every reason's position, largest first (justifications: positive ones, capped)."""
         if self._all is None:
-            parts = self._column()
-            if self._split.kind == "decomposition":
-                nz = np.flatnonzero(parts)
-                self._all = nz[np.argsort(-parts[nz], kind="stable")].tolist()
-            else:
-                order = np.argsort(-parts, kind="stable")[:JUSTIFICATION_LIMIT]
-                self._all = [j for j in order.tolist() if parts[j] > 0]
+            self._all = self._split.order(self._k)
         return self._all
 
     def _positions(self) -> list[int]:
@@ -186,8 +206,9 @@ class Reasons(Sequence[Reason]):
         candidates = [j for j in order[:TOP] if parts[j] > 0]
         names = self._split.columns()[0]
         wanted = namer.wanted
-        extra = [j for j in order if names[j] in wanted and j not in candidates]
-        keep = namer(self._make(candidates + extra))
+        extra = ([j for j in order if names[j] in wanted and j not in candidates] if wanted
+                 else [])
+        keep = namer(self._said(candidates + extra))
         listed = [j for j in candidates if names[j] in keep] or candidates[:1]
         listed += [j for j in extra if names[j] in keep]
         return sorted(listed, key=order.index)
@@ -223,6 +244,16 @@ class Reasons(Sequence[Reason]):
         if self._split.kind != "decomposition":
             return len(others), None
         return len(others), math.fsum(self._column()[others].tolist())
+
+    def _said(self, positions: list[int]) -> list[Said]:
+        """What the text reads of the reasons at ``positions`` (no share, so no totals)."""
+        names, shown, whence = self._split.columns()
+        values = self._column()[positions].tolist()
+        if self._split.kind != "decomposition":
+            return [Said(names[j], shown[j], None, v, whence[j][0])
+                    for j, v in zip(positions, values, strict=True)]
+        return [Said(names[j], shown[j], v, None, whence[j][0])
+                for j, v in zip(positions, values, strict=True)]
 
     def _make(self, positions: list[int]) -> list[Reason]:
         names, shown, whence = self._split.columns()

@@ -132,21 +132,34 @@ def _pieces(template: str) -> tuple[tuple[str, str | None], ...] | None:
     return tuple(parsed)
 
 
-def _fill(template: str, **values: str) -> tuple[str, int, int]:
-    """``template.format(**values)`` with its (words, syllables), counted from the cached
-    counts of the pieces when the template allows it (:func:`_pieces`)."""
-    text = template.format(**values)
+@cache
+def _template_counts(template: str) -> tuple[int, int, tuple[str, ...]] | None:
+    """(words, syllables) of ``template``'s literal text and its fields, when the words of
+    a filled template are the words of its pieces (:func:`_pieces`); ``None`` otherwise."""
     pieces = _pieces(template)
     if pieces is None:
-        return (text, *_stats(text))
+        return None
     words = syllables = 0
+    fields = []
     for lit, field in pieces:
         w, s = _stats(lit)
         words, syllables = words + w, syllables + s
         if field is not None:
-            w, s = _stats(str(values[field]))
-            words, syllables = words + w, syllables + s
-    return text, words, syllables
+            fields.append(field)
+    return words, syllables, tuple(fields)
+
+
+def _count(template: str, values: dict[str, str]) -> tuple[int, int]:
+    """The (words, syllables) of ``template.format(**values)``, from the cached counts of
+    its pieces when the template allows it, without formatting it."""
+    base = _template_counts(template)
+    if base is None:
+        return _stats(template.format(**values))
+    words, syllables, fields = base
+    for field in fields:
+        w, s = _stats(str(values[field]))
+        words, syllables = words + w, syllables + s
+    return words, syllables
 
 
 def reading_ease(text: str, sentences: int | None = None) -> float:
@@ -190,40 +203,67 @@ def _why(e: Explanation, t: dict[str, Any], k: int, short: bool = False) -> tupl
 def _why_counted(e: Explanation, t: dict[str, Any], k: int, short: bool,
                  top3: list[Any]) -> tuple[str, list[Any], int, int]:
     """:func:`_why` from the top three positive reasons, with its (words, syllables)."""
-    w = t["why_short"] if short else t["why"]
-    item = nice_label(e.label)
-    if e.kind == "non_personalised":
-        return _named(_fill(str(w["popular"]), item=item), [])
-    if e.seen:
-        return _named(_seen(e, t, item), [])
-    top = top3[:max(k, 1)] if e.kind == "decomposition" else top3[:min(max(k, 1), 2)]
-    if not top:  # no reason from the person's own data speaks for the item
-        return _named(_fill(str(w["none"]), item=item), [])
-    verb = _verb({r.feature for r in top}, t)
-    if k == 0:
-        return _named(_fill(str(w["bare"]), item=item, verb=verb), [])
-    labels = [nice_label(r.label) for r in top]
-    keys = (["one", "two", "three"] if e.kind == "decomposition"
-            else ["like_one", "like_two"])
-    key = keys[len(top) - 1]
-    if key not in w:  # the short forms name at most two
-        key = keys[1]
-        top, labels = top[:2], labels[:2]
-    names = dict(zip("abc", labels, strict=False))
-    return _named(_fill(str(w[key]), item=item, verb=verb, **names), top)
+    template, values, named = _why_parts(e, t, k, short, top3)
+    return (_end(template.format(**values)), named, *_count(template, values))
 
 
-def _named(filled: tuple[str, int, int], named: list[Any]) -> tuple[str, list[Any], int, int]:
-    text, words, syllables = filled
-    return _end(text), named, words, syllables
+def _why_parts(e: Explanation, t: dict[str, Any], k: int, short: bool,
+               top3: list[Any]) -> tuple[str, dict[str, str], list[Any]]:
+    """The template of the "why" part, the values to fill it with, and the reasons it
+    names (see :func:`_why`)."""
+    return _Why(e, t, top3).parts(k, short)
 
 
-def _seen(e: Explanation, t: dict[str, Any], item: str) -> tuple[str, int, int]:
+class _Why:
+    """What the "why" part of one explanation is made of, each piece computed once while
+    :func:`render` tries its forms."""
+
+    __slots__ = ("_labels", "_verbs", "e", "item", "t", "top3")
+
+    def __init__(self, e: Explanation, t: dict[str, Any], top3: list[Any]) -> None:
+        self.e, self.t, self.top3 = e, t, top3
+        self.item = nice_label(e.label)
+        self._labels: list[str] | None = None
+        self._verbs: dict[int, str] = {}
+
+    def _verb(self, n: int) -> str:
+        verb = self._verbs.get(n)
+        if verb is None:
+            verb = self._verbs[n] = _verb({r.feature for r in self.top3[:n]}, self.t)
+        return verb
+
+    def parts(self, k: int, short: bool) -> tuple[str, dict[str, str], list[Any]]:
+        e, t, top3, item = self.e, self.t, self.top3, self.item
+        w = t["why_short"] if short else t["why"]
+        if e.kind == "non_personalised":
+            return str(w["popular"]), {"item": item}, []
+        if e.seen:
+            return (*_seen(e, t, item), [])
+        n = max(k, 1) if e.kind == "decomposition" else min(max(k, 1), 2)
+        top = top3[:n]
+        if not top:  # no reason from the person's own data speaks for the item
+            return str(w["none"]), {"item": item}, []
+        if k == 0:
+            return str(w["bare"]), {"item": item, "verb": self._verb(len(top))}, []
+        if self._labels is None:
+            self._labels = [nice_label(r.label) for r in top3]
+        keys = (("one", "two", "three") if e.kind == "decomposition"
+                else ("like_one", "like_two"))
+        key = keys[len(top) - 1]
+        if key not in w:  # the short forms name at most two
+            key = keys[1]
+            top = top[:2]
+        values = dict(zip("abc", self._labels[:len(top)], strict=False))
+        values["item"], values["verb"] = item, self._verb(len(top))
+        return str(w[key]), values, top
+
+
+def _seen(e: Explanation, t: dict[str, Any], item: str) -> tuple[str, dict[str, str]]:
     """An item already in the person's history: never "picked because of" itself."""
     own = {r.feature for r in e.reasons if r.item == e.item} or {None}
     verb = _verb(own, t, "participles")
     key = "seen" if e.rank is None else "again"
-    return _fill(str(t["why"][key]), item=item, verb=verb)
+    return str(t["why"][key]), {"item": item, "verb": verb}
 
 
 def _end(text: str) -> str:
@@ -329,27 +369,51 @@ def render(e: Explanation) -> tuple[str, list[Any]]:
     t = templates(e.language)
     if e.kind == "curated":
         return _curated(e, t), []
+    return choose(e, t, extra_sentences(e, t))
+
+
+def extra_sentences(e: Any, t: dict[str, Any]) -> list[str]:
+    """The sentences that may follow the "why" part, in order: the checked
+    counterfactual, then the most telling of the person's own left-out data (``events``
+    is known once their lineage was read; rules about data they may not have stay in the
+    fields). Items of one served list share them (:func:`choose` takes them as given)."""
     extra: list[str] = []
     cf = _counterfactual(e, t)
     if cf is not None:
         extra.append(cf)
-    # only the person's own left-out data goes into the text (``events`` is known once
-    # their lineage was read); rules about data they may not have stay in the fields
     mine = [d for d in e.data_not_used if d.events is not None]
     if mine:
         extra.append(not_used_sentence(min(mine, key=_not_used_rank), t))
+    return extra
+
+
+def choose(e: Any, t: dict[str, Any], extra: list[str]) -> tuple[str, list[Any]]:
+    """:func:`render` for an explanation that is not curated, with its
+    :func:`extra_sentences` given: the richest text that reads easily enough, and the
+    reasons it names. ``e`` needs only the fields the text reads (``label``, ``kind``,
+    ``seen``, ``rank``, ``item`` and ``reasons``: largest first, each with ``item``,
+    ``label``, ``feature`` and ``contribution`` or ``similarity``)."""
     counted = [_stats(x) for x in extra]
     top3 = _top(e, 3)
+    forms = _forms(e, top3)
+    why = _Why(e, t, top3)
+    tried: dict[tuple[int, bool], tuple[str, dict[str, str], list[Any], int, int]] = {}
     for n_extra in range(len(extra), -1, -1):
         words = sum(c[0] for c in counted[:n_extra])
         syllables = sum(c[1] for c in counted[:n_extra])
-        for k, short in _forms(e, top3):
+        for form in forms:
+            k, short = form
             if short and n_extra > 1:
                 continue  # a two-sentence "why" leaves room for one more sentence
-            why, named, w, s = _why_counted(e, t, k, short, top3)
+            got = tried.get(form)
+            if got is None:
+                template, values, named = why.parts(k, short)
+                got = tried[form] = (template, values, named, *_count(template, values))
+            template, values, named, w, s = got
             if _ease(words + w, syllables + s, (2 if short else 1) + n_extra) >= TARGET_EASE:
-                return " ".join([why, *extra[:n_extra]]), named
+                said = _end(template.format(**values))
+                return " ".join([said, *extra[:n_extra]]), named
     # even the shortest form is hard to read (the titles themselves are long): say least,
     # which is the bare form when a reason of the person's own speaks for the item
-    why, named, _, _ = _why_counted(e, t, 0 if top3 else 1, True, top3)
-    return why, named
+    template, values, named = why.parts(0 if top3 else 1, True)
+    return _end(template.format(**values)), named
