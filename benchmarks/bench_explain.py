@@ -67,12 +67,19 @@ def json_sizes(model, people: list[str]) -> dict[str, tuple[float, float, float,
     out: dict[str, tuple[float, float, float, float]] = {}
     full = model.recommend_batch(people, n=10, detail="full")
     summary = model.recommend_batch(people, n=10)
+    def one_by_one(size):
+        return lambda recs: sum(size(r) for r in recs)
+
     for name, lists, size in [
-        ("before issue 18: every reason, all fields", full, _old_format),
-        ("`detail=\"full\"`: every reason", full, lambda r: len(r.model_dump_json())),
-        ("default `detail=\"summary\"`", summary, lambda r: len(r.model_dump_json())),
+        ("before issue 18: every reason, all fields", full, one_by_one(_old_format)),
+        ("`detail=\"full\"`: every reason, item by item", full,
+         one_by_one(lambda r: len(r.model_dump_json()))),
+        ("default `detail=\"summary\"`, item by item", summary,
+         one_by_one(lambda r: len(r.model_dump_json()))),
+        ("default, the list's compact form `recs.model_dump_json()`", summary,
+         lambda recs: len(recs.model_dump_json().encode())),
     ]:
-        per10 = [sum(size(r) for r in recs) for recs in lists]
+        per10 = [size(recs) for recs in lists]
         listed = float(np.mean([len(r.explanation.reasons) for recs in lists for r in recs]))
         out[name] = (float(np.median(per10)), float(np.percentile(per10, 99)),
                      float(max(per10)), listed)

@@ -41,19 +41,23 @@ def test_recommend_explain_consent_feedback_erase_report(client) -> None:
     user = sorted(p.model_.users_)[0]
     r = c.get(f"/users/{user}/recommendations", params={"n": 3})
     assert r.status_code == 200
-    recs = r.json()
-    assert len(recs) == 3 and recs[0]["explanation"]["text"]
+    doc = r.json()
+    recs = doc["items"]
+    assert len(recs) == 3 and recs[0]["text"]
+    back = persona.Recommendations.model_validate(doc)  # the client can read it back whole
+    assert [x.item for x in back] == [x["item"] for x in recs]
     item = recs[0]["item"]
     r = c.get(f"/users/{user}/explain/{item}")
     assert r.status_code == 200 and r.json()["item"] == item
     r = c.post(f"/users/{user}/feedback", json={"item": item, "kind": "not_interested"})
     assert r.status_code == 204
-    assert item not in [x["item"] for x in c.get(f"/users/{user}/recommendations").json()]
+    assert item not in [x["item"] for x in
+                        c.get(f"/users/{user}/recommendations").json()["items"]]
     r = c.post(f"/users/{user}/consent/personalization",
                json={"action": "withdraw", "source": "privacy settings"})
     assert r.status_code == 200 and r.json()["action"] == "withdraw"
     after = c.get(f"/users/{user}/recommendations", params={"n": 3}).json()
-    assert after[0]["explanation"]["kind"] != "decomposition"
+    assert after["shared"]["kind"] != "decomposition"
     report = c.get(f"/users/{user}/report").json()
     assert [x["action"] for x in report["consents"]] == ["grant", "withdraw"]
     page = c.get(f"/users/{user}/report", params={"format": "html"})

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 import persona
@@ -88,9 +88,12 @@ def create_app(personalizer: persona.Personalizer | None = None) -> FastAPI:
         return request.app.state.p
 
     @app.get("/users/{user}/recommendations")
-    def recommendations(user: str, request: Request, n: int = 10) -> list[dict[str, Any]]:
-        """Recommendations with their explanations (consent is checked on every call)."""
-        return [r.model_dump(mode="json") for r in p(request).recommend(user, n=n)]
+    def recommendations(user: str, request: Request, n: int = 10) -> Response:
+        """Recommendations with their explanations (consent is checked on every call), in
+        the compact form: the person's context once, then the items (see
+        ``persona.Recommendations.json_schema()``)."""
+        recs = p(request).recommend(user, n=n)
+        return Response(recs.model_dump_json(), media_type="application/json")
 
     @app.get("/users/{user}/explain/{item}")
     def explain(user: str, item: str, request: Request) -> dict[str, Any]:

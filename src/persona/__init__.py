@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
     "evaluate": "persona.evaluate",
     "Explanation": "persona.explain",
     "Reason": "persona.explain",
+    "Recommendations": "persona.explain",
     "Counterfactual": "persona.explain",
     "DP": "persona.privacy",
     "Personalizer": "persona.personalizer",
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from persona.explain import Counterfactual as Counterfactual
     from persona.explain import Explanation as Explanation
     from persona.explain import Reason as Reason
+    from persona.explain import Recommendations as Recommendations
     from persona.models import ALS as ALS
     from persona.models import BPR as BPR
     from persona.models import ItemKNN as ItemKNN

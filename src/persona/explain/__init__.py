@@ -21,6 +21,7 @@ True
 """
 
 from persona.explain._build import curated_explanation, explain, privacy_statement
+from persona.explain._envelope import Recommendations
 from persona.explain._model import (
     ConsentBasis,
     Counterfactual,
@@ -50,6 +51,7 @@ __all__ = [
     "LineageRef",
     "PrivacyStatement",
     "Reason",
+    "Recommendations",
     "Rest",
     "available_languages",
     "curated_explanation",

@@ -32,6 +32,7 @@ from persona.errors import (
     UnknownUserError,
     ValidationError,
 )
+from persona.explain import Recommendations
 from persona.models import _block, _private
 from persona.schema import PrivacySpent, Recommendation, check_id, check_ids
 
@@ -398,7 +399,8 @@ class Recommender:
             rows = np.zeros(1, dtype=np.int64)
         _check_detail(detail)
         out = self._recommend_rows(rows, [user], n, exclude_seen, exclude, include, rule)
-        return (self._explained([user], out, detail) if explain else out)[0]
+        recs = (self._explained([user], out, detail) if explain else out)[0]
+        return recs if isinstance(recs, Recommendations) else Recommendations(recs)
 
     def recommend_batch(
         self,
@@ -938,12 +940,14 @@ class RecommendationArrays:
         return cls(ids, scores, lengths)
 
     def to_lists(self) -> list[list[Recommendation]]:
-        """The same results as lists of :class:`~persona.schema.Recommendation`."""
+        """The same results as lists of :class:`~persona.schema.Recommendation` (each a
+        :class:`~persona.explain.Recommendations`)."""
         out = []
         for ids, scores, k in zip(
             self.items.tolist(), self.scores.tolist(), self.lengths.tolist(), strict=True
         ):
-            out.append([_recommendation(ids[j], scores[j], j + 1) for j in range(k)])
+            out.append(Recommendations([_recommendation(ids[j], scores[j], j + 1)
+                                        for j in range(k)]))
         return out
 
 

@@ -32,6 +32,7 @@ from persona.errors import (
     UnknownUserError,
     ValidationError,
 )
+from persona.explain import Recommendations
 from persona.models import ALS, BPR, ItemKNN, Popularity, PrivateTrainingUnavailableError
 from persona.models._base import Recommender, _check_detail, _recommendation
 from persona.personalizer._rwlock import RWLock
@@ -454,7 +455,7 @@ class Personalizer:
         served = read_for_serving(self.store, self.purpose, user)
         recs = None
         try:
-            recs = self._serve(state, user, n, served, detail)
+            recs = Recommendations(self._serve(state, user, n, served, detail))
         finally:
             pending = served.pending
             if recs is not None and self.record_shown:
