@@ -319,16 +319,18 @@ class _Lazy:
         # under a lock: a served explanation may be read by the caller and by the
         # background writer of what was shown at once
         with _SETTLING:
-            d = object.__getattribute__(self, "__dict__")
-            source = d.get("\x00source")
-            if source is not None:
-                model, values = _TARGETS[type(self)]
-                d.update(values(source))
-                del d["\x00source"]
+            target = _TARGETS.get(type(self))
+            if target is not None:  # not built yet
+                model, values = target
+                source = object.__getattribute__(self, "__pydantic_extra__")
+                k = object.__getattribute__(self, "__pydantic_private__")
+                _setattr(self, "__dict__", values(source, k))
+                _setattr(self, "__pydantic_extra__", None)
+                _setattr(self, "__pydantic_private__", None)
                 _setattr(self, "__class__", model)
 
     def __getattr__(self, name: str) -> Any:
-        if "\x00source" in object.__getattribute__(self, "__dict__"):
+        if type(self) in _TARGETS:
             self._settle()
             return getattr(self, name)
         return super().__getattr__(name)  # type: ignore[misc]
@@ -364,18 +366,17 @@ class _LazyExplanation(_Lazy, Explanation):
     __slots__ = ()
 
 
-def _evidence_values(source: Reasons) -> dict[str, Any]:
+def _evidence_values(source: Reasons, _k: None) -> dict[str, Any]:
     support, against = source.totals()
     return {"support": support, "against": against}
 
 
-def _rest_values(source: Reasons) -> dict[str, Any]:
+def _rest_values(source: Reasons, _k: None) -> dict[str, Any]:
     count, contribution = source.rest()
     return {"count": count, "contribution": contribution}
 
 
-def _explanation_values(source: tuple[Any, int]) -> dict[str, Any]:
-    served, k = source
+def _explanation_values(served: Any, k: int) -> dict[str, Any]:
     return served.fields(k)  # type: ignore[no-any-return]
 
 
@@ -389,12 +390,14 @@ _EVIDENCE_NAMES = set(Evidence.model_fields)
 _REST_NAMES = set(Rest.model_fields)
 
 
-def _lazy(cls: type, source: Reasons, names: set[str]) -> Any:
+def _lazy(cls: type, source: Any, k: int | None, names: set[str]) -> Any:
+    # Until its first read the object holds no ``__dict__``: its source and position wait
+    # in pydantic's two other slots (one garbage-collected object per served item, not
+    # three), and ``_settle`` puts them back to ``None`` when it fills the fields.
     obj = _new(cls)
-    _setattr(obj, "__dict__", {"\x00source": source})
     _setattr(obj, "__pydantic_fields_set__", names)
-    _setattr(obj, "__pydantic_extra__", None)
-    _setattr(obj, "__pydantic_private__", None)
+    _setattr(obj, "__pydantic_extra__", source)
+    _setattr(obj, "__pydantic_private__", k)
     return obj
 
 
@@ -404,17 +407,17 @@ _EXPLANATION_NAMES = set(Explanation.model_fields)
 def lazy_explanation(served: Any, k: int) -> Explanation:
     """The explanation of item ``k`` of a served list, built on first read by
     ``served.fields(k)`` (which returns its field values)."""
-    return _lazy(_LazyExplanation, (served, k), _EXPLANATION_NAMES)  # type: ignore[no-any-return]
+    return _lazy(_LazyExplanation, served, k, _EXPLANATION_NAMES)  # type: ignore[no-any-return]
 
 
 def lazy_evidence(source: Reasons) -> Evidence:
     """The :class:`Evidence` of ``source``'s reasons, computed on first read."""
-    return _lazy(_LazyEvidence, source, _EVIDENCE_NAMES)  # type: ignore[no-any-return]
+    return _lazy(_LazyEvidence, source, None, _EVIDENCE_NAMES)  # type: ignore[no-any-return]
 
 
 def lazy_rest(source: Reasons) -> Rest:
     """The :class:`Rest` of a summary, computed on first read."""
-    return _lazy(_LazyRest, source, _REST_NAMES)  # type: ignore[no-any-return]
+    return _lazy(_LazyRest, source, None, _REST_NAMES)  # type: ignore[no-any-return]
 
 
 def split_reasons(
