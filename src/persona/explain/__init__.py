@@ -20,7 +20,12 @@ not used (and why), the privacy statement of the pooled parts of the model, and
 True
 """
 
-from persona.explain._build import curated_explanation, explain, privacy_statement
+from persona.explain._build import (
+    curated_explanation,
+    explain,
+    privacy_statement,
+    shown_items,
+)
 from persona.explain._envelope import Recommendations
 from persona.explain._model import (
     ConsentBasis,
@@ -58,5 +63,6 @@ __all__ = [
     "explain",
     "json_schema",
     "privacy_statement",
+    "shown_items",
     "templates",
 ]

@@ -31,6 +31,7 @@ from persona.explain._lazy import (
     lazy_rest,
     snapshot,
     split_reasons,
+    unread,
 )
 from persona.explain._model import (
     ConsentBasis,
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from persona.models import Recommender
     from persona.schema import Recommendation
 
-__all__ = ["attach_explanations", "explain"]
+__all__ = ["attach_explanations", "explain", "shown_items"]
 
 _new = object.__new__
 _setattr = object.__setattr__
@@ -231,12 +232,17 @@ def _reasons_for(
 
 
 def _namer(fields: dict[str, Any], wanted: frozenset[str] = frozenset(),
-           text: tuple[dict[str, Any], list[str]] | None = None) -> Namer:
+           text: tuple[dict[str, Any], list[str]] | None = None,
+           done: tuple[list[str], str] | None = None) -> Namer:
     """What a summary lists: the reasons the full form's text (rendered from ``fields``,
     the explanation's other fields) names, and the reasons of ``wanted``. ``text``: the
     templates and :func:`~persona.explain._text.extra_sentences` of ``fields`` when the
-    caller holds them already (the items of one served list share them)."""
-    if text is None or fields["kind"] == "curated":
+    caller holds them already (the items of one served list share them); ``done``: the
+    names and the text when they were rendered already (:meth:`_Served.texts`)."""
+    if done is not None:
+        def named(reasons: list[Said]) -> tuple[list[str], str]:
+            return done
+    elif text is None or fields["kind"] == "curated":
         def named(reasons: list[Said]) -> tuple[list[str], str]:
             e = _fast(Explanation, {**fields, "reasons": reasons}, _EXPL_FIELDS)
             said, named = render(e)
@@ -335,7 +341,7 @@ class _Served:
     first read (:func:`persona.explain._lazy.lazy_explanation`), the score decomposition
     once for the whole list, from the snapshot of the model that served it."""
 
-    __slots__ = ("_reasons", "_seen", "_text", "recs", "row", "shared")
+    __slots__ = ("_reasons", "_seen", "_text", "_texts", "recs", "row", "shared")
 
     def __init__(self, shared: tuple[Any, ...], row: int | None,
                  recs: list[Recommendation]) -> None:
@@ -343,17 +349,66 @@ class _Served:
         self._reasons: Sequence[Sequence[Reason]] | None = None
         self._seen: list[bool] = []
         self._text: tuple[dict[str, Any], list[str]] | None = None
+        self._texts: list[tuple[list[str], str]] | None = None
 
-    def fields(self, k: int) -> dict[str, Any]:
-        model, kind, labels, model_name, ctx, used, not_used, lineage, summary = self.shared
-        recs = self.recs
+    def _decompose(self) -> Sequence[Sequence[Reason]]:
         if self._reasons is None:
+            model, kind, labels, _, ctx = self.shared[:5]
+            recs = self.recs
             cols = np.fromiter((model._iidx[r.item] for r in recs), dtype=np.int64,
                                count=len(recs))
             self._reasons = _reasons_for(model, kind, self.row, cols, [r.score for r in recs],
                                          labels, ctx.feature, None)
             self._seen = _seen(model, self.row, cols).tolist()
-        r, rs, seen = recs[k], self._reasons[k], self._seen[k]
+        return self._reasons
+
+    def _templates(self) -> tuple[dict[str, Any], list[str]]:
+        """The templates and the extra sentences, the same for every item of the list."""
+        if self._text is None:
+            not_used = self.shared[6]
+            t = templates("en")
+            e = _fast(Explanation, {"counterfactual": None, "data_not_used": list(not_used),
+                                    "reasons": []}, _EXPL_FIELDS)
+            self._text = (t, extra_sentences(e, t))
+        return self._text
+
+    def label(self, k: int) -> str:
+        item = self.recs[k].item
+        return self.shared[2].get(item, item)  # type: ignore[no-any-return]
+
+    def kind(self) -> str:
+        return self.shared[1]  # type: ignore[no-any-return]
+
+    def texts(self) -> list[tuple[list[str], str]]:
+        """Every item's text and the ids of the reasons it names, rendered for the whole
+        list at once without building its explanations (they use these when read: the
+        text is the same in the summary and the full form)."""
+        if self._texts is None:
+            reasons = self._decompose()
+            t, extra = self._templates()
+            kind = self.kind()
+            view = _TextOf({"item": "", "kind": kind, "label": "", "rank": None,
+                            "seen": False})
+            out = []
+            for k, r in enumerate(self.recs):
+                seen = self._seen[k]
+                view.item, view.label, view.rank, view.seen = r.item, self.label(k), r.rank, seen
+                rs = reasons[k]
+                view.reasons = (rs.for_text(frozenset([r.item] if seen else []))
+                                if isinstance(rs, Reasons) else [])
+                said, named = choose(view, t, extra)
+                out.append(([x.item for x in named], said))
+            self._texts = out
+        return self._texts
+
+    def every(self, k: int) -> Any:
+        """The full reasons of item ``k`` (what a digest of its reasons covers)."""
+        return self._decompose()[k]
+
+    def fields(self, k: int) -> dict[str, Any]:
+        _, kind, labels, model_name, ctx, used, not_used, lineage, summary = self.shared
+        reasons = self._decompose()
+        r, rs, seen = self.recs[k], reasons[k], self._seen[k]
         fields = {
             "item": r.item, "label": labels.get(r.item, r.item), "score": r.score,
             "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
@@ -363,16 +418,38 @@ class _Served:
         }
         if isinstance(rs, Reasons):
             if summary:
-                if self._text is None:  # the same for every item of the list
-                    t = templates(fields["language"])
-                    e = _fast(Explanation, dict(fields), _EXPL_FIELDS)
-                    self._text = (t, extra_sentences(e, t))
+                done = self._texts[k] if self._texts is not None else None
                 rs = rs.summary(_namer(dict(fields), frozenset([r.item] if seen else []),
-                                       self._text))
+                                       self._templates(), done))
                 fields.update(reasons=rs, rest=lazy_rest(rs))
             elif kind == "decomposition":
                 fields["evidence"] = lazy_evidence(rs)
         return fields
+
+
+def shown_items(recs: Sequence[Recommendation]) -> list[dict[str, Any]]:
+    """What a record of what was shown keeps of each item of a served list: ``item``,
+    ``label``, ``text``, ``rank``, ``score``, ``kind`` and ``reasons`` (the full list of
+    the explanation's reasons, for their digest). Explanations nobody has read yet are
+    not built: their texts are rendered for the whole list at once, and are the texts
+    they give when read."""
+    out = []
+    for r in recs:
+        e = r.__dict__.get("explanation")
+        if e is None:
+            out.append({"item": r.item, "label": r.item, "text": None, "rank": r.rank,
+                        "score": r.score, "kind": None, "reasons": None})
+            continue
+        source = unread(e)
+        if source is None:
+            out.append({"item": r.item, "label": e.label, "text": e.text, "rank": r.rank,
+                        "score": r.score, "kind": e.kind, "reasons": e.reasons})
+            continue
+        served, k = source
+        out.append({"item": r.item, "label": served.label(k), "text": served.texts()[k][1],
+                    "rank": r.rank, "score": r.score, "kind": served.kind(),
+                    "reasons": served.every(k)})
+    return out
 
 
 # ---------------------------------------------------------------- explain one item

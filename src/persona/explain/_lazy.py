@@ -28,8 +28,18 @@ from persona.explain._model import Evidence, Explanation, Reason, Rest
 if TYPE_CHECKING:
     from persona.models import Recommender
 
-__all__ = ["TOP", "Namer", "Reasons", "Said", "Split", "lazy_evidence", "lazy_explanation",
-           "lazy_rest", "snapshot"]
+__all__ = [
+    "TOP",
+    "Namer",
+    "Reasons",
+    "Said",
+    "Split",
+    "lazy_evidence",
+    "lazy_explanation",
+    "lazy_rest",
+    "snapshot",
+    "unread",
+]
 
 #: Positive reasons the text may name (it names at most three).
 TOP = 3
@@ -202,16 +212,29 @@ class Reasons(Sequence[Reason]):
         """The reasons the full form's text names (at least the largest one for the item,
         so that the summary's text, rendered from it, is the same), and those ``namer``
         adds (the item itself when it is in the history, a counterfactual's removals)."""
-        parts = self._column()
-        candidates = [j for j in order[:TOP] if parts[j] > 0]
-        names = self._split.columns()[0]
-        wanted = namer.wanted
-        extra = ([j for j in order if names[j] in wanted and j not in candidates] if wanted
-                 else [])
+        candidates, extra = self._for_text(order, namer.wanted)
         keep = namer(self._said(candidates + extra))
+        names = self._split.columns()[0]
         listed = [j for j in candidates if names[j] in keep] or candidates[:1]
         listed += [j for j in extra if names[j] in keep]
         return sorted(listed, key=order.index)
+
+    def _for_text(self, order: list[int], wanted: frozenset[str]) -> tuple[list[int],
+                                                                            list[int]]:
+        """The positions the text is rendered from: the top positive reasons, and the
+        reasons of the items in ``wanted`` (largest first)."""
+        parts = self._column()
+        candidates = [j for j in order[:TOP] if parts[j] > 0]
+        if not wanted:
+            return candidates, []
+        names = self._split.columns()[0]
+        return candidates, [j for j in order if names[j] in wanted and j not in candidates]
+
+    def for_text(self, wanted: frozenset[str] = frozenset()) -> list[Said]:
+        """What the text of these reasons is rendered from (see :meth:`_needed`): the
+        same whether the summary or the full form is read."""
+        candidates, extra = self._for_text(self._order(), wanted)
+        return self._said(candidates + extra)
 
     def every(self) -> tuple[list[str], np.ndarray]:
         """Item ids and values of every reason of the full form, largest first, whatever
@@ -402,6 +425,16 @@ def _lazy(cls: type, source: Any, k: int | None, names: set[str]) -> Any:
 
 
 _EXPLANATION_NAMES = set(Explanation.model_fields)
+
+
+def unread(e: Any) -> tuple[Any, int] | None:
+    """``(served, k)`` of a served explanation nobody has read yet (see
+    :func:`lazy_explanation`), else ``None``."""
+    with _SETTLING:
+        if type(e) is not _LazyExplanation:
+            return None
+        return (object.__getattribute__(e, "__pydantic_extra__"),
+                object.__getattribute__(e, "__pydantic_private__"))
 
 
 def lazy_explanation(served: Any, k: int) -> Explanation:

@@ -32,7 +32,7 @@ from persona.errors import (
     UnknownUserError,
     ValidationError,
 )
-from persona.explain import Recommendations
+from persona.explain import Recommendations, shown_items
 from persona.models import ALS, BPR, ItemKNN, Popularity, PrivateTrainingUnavailableError
 from persona.models._base import Recommender, _check_detail, _recommendation
 from persona.personalizer._rwlock import RWLock
@@ -453,13 +453,12 @@ class Personalizer:
         state = self._require()
         # consent, lineage, feedback and the non-profiling choice, read now in one snapshot
         served = read_for_serving(self.store, self.purpose, user)
-        recs = None
+        pending = served.pending
         try:
             recs = Recommendations(self._serve(state, user, n, served, detail))
+            if self.record_shown:  # (texts rendered once, for the list and its reader)
+                pending.recs, pending.model_version = shown_items(recs), state.version
         finally:
-            pending = served.pending
-            if recs is not None and self.record_shown:
-                pending.recs, pending.model_version = recs, state.version
             self.store._journal.add(pending)  # the read's audit entry, and what was shown
         return recs
 

@@ -163,6 +163,9 @@ class Pending:
     at: datetime
     purpose: str
     recs: Sequence[Any] | None = None
+    """What was shown: recommendations, or the rows ``persona.explain.shown_items`` made
+    of them (dicts with ``item``, ``label``, ``text``, ``rank``, ``score``, ``kind`` and
+    ``reasons``)."""
     model_version: str | None = None
     body: str | None = field(default=None, repr=False)
     prepared: bool = False
@@ -178,6 +181,15 @@ class Pending:
         if recs is not None and self.code is not None:
             items = []
             for r in recs:
+                if isinstance(r, dict):  # what persona.explain.shown_items keeps of it
+                    reasons = r["reasons"]
+                    items.append({
+                        "item": r["item"], "label": r["label"], "text": r["text"],
+                        "rank": r["rank"], "score": r["score"], "kind": r["kind"],
+                        "reasons_digest": (None if reasons is None
+                                           else reasons_digest(key, reasons)),
+                    })
+                    continue
                 e = r.explanation
                 items.append({
                     "item": r.item,
