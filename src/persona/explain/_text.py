@@ -233,29 +233,63 @@ class _Why:
         return verb
 
     def parts(self, k: int, short: bool) -> tuple[str, dict[str, str], list[Any]]:
-        e, t, top3, item = self.e, self.t, self.top3, self.item
+        """The template of form ``(k, short)``, its values and the reasons it names."""
+        template, named, verb = self.form(k, short)
+        return template, self.values(named, verb), named
+
+    def form(self, k: int, short: bool) -> tuple[str, list[Any], str | None]:
+        """The template of form ``(k, short)``, the reasons it names and its verb."""
+        e, t, top3 = self.e, self.t, self.top3
         w = t["why_short"] if short else t["why"]
         if e.kind == "non_personalised":
-            return str(w["popular"]), {"item": item}, []
+            return str(w["popular"]), [], None
         if e.seen:
-            return (*_seen(e, t, item), [])
+            template, values = _seen(e, t, self.item)
+            return template, [], values["verb"]
         n = max(k, 1) if e.kind == "decomposition" else min(max(k, 1), 2)
         top = top3[:n]
         if not top:  # no reason from the person's own data speaks for the item
-            return str(w["none"]), {"item": item}, []
+            return str(w["none"]), [], None
         if k == 0:
-            return str(w["bare"]), {"item": item, "verb": self._verb(len(top))}, []
-        if self._labels is None:
-            self._labels = [nice_label(r.label) for r in top3]
+            return str(w["bare"]), [], self._verb(len(top))
         keys = (("one", "two", "three") if e.kind == "decomposition"
                 else ("like_one", "like_two"))
         key = keys[len(top) - 1]
         if key not in w:  # the short forms name at most two
             key = keys[1]
             top = top[:2]
-        values = dict(zip("abc", self._labels[:len(top)], strict=False))
-        values["item"], values["verb"] = item, self._verb(len(top))
-        return str(w[key]), values, top
+        return str(w[key]), top, self._verb(len(top))
+
+    def _label(self, k: int) -> str:
+        if self._labels is None:
+            self._labels = [nice_label(r.label) for r in self.top3]
+        return self._labels[k]
+
+    def values(self, named: list[Any], verb: str | None) -> dict[str, str]:
+        values = {"abc"[k]: self._label(k) for k in range(len(named))}
+        values["item"] = self.item
+        if verb is not None:
+            values["verb"] = verb
+        return values
+
+    def count(self, template: str, named: list[Any], verb: str | None) -> tuple[int, int]:
+        """(words, syllables) of the filled template, from the cached counts of its
+        pieces (:func:`_count`), without building its values."""
+        base = _template_counts(template)
+        if base is None:
+            return _count(template, self.values(named, verb))
+        words, syllables, fields = base
+        for field in fields:
+            if field == "item":
+                w, s = _stats(self.item)
+            elif field == "verb" and verb is not None:
+                w, s = _stats(verb)
+            elif field in ("a", "b", "c") and "abc".index(field) < len(named):
+                w, s = _stats(self._label("abc".index(field)))
+            else:  # a field the values lack: as formatting would (it raises)
+                return _count(template, self.values(named, verb))
+            words, syllables = words + w, syllables + s
+        return words, syllables
 
 
 def _seen(e: Explanation, t: dict[str, Any], item: str) -> tuple[str, dict[str, str]]:
@@ -397,7 +431,7 @@ def choose(e: Any, t: dict[str, Any], extra: list[str]) -> tuple[str, list[Any]]
     top3 = _top(e, 3)
     forms = _forms(e, top3)
     why = _Why(e, t, top3)
-    tried: dict[tuple[int, bool], tuple[str, dict[str, str], list[Any], int, int]] = {}
+    tried: dict[tuple[int, bool], tuple[str, list[Any], str | None, int, int]] = {}
     for n_extra in range(len(extra), -1, -1):
         words = sum(c[0] for c in counted[:n_extra])
         syllables = sum(c[1] for c in counted[:n_extra])
@@ -407,11 +441,11 @@ def choose(e: Any, t: dict[str, Any], extra: list[str]) -> tuple[str, list[Any]]
                 continue  # a two-sentence "why" leaves room for one more sentence
             got = tried.get(form)
             if got is None:
-                template, values, named = why.parts(k, short)
-                got = tried[form] = (template, values, named, *_count(template, values))
-            template, values, named, w, s = got
+                template, named, verb = why.form(k, short)
+                got = tried[form] = (template, named, verb, *why.count(template, named, verb))
+            template, named, verb, w, s = got
             if _ease(words + w, syllables + s, (2 if short else 1) + n_extra) >= TARGET_EASE:
-                said = _end(template.format(**values))
+                said = _end(template.format(**why.values(named, verb)))
                 return " ".join([said, *extra[:n_extra]]), named
     # even the shortest form is hard to read (the titles themselves are long): say least,
     # which is the bare form when a reason of the person's own speaks for the item
