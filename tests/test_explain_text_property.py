@@ -72,8 +72,8 @@ def check_text(full: Explanation, summary: Explanation | None = None) -> None:
     item = nice_label(e.label)
     at = text.find(item) + len(item) if item in text else 0
     by_item = {r.item: r for r in e.reasons}
-    for it in named:
-        label = nice_label(by_item[it].label)
+    # (reasons with one title are named by it once: "Lamp", not "Lamp and Lamp")
+    for label in dict.fromkeys(nice_label(by_item[it].label) for it in named):
         found = text.find(label, at)
         assert found >= 0, (text, label)
         at = found + len(label)
@@ -213,6 +213,19 @@ def test_text_truth_synthetic_titles(name: str, script: str) -> None:
         check_seen(model, people[:3], X.history)
 
     run()
+
+
+@pytest.mark.parametrize("name", sorted(_models(private=False)))
+def test_text_truth_repeated_titles(name: str) -> None:
+    """Different products with one title (a shop's "Lamp" in two colours): each title is
+    said once, the reasons behind it all named."""
+    X = block_interactions()
+    model = _models(private=False)[name]().fit(X)
+    model.set_item_labels({f"i{j}": ["Lamp", "Tent", "Camp Stove"][j % 3]
+                           for j in range(X.n_items)})
+    people = [f"u{k}" for k in range(0, 60, 3)]
+    assert check_lists(model, people, n=6) == 120
+    check_seen(model, people[:3], X.history)
 
 
 def test_counterfactual_sentences_are_rescored(tmp_path: Path) -> None:

@@ -127,3 +127,26 @@ def test_named_reasons_are_exposed() -> None:
     top = [r.item for r in e.reasons if r.contribution > 0]
     assert named and named == top[:len(named)]
     assert np.isclose(e.evidence.support + e.evidence.against, e.score)
+
+
+def test_two_reasons_with_the_same_title_are_named_by_it_once() -> None:
+    """Two different products with one title: "because you chose Lamp", not "Lamp and
+    Lamp"; both are among the reasons the text names."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from persona.data import Interactions
+    from persona.models import ItemKNN
+
+    dense = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1], [0, 0, 1, 1]], dtype=float)
+    X = Interactions.from_csr(sp.csr_matrix(dense), ["u0", "u1", "u2", "u3"],
+                              ["a", "b", "c", "d"])
+    model = ItemKNN(neighbours=4).fit(X).set_item_labels(
+        {"a": "Lamp", "b": "Lamp", "c": "Tent", "d": "Stove"})
+    e = model.explain("u0", "c")
+    assert [r.label for r in e.reasons[:2]] == ["Lamp", "Lamp"]
+    assert e.statements["named"][:2] == ["a", "b"] or e.statements["named"][:2] == ["b", "a"]
+    assert "Lamp and Lamp" not in e.text and "Lamp, Lamp" not in e.text
+    assert e.text.count("Lamp") == 1, e.text
+    served = model.recommend("u0", n=1)[0].explanation
+    assert served.item == "c" and served.text == e.text

@@ -254,10 +254,11 @@ class _Why:
             return str(w["bare"]), [], self._verb(len(top))
         keys = (("one", "two", "three") if e.kind == "decomposition"
                 else ("like_one", "like_two"))
-        key = keys[len(top) - 1]
-        if key not in w:  # the short forms name at most two
+        titles = self._titles(len(top))  # reasons with one title are named by it once
+        key = keys[len(titles) - 1]
+        if key not in w:  # the short forms name at most two titles
             key = keys[1]
-            top = top[:2]
+            top = [r for k, r in enumerate(top) if self._label(k) in titles[:2]]
         return str(w[key]), top, self._verb(len(top))
 
     def _label(self, k: int) -> str:
@@ -265,8 +266,12 @@ class _Why:
             self._labels = [nice_label(r.label) for r in self.top3]
         return self._labels[k]
 
+    def _titles(self, n: int) -> list[str]:
+        """The titles of the first ``n`` reasons, each once, in order."""
+        return list(dict.fromkeys(self._label(k) for k in range(n)))
+
     def values(self, named: list[Any], verb: str | None) -> dict[str, str]:
-        values = {"abc"[k]: self._label(k) for k in range(len(named))}
+        values = dict(zip("abc", self._titles(len(named)), strict=False))
         values["item"] = self.item
         if verb is not None:
             values["verb"] = verb
@@ -284,8 +289,9 @@ class _Why:
                 w, s = _stats(self.item)
             elif field == "verb" and verb is not None:
                 w, s = _stats(verb)
-            elif field in ("a", "b", "c") and "abc".index(field) < len(named):
-                w, s = _stats(self._label("abc".index(field)))
+            elif field in ("a", "b", "c") and "abc".index(field) < len(
+                    titles := self._titles(len(named))):
+                w, s = _stats(titles["abc".index(field)])
             else:  # a field the values lack: as formatting would (it raises)
                 return _count(template, self.values(named, verb))
             words, syllables = words + w, syllables + s
