@@ -64,3 +64,28 @@ def test_items_without_explanations_are_kept_without_text() -> None:
     rows = shown_items(recs)
     assert [x["text"] for x in rows] == [None] * 3
     assert [x["item"] for x in rows] == [r.item for r in recs]
+
+
+@pytest.mark.parametrize("detail", ["summary", "full"])
+def test_a_served_list_is_freed_when_dropped_read_or_not(detail: str) -> None:
+    """No reference cycle: a service drops each response, and it must go then, not wait
+    for the cyclic garbage collector (whose full passes are the serving tail)."""
+    import gc
+    import weakref
+
+    model = ALS(factors=4, iterations=5, random_state=0).fit(_data())
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for read in (False, True):
+            recs = model.recommend("u2", n=5, detail=detail)
+            if read:
+                _ = [r.explanation.text for r in recs] + [recs.model_dump_json()]
+            shown_items(recs)
+            refs = [weakref.ref(r.explanation) for r in recs]
+            del recs
+            assert [r() for r in refs] == [None] * 5, (detail, read)
+    finally:
+        if enabled:
+            gc.enable()

@@ -328,7 +328,7 @@ def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommend
             out.append(recs)
             continue
         row = model._row(user) if model.personalised else None
-        served = _Served(shared, row, recs)
+        served = _Served(shared, row, [(r.item, r.score, r.rank) for r in recs])
         for k, r in enumerate(recs):
             # the lists are this call's own (fresh from the model): explained in place
             r.__dict__["explanation"] = lazy_explanation(served, k)
@@ -344,7 +344,10 @@ class _Served:
     __slots__ = ("_reasons", "_seen", "_text", "_texts", "recs", "row", "shared")
 
     def __init__(self, shared: tuple[Any, ...], row: int | None,
-                 recs: list[Recommendation]) -> None:
+                 recs: list[tuple[str, float, int]]) -> None:
+        # (item, score, rank) of each item, not the Recommendation objects: those hold
+        # their explanations, which hold this, and a cycle would leave every served list
+        # to the garbage collector instead of freeing it when the caller drops it
         self.shared, self.row, self.recs = shared, row, recs
         self._reasons: Sequence[Sequence[Reason]] | None = None
         self._seen: list[bool] = []
@@ -355,9 +358,9 @@ class _Served:
         if self._reasons is None:
             model, kind, labels, _, ctx = self.shared[:5]
             recs = self.recs
-            cols = np.fromiter((model._iidx[r.item] for r in recs), dtype=np.int64,
+            cols = np.fromiter((model._iidx[item] for item, _, _ in recs), dtype=np.int64,
                                count=len(recs))
-            self._reasons = _reasons_for(model, kind, self.row, cols, [r.score for r in recs],
+            self._reasons = _reasons_for(model, kind, self.row, cols, [s for _, s, _ in recs],
                                          labels, ctx.feature, None)
             self._seen = _seen(model, self.row, cols).tolist()
         return self._reasons
@@ -373,7 +376,7 @@ class _Served:
         return self._text
 
     def label(self, k: int) -> str:
-        item = self.recs[k].item
+        item = self.recs[k][0]
         return self.shared[2].get(item, item)  # type: ignore[no-any-return]
 
     def kind(self) -> str:
@@ -390,11 +393,11 @@ class _Served:
             view = _TextOf({"item": "", "kind": kind, "label": "", "rank": None,
                             "seen": False})
             out = []
-            for k, r in enumerate(self.recs):
+            for k, (item, _, rank) in enumerate(self.recs):
                 seen = self._seen[k]
-                view.item, view.label, view.rank, view.seen = r.item, self.label(k), r.rank, seen
+                view.item, view.label, view.rank, view.seen = item, self.label(k), rank, seen
                 rs = reasons[k]
-                view.reasons = (rs.for_text(frozenset([r.item] if seen else []))
+                view.reasons = (rs.for_text(frozenset([item] if seen else []))
                                 if isinstance(rs, Reasons) else [])
                 said, named = choose(view, t, extra)
                 out.append(([x.item for x in named], said))
@@ -408,10 +411,10 @@ class _Served:
     def fields(self, k: int) -> dict[str, Any]:
         _, kind, labels, model_name, ctx, used, not_used, lineage, summary = self.shared
         reasons = self._decompose()
-        r, rs, seen = self.recs[k], reasons[k], self._seen[k]
+        (item, score, rank), rs, seen = self.recs[k], reasons[k], self._seen[k]
         fields = {
-            "item": r.item, "label": labels.get(r.item, r.item), "score": r.score,
-            "rank": r.rank, "kind": kind, "model": model_name, "reasons": rs,
+            "item": item, "label": labels.get(item, item), "score": score,
+            "rank": rank, "kind": kind, "model": model_name, "reasons": rs,
             "evidence": None, "rest": None, "seen": seen, "data_used": list(used),
             "data_not_used": list(not_used), "privacy": ctx.privacy, "counterfactual": None,
             "lineage": lineage, "note": None, "language": "en",
@@ -419,7 +422,7 @@ class _Served:
         if isinstance(rs, Reasons):
             if summary:
                 done = self._texts[k] if self._texts is not None else None
-                rs = rs.summary(_namer(dict(fields), frozenset([r.item] if seen else []),
+                rs = rs.summary(_namer(dict(fields), frozenset([item] if seen else []),
                                        self._templates(), done))
                 fields.update(reasons=rs, rest=lazy_rest(rs))
             elif kind == "decomposition":
