@@ -244,6 +244,7 @@ def _mutmut_config(target: Target) -> str:
         f"only_mutate = {toml_list(target.modules)}",
         f"pytest_add_cli_args_test_selection = {toml_list(target.tests)}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
+        'also_copy = ["docs"]',  # tests compare published files (the JSON schema) with code
         "use_git_change_detection = false",
         "",
     ])
@@ -275,7 +276,7 @@ def _prepare(target: Target, keep: bool) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     # copy2 keeps modification times: mutmut regenerates a module's mutants only when its
     # source is newer than them
-    for folder in ("src", "tests"):
+    for folder in ("src", "tests", "docs"):
         shutil.copytree(ROOT / folder, work / folder, copy_function=shutil.copy2,
                         dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".hypothesis"))
