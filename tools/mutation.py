@@ -113,6 +113,9 @@ def functions(module: str, *names: str) -> tuple[str, ...]:
     return tuple(f"{_dotted(module)}.x_{n}__mutmut_*" for n in names)
 
 
+_STORE = "src/persona/store/_store.py"
+_VIEW = "src/persona/store/_view.py"
+
 TARGETS = (
     Target("bounding", ("src/persona/privacy/_bounding.py",),
            ("tests/test_privacy_bounding_mechanisms.py",)),
@@ -125,9 +128,36 @@ TARGETS = (
            ("tests/test_privacy_accounting.py",)),
     Target("ledger", ("src/persona/privacy/_ledger.py", "src/persona/schema/_ledger.py"),
            ("tests/test_privacy_ledger.py", "tests/test_store_ledger.py")),
+    Target("store_consent", (_STORE,),
+           ("tests/test_store_consent_stateful.py", "tests/test_store_retention_signals.py",
+            "tests/test_store_validation.py", "tests/test_store_erasure.py",
+            "tests/test_store_contract.py"),
+           methods(_STORE, "Store", "grant", "withdraw", "decline", "do_not_sell", "apply_tcf",
+                   "apply_consent_mode", "_consent", "_consent_many", "consent_history",
+                   "consent_status", "consented", "has_consent", "_consent_record",
+                   "_consent_from_row")),
+    Target("store_read", (_STORE, _VIEW),
+           ("tests/test_store_contract.py", "tests/test_store_consent_stateful.py",
+            "tests/test_store_retention_signals.py", "tests/test_personalizer_retention.py",
+            "tests/test_store_erasure.py"),
+           methods(_STORE, "Store", "scope", "_feature_uses", "_snapshot", "_read_plan",
+                   "_read", "_read_person", "_person_read", "_person_feedback",
+                   "_person_events", "_person_blob", "_excluded_keys", "_decode",
+                   "_person_columns", "_person_lineage")
+           + (f"{_dotted(_VIEW)}.x*",)),
+    Target("store_retention", (_STORE,),
+           ("tests/test_store_retention_signals.py", "tests/test_personalizer_retention.py",
+            "tests/test_store_contract.py", "tests/test_shown.py"),
+           methods(_STORE, "Store", "apply_retention", "_feature_plan", "_cutoffs",
+                   "shown_retention_days", "set_shown_retention")),
+    Target("store_erasure", (_STORE,),
+           ("tests/test_store_erasure.py", "tests/test_personalizer_erasure.py",
+            "tests/test_store_pseudonym.py", "tests/test_store_consent_stateful.py"),
+           methods(_STORE, "Store", "erase", "_erased_at", "_purge_eids", "_checkpoint",
+                   "_drop_orphan_items", "_merge")),
     Target("explain_text", ("src/persona/explain/_text.py",),
            ("tests/test_explain_core.py", "tests/test_explain_truth.py",
-            "tests/test_explain_text_property.py")),
+            "tests/test_explain_text_property.py", "tests/test_explain_text_render.py")),
 )
 
 
