@@ -131,7 +131,7 @@ TARGETS = (
     Target("store_consent", (_STORE,),
            ("tests/test_store_consent_stateful.py", "tests/test_store_retention_signals.py",
             "tests/test_store_validation.py", "tests/test_store_erasure.py",
-            "tests/test_store_contract.py"),
+            "tests/test_store_contract.py", "tests/test_store_consent_records.py"),
            methods(_STORE, "Store", "grant", "withdraw", "decline", "do_not_sell", "apply_tcf",
                    "apply_consent_mode", "_consent", "_consent_many", "consent_history",
                    "consent_status", "consented", "has_consent", "_consent_record",
