@@ -139,7 +139,7 @@ TARGETS = (
     Target("store_read", (_STORE, _VIEW),
            ("tests/test_store_contract.py", "tests/test_store_consent_stateful.py",
             "tests/test_store_retention_signals.py", "tests/test_personalizer_retention.py",
-            "tests/test_store_erasure.py"),
+            "tests/test_store_erasure.py", "tests/test_store_read_lineage.py"),
            methods(_STORE, "Store", "scope", "_feature_uses", "_snapshot", "_read_plan",
                    "_read", "_read_person", "_person_read", "_person_feedback",
                    "_person_events", "_person_blob", "_excluded_keys", "_decode",
