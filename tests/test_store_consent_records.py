@@ -83,22 +83,23 @@ def test_unknown_people_have_no_history_and_no_consent() -> None:
     assert store.consented("analytics") == {"u2"}
 
 
-@pytest.mark.parametrize(("kw", "field"), [
-    ({"source": ""}, "source"), ({"source": "  \t"}, "source"), ({"source": None}, "source"),
-    ({"source": "ok", "notice_version": ""}, "notice_version"),
-    ({"source": "ok", "notice_version": "  "}, "notice_version"),
-    ({"source": "ok", "notice_version": 3}, "notice_version"),
-    ({"source": "ok", "notice_version": "v" * 201}, "notice_version"),
-    ({"source": "ok", "notice_version": "v\ud800"}, "notice_version"),
-    ({"source": "ok", "at": "2999-01-01T00:00:00Z"}, "at"),
+@pytest.mark.parametrize(("kw", "field", "message"), [
+    ({"source": ""}, "source", "empty"), ({"source": "  \t"}, "source", "empty"),
+    ({"source": None}, "source", "empty"),
+    ({"source": "ok", "notice_version": ""}, "notice_version", "not a str"),
+    ({"source": "ok", "notice_version": "  "}, "notice_version", "not a str"),
+    ({"source": "ok", "notice_version": 3}, "notice_version", "not a str"),
+    ({"source": "ok", "notice_version": "v" * 201}, "notice_version", "not a str"),
+    ({"source": "ok", "notice_version": "v\ud800"}, "notice_version", "not a str"),
+    ({"source": "ok", "at": "2999-01-01T00:00:00Z"}, "at", "in the future"),
 ])
-def test_invalid_consent_calls_change_nothing(kw: dict, field: str) -> None:
+def test_invalid_consent_calls_change_nothing(kw: dict, field: str, message: str) -> None:
     store, _ = _store()
     store.grant("u0", "analytics", source="form")
     before = fingerprint(store)
     with pytest.raises(ValidationError) as info:
         store.grant("u1", "personalization", **kw)
-    assert [e["field"] for e in info.value.errors] == [field]
+    assert info.value.errors == [{"row": None, "field": field, "message": message}]
     assert fingerprint(store) == before
 
 
@@ -156,13 +157,16 @@ def test_tcf_records_only_changes_with_its_signal() -> None:
     assert [r.action for r in store.apply_tcf("u2", [1, 3, 4])] == ["grant"]
 
 
-@pytest.mark.parametrize("bad", [[True, 3], ["1"], [1.0], "134", 5, None])
-def test_tcf_purposes_must_be_ints(bad) -> None:
+@pytest.mark.parametrize(("bad", "message"), [
+    ([True, 3], "not an int"), (["1"], "not an int"), ([1.0], "not an int"),
+    ("134", "not a list"), (5, "not a list"), (None, "not a list"),
+])
+def test_tcf_purposes_must_be_ints(bad, message: str) -> None:
     store, _ = _store()
     before = fingerprint(store)
     with pytest.raises(ValidationError) as info:
         store.apply_tcf("u1", bad)
-    assert info.value.errors[0]["field"] == "purposes"
+    assert info.value.errors == [{"row": None, "field": "purposes", "message": message}]
     assert fingerprint(store) == before
 
 
@@ -181,16 +185,17 @@ def test_consent_mode_records_only_changes() -> None:
     assert store.apply_consent_mode("u2", {"ad_user_data": "denied"}) == []  # never granted
 
 
-@pytest.mark.parametrize(("signals", "field"), [
-    ([("ad_user_data", "granted")], "signals"), ("granted", "signals"),
-    ({"ad_user_data": "yes"}, "ad_user_data"), ({"ad_user_data": True}, "ad_user_data"),
+@pytest.mark.parametrize(("signals", "field", "message"), [
+    ([("ad_user_data", "granted")], "signals", "not a dict"), ("granted", "signals", "not a dict"),
+    ({"ad_user_data": "yes"}, "ad_user_data", "invalid value"),
+    ({"ad_user_data": True}, "ad_user_data", "invalid value"),
 ])
-def test_consent_mode_signals_validate(signals, field: str) -> None:
+def test_consent_mode_signals_validate(signals, field: str, message: str) -> None:
     store, _ = _store()
     before = fingerprint(store)
     with pytest.raises(ValidationError) as info:
         store.apply_consent_mode("u1", signals)
-    assert info.value.errors[0]["field"] == field
+    assert info.value.errors == [{"row": None, "field": field, "message": message}]
     assert fingerprint(store) == before
 
 

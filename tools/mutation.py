@@ -321,7 +321,11 @@ def _prepare(target: Target, keep: bool) -> Path:
 
 def _mutmut(work: Path, names: list[str]) -> int:
     exe = Path(sys.executable).with_name("mutmut")
-    env = dict(os.environ, HYPOTHESIS_PROFILE="ci", PYTHONDONTWRITEBYTECODE="1")
+    # one BLAS thread: mutmut forks every mutant's run from a process that has loaded
+    # numpy, and a threaded BLAS in a forked child can hang on a lock with no CPU used
+    # (mutmut's time limit counts CPU seconds, so it never ends such a run)
+    env = dict(os.environ, HYPOTHESIS_PROFILE="ci", PYTHONDONTWRITEBYTECODE="1",
+               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.pop("PYTHONPATH", None)
     command = [str(exe), "run", "--max-children", str(MAX_CHILDREN), *names]
     print("  $", " ".join(command[:6]), "..." if len(command) > 6 else "", flush=True)
