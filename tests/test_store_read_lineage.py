@@ -197,3 +197,27 @@ def test_many_events_read_like_few() -> None:
     everyone = store.scope("personalization").events()
     assert sorted((everyone.items[i], everyone.features[f], float(v)) for i, f, v in zip(
         everyone.item, everyone.feature, everyone.value, strict=True)) == expected
+
+
+def test_the_view_passes_the_rest_through_to_its_store() -> None:
+    store, _ = _store()
+    store.define_items({"a": "Boots", "b": "Rope"})
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u1", "a"), event("u2", "b")])
+    view = store.scope("personalization")
+    assert repr(view) == "ScopedView(purpose='personalization', store=':memory:')"
+    assert (view.purpose, view.store_id) == ("personalization", store.store_id)
+    assert view.lineage.rows == 1  # no read yet: the lineage reads
+    assert store.audit.entries()[-1].action == "scoped_read"
+    assert view.users() == ["u1"] and view.items() == ["a"]
+    assert view.has_consent("u1") and not view.has_consent("u2")
+    assert sorted(view.catalogue()) == ["a", "b"]
+    assert view.item_labels(["b"]) == {"b": "Rope"}
+    assert view.item_labels() == {"a": "Boots", "b": "Rope"}
+    assert store.privacy_budget("personalization") is None
+    view.privacy_ledger(default=(2.0, 1e-6))
+    assert store.privacy_budget("personalization") == (2.0, 1e-6)
+    lineage, wanted = view.person_for_serving("u1")
+    assert (lineage.rows, lineage.active, wanted) == (1, True, set())
+    assert store.audit.entries()[-1].detail == {
+        "purpose": "personalization", "rows": 1, "lineage": True}
