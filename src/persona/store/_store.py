@@ -794,9 +794,8 @@ class Store:
                     "WHERE purpose_id = ? AND subject_id = ?",
                     (pid, code),
                 ).fetchone()
+                # a signal records only changes; never asked counts as withdrawn
                 if only_changes and (state[0] if state else "withdraw") == action:
-                    continue
-                if only_changes and state is None and action == "withdraw":
                     continue
                 cur = self._con.execute(
                     "INSERT INTO consent_events(subject_id, purpose_id, action, at, recorded_at, "
