@@ -407,3 +407,15 @@ def test_only_english_templates_ship_and_every_key_is_filled() -> None:
 
     with pytest.raises(ValidationError, match="available: \\['en'\\]"):
         templates("xx")
+
+
+def test_a_curated_template_may_name_the_item(monkeypatch) -> None:
+    """A language's "curated" template may put the item's label in (English does not)."""
+    from persona.explain import _text
+
+    assert _e(kind="curated", model="curation", note="Picks for BOX.").text == (
+        "Chosen by our team: Picks for BOX.")
+    worded = {**T, "curated": "{item}, chosen by our team: {reason}."}
+    monkeypatch.setattr(_text, "templates", lambda language="en": worded)
+    e = _e(kind="curated", model="curation", note="Gift guide...", label="Trail Socks")
+    assert _text.render_text(e) == "Trail Socks, chosen by our team: Gift guide."
