@@ -92,6 +92,7 @@ def test_unknown_people_have_no_history_and_no_consent() -> None:
     ({"source": "ok", "notice_version": "v" * 201}, "notice_version", "not a str"),
     ({"source": "ok", "notice_version": "v\ud800"}, "notice_version", "not a str"),
     ({"source": "ok", "at": "2999-01-01T00:00:00Z"}, "at", "in the future"),
+    ({"source": "form \ud800"}, "source", "lone surrogate"),
 ])
 def test_invalid_consent_calls_change_nothing(kw: dict, field: str, message: str) -> None:
     store, _ = _store()
@@ -164,7 +165,7 @@ def test_tcf_records_only_changes_with_its_signal() -> None:
 def test_tcf_purposes_must_be_ints(bad, message: str) -> None:
     store, _ = _store()
     before = fingerprint(store)
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(ValidationError, match=r"purposes.*e\.g\. (purposes=)?\[1, 3, 4\]") as info:
         store.apply_tcf("u1", bad)
     assert info.value.errors == [{"row": None, "field": "purposes", "message": message}]
     assert fingerprint(store) == before
@@ -193,7 +194,9 @@ def test_consent_mode_records_only_changes() -> None:
 def test_consent_mode_signals_validate(signals, field: str, message: str) -> None:
     store, _ = _store()
     before = fingerprint(store)
-    with pytest.raises(ValidationError) as info:
+    said = (f"give a dict such as .*, not a {type(signals).__name__}$" if field == "signals"
+            else f"signal 'ad_user_data' must be 'granted' or 'denied', not {signals[field]!r}")
+    with pytest.raises(ValidationError, match=said) as info:
         store.apply_consent_mode("u1", signals)
     assert info.value.errors == [{"row": None, "field": field, "message": message}]
     assert fingerprint(store) == before
