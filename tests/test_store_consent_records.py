@@ -210,3 +210,43 @@ def test_do_not_sell_returns_what_it_wrote() -> None:
         "purpose": "ads", "action": "withdraw", "at": clock.now, "recorded_at": clock.now,
         "source": "Global Privacy Control", "notice_version": None, "signal": "gpc"}]
     assert store.consent_history("u1")[-1] == records[0]
+
+
+@pytest.mark.parametrize("call", [
+    lambda s, u: s.grant(u, "ads", source="form"),
+    lambda s, u: s.withdraw(u, "ads"),
+    lambda s, u: s.decline(u, "ads", source="form"),
+    lambda s, u: s.do_not_sell(u),
+    lambda s, u: s.apply_tcf(u, [1]),
+    lambda s, u: s.apply_consent_mode(u, {"ad_user_data": "granted"}),
+    lambda s, u: s.consent_history(u),
+    lambda s, u: s.consent_status(u),
+    lambda s, u: s.has_consent(u, "ads"),
+], ids=["grant", "withdraw", "decline", "do_not_sell", "tcf", "consent_mode", "history",
+        "status", "has_consent"])
+def test_a_bad_user_id_is_refused_naming_the_user_field(call) -> None:
+    store, _ = _store()
+    before = fingerprint(store)
+    for bad in ("", 7):
+        with pytest.raises(ValidationError, match="user") as info:
+            call(store, bad)
+        assert [e["field"] for e in info.value.errors] == ["user"]
+    assert fingerprint(store) == before
+
+
+def test_reading_consent_never_creates_a_person() -> None:
+    store, _ = _store()
+    before = fingerprint(store)
+    assert store.has_consent("nobody", "ads") is False
+    assert store.consent_history("nobody") == []
+    assert store.consented("ads") == set()
+    assert fingerprint(store) == before
+
+
+@pytest.mark.parametrize("action", ["withdraw", "decline"])
+def test_refusals_keep_their_notice_version_and_time(action: str) -> None:
+    store, clock = _store()
+    at = clock.now - timedelta(hours=5)
+    record = getattr(store, action)("u1", "ads", source="banner", notice_version="n7", at=at)
+    assert (record.notice_version, record.at, record.recorded_at) == ("n7", at, clock.now)
+    assert store.consent_history("u1") == [record]
