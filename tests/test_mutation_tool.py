@@ -129,3 +129,14 @@ def test_stale_justifications_are_scoped_to_what_ran() -> None:
     assert mt.stale_justifications(ran, justified) == ["gone-a"]
     whole = [mt.ModuleResult(STORE, (), [_mutant("m", key="kept-a")], target="all")]
     assert mt.stale_justifications(whole, justified) == ["module-wide"]
+
+
+def test_sql_letter_case_is_explained_but_not_its_literals_or_other_text() -> None:
+    fn = 'def f(c):\n    return c.execute("SELECT action FROM consent_state WHERE a = {}")'
+    assert mt.sql_case_only(fn.format("'grant'"), fn.lower().format("'grant'"))
+    assert not mt.sql_case_only(fn.format("'grant'"), fn.format("'GRANT'"))
+    assert not mt.sql_case_only(fn.format("1"), fn.format("1").replace("a = 1", "a = 2"))
+    m = mt.Mutant("x__f__mutmut_1", STORE, "survived", "", True, False, "k", True)
+    assert "SQLite" in mt._explanation(m, {})
+    m = mt.Mutant("x__f__mutmut_1", STORE, "survived", "", True, False, "k")
+    assert mt._explanation(m, {}) is None

@@ -11,6 +11,8 @@ Every survivor must be explained:
 * a string-only mutant whose changed strings all sit in the message of a ``raise`` is the
   wording of an error (its type and code are what callers rely on, and those are not strings
   of the raising code), explained automatically;
+* a string-only mutant that only changes the letter case of SQL text outside its quoted
+  literals is the same statement to SQLite, explained automatically;
 * any other survivor needs an entry in ``tools/mutation_justifications.toml`` saying why it is
   equivalent or harmless, keyed by a hash of the function and the changed lines (stable when
   unrelated code moves).
@@ -140,11 +142,11 @@ TARGETS = (
            ("tests/test_store_contract.py", "tests/test_store_consent_stateful.py",
             "tests/test_store_retention_signals.py", "tests/test_personalizer_retention.py",
             "tests/test_store_erasure.py", "tests/test_store_read_lineage.py"),
-           methods(_STORE, "Store", "scope", "_feature_uses", "_snapshot", "_read_plan",
-                   "_read", "_read_person", "_person_read", "_person_feedback",
-                   "_person_events", "_person_blob", "_excluded_keys", "_decode",
-                   "_person_columns", "_person_lineage")
-           + (f"{_dotted(_VIEW)}.x*",)),
+           (*methods(_STORE, "Store", "scope", "_feature_uses", "_snapshot", "_read_plan",
+                     "_read", "_read_person", "_person_read", "_person_feedback",
+                     "_person_events", "_person_blob", "_excluded_keys", "_decode",
+                     "_person_columns", "_person_lineage"),
+            f"{_dotted(_VIEW)}.x*")),
     Target("store_retention", (_STORE,),
            ("tests/test_store_retention_signals.py", "tests/test_personalizer_retention.py",
             "tests/test_store_contract.py", "tests/test_shown.py",
@@ -172,6 +174,7 @@ class Mutant:
     string_only: bool
     wording: bool
     key: str
+    sql_case: bool = False  # only the letter case of SQL text changed (sql_case_only)
 
     @property
     def killed(self) -> bool:
@@ -252,6 +255,37 @@ def classify(original: str, mutant: str) -> tuple[bool, bool]:
         if isinstance(x, ast.Constant) and isinstance(x.value, str) and x.value != y.value
     ]
     return True, bool(changed) and all(_in_raise_message(x, parents) for x in changed)
+
+
+_SQL_WORD = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|FROM|WHERE|JOIN|VALUES|ORDER BY|"
+                       r"GROUP BY|PRAGMA|CREATE)\b")
+_SQL_LITERAL = re.compile(r"'[^']*'")
+
+
+def sql_case_only(original: str, mutant: str) -> bool:
+    """Whether every string the mutant changes is SQL text (it has an SQL keyword written in
+    capitals, as persona writes them) whose letters only changed case outside its quoted
+    literals: SQLite reads keywords and table and column names in any case, so the
+    statement is the same.
+
+    >>> q = "def f(c):\\n    return c.execute({!r})"
+    >>> sql_case_only(q.format("SELECT id FROM t WHERE k = 'grant'"),
+    ...               q.format("select id from t where k = 'grant'"))
+    True
+    >>> sql_case_only(q.format("SELECT id FROM t WHERE k = 'grant'"),
+    ...               q.format("SELECT ID FROM T WHERE K = 'GRANT'"))
+    False
+    >>> sql_case_only(q.format("Give a list"), q.format("GIVE A LIST"))
+    False
+    """
+    a, b = ast.parse(original), ast.parse(mutant)
+    if _blank_strings(a) != _blank_strings(b):
+        return False
+    pairs = [(x.value, y.value) for x, y in zip(ast.walk(a), ast.walk(b), strict=True)
+             if isinstance(x, ast.Constant) and isinstance(x.value, str) and x.value != y.value]
+    return bool(pairs) and all(
+        x.lower() == y.lower() and _SQL_WORD.search(x) is not None
+        and _SQL_LITERAL.findall(x) == _SQL_LITERAL.findall(y) for x, y in pairs)
 
 
 def survivor_key(mutant_name: str, diff: str) -> str:
@@ -367,7 +401,8 @@ def _read(target: Target, work: Path) -> list[ModuleResult]:
                 original, mutated = (cst.Module([f]).code for f in pair)
                 string_only, wording = classify(original, mutated)
                 result.mutants.append(Mutant(name, module, statuses[code], diff, string_only,
-                                             wording, survivor_key(name, diff)))
+                                             wording, survivor_key(name, diff),
+                                             string_only and sql_case_only(original, mutated)))
             results.append(result)
     finally:
         os.chdir(cwd)
@@ -438,6 +473,8 @@ def _explanation(m: Mutant, justified: dict[str, dict[str, str]]) -> str | None:
         return justified[m.key]["why"].strip()
     if m.wording:
         return "wording of an error message (its type and code are asserted, not its text)"
+    if m.sql_case:
+        return "letter case of SQL keywords and names (SQLite reads them in any case)"
     return None
 
 
