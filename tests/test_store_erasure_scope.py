@@ -135,3 +135,31 @@ def test_erasure_keeps_segments_sorted_for_the_people_left() -> None:
         cols = store.scope("personalization").history(p)
         assert [cols.items[i] for i in cols.item] == ["i1", "i3", "i5"]
         assert bool(np.all(np.diff(cols.at.astype("int64")) >= 0))
+
+
+def _segments(store: persona.Store) -> list[tuple[int, int, int]]:
+    return store._con.execute("SELECT bucket, level, n FROM segments ORDER BY bucket, id").fetchall()
+
+
+def test_rewritten_segments_keep_their_level_and_others_stay_untouched() -> None:
+    """An erasure merges only the bucket that held the person, into one segment of the
+    highest level it merged (a compaction, not an erasure, raises levels)."""
+    store = shop(clock=Clock())
+    for p in ("a", "b"):
+        store.grant(p, "personalization", source="form")
+    far = "p-far"
+    store.grant(far, "personalization", source="form")
+    store.ingest([event("a", "x"), event("b", "y")])
+    store.ingest([event("a", "x2"), event("b", "y2")])
+    assert _segments(store) == [(0, 0, 2), (0, 0, 2)]
+    store.erase("a")
+    assert _segments(store) == [(0, 0, 2)]
+    store.ingest([event("b", "y3"), event(far, "z")])
+    store.ingest([event("b", "y4")])
+    assert store.compact() == 2
+    assert _segments(store) == [(0, 1, 5)]
+    store.ingest([event("b", "y5"), event(far, "z2")])
+    store.erase(far)
+    assert _segments(store) == [(0, 1, 5)]  # merged into one, keeping the level 1 it held
+    store.erase("b")
+    assert _segments(store) == []
