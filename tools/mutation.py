@@ -157,9 +157,11 @@ TARGETS = (
             "tests/test_store_erasure_scope.py"),
            methods(_STORE, "Store", "erase", "_erased_at", "_purge_eids", "_checkpoint",
                    "_drop_orphan_items", "_merge")),
+    # test_explain_text_property.py is left out: its title property fits 20 models per
+    # mutant; the sentences it checks are pinned word for word in test_explain_text_render.py
     Target("explain_text", ("src/persona/explain/_text.py",),
-           ("tests/test_explain_core.py", "tests/test_explain_truth.py",
-            "tests/test_explain_text_property.py", "tests/test_explain_text_render.py")),
+           ("tests/test_explain_text_render.py", "tests/test_explain_truth.py",
+            "tests/test_explain_core.py")),
 )
 
 
