@@ -608,7 +608,7 @@ class Store:
         notice they saw; ``at`` when they chose (defaults to now; never in the future).
         A grant lifts the suppression left by an earlier erasure.
         """
-        return self._consent(user, purpose, "grant", source, notice_version, at, None)
+        return self._consent(user, purpose, "grant", source, notice_version, at)
 
     def withdraw(
         self,
@@ -620,7 +620,7 @@ class Store:
         at: datetime | str | None = None,
     ) -> ConsentRecord:
         """Record that ``user`` withdrew consent to ``purpose``. Effective at the next read."""
-        return self._consent(user, purpose, "withdraw", source, notice_version, at, None)
+        return self._consent(user, purpose, "withdraw", source, notice_version, at)
 
     def decline(
         self,
@@ -632,7 +632,7 @@ class Store:
         at: datetime | str | None = None,
     ) -> ConsentRecord:
         """Record that ``user`` was asked and said no (distinct from withdrawing later)."""
-        return self._consent(user, purpose, "decline", source, notice_version, at, None)
+        return self._consent(user, purpose, "decline", source, notice_version, at)
 
     def do_not_sell(
         self, user: str, *, source: str = "Global Privacy Control"
@@ -718,12 +718,12 @@ class Store:
         source: str,
         notice_version: str | None,
         at: datetime | str | None,
-        signal: str | None,
     ) -> ConsentRecord:
+        """One person's choice made through the API (no machine signal behind it)."""
         with self._lock:
             self._refresh()
             return self._consent_many(
-                user, [(purpose, action)], source, notice_version, signal, at=at
+                user, [(purpose, action)], source, notice_version, None, at=at
             )[0]
 
     def _consent_many(
@@ -794,9 +794,8 @@ class Store:
                     "WHERE purpose_id = ? AND subject_id = ?",
                     (pid, code),
                 ).fetchone()
+                # a signal records only changes; never asked counts as withdrawn
                 if only_changes and (state[0] if state else "withdraw") == action:
-                    continue
-                if only_changes and state is None and action == "withdraw":
                     continue
                 cur = self._con.execute(
                     "INSERT INTO consent_events(subject_id, purpose_id, action, at, recorded_at, "
