@@ -29,7 +29,9 @@ rendered for the person, its rank and score, the explanation kind, and ``reasons
 a keyed digest over every reason of the explanation (:func:`reasons_digest`), with the
 serving model's version and the time. The text and the digests are computed when the
 request is queued, in the serving thread and outside the store's lock, from the very
-explanation objects served; only the SQL waits for the group commit.
+list served (``persona.explain.shown_items`` renders its texts for the whole list at
+once; the explanations, read later, give the same); only the SQL waits for the group
+commit.
 """
 
 from __future__ import annotations
