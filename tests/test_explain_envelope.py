@@ -6,6 +6,8 @@ import json
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import persona
 from persona.errors import PersonaError, ValidationError
@@ -177,3 +179,43 @@ def test_published_schema_file_is_current() -> None:
 
     path = Path(__file__).resolve().parents[1] / "docs" / "recommendations.schema.json"
     assert json.loads(path.read_text()) == Recommendations.json_schema()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["format", "version", "shared", "labels", "items", "item",
+                                       "score", "rank", "explanation", "reasons", "kind",
+                                       "label", "text", "model", "x"]), children, max_size=6),
+    max_leaves=20,
+)
+
+
+@given(doc=_JSON, base=st.booleans())
+@settings(max_examples=100, deadline=None)
+def test_any_json_is_read_or_refused_with_a_persona_error(doc, base: bool) -> None:
+    if base and isinstance(doc, dict):  # most documents should get past the header
+        doc = {**doc, "format": "persona.recommendations", "version": 1}
+    try:
+        out = Recommendations.model_validate_json(json.dumps(doc))
+    except PersonaError as exc:
+        assert exc.code
+    else:
+        assert isinstance(out, Recommendations)
+
+
+@pytest.mark.parametrize("item", [
+    {"item": "a", "score": True},
+    {"item": "a", "score": "1.5"},
+    {"item": 7, "score": 1.0},
+    {"item": "a", "score": 1.0, "rank": True},
+    {"item": "a", "score": 1.0, "rank": 1.0},
+    {"item": "a", "score": 1.0, "label": "A", "kind": "decomposition", "model": "ALS",
+     "reasons": [{"item": "b", "label": "B", "contribution": True}]},
+    {"item": "a", "score": 1.0, "label": "A", "kind": "decomposition", "model": "ALS",
+     "seen": "yes"},
+])
+def test_strict_types_no_bool_or_text_taken_as_a_number(item: dict) -> None:
+    doc = {"format": "persona.recommendations", "version": 1, "items": [item]}
+    with pytest.raises(ValidationError):
+        Recommendations.model_validate(doc)

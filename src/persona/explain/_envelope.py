@@ -24,6 +24,7 @@ and is the text written). The document's JSON Schema is
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
 from persona.errors import ValidationError
@@ -206,13 +207,66 @@ def unpack(doc: Any) -> list[Recommendation]:
         else:  # the explanation's own fields beside the item's
             e = {key: v for key, v in it.items() if key not in own}
             e.update(own)
+        # strict at the edge: no bool or text taken as a number, no number as an id
+        if (not isinstance(own["item"], str) or isinstance(own["score"], bool)
+                or not isinstance(own["score"], int | float) or isinstance(own["rank"], bool)
+                or not isinstance(own["rank"], int)):
+            raise _refuse(f"item {k} needs an id (text), a score (a number) and a rank (a "
+                          "whole number)", "items")
         try:
             if e is not None:
-                e = Explanation.model_validate(_unpack_explanation(own, e, shared, labels))
+                whole = _unpack_explanation(own, e, shared, labels)
+                _strict(whole, f"item {k}")
+                e = Explanation.model_validate(whole)
             out.append(Recommendation.model_validate({**own, "explanation": e}))
         except ValueError as exc:
             raise _refuse(f"item {k} is not a recommendation ({exc})", "items") from None
     return out
+
+
+@cache
+def _kinds() -> tuple[frozenset[str], frozenset[str]]:
+    """The names of the explanation schema's fields that hold numbers, and of those that
+    hold booleans."""
+    numbers: set[str] = set()
+    flags: set[str] = set()
+
+    def types(spec: dict[str, Any]) -> set[str]:
+        out = {spec["type"]} if isinstance(spec.get("type"), str) else set()
+        for option in spec.get("anyOf", []):
+            out |= types(option)
+        return out
+
+    schema = Explanation.model_json_schema(mode="serialization")
+    for model in [schema, *schema.get("$defs", {}).values()]:
+        for name, spec in model.get("properties", {}).items():
+            kinds = types(spec)
+            if kinds & {"number", "integer"}:
+                numbers.add(name)
+            if "boolean" in kinds:
+                flags.add(name)
+    return frozenset(numbers), frozenset(flags)
+
+
+def _strict(value: Any, where: str) -> None:
+    """Refuse a boolean where the schema has a number, anything but a number there, and
+    anything but a boolean where it has one (pydantic would take ``true`` as 1, ``"1.5"``
+    as 1.5 and ``"yes"`` as true)."""
+    numbers, flags = _kinds()
+    if isinstance(value, dict):
+        for key, v in value.items():
+            if isinstance(v, bool) and key not in flags:
+                raise _refuse(f"{where}: {key} is a number, not {v!r}", "items")
+            if (key in numbers and key not in flags and v is not None
+                    and not isinstance(v, int | float)):
+                raise _refuse(f"{where}: {key} must be a number, not {v!r}", "items")
+            if key in flags and key not in numbers and v is not None and not isinstance(
+                    v, bool):
+                raise _refuse(f"{where}: {key} must be true or false, not {v!r}", "items")
+            _strict(v, where)
+    elif isinstance(value, list):
+        for v in value:
+            _strict(v, where)
 
 
 def _unpack_explanation(it: dict[str, Any], e: dict[str, Any], shared: dict[str, Any],
