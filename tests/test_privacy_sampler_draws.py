@@ -1,0 +1,296 @@
+"""Draw for draw: fed a scripted stream of random bytes, the sampler returns exactly what an
+independent reference computes from the same bytes, and reads exactly the bytes it needs.
+
+The reference reads the stream the way the module documents (64-bit little-endian words, the
+low 53 bits of each a uniform ``V``, bit 63 the sign; 32-bit words for the Gaussian's
+acceptance; 64 more bits of ``V`` at a time while a decision is open) and decides every
+comparison in 120-digit :mod:`decimal` arithmetic, with no float margin and no rational
+bracket. The crafted words sit next to the thresholds ``exp(-g / scale)`` and ``exp(-γ)``, so
+that the first bits cannot decide and the exact slow path must read one or two more words.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from persona.privacy import SeededBits, _sampler
+
+CTX = decimal.Context(prec=120)
+MASK53 = (1 << 53) - 1
+
+
+class Script:
+    """A bit source that hands out a fixed byte string and records every request."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.calls: list[int] = []
+
+    def __call__(self, n: int) -> bytes:
+        self.calls.append(n)
+        chunk = self.data[self.pos : self.pos + n]
+        assert len(chunk) == n, "the sampler read past the scripted bytes"
+        self.pos += n
+        return chunk
+
+    @property
+    def done(self) -> bool:
+        return self.pos == len(self.data)
+
+
+class Reader:
+    """The reference's own cursor over the same bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def take(self, n: int) -> bytes:
+        chunk = self.data[self.pos : self.pos + n]
+        assert len(chunk) == n
+        self.pos += n
+        return chunk
+
+    def word(self) -> int:
+        return int.from_bytes(self.take(8), "little")
+
+
+def _dec(q: Fraction) -> Decimal:
+    return CTX.divide(Decimal(q.numerator), Decimal(q.denominator))
+
+
+def _floor(x: Decimal) -> int:
+    return int(x.to_integral_value(rounding=decimal.ROUND_FLOOR))
+
+
+def _neg_ln(v: Fraction) -> Decimal:
+    return CTX.minus(CTX.ln(_dec(v)))
+
+
+def _exp_neg(y: Fraction) -> Decimal:
+    return CTX.exp(CTX.minus(_dec(y)))
+
+
+def ref_geometric(scale: Fraction, low: Fraction, width: Fraction, more: Reader) -> int:
+    """``floor(-scale · ln V)`` for ``V`` uniform on ``[low, low + width)``, reading 64 more
+    bits of ``V`` while the interval still straddles a threshold ``exp(-g / scale)``."""
+    s = _dec(scale)
+    while True:
+        if low > 0:
+            top = _floor(CTX.multiply(s, _neg_ln(low)))  # V -> low
+            bottom = _floor(CTX.multiply(s, _neg_ln(low + width)))  # V -> low + width
+            if top == bottom:
+                return top
+        width /= 1 << 64
+        low += more.word() * width
+
+
+def ref_bernoulli(gamma: Fraction, low: Fraction, width: Fraction, more: Reader) -> bool:
+    """``V < exp(-gamma)`` for ``V`` uniform on ``[low, low + width)``."""
+    theta = _exp_neg(gamma)
+    while True:
+        if _dec(low + width) <= theta:
+            return True
+        if _dec(low) >= theta:
+            return False
+        width /= 1 << 64
+        low += more.word() * width
+
+
+def ref_laplace(scale: Fraction, n: int, r: Reader) -> list[int]:
+    words = [r.word() for _ in range(n)]
+    out = []
+    for w in words:
+        mag = ref_geometric(scale, Fraction(w & MASK53, 1 << 53), Fraction(1, 1 << 53), r)
+        negative = w >> 63
+        if negative and mag == 0:
+            continue  # "negative zero" is rejected
+        out.append(-mag if negative else mag)
+    return out
+
+
+def ref_gaussian(sigma: Fraction, n: int, r: Reader) -> list[int]:
+    t = math.floor(sigma) + 1
+    cand = ref_laplace(Fraction(t), n, r)
+    halves = [int.from_bytes(r.take(4), "little") for _ in cand]
+    out = []
+    for c, h in zip(cand, halves, strict=True):
+        gamma = (abs(c) - sigma * sigma / t) ** 2 / (2 * sigma * sigma)
+        if ref_bernoulli(gamma, Fraction(h, 1 << 32), Fraction(1, 1 << 32), r):
+            out.append(c)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# crafting words next to a threshold
+
+
+def _digits(theta: Decimal, bits: int) -> int:
+    """``floor(theta · 2^bits)``."""
+    return _floor(CTX.multiply(theta, Decimal(1 << bits)))
+
+
+def straddle(theta: Decimal, extra: int, side: int, first: int = 53) -> tuple[int, list[int]]:
+    """The first ``first`` bits of ``V`` and ``extra`` more 64-bit words, all but the last
+    agreeing with ``theta``'s binary digits, so that ``V``'s interval contains ``theta`` until
+    the last word, which puts it just below (``side=-1``) or just above (``+1``) ``theta``."""
+    head = _digits(theta, first)
+    words = [_digits(theta, first + 64 * j) - (_digits(theta, first + 64 * (j - 1)) << 64)
+             for j in range(1, extra + 1)]
+    if extra:
+        words[-1] += side * 2
+        assert 0 <= words[-1] < 1 << 64
+    else:
+        head += side * 2
+    return head, words
+
+
+def _le(words: list[int], size: int = 8) -> bytes:
+    return b"".join(w.to_bytes(size, "little") for w in words)
+
+
+def _laplace_case(scale: Fraction, plan: list[tuple[int, int, int, int]]):
+    """Words for ``_laplace_candidates``: each item ``(g, extra, side, sign)`` puts ``V`` next
+    to the threshold ``exp(-(g + 1) / scale)`` between magnitudes ``g`` and ``g + 1``."""
+    firsts, tails = [], []
+    for g, extra, side, sign in plan:
+        theta = _exp_neg(Fraction(g + 1) / scale)
+        u, more = straddle(theta, extra, side)
+        firsts.append(u | (sign << 63))
+        tails += more
+    return _le(firsts) + _le(tails)
+
+
+# ---------------------------------------------------------------------------------------------
+# the tests
+
+
+LAPLACE_PLAN = [
+    # (g, extra words, side, sign bit)
+    (0, 0, 1, 0),  # just above exp(-1/s): magnitude 0, decided on the first word
+    (0, 0, -1, 0),  # just below: magnitude 1
+    (0, 1, 1, 0),  # one more word decides: 0
+    (0, 1, -1, 1),  # ... 1, negative
+    (3, 1, 1, 1),  # -3
+    (3, 2, -1, 0),  # two more words: 4
+    (3, 2, 1, 0),
+    (0, 1, 1, 1),  # negative zero, decided only on the second word: dropped
+    (0, 0, 1, 1),  # negative zero: dropped
+    (7, 0, 1, 1),
+]
+
+
+@pytest.mark.parametrize("scale", [Fraction(1), Fraction(5, 2), Fraction(1000), Fraction(2, 7)])
+def test_laplace_candidates_draw_for_draw_next_to_thresholds(scale: Fraction) -> None:
+    data = _laplace_case(scale, LAPLACE_PLAN)
+    expected = ref_laplace(scale, len(LAPLACE_PLAN), Reader(data))
+    src = Script(data)
+    got = _sampler._laplace_candidates(scale, len(LAPLACE_PLAN), src)
+    assert got.dtype == np.int64
+    assert got.tolist() == expected
+    assert src.done  # every extra word read, and no more
+    assert src.calls[0] == 8 * len(LAPLACE_PLAN)
+    assert all(n == 8 for n in src.calls[1:])
+    mags = [g + (side < 0) for g, _, side, _ in LAPLACE_PLAN]
+    signs = [-1 if sign else 1 for *_, sign in LAPLACE_PLAN]
+    assert expected == [s * m for s, m in zip(signs, mags, strict=True) if not (s < 0 and m == 0)]
+
+
+def test_an_all_zero_first_word_reads_on_until_v_is_positive() -> None:
+    """``V``'s first 53 bits all zero: ``-ln V`` is unbounded until more bits arrive."""
+    scale = Fraction(3)
+    tail = [0, 5 << 40]  # V = 5 · 2^40 · 2^-181: magnitude floor(3 (141 ln 2 - ln 5))
+    data = _le([0, 1 << 63]) + _le(tail) + _le([0, 1 << 20])
+    expected = ref_laplace(scale, 2, Reader(data))
+    src = Script(data)
+    got = _sampler._laplace_candidates(scale, 2, src).tolist()
+    assert got == expected
+    assert src.done
+    assert expected[0] == math.floor(3 * (141 * math.log(2) - math.log(5))) == 288
+    assert expected[1] == -math.floor(3 * 161 * math.log(2))
+
+
+def _gaussian_case(sigma: Fraction, plan: list[tuple[int, int, int, int, int]]) -> bytes:
+    """Words for ``_gaussian_candidates``: each item ``(c, sign, extra, side, ...)`` draws the
+    Laplace candidate ``±c`` (far from its thresholds) and an acceptance word next to
+    ``exp(-γ(c))``."""
+    t = math.floor(sigma) + 1
+    firsts = []
+    for c, sign, *_ in plan:
+        # V in the middle of [exp(-(c+1)/t), exp(-c/t)): magnitude c on the first word
+        mid = CTX.divide(CTX.add(_exp_neg(Fraction(c + 1, t)), _exp_neg(Fraction(c, t))), 2)
+        firsts.append(_digits(mid, 53) | (sign << 63))
+    halves, tails = [], []
+    for c, _, extra, side in plan:
+        gamma = (c - sigma * sigma / t) ** 2 / (2 * sigma * sigma)
+        theta = _exp_neg(gamma)
+        half, more = straddle(theta, extra, side, first=32)
+        halves.append(half)
+        tails += more
+    return _le(firsts) + _le(halves, 4) + _le(tails)
+
+
+GAUSS_PLAN = [
+    # (candidate magnitude, sign, extra words for the acceptance, side of exp(-γ))
+    (0, 0, 0, -1),  # accepted on the first 32 bits
+    (1, 1, 0, 1),  # rejected on the first 32 bits
+    (2, 0, 1, -1),  # accepted on one more word
+    (2, 1, 1, 1),  # rejected on one more word
+    (3, 0, 2, -1),
+    (1, 0, 2, 1),
+    (4, 1, 0, -1),
+]
+
+
+@pytest.mark.parametrize("sigma", [Fraction(3, 2), Fraction(7, 3), Fraction(4)])
+def test_gaussian_candidates_draw_for_draw_next_to_acceptance(sigma: Fraction) -> None:
+    data = _gaussian_case(sigma, GAUSS_PLAN)
+    expected = ref_gaussian(sigma, len(GAUSS_PLAN), Reader(data))
+    src = Script(data)
+    got = _sampler._gaussian_candidates(sigma, len(GAUSS_PLAN), src)
+    assert got.dtype == np.int64
+    assert got.tolist() == expected
+    assert src.done
+    assert src.calls[:2] == [8 * len(GAUSS_PLAN), 4 * len(GAUSS_PLAN)]
+    assert all(n == 8 for n in src.calls[2:])
+    accepted = [(-c if sign else c) for c, sign, _, side in GAUSS_PLAN if side < 0]
+    assert expected == accepted
+
+
+@pytest.mark.parametrize("scale", [Fraction(3, 10), Fraction(1), Fraction(5, 2), Fraction(17),
+                                   Fraction(10005, 10), Fraction(2**40 - 3, 1),
+                                   Fraction(2**40)])
+@pytest.mark.parametrize("margin", [None, 2.0**-5])
+def test_laplace_candidates_match_the_reference_on_random_words(monkeypatch, scale, margin):
+    """Random words, with the float margin as shipped and widened so that many decisions go
+    to the exact path: the same draws either way, those of the reference."""
+    if margin is not None:
+        monkeypatch.setattr(_sampler, "_MARGIN", margin)
+    n = 300
+    data = SeededBits(int(scale * 7))(8 * n + 8 * 64)
+    reader = Reader(data)
+    expected = ref_laplace(scale, n, reader)
+    src = Script(data)
+    assert _sampler._laplace_candidates(scale, n, src).tolist() == expected
+    assert src.pos == reader.pos
+
+
+@pytest.mark.parametrize("sigma", [Fraction(3, 10), Fraction(1), Fraction(5, 2), Fraction(17),
+                                   Fraction(2**40)])
+@pytest.mark.parametrize("margin", [None, 2.0**-5])
+def test_gaussian_candidates_match_the_reference_on_random_words(monkeypatch, sigma, margin):
+    if margin is not None:
+        monkeypatch.setattr(_sampler, "_MARGIN", margin)
+    n = 200
+    data = SeededBits(int(sigma * 11))(12 * n + 8 * 64)
+    reader = Reader(data)
+    expected = ref_gaussian(sigma, n, reader)
+    src = Script(data)
+    assert _sampler._gaussian_candidates(sigma, n, src).tolist() == expected
+    assert src.pos == reader.pos
