@@ -184,7 +184,8 @@ def test_a_bad_size_is_refused_with_the_validation_code(sampler, size) -> None:
 
 @pytest.mark.parametrize("sampler", [discrete_gaussian, discrete_laplace])
 def test_the_largest_scale_and_the_smallest_sizes_are_accepted(sampler) -> None:
-    for scale in (2**40, 2.0**40, Fraction(2**40), np.float64(2.5), np.int64(3), 2.0**-1074):
+    for scale in (2**40, 2.0**40, Fraction(2**40), np.float64(2.5), np.int64(3), 2.0**-1074,
+                  Fraction(1, 10**400)):
         out = sampler(scale, 5, bits=SeededBits(3))
         assert out.shape == (5,)
         assert out.dtype == np.int64

@@ -12,6 +12,7 @@ that the first bits cannot decide and the exact slow path must read one or two m
 from __future__ import annotations
 
 import decimal
+import hashlib
 import math
 from decimal import Decimal
 from fractions import Fraction
@@ -294,3 +295,88 @@ def test_gaussian_candidates_match_the_reference_on_random_words(monkeypatch, si
     src = Script(data)
     assert _sampler._gaussian_candidates(sigma, n, src).tolist() == expected
     assert src.pos == reader.pos
+
+
+# ---------------------------------------------------------------------------------------------
+# the public functions on top of the candidates
+
+
+def test_seeded_bits_are_shake256_in_counter_mode() -> None:
+    for seed in (7, -3, 2**100):
+        src = SeededBits(seed)
+        key = seed.to_bytes(16, "little", signed=True)
+        for counter, n in enumerate((16, 0, 5, 40)):
+            expected = hashlib.shake_256(key + counter.to_bytes(8, "little")).digest(n)
+            assert src(n) == expected
+    assert SeededBits(1)(32) != SeededBits(2)(32)
+
+
+def test_fill_keeps_every_draw_in_order_and_asks_for_need_times_overshoot() -> None:
+    asked: list[int] = []
+    counter = iter(range(10**9))
+
+    def draw(m: int) -> np.ndarray:
+        asked.append(m)
+        got = m // 2  # half of the candidates survive
+        return np.array([next(counter) for _ in range(got)], dtype=np.int64)
+
+    out = _sampler._fill(1000, draw, 1.5, chunk=256)
+    assert out.dtype == np.int64
+    assert out.tolist() == list(range(1000))  # nothing skipped, nothing repeated
+    expected, filled = [], 0
+    while filled < 1000:
+        need = min(1000 - filled, 256)
+        expected.append(int(need * 1.5) + 8)
+        filled += min(expected[-1] // 2, 1000 - filled)
+    assert asked == expected
+    assert _sampler._fill(0, draw, 1.5).size == 0
+
+
+def test_fill_chunks_large_requests() -> None:
+    asked: list[int] = []
+
+    def draw(m: int) -> np.ndarray:
+        asked.append(m)
+        return np.ones(m, dtype=np.int64)
+
+    assert _sampler._fill(150_000, draw, 1.0).size == 150_000
+    assert asked == [(1 << 16) + 8, (1 << 16) + 8, 150_000 - 2 * ((1 << 16) + 8) + 8]
+
+
+@pytest.mark.parametrize("scale", [Fraction(1, 10**400), 0.05, 0.3, 1.0, 2.0, 7.5])
+def test_laplace_reads_little_more_randomness_than_its_draws_need(scale: float) -> None:
+    """About ``n / a`` candidates are needed, ``a = (1 + e^(-1/s)) / 2`` the share that is
+    not a "negative zero": the first round asks for enough (a second one is rare) and the
+    rounds may not read much more than that."""
+    n = 20_000
+    asked: list[int] = []
+
+    def bits(m: int) -> bytes:
+        asked.append(m)
+        return src(m)
+
+    src = SeededBits(21)
+    out = _sampler.discrete_laplace(scale, n, bits=bits)
+    assert out.size == n
+    needed = n * 2 / (1 + math.exp(-1 / scale)) if scale > 2**-20 else 2 * n
+    words = sum(m for m in asked if m > 8) / 8  # the bulk rounds, not the exact path's words
+    assert needed * 0.97 < words < needed * 1.06 + 100
+    assert len([m for m in asked if m > 8]) <= 2
+
+
+@pytest.mark.parametrize("sampler", ["gaussian", "laplace"])
+@pytest.mark.parametrize(("scale", "k"), [(0.5, -10), (3.0, 0), (24.0, 3), (0.7, -1)])
+def test_grid_release_is_rounded_input_plus_noise_of_scale_over_2k(sampler, scale, k) -> None:
+    x = np.array([[0.3, -1.7, 2.0**-12], [5.5, 1e6, -0.0]])
+    release = _sampler.gaussian_on_grid if sampler == "gaussian" else _sampler.laplace_on_grid
+    draw = _sampler.discrete_gaussian if sampler == "gaussian" else _sampler.discrete_laplace
+    out = release(x, scale, k, bits=SeededBits(5))
+    assert out.shape == x.shape
+    assert out.dtype == np.float64
+    noise = draw(Fraction(scale) * Fraction(2) ** -k, x.size, bits=SeededBits(5))
+    for value, got, z in zip(x.ravel().tolist(), out.ravel().tolist(), noise.tolist(),
+                             strict=True):
+        nearest = math.floor(Fraction(value) / Fraction(2) ** k + Fraction(1, 2))
+        assert Fraction(got) == (nearest + z) * Fraction(2) ** k
+    assert release(x.tolist(), scale, k, bits=SeededBits(5)).tolist() == out.tolist()
+    assert release([[1, 2], [3, 4]], scale, k, bits=SeededBits(6)).dtype == np.float64
