@@ -342,7 +342,9 @@ def discrete_laplace(
     size = _as_size(size)
     if s == 0:
         return np.zeros(size, dtype=np.int64)
-    overshoot = 1.0 + 1.2 / (1.0 + 2.0 * float(s))  # acceptance of the sign/zero step
+    # 1 / acceptance of the sign/zero step, (1 + e^(-1/s)) / 2, with 2% to spare: one round
+    r = math.exp(-1.0 / float(s)) if float(s) > 0 else 0.0  # a scale below 2^-1074: 0
+    overshoot = 2.04 / (1.0 + r)
     return _fill(size, lambda m: _laplace_candidates(s, m, bits), overshoot)
 
 
