@@ -380,3 +380,45 @@ def test_grid_release_is_rounded_input_plus_noise_of_scale_over_2k(sampler, scal
         assert Fraction(got) == (nearest + z) * Fraction(2) ** k
     assert release(x.tolist(), scale, k, bits=SeededBits(5)).tolist() == out.tolist()
     assert release([[1, 2], [3, 4]], scale, k, bits=SeededBits(6)).dtype == np.float64
+
+
+# ---------------------------------------------------------------------------------------------
+# the probability mass functions
+
+
+def _ref_gaussian_pmf(scale: Fraction, xs: list[int]) -> list[Decimal]:
+    two_s2 = 2 * scale * scale
+    half = math.ceil(40 * scale) + 40
+    norm = sum((_exp_neg(Fraction(i * i) / two_s2) for i in range(-half, half + 1)),
+               Decimal(0))
+    return [CTX.divide(_exp_neg(Fraction(x * x) / two_s2), norm) for x in xs]
+
+
+def _ref_laplace_pmf(scale: Fraction, x: int) -> Decimal:
+    r = _exp_neg(1 / scale)
+    return CTX.divide(CTX.multiply(1 - r, _exp_neg(abs(x) / scale)), 1 + r)
+
+
+@pytest.mark.parametrize("scale", [0.05, 0.1, 0.3, 1.0, 2.5, 17.0])
+def test_pmfs_match_exact_sums(scale: float) -> None:
+    support = [-30, -3, -1, 0, 1, 2, 5, 40]
+    g = _sampler.discrete_gaussian_pmf(scale, support)
+    lap = _sampler.discrete_laplace_pmf(scale, support)
+    assert g.dtype == lap.dtype == np.float64
+    refs = _ref_gaussian_pmf(Fraction(scale), support)
+    for i, x in enumerate(support):
+        ref_g = float(refs[i])
+        ref_l = float(_ref_laplace_pmf(Fraction(scale), x))
+        assert g[i] == pytest.approx(ref_g, rel=1e-12, abs=1e-300)
+        assert lap[i] == pytest.approx(ref_l, rel=1e-12, abs=1e-300)
+
+
+def test_pmfs_take_support_beyond_int64_squares() -> None:
+    """Whole numbers whose squares (or absolute values) leave int64 are still exact."""
+    g = _sampler.discrete_gaussian_pmf(2.0, [3_037_000_500, 0])
+    assert g.tolist() == [0.0, pytest.approx(float(_ref_gaussian_pmf(Fraction(2), [0])[0]))]
+    x = [-(2**63), 2**64, 3]
+    scale = 2.0**62
+    lap = _sampler.discrete_laplace_pmf(scale, x)
+    for got, xi in zip(lap.tolist(), x, strict=True):
+        assert got == pytest.approx(float(_ref_laplace_pmf(Fraction(scale), xi)), rel=1e-9)
