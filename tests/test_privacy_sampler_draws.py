@@ -422,3 +422,108 @@ def test_pmfs_take_support_beyond_int64_squares() -> None:
     lap = _sampler.discrete_laplace_pmf(scale, x)
     for got, xi in zip(lap.tolist(), x, strict=True):
         assert got == pytest.approx(float(_ref_laplace_pmf(Fraction(scale), xi)), rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# the exact path on its own: intervals far narrower than a float, at and next to the brackets
+
+
+def _words_for(theta: Decimal, low: Fraction, width: Fraction, count: int, side: int) -> bytes:
+    """``count`` 64-bit words that keep refining ``[low, low + width)`` towards ``theta``,
+    the last one landing just below (``side=-1``) or above (``+1``) it."""
+    out = []
+    for i in range(count):
+        width /= 1 << 64
+        e = _floor(CTX.divide(CTX.subtract(theta, _dec(low)), _dec(width)))
+        if i == count - 1:
+            e += 2 * side
+        e = min(max(e, 0), (1 << 64) - 1)
+        out.append(e)
+        low += e * width
+    return _le(out)
+
+
+@pytest.mark.parametrize("side", [-1, 1])
+@pytest.mark.parametrize("gamma", [Fraction(1, 3), Fraction(5), Fraction(700)])
+def test_bernoulli_exact_reads_on_while_the_interval_straddles_by_2_to_minus_100(gamma, side):
+    """``V``'s interval overlaps ``exp(-γ)`` by a relative ``2^-100``, far inside the first
+    bracket's width: no bracket may decide it, more words must be read."""
+    theta = _exp_neg(gamma)
+    width = Fraction(1, 1 << 60) * Fraction(_dec_to_frac(theta))
+    eps = width / (3 << 40)  # not a multiple of the next words' widths
+    for low in (_dec_to_frac(theta) - width + eps, _dec_to_frac(theta) - eps):
+        data = _words_for(theta, low, width, 3, side)
+        reader = Reader(data)
+        expected = ref_bernoulli(gamma, low, width, reader)
+        src = Script(data)
+        assert _sampler._bernoulli_exp_exact(gamma, low, width, src) is expected
+        assert expected is (side < 0)
+        assert src.pos == reader.pos >= 16
+
+
+@pytest.mark.parametrize("gamma", [Fraction(1, 3), Fraction(47, 7), Fraction(700)])
+def test_bernoulli_exact_decides_at_the_bracket_ends(gamma) -> None:
+    lo, hi = _sampler._exp_neg_bounds(gamma, 80)
+    width = lo / (1 << 70)
+    no_bits = Script(b"")
+    assert _sampler._bernoulli_exp_exact(gamma, lo - width, width, no_bits) is True
+    assert _sampler._bernoulli_exp_exact(gamma, hi, width, no_bits) is False
+    assert no_bits.calls == []
+
+
+def _dec_to_frac(x: Decimal) -> Fraction:
+    return Fraction(x)
+
+
+@pytest.mark.parametrize("scale", [Fraction(1), Fraction(7, 2), Fraction(1000)])
+@pytest.mark.parametrize("g", [0, 3])
+def test_geometric_exact_reads_on_while_the_interval_straddles_a_threshold(scale, g) -> None:
+    for edge, side in ((g, -1), (g, 1), (g + 1, -1), (g + 1, 1)):
+        if edge == 0:
+            continue  # exp(0) = 1 is above every V
+        theta = _exp_neg(Fraction(edge) / scale)
+        t = _dec_to_frac(theta)
+        width = t / (1 << 60)
+        eps = width / (3 << 40)  # not a multiple of the next words' widths
+        for low in (t - width + eps, t - eps):
+            data = _words_for(theta, low, width, 2, side)
+            reader = Reader(data)
+            expected = ref_geometric(scale, low, width, reader)
+            src = Script(data)
+            assert _sampler._geometric_exact(scale, low, width, src) == expected
+            assert expected == edge - (side > 0)
+            assert src.pos == reader.pos >= 16
+
+
+@pytest.mark.parametrize("scale", [Fraction(1), Fraction(7, 2), Fraction(1000)])
+@pytest.mark.parametrize("g", [0, 2])
+def test_geometric_exact_decides_at_the_bracket_ends(scale, g) -> None:
+    top = _sampler._exp_neg_bound(Fraction(g) / scale, 80, False)  # below exp(-g/scale)
+    bottom = _sampler._exp_neg_bound(Fraction(g + 1) / scale, 80, True)  # above the next
+    no_bits = Script(b"")
+    assert _sampler._geometric_exact(scale, bottom, (top - bottom) / 2, no_bits) == g
+    assert _sampler._geometric_exact(scale, (top + bottom) / 2, (top - bottom) / 2,
+                                     no_bits) == g
+    assert no_bits.calls == []
+
+
+@pytest.mark.parametrize("offset", [-2, -1, 1, 2])
+@pytest.mark.parametrize("g", [0, 1, 5])
+def test_geometric_exact_finds_the_magnitude_when_the_float_guess_is_off_by_two(
+        monkeypatch, offset, g) -> None:
+    """The float estimate of ``-scale · ln V`` only picks where to start; the exact search
+    around it covers an error of up to two."""
+    scale = Fraction(3, 2)
+    centre = CTX.divide(CTX.add(_exp_neg(Fraction(g) / scale),
+                                _exp_neg(Fraction(g + 1) / scale)), 2)
+    low, width = _dec_to_frac(centre), Fraction(1, 1 << 80)
+
+    class OffMath:
+        log = staticmethod(math.log)
+
+        @staticmethod
+        def floor(v):
+            return math.floor(v) + (offset if isinstance(v, float) else 0)
+
+    monkeypatch.setattr(_sampler, "math", OffMath)
+    assert _sampler._geometric_exact(scale, low, width, Script(b"")) == g
