@@ -527,3 +527,50 @@ def test_geometric_exact_finds_the_magnitude_when_the_float_guess_is_off_by_two(
 
     monkeypatch.setattr(_sampler, "math", OffMath)
     assert _sampler._geometric_exact(scale, low, width, Script(b"")) == g
+
+
+def _sigma_with_acceptance_digits(lo: float, hi: float) -> Fraction:
+    """A σ whose acceptance threshold for the candidate 0, ``θ = exp(-σ² / (2 t²))``, has
+    ``frac(θ · 2^32)`` between ``lo · θ`` and ``hi · θ`` (counted from the top when
+    negative): ``V``'s first 32 bits then leave it a hair inside ``V``'s interval."""
+    for k in range(1, 1 << 16):
+        sigma = Fraction(3, 2) + Fraction(k, 1 << 20)
+        t = math.floor(sigma) + 1
+        theta = _exp_neg(sigma * sigma / (2 * t * t))
+        f = float(CTX.multiply(theta, Decimal(1 << 32)) % 1)
+        th = float(theta)
+        if lo * th < (f if lo > 0 else f - 1) < hi * th:
+            return sigma
+    raise AssertionError("no such σ")
+
+
+@pytest.mark.parametrize(("lo", "hi", "side"), [(-1 / 40, -1 / 400, 1), (-1 / 40, -1 / 400, -1),
+                                                (1 / 400, 1 / 40, 1), (1 / 400, 1 / 40, -1)])
+def test_gaussian_acceptance_within_the_float_margin_goes_to_the_exact_path(lo, hi, side):
+    """``θ`` a relative ``2^-38`` or so inside ``V``'s 32-bit interval, nearer to one end
+    than the fast path's margin: the first bits cannot decide, one more word must be read."""
+    sigma = _sigma_with_acceptance_digits(lo, hi)
+    plan = [(0, 0, 1, side)]
+    data = _gaussian_case(sigma, plan)
+    reader = Reader(data)
+    expected = ref_gaussian(sigma, 1, reader)
+    src = Script(data)
+    assert _sampler._gaussian_candidates(sigma, 1, src).tolist() == expected == (
+        [0] if side < 0 else [])
+    assert src.done and reader.pos == len(data)
+
+
+def test_gaussian_acceptance_below_the_float_range_goes_to_the_exact_path() -> None:
+    """γ = 630: ``exp(-γ)`` ~ 2^-909 is below the fast path's absolute floor ``_TINY``, and
+    ``V``'s first 32 bits all zero cannot reject it; zero words are read until ``V``'s
+    interval lies below ``θ`` or above it."""
+    sigma = Fraction(1)
+    for side in (-1, 1):
+        plan = [(36, 0, 15, side), (36, 0, 0, 1)]
+        data = _gaussian_case(sigma, plan)
+        reader = Reader(data)
+        expected = ref_gaussian(sigma, 2, reader)
+        src = Script(data)
+        assert _sampler._gaussian_candidates(sigma, 2, src).tolist() == expected == (
+            [36] if side < 0 else [])
+        assert src.done and reader.pos == len(data)
