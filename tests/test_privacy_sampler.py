@@ -171,6 +171,7 @@ def test_a_bad_scale_is_refused_with_the_validation_code(sampler, scale) -> None
     with pytest.raises(ValidationError) as info:
         sampler(scale, 3, bits=_no_bits)
     assert info.value.code == "validation_error"
+    assert str(info.value).startswith("scale must be ")  # names the argument and the rule
 
 
 @pytest.mark.parametrize("sampler", [discrete_gaussian, discrete_laplace])
@@ -180,6 +181,7 @@ def test_a_bad_size_is_refused_with_the_validation_code(sampler, size) -> None:
         with pytest.raises(ValidationError) as info:
             sampler(scale, size, bits=_no_bits)
         assert info.value.code == "validation_error"
+        assert str(info.value).startswith("size must be ")
 
 
 @pytest.mark.parametrize("sampler", [discrete_gaussian, discrete_laplace])
@@ -199,11 +201,12 @@ def test_the_largest_scale_and_the_smallest_sizes_are_accepted(sampler) -> None:
 
 
 @pytest.mark.parametrize("x", [[np.nan], [np.inf], [-np.inf], [2.0**62], [-(2.0**62)],
-                               [0.0, 2.0**70]])
+                               [0.0, 2.0**70], [2**70], [[1.0], [-(2**80)]]])
 def test_round_to_grid_refuses_values_off_its_range_with_the_validation_code(x) -> None:
     with pytest.raises(ValidationError) as info:
         round_to_grid(x, 0)
     assert info.value.code == "validation_error"
+    assert "2**62 grid steps" in str(info.value)  # the message says what is allowed
     with pytest.raises(ValidationError):
         gaussian_on_grid(x, 1.0, 0, bits=_no_bits)
     with pytest.raises(ValidationError):
