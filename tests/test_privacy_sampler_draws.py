@@ -574,3 +574,29 @@ def test_gaussian_acceptance_below_the_float_range_goes_to_the_exact_path() -> N
         assert _sampler._gaussian_candidates(sigma, 2, src).tolist() == expected == (
             [36] if side < 0 else [])
         assert src.done and reader.pos == len(data)
+
+
+@pytest.mark.parametrize("sigma", [3.0, 100.0])
+def test_gaussian_reads_little_more_randomness_than_its_draws_need(sigma: float) -> None:
+    """Per draw, ``1 / (a · b)`` Laplace candidates (a 64-bit word each) are needed and the
+    ``1 / b`` that pass the sign/zero step take a 32-bit word more, ``a`` the share that is
+    not a "negative zero" and ``b`` the mean acceptance ``exp(-γ)``; the rounds may read a
+    quarter more at most."""
+    t = math.floor(sigma) + 1
+    r = math.exp(-1 / t)
+    half = int(60 * t) + 50
+    b = sum((1 - r) / (1 + r) * r ** abs(c)
+            * math.exp(-((abs(c) - sigma * sigma / t) ** 2) / (2 * sigma * sigma))
+            for c in range(-half, half + 1))
+    a = (1 + r) / 2
+    n = 20_000
+    read = []
+    src = SeededBits(22)
+
+    def bits(m: int) -> bytes:
+        read.append(m)
+        return src(m)
+
+    assert _sampler.discrete_gaussian(sigma, n, bits=bits).size == n
+    needed = n * (8 / (a * b) + 4 / b)
+    assert needed * 0.97 < sum(read) < needed * 1.25
