@@ -64,3 +64,25 @@ def test_bracket_edges() -> None:
     ref_lo, ref_hi = _reference(Fraction(2000))
     assert lo <= ref_hi
     assert hi >= ref_lo
+    assert hi - lo <= lo * Fraction(1, 2**76)  # still narrow at the cut-off itself
+    # past it: 0 below, a positive number above (exp(-y) > 0 however large y is)
+    for y in (Fraction(2001), Fraction(4001, 2), Fraction(10**9)):
+        lo, hi = _sampler._exp_neg_bounds(y, 80)
+        assert lo == 0
+        assert 0 < hi <= Fraction(1, 2**2800)
+    assert _sampler._exp_neg_bounds(Fraction(2001), 80)[1] >= _reference(Fraction(2001))[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=st.integers(1, 2**64), k=st.integers(0, 9), extra=st.integers(0, 300),
+       p=st.sampled_from([64, 65, 100]))
+def test_powers_are_bounded_from_the_side_asked(a: int, k: int, extra: int, p: int) -> None:
+    """``2^p (a / 2^p)^n`` in integers: the lower bound is at most the exact value, the
+    upper bound at least it, each within one unit per multiplication."""
+    a = min(a, 1 << p)
+    for n in (1 << k, (1 << k) + extra):
+        exact = Fraction(a**n, 1 << (p * (n - 1))) if n else Fraction(1 << p)
+        lo = _sampler._pow_bound(a, n, p, False)
+        hi = _sampler._pow_bound(a, n, p, True)
+        assert lo <= exact <= hi
+        assert hi - lo <= 2 * (n.bit_length() * 2 + 1)
