@@ -43,7 +43,17 @@ def test_brackets_contain_exp_and_are_narrow(num: int, den: int, prec: int) -> N
     ref_lo, ref_hi = _reference(y)
     assert lo <= ref_hi
     assert hi >= ref_lo
-    assert hi - lo <= lo * Fraction(1, 2 ** (prec - 4))
+    assert hi - lo <= lo * Fraction(1, 2 ** (prec + 8))  # 8 of the 16 guard bits at least
+
+
+@settings(max_examples=60, deadline=None)
+@given(y=st.fractions(0, 2000, max_denominator=10**12), prec=st.sampled_from([80, 144, 400]))
+def test_brackets_keep_their_guard_bits_over_the_whole_range(y: Fraction, prec: int) -> None:
+    lo, hi = _sampler._exp_neg_bounds(y, prec)
+    ref_lo, ref_hi = _reference(y)
+    assert 0 < lo <= ref_hi
+    assert hi >= ref_lo
+    assert hi - lo <= lo * Fraction(1, 2 ** (prec + 8))
 
 
 @settings(max_examples=100, deadline=None)
