@@ -600,3 +600,19 @@ def test_gaussian_reads_little_more_randomness_than_its_draws_need(sigma: float)
     assert _sampler.discrete_gaussian(sigma, n, bits=bits).size == n
     needed = n * (8 / (a * b) + 4 / b)
     assert needed * 0.97 < sum(read) < needed * 1.25
+
+
+@pytest.mark.parametrize("g", [19, 30])
+def test_laplace_candidates_next_to_thresholds_at_small_v(g: int) -> None:
+    """``V ~ e^-20`` and ``e^-31``: its first 53 bits are a small integer ``u``, and the width
+    of ``-ln V`` over them, about ``1 / u``, dwarfs the relative float margin; a threshold
+    inside still needs more words."""
+    scale = Fraction(1)
+    plan = [(g, 1, 1, 0), (g, 1, -1, 1), (g, 0, 1, 0), (g, 0, -1, 1), (g, 2, 1, 1)]
+    data = _laplace_case(scale, plan)
+    reader = Reader(data)
+    expected = ref_laplace(scale, len(plan), reader)
+    src = Script(data)
+    assert _sampler._laplace_candidates(scale, len(plan), src).tolist() == expected
+    assert expected == [g, -(g + 1), g, -(g + 1), -g]
+    assert src.done and reader.pos == len(data)
