@@ -96,3 +96,16 @@ def test_powers_are_bounded_from_the_side_asked(a: int, k: int, extra: int, p: i
         hi = _sampler._pow_bound(a, n, p, True)
         assert lo <= exact <= hi
         assert hi - lo <= 2 * (n.bit_length() * 2 + 1)
+
+
+def test_dyadic_series_bounds_hold_for_every_x_at_small_precision() -> None:
+    """Every ``x`` at ``p`` = 8 to 10 bits, where few terms are summed and the series' own
+    truncation error is not hidden by rounding (ending the sum on the wrong term is caught
+    at x = 32, p = 9)."""
+    for p in (8, 9, 10):
+        for x in range((1 << p) + 1):
+            lo = _sampler._exp_neg_dyadic(x, p, False)
+            hi = _sampler._exp_neg_dyadic(x, p, True)
+            ref_lo, ref_hi = _reference(Fraction(x, 1 << p))
+            assert Fraction(lo, 1 << p) <= ref_hi
+            assert Fraction(hi, 1 << p) >= ref_lo
