@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
+from persona.errors import ValidationError
 from persona.privacy import (
     SeededBits,
     _sampler,
@@ -156,3 +157,67 @@ def test_noise_comes_from_the_os_by_default(monkeypatch) -> None:
     assert calls
     # through the signature, so a wrapper (a decorator, mutmut's trampoline) keeps it readable
     assert inspect.signature(_sampler.discrete_gaussian).parameters["bits"].default is os.urandom
+
+
+def _no_bits(n: int) -> bytes:
+    raise AssertionError("a refused call must not draw randomness")
+
+
+@pytest.mark.parametrize("sampler", [discrete_gaussian, discrete_laplace])
+@pytest.mark.parametrize("scale", [-1.0, -Fraction(1, 3), -(2.0**-1074), float("nan"),
+                                   float("inf"), float("-inf"), 2**40 + 1, 2.0**40 * (1 + 2**-52),
+                                   Fraction(2**80 + 1, 2**40), True, False, "2.5", None, 1j])
+def test_a_bad_scale_is_refused_with_the_validation_code(sampler, scale) -> None:
+    with pytest.raises(ValidationError) as info:
+        sampler(scale, 3, bits=_no_bits)
+    assert info.value.code == "validation_error"
+    assert str(info.value).startswith("scale must be ")  # names the argument and the rule
+
+
+@pytest.mark.parametrize("sampler", [discrete_gaussian, discrete_laplace])
+@pytest.mark.parametrize("size", [-1, 2.5, True, "3", None, np.float64(3.0)])
+def test_a_bad_size_is_refused_with_the_validation_code(sampler, size) -> None:
+    for scale in (0, 2.0):
+        with pytest.raises(ValidationError) as info:
+            sampler(scale, size, bits=_no_bits)
+        assert info.value.code == "validation_error"
+        assert str(info.value).startswith("size must be ")
+
+
+@pytest.mark.parametrize("sampler", [discrete_gaussian, discrete_laplace])
+def test_the_largest_scale_and_the_smallest_sizes_are_accepted(sampler) -> None:
+    for scale in (2**40, 2.0**40, Fraction(2**40), np.float64(2.5), np.int64(3), 2.0**-1074,
+                  Fraction(1, 10**400)):
+        out = sampler(scale, 5, bits=SeededBits(3))
+        assert out.shape == (5,)
+        assert out.dtype == np.int64
+    for scale in (0, 0.0, -0.0, Fraction(0), 2.5):
+        for size in (0, np.int64(2), 1):
+            out = sampler(scale, size, bits=SeededBits(4) if scale else _no_bits)
+            assert out.shape == (int(size),)
+            assert out.dtype == np.int64
+            if not scale:
+                assert not out.any()
+
+
+@pytest.mark.parametrize("x", [[np.nan], [np.inf], [-np.inf], [2.0**62], [-(2.0**62)],
+                               [0.0, 2.0**70], [2**70], [[1.0], [-(2**80)]]])
+def test_round_to_grid_refuses_values_off_its_range_with_the_validation_code(x) -> None:
+    with pytest.raises(ValidationError) as info:
+        round_to_grid(x, 0)
+    assert info.value.code == "validation_error"
+    assert "2**62 grid steps" in str(info.value)  # the message says what is allowed
+    with pytest.raises(ValidationError):
+        gaussian_on_grid(x, 1.0, 0, bits=_no_bits)
+    with pytest.raises(ValidationError):
+        laplace_on_grid(x, 1.0, 0, bits=_no_bits)
+
+
+def test_round_to_grid_at_the_edges_of_its_range() -> None:
+    below = np.nextafter(2.0**62, 0)
+    got = round_to_grid([below, -below, 2.0**61 * 3 / 2, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5], 0)
+    assert got.dtype == np.int64
+    assert got.tolist() == [int(below), -int(below), 3 * 2**60, 1, 0, 2, -1, 3, -2]
+    # k shifts the grid: 2^3 = 8 and 2^-2 = 0.25
+    assert round_to_grid([12.0, 11.9, -12.0, 100.0], 3).tolist() == [2, 1, -1, 13]
+    assert round_to_grid([0.125, 0.124, -0.125, 0.3], -2).tolist() == [1, 0, 0, 1]

@@ -43,7 +43,17 @@ def test_brackets_contain_exp_and_are_narrow(num: int, den: int, prec: int) -> N
     ref_lo, ref_hi = _reference(y)
     assert lo <= ref_hi
     assert hi >= ref_lo
-    assert hi - lo <= lo * Fraction(1, 2 ** (prec - 4))
+    assert hi - lo <= lo * Fraction(1, 2 ** (prec + 8))  # 8 of the 16 guard bits at least
+
+
+@settings(max_examples=60, deadline=None)
+@given(y=st.fractions(0, 2000, max_denominator=10**12), prec=st.sampled_from([80, 144, 400]))
+def test_brackets_keep_their_guard_bits_over_the_whole_range(y: Fraction, prec: int) -> None:
+    lo, hi = _sampler._exp_neg_bounds(y, prec)
+    ref_lo, ref_hi = _reference(y)
+    assert 0 < lo <= ref_hi
+    assert hi >= ref_lo
+    assert hi - lo <= lo * Fraction(1, 2 ** (prec + 8))
 
 
 @settings(max_examples=100, deadline=None)
@@ -64,3 +74,38 @@ def test_bracket_edges() -> None:
     ref_lo, ref_hi = _reference(Fraction(2000))
     assert lo <= ref_hi
     assert hi >= ref_lo
+    assert hi - lo <= lo * Fraction(1, 2**76)  # still narrow at the cut-off itself
+    # past it: 0 below, a positive number above (exp(-y) > 0 however large y is)
+    for y in (Fraction(2001), Fraction(4001, 2), Fraction(10**9)):
+        lo, hi = _sampler._exp_neg_bounds(y, 80)
+        assert lo == 0
+        assert 0 < hi <= Fraction(1, 2**2800)
+    assert _sampler._exp_neg_bounds(Fraction(2001), 80)[1] >= _reference(Fraction(2001))[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=st.integers(1, 2**64), k=st.integers(0, 9), extra=st.integers(0, 300),
+       p=st.sampled_from([64, 65, 100]))
+def test_powers_are_bounded_from_the_side_asked(a: int, k: int, extra: int, p: int) -> None:
+    """``2^p (a / 2^p)^n`` in integers: the lower bound is at most the exact value, the
+    upper bound at least it, each within one unit per multiplication."""
+    a = min(a, 1 << p)
+    for n in (1 << k, (1 << k) + extra):
+        exact = Fraction(a**n, 1 << (p * (n - 1))) if n else Fraction(1 << p)
+        lo = _sampler._pow_bound(a, n, p, False)
+        hi = _sampler._pow_bound(a, n, p, True)
+        assert lo <= exact <= hi
+        assert hi - lo <= 2 * (n.bit_length() * 2 + 1)
+
+
+def test_dyadic_series_bounds_hold_for_every_x_at_small_precision() -> None:
+    """Every ``x`` at ``p`` = 8 to 10 bits, where few terms are summed and the series' own
+    truncation error is not hidden by rounding (ending the sum on the wrong term is caught
+    at x = 32, p = 9)."""
+    for p in (8, 9, 10):
+        for x in range((1 << p) + 1):
+            lo = _sampler._exp_neg_dyadic(x, p, False)
+            hi = _sampler._exp_neg_dyadic(x, p, True)
+            ref_lo, ref_hi = _reference(Fraction(x, 1 << p))
+            assert Fraction(lo, 1 << p) <= ref_hi
+            assert Fraction(hi, 1 << p) >= ref_lo

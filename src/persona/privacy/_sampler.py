@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import os
 from collections.abc import Callable
 from fractions import Fraction
@@ -44,6 +45,8 @@ from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from persona.errors import ValidationError
 
 __all__ = [
     "OS_BITS",
@@ -234,15 +237,30 @@ def _geometric_exact(scale: Fraction, low: Fraction, width: Fraction, bits: Rand
 
 
 def _as_fraction(scale: float | int | Fraction, name: str = "scale") -> Fraction:
+    if isinstance(scale, (bool, np.bool_, str, bytes)):
+        raise ValidationError(f"{name} must be a number, got {scale!r}")
     try:
         value = Fraction(scale)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"{name} must be a finite number, got {scale!r}") from exc
+        raise ValidationError(f"{name} must be a finite number, got {scale!r}") from exc
     if value < 0:
-        raise ValueError(f"{name} must be non-negative, got {scale!r}")
+        raise ValidationError(f"{name} must be non-negative, got {scale!r}")
     if value > 2**40:
-        raise ValueError(f"{name} must be at most 2**40 in grid units, got {float(value):g}")
+        raise ValidationError(
+            f"{name} must be at most 2**40 in grid units, got {float(value):g}")
     return value
+
+
+def _as_size(size: int) -> int:
+    if isinstance(size, (bool, np.bool_)):
+        raise ValidationError(f"size must be a whole number, got {size!r}")
+    try:
+        n = operator.index(size)
+    except TypeError as exc:
+        raise ValidationError(f"size must be a whole number, got {size!r}") from exc
+    if n < 0:
+        raise ValidationError(f"size must be non-negative, got {n}")
+    return n
 
 
 def _geometric_fast(
@@ -321,9 +339,12 @@ def discrete_laplace(
     ('int64', True)
     """
     s = _as_fraction(scale)
+    size = _as_size(size)
     if s == 0:
         return np.zeros(size, dtype=np.int64)
-    overshoot = 1.0 + 1.2 / (1.0 + 2.0 * float(s))  # acceptance of the sign/zero step
+    # 1 / acceptance of the sign/zero step, (1 + e^(-1/s)) / 2, with 2% to spare: one round
+    r = math.exp(-1.0 / float(s)) if float(s) > 0 else 0.0  # a scale below 2^-1074: 0
+    overshoot = 2.04 / (1.0 + r)
     return _fill(size, lambda m: _laplace_candidates(s, m, bits), overshoot)
 
 
@@ -337,7 +358,8 @@ def _gaussian_candidates(
     q = sig * sig / float(t)
     absc = np.abs(cand).astype(np.float64)
     d = absc - q
-    gamma = d * d / (2.0 * sig * sig)
+    with np.errstate(divide="ignore", invalid="ignore"):  # σ² underflows: the exact path
+        gamma = d * d / (2.0 * sig * sig)
     p = np.exp(-gamma)
     v = _halfwords(bits, m).astype(np.float64)
     accept_sure = (v + 1.0) * (1.0 / _TWO32) <= p * (1.0 - _MARGIN)
@@ -382,6 +404,7 @@ def discrete_gaussian(
     True
     """
     s = _as_fraction(scale)
+    size = _as_size(size)
     if s == 0:
         return np.zeros(size, dtype=np.int64)
     return _fill(size, lambda m: _gaussian_candidates(s, m, bits), 1.45)
@@ -438,7 +461,7 @@ def round_to_grid(x: ArrayLike, k: int) -> NDArray[np.int64]:
     """
     y = np.ldexp(np.asarray(x, dtype=np.float64), -k)
     if not np.all(np.isfinite(y)) or np.any(np.abs(y) >= 2.0**62):
-        raise ValueError("values must be finite and below 2**62 grid steps")
+        raise ValidationError("values must be finite and below 2**62 grid steps")
     base = np.floor(y)
     frac = y - base  # exact in float64
     return base.astype(np.int64) + (frac >= 0.5)
