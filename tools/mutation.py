@@ -74,7 +74,7 @@ TARGETS = (
     Target("sampler", ("src/persona/privacy/_sampler.py",),
            ("tests/test_privacy_sampler.py", "tests/test_privacy_sampler_brackets.py")),
     Target("accountant", ("src/persona/privacy/_accountant.py",),
-           ("tests/test_privacy_accounting.py",)),
+           ("tests/test_privacy_accounting.py", "tests/test_privacy_accounting_edges.py")),
     Target("ledger", ("src/persona/privacy/_ledger.py", "src/persona/schema/_ledger.py"),
            ("tests/test_privacy_ledger.py", "tests/test_store_ledger.py")),
     Target("explain_text", ("src/persona/explain/_text.py",), ("tests/test_explain_core.py",)),
