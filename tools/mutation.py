@@ -76,7 +76,8 @@ TARGETS = (
     Target("accountant", ("src/persona/privacy/_accountant.py",),
            ("tests/test_privacy_accounting.py", "tests/test_privacy_accounting_edges.py")),
     Target("ledger", ("src/persona/privacy/_ledger.py", "src/persona/schema/_ledger.py"),
-           ("tests/test_privacy_ledger.py", "tests/test_store_ledger.py")),
+           ("tests/test_privacy_ledger.py", "tests/test_store_ledger.py",
+            "tests/test_privacy_ledger_rules.py")),
     Target("explain_text", ("src/persona/explain/_text.py",), ("tests/test_explain_core.py",)),
 )
 
