@@ -305,6 +305,15 @@ def test_dp_validated_and_model_validate_raise_persona_errors() -> None:
     assert str(info.value).startswith("invalid DP setting settings: ")
 
 
+def test_dp_model_validate_passes_pydantics_options_on() -> None:
+    from types import SimpleNamespace
+
+    settings = SimpleNamespace(epsilon=2.0, delta=1e-5)
+    assert DP.model_validate(settings, from_attributes=True) == DP(epsilon=2.0, delta=1e-5)
+    with pytest.raises(ValidationError, match="valid dictionary or instance of DP"):
+        DP.model_validate(settings)
+
+
 def test_dp_is_frozen() -> None:
     cfg = DP(epsilon=1.0)
     with pytest.raises(ValueError, match="frozen"):
@@ -380,6 +389,34 @@ def test_gaussian_plan_of_almost_no_noise_is_one_grid_step() -> None:
     assert cfg.gaussian_plan(sensitivity=1.0, rho=math.nextafter(exact, 0)).grid_scale == 2
 
 
+# the u where the search's float first guess lands one step above (89, 178; 25, 50, 100)
+# or below (2, 3, 6; 2, 5, 8) the answer, and a few where it is right
+@pytest.mark.parametrize(("sens", "size", "steps", "slack", "units"), [
+    (1.0, 1, 1, 1e-3, (2, 3, 5, 6, 10, 89, 178)),
+    (0.7, 5, 3, 0.1, (2, 5, 7, 8, 25, 50, 100)),
+])
+def test_gaussian_plan_lands_on_the_grid_step_that_costs_exactly_the_budget(
+    sens: float, size: int, steps: int, slack: float, units: tuple[int, ...],
+) -> None:
+    """A budget equal to what ``u`` grid steps cost gets ``u`` steps; one ulp less gets
+    ``u + 1``: the search starts from a float estimate and steps to the exact answer, on
+    either side of it."""
+    cfg = DP(epsilon=1.0, delta=1e-6, grid_slack=slack)
+    k = grid_for(sens, size, slack)
+    for u in units:
+        exact = steps * gaussian_rho(math.ldexp(u, k), sens, size, k)
+        assert cfg.gaussian_plan(sens, steps, size, rho=exact).grid_scale == u
+        below = math.nextafter(exact, 0.0)
+        assert cfg.gaussian_plan(sens, steps, size, rho=below).grid_scale == u + 1
+
+
+def test_gaussian_plan_defaults_to_one_release_of_one_value() -> None:
+    cfg = DP(epsilon=1.0, delta=1e-6)
+    plan = cfg.gaussian_plan(sensitivity=2.0)
+    assert (plan.steps, plan.size) == (1, 1)
+    assert plan == cfg.gaussian_plan(2.0, 1, 1)
+
+
 def test_gaussian_plan_takes_numbers_of_any_type() -> None:
     cfg = DP(epsilon=1.0, delta=1e-6)
     assert cfg.gaussian_plan(sensitivity=1, steps=2.0, size=3.0) == cfg.gaussian_plan(  # type: ignore[arg-type]
@@ -429,6 +466,19 @@ def test_laplace_scale_is_the_smallest_grid_multiple_within_epsilon(
         assert laplace_epsilon(math.ldexp(units - 1, k), sens, size, k) > eps
     assert cfg.laplace_scale(float(sens), size=size) == cfg.laplace_scale(int(sens) or sens,
                                                                           size=float(size))
+
+
+@pytest.mark.parametrize(("sens", "size", "slack"), [(1.0, 1, 1e-3), (2.0, 3, 0.1)])
+def test_laplace_scale_lands_on_the_grid_step_that_costs_exactly_epsilon(
+    sens: float, size: int, slack: float,
+) -> None:
+    k = grid_for(sens, size * size, slack)
+    for u in (1, 2, 3, 7, 100, 1001):
+        exact = laplace_epsilon(math.ldexp(u, k), sens, size, k)
+        cfg = DP(epsilon=exact, delta=0.0, grid_slack=slack)
+        assert cfg.laplace_scale(sens, size) == (math.ldexp(u, k), k, exact)
+        over = DP(epsilon=math.nextafter(exact, 0.0), delta=0.0, grid_slack=slack)
+        assert over.laplace_scale(sens, size)[0] == math.ldexp(u + 1, k)
 
 
 # ------------------------------------------------------------------- the accountant
