@@ -130,8 +130,9 @@ def _largest_scale_costing(rho: float) -> float:
 
 
 # 0.5 and 2.0: the first guess costs exactly rho; 0.1, 0.123, 3.7: it costs a little less
-@pytest.mark.parametrize("rho", [0.5, 2.0, 0.1, 0.123, 3.7, 0.7])
-@pytest.mark.parametrize("delta", [1e-6, 0.3])
+@pytest.mark.parametrize(("rho", "delta"), [(0.5, 1e-6), (2.0, 1e-6), (0.1, 1e-6),
+                                            (0.123, 1e-6), (3.7, 1e-6), (0.7, 1e-6),
+                                            (0.5, 0.3)])
 def test_zcdp_to_epsilon_is_opendps_conversion_exactly(rho: float, delta: float) -> None:
     meas = dp.m.make_gaussian(*_scalar(), scale=_largest_scale_costing(rho))
     assert meas.map(1.0) >= rho
