@@ -176,6 +176,13 @@ def test_spending_exactly_the_budget_is_allowed_and_a_hair_more_refused(storage)
     assert ledger.remaining("p") == (0.0, 0.0)
 
 
+def test_the_budget_slack_is_inclusive() -> None:
+    ledger = _ledger(epsilon_budget=1.0, delta_budget=1e-6)
+    ledger.check("p", epsilon=1.0 * (1 + 1e-12), delta=1e-6 * (1 + 1e-12) + 1e-300)
+    zero = _ledger(epsilon_budget=1.0, delta_budget=0.0)
+    zero.check("p", epsilon=0.0, delta=1e-300)
+
+
 def test_a_zero_delta_budget_allows_pure_dp_only() -> None:
     ledger = _ledger(epsilon_budget=1.0, delta_budget=0.0)
     ledger.check("p", epsilon=1.0, delta=0.0)
@@ -348,6 +355,8 @@ def test_cancel_closes_a_reservation_with_no_charge(storage) -> None:
 @pytest.mark.parametrize(("reserved", "spent"), [
     ((1.0, 1e-6), (1.0, 1e-6)), ((1.0, 1e-6), (1.0 + 1e-10, 1e-6 * (1 + 1e-10))),
     ((0.0, 0.0), (0.0, 1e-301)),
+    # exactly at the slack: 1e-9 relative, and 1e-300 absolute for δ
+    ((1.0, 1e-6), (1.0 * (1 + 1e-9), 1e-6 * (1 + 1e-9))), ((0.0, 0.0), (0.0, 1e-300)),
 ])
 def test_settling_at_the_reserved_amount_is_no_overrun(reserved, spent) -> None:
     ledger = _ledger()
@@ -608,3 +617,19 @@ def test_a_file_ledger_reads_under_a_shared_lock_and_appends_under_an_exclusive_
     seen.clear()
     probe()
     assert seen == ["free"]  # released after each call
+
+
+def test_a_file_ledger_works_without_file_locks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where ``fcntl`` is missing (Windows) appends are atomic within one process only, but
+    the ledger still reads and writes."""
+    import persona.privacy._ledger as module
+
+    monkeypatch.setattr(module, "fcntl", None)
+    ledger = _ledger(JsonlChargeStorage(tmp_path / "ledger.jsonl"), epsilon_budget=1.0)
+    r = ledger.reserve("p", (0.75, 0.0))
+    with pytest.raises(PrivacyBudgetExceeded):
+        ledger.reserve("p", (0.5, 0.0))
+    ledger.settle(r, [_spend(0.5)])
+    assert ledger.spent("p") == (0.5, 0.0)
