@@ -160,7 +160,7 @@ def test_zcdp_to_epsilon_needs_a_delta_strictly_between_0_and_1(delta: float) ->
 # are both small (1e-6, 1e-4: α ≈ 733); below 2 when ρ is large (2, 3: α ≈ 1.4)
 @pytest.mark.parametrize(("rho", "eps"), [(0.5, 5.0), (0.01, 0.5), (10.0, 40.0), (0.1, 0.2),
                                           (1e-6, 1e-4), (1e-4, 1e-3), (2.0, 3.0), (1.0, 1.0),
-                                          (1e-8, 1e-2)])
+                                          (1e-8, 1e-2), (1e-4, 0.2), (0.01, 4.0)])
 def test_cks_delta_is_opendps_delta(rho: float, eps: float) -> None:
     meas = dp.m.make_gaussian(*_scalar(), scale=1.0 / math.sqrt(2 * rho))
     theirs = dp.c.make_zCDP_to_approxDP(meas).map(1.0).delta(eps)
@@ -313,6 +313,10 @@ def test_dp_model_validate_passes_pydantics_options_on() -> None:
     assert DP.model_validate(settings, from_attributes=True) == DP(epsilon=2.0, delta=1e-5)
     with pytest.raises(ValidationError, match="valid dictionary or instance of DP"):
         DP.model_validate(settings)
+    # an error pydantic gives no context to
+    with pytest.raises(ValidationError, match="invalid DP setting settings: ") as info:
+        DP.model_validate(3, from_attributes=True)
+    assert info.value.code == "validation_error"
 
 
 def test_dp_is_frozen() -> None:
@@ -452,7 +456,7 @@ def test_gaussian_plan_needs_delta() -> None:
 # ------------------------------------------------------------------- Laplace calibration
 @pytest.mark.parametrize(("eps", "sens", "size", "slack"), [
     (1.0, 5.0, 100, 1e-3), (0.5, 1.0, 1, 1e-3), (3.0, 2.0, 10, 0.25), (1e-3, 1.0, 1, 1e-3),
-    (100.0, 1.0, 1, 0.5),
+    (100.0, 1.0, 1, 0.5), (2.0, 1e6, 1, 1e-3),  # a coarse grid: 2^9
 ])
 def test_laplace_scale_is_the_smallest_grid_multiple_within_epsilon(
     eps: float, sens: float, size: int, slack: float,
@@ -467,6 +471,12 @@ def test_laplace_scale_is_the_smallest_grid_multiple_within_epsilon(
         assert laplace_epsilon(math.ldexp(units - 1, k), sens, size, k) > eps
     assert cfg.laplace_scale(float(sens), size=size) == cfg.laplace_scale(int(sens) or sens,
                                                                           size=float(size))
+
+
+def test_laplace_scale_defaults_to_one_value() -> None:
+    cfg = DP(epsilon=1.0, delta=0.0)
+    assert cfg.laplace_scale(3.0) == cfg.laplace_scale(3.0, size=1)
+    assert cfg.laplace_scale(3.0) != cfg.laplace_scale(3.0, size=2)
 
 
 @pytest.mark.parametrize(("sens", "size", "slack"), [(1.0, 1, 1e-3), (2.0, 3, 0.1)])
