@@ -333,6 +333,22 @@ def test_settle_writes_every_field_of_each_charge_and_the_closing_line(storage) 
     assert ledger.spent("p") == (0.75, 6e-7)
 
 
+def test_settle_takes_a_line_of_another_ledger_as_a_spend(storage) -> None:
+    """A ledger line is a PrivacySpent too: settling with it copies its spend, not its
+    purpose, ids or dates."""
+    clock = _Clock()
+    ledger = _ledger(storage, clock)
+    elsewhere = PrivacySpent(mechanism="dp-x", epsilon=0.5, delta=1e-7, rho=0.01).charge(
+        "other", "snap-o", at=T0 - timedelta(days=3))
+    r = ledger.reserve("p", (1.0, 1e-6))
+    (line,) = ledger.settle(r, [elsewhere])
+    assert line.model_dump(include=set(PrivacySpent.model_fields)) == elsewhere.model_dump(
+        include=set(PrivacySpent.model_fields))
+    assert (line.purpose, line.snapshot, line.created_at, line.reservation_id) == (
+        "p", None, T0, r.reservation_id)
+    assert line.charge_id != elsewhere.charge_id
+
+
 def test_settle_names_its_own_snapshot_when_given(storage) -> None:
     ledger = _ledger(storage)
     r = ledger.reserve("p", (1.0, 0.0), snapshot="planned")
@@ -397,6 +413,8 @@ def test_settle_needs_the_reservation(storage, bad: object) -> None:
     with pytest.raises(ValidationError) as info:
         ledger.settle(bad, [])  # type: ignore[arg-type]
     assert info.value.errors == [{"row": None, "field": "reservation", "message": "invalid"}]
+    assert str(info.value) == ("settle needs the PrivacyReservation that reserve returned, "
+                               f"not {type(bad).__name__}")
     assert storage.load_entries() == before
 
 
@@ -407,6 +425,8 @@ def test_settle_needs_spends(storage, bad: object) -> None:
     with pytest.raises(ValidationError) as info:
         ledger.settle(r, bad)  # type: ignore[arg-type]
     assert info.value.errors == [{"row": None, "field": "spents", "message": "invalid"}]
+    first_bad = next(s for s in bad if not isinstance(s, PrivacySpent))
+    assert str(info.value) == f"settle needs PrivacySpent values, not {type(first_bad).__name__}"
     assert storage.load_entries() == [r]
 
 

@@ -421,17 +421,15 @@ class BudgetLedger:
         rid = reservation.reservation_id
 
         def open_reservation(entries: list[LedgerEntry]) -> None:
-            found = False
-            for e in entries:
-                if isinstance(e, PrivacyReservation) and e.reservation_id == rid:
-                    found = True
-                elif isinstance(e, PrivacySettlement) and e.reservation_id == rid:
-                    raise ValidationError(
-                        f"reservation {rid} is already settled; reserve again for a new "
-                        "computation",
-                        errors=[{"row": None, "field": "reservation", "message": "settled"}],
-                    )
-            if not found:
+            if any(isinstance(e, PrivacySettlement) and e.reservation_id == rid
+                   for e in entries):
+                raise ValidationError(
+                    f"reservation {rid} is already settled; reserve again for a new "
+                    "computation",
+                    errors=[{"row": None, "field": "reservation", "message": "settled"}],
+                )
+            if not any(isinstance(e, PrivacyReservation) and e.reservation_id == rid
+                       for e in entries):
                 raise ValidationError(
                     f"reservation {rid} is not in this ledger; settle it with the ledger "
                     "that reserved it",
@@ -496,7 +494,7 @@ class BudgetLedger:
         """
         reservation = self.reserve(purpose, (epsilon, delta), snapshot)
         result, spent = compute()
-        (line,) = self.settle(reservation, [spent], snapshot=snapshot)
+        (line,) = self.settle(reservation, [spent])  # dated by the reservation's snapshot
         return result, line
 
     def export(self) -> list[dict[str, object]]:
