@@ -338,8 +338,8 @@ class DP(BaseModel):
         return _gaussian_plan(self, float(sensitivity), int(steps), int(size), epsilon, rho)
 
     def _gaussian_plan(
-        self, sensitivity: float, steps: int, size: int, epsilon: float | None,
-        rho: float | None,
+        self, sensitivity: float, steps: int = 1, size: int = 1, epsilon: float | None = None,
+        rho: float | None = None,
     ) -> GaussianPlan:
         delta = self.require_delta()
         target = self.epsilon if epsilon is None else epsilon
@@ -371,7 +371,7 @@ class DP(BaseModel):
         most ε (pure DP), from OpenDP's ``make_laplace`` map."""
         return _laplace_scale(self, float(sensitivity), int(size))
 
-    def _laplace_scale(self, sensitivity: float, size: int) -> tuple[float, int, float]:
+    def _laplace_scale(self, sensitivity: float, size: int = 1) -> tuple[float, int, float]:
         k = grid_for(sensitivity, size * size, self.grid_slack)  # L1 rounding grows with size
 
         def eps_of(units: int) -> float:

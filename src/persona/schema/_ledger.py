@@ -421,15 +421,17 @@ class BudgetLedger:
         rid = reservation.reservation_id
 
         def open_reservation(entries: list[LedgerEntry]) -> None:
-            if any(isinstance(e, PrivacySettlement) and e.reservation_id == rid
-                   for e in entries):
-                raise ValidationError(
-                    f"reservation {rid} is already settled; reserve again for a new "
-                    "computation",
-                    errors=[{"row": None, "field": "reservation", "message": "settled"}],
-                )
-            if not any(isinstance(e, PrivacyReservation) and e.reservation_id == rid
-                       for e in entries):
+            found = False
+            for e in entries:
+                if isinstance(e, PrivacyReservation) and e.reservation_id == rid:
+                    found = True
+                elif isinstance(e, PrivacySettlement) and e.reservation_id == rid:
+                    raise ValidationError(
+                        f"reservation {rid} is already settled; reserve again for a new "
+                        "computation",
+                        errors=[{"row": None, "field": "reservation", "message": "settled"}],
+                    )
+            if not found:
                 raise ValidationError(
                     f"reservation {rid} is not in this ledger; settle it with the ledger "
                     "that reserved it",
@@ -494,7 +496,7 @@ class BudgetLedger:
         """
         reservation = self.reserve(purpose, (epsilon, delta), snapshot)
         result, spent = compute()
-        (line,) = self.settle(reservation, [spent])  # dated by the reservation's snapshot
+        (line,) = self.settle(reservation, [spent], snapshot=snapshot)
         return result, line
 
     def export(self) -> list[dict[str, object]]:
