@@ -399,6 +399,7 @@ def test_gaussian_plan_of_almost_no_noise_is_one_grid_step() -> None:
 @pytest.mark.parametrize(("sens", "size", "steps", "slack", "units"), [
     (1.0, 1, 1, 1e-3, (2, 3, 5, 6, 10, 89, 178)),
     (0.7, 5, 3, 0.1, (2, 5, 7, 8, 25, 50, 100)),
+    (0.7, 7, 1, 0.5, (1,)),  # the first guess is 2 where 1 grid step is the answer
 ])
 def test_gaussian_plan_lands_on_the_grid_step_that_costs_exactly_the_budget(
     sens: float, size: int, steps: int, slack: float, units: tuple[int, ...],
