@@ -277,6 +277,13 @@ def test_a_bad_plan_is_refused_naming_the_field_and_nothing_is_written(
         ledger.reserve("p", plan)  # type: ignore[arg-type]
     assert info.value.code == "validation_error"
     assert info.value.errors == [{"row": None, "field": field, "message": "invalid"}]
+    if field == "spents":
+        bad = next(p for p in plan if not isinstance(p, PrivacySpent))
+        assert str(info.value).endswith(f"pair, not {type(bad).__name__}")
+    else:
+        value = plan[0] if field == "epsilon" else plan[1]
+        assert str(info.value).startswith(f"a planned {field} must be ")
+        assert str(info.value).endswith(f", not {value!r}")
     assert storage.load_entries() == []
 
 
@@ -292,7 +299,7 @@ def test_the_edges_of_a_plan_are_accepted() -> None:
 @pytest.mark.parametrize("purpose", ["", None, 3, b"p"])
 def test_reserve_needs_a_purpose(storage, purpose: object) -> None:
     ledger = _ledger(storage)
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(ValidationError, match="purpose must be a non-empty string") as info:
         ledger.reserve(purpose, (1.0, 0.0))  # type: ignore[arg-type]
     assert info.value.errors == [{"row": None, "field": "purpose", "message": "empty"}]
     assert storage.load_entries() == []
