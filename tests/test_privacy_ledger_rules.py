@@ -522,8 +522,8 @@ def test_a_ledger_keeps_its_settings() -> None:
     assert (ledger.epsilon_budget, ledger.delta_budget, ledger.period_days) == (2.0, 0.0, None)
     assert isinstance(ledger.epsilon_budget, float) and isinstance(ledger.delta_budget, float)
     assert isinstance(ledger.storage, MemoryChargeStorage)
-    assert (ledger.policy.epsilon, ledger.policy.delta, ledger.policy.period_days) == (
-        2.0, 0.0, None)
+    assert (ledger.policy.purpose, ledger.policy.epsilon, ledger.policy.delta,
+            ledger.policy.period_days) == ("*", 2.0, 0.0, None)  # the same for every purpose
     assert BudgetLedger(epsilon_budget=1.0).delta_budget == 1e-5
     # the default clock is the system's, in UTC
     before = datetime.now(UTC)
@@ -543,6 +543,10 @@ def test_a_bad_budget_is_refused_with_its_field(kwargs: dict[str, float]) -> Non
     assert info.value.code == "validation_error"
     assert info.value.errors == [{"row": None, "field": "epsilon_budget",
                                   "message": "out of range"}]
+    got = (kwargs["epsilon_budget"], kwargs.get("delta_budget", 1e-5),
+           kwargs.get("period_days"))
+    assert str(info.value).startswith("epsilon_budget must be a finite number > 0")
+    assert str(info.value).endswith(f"got ({got[0]!r}, {got[1]!r}, {got[2]!r})")
 
 
 def test_a_clock_without_a_time_zone_is_refused_before_anything_is_written() -> None:
