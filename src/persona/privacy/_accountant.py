@@ -289,6 +289,10 @@ class DP(BaseModel):
         try:
             return super().model_validate(obj, *args, **kwargs)
         except PydanticError as exc:
+            # a mapping is validated by ``__init__``, whose error pydantic wraps: raise it
+            inner = exc.errors()[0].get("ctx", {}).get("error")
+            if isinstance(inner, ValidationError):
+                raise inner from None
             raise _invalid(exc) from None
 
     @classmethod
@@ -446,8 +450,11 @@ def _cks_delta(rho: float, epsilon: float) -> float:
         return ((a - 1) * (a * rho - epsilon) - math.log(a - 1)
                 + a * math.log1p(-1 / a))
 
-    # the optimum is near α = (ε + ρ) / (2ρ) + 1; golden-section search on log α
-    lo, hi = math.log(1 + 1e-9), math.log(max(4.0, 4 * (epsilon + rho) / rho + 4))
+    # The exponent is convex in α, with slope 2αρ - ρ - ε + log(1 - 1/α): the optimum lies
+    # where 2αρ - ρ - ε ≈ 1/α, below 1 + 4 (ε + ρ) / ρ + 4 / sqrt(ρ). Golden-section search
+    # on log(α - 1), from α - 1 = 1e-9 up to that bound.
+    lo = math.log(1e-9)
+    hi = math.log(4 * (epsilon + rho) / rho + 4 / math.sqrt(rho) + 4)
     g = (math.sqrt(5) - 1) / 2
     a, b = hi - g * (hi - lo), lo + g * (hi - lo)
     fa, fb = log_delta(1 + math.exp(a)), log_delta(1 + math.exp(b))

@@ -56,10 +56,10 @@ class JsonlChargeStorage:
         self.path = Path(path)
 
     @contextmanager
-    def _locked(self, mode: str, lock: int) -> Iterator[IO[str]]:
+    def _locked(self, mode: str, *, exclusive: bool) -> Iterator[IO[str]]:
         with self.path.open(mode, encoding="utf-8") as fh:
             if fcntl is not None:
-                fcntl.flock(fh.fileno(), lock)
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
                 yield fh
             finally:
@@ -83,14 +83,14 @@ class JsonlChargeStorage:
     def load_entries(self) -> list[LedgerEntry]:
         if not self.path.exists():
             return []
-        with self._locked("r", fcntl.LOCK_SH if fcntl is not None else 0) as fh:
+        with self._locked("r", exclusive=False) as fh:
             return self._parse(fh)
 
     def append_entries(
         self, entries: Sequence[LedgerEntry], *, check: LedgerCheck | None = None
     ) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._locked("a+", fcntl.LOCK_EX if fcntl is not None else 0) as fh:
+        with self._locked("a+", exclusive=True) as fh:
             if check is not None:
                 fh.seek(0)
                 check(self._parse(fh))
