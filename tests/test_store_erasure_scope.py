@@ -163,3 +163,11 @@ def test_rewritten_segments_keep_their_level_and_others_stay_untouched() -> None
     assert _segments(store) == [(0, 1, 5)]  # merged into one, keeping the level 1 it held
     store.erase("b")
     assert _segments(store) == []
+
+
+def test_an_export_of_someone_never_erased_has_their_audit_entries_from_the_first() -> None:
+    store = persona.Store(":memory:")
+    store.prefer_non_profiling("u1")  # the store's first audit entry
+    out = store.export("u1")
+    assert [(e["seq"], e["action"]) for e in out["audit"]] == [
+        (1, "prefer_non_profiling"), (2, "export")]
