@@ -171,3 +171,27 @@ def test_an_export_of_someone_never_erased_has_their_audit_entries_from_the_firs
     out = store.export("u1")
     assert [(e["seq"], e["action"]) for e in out["audit"]] == [
         (1, "prefer_non_profiling"), (2, "export")]
+
+
+def test_an_item_another_bucket_still_uses_is_kept_whichever_segment_holds_it() -> None:
+    """The orphan scan reads every segment until each candidate is found in use: an item of
+    the erased person that only a later-scanned segment holds stays."""
+    store = shop(clock=Clock())
+    people = [f"q{k:03d}" for k in range(70)]  # q000..q063 in bucket 0, the rest in bucket 1
+    for p in people:
+        store.grant(p, "personalization", source="form")
+    store.ingest([event(p, "common") for p in people[64:]])  # bucket 1 only
+    store.ingest([event("q000", "rare"), event("q000", "mine"), event("q001", "rare")])
+    store.erase("q000")  # rewrites bucket 0: its segment is now scanned after bucket 1's
+    cols = store.scope("personalization").history("q001")
+    assert [cols.items[i] for i in cols.item] == ["rare"]
+    assert store.stats()["items"] == 2  # common, rare; "mine" went with q000
+
+
+def test_nothing_to_rewrite_reports_nothing() -> None:
+    store = shop(clock=Clock())
+    assert store.apply_retention() == 0
+    assert store.compact() == 0
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u1", "a")])
+    assert store.compact() == 0  # one segment per bucket already
