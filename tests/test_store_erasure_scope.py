@@ -195,3 +195,8 @@ def test_nothing_to_rewrite_reports_nothing() -> None:
     store.grant("u1", "personalization", source="form")
     store.ingest([event("u1", "a")])
     assert store.compact() == 0  # one segment per bucket already
+    assert store.apply_retention() == 0  # a segment read, nothing past retention
+    store.ingest([event("u1", "old", "views", at="2026-01-01T00:00:00Z"),
+                  event("u1", "new", "views", at="2026-11-25T00:00:00Z")])
+    assert store.apply_retention() == 1
+    assert sorted(store.scope("personalization").events().items) == ["a", "new"]
