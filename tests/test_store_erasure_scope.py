@@ -200,3 +200,21 @@ def test_nothing_to_rewrite_reports_nothing() -> None:
                   event("u1", "new", "views", at="2026-11-25T00:00:00Z")])
     assert store.apply_retention() == 1
     assert sorted(store.scope("personalization").events().items) == ["a", "new"]
+
+
+def test_a_rewrite_touches_only_the_buckets_that_lose_events() -> None:
+    clock = Clock()
+    store = shop(clock=clock)
+    people = [f"r{k:03d}" for k in range(130)]  # buckets 0, 1 and 2
+    store.ingest([event(p, "new", "views", at="2026-11-25T00:00:00Z") for p in people])
+    store.ingest([event(p, "new2", "views", at="2026-11-25T00:00:00Z") for p in people])
+    store.compact()  # every bucket: one segment of level 1
+    store.ingest([event(people[70], "old", "views", at="2026-01-01T00:00:00Z")])  # bucket 1
+    before = store._con.execute("SELECT id, bucket, level, n FROM segments").fetchall()
+    assert sorted(r[1:] for r in before) == [(0, 1, 126), (1, 0, 1), (1, 1, 128), (2, 1, 6)]
+    assert store.apply_retention() == 1
+    after = store._con.execute("SELECT id, bucket, level, n FROM segments").fetchall()
+    untouched = [r for r in before if r[1] != 1]
+    assert [r for r in after if r[1] != 1] == untouched  # same rows, same ids
+    assert [r[1:] for r in after if r[1] == 1] == [(1, 1, 128)]
+    assert store.stats()["events"] == 260
