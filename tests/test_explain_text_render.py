@@ -419,3 +419,12 @@ def test_a_curated_template_may_name_the_item(monkeypatch) -> None:
     monkeypatch.setattr(_text, "templates", lambda language="en": worded)
     e = _e(kind="curated", model="curation", note="Gift guide...", label="Trail Socks")
     assert _text.render_text(e) == "Trail Socks, chosen by our team: Gift guide."
+
+
+def test_a_long_second_title_leaves_one_name() -> None:
+    long = "SET OF 3 WOODEN HEART DECORATIONS WITH RIBBON HANGERS AND GLITTER"
+    e = _e([_r("a", 0.5, label="Boots"), _r("b", 0.4, label=long)])
+    two = f"We picked Tent for you because you bought Boots and {nice_label(long)}."
+    assert reading_ease(two, 1) < TARGET_EASE
+    assert render(e)[0] == "We picked Tent for you because you bought Boots."
+    assert [r.item for r in render(e)[1]] == ["a"]

@@ -163,3 +163,58 @@ def test_rewritten_segments_keep_their_level_and_others_stay_untouched() -> None
     assert _segments(store) == [(0, 1, 5)]  # merged into one, keeping the level 1 it held
     store.erase("b")
     assert _segments(store) == []
+
+
+def test_an_export_of_someone_never_erased_has_their_audit_entries_from_the_first() -> None:
+    store = persona.Store(":memory:")
+    store.prefer_non_profiling("u1")  # the store's first audit entry
+    out = store.export("u1")
+    assert [(e["seq"], e["action"]) for e in out["audit"]] == [
+        (1, "prefer_non_profiling"), (2, "export")]
+
+
+def test_an_item_another_bucket_still_uses_is_kept_whichever_segment_holds_it() -> None:
+    """The orphan scan reads every segment until each candidate is found in use: an item of
+    the erased person that only a later-scanned segment holds stays."""
+    store = shop(clock=Clock())
+    people = [f"q{k:03d}" for k in range(70)]  # q000..q063 in bucket 0, the rest in bucket 1
+    for p in people:
+        store.grant(p, "personalization", source="form")
+    store.ingest([event(p, "common") for p in people[64:]])  # bucket 1 only
+    store.ingest([event("q000", "rare"), event("q000", "mine"), event("q001", "rare")])
+    store.erase("q000")  # rewrites bucket 0: its segment is now scanned after bucket 1's
+    cols = store.scope("personalization").history("q001")
+    assert [cols.items[i] for i in cols.item] == ["rare"]
+    assert store.stats()["items"] == 2  # common, rare; "mine" went with q000
+
+
+def test_nothing_to_rewrite_reports_nothing() -> None:
+    store = shop(clock=Clock())
+    assert store.apply_retention() == 0
+    assert store.compact() == 0
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u1", "a")])
+    assert store.compact() == 0  # one segment per bucket already
+    assert store.apply_retention() == 0  # a segment read, nothing past retention
+    store.ingest([event("u1", "old", "views", at="2026-01-01T00:00:00Z"),
+                  event("u1", "new", "views", at="2026-11-25T00:00:00Z")])
+    assert store.apply_retention() == 1
+    assert sorted(store.scope("personalization").events().items) == ["a", "new"]
+
+
+def test_a_rewrite_touches_only_the_buckets_that_lose_events() -> None:
+    clock = Clock()
+    store = shop(clock=clock)
+    people = [f"r{k:03d}" for k in range(130)]  # buckets 0, 1 and 2
+    store.ingest([event(p, "new", "views", at="2026-11-25T00:00:00Z") for p in people])
+    store.ingest([event(p, "new2", "views", at="2026-11-25T00:00:00Z") for p in people])
+    store.compact()  # every bucket: one segment of level 1
+    store.ingest([event(people[70], "old", "views", at="2026-01-01T00:00:00Z")])  # bucket 1
+    before = store._con.execute("SELECT id, bucket, level, n FROM segments").fetchall()
+    assert sorted(r[1:] for r in before) == [(0, 1, 126), (1, 0, 1), (1, 1, 128), (2, 1, 6)]
+    assert store.apply_retention() == 1
+    after = store._con.execute("SELECT id, bucket, level, n FROM segments").fetchall()
+    untouched = [r for r in before if r[1] != 1]
+    assert [r for r in after if r[1] != 1] == untouched  # same rows, same ids
+    assert [r[1:] for r in after if r[1] == 1] == [(1, 1, 128)]
+    assert store.stats()["events"] == 260

@@ -104,3 +104,14 @@ def test_shown_retention_setting() -> None:
     assert store.shown_retention_days is None
     assert [e.detail for e in store.audit.entries(action="shown_retention")] == [
         {"days": 45}, {"days": None}]
+
+
+def test_a_store_with_no_features_yet_reads_and_applies_retention() -> None:
+    import persona
+
+    store = persona.Store(":memory:", clock=Clock())
+    store.define_purpose("personalization", description="Recommend")
+    store.grant("u1", "personalization", source="form")
+    assert len(store.scope("personalization").events()) == 0
+    assert len(store.scope("personalization").history("u1")) == 0
+    assert store.apply_retention() == 0

@@ -1126,13 +1126,13 @@ class Store:
             self._con.executemany("DELETE FROM items WHERE id = ?", [(c,) for c in unused])
             self._clear_items()  # their ids may be given again
 
-    def _drop_orphan_items(self, candidates: set[int]) -> int:
+    def _drop_orphan_items(self, candidates: set[int]) -> None:
         """After an erasure: delete the rows of ``candidates`` (the erased person's items)
         that no remaining event or feedback uses and that are not declared in the
         catalogue, so an item only they had leaves no trace. Scans the segments until
         every candidate is found in use (at most once over all events)."""
         if not candidates:
-            return 0
+            return
         self._temp_ids("_cand", sorted(candidates))
         left = np.array(
             [
@@ -1151,7 +1151,6 @@ class Store:
                     break
         if left.size:
             self._con.executemany("DELETE FROM items WHERE id = ?", [(c,) for c in left.tolist()])
-        return int(left.size)
 
     def _temp_ids(self, name: str, codes: list[int]) -> None:
         self._con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name}(id INTEGER PRIMARY KEY)")
