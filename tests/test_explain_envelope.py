@@ -199,9 +199,10 @@ def test_any_json_is_read_or_refused_with_a_persona_error(doc, base: bool) -> No
     try:
         out = Recommendations.model_validate_json(json.dumps(doc))
     except PersonaError as exc:
-        assert exc.code
+        outcome = exc.code  # refused with a code, and nothing else escapes
     else:
-        assert isinstance(out, Recommendations)
+        outcome = type(out).__name__
+    assert outcome in {"validation_error", "Recommendations"}
 
 
 @pytest.mark.parametrize("item", [
