@@ -142,6 +142,15 @@ def test_an_explanation_whose_rank_differs_is_nested_and_kept(p) -> None:
                 "items": [{"item": "a", "score": 1.0, "kind": "story", "label": "A"}]}),
     json.dumps({"format": "persona.recommendations", "version": 1,
                 "items": [{"item": "a", "score": 1.0, "explanation": "why"}]}),
+    json.dumps({"format": "persona.recommendations", "version": 1,
+                "items": [{"item": "a", "score": 1.0, "label": "A", "kind": "decomposition",
+                           "model": "ALS", "reasons": [{"item": ["x"], "contribution": 1.0}]}]}),
+    json.dumps({"format": "persona.recommendations", "version": 1,
+                "items": [{"item": "a", "score": 1.0, "kind": "decomposition", "model": "ALS",
+                           "reasons": [{"item": {"x": 1}}]}]}),
+    json.dumps({"format": "persona.recommendations", "version": 1,
+                "items": [{"item": "a", "score": 1.0, "rank": 1,
+                           "explanation": {"item": ["a"], "score": 1.0}}]}),
 ])
 def test_a_document_that_is_not_one_is_refused_with_a_persona_error(bad: str) -> None:
     with pytest.raises(ValidationError) as info:

@@ -277,7 +277,8 @@ def _unpack_explanation(it: dict[str, Any], e: dict[str, Any], shared: dict[str,
         if key not in e:
             out[key] = it.get(key)
     if "label" not in e:
-        out["label"] = labels.get(out.get("item"), out.get("item"))
+        item = out.get("item")
+        out["label"] = labels.get(item, item) if isinstance(item, str) else item
     reasons = e.get("reasons")
     if isinstance(reasons, list):
         feature = shared.get("reason_feature", _MISSING)
@@ -285,8 +286,8 @@ def _unpack_explanation(it: dict[str, Any], e: dict[str, Any], shared: dict[str,
         for r in reasons:
             if isinstance(r, dict):
                 r = dict(r)
-                if "label" not in r:
-                    r["label"] = labels.get(r.get("item"), r.get("item"))
+                if "label" not in r and isinstance(r.get("item"), str):  # else refused below
+                    r["label"] = labels.get(r["item"], r["item"])
                 if "feature" not in r and feature is not _MISSING:
                     r["feature"] = feature
             whole.append(r)
