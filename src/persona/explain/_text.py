@@ -196,22 +196,8 @@ def _why(e: Explanation, t: dict[str, Any], k: int, short: bool = False) -> tupl
     or (``short``) two sentences with short words around the titles, which reads more
     easily. ``k = 0`` names none: the "bare" form, said only when a positive reason exists.
     """
-    text, named, _, _ = _why_counted(e, t, k, short, _top(e, 3))
-    return text, named
-
-
-def _why_counted(e: Explanation, t: dict[str, Any], k: int, short: bool,
-                 top3: list[Any]) -> tuple[str, list[Any], int, int]:
-    """:func:`_why` from the top three positive reasons, with its (words, syllables)."""
-    template, values, named = _why_parts(e, t, k, short, top3)
-    return (_end(template.format(**values)), named, *_count(template, values))
-
-
-def _why_parts(e: Explanation, t: dict[str, Any], k: int, short: bool,
-               top3: list[Any]) -> tuple[str, dict[str, str], list[Any]]:
-    """The template of the "why" part, the values to fill it with, and the reasons it
-    names (see :func:`_why`)."""
-    return _Why(e, t, top3).parts(k, short)
+    template, values, named = _Why(e, t, _top(e, 3)).parts(k, short)
+    return _end(template.format(**values)), named
 
 
 class _Why:
