@@ -229,3 +229,45 @@ def test_strict_types_no_bool_or_text_taken_as_a_number(item: dict) -> None:
     doc = {"format": "persona.recommendations", "version": 1, "items": [item]}
     with pytest.raises(ValidationError):
         Recommendations.model_validate(doc)
+
+
+def test_shares_are_written_once_per_item_as_the_totals_they_are_of(p) -> None:
+    """A reason's share is its contribution over the evidence on its side: the item writes
+    that total once and its reasons no share, and reading gives back every share exactly."""
+    for detail in ("summary", "full"):
+        recs = p.recommend("p0", n=6, detail=detail)
+        doc = _round_trip(recs)
+        for it, r in zip(doc["items"], recs, strict=True):
+            reasons = r.explanation.reasons
+            assert all("share" not in x for x in it.get("reasons", []))
+            positive = [x for x in reasons if x.contribution > 0]
+            negative = [x for x in reasons if x.contribution < 0]
+            assert ("support" in it) == bool(positive) and ("against" in it) == bool(negative)
+            for x in positive:
+                assert x.contribution / it["support"] == x.share
+            for x in negative:
+                assert x.contribution / it["against"] == x.share
+
+
+def test_shares_of_no_single_total_are_written_as_they_are(p) -> None:
+    """Shares that are not all of one total (an explanation built by hand) stay per reason."""
+    r = p.recommend("p0", n=1, detail="full")[0]
+    e = r.explanation
+    assert len([x for x in e.reasons if x.contribution > 0]) > 1
+    first = e.reasons[0]
+    odd = first.model_copy(update={"contribution": first.contribution * 2,
+                                   "share": first.share / 3})
+    e2 = e.model_copy(update={"reasons": [odd, *e.reasons[1:]]})
+    recs = Recommendations([r.model_copy(update={"explanation": e2})])
+    doc = json.loads(recs.model_dump_json())
+    assert doc["items"][0]["reasons"][0]["share"] == odd.share
+    assert "support" not in doc["items"][0]
+    assert Recommendations.model_validate_json(recs.model_dump_json()) == recs
+
+
+@pytest.mark.parametrize("bad", [True, "0.5", 0, None, [1.0]])
+def test_a_total_that_is_not_a_number_is_refused(p, bad) -> None:
+    doc = json.loads(p.recommend("p0", n=2).model_dump_json())
+    doc["items"][0]["support"] = bad
+    with pytest.raises(ValidationError, match="support must be a number"):
+        Recommendations.model_validate(doc)

@@ -13,7 +13,10 @@ repeated ten times. :class:`Recommendations` (what ``recommend`` returns: a plai
   other fields beside them, less the shared fields and the labels of the table (nested
   under ``explanation`` instead when the explanation's item, score or rank differ from the
   recommendation's; ``"explanation": null`` when it has none); ``rank`` is left out when
-  it is the item's place in the list (1 for the first).
+  it is the item's place in the list (1 for the first);
+* a reason's ``share`` is its contribution over the evidence on its side, so an item whose
+  listed reasons' shares are exactly that writes the totals once, as ``support`` (and
+  ``against`` when a negative reason is listed), and its reasons without ``share``.
 
 It is lossless: :meth:`Recommendations.model_validate_json` gives back every field of
 every explanation (the text is rendered again from them, as for one explanation's JSON,
@@ -63,7 +66,7 @@ class Recommendations(list[Recommendation]):
 
     def model_dump(self) -> dict[str, Any]:
         """The compact form as a dict of JSON values."""
-        return pack([r.model_dump(mode="json") for r in self])
+        return pack([r.model_dump(mode="json") for r in self], [_totals(r) for r in self])
 
     def model_dump_json(self, *, indent: int | None = None) -> str:
         """The compact form as JSON text (UTF-8, titles unescaped)."""
@@ -103,8 +106,22 @@ def _same(values: list[Any]) -> Any:
     return first if all(v == first for v in values[1:]) else _MISSING
 
 
-def pack(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The compact form of recommendations dumped one by one (``model_dump(mode="json")``)."""
+def _totals(r: Recommendation) -> tuple[float, float] | None:
+    """The (support, against) the shares of a served explanation's reasons were taken
+    of, when it holds them (a hint for :func:`pack`, which checks it)."""
+    e = r.explanation
+    if e is None:
+        return None
+    if e.evidence is not None:
+        return e.evidence.support, e.evidence.against
+    totals = getattr(e.reasons, "totals", None)
+    return totals() if callable(totals) else None
+
+
+def pack(items: list[dict[str, Any]],
+         totals: list[tuple[float, float] | None] | None = None) -> dict[str, Any]:
+    """The compact form of recommendations dumped one by one (``model_dump(mode="json")``);
+    ``totals``: per item, the (support, against) its reasons' shares may be of."""
     labels: dict[str, str] = {}
     explained = [it["explanation"] for it in items if it.get("explanation") is not None]
     shared: dict[str, Any] = {}
@@ -117,9 +134,10 @@ def pack(items: list[dict[str, Any]]) -> dict[str, Any]:
     if feature is not _MISSING:
         shared["reason_feature"] = feature
     out = []
-    for position, it in enumerate(items, start=1):
+    hints = totals if totals is not None else [None] * len(items)
+    for position, (it, hint) in enumerate(zip(items, hints, strict=True), start=1):
         e = it.get("explanation")
-        packed = _pack_item(it, e, shared, labels) if e is not None else {
+        packed = _pack_item(it, e, shared, labels, hint) if e is not None else {
             **it, "explanation": None}
         if packed.get("rank") == position and type(packed["rank"]) is int:
             del packed["rank"]  # its place in the list
@@ -141,8 +159,47 @@ def _label(labels: dict[str, str], item: str, label: Any) -> bool:
     return known == label
 
 
+def _base(reasons: list[dict[str, Any]], positive: bool, hint: float | None) -> Any:
+    """The total every listed reason on one side (``positive`` or negative) has its share
+    of, exactly (``contribution / total == share``): ``hint`` or the one the first reason
+    implies; ``None`` when no reason is on that side; ``_MISSING`` when the shares are not
+    all of one total (then they are written as they are)."""
+    side = []
+    for r in reasons:
+        c, s = r.get("contribution"), r.get("share")
+        if type(c) is not float or type(s) is not float or c == 0 or s == 0:
+            return _MISSING
+        if (c > 0) == positive:
+            side.append((c, s))
+    if not side:
+        return None
+    candidates = [] if hint is None else [hint]
+    candidates.append(side[0][0] / side[0][1])
+    for base in candidates:
+        if base != 0 and all(c / base == s for c, s in side):
+            return base
+    return _MISSING
+
+
+def _pack_shares(out: dict[str, Any], reasons: list[dict[str, Any]],
+                 hint: tuple[float, float] | None) -> None:
+    """Write the totals the reasons' shares are of once (``support``, ``against``) and the
+    reasons without ``share``, when that reads back exactly."""
+    support = _base(reasons, True, None if hint is None else hint[0])
+    against = _base(reasons, False, None if hint is None else hint[1])
+    if support is _MISSING or against is _MISSING or (support is None and against is None):
+        return
+    for r in reasons:
+        del r["share"]
+    if support is not None:
+        out["support"] = support
+    if against is not None:
+        out["against"] = against
+
+
 def _pack_item(it: dict[str, Any], e: dict[str, Any], shared: dict[str, Any],
-               labels: dict[str, str]) -> dict[str, Any]:
+               labels: dict[str, str],
+               totals: tuple[float, float] | None = None) -> dict[str, Any]:
     """One recommendation with its explanation's own fields beside its item, score and
     rank (nested under ``explanation`` when the explanation's item, score or rank
     differ from the recommendation's)."""
@@ -166,6 +223,7 @@ def _pack_item(it: dict[str, Any], e: dict[str, Any], shared: dict[str, Any],
             if feature is not _MISSING and r.get("feature") == feature:
                 del r["feature"]
             packed.append(r)
+        _pack_shares(out, packed, totals)
         out["reasons"] = packed
     if flat:
         return {**own, **out}
@@ -273,6 +331,10 @@ def _unpack_explanation(it: dict[str, Any], e: dict[str, Any], shared: dict[str,
                         labels: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in shared.items() if k != "reason_feature"}
     out.update(e)
+    bases = {key: out.pop(key) for key in ("support", "against") if key in out}
+    for key, base in bases.items():
+        if isinstance(base, bool) or not isinstance(base, int | float) or base == 0:
+            raise _refuse(f"{key} must be a number other than 0, not {base!r}", "items")
     for key in ("item", "score", "rank"):
         if key not in e:
             out[key] = it.get(key)
@@ -290,6 +352,10 @@ def _unpack_explanation(it: dict[str, Any], e: dict[str, Any], shared: dict[str,
                     r["label"] = labels.get(r["item"], r["item"])
                 if "feature" not in r and feature is not _MISSING:
                     r["feature"] = feature
+                c = r.get("contribution")
+                if ("share" not in r and bases and type(c) in (int, float) and c != 0
+                        and (base := bases.get("support" if c > 0 else "against"))):
+                    r["share"] = c / base  # as it was written (see _pack_shares)
             whole.append(r)
         out["reasons"] = whole
     return out
@@ -309,10 +375,11 @@ def _schema() -> dict[str, Any]:
             "items share are in `shared`, titles in `labels`. Each item holds the "
             "recommendation's `item`, `score` and `rank` and, beside them, the other "
             "fields of its Explanation (see `Explanation`) without those in `shared`, "
-            "without labels found in `labels`, and with each reason's `feature` left out "
-            "when it is `shared.reason_feature`. When the explanation's item, score or "
-            "rank differ from the recommendation's, the explanation is nested under "
-            "`explanation` instead (`explanation: null`: none)."
+            "without labels found in `labels`, with each reason's `feature` left out "
+            "when it is `shared.reason_feature`, and with the reasons' `share` left out "
+            "when the item gives `support` (and `against`) instead. When the "
+            "explanation's item, score or rank differ from the recommendation's, the "
+            "explanation is nested under `explanation` instead (`explanation: null`: none)."
         ),
         "type": "object",
         "required": ["format", "version", "items"],
@@ -342,6 +409,14 @@ def _schema() -> dict[str, Any]:
                         "score": {"type": "number"},
                         "rank": {"type": "integer", "minimum": 1, "description": (
                             "Left out when it is the item's place in the list (1-based).")},
+                        "support": {"type": "number", "description": (
+                            "Written instead of each positive reason's `share`: the "
+                            "positive evidence they are shares of (share = contribution "
+                            "/ support).")},
+                        "against": {"type": "number", "description": (
+                            "Written instead of each negative reason's `share`: the "
+                            "evidence against they are shares of (share = contribution "
+                            "/ against).")},
                         "explanation": {"anyOf": [{"type": "object"}, {"type": "null"}],
                                         "description": "An Explanation, without what is "
                                                        "shared (see the description above)."},
