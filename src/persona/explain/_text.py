@@ -204,12 +204,13 @@ class _Why:
     """What the "why" part of one explanation is made of, each piece computed once while
     :func:`render` tries its forms."""
 
-    __slots__ = ("_labels", "_verbs", "e", "item", "t", "top3")
+    __slots__ = ("_labels", "_titled", "_verbs", "e", "item", "t", "top3")
 
     def __init__(self, e: Explanation, t: dict[str, Any], top3: list[Any]) -> None:
         self.e, self.t, self.top3 = e, t, top3
         self.item = nice_label(e.label)
         self._labels: list[str] | None = None
+        self._titled: dict[int, list[str]] = {}
         self._verbs: dict[int, str] = {}
 
     def _verb(self, n: int) -> str:
@@ -254,7 +255,12 @@ class _Why:
 
     def _titles(self, n: int) -> list[str]:
         """The titles of the first ``n`` reasons, each once, in order."""
-        return list(dict.fromkeys(self._label(k) for k in range(n)))
+        titles = self._titled.get(n)
+        if titles is None:
+            if self._labels is None:
+                self._labels = [nice_label(r.label) for r in self.top3]
+            titles = self._titled[n] = list(dict.fromkeys(self._labels[:n]))
+        return titles
 
     def values(self, named: list[Any], verb: str | None) -> dict[str, str]:
         values = dict(zip("abc", self._titles(len(named)), strict=False))
@@ -270,18 +276,21 @@ class _Why:
         if base is None:
             return _count(template, self.values(named, verb))
         words, syllables, fields = base
+        titles = self._titles(len(named))
         for field in fields:
             if field == "item":
                 w, s = _stats(self.item)
             elif field == "verb" and verb is not None:
                 w, s = _stats(verb)
-            elif field in ("a", "b", "c") and "abc".index(field) < len(
-                    titles := self._titles(len(named))):
-                w, s = _stats(titles["abc".index(field)])
+            elif field in _ABC and _ABC[field] < len(titles):
+                w, s = _stats(titles[_ABC[field]])
             else:  # a field the values lack: as formatting would (it raises)
                 return _count(template, self.values(named, verb))
             words, syllables = words + w, syllables + s
         return words, syllables
+
+
+_ABC = {"a": 0, "b": 1, "c": 2}  # the fields that hold the named titles, in order
 
 
 def _seen(e: Explanation, t: dict[str, Any], item: str) -> tuple[str, dict[str, str]]:
