@@ -50,10 +50,10 @@ from persona.explain._model import (
 from persona.explain._text import choose, extra_sentences, render, templates
 
 if TYPE_CHECKING:
-    from persona.models import Recommender
+    from persona.models import RecommendationArrays, Recommender
     from persona.schema import Recommendation
 
-__all__ = ["attach_explanations", "explain", "shown_items"]
+__all__ = ["attach_explanations", "explain", "explained_lists", "shown_items"]
 
 _new = object.__new__
 _setattr = object.__setattr__
@@ -313,6 +313,29 @@ def attach_explanations(
     model_name = type(model).__name__
     with no_gc_pauses():
         return _attach(model, users, lists, ctx, kind, labels, model_name, data, summary)
+
+
+def explained_lists(model: Recommender, users: Sequence[str], res: RecommendationArrays,
+                    *, detail: Detail = "summary") -> list[list[Recommendation]]:
+    """The lists of a batch (``model.recommend_arrays(users, ...)``), each item with its
+    explanation as :func:`attach_explanations` gives it, built in the same pass as the
+    recommendations."""
+    summary = _check_detail(detail)
+    ctx = _context(model)
+    kind = _kind(model)
+    used, not_used, lineage = ctx.data_used, ctx.data_not_used, ctx.lineage
+    shared = (snapshot(model) if kind != "non_personalised" else model, kind,
+              _labels(model, None), type(model).__name__, ctx, tuple(used), tuple(not_used),
+              lineage, summary)
+    personalised = model.personalised
+
+    def explanations(p: int, recs: list[tuple[str, float, int]]) -> list[Any]:
+        row = model._row(users[p]) if personalised else None
+        served = _Served(shared, row, recs)
+        return [lazy_explanation(served, k) for k in range(len(recs))]
+
+    with no_gc_pauses():
+        return res.to_lists(explanations)
 
 
 def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommendation]],

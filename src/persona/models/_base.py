@@ -434,7 +434,10 @@ class Recommender:
         )
         if not explain:
             return res.to_lists()
-        return self._explained(_user_list(users), res.to_lists(), detail)
+        # imported here: the design lets persona.explain import the models, not the reverse
+        from persona.explain._build import explained_lists
+
+        return explained_lists(self, _user_list(users), res, detail=detail)
 
     def _explained(
         self, users: list[str], lists: list[list[Recommendation]],
@@ -939,15 +942,28 @@ class RecommendationArrays:
         scores[r, pos] = sc
         return cls(ids, scores, lengths)
 
-    def to_lists(self) -> list[list[Recommendation]]:
+    def to_lists(
+        self, explained_by: Callable[[int, list[tuple[str, float, int]]], list[Any]] | None = None
+    ) -> list[list[Recommendation]]:
         """The same results as lists of :class:`~persona.schema.Recommendation` (each a
-        :class:`~persona.explain.Recommendations`)."""
+        :class:`~persona.explain.Recommendations`).
+
+        ``explained_by(person, items)``, given a person's position in the batch and their
+        list as ``(item, score, rank)``, returns the explanation of each item; the
+        recommendations are built with them in the same pass."""
         out = []
-        for ids, scores, k in zip(
+        for p, (ids, scores, k) in enumerate(zip(
             self.items.tolist(), self.scores.tolist(), self.lengths.tolist(), strict=True
-        ):
-            out.append(Recommendations([_recommendation(ids[j], scores[j], j + 1)
-                                        for j in range(k)]))
+        )):
+            if explained_by is None or not k:
+                out.append(Recommendations([_recommendation(ids[j], scores[j], j + 1)
+                                            for j in range(k)]))
+                continue
+            own = list(zip(ids[:k], scores[:k], range(1, k + 1), strict=True))
+            out.append(Recommendations([
+                _recommendation(item, score, rank, e)
+                for (item, score, rank), e in zip(own, explained_by(p, own), strict=True)
+            ]))
         return out
 
 
