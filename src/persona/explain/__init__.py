@@ -21,8 +21,10 @@ True
 """
 
 from persona.explain._build import (
+    attach_explanations,
     curated_explanation,
     explain,
+    person_context,
     privacy_statement,
     shown_items,
 )
@@ -58,10 +60,12 @@ __all__ = [
     "Reason",
     "Recommendations",
     "Rest",
+    "attach_explanations",
     "available_languages",
     "curated_explanation",
     "explain",
     "json_schema",
+    "person_context",
     "privacy_statement",
     "shown_items",
     "templates",

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from persona.models import RecommendationArrays, Recommender
     from persona.schema import Recommendation
 
-__all__ = ["attach_explanations", "explain", "explained_lists", "shown_items"]
+__all__ = ["attach_explanations", "explain", "explained_lists", "person_context", "shown_items"]
 
 _new = object.__new__
 _setattr = object.__setattr__
@@ -647,6 +647,24 @@ def _basis(rec: Any) -> ConsentBasis | None:
         return None
     return ConsentBasis(purpose=rec.purpose, action=rec.action, at=rec.at, source=rec.source,
                         notice_version=rec.notice_version)
+
+
+def person_context(
+    model: Recommender, person: Any, features: Mapping[str, Any]
+) -> tuple[list[DataUsed], list[DataNotUsed], LineageRef | None]:
+    """What one person's served list says about their data, from their lineage read for
+    this request (``person``: a :class:`~persona.schema.PersonLineage`; ``features``: the
+    store's feature definitions): the data used (with their consent and dates), the data
+    not used and why, and the model's lineage marked with that read. Give it to
+    :func:`attach_explanations` as ``data`` in place of the model-level statements."""
+    ctx = _context(model)
+    used, not_used = _person_data(person, model.personalised, ctx, features)
+    lineage = ctx.lineage
+    if lineage is not None:
+        lineage = lineage.model_copy(
+            update={"person_read_at": person.read_at, "person_audit_seq": person.audit_seq}
+        )
+    return used, not_used, lineage
 
 
 def _person_data(

@@ -32,7 +32,12 @@ from persona.errors import (
     UnknownUserError,
     ValidationError,
 )
-from persona.explain import Recommendations, shown_items
+from persona.explain import (
+    Recommendations,
+    attach_explanations,
+    person_context,
+    shown_items,
+)
 from persona.models import ALS, BPR, ItemKNN, Popularity, PrivateTrainingUnavailableError
 from persona.models._base import Recommender, _check_detail, _recommendation
 from persona.personalizer._rwlock import RWLock
@@ -641,21 +646,13 @@ class Personalizer:
     ) -> list[Recommendation]:
         """Explain ``recs`` with this person's own data statements (consent, dates), read
         from the store for this request, instead of the model-level ones."""
-        from persona.explain._build import _context, _person_data, attach_explanations
-
         if not recs:
             return recs
         person = served.person
-        ctx = _context(model)
-        used, not_used = _person_data(person, model.personalised, ctx, served.features)
+        used, not_used, lineage = person_context(model, person, served.features)
         if served.non_profiling and person.active:
             not_used = _non_profiling(not_used, person, served.features,
                                       served.non_profiling_since)
-        lineage = ctx.lineage
-        if lineage is not None:
-            lineage = lineage.model_copy(
-                update={"person_read_at": person.read_at, "person_audit_seq": person.audit_seq}
-            )
         return attach_explanations(model, [user], [recs], data=(used, not_used, lineage),
                                    detail=detail)[0]
 
