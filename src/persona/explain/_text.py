@@ -149,17 +149,10 @@ def _template_counts(template: str) -> tuple[int, int, tuple[str, ...]] | None:
     return words, syllables, tuple(fields)
 
 
-def _count(template: str, values: dict[str, str]) -> tuple[int, int]:
-    """The (words, syllables) of ``template.format(**values)``, from the cached counts of
-    its pieces when the template allows it, without formatting it."""
-    base = _template_counts(template)
-    if base is None:
-        return _stats(template.format(**values))
-    words, syllables, fields = base
-    for field in fields:
-        w, s = _stats(str(values[field]))
-        words, syllables = words + w, syllables + s
-    return words, syllables
+def _filled(template: str, values: dict[str, str]) -> tuple[int, int]:
+    """The (words, syllables) of ``template`` filled with ``values`` (for a template whose
+    pieces do not count apart: see :func:`_template_counts`)."""
+    return _stats(template.format(**values))
 
 
 def reading_ease(text: str, sentences: int | None = None) -> float:
@@ -209,7 +202,7 @@ class _Why:
     def __init__(self, e: Explanation, t: dict[str, Any], top3: list[Any]) -> None:
         self.e, self.t, self.top3 = e, t, top3
         self.item = nice_label(e.label)
-        self._labels: list[str] | None = None
+        self._labels = [nice_label(r.label) for r in top3]
         self._titled: dict[int, list[str]] = {}
         self._verbs: dict[int, str] = {}
 
@@ -231,8 +224,8 @@ class _Why:
         if e.kind == "non_personalised":
             return str(w["popular"]), [], None
         if e.seen:
-            template, values = _seen(e, t, self.item)
-            return template, [], values["verb"]
+            template, verb = _seen(e, t)
+            return template, [], verb
         n = max(k, 1) if e.kind == "decomposition" else min(max(k, 1), 2)
         top = top3[:n]
         if not top:  # no reason from the person's own data speaks for the item
@@ -245,20 +238,13 @@ class _Why:
         key = keys[len(titles) - 1]
         if key not in w:  # the short forms name at most two titles
             key = keys[1]
-            top = [r for k, r in enumerate(top) if self._label(k) in titles[:2]]
+            top = [r for k, r in enumerate(top) if self._labels[k] in titles[:2]]
         return str(w[key]), top, self._verb(len(top))
-
-    def _label(self, k: int) -> str:
-        if self._labels is None:
-            self._labels = [nice_label(r.label) for r in self.top3]
-        return self._labels[k]
 
     def _titles(self, n: int) -> list[str]:
         """The titles of the first ``n`` reasons, each once, in order."""
         titles = self._titled.get(n)
         if titles is None:
-            if self._labels is None:
-                self._labels = [nice_label(r.label) for r in self.top3]
             titles = self._titled[n] = list(dict.fromkeys(self._labels[:n]))
         return titles
 
@@ -271,10 +257,10 @@ class _Why:
 
     def count(self, template: str, named: list[Any], verb: str | None) -> tuple[int, int]:
         """(words, syllables) of the filled template, from the cached counts of its
-        pieces (:func:`_count`), without building its values."""
+        pieces (:func:`_template_counts`), without building its values."""
         base = _template_counts(template)
         if base is None:
-            return _count(template, self.values(named, verb))
+            return _filled(template, self.values(named, verb))
         words, syllables, fields = base
         titles = self._titles(len(named))
         for field in fields:
@@ -285,7 +271,7 @@ class _Why:
             elif field in _ABC and _ABC[field] < len(titles):
                 w, s = _stats(titles[_ABC[field]])
             else:  # a field the values lack: as formatting would (it raises)
-                return _count(template, self.values(named, verb))
+                return _filled(template, self.values(named, verb))
             words, syllables = words + w, syllables + s
         return words, syllables
 
@@ -293,12 +279,13 @@ class _Why:
 _ABC = {"a": 0, "b": 1, "c": 2}  # the fields that hold the named titles, in order
 
 
-def _seen(e: Explanation, t: dict[str, Any], item: str) -> tuple[str, dict[str, str]]:
-    """An item already in the person's history: never "picked because of" itself."""
+def _seen(e: Explanation, t: dict[str, Any]) -> tuple[str, str]:
+    """An item already in the person's history: never "picked because of" itself. The
+    template and its verb (how they came to have it)."""
     own = {r.feature for r in e.reasons if r.item == e.item} or {None}
     verb = _verb(own, t, "participles")
     key = "seen" if e.rank is None else "again"
-    return str(t["why"][key]), {"item": item, "verb": verb}
+    return str(t["why"][key]), verb
 
 
 def _end(text: str) -> str:
@@ -449,6 +436,7 @@ def choose(e: Any, t: dict[str, Any], extra: list[str]) -> tuple[str, list[Any]]
                 said = _end(template.format(**why.values(named, verb)))
                 return " ".join([said, *extra[:n_extra]]), named
     # even the shortest form is hard to read (the titles themselves are long): say least,
-    # which is the bare form when a reason of the person's own speaks for the item
-    template, values, named = why.parts(0 if top3 else 1, True)
+    # which is the bare form when a reason of the person's own speaks for the item (with
+    # none, the form asked names none whatever its count: "none", "popular" or "seen")
+    template, values, named = why.parts(0, True)
     return _end(template.format(**values)), named
