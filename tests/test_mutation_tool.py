@@ -140,3 +140,35 @@ def test_sql_letter_case_is_explained_but_not_its_literals_or_other_text() -> No
     assert "SQLite" in mt._explanation(m, {})
     m = mt.Mutant("x__f__mutmut_1", STORE, "survived", "", True, False, "k")
     assert mt._explanation(m, {}) is None
+
+
+def test_a_split_module_is_gated_on_the_sum_of_its_targets(tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """Issue 24 sets the gate per module: a module split into targets passes or fails on
+    its targets' rows together (this run's, and the table's from their last runs), and
+    fails while one of its targets has never run or keeps an unexplained survivor."""
+    a = mt.Target("store_a", (STORE,), ("tests/x.py",), mt.methods(STORE, "Store", "grant"))
+    b = mt.Target("store_b", (STORE,), ("tests/x.py",), mt.methods(STORE, "Store", "erase"))
+    c = mt.Target("store_c", (STORE,), ("tests/x.py",), mt.methods(STORE, "Store", "scope"))
+    monkeypatch.setattr(mt, "TARGETS", (a, b, c))
+    doc = tmp_path / "testing.md"
+    doc.write_text(f"{mt.BEGIN}\n| {' | '.join(mt.HEADER)} |\n"
+                   f"| {b.label(STORE)} | 20 | 0 | 19/20 | 0 | 1 | 0 | 95% | old |\n"
+                   f"| {c.label(STORE)} | 10 | 0 | 10/10 | 0 | 0 | 0 | 100% | old |\n"
+                   f"{mt.END}\n")
+    # store_a alone: 8 of 10 (80%), but 37 of 40 over the module (92.5%)
+    ran = [mt.ModuleResult(STORE, a.tests,
+                           [_mutant(f"k{i}", "killed") for i in range(8)]
+                           + [_mutant("s1", key="j1"), _mutant("s2", key="j2")],
+                           label=a.label(STORE), target=a.name, partial=True)]
+    justified = {"j1": {"module": STORE, "why": "x"}, "j2": {"module": STORE, "why": "x"}}
+    rows = mt.merged_rows(ran, justified, doc)
+    assert mt.module_scores(ran, rows) == {STORE: (37, 40, 0, [])}
+    # an unexplained survivor counts, whatever the score
+    rows = mt.merged_rows(ran, {"j1": justified["j1"]}, doc)
+    assert mt.module_scores(ran, rows) == {STORE: (37, 40, 1, [])}
+    # a target with no row yet is named (the module cannot pass without it)
+    doc.write_text(f"{mt.BEGIN}\n| {' | '.join(mt.HEADER)} |\n"
+                   f"| {b.label(STORE)} | 20 | 0 | 19/20 | 0 | 1 | 0 | 95% | old |\n{mt.END}\n")
+    rows = mt.merged_rows(ran, justified, doc)
+    assert mt.module_scores(ran, rows) == {STORE: (27, 30, 0, ["store_c"])}
