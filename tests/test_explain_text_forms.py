@@ -51,6 +51,10 @@ def test_the_forms_richest_first() -> None:
     assert _forms(_e(kind="non_personalised")) == [(1, False), (1, True)]
     assert _forms(_e(seen=True)) == [(1, False), (1, True)]
     assert _forms(_e(values=(-0.5, -0.3, -0.2))) == [(1, False), (1, True)]  # none positive
+    # a non-personalised explanation read from JSON with reasons in it still names none
+    crafted = _e().model_copy(update={"kind": "non_personalised"})
+    assert _forms(crafted) == [(1, False), (1, True)]
+    assert crafted.text == _e(kind="non_personalised").text
 
 
 @pytest.mark.parametrize("kind", ["decomposition", "justification", "non_personalised"])
@@ -147,6 +151,7 @@ def test_a_template_whose_fields_touch_letters_is_counted_filled() -> None:
     ("We think you will like {item}: {a}, {b} and {c}.", 2, "bought", "c"),
     ("We think you will like {item} as you {verb} {a}.", 1, None, "verb"),
     ("{item} {n}", 1, "bought", "n"),
+    ("{item}: you {verb} {a}, {b} and {c}.", 2, "bought", "c"),
 ])
 def test_a_field_the_form_lacks_fails_as_filling_it_would(template, named, verb,
                                                             missing) -> None:
