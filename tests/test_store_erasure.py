@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import persona
@@ -105,3 +106,30 @@ def test_export_has_everything_held_in_the_documented_shape() -> None:
     assert actions[-1] == "export"
     assert set(out["purposes"]) == {"personalization", "analytics", "ads"}
     assert "privacy_ledger" in out
+
+
+def _event_ids(store: persona.Store) -> list[int]:
+    """Every event id the file holds (the de-duplication index, one chunk per batch)."""
+    return sorted(int(x) for (blob,) in store._con.execute("SELECT eids FROM eid_chunks")
+                  for x in np.frombuffer(blob, dtype="<u8"))
+
+
+def test_erase_removes_the_persons_event_ids_and_only_theirs() -> None:
+    # the ids are hashes of the person's events: a trace, which must go with them, while
+    # everyone else's stay (or their re-sent events would be stored twice)
+    store = shop(clock=Clock())
+    for user in ("u1", "keeper", "single"):
+        store.grant(user, "personalization", source="form")
+    store.ingest([event("keeper", "a"), event("keeper", "b", value=2.0)])
+    kept = _event_ids(store)
+    store.ingest([event("u1", f"sku-{i}", value=float(i)) for i in range(5)])
+    store.ingest([event("u1", "sku-9", "views"), event("keeper", "c")])  # one chunk, both
+    store.ingest([event("single", "s")])
+    held = _event_ids(store)
+    assert len(held) == 10
+    store.erase("u1")
+    after = _event_ids(store)
+    assert set(kept) < set(after) < set(held) and len(after) == 4  # keeper's 3, single's 1
+    assert store.ingest([event("keeper", "a"), event("keeper", "c")]).duplicates == 2
+    store.erase("single")  # one event: its one id goes too
+    assert len(_event_ids(store)) == 3 and set(kept) < set(_event_ids(store))
