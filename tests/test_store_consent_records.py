@@ -4,13 +4,14 @@ it refuses (and that a refused call changes nothing), and the signals' "only cha
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 
 import persona
 from persona.errors import ValidationError
-from store_helpers import Clock, fingerprint, shop
+from store_helpers import Clock, event, fingerprint, shop
 
 
 def _store() -> tuple[persona.Store, Clock]:
@@ -83,22 +84,36 @@ def test_unknown_people_have_no_history_and_no_consent() -> None:
     assert store.consented("analytics") == {"u2"}
 
 
-@pytest.mark.parametrize(("kw", "field", "message"), [
-    ({"source": ""}, "source", "empty"), ({"source": "  \t"}, "source", "empty"),
-    ({"source": None}, "source", "empty"),
-    ({"source": "ok", "notice_version": ""}, "notice_version", "not a str"),
-    ({"source": "ok", "notice_version": "  "}, "notice_version", "not a str"),
-    ({"source": "ok", "notice_version": 3}, "notice_version", "not a str"),
-    ({"source": "ok", "notice_version": "v" * 201}, "notice_version", "not a str"),
-    ({"source": "ok", "notice_version": "v\ud800"}, "notice_version", "not a str"),
-    ({"source": "ok", "at": "2999-01-01T00:00:00Z"}, "at", "in the future"),
-    ({"source": "form \ud800"}, "source", "lone surrogate"),
+# each message names what to give instead (the fix), not only what was wrong
+_SAYS = {"source": r"source='signup form v3'", "notice_version": r"notice_version='2026-11'"}
+
+
+@pytest.mark.parametrize(("kw", "field", "message", "says"), [
+    ({"source": ""}, "source", "empty", _SAYS["source"]),
+    ({"source": "  \t"}, "source", "empty", _SAYS["source"]),
+    ({"source": None}, "source", "empty", _SAYS["source"]),
+    ({"source": "ok", "notice_version": ""}, "notice_version", "not a str",
+     _SAYS["notice_version"]),
+    ({"source": "ok", "notice_version": "  "}, "notice_version", "not a str",
+     _SAYS["notice_version"]),
+    ({"source": "ok", "notice_version": 3}, "notice_version", "not a str",
+     _SAYS["notice_version"]),
+    ({"source": "ok", "notice_version": "v" * 201}, "notice_version", "not a str",
+     _SAYS["notice_version"]),
+    ({"source": "ok", "notice_version": "v\ud800"}, "notice_version", "not a str",
+     _SAYS["notice_version"]),
+    ({"source": "ok", "at": "2999-01-01T00:00:00Z"}, "at", "in the future",
+     "pass the past time they were made"),
+    ({"source": "ok", "at": "2026-11-01T10:00:00"}, "at", "no time zone", "time zone"),
+    ({"source": "ok", "at": "yesterday"}, "at", "no time zone", "time zone"),
+    ({"source": "form \ud800"}, "source", "lone surrogate", "give valid Unicode text"),
 ])
-def test_invalid_consent_calls_change_nothing(kw: dict, field: str, message: str) -> None:
+def test_invalid_consent_calls_change_nothing(kw: dict, field: str, message: str,
+                                              says: str) -> None:
     store, _ = _store()
     store.grant("u0", "analytics", source="form")
     before = fingerprint(store)
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(ValidationError, match=re.escape(says)) as info:
         store.grant("u1", "personalization", **kw)
     assert info.value.errors == [{"row": None, "field": field, "message": message}]
     assert fingerprint(store) == before
@@ -250,3 +265,41 @@ def test_refusals_keep_their_notice_version_and_time(action: str) -> None:
     record = getattr(store, action)("u1", "ads", source="banner", notice_version="n7", at=at)
     assert (record.notice_version, record.at, record.recorded_at) == ("n7", at, clock.now)
     assert store.consent_history("u1") == [record]
+
+
+def test_a_grant_after_erasure_lifts_the_suppression() -> None:
+    # erase: the person is suppressed (export says erased, feedback is refused); their own
+    # grant lifts it, and only a grant does
+    store, _ = _store()
+    store.grant("u1", "personalization", source="form")
+    store.erase("u1")
+    assert store.export("u1")["erased"] is True
+    with pytest.raises(persona.SuppressedSubjectError):
+        store.feedback("u1", "sku-9", "dont_use")
+    store.grant("u1", "personalization", source="settings page")
+    assert store.export("u1")["erased"] is False
+    assert store.feedback("u1", "sku-9", "dont_use").kind == "dont_use"
+    # a grant mixed with withdrawals in one signal lifts it too, a withdrawal alone does not
+    store.erase("u1")
+    store.apply_consent_mode("u1", {"ad_user_data": "denied"})
+    assert store.export("u1")["erased"] is True
+    store.apply_tcf("u1", [1, 3, 4])
+    assert store.export("u1")["erased"] is False
+
+
+def test_a_features_refused_purpose_is_named_with_the_persons_own_record() -> None:
+    # location serves only ads; the person withdrew ads, so their lineage for
+    # personalization names that withdrawal, field for field, as why location is not used
+    store, clock = _store()
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u1", "sku-1", "location"), event("u1", "sku-2", "purchases")])
+    store.grant("u1", "ads", source="banner", notice_version="n3")
+    clock.advance(days=1)
+    withdrawn = store.withdraw("u1", "ads", source="privacy settings", notice_version="n4",
+                               at=clock.now - timedelta(hours=3))
+    store.grant("u2", "ads", source="banner")  # someone else's later record is not theirs
+    lineage = store.scope("personalization").person_lineage("u1")
+    [location] = [d for d in lineage.not_used if d.feature == "location"]
+    assert (location.reason, location.events) == ("not_allowed_for_purpose", 1)
+    assert location.choice == withdrawn
+    assert location.choice.model_dump() == store.consent_history("u1")[-1].model_dump()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import persona
@@ -105,3 +107,98 @@ def test_export_has_everything_held_in_the_documented_shape() -> None:
     assert actions[-1] == "export"
     assert set(out["purposes"]) == {"personalization", "analytics", "ads"}
     assert "privacy_ledger" in out
+
+
+def _event_ids(store: persona.Store) -> list[int]:
+    """Every event id the file holds (the de-duplication index, one chunk per batch)."""
+    return sorted(int(x) for (blob,) in store._con.execute("SELECT eids FROM eid_chunks")
+                  for x in np.frombuffer(blob, dtype="<u8"))
+
+
+def test_erase_removes_the_persons_event_ids_and_only_theirs() -> None:
+    # the ids are hashes of the person's events: a trace, which must go with them, while
+    # everyone else's stay (or their re-sent events would be stored twice)
+    store = shop(clock=Clock())
+    for user in ("u1", "keeper", "single"):
+        store.grant(user, "personalization", source="form")
+    store.ingest([event("keeper", "a"), event("keeper", "b", value=2.0)])
+    kept = _event_ids(store)
+    store.ingest([event("u1", f"sku-{i}", value=float(i)) for i in range(5)])
+    store.ingest([event("u1", "sku-9", "views"), event("keeper", "c")])  # one chunk, both
+    store.ingest([event("single", "s")])
+    held = _event_ids(store)
+    assert len(held) == 10
+    store.erase("u1")
+    after = _event_ids(store)
+    assert set(kept) < set(after) < set(held) and len(after) == 4  # keeper's 3, single's 1
+    assert store.ingest([event("keeper", "a"), event("keeper", "c")]).duplicates == 2
+    store.erase("single")  # one event: its one id goes too
+    assert len(_event_ids(store)) == 3 and set(kept) < set(_event_ids(store))
+
+
+def test_erase_takes_what_the_person_was_shown_and_their_profiling_choice(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shop.db"
+    store = shop(str(path), clock=Clock())
+    store.record_explanation("u1", {"item": "shown-only-item-5d1c", "text": "Picked for you."})
+    store.prefer_non_profiling("u1", source="settings-page-83b2")
+    store.record_explanation("u2", {"item": "kept-item-0a9e", "text": "Picked for you."})
+    store.prefer_non_profiling("u2", source="settings-page-kept")
+    assert b"shown-only-item-5d1c" in file_bytes(path)
+    store.erase("u1")
+    raw = file_bytes(path)
+    assert b"shown-only-item-5d1c" not in raw and b"kept-item-0a9e" in raw
+    assert [s["explanation"]["item"] for s in store.shown_explanations("u2")] == [
+        "kept-item-0a9e"]
+    # the choice's row goes (its audit entry stays, under the pseudonym, as every entry)
+    assert store._con.execute("SELECT source FROM profiling").fetchall() == [
+        ("settings-page-kept",)]
+    assert store.prefers_non_profiling("u2") and not store.prefers_non_profiling("u1")
+
+
+@pytest.mark.parametrize("bad", ["", 7, None])
+def test_a_bad_user_id_is_refused_naming_the_user_field(bad) -> None:
+    store = shop(clock=Clock())
+    with pytest.raises(persona.ValidationError) as info:
+        store.erase(bad)
+    assert [e["field"] for e in info.value.errors] == ["user"]
+    assert store.audit.entries(action="erase") == []
+
+
+def test_an_erasure_by_another_handle_reaches_this_ones_next_write(tmp_path: Path) -> None:
+    # this handle cached the person's code; the other handle's erasure must make it look
+    # again, so their events are refused as an erased person's, not written under a code
+    # that no longer exists
+    path = str(tmp_path / "shop.db")
+    first = shop(path, clock=Clock())
+    first.grant("u1", "personalization", source="form")
+    first.ingest([event("u1", "a")])
+    second = persona.Store(path, clock=Clock())
+    second.erase("u1")
+    with pytest.raises(persona.SuppressedSubjectError):
+        first.ingest([event("u1", "b")])
+    assert first.stats()["events"] == 0 and first.export("u1")["erased"] is True
+
+
+def test_an_erasure_a_reader_holds_back_says_so_and_finishes_when_called_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shop.db"
+    store = shop(str(path), clock=Clock())
+    store.grant(SECRET, "personalization", source="form")
+    store.ingest([event(SECRET, "sku-1")])
+    hasty = persona.Store(path, timeout=0)  # no waiting for the reader
+    reader = sqlite3.connect(path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM segments").fetchone()  # holds an older snapshot
+    with pytest.raises(persona.StoreError,
+                       match=r"erasure is committed.*close other readers.*erase\(\.\.\.\) again"
+                       ) as info:
+        hasty.erase(SECRET)
+    assert info.value.code == "store_error"
+    assert store.export(SECRET)["erased"] is True  # committed: they are gone for reads
+    reader.rollback()
+    reader.close()
+    hasty.erase(SECRET)
+    assert SECRET.encode() not in file_bytes(path)
