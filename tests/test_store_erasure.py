@@ -202,3 +202,27 @@ def test_an_erasure_a_reader_holds_back_says_so_and_finishes_when_called_again(
     reader.close()
     hasty.erase(SECRET)
     assert SECRET.encode() not in file_bytes(path)
+
+
+def test_an_erased_person_is_not_brought_back_by_recording_what_they_were_shown() -> None:
+    """After an erasure nothing about the person is stored until they grant consent again:
+    recording an explanation for them is refused (as feedback is) and changes nothing, and
+    their events stay refused afterwards (it used to create their subject row, and ingest
+    then took their events as a held person's)."""
+    from store_helpers import fingerprint
+
+    store = shop(clock=Clock())
+    store.erase("u1")
+    before = fingerprint(store)
+    with pytest.raises(persona.SuppressedSubjectError) as info:
+        store.record_explanation("u1", {"item": "sku-2", "text": "Picked for you."})
+    assert info.value.errors == [{"row": None, "field": "user", "message": "erased person"}]
+    assert fingerprint(store) == before
+    with pytest.raises(persona.SuppressedSubjectError):
+        store.ingest([event("u1", "sku-2")])
+    assert store.ingest([event("u1", "sku-2")], on_invalid="skip").inserted == 0
+    assert store.shown_explanations("u1") == []
+    # once they grant again, both are taken
+    store.grant("u1", "personalization", source="form")
+    store.record_explanation("u1", {"item": "sku-2", "text": "Picked for you."})
+    assert store.ingest([event("u1", "sku-2")]).inserted == 1

@@ -2310,7 +2310,9 @@ class Store:
         mapping). The audit log gets an ``explanation_shown`` entry under the person's
         pseudonym whose detail holds only a keyed digest of the explanation; the
         explanation itself is kept apart and erased with the person, because it names
-        items they chose. Returns the audit sequence number.
+        items they chose. Returns the audit sequence number. A person who was erased is
+        refused (:class:`~persona.errors.SuppressedSubjectError`) until they grant consent
+        again, as their events and feedback are.
 
         Examples
         --------
@@ -2342,10 +2344,19 @@ class Store:
         with self._lock:
             self._refresh()
             with self._tx():
+                pseudonym = self.pseudonym(user)
+                if self._con.execute(
+                    "SELECT 1 FROM suppressed WHERE pseudonym = ?", (pseudonym,)
+                ).fetchone():
+                    raise SuppressedSubjectError(
+                        "this person was erased; nothing is held about them, so what they "
+                        "were shown is not stored until they grant consent again "
+                        "(store.grant(...))",
+                        errors=[{"row": None, "field": "user", "message": "erased person"}],
+                    )
                 code = self._subject_code(user, create=True)
-                seq = self.audit.append(
-                    "explanation_shown", {"digest": digest}, subject=self.pseudonym(user)
-                )
+                seq = self.audit.append("explanation_shown", {"digest": digest},
+                                        subject=pseudonym)
                 self._con.execute(
                     "INSERT INTO shown_explanations(seq, subject_id, body) VALUES (?, ?, ?)",
                     (seq, code, body),
