@@ -27,7 +27,7 @@ from persona.explain._lazy import (
     Reasons,
     Said,
     lazy_evidence,
-    lazy_explanation,
+    lazy_explanations,
     lazy_rest,
     snapshot,
     split_reasons,
@@ -331,8 +331,7 @@ def explained_lists(model: Recommender, users: Sequence[str], res: Recommendatio
 
     def explanations(p: int, recs: list[tuple[str, float, int]]) -> list[Any]:
         row = model._row(users[p]) if personalised else None
-        served = _Served(shared, row, recs)
-        return [lazy_explanation(served, k) for k in range(len(recs))]
+        return lazy_explanations(_Served(shared, row, recs), len(recs))
 
     with no_gc_pauses():
         return res.to_lists(explanations)
@@ -352,16 +351,16 @@ def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommend
             continue
         row = model._row(user) if model.personalised else None
         served = _Served(shared, row, [(r.item, r.score, r.rank) for r in recs])
-        for k, r in enumerate(recs):
+        for r, e in zip(recs, lazy_explanations(served, len(recs)), strict=True):
             # the lists are this call's own (fresh from the model): explained in place
-            r.__dict__["explanation"] = lazy_explanation(served, k)
+            r.__dict__["explanation"] = e
         out.append(recs)
     return out
 
 
 class _Served:
     """One person's served list: the explanation of each item is built from here on its
-    first read (:func:`persona.explain._lazy.lazy_explanation`), the score decomposition
+    first read (:func:`persona.explain._lazy.lazy_explanations`), the score decomposition
     once for the whole list, from the snapshot of the model that served it."""
 
     __slots__ = ("_reasons", "_seen", "_text", "_texts", "recs", "row", "shared")

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+from pydantic import BaseModel
 
 from persona.explain._model import Evidence, Explanation, Reason, Rest
 
@@ -35,7 +36,7 @@ __all__ = [
     "Said",
     "Split",
     "lazy_evidence",
-    "lazy_explanation",
+    "lazy_explanations",
     "lazy_rest",
     "snapshot",
     "unread",
@@ -429,7 +430,7 @@ _EXPLANATION_NAMES = set(Explanation.model_fields)
 
 def unread(e: Any) -> tuple[Any, int] | None:
     """``(served, k)`` of a served explanation nobody has read yet (see
-    :func:`lazy_explanation`), else ``None``."""
+    :func:`lazy_explanations`), else ``None``."""
     with _SETTLING:
         if type(e) is not _LazyExplanation:
             return None
@@ -437,10 +438,32 @@ def unread(e: Any) -> tuple[Any, int] | None:
                 object.__getattribute__(e, "__pydantic_private__"))
 
 
-def lazy_explanation(served: Any, k: int) -> Explanation:
-    """The explanation of item ``k`` of a served list, built on first read by
-    ``served.fields(k)`` (which returns its field values)."""
-    return _lazy(_LazyExplanation, served, k, _EXPLANATION_NAMES)  # type: ignore[no-any-return]
+def lazy_explanations(served: Any, n: int) -> list[Explanation]:
+    """The explanations of items ``0 .. n - 1`` of a served list, each built on its first
+    read by ``served.fields(k)`` (which returns its field values)."""
+    names, cls = _EXPLANATION_NAMES, _LazyExplanation
+    fields, extra, private = _SLOT_SETTERS
+    out = []
+    for k in range(n):
+        obj = _new(cls)
+        fields(obj, names)
+        extra(obj, served)
+        private(obj, k)
+        out.append(obj)
+    return out
+
+
+def _slot_setters() -> tuple[Any, Any, Any]:
+    """Setters of pydantic's per-instance slots (or ``object.__setattr__`` ones)."""
+    names = ("__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+    slots = BaseModel.__dict__
+    if all(hasattr(slots.get(n), "__set__") for n in names):
+        return tuple(slots[n].__set__ for n in names)  # type: ignore[return-value]
+    return tuple(  # type: ignore[return-value]  # pragma: no cover - other pydantic internals
+        (lambda obj, v, n=n: _setattr(obj, n, v)) for n in names)
+
+
+_SLOT_SETTERS = _slot_setters()
 
 
 def lazy_evidence(source: Reasons) -> Evidence:
