@@ -155,13 +155,13 @@ def main() -> None:
         model.recommend_batch(thousand, n=10, explain=False)  # served vectors solved
         off, on, _, _ = alternating([
             (lambda: model.recommend_batch(thousand, n=10, explain=False),
-             lambda: model.recommend_batch(thousand, n=10)) for _ in range(7)])
+             lambda: model.recommend_batch(thousand, n=10)) for _ in range(15)])
         ratio, (lo, hi) = paired_ratio(on, off)
         # the same with the collector run before each call: what the explanations cost
         # apart from when this process's full collections happen to fall
         c_off, c_on, _, _ = alternating([
             (lambda: model.recommend_batch(thousand, n=10, explain=False),
-             lambda: model.recommend_batch(thousand, n=10)) for _ in range(7)],
+             lambda: model.recommend_batch(thousand, n=10)) for _ in range(15)],
             collect_garbage=True)
         c_ratio, (c_lo, c_hi) = paired_ratio(c_on, c_off)
         read = []

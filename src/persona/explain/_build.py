@@ -329,9 +329,9 @@ def explained_lists(model: Recommender, users: Sequence[str], res: Recommendatio
               lineage, summary)
     personalised = model.personalised
 
-    def explanations(p: int, recs: list[tuple[str, float, int]]) -> list[Any]:
+    def explanations(p: int, items: list[str], scores: list[float]) -> list[Any]:
         row = model._row(users[p]) if personalised else None
-        return lazy_explanations(_Served(shared, row, recs), len(recs))
+        return lazy_explanations(_Served(shared, row, items, scores), len(items))
 
     with no_gc_pauses():
         return res.to_lists(explanations)
@@ -350,7 +350,9 @@ def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommend
             out.append(recs)
             continue
         row = model._row(user) if model.personalised else None
-        served = _Served(shared, row, [(r.item, r.score, r.rank) for r in recs])
+        ranks = [r.rank for r in recs]
+        served = _Served(shared, row, [r.item for r in recs], [r.score for r in recs],
+                         None if ranks == list(range(1, len(recs) + 1)) else ranks)
         for r, e in zip(recs, lazy_explanations(served, len(recs)), strict=True):
             # the lists are this call's own (fresh from the model): explained in place
             r.__dict__["explanation"] = e
@@ -363,14 +365,17 @@ class _Served:
     first read (:func:`persona.explain._lazy.lazy_explanations`), the score decomposition
     once for the whole list, from the snapshot of the model that served it."""
 
-    __slots__ = ("_reasons", "_seen", "_text", "_texts", "recs", "row", "shared")
+    __slots__ = ("_ranks", "_reasons", "_seen", "_text", "_texts", "items", "row", "scores",
+                 "shared")
 
-    def __init__(self, shared: tuple[Any, ...], row: int | None,
-                 recs: list[tuple[str, float, int]]) -> None:
-        # (item, score, rank) of each item, not the Recommendation objects: those hold
-        # their explanations, which hold this, and a cycle would leave every served list
-        # to the garbage collector instead of freeing it when the caller drops it
-        self.shared, self.row, self.recs = shared, row, recs
+    def __init__(self, shared: tuple[Any, ...], row: int | None, items: list[str],
+                 scores: list[float], ranks: list[int] | None = None) -> None:
+        # the items, scores and ranks (None: 1, 2, ...), not the Recommendation objects:
+        # those hold their explanations, which hold this, and a cycle would leave every
+        # served list to the garbage collector instead of freeing it when the caller drops
+        # it; and no tuple per item (a batch makes ten thousand lists' worth)
+        self.shared, self.row, self.items, self.scores = shared, row, items, scores
+        self._ranks = ranks
         self._reasons: Sequence[Sequence[Reason]] | None = None
         self._seen: list[bool] = []
         self._text: tuple[dict[str, Any], list[str]] | None = None
@@ -379,10 +384,10 @@ class _Served:
     def _decompose(self) -> Sequence[Sequence[Reason]]:
         if self._reasons is None:
             model, kind, labels, _, ctx = self.shared[:5]
-            recs = self.recs
-            cols = np.fromiter((model._iidx[item] for item, _, _ in recs), dtype=np.int64,
-                               count=len(recs))
-            self._reasons = _reasons_for(model, kind, self.row, cols, [s for _, s, _ in recs],
+            iidx = model._iidx
+            cols = np.fromiter((iidx[item] for item in self.items), dtype=np.int64,
+                               count=len(self.items))
+            self._reasons = _reasons_for(model, kind, self.row, cols, self.scores,
                                          labels, ctx.feature, None)
             self._seen = _seen(model, self.row, cols).tolist()
         return self._reasons
@@ -397,8 +402,11 @@ class _Served:
             self._text = (t, extra_sentences(e, t))
         return self._text
 
+    def rank(self, k: int) -> int:
+        return k + 1 if self._ranks is None else self._ranks[k]
+
     def label(self, k: int) -> str:
-        item = self.recs[k][0]
+        item = self.items[k]
         return self.shared[2].get(item, item)  # type: ignore[no-any-return]
 
     def kind(self) -> str:
@@ -415,9 +423,10 @@ class _Served:
             view = _TextOf({"item": "", "kind": kind, "label": "", "rank": None,
                             "seen": False})
             out = []
-            for k, (item, _, rank) in enumerate(self.recs):
+            for k, item in enumerate(self.items):
                 seen = self._seen[k]
-                view.item, view.label, view.rank, view.seen = item, self.label(k), rank, seen
+                view.item, view.label, view.rank, view.seen = (item, self.label(k),
+                                                               self.rank(k), seen)
                 rs = reasons[k]
                 view.reasons = (rs.for_text(frozenset([item] if seen else []))
                                 if isinstance(rs, Reasons) else [])
@@ -433,7 +442,8 @@ class _Served:
     def fields(self, k: int) -> dict[str, Any]:
         _, kind, labels, model_name, ctx, used, not_used, lineage, summary = self.shared
         reasons = self._decompose()
-        (item, score, rank), rs, seen = self.recs[k], reasons[k], self._seen[k]
+        item, score, rank = self.items[k], self.scores[k], self.rank(k)
+        rs, seen = reasons[k], self._seen[k]
         fields = {
             "item": item, "label": labels.get(item, item), "score": score,
             "rank": rank, "kind": kind, "model": model_name, "reasons": rs,

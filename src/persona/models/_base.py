@@ -943,13 +943,13 @@ class RecommendationArrays:
         return cls(ids, scores, lengths)
 
     def to_lists(
-        self, explained_by: Callable[[int, list[tuple[str, float, int]]], list[Any]] | None = None
+        self, explained_by: Callable[[int, list[str], list[float]], list[Any]] | None = None
     ) -> list[list[Recommendation]]:
         """The same results as lists of :class:`~persona.schema.Recommendation` (each a
         :class:`~persona.explain.Recommendations`).
 
-        ``explained_by(person, items)``, given a person's position in the batch and their
-        list as ``(item, score, rank)``, returns the explanation of each item; the
+        ``explained_by(person, items, scores)``, given a person's position in the batch and
+        their list (ranked 1, 2, ...), returns the explanation of each item; the
         recommendations are built with them in the same pass."""
         out = []
         for p, (ids, scores, k) in enumerate(zip(
@@ -959,11 +959,10 @@ class RecommendationArrays:
                 out.append(Recommendations([_recommendation(ids[j], scores[j], j + 1)
                                             for j in range(k)]))
                 continue
-            own = list(zip(ids[:k], scores[:k], range(1, k + 1), strict=True))
-            out.append(Recommendations([
-                _recommendation(item, score, rank, e)
-                for (item, score, rank), e in zip(own, explained_by(p, own), strict=True)
-            ]))
+            ids, scores = ids[:k], scores[:k]
+            explanations = explained_by(p, ids, scores)
+            out.append(Recommendations([_recommendation(ids[j], scores[j], j + 1,
+                                                        explanations[j]) for j in range(k)]))
         return out
 
 
