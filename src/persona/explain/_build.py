@@ -304,7 +304,7 @@ def attach_explanations(
     layer passes the person's own, read from the store for this request. ``detail``:
     ``"summary"`` (the top reasons, the rest totalled) or ``"full"`` (every reason). The
     reasons, their totals and the text are computed on first read, from a snapshot of
-    the model taken now (:mod:`persona.explain._lazy`).
+    the model taken now.
     """
     summary = _check_detail(detail)
     ctx = _context(model)
