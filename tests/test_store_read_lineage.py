@@ -221,3 +221,41 @@ def test_the_view_passes_the_rest_through_to_its_store() -> None:
     assert (lineage.rows, lineage.active, wanted) == (1, True, set())
     assert store.audit.entries()[-1].detail == {
         "purpose": "personalization", "rows": 1, "lineage": True}
+
+
+@pytest.mark.parametrize("few", [0, 10_000])  # one person's read through numpy / tuples
+def test_an_event_exactly_at_the_retention_limit_is_used(few: int) -> None:
+    """Retention keeps the last ``retention_days`` days, their first microsecond included
+    (as the export's ``within_retention`` says): an event exactly that old is read, by
+    every read and counted used by the lineage; one a microsecond older is left out."""
+    from unittest.mock import patch
+
+    from persona.store import _store as store_module
+
+    store, clock = _store()
+    store.grant("u1", "personalization", source="form")
+    limit = clock.now - timedelta(days=30)  # "views" are kept 30 days
+    store.ingest([
+        event("u1", "at-limit", "views", at=limit.isoformat()),
+        event("u1", "too-old", "views", at=(limit - timedelta(microseconds=1)).isoformat()),
+    ])
+    view = store.scope("personalization")
+    with patch.object(store_module, "_FEW_RECORDS", few):
+        assert list(view.history("u1").items) == ["at-limit"]
+        cols, lineage = view.history_with_lineage("u1")
+        assert list(cols.items) == ["at-limit"]
+    assert list(view.events().items) == ["at-limit"]
+    assert lineage.used == (
+        FeatureUsed(feature="views", category="browsing history", events=1,
+                    first_at=limit, last_at=limit),
+    )
+    assert lineage.not_used == (
+        FeatureNotUsed(feature="views", category="browsing history",
+                       reason="outside_retention", events=1, purpose="personalization",
+                       retention_days=30),
+    )
+    assert view.person_lineage("u1").model_dump(exclude={"audit_seq"}) == lineage.model_dump(
+        exclude={"audit_seq"}
+    )
+    exported = {e["item"]: e["within_retention"] for e in store.export("u1")["events"]}
+    assert exported == {"at-limit": True, "too-old": False}
