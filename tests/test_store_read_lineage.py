@@ -3,12 +3,16 @@ and of one person, the audit entries the reads write, and the per-feature reason
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 
 import persona
 from persona.schema._store import ConsentSnapshot, FeatureNotUsed, FeatureUse, FeatureUsed
+from persona.store import _store as store_module
 from store_helpers import Clock, event, shop
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -228,10 +232,6 @@ def test_an_event_exactly_at_the_retention_limit_is_used(few: int) -> None:
     """Retention keeps the last ``retention_days`` days, their first microsecond included
     (as the export's ``within_retention`` says): an event exactly that old is read, by
     every read and counted used by the lineage; one a microsecond older is left out."""
-    from unittest.mock import patch
-
-    from persona.store import _store as store_module
-
     store, clock = _store()
     store.grant("u1", "personalization", source="form")
     limit = clock.now - timedelta(days=30)  # "views" are kept 30 days
@@ -259,3 +259,28 @@ def test_an_event_exactly_at_the_retention_limit_is_used(few: int) -> None:
     )
     exported = {e["item"]: e["within_retention"] for e in store.export("u1")["events"]}
     assert exported == {"at-limit": True, "too-old": False}
+
+
+@pytest.mark.parametrize("read", ["person_lineage", "person_for_serving", "not_interested"])
+def test_the_reads_a_serving_request_makes_decode_no_events(read: str) -> None:
+    """person_lineage, person_for_serving and not_interested read what a serving request
+    checks before it scores, on every request: they never build the person's event columns
+    (their callers would drop them), with either decoder, while a history read does."""
+    store, _ = _store()
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u1", f"sku-{i}", at=f"2026-11-{1 + i:02d}T10:00:00Z") for i in range(3)])
+    view = store.scope("personalization")
+    decoded = []
+
+    def spy(name: str) -> Callable[..., Any]:  # records which decoder ran, then runs it
+        real = getattr(store, name)
+        return lambda *a, **k: decoded.append(name) or real(*a, **k)
+
+    for few in (0, 10_000):  # through numpy / through tuples
+        with patch.object(store_module, "_FEW_RECORDS", few), \
+                patch.object(store, "_decode", spy("_decode")), \
+                patch.object(store, "_person_columns", spy("_person_columns")):
+            getattr(view, read)("u1")
+            assert decoded == []
+            assert len(view.history("u1")) == 3 and len(decoded) == 1
+            decoded.clear()
