@@ -338,22 +338,25 @@ def test_reads_follow_redefinitions_at_once_in_every_handle(tmp_path: Path) -> N
     ),
     dont_use=st.sets(st.sampled_from(["a", "b", "c", "d"]), max_size=2),
     purpose=st.sampled_from(["personalization", "analytics", "ads"]),
+    little=st.booleans(),
 )
 def test_one_persons_history_is_their_part_of_the_full_read(
     few: int,
     batches: list[list[tuple[str, str, str, int, float]]],
     dont_use: set[str],
     purpose: str,
+    little: bool,
 ) -> None:
     """A history read (decoded on its own, from several segments) gives exactly the full
     read's events of that person, in time order: same items, features, values and times,
-    with retention, purpose and "don't use" applied alike; whichever decoder a read with
-    that many records takes."""
+    with retention, purpose and "don't use" applied alike, in columns of the same types;
+    whichever decoder a read with that many records takes, and whichever way the person's
+    records are found in a segment (the big-endian way works on any machine)."""
     from unittest.mock import patch
 
     from persona.store import _store
 
-    with patch.object(_store, "_FEW_RECORDS", few):
+    with patch.object(_store, "_FEW_RECORDS", few), patch.object(_store, "_LITTLE", little):
         _check_history_against_full_read(batches, dont_use, purpose)
 
 
@@ -387,6 +390,8 @@ def _check_history_against_full_read(
         assert hist.at.tolist() == full.at[mine][order].tolist()
         assert hist.at.dtype == full.at.dtype and hist.value.dtype == full.value.dtype
         assert hist.item.dtype == np.int32 and hist.feature.dtype == np.int16
+        assert hist.user.dtype == full.user.dtype == np.int32
+        assert hist.users.dtype == full.users.dtype == object  # ids as str, not numpy str_
         assert list(hist.users) == ([u] if len(hist) else [])
         assert len(set(hist.items.tolist())) == hist.items.size  # each item once, all used
         assert set(hist.item.tolist()) == set(range(hist.items.size))
@@ -395,3 +400,52 @@ def _check_history_against_full_read(
             got, want = getattr(with_lineage, name), getattr(hist, name)
             assert got.dtype == want.dtype and got.tolist() == want.tolist(), name
         assert with_lineage.features == hist.features and lineage.rows == len(hist)
+
+
+def test_reads_see_the_items_another_handle_added(tmp_path: Path) -> None:
+    """Items first stored through another handle on the same file (the next code after
+    every item this handle has seen) show in this handle's next read of each kind."""
+    path = tmp_path / "shop.db"
+    mine = shop(str(path), clock=Clock())
+    mine.grant("u1", "personalization", source="form")
+    mine.ingest([event("u1", "a")])
+    view = mine.scope("personalization")
+    assert list(view.history("u1").items) == ["a"]  # this handle has seen item "a"
+    other = persona.Store(path, clock=Clock())
+    other.ingest([event("u1", "b", at="2026-11-02T10:00:00Z")])
+    assert list(view.history("u1").items) == ["a", "b"]  # one person's few events
+    other.ingest([event("u1", "c", at="2026-11-03T10:00:00Z")])
+    assert sorted(view.events().items) == ["a", "b", "c"]  # everyone's events
+    other.feedback("u1", "d", "not_interested")
+    assert view.not_interested("u1") == {"d"}
+
+
+def test_a_history_without_consent_is_empty_with_the_purposes_features() -> None:
+    """A person without active consent (never granted, or declined) gets empty columns
+    that still name the features the purpose allows, as everyone else's reads do."""
+    store = shop(clock=Clock())
+    store.decline("u2", "personalization", source="banner")
+    store.ingest([event("u1", "a"), event("u2", "a")])
+    view = store.scope("personalization")
+    for user in ("u1", "u2", "nobody"):
+        cols = view.history(user)
+        assert len(cols) == 0 and cols.features == ("purchases", "views")
+        cols, lineage = view.history_with_lineage(user)
+        assert len(cols) == 0 and cols.features == ("purchases", "views")
+        assert not lineage.active and lineage.rows == 0 and lineage.used == ()
+
+
+@pytest.mark.parametrize(
+    "read", ["history", "history_with_lineage", "person_lineage", "person_for_serving",
+             "not_interested"],
+)
+def test_a_person_read_refuses_a_bad_id_naming_the_user_field(read: str) -> None:
+    store = shop(clock=Clock())
+    view = store.scope("personalization")
+    before = len(store.audit.entries())
+    for bad in (42, "", "u\x00"):
+        with pytest.raises(persona.ValidationError) as info:
+            getattr(view, read)(bad)
+        assert info.value.code == "validation_error"
+        assert info.value.errors[0]["field"] == "user"
+    assert len(store.audit.entries()) == before  # refused before anything was read

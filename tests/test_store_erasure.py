@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import persona
+from persona.schema._store import PersonLineage
 from store_helpers import Clock, event, file_bytes, shop
 
 SECRET = "erase-me-7f3a9c@example.com"
@@ -226,3 +227,25 @@ def test_an_erased_person_is_not_brought_back_by_recording_what_they_were_shown(
     store.grant("u1", "personalization", source="form")
     store.record_explanation("u1", {"item": "sku-2", "text": "Picked for you."})
     assert store.ingest([event("u1", "sku-2")]).inserted == 1
+
+
+@pytest.mark.parametrize(
+    "read", ["history", "history_with_lineage", "person_lineage", "person_for_serving",
+             "not_interested"],
+)
+def test_reading_an_erased_person_does_not_bring_them_back(read: str) -> None:
+    """A read of a person the store does not hold (here: erased) finds nothing and stores
+    nothing about them: their events stay refused afterwards, as after the erasure."""
+    store = shop(clock=Clock())
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u1", "sku-1")])
+    store.erase("u1")
+    view = store.scope("personalization")
+    result = getattr(view, read)("u1")
+    lineage = next((r for r in (result if isinstance(result, tuple) else (result,))
+                    if isinstance(r, PersonLineage)), None)
+    if lineage is not None:
+        assert lineage.consent is None and lineage.used == () and lineage.not_used == ()
+    with pytest.raises(persona.SuppressedSubjectError):
+        store.ingest([event("u1", "sku-2")])
+    assert store.ingest([event("u1", "sku-2")], on_invalid="skip").inserted == 0

@@ -3,12 +3,16 @@ and of one person, the audit entries the reads write, and the per-feature reason
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 
 import persona
 from persona.schema._store import ConsentSnapshot, FeatureNotUsed, FeatureUse, FeatureUsed
+from persona.store import _store as store_module
 from store_helpers import Clock, event, shop
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -221,3 +225,62 @@ def test_the_view_passes_the_rest_through_to_its_store() -> None:
     assert (lineage.rows, lineage.active, wanted) == (1, True, set())
     assert store.audit.entries()[-1].detail == {
         "purpose": "personalization", "rows": 1, "lineage": True}
+
+
+@pytest.mark.parametrize("few", [0, 10_000])  # one person's read through numpy / tuples
+def test_an_event_exactly_at_the_retention_limit_is_used(few: int) -> None:
+    """Retention keeps the last ``retention_days`` days, their first microsecond included
+    (as the export's ``within_retention`` says): an event exactly that old is read, by
+    every read and counted used by the lineage; one a microsecond older is left out."""
+    store, clock = _store()
+    store.grant("u1", "personalization", source="form")
+    limit = clock.now - timedelta(days=30)  # "views" are kept 30 days
+    store.ingest([
+        event("u1", "at-limit", "views", at=limit.isoformat()),
+        event("u1", "too-old", "views", at=(limit - timedelta(microseconds=1)).isoformat()),
+    ])
+    view = store.scope("personalization")
+    with patch.object(store_module, "_FEW_RECORDS", few):
+        assert list(view.history("u1").items) == ["at-limit"]
+        cols, lineage = view.history_with_lineage("u1")
+        assert list(cols.items) == ["at-limit"]
+    assert list(view.events().items) == ["at-limit"]
+    assert lineage.used == (
+        FeatureUsed(feature="views", category="browsing history", events=1,
+                    first_at=limit, last_at=limit),
+    )
+    assert lineage.not_used == (
+        FeatureNotUsed(feature="views", category="browsing history",
+                       reason="outside_retention", events=1, purpose="personalization",
+                       retention_days=30),
+    )
+    assert view.person_lineage("u1").model_dump(exclude={"audit_seq"}) == lineage.model_dump(
+        exclude={"audit_seq"}
+    )
+    exported = {e["item"]: e["within_retention"] for e in store.export("u1")["events"]}
+    assert exported == {"at-limit": True, "too-old": False}
+
+
+@pytest.mark.parametrize("read", ["person_lineage", "person_for_serving", "not_interested"])
+def test_the_reads_a_serving_request_makes_decode_no_events(read: str) -> None:
+    """person_lineage, person_for_serving and not_interested read what a serving request
+    checks before it scores, on every request: they never build the person's event columns
+    (their callers would drop them), with either decoder, while a history read does."""
+    store, _ = _store()
+    store.grant("u1", "personalization", source="form")
+    store.ingest([event("u1", f"sku-{i}", at=f"2026-11-{1 + i:02d}T10:00:00Z") for i in range(3)])
+    view = store.scope("personalization")
+    decoded = []
+
+    def spy(name: str) -> Callable[..., Any]:  # records which decoder ran, then runs it
+        real = getattr(store, name)
+        return lambda *a, **k: decoded.append(name) or real(*a, **k)
+
+    for few in (0, 10_000):  # through numpy / through tuples
+        with patch.object(store_module, "_FEW_RECORDS", few), \
+                patch.object(store, "_decode", spy("_decode")), \
+                patch.object(store, "_person_columns", spy("_person_columns")):
+            getattr(view, read)("u1")
+            assert decoded == []
+            assert len(view.history("u1")) == 3 and len(decoded) == 1
+            decoded.clear()
