@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel
 
+from persona._slots import SET_EXTRA, SET_FIELDS, SET_PRIVATE
 from persona.explain._model import Evidence, Explanation, Reason, Rest
 
 if TYPE_CHECKING:
@@ -442,7 +442,7 @@ def lazy_explanations(served: Any, n: int) -> list[Explanation]:
     """The explanations of items ``0 .. n - 1`` of a served list, each built on its first
     read by ``served.fields(k)`` (which returns its field values)."""
     names, cls = _EXPLANATION_NAMES, _LazyExplanation
-    fields, extra, private = _SLOT_SETTERS
+    fields, extra, private = SET_FIELDS, SET_EXTRA, SET_PRIVATE
     out = []
     for k in range(n):
         obj = _new(cls)
@@ -453,17 +453,6 @@ def lazy_explanations(served: Any, n: int) -> list[Explanation]:
     return out
 
 
-def _slot_setters() -> tuple[Any, Any, Any]:
-    """Setters of pydantic's per-instance slots (or ``object.__setattr__`` ones)."""
-    names = ("__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
-    slots = BaseModel.__dict__
-    if all(hasattr(slots.get(n), "__set__") for n in names):
-        return tuple(slots[n].__set__ for n in names)  # type: ignore[return-value]
-    return tuple(  # type: ignore[return-value]  # pragma: no cover - other pydantic internals
-        (lambda obj, v, n=n: _setattr(obj, n, v)) for n in names)
-
-
-_SLOT_SETTERS = _slot_setters()
 
 
 def lazy_evidence(source: Reasons) -> Evidence:

@@ -24,6 +24,10 @@ import pydantic
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
+from persona._slots import SET_DICT as _SET_DICT
+from persona._slots import SET_EXTRA as _SET_EXTRA
+from persona._slots import SET_FIELDS as _SET_FIELDS
+from persona._slots import SET_PRIVATE as _SET_PRIVATE
 from persona.data import Interactions
 from persona.errors import (
     NotFittedError,
@@ -860,21 +864,8 @@ def _user_list(users: Any) -> list[str]:
 
 _FIELDS_SET = frozenset({"item", "score", "rank"})  # as if built from those three
 _new = object.__new__
-_setattr = object.__setattr__
 
 
-def _slot_setters() -> tuple[Callable[..., None], ...]:
-    """Setters of pydantic's per-instance slots, or plain ``object.__setattr__`` ones."""
-    slots = pydantic.BaseModel.__dict__
-    names = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__",
-             "__pydantic_private__")
-    try:
-        return tuple(slots[name].__set__ for name in names)
-    except (KeyError, AttributeError):  # pragma: no cover - other pydantic internals
-        return tuple((lambda obj, v, n=name: _setattr(obj, n, v)) for name in names)
-
-
-_SET_DICT, _SET_FIELDS, _SET_EXTRA, _SET_PRIVATE = _slot_setters()
 
 
 def _check_detail(detail: Any) -> None:
