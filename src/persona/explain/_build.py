@@ -322,11 +322,8 @@ def explained_lists(model: Recommender, users: Sequence[str], res: Recommendatio
     recommendations."""
     summary = _check_detail(detail)
     ctx = _context(model)
-    kind = _kind(model)
-    used, not_used, lineage = ctx.data_used, ctx.data_not_used, ctx.lineage
-    shared = (snapshot(model) if kind != "non_personalised" else model, kind,
-              _labels(model, None), type(model).__name__, ctx, tuple(used), tuple(not_used),
-              lineage, summary)
+    shared = _shared(model, ctx, _kind(model), _labels(model, None), type(model).__name__,
+                     None, summary)
     personalised = model.personalised
 
     def explanations(p: int, items: list[str], scores: list[float]) -> list[Any]:
@@ -341,9 +338,7 @@ def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommend
             ctx: _Context, kind: str, labels: Mapping[str, str], model_name: str,
             data: tuple[list[DataUsed], list[DataNotUsed], LineageRef | None] | None = None,
             summary: bool = True) -> list[list[Recommendation]]:
-    used, not_used, lineage = data or (ctx.data_used, ctx.data_not_used, ctx.lineage)
-    shared = (snapshot(model) if kind != "non_personalised" else model, kind, labels,
-              model_name, ctx, tuple(used), tuple(not_used), lineage, summary)
+    shared = _shared(model, ctx, kind, labels, model_name, data, summary)
     out = []
     for user, recs in zip(users, lists, strict=True):
         if not recs:
@@ -358,6 +353,18 @@ def _attach(model: Recommender, users: Sequence[str], lists: list[list[Recommend
             r.__dict__["explanation"] = e
         out.append(recs)
     return out
+
+
+def _shared(model: Recommender, ctx: _Context, kind: str, labels: Mapping[str, str],
+            model_name: str,
+            data: tuple[list[DataUsed], list[DataNotUsed], LineageRef | None] | None,
+            summary: bool) -> tuple[Any, ...]:
+    """What the served lists of one call share (:attr:`_Served.shared`): a snapshot of the
+    model, its kind, labels and name, the context, the data used and not used (``data``,
+    else the model-level statements), the lineage, and whether summaries are served."""
+    used, not_used, lineage = data or (ctx.data_used, ctx.data_not_used, ctx.lineage)
+    return (snapshot(model) if kind != "non_personalised" else model, kind, labels,
+            model_name, ctx, tuple(used), tuple(not_used), lineage, summary)
 
 
 class _Served:
