@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from persona.errors import SuppressedSubjectError
+from persona.store._suppression import refuse_if_erased
 
 if TYPE_CHECKING:
     from persona.store._store import Store
@@ -26,14 +26,8 @@ def set_choice(store: Store, user: str, non_profiling: bool, source: str, when: 
     changed anything."""
     con = store._con
     pseudonym = store.pseudonym(user)
-    if non_profiling and con.execute(
-        "SELECT 1 FROM suppressed WHERE pseudonym = ?", (pseudonym,)
-    ).fetchone():
-        raise SuppressedSubjectError(
-            "this person was erased; nothing is held about them, so no choice is stored "
-            "until they grant consent again (store.grant(...))",
-            errors=[{"row": None, "field": "user", "message": "erased person"}],
-        )
+    if non_profiling:
+        refuse_if_erased(con, pseudonym, "their choice")
     if non_profiling:
         code = store._subject_code(user, create=True)
         changed = con.execute(

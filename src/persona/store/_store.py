@@ -75,6 +75,7 @@ from persona.store._sql import (
     segment_rows,
     write_transaction,
 )
+from persona.store._suppression import refuse_if_erased
 from persona.store._validate import FIX, event_ids, raise_for, validate_batch
 
 if TYPE_CHECKING:
@@ -1298,14 +1299,7 @@ class Store:
         with self._lock:
             self._refresh()
             with self._tx():
-                if self._con.execute(
-                    "SELECT 1 FROM suppressed WHERE pseudonym = ?", (self.pseudonym(user),)
-                ).fetchone():
-                    raise SuppressedSubjectError(
-                        "this person was erased; nothing is held about them and no feedback is "
-                        "stored until they grant consent again (store.grant(...))",
-                        errors=[{"row": None, "field": "user", "message": "erased person"}],
-                    )
+                refuse_if_erased(self._con, self.pseudonym(user), "their feedback")
                 code = self._subject_code(user, create=True)
                 self._con.execute("INSERT OR IGNORE INTO items(ext) VALUES (?)", (item,))
                 item_code = self._con.execute(
@@ -2345,15 +2339,7 @@ class Store:
             self._refresh()
             with self._tx():
                 pseudonym = self.pseudonym(user)
-                if self._con.execute(
-                    "SELECT 1 FROM suppressed WHERE pseudonym = ?", (pseudonym,)
-                ).fetchone():
-                    raise SuppressedSubjectError(
-                        "this person was erased; nothing is held about them, so what they "
-                        "were shown is not stored until they grant consent again "
-                        "(store.grant(...))",
-                        errors=[{"row": None, "field": "user", "message": "erased person"}],
-                    )
+                refuse_if_erased(self._con, pseudonym, "what they were shown")
                 code = self._subject_code(user, create=True)
                 seq = self.audit.append("explanation_shown", {"digest": digest},
                                         subject=pseudonym)
