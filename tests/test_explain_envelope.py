@@ -271,3 +271,14 @@ def test_a_total_that_is_not_a_number_is_refused(p, bad) -> None:
     doc["items"][0]["support"] = bad
     with pytest.raises(ValidationError, match="support must be a number"):
         Recommendations.model_validate(doc)
+
+
+@pytest.mark.parametrize("contribution", [10**400, -(10**400)])
+def test_a_contribution_too_large_for_a_share_is_refused_with_a_persona_error(
+        p, contribution) -> None:
+    doc = json.loads(p.recommend("p0", n=2).model_dump_json())
+    it = doc["items"][0]
+    it["reasons"][0]["contribution"] = contribution
+    it["support"], it["against"] = 1.5, -1.5
+    with pytest.raises(ValidationError):
+        Recommendations.model_validate(doc)

@@ -353,7 +353,7 @@ def _unpack_explanation(it: dict[str, Any], e: dict[str, Any], shared: dict[str,
                 if "feature" not in r and feature is not _MISSING:
                     r["feature"] = feature
                 c = r.get("contribution")
-                if ("share" not in r and bases and type(c) in (int, float) and c != 0
+                if ("share" not in r and bases and type(c) is float and c != 0
                         and (base := bases.get("support" if c > 0 else "against"))):
                     r["share"] = c / base  # as it was written (see _pack_shares)
             whole.append(r)
