@@ -91,10 +91,13 @@ def test_als_fit_with_huge_values_raises_or_serves_everyone(value: float) -> Non
     a fitted model that serves empty lists."""
     model = ALS(factors=4, iterations=5, random_state=0)
     X = _huge(value)
+    refused: persona.PersonaError | None = None
     try:
         model.fit(X)
     except persona.PersonaError as error:
-        assert "largest value" in str(error)
+        refused = error
+    if refused is not None:
+        assert "largest value" in str(refused)
         assert not model.is_fitted
         return
     assert np.isfinite(model.item_factors_).all()

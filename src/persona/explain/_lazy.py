@@ -109,8 +109,9 @@ class Split:
     (``kind="decomposition"``) or the similarity of each history item to each item
     (``"justification"``), computed for all the items at once on first read."""
 
-    __slots__ = ("_orders", "_parts", "_whence", "cols", "feature", "hist", "kind", "labels",
-                 "meta", "model", "names", "row", "shown")
+    __slots__ = ("_head", "_keep", "_orders", "_parts", "_positive", "_ranked", "_values",
+                 "_whence", "cols", "feature", "hist", "kind", "labels", "meta",
+                 "model", "names", "row", "shown")
 
     def __init__(self, model: Recommender, kind: str, row: int, cols: np.ndarray,
                  labels: Mapping[str, str], feature: str | None,
@@ -118,7 +119,13 @@ class Split:
         self.model, self.kind, self.row, self.cols = model, kind, row, cols
         self.labels, self.feature, self.meta = labels, feature, meta
         self._parts: np.ndarray | None = None
-        self._orders: list[list[int]] | None = None
+        # sorted on first need, for every item at once; each item's lists made on demand
+        self._ranked: np.ndarray | None = None
+        self._values: np.ndarray = np.zeros((0, 0))
+        self._keep: np.ndarray | None = None  # None: every listed value is kept
+        self._orders: list[list[int] | None] = []
+        self._head: list[tuple[list[int], list[float]]] = []
+        self._positive: list[int] = []
         self.hist: np.ndarray | None = None
         self.names: list[str] | None = None
         self.shown: list[str] = []
@@ -142,15 +149,46 @@ class Split:
         """Every reason's position for item ``k``, largest first (decompositions: the
         non-zero parts; justifications: the positive ones of the largest
         :data:`JUSTIFICATION_LIMIT`), sorted for all the items at once."""
-        if self._orders is None:
-            parts = self.parts()
-            ranked = np.argsort(-parts, axis=0, kind="stable")  # column by column
-            if self.kind != "decomposition":
-                ranked = ranked[:JUSTIFICATION_LIMIT]
-            values = np.take_along_axis(parts, ranked, axis=0)
-            keep = values != 0 if self.kind == "decomposition" else values > 0
-            self._orders = [ranked[keep[:, c], c].tolist() for c in range(parts.shape[1])]
-        return self._orders[k]
+        if self._ranked is None:
+            self._rank()
+        order = self._orders[k]
+        if order is None:
+            ranked = self._ranked[:, k]  # type: ignore[index]
+            order = self._orders[k] = (ranked if self._keep is None
+                                       else ranked[self._keep[:, k]]).tolist()
+        return order
+
+    def _rank(self) -> None:
+        parts = self.parts()
+        ranked = np.argsort(-parts, axis=0, kind="stable")  # column by column
+        if self.kind != "decomposition":
+            ranked = ranked[:JUSTIFICATION_LIMIT]
+        values = np.take_along_axis(parts, ranked, axis=0)
+        keep = values != 0 if self.kind == "decomposition" else values > 0
+        n = parts.shape[1]
+        self._ranked, self._values = ranked, values
+        self._keep = None if keep.all() else keep
+        self._orders = [None] * n
+        # the positive values come first: how many each item has, and the first TOP of
+        # them (what a text may name), for every item in one conversion
+        self._positive = (values > 0).sum(axis=0).tolist()
+        self._head = list(zip(ranked[:TOP].T.tolist(), values[:TOP].T.tolist(), strict=True))
+
+    def sorted_column(self, k: int) -> np.ndarray:
+        """The values of :meth:`order` ``(k)``, in that order."""
+        if self._ranked is None:
+            self._rank()
+        column = self._values[:, k]
+        return column if self._keep is None else column[self._keep[:, k]]
+
+    def top(self, k: int) -> tuple[list[int], list[float]]:
+        """The positions of item ``k``'s :data:`TOP` largest positive values, largest
+        first, and those values."""
+        if self._ranked is None:
+            self._rank()
+        positions, values = self._head[k]
+        m = self._positive[k]
+        return (positions, values) if m >= len(positions) else (positions[:m], values[:m])
 
     def columns(self) -> tuple[list[str], list[str], list[tuple[str | None, datetime | None]]]:
         if self.names is None:
@@ -213,28 +251,29 @@ class Reasons(Sequence[Reason]):
         """The reasons the full form's text names (at least the largest one for the item,
         so that the summary's text, rendered from it, is the same), and those ``namer``
         adds (the item itself when it is in the history, a counterfactual's removals)."""
-        candidates, extra = self._for_text(order, namer.wanted)
+        candidates, extra = self._for_text(namer.wanted)
         keep = namer(self._said(candidates + extra))
         names = self._split.columns()[0]
         listed = [j for j in candidates if names[j] in keep] or candidates[:1]
         listed += [j for j in extra if names[j] in keep]
         return sorted(listed, key=order.index)
 
-    def _for_text(self, order: list[int], wanted: frozenset[str]) -> tuple[list[int],
-                                                                            list[int]]:
+    def _for_text(self, wanted: frozenset[str]) -> tuple[list[int], list[int]]:
         """The positions the text is rendered from: the top positive reasons, and the
         reasons of the items in ``wanted`` (largest first)."""
-        parts = self._column()
-        candidates = [j for j in order[:TOP] if parts[j] > 0]
+        candidates = self._split.top(self._k)[0]
         if not wanted:
             return candidates, []
         names = self._split.columns()[0]
-        return candidates, [j for j in order if names[j] in wanted and j not in candidates]
+        return candidates, [j for j in self._order() if names[j] in wanted
+                            and j not in candidates]
 
     def for_text(self, wanted: frozenset[str] = frozenset()) -> list[Said]:
         """What the text of these reasons is rendered from (see :meth:`_needed`): the
         same whether the summary or the full form is read."""
-        candidates, extra = self._for_text(self._order(), wanted)
+        candidates, extra = self._for_text(wanted)
+        if not extra:  # the top reasons: their values come with them
+            return self._said(candidates, self._split.top(self._k)[1])
         return self._said(candidates + extra)
 
     def every(self) -> tuple[list[str], np.ndarray]:
@@ -242,7 +281,7 @@ class Reasons(Sequence[Reason]):
         this form lists (what a digest of the reasons covers), read from the arrays."""
         order = self._order()
         names = self._split.columns()[0]
-        return [names[j] for j in order], self._column()[order]
+        return list(map(names.__getitem__, order)), self._split.sorted_column(self._k)
 
     def rendered(self, key: tuple[Any, ...]) -> str | None:
         """The full form's text, which a summary's is word for word (rendered once, when
@@ -269,10 +308,14 @@ class Reasons(Sequence[Reason]):
             return len(others), None
         return len(others), math.fsum(self._column()[others].tolist())
 
-    def _said(self, positions: list[int]) -> list[Said]:
-        """What the text reads of the reasons at ``positions`` (no share, so no totals)."""
+    def _said(self, positions: list[int], values: list[float] | None = None) -> list[Said]:
+        """What the text reads of the reasons at ``positions`` (no share, so no totals);
+        ``values``: theirs, when given (a list at least as long)."""
         names, shown, whence = self._split.columns()
-        values = self._column()[positions].tolist()
+        if values is None:
+            values = self._column()[positions].tolist()
+        elif len(values) != len(positions):
+            values = values[:len(positions)]
         if self._split.kind != "decomposition":
             return [Said(names[j], shown[j], None, v, whence[j][0])
                     for j, v in zip(positions, values, strict=True)]

@@ -197,14 +197,26 @@ class _Why:
     """What the "why" part of one explanation is made of, each piece computed once while
     :func:`render` tries its forms."""
 
-    __slots__ = ("_labels", "_titled", "_verbs", "e", "item", "t", "top3")
+    __slots__ = ("_counts", "_item_stats", "_labels", "_measured", "_stats", "_unique",
+                 "_verbs", "e", "item", "t", "top3")
 
     def __init__(self, e: Explanation, t: dict[str, Any], top3: list[Any]) -> None:
         self.e, self.t, self.top3 = e, t, top3
         self.item = nice_label(e.label)
-        self._labels = [nice_label(r.label) for r in top3]
-        self._titled: dict[int, list[str]] = {}
+        labels = self._labels = [nice_label(r.label) for r in top3]
+        # the titles of the first n reasons, each once, in order, are the first
+        # _counts[n] of _unique (the titles of all three, each once)
+        self._unique = list(dict.fromkeys(labels))
+        self._counts = [0]
+        for n in range(1, len(labels) + 1):
+            self._counts.append(self._counts[-1] + (labels[n - 1] not in labels[:n - 1]))
+        self._stats: list[tuple[int, int]] | None = None  # of each of _unique
         self._verbs: dict[int, str] = {}
+        self._measured: dict[tuple[int, bool], tuple[str, list[Any], str | None, int, int]] = {}
+        self._item_stats: tuple[int, int] | None = None
+        features = {r.feature for r in top3}
+        if len(features) <= 1:  # (the usual case) every first n of them: the same verb
+            self._verbs = dict.fromkeys(range(4), _verb(features, t))
 
     def _verb(self, n: int) -> str:
         verb = self._verbs.get(n)
@@ -217,23 +229,33 @@ class _Why:
         template, named, verb = self.form(k, short)
         return template, self.values(named, verb), named
 
+    def measure(self, k: int, short: bool) -> tuple[str, list[Any], str | None, int, int]:
+        """:meth:`form` ``(k, short)`` and the (words, syllables) of its filled template
+        (:meth:`count`), computed once per form."""
+        got = self._measured.get((k, short))
+        if got is None:
+            template, named, verb = self.form(k, short)
+            got = self._measured[k, short] = (template, named, verb,
+                                              *self.count(template, named, verb))
+        return got
+
     def form(self, k: int, short: bool) -> tuple[str, list[Any], str | None]:
         """The template of form ``(k, short)``, the reasons it names and its verb."""
         e, t, top3 = self.e, self.t, self.top3
         w = t["why_short"] if short else t["why"]
-        if e.kind == "non_personalised":
+        kind = e.kind
+        if kind == "non_personalised":
             return str(w["popular"]), [], None
         if e.seen:
             template, verb = _seen(e, t)
             return template, [], verb
-        n = max(k, 1) if e.kind == "decomposition" else min(max(k, 1), 2)
+        n = max(k, 1) if kind == "decomposition" else min(max(k, 1), 2)
         top = top3[:n]
         if not top:  # no reason from the person's own data speaks for the item
             return str(w["none"]), [], None
         if k == 0:
             return str(w["bare"]), [], self._verb(len(top))
-        keys = (("one", "two", "three") if e.kind == "decomposition"
-                else ("like_one", "like_two"))
+        keys = _DECOMPOSITION_KEYS if kind == "decomposition" else _JUSTIFICATION_KEYS
         titles = self._titles(len(top))  # reasons with one title are named by it once
         key = keys[len(titles) - 1]
         if key not in w:  # the short forms name at most two titles
@@ -243,10 +265,7 @@ class _Why:
 
     def _titles(self, n: int) -> list[str]:
         """The titles of the first ``n`` reasons, each once, in order."""
-        titles = self._titled.get(n)
-        if titles is None:
-            titles = self._titled[n] = list(dict.fromkeys(self._labels[:n]))
-        return titles
+        return self._unique[:self._counts[n]]
 
     def values(self, named: list[Any], verb: str | None) -> dict[str, str]:
         values = dict(zip("abc", self._titles(len(named)), strict=False))
@@ -262,20 +281,32 @@ class _Why:
         if base is None:
             return _filled(template, self.values(named, verb))
         words, syllables, fields = base
-        titles = self._titles(len(named))
+        shown = -1  # how many titles the form names (counted on first need)
         for field in fields:
             if field == "item":
-                w, s = _stats(self.item)
+                stats = self._item_stats
+                if stats is None:
+                    stats = self._item_stats = _stats(self.item)
+                w, s = stats
             elif field == "verb" and verb is not None:
                 w, s = _stats(verb)
-            elif field in _ABC and _ABC[field] < len(titles):
-                w, s = _stats(titles[_ABC[field]])
+            elif field in _ABC:
+                if shown < 0:
+                    shown = self._counts[len(named)]
+                if _ABC[field] >= shown:  # as formatting would (it raises)
+                    return _filled(template, self.values(named, verb))
+                titled = self._stats
+                if titled is None:
+                    titled = self._stats = [_stats(x) for x in self._unique]
+                w, s = titled[_ABC[field]]
             else:  # a field the values lack: as formatting would (it raises)
                 return _filled(template, self.values(named, verb))
             words, syllables = words + w, syllables + s
         return words, syllables
 
 
+_DECOMPOSITION_KEYS = ("one", "two", "three")
+_JUSTIFICATION_KEYS = ("like_one", "like_two")
 _ABC = {"a": 0, "b": 1, "c": 2}  # the fields that hold the named titles, in order
 
 
@@ -415,23 +446,22 @@ def choose(e: Any, t: dict[str, Any], extra: list[str]) -> tuple[str, list[Any]]
     reasons it names. ``e`` needs only the fields the text reads (``label``, ``kind``,
     ``seen``, ``rank``, ``item`` and ``reasons``: largest first, each with ``item``,
     ``label``, ``feature`` and ``contribution`` or ``similarity``)."""
-    counted = [_stats(x) for x in extra]
     top3 = _top(e, 3)
+    if top3 and not e.seen and e.kind in _PLANNED:
+        said = _choose_planned(e, t, extra, top3)
+        if said is not None:
+            return said
     forms = _forms(e, top3)
     why = _Why(e, t, top3)
-    tried: dict[tuple[int, bool], tuple[str, list[Any], str | None, int, int]] = {}
+    measure = why.measure
+    counted = [_stats(x) for x in extra]
     for n_extra in range(len(extra), -1, -1):
         words = sum(c[0] for c in counted[:n_extra])
         syllables = sum(c[1] for c in counted[:n_extra])
-        for form in forms:
-            k, short = form
+        for k, short in forms:
             if short and n_extra > 1:
                 continue  # a two-sentence "why" leaves room for one more sentence
-            got = tried.get(form)
-            if got is None:
-                template, named, verb = why.form(k, short)
-                got = tried[form] = (template, named, verb, *why.count(template, named, verb))
-            template, named, verb, w, s = got
+            template, named, verb, w, s = measure(k, short)
             if _ease(words + w, syllables + s, (2 if short else 1) + n_extra) >= TARGET_EASE:
                 said = _end(template.format(**why.values(named, verb)))
                 return " ".join([said, *extra[:n_extra]]), named
@@ -440,3 +470,100 @@ def choose(e: Any, t: dict[str, Any], extra: list[str]) -> tuple[str, list[Any]]
     # none, the form asked names none whatever its count: "none", "popular" or "seen")
     template, values, named = why.parts(0, True)
     return _end(template.format(**values)), named
+
+
+# ------------------------------------------------------------------ form plans
+# Which form a text takes depends on its words (their counts) and on its *shape*: the
+# explanation's kind, which of its top reasons share a title, and their features. For a
+# shape, the forms :func:`choose` tries (each one's template, the reasons it names, its
+# verb and the fields it fills) are worked out once by :class:`_Why` and kept as a plan;
+# an explanation of that shape then only adds up the counts of its own words. A test
+# checks that both ways give the same text.
+_PLANNED = frozenset({"decomposition", "justification"})
+_PLAN_LIMIT = 4096  # shapes kept (each is a few tuples); past it, plans are not kept
+_PLANS: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[Any, ...] | None]] = {}
+_ITEM, _VERB = -1, -2  # field codes besides the titles' positions
+
+
+def _choose_planned(e: Any, t: dict[str, Any], extra: list[str],
+                    top3: list[Any]) -> tuple[str, list[Any]] | None:
+    """:func:`choose` for an item not in the history whose top reasons exist, from the
+    plan of its shape; ``None`` when its templates do not count apart (then the general
+    way renders it)."""
+    labels = [nice_label(r.label) for r in top3]
+    key = (id(t), e.kind, tuple(map(labels.index, labels)), tuple(r.feature for r in top3))
+    entry = _PLANS.get(key)
+    if entry is None or entry[0] is not t:
+        entry = (t, _plan(_Why(e, t, top3)))
+        if len(_PLANS) < _PLAN_LIMIT:
+            _PLANS[key] = entry
+    plan = entry[1]
+    if plan is None:
+        return None
+    unique = list(dict.fromkeys(labels))
+    stats = [_stats(x) for x in unique]
+    item = nice_label(e.label)
+    item_stats = _stats(item)
+    counted = [_stats(x) for x in extra]
+    for n_extra in range(len(extra), -1, -1):
+        words = sum(c[0] for c in counted[:n_extra])
+        syllables = sum(c[1] for c in counted[:n_extra])
+        for row in plan:
+            short, template, positions, verb, shown = row[:5]
+            if short and n_extra > 1:
+                continue  # a two-sentence "why" leaves room for one more sentence
+            w, s = _row_counts(row, stats, item_stats)
+            if _ease(words + w, syllables + s, (2 if short else 1) + n_extra) >= TARGET_EASE:
+                values = dict(zip("abc", unique[:shown], strict=False))
+                values["item"] = item
+                if verb is not None:
+                    values["verb"] = verb
+                said = _end(template.format(**values))
+                return " ".join([said, *extra[:n_extra]]), [top3[i] for i in positions]
+    # even the shortest form is hard to read (the titles themselves are long): say least,
+    # the last form tried, the bare one (as the general way does)
+    _, template, positions, verb, shown, *_ = plan[-1]
+    values = dict(zip("abc", unique[:shown], strict=False))
+    values["item"] = item
+    if verb is not None:
+        values["verb"] = verb
+    return _end(template.format(**values)), [top3[i] for i in positions]
+
+
+def _row_counts(row: tuple[Any, ...], stats: list[tuple[int, int]],
+                item_stats: tuple[int, int]) -> tuple[int, int]:
+    """(words, syllables) of a plan's form filled with an explanation's words: ``stats``
+    of its titles (each once, in order) and ``item_stats`` of its item's."""
+    verb, words, syllables, codes = row[3], row[5], row[6], row[7]
+    for code in codes:
+        c = stats[code] if code >= 0 else item_stats if code == _ITEM else _stats(verb)
+        words, syllables = words + c[0], syllables + c[1]
+    return words, syllables
+
+
+def _plan(why: _Why) -> tuple[Any, ...] | None:
+    """The forms of ``why``'s shape, in the order :func:`choose` tries them: ``(short,
+    template, positions of the reasons named, verb, titles shown, words, syllables,
+    field codes)``; ``None`` when a template's words are not the words of its pieces."""
+    plan = []
+    for k, short in _forms(why.e, why.top3):
+        template, named, verb = why.form(k, short)
+        counts = _template_counts(template)
+        if counts is None:
+            return None
+        words, syllables, fields = counts
+        shown = why._counts[len(named)]
+        codes = []
+        for field in fields:
+            if field == "item":
+                codes.append(_ITEM)
+            elif field == "verb" and verb is not None:
+                codes.append(_VERB)
+            elif field in _ABC and _ABC[field] < shown:
+                codes.append(_ABC[field])
+            else:  # a field the values lack (formatting raises): the general way
+                return None
+        positions = tuple(i for i, r in enumerate(why.top3) if any(r is x for x in named))
+        plan.append((short, template, positions, verb, shown, words, syllables,
+                     tuple(codes)))
+    return tuple(plan)
