@@ -29,6 +29,14 @@ LABEL_SETS = [*[tuple(c) for c in itertools.combinations(TITLES, 3)][:12],
               ("Lamp", "Lamp", "Lamp"), ("Lamp", "Tent", "Lamp")]
 
 
+@pytest.fixture(params=["planned", "general"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Choose texts from the plan of their shape (the usual way) or the general way."""
+    if request.param == "general":
+        monkeypatch.setattr(text_module, "_PLANNED", frozenset())
+    return str(request.param)
+
+
 def _e(kind: str = "decomposition", labels=("Tent", "Boots", "Socks"), *, seen: bool = False,
        rank: int | None = 1, item_label: str = "Camp Stove", values=(0.5, 0.3, 0.2),
        features=("purchases", "purchases", "purchases")) -> Explanation:
@@ -85,7 +93,7 @@ def test_every_forms_count_is_that_of_its_filled_text(kind, labels, seen) -> Non
                                     ("Wooden Picture Frame White Finish",
                                      "Set/2 Red Retrospot Tea Towels",
                                      "3 Drawer Antique White Wood Cabinet")])
-def test_the_text_is_the_first_form_that_reads_easily(item_label, labels) -> None:
+def test_the_text_is_the_first_form_that_reads_easily(item_label, labels, way) -> None:
     """What ``choose`` returns is the first form, richest first, whose ease reaches the
     target (computed here from the filled sentences), else the shortest."""
     e = _e(labels=labels, item_label=item_label)
@@ -223,7 +231,7 @@ LONG_EXTRA = ("We did not use your precisely recorded geographical whereabouts, 
 @pytest.mark.parametrize("extra", [[SHORT_EXTRA], [LONG_EXTRA], [SHORT_EXTRA, SHORT_EXTRA],
                                    [SHORT_EXTRA, LONG_EXTRA], [LONG_EXTRA, SHORT_EXTRA]])
 def test_extra_sentences_are_kept_while_the_text_reads_easily(labels, item_label,
-                                                              extra) -> None:
+                                                              extra, way) -> None:
     e = _e(labels=labels, item_label=item_label)
     assert choose(e, T, extra)[0] == _reference(e, extra)
 

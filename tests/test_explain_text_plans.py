@@ -137,3 +137,65 @@ def test_every_planned_form_counts_the_words_of_its_filled_text(e: Explanation) 
         filled = template.format(**why.values(named, verb))
         assert text_module._row_counts(row, stats, text_module._stats(item)) == \
             text_module._stats(filled)
+
+
+def test_a_shapes_plan_is_worked_out_once_per_template_set(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second text of a shape adds up counts only: no plan, no form counted again."""
+    monkeypatch.setattr(text_module, "_PLANS", {})
+    made: list[int] = []
+    plan = text_module._plan
+    monkeypatch.setattr(text_module, "_plan", lambda why: made.append(1) or plan(why))
+    other = copy.deepcopy(T)
+    first = _e("decomposition", ["Tent", "Lamp"], ["purchases"] * 2, [0.5, 0.3], "Lamp")
+    second = _e("decomposition", ["Boots", "Socks"], ["purchases"] * 2, [0.4, 0.1], "Stove")
+    choose(first, T, [])
+    choose(first, other, [])
+    assert len(made) == 2  # one plan per template set
+
+    def counted(*args: object) -> None:
+        raise AssertionError("a planned shape's form was counted the general way")
+
+    monkeypatch.setattr(text_module._Why, "count", counted)
+    monkeypatch.setattr(text_module._Why, "form", counted)
+    for t in (T, other, T):
+        assert choose(second, t, [])[0] == "We picked Stove for you because you bought " \
+                                           "Boots and Socks."
+    assert len(made) == 2
+
+
+@pytest.mark.parametrize("way", ["planned", "general"])
+def test_a_form_whose_template_lacks_a_field_fails_as_filling_it_would(way: str) -> None:
+    """A "why" template naming more titles than its form has (a broken template file):
+    counting that form fails as formatting it would, whichever way the text is chosen,
+    even when a later form would read easily."""
+    t = copy.deepcopy(T)
+    t["why"]["one"] = "We picked {item} for you because you {verb} {a} and {b}."
+    long = "Wooden Picture Frame White Finish With Extraordinarily Decorative Ornaments"
+    e = _e("decomposition", [long, "Lamp"], ["purchases"] * 2, [0.5, 0.3], "Lamp")
+    if way == "general":
+        with general(), pytest.raises(KeyError, match="'b'"):
+            choose(e, t, [])
+    else:
+        with pytest.raises(KeyError, match="'b'"):
+            choose(e, t, [])
+
+
+@pytest.mark.parametrize("labels", [["White Hanging Heart T-Light Holder", "Lamp", "A"],
+                                    ["Tent", "Tent", "東京タワー"], ["Beyoncé"]])
+@pytest.mark.parametrize("item_label", ["Regency Cakestand 3 Tier", "A", "t.A.T.u."])
+@pytest.mark.parametrize("features", [["purchases"] * 3, ["views", "purchases", None]])
+def test_each_planned_forms_counts_are_its_filled_texts(labels: list[str], item_label: str,
+                                                       features: list[str | None]) -> None:
+    e = _e("decomposition", labels, features, [0.5, 0.3, 0.2], item_label)
+    top3 = text_module._top(e, 3)
+    why = text_module._Why(e, T, top3)
+    plan = text_module._plan(why)
+    assert plan is not None
+    stats = [text_module._stats(x) for x in dict.fromkeys(
+        text_module.nice_label(r.label) for r in top3)]
+    item_stats = text_module._stats(text_module.nice_label(item_label))
+    for row, (k, short) in zip(plan, text_module._forms(e, top3), strict=True):
+        template, named, verb = why.form(k, short)
+        filled = template.format(**why.values(named, verb))
+        assert text_module._row_counts(row, stats, item_stats) == text_module._stats(filled)

@@ -166,7 +166,7 @@ TARGETS = (
     # mutant; the sentences it checks are pinned word for word in test_explain_text_render.py
     Target("explain_text", ("src/persona/explain/_text.py",),
            ("tests/test_explain_text_render.py", "tests/test_explain_text_forms.py",
-            "tests/test_explain_truth.py",
+            "tests/test_explain_text_plans.py", "tests/test_explain_truth.py",
             "tests/test_explain_core.py")),
 )
 

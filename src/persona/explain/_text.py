@@ -197,26 +197,19 @@ class _Why:
     """What the "why" part of one explanation is made of, each piece computed once while
     :func:`render` tries its forms."""
 
-    __slots__ = ("_counts", "_item_stats", "_labels", "_measured", "_stats", "_unique",
-                 "_verbs", "e", "item", "t", "top3")
+    __slots__ = ("_counts", "_labels", "_unique", "_verbs", "e", "item", "t", "top3")
 
     def __init__(self, e: Explanation, t: dict[str, Any], top3: list[Any]) -> None:
         self.e, self.t, self.top3 = e, t, top3
         self.item = nice_label(e.label)
         labels = self._labels = [nice_label(r.label) for r in top3]
         # the titles of the first n reasons, each once, in order, are the first
-        # _counts[n] of _unique (the titles of all three, each once)
+        # _counts[n] of _unique (the titles of all of them, each once)
         self._unique = list(dict.fromkeys(labels))
         self._counts = [0]
         for n in range(1, len(labels) + 1):
             self._counts.append(self._counts[-1] + (labels[n - 1] not in labels[:n - 1]))
-        self._stats: list[tuple[int, int]] | None = None  # of each of _unique
         self._verbs: dict[int, str] = {}
-        self._measured: dict[tuple[int, bool], tuple[str, list[Any], str | None, int, int]] = {}
-        self._item_stats: tuple[int, int] | None = None
-        features = {r.feature for r in top3}
-        if len(features) <= 1:  # (the usual case) every first n of them: the same verb
-            self._verbs = dict.fromkeys(range(4), _verb(features, t))
 
     def _verb(self, n: int) -> str:
         verb = self._verbs.get(n)
@@ -228,16 +221,6 @@ class _Why:
         """The template of form ``(k, short)``, its values and the reasons it names."""
         template, named, verb = self.form(k, short)
         return template, self.values(named, verb), named
-
-    def measure(self, k: int, short: bool) -> tuple[str, list[Any], str | None, int, int]:
-        """:meth:`form` ``(k, short)`` and the (words, syllables) of its filled template
-        (:meth:`count`), computed once per form."""
-        got = self._measured.get((k, short))
-        if got is None:
-            template, named, verb = self.form(k, short)
-            got = self._measured[k, short] = (template, named, verb,
-                                              *self.count(template, named, verb))
-        return got
 
     def form(self, k: int, short: bool) -> tuple[str, list[Any], str | None]:
         """The template of form ``(k, short)``, the reasons it names and its verb."""
@@ -281,24 +264,14 @@ class _Why:
         if base is None:
             return _filled(template, self.values(named, verb))
         words, syllables, fields = base
-        shown = -1  # how many titles the form names (counted on first need)
+        titles = self._titles(len(named))
         for field in fields:
             if field == "item":
-                stats = self._item_stats
-                if stats is None:
-                    stats = self._item_stats = _stats(self.item)
-                w, s = stats
+                w, s = _stats(self.item)
             elif field == "verb" and verb is not None:
                 w, s = _stats(verb)
-            elif field in _ABC:
-                if shown < 0:
-                    shown = self._counts[len(named)]
-                if _ABC[field] >= shown:  # as formatting would (it raises)
-                    return _filled(template, self.values(named, verb))
-                titled = self._stats
-                if titled is None:
-                    titled = self._stats = [_stats(x) for x in self._unique]
-                w, s = titled[_ABC[field]]
+            elif field in _ABC and _ABC[field] < len(titles):
+                w, s = _stats(titles[_ABC[field]])
             else:  # a field the values lack: as formatting would (it raises)
                 return _filled(template, self.values(named, verb))
             words, syllables = words + w, syllables + s
@@ -453,7 +426,6 @@ def choose(e: Any, t: dict[str, Any], extra: list[str]) -> tuple[str, list[Any]]
             return said
     forms = _forms(e, top3)
     why = _Why(e, t, top3)
-    measure = why.measure
     counted = [_stats(x) for x in extra]
     for n_extra in range(len(extra), -1, -1):
         words = sum(c[0] for c in counted[:n_extra])
@@ -461,7 +433,8 @@ def choose(e: Any, t: dict[str, Any], extra: list[str]) -> tuple[str, list[Any]]
         for k, short in forms:
             if short and n_extra > 1:
                 continue  # a two-sentence "why" leaves room for one more sentence
-            template, named, verb, w, s = measure(k, short)
+            template, named, verb = why.form(k, short)
+            w, s = why.count(template, named, verb)
             if _ease(words + w, syllables + s, (2 if short else 1) + n_extra) >= TARGET_EASE:
                 said = _end(template.format(**why.values(named, verb)))
                 return " ".join([said, *extra[:n_extra]]), named
@@ -483,6 +456,7 @@ _PLANNED = frozenset({"decomposition", "justification"})
 _PLAN_LIMIT = 4096  # shapes kept (each is a few tuples); past it, plans are not kept
 _PLANS: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[Any, ...] | None]] = {}
 _ITEM, _VERB = -1, -2  # field codes besides the titles' positions
+_TITLE_FIELDS = ("a", "b", "c")
 
 
 def _choose_planned(e: Any, t: dict[str, Any], extra: list[str],
@@ -514,20 +488,14 @@ def _choose_planned(e: Any, t: dict[str, Any], extra: list[str],
                 continue  # a two-sentence "why" leaves room for one more sentence
             w, s = _row_counts(row, stats, item_stats)
             if _ease(words + w, syllables + s, (2 if short else 1) + n_extra) >= TARGET_EASE:
-                values = dict(zip("abc", unique[:shown], strict=False))
-                values["item"] = item
-                if verb is not None:
-                    values["verb"] = verb
+                values = {_TITLE_FIELDS[i]: unique[i] for i in range(shown)}
+                values["item"], values["verb"] = item, verb
                 said = _end(template.format(**values))
                 return " ".join([said, *extra[:n_extra]]), [top3[i] for i in positions]
     # even the shortest form is hard to read (the titles themselves are long): say least,
-    # the last form tried, the bare one (as the general way does)
-    _, template, positions, verb, shown, *_ = plan[-1]
-    values = dict(zip("abc", unique[:shown], strict=False))
-    values["item"] = item
-    if verb is not None:
-        values["verb"] = verb
-    return _end(template.format(**values)), [top3[i] for i in positions]
+    # the last form tried, the bare one, which names no title (as the general way does)
+    template, verb = plan[-1][1], plan[-1][3]
+    return _end(template.format(item=item, verb=verb)), []
 
 
 def _row_counts(row: tuple[Any, ...], stats: list[tuple[int, int]],
