@@ -88,7 +88,10 @@ def test_every_forms_count_is_that_of_its_filled_text(kind, labels, seen) -> Non
                 assert filled.count(title) == 1, filled
 
 
-@pytest.mark.parametrize("item_label", ["Tent", "White Hanging Heart T-Light Holder Deluxe"])
+@pytest.mark.parametrize("item_label", [
+    "Tent", "White Hanging Heart T-Light Holder Deluxe",
+    # so long that even the bare form reads hard: the text says least
+    "Extraordinarily Decorative Polychromatic Commemorative Ceramic Candleholder"])
 @pytest.mark.parametrize("labels", [("Tent", "Boots", "Socks"),
                                     ("Wooden Picture Frame White Finish",
                                      "Set/2 Red Retrospot Tea Towels",
@@ -226,7 +229,11 @@ LONG_EXTRA = ("We did not use your precisely recorded geographical whereabouts, 
 @pytest.mark.parametrize("labels", [("Tent", "Boots", "Socks"),
                                     ("Wooden Picture Frame White Finish",
                                      "Set/2 Red Retrospot Tea Towels", "Lamp"),
-                                    ("Assorted Colour Bird Ornament", "Tent", "Lamp")])
+                                    ("Assorted Colour Bird Ornament", "Tent", "Lamp"),
+                                    # two extra sentences fit only after a long form:
+                                    # a short form then keeps one
+                                    ("Assorted Colour Bird Ornament",
+                                     "Regency Cakestand 3 Tier", "Boots")])
 @pytest.mark.parametrize("item_label", ["Tent", "Regency Cakestand 3 Tier"])
 @pytest.mark.parametrize("extra", [[SHORT_EXTRA], [LONG_EXTRA], [SHORT_EXTRA, SHORT_EXTRA],
                                    [SHORT_EXTRA, LONG_EXTRA], [LONG_EXTRA, SHORT_EXTRA]])

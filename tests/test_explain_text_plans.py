@@ -199,3 +199,41 @@ def test_each_planned_forms_counts_are_its_filled_texts(labels: list[str], item_
         template, named, verb = why.form(k, short)
         filled = template.format(**why.values(named, verb))
         assert text_module._row_counts(row, stats, item_stats) == text_module._stats(filled)
+
+
+@pytest.mark.parametrize("way", ["planned", "general"])
+def test_a_text_too_hard_to_read_in_any_form_says_least_with_its_largest_reasons_verb(
+        way: str) -> None:
+    """Nothing reads easily: the bare form, whose verb is that of the largest reason
+    alone (here "viewed"), not of the two largest ("used" for mixed kinds of data)."""
+    item = "Extraordinarily Decorative Polychromatic Commemorative Ceramic Candleholder"
+    e = _e("decomposition", ["Assorted Colour Bird Ornament", "Regency Cakestand 3 Tier"],
+           ["views", "purchases"], [0.5, 0.3], item)
+    if way == "general":
+        with general():
+            text, named = choose(e, T, [])
+    else:
+        text, named = choose(e, T, [])
+    assert named == []
+    bare = T["why_short"]["bare"].format(item=item, verb=T["verbs"]["views"])
+    assert text == bare
+
+
+def test_a_planned_form_counts_its_item_and_verb_apart() -> None:
+    """A template naming the item but no verb (or the verb but not the item) counts the
+    words of what it names."""
+    t = copy.deepcopy(T)
+    t["why_short"]["bare"] = "Try {item}."
+    t["why"]["one"] = "You {verb} {a}, so here is one more."
+    e = _e("decomposition", ["Tent"], ["purchases"], [0.5],
+           "Extraordinarily Decorative Polychromatic Commemorative Candleholder")
+    top3 = text_module._top(e, 3)
+    why = text_module._Why(e, t, top3)
+    plan = text_module._plan(why)
+    assert plan is not None
+    stats = [text_module._stats("Tent")]
+    item_stats = text_module._stats(text_module.nice_label(e.label))
+    for row, (k, short) in zip(plan, text_module._forms(e, top3), strict=True):
+        template, named, verb = why.form(k, short)
+        filled = template.format(**why.values(named, verb))
+        assert text_module._row_counts(row, stats, item_stats) == text_module._stats(filled)
