@@ -190,17 +190,35 @@ class Split:
         m = self._positive[k]
         return (positions, values) if m >= len(positions) else (positions[:m], values[:m])
 
-    def columns(self) -> tuple[list[str], list[str], list[tuple[str | None, datetime | None]]]:
+    def item_names(self) -> list[str]:
+        """The ids of the person's history items, in the rows' order."""
         if self.names is None:
             self.parts()
             hist = self.hist if self.hist is not None else np.zeros(0, dtype=np.int64)
-            names = self.model.items_[hist].tolist() if len(hist) else []
+            self.names = self.model.items_[hist].tolist() if len(hist) else []
+        return self.names
+
+    def label(self, j: int) -> str:
+        """The label of history item ``j``."""
+        name = self.item_names()[j]
+        return self.labels.get(name, name)
+
+    def whence(self, j: int) -> tuple[str | None, datetime | None]:
+        """The feature and time of history item ``j``'s data."""
+        if self.meta:
+            return self.meta.get(self.item_names()[j], (self.feature, None))
+        return self.feature, None
+
+    def columns(self) -> tuple[list[str], list[str], list[tuple[str | None, datetime | None]]]:
+        """:meth:`item_names`, the labels and the feature and time of every history item
+        (made once, when a full list of reasons is built)."""
+        names = self.item_names()
+        if len(self.shown) != len(names) or len(self._whence) != len(names):
             labels, meta, feature = self.labels, self.meta, self.feature
             self.shown = [labels.get(it, it) for it in names]
             self._whence = ([meta.get(it, (feature, None)) for it in names] if meta
                             else [(feature, None)] * len(names))
-            self.names = names
-        return self.names, self.shown, self._whence
+        return names, self.shown, self._whence
 
 
 class Reasons(Sequence[Reason]):
@@ -253,7 +271,7 @@ class Reasons(Sequence[Reason]):
         adds (the item itself when it is in the history, a counterfactual's removals)."""
         candidates, extra = self._for_text(namer.wanted)
         keep = namer(self._said(candidates + extra))
-        names = self._split.columns()[0]
+        names = self._split.item_names()
         listed = [j for j in candidates if names[j] in keep] or candidates[:1]
         listed += [j for j in extra if names[j] in keep]
         return sorted(listed, key=order.index)
@@ -264,7 +282,7 @@ class Reasons(Sequence[Reason]):
         candidates = self._split.top(self._k)[0]
         if not wanted:
             return candidates, []
-        names = self._split.columns()[0]
+        names = self._split.item_names()
         return candidates, [j for j in self._order() if names[j] in wanted
                             and j not in candidates]
 
@@ -280,7 +298,7 @@ class Reasons(Sequence[Reason]):
         """Item ids and values of every reason of the full form, largest first, whatever
         this form lists (what a digest of the reasons covers), read from the arrays."""
         order = self._order()
-        names = self._split.columns()[0]
+        names = self._split.item_names()
         return list(map(names.__getitem__, order)), self._split.sorted_column(self._k)
 
     def rendered(self, key: tuple[Any, ...]) -> str | None:
@@ -311,15 +329,16 @@ class Reasons(Sequence[Reason]):
     def _said(self, positions: list[int], values: list[float] | None = None) -> list[Said]:
         """What the text reads of the reasons at ``positions`` (no share, so no totals);
         ``values``: theirs, when given (a list at least as long)."""
-        names, shown, whence = self._split.columns()
+        split = self._split
+        names = split.item_names()
         if values is None:
             values = self._column()[positions].tolist()
         elif len(values) != len(positions):
             values = values[:len(positions)]
-        if self._split.kind != "decomposition":
-            return [Said(names[j], shown[j], None, v, whence[j][0])
+        if split.kind != "decomposition":
+            return [Said(names[j], split.label(j), None, v, split.whence(j)[0])
                     for j, v in zip(positions, values, strict=True)]
-        return [Said(names[j], shown[j], v, None, whence[j][0])
+        return [Said(names[j], split.label(j), v, None, split.whence(j)[0])
                 for j, v in zip(positions, values, strict=True)]
 
     def _make(self, positions: list[int]) -> list[Reason]:
