@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,62 @@ def test_explain_applies_retention_like_recommend() -> None:
     assert p.explain("viewer", "sku-3").kind == "non_personalised"
     e = p.explain("mixed", item)
     assert {x.item for x in e.reasons} <= {"sku-4", "sku-5"}
+
+
+def test_a_loaded_personalizer_serves_unchanged_people_from_the_saved_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a restart (save, load) a person whose data did not change is served from the
+    saved rows: no second read of their history, no re-fold (each cost a read with its
+    own commit on every person's first request); one whose data changed is re-folded."""
+    clock = Clock()
+    store = retention_shop(clock)
+    model = persona.ALS(factors=4, iterations=3, random_state=0)
+    folder = persona.Personalizer(store, model=model).fit().save(tmp_path / "m")
+    store.ingest([{"user": "p3", "item": "sku-7", "feature": "purchases", "value": 1.0,
+                   "at": "2026-11-25T10:00:00Z"}])  # p3 bought again since the save
+    p = persona.Personalizer.load(folder, store)
+    folds: list[str] = []
+    real = persona.Personalizer._fold_in
+
+    def counting(self: persona.Personalizer, state: object, user: str, cols: object) -> None:
+        folds.append(user)
+        real(self, state, user, cols)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(persona.Personalizer, "_fold_in", counting)
+    for user in ("p0", "p5", "mixed", "viewer", "p3", "p3"):
+        assert p.recommend(user, n=3)[0].explanation.kind == "decomposition"
+    assert folds == ["p3"]
+    clock.advance(days=40)  # past the views' retention: changed for two of them
+    for user in ("p0", "mixed", "viewer"):
+        p.recommend(user, n=3)
+    assert folds == ["p3", "mixed", "viewer"]
+
+
+def test_an_older_saved_folder_without_its_fit_record_still_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder saved before the fit's record was kept: everyone is re-folded on their
+    first request, as then."""
+    clock = Clock()
+    store = retention_shop(clock)
+    model = persona.ALS(factors=4, iterations=3, random_state=0)
+    folder = persona.Personalizer(store, model=model).fit().save(tmp_path / "m")
+    manifest = json.loads((folder / "personalizer.json").read_text())
+    (folder / "basis.npz").unlink()
+    del manifest["parts"]["basis.npz"]
+    del manifest["sha256"]
+    manifest["sha256"] = persona.personalizer._personalizer._checksum(manifest)
+    (folder / "personalizer.json").write_text(json.dumps(manifest))
+    p = persona.Personalizer.load(folder, store)
+    folds: list[str] = []
+    real = persona.Personalizer._fold_in
+
+    def counting(self: persona.Personalizer, state: object, user: str, cols: object) -> None:
+        folds.append(user)
+        real(self, state, user, cols)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(persona.Personalizer, "_fold_in", counting)
+    for _ in range(2):
+        assert p.recommend("p0", n=3)[0].explanation.kind == "decomposition"
+    assert folds == ["p0"]

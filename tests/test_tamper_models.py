@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import persona
@@ -216,4 +217,27 @@ def test_a_personalizer_folder_of_format_1_or_not_an_object_is_refused(
         persona.Personalizer.load(folder, store)
     (folder / "personalizer.json").write_text("[1, 2]")
     with pytest.raises(ModelFileError, match="not a saved Personalizer"):
+        persona.Personalizer.load(folder, store)
+
+
+def test_an_edited_or_unreadable_fit_record_is_refused(
+    store: persona.Store, tmp_path: Path
+) -> None:
+    """basis.npz (what each person's row was built from) is checksummed like the other
+    parts; resealed but not an array file of the right shape, it is refused too."""
+    folder = _personalizer(store).save(tmp_path / "p")
+    path = folder / "basis.npz"
+    with np.load(path, allow_pickle=False) as data:
+        users, digests = data["users"], data["digests"]
+    assert len(users) == len(digests) > 0
+    np.savez(path, users=users, digests=digests + np.uint64(1))  # edited
+    with pytest.raises(ModelFileError, match="not the one saved"):
+        persona.Personalizer.load(folder, store)
+    np.savez(path, users=users, digests=digests[:-1].copy())
+    _reseal_personalizer(folder)
+    with pytest.raises(ModelFileError, match="cannot be read"):
+        persona.Personalizer.load(folder, store)
+    path.write_bytes(b"not an npz")
+    _reseal_personalizer(folder)
+    with pytest.raises(ModelFileError, match="cannot be read"):
         persona.Personalizer.load(folder, store)

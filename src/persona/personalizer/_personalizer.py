@@ -78,11 +78,13 @@ class _Serving:
     version: str = ""
     """The serving state's version id (see ``Personalizer.model_version_``)."""
     lock: RWLock = field(default_factory=RWLock)
-    basis: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    """Per person, what their model row was built from: ``(events, first, last)`` of their
-    usable events then (times in µs). A request whose person's usable data now differs
-    (events past retention, excluded, added) re-folds them from their current history;
-    a person without an entry (a loaded model) is re-folded on their first request."""
+    basis: dict[str, int] = field(default_factory=dict)
+    """Per person, what their model row was built from: a 64-bit digest of ``(events,
+    first, last)`` of their usable events then (times in µs; see :func:`_digest`). A
+    request whose person's usable data now differs (events past retention, excluded,
+    added) re-folds them from their current history; a person without an entry (a
+    folder saved by an older persona) is re-folded on their first request. Saved with
+    the model (``basis.npz``), so a restarted service serves unchanged people at once."""
 
 
 class _OnePerson:
@@ -597,7 +599,7 @@ class Personalizer:
         """(Re)build ``user``'s model row from ``cols``, their usable events now (``None``:
         none), and remember what it was built from."""
         history: dict[str, float] = {}
-        basis: tuple[int, ...] = (0,)
+        basis = _NOTHING
         if cols is not None and len(cols):
             X1 = Interactions.from_view(
                 _OnePerson(cols),
@@ -607,7 +609,7 @@ class Personalizer:
                 now=self._decay_reference(),
             )
             history = {str(i): float(v) for i, v in X1.history(user).items()}
-            basis = _signatures(cols).get(user, (0,))
+            basis = _signatures(cols).get(user, _NOTHING)
         with state.lock.write():
             state.model.fold_in(user, history, unknown_items="ignore")
             state.basis[user] = basis
@@ -721,6 +723,7 @@ class Personalizer:
             folder.mkdir(parents=True, exist_ok=True)
             state.model.save(folder / "model", store_id=self.store.store_id)
             state.fallback.save(folder / "fallback", store_id=self.store.store_id)
+            _save_basis(folder / _BASIS, state.basis)
         manifest = {
             "format": "persona.personalizer",
             "format_version": FORMAT_VERSION,
@@ -734,7 +737,7 @@ class Personalizer:
             "curation": self._curation.model_dump(mode="json"),
             "labels": state.labels,
             "fitted_at": state.fitted_at.isoformat(),
-            "parts": {part: _file_sha256(folder / part) for part in _PARTS},
+            "parts": {part: _file_sha256(folder / part) for part in (*_PARTS, _BASIS)},
         }
         manifest = json.loads(json.dumps(manifest))  # as load reads it back
         manifest["sha256"] = _checksum(manifest)
@@ -807,6 +810,7 @@ class Personalizer:
             labels=labels,
             fitted_at=fitted_at,
             version=p._version(model, fitted_at),
+            basis=_load_basis(folder, manifest),
         )
         p._curation = Curation.model_validate(manifest["curation"])
         _block(p._state, p._curation)
@@ -817,6 +821,31 @@ class Personalizer:
 
 
 _PARTS = ("model/manifest.json", "fallback/manifest.json")
+_BASIS = "basis.npz"  # what each person's row was built from (older folders lack it)
+
+
+def _save_basis(path: Path, basis: dict[str, int]) -> None:
+    with path.open("wb") as f:
+        np.savez(f, users=np.array(list(basis), dtype=str),
+                 digests=np.array(list(basis.values()), dtype=np.uint64))
+
+
+def _load_basis(folder: Path, manifest: dict[str, Any]) -> dict[str, int]:
+    """The saved :attr:`_Serving.basis` (its checksum was checked with the other parts),
+    or none for a folder saved before it was kept."""
+    if _BASIS not in manifest["parts"]:
+        return {}
+    try:
+        with np.load(folder / _BASIS, allow_pickle=False) as data:
+            users, digests = data["users"], data["digests"]
+            if users.shape != digests.shape or digests.dtype != np.uint64:
+                raise ValueError("the arrays do not match")
+            return dict(zip(users.tolist(), digests.tolist(), strict=True))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelFileError(
+            f"{folder / _BASIS} cannot be read ({exc}); save the Personalizer again or "
+            "fit anew"
+        ) from None
 
 
 def _file_sha256(path: Path) -> str:
@@ -847,7 +876,8 @@ def _check_parts(folder: Path, manifest: dict[str, Any]) -> None:
             "this folder; save the Personalizer again or fit anew."
         )
     parts = manifest.get("parts")
-    for part in _PARTS:
+    optional = (_BASIS,) if isinstance(parts, dict) and _BASIS in parts else ()
+    for part in (*_PARTS, *optional):
         if not isinstance(parts, dict) or _file_sha256(folder / part) != parts.get(part):
             raise ModelFileError(
                 f"{folder / part} is not the one saved with {folder / 'personalizer.json'} "
@@ -877,8 +907,19 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
 
-def _signatures(cols: EventColumns) -> dict[str, tuple[int, ...]]:
-    """Per person in ``cols``: ``(events, first, last)`` of their events (times in µs)."""
+def _digest(signature: tuple[int, ...]) -> int:
+    """A 64-bit digest of a person's ``(events, first, last)``: what is compared, and
+    saved, instead of the counts and times themselves."""
+    return int.from_bytes(
+        hashlib.blake2b(repr(signature).encode(), digest_size=8).digest(), "little")
+
+
+_NOTHING = _digest((0,))  # a person with no usable events
+
+
+def _signatures(cols: EventColumns) -> dict[str, int]:
+    """Per person in ``cols``: the :func:`_digest` of ``(events, first, last)`` of their
+    events (times in µs)."""
     codes = np.asarray(cols.user, dtype=np.int64)
     if codes.size == 0:
         return {}
@@ -892,22 +933,22 @@ def _signatures(cols: EventColumns) -> dict[str, tuple[int, ...]]:
     have = np.flatnonzero(rows)
     users = np.asarray(cols.users, dtype=object)[have].tolist()
     return {
-        str(u): (r, f, la)
+        str(u): _digest((r, f, la))
         for u, r, f, la in zip(
             users, rows[have].tolist(), first[have].tolist(), last[have].tolist(), strict=True
         )
     }
 
 
-def _signature(person: PersonLineage) -> tuple[int, ...]:
-    """The same ``(events, first, last)`` from a person's lineage read now."""
+def _signature(person: PersonLineage) -> int:
+    """The same digest, from a person's lineage read now."""
     if not person.rows:
-        return (0,)
-    return (
+        return _NOTHING
+    return _digest((
         person.rows,
         (min(f.first_at for f in person.used) - _EPOCH) // _US,
         (max(f.last_at for f in person.used) - _EPOCH) // _US,
-    )
+    ))
 
 
 def _merge(
