@@ -206,6 +206,12 @@ def bench(name: str, store: persona.Store, calls: int, factors: int, iterations:
 
     tp1, tp2 = throughput(1), throughput(2)
     store.flush()
+    # a restarted service: the saved Personalizer loaded, each person's first request
+    with tempfile.TemporaryDirectory() as saved:
+        restarted = persona.Personalizer.load(p.save(Path(saved) / "p"), store)
+        firsts = list(dict.fromkeys(users))
+        lat_loaded = timed(lambda u: restarted.recommend(u, n=10), firsts)
+        store.flush()
     p50, p99 = percentile_ms(lat_p, 50), percentile_ms(lat_p, 99)
     q50, q99 = percentile_ms(lat_quiet, 50), percentile_ms(lat_quiet, 99)
     r50, r99 = percentile_ms(lat_raw, 50), percentile_ms(lat_raw, 99)
@@ -216,6 +222,7 @@ def bench(name: str, store: persona.Store, calls: int, factors: int, iterations:
     return [
         f"| {name} | `recommend` p50 / p99, ms (recording what was shown: the default) | {r50:.3f} / {r99:.3f} | {p50:.3f} / {p99:.3f} | x{p50 / r50:.1f} / x{p99 / r99:.1f} | p50 <= 1 ms, p99 <= 5 ms |",
         f"| {name} | `recommend` p50 / p99, ms, `record_shown=False` | | {q50:.3f} / {q99:.3f} | | |",
+        f"| {name} | `recommend` p50 / p99, ms, after a restart (`Personalizer.load`): each person's first request | | {percentile_ms(lat_loaded, 50):.3f} / {percentile_ms(lat_loaded, 99):.3f} | | |",
         f"| {name} | JSON of 10 recommended items (default explanations, `recs.model_dump_json()`: the shared context once), median / max bytes | | {np.median(json_bytes):,.0f} / {max(json_bytes):,} | | <= 5 KB |",
         f"| {name} | the same written item by item (`r.model_dump_json()` of each), median bytes | | {np.median(item_bytes):,.0f} | | |",
         f"| {name} | shown record of one request (10 items), mean bytes in the store | | {shown_bytes:,.0f} | | |",
