@@ -1170,7 +1170,11 @@ def _top_one_row(
     """``_top_per_row`` for a single row: one partition, exact tie handling."""
     m = s.shape[0]
     if margin is not None:
-        t = _lowered(np.partition(s, m - k)[m - k] if k < m else s.min(), margin, s.dtype)
+        # a lower bound of the k-th largest (the k-th largest chunk maximum: exact when
+        # the best entries fall in different chunks) costs an eighth of a partition on
+        # 20,000 items; a lower threshold only adds candidates (the result is a superset)
+        kth = _kth_lower_bound(s[None, :], k)[0][0] if k < m else s.min()
+        t = _lowered(kth, margin, s.dtype)
         cand = np.flatnonzero(s >= t)
         return np.zeros(cand.size, dtype=np.int64), cand, s[cand]
     if k < m:
