@@ -189,3 +189,15 @@ def test_an_older_saved_folder_without_its_fit_record_still_loads(
     for _ in range(2):
         assert p.recommend("p0", n=3)[0].explanation.kind == "decomposition"
     assert folds == ["p0"]
+
+
+def test_a_loaded_personalizer_has_every_served_vector_solved_like_a_fit(
+    tmp_path: Path,
+) -> None:
+    """As after a fit, no request after a restart pays for solving its person's vector."""
+    store = retention_shop(Clock())
+    model = persona.ALS(factors=4, iterations=3, random_state=0)
+    fitted = persona.Personalizer(store, model=model).fit()
+    assert fitted.model_._solved.all()
+    p = persona.Personalizer.load(fitted.save(tmp_path / "m"), store)
+    assert p.model_._solved.all()

@@ -789,6 +789,9 @@ class Personalizer:
             privacy = DP(**manifest["privacy"])
         model = model_cls.load(folder / "model", store_id=store.store_id)
         fallback = Popularity.load(folder / "fallback", store_id=store.store_id)
+        precompute = getattr(model, "precompute", None)
+        if callable(precompute):
+            precompute()  # every served vector solved now, as after a fit: no request pays it
         p = cls(
             store,
             manifest["purpose"],
