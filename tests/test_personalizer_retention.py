@@ -34,6 +34,19 @@ def retention_shop(clock: Clock) -> persona.Store:
     return store
 
 
+def count_folds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The people re-folded from here on, in order."""
+    folds: list[str] = []
+    real = persona.Personalizer._fold_in
+
+    def counting(self: persona.Personalizer, state: object, user: str, cols: object) -> None:
+        folds.append(user)
+        real(self, state, user, cols)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(persona.Personalizer, "_fold_in", counting)
+    return folds
+
+
 def cited(recs: list[persona.Recommendation]) -> set[str]:
     return {x.item for r in recs for x in r.explanation.reasons if x.item is not None}
 
@@ -102,14 +115,7 @@ def test_a_person_whose_data_did_not_change_is_served_from_the_fit(
     store = retention_shop(clock)
     p = persona.Personalizer(store, model=persona.ALS(factors=4, iterations=3,
                                                        random_state=0)).fit()
-    folds: list[str] = []
-    real = persona.Personalizer._fold_in
-
-    def counting(self: persona.Personalizer, state: object, user: str, cols: object) -> None:
-        folds.append(user)
-        real(self, state, user, cols)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(persona.Personalizer, "_fold_in", counting)
+    folds = count_folds(monkeypatch)
     for user in ("p0", "p5", "mixed", "viewer"):
         p.recommend(user, n=3)
         p.recommend(user, n=3)
@@ -145,14 +151,7 @@ def test_a_loaded_personalizer_serves_unchanged_people_from_the_saved_fit(
     store.ingest([{"user": "p3", "item": "sku-7", "feature": "purchases", "value": 1.0,
                    "at": "2026-11-25T10:00:00Z"}])  # p3 bought again since the save
     p = persona.Personalizer.load(folder, store)
-    folds: list[str] = []
-    real = persona.Personalizer._fold_in
-
-    def counting(self: persona.Personalizer, state: object, user: str, cols: object) -> None:
-        folds.append(user)
-        real(self, state, user, cols)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(persona.Personalizer, "_fold_in", counting)
+    folds = count_folds(monkeypatch)
     for user in ("p0", "p5", "mixed", "viewer", "p3", "p3"):
         assert p.recommend(user, n=3)[0].explanation.kind == "decomposition"
     assert folds == ["p3"]
@@ -178,14 +177,7 @@ def test_an_older_saved_folder_without_its_fit_record_still_loads(
     manifest["sha256"] = persona.personalizer._personalizer._checksum(manifest)
     (folder / "personalizer.json").write_text(json.dumps(manifest))
     p = persona.Personalizer.load(folder, store)
-    folds: list[str] = []
-    real = persona.Personalizer._fold_in
-
-    def counting(self: persona.Personalizer, state: object, user: str, cols: object) -> None:
-        folds.append(user)
-        real(self, state, user, cols)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(persona.Personalizer, "_fold_in", counting)
+    folds = count_folds(monkeypatch)
     for _ in range(2):
         assert p.recommend("p0", n=3)[0].explanation.kind == "decomposition"
     assert folds == ["p0"]
