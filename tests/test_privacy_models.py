@@ -366,12 +366,18 @@ def test_forget_and_fold_in_do_not_rerelease_pooled_parts() -> None:
 
 def test_private_models_still_recommend_the_known_answer() -> None:
     """At a generous ε, private ALS and ItemKNN find each person's own group (chance: 1/3;
-    few factors and iterations keep DP-ALS's noise per statistic low on 60 people)."""
+    few factors and iterations keep DP-ALS's noise per statistic low on 60 people). The
+    noise comes from the OS's randomness, so each fit is a fresh release: the median of
+    three is checked (one ALS release in a few hundred scores 0.79 to 0.84, the median
+    of 400 is 0.96)."""
     X = block_interactions()
     cfg = DP(epsilon=16.0, delta=1e-6, max_events_per_person=8)
-    for model in (ALS(factors=4, iterations=3, random_state=0, privacy=cfg),
-                  ItemKNN(neighbours=10, privacy=cfg)):
-        model.fit(X)
-        hits = sum(int(r.item[1:]) // 8 == int(u[1:]) // 20
-                   for u in X.users for r in model.recommend(u, n=2))
-        assert hits / (2 * X.n_users) >= 0.8, type(model).__name__
+    for make in (lambda: ALS(factors=4, iterations=3, random_state=0, privacy=cfg),
+                 lambda: ItemKNN(neighbours=10, privacy=cfg)):
+        rates = []
+        for _ in range(3):
+            model = make().fit(X)
+            hits = sum(int(r.item[1:]) // 8 == int(u[1:]) // 20
+                       for u in X.users for r in model.recommend(u, n=2))
+            rates.append(hits / (2 * X.n_users))
+        assert sorted(rates)[1] >= 0.8, (type(model).__name__, rates)
