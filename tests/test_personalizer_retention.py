@@ -186,10 +186,17 @@ def test_an_older_saved_folder_without_its_fit_record_still_loads(
 def test_a_loaded_personalizer_has_every_served_vector_solved_like_a_fit(
     tmp_path: Path,
 ) -> None:
-    """As after a fit, no request after a restart pays for solving its person's vector."""
+    """As after a fit, no request after a restart pays for solving its person's vector,
+    also when someone who withdrew since the save leaves the loaded model (which makes
+    the others' vectors be solved again)."""
     store = retention_shop(Clock())
     model = persona.ALS(factors=4, iterations=3, random_state=0)
     fitted = persona.Personalizer(store, model=model).fit()
     assert fitted.model_._solved.all()
-    p = persona.Personalizer.load(fitted.save(tmp_path / "m"), store)
+    folder = fitted.save(tmp_path / "m")
+    p = persona.Personalizer.load(folder, store)
+    assert p.model_._solved.all()
+    store.withdraw("p2", "personalization")
+    p = persona.Personalizer.load(folder, store)
+    assert "p2" not in set(p.model_.users_)
     assert p.model_._solved.all()

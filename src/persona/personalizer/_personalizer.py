@@ -789,9 +789,6 @@ class Personalizer:
             privacy = DP(**manifest["privacy"])
         model = model_cls.load(folder / "model", store_id=store.store_id)
         fallback = Popularity.load(folder / "fallback", store_id=store.store_id)
-        precompute = getattr(model, "precompute", None)
-        if callable(precompute):
-            precompute()  # every served vector solved now, as after a fit: no request pays it
         p = cls(
             store,
             manifest["purpose"],
@@ -820,6 +817,9 @@ class Personalizer:
         # consent may have changed since the save: whoever withdrew or was erased since
         # leaves the loaded parts now (and the next requests check consent live)
         _prune(p._state, store.consented(p.purpose))
+        precompute = getattr(model, "precompute", None)
+        if callable(precompute):  # after the pruning, which resets the served vectors
+            precompute()  # every served vector solved now, as after a fit: no request pays it
         return p
 
 
