@@ -241,3 +241,20 @@ def test_an_edited_or_unreadable_fit_record_is_refused(
     _reseal_personalizer(folder)
     with pytest.raises(ModelFileError, match="cannot be read"):
         persona.Personalizer.load(folder, store)
+    for bad in (b"PK\x03\x04" + b"\x00" * 40, b""):  # a broken zip, an empty file
+        path.write_bytes(bad)
+        _reseal_personalizer(folder)
+        with pytest.raises(ModelFileError, match="cannot be read"):
+            persona.Personalizer.load(folder, store)
+    with path.open("wb") as f:
+        np.save(f, digests)  # one bare array (.npy), not an archive
+    _reseal_personalizer(folder)
+    with pytest.raises(ModelFileError, match="cannot be read"):
+        persona.Personalizer.load(folder, store)
+    # arrays of the wrong shape or kind: ids as a table, as numbers
+    for arrays in ({"users": users.reshape(-1, 1), "digests": digests.reshape(-1, 1)},
+                   {"users": np.arange(len(users)), "digests": digests}):
+        np.savez(path, **arrays)
+        _reseal_personalizer(folder)
+        with pytest.raises(ModelFileError, match="cannot be read"):
+            persona.Personalizer.load(folder, store)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import threading
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -839,12 +840,17 @@ def _load_basis(folder: Path, manifest: dict[str, Any]) -> dict[str, int]:
     if _BASIS not in manifest["parts"]:
         return {}
     try:
-        with np.load(folder / _BASIS, allow_pickle=False) as data:
-            users, digests = data["users"], data["digests"]
-            if users.shape != digests.shape or digests.dtype != np.uint64:
-                raise ValueError("the arrays do not match")
-            return dict(zip(users.tolist(), digests.tolist(), strict=True))
-    except (OSError, ValueError, KeyError) as exc:
+        with (folder / _BASIS).open("rb") as f:  # (np.load leaks a broken zip's handle)
+            data = np.load(f, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):  # one bare array
+                raise ValueError("not an .npz archive")
+            with data:
+                users, digests = data["users"], data["digests"]
+        if (users.ndim != 1 or users.dtype.kind != "U" or users.shape != digests.shape
+                or digests.dtype != np.uint64):
+            raise ValueError("not one id and one 64-bit digest per person")
+        return dict(zip(users.tolist(), digests.tolist(), strict=True))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ModelFileError(
             f"{folder / _BASIS} cannot be read ({exc}); save the Personalizer again or "
             "fit anew"
