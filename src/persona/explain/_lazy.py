@@ -121,7 +121,7 @@ class Split:
         self._parts: np.ndarray | None = None
         # sorted on first need, for every item at once; each item's lists made on demand
         self._ranked: np.ndarray | None = None
-        self._values: np.ndarray = np.zeros((0, 0))
+        self._values: np.ndarray | None = None
         self._keep: np.ndarray | None = None  # None: every listed value is kept
         self._orders: list[list[int] | None] = []
         self._head: list[tuple[list[int], list[float]]] = []
@@ -178,7 +178,7 @@ class Split:
         """The values of :meth:`order` ``(k)``, in that order."""
         if self._ranked is None:
             self._rank()
-        column = self._values[:, k]
+        column = self._values[:, k]  # type: ignore[index]
         return column if self._keep is None else column[self._keep[:, k]]
 
     def top(self, k: int) -> tuple[list[int], list[float]]:

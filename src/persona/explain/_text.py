@@ -456,7 +456,7 @@ _PLANNED = frozenset({"decomposition", "justification"})
 _PLAN_LIMIT = 4096  # shapes kept (each is a few tuples); past it, plans are not kept
 _PLANS: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[Any, ...] | None]] = {}
 _ITEM, _VERB = -1, -2  # field codes besides the titles' positions
-_TITLE_FIELDS = ("a", "b", "c")
+_TITLE_FIELDS = tuple(_ABC)  # "a", "b", "c": the titles' fields, in order
 
 
 def _choose_planned(e: Any, t: dict[str, Any], extra: list[str],

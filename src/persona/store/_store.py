@@ -1000,13 +1000,14 @@ class Store:
             return
         if size < WAL_TRIM_BYTES:
             return
+        waits = self._con.execute("PRAGMA busy_timeout").fetchone()[0]
         self._con.execute("PRAGMA busy_timeout = 0")
         try:
             self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except sqlite3.OperationalError:  # pragma: no cover - busy: left for later
             pass
         finally:
-            self._con.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            self._con.execute(f"PRAGMA busy_timeout = {int(waits)}")
 
     def _write_batch(
         self,
