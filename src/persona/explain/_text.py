@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import datetime
 from functools import cache, lru_cache
 from importlib import resources
@@ -426,10 +427,7 @@ def choose(e: Any, t: dict[str, Any], extra: list[str]) -> tuple[str, list[Any]]
             return said
     forms = _forms(e, top3)
     why = _Why(e, t, top3)
-    counted = [_stats(x) for x in extra]
-    for n_extra in range(len(extra), -1, -1):
-        words = sum(c[0] for c in counted[:n_extra])
-        syllables = sum(c[1] for c in counted[:n_extra])
+    for n_extra, words, syllables in _extra_counts(extra):
         for k, short in forms:
             if short and n_extra > 1:
                 continue  # a two-sentence "why" leaves room for one more sentence
@@ -443,6 +441,15 @@ def choose(e: Any, t: dict[str, Any], extra: list[str]) -> tuple[str, list[Any]]
     # none, the form asked names none whatever its count: "none", "popular" or "seen")
     template, values, named = why.parts(0, True)
     return _end(template.format(**values)), named
+
+
+def _extra_counts(extra: list[str]) -> Iterator[tuple[int, int, int]]:
+    """How many of the ``extra`` sentences to keep, most first, with their (words,
+    syllables): what each try of :func:`choose` adds to the "why" part's counts."""
+    counted = [_stats(x) for x in extra]
+    for n_extra in range(len(extra), -1, -1):
+        yield (n_extra, sum(c[0] for c in counted[:n_extra]),
+               sum(c[1] for c in counted[:n_extra]))
 
 
 # ------------------------------------------------------------------ form plans
@@ -478,10 +485,7 @@ def _choose_planned(e: Any, t: dict[str, Any], extra: list[str],
     stats = [_stats(x) for x in unique]
     item = nice_label(e.label)
     item_stats = _stats(item)
-    counted = [_stats(x) for x in extra]
-    for n_extra in range(len(extra), -1, -1):
-        words = sum(c[0] for c in counted[:n_extra])
-        syllables = sum(c[1] for c in counted[:n_extra])
+    for n_extra, words, syllables in _extra_counts(extra):
         for row in plan:
             short, template, positions, verb, shown = row[:5]
             if short and n_extra > 1:
