@@ -66,3 +66,26 @@ def test_a_reader_holding_a_snapshot_does_not_block_the_ingest(
     assert _wal(path) == 0
     assert len(store.scope("personalization").history("u1")) == 6
     store.close()
+
+
+def test_any_write_that_leaves_a_large_log_empties_it(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not only ingest: a retention pass or a consent change that leaves the log past the
+    limit empties it too (here every write does, with the limit at one byte)."""
+    clock = Clock()
+    path = tmp_path / "s.db"
+    store = shop(str(path), clock=clock)
+    store.grant("u1", "personalization", source="test")
+    store.ingest(_batch(500))
+    monkeypatch.setattr(_store, "WAL_TRIM_BYTES", 1)
+    store.withdraw("u1", "personalization")
+    assert _wal(path) == 0
+    store.ingest(_batch(10, start=500))
+    monkeypatch.setattr(_store, "WAL_TRIM_BYTES", 8 << 20)
+    clock.advance(days=800)  # past the purchases' 730 days
+    store.apply_retention()
+    assert _wal(path) > 0  # under the limit: left to SQLite
+    monkeypatch.setattr(_store, "WAL_TRIM_BYTES", 1)
+    store.grant("u1", "personalization", source="test")
+    assert _wal(path) == 0
+    store.close()

@@ -375,6 +375,7 @@ class Store:
         if "generation" in meta and "defs_version" in meta:  # (not yet when a file is new)
             self._meta_after = {**meta, "audit_head": f"{seq}:{digest}"}
             self._version_after = version
+        self._trim_wal()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -976,23 +977,22 @@ class Store:
                 raise_for(problems, batch.n)
             try:
                 with self._tx():
-                    report = self._write_batch(batch, problems, codes, on_invalid)
+                    return self._write_batch(batch, problems, codes, on_invalid)
             except BaseException:
                 self._clear_subjects()  # may hold codes of rows that were rolled back
                 self._eids = EventIdIndex()
                 raise
-            self._trim_wal()
-            return report
 
     def _trim_wal(self) -> None:
-        """After a bulk write, move the write-ahead log into the file and truncate it, so
+        """After a write transaction that left a large write-ahead log (a bulk ingest, a
+        retention pass over many people), move the log into the file and truncate it, so
         that reads find their pages through the memory map again. A large log left behind
         (SQLite's own checkpoints copy it but never shrink it while readers follow it)
         made every serving read 50% slower on Online Retail after loading it (measured
         with ``benchmarks/bench_personalizer.py``). Best effort: when another connection
         holds an older snapshot the log is left for SQLite's own checkpoints, without
-        waiting for it."""
-        if self.path == ":memory:":
+        waiting for it. Costs one ``stat`` of the log per transaction otherwise."""
+        if self.path == ":memory:" or self._con.in_transaction:
             return
         try:
             size = os.path.getsize(f"{self.path}-wal")
