@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from persona.data import Interactions, leave_k_out
 from persona.errors import ValidationError
@@ -51,7 +52,8 @@ def _implicit(model, train: Interactions, test: Interactions, k: int) -> dict[st
 
     tr = sp.csr_matrix(train.matrix, dtype=np.float32)
     te = sp.csr_matrix(test.matrix, dtype=np.float32)
-    return ranking_metrics_at_k(model, tr, te, K=k, show_progress=False)
+    with threadpool_limits(1, "blas"):
+        return ranking_metrics_at_k(model, tr, te, K=k, show_progress=False)
 
 
 def _check_equal(ours: EvaluationResult, ref: dict[str, float], rel: float = 1e-12) -> None:
@@ -161,7 +163,7 @@ def _implicit_als_with_served_factors(model: ALS, train: Interactions):  # noqa:
     items = [str(i) for i in train.items]
     S = np.vstack([model.score(str(u), items) for u in train.users])
     U = np.linalg.lstsq(Y, S.T, rcond=None)[0].T
-    with warnings.catch_warnings():
+    with threadpool_limits(1, "blas"), warnings.catch_warnings():
         warnings.simplefilter("ignore", ParameterWarning)
         raw = AlternatingLeastSquares(factors=Y.shape[1], dtype=np.float64, num_threads=1)
     raw.item_factors, raw.user_factors = Y, np.ascontiguousarray(U)
@@ -217,7 +219,7 @@ def test_per_person_rows_add_up_to_the_totals() -> None:
     frame = pp.to_pandas()
     assert list(frame.columns) == list(pp.columns)
     assert frame["ndcg@4"].mean() == pytest.approx(report.at[4].ndcg)
-    with pytest.raises(KeyError, match="ndcg@3"):
+    with pytest.raises(ValidationError, match="ndcg@3"):
         pp["ndcg@3"]
 
 
