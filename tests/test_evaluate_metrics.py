@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,12 +32,14 @@ class _FixedLists:
     def __init__(self, ids: np.ndarray) -> None:
         self.ids = ids
 
-    def recommend(self, userids, user_items, N):  # noqa: ANN001, ANN201, N803
+    def recommend(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, N: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         ids = np.ascontiguousarray(self.ids[np.asarray(userids), :N], dtype=np.int32)
         return ids, np.zeros(ids.shape, dtype=np.float32)
 
 
-def _persona_lists(model, train: Interactions, test: Interactions, n: int) -> np.ndarray:
+def _persona_lists(model: Any, train: Interactions, test: Interactions, n: int) -> np.ndarray:
     """Each person's top ``n`` as catalogue columns (-1 past a short list's end)."""
     col = {str(i): j for j, i in enumerate(train.items)}
     ids = np.full((train.n_users, n), -1, dtype=np.int32)
@@ -47,7 +50,7 @@ def _persona_lists(model, train: Interactions, test: Interactions, n: int) -> np
     return ids
 
 
-def _implicit(model, train: Interactions, test: Interactions, k: int) -> dict[str, float]:
+def _implicit(model: Any, train: Interactions, test: Interactions, k: int) -> dict[str, float]:
     from implicit.evaluation import ranking_metrics_at_k
 
     tr = sp.csr_matrix(train.matrix, dtype=np.float32)
@@ -153,7 +156,7 @@ def test_same_lists_as_implicit_on_a_split() -> None:
                                              train, test, k))
 
 
-def _implicit_als_with_served_factors(model: ALS, train: Interactions):  # noqa: ANN202
+def _implicit_als_with_served_factors(model: ALS, train: Interactions) -> Any:
     """implicit's own ALS holding persona's item factors and the person vectors persona
     serves (recovered from the public scores), in float64 as persona ranks."""
     from implicit.cpu.als import AlternatingLeastSquares
