@@ -1,137 +1,165 @@
-"""Ranking metrics at k, computed the way ``implicit.evaluation`` computes them."""
+"""Ranking metrics at one or several k, computed the way ``implicit.evaluation`` does.
+
+Every metric is first computed per person (one vectorised pass over a people × k matrix of
+hits), then summarised; :mod:`persona.evaluate._result` holds the result types.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
-from tqdm.auto import tqdm
 
-from persona.data import Interactions
 from persona.errors import ValidationError
+from persona.evaluate._result import (
+    METRICS,
+    EvaluationReport,
+    EvaluationResult,
+    PersonMetrics,
+)
 
-__all__ = ["EvaluationResult", "evaluate", "ranking_metrics"]
+__all__ = ["check_ks", "ranking_metrics", "score_lists"]
+
+_K_RULE = ("k must be a positive integer or a list of distinct positive integers, "
+           "e.g. k=10 or k=[5, 10]")
 
 
-class EvaluationResult(BaseModel):
-    """Ranking quality of a model on held-out interactions.
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
-    Definitions (those of ``implicit.evaluation.ranking_metrics_at_k``, so numbers are
-    comparable with implicit's): over the people with at least one test item, with ``T``
-    their test items and ``R`` the top-``k`` recommendations (seen training items excluded):
 
-    - ``precision`` = Σ|R ∩ T| / Σ min(k, |T|) (precision normalised by what is attainable);
-    - ``recall`` = mean of |R ∩ T| / |T|;
-    - ``ndcg`` = mean of DCG@k / ideal DCG@k with binary relevance;
-    - ``map`` = mean of AP@k, normalised by min(k, |T|);
-    - ``coverage`` = share of the catalogue that appears in at least one list.
+def check_ks(k: Any) -> tuple[tuple[int, ...], bool]:
+    """The cut-offs asked for, and whether a single ``int`` was given.
+
+    A ``list`` or ``tuple`` of distinct positive integers asks for several k (in the given
+    order); a bool, a string, a float or a set is refused with :class:`ValidationError`.
+
+    Examples
+    --------
+    >>> check_ks(10), check_ks([5, 10])
+    (((10,), True), ((5, 10), False))
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    k: int
-    """Cut-off: length of each recommendation list."""
-    precision: float
-    """Hits over attainable hits, as implicit's ``precision``."""
-    recall: float
-    """Mean share of each person's test items found in their list."""
-    ndcg: float
-    """Mean normalised discounted cumulative gain at k."""
-    map: float
-    """Mean average precision at k."""
-    coverage: float
-    """Share of catalogue items recommended to anyone."""
-    n_users: int
-    """People evaluated (those with test items)."""
+    if _is_int(k):
+        if k < 1:
+            raise ValidationError(f"{_K_RULE}; got {k!r}")
+        return (int(k),), True
+    if not isinstance(k, list | tuple) or not k:
+        raise ValidationError(f"{_K_RULE}; got {k!r}")
+    if not all(_is_int(v) and v >= 1 for v in k):
+        raise ValidationError(f"{_K_RULE}; got {k!r}")
+    ks = tuple(int(v) for v in k)
+    if len(set(ks)) != len(ks):
+        raise ValidationError(f"{_K_RULE}; got {k!r}, which repeats a value")
+    return ks, False
 
 
+def score_lists(
+    columns: np.ndarray, test: Any, rows: np.ndarray, ks: tuple[int, ...], n_items: int,
+    users: Sequence[Any] | None = None,
+) -> EvaluationReport:
+    """Metrics for every k in ``ks`` from a people × k matrix of recommended columns.
+
+    ``columns[p]`` is the ranked list of person ``rows[p]`` (catalogue columns of ``test``,
+    ``-1`` past a short list's end); ``test`` is the CSR matrix of held-out interactions.
+    A place past a short list's end is a miss, as implicit's padded lists are.
+    """
+    if len(rows) == 0:
+        raise ValidationError("no person has test interactions; check the split")
+    kmax = max(ks)
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.full((len(rows), kmax), -1, dtype=np.int64)
+    width = min(kmax, columns.shape[1])
+    cols[:, :width] = columns[:, :width]
+    indptr = np.asarray(test.indptr, dtype=np.int64)
+    n_test = indptr[rows + 1] - indptr[rows]
+    if (n_test == 0).any():
+        raise ValidationError(
+            f"row {int(rows[np.argmax(n_test == 0)])} has no test interactions; evaluate "
+            "only people with held-out items")
+    test_rows = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+    keys = test_rows * n_items + np.asarray(test.indices, dtype=np.int64)
+    H = np.isin(rows[:, None] * n_items + cols, keys) & (cols >= 0)
+    negatives = n_items - n_test
+    cg = 1.0 / np.log2(np.arange(2, kmax + 2))
+    cg_sum = np.cumsum(cg)
+    table: dict[str, np.ndarray] = {
+        "user": np.asarray(rows if users is None else list(users), dtype=object),
+        "n_test": n_test,
+    }
+    at: dict[int, EvaluationResult] = {}
+    for k in ks:
+        Hk = H[:, :k]
+        hits = Hk.sum(axis=1)
+        cum = np.cumsum(Hk, axis=1)
+        attainable = np.minimum(k, n_test)
+        misses = k - hits
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # AUC: each miss in the list counts the hits above it; the negatives past the
+            # list are tied with the test items past it, so each counts half of those
+            # plus all the hits (implicit's ``ranking_metrics_at_k``)
+            auc_sum = (cum * ~Hk).sum(axis=1) + (hits + n_test) / 2.0 * np.maximum(
+                negatives - misses, 0)
+            auc = np.where(negatives > 0, auc_sum / (n_test * negatives), np.nan)
+        first = np.argmax(Hk, axis=1)
+        values = {
+            "hits": hits,
+            "precision": hits / attainable,
+            "recall": hits / n_test,
+            "ndcg": (Hk * cg[:k]).sum(axis=1) / cg_sum[attainable - 1],
+            "map": (Hk * cum / np.arange(1, k + 1)).sum(axis=1) / attainable,
+            "mrr": np.where(hits > 0, 1.0 / (first + 1), 0.0),
+            "hit_rate": (hits > 0).astype(np.float64),
+            "auc": auc,
+        }
+        recommended = cols[:, :k]
+        mean = {name: float(np.mean(values[name])) for name in METRICS if name != "precision"}
+        result = EvaluationResult(
+            k=k, precision=float(hits.sum() / attainable.sum()), **mean,
+            coverage=np.unique(recommended[recommended >= 0]).size / n_items,
+            n_users=len(rows),
+        )
+        per_k = {f"{name}@{k}": v for name, v in values.items()}
+        result._per_person = PersonMetrics({"user": table["user"], "n_test": n_test, **per_k})
+        table.update(per_k)
+        at[k] = result
+    report = EvaluationReport(k=ks, at=at, n_users=len(rows))
+    report._per_person = PersonMetrics(table)
+    return report
+
+
+@overload
 def ranking_metrics(
     recommended: Sequence[Sequence[int]], test: Any, users: Sequence[int], k: int, n_items: int
-) -> EvaluationResult:
+) -> EvaluationResult: ...
+@overload
+def ranking_metrics(
+    recommended: Sequence[Sequence[int]], test: Any, users: Sequence[int],
+    k: list[int] | tuple[int, ...], n_items: int,
+) -> EvaluationReport: ...
+def ranking_metrics(
+    recommended: Sequence[Sequence[int]], test: Any, users: Sequence[int],
+    k: int | list[int] | tuple[int, ...], n_items: int,
+) -> EvaluationResult | EvaluationReport:
     """Metrics from lists of recommended item columns (one list per row in ``users``).
 
-    ``test`` is a CSR matrix of held-out interactions with the same columns.
-    """
-    cg = 1.0 / np.log2(np.arange(2, k + 2))
-    cg_sum = np.cumsum(cg)
-    relevant = pr_div = mean_ap = ndcg = recall = 0.0
-    seen: set[int] = set()
-    for row, recs in zip(users, recommended, strict=True):
-        likes = set(test.indices[test.indptr[row]:test.indptr[row + 1]].tolist())
-        seen.update(recs)
-        m = min(k, len(likes))
-        pr_div += m
-        hits = ap = dcg = 0.0
-        for i, item in enumerate(list(recs)[:k]):
-            if item in likes:
-                hits += 1
-                ap += hits / (i + 1)
-                dcg += cg[i]
-        relevant += hits
-        mean_ap += ap / m
-        ndcg += dcg / cg_sum[m - 1]
-        recall += hits / len(likes)
-    total = len(users)
-    if total == 0:
-        raise ValidationError("no person has test interactions; check the split")
-    return EvaluationResult(
-        k=k, precision=relevant / pr_div, recall=recall / total, ndcg=ndcg / total,
-        map=mean_ap / total, coverage=len(seen) / n_items, n_users=total,
-    )
-
-
-def evaluate(
-    model: Any,
-    train: Interactions,
-    test: Interactions,
-    k: int = 10,
-    *,
-    show_progress: bool | None = False,
-    block_size: int = 512,
-) -> EvaluationResult:
-    """Evaluate a fitted model on held-out interactions.
-
-    Parameters
-    ----------
-    model
-        A fitted persona model (fitted on ``train``).
-    train, test
-        A split from :func:`persona.data.leave_k_out` or :func:`persona.data.time_split`
-        (same people and items). Training items are excluded from each list (the model's
-        own history of the person is what it excludes, as in ``recommend``).
-    k
-        List length.
+    ``test`` is a CSR matrix of held-out interactions with the same columns; ``k`` an int
+    (an :class:`EvaluationResult`) or a list of ints (an :class:`EvaluationReport`).
+    Definitions: see :class:`EvaluationResult`.
 
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
-    >>> from persona.data import Interactions, leave_k_out
-    >>> from persona.models import ItemKNN
-    >>> X = Interactions.from_csr(sp.csr_matrix(np.kron(np.eye(2), np.ones((4, 4)))),
-    ...     [f"u{i}" for i in range(8)], [f"i{i}" for i in range(8)])
-    >>> train, test = leave_k_out(X, k=1, random_state=0)
-    >>> result = evaluate(ItemKNN().fit(train), train, test, k=3)
-    >>> result.recall
-    1.0
+    >>> test = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 0, 1]]))
+    >>> res = ranking_metrics([[0, 2], [2, 1]], test, [0, 1], k=2, n_items=4)
+    >>> res.precision, res.mrr, res.hit_rate
+    (0.3333333333333333, 0.5, 0.5)
     """
-    if test.shape != train.shape or list(test.items) != list(train.items):
-        raise ValidationError("train and test must share people and items; split one dataset")
-    if not isinstance(k, int) or k < 1:
-        raise ValidationError("k must be a positive integer")
-    tm = test.matrix
-    rows = np.flatnonzero(np.diff(tm.indptr) > 0)
-    users = [str(u) for u in test.users[rows]]
-    col = {str(i): j for j, i in enumerate(train.items)}
-    recommended: list[list[int]] = []
-    from persona.models._base import _show_progress
-
-    with tqdm(total=len(users), disable=not _show_progress(show_progress),
-              desc="evaluate") as bar:
-        for start in range(0, len(users), block_size):
-            chunk = users[start:start + block_size]
-            for recs in model.recommend_batch(chunk, n=k, exclude_seen=True, explain=False):
-                recommended.append([col[r.item] for r in recs])
-            bar.update(len(chunk))
-    return ranking_metrics(recommended, tm, rows.tolist(), k, train.n_items)
+    ks, single = check_ks(k)
+    kmax = max(ks)
+    cols = np.full((len(recommended), kmax), -1, dtype=np.int64)
+    for p, recs in enumerate(recommended):
+        recs = list(recs)[:kmax]
+        cols[p, :len(recs)] = recs
+    report = score_lists(cols, test, np.asarray(list(users), dtype=np.int64), ks, n_items)
+    return report.at[ks[0]] if single else report
