@@ -18,7 +18,6 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
-from store_helpers import event, shop
 
 import persona
 from persona._columns import EventColumns
@@ -27,6 +26,7 @@ from persona.explain import Recommendations, recommendations_to_pandas
 from persona.models import ItemKNN, Popularity
 from persona.models._base import RecommendationArrays
 from persona.testing import block_interactions, interaction_matrices
+from store_helpers import event, shop
 
 UTC_US = pd.DatetimeTZDtype("us", "UTC")
 KINDS = ["decomposition", "justification", "non_personalised", "curated"]
@@ -51,8 +51,10 @@ def timed() -> Interactions:
         "user": ["u2", "u1", "u1", "u2", "u3"],
         "item": ["b", "a", "c", "a", "c"],
         "qty": [2.0, 1.0, 3.0, 0.5, 4.0],
-        "at": pd.to_datetime(["2026-01-02T10:00:00.000001", "2026-01-01", "2026-01-03",
-                              "2026-01-04", "2026-01-05"], utc=True),
+        "at": pd.to_datetime(["2026-01-02T10:00:00.000001", "2026-01-01T00:00:00.000000",
+                              "2026-01-03T00:00:00.000000",
+                              "2026-01-04T00:00:00.000000", "2026-01-05T00:00:00.000000"],
+                             utc=True),
     })
     return Interactions.from_pandas(df, value="qty", at="at")
 
@@ -68,7 +70,7 @@ def test_interactions_to_pandas_columns_values_and_dtypes() -> None:
     assert df.user.cat.categories.tolist() == X.users.tolist()
     assert df.item.cat.categories.tolist() == X.items.tolist()
     assert df.value.dtype == np.float64
-    assert df.at.dtype == UTC_US
+    assert df["at"].dtype == UTC_US
     assert isinstance(df.index, pd.RangeIndex) and len(df) == X.nnz
     coo = X.matrix.tocoo()
     np.testing.assert_array_equal(df.user.cat.codes.to_numpy(), coo.row)
@@ -76,8 +78,8 @@ def test_interactions_to_pandas_columns_values_and_dtypes() -> None:
     np.testing.assert_array_equal(df.value.to_numpy(), coo.data)
     assert X.history("u1") == {"a": 1.0, "c": 3.0}
     row = df[(df.user == "u2") & (df.item == "b")].iloc[0]
-    assert row.value == 2.0
-    assert row.at == pd.Timestamp("2026-01-02T10:00:00.000001", tz="UTC")
+    assert row["value"] == 2.0
+    assert row["at"] == pd.Timestamp("2026-01-02T10:00:00.000001", tz="UTC")
 
 
 def test_interactions_round_trip_through_pandas() -> None:
@@ -120,7 +122,7 @@ def test_empty_interactions_give_an_empty_frame_with_the_columns() -> None:
     timed_empty = timed().with_matrix(sp.csr_matrix((3, 3)), at=np.zeros(0, "datetime64[us]"))
     df = timed_empty.to_pandas()
     assert list(df.columns) == ["user", "item", "value", "at"] and len(df) == 0
-    assert df.at.dtype == UTC_US
+    assert df["at"].dtype == UTC_US
     assert df.user.cat.categories.tolist() == ["u2", "u1", "u3"]
 
 
@@ -165,11 +167,11 @@ def test_event_columns_to_pandas() -> None:
         assert df[name].cat.categories.tolist() == list(labels)
         np.testing.assert_array_equal(df[name].cat.codes.to_numpy(), codes)
     assert df.value.dtype == np.float64 and df.value.tolist() == cols.value.tolist()
-    assert df.at.dtype == UTC_US
-    np.testing.assert_array_equal(df.at.dt.tz_localize(None).to_numpy(), cols.at)
+    assert df["at"].dtype == UTC_US
+    np.testing.assert_array_equal(df["at"].dt.tz_localize(None).to_numpy(), cols.at)
     first = df[df.feature == "views"].sort_values("at").iloc[0]
-    assert (first.user, first.item) == ("u1", "sku-2")
-    assert first.at == pd.Timestamp("2026-11-20T09:30:00.5Z")
+    assert (first["user"], first["item"]) == ("u1", "sku-2")
+    assert first["at"] == pd.Timestamp("2026-11-20T09:30:00.5Z")
 
 
 def test_scoped_view_to_pandas_is_a_scoped_audited_read() -> None:
@@ -182,7 +184,7 @@ def test_scoped_view_to_pandas_is_a_scoped_audited_read() -> None:
     store.withdraw("u2", "personalization", source="test")
     df = view.to_pandas()  # consent is checked at the read
     assert set(df.user) == {"u1", "u3"}
-    assert view.lineage.rows == len(df) == 2
+    assert view.lineage.rows == len(df) == 3
 
 
 def test_view_frame_builds_the_same_interactions_as_the_view() -> None:
@@ -202,7 +204,7 @@ def test_history_to_pandas_and_an_empty_read() -> None:
     assert len(empty) == 0
     assert list(empty.columns) == ["user", "item", "feature", "value", "at"]
     assert isinstance(empty.feature.dtype, pd.CategoricalDtype)
-    assert empty.value.dtype == np.float64 and empty.at.dtype == UTC_US
+    assert empty.value.dtype == np.float64 and empty["at"].dtype == UTC_US
 
 
 def test_hand_made_event_columns() -> None:
@@ -214,7 +216,7 @@ def test_hand_made_event_columns() -> None:
         at=np.array(["2026-11-01T10:00", "2026-11-02"], dtype="datetime64[us]"))
     df = cols.to_pandas()
     assert df.item.tolist() == ["b", "a"]
-    assert df.at.tolist() == [datetime(2026, 11, 1, 10, tzinfo=UTC),
+    assert df["at"].tolist() == [datetime(2026, 11, 1, 10, tzinfo=UTC),
                               datetime(2026, 11, 2, tzinfo=UTC)]
 
 
@@ -291,7 +293,7 @@ def test_recommendation_arrays_to_pandas(knn: ItemKNN) -> None:
     batch = recommendations_to_pandas(knn.recommend_batch(users, n=3, explain=False), users)
     pd.testing.assert_frame_equal(df, batch[["user", "rank", "item", "score"]])
     # shorter lists leave no padding rows
-    short = knn.recommend_arrays(users, n=3, include=["i0", "i9"])
+    short = knn.recommend_arrays(users, n=3, include=["i0", "i9"], exclude_seen=False)
     df = short.to_pandas()
     assert len(df) == int(short.lengths.sum()) == 4
     assert df.item.notna().all() and np.isfinite(df.score).all()
