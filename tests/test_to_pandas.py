@@ -362,3 +362,40 @@ def test_to_arrow_types(knn: ItemKNN) -> None:
     assert rt.column("text").to_pylist() == [r.explanation.text for r in recs]
     at = knn.recommend_arrays(["u0"], n=2).to_arrow()
     assert at.column("item").to_pylist() == [r.item for r in recs]
+
+
+def test_personalizer_lists_mix_kinds_in_one_table() -> None:
+    store = shop()
+    items = [f"sku-{i}" for i in range(6)]
+    for u in range(6):
+        store.grant(f"p{u}", "personalization", source="test")
+    store.ingest([event(f"p{u}", items[(u + k) % 6]) for u in range(6) for k in range(3)])
+    store.label_items({i: f"Product {i[4:]}" for i in items})
+    p = persona.Personalizer(store, model=ItemKNN(neighbours=6)).fit()
+    p.curate(pin=["sku-5"], reason="Spring sale")
+    users = ["p0", "stranger"]
+    batch = p.recommend_batch(users, n=3)
+    df = recommendations_to_pandas(batch, users)
+    assert df.user.tolist() == ["p0"] * len(batch[0]) + ["stranger"] * len(batch[1])
+    assert df.item.tolist() == [r.item for recs in batch for r in recs]
+    assert df.label.tolist() == [f"Product {r.item[4:]}" for recs in batch for r in recs]
+    kinds = df.groupby("user", observed=True, sort=False)["kind"].apply(set).to_dict()
+    assert kinds["p0"] == {"curated", "decomposition"}
+    assert kinds["stranger"] == {"curated", "non_personalised"}
+    assert df.loc[df.kind == "curated", "text"].tolist() == ["Chosen by our team: Spring sale."] * 2
+    one = p.recommend("p0", n=3).to_pandas()
+    pd.testing.assert_frame_equal(one, df[df.user == "p0"].drop(columns="user"))
+
+
+def test_a_table_builds_no_explanation_and_matches_read_ones(knn: ItemKNN) -> None:
+    from persona.explain._lazy import unread
+
+    fresh = knn.recommend("u1", n=3)
+    df = fresh.to_pandas()
+    assert all(unread(r.explanation) is not None for r in fresh)  # still lazy
+    read = knn.recommend("u1", n=3)
+    _ = [r.explanation.text for r in read]  # every explanation built
+    assert all(unread(r.explanation) is None for r in read)
+    pd.testing.assert_frame_equal(read.to_pandas(), df)
+    full = knn.recommend("u1", n=3, detail="full")
+    pd.testing.assert_frame_equal(full.to_pandas(), df)

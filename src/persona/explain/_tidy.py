@@ -29,6 +29,7 @@ import numpy as np
 
 from persona import _frames
 from persona.errors import ValidationError
+from persona.explain._lazy import unread
 from persona.explain._model import ExplanationKind
 from persona.schema import Recommendation
 
@@ -54,7 +55,16 @@ def list_columns(recs: Sequence[Recommendation], *, text: bool = True,
         ranks.append(r.rank)
         items.append(r.item)
         scores.append(r.score)
-        e = r.explanation
+        e = r.__dict__.get("explanation")
+        source = None if e is None else unread(e)
+        if source is not None:  # served and not read yet: left unbuilt (as shown_items)
+            served, k = source
+            labels.append(served.label(k))
+            kinds.append(_KIND_CODE[served.kind()])
+            models.append(served.model_name())
+            if text:  # rendered for the whole list at once; the text the item gives
+                texts.append(served.texts()[k][1])
+            continue
         labels.append(None if e is None else e.label)
         kinds.append(-1 if e is None else _KIND_CODE[e.kind])
         models.append(None if e is None else e.model)

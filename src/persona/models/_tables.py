@@ -60,8 +60,14 @@ def arrays_columns(
     ranks = np.nonzero(keep)[1] + 1
     Column = _frames.Column
     return {
-        "user": Column("ids", [who[p] for p in person.tolist()]),
+        "user": Column("ids", _objects(who)[person]),
         "rank": Column("int", ranks.astype(np.int64)),
-        "item": Column("ids", items[keep].tolist()),
+        "item": Column("ids", items[keep]),
         "score": Column("float", np.asarray(scores, dtype=np.float64)[keep]),
     }
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
