@@ -282,6 +282,12 @@ def test_batch_input_is_checked(knn: ItemKNN) -> None:
         recommendations_to_pandas(batch, "u0")
     with pytest.raises(persona.ValidationError, match="Recommendation"):
         recommendations_to_pandas([["i1"]], ["u0"])
+    with pytest.raises(persona.ValidationError, match="list of lists"):
+        recommendations_to_pandas(batch[0][0], ["u0"])
+    with pytest.raises(persona.ValidationError, match="True or False"):
+        batch[0].to_pandas(text="no")
+    with pytest.raises(persona.ValidationError, match="True or False"):
+        recommendations_to_pandas(batch, ["u0", "u1"], text=1)
 
 
 def test_recommendation_arrays_to_pandas(knn: ItemKNN) -> None:

@@ -43,6 +43,11 @@ def list_columns(recs: Sequence[Recommendation], *, text: bool = True,
                  what: str = "recs") -> dict[str, _frames.Column]:
     """The columns of a served list (``text=False`` leaves the text column out: rendering
     it is the slow part)."""
+    if not isinstance(text, bool):
+        raise ValidationError(
+            f"text must be True or False, not {text!r}",
+            errors=[{"row": None, "field": "text", "message": "not a bool", "input": text}],
+        )
     Column = _frames.Column
     ranks, items, scores, labels, kinds, models, texts = [], [], [], [], [], [], []
     for r in recs:
