@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Literal
 
 import numpy as np
@@ -84,12 +83,9 @@ def to_pandas(columns: dict[str, Column]) -> Any:
     return pd.DataFrame({name: _pandas_column(pd, c) for name, c in columns.items()})
 
 
-@cache
-def _string_dtype(version: str) -> Any:
+def _string_dtype(pd: Any) -> Any:
     # pandas' own dtype for strings: ``str`` on pandas 3 (and on 2.x with the
     # future.infer_string option), ``object`` before
-    import pandas as pd
-
     return pd.Series(["x"]).dtype
 
 
@@ -100,7 +96,7 @@ def _all_str(values: Sequence[Any]) -> bool:
 def _pandas_index(pd: Any, values: Sequence[Any]) -> Any:
     values = list(values)
     if _all_str(values):  # (also when empty: ids are strings unless given otherwise)
-        return pd.Index(values, dtype=_string_dtype(pd.__version__))
+        return pd.Index(values, dtype=_string_dtype(pd))
     return pd.Index(values)
 
 
@@ -118,7 +114,7 @@ def _pandas_column(pd: Any, c: Column) -> Any:
         return np.asarray(c.values, dtype=np.float64)
     if c.kind == "int":
         return np.asarray(c.values, dtype=np.int64)
-    return pd.array(list(c.values), dtype=_string_dtype(pd.__version__))
+    return pd.array(list(c.values), dtype=_string_dtype(pd))
 
 
 # ---------------------------------------------------------------- pyarrow
