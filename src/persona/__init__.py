@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from persona.errors import (
     AuditError,
     ConsentError,
+    MissingDependencyError,
     ModelFileError,
     NotFittedError,
     NotShownError,
@@ -95,6 +96,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "AuditError",
     "ConsentError",
+    "MissingDependencyError",
     "ModelFileError",
     "NotFittedError",
     "NotShownError",

@@ -17,6 +17,7 @@ stable ``code`` and a message that says what went wrong *and what to do about it
     ├── UnknownItemError         404  an item the model does not know
     │   └── NotShownError        404  no record of an item shown to a person at that time
     ├── ModelFileError           500  a model file that is damaged, foreign or unsafe to load
+    ├── MissingDependencyError   500  an optional extra (pandas, pyarrow) is not installed
     └── PrivacyBudgetExceeded    429  a private computation would spend more than the budget
 
 The classes also subclass the closest built-in exception (``ValueError``, ``KeyError``,
@@ -40,6 +41,7 @@ from typing import Any
 __all__ = [
     "AuditError",
     "ConsentError",
+    "MissingDependencyError",
     "ModelFileError",
     "NotFittedError",
     "NotShownError",
@@ -215,6 +217,16 @@ class ModelFileError(PersonaError, ValueError):
     """
 
     code = "model_file_error"
+    http_status = 500
+
+
+class MissingDependencyError(PersonaError, ImportError):
+    """A feature needs an optional package that is not installed (pandas for
+    ``to_pandas``, pyarrow for ``to_arrow``); the message names the extra to install.
+    HTTP 500 (Internal Server Error): the service's own environment lacks it.
+    """
+
+    code = "missing_dependency"
     http_status = 500
 
 

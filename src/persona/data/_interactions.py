@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from persona import _frames
 from persona._columns import EventColumns
 from persona.errors import UnknownUserError, ValidationError
 from persona.schema import check_ids
@@ -186,7 +187,10 @@ class Interactions:
         df
             The events.
         user, item
-            Columns with the person and item ids (converted to ``str``).
+            Columns with the person and item ids (converted to ``str``). The people (rows)
+            and items (columns) are in order of first appearance; for a ``category``
+            column, its categories in their order, unused ones too (people or items
+            without events), as :meth:`to_pandas` writes them.
         value
             Column with the event's value (quantity, play count, ...); 1 per event if ``None``.
         at
@@ -222,19 +226,20 @@ class Interactions:
                 "some events have no person or item id (e.g. guest checkouts); "
                 "drop those rows first, e.g. df.dropna(subset=[user, item])"
             )
-        u_codes, users = _factorize(df[user].astype(str).to_numpy())
-        i_codes, seen = _factorize(df[item].astype(str).to_numpy())
+        u_codes, users = _id_codes(df[user])
+        i_codes, seen = _id_codes(df[item])
         catalogue = None
         if items is not None:
             catalogue = _ids(_id_list(items, "items"), "items")
             col = {name: k for k, name in enumerate(catalogue.tolist())}
-            missing_items = [i for i in seen.tolist() if i not in col]
+            used = seen[np.unique(i_codes)].tolist()  # (a categorical's unused are no events)
+            missing_items = [i for i in used if i not in col]
             if missing_items:
                 raise ValidationError(
                     f"{len(missing_items)} item(s) of the events are not in 'items' (e.g. "
                     f"{missing_items[0]!r}); add them to the catalogue or drop their events"
                 )
-            i_codes = np.fromiter(map(col.__getitem__, seen.tolist()), np.int64,
+            i_codes = np.fromiter((col.get(i, -1) for i in seen.tolist()), np.int64,
                                   len(seen))[i_codes]
             seen = catalogue
         n = len(df)
@@ -571,6 +576,62 @@ class Interactions:
                             features=self.features, catalogue=self.catalogue,
                             preprocessing=self.preprocessing, ledger=self.ledger)
 
+    # ------------------------------------------------------------------ tables out
+    def to_pandas(self) -> Any:
+        """The stored entries as a tidy ``pandas.DataFrame``, one row per person–item pair
+        (in matrix order: by row, then column). Needs pandas (``pip install
+        'persona[pandas]'``).
+
+        ==========  ==========================  ==========================================
+        column      dtype                       value
+        ==========  ==========================  ==========================================
+        ``user``    ``category``                the person; categories: :attr:`users`, in
+                                                row order (people without entries too)
+        ``item``    ``category``                the item; categories: :attr:`items`
+        ``value``   ``float64``                 the confidence (after weights and scaling)
+        ``at``      ``datetime64[us, UTC]``     the pair's latest event time (only when
+                                                :attr:`at` is set)
+        ==========  ==========================  ==========================================
+
+        ``Interactions.from_pandas(X.to_pandas(), value="value", at="at")`` (``at`` when
+        there is one; ``items=X.catalogue`` to keep the catalogue) gives ``X`` back: the
+        same people, items, confidences and times. The lineage, feature names and
+        preprocessing are not in the frame.
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> X = Interactions.from_csr(sp.csr_matrix([[1.0, 0.0], [0.0, 2.5]]),
+        ...                           ["u1", "u2"], ["a", "b"])
+        >>> X.to_pandas()
+          user item  value
+        0   u1    a    1.0
+        1   u2    b    2.5
+        >>> Y = Interactions.from_pandas(X.to_pandas(), value="value")
+        >>> (Y.matrix != X.matrix).nnz, Y.users.tolist() == X.users.tolist()
+        (0, True)
+        """
+        return _frames.to_pandas(self._columns())
+
+    def to_arrow(self) -> Any:
+        """:meth:`to_pandas` as a ``pyarrow.Table`` (``user``, ``item``:
+        ``dictionary<int32, string>``; ``value``: ``double``; ``at``:
+        ``timestamp[us, tz=UTC]``). Needs pyarrow (``pip install 'persona[arrow]'``)."""
+        return _frames.to_arrow(self._columns())
+
+    def _columns(self) -> dict[str, _frames.Column]:
+        Column = _frames.Column
+        m = self.matrix
+        rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+        cols = {
+            "user": Column("codes", rows, self.users),
+            "item": Column("codes", m.indices, self.items),
+            "value": Column("float", m.data),
+        }
+        if self.at is not None:
+            cols["at"] = Column("time", self.at)
+        return cols
+
     def __repr__(self) -> str:
         return f"Interactions({self.n_users} people × {self.n_items} items, {self.nnz} entries)"
 
@@ -611,6 +672,16 @@ def _row_scaled(m: sp.csr_matrix) -> sp.csr_matrix:
         peak[nonempty] = np.maximum.reduceat(m.data, m.indptr[:-1][nonempty])
         m.data = m.data / np.repeat(peak, counts)
     return m
+
+
+def _id_codes(column: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and ids (as ``str``) of a frame's id column: a categorical column's categories,
+    in their order and unused ones too (people or items without events, as
+    :meth:`Interactions.to_pandas` writes them), else the ids in order of first appearance."""
+    if getattr(column.dtype, "name", None) == "category":
+        codes = np.asarray(column.cat.codes.to_numpy(), dtype=np.int64)
+        return codes, np.asarray([str(c) for c in column.cat.categories], dtype=object)
+    return _factorize(column.astype(str).to_numpy())
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -45,6 +45,7 @@ from persona.explain._model import (
     json_schema,
 )
 from persona.explain._text import available_languages, templates
+from persona.explain._tidy import recommendations_to_pandas
 
 __all__ = [
     "ConsentBasis",
@@ -67,6 +68,7 @@ __all__ = [
     "json_schema",
     "person_context",
     "privacy_statement",
+    "recommendations_to_pandas",
     "shown_items",
     "templates",
 ]

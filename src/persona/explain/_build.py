@@ -419,6 +419,9 @@ class _Served:
     def kind(self) -> str:
         return self.shared[1]  # type: ignore[no-any-return]
 
+    def model_name(self) -> str:
+        return self.shared[3]  # type: ignore[no-any-return]
+
     def texts(self) -> list[tuple[list[str], str]]:
         """Every item's text and the ids of the reasons it names, rendered for the whole
         list at once without building its explanations (they use these when read: the

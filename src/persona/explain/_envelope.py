@@ -30,8 +30,10 @@ import json
 from functools import cache
 from typing import Any
 
+from persona import _frames
 from persona.errors import ValidationError
 from persona.explain._model import Explanation
+from persona.explain._tidy import list_columns
 from persona.schema import Recommendation
 
 __all__ = ["FORMAT", "SHARED", "Recommendations"]
@@ -96,6 +98,48 @@ class Recommendations(list[Recommendation]):
     def json_schema() -> dict[str, Any]:
         """The JSON Schema of :meth:`model_dump_json` output."""
         return _schema()
+
+    def to_pandas(self, *, text: bool = True) -> Any:
+        """The list as a tidy ``pandas.DataFrame``, one row per item, best first (``pd.
+        DataFrame(recs)`` would give each recommendation's (field, value) pairs instead).
+        Needs pandas (``pip install 'persona[pandas]'``).
+
+        ==========  =================  ===================================================
+        column      dtype              value
+        ==========  =================  ===================================================
+        ``rank``    ``int64``          position in the list, from 1
+        ``item``    ids as given       the item id
+        ``score``   ``float64``        the served score
+        ``label``   string             the item's title (missing without an explanation)
+        ``kind``    ``category``       the explanation's kind (categories:
+                                       ``decomposition``, ``justification``,
+                                       ``non_personalised``, ``curated``)
+        ``model``   string             the recommender's class name
+        ``text``    string             the explanation's text (``text=False``: no column;
+                                       rendering the texts is the slow part)
+        ==========  =================  ===================================================
+
+        For a batch with a ``user`` column, see
+        :func:`persona.explain.recommendations_to_pandas`.
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from persona.data import Interactions
+        >>> from persona.models import ItemKNN
+        >>> X = Interactions.from_csr(sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]])),
+        ...                          ["u1", "u2", "u3"], ["boots", "socks", "tent"])
+        >>> recs = ItemKNN().fit(X).recommend("u1", n=1)
+        >>> recs.to_pandas(text=False)[["rank", "item", "kind", "model"]]
+           rank  item           kind    model
+        0     1  tent  decomposition  ItemKNN
+        """
+        return _frames.to_pandas(list_columns(self, text=text))
+
+    def to_arrow(self, *, text: bool = True) -> Any:
+        """:meth:`to_pandas` as a ``pyarrow.Table`` (``kind`` as
+        ``dictionary<int32, string>``). Needs pyarrow (``pip install 'persona[arrow]'``)."""
+        return _frames.to_arrow(list_columns(self, text=text))
 
 
 def _same(values: list[Any]) -> Any:

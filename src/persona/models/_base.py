@@ -24,6 +24,7 @@ import pydantic
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
+from persona import _frames
 from persona._slots import SET_DICT as _SET_DICT
 from persona._slots import SET_EXTRA as _SET_EXTRA
 from persona._slots import SET_FIELDS as _SET_FIELDS
@@ -38,6 +39,7 @@ from persona.errors import (
 )
 from persona.explain import Recommendations
 from persona.models import _block, _private
+from persona.models._tables import arrays_columns
 from persona.schema import PrivacySpent, Recommendation, check_id, check_ids
 
 if TYPE_CHECKING:  # explain imports models at run time, never the reverse
@@ -556,7 +558,7 @@ class Recommender:
         else:
             r = c = np.zeros(0, dtype=np.int64)
             sc = np.zeros(0)
-        return RecommendationArrays.build(r, c, sc, len(users), n, self.items_)
+        return RecommendationArrays.build(r, c, sc, len(users), n, self.items_, users)
 
     def _serving_threads(self) -> int:
         wanted = getattr(getattr(self, "config_", None), "num_threads", 1)
@@ -917,21 +919,53 @@ class RecommendationArrays:
     """``(people, n)`` float64 served scores; ``nan`` past a shorter list's end."""
     lengths: np.ndarray
     """How many items each person's list has."""
+    users: np.ndarray | None = None
+    """The people the lists are for, in order (``None``: not known)."""
 
     @classmethod
     def build(
-        cls, r: np.ndarray, c: np.ndarray, sc: np.ndarray, b: int, n: int, items: np.ndarray
+        cls, r: np.ndarray, c: np.ndarray, sc: np.ndarray, b: int, n: int, items: np.ndarray,
+        users: Sequence[str] | None = None,
     ) -> RecommendationArrays:
+        who = None if users is None else np.asarray(users, dtype=object)
         if r.size == b * n:  # every list is full (``r`` is sorted, at most n per person)
             return cls(items[c].reshape(b, n), np.asarray(sc, dtype=np.float64).reshape(b, n),
-                       np.full(b, n, dtype=np.int64))
+                       np.full(b, n, dtype=np.int64), who)
         lengths = np.bincount(r, minlength=b)
         pos = np.arange(r.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         ids = np.full((b, n), None, dtype=object)
         scores = np.full((b, n), np.nan)
         ids[r, pos] = items[c]
         scores[r, pos] = sc
-        return cls(ids, scores, lengths)
+        return cls(ids, scores, lengths, who)
+
+    def to_pandas(self, users: Sequence[Any] | None = None) -> Any:
+        """The batch as a tidy ``pandas.DataFrame``: one row per person and item, columns
+        ``user``, ``rank`` (``int64``, from 1), ``item`` and ``score`` (``float64``); no
+        padding rows. ``users`` replaces the ids the batch was scored for. Needs pandas
+        (``pip install 'persona[pandas]'``).
+
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from persona.data import Interactions
+        >>> from persona.models import Popularity
+        >>> X = Interactions.from_csr(sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0]])),
+        ...                          ["u1", "u2"], ["a", "b", "c"])
+        >>> Popularity().fit(X).recommend_arrays(["u1", "u2"], n=2).to_pandas()
+          user  rank item  score
+        0   u1     1    a    2.0
+        1   u1     2    b    1.0
+        2   u2     1    a    2.0
+        3   u2     2    b    1.0
+        """
+        return _frames.to_pandas(self._columns(users))
+
+    def to_arrow(self, users: Sequence[Any] | None = None) -> Any:
+        """:meth:`to_pandas` as a ``pyarrow.Table``. Needs pyarrow
+        (``pip install 'persona[arrow]'``)."""
+        return _frames.to_arrow(self._columns(users))
+
+    def _columns(self, users: Sequence[Any] | None) -> dict[str, _frames.Column]:
+        return arrays_columns(self.items, self.scores, self.lengths, self.users, users)
 
     def to_lists(
         self, explained_by: Callable[[int, list[str], list[float]], list[Any]] | None = None

@@ -1,8 +1,17 @@
 """The consent-scoped feature store."""
 
+from persona._columns import EventColumns
 from persona.store._audit import AuditEntry, AuditLog
 from persona.store._shown import ShownRecord
 from persona.store._store import Store, StoreChargeStorage
 from persona.store._view import ScopedView
 
-__all__ = ["AuditEntry", "AuditLog", "ScopedView", "ShownRecord", "Store", "StoreChargeStorage"]
+__all__ = [
+    "AuditEntry",
+    "AuditLog",
+    "EventColumns",
+    "ScopedView",
+    "ShownRecord",
+    "Store",
+    "StoreChargeStorage",
+]

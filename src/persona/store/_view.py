@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from persona._columns import EventColumns
 from persona.schema import BudgetLedger, Lineage, PersonLineage
@@ -63,6 +63,23 @@ class ScopedView:
         cols, lineage = self._store._read(self._purpose)
         self._last = lineage
         return cols
+
+    def to_pandas(self) -> Any:
+        """:meth:`events` as a tidy ``pandas.DataFrame``: one row per event usable for the
+        purpose now, with columns ``user``, ``item``, ``feature`` (``category``), ``value``
+        (``float64``) and ``at`` (``datetime64[us, UTC]``); see
+        :meth:`persona.store.EventColumns.to_pandas`. A read like :meth:`events`: consent,
+        features and retention are checked now, it is recorded in the audit log and it
+        sets :attr:`lineage`. Needs pandas (``pip install 'persona[pandas]'``).
+
+        ``view.history(user).to_pandas()`` gives one person's events the same way.
+        """
+        return self.events().to_pandas()
+
+    def to_arrow(self) -> Any:
+        """:meth:`to_pandas` as a ``pyarrow.Table`` (a read like :meth:`events`). Needs
+        pyarrow (``pip install 'persona[arrow]'``)."""
+        return self.events().to_arrow()
 
     def history(self, user: str) -> EventColumns:
         """One person's events usable for the purpose now (empty without active consent)."""
