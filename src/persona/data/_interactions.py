@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from persona._columns import EventColumns
 from persona.errors import UnknownUserError, ValidationError
-from persona.schema import check_ids
+from persona.schema import ID_RULE, check_id, check_ids
 
 __all__ = ["Interactions", "Scaling"]
 
@@ -48,7 +48,8 @@ class Interactions:
     matrix
         ``(n_users, n_items)`` sparse matrix of non-negative, finite confidences.
     users, items
-        The string ids of the rows and columns, unique.
+        The ids of the rows and columns, unique, by persona's id rule
+        (:data:`persona.schema.ID_RULE`): ints are kept as their decimal strings.
     at
         Optional latest event time per stored entry (``datetime64[us]``, aligned with
         ``matrix.data`` after canonicalisation); needed by :func:`persona.data.time_split`.
@@ -186,7 +187,12 @@ class Interactions:
         df
             The events.
         user, item
-            Columns with the person and item ids (converted to ``str``).
+            Columns with the person and item ids, by persona's id rule
+        (:data:`persona.schema.ID_RULE`): str, or int (a numpy or nullable ``Int64``
+        integer column), kept as its decimal string (``170`` becomes ``"170"``, so
+        ``recommend(170)`` and ``recommend("170")`` both find that person). Float and bool
+        columns are refused: a column of integer ids turns float when some are missing;
+        drop those rows and convert it (``.astype("int64")``), or read it as ``"Int64"``.
         value
             Column with the event's value (quantity, play count, ...); 1 per event if ``None``.
         at
@@ -222,8 +228,8 @@ class Interactions:
                 "some events have no person or item id (e.g. guest checkouts); "
                 "drop those rows first, e.g. df.dropna(subset=[user, item])"
             )
-        u_codes, users = _factorize(df[user].astype(str).to_numpy())
-        i_codes, seen = _factorize(df[item].astype(str).to_numpy())
+        u_codes, users = _factorize(_id_column(df[user], user))
+        i_codes, seen = _factorize(_id_column(df[item], item))
         catalogue = None
         if items is not None:
             catalogue = _ids(_id_list(items, "items"), "items")
@@ -547,16 +553,20 @@ class Interactions:
                             features=self.features, catalogue=self.catalogue,
                             preprocessing=self.preprocessing, ledger=self.ledger)
 
-    def user_index(self, user: str) -> int:
-        """Row of ``user``; raises :class:`~persona.errors.UnknownUserError` if absent."""
+    def user_index(self, user: str | int) -> int:
+        """Row of ``user`` (a str, or an int standing for its decimal string); raises :class:`~persona.errors.UnknownUserError` if absent."""
         if self._user_index is None:
             self._user_index = {u: k for k, u in enumerate(self.users)}
         try:
             return self._user_index[user]
+        except (KeyError, TypeError):
+            key = check_id(user, "user")  # an int is its decimal string; NFC
+        try:
+            return self._user_index[key]
         except KeyError:
             raise UnknownUserError(f"{user!r} has no events in these interactions") from None
 
-    def history(self, user: str) -> dict[str, float]:
+    def history(self, user: str | int) -> dict[str, float]:
         """The person's items and confidences, as a dict."""
         r = self.user_index(user)
         a, b = self.matrix.indptr[r], self.matrix.indptr[r + 1]
@@ -576,8 +586,10 @@ class Interactions:
 
 
 def _ids(values: Sequence[str] | np.ndarray, name: str) -> np.ndarray:
-    # persona's one id rule: in NFC, so two spellings of one name are one id (and collide)
-    arr = np.asarray(check_ids([str(v) for v in values], name), dtype=object)
+    # persona's one id rule: ints as their decimal strings, strs in NFC, so two spellings
+    # of one id are one id (and collide)
+    listed = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    arr = np.asarray(check_ids(listed, name), dtype=object)
     if len(set(arr.tolist())) != len(arr):
         raise ValidationError(
             f"{name} ids must be unique (compared in Unicode NFC); merge the duplicates"
@@ -588,7 +600,25 @@ def _ids(values: Sequence[str] | np.ndarray, name: str) -> np.ndarray:
 def _id_list(values: Any, name: str) -> list[str]:
     if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
         raise ValidationError(f"{name} must be a list of ids, not {type(values).__name__}")
-    return [str(v) for v in values]
+    return check_ids(values.tolist() if isinstance(values, np.ndarray) else list(values), name)
+
+
+def _id_column(series: Any, name: str) -> np.ndarray:
+    """A pandas column of ids by persona's id rule (:data:`persona.schema.ID_RULE`): an
+    integer column becomes its decimal strings, a column of str (or str and int) is
+    checked id by id; float and bool columns are refused with the fix."""
+    kind = getattr(series.dtype, "kind", "O")
+    if kind == "b":
+        raise ValidationError(
+            f"column {name!r} holds bools, and a bool is never an id ({ID_RULE}); "
+            "use the column that names the person or item",
+            errors=[{"row": None, "field": name, "message": "bool ids", "input": None}],
+        )
+    if kind == "f":
+        check_id(series.iloc[0], name)  # raises: a float is not an id, with the fix
+    if kind in "iu":
+        return series.astype(str).to_numpy(dtype=object)
+    return np.asarray(check_ids(series.tolist(), name), dtype=object)
 
 
 def _as_time(value: Any) -> np.datetime64:

@@ -22,6 +22,7 @@ import numpy as np
 
 from persona._gc import no_gc_pauses
 from persona.errors import ValidationError
+from persona.schema import check_id
 from persona.explain._lazy import (
     Namer,
     Reasons,
@@ -560,6 +561,7 @@ def explain(
         raise ValidationError(f"n must be a positive integer, not {n!r}")
     summary = _check_detail(detail)
     j = model._item(item)
+    item, user = check_id(item, "item"), check_id(user, "user")  # ints as their strings
     ctx = _context(model)
     kind = _kind(model)
     row = model._row(user) if model.personalised else None

@@ -34,10 +34,14 @@ seconds): 0 to 1e9 holds every real one, and larger ones overflow the models' fl
 arithmetic (an ALS fit on one value of 1e12 gives NaN factors)."""
 
 FIX = {
-    "user": "give each event a non-empty string id for the person, e.g. 'u1', without "
-    "control characters",
-    "item": "give each event a non-empty string id for the item, e.g. 'sku-9', without "
-    "control characters",
+    "user": "give each event the person's id: a non-empty str without control characters, "
+    "e.g. 'u1', or an int, e.g. 170, which is the same id as '170'; never a float or a bool "
+    "(a pandas column of integer ids turns float when some are missing: drop those rows "
+    "and convert it with .astype('int64'), or read it as dtype 'Int64')",
+    "item": "give each event the item's id: a non-empty str without control characters, "
+    "e.g. 'sku-9', or an int, e.g. 170, which is the same id as '170'; never a float or a "
+    "bool (a pandas column of integer ids turns float when some are missing: drop those "
+    "rows and convert it with .astype('int64'), or read it as dtype 'Int64')",
     "feature": "use a feature defined with store.define_feature(...)",
     "value": "use a finite number from 0 to 1e9 (int or float), e.g. 1.0",
     "at": "use an ISO 8601 time with a time zone, e.g. '2026-11-01T10:00:00Z', or a "
@@ -52,8 +56,8 @@ At = AwareDatetime
 
 
 class _Fields(TypedDict):
-    user: list[Id]
-    item: list[Id]
+    user: list[Any]  # persona's id rule (check_ids) applies after pydantic: str or int
+    item: list[Any]
     feature: list[Annotated[str, Strict()]]
     value: list[Value]
 
@@ -191,6 +195,8 @@ def _columns_from_frame(df: Any, problems: list[dict[str, Any]]) -> dict[str, An
             else:
                 cols[name] = series  # timezone-aware: converted without Python objects
             continue
+        if name in ("user", "item") and getattr(series.dtype, "kind", "O") in "iu":
+            series = series.astype(str)  # integer ids are their decimal strings, in C
         values = series.tolist()
         if name != "value":
             values = [_MISSING if _is_null(v) else v for v in values]
