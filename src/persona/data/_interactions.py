@@ -20,13 +20,14 @@ Only ``numpy``/``scipy`` are imported here, so the store and the models can both
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
 from persona._columns import EventColumns
+from persona._times import check_unit, check_zone, pandas_times_us
 from persona.errors import UnknownUserError, ValidationError
 from persona.schema import ID_RULE, check_id, check_ids
 
@@ -179,6 +180,8 @@ class Interactions:
         now: datetime | np.datetime64 | None = None,
         lineage: Any = None,
         items: Sequence[str] | None = None,
+        at_unit: Literal["s", "ms", "us", "ns"] | None = None,
+        tz: str | tzinfo | None = None,
     ) -> Interactions:
         """Build from a pandas frame with one row per event.
 
@@ -197,7 +200,17 @@ class Interactions:
             Column with the event's value (quantity, play count, ...); 1 per event if ``None``.
         at
             Column with the event time; needed for ``half_life`` and time-based splits.
-            Naive times are taken as UTC.
+            Timezone-aware datetimes and ISO 8601 strings with an offset name their
+            instant. Numbers need ``at_unit``, naive times need ``tz``; a missing time is
+            refused (the message says how to drop those rows).
+        at_unit
+            What numeric times count since 1970-01-01 UTC: ``"s"`` (unix seconds, as in
+            MovieLens), ``"ms"``, ``"us"`` or ``"ns"``. Numbers without a unit are refused,
+            and the message names the unit their size suggests.
+        tz
+            The time zone that naive times (no offset) were written in, e.g. ``"UTC"`` or
+            ``"Europe/London"`` (a name, or a ``tzinfo``). Naive times without it are
+            refused; a wall time that a daylight-saving change skips or repeats is refused.
         feature, weights
             Column naming the event's feature and the weight of each feature; see
             :meth:`from_view` for the rules.
@@ -218,6 +231,13 @@ class Interactions:
         >>> X.history("u1")  # duplicate events are summed
         {'a': 3.0}
         """
+        unit = None if at_unit is None else check_unit(at_unit)
+        zone = None if tz is None else check_zone(tz)
+        if at is None and (unit is not None or zone is not None):
+            raise ValidationError(
+                f"{'at_unit' if unit is not None else 'tz'} says how to read event times, but "
+                "no time column is given; pass at=<the column of times>"
+            )
         missing = [c for c in (user, item, value, at, feature) if c is not None and c not in df]
         if missing:
             raise ValidationError(
@@ -247,16 +267,7 @@ class Interactions:
         vals = (
             np.ones(n) if value is None else np.asarray(df[value].to_numpy(), dtype=np.float64)
         )
-        times = None
-        if at is not None:
-            col = df[at]
-            try:
-                import pandas as pd
-
-                col = pd.to_datetime(col, utc=True).dt.tz_localize(None)
-            except (ImportError, ValueError, TypeError) as exc:
-                raise ValidationError(f"column {at!r} is not a time: {exc}") from exc
-            times = np.asarray(col.to_numpy(), dtype="datetime64[us]")
+        times = None if at is None else pandas_times_us(df[at], at, unit, zone)
         if feature is not None:
             f_codes, features = _factorize(df[feature].astype(str).to_numpy())
         else:
@@ -621,14 +632,20 @@ def _id_column(series: Any, name: str) -> np.ndarray:
     return np.asarray(check_ids(series.tolist(), name), dtype=object)
 
 
-def _as_time(value: Any) -> np.datetime64:
-    """A reference time as ``datetime64[us]`` in UTC (aware datetimes are converted)."""
+def _as_time(value: Any, name: str = "now") -> np.datetime64:
+    """A reference time as ``datetime64[us]`` in UTC (aware datetimes and ISO strings with
+    an offset are converted; naive ones are read in UTC, the zone of :attr:`at`)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            pass  # numpy's reading of dates such as '2026-01' is kept
     if isinstance(value, datetime) and value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     try:
         return np.datetime64(value, "us")
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"now must be a time, not {value!r} ({exc})") from None
+        raise ValidationError(f"{name} must be a time, not {value!r} ({exc})") from None
 
 
 def _row_scaled(m: sp.csr_matrix) -> sp.csr_matrix:
