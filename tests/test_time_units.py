@@ -204,7 +204,7 @@ def test_store_ingest_with_a_unit_refuses_text_times() -> None:
     store = _store()
     rows = [{"user": "u", "item": "a", "feature": "ratings", "at": 964982703},
             {"user": "u", "item": "b", "feature": "ratings", "at": "2026-01-01T00:00:00Z"}]
-    with pytest.raises(ValidationError, match="row 1.*at_unit"):
+    with pytest.raises(ValidationError, match=r"row 1.*at_unit"):
         store.ingest(rows, at_unit="s")
     with pytest.raises(ValidationError, match="'s', 'ms', 'us' or 'ns'"):
         store.ingest(rows, at_unit="seconds")

@@ -19,6 +19,7 @@ Only ``numpy``/``scipy`` are imported here, so the store and the models can both
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal
@@ -565,7 +566,8 @@ class Interactions:
                             preprocessing=self.preprocessing, ledger=self.ledger)
 
     def user_index(self, user: str | int) -> int:
-        """Row of ``user`` (a str, or an int standing for its decimal string); raises :class:`~persona.errors.UnknownUserError` if absent."""
+        """Row of ``user`` (a str, or an int standing for its decimal string); raises
+        :class:`~persona.errors.UnknownUserError` if absent."""
         if self._user_index is None:
             self._user_index = {u: k for k, u in enumerate(self.users)}
         try:
@@ -636,10 +638,8 @@ def _as_time(value: Any, name: str = "now") -> np.datetime64:
     """A reference time as ``datetime64[us]`` in UTC (aware datetimes and ISO strings with
     an offset are converted; naive ones are read in UTC, the zone of :attr:`at`)."""
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):  # else numpy's reading ('2026-01') is kept
             value = datetime.fromisoformat(value)
-        except ValueError:
-            pass  # numpy's reading of dates such as '2026-01' is kept
     if isinstance(value, datetime) and value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     try:

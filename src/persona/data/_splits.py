@@ -39,8 +39,9 @@ def leave_k_out(
 
     People with ``k`` items or fewer stay entirely in training (they have nothing left to
     learn from otherwise); when that is everyone, the test side would be empty and a
-    :class:`~persona.errors.ValidationError` says so. ``by="time"`` holds out each person's ``k`` latest items (needs
-    event times); ``by="random"`` picks them at random with ``random_state``.
+    :class:`~persona.errors.ValidationError` says so. ``by="time"`` holds out each
+    person's ``k`` latest items (needs event times); ``by="random"`` picks them at random
+    with ``random_state``.
 
     Returns
     -------

@@ -22,7 +22,6 @@ import numpy as np
 
 from persona._gc import no_gc_pauses
 from persona.errors import ValidationError
-from persona.schema import check_id
 from persona.explain._lazy import (
     Namer,
     Reasons,
@@ -49,6 +48,7 @@ from persona.explain._model import (
     text_key,
 )
 from persona.explain._text import choose, extra_sentences, render, templates
+from persona.schema import check_id
 
 if TYPE_CHECKING:
     from persona.models import RecommendationArrays, Recommender

@@ -76,8 +76,9 @@ def check_id(value: Any, field: str = "id") -> str:
     Raises
     ------
     persona.errors.ValidationError
-        If ``value`` is neither a str nor an int (a bool and a float are refused), is blank, is longer than 512 characters, or holds a
-        control character or a lone surrogate. The message names the rule and the field.
+        If ``value`` is neither a str nor an int (a bool and a float are refused), is
+        blank, is longer than 512 characters, or holds a control character or a lone
+        surrogate. The message names the rule and the field.
 
     Examples
     --------
