@@ -35,11 +35,11 @@ seconds): 0 to 1e9 holds every real one, and larger ones overflow the models' fl
 arithmetic (an ALS fit on one value of 1e12 gives NaN factors)."""
 
 FIX = {
-    "user": "give each event the person's id: a non-empty str without control characters, "
+    "user": "give each event the person's id: a non-empty string without control characters, "
     "e.g. 'u1', or an int, e.g. 170, which is the same id as '170'; never a float or a bool "
     "(a pandas column of integer ids turns float when some are missing: drop those rows "
     "and convert it with .astype('int64'), or read it as dtype 'Int64')",
-    "item": "give each event the item's id: a non-empty str without control characters, "
+    "item": "give each event the item's id: a non-empty string without control characters, "
     "e.g. 'sku-9', or an int, e.g. 170, which is the same id as '170'; never a float or a "
     "bool (a pandas column of integer ids turns float when some are missing: drop those "
     "rows and convert it with .astype('int64'), or read it as dtype 'Int64')",
