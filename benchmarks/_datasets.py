@@ -34,7 +34,8 @@ def online_retail() -> Interactions:
     df = df[df["CustomerID"].notna() & (df["Quantity"] > 0)]
     df = df[~df["InvoiceNo"].str.startswith("C")]
     return Interactions.from_pandas(
-        df, user="CustomerID", item="StockCode", at="InvoiceDate", scaling="log"
+        df, user="CustomerID", item="StockCode", at="InvoiceDate", tz="Europe/London",
+        scaling="log",
     )
 
 

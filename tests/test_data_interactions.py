@@ -110,7 +110,7 @@ def test_from_pandas_sums_duplicates_and_keeps_latest_time() -> None:
         "qty": [1.0, 2.0, 4.0, 1.0],
         "when": ["2026-01-02", "2026-01-01", "2026-01-03", "2026-01-04"],
     })
-    X = Interactions.from_pandas(df, value="qty", at="when")
+    X = Interactions.from_pandas(df, value="qty", at="when", tz="UTC")
     assert X.shape == (2, 3)
     assert X.history("u1") == {"a": 3.0, "c": 1.0}
     assert X.at is not None

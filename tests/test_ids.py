@@ -49,7 +49,8 @@ def test_nfc_and_nfd_are_two_spellings() -> None:
         ("   ", "empty or blank"),
         ("x" * 513, "longer than 512"),
         (b"ana", "not a str"),
-        (3, "not a str"),
+        (3.0, "a float"),  # issue 22: an int is an id (its decimal string), a float not
+        (True, "a bool"),
         (None, "not a str"),
         (["ana"], "not a str"),
     ],

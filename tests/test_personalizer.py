@@ -228,7 +228,7 @@ def test_concurrent_recommend_while_fit_swaps_the_model(p: persona.Personalizer)
 
 def test_bad_requests_raise_clear_errors_and_change_nothing(p: persona.Personalizer) -> None:
     before = fingerprint(p.store)
-    for user in ("", "  ", None, 42):
+    for user in ("", "  ", None, 4.2, True):  # 42 is an id since issue 22
         with pytest.raises(persona.ValidationError, match="user"):
             p.recommend(user)  # type: ignore[arg-type]
     for n in (0, -1, 10_001, 2.5, True):

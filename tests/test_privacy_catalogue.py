@@ -116,7 +116,7 @@ def test_from_view_puts_the_catalogue_first_and_keeps_undeclared_items_for_non_p
 def test_on_catalogue_keeps_each_pair_and_its_time() -> None:
     df = pd.DataFrame({"user": ["a", "a", "b"], "item": ["z", "y", "z"], "value": [1.0, 2, 3],
                        "at": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03"])})
-    X = Interactions.from_pandas(df, value="value", at="at")
+    X = Interactions.from_pandas(df, value="value", at="at", tz="UTC")
     X.catalogue = np.array(["y", "z"], dtype=object)
     Y = X.on_catalogue()
     assert Y.items.tolist() == ["y", "z"]

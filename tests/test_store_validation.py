@@ -40,7 +40,8 @@ CASES = {
     "time as a number": (0, {"at": 1761991200}, "at", "ISO 8601"),
     "empty user": (1, {"user": ""}, "user", "non-empty"),
     "blank item": (1, {"item": "   "}, "item", "non-empty"),
-    "user not a string": (2, {"user": 17850}, "user", "string"),
+    # issue 22: an int is an id (17850 is '17850'); a float from a column with gaps is not
+    "user not a string": (2, {"user": 17850.0}, "user", "Int64"),
     "value is a string": (0, {"value": "2.0"}, "value", "number"),
     "value is a bool": (0, {"value": True}, "value", "number"),
     "future time": (1, {"at": "2027-01-01T00:00:00Z"}, "at", "future"),

@@ -188,11 +188,8 @@ def _convert(row: dict[str, Any], mapping: dict[str, str], feature: str | None,
     if isinstance(value, str):
         with contextlib.suppress(ValueError):  # else left as text: validation names the row
             event["value"] = float(value)
-    user = event.get("user")
-    if isinstance(user, float) and user.is_integer():
-        event["user"] = str(int(user))
-    elif isinstance(user, int):
-        event["user"] = str(user)
+    # ids go to store.ingest as read: it applies persona's one id rule (an int is its
+    # decimal string; a float such as 170.0 is refused with the fix)
     at = event.get("at")
     if tz is not None and isinstance(at, str):
         try:

@@ -19,8 +19,9 @@ Only ``numpy``/``scipy`` are imported here, so the store and the models can both
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 import numpy as np
@@ -28,8 +29,9 @@ import scipy.sparse as sp
 
 from persona import _frames
 from persona._columns import EventColumns
+from persona._times import check_unit, check_zone, pandas_times_us
 from persona.errors import UnknownUserError, ValidationError
-from persona.schema import check_ids
+from persona.schema import ID_RULE, check_id, check_ids
 
 __all__ = ["Interactions", "Scaling"]
 
@@ -49,7 +51,8 @@ class Interactions:
     matrix
         ``(n_users, n_items)`` sparse matrix of non-negative, finite confidences.
     users, items
-        The string ids of the rows and columns, unique.
+        The ids of the rows and columns, unique, by persona's id rule
+        (:data:`persona.schema.ID_RULE`): ints are kept as their decimal strings.
     at
         Optional latest event time per stored entry (``datetime64[us]``, aligned with
         ``matrix.data`` after canonicalisation); needed by :func:`persona.data.time_split`.
@@ -179,6 +182,8 @@ class Interactions:
         now: datetime | np.datetime64 | None = None,
         lineage: Any = None,
         items: Sequence[str] | None = None,
+        at_unit: Literal["s", "ms", "us", "ns"] | None = None,
+        tz: str | tzinfo | None = None,
     ) -> Interactions:
         """Build from a pandas frame with one row per event.
 
@@ -187,15 +192,30 @@ class Interactions:
         df
             The events.
         user, item
-            Columns with the person and item ids (converted to ``str``). The people (rows)
-            and items (columns) are in order of first appearance; for a ``category``
-            column, its categories in their order, unused ones too (people or items
-            without events), as :meth:`to_pandas` writes them.
+            Columns with the person and item ids, by persona's id rule
+            (:data:`persona.schema.ID_RULE`): str, or int (a numpy or nullable ``Int64``
+            integer column), kept as its decimal string (``170`` becomes ``"170"``, so
+            ``recommend(170)`` and ``recommend("170")`` both find that person). Float and
+            bool columns are refused: a column of integer ids turns float when some are
+            missing; drop those rows and convert it (``.astype("int64")``), or read it as
+            ``"Int64"``. The people (rows) and items (columns) are in order of first
+            appearance; for a ``category`` column, its categories in their order, unused
+            ones too (people or items without events), as :meth:`to_pandas` writes them.
         value
             Column with the event's value (quantity, play count, ...); 1 per event if ``None``.
         at
             Column with the event time; needed for ``half_life`` and time-based splits.
-            Naive times are taken as UTC.
+            Timezone-aware datetimes and ISO 8601 strings with an offset name their
+            instant. Numbers need ``at_unit``, naive times need ``tz``; a missing time is
+            refused (the message says how to drop those rows).
+        at_unit
+            What numeric times count since 1970-01-01 UTC: ``"s"`` (unix seconds, as in
+            MovieLens), ``"ms"``, ``"us"`` or ``"ns"``. Numbers without a unit are refused,
+            and the message names the unit their size suggests.
+        tz
+            The time zone that naive times (no offset) were written in, e.g. ``"UTC"`` or
+            ``"Europe/London"`` (a name, or a ``tzinfo``). Naive times without it are
+            refused; a wall time that a daylight-saving change skips or repeats is refused.
         feature, weights
             Column naming the event's feature and the weight of each feature; see
             :meth:`from_view` for the rules.
@@ -216,6 +236,13 @@ class Interactions:
         >>> X.history("u1")  # duplicate events are summed
         {'a': 3.0}
         """
+        unit = None if at_unit is None else check_unit(at_unit)
+        zone = None if tz is None else check_zone(tz)
+        if at is None and (unit is not None or zone is not None):
+            raise ValidationError(
+                f"{'at_unit' if unit is not None else 'tz'} says how to read event times, but "
+                "no time column is given; pass at=<the column of times>"
+            )
         missing = [c for c in (user, item, value, at, feature) if c is not None and c not in df]
         if missing:
             raise ValidationError(
@@ -226,8 +253,8 @@ class Interactions:
                 "some events have no person or item id (e.g. guest checkouts); "
                 "drop those rows first, e.g. df.dropna(subset=[user, item])"
             )
-        u_codes, users = _id_codes(df[user])
-        i_codes, seen = _id_codes(df[item])
+        u_codes, users = _id_codes(df[user], user)
+        i_codes, seen = _id_codes(df[item], item)
         catalogue = None
         if items is not None:
             catalogue = _ids(_id_list(items, "items"), "items")
@@ -246,16 +273,7 @@ class Interactions:
         vals = (
             np.ones(n) if value is None else np.asarray(df[value].to_numpy(), dtype=np.float64)
         )
-        times = None
-        if at is not None:
-            col = df[at]
-            try:
-                import pandas as pd
-
-                col = pd.to_datetime(col, utc=True).dt.tz_localize(None)
-            except (ImportError, ValueError, TypeError) as exc:
-                raise ValidationError(f"column {at!r} is not a time: {exc}") from exc
-            times = np.asarray(col.to_numpy(), dtype="datetime64[us]")
+        times = None if at is None else pandas_times_us(df[at], at, unit, zone)
         if feature is not None:
             f_codes, features = _factorize(df[feature].astype(str).to_numpy())
         else:
@@ -552,16 +570,21 @@ class Interactions:
                             features=self.features, catalogue=self.catalogue,
                             preprocessing=self.preprocessing, ledger=self.ledger)
 
-    def user_index(self, user: str) -> int:
-        """Row of ``user``; raises :class:`~persona.errors.UnknownUserError` if absent."""
+    def user_index(self, user: str | int) -> int:
+        """Row of ``user`` (a str, or an int standing for its decimal string); raises
+        :class:`~persona.errors.UnknownUserError` if absent."""
         if self._user_index is None:
             self._user_index = {u: k for k, u in enumerate(self.users)}
         try:
             return self._user_index[user]
+        except (KeyError, TypeError):
+            key = check_id(user, "user")  # an int is its decimal string; NFC
+        try:
+            return self._user_index[key]
         except KeyError:
             raise UnknownUserError(f"{user!r} has no events in these interactions") from None
 
-    def history(self, user: str) -> dict[str, float]:
+    def history(self, user: str | int) -> dict[str, float]:
         """The person's items and confidences, as a dict."""
         r = self.user_index(user)
         a, b = self.matrix.indptr[r], self.matrix.indptr[r + 1]
@@ -637,8 +660,10 @@ class Interactions:
 
 
 def _ids(values: Sequence[str] | np.ndarray, name: str) -> np.ndarray:
-    # persona's one id rule: in NFC, so two spellings of one name are one id (and collide)
-    arr = np.asarray(check_ids([str(v) for v in values], name), dtype=object)
+    # persona's one id rule: ints as their decimal strings, strs in NFC, so two spellings
+    # of one id are one id (and collide)
+    listed = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    arr = np.asarray(check_ids(listed, name), dtype=object)
     if len(set(arr.tolist())) != len(arr):
         raise ValidationError(
             f"{name} ids must be unique (compared in Unicode NFC); merge the duplicates"
@@ -649,17 +674,39 @@ def _ids(values: Sequence[str] | np.ndarray, name: str) -> np.ndarray:
 def _id_list(values: Any, name: str) -> list[str]:
     if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
         raise ValidationError(f"{name} must be a list of ids, not {type(values).__name__}")
-    return [str(v) for v in values]
+    return check_ids(values.tolist() if isinstance(values, np.ndarray) else list(values), name)
 
 
-def _as_time(value: Any) -> np.datetime64:
-    """A reference time as ``datetime64[us]`` in UTC (aware datetimes are converted)."""
+def _id_column(series: Any, name: str) -> np.ndarray:
+    """A pandas column of ids by persona's id rule (:data:`persona.schema.ID_RULE`): an
+    integer column becomes its decimal strings, a column of str (or str and int) is
+    checked id by id; float and bool columns are refused with the fix."""
+    kind = getattr(series.dtype, "kind", "O")
+    if kind == "b":
+        raise ValidationError(
+            f"column {name!r} holds bools, and a bool is never an id ({ID_RULE}); "
+            "use the column that names the person or item",
+            errors=[{"row": None, "field": name, "message": "bool ids", "input": None}],
+        )
+    if kind == "f" and len(series):
+        check_id(series.iloc[0], name)  # raises: a float is not an id, with the fix
+    if kind in "iu":
+        return series.astype(str).to_numpy(dtype=object)
+    return np.asarray(check_ids(series.tolist(), name), dtype=object)
+
+
+def _as_time(value: Any, name: str = "now") -> np.datetime64:
+    """A reference time as ``datetime64[us]`` in UTC (aware datetimes and ISO strings with
+    an offset are converted; naive ones are read in UTC, the zone of :attr:`at`)."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):  # else numpy's reading ('2026-01') is kept
+            value = datetime.fromisoformat(value)
     if isinstance(value, datetime) and value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     try:
         return np.datetime64(value, "us")
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"now must be a time, not {value!r} ({exc})") from None
+        raise ValidationError(f"{name} must be a time, not {value!r} ({exc})") from None
 
 
 def _row_scaled(m: sp.csr_matrix) -> sp.csr_matrix:
@@ -674,14 +721,15 @@ def _row_scaled(m: sp.csr_matrix) -> sp.csr_matrix:
     return m
 
 
-def _id_codes(column: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and ids (as ``str``) of a frame's id column: a categorical column's categories,
-    in their order and unused ones too (people or items without events, as
-    :meth:`Interactions.to_pandas` writes them), else the ids in order of first appearance."""
+def _id_codes(column: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and ids of a frame's id column, by the id rule (:func:`_id_column`): a
+    categorical column's categories, in their order and unused ones too (people or items
+    without events, as :meth:`Interactions.to_pandas` writes them), else the ids in order
+    of first appearance."""
     if getattr(column.dtype, "name", None) == "category":
         codes = np.asarray(column.cat.codes.to_numpy(), dtype=np.int64)
-        return codes, np.asarray([str(c) for c in column.cat.categories], dtype=object)
-    return _factorize(column.astype(str).to_numpy())
+        return codes, _id_column(column.cat.categories.to_series(), name)
+    return _factorize(_id_column(column, name))
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from persona.data._interactions import Interactions
+from persona.data._interactions import Interactions, _as_time
 from persona.errors import ValidationError
 
 __all__ = ["leave_k_out", "time_split"]
@@ -38,8 +38,10 @@ def leave_k_out(
     """Hold out ``k`` items of every person who has more than ``k``.
 
     People with ``k`` items or fewer stay entirely in training (they have nothing left to
-    learn from otherwise). ``by="time"`` holds out each person's ``k`` latest items (needs
-    event times); ``by="random"`` picks them at random with ``random_state``.
+    learn from otherwise); when that is everyone, the test side would be empty and a
+    :class:`~persona.errors.ValidationError` says so. ``by="time"`` holds out each
+    person's ``k`` latest items (needs event times); ``by="random"`` picks them at random
+    with ``random_state``.
 
     Returns
     -------
@@ -54,8 +56,8 @@ def leave_k_out(
     >>> train.nnz, test.nnz
     (6, 2)
     """
-    if k < 1:
-        raise ValidationError("k must be at least 1")
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValidationError(f"k must be an int of at least 1, not {k!r}")
     m = X.matrix
     n = m.nnz
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
@@ -72,6 +74,12 @@ def leave_k_out(
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n) - m.indptr[rows[order]]
     test_mask = (pos >= lengths[rows] - k) & (lengths[rows] > k)
+    if not test_mask.any():
+        raise ValidationError(
+            f"leave_k_out(k={k}) holds out nothing: nobody has more than {k} item(s) (the "
+            f"most anyone has is {int(lengths.max()) if lengths.size else 0}), so the test "
+            "side would be empty; use a smaller k or more data"
+        )
     return _split(X, test_mask)
 
 
@@ -80,18 +88,39 @@ def time_split(
 ) -> tuple[Interactions, Interactions]:
     """Everything before ``at`` trains, everything at or after it tests.
 
-    A person–item pair is placed by its latest event time.
+    A person–item pair is placed by its latest event time. ``at`` is an instant: an aware
+    datetime or an ISO string with an offset is converted to UTC; a naive one is read in
+    UTC, the zone in which :attr:`Interactions.at` keeps times. A cut that leaves either
+    side empty raises :class:`~persona.errors.ValidationError` naming the span of the
+    event times.
 
     Examples
     --------
     >>> import pandas as pd
     >>> df = pd.DataFrame({"user": ["u", "u"], "item": ["a", "b"],
     ...                    "at": ["2026-01-01", "2026-02-01"]})
-    >>> train, test = time_split(Interactions.from_pandas(df, at="at"), "2026-01-15")
+    >>> train, test = time_split(Interactions.from_pandas(df, at="at", tz="UTC"), "2026-01-15")
     >>> train.history("u"), test.history("u")
     ({'a': 1.0}, {'b': 1.0})
     """
     if X.at is None:
         raise ValidationError("time_split needs event times; build the interactions with 'at'")
-    cut = np.datetime64(at, "us")
-    return _split(X, X.at >= cut)
+    cut = _as_time(at, "at")
+    if not X.nnz:
+        raise ValidationError("time_split has nothing to split: the interactions are empty")
+    test_mask = X.at >= cut
+    first, last = X.at.min(), X.at.max()
+    span = (f"the events run from {first} to {last} (UTC); choose a cut after the first and "
+            "at or before the last")
+    if not test_mask.any():
+        raise ValidationError(
+            f"time_split at {cut} leaves the test side empty: no event is at or after it; "
+            f"{span}. (Times that all fall in January 1970 were numbers read in the wrong "
+            "unit: build the interactions with at_unit=...)"
+        )
+    if test_mask.all():
+        raise ValidationError(
+            f"time_split at {cut} leaves the training side empty: every event is at or "
+            f"after it; {span}"
+        )
+    return _split(X, test_mask)

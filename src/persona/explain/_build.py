@@ -48,6 +48,7 @@ from persona.explain._model import (
     text_key,
 )
 from persona.explain._text import choose, extra_sentences, render, templates
+from persona.schema import check_id
 
 if TYPE_CHECKING:
     from persona.models import RecommendationArrays, Recommender
@@ -563,6 +564,7 @@ def explain(
         raise ValidationError(f"n must be a positive integer, not {n!r}")
     summary = _check_detail(detail)
     j = model._item(item)
+    item, user = check_id(item, "item"), check_id(user, "user")  # ints as their strings
     ctx = _context(model)
     kind = _kind(model)
     row = model._row(user) if model.personalised else None

@@ -352,7 +352,7 @@ class Recommender:
 
     def recommend(
         self,
-        user: str,
+        user: str | int,
         n: int = 10,
         *,
         exclude_seen: bool | None = None,
@@ -400,6 +400,8 @@ class Recommender:
         self._check_fitted()
         if self.personalised or exclude_seen:
             rows = np.array([self._row(user)], dtype=np.int64)
+            if type(user) is not str:
+                user = check_id(user, "user")  # an int stands for its decimal string
         else:
             user = check_id(user, "user")
             rows = np.zeros(1, dtype=np.int64)
@@ -456,7 +458,7 @@ class Recommender:
 
     def explain(
         self,
-        user: str,
+        user: str | int,
         item: str,
         *,
         counterfactual: bool = False,
@@ -649,7 +651,7 @@ class Recommender:
         if flat.size:
             S.reshape(-1)[flat] = -np.inf
 
-    def score(self, user: str, items: Sequence[str]) -> np.ndarray:
+    def score(self, user: str | int, items: Sequence[str]) -> np.ndarray:
         """The served scores of ``items`` for ``user`` (as :meth:`recommend` reports them)."""
         self._check_fitted()
         rows = np.array([self._row(user) if self.personalised else 0], dtype=np.int64)
@@ -734,7 +736,7 @@ class Recommender:
 
     def fold_in(
         self,
-        user: str,
+        user: str | int,
         history: History | Interactions,
         *,
         unknown_items: str = "raise",
@@ -790,7 +792,7 @@ class Recommender:
         self._after_fold_in(row)
         return self
 
-    def forget(self, user: str) -> Self:
+    def forget(self, user: str | int) -> Self:
         """Remove a person: their history, their vector and their id leave the model.
 
         What else changes is model specific and documented on each model (ALS re-solves
@@ -861,7 +863,10 @@ def _user_list(users: Any) -> list[str]:
             f"users must be a list of people's ids, not a {type(users).__name__}; for one "
             "person use recommend(user), or pass [user]"
         )
-    return list(users)
+    out = list(users)
+    if not all(type(u) is str for u in out):
+        out = check_ids(out, "users")  # ints stand for their decimal strings
+    return out
 
 
 _FIELDS_SET = frozenset({"item", "score", "rank"})  # as if built from those three

@@ -1,6 +1,14 @@
-"""The one rule for ids of people and items, applied at every edge of persona.
+"""The one rule for ids of people and items, applied at every edge of persona (the store,
+the interactions, the models, the files and the command line).
 
-An id is a ``str`` that is not blank, at most :data:`MAX_ID_LENGTH` characters long, holds
+An id is a ``str`` or an ``int``. An int (Python's, or any numpy integer) is the same id
+as its decimal string: ``170``, ``numpy.int64(170)`` and ``"170"`` are one person, kept,
+stored and returned as ``"170"``, so a model fitted on a pandas column of integers answers
+``recommend(170)`` and a store holds one person under one id however the id was typed.
+A ``bool`` is never an id (``True`` is not person 1) and a ``float`` is refused (``170.0``
+is most often an integer column that pandas turned into floats because of missing values).
+
+The id as a str is not blank, at most :data:`MAX_ID_LENGTH` characters long, holds
 no control character (Unicode category ``Cc``: ``"\\x00"``, ``"\\n"``, ``"\\x7f"``, ...) and
 no lone surrogate (which no file or database can store as UTF-8), and is compared in Unicode
 normal form NFC: ``"José"`` typed with a combining accent (NFD) and with the precomposed
@@ -14,6 +22,7 @@ storage unchanged, so they never make two ids into one.
 
 from __future__ import annotations
 
+import numbers
 import re
 import unicodedata
 from typing import Any
@@ -24,8 +33,15 @@ __all__ = ["ID_RULE", "MAX_ID_LENGTH", "check_id", "check_ids"]
 
 MAX_ID_LENGTH = 512
 ID_RULE = (
-    "an id is a non-blank str of at most 512 characters without control characters or "
-    "lone surrogates, compared in Unicode NFC"
+    "an id is a str or an int (never a bool or a float); an int is the same id as its "
+    "decimal string (170 is '170'); the str is non-blank, at most 512 characters, without "
+    "control characters or lone surrogates, compared in Unicode NFC"
+)
+_FLOAT_FIX = (
+    "Give integer ids as int, not float: a pandas column of integer ids turns float "
+    "(170 becomes 170.0) when some are missing; drop or fill the missing ones and convert, "
+    "e.g. df.dropna(subset=[col]).astype({col: 'int64'}), or read it as the nullable "
+    "'Int64' dtype (pd.read_csv(..., dtype={col: 'Int64'}))"
 )
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # exactly Unicode category Cc
 
@@ -47,7 +63,8 @@ def check_id(value: Any, field: str = "id") -> str:
     Parameters
     ----------
     value
-        The id as given.
+        The id as given: a str, or an int (Python or numpy), which becomes its decimal
+        string.
     field
         The name of the parameter, for the error message (``"user"``, ``"item"``, ...).
 
@@ -59,8 +76,9 @@ def check_id(value: Any, field: str = "id") -> str:
     Raises
     ------
     persona.errors.ValidationError
-        If ``value`` is not a str, is blank, is longer than 512 characters, or holds a
-        control character or a lone surrogate. The message names the rule and the field.
+        If ``value`` is neither a str nor an int (a bool and a float are refused), is
+        blank, is longer than 512 characters, or holds a control character or a lone
+        surrogate. The message names the rule and the field.
 
     Examples
     --------
@@ -68,6 +86,8 @@ def check_id(value: Any, field: str = "id") -> str:
     'ana'
     >>> check_id("Jose\\u0301", "user") == "Jos\\u00e9"  # NFD in, NFC out
     True
+    >>> check_id(170, "user")  # an int is its decimal string
+    '170'
     >>> try:
     ...     check_id("ana\\x00", "user")
     ... except ValidationError as exc:
@@ -79,8 +99,7 @@ def check_id(value: Any, field: str = "id") -> str:
             and 0 < len(value) <= MAX_ID_LENGTH and not value.isspace()):
         return value
     if not isinstance(value, str):
-        raise _refuse(value, field, f"it is a {type(value).__name__}, not a str",
-                      "Pass the id as a string, e.g. 'u1'")
+        return _from_number(value, field)
     value = str(value)  # a str subclass becomes a plain str
     try:
         value.encode("utf-8")
@@ -99,9 +118,28 @@ def check_id(value: Any, field: str = "id") -> str:
     return value
 
 
+def _from_number(value: Any, field: str) -> str:
+    """An int (not a bool) as its decimal string; anything else refused with its fix."""
+    if type(value).__name__ in ("bool", "bool_"):  # Python's and numpy's (not imported)
+        raise _refuse(value, field, "it is a bool, and a bool is never an id",
+                      "Give the id as a str or an int, e.g. 'u1' or 170")
+    if isinstance(value, numbers.Integral):  # int and numpy's integers
+        return check_id(str(int(value)), field)
+    if isinstance(value, numbers.Real):  # float and numpy's floats
+        return _raise_float(value, field)
+    raise _refuse(value, field, f"it is a {type(value).__name__}, not a str or an int",
+                  "Give the id as a str or an int, e.g. 'u1' or 170")
+
+
+def _raise_float(value: Any, field: str) -> str:
+    raise _refuse(value, field, f"it is a float ({value!r}), not a str or an int",
+                  _FLOAT_FIX.replace("col", repr(field)))
+
+
 def check_ids(values: list[Any], field: str) -> list[str]:
     """:func:`check_id` of each of ``values`` (a list): the same list when every id is
-    printable ASCII (checked in one pass), else a new list of the NFC ids.
+    printable ASCII (checked in one pass), else a new list of the NFC ids (ints as their
+    decimal strings).
 
     Examples
     --------
@@ -116,10 +154,13 @@ def check_ids(values: list[Any], field: str) -> list[str]:
             and min(map(len, values)) > 0 and max(map(len, values)) <= MAX_ID_LENGTH
             and (" " not in joined or not any(map(str.isspace, values)))):
         return values
-    seen: dict[str, str] = {}
+    if joined is None and values and set(map(type, values)) <= {str, int}:
+        # ints (as pandas' tolist() gives them) and strs: the ints' strings, then the rule
+        return check_ids([v if type(v) is str else str(v) for v in values], field)
+    seen: dict[Any, str] = {}
     out = []
     for v in values:
-        c = seen.get(v) if isinstance(v, str) else None
+        c = seen.get(v) if type(v) is str else None
         if c is None:
             c = check_id(v, field)
             seen[v] = c

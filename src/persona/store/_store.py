@@ -17,7 +17,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,6 +26,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from persona._columns import EventColumns
 from persona._gc import no_gc_pauses
+from persona._times import check_unit, check_zone
 from persona.errors import (
     AuditError,
     StoreError,
@@ -943,6 +944,8 @@ class Store:
         events: Any,
         *,
         on_invalid: Literal["raise", "skip"] = "raise",
+        at_unit: Literal["s", "ms", "us", "ns"] | None = None,
+        tz: str | tzinfo | None = None,
     ) -> IngestReport:
         """Validate and store a batch of events, all or nothing.
 
@@ -950,6 +953,17 @@ class Store:
         ``feature``, ``at`` (ISO 8601 with a time zone, or an aware datetime), optional
         ``value`` (default 1.0) and optional ``id`` (an event id; without one, the event's
         content is its id). Re-sending an event changes nothing.
+
+        ``user`` and ``item`` follow persona's id rule (:data:`persona.schema.ID_RULE`): a
+        str, or an int (a numpy or pandas integer column too), which is the same id as its
+        decimal string (``170`` is stored, consented and erased as ``"170"``); a bool or a
+        float (``170.0``, from an integer column with missing values) is refused.
+
+        Numeric times need ``at_unit``: what they count since 1970-01-01 UTC (``"s"`` for
+        unix seconds, ``"ms"``, ``"us"`` or ``"ns"``); without it they are refused and the
+        message names the unit their size suggests. Naive times (no offset) need ``tz``,
+        the zone they were written in (``"UTC"``, ``"Europe/London"``); a wall time that a
+        daylight-saving change skips or repeats there is refused.
 
         With ``on_invalid="raise"`` (default) any bad row rejects the whole batch with a
         :class:`~persona.ValidationError` naming each row and field, and the store is left
@@ -961,6 +975,8 @@ class Store:
                 f"on_invalid must be 'raise' or 'skip', not {on_invalid!r}",
                 errors=[{"row": None, "field": "on_invalid", "message": "invalid"}],
             )
+        unit = None if at_unit is None else check_unit(at_unit)
+        zone = None if tz is None else check_zone(tz)
         with self._lock, no_gc_pauses():  # a batch builds ~10 objects per row, no cycles
             self._refresh()
             now_us = _to_us(self._now())
@@ -971,7 +987,8 @@ class Store:
                 if spec.max_value is not None
             }
             batch, problems = validate_batch(
-                events, now_us=now_us, features=codes, max_values=bounds
+                events, now_us=now_us, features=codes, max_values=bounds,
+                at_unit=unit, tz=zone,
             )
             if problems and on_invalid == "raise":
                 raise_for(problems, batch.n)

@@ -12,7 +12,7 @@ import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from operator import itemgetter
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ from pydantic import AwareDatetime, Field, Strict, StringConstraints, TypeAdapte
 from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import TypedDict
 
+from persona._times import numbers_error, numbers_to_us, zone_problem
 from persona.errors import ValidationError
 from persona.schema import check_id, check_ids
 
@@ -34,14 +35,20 @@ seconds): 0 to 1e9 holds every real one, and larger ones overflow the models' fl
 arithmetic (an ALS fit on one value of 1e12 gives NaN factors)."""
 
 FIX = {
-    "user": "give each event a non-empty string id for the person, e.g. 'u1', without "
-    "control characters",
-    "item": "give each event a non-empty string id for the item, e.g. 'sku-9', without "
-    "control characters",
+    "user": "give each event the person's id: a non-empty string without control characters, "
+    "e.g. 'u1', or an int, e.g. 170, which is the same id as '170'; never a float or a bool "
+    "(a pandas column of integer ids turns float when some are missing: drop those rows "
+    "and convert it with .astype('int64'), or read it as dtype 'Int64')",
+    "item": "give each event the item's id: a non-empty string without control characters, "
+    "e.g. 'sku-9', or an int, e.g. 170, which is the same id as '170'; never a float or a "
+    "bool (a pandas column of integer ids turns float when some are missing: drop those "
+    "rows and convert it with .astype('int64'), or read it as dtype 'Int64')",
     "feature": "use a feature defined with store.define_feature(...)",
     "value": "use a finite number from 0 to 1e9 (int or float), e.g. 1.0",
     "at": "use an ISO 8601 time with a time zone, e.g. '2026-11-01T10:00:00Z', or a "
-    "timezone-aware datetime",
+    "timezone-aware datetime; numbers need ingest(..., at_unit='s'), 'ms', 'us' or 'ns' "
+    "(what they count since 1970-01-01 UTC); times without a zone need ingest(..., "
+    "tz='UTC'), or the zone they were written in, e.g. tz='Europe/London'",
     "id": "use a non-empty string event id, or leave it out",
 }
 
@@ -52,8 +59,8 @@ At = AwareDatetime
 
 
 class _Fields(TypedDict):
-    user: list[Id]
-    item: list[Id]
+    user: list[Any]  # persona's id rule (check_ids) applies after pydantic: str or int
+    item: list[Any]
     feature: list[Annotated[str, Strict()]]
     value: list[Value]
 
@@ -157,7 +164,8 @@ def _columns_from_records(
     return cols
 
 
-def _columns_from_frame(df: Any, problems: list[dict[str, Any]]) -> dict[str, Any]:
+def _columns_from_frame(df: Any, problems: list[dict[str, Any]],
+                        tz: tzinfo | None = None) -> dict[str, Any]:
     names = [str(c) for c in df.columns]
     twice = sorted({c for c in names if names.count(c) > 1})
     if twice:
@@ -185,17 +193,84 @@ def _columns_from_frame(df: Any, problems: list[dict[str, Any]]) -> dict[str, An
         series = df[name]
         dtype = str(series.dtype)
         if name == "at" and dtype.startswith("datetime64["):
-            if "UTC" not in dtype and "," not in dtype:
+            if "UTC" not in dtype and "," not in dtype and tz is not None:
+                try:
+                    series = series.dt.tz_localize(tz, ambiguous="raise",
+                                                   nonexistent="raise")
+                except (ValueError, TypeError) as exc:  # a wall time a DST change skips
+                    raise ValidationError(
+                        f"some naive times name no single instant in {tz} ({exc}); give "
+                        "them with an offset, or convert them yourself (pandas: "
+                        ".dt.tz_localize(tz, ambiguous=..., nonexistent=...)); nothing was "
+                        "stored.", errors=[_problem(None, "at", "ambiguous time")],
+                    ) from None
+                cols[name] = series
+            elif "UTC" not in dtype and "," not in dtype:
                 problems.extend(_problem(i, "at", "time has no time zone") for i in range(n))
                 cols[name] = [_MISSING] * n
             else:
                 cols[name] = series  # timezone-aware: converted without Python objects
             continue
+        if name in ("user", "item") and getattr(series.dtype, "kind", "O") in "iu":
+            series = series.astype(str)  # integer ids are their decimal strings, in C
         values = series.tolist()
         if name != "value":
             values = [_MISSING if _is_null(v) else v for v in values]
         cols[name] = values
     return cols
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
+        v, bool | np.bool_)
+
+
+def _numbers_us(values: list[Any], unit: str, bad: np.ndarray,
+                problems: list[dict[str, Any]]) -> np.ndarray:
+    """Numeric times counting ``unit`` since 1970-01-01 UTC, as microseconds; any other
+    value is a problem of its row (0 there)."""
+    out = np.zeros(len(values), dtype=np.int64)
+    rows = []
+    for i, v in enumerate(values):
+        if bad[i] or v is _MISSING:
+            continue
+        if not _is_number(v):
+            problems.append(_problem(
+                i, "at", f"at_unit={unit!r} was given, so the time must be a number "
+                f"counting {unit} since 1970-01-01 UTC, not a {type(v).__name__}", v))
+            bad[i] = True
+        else:
+            rows.append(i)
+    try:  # one conversion for the whole column
+        out[rows] = numbers_to_us(np.array([values[i] for i in rows]), unit)
+    except (ValueError, OverflowError):  # find the rows that do not fit
+        for i in rows:
+            try:
+                out[i] = numbers_to_us(np.array([values[i]]), unit)[0]
+            except (ValueError, OverflowError) as exc:
+                problems.append(_problem(i, "at", f"{exc}; check the unit", values[i]))
+                bad[i] = True
+    return out
+
+
+def _in_zone(values: list[Any], tz: tzinfo, bad: np.ndarray,
+             problems: list[dict[str, Any]]) -> list[Any]:
+    """Naive times (ISO strings without an offset, naive datetimes) read in ``tz``."""
+    out = list(values)
+    for i, v in enumerate(values):
+        parsed = v
+        if type(v) is str:
+            try:
+                parsed = datetime.fromisoformat(v)
+            except ValueError:
+                continue  # pydantic names the row
+        if isinstance(parsed, datetime) and parsed.tzinfo is None:
+            why = zone_problem(parsed, tz)
+            if why is not None and not bad[i]:
+                problems.append(_problem(i, "at", why, v))
+                bad[i] = True
+            out[i] = parsed.replace(tzinfo=tz)
+    return out
 
 
 def _is_null(v: Any) -> bool:
@@ -308,18 +383,21 @@ def validate_batch(
     now_us: int,
     features: Mapping[str, int],
     max_values: Mapping[str, float] | None = None,
+    at_unit: str | None = None,
+    tz: tzinfo | None = None,
 ) -> tuple[Batch, list[dict[str, Any]]]:
     """Validate ``events`` (a list of dicts, or a pandas DataFrame).
 
     ``max_values`` are the features' own bounds on values, where lower than
-    :data:`MAX_VALUE`.
+    :data:`MAX_VALUE`. ``at_unit`` (checked by the caller) reads numeric times, ``tz``
+    naive ones, by persona's time rule (:mod:`persona._times`).
 
     Returns the valid rows as a :class:`Batch` and every problem found, each naming its row
     and field. The caller decides whether problems reject the whole batch.
     """
     problems: list[dict[str, Any]] = []
     if hasattr(events, "columns") and hasattr(events, "dtypes"):
-        cols = _columns_from_frame(events, problems)
+        cols = _columns_from_frame(events, problems, tz)
     elif isinstance(events, Mapping | str | bytes) or not isinstance(events, Iterable):
         raise ValidationError(
             "ingest takes a list of events (dicts) or a pandas DataFrame, not a single "
@@ -341,22 +419,36 @@ def validate_batch(
                     bad[i] = True
 
     at_series = None if isinstance(cols["at"], list) else cols["at"]
-    if at_series is None and not set(map(type, cols["at"])) <= {str, datetime, type(_MISSING)}:
-        for i, v in enumerate(cols["at"]):
-            if not bad[i] and not isinstance(v, str | datetime):
-                message = (
-                    "a number is not a time; give an ISO 8601 string with a time zone"
-                    if isinstance(v, int | float)
-                    else f"expected a time, got {type(v).__name__}"
-                )
-                problems.append(_problem(i, "at", message, v))
-                bad[i] = True
+    if at_series is not None and at_unit is not None:
+        raise ValidationError(
+            f"at_unit={at_unit!r} is for numeric times, but the 'at' column holds "
+            f"{at_series.dtype}; leave at_unit out (datetimes name their instant)",
+            errors=[_problem(None, "at_unit", "not numeric times")],
+        )
+    fast_at = None
+    if at_series is None and at_unit is not None:
+        fast_at = _numbers_us(cols["at"], at_unit, bad, problems)
+    elif at_series is None:
+        if tz is not None:
+            cols["at"] = _in_zone(cols["at"], tz, bad, problems)
+        if not set(map(type, cols["at"])) <= {str, datetime, type(_MISSING)}:
+            numbers = [float(v) for v in cols["at"] if _is_number(v)]
+            for i, v in enumerate(cols["at"]):
+                if not bad[i] and not isinstance(v, str | datetime):
+                    message = (
+                        numbers_error("the time", np.array(numbers), v)
+                        if _is_number(v)
+                        else f"expected a time, got {type(v).__name__}"
+                    )
+                    problems.append(_problem(i, "at", message, v))
+                    bad[i] = True
     if at_series is not None:
         null = at_series.isna().to_numpy()
         for i in np.flatnonzero(null & ~bad):
             problems.append(_problem(int(i), "at", "'at' is missing"))
         bad |= null
-    fast_at = _utc_strings_us(cols["at"]) if at_series is None else None
+    if fast_at is None and at_series is None:
+        fast_at = _utc_strings_us(cols["at"])
     names = [k for k in cols if k != "at" or (at_series is None and fast_at is None)]
     if "id" in names:
         cols["id"] = [None if v is _MISSING else v for v in cols["id"]]
