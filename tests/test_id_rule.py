@@ -99,6 +99,20 @@ def test_from_pandas_refuses_float_and_bool_id_columns(ratings: pd.DataFrame) ->
         Interactions.from_pandas(mixed)
 
 
+def test_categorical_id_columns_follow_the_rule() -> None:
+    """A categorical column's categories are ids too: integers become their strings (in
+    the categories' order, unused ones kept), floats and bools are refused."""
+    df = pd.DataFrame({"user": pd.Categorical([3, 1, 3], categories=[3, 1, 7]),
+                       "item": pd.Categorical(["a", "b", "a"])})
+    X = Interactions.from_pandas(df)
+    assert X.users.tolist() == ["3", "1", "7"]
+    assert X.history(3) == {"a": 2.0} and X.history(7) == {}  # summed
+    for bad in ([1.5, 2.5], [True, False]):
+        frame = pd.DataFrame({"user": pd.Categorical(bad), "item": ["a", "b"]})
+        with pytest.raises(ValidationError):
+            Interactions.from_pandas(frame)
+
+
 def test_recommend_and_explain_by_integer_after_fitting_on_integers(
     ratings: pd.DataFrame, tmp_path: Path
 ) -> None:
