@@ -199,23 +199,8 @@ class Recommender:
         return f"{type(self).__name__}({args})"
 
     def _validated_config(self) -> Any:
-        params = self.get_params(deep=False)
-        for name in _params.NOT_IN_CONFIG:
-            params.pop(name, None)
-        try:
-            return self._config_class.model_validate(params)
-        except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
-            raise ValidationError(
-                f"invalid {type(self).__name__} parameters: {problems}",
-                errors=[
-                    {"row": None, "field": ".".join(map(str, e["loc"])), "message": e["msg"],
-                     "input": e.get("input")}
-                    for e in exc.errors()
-                ],
-            ) from None
+        """The parameters checked by ``_config_class`` (a persona ValidationError if not)."""
+        return _params.validated_config(self, self._config_class)
 
     @property
     def is_fitted(self) -> bool:

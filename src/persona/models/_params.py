@@ -15,11 +15,19 @@ from __future__ import annotations
 import inspect
 from typing import Any, ClassVar
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from persona.errors import ValidationError
 
-__all__ = ["ParamsConfig", "bind_config", "get_params", "param_names", "set_params"]
+__all__ = [
+    "ParamsConfig",
+    "bind_config",
+    "get_params",
+    "param_names",
+    "set_params",
+    "validated_config",
+]
 
 #: Constructor arguments that steer how a fit runs but are not model settings, so the
 #: config leaves them out (``privacy`` is checked on its own; ``show_progress`` is a bar).
@@ -108,6 +116,26 @@ def set_params(model: Any, params: dict[str, Any]) -> None:
             setattr(model, key, value)
     for name, sub_params in nested.items():
         getattr(model, name).set_params(**sub_params)
+
+
+def validated_config(model: Any, config_class: type[BaseModel]) -> BaseModel:
+    """``model``'s parameters (less :data:`NOT_IN_CONFIG`) validated by ``config_class``;
+    a :class:`~persona.errors.ValidationError` listing every problem if they are not valid."""
+    params = get_params(model, deep=False)
+    for name in NOT_IN_CONFIG:
+        params.pop(name, None)
+    try:
+        return config_class.model_validate(params)
+    except pydantic.ValidationError as exc:
+        errors = [
+            {"row": None, "field": ".".join(map(str, e["loc"])), "message": e["msg"],
+             "input": e.get("input")}
+            for e in exc.errors()
+        ]
+        problems = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise ValidationError(
+            f"invalid {type(model).__name__} parameters: {problems}", errors=errors
+        ) from None
 
 
 class ParamsConfig(BaseModel):
