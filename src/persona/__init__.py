@@ -55,12 +55,34 @@ _LAZY: dict[str, str] = {
     "DP": "persona.privacy",
     "Personalizer": "persona.personalizer",
 }
-#: Subpackages importable as attributes (``persona.explain``, ``persona.reports``).
-_SUBMODULES = ("explain", "reports")
+#: Subpackages importable as attributes (``persona.models.load``), imported on first use.
+#: ``persona.evaluate`` is the function of that name (see ``_LAZY``).
+_SUBMODULES = (
+    "data",
+    "datasets",
+    "explain",
+    "models",
+    "personalizer",
+    "privacy",
+    "reports",
+    "schema",
+    "store",
+    "testing",
+)
+#: Left out of ``from persona import *``: it needs the test extras (pytest, hypothesis).
+_NOT_STARRED = ("testing",)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from persona import data as data
+    from persona import datasets as datasets
     from persona import explain as explain
+    from persona import models as models
+    from persona import personalizer as personalizer
+    from persona import privacy as privacy
     from persona import reports as reports
+    from persona import schema as schema
+    from persona import store as store
+    from persona import testing as testing
     from persona.data import Interactions as Interactions
     from persona.evaluate import evaluate as evaluate
     from persona.explain import Counterfactual as Counterfactual
@@ -79,9 +101,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"persona.{name}")
     module = _LAZY.get(name)
+    if module is None and name in _SUBMODULES:
+        return importlib.import_module(f"persona.{name}")
     if module is None:
         raise AttributeError(f"module 'persona' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
@@ -112,5 +134,5 @@ __all__ = [
     "ValidationError",
     "__version__",
     *_LAZY,
-    *_SUBMODULES,
+    *(name for name in _SUBMODULES if name not in _NOT_STARRED),
 ]

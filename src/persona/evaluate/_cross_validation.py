@@ -106,7 +106,7 @@ def person_folds(
 
 def _factory(model: Any) -> Callable[[], Any]:
     if hasattr(model, "fit") and hasattr(model, "get_params"):
-        return lambda: type(model)(**model.get_params())
+        return lambda: type(model)(**model.get_params(deep=False))
     if callable(model):
         def make() -> Any:
             made = model()
@@ -183,7 +183,7 @@ def cross_validate(
     ----------
     model
         An unfitted persona model, used as a template: each fold fits a new one built with
-        ``type(model)(**model.get_params())``; or a function (or class) that returns a new
+        ``type(model)(**model.get_params(deep=False))``; or a function (or class) that returns a new
         unfitted model. The given model itself is never fitted.
     X
         All interactions; :func:`person_folds` splits them (``folds``, ``holdout``, ``by``

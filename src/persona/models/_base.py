@@ -38,7 +38,7 @@ from persona.errors import (
     ValidationError,
 )
 from persona.explain import Recommendations
-from persona.models import _block, _private
+from persona.models import _block, _params, _private
 from persona.models._tables import arrays_columns
 from persona.schema import PrivacySpent, Recommendation, check_id, check_ids
 
@@ -86,8 +86,11 @@ def _show_progress(flag: bool | None) -> bool:
 class Recommender:
     """Base class: the scikit-learn style contract and the serving logic.
 
-    Parameters are stored unchanged by ``__init__`` and validated by a pydantic config at
-    :meth:`fit`; learned attributes end in ``_``; using a model before ``fit`` raises
+    Parameters are declared once, in the constructor's signature, stored unchanged by
+    ``__init__`` and validated by a pydantic config at :meth:`fit` (the config declares
+    bounds and documentation; its defaults are the constructor's); :meth:`get_params`,
+    :meth:`set_params` and ``sklearn.base.clone`` work as in scikit-learn; learned
+    attributes end in ``_``; using a model before ``fit`` raises
     :class:`~persona.errors.NotFittedError`.
 
     Attributes
@@ -101,6 +104,13 @@ class Recommender:
     privacy_spent_ :
         What a private fit spent (a :class:`persona.privacy.PrivacySpent`); ``None`` for
         non-private fits. Saved and loaded with the model.
+    params_ : dict
+        The parameters the fitted state was learned with (:meth:`get_params` at :meth:`fit`,
+        or as loaded); :meth:`save` writes these. They differ from :meth:`get_params` after
+        :meth:`set_params` until the next fit.
+    config_ :
+        The same parameters validated by the model's pydantic config (``ALSConfig``, ...),
+        without ``privacy`` and ``show_progress``; serving reads its settings here.
 
     Notes
     -----
@@ -136,39 +146,63 @@ class Recommender:
         return _block.blocked_ids(self)
 
     # ----------------------------------------------------------- sklearn contract
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as given."""
-        return {name: getattr(self, name) for name in self._param_names()}
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_config_class" in cls.__dict__:  # its defaults are this constructor's
+            _params.bind_config(cls, cls._config_class)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, as given (scikit-learn's ``get_params``).
+
+        Parameters
+        ----------
+        deep
+            Also list the parameters of nested estimators as ``name__parameter`` (persona's
+            own models have none; a wrapper around a model would).
+
+        Notes
+        -----
+        After :meth:`set_params` on a fitted model these are the parameters of the *next*
+        fit; :attr:`params_` holds those of the fitted state.
+        """
+        return _params.get_params(self, deep)
+
+    def set_params(self, **params: Any) -> Self:
+        """Set constructor arguments by name and return ``self`` (scikit-learn's
+        ``set_params``; ``name__parameter`` reaches a nested estimator).
+
+        As in scikit-learn, values are stored unchanged and validated by the next
+        :meth:`fit`. On a fitted model the fitted state stays as it is (it still serves,
+        saves and reports the parameters in :attr:`params_` and ``config_``) until you
+        call :meth:`fit` again.
+
+        Raises
+        ------
+        persona.errors.ValidationError
+            For a name that is not a parameter (the message lists the valid ones); nothing
+            is changed then.
+
+        Examples
+        --------
+        >>> from persona.models import ALS
+        >>> model = ALS().set_params(factors=16, regularization=0.1)
+        >>> model.factors, model.get_params()["regularization"]
+        (16, 0.1)
+        """
+        _params.set_params(self, params)
+        return self
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        import inspect
-
-        sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self"]
+        return _params.param_names(cls)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
 
     def _validated_config(self) -> Any:
-        params = self.get_params()
-        params.pop("privacy", None)
-        params.pop("show_progress", None)
-        try:
-            return self._config_class.model_validate(params)
-        except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
-            raise ValidationError(
-                f"invalid {type(self).__name__} parameters: {problems}",
-                errors=[
-                    {"row": None, "field": ".".join(map(str, e["loc"])), "message": e["msg"],
-                     "input": e.get("input")}
-                    for e in exc.errors()
-                ],
-            ) from None
+        """The parameters checked by ``_config_class`` (a persona ValidationError if not)."""
+        return _params.validated_config(self, self._config_class)
 
     @property
     def is_fitted(self) -> bool:
@@ -227,6 +261,7 @@ class Recommender:
     def _start(self, X: Interactions, lineage: Any, config: Any) -> None:
         """The state every fit begins with: config, catalogue, history, lineage."""
         self.config_ = config
+        self.params_ = self.get_params(deep=False)
         self._set_catalogue(X.users, X.items, X.matrix)
         self.lineage_ = lineage
         self.privacy_spent_ = None

@@ -8,53 +8,50 @@ from typing import Annotated, Any
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 from scipy.linalg.lapack import dposv as _dposv
 from tqdm.auto import tqdm
 
 from persona.errors import ValidationError
 from persona.models._base import Recommender, _one_blas_thread, _show_progress
+from persona.models._params import ParamsConfig
 
 __all__ = ["ALS", "BPR", "ALSConfig", "BPRConfig"]
 
 RandomState = int | np.random.Generator | None
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", frozen=True)
+class ALSConfig(ParamsConfig):
+    """Validated parameters of :class:`ALS` (defaults: :class:`ALS`'s constructor)."""
 
-
-class ALSConfig(_Config):
-    """Validated parameters of :class:`ALS`."""
-
-    factors: PositiveInt = 64
+    factors: PositiveInt
     """Number of latent factors ``k``."""
-    iterations: PositiveInt = 15
+    iterations: PositiveInt
     """Number of alternating (user step, item step) sweeps."""
-    regularization: PositiveFloat = 0.05
+    regularization: PositiveFloat
     """L2 penalty ``λ`` on the factors (also used in the exact serving solve)."""
-    cg_steps: Annotated[int, Field(ge=1, le=50)] = 3
+    cg_steps: Annotated[int, Field(ge=1, le=50)]
     """Conjugate-gradient steps per least-squares update while fitting (implicit's default)."""
-    num_threads: NonNegativeInt = 0
+    num_threads: NonNegativeInt
     """Threads for implicit's kernels; 0 means every core."""
-    random_state: RandomState = None
+    random_state: RandomState
     """Seed (int) or ``numpy.random.Generator`` for the initial factors (SPEC 7)."""
 
 
-class BPRConfig(_Config):
-    """Validated parameters of :class:`BPR`."""
+class BPRConfig(ParamsConfig):
+    """Validated parameters of :class:`BPR` (defaults: :class:`BPR`'s constructor)."""
 
-    factors: PositiveInt = 64
+    factors: PositiveInt
     """Number of latent factors (implicit adds one item-bias column)."""
-    iterations: PositiveInt = 100
+    iterations: PositiveInt
     """Number of SGD epochs."""
-    learning_rate: PositiveFloat = 0.01
+    learning_rate: PositiveFloat
     """SGD step size."""
-    regularization: PositiveFloat = 0.01
+    regularization: PositiveFloat
     """L2 penalty on the factors."""
-    num_threads: NonNegativeInt = 0
+    num_threads: NonNegativeInt
     """Threads for implicit's kernels; 0 means every core."""
-    random_state: RandomState = None
+    random_state: RandomState
     """Seed (int) or ``numpy.random.Generator`` (SPEC 7)."""
 
 

@@ -8,28 +8,27 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from persona.errors import ValidationError
 from persona.models._base import Recommender, _one_blas_thread, _show_progress
+from persona.models._params import ParamsConfig
 
 __all__ = ["ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig"]
 
 
-class ItemKNNConfig(BaseModel):
-    """Validated parameters of :class:`ItemKNN`."""
+class ItemKNNConfig(ParamsConfig):
+    """Validated parameters of :class:`ItemKNN` (defaults: :class:`ItemKNN`'s constructor)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    measure: Literal["cosine", "bm25"] = "cosine"
+    measure: Literal["cosine", "bm25"]
     """Item–item similarity: cosine of item columns, or BM25-weighted co-occurrence."""
-    neighbours: PositiveInt = 20
+    neighbours: PositiveInt
     """Number of most similar items kept per item (``K`` in implicit)."""
-    k1: PositiveFloat = 1.2
+    k1: PositiveFloat
     """BM25 term-saturation parameter (``measure="bm25"`` only)."""
-    b: float = 0.75
+    b: float
     """BM25 length normalisation in [0, 1] (``measure="bm25"`` only)."""
-    num_threads: NonNegativeInt = 0
+    num_threads: NonNegativeInt
     """Threads for implicit's kernel; 0 means every core."""
 
 
@@ -196,12 +195,10 @@ def _cosine_top_k(C: np.ndarray, k: int, noise_scale: float = 0.0) -> sp.csr_mat
     return out
 
 
-class PopularityConfig(BaseModel):
-    """Validated parameters of :class:`Popularity`."""
+class PopularityConfig(ParamsConfig):
+    """Validated parameters of :class:`Popularity` (defaults: :class:`Popularity`'s constructor)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    count: Literal["people", "confidence"] = "people"
+    count: Literal["people", "confidence"]
     """Score items by how many people interacted (``"people"``) or by summed confidence."""
 
 

@@ -134,14 +134,16 @@ def save_model(model: Recommender, path: Path, *, store_id: str | None = None) -
         np.savez(f, **arrays)
     data = tmp.read_bytes()
     tmp.replace(path / ARRAYS)
-    params = {k: _jsonable(v) for k, v in model.get_params().items()}
+    # the parameters the arrays were learned with (set_params since the fit waits for a refit)
+    fitted = getattr(model, "params_", None) or model.get_params(deep=False)
+    params = {k: _jsonable(v) for k, v in fitted.items()}
     manifest = {
         "format_version": FORMAT_VERSION,
         "persona_version": persona.__version__,
         "model": type(model).__name__,
         "params": params,
         "random_state_was_generator": isinstance(
-            model.get_params().get("random_state"), np.random.Generator
+            fitted.get("random_state"), np.random.Generator
         ),
         "lineage": _lineage(model.lineage_),
         "privacy_spent": (None if getattr(model, "privacy_spent_", None) is None
@@ -317,6 +319,7 @@ def load_model(
     model = target(**params)
     config = model._validated_config()
     model.config_ = config
+    model.params_ = model.get_params(deep=False)
     if version == 2:  # fixed-width str arrays: exact for every id persona's rule allows
         users = _ids_v2(arrays, "users", mpath)
         items = _ids_v2(arrays, "items", mpath)

@@ -274,7 +274,7 @@ class Personalizer:
                 now=self._decay_reference(),
             )
             X.ledger = None  # this fit's own reservation pays for the model and the fallback
-            params = self.model.get_params()
+            params = self.model.get_params(deep=False)
             params["privacy"] = model_dp
             try:
                 model = type(self.model)(**params).fit(X)
@@ -795,7 +795,7 @@ class Personalizer:
             manifest["purpose"],
             # the saved model holds its share of the Personalizer's privacy; the
             # Personalizer's own is the one that counts
-            model=model_cls(**{**model.get_params(), "privacy": None}),
+            model=model_cls(**{**model.get_params(deep=False), "privacy": None}),
             privacy=privacy,
             weights=manifest["weights"],
             scaling=manifest["scaling"],

@@ -7,7 +7,9 @@ subclass it in a test module and say how to build the model::
         def make_model(self):
             return ALS(factors=8, iterations=10, random_state=0)
 
-pytest then runs every ``test_*`` method below against that model.
+pytest then runs every ``test_*`` method below against that model, and the scikit-learn
+estimator contract of :class:`persona.testing._estimator.EstimatorChecks` (``get_params``,
+``set_params``, ``sklearn.base.clone``, parameters declared once).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from persona.errors import (
     ValidationError,
 )
 from persona.models import NoExactDecompositionError, Recommender
+from persona.testing._estimator import EstimatorChecks
 from persona.testing._fixtures import block_interactions, interaction_matrices
 
 
@@ -55,8 +58,12 @@ def _items(recs: list) -> list[str]:
     return [r.item for r in recs]
 
 
-class ModelConformance:
-    """The conformance suite; subclass and implement :meth:`make_model`."""
+class ModelConformance(EstimatorChecks):
+    """The conformance suite; subclass and implement :meth:`make_model`.
+
+    It includes the scikit-learn estimator contract (``get_params(deep=...)``,
+    ``set_params``, ``sklearn.base.clone`` where scikit-learn is installed, and a config
+    whose defaults are the constructor's)."""
 
     #: ``contributions`` sums exactly to the served score (else it must raise).
     exact_decomposition: ClassVar[bool] = True
