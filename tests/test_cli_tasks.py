@@ -204,12 +204,13 @@ def test_consent_import_records_every_row(shop: str, tmp_path: Path,
         assert not store.has_consent("u1", "personalization")
         assert store.has_consent("new-person", "marketing")
         u1 = store.consent_history("u1")
-        marketing = [r for r in u1 if r.purpose == "marketing"][0]
+        marketing = next(r for r in u1 if r.purpose == "marketing")
         assert marketing.at == datetime(2026, 1, 5, 10, tzinfo=UTC)
         assert marketing.source == "newsletter form"
-        withdrawn = [r for r in u1 if r.action == "withdraw"][0]
+        withdrawn = next(r for r in u1 if r.action == "withdraw")
         assert withdrawn.source == "CMP export 2026-01"  # the default for an empty cell
-        assert store.consent_history("u2")[-1].action == "decline"
+        assert [r.action for r in store.consent_history("u2") if r.purpose == "marketing"] == [
+            "decline"]
         assert store.audit.verify()
 
 
@@ -233,12 +234,12 @@ def test_consent_import_reads_json_lines_and_mapped_columns(
 
 
 @pytest.mark.parametrize(("bad_row", "needle"), [
-    ("u5,shopping,grant,,form", "unknown purpose"),
-    ("u5,marketing,accept,,form", "action"),
-    ("u5,marketing,grant,next tuesday,form", "at"),
-    ("u5,marketing,grant,2999-01-01T00:00:00Z,form", "future"),
+    ("u9,shopping,grant,,form", "unknown purpose"),
+    ("u9,marketing,accept,,form", "action"),
+    ("u9,marketing,grant,next tuesday,form", "at"),
+    ("u9,marketing,grant,2999-01-01T00:00:00Z,form", "future"),
     (",marketing,grant,,form", "user"),
-    ("u5,marketing,grant,,", "source"),
+    ("u9,marketing,grant,,", "source"),
 ])
 def test_consent_import_is_all_or_nothing(
     shop: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad_row: str, needle: str
@@ -251,11 +252,11 @@ def test_consent_import_is_all_or_nothing(
     assert code == 1
     one_line_error(err)
     assert "row 3" in err and needle in err, err
-    assert "nothing was recorded" in err
+    assert "nothing was recorded" in err.lower()
     assert audit_head(shop) == before
     with persona.Store(shop) as store:
         assert not store.has_consent("u1", "marketing")
-        assert store.consent_history("u5") == []
+        assert store.consent_history("u9") == []
 
 
 def test_consent_import_refuses_a_file_without_the_needed_columns(
@@ -269,9 +270,9 @@ def test_consent_import_refuses_a_file_without_the_needed_columns(
     one_line_error(err)
     assert "--map user=" in err
     assert audit_head(shop) == before
-    with pytest.raises(SystemExit) as info:
-        main(["--store", shop, "consent", "import", str(f), "--map", "person=customer"])
-    assert info.value.code == 2 or info.value.code == 1
+    code, _, err = run(capsys, "--store", shop, "consent", "import", str(f), "--map",
+                       "person=customer")
+    assert code == 1 and "--map 'person=customer'" in err
     empty = tmp_path / "empty.csv"
     empty.write_text("user,purpose,action\n")
     code, _, err = run(capsys, "--store", shop, "consent", "import", str(empty))
