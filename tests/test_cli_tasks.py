@@ -7,6 +7,8 @@ as it was) and ``--help``."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -460,3 +462,45 @@ def test_retention_on_a_missing_store(tmp_path: Path,
         one_line_error(err)
         assert "no store" in err
     assert not (tmp_path / "typo.db").exists()
+
+
+# ---------------------------------------------------------------------- the guide
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guides" / "cli.md"
+
+
+def test_the_command_line_guide_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every command of docs/guides/cli.md, in order, on the files the page shows."""
+    text = GUIDE.read_text()
+    files = re.findall(r"<!-- file: (\S+) -->\n```text\n(.*?)```", text, re.S)
+    assert [name for name, _ in files] == ["consent.csv", "orders.csv", "products.csv"]
+    for name, body in files:
+        (tmp_path / name).write_text(body)
+    ran = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.strip().splitlines():
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").partition("=")
+                monkeypatch.setenv(name, value)
+                continue
+            line = re.sub(r'"\$\(cat (\S+)\)"', lambda m: (tmp_path / m[1]).read_text().strip(),
+                          line)
+            line, _, redirect = line.partition(" > ")
+            argv = shlex.split(line)
+            assert argv[0] == "persona", line
+            code, out, err = run(capsys, *argv[1:])
+            assert code == 0, (line, err)
+            assert "error" not in err, (line, err)
+            if redirect:
+                (tmp_path / redirect.strip()).write_text(out)
+            ran.append((argv[1], out))
+    commands = {c for c, _ in ran}
+    assert {"audit", "budget", "consent", "catalogue", "curate", "evaluate",
+            "retention"} <= commands
+    outputs = dict(ran)
+    assert "recorded 5 consent choices of 4 people" in outputs["consent"]
+    recommended = next(out for c, out in ran if c == "recommend")
+    assert recommended.lstrip().startswith("1. Winter gloves  [sku-5]")
+    assert "[sku-3]" not in recommended  # blocked, though u2 shares tastes with its buyers
+    assert json.loads(outputs["audit"])["intact"] is True

@@ -71,7 +71,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.test_from is not None:
         train, test = time_split(X, _cut(args.test_from))
         split = {"kind": "time", "test_from": args.test_from.isoformat()}
-        said = f"events from {args.test_from.isoformat()} on"
+        zone = "" if args.test_from.tzinfo is not None else " UTC"
+        said = f"events from {args.test_from.isoformat()}{zone} on"
         if test.nnz == 0:
             raise UsageError(
                 f"the test set is empty: no consented event at or after {args.test_from} "

@@ -34,9 +34,9 @@ def _policy(store: Any) -> dict[str, Any]:
     }
 
 
-def _kept(days: int | None, cutoff: str | None) -> str:
-    return "kept until erasure" if days is None else (
-        f"{days} days (events before {cutoff[:19].replace('T', ' ')} UTC are past it)")
+def _kept(days: int | None, cutoff: str | None, what: str = "events") -> str:
+    return "kept until erasure" if days is None or cutoff is None else (
+        f"{days} days ({what} before {cutoff[:19].replace('T', ' ')} UTC are past it)")
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -51,7 +51,7 @@ def _show(args: argparse.Namespace) -> int:
     for f in policy["features"]:
         print(f"{f['feature']:<{width}}  {_kept(f['retention_days'], f['cutoff'])}")
     shown = policy["shown"]
-    print(f"shown records: {_kept(shown['retention_days'], shown['cutoff'])}")
+    print(f"shown records: {_kept(shown['retention_days'], shown['cutoff'], 'records')}")
     print("reads already leave out what is past retention; 'persona retention apply' "
           "deletes it from the file")
     return 0
