@@ -39,8 +39,11 @@ def _time(text: str) -> datetime:
 
 def _cut(when: datetime) -> np.datetime64:
     """``when`` in UTC, as the event times of :class:`~persona.data.Interactions` are."""
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
+    try:
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before the year 1 in UTC
+        raise UsageError(f"--test-from {when.isoformat()} is out of range") from None
     return np.datetime64(when, "us")
 
 
