@@ -491,6 +491,20 @@ CLI_COMMANDS: dict[str, Callable[[str], list[str]]] = {
     "export user": lambda v: ["export", v],
     "export out": lambda v: ["export", "ana", "--out", v],
     "erase user": lambda v: ["erase", v, "--yes"],
+    "consent import file": lambda v: ["consent", "import", v, "--source", "f"],
+    "consent import map": lambda v: ["consent", "import", "consent.csv", "--map", v],
+    "consent import source": lambda v: ["consent", "import", "consent.csv", "--source", v],
+    "audit verify anchor": lambda v: ["audit", "verify", "--anchor", v],
+    "curate pin": lambda v: ["curate", "set", "--model", "m", "--pin", v, "--reason", "r"],
+    "curate block": lambda v: ["curate", "set", "--model", "m", "--block", v, "--reason",
+                               "r"],
+    "curate reason": lambda v: ["curate", "set", "--model", "m", "--block", "sku-2",
+                                "--reason", v],
+    "curate show model": lambda v: ["curate", "show", "--model", v],
+    "evaluate k": lambda v: ["evaluate", "--model", "popularity", "--k", v],
+    "evaluate test-from": lambda v: ["evaluate", "--model", "popularity", "--test-from", v],
+    "evaluate purpose": lambda v: ["evaluate", "--model", "popularity", "--purpose", v],
+    "retention": lambda v: ["retention", v],
     "store": lambda v: ["--store", _inside_tmp(v), "catalogue", "show"],
     "unknown command": lambda v: [v],
 }
@@ -520,6 +534,7 @@ def cli_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "hostile.csv").write_bytes(
         b"\xef\xbb\xbfuser,item,at\nana\x00,sku-1,2026-11-01T10:00:00Z\n\xff\xfe,x,nan\n")
     (folder / "items.csv").write_text("item,title\nsku-1,Stove\nsku-2,Pan\n")
+    (folder / "consent.csv").write_text("user,purpose,action\nana,personalization,grant\n")
     with _inside(folder):
         code, _, err = _cli(["--store", "cli.db", "ingest", "events.csv"])
         assert code == 0, err
@@ -541,6 +556,7 @@ def _cli(argv: list[str]) -> tuple[int, str, str]:
 
 @example(name="store", value="ana\x00")  # ValueError: embedded null byte
 @example(name="ingest hostile file", value="")
+@example(name="evaluate test-from", value="0001-01-01T00:00:00+01:00")  # OverflowError
 @settings(max_examples=settings().max_examples * 10)
 @given(name=st.sampled_from(sorted(CLI_COMMANDS)), value=hostile_arg)
 def test_cli_commands(cli_folder: Path, name: str, value: str) -> None:
@@ -582,16 +598,17 @@ def _hostile_file(draw: st.DrawFn) -> bytes:
 @example(content=b"1\n", command="ingest", fmt="jsonl")  # AttributeError: no .get
 @example(content=b"[1]\n", command="catalogue", fmt="jsonl")  # TypeError
 @settings(max_examples=settings().max_examples * 3)
-@given(content=_hostile_file(), command=st.sampled_from(["ingest", "catalogue"]),
+@given(content=_hostile_file(), command=st.sampled_from(["ingest", "catalogue", "consent"]),
        fmt=st.sampled_from(["auto", "csv", "jsonl"]))
 def test_cli_hostile_files(cli_folder: Path, content: bytes, command: str, fmt: str) -> None:
     CASES_RUN["cli files"] += 1
     with _inside(cli_folder):
         Path("fuzz-input.csv").write_bytes(content)
-        argv = ["--store", "cli.db", *(["ingest", "fuzz-input.csv", "--tz", "UTC"]
-                                       if command == "ingest"
-                                       else ["catalogue", "import", "fuzz-input.csv"]),
-                "--format", fmt]
+        argv = ["--store", "cli.db", *{
+            "ingest": ["ingest", "fuzz-input.csv", "--tz", "UTC"],
+            "catalogue": ["catalogue", "import", "fuzz-input.csv"],
+            "consent": ["consent", "import", "fuzz-input.csv", "--source", "fuzz"],
+        }[command], "--format", fmt]
         code, _, err = _cli(argv)
     assert code in (0, 1, 2), (argv, code, err[-2000:])
     assert "Traceback" not in err, err[-2000:]

@@ -13,12 +13,19 @@ bounded.
     persona purpose add NAME --description TEXT  define a purpose
     persona feature add NAME --purposes P[,P] --category TEXT --retention-days N|none
     persona consent USER PURPOSE grant|withdraw|decline --source TEXT
+    persona consent import FILE [--source TEXT] [--map field=column ...]
     persona ingest FILE [--map field=column ...] [--feature NAME] [--tz ZONE]
     persona catalogue import FILE [--item-column C] [--label-column C]
-    persona catalogue show
+    persona catalogue show [--json]
     persona train --out DIR [--model als|bpr|itemknn|popularity] [--epsilon E --delta D]
     persona budget set --purpose P --epsilon E --delta D [--period-days N]
-    persona budget show [--purpose P] [--json]
+    persona budget [show] [--purpose P] [--json]
+    persona audit verify [--anchor SEQ:HASH] [--chain-only] [--json]
+    persona audit head
+    persona retention show|apply [--json]
+    persona evaluate [--model M] [--k K ...] [--leave-out N | --test-from TIME] [--json]
+    persona curate set --model DIR [--pin ITEM[@POS] ...] [--block ITEM ...] --reason TEXT
+    persona curate clear|show --model DIR
     persona recommend USER --model DIR [-n 10] [--json]
     persona explain USER ITEM --model DIR [--json] [--counterfactual]
     persona report --model DIR --out DIR [--user USER] [--org FILE]
@@ -31,44 +38,39 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from persona._cli import audit as audit_cli
+from persona._cli import common
+from persona._cli import consent_import as consent_import_cli
+from persona._cli import curate as curate_cli
+from persona._cli import evaluate as evaluate_cli
+from persona._cli import retention as retention_cli
 from persona.errors import PersonaError, ValidationError
 
 __all__ = ["build_parser", "main"]
 
+UsageError = common.UsageError
+_store = common.open_store
+_print_json = common.print_json
+_read_rows = common.read_rows
+_int_flag = common.int_flag
+_MODEL_NAMES = common.MODEL_NAMES
+MAX_ITERATIONS = common.MAX_ITERATIONS
+MAX_FACTORS = common.MAX_FACTORS
+MAX_N = common.MAX_N
+
 _FIELDS = ("user", "item", "feature", "value", "at", "id")
 _BATCH = 100_000
-
-
-class UsageError(PersonaError):
-    """A command-line mistake that is not a usage error of argparse itself. HTTP 400
-    (Bad Request), should a service ever pass it on."""
-
-    code = "cli_error"
-    http_status = 400
-
-
-def _store(args: argparse.Namespace) -> Any:
-    import persona
-
-    # a store whose pseudonym key is held outside its file takes it from the environment
-    key = os.environ.get("PERSONA_PSEUDONYM_KEY") or None
-    return persona.Store(args.store, pseudonym_key=key)
-
-
-def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
 
 # ---------------------------------------------------------------------- commands
@@ -113,54 +115,6 @@ def _int(text: str, flag: str) -> int:
         return int(text)
     except ValueError:
         raise UsageError(f"{flag} needs a whole number or 'none', not {text!r}") from None
-
-
-def _read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
-    """The rows of a CSV or JSON lines file (UTF-8, a byte order mark tolerated); a file
-    that cannot be read is a one-line :class:`UsageError` naming it."""
-    if not path.exists():
-        raise UsageError(f"no such file: {path}")
-    if fmt == "auto":
-        fmt = "jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv"
-    opener = open
-    if path.suffix == ".gz":
-        import gzip
-
-        opener = gzip.open  # type: ignore[assignment]
-    reader: Any = None
-    try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:  # type: ignore[operator]
-            if fmt == "csv":
-                reader = csv.DictReader(f)
-                yield from reader
-            else:
-                for k, line in enumerate(f, start=1):
-                    if line.strip():
-                        try:
-                            row = json.loads(line)
-                        except json.JSONDecodeError as exc:
-                            raise UsageError(
-                                f"{path}, line {k}: not JSON ({exc.msg})"
-                            ) from None
-                        if not isinstance(row, dict):
-                            raise UsageError(
-                                f"{path}, line {k}: not a JSON object; write one object per "
-                                'line, e.g. {"user": "u1", "item": "sku-1", ...}'
-                            )
-                        yield row
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-            f"{exc.start} of a chunk); save it as UTF-8 (e.g. iconv -f latin1 -t utf-8) and "
-            "try again"
-        ) from None
-    except csv.Error as exc:
-        line = f", line {reader.line_num}" if reader is not None else ""
-        raise UsageError(
-            f"{path}{line}: not readable as CSV ({exc}); check the file's delimiter and "
-            "quoting (a field over 128 KiB is most often an unclosed quote), or give "
-            "--format jsonl for JSON lines"
-        ) from None
 
 
 def _mapping(pairs: Sequence[str]) -> dict[str, str]:
@@ -280,16 +234,16 @@ def _catalogue_import(args: argparse.Namespace) -> int:
 
 
 def _catalogue_show(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(args, existing=True)
     items = store.catalogue()
     labels = store.item_labels(items)
+    if args.json:
+        _print_json([{"item": item, "label": labels.get(item)} for item in items])
+        return 0
     for item in items:
         print(f"{item}\t{labels.get(item, '')}".rstrip("\t"))
     print(f"{len(items):,} declared items", file=sys.stderr)
     return 0
-
-
-_MODEL_NAMES = ("als", "bpr", "itemknn", "popularity")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -456,28 +410,6 @@ def _float_flag(rule: str, ok: Any) -> Any:
     return parse
 
 
-def _int_flag(low: int, high: int) -> Any:
-    """An argparse ``type`` for a whole number from ``low`` to ``high``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"needs a whole number from {low} to {high}, not {text!r}"
-            )
-        return value
-
-    return parse
-
-
-MAX_ITERATIONS = 1_000
-MAX_FACTORS = 1_024
-MAX_N = 10_000
-
-
 def _out_path(text: str) -> str:
     """An argparse ``type`` for an output path: inside the current folder (no ``..``
     component, and not resolving elsewhere, also through a symbolic link)."""
@@ -544,7 +476,7 @@ def _budget_state(store: Any, purpose: str) -> dict[str, Any]:
 
 
 def _budget_show(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(args, existing=True)
     purposes = [args.purpose] if args.purpose else sorted(store.purposes)
     states = [_budget_state(store, p) for p in purposes]
     if args.json:
@@ -615,7 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
     fadd.add_argument("--retention-days", required=True, help="days to keep events, or 'none'")
     fadd.set_defaults(func=_feature_add)
 
-    consent = sub.add_parser("consent", help="record a consent choice")
+    consent = sub.add_parser(
+        "consent", help="record a consent choice (or many: 'consent import FILE')",
+        epilog="Many choices from a file, all or none: persona consent import FILE (see "
+        "'persona consent import --help'). Example: persona consent u1 personalization "
+        "grant --source 'signup form v3'")
     consent.add_argument("user")
     consent.add_argument("purpose")
     consent.add_argument("action", choices=["grant", "withdraw", "decline"])
@@ -643,11 +579,18 @@ def build_parser() -> argparse.ArgumentParser:
     csub = catalogue.add_subparsers(dest="action", metavar="ACTION", required=True)
     cimp = csub.add_parser("import", help="declare the items listed in a CSV or JSON lines file")
     cimp.add_argument("file")
+    cimp.add_argument("--store", **common.STORE_FLAG)
     cimp.add_argument("--item-column", default="item", help="column with the item id")
     cimp.add_argument("--label-column", help="column with the item's title (optional)")
     cimp.add_argument("--format", choices=["auto", "csv", "jsonl"], default="auto")
     cimp.set_defaults(func=_catalogue_import)
-    cshow = csub.add_parser("show", help="list the declared items and their titles")
+    cshow = csub.add_parser("show", help="list the declared items and their titles",
+                            description="One item a line, its id and title separated by a "
+                            "tab, in the order declared; the count goes to stderr.",
+                            epilog="Example: persona catalogue show --json")
+    cshow.add_argument("--store", **common.STORE_FLAG)
+    cshow.add_argument("--json", action="store_true",
+                       help="a JSON list of {item, label} (label null when untitled)")
     cshow.set_defaults(func=_catalogue_show)
 
     train = sub.add_parser("train", help="fit a model on the consented data and save it")
@@ -667,9 +610,12 @@ def build_parser() -> argparse.ArgumentParser:
                             description="A purpose's privacy budget is what all private fits "
                             "on its data may spend: a lifetime total (the default) or an "
                             "amount per rolling period, which is a weaker guarantee.")
-    bsub = budget.add_subparsers(dest="action", metavar="ACTION", required=True)
-    store_flag = {"default": argparse.SUPPRESS, "help": "the store file (as before the command)"}
-    bset = bsub.add_parser("set", help="set a purpose's privacy budget (recorded in the audit log)")
+    budget.set_defaults(func=_budget_show, purpose=None, json=False)  # 'persona budget'
+    bsub = budget.add_subparsers(dest="action", metavar="ACTION")
+    store_flag = common.STORE_FLAG
+    bset = bsub.add_parser("set", help="set a purpose's privacy budget (recorded in the audit log)",
+                           epilog="Example: persona budget set --purpose personalization "
+                           "--epsilon 4 --delta 1e-6 --period-days 365")
     bset.add_argument("--store", **store_flag)
     bset.add_argument("--purpose", required=True)
     bset.add_argument("--epsilon", required=True, type=_EPSILON)
@@ -677,11 +623,19 @@ def build_parser() -> argparse.ArgumentParser:
     bset.add_argument("--period-days", type=_period_days, default=None,
                       help="a budget per rolling period of N days (default: a lifetime total)")
     bset.set_defaults(func=_budget_set)
-    bshow = bsub.add_parser("show", help="budgets: policy, spent, remaining and charges")
+    bshow = bsub.add_parser("show", help="budgets: policy, spent, remaining and charges "
+                            "(the default)", epilog="Example: persona budget show --purpose "
+                            "personalization --json")
     bshow.add_argument("--store", **store_flag)
     bshow.add_argument("--purpose", help="one purpose (default: every purpose)")
     bshow.add_argument("--json", action="store_true")
     bshow.set_defaults(func=_budget_show)
+
+    consent_import_cli.register(sub)
+    audit_cli.register(sub)
+    curate_cli.register(sub)
+    evaluate_cli.register(sub)
+    retention_cli.register(sub)
 
     rec = sub.add_parser("recommend", help="recommend items to a person, with explanations")
     rec.add_argument("user")
@@ -745,7 +699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(
                 f"the argument {arg!r} is not valid UTF-8 text; give ids and names in UTF-8"
             )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(consent_import_cli.split_argv(argv))
     if not hasattr(args, "func"):
         parser.print_help()
         return 2

@@ -29,6 +29,7 @@ from persona._gc import no_gc_pauses
 from persona._times import check_unit, check_zone
 from persona.errors import (
     AuditError,
+    PersonaError,
     StoreError,
     SuppressedSubjectError,
     UnknownPurposeError,
@@ -716,6 +717,79 @@ class Store:
                     plan.append((name, "grant"))
             return self._consent_many(user, plan, source, None, "consent_mode", only_changes=True)
 
+    def record_consents(self, choices: Iterable[Mapping[str, Any]]) -> list[ConsentRecord]:
+        """Record many people's consent choices at once, all or none (e.g. a consent
+        platform's export).
+
+        Each choice is a mapping with ``user``, ``purpose``, ``action`` (``"grant"``,
+        ``"withdraw"`` or ``"decline"``) and ``source``, and optionally ``at`` and
+        ``notice_version``, as the arguments of :meth:`grant`. Every choice is checked
+        first; one bad choice raises :class:`~persona.ValidationError` whose ``errors``
+        name its index (``row``, from 0) and field, and nothing is recorded. Then all are
+        written in one transaction, in the order given. Returns the records written.
+
+        >>> import persona
+        >>> store = persona.Store(":memory:")
+        >>> store.define_purpose("marketing", description="Send offers")
+        >>> records = store.record_consents([
+        ...     {"user": "u1", "purpose": "marketing", "action": "grant", "source": "CMP"},
+        ...     {"user": "u2", "purpose": "marketing", "action": "decline", "source": "CMP",
+        ...      "at": "2026-01-05T10:00:00Z"}])
+        >>> [r.action for r in records], store.has_consent("u1", "marketing")
+        (['grant', 'decline'], True)
+        """
+        rows = _as_tuple(choices, "choices", "[{'user': 'u1', 'purpose': 'marketing', ...}]")
+        fields = {"user", "purpose", "action", "source", "at", "notice_version"}
+        with self._lock:
+            self._refresh()
+            now = self._now()
+            plan = []
+            for k, choice in enumerate(rows):
+                try:
+                    if not isinstance(choice, Mapping):
+                        raise ValidationError(
+                            f"give a mapping, not a {type(choice).__name__}",
+                            errors=[{"row": k, "field": "choice", "message": "not a mapping"}],
+                        )
+                    extra = sorted(map(str, set(choice) - fields))
+                    if extra:
+                        raise ValidationError(
+                            f"unknown field(s) {extra}; a choice has {sorted(fields)}",
+                            errors=[{"row": k, "field": extra[0], "message": "unknown"}],
+                        )
+                    action = choice.get("action")
+                    if action not in ("grant", "withdraw", "decline"):
+                        raise ValidationError(
+                            f"field 'action': {action!r} is not 'grant', 'withdraw' or "
+                            "'decline'",
+                            errors=[{"row": k, "field": "action", "message": "invalid"}],
+                        )
+                    user, when = self._consent_checked(
+                        choice.get("user"), choice.get("source"),
+                        choice.get("notice_version"), choice.get("at"), now,
+                    )
+                    purpose = choice.get("purpose")
+                    pid = self._purpose_id(purpose if isinstance(purpose, str) else "")
+                except PersonaError as exc:
+                    first = (getattr(exc, "errors", None) or [{}])[0]
+                    field = first.get("field") or ("purpose" if isinstance(
+                        exc, UnknownPurposeError) else "choice")
+                    raise ValidationError(
+                        f"the {len(rows)} consent choice(s) were rejected and nothing was "
+                        f"recorded: choice {k} (from 0): {exc}",
+                        errors=[{"row": k, "field": field, "message": str(exc)}],
+                    ) from None
+                plan.append((user, [(pid, purpose, action)], choice["source"],
+                             choice.get("notice_version"), when))
+            with self._tx():
+                return [
+                    record
+                    for user, pids, source, version, when in plan
+                    for record in self._consent_write(
+                        user, pids, source, version, None, when, now, False
+                    )
+                ]
+
     def _consent(
         self,
         user: str,
@@ -743,6 +817,18 @@ class Store:
         at: datetime | str | None = None,
         only_changes: bool = False,
     ) -> list[ConsentRecord]:
+        now = self._now()
+        user, when = self._consent_checked(user, source, notice_version, at, now)
+        pids = [(self._purpose_id(p), p, a) for p, a in plan]
+        with self._tx():
+            return self._consent_write(
+                user, pids, source, notice_version, signal, when, now, only_changes
+            )
+
+    def _consent_checked(
+        self, user: Any, source: Any, notice_version: Any, at: Any, now: datetime
+    ) -> tuple[str, datetime]:
+        """The person's id and the time of a choice, once its fields are checked."""
         user = _check_id(user, "user")
         if not isinstance(source, str) or not source.strip():
             raise ValidationError(
@@ -760,7 +846,6 @@ class Store:
                 "e.g. notice_version='2026-11', or leave it out",
                 errors=[{"row": None, "field": "notice_version", "message": "not a str"}],
             )
-        now = self._now()
         when = now if at is None else _parse_time(at, "at")
         if when > now:
             raise ValidationError(
@@ -768,7 +853,20 @@ class Store:
                 "are made, or pass the past time they were made",
                 errors=[{"row": None, "field": "at", "message": "in the future"}],
             )
-        pids = [(self._purpose_id(p), p, a) for p, a in plan]
+        return user, when
+
+    def _consent_write(
+        self,
+        user: str,
+        pids: list[tuple[int, str, ConsentAction]],
+        source: str,
+        notice_version: str | None,
+        signal: str | None,
+        when: datetime,
+        now: datetime,
+        only_changes: bool,
+    ) -> list[ConsentRecord]:
+        """Write checked choices of one person; inside the caller's write transaction."""
         records: list[ConsentRecord] = []
         pseudonym = self.pseudonym(user)
 
@@ -778,50 +876,49 @@ class Store:
                 notice_version=notice_version, signal=signal,
             )
 
-        with self._tx():
-            suppressed = self._con.execute(
-                "SELECT 1 FROM suppressed WHERE pseudonym = ?", (pseudonym,)
-            ).fetchone()
-            if suppressed and all(a != "grant" for _, _, a in pids):
-                # an erased person saying no: nothing is held, and nothing is stored now
-                for _, name, action in pids:
-                    record = make(name, action)
-                    self.audit.append(
-                        f"consent_{action}",
-                        {"purpose": name, "stored": False, "reason": "erased person"},
-                        subject=pseudonym,
-                    )
-                    records.append(record)
-                return records
-            code = self._subject_code(user, create=True)
-            for pid, name, action in pids:
-                state = self._con.execute(
-                    "SELECT action, at, seq FROM consent_state "
-                    "WHERE purpose_id = ? AND subject_id = ?",
-                    (pid, code),
-                ).fetchone()
-                # a signal records only changes; never asked counts as withdrawn
-                if only_changes and (state[0] if state else "withdraw") == action:
-                    continue
-                cur = self._con.execute(
-                    "INSERT INTO consent_events(subject_id, purpose_id, action, at, recorded_at, "
-                    "source, notice_version, signal) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (code, pid, action, _to_us(when), _to_us(now), source, notice_version, signal),
-                )
-                seq = int(cur.lastrowid or 0)
-                if state is None or (_to_us(when), seq) >= (state[1], state[2]):
-                    self._con.execute(
-                        "INSERT OR REPLACE INTO consent_state"
-                        "(purpose_id, subject_id, action, at, seq) VALUES (?, ?, ?, ?, ?)",
-                        (pid, code, action, _to_us(when), seq),
-                    )
-                if action == "grant":
-                    self._con.execute("DELETE FROM suppressed WHERE pseudonym = ?", (pseudonym,))
+        suppressed = self._con.execute(
+            "SELECT 1 FROM suppressed WHERE pseudonym = ?", (pseudonym,)
+        ).fetchone()
+        if suppressed and all(a != "grant" for _, _, a in pids):
+            # an erased person saying no: nothing is held, and nothing is stored now
+            for _, name, action in pids:
                 record = make(name, action)
                 self.audit.append(
-                    f"consent_{action}", record.model_dump(mode="json"), subject=pseudonym
+                    f"consent_{action}",
+                    {"purpose": name, "stored": False, "reason": "erased person"},
+                    subject=pseudonym,
                 )
                 records.append(record)
+            return records
+        code = self._subject_code(user, create=True)
+        for pid, name, action in pids:
+            state = self._con.execute(
+                "SELECT action, at, seq FROM consent_state "
+                "WHERE purpose_id = ? AND subject_id = ?",
+                (pid, code),
+            ).fetchone()
+            # a signal records only changes; never asked counts as withdrawn
+            if only_changes and (state[0] if state else "withdraw") == action:
+                continue
+            cur = self._con.execute(
+                "INSERT INTO consent_events(subject_id, purpose_id, action, at, recorded_at, "
+                "source, notice_version, signal) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (code, pid, action, _to_us(when), _to_us(now), source, notice_version, signal),
+            )
+            seq = int(cur.lastrowid or 0)
+            if state is None or (_to_us(when), seq) >= (state[1], state[2]):
+                self._con.execute(
+                    "INSERT OR REPLACE INTO consent_state"
+                    "(purpose_id, subject_id, action, at, seq) VALUES (?, ?, ?, ?, ?)",
+                    (pid, code, action, _to_us(when), seq),
+                )
+            if action == "grant":
+                self._con.execute("DELETE FROM suppressed WHERE pseudonym = ?", (pseudonym,))
+            record = make(name, action)
+            self.audit.append(
+                f"consent_{action}", record.model_dump(mode="json"), subject=pseudonym
+            )
+            records.append(record)
         return records
 
     def consent_history(self, user: str) -> list[ConsentRecord]:

@@ -1,0 +1,132 @@
+"""What every ``persona`` command shares: opening the store, reading CSV or JSON lines,
+flags checked by argparse, JSON output and the one-line error of a user's mistake."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from persona.errors import PersonaError
+
+__all__ = [
+    "MAX_FACTORS",
+    "MAX_ITERATIONS",
+    "MAX_N",
+    "MODEL_NAMES",
+    "STORE_FLAG",
+    "UsageError",
+    "int_flag",
+    "open_store",
+    "print_json",
+    "read_rows",
+]
+
+MAX_ITERATIONS = 1_000
+MAX_FACTORS = 1_024
+MAX_N = 10_000
+MODEL_NAMES = ("als", "bpr", "itemknn", "popularity")
+
+STORE_FLAG: dict[str, Any] = {
+    "default": argparse.SUPPRESS, "help": "the store file (as before the command)",
+}
+"""``add_argument("--store", **STORE_FLAG)``: a subcommand also takes ``--store`` after its
+name, without overriding the one given before it."""
+
+
+class UsageError(PersonaError):
+    """A command-line mistake that is not a usage error of argparse itself. HTTP 400
+    (Bad Request), should a service ever pass it on."""
+
+    code = "cli_error"
+    http_status = 400
+
+
+def open_store(args: argparse.Namespace, *, existing: bool = False) -> Any:
+    """The store of ``--store``. With ``existing``, a file that is not there is a
+    :class:`UsageError` (a command that only reads or checks never creates a new, empty
+    store from a mistyped name). A store whose pseudonym key is held outside its file takes
+    it from ``$PERSONA_PSEUDONYM_KEY``."""
+    import persona
+
+    if existing and args.store != ":memory:" and not Path(args.store).exists():
+        raise UsageError(
+            f"no store at {args.store}; give the store's file with --store PATH or "
+            "$PERSONA_STORE"
+        )
+    key = os.environ.get("PERSONA_PSEUDONYM_KEY") or None
+    return persona.Store(args.store, pseudonym_key=key)
+
+
+def print_json(obj: Any) -> None:
+    """``obj`` as indented JSON on standard output (times and other values as text)."""
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def int_flag(low: int, high: int) -> Any:
+    """An argparse ``type`` for a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"needs a whole number from {low} to {high}, not {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+    """The rows of a CSV or JSON lines file (UTF-8, a byte order mark tolerated); a file
+    that cannot be read is a one-line :class:`UsageError` naming it."""
+    if not path.exists():
+        raise UsageError(f"no such file: {path}")
+    if fmt == "auto":
+        fmt = "jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv"
+    opener = open
+    if path.suffix == ".gz":
+        import gzip
+
+        opener = gzip.open  # type: ignore[assignment]
+    reader: Any = None
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:  # type: ignore[operator]
+            if fmt == "csv":
+                reader = csv.DictReader(f)
+                yield from reader
+            else:
+                for k, line in enumerate(f, start=1):
+                    if line.strip():
+                        try:
+                            row = json.loads(line)
+                        except json.JSONDecodeError as exc:
+                            raise UsageError(
+                                f"{path}, line {k}: not JSON ({exc.msg})"
+                            ) from None
+                        if not isinstance(row, dict):
+                            raise UsageError(
+                                f"{path}, line {k}: not a JSON object; write one object per "
+                                'line, e.g. {"user": "u1", "item": "sku-1", ...}'
+                            )
+                        yield row
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start} of a chunk); save it as UTF-8 (e.g. iconv -f latin1 -t utf-8) and "
+            "try again"
+        ) from None
+    except csv.Error as exc:
+        line = f", line {reader.line_num}" if reader is not None else ""
+        raise UsageError(
+            f"{path}{line}: not readable as CSV ({exc}); check the file's delimiter and "
+            "quoting (a field over 128 KiB is most often an unclosed quote), or give "
+            "--format jsonl for JSON lines"
+        ) from None
