@@ -415,8 +415,8 @@ def test_evaluate_on_a_time_split(shop: str, capsys: pytest.CaptureFixture[str])
     (["--k", "0"], 2, "--k"),
     (["--k", "ten"], 2, "--k"),
     (["--test-from", "soon"], 2, "--test-from"),
-    (["--test-from", "2999-01-01"], 1, "test set is empty"),
-    (["--test-from", "2000-01-01"], 1, "training set is empty"),
+    (["--test-from", "2999-01-01"], 1, "leaves the test side empty"),
+    (["--test-from", "2000-01-01"], 1, "leaves the training side empty"),
     (["--purpose", "shopping"], 1, "unknown purpose"),
     (["--leave-out", "1", "--test-from", "2026-01-01"], 2, "not allowed with"),
 ])

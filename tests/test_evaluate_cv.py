@@ -55,7 +55,7 @@ def test_time_holdout_takes_each_persons_latest() -> None:
         "item": ["x", "y", "z"] * 3,
         "at": pd.to_datetime(["2026-01-01", "2026-01-03", "2026-01-02"] * 3),
     })
-    X = Interactions.from_pandas(df, at="at")
+    X = Interactions.from_pandas(df, at="at", tz="UTC")
     for _, test in person_folds(X, folds=3, holdout=1, by="time", random_state=0):
         tested = np.flatnonzero(np.diff(test.matrix.indptr) > 0)
         assert len(tested) == 1

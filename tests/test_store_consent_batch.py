@@ -38,7 +38,7 @@ def test_every_choice_is_recorded_in_order(store: persona.Store) -> None:
 @pytest.mark.parametrize(("bad", "field"), [
     ({"user": "u3", "purpose": "nope", "action": "grant", "source": "CMP"}, "purpose"),
     ({"user": "u3", "purpose": "marketing", "action": "yes", "source": "CMP"}, "action"),
-    ({"user": 7, "purpose": "marketing", "action": "grant", "source": "CMP"}, "user"),
+    ({"user": 7.5, "purpose": "marketing", "action": "grant", "source": "CMP"}, "user"),
     ({"user": "u3", "purpose": "marketing", "action": "grant", "source": " "}, "source"),
     ({"user": "u3", "purpose": "marketing", "action": "grant", "source": "CMP",
       "at": "2026-01-05 10:00"}, "at"),

@@ -242,7 +242,7 @@ def test_do_not_sell_returns_what_it_wrote() -> None:
 def test_a_bad_user_id_is_refused_naming_the_user_field(call) -> None:
     store, _ = _store()
     before = fingerprint(store)
-    for bad in ("", 7):
+    for bad in ("", 7.5, True):  # (an int is an id: the id rule)
         with pytest.raises(ValidationError, match="user") as info:
             call(store, bad)
         assert [e["field"] for e in info.value.errors] == ["user"]

@@ -118,6 +118,8 @@ def test_view_has_no_write_methods() -> None:
         "lineage",
         "purpose",
         "store_id",
+        "to_pandas",  # a consent-scoped read, as events(): audited, writes no data
+        "to_arrow",
     }
     with pytest.raises(AttributeError):
         view.extra = 1  # type: ignore[attr-defined]

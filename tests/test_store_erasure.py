@@ -158,7 +158,7 @@ def test_erase_takes_what_the_person_was_shown_and_their_profiling_choice(
     assert store.prefers_non_profiling("u2") and not store.prefers_non_profiling("u1")
 
 
-@pytest.mark.parametrize("bad", ["", 7, None])
+@pytest.mark.parametrize("bad", ["", 7.5, True, None])
 def test_a_bad_user_id_is_refused_naming_the_user_field(bad) -> None:
     store = shop(clock=Clock())
     with pytest.raises(persona.ValidationError) as info:

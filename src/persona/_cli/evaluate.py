@@ -20,6 +20,7 @@ from persona._cli.common import (
     open_store,
     print_json,
 )
+from persona.errors import ValidationError
 
 __all__ = ["register"]
 
@@ -72,27 +73,21 @@ def _evaluate(args: argparse.Namespace) -> int:
             "record consent first"
         )
     if args.test_from is not None:
-        train, test = time_split(X, _cut(args.test_from))
+        try:  # a cut that leaves a side empty is refused, with the span of the events
+            train, test = time_split(X, _cut(args.test_from))
+        except ValidationError as exc:
+            raise UsageError(f"--test-from {args.test_from.isoformat()}: {exc}") from None
         split = {"kind": "time", "test_from": args.test_from.isoformat()}
         zone = "" if args.test_from.tzinfo is not None else " UTC"
         said = f"events from {args.test_from.isoformat()}{zone} on"
-        if test.nnz == 0:
-            raise UsageError(
-                f"the test set is empty: no consented event at or after {args.test_from} "
-                "(choose an earlier --test-from)")
-        if train.nnz == 0:
-            raise UsageError(
-                f"the training set is empty: every consented event is at or after "
-                f"{args.test_from} (choose a later --test-from)")
     else:
         args.leave_out = args.leave_out or 1
-        train, test = leave_k_out(X, k=args.leave_out, by="time")
+        try:  # nobody with more than --leave-out items is refused
+            train, test = leave_k_out(X, k=args.leave_out, by="time")
+        except ValidationError as exc:
+            raise UsageError(f"--leave-out {args.leave_out}: {exc}") from None
         split = {"kind": "leave_out", "n": args.leave_out}
         said = f"each person's latest {args.leave_out} item(s) (people with more)"
-        if test.nnz == 0:
-            raise UsageError(
-                f"the test set is empty: nobody has more than {args.leave_out} items "
-                "(choose a smaller --leave-out)")
     model = _model(args).fit(train)
     results = [persona.evaluate(model, train, test, k=k) for k in ks]
     if args.json:

@@ -405,8 +405,9 @@ class ModelConformance(EstimatorChecks):
         assert fitted_history(fitted, "x") == {"i2": 1.0}
         with pytest.raises(ValidationError):
             fitted.fold_in("x", {"i2": -1.0})
-        with pytest.raises(ValidationError, match="string"):
-            fitted.fold_in(7, ["i1"])  # type: ignore[arg-type]
+        for bad in (7.5, True):  # not ids (an int is: the id rule)
+            with pytest.raises(ValidationError, match="id"):
+                fitted.fold_in(bad, ["i1"])  # type: ignore[arg-type]
 
 
 def fitted_history(model: Recommender, user: str) -> dict[str, float]:
