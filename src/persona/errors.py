@@ -19,6 +19,9 @@ stable ``code`` and a message that says what went wrong *and what to do about it
     ├── ModelFileError           500  a model file that is damaged, foreign or unsafe to load
     └── PrivacyBudgetExceeded    429  a private computation would spend more than the budget
 
+    UserWarning
+    └── RetentionWarning              events ingested already outside their retention
+
 The classes also subclass the closest built-in exception (``ValueError``, ``KeyError``,
 ``RuntimeError``), so code written against the built-ins keeps working.
 
@@ -46,6 +49,7 @@ __all__ = [
     "PersonaError",
     "PrivacyBudgetExceeded",
     "PrivateInputError",
+    "RetentionWarning",
     "StoreError",
     "SuppressedSubjectError",
     "UnknownFeatureError",
@@ -226,3 +230,13 @@ class PrivacyBudgetExceeded(PersonaError):
 
     code = "privacy_budget_exceeded"
     http_status = 429
+
+
+class RetentionWarning(UserWarning):
+    """Events given to ``Store.ingest`` that are already older than their feature's
+    retention: they were not stored (``IngestReport.outside_retention`` counts them by
+    feature). Raise the feature's ``retention_days`` and ingest them again to use them.
+
+    A warning, not an error: the rest of the batch was stored. Filter it like any warning,
+    e.g. ``warnings.simplefilter("ignore", persona.errors.RetentionWarning)``.
+    """

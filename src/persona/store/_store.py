@@ -57,6 +57,15 @@ from persona.store import _ledger, _profiling, _shown
 from persona.store._audit import AuditLog
 from persona.store._catalogue import catalogue_items, declare_items
 from persona.store._eidindex import EventIdIndex
+from persona.store._ingest_rules import (
+    add_refused,
+    check_dedupe,
+    held_outside_retention,
+    number_copies,
+    refused_outside_retention,
+    split_outside_retention,
+    warn_outside_retention,
+)
 from persona.store._ledger import StoreChargeStorage
 from persona.store._rows import RowMemo, TableCheck, privacy_row_problems
 from persona.store._sql import (
@@ -943,24 +952,37 @@ class Store:
         events: Any,
         *,
         on_invalid: Literal["raise", "skip"] = "raise",
+        dedupe: Literal["none", "exact"] = "none",
     ) -> IngestReport:
         """Validate and store a batch of events, all or nothing.
 
         ``events`` is a list of dicts (or a pandas DataFrame) with fields ``user``, ``item``,
         ``feature``, ``at`` (ISO 8601 with a time zone, or an aware datetime), optional
-        ``value`` (default 1.0) and optional ``id`` (an event id; without one, the event's
-        content is its id). Re-sending an event changes nothing.
+        ``value`` (default 1.0) and optional ``id`` (an event id, e.g. order and line).
+        Re-sending an event changes nothing.
 
         With ``on_invalid="raise"`` (default) any bad row rejects the whole batch with a
         :class:`~persona.ValidationError` naming each row and field, and the store is left
         exactly as it was. With ``on_invalid="skip"`` the valid rows are stored and the bad
         ones counted in the report (``rejected``, ``rejected_by_field``).
+
+        ``dedupe`` says which rows without an ``id`` are the same event (rows with an id
+        are one event per id, always). ``"none"`` (default): none of the batch's rows is
+        merged with another, so two identical purchases in the same second are two events;
+        the k-th identical row is the k-th copy, so sending the same batch again stores
+        nothing new (but identical rows split over two batches count once: give them ids).
+        ``"exact"``: identical rows are one event, within the batch and with what is held.
+
+        Events already older than their feature's retention are not stored (no read would
+        use them): the report counts them by feature (``outside_retention``) and a
+        :class:`~persona.errors.RetentionWarning` says what to do.
         """
         if on_invalid not in ("raise", "skip"):
             raise ValidationError(
                 f"on_invalid must be 'raise' or 'skip', not {on_invalid!r}",
                 errors=[{"row": None, "field": "on_invalid", "message": "invalid"}],
             )
+        check_dedupe(dedupe)
         with self._lock, no_gc_pauses():  # a batch builds ~10 objects per row, no cycles
             self._refresh()
             now_us = _to_us(self._now())
@@ -975,13 +997,19 @@ class Store:
             )
             if problems and on_invalid == "raise":
                 raise_for(problems, batch.n)
+            batch, outside = split_outside_retention(batch, codes, self._cutoffs(None, now_us))
             try:
                 with self._tx():
-                    return self._write_batch(batch, problems, codes, on_invalid)
+                    report = self._write_batch(batch, problems, codes, on_invalid, dedupe,
+                                               outside)
             except BaseException:
                 self._clear_subjects()  # may hold codes of rows that were rolled back
                 self._eids = EventIdIndex()
                 raise
+        if outside:
+            retention = {n: spec.retention_days for n, spec in self._feature_specs().items()}
+            warn_outside_retention(outside, batch.n, retention, _from_us(now_us))
+        return report
 
     def _trim_wal(self) -> None:
         """After a write transaction that left a large write-ahead log (a bulk ingest, a
@@ -1015,6 +1043,8 @@ class Store:
         problems: list[dict[str, Any]],
         feature_codes: dict[str, int],
         on_invalid: str,
+        dedupe: str = "none",
+        outside: dict[str, int] | None = None,
     ) -> IngestReport:
         generation = self._generation  # checked when the transaction began
         keep = np.ones(len(batch.user), dtype=bool)
@@ -1094,6 +1124,8 @@ class Store:
         feature = np.fromiter(map(feature_codes.__getitem__, batch.feature), np.int64, m_all)
 
         eids = event_ids(subj, item, feature, batch.value, batch.at_us, batch.event_id)
+        if dedupe == "none":
+            eids = number_copies(eids, batch.event_id)
         self._eids.sync(self._con, generation)
         uniq, first = np.unique(eids, return_index=True)  # sorted: cache-friendly lookups
         kept = keep[first]
@@ -1138,14 +1170,18 @@ class Store:
                 "rejected": rejected,
                 "people": people,
                 "by_feature": per_feature,
+                **({"outside_retention": outside} if outside else {}),
             },
         )
+        if outside:
+            add_refused(self._con, outside)
         return IngestReport(
             received=batch.n,
             inserted=m,
             duplicates=duplicates,
             rejected=rejected,
             rejected_by_field=rejected_by_field,
+            outside_retention=outside or {},
             audit_seq=seq,
         )
 
@@ -1778,6 +1814,9 @@ class Store:
                 cols = self._decode(
                     rec, subj, cutoff, local, tuple(allowed), excluded=self._excluded_keys()
                 )
+                held = {} if len(cols) == rec.size else held_outside_retention(
+                    rec, cutoff, local, tuple(allowed))
+                refused = refused_outside_retention(self._con)
                 snapshot = self._snapshot(purpose)
                 detail = {
                     "purpose": purpose,
@@ -1798,6 +1837,8 @@ class Store:
                 items=int(cols.items.size),
                 rows=len(cols),
                 audit_seq=seq,
+                outside_retention=held,
+                refused_outside_retention={f: refused[f] for f in allowed if refused.get(f)},
             )
             return cols, lineage
 
