@@ -37,7 +37,6 @@ import json
 import sqlite3
 import warnings
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import compress
 from typing import Any
@@ -53,8 +52,9 @@ __all__ = [
     "check_dedupe",
     "held_outside_retention",
     "number_copies",
+    "count_by_feature",
+    "outside_retention",
     "refused_outside_retention",
-    "split_outside_retention",
     "warn_outside_retention",
 ]
 
@@ -109,35 +109,28 @@ def number_copies(eids: np.ndarray, explicit: list[str | None] | None) -> np.nda
     return out
 
 
-def split_outside_retention(
+def outside_retention(
     batch: Batch, codes: Mapping[str, int], cutoff: np.ndarray
-) -> tuple[Batch, dict[str, int]]:
-    """The batch without its events older than their feature's ``cutoff`` (per feature
-    code, as :meth:`Store._cutoffs` gives it), and how many were dropped, by feature."""
+) -> np.ndarray | None:
+    """Which rows of ``batch`` are older than their feature's ``cutoff`` (per feature code,
+    as ``Store._cutoffs`` gives it); ``None`` when none is."""
     if not batch.user:
-        return batch, {}
+        return None
     feature = np.fromiter(map(codes.__getitem__, batch.feature), np.int64, len(batch.user))
     old = batch.at_us < cutoff[feature]
-    if not old.any():
-        return batch, {}
-    counts = dict(zip(*np.unique(feature[old], return_counts=True), strict=True))
-    names = {code: name for name, code in codes.items()}
-    outside = {names[int(c)]: int(n) for c, n in sorted(counts.items())}
-    keep = (~old).tolist()
+    return old if old.any() else None
 
-    def kept(values: list[Any]) -> list[Any]:
-        return list(compress(values, keep))
 
-    return replace(
-        batch,
-        user=kept(batch.user),
-        item=kept(batch.item),
-        feature=kept(batch.feature),
-        value=batch.value[~old],
-        at_us=batch.at_us[~old],
-        event_id=None if batch.event_id is None else kept(batch.event_id),
-        rows=batch.rows[~old],
-    ), outside
+def count_by_feature(features: list[str], rows: np.ndarray) -> dict[str, int]:
+    """How many of the ``rows`` (a mask) have each feature, in name order.
+
+    >>> count_by_feature(["b", "a", "b"], np.array([True, False, True]))
+    {'b': 2}
+    """
+    counts: dict[str, int] = {}
+    for name in compress(features, rows.tolist()):
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def add_refused(con: sqlite3.Connection, outside: Mapping[str, int]) -> None:

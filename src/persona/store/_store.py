@@ -60,10 +60,11 @@ from persona.store._eidindex import EventIdIndex
 from persona.store._ingest_rules import (
     add_refused,
     check_dedupe,
+    count_by_feature,
     held_outside_retention,
     number_copies,
+    outside_retention,
     refused_outside_retention,
-    split_outside_retention,
     warn_outside_retention,
 )
 from persona.store._ledger import StoreChargeStorage
@@ -997,18 +998,18 @@ class Store:
             )
             if problems and on_invalid == "raise":
                 raise_for(problems, batch.n)
-            batch, outside = split_outside_retention(batch, codes, self._cutoffs(None, now_us))
+            old = outside_retention(batch, codes, self._cutoffs(None, now_us))
             try:
                 with self._tx():
-                    report = self._write_batch(batch, problems, codes, on_invalid, dedupe,
-                                               outside)
+                    report = self._write_batch(batch, problems, codes, on_invalid, dedupe, old)
             except BaseException:
                 self._clear_subjects()  # may hold codes of rows that were rolled back
                 self._eids = EventIdIndex()
                 raise
-        if outside:
+        if report.outside_retention:
             retention = {n: spec.retention_days for n, spec in self._feature_specs().items()}
-            warn_outside_retention(outside, batch.n, retention, _from_us(now_us))
+            warn_outside_retention(report.outside_retention, batch.n, retention,
+                                   _from_us(now_us))
         return report
 
     def _trim_wal(self) -> None:
@@ -1044,8 +1045,11 @@ class Store:
         feature_codes: dict[str, int],
         on_invalid: str,
         dedupe: str = "none",
-        outside: dict[str, int] | None = None,
+        old: np.ndarray | None = None,
     ) -> IngestReport:
+        """Store ``batch`` (in the caller's transaction); ``old`` marks its rows already
+        outside retention: counted, never stored, and no person or item row is made for
+        them (an erased person's rows are refused first, as any of their rows)."""
         generation = self._generation  # checked when the transaction began
         keep = np.ones(len(batch.user), dtype=bool)
         new, complete = self._uncached_subjects(batch.user)
@@ -1089,6 +1093,9 @@ class Store:
                     *({"row": int(batch.rows[i]), "field": "user"} for i in rows),
                 ]
                 new = [u for u in new if u not in blocked]
+            if new and old is not None:  # no person row for someone whose rows all expired
+                wanted = set(compress(batch.user, (keep & ~old).tolist()))
+                new = [u for u in new if u in wanted]
             if new:
                 created_at = _to_us(self._now())
                 self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _new(ext TEXT, p TEXT)")
@@ -1105,6 +1112,10 @@ class Store:
                 self._subjects.update(created)
                 if complete:  # codes after the watermark: the cache stays complete
                     self._subjects_upto = max(c for _, c in created)
+        outside: dict[str, int] = {}
+        if old is not None:
+            outside = count_by_feature(batch.feature, keep & old)
+            keep &= ~old
         m_all = len(batch.user)
         subj = np.fromiter(map(self._subjects.get, batch.user, repeat(0)), np.int64, m_all)
 
