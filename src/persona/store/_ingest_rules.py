@@ -114,8 +114,10 @@ def outside_retention(
 ) -> np.ndarray | None:
     """Which rows of ``batch`` are older than their feature's ``cutoff`` (per feature code,
     as ``Store._cutoffs`` gives it); ``None`` when none is."""
-    if not batch.user:
+    if not batch.user or not codes:
         return None
+    if int(batch.at_us.min()) >= max(int(cutoff[c]) for c in codes.values()):
+        return None  # the usual case, without a look at each row's feature
     feature = np.fromiter(map(codes.__getitem__, batch.feature), np.int64, len(batch.user))
     old = batch.at_us < cutoff[feature]
     return old if old.any() else None
