@@ -100,7 +100,9 @@ class IngestReport(_Frozen):
     received: int
     inserted: int
     duplicates: int
-    """Events already held (same event id) or repeated in the batch: ignored."""
+    """Events already held (same event id) or repeated in the batch: ignored. Rows without
+    an id repeat only under ``dedupe="exact"``; under ``"none"`` (default) the k-th
+    identical row of a batch is the k-th copy, a duplicate only of a k-th copy held."""
     rejected: int = 0
     """Invalid rows skipped (only with ``on_invalid="skip"``; otherwise the batch is refused)."""
     rejected_by_field: dict[str, int] = Field(default_factory=dict)
