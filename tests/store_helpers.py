@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -103,3 +105,32 @@ def file_bytes(path: Path) -> bytes:
         if p.exists():
             out += p.read_bytes()
     return out
+
+
+def ingest_when_new(store: persona.Store, clock: Clock, events: list[dict[str, Any]]) -> Any:
+    """Ingest ``events`` as they arrived: with ``clock`` set to the latest one's time, then
+    back to where it was. Ingest refuses events already outside their feature's retention
+    (issue 22), so this is how a test holds events that have aged past it since."""
+    now = clock.now
+    clock.now = max(datetime.fromisoformat(str(e["at"])) for e in events)
+    try:
+        return store.ingest(events)
+    finally:
+        clock.now = now
+
+
+@contextmanager
+def retention_lifted(store: persona.Store) -> Iterator[None]:
+    """Inside: every feature keeps events until erasure; after: the features' retention as
+    before. Events ingested inside are held past retention, as in a store whose retention
+    was shortened after they arrived (ingest refuses events already outside it)."""
+    specs = store.features
+    for name, spec in specs.items():
+        store.define_feature(name, purposes=spec.purposes, category=spec.category,
+                             retention_days=None, max_value=spec.max_value)
+    try:
+        yield
+    finally:
+        for name, spec in specs.items():
+            store.define_feature(name, purposes=spec.purposes, category=spec.category,
+                                 retention_days=spec.retention_days, max_value=spec.max_value)

@@ -215,7 +215,7 @@ def test_meta_rows_are_read_again_only_after_another_handle_commits(tmp_path) ->
     assert meta_reads() == 1
     second.define_feature("clicks", purposes=["personalization"], category="clicks",
                           retention_days=7)
-    second.ingest([event("u1", "b", "clicks")])
+    second.ingest([event("u1", "b", "clicks", at="2026-11-25T10:00:00Z")])  # within 7 days
     assert "clicks" in view.history("u1").features  # new definitions seen at once
     first.define_purpose("support", description="Answer questions")  # bumps defs_version
     meta_reads()

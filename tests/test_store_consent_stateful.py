@@ -9,6 +9,7 @@ they grant again.
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 
 import hypothesis.strategies as st
@@ -16,6 +17,7 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import persona
+from persona.errors import RetentionWarning
 from store_helpers import Clock, shop
 
 USERS = ["u1", "u2", "u3", "ü-4"]
@@ -130,9 +132,19 @@ class ConsentModel(RuleBasedStateMachine):
                 assert self.store.stats() == before
                 return
             raise AssertionError("events for an erased person were accepted")
-        self.store.ingest(batch)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RetentionWarning)
+            self.store.ingest(batch)
+        late = 0
         for u, i, f, v, s in rows:
+            keep = FEATURES[f][1]
+            if keep is not None and self.at(now_offset + s) < self.clock.now - timedelta(
+                    days=keep):
+                late += 1  # already outside retention: not stored (issue 22)
+                continue
             self.events.setdefault(u, set()).add((i, f, v, now_offset + s))
+        warned = [w for w in caught if issubclass(w.category, RetentionWarning)]
+        assert len(warned) == (1 if late else 0)
 
     @rule(user=st.sampled_from(USERS))
     def erase(self, user: str) -> None:

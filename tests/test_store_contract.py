@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import persona
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, event, ingest_when_new, retention_lifted, shop
 
 
 def test_quickstart_contract(tmp_path: Path) -> None:
@@ -182,11 +182,12 @@ def test_person_lineage_says_what_was_used_and_left_out_and_why() -> None:
     store.grant("u1", "personalization", source="signup form v3", at="2026-03-01T09:00:00+00:00")
     store.grant("u1", "ads", source="banner", at="2026-03-01T09:00:00+00:00")
     store.withdraw("u1", "ads", source="settings page", at="2026-03-03T10:00:00+00:00")
+    # outside 30-day retention now, inside it when it arrived
+    ingest_when_new(store, clock, [event("u1", "c", "views", at="2026-09-01T10:00:00Z")])
     store.ingest(
         [
             event("u1", "a", at="2026-11-20T10:00:00Z"),
             event("u1", "b", "views", at="2026-11-21T10:00:00Z"),
-            event("u1", "c", "views", at="2026-09-01T10:00:00Z"),  # outside 30-day retention
             event("u1", "here", "location", value=51.5),
         ]
     )
@@ -369,12 +370,13 @@ def _check_history_against_full_read(
     store = shop(clock=clock)
     for u in ("u1", "u2", "u3"):
         store.grant(u, purpose, source="test")
-    for b, batch in enumerate(batches):  # one ingest per batch: one segment each
-        store.ingest([
-            event(u, i, f, value=v, id=f"{b}-{k}",
-                  at=(clock.now - timedelta(days=d)).isoformat())
-            for k, (u, i, f, d, v) in enumerate(batch)
-        ])
+    with retention_lifted(store):  # events held past retention: reads leave them out
+        for b, batch in enumerate(batches):  # one ingest per batch: one segment each
+            store.ingest([
+                event(u, i, f, value=v, id=f"{b}-{k}",
+                      at=(clock.now - timedelta(days=d)).isoformat())
+                for k, (u, i, f, d, v) in enumerate(batch)
+            ])
     for item in dont_use:
         store.feedback("u1", item, "dont_use")
     view = store.scope(purpose)

@@ -11,7 +11,7 @@ import pytest
 
 import persona
 from persona.schema._store import PersonLineage
-from store_helpers import Clock, event, file_bytes, shop
+from store_helpers import Clock, event, file_bytes, ingest_when_new, shop
 
 SECRET = "erase-me-7f3a9c@example.com"
 
@@ -80,10 +80,10 @@ def test_export_has_everything_held_in_the_documented_shape() -> None:
     store.grant("u1", "personalization", source="signup form v3", notice_version="2026-01")
     store.grant("u1", "ads", source="banner")
     store.do_not_sell("u1")
+    ingest_when_new(store, clock, [event("u1", "b", "views", at="2026-09-01T00:00:00Z")])
     store.ingest(
         [
             event("u1", "a"),
-            event("u1", "b", "views", at="2026-09-01T00:00:00Z"),
             event("u1", "here", "location", value=51.5),
             event("u2", "c"),
         ]

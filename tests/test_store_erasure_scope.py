@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 import persona
-from store_helpers import Clock, event, file_bytes, shop
+from store_helpers import Clock, event, file_bytes, ingest_when_new, shop
 
 PEOPLE = [f"p{k:03d}" for k in range(140)]  # more than two buckets of 64
 
@@ -189,15 +189,16 @@ def test_an_item_another_bucket_still_uses_is_kept_whichever_segment_holds_it() 
 
 
 def test_nothing_to_rewrite_reports_nothing() -> None:
-    store = shop(clock=Clock())
+    clock = Clock()
+    store = shop(clock=clock)
     assert store.apply_retention() == 0
     assert store.compact() == 0
     store.grant("u1", "personalization", source="form")
     store.ingest([event("u1", "a")])
     assert store.compact() == 0  # one segment per bucket already
     assert store.apply_retention() == 0  # a segment read, nothing past retention
-    store.ingest([event("u1", "old", "views", at="2026-01-01T00:00:00Z"),
-                  event("u1", "new", "views", at="2026-11-25T00:00:00Z")])
+    ingest_when_new(store, clock, [event("u1", "old", "views", at="2026-01-01T00:00:00Z")])
+    store.ingest([event("u1", "new", "views", at="2026-11-25T00:00:00Z")])
     assert store.apply_retention() == 1
     assert sorted(store.scope("personalization").events().items) == ["a", "new"]
 
@@ -209,7 +210,8 @@ def test_a_rewrite_touches_only_the_buckets_that_lose_events() -> None:
     store.ingest([event(p, "new", "views", at="2026-11-25T00:00:00Z") for p in people])
     store.ingest([event(p, "new2", "views", at="2026-11-25T00:00:00Z") for p in people])
     store.compact()  # every bucket: one segment of level 1
-    store.ingest([event(people[70], "old", "views", at="2026-01-01T00:00:00Z")])  # bucket 1
+    ingest_when_new(store, clock,
+                    [event(people[70], "old", "views", at="2026-01-01T00:00:00Z")])  # bucket 1
     before = store._con.execute("SELECT id, bucket, level, n FROM segments").fetchall()
     assert sorted(r[1:] for r in before) == [(0, 1, 126), (1, 0, 1), (1, 1, 128), (2, 1, 6)]
     assert store.apply_retention() == 1

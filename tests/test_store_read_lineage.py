@@ -13,7 +13,7 @@ import pytest
 import persona
 from persona.schema._store import ConsentSnapshot, FeatureNotUsed, FeatureUse, FeatureUsed
 from persona.store import _store as store_module
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, event, retention_lifted, shop
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -51,6 +51,7 @@ def test_the_lineage_of_a_read_of_everyone() -> None:
         "consent": ConsentSnapshot(purpose="personalization", granted=2, withdrawn=1,
                                    declined=2).model_dump(),
         "people": 2, "items": 2, "rows": 3,
+        "outside_retention": {}, "refused_outside_retention": {},
     }
     assert len(cols) == 3 and list(cols.features) == ["purchases", "views"]
     entry = store.audit.entries(action="scoped_read")[-1]
@@ -91,14 +92,15 @@ def test_a_persons_lineage_field_by_field() -> None:
     store.grant("u1", "ads", source="banner", at=T0)
     store.decline("u1", "analytics", source="banner", at=T0 + timedelta(days=1))
     old = clock.now - timedelta(days=31)
-    store.ingest([
-        event("u1", "a", at="2026-11-20T10:00:00Z"),
-        event("u1", "b", at="2026-11-21T10:00:00Z"),
-        event("u1", "x", at="2026-11-22T10:00:00Z"),
-        event("u1", "v", "views", at="2026-11-25T10:00:00Z"),
-        event("u1", "old", "views", at=old.isoformat()),
-        event("u1", "l", "location"),
-    ])
+    with retention_lifted(store):  # "old" is held past retention
+        store.ingest([
+            event("u1", "a", at="2026-11-20T10:00:00Z"),
+            event("u1", "b", at="2026-11-21T10:00:00Z"),
+            event("u1", "x", at="2026-11-22T10:00:00Z"),
+            event("u1", "v", "views", at="2026-11-25T10:00:00Z"),
+            event("u1", "old", "views", at=old.isoformat()),
+            event("u1", "l", "location"),
+        ])
     store.feedback("u1", "x", "dont_use")
     store.feedback("u1", "n", "not_interested")
     cols, lin = store.scope("personalization").history_with_lineage("u1")
@@ -188,7 +190,8 @@ def test_many_events_read_like_few() -> None:
         at = clock.now - timedelta(days=k)
         feature = ("purchases", "views", "location")[k % 3]
         rows.append(event("u1", f"i{k % 40}", feature, value=float(k), at=at.isoformat()))
-    store.ingest(rows)
+    with retention_lifted(store):  # old views held past retention
+        store.ingest(rows)
     store.feedback("u1", "i7", "dont_use")
     cols = store.scope("personalization").history("u1")
     expected = sorted(
@@ -235,10 +238,12 @@ def test_an_event_exactly_at_the_retention_limit_is_used(few: int) -> None:
     store, clock = _store()
     store.grant("u1", "personalization", source="form")
     limit = clock.now - timedelta(days=30)  # "views" are kept 30 days
-    store.ingest([
-        event("u1", "at-limit", "views", at=limit.isoformat()),
-        event("u1", "too-old", "views", at=(limit - timedelta(microseconds=1)).isoformat()),
-    ])
+    with retention_lifted(store):  # "too-old" is held past retention
+        store.ingest([
+            event("u1", "at-limit", "views", at=limit.isoformat()),
+            event("u1", "too-old", "views",
+                  at=(limit - timedelta(microseconds=1)).isoformat()),
+        ])
     view = store.scope("personalization")
     with patch.object(store_module, "_FEW_RECORDS", few):
         assert list(view.history("u1").items) == ["at-limit"]

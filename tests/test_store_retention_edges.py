@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, event, retention_lifted, shop
 
 US = timedelta(microseconds=1)
 
@@ -22,9 +22,10 @@ def test_the_oldest_readable_event_is_exactly_retention_days_old(purpose: str) -
     store = shop(clock=clock)
     store.grant("u1", purpose, source="form")
     edge = clock.now - timedelta(days=730)
-    store.ingest([event("u1", "edge", "purchases", at=_at(edge)),
-                  event("u1", "older", "purchases", at=_at(edge - US)),
-                  event("u1", "newer", "purchases", at=_at(edge + US))])
+    with retention_lifted(store):  # "older" held past retention
+        store.ingest([event("u1", "edge", "purchases", at=_at(edge)),
+                      event("u1", "older", "purchases", at=_at(edge - US)),
+                      event("u1", "newer", "purchases", at=_at(edge + US))])
     view = store.scope(purpose)
     assert sorted(view.events().items) == ["edge", "newer"]
     assert sorted(view.history("u1").items) == ["edge", "newer"]
@@ -39,13 +40,14 @@ def test_each_feature_keeps_its_own_window_and_unbounded_ones_keep_all() -> None
     for p in ("personalization", "ads"):
         store.grant("u1", p, source="form")
     day = timedelta(days=1)
-    store.ingest([
-        event("u1", "view-29", "views", at=_at(clock.now - 29 * day)),
-        event("u1", "view-31", "views", at=_at(clock.now - 31 * day)),
-        event("u1", "buy-31", "purchases", at=_at(clock.now - 31 * day)),
-        event("u1", "buy-800", "purchases", at=_at(clock.now - 800 * day)),
-        event("u1", "loc-5000", "location", at=_at(clock.now - 5000 * day)),
-    ])
+    with retention_lifted(store):  # held past retention
+        store.ingest([
+            event("u1", "view-29", "views", at=_at(clock.now - 29 * day)),
+            event("u1", "view-31", "views", at=_at(clock.now - 31 * day)),
+            event("u1", "buy-31", "purchases", at=_at(clock.now - 31 * day)),
+            event("u1", "buy-800", "purchases", at=_at(clock.now - 800 * day)),
+            event("u1", "loc-5000", "location", at=_at(clock.now - 5000 * day)),
+        ])
     assert sorted(store.scope("personalization").events().items) == [
         "buy-31", "view-29"]
     # a feature another purpose may use never shows up, however recent
@@ -69,7 +71,8 @@ def test_apply_retention_keeps_the_edge_and_other_people() -> None:
     edge = clock.now - timedelta(days=30)
     rows = [event(u, f"{u}-{k}", "views", at=_at(edge + k * US)) for u in ("u1", "u2", "u3")
             for k in (-1, 0, 1)]
-    store.ingest(rows)
+    with retention_lifted(store):  # held past retention
+        store.ingest(rows)
     assert store.apply_retention() == 3
     store.grant("u2", "personalization", source="form")
     assert sorted(store.scope("personalization").events().items) == ["u2-0", "u2-1"]
@@ -80,7 +83,8 @@ def test_retention_follows_a_redefined_window() -> None:
     clock = Clock()
     store = shop(clock=clock)
     store.grant("u1", "personalization", source="form")
-    store.ingest([event("u1", "v", "views", at=_at(clock.now - timedelta(days=40)))])
+    with retention_lifted(store):  # held past retention
+        store.ingest([event("u1", "v", "views", at=_at(clock.now - timedelta(days=40)))])
     view = store.scope("personalization")
     assert len(view.events()) == 0
     store.define_feature("views", purposes=["personalization"], category="browsing history",

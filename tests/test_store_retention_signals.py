@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, event, retention_lifted, shop
 
 
 def test_events_outside_retention_are_invisible_then_deleted() -> None:
     clock = Clock()
     store = shop(clock=clock)
     store.grant("u1", "personalization", source="form")
-    store.ingest(
-        [
-            event("u1", "old-view", "views", at="2026-10-20T10:00:00Z"),  # 37 days before now
-            event("u1", "new-view", "views", at="2026-11-20T10:00:00Z"),
-            event("u1", "buy", "purchases", at="2025-01-01T10:00:00Z"),
-        ]
-    )
+    with retention_lifted(store):  # "old-view" held past retention
+        store.ingest(
+            [
+                event("u1", "old-view", "views", at="2026-10-20T10:00:00Z"),  # 37 days before now
+                event("u1", "new-view", "views", at="2026-11-20T10:00:00Z"),
+                event("u1", "buy", "purchases", at="2025-01-01T10:00:00Z"),
+            ]
+        )
     view = store.scope("personalization")
     assert sorted(view.events().items) == ["buy", "new-view"]
     clock.advance(days=30)

@@ -112,8 +112,10 @@ def test_resending_events_changes_nothing() -> None:
     # same explicit id with other content is the same event; same content, new id is new
     assert store.ingest([event("u1", "zzz", id="order-7/line-1")]).inserted == 0
     assert store.ingest([event("u1", "a", id="order-8")]).inserted == 1
-    # duplicates inside one batch are stored once
-    assert store.ingest([event("u2", "q"), event("u2", "q")]).inserted == 1
+    # identical rows without an id inside one batch: two events by default (repeat
+    # purchases), one with dedupe="exact" (issue 22)
+    assert store.ingest([event("u2", "q"), event("u2", "q")]).inserted == 2
+    assert store.ingest([event("u3", "q"), event("u3", "q")], dedupe="exact").inserted == 1
 
 
 def test_event_ids_are_per_person() -> None:

@@ -15,6 +15,7 @@ bounded.
     persona consent USER PURPOSE grant|withdraw|decline --source TEXT
     persona consent import FILE [--source TEXT] [--map field=column ...]
     persona ingest FILE [--map field=column ...] [--feature NAME] [--tz ZONE]
+                   [--dedupe none|exact]
     persona catalogue import FILE [--item-column C] [--label-column C]
     persona catalogue show [--json]
     persona train --out DIR [--model als|bpr|itemknn|popularity] [--epsilon E --delta D]
@@ -43,6 +44,7 @@ import math
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +57,7 @@ from persona._cli import consent_import as consent_import_cli
 from persona._cli import curate as curate_cli
 from persona._cli import evaluate as evaluate_cli
 from persona._cli import retention as retention_cli
-from persona.errors import PersonaError, ValidationError
+from persona.errors import PersonaError, RetentionWarning, ValidationError
 
 __all__ = ["build_parser", "main"]
 
@@ -163,6 +165,7 @@ def _ingest(args: argparse.Namespace) -> int:
     except (ZoneInfoNotFoundError, ValueError):
         raise UsageError(f"--tz {args.tz!r} is not a time zone (try Europe/London)") from None
     totals = {"received": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
+    outside: dict[str, int] = {}
     batch: list[dict[str, Any]] = []
     base = 0
 
@@ -171,24 +174,47 @@ def _ingest(args: argparse.Namespace) -> int:
         if not batch:
             return
         try:
-            report = store.ingest(batch, on_invalid=args.on_invalid)
+            with warnings.catch_warnings():  # summed up below, in the command's words
+                warnings.simplefilter("ignore", RetentionWarning)
+                report = store.ingest(batch, on_invalid=args.on_invalid, dedupe=args.dedupe)
         except ValidationError as exc:
             raise UsageError(_ingest_message(exc, base)) from None
         for key in totals:
             totals[key] += getattr(report, key)
+        for name, n in report.outside_retention.items():
+            outside[name] = outside.get(name, 0) + n
         base += len(batch)
         batch.clear()
 
     for row in _read_rows(Path(args.file), args.format):
-        batch.append(_convert(row, mapping, args.feature, tz))
-        if len(batch) >= _BATCH:
+        event = _convert(row, mapping, args.feature, tz)
+        # a batch is full at _BATCH rows, but a run of one person's rows at one time is
+        # never split: identical rows are then counted as in one batch (see --dedupe)
+        if len(batch) >= _BATCH and _run(event) != _run(batch[-1]):
             flush()
+        batch.append(event)
     flush()
+    late = sum(outside.values())
     print(
         f"ingested {totals['inserted']:,} of {totals['received']:,} events "
-        f"({totals['duplicates']:,} duplicates, {totals['rejected']:,} rejected) into {args.store}"
+        f"({totals['duplicates']:,} duplicates, {totals['rejected']:,} rejected"
+        f"{f', {late:,} outside retention' if late else ''}) into {args.store}"
     )
+    if late:
+        kept = {name: spec.retention_days for name, spec in store.features.items()}
+        which = "; ".join(f"{name!r} keeps {kept.get(name)} days: {n:,}"
+                          for name, n in outside.items())
+        print(
+            f"note: {late:,} events were not stored: they are already older than their "
+            f"feature's retention ({which}). To use them, raise it (persona feature add NAME "
+            "... --retention-days N|none) and ingest the file again.",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _run(event: dict[str, Any]) -> tuple[Any, Any]:
+    return event.get("user"), event.get("at")
 
 
 def _ingest_message(exc: ValidationError, base: int) -> str:
@@ -569,6 +595,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--format", choices=["auto", "csv", "jsonl"], default="auto")
     ingest.add_argument("--on-invalid", choices=["raise", "skip"], default="raise",
                         help="reject a batch with a bad row (default) or skip bad rows")
+    ingest.add_argument("--dedupe", choices=["none", "exact"], default="none",
+                        help="rows without an id: keep identical ones as repeat purchases "
+                        "(none, default; the same file sent again adds nothing) or store "
+                        "them once (exact)")
     ingest.set_defaults(func=_ingest)
 
     catalogue = sub.add_parser(

@@ -20,6 +20,9 @@ stable ``code`` and a message that says what went wrong *and what to do about it
     ├── MissingDependencyError   500  an optional extra (pandas, pyarrow) is not installed
     └── PrivacyBudgetExceeded    429  a private computation would spend more than the budget
 
+    UserWarning
+    └── RetentionWarning              events ingested already outside their retention
+
 The classes also subclass the closest built-in exception (``ValueError``, ``KeyError``,
 ``RuntimeError``), so code written against the built-ins keeps working.
 
@@ -48,6 +51,7 @@ __all__ = [
     "PersonaError",
     "PrivacyBudgetExceeded",
     "PrivateInputError",
+    "RetentionWarning",
     "StoreError",
     "SuppressedSubjectError",
     "UnknownFeatureError",
@@ -238,3 +242,13 @@ class PrivacyBudgetExceeded(PersonaError):
 
     code = "privacy_budget_exceeded"
     http_status = 429
+
+
+class RetentionWarning(UserWarning):
+    """Events given to ``Store.ingest`` that are already older than their feature's
+    retention: they were not stored (``IngestReport.outside_retention`` counts them by
+    feature). Raise the feature's ``retention_days`` and ingest them again to use them.
+
+    A warning, not an error: the rest of the batch was stored. Filter it like any warning,
+    e.g. ``warnings.simplefilter("ignore", persona.errors.RetentionWarning)``.
+    """

@@ -233,9 +233,12 @@ class Recommender:
         config = self._validated_config()
         if privacy is None:
             if X.nnz == 0:
+                note = getattr(X.lineage, "retention_note", None)
+                why = note() if callable(note) else ""
                 raise ValidationError(
-                    f"{X!r} has no interactions, so there is nothing to learn from; check the "
-                    "weights (features not listed are dropped) and the consent scope"
+                    f"{X!r} has no interactions, so there is nothing to learn from; "
+                    + (why or "check the weights (features not listed are dropped) and the "
+                       "consent scope")
                 )
             self._start(X, X.lineage, config)
             with _one_blas_thread():

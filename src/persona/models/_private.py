@@ -125,5 +125,8 @@ def public_lineage(lineage: Any, n_items: int) -> Any:
     copy = getattr(lineage, "model_copy", None)
     if not callable(copy):
         return lineage
-    return copy(update={"people": None, "rows": None, "consent": None, "audit_seq": None,
-                        "items": int(n_items)})
+    dropped = {"people": None, "rows": None, "consent": None, "audit_seq": None,
+               "items": int(n_items)}
+    if "outside_retention" in getattr(type(lineage), "model_fields", {}):
+        dropped.update(outside_retention=None, refused_outside_retention=None)
+    return copy(update=dropped)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StringConstraints
@@ -100,10 +100,15 @@ class IngestReport(_Frozen):
     received: int
     inserted: int
     duplicates: int
-    """Events already held (same event id) or repeated in the batch: ignored."""
+    """Events already held (same event id) or repeated in the batch: ignored. Rows without
+    an id repeat only under ``dedupe="exact"``; under ``"none"`` (default) the k-th
+    identical row of a batch is the k-th copy, a duplicate only of a k-th copy held."""
     rejected: int = 0
     """Invalid rows skipped (only with ``on_invalid="skip"``; otherwise the batch is refused)."""
     rejected_by_field: dict[str, int] = Field(default_factory=dict)
+    outside_retention: dict[str, int] = Field(default_factory=dict)
+    """Events already older than their feature's retention, by feature: not stored (no
+    read would use them; a :class:`~persona.errors.RetentionWarning` says so)."""
     audit_seq: int | None = None
 
 
@@ -159,6 +164,40 @@ class Lineage(_Frozen):
     """Events read (``None`` in a private model's lineage: not a DP release)."""
     audit_seq: int | None = None
     """Sequence number of the audit-log entry that recorded this read."""
+    outside_retention: dict[str, int] | None = None
+    """Per allowed feature: events of people with active consent that this read left out
+    as older than the feature's retention (held until the next ``apply_retention``).
+    ``None`` in a private model's lineage and in lineages written before it existed."""
+    refused_outside_retention: dict[str, int] | None = None
+    """Per allowed feature: events that ingest refused as already outside retention,
+    since the store was created (``None`` as for :attr:`outside_retention`)."""
+
+    def retention_note(self) -> str:
+        """Why retention left events out of this read, in words (``""`` when it left none
+        out): each feature's retention and cut-off, how many events are older, and what to
+        do. Part of the message of a fit that finds nothing to learn from."""
+        held = self.outside_retention or {}
+        refused = self.refused_outside_retention or {}
+        parts = []
+        for use in self.features:
+            h, r = held.get(use.feature, 0), refused.get(use.feature, 0)
+            if not use.used or use.retention_days is None or not (h or r):
+                continue
+            cut = (self.read_at - timedelta(days=use.retention_days)).astimezone(UTC)
+            parts.append(
+                f"{use.feature!r} keeps {use.retention_days} days, so the read at "
+                f"{self.read_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC used nothing before "
+                f"{cut:%Y-%m-%d %H:%M} UTC, and {h + r:,} of its events are older ({r:,} "
+                f"refused at ingest, {h:,} held until the next store.apply_retention())"
+            )
+        if not parts:
+            return ""
+        return (
+            "retention left events out: " + "; ".join(parts) + ". To use older events, "
+            "raise the feature's retention_days (store.define_feature(name, ..., "
+            "retention_days=N), or None to keep events until the person is erased): held "
+            "events are read again at once, refused ones must be ingested again"
+        )
 
 
 NotUsedReason = Literal[

@@ -59,6 +59,16 @@ from persona.store import _ledger, _profiling, _shown
 from persona.store._audit import AuditLog
 from persona.store._catalogue import catalogue_items, declare_items
 from persona.store._eidindex import EventIdIndex
+from persona.store._ingest_rules import (
+    add_refused,
+    check_dedupe,
+    count_by_feature,
+    held_outside_retention,
+    number_copies,
+    outside_retention,
+    refused_outside_retention,
+    warn_outside_retention,
+)
 from persona.store._ledger import StoreChargeStorage
 from persona.store._rows import RowMemo, TableCheck, privacy_row_problems
 from persona.store._sql import (
@@ -1043,13 +1053,14 @@ class Store:
         on_invalid: Literal["raise", "skip"] = "raise",
         at_unit: Literal["s", "ms", "us", "ns"] | None = None,
         tz: str | tzinfo | None = None,
+        dedupe: Literal["none", "exact"] = "none",
     ) -> IngestReport:
         """Validate and store a batch of events, all or nothing.
 
         ``events`` is a list of dicts (or a pandas DataFrame) with fields ``user``, ``item``,
         ``feature``, ``at`` (ISO 8601 with a time zone, or an aware datetime), optional
-        ``value`` (default 1.0) and optional ``id`` (an event id; without one, the event's
-        content is its id). Re-sending an event changes nothing.
+        ``value`` (default 1.0) and optional ``id`` (an event id, e.g. order and line).
+        Re-sending an event changes nothing.
 
         ``user`` and ``item`` follow persona's id rule (:data:`persona.schema.ID_RULE`): a
         str, or an int (a numpy or pandas integer column too), which is the same id as its
@@ -1066,6 +1077,17 @@ class Store:
         :class:`~persona.ValidationError` naming each row and field, and the store is left
         exactly as it was. With ``on_invalid="skip"`` the valid rows are stored and the bad
         ones counted in the report (``rejected``, ``rejected_by_field``).
+
+        ``dedupe`` says which rows without an ``id`` are the same event (rows with an id
+        are one event per id, always). ``"none"`` (default): none of the batch's rows is
+        merged with another, so two identical purchases in the same second are two events;
+        the k-th identical row is the k-th copy, so sending the same batch again stores
+        nothing new (but identical rows split over two batches count once: give them ids).
+        ``"exact"``: identical rows are one event, within the batch and with what is held.
+
+        Events already older than their feature's retention are not stored (no read would
+        use them): the report counts them by feature (``outside_retention``) and a
+        :class:`~persona.errors.RetentionWarning` says what to do.
         """
         if on_invalid not in ("raise", "skip"):
             raise ValidationError(
@@ -1074,6 +1096,7 @@ class Store:
             )
         unit = None if at_unit is None else check_unit(at_unit)
         zone = None if tz is None else check_zone(tz)
+        check_dedupe(dedupe)
         with self._lock, no_gc_pauses():  # a batch builds ~10 objects per row, no cycles
             self._refresh()
             now_us = _to_us(self._now())
@@ -1089,13 +1112,19 @@ class Store:
             )
             if problems and on_invalid == "raise":
                 raise_for(problems, batch.n)
+            old = outside_retention(batch, codes, self._cutoffs(None, now_us))
             try:
                 with self._tx():
-                    return self._write_batch(batch, problems, codes, on_invalid)
+                    report = self._write_batch(batch, problems, codes, on_invalid, dedupe, old)
             except BaseException:
                 self._clear_subjects()  # may hold codes of rows that were rolled back
                 self._eids = EventIdIndex()
                 raise
+        if report.outside_retention:
+            retention = {n: spec.retention_days for n, spec in self._feature_specs().items()}
+            warn_outside_retention(report.outside_retention, batch.n, retention,
+                                   _from_us(now_us))
+        return report
 
     def _trim_wal(self) -> None:
         """After a write transaction that left a large write-ahead log (a bulk ingest, a
@@ -1129,7 +1158,12 @@ class Store:
         problems: list[dict[str, Any]],
         feature_codes: dict[str, int],
         on_invalid: str,
+        dedupe: str = "none",
+        old: np.ndarray | None = None,
     ) -> IngestReport:
+        """Store ``batch`` (in the caller's transaction); ``old`` marks its rows already
+        outside retention: counted, never stored, and no person or item row is made for
+        them (an erased person's rows are refused first, as any of their rows)."""
         generation = self._generation  # checked when the transaction began
         keep = np.ones(len(batch.user), dtype=bool)
         new, complete = self._uncached_subjects(batch.user)
@@ -1173,6 +1207,9 @@ class Store:
                     *({"row": int(batch.rows[i]), "field": "user"} for i in rows),
                 ]
                 new = [u for u in new if u not in blocked]
+            if new and old is not None:  # no person row for someone whose rows all expired
+                wanted = set(compress(batch.user, (keep & ~old).tolist()))
+                new = [u for u in new if u in wanted]
             if new:
                 created_at = _to_us(self._now())
                 self._con.execute("CREATE TEMP TABLE IF NOT EXISTS _new(ext TEXT, p TEXT)")
@@ -1189,6 +1226,10 @@ class Store:
                 self._subjects.update(created)
                 if complete:  # codes after the watermark: the cache stays complete
                     self._subjects_upto = max(c for _, c in created)
+        outside: dict[str, int] = {}
+        if old is not None:
+            outside = count_by_feature(batch.feature, keep & old)
+            keep &= ~old
         m_all = len(batch.user)
         subj = np.fromiter(map(self._subjects.get, batch.user, repeat(0)), np.int64, m_all)
 
@@ -1208,6 +1249,8 @@ class Store:
         feature = np.fromiter(map(feature_codes.__getitem__, batch.feature), np.int64, m_all)
 
         eids = event_ids(subj, item, feature, batch.value, batch.at_us, batch.event_id)
+        if dedupe == "none":
+            eids = number_copies(eids, batch.event_id)
         self._eids.sync(self._con, generation)
         uniq, first = np.unique(eids, return_index=True)  # sorted: cache-friendly lookups
         kept = keep[first]
@@ -1252,14 +1295,18 @@ class Store:
                 "rejected": rejected,
                 "people": people,
                 "by_feature": per_feature,
+                **({"outside_retention": outside} if outside else {}),
             },
         )
+        if outside:
+            add_refused(self._con, outside)
         return IngestReport(
             received=batch.n,
             inserted=m,
             duplicates=duplicates,
             rejected=rejected,
             rejected_by_field=rejected_by_field,
+            outside_retention=outside or {},
             audit_seq=seq,
         )
 
@@ -1892,6 +1939,9 @@ class Store:
                 cols = self._decode(
                     rec, subj, cutoff, local, tuple(allowed), excluded=self._excluded_keys()
                 )
+                held = {} if len(cols) == rec.size else held_outside_retention(
+                    rec, cutoff, local, tuple(allowed))
+                refused = refused_outside_retention(self._con)
                 snapshot = self._snapshot(purpose)
                 detail = {
                     "purpose": purpose,
@@ -1912,6 +1962,8 @@ class Store:
                 items=int(cols.items.size),
                 rows=len(cols),
                 audit_seq=seq,
+                outside_retention=held,
+                refused_outside_retention={f: refused[f] for f in allowed if refused.get(f)},
             )
             return cols, lineage
 
