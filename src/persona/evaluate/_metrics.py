@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-from tqdm.auto import tqdm
 
+from persona._progress import progress_bar
 from persona.data import Interactions
 from persona.errors import ValidationError
 
@@ -125,10 +125,7 @@ def evaluate(
     users = [str(u) for u in test.users[rows]]
     col = {str(i): j for j, i in enumerate(train.items)}
     recommended: list[list[int]] = []
-    from persona.models._base import _show_progress
-
-    with tqdm(total=len(users), disable=not _show_progress(show_progress),
-              desc="evaluate") as bar:
+    with progress_bar(len(users), "evaluate", show_progress) as bar:
         for start in range(0, len(users), block_size):
             chunk = users[start:start + block_size]
             for recs in model.recommend_batch(chunk, n=k, exclude_seen=True, explain=False):
