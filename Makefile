@@ -2,6 +2,7 @@
 #   make demo   creates .venv, installs persona, runs the end-to-end demo
 #   make test   installs the test extras, runs ruff and the whole suite
 #   make docs   installs the docs extras, builds the documentation site into site/
+#   make notebook  re-runs docs/notebooks/*.ipynb in place, so the committed copies show outputs
 #   make mutation  installs mutmut, mutation-tests the trust-critical modules (slow; not in test)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.persona-installed
 TSTAMP := $(VENV)/.persona-test-installed
 
-.PHONY: demo test lint bench docs mutation clean
+.PHONY: demo test lint bench docs notebook mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,9 @@ bench: $(TSTAMP)
 docs: | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[docs]'
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+notebook: $(TSTAMP)
+	$(BIN)/python tools/execute_notebook.py
 
 # TARGETS=bounding runs one target (names in tools/mutation.py); report in build/mutation/
 mutation: $(TSTAMP)

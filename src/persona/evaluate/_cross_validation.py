@@ -8,11 +8,11 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
+from persona._progress import progress_bar
 from persona.data import Interactions
 from persona.errors import ValidationError
-from persona.evaluate._evaluate import bar_wanted, evaluate
+from persona.evaluate._evaluate import evaluate
 from persona.evaluate._metrics import check_ks
 from persona.evaluate._result import (
     EvaluationReport,
@@ -191,7 +191,8 @@ def cross_validate(
     k
         Cut-off(s), as in :func:`evaluate`.
     show_progress
-        A tqdm bar over the folds; ``None`` shows one only on an interactive terminal.
+        A bar over the folds; ``None`` shows one when someone is watching (an
+        interactive terminal, or a notebook with ipywidgets: see ``persona._progress``).
 
     Returns
     -------
@@ -213,7 +214,7 @@ def cross_validate(
     make = _factory(model)
     splits = person_folds(X, folds, holdout=holdout, by=by, random_state=random_state)
     results = []
-    with tqdm(total=folds, disable=not bar_wanted(show_progress), desc="cross_validate") as bar:
+    with progress_bar(folds, "cross_validate", show_progress) as bar:
         for train, test in splits:
             results.append(evaluate(make().fit(train), train, test, k))
             bar.update(1)

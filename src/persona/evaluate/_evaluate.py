@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any, overload
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from persona._progress import progress_bar
 from persona.data import Interactions
 from persona.errors import ValidationError
 from persona.evaluate._metrics import check_ks, score_lists
 from persona.evaluate._result import EvaluationReport, EvaluationResult
 
 __all__ = ["evaluate"]
-
-
-def bar_wanted(flag: bool | None) -> bool:
-    """``None`` means: a bar only when someone is watching a terminal."""
-    if flag is None:
-        return bool(getattr(sys.stderr, "isatty", lambda: False)())
-    return bool(flag)
 
 
 @overload
@@ -57,7 +49,8 @@ def evaluate(
         distinct ints (``k=[5, 10]``) an :class:`EvaluationReport` with the result at each
         k (one list of length ``max(k)`` per person, cut at each k).
     show_progress
-        A tqdm bar; ``None`` shows one only on an interactive terminal.
+        A progress bar; ``None`` shows one when someone is watching (an interactive
+        terminal, or a notebook with ipywidgets).
     block_size
         People per ``recommend_arrays`` call (changes the speed, never the result).
 
@@ -96,8 +89,7 @@ def evaluate(
     col = {item: j for j, item in enumerate(train.items.tolist())}
     kmax = max(ks)
     cols = np.full((len(users), kmax), -1, dtype=np.int64)
-    with tqdm(total=len(users), disable=not bar_wanted(show_progress),
-              desc="evaluate") as bar:
+    with progress_bar(len(users), "evaluate", show_progress) as bar:
         for start in range(0, len(users), block_size):
             chunk = users[start:start + block_size]
             res = model.recommend_arrays(chunk, n=kmax, exclude_seen=True)

@@ -48,18 +48,24 @@ def render_html(e: Explanation, max_rows: int = 20) -> str:
             support=_num(e.evidence.support), against=_num(e.evidence.against))) + "</small></p>")
     if e.reasons:
         part = h["part"] if e.kind == "decomposition" else h["reasons"]
+        rows = e.reasons[:max_rows]
+        # the time of each reason's data comes from the store (model.explain(store=...));
+        # served lists carry none, since models keep no event times: then no "When" column
+        dated = any(r.at is not None for r in rows)
+        when = f"<th>{_e(h['when'])}</th>" if dated else ""
         out.append(
             f"<table><caption>{_e(h['reasons'])}</caption><thead><tr><th>{_e(h['item'])}</th>"
             f"<th>{_e(part)}</th><th>{_e(h['share'])}</th><th>{_e(h['data'])}</th>"
-            f"<th>{_e(h['when'])}</th></tr></thead><tbody>"
+            f"{when}</tr></thead><tbody>"
         )
-        for r in e.reasons[:max_rows]:
+        for r in rows:
             value = r.contribution if r.contribution is not None else r.similarity
             share = _share(r.share, r.contribution, str(h["against"]))
+            at = f"<td>{_e(date_text(r.at, t))}</td>" if dated else ""
             out.append(
                 f"<tr><td>{_e(r.label)} <small>[{_e(r.item)}]</small></td>"
                 f"<td>{_e(_num(value))}</td><td>{_e(share)}</td><td>{_e(r.feature)}</td>"
-                f"<td>{_e(date_text(r.at, t))}</td></tr>"
+                f"{at}</tr>"
             )
         more = max(len(e.reasons) - max_rows, 0)
         if more or (e.rest is not None and e.rest.count):
@@ -69,7 +75,7 @@ def render_html(e: Explanation, max_rows: int = 20) -> str:
                 line = str(h["more"]).format(count=count, part=_num(part))
             else:
                 line = str(h["more_plain"]).format(count=count)
-            out.append(f"<tr><td colspan='5'>… {_e(line)}</td></tr>")
+            out.append(f"<tr><td colspan='{5 if dated else 4}'>… {_e(line)}</td></tr>")
         out.append("</tbody></table>")
     if e.data_used:
         out.append(f"<p>{_e(h['used'])}:</p><ul>")

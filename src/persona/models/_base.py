@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from persona import _frames
+from persona._progress import show_progress
 from persona._slots import SET_DICT as _SET_DICT
 from persona._slots import SET_EXTRA as _SET_EXTRA
 from persona._slots import SET_FIELDS as _SET_FIELDS
@@ -77,10 +77,9 @@ class NoExactDecompositionError(PersonaError, NotImplementedError):
 
 
 def _show_progress(flag: bool | None) -> bool:
-    """``None`` means: a bar only when someone is watching a terminal."""
-    if flag is None:
-        return bool(getattr(sys.stderr, "isatty", lambda: False)())
-    return flag
+    """``None`` means: a bar only when someone is watching (a terminal, or a notebook that
+    draws tqdm's widget); see :mod:`persona._progress`."""
+    return show_progress(flag)
 
 
 class Recommender:

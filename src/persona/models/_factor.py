@@ -10,8 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 from scipy.linalg.lapack import dposv as _dposv
-from tqdm.auto import tqdm
 
+from persona._progress import progress_bar
 from persona.errors import ValidationError
 from persona.models._base import Recommender, _one_blas_thread, _show_progress
 from persona.models._params import ParamsConfig
@@ -214,7 +214,8 @@ class ALS(_FactorModel):
         release them without noise). ``cg_steps``, ``num_threads`` and ``show_progress``
         do not apply to private training.
     show_progress
-        tqdm bar while fitting; ``None`` shows one only on an interactive terminal.
+        tqdm bar while fitting; ``None`` shows one when someone is watching: on an
+        interactive terminal, or in a Jupyter notebook with ipywidgets (its widget bar).
 
     Examples
     --------
@@ -274,8 +275,7 @@ class ALS(_FactorModel):
         U = rng.random((n_users, config.factors), dtype=np.float32) * 0.01
         Y = rng.random((n_items, config.factors), dtype=np.float32) * 0.01
         # BLAS is already at one thread: fit() holds threadpool_limits around _fit
-        with tqdm(total=config.iterations, disable=not _show_progress(self.show_progress),
-                  desc="ALS") as bar:
+        with progress_bar(config.iterations, "ALS", self.show_progress) as bar:
             for _ in range(config.iterations):
                 _als.least_squares_cg(
                     Cui, U, Y, config.regularization,
