@@ -33,7 +33,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def one_line_error(err: str) -> None:
-    assert err.startswith("persona: error:"), err
+    assert re.match(r"persona: error \[[a-z_]+\]: ", err), err
     assert len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err
 
@@ -127,7 +127,7 @@ def test_audit_verify_fails_on_a_forged_consent_record(
     con.commit()
     con.close()
     code, _, err = run(capsys, "--store", shop, "audit", "verify")
-    assert code == 1
+    assert code == 1  # a finding: exit 1
     one_line_error(err)
     assert "failed verification" in err and "consent" in err
     code, out, _ = run(capsys, "--store", shop, "audit", "verify", "--json")
@@ -145,7 +145,7 @@ def test_audit_verify_checks_a_recorded_head(shop: str,
     assert run(capsys, "--store", shop, "audit", "verify", "--anchor", head.strip())[0] == 0
     wrong = f"{seq}:{'0' * 64}"
     code, _, err = run(capsys, "--store", shop, "audit", "verify", "--anchor", wrong)
-    assert code == 1
+    assert code == 1  # a finding: exit 1
     one_line_error(err)
     assert f"entry {seq} does not match the recorded anchor" in err
 
@@ -160,7 +160,7 @@ def test_audit_verify_refuses_a_bad_anchor_and_a_missing_store(
     assert "--anchor" in err and len(err.strip().splitlines()) == 1
     missing = tmp_path / "typo.db"
     code, _, err = run(capsys, "--store", str(missing), "audit", "verify")
-    assert code == 1
+    assert code == 2
     one_line_error(err)
     assert "no store" in err
     assert not missing.exists()  # a typo does not create (and then vouch for) a new store
@@ -179,7 +179,7 @@ def test_budget_show_of_a_missing_store_creates_nothing(
 ) -> None:
     missing = tmp_path / "typo.db"
     code, _, err = run(capsys, "--store", str(missing), "budget", "show")
-    assert code == 1
+    assert code == 2
     one_line_error(err)
     assert not missing.exists()
 
@@ -251,7 +251,7 @@ def test_consent_import_is_all_or_nothing(
                  "u1,marketing,grant,,form\nu2,marketing,grant,,form\n" + bad_row + "\n")
     before = audit_head(shop)
     code, _, err = run(capsys, "--store", shop, "consent", "import", str(f))
-    assert code == 1
+    assert code == 2
     one_line_error(err)
     assert "row 3" in err and needle in err, err
     assert "nothing was recorded" in err.lower()
@@ -268,17 +268,17 @@ def test_consent_import_refuses_a_file_without_the_needed_columns(
     f.write_text("customer,purpose,action\nu1,marketing,grant\n")
     before = audit_head(shop)
     code, _, err = run(capsys, "--store", shop, "consent", "import", str(f), "--source", "x")
-    assert code == 1
+    assert code == 2
     one_line_error(err)
     assert "--map user=" in err
     assert audit_head(shop) == before
     code, _, err = run(capsys, "--store", shop, "consent", "import", str(f), "--map",
                        "person=customer")
-    assert code == 1 and "--map 'person=customer'" in err
+    assert code == 2 and "--map 'person=customer'" in err
     empty = tmp_path / "empty.csv"
     empty.write_text("user,purpose,action\n")
     code, _, err = run(capsys, "--store", shop, "consent", "import", str(empty))
-    assert code == 1 and "no consent choices" in err
+    assert code == 2 and "no consent choices" in err
 
 
 def test_a_single_consent_choice_still_works_also_for_a_person_called_import(
@@ -359,7 +359,7 @@ def test_curate_refuses_bad_choices_and_leaves_the_model(
         code, err = int(exc.code or 0), capsys.readouterr().err
         assert code == 2
     else:
-        assert code == 1
+        assert code == 2
         one_line_error(err)
     assert needle in err, err
     assert (tmp_path / model / "personalizer.json").read_bytes() == saved
@@ -374,7 +374,7 @@ def test_curate_needs_a_reason_and_a_model(shop: str, tmp_path: Path,
     assert "--reason" in capsys.readouterr().err
     code, _, err = run(capsys, "--store", shop, "curate", "set", "--model", "nowhere",
                        "--pin", "i1", "--reason", "x")
-    assert code == 1
+    assert code == 2
     one_line_error(err)
     assert "persona train" in err
 
@@ -415,9 +415,9 @@ def test_evaluate_on_a_time_split(shop: str, capsys: pytest.CaptureFixture[str])
     (["--k", "0"], 2, "--k"),
     (["--k", "ten"], 2, "--k"),
     (["--test-from", "soon"], 2, "--test-from"),
-    (["--test-from", "2999-01-01"], 1, "leaves the test side empty"),
-    (["--test-from", "2000-01-01"], 1, "leaves the training side empty"),
-    (["--purpose", "shopping"], 1, "unknown purpose"),
+    (["--test-from", "2999-01-01"], 2, "leaves the test side empty"),
+    (["--test-from", "2000-01-01"], 2, "leaves the training side empty"),
+    (["--purpose", "shopping"], 2, "unknown purpose"),
     (["--leave-out", "1", "--test-from", "2026-01-01"], 2, "not allowed with"),
 ])
 def test_evaluate_refuses_bad_input_on_one_line(
@@ -458,7 +458,7 @@ def test_retention_on_a_missing_store(tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     for action in ("show", "apply"):
         code, _, err = run(capsys, "--store", str(tmp_path / "typo.db"), "retention", action)
-        assert code == 1
+        assert code == 2
         one_line_error(err)
         assert "no store" in err
     assert not (tmp_path / "typo.db").exists()

@@ -229,3 +229,30 @@ def test_store_ingest_reads_naive_times_in_the_zone_given() -> None:
     got = sorted(zip(cols.users[cols.user].tolist(), cols.at.tolist(), strict=True))
     assert got == [("u", datetime(2026, 1, 1, 10)), ("u", datetime(2026, 7, 1, 9)),
                    ("v", datetime(2026, 7, 1, 9))]
+
+
+@pytest.mark.parametrize("text", ["1780000000", " 1780000000 ", "1780000000.5", "1.78e9"])
+def test_store_ingest_refuses_numbers_written_as_text_without_a_unit(text: str) -> None:
+    """A CSV's unix times arrive as text: they are numbers all the same, refused without
+    at_unit (pydantic alone would read them as a time in a unit it guesses)."""
+    store = _store()
+    rows = [{"user": "u", "item": "a", "feature": "ratings", "at": "2026-01-01T10:00:00+01:00"},
+            {"user": "u", "item": "b", "feature": "ratings", "at": text}]
+    with pytest.raises(ValidationError, match=r"row 1.*at_unit='s'") as info:
+        store.ingest(rows)
+    assert [e["row"] for e in info.value.errors] == [1]
+    assert store.stats()["events"] == 0
+
+
+@pytest.mark.parametrize(("wall", "why"), [
+    ("2026-03-29 01:30:00", "does not exist"),  # the clocks go forward at 01:00
+    ("2026-10-25 01:30:00", "happens twice"),  # and back at 02:00
+])
+def test_a_wall_time_a_clock_change_skips_or_repeats_is_refused_saying_which(
+    wall: str, why: str
+) -> None:
+    store = _store()
+    with pytest.raises(ValidationError, match=why):
+        store.ingest([{"user": "u", "item": "a", "feature": "ratings", "at": wall}],
+                     tz="Europe/London")
+    assert store.stats()["events"] == 0

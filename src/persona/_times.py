@@ -18,7 +18,7 @@ A time is an instant, kept as microseconds since 1970-01-01 UTC:
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -119,7 +119,8 @@ def zone_problem(value: datetime, zone: tzinfo) -> str | None:
     early, late = value.replace(tzinfo=zone, fold=0), value.replace(tzinfo=zone, fold=1)
     if early.utcoffset() == late.utcoffset():
         return None
-    back = early.astimezone(zone).replace(tzinfo=None)
+    # (through UTC: astimezone to the datetime's own zone would change nothing)
+    back = early.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
     if back != value:
         return f"{value} does not exist in {zone} (a daylight-saving change skips it)"
     return f"{value} happens twice in {zone} (a daylight-saving change repeats it)"

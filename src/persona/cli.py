@@ -3,9 +3,11 @@
 Every command takes ``--store PATH`` (default: ``$PERSONA_STORE`` or ``persona.db``); a
 store whose pseudonym key is held outside the file reads it from ``$PERSONA_PSEUDONYM_KEY``
 (hex).
-User mistakes print one clear line and exit 1; usage mistakes (a missing flag, a flag value
-that is not a finite number in range) print one line naming the flag and exit 2; no
-tracebacks. Files are read as UTF-8 (a byte order mark is fine). ``--out`` paths must lie
+Every mistake a caller can make (a bad file row, an unknown purpose, a missing file, a
+missing or malformed flag) prints one line, ``persona: error [code]: ...`` with the
+:class:`~persona.PersonaError` code and the fix, and exits 2; no tracebacks. Exit 1 is kept
+for a check that ran and found a problem (``persona audit verify`` on a log that fails
+verification). Files are read as UTF-8 (a byte order mark is fine). ``--out`` paths must lie
 inside the current folder (no ``..``); ``--iterations``, ``--factors`` and ``-n`` are
 bounded.
 
@@ -15,6 +17,7 @@ bounded.
     persona consent USER PURPOSE grant|withdraw|decline --source TEXT
     persona consent import FILE [--source TEXT] [--map field=column ...]
     persona ingest FILE [--map field=column ...] [--feature NAME] [--tz ZONE]
+                                                 [--at-unit s|ms|us|ns]
                    [--dedupe none|exact]
     persona catalogue import FILE [--item-column C] [--label-column C]
     persona catalogue show [--json]
@@ -42,6 +45,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -132,7 +136,7 @@ def _mapping(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def _convert(row: dict[str, Any], mapping: dict[str, str], feature: str | None,
-             tz: ZoneInfo | None) -> dict[str, Any]:
+             at_unit: str | None) -> dict[str, Any]:
     event: dict[str, Any] = {}
     for field in _FIELDS:
         column = mapping.get(field, field)
@@ -144,26 +148,26 @@ def _convert(row: dict[str, Any], mapping: dict[str, str], feature: str | None,
     if isinstance(value, str):
         with contextlib.suppress(ValueError):  # else left as text: validation names the row
             event["value"] = float(value)
-    # ids go to store.ingest as read: it applies persona's one id rule (an int is its
-    # decimal string; a float such as 170.0 is refused with the fix)
+    # ids and times go to store.ingest as read: it applies persona's one id rule (an int is
+    # its decimal string; a float such as 170.0 is refused with the fix) and its time rule
+    # (numbers need --at-unit, times without a zone --tz); with --at-unit, a CSV's numbers
+    # are numbers
     at = event.get("at")
-    if tz is not None and isinstance(at, str):
-        try:
-            parsed = datetime.fromisoformat(at)
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is None:
-            event["at"] = parsed.replace(tzinfo=tz)
+    if at_unit is not None and isinstance(at, str):
+        with contextlib.suppress(ValueError):  # else left as text: validation names the row
+            event["at"] = int(at) if at.strip().lstrip("+-").isdigit() else float(at)
     return event
 
 
 def _ingest(args: argparse.Namespace) -> int:
     store = _store(args)
     mapping = _mapping(args.map or [])
-    try:
-        tz = ZoneInfo(args.tz) if args.tz else None
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"--tz {args.tz!r} is not a time zone (try Europe/London)") from None
+    if args.tz:  # checked here too, to name the flag
+        try:
+            ZoneInfo(args.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(
+                f"--tz {args.tz!r} is not a time zone (try Europe/London)") from None
     totals = {"received": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
     outside: dict[str, int] = {}
     batch: list[dict[str, Any]] = []
@@ -176,7 +180,8 @@ def _ingest(args: argparse.Namespace) -> int:
         try:
             with warnings.catch_warnings():  # summed up below, in the command's words
                 warnings.simplefilter("ignore", RetentionWarning)
-                report = store.ingest(batch, on_invalid=args.on_invalid, dedupe=args.dedupe)
+                report = store.ingest(batch, on_invalid=args.on_invalid, dedupe=args.dedupe,
+                                      at_unit=args.at_unit, tz=args.tz or None)
         except ValidationError as exc:
             raise UsageError(_ingest_message(exc, base)) from None
         for key in totals:
@@ -187,7 +192,7 @@ def _ingest(args: argparse.Namespace) -> int:
         batch.clear()
 
     for row in _read_rows(Path(args.file), args.format):
-        event = _convert(row, mapping, args.feature, tz)
+        event = _convert(row, mapping, args.feature, args.at_unit)
         # a batch is full at _BATCH rows, but a run of one person's rows at one time is
         # never split: identical rows are then counted as in one batch (see --dedupe)
         if len(batch) >= _BATCH and _run(event) != _run(batch[-1]):
@@ -227,13 +232,11 @@ def _ingest_message(exc: ValidationError, base: int) -> str:
         "pass on_invalid='skip' to store the valid rows and count the rest",
         "run again with --on-invalid skip to store the valid rows and count the rest",
     )
-    if any(
-        e.get("field") == "at" and "zone" in str(e.get("message", "")).replace("timezone",
-                                                                             "time zone")
-        for e in exc.errors
-    ):
-        text += (" Times written without a time zone can be read in one with --tz, e.g. "
-                 "--tz Europe/London.")
+    # the time rule's advice, in the flags' words
+    text = re.sub(r"ingest\(\.\.\., at_unit='(\w+)'\)", r"--at-unit \1", text)
+    text = re.sub(r"at_unit='(\w+)'", r"--at-unit \1", text)
+    text = re.sub(r"ingest\(\.\.\., tz='([^']+)'\)", r"--tz \1", text)
+    text = re.sub(r"\btz='([^']+)'", r"--tz \1", text)
     return f"{text}{where}"
 
 
@@ -592,6 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"column for a field ({', '.join(_FIELDS)}); repeat as needed")
     ingest.add_argument("--feature", help="the feature of every row (instead of a column)")
     ingest.add_argument("--tz", help="time zone of times written without one, e.g. Europe/London")
+    ingest.add_argument("--at-unit", choices=("s", "ms", "us", "ns"),
+                        help="what numeric times count since 1970-01-01 UTC: s (unix time), "
+                             "ms, us or ns; numbers without it are refused")
     ingest.add_argument("--format", choices=["auto", "csv", "jsonl"], default="auto")
     ingest.add_argument("--on-invalid", choices=["raise", "skip"], default="raise",
                         help="reject a batch with a bad row (default) or skip bad rows")
@@ -736,12 +742,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except PersonaError as exc:
-        print(f"persona: error: {_one_line(str(exc))}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"persona: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
-              file=sys.stderr)
-        return 1
+        print(f"persona: error [{exc.code}]: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file that cannot be read or written: the caller's to fix
+        print(f"persona: error [file_error]: "
+              f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         return 130
 

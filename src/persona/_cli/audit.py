@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from typing import Any
 
 from persona._cli.common import STORE_FLAG, open_store, print_json
@@ -35,13 +36,12 @@ def _verify(args: argparse.Namespace) -> int:
         print_json({"intact": not problems, "entries": seq, "head": f"{seq}:{digest}",
                     "problems": problems})
         return 1 if problems else 0
-    if problems:
-        raise AuditError(
-            f"the audit log of {args.store} failed verification: " + "; ".join(problems)
-            + ". Restore the store file from a backup and investigate who had write access "
-            "to it.",
-            problems=problems,
-        )
+    if problems:  # a finding, not the caller's mistake: exit 1, on one line
+        print(f"persona: error [{AuditError.code}]: the audit log of {args.store} failed "
+              "verification: " + "; ".join(" ".join(p.split()) for p in problems)
+              + ". Restore the store file from a backup and investigate who had write "
+              "access to it.", file=sys.stderr)
+        return 1
     checked = "the hash chain" if args.chain_only else (
         "the hash chain and the consent, privacy ledger and budget tables it vouches for")
     anchored = "" if args.anchor is None else f", and entry {args.anchor[0]} matches the anchor"

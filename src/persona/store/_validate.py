@@ -220,6 +220,32 @@ def _columns_from_frame(df: Any, problems: list[dict[str, Any]],
     return cols
 
 
+def _numeric_text(v: Any) -> bool:
+    """Whether ``v`` is a number written as text (``"1780000000"``, ``"-1.5e9"``)."""
+    if type(v) is not str:
+        return False
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return v.strip().lower() not in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity")
+
+
+def _refuse_numeric_text(values: list[Any], bad: np.ndarray,
+                         problems: list[dict[str, Any]]) -> None:
+    """Numbers written as text are numbers: without ``at_unit`` they are refused, with the
+    unit their size suggests, as numbers are (never read in a guessed unit)."""
+    rows = [i for i, v in enumerate(values) if not bad[i] and _numeric_text(v)]
+    if not rows:
+        return
+    numbers = np.array([float(values[i]) for i in rows])
+    for i in rows:
+        problems.append(_problem(
+            i, "at", numbers_error("the time", numbers, values[i]) + " (numbers written as "
+            "text are numbers)", values[i]))
+        bad[i] = True
+
+
 def _is_number(v: Any) -> bool:
     return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
         v, bool | np.bool_)
@@ -449,6 +475,8 @@ def validate_batch(
         bad |= null
     if fast_at is None and at_series is None:
         fast_at = _utc_strings_us(cols["at"])
+        if fast_at is None:  # pydantic reads these; it would take text like "1780000000"
+            _refuse_numeric_text(cols["at"], bad, problems)  # as a time in a guessed unit
     names = [k for k in cols if k != "at" or (at_series is None and fast_at is None)]
     if "id" in names:
         cols["id"] = [None if v is _MISSING else v for v in cols["id"]]
