@@ -256,3 +256,12 @@ def test_a_wall_time_a_clock_change_skips_or_repeats_is_refused_saying_which(
         store.ingest([{"user": "u", "item": "a", "feature": "ratings", "at": wall}],
                      tz="Europe/London")
     assert store.stats()["events"] == 0
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), "1" + "0" * 400])
+def test_a_number_too_large_for_a_float_is_refused_as_a_time(value: object) -> None:
+    """(found by the fuzz test: an OverflowError escaped from the unit hint)"""
+    store = _store()
+    with pytest.raises(ValidationError, match="fits no unit"):
+        store.ingest([{"user": "u", "item": "a", "feature": "ratings", "at": value}])
+    assert store.stats()["events"] == 0

@@ -120,6 +120,7 @@ def functions(module: str, *names: str) -> tuple[str, ...]:
 
 _STORE = "src/persona/store/_store.py"
 _VIEW = "src/persona/store/_view.py"
+_INGEST_RULES = "src/persona/store/_ingest_rules.py"
 
 TARGETS = (
     Target("bounding", ("src/persona/privacy/_bounding.py",),
@@ -137,9 +138,11 @@ TARGETS = (
             "tests/test_privacy_ledger_rules.py")),
     Target("store_consent", (_STORE,),
            ("tests/test_store_consent_records.py", "tests/test_store_consent_stateful.py",
-            "tests/test_store_retention_signals.py", "tests/test_store_erasure.py"),
+            "tests/test_store_retention_signals.py", "tests/test_store_erasure.py",
+            "tests/test_store_consent_batch.py"),
            methods(_STORE, "Store", "grant", "withdraw", "decline", "do_not_sell", "apply_tcf",
-                   "apply_consent_mode", "_consent", "_consent_many", "consent_history",
+                   "apply_consent_mode", "_consent", "_consent_many", "_consent_checked",
+                   "_consent_write", "record_consents", "consent_history",
                    "consent_status", "consented", "has_consent", "_consent_record",
                    "_consent_from_row")),
     Target("store_read", (_STORE, _VIEW),
@@ -151,11 +154,14 @@ TARGETS = (
                      "_person_events", "_person_blob", "_excluded_keys", "_decode",
                      "_person_columns", "_person_lineage"),
             f"{_dotted(_VIEW)}.x*")),
-    Target("store_retention", (_STORE,),
+    Target("store_retention", (_STORE, _INGEST_RULES),
            ("tests/test_store_retention_signals.py", "tests/test_personalizer_retention.py",
-            "tests/test_store_contract.py", "tests/test_store_retention_edges.py"),
-           methods(_STORE, "Store", "apply_retention", "_feature_plan", "_cutoffs",
-                   "shown_retention_days", "set_shown_retention")),
+            "tests/test_store_contract.py", "tests/test_store_retention_edges.py",
+            "tests/test_ingest_retention.py"),
+           (*methods(_STORE, "Store", "apply_retention", "_feature_plan", "_cutoffs",
+                     "shown_retention_days", "set_shown_retention"),
+            *functions(_INGEST_RULES, "outside_retention", "count_by_feature", "add_refused",
+                       "refused_outside_retention", "held_outside_retention"))),
     Target("store_erasure", (_STORE,),
            ("tests/test_store_erasure.py", "tests/test_personalizer_erasure.py",
             "tests/test_store_pseudonym.py", "tests/test_store_consent_stateful.py",

@@ -238,12 +238,21 @@ def _refuse_numeric_text(values: list[Any], bad: np.ndarray,
     rows = [i for i, v in enumerate(values) if not bad[i] and _numeric_text(v)]
     if not rows:
         return
-    numbers = np.array([float(values[i]) for i in rows])
+    numbers = np.array([_as_float(values[i]) for i in rows])
     for i in rows:
         problems.append(_problem(
             i, "at", numbers_error("the time", numbers, values[i]) + " (numbers written as "
             "text are numbers)", values[i]))
         bad[i] = True
+
+
+def _as_float(v: Any) -> float:
+    """``float(v)``, or an infinity for an int too large for a float (its size says only
+    that it fits no unit)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
 
 
 def _is_number(v: Any) -> bool:
@@ -458,7 +467,7 @@ def validate_batch(
         if tz is not None:
             cols["at"] = _in_zone(cols["at"], tz, bad, problems)
         if not set(map(type, cols["at"])) <= {str, datetime, type(_MISSING)}:
-            numbers = [float(v) for v in cols["at"] if _is_number(v)]
+            numbers = [_as_float(v) for v in cols["at"] if _is_number(v)]
             for i, v in enumerate(cols["at"]):
                 if not bad[i] and not isinstance(v, str | datetime):
                     message = (
