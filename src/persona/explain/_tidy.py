@@ -108,6 +108,8 @@ def recommendations_to_pandas(
     text
         Include the ``text`` column (rendering every explanation's text is the slow part).
 
+    Notes
+    -----
     Needs pandas (``pip install 'persona[pandas]'``).
 
     Examples
