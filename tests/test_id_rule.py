@@ -192,3 +192,25 @@ def test_store_refuses_float_and_bool_ids_with_the_rule() -> None:
         store.ingest(floats)
     with pytest.raises(ValidationError, match="bool"):
         store.grant(True, "personalization", source="test")
+
+
+def test_event_ids_follow_the_rule_too() -> None:
+    """An event id (order line) from an integer column is its decimal string: re-sending
+    it as text is the same event; bools and floats are refused with the rule."""
+    store = persona.Store(":memory:")
+    store.define_purpose("p", description="d")
+    store.define_feature("f", purposes=["p"], category="c", retention_days=None)
+    df = pd.DataFrame({"id": [1, 2], "user": [10, 11], "item": ["a", "b"], "feature": "f",
+                       "at": pd.to_datetime(["2026-01-01", "2026-01-02"]).tz_localize("UTC")})
+    assert store.ingest(df).inserted == 2
+    again = [{"id": "1", "user": "10", "item": "a", "feature": "f",
+              "at": "2026-01-01T00:00:00Z"},
+             {"id": np.int64(2), "user": 11, "item": "b", "feature": "f",
+              "at": "2026-01-02T00:00:00Z"}]
+    report = store.ingest(again)
+    assert report.inserted == 0 and report.duplicates == 2
+    for bad in (True, 3.0):
+        with pytest.raises(ValidationError, match="never a bool or a float"):
+            store.ingest([{"id": bad, "user": "u", "item": "a", "feature": "f",
+                           "at": "2026-01-03T00:00:00Z"}])
+    assert store.stats()["events"] == 2

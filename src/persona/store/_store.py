@@ -1059,7 +1059,8 @@ class Store:
 
         ``events`` is a list of dicts (or a pandas DataFrame) with fields ``user``, ``item``,
         ``feature``, ``at`` (ISO 8601 with a time zone, or an aware datetime), optional
-        ``value`` (default 1.0) and optional ``id`` (an event id, e.g. order and line).
+        ``value`` (default 1.0) and optional ``id`` (an event id, e.g. order and line; a str,
+        or an int, which is its decimal string).
         Re-sending an event changes nothing.
 
         ``user`` and ``item`` follow persona's id rule (:data:`persona.schema.ID_RULE`): a

@@ -49,7 +49,8 @@ FIX = {
     "timezone-aware datetime; numbers need ingest(..., at_unit='s'), 'ms', 'us' or 'ns' "
     "(what they count since 1970-01-01 UTC); times without a zone need ingest(..., "
     "tz='UTC'), or the zone they were written in, e.g. tz='Europe/London'",
-    "id": "use a non-empty string event id, or leave it out",
+    "id": "an event id is a non-empty str, or an int (the same id as its decimal string), "
+          "never a bool or a float; or leave it out",
 }
 
 
@@ -211,7 +212,7 @@ def _columns_from_frame(df: Any, problems: list[dict[str, Any]],
             else:
                 cols[name] = series  # timezone-aware: converted without Python objects
             continue
-        if name in ("user", "item") and getattr(series.dtype, "kind", "O") in "iu":
+        if name in ("user", "item", "id") and getattr(series.dtype, "kind", "O") in "iu":
             series = series.astype(str)  # integer ids are their decimal strings, in C
         values = series.tolist()
         if name != "value":
@@ -253,6 +254,10 @@ def _as_float(v: Any) -> float:
         return float(v)
     except OverflowError:
         return math.inf if v > 0 else -math.inf
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
 
 
 def _is_number(v: Any) -> bool:
@@ -487,8 +492,9 @@ def validate_batch(
         if fast_at is None:  # pydantic reads these; it would take text like "1780000000"
             _refuse_numeric_text(cols["at"], bad, problems)  # as a time in a guessed unit
     names = [k for k in cols if k != "at" or (at_series is None and fast_at is None)]
-    if "id" in names:
-        cols["id"] = [None if v is _MISSING else v for v in cols["id"]]
+    if "id" in names:  # an int event id is its decimal string (the id rule), a bool is not
+        cols["id"] = [None if v is _MISSING else str(v) if _is_int(v) else v
+                      for v in cols["id"]]
     adapter = _ADAPTERS["id" in names, "at" in names]
 
     parsed: dict[str, Any] | None = None
