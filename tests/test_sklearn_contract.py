@@ -243,3 +243,16 @@ def test_persona_works_without_scikit_learn() -> None:
                           check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["3", "False"]
+
+
+@pytest.mark.parametrize("b", [-0.1, 1.5, float("nan")])
+def test_itemknn_b_is_checked_against_its_documented_range(b: float) -> None:
+    """``b`` is documented as in [0, 1]; fit refuses other values (it took them)."""
+    import scipy.sparse as sp
+
+    from persona.data import Interactions
+    from persona.errors import ValidationError
+
+    X = Interactions.from_csr(sp.csr_matrix(np.ones((3, 3))), ["a", "b", "c"], ["x", "y", "z"])
+    with pytest.raises(ValidationError, match="b"):
+        persona.ItemKNN(measure="bm25", b=b).fit(X)

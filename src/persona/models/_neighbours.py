@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from persona.errors import ValidationError
 from persona.models._base import Recommender, _one_blas_thread, _show_progress
@@ -26,7 +26,7 @@ class ItemKNNConfig(ParamsConfig):
     """Number of most similar items kept per item (``K`` in implicit)."""
     k1: PositiveFloat
     """BM25 term-saturation parameter (``measure="bm25"`` only)."""
-    b: float
+    b: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
     """BM25 length normalisation in [0, 1] (``measure="bm25"`` only)."""
     num_threads: NonNegativeInt
     """Threads for implicit's kernel; 0 means every core."""
