@@ -134,3 +134,12 @@ def retention_lifted(store: persona.Store) -> Iterator[None]:
         for name, spec in specs.items():
             store.define_feature(name, purposes=spec.purposes, category=spec.category,
                                  retention_days=spec.retention_days, max_value=spec.max_value)
+
+
+def ratings_store() -> persona.Store:
+    """An in-memory store with one purpose and one feature (``ratings``) kept forever."""
+    store = persona.Store(":memory:")
+    store.define_purpose("personalization", description="Recommend films from your ratings")
+    store.define_feature("ratings", purposes=["personalization"], category="ratings",
+                         retention_days=None)
+    return store

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import persona
+from cli_helpers import one_line_error, run
 from persona.cli import main
 
 CSV = """InvoiceNo,StockCode,Quantity,InvoiceDate,CustomerID
@@ -29,12 +30,6 @@ CSV = """InvoiceNo,StockCode,Quantity,InvoiceDate,CustomerID
 def _inside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Output paths must lie inside the current folder: run every command from tmp_path."""
     monkeypatch.chdir(tmp_path)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -252,11 +247,6 @@ def test_train_refuses_a_nan_epsilon(store_path: str, tmp_path: Path,
 
 
 # ------------------------------------------------------------------ issue 17, point 11
-def _one_line_error(err: str) -> None:
-    assert re.match(r"persona: error \[[a-z_]+\]: ", err), err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-
-
 EVENTS = "user,item,feature,value,at\n" + "".join(
     f"{u},{i},purchases,1,2026-10-0{d}T10:00:00Z\n"
     for u, i, d in [("17850", "a", 1), ("17850", "b", 2), ("13047", "a", 3), ("13047", "c", 4),
@@ -278,18 +268,18 @@ def test_unreadable_files_are_one_line_errors(
     for argv in (["ingest", name], ["catalogue", "import", name]):
         code, _, err = run(capsys, "--store", store_path, *argv)
         assert code == 2, argv
-        _one_line_error(err)
+        one_line_error(err)
         assert needle in err and "bad." in err
 
 
-def test_store_on_a_file_that_is_not_sqlite_is_a_one_line_error(
+def test_store_on_a_file_that_is_not_sqlite_is_aone_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "notes.txt").write_text("not a database\n" * 50)
     code, _, err = run(capsys, "--store", "notes.txt", "purpose", "add", "p",
                        "--description", "d")
     assert code == 2
-    _one_line_error(err)
+    one_line_error(err)
     assert "not an SQLite database" in err
 
 
@@ -349,7 +339,7 @@ def test_ingest_errors_name_the_cli_flags(
     (tmp_path / "naive.csv").write_text(EVENTS.replace("T10:00:00Z", " 10:00:00"))
     code, _, err = run(capsys, "--store", store_path, "ingest", "naive.csv")
     assert code == 2
-    _one_line_error(err)
+    one_line_error(err)
     assert "--on-invalid skip" in err and "on_invalid=" not in err
     assert "--tz" in err
 
@@ -455,7 +445,7 @@ def test_ingest_reads_unix_times_with_at_unit_and_naive_times_with_tz(
         "user,item,feature,at\n17850,sku-1,purchases,1780000000\n13047,sku-2,purchases,1780000060\n")
     code, _, err = run(capsys, *s, "ingest", "unix.csv")
     assert code == 2
-    _one_line_error(err)
+    one_line_error(err)
     assert "--at-unit s" in err and "at_unit=" not in err
     code, out, err = run(capsys, *s, "ingest", "unix.csv", "--at-unit", "s")
     assert code == 0, err
@@ -469,7 +459,7 @@ def test_ingest_reads_unix_times_with_at_unit_and_naive_times_with_tz(
         "user,item,feature,at\n12583,sku-3,purchases,2026-03-29 01:30:00\n")
     code, _, err = run(capsys, *s, "ingest", "gap.csv", "--tz", "Europe/London")
     assert code == 2
-    _one_line_error(err)
+    one_line_error(err)
     with pytest.raises(SystemExit) as info:
         main([*s, "ingest", "gap.csv", "--at-unit", "minutes"])
     err = capsys.readouterr().err

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import persona
+from cli_helpers import one_line_error, run
 from persona.cli import main
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -24,18 +25,6 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 @pytest.fixture(autouse=True)
 def _inside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> None:
-    assert re.match(r"persona: error \[[a-z_]+\]: ", err), err
-    assert len(err.strip().splitlines()) == 1, err
-    assert "Traceback" not in err
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from persona.data import Interactions
 from persona.errors import UnknownUserError, ValidationError
 from persona.models import ALS, ItemKNN
 from persona.schema import ID_RULE, check_id, check_ids
+from store_helpers import ratings_store
 
 pd = pytest.importorskip("pandas")
 
@@ -145,18 +146,10 @@ def test_recommend_and_explain_by_integer_after_fitting_on_integers(
 
 
 # ------------------------------------------------------------ the store
-def _store() -> persona.Store:
-    store = persona.Store(":memory:")
-    store.define_purpose("personalization", description="Recommend films from your ratings")
-    store.define_feature("ratings", purposes=["personalization"], category="ratings",
-                         retention_days=None)
-    return store
-
-
 def test_store_ingests_integer_ids_and_the_model_recommends_by_integer(
     ratings: pd.DataFrame,
 ) -> None:
-    store = _store()
+    store = ratings_store()
     df = pd.DataFrame({"user": ratings["userId"], "item": ratings["movieId"],
                        "feature": "ratings",
                        "at": pd.to_datetime(ratings["timestamp"], unit="s", utc=True)})
@@ -177,7 +170,7 @@ def test_store_ingests_integer_ids_and_the_model_recommends_by_integer(
 
 
 def test_store_refuses_float_and_bool_ids_with_the_rule() -> None:
-    store = _store()
+    store = ratings_store()
     rows = [{"user": 170.0, "item": "a", "feature": "ratings", "at": "2026-01-01T00:00:00Z"},
             {"user": "u", "item": True, "feature": "ratings", "at": "2026-01-01T00:00:00Z"}]
     with pytest.raises(ValidationError) as info:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import persona
 from persona.data import Interactions, leave_k_out, time_split
 from persona.errors import ValidationError
+from store_helpers import ratings_store
 
 pd = pytest.importorskip("pandas")
 
@@ -163,14 +163,6 @@ def test_leave_k_out_that_holds_out_nothing_says_why() -> None:
 
 
 # ------------------------------------------------------------ the store
-def _store() -> persona.Store:
-    store = persona.Store(":memory:")
-    store.define_purpose("personalization", description="Recommend films from your ratings")
-    store.define_feature("ratings", purposes=["personalization"], category="ratings",
-                         retention_days=None)
-    return store
-
-
 def _frame(ratings: pd.DataFrame, n: int = 300) -> pd.DataFrame:
     head = ratings.head(n)
     return pd.DataFrame({"user": head["userId"].astype(str), "item": head["movieId"].astype(str),
@@ -178,7 +170,7 @@ def _frame(ratings: pd.DataFrame, n: int = 300) -> pd.DataFrame:
 
 
 def test_store_ingest_refuses_numbers_without_a_unit(ratings: pd.DataFrame) -> None:
-    store = _store()
+    store = ratings_store()
     with pytest.raises(ValidationError, match="at_unit='s'"):
         store.ingest(_frame(ratings))
     with pytest.raises(ValidationError, match="at_unit='s'"):
@@ -189,7 +181,7 @@ def test_store_ingest_refuses_numbers_without_a_unit(ratings: pd.DataFrame) -> N
 @pytest.mark.parametrize("records", [False, True])
 def test_store_ingest_reads_unix_seconds_with_a_unit(ratings: pd.DataFrame,
                                                      records: bool) -> None:
-    store = _store()
+    store = ratings_store()
     df = _frame(ratings)
     report = store.ingest(df.to_dict("records") if records else df, at_unit="s")
     assert report.inserted == len(df)
@@ -201,7 +193,7 @@ def test_store_ingest_reads_unix_seconds_with_a_unit(ratings: pd.DataFrame,
 
 
 def test_store_ingest_with_a_unit_refuses_text_times() -> None:
-    store = _store()
+    store = ratings_store()
     rows = [{"user": "u", "item": "a", "feature": "ratings", "at": 964982703},
             {"user": "u", "item": "b", "feature": "ratings", "at": "2026-01-01T00:00:00Z"}]
     with pytest.raises(ValidationError, match=r"row 1.*at_unit"):
@@ -212,7 +204,7 @@ def test_store_ingest_with_a_unit_refuses_text_times() -> None:
 
 
 def test_store_ingest_reads_naive_times_in_the_zone_given() -> None:
-    store = _store()
+    store = ratings_store()
     naive = pd.DataFrame({"user": ["u", "u"], "item": ["a", "b"], "feature": "ratings",
                           "at": pd.to_datetime(["2026-01-01 10:00", "2026-07-01 10:00"])})
     with pytest.raises(ValidationError, match="tz="):
@@ -235,7 +227,7 @@ def test_store_ingest_reads_naive_times_in_the_zone_given() -> None:
 def test_store_ingest_refuses_numbers_written_as_text_without_a_unit(text: str) -> None:
     """A CSV's unix times arrive as text: they are numbers all the same, refused without
     at_unit (pydantic alone would read them as a time in a unit it guesses)."""
-    store = _store()
+    store = ratings_store()
     rows = [{"user": "u", "item": "a", "feature": "ratings", "at": "2026-01-01T10:00:00+01:00"},
             {"user": "u", "item": "b", "feature": "ratings", "at": text}]
     with pytest.raises(ValidationError, match=r"row 1.*at_unit='s'") as info:
@@ -251,7 +243,7 @@ def test_store_ingest_refuses_numbers_written_as_text_without_a_unit(text: str) 
 def test_a_wall_time_a_clock_change_skips_or_repeats_is_refused_saying_which(
     wall: str, why: str
 ) -> None:
-    store = _store()
+    store = ratings_store()
     with pytest.raises(ValidationError, match=why):
         store.ingest([{"user": "u", "item": "a", "feature": "ratings", "at": wall}],
                      tz="Europe/London")
@@ -261,7 +253,7 @@ def test_a_wall_time_a_clock_change_skips_or_repeats_is_refused_saying_which(
 @pytest.mark.parametrize("value", [10**400, -(10**400), "1" + "0" * 400])
 def test_a_number_too_large_for_a_float_is_refused_as_a_time(value: object) -> None:
     """(found by the fuzz test: an OverflowError escaped from the unit hint)"""
-    store = _store()
+    store = ratings_store()
     with pytest.raises(ValidationError, match="fits no unit"):
         store.ingest([{"user": "u", "item": "a", "feature": "ratings", "at": value}])
     assert store.stats()["events"] == 0

@@ -123,18 +123,6 @@ def _int(text: str, flag: str) -> int:
         raise UsageError(f"{flag} needs a whole number or 'none', not {text!r}") from None
 
 
-def _mapping(pairs: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs:
-        field, sep, column = pair.partition("=")
-        if not sep or field not in _FIELDS or not column:
-            raise UsageError(
-                f"--map {pair!r}: write FIELD=COLUMN with FIELD one of {', '.join(_FIELDS)}"
-            )
-        out[field] = column
-    return out
-
-
 def _convert(row: dict[str, Any], mapping: dict[str, str], feature: str | None,
              at_unit: str | None) -> dict[str, Any]:
     event: dict[str, Any] = {}
@@ -161,7 +149,7 @@ def _convert(row: dict[str, Any], mapping: dict[str, str], feature: str | None,
 
 def _ingest(args: argparse.Namespace) -> int:
     store = _store(args)
-    mapping = _mapping(args.map or [])
+    mapping = common.field_map(args.map or [], _FIELDS)
     if args.tz:  # checked here too, to name the flag
         try:
             ZoneInfo(args.tz)

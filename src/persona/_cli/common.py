@@ -7,7 +7,7 @@ import argparse
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,20 @@ def open_store(args: argparse.Namespace, *, existing: bool = False) -> Any:
         )
     key = os.environ.get("PERSONA_PSEUDONYM_KEY") or None
     return persona.Store(args.store, pseudonym_key=key)
+
+
+def field_map(pairs: Sequence[str], fields: Sequence[str]) -> dict[str, str]:
+    """``--map FIELD=COLUMN`` flags as ``{field: column}``; a field not in ``fields`` (or a
+    pair without ``=``) is a one-line usage error naming the flag."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or field not in fields or not column:
+            raise UsageError(
+                f"--map {pair!r}: write FIELD=COLUMN with FIELD one of {', '.join(fields)}"
+            )
+        out[field] = column
+    return out
 
 
 def print_json(obj: Any) -> None:

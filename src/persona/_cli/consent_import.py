@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from persona._cli.common import STORE_FLAG, UsageError, open_store, read_rows
+from persona._cli.common import STORE_FLAG, UsageError, field_map, open_store, read_rows
 from persona.errors import ValidationError
 
 __all__ = ["PROG", "register", "split_argv"]
@@ -34,18 +34,6 @@ def split_argv(argv: list[str]) -> list[str]:
     return [*argv[:k], PROG, *rest]
 
 
-def _mapping(pairs: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs:
-        field, sep, column = pair.partition("=")
-        if not sep or field not in FIELDS or not column:
-            raise UsageError(
-                f"--map {pair!r}: write FIELD=COLUMN with FIELD one of {', '.join(FIELDS)}"
-            )
-        out[field] = column
-    return out
-
-
 def _choice(row: dict[str, Any], mapping: dict[str, str], source: str | None) -> dict[str, Any]:
     choice: dict[str, Any] = {}
     for field in FIELDS:
@@ -64,7 +52,7 @@ def _choice(row: dict[str, Any], mapping: dict[str, str], source: str | None) ->
 
 
 def _import(args: argparse.Namespace) -> int:
-    mapping = _mapping(args.map or [])
+    mapping = field_map(args.map or [], FIELDS)
     path = Path(args.file)
     rows = list(read_rows(path, args.format))
     if not rows:
