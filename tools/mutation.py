@@ -142,7 +142,7 @@ TARGETS = (
             "tests/test_store_consent_batch.py"),
            methods(_STORE, "Store", "grant", "withdraw", "decline", "do_not_sell", "apply_tcf",
                    "apply_consent_mode", "_consent", "_consent_many", "_consent_checked",
-                   "_consent_write", "record_consents", "consent_history",
+                   "_consent_write", "record_consents", "_checked_choice", "consent_history",
                    "consent_status", "consented", "has_consent", "_consent_record",
                    "_consent_from_row")),
     Target("store_read", (_STORE, _VIEW),

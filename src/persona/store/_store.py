@@ -195,6 +195,9 @@ def _from_us(us: int) -> datetime:
     return datetime.fromtimestamp(us / _US, tz=UTC)
 
 
+_CHOICE_FIELDS = frozenset({"user", "purpose", "action", "source", "at", "notice_version"})
+
+
 class Store:
     """A consent-scoped feature store in one SQLite file.
 
@@ -749,48 +752,20 @@ class Store:
         (['grant', 'decline'], True)
         """
         rows = _as_tuple(choices, "choices", "[{'user': 'u1', 'purpose': 'marketing', ...}]")
-        fields = {"user", "purpose", "action", "source", "at", "notice_version"}
         with self._lock:
             self._refresh()
             now = self._now()
             plan = []
             for k, choice in enumerate(rows):
                 try:
-                    if not isinstance(choice, Mapping):
-                        raise ValidationError(
-                            f"give a mapping, not a {type(choice).__name__}",
-                            errors=[{"row": k, "field": "choice", "message": "not a mapping"}],
-                        )
-                    extra = sorted(map(str, set(choice) - fields))
-                    if extra:
-                        raise ValidationError(
-                            f"unknown field(s) {extra}; a choice has {sorted(fields)}",
-                            errors=[{"row": k, "field": extra[0], "message": "unknown"}],
-                        )
-                    action = choice.get("action")
-                    if action not in ("grant", "withdraw", "decline"):
-                        raise ValidationError(
-                            f"field 'action': {action!r} is not 'grant', 'withdraw' or "
-                            "'decline'",
-                            errors=[{"row": k, "field": "action", "message": "invalid"}],
-                        )
-                    user, when = self._consent_checked(
-                        choice.get("user"), choice.get("source"),
-                        choice.get("notice_version"), choice.get("at"), now,
-                    )
-                    purpose = choice.get("purpose")
-                    pid = self._purpose_id(purpose if isinstance(purpose, str) else "")
-                except PersonaError as exc:
-                    first = (getattr(exc, "errors", None) or [{}])[0]
-                    field = first.get("field") or ("purpose" if isinstance(
-                        exc, UnknownPurposeError) else "choice")
+                    plan.append(self._checked_choice(choice, now))
+                except PersonaError as exc:  # (an unknown purpose names no field)
+                    field = (getattr(exc, "errors", None) or [{"field": "purpose"}])[0]["field"]
                     raise ValidationError(
                         f"the {len(rows)} consent choice(s) were rejected and nothing was "
                         f"recorded: choice {k} (from 0): {exc}",
                         errors=[{"row": k, "field": field, "message": str(exc)}],
                     ) from None
-                plan.append((user, [(pid, purpose, action)], choice["source"],
-                             choice.get("notice_version"), when))
             with self._tx():
                 return [
                     record
@@ -799,6 +774,33 @@ class Store:
                         user, pids, source, version, None, when, now, False
                     )
                 ]
+
+    def _checked_choice(self, choice: Any, now: datetime) -> tuple[Any, ...]:
+        """One choice of :meth:`record_consents`, checked, as the arguments of its write;
+        a bad one raises an error whose first ``errors`` entry names the field."""
+
+        def refuse(field: str, message: str) -> ValidationError:
+            return ValidationError(message, errors=[{"field": field}])
+
+        if not isinstance(choice, Mapping):
+            raise refuse("choice", f"give a mapping, not a {type(choice).__name__}")
+        extra = sorted(map(str, set(choice) - _CHOICE_FIELDS))
+        if extra:
+            raise refuse(extra[0], f"unknown field(s) {extra}; a choice has "
+                                   f"{sorted(_CHOICE_FIELDS)}")
+        action = choice.get("action")
+        if action not in ("grant", "withdraw", "decline"):
+            raise refuse("action", f"field 'action': {action!r} is not 'grant', 'withdraw' "
+                                   "or 'decline'")
+        purpose = choice.get("purpose")
+        if not isinstance(purpose, str):
+            raise refuse("purpose", f"field 'purpose': give a purpose's name (a str), not "
+                                    f"{purpose!r}")
+        version = choice.get("notice_version")
+        user, when = self._consent_checked(
+            choice.get("user"), choice.get("source"), version, choice.get("at"), now)
+        pid = self._purpose_id(purpose)
+        return user, [(pid, purpose, action)], choice["source"], version, when
 
     def _consent(
         self,
