@@ -207,3 +207,31 @@ def test_cli_ingest_reports_events_outside_retention(
     out, err = capsys.readouterr()
     assert "ingested 1 of 2 events" in out and "1 outside retention" in out
     assert "'purchases'" in err and "30 days" in err and "--retention-days" in err
+
+
+def test_the_tally_of_refused_events_adds_up_over_ingests() -> None:
+    """The store's running tally (what a lineage reports as refused_outside_retention)
+    adds each ingest's count to what it held, per feature."""
+    store = _quickstart_store(Clock(NOW))
+    store.grant("u1", "personalization", source="test")
+    old = _at(800)
+    with pytest.warns(RetentionWarning):
+        store.ingest([event("u1", "a", at=old), event("u1", "b", at=old)])
+    with pytest.warns(RetentionWarning):
+        store.ingest([event("u1", "c", at=old), event("u1", "d", at=_at(1))])
+    assert store.scope("personalization").lineage.refused_outside_retention == {
+        "purchases": 3}
+
+
+def test_held_events_are_counted_past_the_cut_off_not_at_it() -> None:
+    """Events that aged past retention after ingest: one exactly at the cut-off is still
+    readable (not counted as outside), one a microsecond older is counted."""
+    clock = Clock(NOW)
+    store = _quickstart_store(clock)
+    store.grant("u1", "personalization", source="test")
+    store.ingest([event("u1", "a", at=NOW.isoformat()),
+                  event("u1", "b", at=(NOW - timedelta(microseconds=1)).isoformat())])
+    clock.advance(days=730)  # "a" is exactly at the cut-off now
+    view = store.scope("personalization")
+    assert list(view.events().items) == ["a"]
+    assert view.lineage.outside_retention == {"purchases": 1}

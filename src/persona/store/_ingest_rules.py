@@ -113,14 +113,14 @@ def outside_retention(
     batch: Batch, codes: Mapping[str, int], cutoff: np.ndarray
 ) -> np.ndarray | None:
     """Which rows of ``batch`` are older than their feature's ``cutoff`` (per feature code,
-    as ``Store._cutoffs`` gives it); ``None`` when none is."""
+    as ``Store._cutoffs`` gives it), as a mask; ``None`` when the whole batch is at or
+    after every cut-off (the usual case, found without a look at each row)."""
     if not batch.user or not codes:
         return None
     if int(batch.at_us.min()) >= max(int(cutoff[c]) for c in codes.values()):
         return None  # the usual case, without a look at each row's feature
     feature = np.fromiter(map(codes.__getitem__, batch.feature), np.int64, len(batch.user))
-    old = batch.at_us < cutoff[feature]
-    return old if old.any() else None
+    return batch.at_us < cutoff[feature]
 
 
 def count_by_feature(features: list[str], rows: np.ndarray) -> dict[str, int]:
@@ -144,7 +144,7 @@ def add_refused(con: sqlite3.Connection, outside: Mapping[str, int]) -> None:
     con.execute(
         "INSERT INTO meta(key, value) VALUES (?, ?) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (_REFUSED_KEY, json.dumps(total, sort_keys=True)),
+        (_REFUSED_KEY, json.dumps(total)),
     )
 
 
@@ -170,14 +170,9 @@ def held_outside_retention(
     next retention pass, invisible to reads)."""
     if not rec.size:
         return {}
-    code = rec["feature"].astype(np.intp)
-    ok = code < cutoff.size
-    code = np.where(ok, code, 0)
-    allowed = ok & (local[code] >= 0)
-    old = allowed & (rec["at"] < cutoff[code])
-    if not old.any():
-        return {}
-    counts = np.bincount(local[code[old]].astype(np.intp), minlength=len(features))
+    code = rec["feature"].astype(np.intp)  # (every record's feature is defined)
+    old = (local[code] >= 0) & (rec["at"] < cutoff[code])
+    counts = np.bincount(local[code[old]].astype(np.intp))
     return {features[i]: int(n) for i, n in enumerate(counts.tolist()) if n}
 
 
