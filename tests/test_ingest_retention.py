@@ -235,3 +235,13 @@ def test_held_events_are_counted_past_the_cut_off_not_at_it() -> None:
     view = store.scope("personalization")
     assert list(view.events().items) == ["a"]
     assert view.lineage.outside_retention == {"purchases": 1}
+
+
+@pytest.mark.parametrize("rows", [[], [event("u1", "a", feature="no-such-feature")]])
+def test_an_empty_or_wholly_rejected_batch_counts_nothing_outside(rows: list) -> None:
+    store = _quickstart_store(Clock(NOW))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RetentionWarning)
+        report = store.ingest(rows, on_invalid="skip")
+    assert report.inserted == 0 and report.outside_retention == {}
+    assert report.rejected == len(rows)
