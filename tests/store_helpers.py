@@ -143,3 +143,20 @@ def ratings_store() -> persona.Store:
     store.define_feature("ratings", purposes=["personalization"], category="ratings",
                          retention_days=None)
     return store
+
+
+def two_groups(store: persona.Store, source: str = "signup form") -> list[dict[str, Any]]:
+    """Twelve people granting personalization, and their purchases in two groups of
+    items (even people: sku-1 to sku-4, odd: sku-5 and sku-6; a few left out): the events,
+    for the caller to add to and ingest."""
+    people = [f"p{k}" for k in range(12)]
+    for p in people:
+        store.grant(p, "personalization", source=source, notice_version="2026-10")
+    events = []
+    for k, p in enumerate(people):
+        group = ["sku-1", "sku-2", "sku-3", "sku-4"] if k % 2 == 0 else ["sku-5", "sku-6"]
+        for j, it in enumerate(group):
+            if (k + j) % 4 != 3:
+                events.append(event(p, it, "purchases", at=f"2026-10-0{1 + j}T10:00:00Z"))
+    return events
+

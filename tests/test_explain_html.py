@@ -10,7 +10,7 @@ import pytest
 from persona.data import Interactions
 from persona.explain import Explanation
 from persona.models import ALS, ItemKNN
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, shop, two_groups
 
 
 def _header(html: str) -> list[str]:
@@ -29,15 +29,7 @@ def _rows(html: str) -> list[list[str]]:
 @pytest.fixture(scope="module")
 def fitted() -> tuple[object, ALS, ItemKNN]:
     store = shop(clock=Clock())
-    people = [f"p{k}" for k in range(12)]
-    for p in people:
-        store.grant(p, "personalization", source="signup form", notice_version="2026-10")
-    events = []
-    for k, p in enumerate(people):
-        group = ["sku-1", "sku-2", "sku-3", "sku-4"] if k % 2 == 0 else ["sku-5", "sku-6"]
-        for j, it in enumerate(group):
-            if (k + j) % 4 != 3:
-                events.append(event(p, it, "purchases", at=f"2026-10-0{1 + j}T10:00:00Z"))
+    events = two_groups(store)
     store.ingest(events)
     X = Interactions.from_view(store.scope("personalization"))
     als = ALS(factors=4, iterations=5, random_state=0).fit(X)

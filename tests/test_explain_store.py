@@ -11,7 +11,7 @@ import persona
 from explain_helpers import reading_ease
 from persona.data import Interactions
 from persona.models import ALS, ItemKNN, Popularity
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, event, shop, two_groups
 
 
 @pytest.fixture
@@ -20,15 +20,7 @@ def setup():
     store = shop(clock=clock)
     store.label_items({"sku-1": "Hiking Boots", "sku-2": "Rain Jacket", "sku-3": "Trail Socks",
                        "sku-4": "Tent", "sku-5": "Road Bike", "sku-6": "Bike Lock"})
-    people = [f"p{k}" for k in range(12)]
-    for p in people:
-        store.grant(p, "personalization", source="signup form v3", notice_version="2026-10")
-    events = []
-    for k, p in enumerate(people):
-        group = ["sku-1", "sku-2", "sku-3", "sku-4"] if k % 2 == 0 else ["sku-5", "sku-6"]
-        for j, it in enumerate(group):
-            if (k + j) % 4 != 3:
-                events.append(event(p, it, "purchases", at=f"2026-10-0{1 + j}T10:00:00Z"))
+    events = two_groups(store, source="signup form v3")
     events.append(event("p0", "sku-2", "views", at="2026-11-20T10:00:00Z"))
     events.append(event("p0", "sku-9", "location", at="2026-11-20T10:00:00Z"))
     store.ingest(events)
