@@ -257,3 +257,22 @@ def test_a_number_too_large_for_a_float_is_refused_as_a_time(value: object) -> N
     with pytest.raises(ValidationError, match="fits no unit"):
         store.ingest([{"user": "u", "item": "a", "feature": "ratings", "at": value}])
     assert store.stats()["events"] == 0
+
+
+def test_numbers_written_as_text_are_numbers_in_from_pandas_and_ingest() -> None:
+    """A CSV read as text holds unix times as strings: they need a unit like numbers do,
+    and with one they are read as numbers (the same rule in the data layer and the store)."""
+    df = pd.DataFrame({"user": ["u", "v"], "item": ["a", "b"],
+                       "at": ["1780000000", "1780000060"]})
+    with pytest.raises(ValidationError, match="at_unit='s'"):
+        Interactions.from_pandas(df, at="at")
+    X = Interactions.from_pandas(df, at="at", at_unit="s")
+    assert X.at is not None and sorted(X.at.tolist()) == [
+        datetime(2026, 5, 28, 20, 26, 40), datetime(2026, 5, 28, 20, 27, 40)]
+    store = ratings_store()
+    report = store.ingest([{"user": "u", "item": "a", "feature": "ratings",
+                            "at": "1780000000"}], at_unit="s")
+    assert report.inserted == 1
+    store.grant("u", "personalization", source="test")
+    assert store.scope("personalization").events().at.tolist() == [
+        datetime(2026, 5, 28, 20, 26, 40)]

@@ -163,6 +163,10 @@ def pandas_times_us(series: Any, column: str, at_unit: str | None,
         elif any(issubclass(t, int | float | np.integer | np.floating) for t in types):
             raise refuse(f"column {column!r} mixes numbers and times; give every time the "
                          "same way (all ISO strings, or all numbers with at_unit=...)")
+    if kind not in "iufbM" and len(series):  # text: numbers written as text are numbers
+        numeric = pd.to_numeric(series.astype(str).str.strip(), errors="coerce")
+        if numeric.notna().all() and np.isfinite(numeric.to_numpy(np.float64)).all():
+            series, kind = numeric, numeric.dtype.kind
     if kind == "b":
         raise refuse(f"column {column!r} holds bools, which are not times")
     if kind in "iuf":

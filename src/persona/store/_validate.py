@@ -274,6 +274,8 @@ def _numbers_us(values: list[Any], unit: str, bad: np.ndarray,
     for i, v in enumerate(values):
         if bad[i] or v is _MISSING:
             continue
+        if _numeric_text(v):  # numbers written as text (a CSV's) are numbers
+            v = values[i] = int(v) if v.strip().lstrip("+-").isdigit() else float(v)
         if not _is_number(v):
             problems.append(_problem(
                 i, "at", f"at_unit={unit!r} was given, so the time must be a number "
