@@ -117,3 +117,18 @@ def test_a_model_that_is_not_one_is_refused() -> None:
         cross_validate("ALS", X)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="returned"):
         cross_validate(lambda: 3, X, folds=2)  # type: ignore[arg-type, return-value]
+
+
+def test_the_folds_keep_the_items_the_model_blocks() -> None:
+    """A model's blocked items (model.block) are never served, so every fold's fresh copy
+    blocks them too: here the one item everyone tests on is blocked, so nothing hits."""
+    rows = [{"user": f"u{u}", "item": f"i{i}",
+             "at": pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(days=j)}
+            for u in range(40)
+            for j, i in enumerate([1 + (u % 7), 1 + ((u + 3) % 7), 0])]  # i0: everyone's latest
+    X = Interactions.from_pandas(pd.DataFrame(rows), at="at")
+    plain = cross_validate(persona.Popularity(), X, folds=4, k=1, by="time", random_state=0)
+    model = persona.Popularity().block(["i0"])
+    blocked = cross_validate(model, X, folds=4, k=1, by="time", random_state=0)
+    assert plain.mean["hit_rate@1"] == 1.0 and blocked.mean["hit_rate@1"] == 0.0
+    assert model.blocked_ == {"i0"} and not model.is_fitted

@@ -106,7 +106,13 @@ def person_folds(
 
 def _factory(model: Any) -> Callable[[], Any]:
     if hasattr(model, "fit") and hasattr(model, "get_params"):
-        return lambda: type(model)(**model.get_params(deep=False))
+        blocked = sorted(getattr(model, "blocked_", ()))  # never served: in every fold too
+
+        def copy() -> Any:
+            fresh = type(model)(**model.get_params(deep=False))
+            return fresh.block(blocked) if blocked else fresh
+
+        return copy
     if callable(model):
         def make() -> Any:
             made = model()
@@ -183,8 +189,9 @@ def cross_validate(
     ----------
     model
         An unfitted persona model, used as a template: each fold fits a new one built with
-        ``type(model)(**model.get_params(deep=False))``; or a function (or class) that returns a new
-        unfitted model. The given model itself is never fitted.
+        ``type(model)(**model.get_params(deep=False))``, blocking the items it blocks
+        (``model.block``); or a function (or class) that returns a new unfitted model. The
+        given model itself is never fitted.
     X
         All interactions; :func:`person_folds` splits them (``folds``, ``holdout``, ``by``
         and ``random_state`` are its arguments).
