@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from persona._frames import require_pandas
 from persona._progress import progress_bar
 from persona.data import Interactions
 from persona.errors import ValidationError
@@ -160,9 +161,7 @@ class CrossValidationResult:
     def to_pandas(self) -> Any:
         """A :class:`pandas.DataFrame` with one row per fold (index ``fold``) and a column
         per ``"name@k"``; ``frame.agg(["mean", "std"])`` summarises it."""
-        import pandas as pd
-
-        frame = pd.DataFrame(self.scores)
+        frame = require_pandas("to_pandas()").DataFrame(self.scores)
         frame.index.name = "fold"
         return frame
 

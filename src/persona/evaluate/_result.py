@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from persona._frames import require_pandas
 from persona.errors import ValidationError
 
 __all__ = ["METRICS", "EvaluationReport", "EvaluationResult", "PersonMetrics"]
@@ -17,11 +18,7 @@ METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc")
 
 
 def _pandas() -> Any:
-    try:
-        import pandas as pd
-    except ImportError as exc:  # pragma: no cover - pandas is in the test extras
-        raise ImportError("to_pandas needs pandas: pip install 'persona[pandas]'") from exc
-    return pd
+    return require_pandas("to_pandas()")
 
 
 class PersonMetrics:

@@ -24,7 +24,6 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from persona import _frames
-from persona._progress import show_progress
 from persona._slots import SET_DICT as _SET_DICT
 from persona._slots import SET_EXTRA as _SET_EXTRA
 from persona._slots import SET_FIELDS as _SET_FIELDS
@@ -75,11 +74,6 @@ class NoExactDecompositionError(PersonaError, NotImplementedError):
     code = "no_exact_decomposition"
     http_status = 422
 
-
-def _show_progress(flag: bool | None) -> bool:
-    """``None`` means: a bar only when someone is watching (a terminal, or a notebook that
-    draws tqdm's widget); see :mod:`persona._progress`."""
-    return show_progress(flag)
 
 
 class Recommender:

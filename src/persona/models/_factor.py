@@ -11,9 +11,9 @@ import scipy.sparse as sp
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 from scipy.linalg.lapack import dposv as _dposv
 
-from persona._progress import progress_bar
+from persona._progress import progress_bar, show_progress
 from persona.errors import ValidationError
-from persona.models._base import Recommender, _one_blas_thread, _show_progress
+from persona.models._base import Recommender, _one_blas_thread
 from persona.models._params import ParamsConfig
 
 __all__ = ["ALS", "BPR", "ALSConfig", "BPRConfig"]
@@ -527,7 +527,7 @@ class BPR(_FactorModel):
             num_threads=config.num_threads, random_state=_seed(config.random_state),
         )
         raw.fit(sp.csr_matrix(matrix, dtype=np.float32),
-                show_progress=_show_progress(self.show_progress))
+                show_progress=show_progress(self.show_progress))
         _refuse_non_finite(
             self, matrix, config.regularization, raw.item_factors, raw.user_factors
         )

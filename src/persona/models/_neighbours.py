@@ -10,8 +10,9 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
+from persona._progress import show_progress
 from persona.errors import ValidationError
-from persona.models._base import Recommender, _one_blas_thread, _show_progress
+from persona.models._base import Recommender, _one_blas_thread
 from persona.models._params import ParamsConfig
 
 __all__ = ["ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig"]
@@ -121,7 +122,7 @@ class ItemKNN(Recommender):
                 raw = BM25Recommender(K=cfg.neighbours, K1=cfg.k1, B=cfg.b,
                                       num_threads=cfg.num_threads)
             raw.fit(sp.csr_matrix(self.history_, dtype=np.float32),
-                    show_progress=_show_progress(self.show_progress))
+                    show_progress=show_progress(self.show_progress))
         S = sp.csr_matrix(raw.similarity, dtype=np.float64)
         S.sort_indices()
         self.similarity_ = S

@@ -138,7 +138,7 @@ _SCALING = {
 def _settings(model: Any, p: Any, features: dict[str, Any], list_length: int | None
               ) -> list[Setting]:
     name = type(model).__name__
-    params = getattr(model, "params_", None) or model.get_params()  # as fitted
+    params = getattr(model, "params_", None) or model.get_params(deep=False)  # as fitted
     out = [Setting(setting="Kind of model", value=MODEL_FAMILIES.get(name, name))]
     if "factors" in params:
         out.append(Setting(setting="Patterns learned from everyone's choices",
