@@ -51,7 +51,7 @@ def test_the_lineage_of_a_read_of_everyone() -> None:
         "consent": ConsentSnapshot(purpose="personalization", granted=2, withdrawn=1,
                                    declined=2).model_dump(),
         "people": 2, "items": 2, "rows": 3,
-        "outside_retention": {}, "refused_outside_retention": {},
+        "outside_retention": {},
     }
     assert len(cols) == 3 and list(cols.features) == ["purchases", "views"]
     entry = store.audit.entries(action="scoped_read")[-1]

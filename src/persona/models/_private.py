@@ -125,8 +125,5 @@ def public_lineage(lineage: Any, n_items: int) -> Any:
     copy = getattr(lineage, "model_copy", None)
     if not callable(copy):
         return lineage
-    dropped = {"people": None, "rows": None, "consent": None, "audit_seq": None,
-               "items": int(n_items)}
-    if "outside_retention" in getattr(type(lineage), "model_fields", {}):
-        dropped.update(outside_retention=None, refused_outside_retention=None)
-    return copy(update=dropped)
+    return copy(update={"people": None, "rows": None, "consent": None, "audit_seq": None,
+                        "outside_retention": None, "items": int(n_items)})

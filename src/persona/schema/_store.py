@@ -168,35 +168,38 @@ class Lineage(_Frozen):
     """Per allowed feature: events of people with active consent that this read left out
     as older than the feature's retention (held until the next ``apply_retention``).
     ``None`` in a private model's lineage and in lineages written before it existed."""
-    refused_outside_retention: dict[str, int] | None = None
-    """Per allowed feature: events that ingest refused as already outside retention,
-    since the store was created (``None`` as for :attr:`outside_retention`)."""
-
     def retention_note(self) -> str:
-        """Why retention left events out of this read, in words (``""`` when it left none
-        out): each feature's retention and cut-off, how many events are older, and what to
-        do. Part of the message of a fit that finds nothing to learn from."""
+        """Retention's part in this read, in words (``""`` when no used feature has a
+        retention, or when nobody consents and nothing was held back): each such feature's
+        cut-off, how many of the consenting people's events it left out (held until the
+        next ``apply_retention``), and that ingest does not store events already older than
+        it (its report and audit entry count them; no count of other people's events is
+        given here). Part of the message of a fit that finds nothing to learn from."""
         held = self.outside_retention or {}
-        refused = self.refused_outside_retention or {}
+        if not any(held.values()) and (self.consent is None or not self.consent.granted):
+            return ""  # nobody's data to leave out: retention is not why
         parts = []
         for use in self.features:
-            h, r = held.get(use.feature, 0), refused.get(use.feature, 0)
-            if not use.used or use.retention_days is None or not (h or r):
+            if not use.used or use.retention_days is None:
                 continue
             cut = (self.read_at - timedelta(days=use.retention_days)).astimezone(UTC)
+            h = held.get(use.feature, 0)
             parts.append(
                 f"{use.feature!r} keeps {use.retention_days} days, so the read at "
                 f"{self.read_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC used nothing before "
-                f"{cut:%Y-%m-%d %H:%M} UTC, and {h + r:,} of its events are older ({r:,} "
-                f"refused at ingest, {h:,} held until the next store.apply_retention())"
+                f"{cut:%Y-%m-%d %H:%M} UTC"
+                + (f" ({h:,} of its events are older, held until the next "
+                   "store.apply_retention())" if h else "")
             )
         if not parts:
             return ""
         return (
-            "retention left events out: " + "; ".join(parts) + ". To use older events, "
-            "raise the feature's retention_days (store.define_feature(name, ..., "
-            "retention_days=N), or None to keep events until the person is erased): held "
-            "events are read again at once, refused ones must be ingested again"
+            "retention may have left events out: " + "; ".join(parts) + "; ingest does not "
+            "store events already older than the cut-off (IngestReport.outside_retention "
+            "and the ingest's audit entry count them). To use older events, raise the "
+            "feature's retention_days (store.define_feature(name, ..., retention_days=N), or "
+            "None to keep events until the person is erased): held events are read again "
+            "at once, refused ones must be ingested again"
         )
 
 

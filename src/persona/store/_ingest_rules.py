@@ -26,15 +26,14 @@ Retention at ingest
 An event older than its feature's retention (``retention_days`` before the store's clock)
 is not stored: no read would use it, and :meth:`Store.apply_retention` would delete it.
 The rule is the read rule (an event exactly at the cut-off is kept). Such events are
-counted by feature in the report (``outside_retention``), in the audit entry, and in a
-running tally per feature (a lineage carries it, so a fit that finds nothing can say
-why), and a :class:`~persona.errors.RetentionWarning` says what to do.
+counted by feature in the report (``outside_retention``) and in the ingest's audit entry,
+and a :class:`~persona.errors.RetentionWarning` says what to do. No store-wide tally is
+kept: a purpose's reads must not report counts of people outside its consent scope (or
+erased since), and the audit entries already hold each ingest's count.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -48,18 +47,15 @@ from persona.store._validate import Batch, _mix
 
 __all__ = [
     "DEDUPE",
-    "add_refused",
     "check_dedupe",
     "count_by_feature",
     "held_outside_retention",
     "number_copies",
     "outside_retention",
-    "refused_outside_retention",
     "warn_outside_retention",
 ]
 
 DEDUPE = ("none", "exact")
-_REFUSED_KEY = "outside_retention_refused"
 _COPY = np.uint64(0x2545F4914F6CDD1D)  # keeps the k-th copy's id apart from content ids
 
 
@@ -133,34 +129,6 @@ def count_by_feature(features: list[str], rows: np.ndarray) -> dict[str, int]:
     for name in compress(features, rows.tolist()):
         counts[name] = counts.get(name, 0) + 1
     return dict(sorted(counts.items()))
-
-
-def add_refused(con: sqlite3.Connection, outside: Mapping[str, int]) -> None:
-    """Add ``outside`` to the store's tally of events refused as outside retention (in the
-    caller's write transaction)."""
-    total = refused_outside_retention(con)
-    for name, n in outside.items():
-        total[name] = total.get(name, 0) + n
-    con.execute(
-        "INSERT INTO meta(key, value) VALUES (?, ?) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (_REFUSED_KEY, json.dumps(total)),
-    )
-
-
-def refused_outside_retention(con: sqlite3.Connection) -> dict[str, int]:
-    """Per feature: events ingest refused as already outside retention, since the store
-    was created."""
-    row = con.execute("SELECT value FROM meta WHERE key = ?", (_REFUSED_KEY,)).fetchone()
-    if row is None:
-        return {}
-    try:
-        value = json.loads(row[0])
-    except ValueError:
-        return {}
-    if not isinstance(value, dict):
-        return {}
-    return {str(k): int(v) for k, v in value.items() if type(v) is int}
 
 
 def held_outside_retention(

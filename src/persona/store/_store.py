@@ -60,13 +60,11 @@ from persona.store._audit import AuditLog
 from persona.store._catalogue import catalogue_items, declare_items
 from persona.store._eidindex import EventIdIndex
 from persona.store._ingest_rules import (
-    add_refused,
     check_dedupe,
     count_by_feature,
     held_outside_retention,
     number_copies,
     outside_retention,
-    refused_outside_retention,
     warn_outside_retention,
 )
 from persona.store._ledger import StoreChargeStorage
@@ -1301,8 +1299,6 @@ class Store:
                 **({"outside_retention": outside} if outside else {}),
             },
         )
-        if outside:
-            add_refused(self._con, outside)
         return IngestReport(
             received=batch.n,
             inserted=m,
@@ -1944,7 +1940,6 @@ class Store:
                 )
                 held = {} if len(cols) == rec.size else held_outside_retention(
                     rec, cutoff, local, tuple(allowed))
-                refused = refused_outside_retention(self._con)
                 snapshot = self._snapshot(purpose)
                 detail = {
                     "purpose": purpose,
@@ -1966,7 +1961,6 @@ class Store:
                 rows=len(cols),
                 audit_seq=seq,
                 outside_retention=held,
-                refused_outside_retention={f: refused[f] for f in allowed if refused.get(f)},
             )
             return cols, lineage
 
