@@ -493,3 +493,30 @@ def test_the_command_line_guide_runs_as_written(
     assert recommended.lstrip().startswith("1. Winter gloves  [sku-5]")
     assert "[sku-3]" not in recommended  # blocked, though u2 shares tastes with its buyers
     assert json.loads(outputs["audit"])["intact"] is True
+
+
+def test_consent_import_applies_the_id_rule_to_json_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An int id is its decimal string; a float (1.5, or 170.0 from a column with gaps) is
+    refused, as ingest refuses it: not recorded as the person "1.5"."""
+    store = str(tmp_path / "ids.db")
+    assert run(capsys, "--store", store, "purpose", "add", "marketing",
+               "--description", "Send offers")[0] == 0
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"user": 170, "purpose": "marketing", "action": "grant", "source": "CMP"}\n')
+    assert run(capsys, "--store", store, "consent", "import", str(good))[0] == 0
+    s = persona.Store(store)
+    assert s.has_consent("170", "marketing")
+    s.close()
+    for bad in ("1.5", "170.0"):
+        path = tmp_path / "bad.jsonl"
+        path.write_text('{"user": ' + bad + ', "purpose": "marketing", "action": "grant", '
+                        '"source": "CMP"}\n')
+        code, _, err = run(capsys, "--store", store, "consent", "import", str(path))
+        assert code == 2, err
+        one_line_error(err)
+        assert "float" in err
+    s = persona.Store(store)
+    assert s.consent_history("1.5") == [] and s.consent_history("170.0") == []
+    s.close()

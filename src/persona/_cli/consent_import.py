@@ -40,8 +40,8 @@ def _choice(row: dict[str, Any], mapping: dict[str, str], source: str | None) ->
         value = row.get(mapping.get(field, field))
         if isinstance(value, str):
             value = value.strip()
-        if isinstance(value, int | float) and not isinstance(value, bool) and field == "user":
-            value = str(value)  # a JSON number read as the id it names, as ingest does
+        # ids go to record_consents as read: it applies the one id rule (an int is its
+        # decimal string, a float is refused with the fix), as ingest does
         if value not in (None, ""):
             choice[field] = value
     if "source" not in choice and source is not None:
