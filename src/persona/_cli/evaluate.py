@@ -89,10 +89,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         split = {"kind": "leave_out", "n": args.leave_out}
         said = f"each person's latest {args.leave_out} item(s) (people with more)"
     model = _model(args).fit(train)
-    results = [persona.evaluate(model, train, test, k=k) for k in ks]
+    report = persona.evaluate(model, train, test, k=ks)  # one list of max(k) per person
+    results = [report.at[k] for k in ks]
     if args.json:
         print_json({
             "purpose": args.purpose, "model": args.model, "split": split,
+            "differential_privacy": False, "saved": False,
             "train": {"people": train.n_users, "items": train.n_items,
                       "interactions": train.nnz},
             "test": {"interactions": test.nnz},
@@ -101,7 +103,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     print(f"{type(model).__name__} on {args.purpose!r}: trained on {train.nnz:,} "
           f"interactions, tested on {test.nnz:,} ({said}), {results[0].n_users:,} people "
-          "evaluated")
+          "evaluated; fitted without differential privacy, charged to no budget, not saved")
     print(f"{'k':>5}  " + "  ".join(f"{m:>9}" for m in _METRICS))
     for r in results:
         print(f"{r.k:>5}  " + "  ".join(f"{getattr(r, m):>9.4f}" for m in _METRICS))
