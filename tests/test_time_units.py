@@ -276,3 +276,15 @@ def test_numbers_written_as_text_are_numbers_in_from_pandas_and_ingest() -> None
     store.grant("u", "personalization", source="test")
     assert store.scope("personalization").events().at.tolist() == [
         datetime(2026, 5, 28, 20, 26, 40)]
+
+
+@pytest.mark.parametrize("cut", [5, 1780000000, 1.5e9, True, None, "NaT", np.int64(7)])
+def test_time_split_refuses_a_cut_that_is_not_a_time(cut: object) -> None:
+    """A number as the cut counts in no stated unit (5 was read as 5 µs after 1970); None
+    and NaT cut nowhere: each is refused, saying what a cut is."""
+    X = Interactions.from_pandas(
+        pd.DataFrame({"user": ["u", "v"], "item": ["a", "b"],
+                      "at": pd.to_datetime(["2026-01-01", "2026-02-01"]).tz_localize("UTC")}),
+        at="at")
+    with pytest.raises(ValidationError, match="must be a time"):
+        time_split(X, cut)  # type: ignore[arg-type]

@@ -698,15 +698,23 @@ def _id_column(series: Any, name: str) -> np.ndarray:
 def _as_time(value: Any, name: str = "now") -> np.datetime64:
     """A reference time as ``datetime64[us]`` in UTC (aware datetimes and ISO strings with
     an offset are converted; naive ones are read in UTC, the zone of :attr:`at`)."""
+    if value is None or isinstance(value, bool | int | float | np.number):
+        raise ValidationError(  # a number counts in no stated unit (the time rule)
+            f"{name} must be a time (a datetime, or an ISO 8601 string such as "
+            f"'2026-01-01T00:00:00Z'), not {value!r}; for a unix time in seconds write "
+            f"datetime.fromtimestamp(t, UTC)")
     if isinstance(value, str):
         with contextlib.suppress(ValueError):  # else numpy's reading ('2026-01') is kept
             value = datetime.fromisoformat(value)
     if isinstance(value, datetime) and value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     try:
-        return np.datetime64(value, "us")
+        out = np.datetime64(value, "us")
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{name} must be a time, not {value!r} ({exc})") from None
+    if np.isnat(out):
+        raise ValidationError(f"{name} must be a time, not {value!r} (not a time)")
+    return out
 
 
 def _row_scaled(m: sp.csr_matrix) -> sp.csr_matrix:
