@@ -256,3 +256,22 @@ def test_itemknn_b_is_checked_against_its_documented_range(b: float) -> None:
     X = Interactions.from_csr(sp.csr_matrix(np.ones((3, 3))), ["a", "b", "c"], ["x", "y", "z"])
     with pytest.raises(ValidationError, match="b"):
         persona.ItemKNN(measure="bm25", b=b).fit(X)
+
+
+@pytest.mark.parametrize(("cls", "params"), [
+    ("ALS", {"factors": True}), ("ALS", {"num_threads": True}), ("BPR", {"iterations": False}),
+    ("ItemKNN", {"neighbours": True}), ("ALS", {"show_progress": "yes"}),
+    ("Popularity", {"show_progress": 1}),
+])
+def test_a_bool_is_not_a_number_and_show_progress_is_a_bool(cls: str, params: dict) -> None:
+    """set_params takes values as scikit-learn does and fit checks them: True is not one
+    factor (pydantic's lax mode took it as 1), and show_progress is True, False or None."""
+    import scipy.sparse as sp
+
+    from persona.data import Interactions
+    from persona.errors import ValidationError
+
+    X = Interactions.from_csr(sp.csr_matrix(np.ones((3, 3))), ["a", "b", "c"], ["x", "y", "z"])
+    model = getattr(persona, cls)().set_params(**params)
+    with pytest.raises(ValidationError, match=next(iter(params))):
+        model.fit(X)

@@ -21,11 +21,13 @@ import warnings
 from tqdm.std import TqdmWarning
 from tqdm.std import tqdm as text_bar
 
+from persona.errors import ValidationError
+
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
     from tqdm.auto import tqdm as _auto_bar
 
-__all__ = ["bar_class", "progress_bar", "show_progress"]
+__all__ = ["bar_class", "check_show_progress", "progress_bar", "show_progress"]
 
 
 def bar_class() -> type[text_bar]:
@@ -43,9 +45,19 @@ def _widgets() -> bool:
 def show_progress(flag: bool | None) -> bool:
     """Whether to draw a bar: ``flag`` as given, or for ``None`` whether someone is
     watching (an interactive terminal, or a notebook that draws the widget bar)."""
+    check_show_progress(flag)
     if flag is None:
         return _widgets() or bool(getattr(sys.stderr, "isatty", lambda: False)())
     return flag
+
+
+def check_show_progress(flag: object) -> None:
+    """Refuse a ``show_progress`` other than True, False or None."""
+    if flag is not None and not isinstance(flag, bool):
+        raise ValidationError(
+            f"show_progress must be True, False or None (a bar when someone is watching), "
+            f"not {flag!r}",
+            errors=[{"row": None, "field": "show_progress", "message": "not a bool"}])
 
 
 def progress_bar(total: int, desc: str, show: bool | None) -> text_bar:

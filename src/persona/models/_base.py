@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from persona import _frames
+from persona._progress import check_show_progress
 from persona._slots import SET_DICT as _SET_DICT
 from persona._slots import SET_EXTRA as _SET_EXTRA
 from persona._slots import SET_FIELDS as _SET_FIELDS
@@ -224,6 +225,7 @@ class Recommender:
             )
         privacy = self._validated_privacy()
         config = self._validated_config()
+        check_show_progress(getattr(self, "show_progress", None))
         if privacy is None:
             if X.nnz == 0:
                 note = getattr(X.lineage, "retention_note", None)

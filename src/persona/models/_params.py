@@ -154,7 +154,14 @@ class ParamsConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _constructor_defaults(cls, data: Any) -> Any:
-        if cls._model_class is None or not isinstance(data, dict):
+        if not isinstance(data, dict):
+            return data
+        for name, value in data.items():  # pydantic's lax mode takes True as 1
+            if type(value).__name__ in ("bool", "bool_"):
+                raise ValueError(
+                    f"{name} is {value!r}: a bool is not a number (no parameter of a "
+                    "persona model is a bool); give a number")
+        if cls._model_class is None:
             return data
         defaults = constructor_defaults(cls._model_class)
         missing = {n: defaults[n] for n in cls.model_fields if n not in data and n in defaults}
