@@ -405,3 +405,23 @@ def test_a_table_builds_no_explanation_and_matches_read_ones(knn: ItemKNN) -> No
     pd.testing.assert_frame_equal(read.to_pandas(), df)
     full = knn.recommend("u1", n=3, detail="full")
     pd.testing.assert_frame_equal(full.to_pandas(), df)
+
+
+def test_both_batch_tables_take_users_by_one_rule(knn: ItemKNN) -> None:
+    """The people of a batch are checked the same way by RecommendationArrays.to_pandas and
+    recommendations_to_pandas (one helper): a numpy array or a Series is a list of ids, a
+    str is not, the count must match, and ids follow the id rule (NFC)."""
+    users = ["u0", "u1"]
+    arrays = knn.recommend_arrays(users, n=2)
+    batch = knn.recommend_batch(users, n=2, explain=False)
+    for people in (np.array(users, dtype=object), pd.Series(users)):
+        assert arrays.to_pandas(users=people)["user"].tolist() == ["u0"] * 2 + ["u1"] * 2
+        assert recommendations_to_pandas(batch, people, text=False)["user"].tolist() == (
+            ["u0"] * 2 + ["u1"] * 2)
+    for bad in ("u0", ["u0"]):
+        with pytest.raises(persona.ValidationError, match="users"):
+            arrays.to_pandas(users=bad)
+        with pytest.raises(persona.ValidationError, match="users"):
+            recommendations_to_pandas(batch, bad, text=False)
+    nfd = ["Jose\u0301", "u1"]
+    assert arrays.to_pandas(users=nfd)["user"].iloc[0] == "Jos\u00e9"

@@ -31,7 +31,7 @@ from persona import _frames
 from persona.errors import ValidationError
 from persona.explain._lazy import unread
 from persona.explain._model import ExplanationKind
-from persona.schema import Recommendation
+from persona.schema import Recommendation, check_id_list
 
 __all__ = ["list_columns", "recommendations_to_pandas"]
 
@@ -142,18 +142,7 @@ def recommendations_to_pandas(
                 "pass users=, the people of the batch in order (the ids given to "
                 "recommend_batch), or a mapping person -> list"
             )
-        if isinstance(users, str | bytes) or not isinstance(users, Sequence):
-            raise ValidationError(
-                f"users must be a list of people's ids, not {type(users).__name__}; for one "
-                "person pass [user]",
-                errors=[{"row": None, "field": "users", "message": "not a list"}],
-            )
-        users = list(users)
-    if len(users) != len(lists):
-        raise ValidationError(
-            f"{len(users)} users for {len(lists)} lists: pass one id per list, in order",
-            errors=[{"row": None, "field": "users", "message": "length differs"}],
-        )
+        users = check_id_list(users, "users", len(lists))
     flat: list[Recommendation] = []
     who: list[Any] = []
     for user, recs in zip(users, lists, strict=True):

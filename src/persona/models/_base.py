@@ -40,7 +40,7 @@ from persona.errors import (
 from persona.explain import Recommendations
 from persona.models import _block, _params, _private
 from persona.models._tables import arrays_columns
-from persona.schema import PrivacySpent, Recommendation, check_id, check_ids
+from persona.schema import PrivacySpent, Recommendation, check_id, check_id_list, check_ids
 
 if TYPE_CHECKING:  # explain imports models at run time, never the reverse
     from persona.explain import Explanation
@@ -890,16 +890,8 @@ class Recommender:
 
 
 def _user_list(users: Any) -> list[str]:
-    """``users`` as a list, refusing a single id (a str is not a list of people)."""
-    if isinstance(users, str | bytes | Mapping) or not isinstance(users, Iterable):
-        raise ValidationError(
-            f"users must be a list of people's ids, not a {type(users).__name__}; for one "
-            "person use recommend(user), or pass [user]"
-        )
-    out = list(users)
-    if not all(type(u) is str for u in out):
-        out = check_ids(out, "users")  # ints stand for their decimal strings
-    return out
+    """``users`` as a list of ids, refusing a single id (a str is not a list of people)."""
+    return check_id_list(users, "users")
 
 
 _FIELDS_SET = frozenset({"item", "score", "rank"})  # as if built from those three

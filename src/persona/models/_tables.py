@@ -22,6 +22,7 @@ import numpy as np
 
 from persona import _frames
 from persona.errors import ValidationError
+from persona.schema import check_id_list
 
 __all__ = ["arrays_columns"]
 
@@ -34,12 +35,7 @@ def arrays_columns(
     the batch was scored for)."""
     b = len(lengths)
     if users is not None:
-        if isinstance(users, str | bytes) or not isinstance(users, Sequence | np.ndarray):
-            raise ValidationError(
-                f"users must be a list of people's ids, not {type(users).__name__}",
-                errors=[{"row": None, "field": "users", "message": "not a list"}],
-            )
-        who = list(users)
+        who: list[Any] = check_id_list(users, "users")
     elif known is not None:
         who = list(known)
     else:

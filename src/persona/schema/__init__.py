@@ -1,7 +1,7 @@
 """pydantic models for everything that crosses persona's edge: purposes, features,
 consent events, events, lineage, recommendations. Every input rule for bad data lives here."""
 
-from persona.schema._ids import ID_RULE, MAX_ID_LENGTH, check_id, check_ids
+from persona.schema._ids import ID_RULE, MAX_ID_LENGTH, check_id, check_id_list, check_ids
 from persona.schema._ledger import (
     BudgetLedger,
     ChargeStorage,
@@ -72,6 +72,7 @@ __all__ = [
     "Recommendation",
     "Spending",
     "check_id",
+    "check_id_list",
     "check_ids",
     "ledger_entry_from_json",
     "ledger_lines",

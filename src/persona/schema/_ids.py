@@ -25,11 +25,12 @@ from __future__ import annotations
 import numbers
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from persona.errors import ValidationError
 
-__all__ = ["ID_RULE", "MAX_ID_LENGTH", "check_id", "check_ids"]
+__all__ = ["ID_RULE", "MAX_ID_LENGTH", "check_id", "check_id_list", "check_ids"]
 
 MAX_ID_LENGTH = 512
 ID_RULE = (
@@ -166,3 +167,27 @@ def check_ids(values: list[Any], field: str) -> list[str]:
             seen[v] = c
         out.append(c)
     return out
+
+
+def check_id_list(values: Any, field: str = "users", n: int | None = None) -> list[str]:
+    """``values`` (a list, tuple, numpy array, pandas Series, ...) as a list of ids by the
+    rule; one id (a str or bytes), a mapping or a non-iterable is refused, since one id is
+    not a list of them; with ``n``, exactly ``n`` ids (one per list of a batch).
+
+    >>> check_id_list(["u1", 170])
+    ['u1', '170']
+    """
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise ValidationError(
+            f"{field} must be a list of ids, not a {type(values).__name__}; for one id "
+            "pass [id]",
+            errors=[{"row": None, "field": field, "message": "not a list"}],
+        )
+    out = check_ids(list(values), field)
+    if n is not None and len(out) != n:
+        raise ValidationError(
+            f"{len(out)} {field} for {n} lists: pass one id per list, in order",
+            errors=[{"row": None, "field": field, "message": "length differs"}],
+        )
+    return out
+
