@@ -82,3 +82,19 @@ def test_star_import_needs_no_test_extras() -> None:
         print('persona.testing' in sys.modules, 'pytest' in sys.modules, models.__name__)
     """)
     assert out.split() == ["False", "False", "persona.models"]
+
+
+def test_persona_testing_without_pytest_says_what_to_install() -> None:
+    """Without the test extras, persona.testing is a MissingDependencyError naming them
+    (it was a ModuleNotFoundError), in a fresh interpreter where pytest cannot be found."""
+    code = (
+        "import sys\n"
+        "sys.modules['pytest'] = None  # as if it were not installed: import fails\n"
+        "import persona\n"
+        "from persona.errors import MissingDependencyError\n"
+        "try:\n"
+        "    persona.testing\n"
+        "except MissingDependencyError as exc:\n"
+        "    print('refused', exc.code, 'persona[test]' in str(exc))\n"
+    )
+    assert _fresh(code).strip() == "refused missing_dependency True"

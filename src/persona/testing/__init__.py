@@ -1,9 +1,11 @@
 """Public test helpers: the model conformance suite, hypothesis strategies and empirical
 privacy audits.
 
-Needs the test extras (``pytest``, ``hypothesis``): ``pip install 'persona[test]'``.
+Needs the test extras (``pytest``, ``hypothesis``): ``pip install 'persona[test]'``;
+without them, importing it is a :class:`~persona.errors.MissingDependencyError` saying so.
 """
 
+from persona.testing import _requires  # noqa: F401  (first: says what is missing)
 from persona.testing._conformance import ModelConformance, fitted_history
 from persona.testing._fixtures import block_interactions, interaction_matrices
 from persona.testing.audit import (
