@@ -157,6 +157,19 @@ def test_pins_take_their_positions_and_blocks_never_appear(p: persona.Personaliz
         p.curate(pin=["sku-2"], block=["sku-2"], reason="x")
 
 
+def test_two_pins_at_one_position_or_one_item_pinned_twice_is_refused(
+    p: persona.Personalizer,
+) -> None:
+    """Each pin takes its own position: two at position 2 (only one can be there), or one
+    item named twice (the second silently replaced the first), change nothing."""
+    p.curate(pin=["sku-23"], reason="Holiday gift guide")
+    before = p.curation
+    for pin in ({"sku-2": 2, "sku-3": 2}, ["sku-2", "sku-2"]):
+        with pytest.raises(persona.ValidationError, match="pin"):
+            p.curate(pin=pin, reason="x")
+        assert p.curation == before
+
+
 @given(
     blocked=st.sets(st.sampled_from(ITEMS), max_size=12),
     users=st.lists(st.sampled_from(["p0", "p7", "p39", "nobody", "p13"]), min_size=1, max_size=4),

@@ -386,6 +386,12 @@ class Personalizer:
                     errors=[{"row": None, "field": "pin", "message": "invalid"}],
                 )
             checked[check_id(item, "pin")] = pos
+        if len(checked) != len(pairs) or len(set(checked.values())) != len(checked):
+            raise ValidationError(
+                "pin each item once and each at its own position (a list pins at 1, 2, ... "
+                f"in order), not {pin!r}",
+                errors=[{"row": None, "field": "pin", "message": "repeated"}],
+            )
         pins = checked
         blocked = frozenset(check_id(i, "block") for i in block)
         unknown = self._unservable(pins)
