@@ -59,9 +59,10 @@ def _show(args: argparse.Namespace) -> int:
 
 def _apply(args: argparse.Namespace) -> int:
     with open_store(args, existing=True) as store:
+        head, _ = store.audit.head()
         store.apply_retention()
-        # the pass's own audit entry says what it deleted (events and shown records)
-        detail = store.audit.entries(action="apply_retention")[-1].detail
+        # the pass's own audit entry (the one after the head) says what it deleted
+        detail = store.audit.entries(action="apply_retention", since=head)[-1].detail
     removed = {"events_deleted": int(detail["events_deleted"]),
                "shown_deleted": int(detail["shown_deleted"])}
     if args.json:
