@@ -43,7 +43,7 @@ from persona.models import ALS, BPR, ItemKNN, Popularity, PrivateTrainingUnavail
 from persona.models._base import Recommender, _check_detail, _recommendation
 from persona.personalizer._rwlock import RWLock
 from persona.schema import FeedbackKind, PersonLineage, PrivacySpent, Recommendation, check_id
-from persona.store._serving import Served, read_for_serving
+from persona.store import Served
 
 __all__ = ["Curation", "Personalizer"]
 
@@ -466,14 +466,14 @@ class Personalizer:
         _check_detail(detail)
         state = self._require()
         # consent, lineage, feedback and the non-profiling choice, read now in one snapshot
-        served = read_for_serving(self.store, self.purpose, user)
+        served = self.store.read_for_serving(self.purpose, user)
         pending = served.pending
         try:
             recs = Recommendations(self._serve(state, user, n, served, detail))
             if self.record_shown:  # (texts rendered once, for the list and its reader)
                 pending.recs, pending.model_version = shown_items(recs), state.version
         finally:
-            self.store._journal.add(pending)  # the read's audit entry, and what was shown
+            self.store.enqueue_serving(pending)  # the read's audit entry, and what was shown
         return recs
 
     def _serve(
@@ -557,8 +557,8 @@ class Personalizer:
                 f"{item!r} is not in the model's catalogue; refit to include new items",
                 item=item,
             )
-        served = read_for_serving(self.store, self.purpose, user)
-        self.store._journal.add(served.pending)  # the read's audit entry
+        served = self.store.read_for_serving(self.purpose, user)
+        self.store.enqueue_serving(served.pending)  # the read's audit entry
         person = served.person
         if not person.active:
             return state.fallback.explain(user, item, view=self._view)
@@ -586,9 +586,7 @@ class Personalizer:
         )
 
     def _explain_shown(self, user: str, item: str, at: datetime) -> Any:
-        from persona.store._shown import last_shown
-
-        record = last_shown(self.store, user, item, at, self.purpose)
+        record = self.store.last_shown(user, item, at, self.purpose)
         if record is None:
             days = self.store.shown_retention_days
             kept = "until the person is erased" if days is None else f"for {days} days"

@@ -55,7 +55,7 @@ from persona.schema import (
     PurposeSpec,
     check_id,
 )
-from persona.store import _ledger, _profiling, _shown
+from persona.store import _ledger, _profiling, _serving, _shown
 from persona.store._audit import AuditLog
 from persona.store._catalogue import catalogue_items, declare_items
 from persona.store._eidindex import EventIdIndex
@@ -69,6 +69,7 @@ from persona.store._ingest_rules import (
 )
 from persona.store._ledger import StoreChargeStorage
 from persona.store._rows import RowMemo, TableCheck, privacy_row_problems
+from persona.store._serving import Served
 from persona.store._sql import (
     BUCKET_BITS,
     EVENT_DTYPE,
@@ -2551,6 +2552,24 @@ class Store:
         and ``verified`` (it matches the digest in the audit log). :meth:`shown` gives the
         same as typed records."""
         return _shown.as_explanations(self.shown(user))
+
+    def read_for_serving(self, purpose: str, user: str) -> Served:
+        """Consent, lineage, not-interested items and the non-profiling choice of ``user``
+        for ``purpose``, read now in one snapshot (what a serving request needs). The
+        read's audit entry waits in ``served.pending``: pass it to :meth:`enqueue_serving`
+        (with what was shown, if anything) so that it is committed."""
+        return _serving.read_for_serving(self, purpose, user)
+
+    def enqueue_serving(self, pending: _shown.Pending) -> None:
+        """Queue a serving request (its read's audit entry and what it showed) for the
+        store's next group commit, within 0.05 s (see :meth:`flush`)."""
+        self._journal.add(pending)
+
+    def last_shown(self, user: str, item: str, at: datetime,
+                   purpose: str | None = None) -> _shown.ShownRecord | None:
+        """The latest record of ``item`` shown to ``user`` at or before ``at`` (for
+        ``purpose``, if given), or ``None``."""
+        return _shown.last_shown(self, user, item, at, purpose)
 
     def shown(self, user: str, *, newest_first: bool = False) -> list[_shown.ShownRecord]:
         """What ``user`` was shown and is still held, oldest first (``newest_first=True``
