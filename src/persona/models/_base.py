@@ -25,10 +25,6 @@ from threadpoolctl import ThreadpoolController
 
 from persona import _frames
 from persona._progress import check_show_progress
-from persona._slots import SET_DICT as _SET_DICT
-from persona._slots import SET_EXTRA as _SET_EXTRA
-from persona._slots import SET_FIELDS as _SET_FIELDS
-from persona._slots import SET_PRIVATE as _SET_PRIVATE
 from persona.data import Interactions
 from persona.errors import (
     NotFittedError,
@@ -40,7 +36,14 @@ from persona.errors import (
 from persona.explain import Recommendations
 from persona.models import _block, _params, _private
 from persona.models._tables import arrays_columns
-from persona.schema import PrivacySpent, Recommendation, check_id, check_id_list, check_ids
+from persona.schema import (
+    PrivacySpent,
+    Recommendation,
+    check_detail,
+    check_id,
+    check_id_list,
+    check_ids,
+)
 
 if TYPE_CHECKING:  # explain imports models at run time, never the reverse
     from persona.explain import Explanation
@@ -684,6 +687,23 @@ class Recommender:
         if flat.size:
             S.reshape(-1)[flat] = -np.inf
 
+    def has_user(self, user: str) -> bool:
+        """Whether the fitted model holds a row for ``user`` (as given: no id rule)."""
+        return user in self._uidx
+
+    def has_item(self, item: str) -> bool:
+        """Whether ``item`` is in the fitted model's catalogue (as given: no id rule)."""
+        return item in self._iidx
+
+    def history_length(self, user: str) -> int | None:
+        """How many items ``user``'s row of the fitted history holds; ``None`` when the
+        model holds no row for them."""
+        row = self._uidx.get(user)
+        if row is None:
+            return None
+        indptr = self.history_.indptr
+        return int(indptr[row + 1] - indptr[row])
+
     def score(self, user: str | int, items: Sequence[str]) -> np.ndarray:
         """The served scores of ``items`` for ``user`` (as :meth:`recommend` reports them)."""
         self._check_fitted()
@@ -894,36 +914,14 @@ def _user_list(users: Any) -> list[str]:
     return check_id_list(users, "users")
 
 
-_FIELDS_SET = frozenset({"item", "score", "rank"})  # as if built from those three
-_new = object.__new__
 
 
 
 
-def _check_detail(detail: Any) -> None:
-    """Refuse a ``detail`` other than ``"summary"`` or ``"full"`` before any work."""
-    if not (isinstance(detail, str) and detail in ("summary", "full")):
-        raise ValidationError(
-            f"detail must be 'summary' (the top reasons, the rest totalled) or 'full' "
-            f"(every reason), not {detail!r}",
-            errors=[{"row": None, "field": "detail", "message": "not 'summary' or 'full'"}],
-        )
+_check_detail = check_detail  # (the models' name for it)
 
 
-def _recommendation(
-    item: str, score: float, rank: int, explanation: Any = None
-) -> Recommendation:
-    """A ``Recommendation`` without re-validating values persona computed itself.
-
-    Equal to ``Recommendation(item=..., score=..., rank=...)`` (a test checks it) at a
-    fraction of the cost, which matters for ``recommend_batch`` of thousands of people.
-    """
-    obj = _new(Recommendation)
-    _SET_DICT(obj, {"item": item, "score": score, "rank": rank, "explanation": explanation})
-    _SET_FIELDS(obj, set(_FIELDS_SET))
-    _SET_EXTRA(obj, None)
-    _SET_PRIVATE(obj, None)
-    return obj
+_recommendation = Recommendation.trusted
 
 
 def _package(

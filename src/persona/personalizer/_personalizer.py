@@ -39,10 +39,23 @@ from persona.explain import (
     person_context,
     shown_items,
 )
-from persona.models import ALS, BPR, ItemKNN, Popularity, PrivateTrainingUnavailableError
-from persona.models._base import Recommender, _check_detail, _recommendation
+from persona.models import (
+    ALS,
+    BPR,
+    ItemKNN,
+    Popularity,
+    PrivateTrainingUnavailableError,
+    Recommender,
+)
 from persona.personalizer._rwlock import RWLock
-from persona.schema import FeedbackKind, PersonLineage, PrivacySpent, Recommendation, check_id
+from persona.schema import (
+    FeedbackKind,
+    PersonLineage,
+    PrivacySpent,
+    Recommendation,
+    check_detail,
+    check_id,
+)
 from persona.store import Served
 
 __all__ = ["Curation", "Personalizer"]
@@ -431,8 +444,7 @@ class Personalizer:
     def _unservable(self, items: Iterable[str]) -> set[str]:
         """Items that are neither in the serving model nor declared in the store."""
         state = self._state
-        known = set() if state is None else state.model._iidx.keys()
-        missing = {i for i in items if i not in known}
+        missing = {i for i in items if state is None or not state.model.has_item(i)}
         return missing - set(self.store.catalogue()) if missing else set()
 
     @property
@@ -463,7 +475,7 @@ class Personalizer:
         """
         user = _check_user(user)
         n = _check_n(n)
-        _check_detail(detail)
+        check_detail(detail)
         state = self._require()
         # consent, lineage, feedback and the non-profiling choice, read now in one snapshot
         served = self.store.read_for_serving(self.purpose, user)
@@ -489,21 +501,21 @@ class Personalizer:
             return self._fallback(state, user, n, served, curation, not_interested, detail)
         exclude = set(curation.block) | not_interested | set(curation.pin)
         with state.lock.read():
-            known = user in state.model._uidx
+            known = state.model.has_user(user)
             current = known and state.basis.get(user) == _signature(person)
             # excluding an item the model does not know (a pin of a newly declared item)
             # changes nothing
-            exclude = {i for i in exclude if i in state.model._iidx}
+            exclude = {i for i in exclude if state.model.has_item(i)}
         if not current:  # unknown, or their usable data changed since their row was built
             cols = self._view.history(user) if person.rows else None
             if not known and (cols is None or len(cols) == 0):
                 return self._fallback(state, user, n, served, curation, not_interested, detail)
             self._fold_in(state, user, cols)  # none usable now: an empty row, then fallback
         with state.lock.read():
-            if user not in state.model._uidx:  # forgotten meanwhile
+            size = state.model.history_length(user)
+            if size is None:  # forgotten meanwhile
                 return self._fallback(state, user, n, served, curation, not_interested, detail)
-            h, row = state.model.history_, state.model._uidx[user]
-            if h.indptr[row + 1] == h.indptr[row]:  # nothing left in their history
+            if size == 0:  # nothing left in their history
                 return self._fallback(state, user, n, served, curation, not_interested, detail)
             recs = state.model.recommend(user, n, exclude=exclude, explain=False)
             recs = self._explained(state.model, user, recs, served, detail)
@@ -523,7 +535,7 @@ class Personalizer:
             )
         users = [_check_user(u) for u in users]
         n = _check_n(n)
-        _check_detail(detail)
+        check_detail(detail)
         return [self.recommend(u, n, detail=detail) for u in users]
 
     def explain(
@@ -552,7 +564,7 @@ class Personalizer:
         if at is not None:
             return self._explain_shown(user, item, _check_at(at))
         state = self._require()
-        if item not in state.model._iidx and item not in state.fallback._iidx:
+        if not (state.model.has_item(item) or state.fallback.has_item(item)):
             raise UnknownItemError(
                 f"{item!r} is not in the model's catalogue; refit to include new items",
                 item=item,
@@ -568,15 +580,14 @@ class Personalizer:
                                       served.non_profiling_since)
             return e.model_copy(update={"data_not_used": not_used})
         with state.lock.read():
-            known = user in state.model._uidx
+            known = state.model.has_user(user)
             current = known and state.basis.get(user) == _signature(person)
         if known and not current:
             self._fold_in(state, user, self._view.history(user) if person.rows else None)
         with state.lock.read():
-            row = state.model._uidx.get(user)
-            if row is not None:
-                h = state.model.history_
-                if h.indptr[row + 1] == h.indptr[row]:  # nothing of theirs usable now
+            size = state.model.history_length(user)
+            if size is not None:
+                if size == 0:  # nothing of theirs usable now
                     return state.fallback.explain(user, item, view=self._view)
                 return state.model.explain(
                     user, item, counterfactual=counterfactual, n=n, view=self._view
@@ -622,10 +633,10 @@ class Personalizer:
     def _drop(self, state: _Serving, user: str) -> None:
         """Take a person without consent out of the serving model and the fallback at
         once (the fallback keeps each person's history to recount without them)."""
-        if any(user in part._uidx for part in (state.model, state.fallback)):
+        if any(part.has_user(user) for part in (state.model, state.fallback)):
             with state.lock.write():
                 for part in (state.model, state.fallback):
-                    if user in part._uidx:
+                    if part.has_user(user):
                         part.forget(user)
                 state.basis.pop(user, None)
 
@@ -641,7 +652,7 @@ class Personalizer:
     ) -> list[Recommendation]:
         fb = state.fallback
         exclude = {i for i in set(curation.block) | set(curation.pin) | not_interested
-                   if i in fb._iidx}
+                   if fb.has_item(i)}
         recs = fb.recommend(user, n, exclude=exclude, explain=False)
         recs = self._explained(fb, user, recs, served, detail)
         pins = self._pins(state, fb, user, curation, not_interested, n)
@@ -680,7 +691,7 @@ class Personalizer:
                 continue
             label = state.labels.get(item, item)
             e = curated_explanation(item, label, curation.reason, rank=pos)
-            out.append((pos, _recommendation(item, 0.0, pos, e)))
+            out.append((pos, Recommendation.trusted(item, 0.0, pos, e)))
         return out
 
     # ------------------------------------------------------------------ people
@@ -695,7 +706,7 @@ class Personalizer:
         self.store.feedback(user, item, kind, source="personalizer")
         if kind == "dont_use":
             state = self._state
-            if state is not None and user in state.model._uidx:
+            if state is not None and state.model.has_user(user):
                 cols = self._view.history(user)
                 self._fold_in(state, user, cols)
 
@@ -981,7 +992,7 @@ def _merge(
             e = r.explanation
             if e is not None:
                 e = e.model_copy(update={"rank": len(out) + 1})
-            r = _recommendation(r.item, r.score, len(out) + 1, e)
+            r = Recommendation.trusted(r.item, r.score, len(out) + 1, e)
         out.append(r)
     return out
 

@@ -21,7 +21,7 @@ from persona.schema._privacy import (
     PrivacySpent,
     ledger_entry_from_json,
 )
-from persona.schema._recommendation import Recommendation
+from persona.schema._recommendation import Recommendation, check_detail
 from persona.schema._store import (
     ConsentAction,
     ConsentRecord,
@@ -71,6 +71,7 @@ __all__ = [
     "PurposeSpec",
     "Recommendation",
     "Spending",
+    "check_detail",
     "check_id",
     "check_id_list",
     "check_ids",
