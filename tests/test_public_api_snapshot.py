@@ -1,0 +1,37 @@
+"""Each public subpackage's ``__all__`` is the reviewed snapshot (issue 19): adding,
+removing or renaming a public name is a deliberate change, made with
+``python tools/public_api.py --write`` and seen in the diff."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import public_api  # noqa: E402
+
+SNAPSHOT = json.loads(public_api.SNAPSHOT.read_text(encoding="utf-8"))
+
+
+def test_the_snapshot_covers_every_public_subpackage() -> None:
+    assert sorted(SNAPSHOT) == sorted(public_api.modules())
+
+
+@pytest.mark.parametrize("name", sorted(SNAPSHOT))
+def test_all_is_the_snapshot(name: str) -> None:
+    module = importlib.import_module(name)
+    assert sorted(getattr(module, "__all__", [])) == SNAPSHOT[name], (
+        "the public names changed: review, then run python tools/public_api.py --write"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SNAPSHOT))
+def test_every_name_in_all_resolves(name: str) -> None:
+    module = importlib.import_module(name)
+    missing = [n for n in getattr(module, "__all__", []) if not hasattr(module, n)]
+    assert not missing

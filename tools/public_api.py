@@ -1,0 +1,59 @@
+"""Write (or check) the snapshot of every public subpackage's ``__all__``.
+
+    python tools/public_api.py          # print the differences from tests/snapshots/public_api.json
+    python tools/public_api.py --write  # write the snapshot (review the diff before committing)
+
+``tests/test_public_api_snapshot.py`` fails when a subpackage's ``__all__`` differs from the
+snapshot: a public name added, removed or renamed is then a visible, reviewed change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAPSHOT = ROOT / "tests" / "snapshots" / "public_api.json"
+
+
+def modules() -> list[str]:
+    pkg = ROOT / "src" / "persona"
+    subs = sorted(p.name for p in pkg.iterdir()
+                  if (p / "__init__.py").is_file() and not p.name.startswith("_"))
+    return ["persona", *(f"persona.{s}" for s in subs), "persona.errors"]
+
+
+def current() -> dict[str, list[str]]:
+    out = {}
+    for name in modules():
+        module = importlib.import_module(name)
+        out[name] = sorted(getattr(module, "__all__", []))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    now = current()
+    if args.write:
+        SNAPSHOT.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"wrote {SNAPSHOT.relative_to(ROOT)}")
+        return 0
+    old = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    changed = 0
+    for name in sorted(set(old) | set(now)):
+        a, b = set(old.get(name, [])), set(now.get(name, []))
+        for x in sorted(b - a):
+            print(f"+ {name}.{x}")
+        for x in sorted(a - b):
+            print(f"- {name}.{x}")
+        changed += len(a ^ b)
+    return 1 if changed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
