@@ -479,8 +479,8 @@ def gaussian_on_grid(
 
     Each value is rounded to the nearest multiple of ``2^k`` and ``2^k · Z`` is added, with
     ``Z`` discrete Gaussian of scale ``scale / 2^k``. The rounding can move a neighbouring
-    input by up to ``2^k`` per coordinate; :func:`persona.privacy.grid_sensitivity` adds that
-    to the sensitivity exactly as OpenDP's privacy map does.
+    input by up to ``2^k`` per coordinate; :func:`persona.privacy.accounting.grid_sensitivity`
+    adds that to the sensitivity exactly as OpenDP's privacy map does.
 
     Examples
     --------

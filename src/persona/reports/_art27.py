@@ -247,7 +247,7 @@ def main_parameters(model: Any, store: Any = None, *,
     True
     """
     from persona.explain._build import privacy_statement
-    from persona.privacy._randomness import randomness_statement
+    from persona.privacy import randomness_statement
 
     p = None
     if hasattr(model, "model_") and hasattr(model, "store"):  # a Personalizer
