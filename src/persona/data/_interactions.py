@@ -494,7 +494,8 @@ class Interactions:
     @property
     def shape(self) -> tuple[int, int]:
         """``(n_users, n_items)``."""
-        return self.matrix.shape  # type: ignore[return-value]
+        shape: tuple[int, int] = self.matrix.shape
+        return shape
 
     @property
     def n_users(self) -> int:
@@ -573,14 +574,15 @@ class Interactions:
     def user_index(self, user: str | int) -> int:
         """Row of ``user`` (a str, or an int standing for its decimal string); raises
         :class:`~persona.errors.UnknownUserError` if absent."""
-        if self._user_index is None:
-            self._user_index = {u: k for k, u in enumerate(self.users)}
+        index = self._user_index
+        if index is None:
+            index = self._user_index = {u: k for k, u in enumerate(self.users)}
+        found = index.get(user) if isinstance(user, str) else None
+        if found is not None:
+            return found
+        key = check_id(user, "user")  # an int is its decimal string; NFC
         try:
-            return self._user_index[user]
-        except (KeyError, TypeError):
-            key = check_id(user, "user")  # an int is its decimal string; NFC
-        try:
-            return self._user_index[key]
+            return index[key]
         except KeyError:
             raise UnknownUserError(f"{user!r} has no events in these interactions") from None
 
@@ -691,7 +693,8 @@ def _id_column(series: Any, name: str) -> np.ndarray:
     if kind == "f" and len(series):
         check_id(series.iloc[0], name)  # raises: a float is not an id, with the fix
     if kind in "iu":
-        return series.astype(str).to_numpy(dtype=object)
+        ids: np.ndarray = series.astype(str).to_numpy(dtype=object)
+        return ids
     return np.asarray(check_ids(series.tolist(), name), dtype=object)
 
 

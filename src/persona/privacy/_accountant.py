@@ -284,7 +284,7 @@ class DP(BaseModel):
             raise _invalid(exc) from None
 
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> DP:  # type: ignore[override]
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> DP:
         """:meth:`pydantic.BaseModel.model_validate`, raising persona's
         :class:`~persona.ValidationError` on bad settings."""
         from pydantic import ValidationError as PydanticError
@@ -521,7 +521,7 @@ class ZCDPAccountant:
         """Total ε if every release is pure DP (Laplace), else ``None``."""
         if any(r["kind"] != "laplace" for r in self.releases):
             return None
-        return sum(r["epsilon"] for r in self.releases)
+        return float(sum(r["epsilon"] for r in self.releases))
 
     @property
     def rho(self) -> float:

@@ -42,9 +42,12 @@ def _whole(value: object, minimum: int) -> int | None:
     """``value`` as an int if it is a whole number of at least ``minimum``, else ``None``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
-    if not math.isfinite(value) or int(value) != value or value < minimum:
+    if not math.isfinite(value):
         return None
-    return int(value)
+    whole = math.trunc(value)
+    if whole != value or value < minimum:
+        return None
+    return int(whole)
 
 
 def _check(dp_cfg: object) -> DP:

@@ -28,7 +28,8 @@ _SKIP = ("self",)
 
 
 def _signature(cls: type) -> dict[str, inspect.Parameter]:
-    return {n: p for n, p in inspect.signature(cls.__init__).parameters.items()
+    # the class's call signature: its ``__init__``'s parameters, less ``self``
+    return {n: p for n, p in inspect.signature(cls).parameters.items()
             if n not in _SKIP}
 
 
