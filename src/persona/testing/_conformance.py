@@ -415,8 +415,10 @@ class ModelConformance(EstimatorChecks):
 
 def fitted_history(model: Recommender, user: str) -> dict[str, float]:
     """The history the model holds for ``user`` (item → confidence)."""
+    if not model.has_user(user):
+        raise UnknownUserError(f"{user!r} has no row in the fitted model")
     h = model.history_
-    r = model._row(user)
+    r = int(np.flatnonzero(model.users_ == user)[0])
     a, b = h.indptr[r], h.indptr[r + 1]
     pairs = zip(h.indices[a:b], h.data[a:b], strict=True)
     return {str(model.items_[j]): float(c) for j, c in pairs}
