@@ -8,13 +8,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from typing_extensions import TypeIs
 
 from persona.errors import ValidationError
 from persona.reports._render import Report, Table, days, human_number, human_numbers, now
 from persona.reports._wording import MODEL_DESCRIPTIONS, MODEL_FAMILIES, describe_mechanism
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13
+
     from persona.models import Recommender
     from persona.personalizer import Personalizer
     from persona.store import Store
