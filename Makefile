@@ -1,6 +1,6 @@
 # persona: two commands do all the set-up on a fresh machine with Python 3.11+.
 #   make demo   creates .venv, installs persona, runs the end-to-end demo
-#   make test   installs the test extras, runs ruff and the whole suite
+#   make test   installs the test extras, runs ruff, mypy (strict) and the whole suite
 #   make docs   installs the docs extras, builds the documentation site into site/
 #   make notebook  re-runs docs/notebooks/*.ipynb in place, so the committed copies show outputs
 #   make mutation  installs mutmut, mutation-tests the trust-critical modules (slow; not in test)
@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.persona-installed
 TSTAMP := $(VENV)/.persona-test-installed
 
-.PHONY: demo test lint bench docs notebook mutation clean
+.PHONY: demo test lint types bench docs notebook mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,10 @@ demo: $(STAMP)
 lint: $(TSTAMP)
 	$(BIN)/ruff check src tests benchmarks tools
 
-test: $(TSTAMP) lint
+types: $(TSTAMP)
+	$(BIN)/mypy
+
+test: $(TSTAMP) lint types
 	$(BIN)/python -m pytest
 
 bench: $(TSTAMP)

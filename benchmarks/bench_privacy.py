@@ -40,11 +40,8 @@ OUT = Path(__file__).resolve().parent
 
 import persona  # noqa: E402
 from persona.data import Interactions  # noqa: E402
-from persona.privacy import (  # noqa: E402
-    DP,
-    discrete_gaussian,
-    discrete_laplace,
-)
+from persona.privacy import DP  # noqa: E402
+from persona.privacy.sampler import discrete_gaussian, discrete_laplace  # noqa: E402
 
 sys.path.insert(0, str(OUT))
 from _common import write_section  # noqa: E402

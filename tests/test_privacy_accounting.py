@@ -8,8 +8,8 @@ import opendp.prelude as dp
 import pytest
 
 from persona.errors import ValidationError
-from persona.privacy import (
-    DP,
+from persona.privacy import DP
+from persona.privacy.accounting import (
     ZCDPAccountant,
     gaussian_rho,
     grid_sensitivity,

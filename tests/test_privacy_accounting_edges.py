@@ -10,8 +10,9 @@ import pytest
 from scipy.stats import norm
 
 from persona.errors import ValidationError
-from persona.privacy import (
-    DP,
+from persona.privacy import DP
+from persona.privacy._accountant import _cks_delta
+from persona.privacy.accounting import (
     GaussianPlan,
     ZCDPAccountant,
     gaussian_rho,
@@ -22,7 +23,6 @@ from persona.privacy import (
     rho_budget,
     zcdp_to_epsilon,
 )
-from persona.privacy._accountant import _cks_delta
 
 dp.enable_features("contrib")
 

@@ -11,17 +11,14 @@ from persona.errors import ValidationError
 from persona.privacy import (
     DP,
     ALSTimings,
-    SeededBits,
     bound_contributions,
-    cap_events,
-    clip_rows,
-    clip_values,
     private_als_item_factors,
     private_cooccurrence,
     private_item_counts,
-    solve_user_factors,
 )
-from persona.privacy._bounding import _random_order
+from persona.privacy._bounding import _random_order, cap_events, clip_rows, clip_values
+from persona.privacy._mechanisms import solve_user_factors
+from persona.privacy.sampler import SeededBits
 
 
 def test_cap_keeps_a_uniform_random_subset_not_the_first_k() -> None:

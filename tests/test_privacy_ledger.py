@@ -22,9 +22,9 @@ from persona.privacy import (
     PrivacyCharge,
     PrivacyReservation,
     PrivacySpent,
-    SeededBits,
     private_item_counts,
 )
+from persona.privacy.sampler import SeededBits
 
 
 class _Data:

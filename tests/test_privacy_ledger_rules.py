@@ -18,8 +18,7 @@ from persona.privacy import (
     PrivacyReservation,
     PrivacySpent,
 )
-from persona.schema import PrivacySettlement
-from persona.schema._ledger import Spending, ledger_lines, spending
+from persona.schema import PrivacySettlement, Spending, ledger_lines, spending
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 D = 2.0**-24  # δ in multiples of a power of two: their sums are exact

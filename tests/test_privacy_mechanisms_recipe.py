@@ -20,12 +20,7 @@ from persona.errors import ValidationError
 from persona.privacy import (
     DP,
     ALSTimings,
-    SeededBits,
     bound_contributions,
-    discrete_gaussian,
-    discrete_laplace,
-    gaussian_on_grid,
-    laplace_on_grid,
     plan_cooccurrence,
     plan_item_counts,
     private_als_item_factors,
@@ -34,6 +29,13 @@ from persona.privacy import (
 )
 from persona.privacy import _mechanisms as mech
 from persona.privacy._exact import ExactSum
+from persona.privacy.sampler import (
+    SeededBits,
+    discrete_gaussian,
+    discrete_laplace,
+    gaussian_on_grid,
+    laplace_on_grid,
+)
 
 # one person over the cap of 3 (so sampling draws bits first), values above the bound of 2
 # (clipped) and off the 2^-20 grid (truncated)

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from persona.errors import ValidationError
 from persona.privacy import (
     DP,
-    SeededBits,
     plan_als,
     plan_cooccurrence,
     plan_item_counts,
@@ -30,6 +29,7 @@ from persona.privacy import (
     private_item_counts,
 )
 from persona.privacy import _exact as exact
+from persona.privacy.sampler import SeededBits
 
 CONFIGS = st.builds(
     DP,

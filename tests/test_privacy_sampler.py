@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from persona.errors import ValidationError
-from persona.privacy import (
+from persona.privacy import _sampler
+from persona.privacy.sampler import (
     SeededBits,
-    _sampler,
     discrete_gaussian,
     discrete_gaussian_pmf,
     discrete_laplace,

@@ -20,7 +20,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from persona.privacy import SeededBits, _sampler
+from persona.privacy import _sampler
+from persona.privacy.sampler import SeededBits
 
 CTX = decimal.Context(prec=120)
 MASK53 = (1 << 53) - 1

@@ -12,13 +12,8 @@ import scipy.sparse as sp
 from scipy import stats
 
 from persona.errors import ValidationError
-from persona.privacy import (
-    DP,
-    SeededBits,
-    discrete_gaussian_pmf,
-    plan_item_selection,
-    private_item_selection,
-)
+from persona.privacy import DP, plan_item_selection, private_item_selection
+from persona.privacy.sampler import SeededBits, discrete_gaussian_pmf
 
 dp.enable_features("contrib")
 

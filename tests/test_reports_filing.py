@@ -244,7 +244,7 @@ def test_art15_without_recipients_still_names_sharing_purposes(fitted) -> None:
 # ------------------------------------------------------------------ the audit vocabulary
 def _store_actions() -> set[str]:
     """Every action persona's own code passes to ``audit.append``."""
-    from persona.schema._store import ConsentAction, FeedbackKind
+    from persona.schema import ConsentAction, FeedbackKind
     from persona.store._rows import LEDGER_ACTIONS
 
     expand = {"consent_": get_args(ConsentAction), "feedback_": get_args(FeedbackKind),

@@ -47,7 +47,7 @@ class Column:
 
     kind: Kind
     values: Any
-    labels: Sequence[Any] | None = None
+    labels: Sequence[Any] | np.ndarray | None = None
 
 
 def require_pandas(what: str = "to_pandas()") -> Any:
@@ -89,11 +89,11 @@ def _string_dtype(pd: Any) -> Any:
     return pd.Series(["x"]).dtype
 
 
-def _all_str(values: Sequence[Any]) -> bool:
+def _all_str(values: Sequence[Any] | np.ndarray) -> bool:
     return all(isinstance(v, str) for v in values)
 
 
-def _pandas_index(pd: Any, values: Sequence[Any]) -> Any:
+def _pandas_index(pd: Any, values: Sequence[Any] | np.ndarray) -> Any:
     values = list(values)
     if _all_str(values):  # (also when empty: ids are strings unless given otherwise)
         return pd.Index(values, dtype=_string_dtype(pd))
@@ -124,7 +124,7 @@ def to_arrow(columns: dict[str, Column]) -> Any:
     return pa.table({name: _arrow_column(pa, c) for name, c in columns.items()})
 
 
-def _arrow_values(pa: Any, values: Sequence[Any]) -> Any:
+def _arrow_values(pa: Any, values: Sequence[Any] | np.ndarray) -> Any:
     values = list(values)
     return pa.array(values, type=pa.string() if _all_str(values) else None)
 

@@ -107,11 +107,11 @@ def numbers_to_us(values: np.ndarray, unit: str) -> np.ndarray:
         if per:
             return v * per
         return (v + 500) // 1000  # nanoseconds to the nearest microsecond
-    v = values.astype(np.float64) * _FLOAT_SCALE[unit]
-    bad = ~np.isfinite(v) | (np.abs(v) > limit)
+    f = values.astype(np.float64) * _FLOAT_SCALE[unit]
+    bad = ~np.isfinite(f) | (np.abs(f) > limit)
     if bad.any():
         raise ValueError(f"{values[int(np.argmax(bad))]!r} is not a time in {unit}")
-    return np.rint(v).astype(np.int64)
+    return np.rint(f).astype(np.int64)
 
 
 def zone_problem(value: datetime, zone: tzinfo) -> str | None:
@@ -212,4 +212,5 @@ def pandas_times_us(series: Any, column: str, at_unit: str | None,
 
 def _utc_us(series: Any) -> np.ndarray:
     """A UTC-aware pandas Series as int64 microseconds."""
-    return series.dt.tz_localize(None).to_numpy().astype("datetime64[us]").view(np.int64)
+    us: np.ndarray = series.dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    return us.view(np.int64)

@@ -133,10 +133,11 @@ def run_demo(
     say(f"Customer {withdrawn} withdrew consent. What they see now:")
     recs = p.recommend(withdrawn, n=3)
     for r in recs:
-        say(f"  {r.rank}. {r.explanation.label}")
-    e = recs[0].explanation
-    say(f"     {e.text}")
-    for sentence in e.statements["not_used"][:1]:
+        say(f"  {r.rank}. {r.explanation.label if r.explanation is not None else r.item}")
+    why = recs[0].explanation
+    assert why is not None  # recommend explains by default
+    say(f"     {why.text}")
+    for sentence in why.statements["not_used"][:1]:
         say(f"     {sentence}")
 
     erased = consenting[-1]
@@ -144,8 +145,7 @@ def run_demo(
     say("")
     say(f"Customer {erased} asked to be erased. Held about them now: "
         f"{'something' if store.export(erased)['held'] else 'nothing'}; "
-        f"their next visit gets the list everyone gets: "
-        f"{p.recommend(erased, n=3)[0].explanation.kind.replace('_', '-')}.")
+        f"their next visit gets the list everyone gets: {_kind(p.recommend(erased, n=3)[0])}.")
 
     say("")
     say("Privacy budget ledger (personalization):")
@@ -154,7 +154,8 @@ def run_demo(
             f"δ = {charge.delta:.2g}, data snapshot {charge.snapshot}")
     budget = store.privacy_budget("personalization")
     spent = sum(c.epsilon for c in store.charge_storage().load_charges())
-    say(f"  total ε spent {spent:.3g} of {budget[0]:g}")
+    say(f"  total ε spent {spent:.3g} of {budget[0]:g}" if budget is not None
+        else f"  total ε spent {spent:.3g} (no budget set)")
 
     import persona.reports as reports
 
@@ -181,6 +182,11 @@ def run_demo(
     say(f"Done in {time.perf_counter() - started:.0f} s. Files are in {folder}")
     return {"store": path, "shown": shown, "withdrawn": withdrawn, "erased": erased,
             "reports": sorted(made), "plot": plot_path}
+
+
+def _kind(rec: persona.Recommendation) -> str:
+    """The kind of a recommendation's explanation, in words ("non-personalised")."""
+    return rec.explanation.kind.replace("_", "-") if rec.explanation is not None else "none"
 
 
 def _public_sample(shop: Any) -> Any:

@@ -19,24 +19,22 @@ Only ``numpy``/``scipy`` are imported here, so the store and the models can both
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
 from persona import _frames
-from persona._columns import EventColumns
-from persona._times import check_unit, check_zone, pandas_times_us
+from persona.data import _build
+from persona.data._convert import unique_ids
+from persona.data._scaling import Scaling, bm25, check_scaling, row_scaled
 from persona.errors import UnknownUserError, ValidationError
-from persona.schema import ID_RULE, check_id, check_ids
+from persona.schema import check_id
 
 __all__ = ["Interactions", "Scaling"]
 
-Scaling = Literal["none", "log", "row", "bm25"]
-_SCALINGS = ("none", "log", "row", "bm25")
 
 
 class Interactions:
@@ -97,8 +95,8 @@ class Interactions:
         ledger: Any = None,
     ) -> None:
         m = sp.csr_matrix(matrix, dtype=np.float64)
-        users_arr = _ids(users, "users")
-        items_arr = _ids(items, "items")
+        users_arr = unique_ids(users, "users")
+        items_arr = unique_ids(items, "items")
         if m.shape != (len(users_arr), len(items_arr)):
             raise ValidationError(
                 f"matrix has shape {m.shape} but there are {len(users_arr)} users and "
@@ -128,7 +126,7 @@ class Interactions:
         self.lineage: Any = lineage
         self.features: tuple[str, ...] | None = features
         if catalogue is not None:
-            catalogue = _ids(catalogue, "catalogue")
+            catalogue = unique_ids(catalogue, "catalogue")
             known = set(items_arr.tolist())
             if not known.issuperset(catalogue.tolist()):
                 raise ValidationError(
@@ -236,54 +234,10 @@ class Interactions:
         >>> X.history("u1")  # duplicate events are summed
         {'a': 3.0}
         """
-        unit = None if at_unit is None else check_unit(at_unit)
-        zone = None if tz is None else check_zone(tz)
-        if at is None and (unit is not None or zone is not None):
-            raise ValidationError(
-                f"{'at_unit' if unit is not None else 'tz'} says how to read event times, but "
-                "no time column is given; pass at=<the column of times>"
-            )
-        missing = [c for c in (user, item, value, at, feature) if c is not None and c not in df]
-        if missing:
-            raise ValidationError(
-                f"column(s) {missing} not in the frame; it has {list(df.columns)}"
-            )
-        if df[user].isna().any() or df[item].isna().any():
-            raise ValidationError(
-                "some events have no person or item id (e.g. guest checkouts); "
-                "drop those rows first, e.g. df.dropna(subset=[user, item])"
-            )
-        u_codes, users = _id_codes(df[user], user)
-        i_codes, seen = _id_codes(df[item], item)
-        catalogue = None
-        if items is not None:
-            catalogue = _ids(_id_list(items, "items"), "items")
-            col = {name: k for k, name in enumerate(catalogue.tolist())}
-            used = seen[np.unique(i_codes)].tolist()  # (a categorical's unused are no events)
-            missing_items = [i for i in used if i not in col]
-            if missing_items:
-                raise ValidationError(
-                    f"{len(missing_items)} item(s) of the events are not in 'items' (e.g. "
-                    f"{missing_items[0]!r}); add them to the catalogue or drop their events"
-                )
-            i_codes = np.fromiter((col.get(i, -1) for i in seen.tolist()), np.int64,
-                                  len(seen))[i_codes]
-            seen = catalogue
-        n = len(df)
-        vals = (
-            np.ones(n) if value is None else np.asarray(df[value].to_numpy(), dtype=np.float64)
-        )
-        times = None if at is None else pandas_times_us(df[at], at, unit, zone)
-        if feature is not None:
-            f_codes, features = _factorize(df[feature].astype(str).to_numpy())
-        else:
-            f_codes, features = np.zeros(n, dtype=np.int64), np.array(["event"], dtype=object)
-            if weights is not None:
-                raise ValidationError("'weights' needs a 'feature' column to apply to")
-        return cls._from_codes(
-            u_codes, i_codes, f_codes, vals, times, users, seen, tuple(features),
+        return _build.from_frame(
+            cls, df, user=user, item=item, value=value, at=at, feature=feature,
             weights=weights, scaling=scaling, half_life=half_life, now=now, lineage=lineage,
-            catalogue=catalogue,
+            items=items, at_unit=at_unit, tz=tz,
         )
 
     @classmethod
@@ -348,143 +302,20 @@ class Interactions:
         >>> X.history("u1")
         {'a': 1.0, 'b': 0.6000000000000001}
         """
-        declared = getattr(view, "catalogue", None)
-        catalogue = None if declared is None else list(declared())
-        cols = view.events()
-        if not isinstance(cols, EventColumns):
-            raise ValidationError(
-                f"view.events() returned {type(cols).__name__}, expected EventColumns"
-            )
-        item_codes = np.asarray(cols.item, dtype=np.int64)
-        items = np.asarray(cols.items, dtype=object)
-        if catalogue:
-            col = {name: k for k, name in enumerate(catalogue)}
-            extra = [i for i in items.tolist() if i not in col]
-            for name in extra:
-                col[name] = len(col)
-            remap = np.fromiter(map(col.__getitem__, items.tolist()), np.int64, len(items))
-            item_codes = remap[item_codes]
-            items = np.asarray(catalogue + extra, dtype=object)
-        return cls._from_codes(
-            np.asarray(cols.user, dtype=np.int64),
-            item_codes,
-            np.asarray(cols.feature, dtype=np.int64),
-            np.asarray(cols.value, dtype=np.float64),
-            np.asarray(cols.at, dtype="datetime64[us]"),
-            np.asarray(cols.users, dtype=object),
-            items,
-            tuple(cols.features),
-            weights=weights, scaling=scaling, half_life=half_life, now=now,
-            lineage=getattr(view, "lineage", None),
-            catalogue=catalogue or None,
-            ledger=getattr(view, "privacy_ledger", None),
-        )
-
-    @classmethod
-    def _from_codes(
-        cls,
-        u: np.ndarray,
-        i: np.ndarray,
-        f: np.ndarray,
-        value: np.ndarray,
-        at: np.ndarray | None,
-        users: np.ndarray,
-        items: np.ndarray,
-        features: tuple[str, ...],
-        *,
-        weights: Mapping[str, float] | None,
-        scaling: Scaling,
-        half_life: timedelta | None,
-        now: datetime | np.datetime64 | None,
-        lineage: Any,
-        catalogue: Sequence[str] | np.ndarray | None = None,
-        ledger: Any = None,
-    ) -> Interactions:
-        if scaling not in _SCALINGS:
-            raise ValidationError(f"scaling must be one of {_SCALINGS}, not {scaling!r}")
-        if not np.all(np.isfinite(value)):
-            bad = int(np.flatnonzero(~np.isfinite(value))[0])
-            raise ValidationError(
-                f"event {bad} has a non-finite value; drop it or give it a number",
-                errors=[{"row": bad, "field": "value", "message": "not finite",
-                         "input": float(value[bad])}],
-            )
-        if value.size and value.min() < 0:
-            bad = int(np.flatnonzero(value < 0)[0])
-            raise ValidationError(
-                f"event {bad} has a negative value ({value[bad]}); confidences must be >= 0 "
-                "(model returns and cancellations by removing the original events)",
-                errors=[{"row": bad, "field": "value", "message": "negative",
-                         "input": float(value[bad])}],
-            )
-        # feature weights
-        if weights is None:
-            w = np.ones(len(features))
-            used = features
-        else:
-            for name, wt in weights.items():
-                if not np.isfinite(wt) or wt < 0:
-                    raise ValidationError(f"weight of {name!r} must be finite and >= 0, not {wt}")
-            w = np.array([float(weights.get(name, 0.0)) for name in features])
-            used = tuple(name for name in features if weights.get(name, 0.0) > 0)
-        conf = value * w[f] if len(features) else value
-        preprocessing: dict[str, Any] = {"scaling": scaling}
-        if half_life is not None:
-            if not isinstance(half_life, timedelta):
-                raise ValidationError(
-                    f"half_life must be a datetime.timedelta, not {type(half_life).__name__}"
-                )
-            if at is None:
-                raise ValidationError("half_life needs event times; pass 'at'")
-            seconds = half_life.total_seconds()
-            if seconds <= 0:
-                raise ValidationError("half_life must be positive")
-            preprocessing["half_life_s"] = seconds
-            preprocessing["now"] = "latest event" if now is None else "given"
-            ref = at.max() if now is None else _as_time(now)
-            age = (ref - at).astype("timedelta64[us]").astype(np.float64) / 1e6
-            conf = conf * np.power(0.5, np.maximum(age, 0.0) / seconds)
-        keep = conf > 0
-        u, i, conf = u[keep], i[keep], conf[keep]
-        if at is not None:
-            at = at[keep]
-        # canonical CSR with duplicates summed and the latest time per pair
-        order = np.lexsort((i, u))
-        u, i, conf = u[order], i[order], conf[order]
-        n_users, n_items = len(users), len(items)
-        if u.size:
-            key = u * n_items + i
-            starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-            data = np.add.reduceat(conf, starts)
-            cols = i[starts]
-            rows = u[starts]
-            last = None if at is None else np.maximum.reduceat(at[order].view(np.int64), starts)
-        else:
-            data, cols, rows, last = conf, i, u, (None if at is None else at.view(np.int64))
-        indptr = np.zeros(n_users + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
-        m = sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=(n_users, n_items))
-        m.has_canonical_format = True
-        X = cls(
-            m, users, items,
-            at=None if last is None else last.view("datetime64[us]"),
-            lineage=lineage, features=used, catalogue=catalogue,
-            preprocessing=preprocessing, ledger=ledger,
-        )
-        return X._rescaled(scaling)
+        return _build.from_view(cls, view, weights, scaling=scaling, half_life=half_life,
+                                now=now)
 
     def _rescaled(self, scaling: Scaling) -> Interactions:
-        if scaling not in _SCALINGS:
-            raise ValidationError(f"scaling must be one of {_SCALINGS}, not {scaling!r}")
+        check_scaling(scaling)
         if scaling == "none":
             return self
         m = self.matrix.copy()
         if scaling == "log":
             m.data = np.log1p(m.data)
         elif scaling == "row":
-            m = _row_scaled(m)
+            m = row_scaled(m)
         else:
-            m = _bm25(m)
+            m = bm25(m)
         return Interactions(m, self.users, self.items, at=self.at, lineage=self.lineage,
                             features=self.features, catalogue=self.catalogue,
                             preprocessing={**self.preprocessing, "scaling": scaling},
@@ -494,7 +325,8 @@ class Interactions:
     @property
     def shape(self) -> tuple[int, int]:
         """``(n_users, n_items)``."""
-        return self.matrix.shape  # type: ignore[return-value]
+        shape: tuple[int, int] = self.matrix.shape
+        return shape
 
     @property
     def n_users(self) -> int:
@@ -573,14 +405,15 @@ class Interactions:
     def user_index(self, user: str | int) -> int:
         """Row of ``user`` (a str, or an int standing for its decimal string); raises
         :class:`~persona.errors.UnknownUserError` if absent."""
-        if self._user_index is None:
-            self._user_index = {u: k for k, u in enumerate(self.users)}
+        index = self._user_index
+        if index is None:
+            index = self._user_index = {u: k for k, u in enumerate(self.users)}
+        found = index.get(user) if isinstance(user, str) else None
+        if found is not None:
+            return found
+        key = check_id(user, "user")  # an int is its decimal string; NFC
         try:
-            return self._user_index[user]
-        except (KeyError, TypeError):
-            key = check_id(user, "user")  # an int is its decimal string; NFC
-        try:
-            return self._user_index[key]
+            return index[key]
         except KeyError:
             raise UnknownUserError(f"{user!r} has no events in these interactions") from None
 
@@ -659,106 +492,3 @@ class Interactions:
         return f"Interactions({self.n_users} people × {self.n_items} items, {self.nnz} entries)"
 
 
-def _ids(values: Sequence[str] | np.ndarray, name: str) -> np.ndarray:
-    # persona's one id rule: ints as their decimal strings, strs in NFC, so two spellings
-    # of one id are one id (and collide)
-    listed = values.tolist() if isinstance(values, np.ndarray) else list(values)
-    arr = np.asarray(check_ids(listed, name), dtype=object)
-    if len(set(arr.tolist())) != len(arr):
-        raise ValidationError(
-            f"{name} ids must be unique (compared in Unicode NFC); merge the duplicates"
-        )
-    return arr
-
-
-def _id_list(values: Any, name: str) -> list[str]:
-    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
-        raise ValidationError(f"{name} must be a list of ids, not {type(values).__name__}")
-    return check_ids(values.tolist() if isinstance(values, np.ndarray) else list(values), name)
-
-
-def _id_column(series: Any, name: str) -> np.ndarray:
-    """A pandas column of ids by persona's id rule (:data:`persona.schema.ID_RULE`): an
-    integer column becomes its decimal strings, a column of str (or str and int) is
-    checked id by id; float and bool columns are refused with the fix."""
-    kind = getattr(series.dtype, "kind", "O")
-    if kind == "b":
-        raise ValidationError(
-            f"column {name!r} holds bools, and a bool is never an id ({ID_RULE}); "
-            "use the column that names the person or item",
-            errors=[{"row": None, "field": name, "message": "bool ids", "input": None}],
-        )
-    if kind == "f" and len(series):
-        check_id(series.iloc[0], name)  # raises: a float is not an id, with the fix
-    if kind in "iu":
-        return series.astype(str).to_numpy(dtype=object)
-    return np.asarray(check_ids(series.tolist(), name), dtype=object)
-
-
-def _as_time(value: Any, name: str = "now") -> np.datetime64:
-    """A reference time as ``datetime64[us]`` in UTC (aware datetimes and ISO strings with
-    an offset are converted; naive ones are read in UTC, the zone of :attr:`at`)."""
-    if value is None or isinstance(value, bool | int | float | np.number):
-        raise ValidationError(  # a number counts in no stated unit (the time rule)
-            f"{name} must be a time (a datetime, or an ISO 8601 string such as "
-            f"'2026-01-01T00:00:00Z'), not {value!r}; for a unix time in seconds write "
-            f"datetime.fromtimestamp(t, UTC)")
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):  # else numpy's reading ('2026-01') is kept
-            value = datetime.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    try:
-        out = np.datetime64(value, "us")
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{name} must be a time, not {value!r} ({exc})") from None
-    if np.isnat(out):
-        raise ValidationError(f"{name} must be a time, not {value!r} (not a time)")
-    return out
-
-
-def _row_scaled(m: sp.csr_matrix) -> sp.csr_matrix:
-    """Each row divided by its own largest value (reads that person's row only)."""
-    m = m.copy()
-    if m.nnz:
-        counts = np.diff(m.indptr)
-        nonempty = counts > 0
-        peak = np.zeros(m.shape[0])
-        peak[nonempty] = np.maximum.reduceat(m.data, m.indptr[:-1][nonempty])
-        m.data = m.data / np.repeat(peak, counts)
-    return m
-
-
-def _id_codes(column: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and ids of a frame's id column, by the id rule (:func:`_id_column`): a
-    categorical column's categories, in their order and unused ones too (people or items
-    without events, as :meth:`Interactions.to_pandas` writes them), else the ids in order
-    of first appearance."""
-    if getattr(column.dtype, "name", None) == "category":
-        codes = np.asarray(column.cat.codes.to_numpy(), dtype=np.int64)
-        return codes, _id_column(column.cat.categories.to_series(), name)
-    return _factorize(_id_column(column, name))
-
-
-def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and uniques in order of first appearance (stable, no pandas needed)."""
-    uniques, first, codes = np.unique(values, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return rank[codes].astype(np.int64), np.asarray(uniques[order], dtype=object)
-
-
-def _bm25(m: sp.csr_matrix, k1: float = 100.0, b: float = 0.8) -> sp.csr_matrix:
-    """Okapi BM25 weighting of each row (as ``implicit.nearest_neighbours.bm25_weight``)."""
-    m = m.copy()
-    n = m.shape[0]
-    df = np.bincount(m.indices, minlength=m.shape[1])
-    idf = np.log(n) - np.log1p(df)
-    row_sums = np.asarray(m.sum(axis=1)).ravel()
-    avg = row_sums.mean() if n else 1.0
-    length_norm = (1.0 - b) + b * row_sums / (avg or 1.0)
-    rows = np.repeat(np.arange(n), np.diff(m.indptr))
-    m.data = m.data * (k1 + 1.0) / (k1 * length_norm[rows] + m.data) * idf[m.indices]
-    m.data = np.maximum(m.data, 0.0)  # zeros are dropped by Interactions (with their times)
-    return m

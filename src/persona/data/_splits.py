@@ -8,7 +8,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from persona.data._interactions import Interactions, _as_time
+from persona.data._convert import as_time
+from persona.data._interactions import Interactions
 from persona.errors import ValidationError
 
 __all__ = ["leave_k_out", "time_split"]
@@ -105,7 +106,7 @@ def time_split(
     """
     if X.at is None:
         raise ValidationError("time_split needs event times; build the interactions with 'at'")
-    cut = _as_time(at, "at")
+    cut = as_time(at, "at")
     if not X.nnz:
         raise ValidationError("time_split has nothing to split: the interactions are empty")
     test_mask = X.at >= cut

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,6 +22,9 @@ from persona.evaluate._result import (
     concat_tables,
     results_table,
 )
+
+if TYPE_CHECKING:
+    from persona.models import Recommender
 
 __all__ = ["CrossValidationResult", "cross_validate", "person_folds"]
 
@@ -172,7 +175,7 @@ class CrossValidationResult:
 
 
 def cross_validate(
-    model: Any,
+    model: Recommender | Callable[[], Recommender],
     X: Interactions,
     folds: int = 5,
     *,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, overload
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
@@ -12,21 +12,24 @@ from persona.errors import ValidationError
 from persona.evaluate._metrics import check_ks, score_lists
 from persona.evaluate._result import EvaluationReport, EvaluationResult
 
+if TYPE_CHECKING:
+    from persona.models import Recommender
+
 __all__ = ["evaluate"]
 
 
 @overload
 def evaluate(
-    model: Any, train: Interactions, test: Interactions, k: int = 10, *,
+    model: Recommender, train: Interactions, test: Interactions, k: int = 10, *,
     show_progress: bool | None = False, block_size: int = 512,
 ) -> EvaluationResult: ...
 @overload
 def evaluate(
-    model: Any, train: Interactions, test: Interactions, k: list[int] | tuple[int, ...], *,
+    model: Recommender, train: Interactions, test: Interactions, k: list[int] | tuple[int, ...], *,
     show_progress: bool | None = False, block_size: int = 512,
 ) -> EvaluationReport: ...
 def evaluate(
-    model: Any,
+    model: Recommender,
     train: Interactions,
     test: Interactions,
     k: int | list[int] | tuple[int, ...] = 10,

@@ -334,7 +334,7 @@ def load_model(
     model.lineage_ = manifest.get("lineage")
     spent = manifest.get("privacy_spent")
     if spent is not None:
-        from persona.schema._privacy import PrivacySpent
+        from persona.schema import PrivacySpent
 
         spent = _validated(PrivacySpent, spent, mpath, "privacy_spent")
     model.privacy_spent_ = spent

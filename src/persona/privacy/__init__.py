@@ -5,24 +5,20 @@ The unit of privacy is one person (all of their events). What is pooled across p
 released with noise; each person's own profile is computed from their own data and shown only
 to them.
 
+This package exports what a user of the private models needs: the :class:`DP` settings, the
+budget ledger and its storages, the charges it records, the ``private_*`` releases with
+their ``plan_*`` costs, contribution bounding and the randomness vocabulary. Two public
+submodules serve reviewers: :mod:`persona.privacy.sampler` (the exact noise samplers) and
+:mod:`persona.privacy.accounting` (how each release's cost is counted, from OpenDP).
+
 >>> from persona.privacy import DP
 >>> DP(epsilon=1.0, delta=1e-6).max_events_per_person
 64
 """
 
-from persona.privacy._accountant import (
-    DP,
-    GaussianPlan,
-    ZCDPAccountant,
-    gaussian_rho,
-    grid_for,
-    grid_sensitivity,
-    laplace_epsilon,
-    pld_epsilon,
-    rho_budget,
-    zcdp_to_epsilon,
-)
-from persona.privacy._bounding import bound_contributions, cap_events, clip_rows, clip_values
+from persona.privacy import accounting, sampler
+from persona.privacy._accountant import DP
+from persona.privacy._bounding import bound_contributions
 from persona.privacy._ledger import (
     BudgetLedger,
     ChargeStorage,
@@ -34,7 +30,6 @@ from persona.privacy._mechanisms import (
     private_als_item_factors,
     private_cooccurrence,
     private_item_counts,
-    solve_user_factors,
 )
 from persona.privacy._plans import (
     plan_als,
@@ -42,21 +37,9 @@ from persona.privacy._plans import (
     plan_item_counts,
     plan_item_selection,
 )
-from persona.privacy._randomness import RANDOMNESS, RandomnessSource
-from persona.privacy._sampler import (
-    OS_BITS,
-    RandomBits,
-    SeededBits,
-    discrete_gaussian,
-    discrete_gaussian_pmf,
-    discrete_laplace,
-    discrete_laplace_pmf,
-    gaussian_on_grid,
-    laplace_on_grid,
-    round_to_grid,
-)
+from persona.privacy._randomness import RANDOMNESS, RandomnessSource, randomness_statement
 from persona.privacy._selection import private_item_selection
-from persona.schema._privacy import (
+from persona.schema import (
     PrivacyBudgetPolicy,
     PrivacyCharge,
     PrivacyReservation,
@@ -66,12 +49,10 @@ from persona.schema._privacy import (
 
 __all__ = [
     "DP",
-    "OS_BITS",
     "RANDOMNESS",
     "ALSTimings",
     "BudgetLedger",
     "ChargeStorage",
-    "GaussianPlan",
     "JsonlChargeStorage",
     "MemoryChargeStorage",
     "PrivacyBudgetPolicy",
@@ -79,35 +60,17 @@ __all__ = [
     "PrivacyReservation",
     "PrivacySettlement",
     "PrivacySpent",
-    "RandomBits",
     "RandomnessSource",
-    "SeededBits",
-    "ZCDPAccountant",
+    "accounting",
     "bound_contributions",
-    "cap_events",
-    "clip_rows",
-    "clip_values",
-    "discrete_gaussian",
-    "discrete_gaussian_pmf",
-    "discrete_laplace",
-    "discrete_laplace_pmf",
-    "gaussian_on_grid",
-    "gaussian_rho",
-    "grid_for",
-    "grid_sensitivity",
-    "laplace_epsilon",
-    "laplace_on_grid",
     "plan_als",
     "plan_cooccurrence",
     "plan_item_counts",
     "plan_item_selection",
-    "pld_epsilon",
     "private_als_item_factors",
     "private_cooccurrence",
     "private_item_counts",
     "private_item_selection",
-    "rho_budget",
-    "round_to_grid",
-    "solve_user_factors",
-    "zcdp_to_epsilon",
+    "randomness_statement",
+    "sampler",
 ]

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from persona.errors import ValidationError
+from persona.privacy._opendp import contrib
 from persona.privacy._randomness import RandomnessSource, check_randomness
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
     "rho_budget",
     "zcdp_to_epsilon",
 ]
-
-dp.enable_features("contrib")
 
 _MIN_K = -1074  # float64's finest grid: OpenDP's default k, where rounding is exact
 
@@ -70,7 +69,8 @@ def gaussian_rho(scale: float, sensitivity: float, size: int = 1, k: int = _MIN_
     0.509813
     """
     space = _vector_space(size, 2)
-    meas = dp.m.make_gaussian(*space, scale=float(scale), k=int(k))
+    with contrib():
+        meas = dp.m.make_gaussian(*space, scale=float(scale), k=int(k))
     return float(meas.map(float(sensitivity)))
 
 
@@ -85,7 +85,8 @@ def laplace_epsilon(scale: float, sensitivity: float, size: int = 1, k: int = _M
     0.5
     """
     space = _vector_space(size, 1)
-    meas = dp.m.make_laplace(*space, scale=float(scale), k=int(k))
+    with contrib():
+        meas = dp.m.make_laplace(*space, scale=float(scale), k=int(k))
     return float(meas.map(float(sensitivity)))
 
 
@@ -122,13 +123,15 @@ def _zcdp_profile_epsilon(rho: float, delta: float) -> float:
     # A Gaussian whose OpenDP map is at least ``rho``: d_in = 1, scale = 1/sqrt(2 rho).
     scale = 1.0 / math.sqrt(2.0 * rho)
     space = dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float)
-    while True:
-        meas = dp.m.make_gaussian(*space, scale=scale)
-        if meas.map(1.0) >= rho:
-            break
-        scale = math.nextafter(scale, 0.0)
+    with contrib():
+        while True:
+            meas = dp.m.make_gaussian(*space, scale=scale)
+            if meas.map(1.0) >= rho:
+                break
+            scale = math.nextafter(scale, 0.0)
+        to_approx = dp.c.make_zCDP_to_approxDP(meas)
     try:
-        return float(dp.c.make_zCDP_to_approxDP(meas).map(1.0).epsilon(delta))
+        return float(to_approx.map(1.0).epsilon(delta))
     except dp.OpenDPException:  # the conversion overflows: no finite ε at this δ
         return math.inf
 
@@ -281,7 +284,7 @@ class DP(BaseModel):
             raise _invalid(exc) from None
 
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> DP:  # type: ignore[override]
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> DP:
         """:meth:`pydantic.BaseModel.model_validate`, raising persona's
         :class:`~persona.ValidationError` on bad settings."""
         from pydantic import ValidationError as PydanticError
@@ -518,7 +521,7 @@ class ZCDPAccountant:
         """Total ε if every release is pure DP (Laplace), else ``None``."""
         if any(r["kind"] != "laplace" for r in self.releases):
             return None
-        return sum(r["epsilon"] for r in self.releases)
+        return float(sum(r["epsilon"] for r in self.releases))
 
     @property
     def rho(self) -> float:

@@ -95,7 +95,8 @@ def _weighted_grams(
         cols = W.indices[entry]
         right[owner, pos] = Y[cols]
         left[owner, pos] = Y[cols] * W.data[entry][:, None]
-    return np.matmul(left.transpose(0, 2, 1), right)
+    out: NDArray[np.float64] = np.matmul(left.transpose(0, 2, 1), right)
+    return out
 
 
 def solve_user_factors(
@@ -144,7 +145,8 @@ def _shared_solve(
         inverse = cho_solve(cho_factor(M), np.eye(M.shape[0]))
     except np.linalg.LinAlgError:  # singular only without regularization: least squares
         inverse = np.linalg.pinv(M)
-    return b @ inverse.T
+    out: NDArray[np.float64] = b @ inverse.T
+    return out
 
 
 def _batched_solve(
@@ -270,8 +272,10 @@ def _item_statistics(
     B = _people_sum(n, c_max << QX, linear, limit=1 << 53)
     blocks.append(B.rounded(QX + QW + k).ravel())
     if any(b.dtype == object for b in blocks):
-        return np.concatenate([b.astype(object) for b in blocks])
-    return np.concatenate(blocks)
+        large: NDArray[np.object_] = np.concatenate([b.astype(object) for b in blocks])
+        return large
+    small: NDArray[np.int64] = np.concatenate(blocks)
+    return small
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,7 +286,8 @@ def _shrink(bn: NDArray[np.float64], scale: float) -> NDArray[np.float64]:
     """Positive-part James–Stein shrinkage of each noisy ``b_j`` toward zero."""
     d = bn.shape[1]
     energy = np.maximum(np.einsum("nf,nf->n", bn, bn), 1e-300)
-    return bn * np.maximum(0.0, 1.0 - d * scale * scale / energy)[:, None]
+    out: NDArray[np.float64] = bn * np.maximum(0.0, 1.0 - d * scale * scale / energy)[:, None]
+    return out
 
 
 def _symmetric(upper: NDArray[np.float64], d: int) -> NDArray[np.float64]:
@@ -310,7 +315,8 @@ def _item_solve(
             raise ValueError("the shared solve needs alpha = 0 (no A_j statistics)")
         evals, evecs = np.linalg.eigh(Gn)
         evals = np.maximum(evals, 0.0) + ridge
-        return ((bn @ evecs) / evals) @ evecs.T
+        solved: NDArray[np.float64] = ((bn @ evecs) / evals) @ evecs.T
+        return solved
     Y = np.empty((n_items, d))
     for start in range(0, n_items, _batch(d)):
         stop = min(n_items, start + _batch(d))

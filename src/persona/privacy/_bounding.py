@@ -130,7 +130,7 @@ def clip_rows(M: NDArray[np.float64], max_norm: float) -> NDArray[np.float64]:
     norms = np.linalg.norm(M, axis=1)
     factor = np.minimum(1.0, float(max_norm) / np.maximum(norms, 1e-300))
     # guard the float product against landing a hair above the bound
-    out = M * factor[:, None]
+    out: NDArray[np.float64] = M * factor[:, None]
     over = np.linalg.norm(out, axis=1) > max_norm
     if np.any(over):
         out[over] *= np.nextafter(1.0, 0.0) ** 8

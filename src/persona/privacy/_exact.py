@@ -109,8 +109,10 @@ class ExactSum:
             return self._single
         assert self._hi is not None
         if self._hi.size == 0 or np.abs(self._hi).max() < (1 << 29):
-            return (self._hi << 32) + self._lo
-        return self._hi.astype(object) * (1 << 32) + self._lo.astype(object)
+            small: NDArray[np.int64] = (self._hi << 32) + self._lo
+            return small
+        large: NDArray[np.object_] = self._hi.astype(object) * (1 << 32) + self._lo.astype(object)
+        return large
 
     def rounded(self, e: int) -> NDArray[np.int64] | NDArray[np.object_]:
         """Index of the nearest multiple of ``2^e`` for every sum (ties up, as OpenDP's

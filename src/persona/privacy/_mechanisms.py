@@ -56,7 +56,7 @@ from persona.privacy._sampler import (
     gaussian_on_grid,
     laplace_on_grid,
 )
-from persona.schema._privacy import PrivacySpent
+from persona.schema import PrivacySpent
 
 __all__ = [
     "ALSTimings",

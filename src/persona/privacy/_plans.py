@@ -17,7 +17,8 @@ import opendp.prelude as dp
 
 from persona.errors import ValidationError
 from persona.privacy._accountant import DP, grid_sensitivity, pld_epsilon, rho_budget
-from persona.schema._privacy import PrivacySpent
+from persona.privacy._opendp import contrib
+from persona.schema import PrivacySpent
 
 __all__ = ["plan_als", "plan_cooccurrence", "plan_item_counts", "plan_item_selection"]
 
@@ -41,9 +42,12 @@ def _whole(value: object, minimum: int) -> int | None:
     """``value`` as an int if it is a whole number of at least ``minimum``, else ``None``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
-    if not math.isfinite(value) or int(value) != value or value < minimum:
+    if not math.isfinite(value):
         return None
-    return int(value)
+    whole = math.trunc(value)
+    if whole != value or value < minimum:
+        return None
+    return int(whole)
 
 
 def _check(dp_cfg: object) -> DP:
@@ -192,8 +196,9 @@ _SCALE_GRID = -10  # the selection's noise scale is a multiple of 2^-10
 def _threshold_measurement(scale: float, threshold: int) -> dp.Measurement:
     domain = dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T="i64"))
     metric = dp.l02inf_distance(dp.absolute_distance(T="i64"))
-    return dp.m.make_gaussian_threshold(domain, metric, scale=float(scale),
-                                        threshold=int(threshold))
+    with contrib():
+        return dp.m.make_gaussian_threshold(domain, metric, scale=float(scale),
+                                            threshold=int(threshold))
 
 
 def selection_distance(dp_cfg: DP) -> tuple[int, int, int]:
@@ -232,7 +237,8 @@ def _selection_plan(dp_cfg: DP) -> tuple[float, int, float, float, float, float]
             hi = mid
     meas = _threshold_measurement(scale, hi)
     rho, delta_threshold = meas.map(d_in)
-    fixed = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(meas), delta)
+    with contrib():
+        fixed = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(meas), delta)
     epsilon, delta_total = fixed.map(d_in)
     return scale, hi, float(rho), float(delta_threshold), float(epsilon), float(delta_total)
 

@@ -68,7 +68,7 @@ __all__ = [
 class RandomBits(Protocol):
     """A source of uniformly random bytes: ``bits(n)`` returns ``n`` bytes."""
 
-    def __call__(self, n: int) -> bytes: ...
+    def __call__(self, n: int, /) -> bytes: ...
 
 
 OS_BITS: RandomBits = os.urandom
@@ -296,7 +296,8 @@ def _laplace_candidates(
     mag = _geometric_fast(scale, words, bits)
     negative = (words >> np.uint64(63)).astype(bool)
     keep = ~(negative & (mag == 0))
-    return np.where(negative, -mag, mag)[keep]
+    signed: NDArray[np.int64] = np.where(negative, -mag, mag)[keep]
+    return signed
 
 
 def _fill(
@@ -428,7 +429,8 @@ def discrete_gaussian_pmf(scale: float, support: ArrayLike) -> NDArray[np.float6
     half = math.ceil(40 * s) + 10
     grid = np.arange(-half, half + 1, dtype=np.float64)
     norm = np.exp(-(grid**2) / (2 * s * s)).sum()
-    return np.exp(-(x**2) / (2 * s * s)) / norm
+    pmf: NDArray[np.float64] = np.exp(-(x**2) / (2 * s * s)) / norm
+    return pmf
 
 
 def discrete_laplace_pmf(scale: float, support: ArrayLike) -> NDArray[np.float64]:
@@ -479,8 +481,8 @@ def gaussian_on_grid(
 
     Each value is rounded to the nearest multiple of ``2^k`` and ``2^k · Z`` is added, with
     ``Z`` discrete Gaussian of scale ``scale / 2^k``. The rounding can move a neighbouring
-    input by up to ``2^k`` per coordinate; :func:`persona.privacy.grid_sensitivity` adds that
-    to the sensitivity exactly as OpenDP's privacy map does.
+    input by up to ``2^k`` per coordinate; :func:`persona.privacy.accounting.grid_sensitivity`
+    adds that to the sensitivity exactly as OpenDP's privacy map does.
 
     Examples
     --------

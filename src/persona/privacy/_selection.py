@@ -29,7 +29,7 @@ from persona.privacy._accountant import DP
 from persona.privacy._bounding import bound_contributions
 from persona.privacy._plans import plan_item_selection
 from persona.privacy._sampler import OS_BITS, RandomBits, discrete_gaussian
-from persona.schema._privacy import PrivacySpent
+from persona.schema import PrivacySpent
 
 __all__ = ["private_item_selection"]
 

@@ -3,15 +3,25 @@ it, the explanations they were shown, a record of what was done, and their right
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from persona.reports._org import Contact, Recipient, check_recipients, checked
+from persona.reports._org import (
+    Contact,
+    ContactLike,
+    Recipient,
+    RecipientLike,
+    check_recipients,
+    checked,
+)
 from persona.reports._render import Report, Table, days, human_time
 from persona.reports._wording import describe_action
+
+if TYPE_CHECKING:
+    from persona.store import Store
 
 __all__ = ["TransparencyReport", "transparency"]
 
@@ -96,7 +106,7 @@ class TransparencyReport(Report):
         ]
 
 
-def _recipients(store: Any, purposes: set[str], named: tuple[Recipient, ...],
+def _recipients(store: Store, purposes: set[str], named: tuple[Recipient, ...],
                 controller: Contact | None) -> list[RecipientLine]:
     out = []
     for r in named:
@@ -143,7 +153,7 @@ def _sources(export: Mapping[str, Any], data_sources: Mapping[str, str],
     return out
 
 
-def _rights(store: Any, controller: Contact | None, dpo: Contact | None,
+def _rights(store: Store, controller: Contact | None, dpo: Contact | None,
             authority: Contact | None) -> list[Right]:
     ask = "Ask us" if controller is None and dpo is None else "Ask us (contacts above)"
     non_profiling = (" You can also choose suggestions not based on profiling without "
@@ -173,9 +183,11 @@ def _rights(store: Any, controller: Contact | None, dpo: Contact | None,
     ]
 
 
-def transparency(store: Any, user: str, *, controller: Any = None, dpo: Any = None,
-                 supervisory_authority: Any = None, recipients: Any = (),
-                 data_sources: Any = None) -> TransparencyReport:
+def transparency(store: Store, user: str, *, controller: ContactLike | None = None,
+                 dpo: ContactLike | None = None,
+                 supervisory_authority: ContactLike | None = None,
+                 recipients: Iterable[RecipientLike] = (),
+                 data_sources: Mapping[str, str] | None = None) -> TransparencyReport:
     """What ``store`` holds about ``user`` and what they were shown (GDPR Art. 15).
 
     Built from ``store.export(user)`` (itself recorded in the audit log) and

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import inspect
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from persona.errors import ValidationError
 from persona.reports._render import Report, Table, days, human_number, human_numbers, now
 from persona.reports._wording import MODEL_DESCRIPTIONS, MODEL_FAMILIES, describe_mechanism
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13
+
+    from persona.models import Recommender
+    from persona.personalizer import Personalizer
+    from persona.store import Store
 
 __all__ = ["MainParametersReport", "main_parameters"]
 
@@ -113,6 +120,11 @@ class MainParametersReport(Report):
         return "."
 
 
+def _is_personalizer(model: Recommender | Personalizer) -> TypeIs[Personalizer]:
+    """Whether ``model`` is a Personalizer (a fitted model with its store), not a model."""
+    return hasattr(model, "model_") and hasattr(model, "store")
+
+
 def _lineage(model: Any) -> Any:
     from persona.explain._build import _lineage as as_lineage
 
@@ -170,12 +182,12 @@ def _settings(model: Any, p: Any, features: dict[str, Any], list_length: int | N
     return out
 
 
-def _default_n(model: Any) -> int:
+def _default_n(model: Recommender) -> int:
     param = inspect.signature(type(model).recommend).parameters.get("n")
     return 10 if param is None or not isinstance(param.default, int) else param.default
 
 
-def _options(model: Any, store: Any, purpose: str | None) -> list[Option]:
+def _options(model: Recommender, store: Store, purpose: str | None) -> list[Option]:
     options = []
     if purpose is not None and model.personalised:
         description = store.purposes[purpose].description if purpose in store.purposes \
@@ -215,7 +227,7 @@ def _options(model: Any, store: Any, purpose: str | None) -> list[Option]:
     return options
 
 
-def main_parameters(model: Any, store: Any = None, *,
+def main_parameters(model: Recommender | Personalizer, store: Store | None = None, *,
                     list_length: int | None = None) -> MainParametersReport:
     """The main parameters of a recommender and people's options (EU DSA Art. 27).
 
@@ -247,10 +259,10 @@ def main_parameters(model: Any, store: Any = None, *,
     True
     """
     from persona.explain._build import privacy_statement
-    from persona.privacy._randomness import randomness_statement
+    from persona.privacy import randomness_statement
 
     p = None
-    if hasattr(model, "model_") and hasattr(model, "store"):  # a Personalizer
+    if _is_personalizer(model):
         p, model = model, model.model_
         store = p.store if store is None else store
     if store is None:
@@ -307,7 +319,7 @@ def main_parameters(model: Any, store: Any = None, *,
     )
 
 
-def _budget_statement(store: Any, purpose: str) -> str | None:
+def _budget_statement(store: Store, purpose: str) -> str | None:
     read = getattr(store, "privacy_budget_policy", None)
     policy = None if read is None or purpose not in store.purposes else read(purpose)
     return None if policy is None else human_numbers(policy.describe())

@@ -4,21 +4,29 @@ per category, security measures, the privacy ledger and the state of the audit l
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from persona.reports._org import (
     SAFEGUARDS,
     Contact,
+    ContactLike,
     Recipient,
+    RecipientLike,
     Text,
     Transfer,
+    TransferLike,
     check_recipients,
     checked,
 )
 from persona.reports._render import Report, Table, days, human_number, human_numbers, now
 from persona.reports._wording import describe_mechanism
+
+if TYPE_CHECKING:
+    from persona.privacy import BudgetLedger, PrivacyBudgetPolicy
+    from persona.store import Store
 
 __all__ = ["RecordsOfProcessingReport", "records_of_processing"]
 
@@ -152,7 +160,7 @@ class RecordsOfProcessingReport(Report):
         ]
 
 
-def _own_measures(store: Any, intact: bool, private: bool) -> list[SecurityMeasure]:
+def _own_measures(store: Store, intact: bool, private: bool) -> list[SecurityMeasure]:
     out = [
         "People are pseudonymised in the audit log: entries carry a keyed hash "
         "(HMAC-SHA-256) of their id, never the id.",
@@ -173,9 +181,11 @@ def _own_measures(store: Any, intact: bool, private: bool) -> list[SecurityMeasu
 
 
 def records_of_processing(
-    store: Any, ledger: Any = None, *, controller: Any = None, dpo: Any = None,
-    representative: Any = None, recipients: Any = (), transfers: Any = (),
-    security_measures: Any = (), data_subjects: Any = (),
+    store: Store, ledger: BudgetLedger | None = None, *,
+    controller: ContactLike | None = None, dpo: ContactLike | None = None,
+    representative: ContactLike | None = None, recipients: Iterable[RecipientLike] = (),
+    transfers: Iterable[TransferLike] = (), security_measures: Iterable[str] = (),
+    data_subjects: Iterable[str] = (),
 ) -> RecordsOfProcessingReport:
     """The record of processing activities of ``store`` (GDPR Art. 30(1)).
 
@@ -215,7 +225,7 @@ def records_of_processing(
     dpo = checked(Contact | None, dpo, "dpo")
     representative = checked(Contact | None, representative, "representative")
     named = checked(tuple[Recipient, ...], recipients, "recipients")
-    transfers = checked(tuple[Transfer, ...], transfers, "transfers")
+    moves = checked(tuple[Transfer, ...], transfers, "transfers")
     measures = checked(tuple[Text, ...], security_measures, "security_measures")
     subjects = checked(tuple[Text, ...], data_subjects, "data_subjects")
     purposes = store.purposes
@@ -265,24 +275,24 @@ def records_of_processing(
         representative=representative,
         missing=[k for k, v in (("controller", controller), ("dpo", dpo)) if v is None],
         purposes=rows, data_subjects=subject_rows, categories=categories,
-        recipients=list(named), transfers=list(transfers),
+        recipients=list(named), transfers=list(moves),
         security_measures=[*_own_measures(store, intact, private),
                            *(SecurityMeasure(measure=m, by="the controller") for m in measures)],
         audit_entries=len(store.audit), audit_intact=intact, privacy_charges=charges,
     )
 
 
-def _budget(store: Any, purpose: str) -> tuple[float, float] | None:
+def _budget(store: Store, purpose: str) -> tuple[float, float] | None:
     read = getattr(store, "privacy_budget", None)
     return None if read is None else read(purpose)
 
 
-def _policy(store: Any, purpose: str) -> Any:
+def _policy(store: Store, purpose: str) -> PrivacyBudgetPolicy | None:
     read = getattr(store, "privacy_budget_policy", None)
     return None if read is None else read(purpose)
 
 
-def _charges(store: Any, ledger: Any) -> list[dict[str, Any]]:
+def _charges(store: Store, ledger: BudgetLedger | None) -> list[dict[str, Any]]:
     if ledger is not None:
         return [_flat(c) for c in ledger.export()]
     read = getattr(store, "privacy_charges", None)

@@ -9,12 +9,14 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 from pydantic import ValidationError as PydanticError
 
 from persona.errors import ValidationError
+
+_M = TypeVar("_M", bound=BaseModel)
 
 __all__ = ["SAFEGUARDS", "Contact", "Organisation", "Recipient", "Transfer"]
 
@@ -71,6 +73,13 @@ class Transfer(_Strict):
         return SAFEGUARDS[self.safeguard]
 
 
+#: What the report functions accept for a contact, a recipient and a transfer: the value
+#: itself or its fields as a mapping (validated strictly, see :func:`checked`).
+ContactLike = Contact | Mapping[str, Any]
+RecipientLike = Recipient | Mapping[str, Any]
+TransferLike = Transfer | Mapping[str, Any]
+
+
 class Organisation(_Strict):
     """All of the organisation's details, e.g. from a JSON or TOML file
     (:meth:`load`); :meth:`arguments` gives them to a report function."""
@@ -87,7 +96,7 @@ class Organisation(_Strict):
     """Feature name → where that kind of data comes from, for the Art. 15 report."""
 
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Organisation:  # type: ignore[override]
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Organisation:
         """The details from a dict (lists welcome), strictly checked; persona's
         :class:`~persona.ValidationError` on a mistake."""
         return checked(cls, obj, "")
@@ -140,6 +149,14 @@ _HOW = {
     "data_subjects": "give a list of sentences, e.g. ['customers of the online shop']",
     "data_sources": "give a dict of feature name to where that data comes from",
 }
+
+
+@overload
+def checked(kind: type[_M], value: Any, field: str) -> _M: ...
+
+
+@overload
+def checked(kind: Any, value: Any, field: str) -> Any: ...
 
 
 def checked(kind: Any, value: Any, field: str) -> Any:

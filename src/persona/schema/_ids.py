@@ -101,22 +101,22 @@ def check_id(value: Any, field: str = "id") -> str:
         return value
     if not isinstance(value, str):
         return _from_number(value, field)
-    value = str(value)  # a str subclass becomes a plain str
+    text = str(value)  # a str subclass becomes a plain str
     try:
-        value.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
-        raise _refuse(value, field, "it contains a lone surrogate",
+        raise _refuse(text, field, "it contains a lone surrogate",
                       "Decode the id from its bytes correctly (UTF-8)") from None
-    if _CONTROL.search(value):
-        raise _refuse(value, field, "it contains a control character",
+    if _CONTROL.search(text):
+        raise _refuse(text, field, "it contains a control character",
                       "Remove control characters such as '\\x00' or newlines from the id")
-    value = unicodedata.normalize("NFC", value)
-    if not value.strip():
-        raise _refuse(value, field, "it is empty or blank", "Give a non-empty id, e.g. 'u1'")
-    if len(value) > MAX_ID_LENGTH:
-        raise _refuse(value, field, f"it is longer than {MAX_ID_LENGTH} characters",
+    text = unicodedata.normalize("NFC", text)
+    if not text.strip():
+        raise _refuse(text, field, "it is empty or blank", "Give a non-empty id, e.g. 'u1'")
+    if len(text) > MAX_ID_LENGTH:
+        raise _refuse(text, field, f"it is longer than {MAX_ID_LENGTH} characters",
                       "Use a shorter id (a key, not a document)")
-    return value
+    return text
 
 
 def _from_number(value: Any, field: str) -> str:

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, cast, runtime_checkable
 
 from persona.errors import PrivacyBudgetExceeded, ValidationError
 from persona.schema._privacy import (
@@ -141,7 +141,7 @@ def spending(
         if e.purpose != purpose or not isinstance(e, PrivacyCharge):
             continue
         if e.reservation_id in charged:
-            acc = charged[e.reservation_id]  # type: ignore[index]
+            acc = charged[e.reservation_id]
             acc[0] += e.epsilon
             acc[1] += e.delta
         elif cutoff is None or e.created_at > cutoff:
@@ -186,7 +186,7 @@ def _planned(
     if isinstance(planned, tuple) and len(planned) == 2 and not any(
         isinstance(p, PrivacySpent) for p in planned
     ):
-        eps, delta = planned
+        eps, delta = cast("tuple[float, float]", planned)  # no PrivacySpent in it: the pair
         for name, v in (("epsilon", eps), ("delta", delta)):
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
                     or v < 0:
@@ -200,15 +200,17 @@ def _planned(
                 errors=[{"row": None, "field": "delta", "message": "invalid"}],
             )
         return (), float(eps), float(delta)
-    spents = tuple(planned)
-    for s in spents:
-        if not isinstance(s, PrivacySpent):
+    spents: list[PrivacySpent] = []
+    for s in planned:
+        if isinstance(s, PrivacySpent):
+            spents.append(s)
+        else:
             raise ValidationError(
                 "plan a reservation with a list of PrivacySpent or an (epsilon, delta) pair, "
                 f"not {type(s).__name__}",
                 errors=[{"row": None, "field": "spents", "message": "invalid"}],
             )
-    return spents, sum(s.epsilon for s in spents), sum(s.delta for s in spents)
+    return tuple(spents), sum(s.epsilon for s in spents), sum(s.delta for s in spents)
 
 
 class BudgetLedger:

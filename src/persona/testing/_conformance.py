@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -34,6 +35,7 @@ from persona.errors import (
     ValidationError,
 )
 from persona.models import NoExactDecompositionError, Recommender
+from persona.schema import Recommendation
 from persona.testing._estimator import EstimatorChecks
 from persona.testing._fixtures import block_interactions, interaction_matrices
 
@@ -54,7 +56,7 @@ def _reseal(path: Path) -> None:
 __all__ = ["ModelConformance"]
 
 
-def _items(recs: list) -> list[str]:
+def _items(recs: Sequence[Recommendation]) -> list[str]:
     return [r.item for r in recs]
 
 
@@ -132,7 +134,7 @@ class ModelConformance(EstimatorChecks):
 
     def test_fit_rejects_non_interactions(self) -> None:
         with pytest.raises(ValidationError, match="Interactions"):
-            self.make_model().fit(sp.eye(3, format="csr"))  # type: ignore[arg-type]
+            self.make_model().fit(sp.eye(3, format="csr"))
 
     # --------------------------------------------------------------- serving
     def test_known_answer(self, fitted: Recommender, data: Interactions) -> None:
@@ -253,6 +255,7 @@ class ModelConformance(EstimatorChecks):
         for u in ("u0", "u21"):
             for rec in fitted.recommend(u, n=4):
                 e = rec.explanation
+                assert e is not None
                 assert (e.item, e.score, e.rank) == (rec.item, rec.score, rec.rank)
                 if not fitted.personalised:
                     assert e.kind == "non_personalised" and e.reasons == []
@@ -412,8 +415,10 @@ class ModelConformance(EstimatorChecks):
 
 def fitted_history(model: Recommender, user: str) -> dict[str, float]:
     """The history the model holds for ``user`` (item → confidence)."""
+    if not model.has_user(user):
+        raise UnknownUserError(f"{user!r} has no row in the fitted model")
     h = model.history_
-    r = model._row(user)
+    r = int(np.flatnonzero(model.users_ == user)[0])
     a, b = h.indptr[r], h.indptr[r + 1]
     pairs = zip(h.indices[a:b], h.data[a:b], strict=True)
     return {str(model.items_[j]): float(c) for j, c in pairs}

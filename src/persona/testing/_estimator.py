@@ -28,7 +28,8 @@ _SKIP = ("self",)
 
 
 def _signature(cls: type) -> dict[str, inspect.Parameter]:
-    return {n: p for n, p in inspect.signature(cls.__init__).parameters.items()
+    # the class's call signature: its ``__init__``'s parameters, less ``self``
+    return {n: p for n, p in inspect.signature(cls).parameters.items()
             if n not in _SKIP}
 
 
@@ -81,7 +82,9 @@ class EstimatorChecks:
         # the config's own defaults (taken from the constructor, or stated) are exactly
         # what a model built with the constructor's defaults validates to (for a config
         # that has a default for every field, or takes them from the constructor)
-        validated = cls()._validated_config()
+        params = cls().get_params(deep=False)
+        validated = config.model_validate(
+            {k: v for k, v in params.items() if k in config.model_fields})
         if getattr(config, "_model_class", None) is None and any(
                 f.is_required() for f in config.model_fields.values()):
             return

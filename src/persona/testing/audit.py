@@ -207,7 +207,7 @@ def audit_samples(
 
     Examples
     --------
-    >>> from persona.privacy import discrete_laplace
+    >>> from persona.privacy.sampler import discrete_laplace
     >>> n = 40_000
     >>> d = discrete_laplace(4.0, n).astype(float)           # true ε = 1/4 for a shift of 1
     >>> d2 = 1 + discrete_laplace(4.0, n).astype(float)
@@ -276,7 +276,7 @@ def run_audit(
 
     Examples
     --------
-    >>> from persona.privacy import discrete_gaussian
+    >>> from persona.privacy.sampler import discrete_gaussian
     >>> mech = lambda x, n: x + discrete_gaussian(4, n)      # sensitivity 1
     >>> r = run_audit(mech, 0, 1, runs=20_000, claimed_epsilon=2.0, delta=1e-6,
     ...               confidence=0.999)
@@ -422,7 +422,7 @@ def audit_gdp(
 
     Examples
     --------
-    >>> from persona.privacy import SeededBits, discrete_gaussian
+    >>> from persona.privacy.sampler import SeededBits, discrete_gaussian
     >>> bits = SeededBits(0)                                  # reproducible, for tests only
     >>> noise = lambda scale: discrete_gaussian(scale, 4_000, bits=bits).astype(float)
     >>> r = audit_gdp(noise(100), 50 + noise(100), claimed_mu=0.5)   # σ = 100, shift 50
@@ -486,7 +486,7 @@ def run_gdp_audit(
 
     Examples
     --------
-    >>> from persona.privacy import SeededBits, discrete_gaussian
+    >>> from persona.privacy.sampler import SeededBits, discrete_gaussian
     >>> bits = SeededBits(1)                                  # reproducible, for tests only
     >>> mech = lambda x, n: x + discrete_gaussian(20, n, bits=bits)    # Δ = 10, σ = 20
     >>> run_gdp_audit(mech, 0, 10, runs=4_000, claimed_rho=1 / 8).violated   # μ = 1/2
