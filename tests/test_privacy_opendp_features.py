@@ -55,3 +55,19 @@ def _run(before: str) -> list[str]:
 )
 def test_private_fit_leaves_opendp_features_as_they_were(before: str, features: str) -> None:
     assert _run(before) == [f"{features} {features} {features}"]
+
+
+@pytest.mark.parametrize(("name", "home"), [("SeededBits", "persona.privacy.sampler"),
+                                        ("ZCDPAccountant", "persona.privacy.accounting"),
+                                        ("cap_events", "persona.privacy._bounding")])
+def test_names_that_moved_still_import_with_a_deprecation_warning(name: str, home: str) -> None:
+    import importlib
+
+    import persona.privacy
+
+    with pytest.warns(DeprecationWarning, match=name):
+        value = getattr(persona.privacy, name)
+    assert value is getattr(importlib.import_module(home), name)
+    assert name not in persona.privacy.__all__
+    with pytest.raises(AttributeError, match="NoSuchThing"):
+        persona.privacy.NoSuchThing  # noqa: B018

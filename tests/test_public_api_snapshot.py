@@ -33,5 +33,7 @@ def test_all_is_the_snapshot(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(SNAPSHOT))
 def test_every_name_in_all_resolves(name: str) -> None:
     module = importlib.import_module(name)
-    missing = [n for n in getattr(module, "__all__", []) if not hasattr(module, n)]
+    names = getattr(module, "__all__", [])
+    missing = [n for n in names if getattr(module, n, None) is None]
     assert not missing
+    assert len(names) == len(set(names)), "a name is listed twice"

@@ -23,7 +23,10 @@ def modules() -> list[str]:
     pkg = ROOT / "src" / "persona"
     subs = sorted(p.name for p in pkg.iterdir()
                   if (p / "__init__.py").is_file() and not p.name.startswith("_"))
-    return ["persona", *(f"persona.{s}" for s in subs), "persona.errors"]
+    # and the public submodules of a subpackage (no underscore, not a package)
+    extra = sorted(f"persona.{s}.{m.stem}" for s in subs for m in (pkg / s).glob("*.py")
+                   if not m.stem.startswith("_"))
+    return ["persona", *(f"persona.{s}" for s in subs), *extra, "persona.errors"]
 
 
 def current() -> dict[str, list[str]]:

@@ -16,6 +16,10 @@ submodules serve reviewers: :mod:`persona.privacy.sampler` (the exact noise samp
 64
 """
 
+import importlib
+import warnings
+from typing import Any
+
 from persona.privacy import accounting, sampler
 from persona.privacy._accountant import DP
 from persona.privacy._bounding import bound_contributions
@@ -74,3 +78,36 @@ __all__ = [
     "randomness_statement",
     "sampler",
 ]
+
+# Names persona.privacy exported before the exact samplers and the accounting got their own
+# public submodules: still importable from here, with a DeprecationWarning saying where
+# they live now (issue 19).
+_MOVED = {
+    **{n: "persona.privacy.sampler" for n in (
+        "OS_BITS", "RandomBits", "SeededBits", "discrete_gaussian", "discrete_gaussian_pmf",
+        "discrete_laplace", "discrete_laplace_pmf", "gaussian_on_grid", "laplace_on_grid",
+        "round_to_grid")},
+    **{n: "persona.privacy.accounting" for n in (
+        "GaussianPlan", "ZCDPAccountant", "gaussian_rho", "grid_for", "grid_sensitivity",
+        "laplace_epsilon", "pld_epsilon", "rho_budget", "zcdp_to_epsilon")},
+}
+_INTERNAL = {"cap_events": "persona.privacy._bounding", "clip_rows": "persona.privacy._bounding",
+             "clip_values": "persona.privacy._bounding",
+             "solve_user_factors": "persona.privacy._als"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        warnings.warn(
+            f"persona.privacy.{name} moved to {_MOVED[name]}.{name}; import it from there",
+            DeprecationWarning, stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    if name in _INTERNAL:
+        warnings.warn(
+            f"persona.privacy.{name} is internal and will be removed; private models bound "
+            "each person's contribution themselves (see persona.privacy.bound_contributions)",
+            DeprecationWarning, stacklevel=2,
+        )
+        return getattr(importlib.import_module(_INTERNAL[name]), name)
+    raise AttributeError(f"module 'persona.privacy' has no attribute {name!r}")
