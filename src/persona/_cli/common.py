@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,14 +15,18 @@ from typing import Any
 from persona.errors import PersonaError
 
 __all__ = [
+    "DELTA_FLAG",
+    "EPSILON_FLAG",
     "MAX_FACTORS",
     "MAX_ITERATIONS",
     "MAX_N",
     "MODEL_NAMES",
     "STORE_FLAG",
     "UsageError",
+    "float_flag",
     "int_flag",
     "open_store",
+    "out_path",
     "print_json",
     "read_rows",
 ]
@@ -144,3 +149,37 @@ def read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
             "quoting (a field over 128 KiB is most often an unclosed quote), or give "
             "--format jsonl for JSON lines"
         ) from None
+
+
+def float_flag(rule: str, ok: Any) -> Any:
+    """An argparse ``type`` for a finite number meeting ``ok`` (no nan, no infinity); the
+    parser's one-line error names the flag."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not ok(value):
+            raise argparse.ArgumentTypeError(f"needs {rule}, not {text!r}")
+        return value
+
+    return parse
+
+
+def out_path(text: str) -> str:
+    """An argparse ``type`` for an output path: inside the current folder (no ``..``
+    component, and not resolving elsewhere, also through a symbolic link)."""
+    path = Path(text)
+    here = Path.cwd().resolve()
+    full = (here / path).resolve()
+    if ".." in path.parts or (full != here and here not in full.parents):
+        raise argparse.ArgumentTypeError(
+            f"must be a path inside the current folder ({here}), without '..', not "
+            f"{text!r}; cd to where the output should go and give a relative path"
+        )
+    return text
+
+
+EPSILON_FLAG = float_flag("a finite number > 0", lambda v: v > 0)
+DELTA_FLAG = float_flag("a finite number with 0 <= delta < 1", lambda v: 0 <= v < 1)
