@@ -117,7 +117,7 @@ def read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
         opener = gzip.open  # type: ignore[assignment]
     reader: Any = None
     try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
             if fmt == "csv":
                 reader = csv.DictReader(f)
                 yield from reader

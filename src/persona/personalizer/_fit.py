@@ -83,14 +83,14 @@ def fit(p: Personalizer) -> None:
     try:
         model = type(p.model)(**params).fit(X)
     except (PrivateTrainingUnavailableError, PrivateInputError):
-        if ledger is not None:  # refused before it used the data: nothing released
-            ledger.cancel(reservation)
+        if ledger is not None and reservation is not None:  # refused before it used the
+            ledger.cancel(reservation)  # data: nothing released
         raise
     fallback = Popularity(privacy=fallback_dp).fit(X)
     labels = p._view.item_labels()
-    model.item_labels_ = labels  # type: ignore[attr-defined]
-    fallback.item_labels_ = labels  # type: ignore[attr-defined]
-    if ledger is not None:
+    model.item_labels_ = labels
+    fallback.item_labels_ = labels
+    if ledger is not None and reservation is not None:
         lineage = X.lineage
         snapshot = None if lineage is None else f"audit#{lineage.audit_seq}"
         spents = [

@@ -108,8 +108,8 @@ def restore(
     """The serving state saved in ``folder`` with its loaded ``model`` and ``fallback``,
     labelled, versioned and with what each person's row was built from."""
     labels = dict(manifest["labels"])
-    model.item_labels_ = labels  # type: ignore[attr-defined]
-    fallback.item_labels_ = labels  # type: ignore[attr-defined]
+    model.item_labels_ = labels
+    fallback.item_labels_ = labels
     fitted_at = datetime.fromisoformat(manifest["fitted_at"])
     return ServingState(
         model=model,
