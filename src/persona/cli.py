@@ -47,7 +47,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from persona._cli import audit as audit_cli
 from persona._cli import budget as budget_cli
@@ -59,6 +59,10 @@ from persona._cli import evaluate as evaluate_cli
 from persona._cli import ingest as ingest_cli
 from persona._cli import retention as retention_cli
 from persona.errors import PersonaError
+
+if TYPE_CHECKING:
+    from persona.personalizer import Personalizer
+    from persona.reports import Contact, Organisation
 
 __all__ = ["build_parser", "main"]
 
@@ -139,7 +143,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _load(args: argparse.Namespace) -> Personalizer:
     import persona
 
     store = _store(args)
@@ -214,7 +218,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _contact_flag(text: str) -> Any:
+def _contact_flag(text: str) -> Contact:
     """``"NAME <CONTACT>"`` as a :class:`persona.reports.Contact` (argparse ``type``)."""
     from persona.reports import Contact
 
@@ -226,7 +230,7 @@ def _contact_flag(text: str) -> Any:
     return Contact(name=name.strip(), contact=rest.rstrip()[:-1].strip())
 
 
-def _org_flag(text: str) -> Any:
+def _org_flag(text: str) -> Organisation:
     """The organisation's details from a JSON or TOML file (argparse ``type``)."""
     from persona.reports import Organisation
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persona._cli.common import DELTA_FLAG, EPSILON_FLAG, STORE_FLAG, open_store, print_json
+
+if TYPE_CHECKING:
+    from persona.store import Store
 
 __all__ = ["register"]
 
@@ -35,7 +38,7 @@ def _budget_set(args: argparse.Namespace) -> int:
     return 0
 
 
-def _budget_state(store: Any, purpose: str) -> dict[str, Any]:
+def _budget_state(store: Store, purpose: str) -> dict[str, Any]:
     from persona.schema import spending
 
     policy = store.privacy_budget_policy(purpose)

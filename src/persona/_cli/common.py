@@ -8,11 +8,14 @@ import csv
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persona.errors import PersonaError
+
+if TYPE_CHECKING:
+    from persona.store import Store
 
 __all__ = [
     "DELTA_FLAG",
@@ -51,7 +54,7 @@ class UsageError(PersonaError):
     http_status = 400
 
 
-def open_store(args: argparse.Namespace, *, existing: bool = False) -> Any:
+def open_store(args: argparse.Namespace, *, existing: bool = False) -> Store:
     """The store of ``--store``. With ``existing``, a file that is not there is a
     :class:`UsageError` (a command that only reads or checks never creates a new, empty
     store from a mistyped name). A store whose pseudonym key is held outside its file takes
@@ -86,7 +89,7 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
 
-def int_flag(low: int, high: int) -> Any:
+def int_flag(low: int, high: int) -> Callable[[str], int]:
     """An argparse ``type`` for a whole number from ``low`` to ``high``."""
 
     def parse(text: str) -> int:
@@ -151,7 +154,7 @@ def read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
         ) from None
 
 
-def float_flag(rule: str, ok: Any) -> Any:
+def float_flag(rule: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
     """An argparse ``type`` for a finite number meeting ``ok`` (no nan, no infinity); the
     parser's one-line error names the flag."""
 

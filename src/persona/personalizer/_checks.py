@@ -4,13 +4,16 @@ lengths and past moments, refused before anything is read or written."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from persona.errors import ValidationError
 from persona.privacy import DP
 from persona.schema import check_id
+
+if TYPE_CHECKING:
+    from persona.models import Recommender
 
 __all__ = [
     "MAX_N", "check_at", "check_fallback_share", "check_n", "check_privacy", "check_record_shown",
@@ -20,7 +23,7 @@ __all__ = [
 MAX_N = 1000
 
 
-def check_privacy(model: Any, privacy: DP | None) -> None:
+def check_privacy(model: Recommender, privacy: DP | None) -> None:
     """Refuse a model whose own ``privacy`` differs from the Personalizer's."""
     own = getattr(model, "privacy", None)
     if own is None or own == privacy:
