@@ -112,7 +112,7 @@ def test_cli_never_splits_identical_rows_across_its_batches(
 ) -> None:
     """The command sends a file in batches; a run of rows of one person at one time is
     never cut, so identical rows are counted the same as in one batch."""
-    import persona.cli as cli
+    import persona._cli.ingest as cli
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli, "_BATCH", 2)

@@ -330,7 +330,7 @@ def test_a_private_fit_reserves_before_it_reads_and_a_concurrent_fit_is_refused(
     the second starts while the first is reading. It must be refused before it reads
     (the old check-then-charge let it read and fit, and refused the first one's charge
     after its data was read)."""
-    import persona.personalizer._personalizer as module
+    import persona.personalizer._fit as module
 
     path = str(tmp_path / "shop.db")
     shop_with_people(path=path).close()

@@ -24,6 +24,10 @@ def no_gc_pauses() -> Iterator[None]:
     Holds nest and may overlap across threads: the collector's state before the first
     hold is restored when the last one ends, also on errors, so a caller who disabled
     the collector themselves keeps it disabled.
+
+    CPython has one collector per process, so while a hold lasts no thread's cyclic
+    garbage is collected: hold it around the loop that builds the objects, not around
+    I/O, commits or waits for a lock.
     """
     global _holders, _was_enabled
     with _lock:

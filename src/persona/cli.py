@@ -41,42 +41,42 @@ bounded.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import math
 import os
-import re
 import sys
 import tempfile
-import warnings
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from persona._cli import audit as audit_cli
+from persona._cli import budget as budget_cli
+from persona._cli import catalogue as catalogue_cli
 from persona._cli import common
 from persona._cli import consent_import as consent_import_cli
 from persona._cli import curate as curate_cli
 from persona._cli import evaluate as evaluate_cli
+from persona._cli import ingest as ingest_cli
 from persona._cli import retention as retention_cli
-from persona.errors import PersonaError, RetentionWarning, ValidationError
+from persona.errors import PersonaError
+
+if TYPE_CHECKING:
+    from persona.personalizer import Personalizer
+    from persona.reports import Contact, Organisation
 
 __all__ = ["build_parser", "main"]
 
 UsageError = common.UsageError
 _store = common.open_store
 _print_json = common.print_json
-_read_rows = common.read_rows
 _int_flag = common.int_flag
 _MODEL_NAMES = common.MODEL_NAMES
 MAX_ITERATIONS = common.MAX_ITERATIONS
 MAX_FACTORS = common.MAX_FACTORS
 MAX_N = common.MAX_N
-
-_FIELDS = ("user", "item", "feature", "value", "at", "id")
-_BATCH = 100_000
+_out_path = common.out_path
+_EPSILON = common.EPSILON_FLAG
+_DELTA = common.DELTA_FLAG
 
 
 # ---------------------------------------------------------------------- commands
@@ -123,146 +123,6 @@ def _int(text: str, flag: str) -> int:
         raise UsageError(f"{flag} needs a whole number or 'none', not {text!r}") from None
 
 
-def _convert(row: dict[str, Any], mapping: dict[str, str], feature: str | None,
-             at_unit: str | None) -> dict[str, Any]:
-    event: dict[str, Any] = {}
-    for field in _FIELDS:
-        column = mapping.get(field, field)
-        if column in row and row[column] not in (None, ""):
-            event[field] = row[column]
-    if feature is not None:
-        event["feature"] = feature
-    value = event.get("value")
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):  # else left as text: validation names the row
-            event["value"] = float(value)
-    # ids and times go to store.ingest as read: it applies persona's one id rule (an int is
-    # its decimal string; a float such as 170.0 is refused with the fix) and its time rule
-    # (numbers need --at-unit, times without a zone --tz); with --at-unit, a CSV's numbers
-    # are numbers
-    at = event.get("at")
-    if at_unit is not None and isinstance(at, str):
-        with contextlib.suppress(ValueError):  # else left as text: validation names the row
-            event["at"] = int(at) if at.strip().lstrip("+-").isdigit() else float(at)
-    return event
-
-
-def _ingest(args: argparse.Namespace) -> int:
-    store = _store(args)
-    mapping = common.field_map(args.map or [], _FIELDS)
-    if args.tz:  # checked here too, to name the flag
-        try:
-            ZoneInfo(args.tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise UsageError(
-                f"--tz {args.tz!r} is not a time zone (try Europe/London)") from None
-    totals = {"received": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
-    outside: dict[str, int] = {}
-    batch: list[dict[str, Any]] = []
-    base = 0
-
-    def flush() -> None:
-        nonlocal base
-        if not batch:
-            return
-        try:
-            with warnings.catch_warnings():  # summed up below, in the command's words
-                warnings.simplefilter("ignore", RetentionWarning)
-                report = store.ingest(batch, on_invalid=args.on_invalid, dedupe=args.dedupe,
-                                      at_unit=args.at_unit, tz=args.tz or None)
-        except ValidationError as exc:
-            raise UsageError(_ingest_message(exc, base)) from None
-        for key in totals:
-            totals[key] += getattr(report, key)
-        for name, n in report.outside_retention.items():
-            outside[name] = outside.get(name, 0) + n
-        base += len(batch)
-        batch.clear()
-
-    for row in _read_rows(Path(args.file), args.format):
-        event = _convert(row, mapping, args.feature, args.at_unit)
-        # a batch is full at _BATCH rows, but a run of one person's rows at one time is
-        # never split: identical rows are then counted as in one batch (see --dedupe)
-        if len(batch) >= _BATCH and _run(event) != _run(batch[-1]):
-            flush()
-        batch.append(event)
-    flush()
-    late = sum(outside.values())
-    print(
-        f"ingested {totals['inserted']:,} of {totals['received']:,} events "
-        f"({totals['duplicates']:,} duplicates, {totals['rejected']:,} rejected"
-        f"{f', {late:,} outside retention' if late else ''}) into {args.store}"
-    )
-    if late:
-        kept = {name: spec.retention_days for name, spec in store.features.items()}
-        which = "; ".join(f"{name!r} keeps {kept.get(name)} days: {n:,}"
-                          for name, n in outside.items())
-        print(
-            f"note: {late:,} events were not stored: they are already older than their "
-            f"feature's retention ({which}). To use them, raise it (persona feature add NAME "
-            "... --retention-days N|none) and ingest the file again.",
-            file=sys.stderr,
-        )
-    return 0
-
-
-def _run(event: dict[str, Any]) -> tuple[Any, Any]:
-    return event.get("user"), event.get("at")
-
-
-def _ingest_message(exc: ValidationError, base: int) -> str:
-    """A refused batch's message in the command line's words: its flags, not the API's
-    arguments, and the file row of the first problem."""
-    first = exc.errors[0] if exc.errors else {}
-    row = first.get("row")
-    where = "" if row is None else f" (file row {base + int(row) + 1})"
-    text = str(exc).replace(
-        "pass on_invalid='skip' to store the valid rows and count the rest",
-        "run again with --on-invalid skip to store the valid rows and count the rest",
-    )
-    # the time rule's advice, in the flags' words
-    text = re.sub(r"ingest\(\.\.\., at_unit='(\w+)'\)", r"--at-unit \1", text)
-    text = re.sub(r"at_unit='(\w+)'", r"--at-unit \1", text)
-    text = re.sub(r"ingest\(\.\.\., tz='([^']+)'\)", r"--tz \1", text)
-    text = re.sub(r"\btz='([^']+)'", r"--tz \1", text)
-    return f"{text}{where}"
-
-
-def _catalogue_import(args: argparse.Namespace) -> int:
-    store = _store(args)
-    ids: list[str] = []
-    labels: dict[str, str] = {}
-    for k, row in enumerate(_read_rows(Path(args.file), args.format), start=1):
-        item = row.get(args.item_column)
-        if item in (None, ""):
-            raise UsageError(
-                f"{args.file}, row {k}: no item id in column {args.item_column!r}; name the "
-                "column with --item-column"
-            )
-        ids.append(str(item))
-        if args.label_column is not None and row.get(args.label_column) not in (None, ""):
-            labels[str(item)] = str(row[args.label_column]).strip()
-    store.define_items(ids)
-    if labels:
-        store.label_items(labels)
-    print(f"declared {len(dict.fromkeys(ids)):,} items ({len(labels):,} with a label) in "
-          f"{args.store}; the catalogue now has {len(store.catalogue()):,} items")
-    return 0
-
-
-def _catalogue_show(args: argparse.Namespace) -> int:
-    store = _store(args, existing=True)
-    items = store.catalogue()
-    labels = store.item_labels(items)
-    if args.json:
-        _print_json([{"item": item, "label": labels.get(item)} for item in items])
-        return 0
-    for item in items:
-        print(f"{item}\t{labels.get(item, '')}".rstrip("\t"))
-    print(f"{len(items):,} declared items", file=sys.stderr)
-    return 0
-
-
 def _train(args: argparse.Namespace) -> int:
     import persona
 
@@ -283,7 +143,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _load(args: argparse.Namespace) -> Personalizer:
     import persona
 
     store = _store(args)
@@ -358,7 +218,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _contact_flag(text: str) -> Any:
+def _contact_flag(text: str) -> Contact:
     """``"NAME <CONTACT>"`` as a :class:`persona.reports.Contact` (argparse ``type``)."""
     from persona.reports import Contact
 
@@ -370,7 +230,7 @@ def _contact_flag(text: str) -> Any:
     return Contact(name=name.strip(), contact=rest.rstrip()[:-1].strip())
 
 
-def _org_flag(text: str) -> Any:
+def _org_flag(text: str) -> Organisation:
     """The organisation's details from a JSON or TOML file (argparse ``type``)."""
     from persona.reports import Organisation
 
@@ -407,116 +267,6 @@ def _erase(args: argparse.Namespace) -> int:
     report = store.erase(args.user)
     print(f"erased {report.events:,} events and {report.consent_events:,} consent records; "
           f"the audit log keeps the pseudonym {report.subject}")
-    return 0
-
-
-# ---------------------------------------------------------------------- budgets
-def _float_flag(rule: str, ok: Any) -> Any:
-    """An argparse ``type`` for a finite number meeting ``ok`` (no nan, no infinity); the
-    parser's one-line error names the flag."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or not ok(value):
-            raise argparse.ArgumentTypeError(f"needs {rule}, not {text!r}")
-        return value
-
-    return parse
-
-
-def _out_path(text: str) -> str:
-    """An argparse ``type`` for an output path: inside the current folder (no ``..``
-    component, and not resolving elsewhere, also through a symbolic link)."""
-    path = Path(text)
-    here = Path.cwd().resolve()
-    full = (here / path).resolve()
-    if ".." in path.parts or (full != here and here not in full.parents):
-        raise argparse.ArgumentTypeError(
-            f"must be a path inside the current folder ({here}), without '..', not "
-            f"{text!r}; cd to where the output should go and give a relative path"
-        )
-    return text
-
-
-_EPSILON = _float_flag("a finite number > 0", lambda v: v > 0)
-_DELTA = _float_flag("a finite number with 0 <= delta < 1", lambda v: 0 <= v < 1)
-
-
-def _period_days(text: str) -> int | None:
-    if text.strip().lower() in ("none", "lifetime"):
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 36_500:
-        raise argparse.ArgumentTypeError(
-            f"needs a whole number of days from 1 to 36500, or 'none' for a "
-            f"lifetime total, not {text!r}"
-        )
-    return value
-
-
-def _budget_set(args: argparse.Namespace) -> int:
-    store = _store(args)
-    policy = store.set_privacy_budget(args.purpose, epsilon=args.epsilon, delta=args.delta,
-                                      period_days=args.period_days)
-    print(f"privacy budget of {args.purpose!r} set in {args.store}: {policy.describe()}")
-    return 0
-
-
-def _budget_state(store: Any, purpose: str) -> dict[str, Any]:
-    from persona.schema import spending
-
-    policy = store.privacy_budget_policy(purpose)
-    charges = store.privacy_charges(purpose)
-    if policy is None:
-        s = spending(store.charge_storage().load_entries(), purpose, period_days=None,
-                     now=datetime.now(UTC))
-        spent, remaining = (s.epsilon, s.delta), None
-    else:
-        ledger = store.privacy_ledger(purpose)
-        spent, remaining = ledger.spent(purpose), ledger.remaining(purpose)
-    return {
-        "purpose": purpose,
-        "policy": None if policy is None else policy.model_dump(mode="json"),
-        "statement": "no budget set: the first private fit sets a lifetime total equal to its "
-                     "own (ε, δ)" if policy is None else policy.describe(),
-        "spent": {"epsilon": spent[0], "delta": spent[1]},
-        "remaining": None if remaining is None
-        else {"epsilon": remaining[0], "delta": remaining[1]},
-        "charges": [c.model_dump(mode="json") for c in charges],
-    }
-
-
-def _budget_show(args: argparse.Namespace) -> int:
-    store = _store(args, existing=True)
-    purposes = [args.purpose] if args.purpose else sorted(store.purposes)
-    states = [_budget_state(store, p) for p in purposes]
-    if args.json:
-        _print_json(states)
-        return 0
-    if not states:
-        print(f"no purposes are defined in {args.store}")
-    for st in states:
-        policy = st["policy"]
-        within = "" if policy is None or policy["period_days"] is None \
-            else f" in the last {policy['period_days']} days"
-        print(f"purpose {st['purpose']!r}")
-        print(f"  budget:    {st['statement']}")
-        print(f"  spent:     ε = {st['spent']['epsilon']:.4g}, "
-              f"δ = {st['spent']['delta']:.3g}{within}")
-        if st["remaining"] is not None:
-            print(f"  remaining: ε = {st['remaining']['epsilon']:.4g}, "
-                  f"δ = {st['remaining']['delta']:.3g}")
-        print(f"  charges:   {len(st['charges'])}" + (" (oldest first)" if st["charges"] else ""))
-        for c in st["charges"]:
-            print(f"    {c['created_at'][:19]}  {c['status']:<8}  {c['mechanism']}: "
-                  f"ε = {c['epsilon']:.4g}, δ = {c['delta']:.3g}"
-                  + (f", snapshot {c['snapshot']}" if c["snapshot"] else ""))
     return 0
 
 
@@ -575,47 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     consent.add_argument("--source", required=True, help="where the choice was made")
     consent.set_defaults(func=_consent)
 
-    ingest = sub.add_parser("ingest", help="load events from CSV or JSON lines",
-                            description="Each row becomes one event. Use --map to name the "
-                            "columns holding each field, e.g. --map user=CustomerID.")
-    ingest.add_argument("file")
-    ingest.add_argument("--map", action="append", metavar="FIELD=COLUMN",
-                        help=f"column for a field ({', '.join(_FIELDS)}); repeat as needed")
-    ingest.add_argument("--feature", help="the feature of every row (instead of a column)")
-    ingest.add_argument("--tz", help="time zone of times written without one, e.g. Europe/London")
-    ingest.add_argument("--at-unit", choices=("s", "ms", "us", "ns"),
-                        help="what numeric times count since 1970-01-01 UTC: s (unix time), "
-                             "ms, us or ns; numbers without it are refused")
-    ingest.add_argument("--format", choices=["auto", "csv", "jsonl"], default="auto")
-    ingest.add_argument("--on-invalid", choices=["raise", "skip"], default="raise",
-                        help="reject a batch with a bad row (default) or skip bad rows")
-    ingest.add_argument("--dedupe", choices=["none", "exact"], default="none",
-                        help="rows without an id: keep identical ones as repeat purchases "
-                        "(none, default; the same file sent again adds nothing) or store "
-                        "them once (exact)")
-    ingest.set_defaults(func=_ingest)
-
-    catalogue = sub.add_parser(
-        "catalogue", help="declare the items the shop sells (the public item universe)",
-        description="Private models score exactly the declared items: declare the catalogue "
-        "before a private 'persona train'. Example: persona catalogue import products.csv "
-        "--item-column StockCode --label-column Description")
-    csub = catalogue.add_subparsers(dest="action", metavar="ACTION", required=True)
-    cimp = csub.add_parser("import", help="declare the items listed in a CSV or JSON lines file")
-    cimp.add_argument("file")
-    cimp.add_argument("--store", **common.STORE_FLAG)
-    cimp.add_argument("--item-column", default="item", help="column with the item id")
-    cimp.add_argument("--label-column", help="column with the item's title (optional)")
-    cimp.add_argument("--format", choices=["auto", "csv", "jsonl"], default="auto")
-    cimp.set_defaults(func=_catalogue_import)
-    cshow = csub.add_parser("show", help="list the declared items and their titles",
-                            description="One item a line, its id and title separated by a "
-                            "tab, in the order declared; the count goes to stderr.",
-                            epilog="Example: persona catalogue show --json")
-    cshow.add_argument("--store", **common.STORE_FLAG)
-    cshow.add_argument("--json", action="store_true",
-                       help="a JSON list of {item, label} (label null when untitled)")
-    cshow.set_defaults(func=_catalogue_show)
+    ingest_cli.register(sub)
+    catalogue_cli.register(sub)
 
     train = sub.add_parser("train", help="fit a model on the consented data and save it")
     train.add_argument("--out", required=True, type=_out_path,
@@ -630,31 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--delta", type=_DELTA, default=1e-6)
     train.set_defaults(func=_train)
 
-    budget = sub.add_parser("budget", help="set and show privacy budgets",
-                            description="A purpose's privacy budget is what all private fits "
-                            "on its data may spend: a lifetime total (the default) or an "
-                            "amount per rolling period, which is a weaker guarantee.")
-    budget.set_defaults(func=_budget_show, purpose=None, json=False)  # 'persona budget'
-    bsub = budget.add_subparsers(dest="action", metavar="ACTION")
-    store_flag = common.STORE_FLAG
-    bset = bsub.add_parser("set", help="set a purpose's privacy budget (recorded in the audit log)",
-                           epilog="Example: persona budget set --purpose personalization "
-                           "--epsilon 4 --delta 1e-6 --period-days 365")
-    bset.add_argument("--store", **store_flag)
-    bset.add_argument("--purpose", required=True)
-    bset.add_argument("--epsilon", required=True, type=_EPSILON)
-    bset.add_argument("--delta", required=True, type=_DELTA)
-    bset.add_argument("--period-days", type=_period_days, default=None,
-                      help="a budget per rolling period of N days (default: a lifetime total)")
-    bset.set_defaults(func=_budget_set)
-    bshow = bsub.add_parser("show", help="budgets: policy, spent, remaining and charges "
-                            "(the default)", epilog="Example: persona budget show --purpose "
-                            "personalization --json")
-    bshow.add_argument("--store", **store_flag)
-    bshow.add_argument("--purpose", help="one purpose (default: every purpose)")
-    bshow.add_argument("--json", action="store_true")
-    bshow.set_defaults(func=_budget_show)
-
+    budget_cli.register(sub)
     consent_import_cli.register(sub)
     audit_cli.register(sub)
     curate_cli.register(sub)

@@ -6,22 +6,30 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persona.errors import PersonaError
 
+if TYPE_CHECKING:
+    from persona.store import Store
+
 __all__ = [
+    "DELTA_FLAG",
+    "EPSILON_FLAG",
     "MAX_FACTORS",
     "MAX_ITERATIONS",
     "MAX_N",
     "MODEL_NAMES",
     "STORE_FLAG",
     "UsageError",
+    "float_flag",
     "int_flag",
     "open_store",
+    "out_path",
     "print_json",
     "read_rows",
 ]
@@ -46,7 +54,7 @@ class UsageError(PersonaError):
     http_status = 400
 
 
-def open_store(args: argparse.Namespace, *, existing: bool = False) -> Any:
+def open_store(args: argparse.Namespace, *, existing: bool = False) -> Store:
     """The store of ``--store``. With ``existing``, a file that is not there is a
     :class:`UsageError` (a command that only reads or checks never creates a new, empty
     store from a mistyped name). A store whose pseudonym key is held outside its file takes
@@ -81,7 +89,7 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
 
-def int_flag(low: int, high: int) -> Any:
+def int_flag(low: int, high: int) -> Callable[[str], int]:
     """An argparse ``type`` for a whole number from ``low`` to ``high``."""
 
     def parse(text: str) -> int:
@@ -112,7 +120,7 @@ def read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
         opener = gzip.open  # type: ignore[assignment]
     reader: Any = None
     try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
             if fmt == "csv":
                 reader = csv.DictReader(f)
                 yield from reader
@@ -144,3 +152,37 @@ def read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
             "quoting (a field over 128 KiB is most often an unclosed quote), or give "
             "--format jsonl for JSON lines"
         ) from None
+
+
+def float_flag(rule: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse ``type`` for a finite number meeting ``ok`` (no nan, no infinity); the
+    parser's one-line error names the flag."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not ok(value):
+            raise argparse.ArgumentTypeError(f"needs {rule}, not {text!r}")
+        return value
+
+    return parse
+
+
+def out_path(text: str) -> str:
+    """An argparse ``type`` for an output path: inside the current folder (no ``..``
+    component, and not resolving elsewhere, also through a symbolic link)."""
+    path = Path(text)
+    here = Path.cwd().resolve()
+    full = (here / path).resolve()
+    if ".." in path.parts or (full != here and here not in full.parents):
+        raise argparse.ArgumentTypeError(
+            f"must be a path inside the current folder ({here}), without '..', not "
+            f"{text!r}; cd to where the output should go and give a relative path"
+        )
+    return text
+
+
+EPSILON_FLAG = float_flag("a finite number > 0", lambda v: v > 0)
+DELTA_FLAG = float_flag("a finite number with 0 <= delta < 1", lambda v: 0 <= v < 1)

@@ -13,9 +13,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persona._cli.common import STORE_FLAG, UsageError, open_store, print_json
+
+if TYPE_CHECKING:
+    from persona.personalizer import Curation, Personalizer
 
 __all__ = ["register"]
 
@@ -49,7 +52,7 @@ def _pins(given: list[tuple[str, int | None]]) -> dict[str, int]:
     return out
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _load(args: argparse.Namespace) -> Personalizer:
     import persona
 
     if not (Path(args.model) / "personalizer.json").exists():
@@ -64,7 +67,7 @@ def _load(args: argparse.Namespace) -> Any:
         raise
 
 
-def _save_in_place(p: Any, folder: Path) -> None:
+def _save_in_place(p: Personalizer, folder: Path) -> None:
     """Save ``p`` to a new folder beside ``folder`` and swap it in."""
     parent = folder.resolve().parent
     new = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=parent))
@@ -81,7 +84,7 @@ def _save_in_place(p: Any, folder: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _describe(curation: Any) -> list[str]:
+def _describe(curation: Curation) -> list[str]:
     lines = [f"  pinned:  {item} at position {pos}"
              for item, pos in sorted(curation.pin.items(), key=lambda kv: kv[1])]
     lines += [f"  blocked: {item}" for item in sorted(curation.block)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from persona._cli.common import (
     print_json,
 )
 from persona.errors import ValidationError
+
+if TYPE_CHECKING:
+    from persona.models import Recommender
 
 __all__ = ["register"]
 
@@ -48,14 +51,15 @@ def _cut(when: datetime) -> np.datetime64:
     return np.datetime64(when, "us")
 
 
-def _model(args: argparse.Namespace) -> Any:
-    import persona
+def _model(args: argparse.Namespace) -> Recommender:
+    from persona.models import ALS, BPR, ItemKNN, Popularity
 
     params: dict[str, Any] = {}
     if args.model in ("als", "bpr"):
         params = {"factors": args.factors, "iterations": args.iterations, "random_state": 0}
-    return {"als": persona.ALS, "bpr": persona.BPR, "itemknn": persona.ItemKNN,
-            "popularity": persona.Popularity}[args.model](**params)
+    kinds: dict[str, type[Recommender]] = {
+        "als": ALS, "bpr": BPR, "itemknn": ItemKNN, "popularity": Popularity}
+    return kinds[args.model](**params)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persona._cli.common import STORE_FLAG, open_store, print_json
+
+if TYPE_CHECKING:
+    from persona.store import Store
 
 __all__ = ["register"]
 
 
-def _policy(store: Any) -> dict[str, Any]:
+def _policy(store: Store) -> dict[str, Any]:
     now = datetime.now(UTC)
     features = []
     for name, spec in sorted(store.features.items()):
