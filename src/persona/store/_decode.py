@@ -33,7 +33,7 @@ def person_columns(
     user: str,
     excluded: np.ndarray | None,
 ) -> EventColumns:
-    """What :meth:`_decode` gives for one person's records (tuples as
+    """What :func:`decode` gives for one person's records (tuples as
     :func:`time_ordered_tuples` gives them), through Python lists: for a few dozen events
     that costs less than the twenty-odd numpy calls of the bulk decoder, each with its
     own set-up (they took about a quarter of a history read *(one-off)*)."""
@@ -104,7 +104,8 @@ def decode(
 
 
 def time_ordered(blob: bytes, parts: int) -> np.ndarray:
-    """Records from :meth:`Store._person_blob`, oldest first (a stable sort by time)."""
+    """Records from :func:`persona.store._reads.person_blob`, oldest first (a stable sort
+    by time)."""
     rec = np.frombuffer(blob, dtype=EVENT_DTYPE)
     return rec[np.argsort(rec["at"], kind="stable")] if parts > 1 else rec
 

@@ -242,7 +242,7 @@ def erased_at(db: Db, pseudonym: str) -> int:
 
 def erase(db: Db, user: str) -> EraseReport:
     """Erase everything held about ``user``: events, consent history, feedback, the id
-    itself and the items only they had (unless declared with :meth:`define_items`),
+    itself and the items only they had (unless declared with ``Store.define_items``),
     also from the file's free pages and write-ahead log."""
     with db.lock:
         db.refresh()

@@ -68,8 +68,8 @@ class SqliteDb:
         self.tx_meta: dict[str, str] | None = None  # meta rows read when the transaction began
         self.meta_after: dict[str, str] | None = None  # and as the last one committed them
         self.version_after = -1  # PRAGMA data_version in the last committed transaction
-        self.plans: dict[str | None, tuple[Any, ...]] = {}  # see _feature_plan
-        self.subjects: dict[str, int] = {}  # person id -> code, see _uncached_subjects
+        self.plans: dict[str | None, tuple[Any, ...]] = {}  # see _definitions.feature_plan
+        self.subjects: dict[str, int] = {}  # person id -> code, see _subjects.uncached_subjects
         self.subjects_upto = 0  # every subject with a code up to this one is cached
         self.privacy_memo = RowMemo()  # privacy rows this handle has checked already
         # serving reads' audit entries and shown records, group-committed (see _shown)

@@ -5,8 +5,10 @@ handle they share (``self._db``, see :mod:`persona.store._db` for what it holds 
 backend seam): ``_definitions``, ``_consent``, ``_ingest``, ``_segments`` (compaction and
 retention), ``_reads`` (scoped reads with lineage, through :class:`ScopedView`),
 ``_rights`` (feedback, export, erasure, explanations shown), ``_catalogue``, ``_ledger``,
-``_audit``, ``_shown``, ``_serving`` and ``_profiling``. The SQLite file is opened by
-:class:`~persona.store._sqlite.SqliteDb`.
+``_audit``, ``_shown``, ``_serving`` and ``_profiling``. The methods about one person
+(feedback, export, erasure, what they were shown, their profiling choice) are written in
+:class:`~persona.store._people.PersonMethods`, a base of ``Store``. The SQLite file is
+opened by :class:`~persona.store._sqlite.SqliteDb`.
 """
 
 from __future__ import annotations
