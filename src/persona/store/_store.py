@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime, tzinfo
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from persona.schema import (
     BudgetLedger,
@@ -42,6 +42,9 @@ from persona.store._ledger import StoreChargeStorage
 from persona.store._people import PersonMethods
 from persona.store._sqlite import SqliteDb
 from persona.store._view import ScopedView
+
+if TYPE_CHECKING:
+    from persona.store._db import Db
 
 __all__ = ["Store", "StoreChargeStorage"]
 
@@ -112,10 +115,11 @@ class Store(PersonMethods):
         clock: Callable[[], datetime] | None = None,
         pseudonym_key: bytes | str | None = None,
     ) -> None:
-        self._db = db = SqliteDb(
+        db: Db = SqliteDb(  # the backend seam: any Db works (see persona.store._db)
             path, timeout=timeout, durability=durability, clock=clock,
             pseudonym_key=pseudonym_key,
         )
+        self._db = db
         self.path = db.path
         self.store_id: str = db.store_id
         self.audit = db.audit
