@@ -136,10 +136,8 @@ def bench(name: str, store: persona.Store, calls: int, factors: int, iterations:
     lat_raw = timed(lambda r: raw.recommend(r, ui[r], N=10), rows)
     view = store.scope("personalization")
     part_consent = timed(lambda u: view.person_for_serving(u), users[:500])
-    from persona.store._serving import read_for_serving
-
     part_snapshot = timed(
-        lambda u: store._journal.add(read_for_serving(store, "personalization", u).pending),
+        lambda u: store.enqueue_serving(store.read_for_serving("personalization", u).pending),
         users[:500],
     )
     store.flush()

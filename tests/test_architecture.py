@@ -26,7 +26,6 @@ MAX_LINES = 600
 TODO_RULES = {"arrows", "private_imports", "private_members", "circles"}
 TODO_LONG = {
     "persona.explain._build", "persona.models._base", "persona.models._factor",
-    "persona.store._store", "persona.store._validate",
 }
 
 

@@ -357,7 +357,7 @@ def test_one_persons_history_is_their_part_of_the_full_read(
     records are found in a segment (the big-endian way works on any machine)."""
     from unittest.mock import patch
 
-    from persona.store import _store
+    from persona.store import _reads as _store
 
     with patch.object(_store, "_FEW_RECORDS", few), patch.object(_store, "_LITTLE", little):
         _check_history_against_full_read(batches, dont_use, purpose)

@@ -174,7 +174,7 @@ def test_many_small_batches_keep_few_segments_and_read_right() -> None:
 def test_records_keep_their_layout() -> None:
     assert EVENT_DTYPE.itemsize == 32 and BUCKET_BITS < 15  # ``member`` is an int16
     # one person's reads unpack records with struct instead of numpy: the same fields
-    from persona.store._store import _RECORD
+    from persona.store._decode import _RECORD
 
     rec = np.zeros(3, dtype=EVENT_DTYPE)
     rec["item"] = [7, -1, 2**31 - 1]

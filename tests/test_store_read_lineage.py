@@ -12,7 +12,7 @@ import pytest
 
 import persona
 from persona.schema._store import ConsentSnapshot, FeatureNotUsed, FeatureUse, FeatureUsed
-from persona.store import _store as store_module
+from persona.store import _reads as store_module
 from store_helpers import Clock, event, retention_lifted, shop
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -278,13 +278,13 @@ def test_the_reads_a_serving_request_makes_decode_no_events(read: str) -> None:
     decoded = []
 
     def spy(name: str) -> Callable[..., Any]:  # records which decoder ran, then runs it
-        real = getattr(store, name)
+        real = getattr(store_module, name)
         return lambda *a, **k: decoded.append(name) or real(*a, **k)
 
     for few in (0, 10_000):  # through numpy / through tuples
         with patch.object(store_module, "_FEW_RECORDS", few), \
-                patch.object(store, "_decode", spy("_decode")), \
-                patch.object(store, "_person_columns", spy("_person_columns")):
+                patch.object(store_module, "decode", spy("decode")), \
+                patch.object(store_module, "person_columns", spy("person_columns")):
             getattr(view, read)("u1")
             assert decoded == []
             assert len(view.history("u1")) == 3 and len(decoded) == 1

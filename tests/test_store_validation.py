@@ -176,7 +176,7 @@ def test_utc_time_strings_convert_exactly_on_the_fast_path() -> None:
     import random
     from datetime import timedelta
 
-    from persona.store._validate import _times_us, _utc_strings_us
+    from persona.store._event_times import _times_us, _utc_strings_us
 
     rng = random.Random(7)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -232,7 +232,7 @@ def test_rows_with_different_fields_of_the_same_count_take_the_general_path() ->
     ],
 )
 def test_impossible_or_other_utc_strings_leave_the_fast_path_and_are_rejected(bad: str) -> None:
-    from persona.store._validate import _utc_strings_us
+    from persona.store._event_times import _utc_strings_us
 
     good = "2026-11-01T10:00:00Z"
     assert _utc_strings_us([good, bad, good]) is None
@@ -245,7 +245,7 @@ def test_impossible_or_other_utc_strings_leave_the_fast_path_and_are_rejected(ba
 
 
 def test_other_forms_pydantic_reads_fall_back_and_are_stored() -> None:
-    from persona.store._validate import _utc_strings_us
+    from persona.store._event_times import _utc_strings_us
 
     other = ["2026-11-01T10:00:00z", "2026-11-01T11:00:00+01:00", "2026-11-01T10:00:00.000Z"]
     assert _utc_strings_us(["2026-11-01T10:00:00Z", *other]) is None
@@ -256,7 +256,7 @@ def test_other_forms_pydantic_reads_fall_back_and_are_stored() -> None:
 
 
 def test_leap_days_and_year_ends_take_the_fast_path() -> None:
-    from persona.store._validate import _utc_strings_us
+    from persona.store._event_times import _utc_strings_us
 
     cases = ["2024-02-29T23:59:59Z", "2000-02-29T00:00:00Z", "1999-12-31T23:59:59+00:00",
              "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1970-01-01 00:00:00Z",
@@ -293,7 +293,7 @@ _CHARS = "0123456789-:T t+Z"
 def test_what_the_fast_path_accepts_pydantic_accepts_as_the_same_instant(raw: list[str]) -> None:
     from pydantic import AwareDatetime, TypeAdapter
 
-    from persona.store._validate import _utc_strings_us
+    from persona.store._event_times import _utc_strings_us
 
     got = _utc_strings_us(raw)
     adapter = TypeAdapter(AwareDatetime)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import persona
-from persona.store import _store
+from persona.store import _sqlite as _store
 from store_helpers import Clock, event, shop
 
 

@@ -119,6 +119,15 @@ def functions(module: str, *names: str) -> tuple[str, ...]:
 
 
 _STORE = "src/persona/store/_store.py"
+_PEOPLE = "src/persona/store/_people.py"
+_CONSENT = "src/persona/store/_consent.py"
+_DEFINITIONS = "src/persona/store/_definitions.py"
+_READS = "src/persona/store/_reads.py"
+_DECODE = "src/persona/store/_decode.py"
+_LINEAGE = "src/persona/store/_lineage.py"
+_SEGMENTS = "src/persona/store/_segments.py"
+_RIGHTS = "src/persona/store/_rights.py"
+_SQLITE = "src/persona/store/_sqlite.py"
 _VIEW = "src/persona/store/_view.py"
 _INGEST_RULES = "src/persona/store/_ingest_rules.py"
 
@@ -136,38 +145,40 @@ TARGETS = (
     Target("ledger", ("src/persona/privacy/_ledger.py", "src/persona/schema/_ledger.py"),
            ("tests/test_privacy_ledger.py", "tests/test_store_ledger.py",
             "tests/test_privacy_ledger_rules.py")),
-    Target("store_consent", (_STORE,),
+    Target("store_consent", (_STORE, _CONSENT),
            ("tests/test_store_consent_records.py", "tests/test_store_consent_stateful.py",
             "tests/test_store_retention_signals.py", "tests/test_store_erasure.py",
             "tests/test_store_consent_batch.py"),
-           methods(_STORE, "Store", "grant", "withdraw", "decline", "do_not_sell", "apply_tcf",
-                   "apply_consent_mode", "_consent", "_consent_many", "_consent_checked",
-                   "_consent_write", "record_consents", "_checked_choice", "consent_history",
-                   "consent_status", "consented", "has_consent", "_consent_record",
-                   "_consent_from_row")),
-    Target("store_read", (_STORE, _VIEW),
+           (*methods(_STORE, "Store", "grant", "withdraw", "decline", "do_not_sell", "apply_tcf",
+                     "apply_consent_mode", "record_consents", "consent_history",
+                     "consent_status", "consented", "has_consent"),
+            f"{_dotted(_CONSENT)}.x*")),
+    Target("store_read", (_STORE, _DEFINITIONS, _READS, _DECODE, _LINEAGE, _VIEW),
            ("tests/test_store_contract.py", "tests/test_store_consent_stateful.py",
             "tests/test_store_retention_signals.py", "tests/test_personalizer_retention.py",
             "tests/test_store_erasure.py", "tests/test_store_read_lineage.py"),
-           (*methods(_STORE, "Store", "scope", "_feature_uses", "_snapshot", "_read_plan",
-                     "_read", "_read_person", "_person_read", "_person_feedback",
-                     "_person_events", "_person_blob", "_excluded_keys", "_decode",
-                     "_person_columns", "_person_lineage"),
+           (*methods(_STORE, "Store", "scope"),
+            *functions(_DEFINITIONS, "feature_uses"),
+            f"{_dotted(_READS)}.x*", f"{_dotted(_DECODE)}.x*", f"{_dotted(_LINEAGE)}.x*",
             f"{_dotted(_VIEW)}.x*")),
-    Target("store_retention", (_STORE, _INGEST_RULES),
+    Target("store_retention", (_STORE, _PEOPLE, _DEFINITIONS, _SEGMENTS, _INGEST_RULES),
            ("tests/test_store_retention_signals.py", "tests/test_personalizer_retention.py",
             "tests/test_store_contract.py", "tests/test_store_retention_edges.py",
             "tests/test_ingest_retention.py"),
-           (*methods(_STORE, "Store", "apply_retention", "_feature_plan", "_cutoffs",
-                     "shown_retention_days", "set_shown_retention"),
+           (*methods(_STORE, "Store", "apply_retention"),
+            *methods(_PEOPLE, "PersonMethods", "shown_retention_days", "set_shown_retention"),
+            *functions(_DEFINITIONS, "feature_plan", "cutoffs"),
+            *functions(_SEGMENTS, "apply_retention"),
             *functions(_INGEST_RULES, "outside_retention", "count_by_feature",
                        "held_outside_retention"))),
-    Target("store_erasure", (_STORE,),
+    Target("store_erasure", (_PEOPLE, _RIGHTS, _SEGMENTS, _SQLITE),
            ("tests/test_store_erasure.py", "tests/test_personalizer_erasure.py",
             "tests/test_store_pseudonym.py", "tests/test_store_consent_stateful.py",
             "tests/test_store_erasure_scope.py"),
-           methods(_STORE, "Store", "erase", "_erased_at", "_purge_eids", "_checkpoint",
-                   "_drop_orphan_items", "_merge")),
+           (*methods(_PEOPLE, "PersonMethods", "erase"),
+            *functions(_RIGHTS, "erase", "erased_at"),
+            *functions(_SEGMENTS, "purge_eids", "drop_orphan_items", "merge"),
+            *methods(_SQLITE, "SqliteDb", "checkpoint"))),
     # test_explain_text_property.py is left out: its title property fits 20 models per
     # mutant; the sentences it checks are pinned word for word in test_explain_text_render.py
     Target("explain_text", ("src/persona/explain/_text.py",),

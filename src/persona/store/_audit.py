@@ -5,16 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from persona.errors import AuditError
+from persona.errors import AuditError, ValidationError
+from persona.schema import check_id
 
-__all__ = ["AuditEntry", "AuditLog"]
+if TYPE_CHECKING:
+    from persona.store._db import Db
+
+__all__ = ["AuditEntry", "AuditLog", "record"]
 
 GENESIS = "0" * 64
 
@@ -270,3 +275,59 @@ class AuditLog:
 def _parse_head(value: str) -> tuple[int, str]:
     seq, digest = value.split(":", 1)
     return int(seq), digest
+
+
+# ------------------------------------------------------------------ application entries
+def record(db: Db, action: str, detail: Mapping[str, Any], *, user: str | None = None) -> int:
+    """Append an application event (a model fit, a curation change, an explanation shown)
+    to the audit log. ``user`` is stored only as their pseudonym. Returns its number."""
+    if not isinstance(action, str) or not action.startswith("app.") or len(action) < 5:
+        raise ValidationError(
+            f"field 'action': {action!r} must start with 'app.', e.g. 'app.curation'",
+            errors=[{"row": None, "field": "action", "message": "invalid"}],
+        )
+    if not isinstance(detail, Mapping):
+        raise ValidationError(
+            f"field 'detail': give a dict, not a {type(detail).__name__}",
+            errors=[{"row": None, "field": "detail", "message": "not a dict"}],
+        )
+    try:  # as the audit log writes it (sorted keys): keys of one kind at each level
+        json.dumps(dict(detail), default=_json_time, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"field 'detail' must be JSON-serialisable: {exc}",
+            errors=[{"row": None, "field": "detail", "message": "not JSON"}],
+        ) from None
+    if user is not None:
+        user = check_id(user, "user")
+        if _names(detail, user):
+            raise ValidationError(
+                "field 'detail' contains the person's id, which the append-only audit "
+                "log would keep after an erasure; pass the person as user= (stored as a "
+                "pseudonym) and keep the id out of detail",
+                errors=[{"row": None, "field": "detail", "message": "holds the user id"}],
+            )
+    with db.lock:
+        db.check_open()
+        with db.read_transaction():
+            return db.audit.append(
+                action, dict(detail), subject=None if user is None else db.pseudonym(user)
+            )
+
+
+def _json_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _names(value: Any, user: str) -> bool:
+    """Whether ``value`` (JSON-like: mappings, lists, strings) holds ``user`` (in NFC) as a
+    string or a key."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value) == user
+    if isinstance(value, Mapping):
+        return any(_names(k, user) or _names(v, user) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_names(v, user) for v in value)
+    return False

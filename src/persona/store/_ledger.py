@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from persona.errors import PrivacyBudgetExceeded, StoreError, ValidationError
+from persona.errors import AuditError, PrivacyBudgetExceeded, StoreError, ValidationError
 from persona.schema import (
     BudgetLedger,
     LedgerCheck,
@@ -27,10 +27,10 @@ from persona.schema import (
     ledger_entry_from_json,
     ledger_lines,
 )
-from persona.store._rows import budget_row_digest, ledger_row_digest
+from persona.store._rows import budget_row_digest, ledger_row_digest, privacy_row_problems
 
 if TYPE_CHECKING:
-    from persona.store._store import Store
+    from persona.store._db import Db
 
 __all__ = ["StoreChargeStorage"]
 
@@ -43,15 +43,15 @@ class StoreChargeStorage:
     process that opens the file; each line is also written to the audit log.
     """
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, db: Db) -> None:
+        self._db = db
 
     def _rows(self) -> list[LedgerEntry]:
-        rows = self._store._con.execute(
+        rows = self._db.con.execute(
             "SELECT seq, charge FROM privacy_ledger ORDER BY seq"
         ).fetchall()
         out = []
-        parsed = self._store._privacy_memo.parsed
+        parsed = self._db.privacy_memo.parsed
         for seq, text in rows:
             hit = parsed.get(seq)
             if hit is not None and hit[0] == text:  # the same stored text, parsed before
@@ -63,31 +63,31 @@ class StoreChargeStorage:
                 out.append(entry)
             except ValueError as exc:
                 raise StoreError(
-                    f"privacy ledger row {seq} of {self._store.path!r} is damaged ({exc}); "
+                    f"privacy ledger row {seq} of {self._db.path!r} is damaged ({exc}); "
                     "restore the store from a backup: spending cannot be verified without it"
                 ) from None
         return out
 
     def load_entries(self) -> list[LedgerEntry]:
-        store = self._store
-        with store._lock:
-            store._check_open()
-            store._check_privacy_rows()
+        db = self._db
+        with db.lock:
+            db.check_open()
+            check_privacy_rows(db)
             return self._rows()
 
     def append_entries(
         self, entries: Sequence[LedgerEntry], *, check: LedgerCheck | None = None
     ) -> None:
-        store = self._store
-        with store._lock:
-            store._check_open()
-            with store._tx():
+        db = self._db
+        with db.lock:
+            db.check_open()
+            with db.transaction():
                 if check is not None:
-                    store._check_privacy_rows()  # no budget check on tampered rows
+                    check_privacy_rows(db)  # no budget check on tampered rows
                     check(self._rows())
                 for e in entries:
                     row = (e.created_at.isoformat(), e.purpose, e.model_dump_json())
-                    cur = store._con.execute(
+                    cur = db.con.execute(
                         "INSERT INTO privacy_ledger(at, purpose, charge) VALUES (?, ?, ?)", row
                     )
                     lseq = int(cur.lastrowid or 0)
@@ -95,7 +95,7 @@ class StoreChargeStorage:
                     # the row itself under the hash chain: verify() finds edits and deletions
                     detail["ledger_seq"] = lseq
                     detail["row"] = ledger_row_digest(lseq, *row)
-                    store.audit.append(action, detail)
+                    db.audit.append(action, detail)
 
     def load_charges(self) -> list[PrivacyCharge]:
         return [e for e in self.load_entries() if isinstance(e, PrivacyCharge)]
@@ -155,19 +155,19 @@ def validated_policy(
 
 
 def set_budget(
-    store: Store, purpose: str, epsilon: Any, delta: Any, period_days: Any, *,
+    db: Db, purpose: str, epsilon: Any, delta: Any, period_days: Any, *,
     only_if_absent: bool = False, reason: str | None = None,
 ) -> PrivacyBudgetPolicy:
     """Write ``purpose``'s budget policy (or keep the existing one when ``only_if_absent``)
     and return the policy now in force; recorded in the audit log when written."""
     eps, dlt, period = validated_policy(epsilon, delta, period_days)
-    with store._lock:
-        store._refresh()
-        store._purpose_id(purpose)
-        with store._tx():
+    with db.lock:
+        db.refresh()
+        db.purpose_id(purpose)
+        with db.transaction():
             verb = "INSERT OR IGNORE" if only_if_absent else "INSERT OR REPLACE"
-            at = store._now().isoformat()
-            cur = store._con.execute(
+            at = db.now().isoformat()
+            cur = db.con.execute(
                 f"{verb} INTO privacy_budget(purpose, epsilon, delta, at, period_days) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (purpose, eps, dlt, at, period),
@@ -179,14 +179,14 @@ def set_budget(
                 }
                 if reason is not None:
                     detail["reason"] = reason
-                store.audit.append("privacy_budget", detail)
-            policy = _read_policy(store, purpose)
+                db.audit.append("privacy_budget", detail)
+            policy = _read_policy(db, purpose)
     assert policy is not None
     return policy
 
 
-def _read_policy(store: Store, purpose: str) -> PrivacyBudgetPolicy | None:
-    row = store._con.execute(
+def _read_policy(db: Db, purpose: str) -> PrivacyBudgetPolicy | None:
+    row = db.con.execute(
         "SELECT epsilon, delta, period_days, at FROM privacy_budget WHERE purpose = ?",
         (purpose,),
     ).fetchone()
@@ -198,7 +198,7 @@ def _read_policy(store: Store, purpose: str) -> PrivacyBudgetPolicy | None:
     )
 
 
-def budget_policy(store: Store, purpose: str) -> PrivacyBudgetPolicy | None:
+def budget_policy(db: Db, purpose: str) -> PrivacyBudgetPolicy | None:
     """``purpose``'s budget policy, or ``None`` if none was set. Raises
     :class:`~persona.AuditError` when the ledger or budget rows differ from their audit
     entries (edited with the triggers dropped)."""
@@ -208,21 +208,21 @@ def budget_policy(store: Store, purpose: str) -> PrivacyBudgetPolicy | None:
             f"{purpose!r:.80}",
             errors=[{"row": None, "field": "purpose", "message": "not a name"}],
         )
-    with store._lock:
-        store._check_open()
-        store._check_privacy_rows()
-        return _read_policy(store, purpose)
+    with db.lock:
+        db.check_open()
+        check_privacy_rows(db)
+        return _read_policy(db, purpose)
 
 
 def privacy_ledger(
-    store: Store, purpose: str, default: tuple[float, float] | None
+    db: Db, purpose: str, default: tuple[float, float] | None
 ) -> BudgetLedger:
     """A :class:`~persona.schema.BudgetLedger` on the store's ledger with ``purpose``'s
     policy; with no policy set, ``default`` becomes it (or the call is refused)."""
-    with store._lock:
-        store._refresh()
-        store._purpose_id(purpose)
-        policy = _read_policy(store, purpose)
+    with db.lock:
+        db.refresh()
+        db.purpose_id(purpose)
+        policy = _read_policy(db, purpose)
     if policy is None:
         if default is None:
             raise PrivacyBudgetExceeded(
@@ -237,20 +237,35 @@ def privacy_ledger(
                 errors=[{"row": None, "field": "default", "message": "invalid"}],
             )
         policy = set_budget(
-            store, purpose, default[0], default[1], None, only_if_absent=True,
+            db, purpose, default[0], default[1], None, only_if_absent=True,
             reason="no budget was set: the first private fit's (epsilon, delta) became the "
                    "lifetime total",
         )
     return BudgetLedger(
-        StoreChargeStorage(store), epsilon_budget=policy.epsilon, delta_budget=policy.delta,
-        period_days=policy.period_days, clock=store._now,
+        StoreChargeStorage(db), epsilon_budget=policy.epsilon, delta_budget=policy.delta,
+        period_days=policy.period_days, clock=db.now,
     )
 
 
-def privacy_charges(store: Store, purpose: str | None) -> list[PrivacyCharge]:
+def privacy_charges(db: Db, purpose: str | None) -> list[PrivacyCharge]:
     """The ledger's charges (and open reservations, ``status="reserved"``), oldest first."""
     if purpose is not None:
-        with store._lock:
-            store._refresh()
-            store._purpose_id(purpose)
-    return ledger_lines(StoreChargeStorage(store).load_entries(), purpose)
+        with db.lock:
+            db.refresh()
+            db.purpose_id(purpose)
+    return ledger_lines(StoreChargeStorage(db).load_entries(), purpose)
+
+
+def check_privacy_rows(db: Db) -> None:
+    """Refuse to act on ledger or budget rows that differ from their audit entries
+    (edited with the triggers dropped): budget checks read them on every fit."""
+    with db.lock, db.audit._snapshot():
+        found = privacy_row_problems(db.con, db.privacy_memo)
+    if found:
+        raise AuditError(
+            "the privacy ledger or budget does not match the audit log: "
+            + "; ".join(found)
+            + ". persona refuses to check budgets against it. Restore the store file "
+            "from a backup and investigate who had write access to it.",
+            problems=found,
+        )

@@ -13,33 +13,38 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from persona.errors import ValidationError
+from persona.store._common import check_id, check_utf8, to_us
+from persona.store._subjects import subject_code
 from persona.store._suppression import refuse_if_erased
 
 if TYPE_CHECKING:
-    from persona.store._store import Store
+    from persona.store._db import Db
 
-__all__ = ["choice", "set_choice"]
+__all__ = [
+    "choice", "exported", "prefers_non_profiling", "profiling_choice", "set_choice",
+]
 
 
-def set_choice(store: Store, user: str, non_profiling: bool, source: str, when: int) -> bool:
+def set_choice(db: Db, user: str, non_profiling: bool, source: str, when: int) -> bool:
     """Set or clear the choice, in the caller's write transaction. Returns whether it
     changed anything."""
-    con = store._con
-    pseudonym = store.pseudonym(user)
+    con = db.con
+    pseudonym = db.pseudonym(user)
     if non_profiling:
         refuse_if_erased(con, pseudonym, "their choice")
     if non_profiling:
-        code = store._subject_code(user, create=True)
+        code = subject_code(db, user, create=True)
         changed = con.execute(
             "INSERT OR IGNORE INTO profiling(subject_id, at, source) VALUES (?, ?, ?)",
             (code, when, source),
         ).rowcount
     else:
-        code = store._subject_code(user, create=False)
+        code = subject_code(db, user, create=False)
         changed = 0 if code is None else con.execute(
             "DELETE FROM profiling WHERE subject_id = ?", (code,)
         ).rowcount
-    store.audit.append(
+    db.audit.append(
         "prefer_non_profiling" if non_profiling else "allow_profiling",
         {"source": source, "changed": bool(changed)}, subject=pseudonym,
     )
@@ -63,3 +68,29 @@ def exported(con: Any, code: int | None, from_us: Any) -> dict[str, Any]:
         "since": None if since is None else since.isoformat(),
         "source": None if c is None else c[1],
     }
+
+
+def prefers_non_profiling(db: Db, user: str) -> bool:
+    """Whether ``user`` asked for lists not based on profiling them."""
+    user = check_id(user, "user")
+    with db.lock:
+        db.refresh()
+        code = subject_code(db, user, create=False)
+        return choice(db.con, code) is not None
+
+
+def profiling_choice(db: Db, user: str, non_profiling: bool, source: str) -> bool:
+    user = check_id(user, "user")
+    if not isinstance(source, str) or not source.strip():
+        raise ValidationError(
+            f"source must say where the choice was made (a str), e.g. "
+            f"source='settings page', not {source!r}",
+            errors=[{"row": None, "field": "source", "message": "invalid"}],
+        )
+    check_utf8(source, "source")
+    with db.lock:
+        db.refresh()
+        with db.transaction():
+            return set_choice(
+                db, user, non_profiling, source, to_us(db.now())
+            )

@@ -12,24 +12,22 @@ together, in order, and a request costs no commit of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from persona.schema import PersonLineage
 from persona.store import _profiling
+from persona.store._reads import serving_fields
 from persona.store._shown import Pending
 
 if TYPE_CHECKING:
     from persona.schema import FeatureSpec
-    from persona.store._store import Store
+    from persona.store._db import Db
 
 __all__ = ["Served", "read_for_serving"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TX_META = "SELECT key, value FROM meta WHERE key IN ('generation', 'defs_version', 'audit_head')"
 
 
 @dataclass
@@ -50,39 +48,16 @@ class Served:
         return self.non_profiling_since is not None
 
 
-@contextmanager
-def snapshot(store: Store) -> Iterator[None]:
-    """A read transaction in which the store's id and definition caches are current (the
-    read counterpart of ``Store._tx``: an erasure by another process clears them)."""
-    store._check_open()
-    con = store._con
-    con.execute("BEGIN")
-    try:
-        version = con.execute("PRAGMA data_version").fetchone()[0]
-        meta = store._meta_after if version == store._version_after else None
-        if meta is None:
-            meta = dict(con.execute(_TX_META).fetchall())
-        store._tx_meta = dict(meta)
-        store._refresh()
-        yield
-    finally:
-        store._tx_meta = None
-        con.execute("COMMIT")  # nothing was written
-
-
-def read_for_serving(store: Store, purpose: str, user: str) -> Served:
+def read_for_serving(db: Db, purpose: str, user: str) -> Served:
     """Consent, lineage, not-interested items and the non-profiling choice of ``user`` for
     ``purpose``, read now in one snapshot; the audit entry of the read waits in the
     returned request (see the module docstring)."""
-    with store._lock, snapshot(store):
-        _, fields, not_interested, code = store._person_read(
-            purpose, user, lineage=True, events=False
-        )
-        assert fields is not None
-        chosen = _profiling.choice(store._con, code)
-        features = store._feature_specs()
+    with db.lock, db.snapshot():
+        fields, not_interested, code = serving_fields(db, purpose, user)
+        chosen = _profiling.choice(db.con, code)
+        features = db.feature_specs()
     pending = Pending(
-        pseudonym=store.pseudonym(user), code=code,
+        pseudonym=db.pseudonym(user), code=code,
         detail={"purpose": purpose, "rows": fields["rows"], "lineage": True},
         at=fields["read_at"], purpose=purpose,
     )

@@ -54,9 +54,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from persona.errors import ValidationError
+from persona.store._subjects import subject_code
 
 if TYPE_CHECKING:
-    from persona.store._store import Store
+    from persona.store._db import Db
 
 __all__ = ["Pending", "ShownJournal", "ShownRecord", "reasons_digest"]
 
@@ -217,8 +218,8 @@ class ShownJournal:
     """The requests of one store handle waiting to be committed together (see the module
     docstring for when they are)."""
 
-    def __init__(self, store: Store, *, delay: float = 0.05, limit: int = 256) -> None:
-        self._store = weakref.ref(store)
+    def __init__(self, db: Db, *, delay: float = 0.05, limit: int = 256) -> None:
+        self._db = weakref.ref(db)
         self.delay = delay
         self.limit = limit
         self._pending: list[Pending] = []
@@ -238,12 +239,12 @@ class ShownJournal:
         predictable variant is kept.) A served
         summary keeps the text rendered here, so the caller's ``.text`` is not rendered
         twice."""
-        store = self._store()
-        if store is not None:
-            pending.prepare(store._key)
+        db = self._db()
+        if db is not None:
+            pending.prepare(db.key)
         with self._cond:
-            if not self._pending and store is not None:
-                _HELD[id(self)] = store  # kept until written, even if the caller drops it
+            if not self._pending and db is not None:
+                _HELD[id(self)] = db  # kept until written, even if the caller drops it
             self._pending.append(pending)
             full = self._stopped or len(self._pending) >= self.limit
             if self._thread is None and not self._stopped:
@@ -253,8 +254,8 @@ class ShownJournal:
                 )
                 self._thread.start()
             self._cond.notify()
-        if full and store is not None:  # (a closed store refuses it with a StoreError)
-            store.flush()
+        if full and db is not None:  # (a closed store refuses it with a StoreError)
+            db.flush()
 
     def take(self) -> list[Pending]:
         with self._cond:
@@ -266,22 +267,22 @@ class ShownJournal:
         """Put back a batch whose transaction did not commit, before anything newer."""
         if not batch:
             return
-        store = self._store()
+        db = self._db()
         with self._cond:
             self._pending[:0] = batch
-            if store is not None:
-                _HELD[id(self)] = store
+            if db is not None:
+                _HELD[id(self)] = db
 
-    def write(self, store: Store) -> list[Pending]:
+    def write(self, db: Db) -> list[Pending]:
         """Append every waiting request to the audit log and the shown table, inside the
         store's current write transaction. Returns the batch (to requeue it if the
         transaction does not commit)."""
         if not self._pending:
             return []
         batch = self.take()
-        con = store._con
+        con = db.con
         for p in batch:
-            p.prepare(store._key)
+            p.prepare(db.key)
         codes = sorted({p.code for p in batch if p.code is not None and p.body is not None})
         alive: set[int] = set()
         for start in range(0, len(codes), 500):  # erased meanwhile by another process?
@@ -292,8 +293,8 @@ class ShownJournal:
         for p in batch:
             detail = p.detail
             if p.body is not None and p.code in alive:
-                detail = {**detail, "shown": _digest(store._key, p.body)}
-            seq = store.audit.append("scoped_history_read", detail, subject=p.pseudonym)
+                detail = {**detail, "shown": _digest(db.key, p.body)}
+            seq = db.audit.append("scoped_history_read", detail, subject=p.pseudonym)
             if "shown" in detail:
                 rows.append((seq, p.code, _to_us(p.at), p.body))
         if rows:
@@ -329,18 +330,18 @@ def _run(ref: weakref.ReferenceType[ShownJournal]) -> None:
         journal = ref()
         if journal is None:
             return
-        store = journal._store()
-        if store is None:
+        db = journal._db()
+        if db is None:
             return
         with journal._cond:
             waiting = list(journal._pending)
         for p in waiting:  # rendered outside the store's lock: serving reads go on
-            p.prepare(store._key, pause=True)
+            p.prepare(db.key, pause=True)
         try:
-            store.flush()
+            db.flush()
         except Exception:  # kept waiting (a busy file, a closed store): retried later
             time.sleep(delay)
-        del journal, store
+        del journal, db
 
 
 # stores with requests waiting: held (strongly) until they are written, and written at
@@ -350,9 +351,9 @@ _HELD: dict[int, Any] = {}
 
 @atexit.register
 def _flush_all() -> None:  # pragma: no cover - at interpreter exit
-    for store in list(_HELD.values()):
+    for db in list(_HELD.values()):
         with contextlib.suppress(Exception):
-            store.flush()
+            db.flush()
 
 
 # ------------------------------------------------------------------ retention
@@ -375,14 +376,14 @@ def check_retention(days: Any) -> int | None:
     return days
 
 
-def set_retention(store: Store, days: int | None) -> None:
+def set_retention(db: Db, days: int | None) -> None:
     """Set the retention of shown records (in the caller's write transaction)."""
-    store._con.execute(
+    db.con.execute(
         "INSERT INTO meta(key, value) VALUES (?, ?) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         (_RETENTION_KEY, "none" if days is None else str(days)),
     )
-    store.audit.append("shown_retention", {"days": days})
+    db.audit.append("shown_retention", {"days": days})
 
 
 def _cutoff_us(con: Any, now: datetime) -> int | None:
@@ -390,10 +391,10 @@ def _cutoff_us(con: Any, now: datetime) -> int | None:
     return None if days is None else _to_us(now - timedelta(days=days))
 
 
-def purge(store: Store, now: datetime) -> int:
+def purge(db: Db, now: datetime) -> int:
     """Delete shown records past retention (in the caller's write transaction): the
     Personalizer's and those of ``record_explanation``. Returns the rows deleted."""
-    con = store._con
+    con = db.con
     cutoff = _cutoff_us(con, now)
     if cutoff is None:
         return 0
@@ -419,20 +420,20 @@ def erase(con: Any, code: int) -> None:
 
 
 # ------------------------------------------------------------------ reading back
-def records(store: Store, user: str, *, newest_first: bool = False) -> list[ShownRecord]:
+def records(db: Db, user: str, *, newest_first: bool = False) -> list[ShownRecord]:
     """Everything ``user`` was shown and is still held (inside retention), oldest first."""
-    store.flush()
-    pseudonym = store.pseudonym(user)
-    key = store._key
-    with store._lock:
-        store._refresh()
-        code = store._subject_code(user, create=False)
+    db.flush()
+    pseudonym = db.pseudonym(user)
+    key = db.key
+    with db.lock:
+        db.refresh()
+        code = subject_code(db, user, create=False)
         if code is None:
             return []
-        con = store._con
+        con = db.con
         con.execute("BEGIN")
         try:
-            cutoff = _cutoff_us(con, store._now())
+            cutoff = _cutoff_us(con, db.now())
             auto = con.execute(
                 "SELECT seq, at, body FROM shown WHERE subject_id = ? AND at >= ? ORDER BY seq",
                 (code, -(2**63) if cutoff is None else cutoff),
@@ -505,11 +506,11 @@ def as_explanations(shown: Iterable[ShownRecord]) -> list[dict[str, Any]]:
 
 
 def last_shown(
-    store: Store, user: str, item: str, at: datetime, purpose: str | None
+    db: Db, user: str, item: str, at: datetime, purpose: str | None
 ) -> ShownRecord | None:
     """The latest record of ``item`` shown to ``user`` at or before ``at``."""
     best = None
-    for r in records(store, user):
+    for r in records(db, user):
         if r.item == item and r.at <= at and (purpose is None or r.purpose in (None, purpose)):
             best = r
     return best

@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from persona._columns import EventColumns
 from persona.schema import BudgetLedger, Lineage, PersonLineage
+from persona.store import _catalogue, _consent, _ledger, _reads
 
 if TYPE_CHECKING:
-    from persona.store._store import Store
+    from persona.store._db import Db
 
 __all__ = ["ScopedView"]
 
@@ -38,10 +39,10 @@ class ScopedView:
     1
     """
 
-    __slots__ = ("_last", "_purpose", "_store")
+    __slots__ = ("_db", "_last", "_purpose")
 
-    def __init__(self, store: Store, purpose: str) -> None:
-        self._store = store
+    def __init__(self, db: Db, purpose: str) -> None:
+        self._db = db
         self._purpose = purpose
         self._last: Lineage | None = None
 
@@ -52,7 +53,7 @@ class ScopedView:
 
     @property
     def store_id(self) -> str:
-        return self._store.store_id
+        return self._db.store_id
 
     def events(self) -> EventColumns:
         """All events usable for the purpose now, as arrays ready for a sparse matrix.
@@ -60,7 +61,7 @@ class ScopedView:
         Only people whose latest consent event for the purpose is a grant, only features
         allowed for the purpose, only events inside each feature's retention window.
         """
-        cols, lineage = self._store._read(self._purpose)
+        cols, lineage = _reads.events(self._db, self._purpose)
         self._last = lineage
         return cols
 
@@ -83,35 +84,26 @@ class ScopedView:
 
     def history(self, user: str) -> EventColumns:
         """One person's events usable for the purpose now (empty without active consent)."""
-        cols, _, _ = self._store._read_person(self._purpose, user, lineage=False)
-        return cols
+        return _reads.history(self._db, self._purpose, user)
 
     def history_with_lineage(self, user: str) -> tuple[EventColumns, PersonLineage]:
         """One person's usable events, and what was used and left out of their data and why
         (declined, withdrawn, not allowed for this purpose, outside retention), in one read."""
-        cols, lineage, _ = self._store._read_person(self._purpose, user, lineage=True)
-        assert lineage is not None
-        return cols, lineage
+        return _reads.history_with_lineage(self._db, self._purpose, user)
 
     def person_lineage(self, user: str) -> PersonLineage:
         """What a read for this purpose uses of ``user``'s data, and what it leaves out
         (consent checked now; recorded in the audit log like any read)."""
-        _, lineage, _ = self._store._read_person(self._purpose, user, lineage=True, events=False)
-        assert lineage is not None
-        return lineage
+        return _reads.person_lineage(self._db, self._purpose, user)
 
     def person_for_serving(self, user: str) -> tuple[PersonLineage, set[str]]:
         """:meth:`person_lineage` and :meth:`not_interested` in one read (one transaction,
         one audit entry): what a serving request checks before it scores."""
-        _, lineage, not_interested = self._store._read_person(
-            self._purpose, user, lineage=True, events=False
-        )
-        assert lineage is not None
-        return lineage, not_interested
+        return _reads.person_for_serving(self._db, self._purpose, user)
 
     def has_consent(self, user: str) -> bool:
         """Whether ``user``'s consent to this purpose is active now."""
-        return self._store.has_consent(user, self._purpose)
+        return _consent.has_consent(self._db, user, self._purpose)
 
     def users(self) -> list[str]:
         """People with usable events for the purpose now."""
@@ -126,16 +118,16 @@ class ScopedView:
 
         A read of their data like any other, recorded in the audit log; it reads no events
         and builds no lineage (:meth:`person_for_serving` gives both in one read)."""
-        return self._store._read_person(self._purpose, user, lineage=False, events=False)[2]
+        return _reads.not_interested(self._db, self._purpose, user)
 
     def catalogue(self) -> list[str]:
         """The store's declared catalogue (public item universe; see
         :meth:`persona.Store.define_items`). Not personal data, so no audit entry."""
-        return self._store.catalogue()
+        return _catalogue.catalogue(self._db)
 
     def item_labels(self, items: list[str] | None = None) -> dict[str, str]:
         """Human-readable labels of items (catalogue data, not personal data)."""
-        return self._store.item_labels(items)
+        return _catalogue.item_labels(self._db, items)
 
     def privacy_ledger(self, *, default: tuple[float, float] | None = None) -> BudgetLedger:
         """The store's budget ledger for this view's purpose (see
@@ -150,7 +142,7 @@ class ScopedView:
         ``default`` becomes the purpose's lifetime budget if none is set. Reading the ledger
         reads no personal data and is not recorded as a read.
         """
-        return self._store.privacy_ledger(self._purpose, default=default)
+        return _ledger.privacy_ledger(self._db, self._purpose, default)
 
     @property
     def lineage(self) -> Lineage:
@@ -163,4 +155,4 @@ class ScopedView:
         return self._last
 
     def __repr__(self) -> str:
-        return f"ScopedView(purpose={self._purpose!r}, store={self._store.path!r})"
+        return f"ScopedView(purpose={self._purpose!r}, store={self._db.path!r})"
