@@ -121,7 +121,7 @@ def apply_tcf(
     allowed = set(ids)
     with db.lock:
         db.refresh()
-        plan = [
+        plan: list[tuple[str, ConsentAction]] = [
             (name, "grant" if set(spec.tcf_purposes) <= allowed else "withdraw")
             for name, (_, spec) in db.purposes.items()
             if spec.tcf_purposes
@@ -151,7 +151,7 @@ def apply_consent_mode(
             )
     with db.lock:
         db.refresh()
-        plan = []
+        plan: list[tuple[str, ConsentAction]] = []
         for name, (_, spec) in db.purposes.items():
             if not spec.consent_mode:
                 continue

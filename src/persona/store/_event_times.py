@@ -122,7 +122,8 @@ def _times_us(at: Any, raw: list[Any] | None = None) -> np.ndarray:
     """
     if not isinstance(at, list):  # a timezone-aware pandas Series
         values = at.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-        return values.astype("datetime64[us]").astype(np.int64)
+        us: np.ndarray = values.astype("datetime64[us]").astype(np.int64)
+        return us
     if raw is None or len(raw) != len(at):
         raw = at
 
@@ -211,4 +212,5 @@ def _utc_strings_us(raw: list[Any]) -> np.ndarray | None:
     yoe = y - era * 400
     doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
     days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    return (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000
+    out: np.ndarray = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000
+    return out

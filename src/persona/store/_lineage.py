@@ -12,6 +12,7 @@ from persona.schema import (
     ConsentSnapshot,
     FeatureNotUsed,
     FeatureUsed,
+    NotUsedReason,
 )
 from persona.store._common import (
     DAY_US,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["consent_snapshot", "person_lineage_fields"]
 
-REASON = {"withdraw": "withdrawn", "decline": "declined"}
+REASON: dict[str, NotUsedReason] = {"withdraw": "withdrawn", "decline": "declined"}
 
 def consent_snapshot(db: Db, purpose: str) -> ConsentSnapshot:
     pid = db.purpose_id(purpose)

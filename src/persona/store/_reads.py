@@ -62,7 +62,7 @@ __all__ = [
     "serving_fields",
 ]
 
-_MEMBER_AT = EVENT_DTYPE.fields["member"][1] // 2  # in int16 units
+_MEMBER_AT = EVENT_DTYPE.fields["member"][1] // 2  # type: ignore[index]  # in int16 units (a structured dtype has fields)
 _RECORD_SHORTS = EVENT_DTYPE.itemsize // 2
 _LITTLE = sys.byteorder == "little"
 # one person's reads decode up to this many records as Python tuples, more with numpy (the
@@ -243,6 +243,7 @@ def person_read(
         records = time_ordered_tuples(blob, parts) if rec is None else rec.tolist()
         cols = person_columns(db, records, cutoff, local, features, user, excluded)
     else:
+        assert rec is not None  # (read above when there are more than a few)
         cols = decode(
             db, rec, np.full(rec.size, code, dtype=np.int64), cutoff, local, features,
             user, excluded,
@@ -292,8 +293,8 @@ def person_blob(db: Db, code: int) -> tuple[bytes, int]:
             lo = bisect.bisect_left(col, member)
             hi = bisect.bisect_right(col, member, lo)
         else:  # pragma: no cover - big-endian machines
-            col = np.frombuffer(data, dtype=EVENT_DTYPE)["member"]
-            lo, hi = int(col.searchsorted(member)), int(col.searchsorted(member, "right"))
+            arr = np.frombuffer(data, dtype=EVENT_DTYPE)["member"]
+            lo, hi = int(arr.searchsorted(member)), int(arr.searchsorted(member, "right"))
         if hi > lo:
             parts.append(data[lo * EVENT_DTYPE.itemsize : hi * EVENT_DTYPE.itemsize])
     return b"".join(parts), len(parts)

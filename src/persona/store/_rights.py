@@ -116,14 +116,14 @@ def clear_feedback(
             code = subject_code(db, user, create=False)
             if code is None:
                 return 0
-            sql, args = "DELETE FROM feedback WHERE subject_id = ?", [code]
+            sql, args = "DELETE FROM feedback WHERE subject_id = ?", list[object]([code])
             if item is not None:
                 sql += " AND item_id = (SELECT id FROM items WHERE ext = ?)"
                 args.append(item)
             if kind is not None:
                 sql += " AND kind = ?"
                 args.append(kind)
-            removed = db.con.execute(sql, args).rowcount
+            removed: int = db.con.execute(sql, args).rowcount
             db.audit.append(
                 "feedback_cleared", {"rows": removed}, subject=db.pseudonym(user)
             )

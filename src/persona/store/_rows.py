@@ -186,7 +186,7 @@ def _ledger_row_matches(
     detail: dict[str, Any], lseq: int, at: str, purpose: str | None, charge: str
 ) -> bool:
     if "row" in detail:
-        return detail["row"] == ledger_row_digest(lseq, at, purpose, charge)
+        return bool(detail["row"] == ledger_row_digest(lseq, at, purpose, charge))
     try:  # an entry written before row digests: the fields it holds
         c = json.loads(charge)
     except (TypeError, ValueError):
@@ -202,7 +202,7 @@ def _budget_row_matches(
     period_days: int | None,
 ) -> bool:
     if "row" in detail:
-        return detail["row"] == budget_row_digest(purpose, epsilon, delta, at, period_days)
+        return bool(detail["row"] == budget_row_digest(purpose, epsilon, delta, at, period_days))
     try:  # an entry written before row digests: its ε and δ (always a lifetime total)
         return (float(detail["epsilon"]) == epsilon and float(detail["delta"]) == delta
                 and period_days is None)

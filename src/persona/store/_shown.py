@@ -398,7 +398,7 @@ def purge(db: Db, now: datetime) -> int:
     cutoff = _cutoff_us(con, now)
     if cutoff is None:
         return 0
-    deleted = con.execute("DELETE FROM shown WHERE at < ?", (cutoff,)).rowcount
+    deleted: int = con.execute("DELETE FROM shown WHERE at < ?", (cutoff,)).rowcount
     old = [
         seq for seq, at in con.execute(
             "SELECT s.seq, a.at FROM shown_explanations s JOIN audit a ON a.seq = s.seq"

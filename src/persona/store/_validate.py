@@ -91,7 +91,7 @@ class _ColumnsWithId(_Columns):
 
 # (has an id column, times still to validate) -> adapter; times that are plain UTC strings
 # are validated and converted by _utc_strings_us instead of pydantic
-_ADAPTERS = {
+_ADAPTERS: dict[tuple[bool, bool], TypeAdapter[Any]] = {
     (False, True): TypeAdapter(_Columns),
     (True, True): TypeAdapter(_ColumnsWithId),
     (False, False): TypeAdapter(_Fields),
@@ -137,7 +137,7 @@ def _columns_from_records(
         if all(k <= allowed for k in keysets):
             # fast path: plain dicts with known fields, columns pulled out in C
             everywhere = frozenset.intersection(*keysets) if keysets else frozenset()
-            cols: dict[str, Any] = {}
+            cols = {}
             for name in FIELDS:
                 if name in everywhere:
                     cols[name] = list(map(itemgetter(name), rows))
@@ -299,8 +299,8 @@ def validate_batch(
                     bad[i] = True
     if at_series is not None:
         null = at_series.isna().to_numpy()
-        for i in np.flatnonzero(null & ~bad):
-            problems.append(_problem(int(i), "at", "'at' is missing"))
+        for i in np.flatnonzero(null & ~bad).tolist():
+            problems.append(_problem(i, "at", "'at' is missing"))
         bad |= null
     if fast_at is None and at_series is None:
         fast_at = _utc_strings_us(cols["at"])
@@ -340,7 +340,7 @@ def validate_batch(
     else:
         at_us = _times_us(at_series)[idx]
     post_bad = np.zeros(idx.size, dtype=bool)
-    for j in np.flatnonzero(at_us > now_us + MAX_FUTURE_US):
+    for j in np.flatnonzero(at_us > now_us + MAX_FUTURE_US).tolist():
         problems.append(_problem(int(idx[j]), "at", "time is in the future"))
         post_bad[j] = True
     unknown_features = set(parsed["feature"]).difference(features)
@@ -355,7 +355,7 @@ def validate_batch(
             over = (value > bound) & ~post_bad  # rare: the features are compared only then
             if over.any():
                 over &= np.asarray(parsed["feature"], dtype=object) == f
-            for j in np.flatnonzero(over):
+            for j in np.flatnonzero(over).tolist():
                 problems.append(_problem(
                     int(idx[j]), "value",
                     f"above the largest value {bound:g} of feature {f!r} (its max_value)",
@@ -441,7 +441,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
         x = x * _M1
         x = x ^ (x >> np.uint64(27))
         x = x * _M2
-        return x ^ (x >> np.uint64(31))
+        out: np.ndarray = x ^ (x >> np.uint64(31))
+        return out
 
 
 def event_ids(
