@@ -13,8 +13,9 @@ from pydantic import BaseModel
 import persona
 from persona.data import Interactions
 from persona.models import ALS, ItemKNN, Popularity, load
-from persona.models._base import _block_size, _recommendation
+from persona.models._base import _recommendation
 from persona.models._persistence import manifest_checksum
+from persona.models._threads import _block_size
 from persona.schema import Recommendation
 from persona.testing import block_interactions
 
@@ -152,7 +153,7 @@ def test_scoring_threads_are_shared_and_bounded_by_num_threads() -> None:
     import threading
     import time
 
-    from persona.models import _base
+    from persona.models import _threads as _base
 
     X = block_interactions(groups=4, users_per_group=30)
     users = list(X.users)
@@ -218,7 +219,7 @@ def test_fit_holds_blas_at_one_thread_and_gives_the_setting_back(monkeypatch) ->
     on first use, and leaves the process's BLAS settings as it found them."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from persona.models import _base
+    from persona.models import _threads as _base
 
     def blas_threads() -> list[int]:
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]

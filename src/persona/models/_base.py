@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
@@ -21,7 +18,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 import numpy as np
 import pydantic
 import scipy.sparse as sp
-from threadpoolctl import ThreadpoolController
 
 from persona import _frames
 from persona._progress import check_show_progress
@@ -36,6 +32,8 @@ from persona.errors import (
 from persona.explain import Recommendations
 from persona.models import _block, _params, _private
 from persona.models._tables import arrays_columns
+from persona.models._threads import _block_size, _one_blas_thread, run_blocks
+from persona.models._topk import _history_positions, _top_per_row, _top_sorted
 from persona.schema import (
     PrivacySpent,
     Recommendation,
@@ -578,17 +576,8 @@ class Recommender:
                                     exclude_seen, filters, rule)
             return r + start, c, sc
 
-        pool = _scoring_pool(threads) if len(starts) > 1 and rule is None else None
-        if pool is not None:
-            # ``threads`` tasks, each scoring every ``threads``-th block: at most
-            # ``threads`` blocks at once, however many threads the shared pool has
-            ways = min(threads, len(starts))
-            tasks = [pool.submit(lambda t: [run(st) for st in starts[t::ways]], t)
-                     for t in range(ways)]
-            done = [f.result() for f in tasks]
-            parts = [done[i % ways][i // ways] for i in range(len(starts))]
-        else:
-            parts = [run(st) for st in starts]
+        # a business rule is the caller's Python, called per person: not on the threads
+        parts = run_blocks(starts, run, threads, pooled=rule is None)
         if parts:
             r = np.concatenate([p[0] for p in parts])
             c = np.concatenate([p[1] for p in parts])
@@ -1017,267 +1006,3 @@ class RecommendationArrays:
             out.append(Recommendations([_recommendation(ids[j], scores[j], j + 1,
                                                         explanations[j]) for j in range(k)]))
         return out
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_SIZE = 0
-_POOL_LOCK = threading.Lock()
-_IN_POOL = threading.local()
-
-
-def _mark_worker() -> None:
-    _IN_POOL.worker = True
-
-
-def _forget_pool() -> None:  # in a forked child: the parent's threads do not exist there
-    global _POOL, _POOL_SIZE
-    _POOL, _POOL_SIZE = None, 0
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _scoring_pool(threads: int) -> ThreadPoolExecutor | None:
-    """The process's batch-scoring threads, kept between calls (None for one thread).
-
-    A fresh thread's first large arrays come from memory the process has not touched yet:
-    its first block product and its first partition each took about 2.5 ms longer than
-    the next ones (*one-off*; a MovieLens batch of 610 people takes about 12 ms), so the
-    threads are made once and grown when a call asks for more. Inside one of them
-    (a batch started from a batch's thread) it is None and the batch runs in that thread:
-    a worker never waits for the pool it belongs to."""
-    global _POOL, _POOL_SIZE
-    if threads < 2 or getattr(_IN_POOL, "worker", False):
-        return None
-    with _POOL_LOCK:
-        if _POOL is None or threads > _POOL_SIZE:
-            # the smaller pool is dropped, not shut down: a batch in another thread may
-            # still be submitting to it; its threads end once nothing refers to it
-            _POOL = ThreadPoolExecutor(
-                threads, thread_name_prefix="persona-scoring", initializer=_mark_worker
-            )
-            _POOL_SIZE = threads
-        return _POOL
-
-
-_BLAS: ThreadpoolController | None = None
-
-
-def _one_blas_thread() -> AbstractContextManager[Any]:
-    """A context that holds BLAS at one thread (threadpoolctl), as implicit advises for
-    its kernels and as persona's many small solves want.
-
-    The loaded BLAS libraries are found once per process, on first use, and the one
-    controller is reused: a fresh ``threadpool_limits`` scans every loaded library again,
-    about 2 ms a call (*one-off*), which a fit or a forget would pay each time. A BLAS
-    first loaded after that first use is not limited by it.
-    """
-    global _BLAS
-    if _BLAS is None:
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
-
-
-def _block_size(block_size: int | None, items: int, people: int, threads: int) -> int:
-    """People per scoring block: as given, or about 2**20 scores per block in the first
-    pass over ``items`` items (64 to 256 people), evened out so that every thread gets the
-    same number of blocks. Larger blocks make fewer, larger numpy calls (and fewer hand-overs
-    of the GIL between the threads); the result never depends on the block size."""
-    if block_size is not None:
-        if (
-            not isinstance(block_size, int | np.integer)
-            or isinstance(block_size, bool)
-            or block_size < 1
-        ):
-            raise ValidationError(f"block_size must be a positive integer, not {block_size!r}")
-        return int(block_size)
-    if people <= 64:  # one block: threads would cost more than they save
-        return max(1, people)
-    target = 1 << max(6, min(8, round(math.log2((1 << 20) / max(items, 1)))))
-    threads = max(1, threads)
-    blocks = threads * max(1, -(-people // (threads * target)))
-    return max(1, -(-people // blocks))
-
-
-def _history_positions(h: sp.csr_matrix, rows: np.ndarray, width: int) -> np.ndarray:
-    """Flat positions ``block_row * width + column`` of the history entries of ``rows``
-    in a ``(len(rows), width)`` row-major block (one write masks them all)."""
-    r, c = _history_entries(h, rows)
-    return c + r * width
-
-
-def _history_entries(h: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The history entries of ``rows`` as ``(block_row, column)`` arrays (int64 rows,
-    columns in the matrix's index dtype)."""
-    starts = h.indptr[rows]
-    lengths = h.indptr[rows + 1] - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64), h.indices[:0]
-    shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    cols = h.indices[np.arange(total) + shift]
-    return np.repeat(np.arange(len(rows), dtype=np.int64), lengths), cols
-
-
-def _lowered(thr: Any, margin: Any, dtype: np.dtype) -> Any:
-    """``thr - margin`` in ``dtype`` (arrays or scalars), rounded down (never above the
-    exact difference) and never below the lowest finite value, so that masked (``-inf``)
-    entries stay out."""
-    low = -np.finfo(dtype).max
-    if margin is None:
-        return np.maximum(thr, low).astype(dtype, copy=False)
-    t = (np.asarray(thr, dtype=np.float64) - margin).astype(dtype)
-    return np.maximum(np.nextafter(t, dtype.type(-np.inf)), low)
-
-
-def _chunk_maxima(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """The strided chunks of columns that the top-``k`` searches work on: ``(S3, cmax,
-    nchunk)`` with ``S3[r, w, c]`` column ``c + nchunk * w`` (column ``j`` goes to chunk
-    ``j mod nchunk``, which spreads popular items that cluster in id order) and ``cmax``
-    each chunk's maximum, the leftover columns appended as one chunk each. None when the
-    catalogue is too small for chunks to help (no more chunks than ``k``)."""
-    b, m = S.shape
-    width = m // min(max(m // 16, 4 * k), 1024)
-    nchunk = m // width if width >= 2 else 0
-    if nchunk <= k:
-        return None
-    main = width * nchunk
-    S3 = S[:, :main].reshape(b, width, nchunk)
-    cmax = S3.max(axis=1)
-    if main < m:
-        cmax = np.concatenate([cmax, S[:, main:]], axis=1)
-    return S3, cmax, nchunk
-
-
-def _kth_lower_bound(
-    S: np.ndarray, k: int, best: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, int] | None]:
-    """A lower bound of each row's ``k``-th largest entry (``-inf`` where fewer than ``k``
-    are finite) over ``S`` and the earlier column segments summarised by ``best``, in one
-    pass: the ``k``-th largest chunk maximum (``k`` chunk maxima are ``k`` distinct entries
-    at or above it). Close to the exact value when a row's best entries fall in different
-    chunks, as they mostly do.
-
-    Returns ``(bound, best, chunks)``: the new summary ``best`` (each row's ``k`` largest
-    chunk maxima so far, for the next segment) and :func:`_chunk_maxima` of ``S``."""
-    chunks = _chunk_maxima(S, k)
-    vals = S if chunks is None else chunks[1]
-    if best is not None:
-        vals = np.concatenate([best, vals], axis=1)
-    cut = vals.shape[1] - min(k, vals.shape[1])
-    part = np.partition(vals, cut, axis=1)
-    return part[:, cut], part[:, cut:], chunks
-
-
-def _top_per_row(
-    S: np.ndarray, k: int, *, margin: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top ``k`` finite entries of each row, sorted by (row, -score, column).
-
-    Ties are broken by the lower column, so the result does not depend on block size.
-    Columns are dealt into strided chunks (:func:`_chunk_maxima`); the k-th largest chunk
-    maximum is a lower bound of the row's k-th largest value, so only the few chunks whose
-    maximum reaches it are searched exactly.
-
-    With ``margin`` (one value >= 0 per row) the result is instead an unsorted superset of
-    every finite entry at or above its row's ``k``-th largest value minus the margin: the
-    candidates a caller that ranks approximate scores re-scores exactly and sorts.
-    """
-    b, m = S.shape
-    k = min(k, m)
-    if k == 0 or b == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=S.dtype)
-    if b == 1:
-        return _top_one_row(S[0], k, None if margin is None else float(margin[0]))
-    bound, _, chunks = _kth_lower_bound(S, k)
-    # lowered by the margin; never below the lowest finite value, so that rows with fewer
-    # than k finite entries keep exactly those
-    rows, cols, vals = _at_least(S, chunks, _lowered(bound, margin, S.dtype))
-    if margin is not None:
-        return rows, cols, vals
-    return _top_sorted(rows, cols, vals, b, k)
-
-
-def _at_least(
-    S: np.ndarray, chunks: tuple[np.ndarray, np.ndarray, int] | None, thr: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every entry of each row at or above that row's ``thr``, as ``(rows, cols, vals)``
-    (``-inf`` entries stay out: ``thr`` is finite). With ``chunks`` (:func:`_chunk_maxima`
-    of ``S``) only the chunks whose maximum reaches ``thr`` are read."""
-    if chunks is None:
-        r, c = np.divmod(np.flatnonzero(thr[:, None] <= S), S.shape[1])
-        return r, c, S[r, c]
-    S3, cmax, nchunk = chunks
-    width, main, nall = S3.shape[1], S3.shape[1] * nchunk, cmax.shape[1]
-    # every chunk that reaches the bound (ties included), then its entries that do
-    rr, cc = np.divmod(np.flatnonzero(cmax >= thr[:, None]), nall)
-    regular = cc < nchunk
-    rg, cg = rr[regular], cc[regular]
-    sel = S3[rg, :, cg]  # (chunks, width)
-    i, w = np.divmod(np.flatnonzero(sel >= thr[rg][:, None]), width)
-    rows, cols, vals = rg[i], cg[i] + nchunk * w, sel[i, w]
-    if not regular.all():
-        ri, ci = rr[~regular], cc[~regular]
-        rows = np.concatenate([rows, ri])
-        cols = np.concatenate([cols, main + ci - nchunk])
-        vals = np.concatenate([vals, cmax[ri, ci]])
-    return rows, cols, vals
-
-
-def _top_one_row(
-    s: np.ndarray, k: int, margin: float | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``_top_per_row`` for a single row: one partition, exact tie handling."""
-    m = s.shape[0]
-    if margin is not None:
-        # a lower bound of the k-th largest (the k-th largest chunk maximum: exact when
-        # the best entries fall in different chunks) costs an eighth of a partition on
-        # 20,000 items; a lower threshold only adds candidates (the result is a superset)
-        kth = _kth_lower_bound(s[None, :], k)[0][0] if k < m else s.min()
-        t = _lowered(kth, margin, s.dtype)
-        cand = np.flatnonzero(s >= t)
-        return np.zeros(cand.size, dtype=np.int64), cand, s[cand]
-    if k < m:
-        cand = np.argpartition(s, m - k)[m - k:]
-        thr = s[cand].min()
-        if not np.isfinite(thr) or np.count_nonzero(s >= thr) > k:
-            cand = np.flatnonzero(s >= thr) if np.isfinite(thr) else np.flatnonzero(np.isfinite(s))
-    else:
-        cand = np.flatnonzero(np.isfinite(s))
-    vals = s[cand]
-    order = np.lexsort((cand, -vals))[:k]
-    cand = cand[order]
-    return np.zeros(cand.size, dtype=np.int64), cand, vals[order]
-
-
-def _order_rows_scores_cols(r: np.ndarray, c: np.ndarray, s: np.ndarray, b: int) -> np.ndarray:
-    """``np.lexsort((c, -s, r))`` (by row, then score descending, then column), done for a
-    block's candidates as two stable sorts of integers (faster there than a three-key
-    lexsort); the column tie-break is needed only where a row has equal scores, so the
-    exact lexsort runs only then, and for one person's few candidates, where it is the
-    faster of the two."""
-    if b == 1 or r.size <= 400:
-        return np.lexsort((c, -s, r))
-    bits = (s.astype(np.float64) + 0.0).view(np.int64)  # + 0.0: -0.0 sorts as 0.0
-    key = ~(bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF)))  # descending score
-    order = np.argsort(key, kind="stable")
-    rows = r[order]
-    # int16 rows: numpy's stable sort is a radix sort for 16-bit integers
-    order = order[np.argsort(rows.astype(np.int16) if b < 32768 else rows, kind="stable")]
-    rs, ks = r[order], key[order]
-    if rs.size > 1 and np.any((rs[1:] == rs[:-1]) & (ks[1:] == ks[:-1])):
-        return np.lexsort((c, -s, r))
-    return order
-
-
-def _top_sorted(
-    r: np.ndarray, c: np.ndarray, s: np.ndarray, b: int, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    order = _order_rows_scores_cols(r, c, s, b)
-    r, c, s = r[order], c[order], s[order]
-    starts = np.searchsorted(r, np.arange(b))
-    pos = np.arange(r.size) - starts[r]
-    keep = pos < k
-    return r[keep], c[keep], s[keep]

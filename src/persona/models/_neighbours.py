@@ -12,8 +12,9 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from persona._progress import show_progress
 from persona.errors import ValidationError
-from persona.models._base import Recommender, _one_blas_thread
+from persona.models._base import Recommender
 from persona.models._params import ParamsConfig
+from persona.models._threads import _one_blas_thread
 
 __all__ = ["ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig"]
 
