@@ -83,6 +83,36 @@ def test_lineage_is_kept_and_saved(tmp_path: Path) -> None:
     assert same.recommend("anyone") == model.recommend("anyone")
 
 
+def test_load_restores_a_typed_lineage(tmp_path: Path) -> None:
+    """A model fitted on a store's scoped view keeps a persona Lineage; loading its file
+    gives the same Lineage back, not the manifest's dict (issue 19)."""
+    from store_helpers import shop, two_groups
+
+    store = shop()
+    store.define_items([f"sku-{k}" for k in range(1, 7)])
+    store.ingest(two_groups(store))
+    X = Interactions.from_view(store.scope("personalization"))
+    for model in (Popularity().fit(X),
+                  Popularity(privacy=persona.DP(epsilon=4.0, max_events_per_person=5)).fit(X)):
+        assert isinstance(model.lineage_, persona.schema.Lineage)
+        folder = model.save(tmp_path / f"m{model.privacy is None}")
+        same = load(str(folder))
+        assert isinstance(same.lineage_, persona.schema.Lineage)
+        assert same.lineage_ == model.lineage_
+        again = load(str(same.save(tmp_path / "again")))  # a loaded model saves it alike
+        assert again.lineage_ == model.lineage_
+
+
+def test_one_registry_names_every_model() -> None:
+    from persona.models import BPR, MODELS, model_class
+
+    assert dict(MODELS) == {"ALS": ALS, "BPR": BPR, "ItemKNN": ItemKNN,
+                            "Popularity": Popularity}
+    assert model_class("ItemKNN") is ItemKNN and model_class("itemknn") is ItemKNN
+    with pytest.raises(persona.ValidationError, match="ALS, BPR, ItemKNN, Popularity"):
+        model_class("SVD")
+
+
 def test_top_level_exports() -> None:
     assert persona.ALS is ALS
     assert persona.Recommendation is Recommendation

@@ -15,6 +15,7 @@ from persona.models._base import (
 from persona.models._factor import ALS, BPR, ALSConfig, BPRConfig
 from persona.models._neighbours import ItemKNN, ItemKNNConfig, Popularity, PopularityConfig
 from persona.models._persistence import FORMAT_VERSION
+from persona.models._registry import MODELS, model_class
 
 
 def load(path: str, *, store_id: str | None = None) -> Recommender:
@@ -36,6 +37,7 @@ __all__ = [
     "ALS",
     "BPR",
     "FORMAT_VERSION",
+    "MODELS",
     "ALSConfig",
     "BPRConfig",
     "BusinessRule",
@@ -49,4 +51,5 @@ __all__ = [
     "RecommendationArrays",
     "Recommender",
     "load",
+    "model_class",
 ]

@@ -95,7 +95,9 @@ class Recommender:
     items_ : numpy.ndarray
         The catalogue.
     lineage_ :
-        The :attr:`Interactions.lineage` of the training data (``None`` if unknown).
+        The :attr:`Interactions.lineage` of the training data (``None`` if unknown): a
+        :class:`persona.schema.Lineage` for data read from a store, after :meth:`fit` and
+        after :meth:`load` alike (a lineage of the caller's own kind loads as a dict).
     privacy_spent_ :
         What a private fit spent (a :class:`persona.privacy.PrivacySpent`); ``None`` for
         non-private fits. Saved and loaded with the model.

@@ -14,6 +14,7 @@ from persona._progress import progress_bar, show_progress
 from persona.errors import ValidationError
 from persona.models._base import Recommender
 from persona.models._params import ParamsConfig
+from persona.models._registry import registered
 from persona.models._threads import _one_blas_thread
 from persona.models._topk import _NormIndex
 
@@ -185,6 +186,7 @@ class _FactorModel(Recommender):
         return (self._Y64 @ self._Y64[item]) / (norms * norms[item])
 
 
+@registered
 class ALS(_FactorModel):
     """Implicit-feedback ALS (Hu, Koren & Volinsky 2008) on implicit's kernels.
 
@@ -476,6 +478,7 @@ class ALS(_FactorModel):
         self._reset_served()
 
 
+@registered
 class BPR(_FactorModel):
     """Bayesian Personalised Ranking (Rendle et al. 2009) on implicit's SGD kernel.
 

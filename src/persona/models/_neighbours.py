@@ -14,6 +14,7 @@ from persona._progress import show_progress
 from persona.errors import ValidationError
 from persona.models._base import Recommender
 from persona.models._params import ParamsConfig
+from persona.models._registry import registered
 from persona.models._threads import _one_blas_thread
 
 __all__ = ["ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig"]
@@ -34,6 +35,7 @@ class ItemKNNConfig(ParamsConfig):
     """Threads for implicit's kernel; 0 means every core."""
 
 
+@registered
 class ItemKNN(Recommender):
     """Item-based k-nearest-neighbours recommender.
 
@@ -204,6 +206,7 @@ class PopularityConfig(ParamsConfig):
     """Score items by how many people interacted (``"people"``) or by summed confidence."""
 
 
+@registered
 class Popularity(Recommender):
     """The non-profiling recommender: the same ranking for everyone.
 
