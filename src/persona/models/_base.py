@@ -41,6 +41,7 @@ from persona.schema import (
     check_id,
     check_id_list,
     check_ids,
+    check_top_n,
 )
 
 if TYPE_CHECKING:  # explain imports models at run time, never the reverse
@@ -601,9 +602,7 @@ class Recommender:
         return len(self.items_)
 
     def _check_n(self, n: int, exclude_seen: bool | None) -> int:
-        if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
-            raise ValidationError(f"n must be a positive integer, not {n!r}")
-        return min(int(n), len(self.items_))
+        return min(check_top_n(n), len(self.items_))
 
     def _filters(
         self, exclude: Iterable[str] | None, include: Iterable[str] | None
