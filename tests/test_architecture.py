@@ -26,7 +26,7 @@ MAX_LINES = 600
 TODO_RULES = {"arrows", "private_imports", "private_members", "circles"}
 TODO_LONG = {
     "persona.cli", "persona.data._interactions", "persona.explain._build",
-    "persona.models._base", "persona.models._factor", "persona.personalizer._personalizer",
+    "persona.models._base", "persona.personalizer._personalizer",
     "persona.store._store", "persona.store._validate",
 }
 
