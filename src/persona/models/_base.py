@@ -8,7 +8,6 @@ Subclasses implement a handful of hooks (``_fit``, ``_rank_scores``, ``_exact_sc
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,9 +30,10 @@ from persona.errors import (
 )
 from persona.explain import Recommendations
 from persona.models import _block, _params, _private
+from persona.models._history import history_row, with_row, without_row
 from persona.models._tables import arrays_columns
 from persona.models._threads import _block_size, _one_blas_thread, run_blocks
-from persona.models._topk import _history_positions, _top_per_row, _top_sorted
+from persona.models._topk import _top_per_row, select_block
 from persona.schema import (
     PrivacySpent,
     Recommendation,
@@ -640,42 +640,9 @@ class Recommender:
         filters: tuple[np.ndarray | None, np.ndarray | None],
         rule: BusinessRule | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Top ``n`` of each row as flat ``(block_row, item, served_score)`` arrays."""
-        if exclude_seen is None:
-            exclude_seen = self.personalised
-        b = len(rows)
-        S = self._rank_scores(rows)
-        if S.shape[0] != b:  # non-personalised models return one shared row
-            S = np.repeat(S, b, axis=0)
-        if exclude_seen:
-            self._mask_seen(S, rows)
-        for cols in filters:
-            if cols is not None and cols.size:
-                S[:, cols] = -np.inf
-        if rule is not None:
-            for k, u in enumerate(users):
-                mask = np.asarray(rule(u, self.items_), dtype=bool)
-                if mask.shape != (S.shape[1],):
-                    raise ValidationError(
-                        "rule(user, item_ids) must return one bool per catalogue item"
-                    )
-                S[k, ~mask] = -np.inf
-        margin = self._rank_margin(rows)
-        r_idx, c_idx, approx = _top_per_row(S, n, margin=margin)
-        exact = self._exact_scores(rows[r_idx], c_idx, approx)
-        if margin is not None:  # candidates: re-scored, now ordered and cut to n
-            return _top_sorted(r_idx, c_idx, np.asarray(exact, dtype=np.float64), b, n)
-        return r_idx, c_idx, np.asarray(exact, dtype=np.float64)
-
-    def _mask_seen(self, S: np.ndarray, rows: np.ndarray) -> None:
-        h = self.history_
-        if len(rows) == 1:
-            r = int(rows[0])
-            S[0, h.indices[h.indptr[r]:h.indptr[r + 1]]] = -np.inf
-            return
-        flat = _history_positions(h, rows, S.shape[1])
-        if flat.size:
-            S.reshape(-1)[flat] = -np.inf
+        """Top ``n`` of each row as flat ``(block_row, item, served_score)`` arrays
+        (:func:`~persona.models._topk.select_block`)."""
+        return select_block(self, rows, users, n, exclude_seen, filters, rule)
 
     def has_user(self, user: str) -> bool:
         """Whether the fitted model holds a row for ``user`` (as given: no id rule)."""
@@ -736,47 +703,6 @@ class Recommender:
         return _package(r_idx, c_idx, sc, 1, self.items_)[0]
 
     # ------------------------------------------------------- fold-in / forget
-    def _history_row(self, history: History | Interactions, unknown_items: str) -> tuple:
-        if isinstance(history, Interactions):
-            if history.n_users != 1:
-                raise ValidationError("fold_in takes the interactions of exactly one person")
-            pairs = history.history(str(history.users[0]))
-        elif isinstance(history, Mapping):
-            pairs = dict(history)
-        elif isinstance(history, str | bytes) or not isinstance(history, Iterable):
-            raise ValidationError("history must be a list of item ids or a dict "
-                                  f"{{item: confidence}}, not a {type(history).__name__}")
-        else:
-            pairs = {}
-            for it in history:
-                if not isinstance(it, str):
-                    check_id(it, "item")  # raises: an id is a str
-                pairs[it] = pairs.get(it, 0.0) + 1.0  # duplicates are summed, as in fit
-        cols, vals = [], []
-        for it, v in pairs.items():
-            j = self._iidx.get(it)
-            if j is None:  # by the id rule: refused, or found under its NFC spelling
-                j = self._iidx.get(check_id(it, "item"))
-            if j is None:
-                if unknown_items == "raise":
-                    raise UnknownItemError(
-                        f"{it!r} is not in the model's catalogue; pass "
-                        "unknown_items='ignore' to skip new items, or refit",
-                        item=it,
-                    )
-                continue
-            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
-                raise ValidationError(f"confidence of {it!r} must be a number, not "
-                                      f"{type(v).__name__}")
-            v = float(v) if abs(v) < 1e308 else math.inf  # an int too large for a float
-            if not np.isfinite(v) or v < 0:
-                raise ValidationError(f"confidence of {it!r} must be finite and >= 0, not {v}")
-            if v > 0:
-                cols.append(j)
-                vals.append(v)
-        order = np.argsort(cols, kind="stable")
-        return np.asarray(cols, dtype=np.int32)[order], np.asarray(vals, dtype=np.float64)[order]
-
     def fold_in(
         self,
         user: str | int,
@@ -811,27 +737,13 @@ class Recommender:
         id rule keeps apart from every real person's)."""
         if unknown_items not in ("raise", "ignore"):
             raise ValidationError("unknown_items must be 'raise' or 'ignore'")
-        cols, vals = self._history_row(history, unknown_items)
-        h = self.history_
+        cols, vals = history_row(self._iidx, history, unknown_items)
         row = self._uidx.get(user)
         if row is None:
-            row = h.shape[0]
+            row = self.history_.shape[0]
             self.users_ = np.append(self.users_, np.array([user], dtype=object))
             self._uidx[user] = row
-            indptr = np.r_[h.indptr, h.indptr[-1] + len(cols)]
-            new = sp.csr_matrix(
-                (np.r_[h.data, vals], np.r_[h.indices, cols], indptr),
-                shape=(row + 1, h.shape[1]),
-            )
-        else:
-            a, b = h.indptr[row], h.indptr[row + 1]
-            data = np.r_[h.data[:a], vals, h.data[b:]]
-            indices = np.r_[h.indices[:a], cols, h.indices[b:]]
-            indptr = h.indptr.copy()
-            indptr[row + 1:] += len(cols) - (b - a)
-            new = sp.csr_matrix((data, indices, indptr), shape=h.shape)
-        new.has_sorted_indices = True
-        self.history_ = new
+        self.history_ = with_row(self.history_, row, cols, vals)
         self._after_fold_in(row)
         return self
 
@@ -844,13 +756,7 @@ class Recommender:
         under DP and does not recompute it: refit for a fresh private release.
         """
         row = self._row(user)
-        h = self.history_
-        a, b = h.indptr[row], h.indptr[row + 1]
-        items = h.indices[a:b].copy()
-        keep = np.ones(h.shape[0], dtype=bool)
-        keep[row] = False
-        self.history_ = h[keep]
-        self.history_.sort_indices()
+        self.history_, keep, items = without_row(self.history_, row)
         self.users_ = self.users_[keep]
         self._uidx = {str(u): k for k, u in enumerate(self.users_)}
         self._after_forget(row, items)

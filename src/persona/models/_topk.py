@@ -17,10 +17,67 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from persona.errors import ValidationError
+
 if TYPE_CHECKING:
+    from persona.models._base import BusinessRule, Recommender
     from persona.models._factor import _FactorModel
 
-__all__: list[str] = []
+__all__ = ["mask_seen", "select_block"]
+
+
+def select_block(
+    model: Recommender,
+    rows: np.ndarray,
+    users: list[str],
+    n: int,
+    exclude_seen: bool | None,
+    filters: tuple[np.ndarray | None, np.ndarray | None],
+    rule: BusinessRule | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The top ``n`` of a block of people (``model``'s rows ``rows``) as flat
+    ``(block_row, item, served_score)`` arrays (:meth:`Recommender._select`): the model's
+    rank scores, their seen items, ``filters`` (item columns to leave out) and ``rule``
+    masked, then :func:`_top_per_row`, re-scored exactly where the model ranks with a
+    margin."""
+    if exclude_seen is None:
+        exclude_seen = model.personalised
+    b = len(rows)
+    S = model._rank_scores(rows)
+    if S.shape[0] != b:  # non-personalised models return one shared row
+        S = np.repeat(S, b, axis=0)
+    if exclude_seen:
+        mask_seen(S, model.history_, rows)
+    for cols in filters:
+        if cols is not None and cols.size:
+            S[:, cols] = -np.inf
+    if rule is not None:
+        items = model.items_
+        for k, u in enumerate(users):
+            mask = np.asarray(rule(u, items), dtype=bool)
+            if mask.shape != (S.shape[1],):
+                raise ValidationError(
+                    "rule(user, item_ids) must return one bool per catalogue item"
+                )
+            S[k, ~mask] = -np.inf
+    margin = model._rank_margin(rows)
+    r_idx, c_idx, approx = _top_per_row(S, n, margin=margin)
+    exact = model._exact_scores(rows[r_idx], c_idx, approx)
+    if margin is not None:  # candidates: re-scored, now ordered and cut to n
+        return _top_sorted(r_idx, c_idx, np.asarray(exact, dtype=np.float64), b, n)
+    return r_idx, c_idx, np.asarray(exact, dtype=np.float64)
+
+
+def mask_seen(S: np.ndarray, h: sp.csr_matrix, rows: np.ndarray) -> None:
+    """Set to ``-inf`` the entries of the score block ``S`` (one row per ``rows``) that
+    the history ``h`` holds for those people."""
+    if len(rows) == 1:
+        r = int(rows[0])
+        S[0, h.indices[h.indptr[r]:h.indptr[r + 1]]] = -np.inf
+        return
+    flat = _history_positions(h, rows, S.shape[1])
+    if flat.size:
+        S.reshape(-1)[flat] = -np.inf
 
 
 def _history_positions(h: sp.csr_matrix, rows: np.ndarray, width: int) -> np.ndarray:
