@@ -35,7 +35,6 @@ from persona.models._tables import arrays_columns
 from persona.models._threads import _block_size, _one_blas_thread, run_blocks
 from persona.models._topk import _top_per_row, select_block
 from persona.schema import (
-    PrivacySpent,
     Recommendation,
     check_detail,
     check_id,
@@ -243,21 +242,7 @@ class Recommender:
             with _one_blas_thread():
                 self._fit(X.matrix, config)
             return self
-        # private: refuse, reserve, then release; nothing below depends on the data outside
-        # the noise (no data-dependent exception, item set, size or order)
-        _private.check_inputs(X, privacy)
-        held = _private.reserve(X, privacy)
-        try:
-            X, model_dp, selection = _private.universe(X, privacy)
-        except _private.NoItemSelected as exc:
-            _private.settle(held, [exc.spent])
-            raise
-        self._start(X, _private.public_lineage(X.lineage, X.n_items), config)
-        with _one_blas_thread():
-            self._fit_private(X.matrix, config, model_dp)
-        parts = [p for p in (selection, self.privacy_spent_) if p is not None]
-        self.privacy_spent_ = PrivacySpent.composed(parts)
-        _private.settle(held, parts)
+        _private.fit(self, X, privacy, config)
         return self
 
     def _start(self, X: Interactions, lineage: Any, config: Any) -> None:
