@@ -13,8 +13,8 @@ from pydantic import BaseModel
 import persona
 from persona.data import Interactions
 from persona.models import ALS, ItemKNN, Popularity, load
-from persona.models._base import _recommendation
 from persona.models._persistence import manifest_checksum
+from persona.models._tables import _recommendation
 from persona.models._threads import _block_size
 from persona.schema import Recommendation
 from persona.testing import block_interactions

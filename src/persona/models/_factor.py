@@ -17,6 +17,7 @@ from persona.models._params import ParamsConfig
 from persona.models._registry import registered
 from persona.models._threads import _one_blas_thread
 from persona.models._topk import _NormIndex
+from persona.privacy import ALSTimings, private_als_item_factors
 
 __all__ = ["ALS", "BPR", "ALSConfig", "BPRConfig"]
 
@@ -294,8 +295,6 @@ class ALS(_FactorModel):
 
     def _fit_private(self, matrix: sp.csr_matrix, config: ALSConfig, privacy: Any) -> None:
         """DP-ALS item factors; served vectors come from the exact per-person solve."""
-        from persona.privacy import ALSTimings, private_als_item_factors
-
         rs = config.random_state
         # the seed only draws the data-independent initial item factors, never noise
         seed = int(rs.integers(2**63)) if isinstance(rs, np.random.Generator) else rs

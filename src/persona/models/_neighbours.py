@@ -16,6 +16,7 @@ from persona.models._base import Recommender
 from persona.models._params import ParamsConfig
 from persona.models._registry import registered
 from persona.models._threads import _one_blas_thread
+from persona.privacy import private_cooccurrence, private_item_counts
 
 __all__ = ["ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig"]
 
@@ -99,8 +100,6 @@ class ItemKNN(Recommender):
         self._compute_similarity()
 
     def _fit_private(self, matrix: sp.csr_matrix, config: ItemKNNConfig, privacy: Any) -> None:
-        from persona.privacy import private_cooccurrence
-
         if config.measure != "cosine":
             raise ValidationError(
                 "ItemKNN(privacy=...) supports measure='cosine' only (BM25 weights depend on "
@@ -257,8 +256,6 @@ class Popularity(Recommender):
     def _fit_private(
         self, matrix: sp.csr_matrix, config: PopularityConfig, privacy: Any
     ) -> None:
-        from persona.privacy import private_item_counts
-
         X = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
         if config.count == "people":
             X.eliminate_zeros()

@@ -40,6 +40,7 @@ import scipy.sparse as sp
 import persona
 from persona.errors import ModelFileError, ValidationError
 from persona.models._registry import MODELS
+from persona.privacy import DP
 from persona.schema import Lineage, PrivacySpent, check_id, check_ids
 
 if TYPE_CHECKING:
@@ -322,8 +323,6 @@ def load_model(
             "the file is inconsistent. Do not use it; refit."
         )
     if isinstance(params.get("privacy"), dict):
-        from persona.privacy import DP
-
         params["privacy"] = _validated(DP, params["privacy"], mpath, "privacy")
     model = target(**params)
     config = model._validated_config()

@@ -1,5 +1,8 @@
 """Top-``k`` selection: the kernels behind every recommendation list.
 
+:func:`select_block` is a block of people's way from the model's scores to their lists:
+rank scores, seen items and filters masked (:func:`mask_seen`), the top ``k`` picked,
+candidates re-scored exactly where the model ranks in lower precision.
 :func:`_top_per_row` picks each row's ``k`` best entries of a dense score block (ties by
 the lower column, so a result never depends on the block size) without sorting whole rows;
 with a margin it returns the candidates that a model ranking in float32 re-scores exactly,
