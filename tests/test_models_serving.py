@@ -113,6 +113,23 @@ def test_one_registry_names_every_model() -> None:
         model_class("SVD")
 
 
+def test_one_n_rule_for_every_list() -> None:
+    """schema.check_top_n is the n rule (issue 19): a positive int, numpy's too, never a
+    bool, float or str; the models cut it to the catalogue."""
+    from persona.schema import check_top_n
+
+    model = Popularity().fit(block_interactions())
+    assert len(model.recommend("anyone", n=np.int64(2))) == 2
+    assert check_top_n(np.int32(5)) == 5 and check_top_n(1000, most=1000) == 1000
+    for bad in (0, -1, True, 2.0, "3", None):
+        with pytest.raises(persona.ValidationError, match="n must be a positive integer"):
+            model.recommend("anyone", n=bad)
+        with pytest.raises(persona.ValidationError, match="n must be"):
+            check_top_n(bad, most=10)
+    with pytest.raises(persona.ValidationError, match="from 1 to 10, not 11"):
+        check_top_n(11, most=10)
+
+
 def test_top_level_exports() -> None:
     assert persona.ALS is ALS
     assert persona.Recommendation is Recommendation
