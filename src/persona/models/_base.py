@@ -35,6 +35,7 @@ from persona.models._threads import _block_size, _one_blas_thread, run_blocks
 from persona.models._topk import _top_per_row, select_block
 from persona.privacy import DP
 from persona.schema import (
+    PrivacySpent,
     Recommendation,
     check_detail,
     check_id,
@@ -124,6 +125,7 @@ class Recommender:
     """
 
     _config_class: ClassVar[type[pydantic.BaseModel]]
+    privacy_spent_: PrivacySpent | None
     #: ``True`` when scores depend on the person (everything but Popularity).
     personalised: ClassVar[bool] = True
     #: ``True`` when the model can train with ``privacy=DP(...)`` (``_fit_private``).

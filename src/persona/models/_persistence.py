@@ -148,12 +148,13 @@ def save_model(model: Recommender, path: Path, *, store_id: str | None = None) -
             raise ModelFileError(f"array {name!r} has dtype object and cannot be saved safely")
     tmp = path / (ARRAYS + ".tmp")
     with tmp.open("wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub: names as **kwargs
     data = tmp.read_bytes()
     tmp.replace(path / ARRAYS)
     # the parameters the arrays were learned with (set_params since the fit waits for a refit)
     fitted = getattr(model, "params_", None) or model.get_params(deep=False)
     params = {k: _jsonable(v) for k, v in fitted.items()}
+    spent = getattr(model, "privacy_spent_", None)
     manifest = {
         "format_version": FORMAT_VERSION,
         "persona_version": persona.__version__,
@@ -163,8 +164,7 @@ def save_model(model: Recommender, path: Path, *, store_id: str | None = None) -
             fitted.get("random_state"), np.random.Generator
         ),
         "lineage": _lineage(model.lineage_),
-        "privacy_spent": (None if getattr(model, "privacy_spent_", None) is None
-                          else model.privacy_spent_.model_dump(mode="json")),
+        "privacy_spent": None if spent is None else spent.model_dump(mode="json"),
         "store_id": _store_id(model, store_id),
         "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
         "arrays_sha256": hashlib.sha256(data).hexdigest(),

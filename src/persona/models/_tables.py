@@ -156,7 +156,7 @@ class RecommendationArrays:
         ``explained_by(person, items, scores)``, given a person's position in the batch and
         their list (ranked 1, 2, ...), returns the explanation of each item; the
         recommendations are built with them in the same pass."""
-        out = []
+        out: list[list[Recommendation]] = []
         for p, (ids, scores, k) in enumerate(zip(
             self.items.tolist(), self.scores.tolist(), self.lengths.tolist(), strict=True
         )):
