@@ -13,8 +13,9 @@ from pydantic import BaseModel
 import persona
 from persona.data import Interactions
 from persona.models import ALS, ItemKNN, Popularity, load
-from persona.models._base import _block_size, _recommendation
 from persona.models._persistence import manifest_checksum
+from persona.models._tables import _recommendation
+from persona.models._threads import _block_size
 from persona.schema import Recommendation
 from persona.testing import block_interactions
 
@@ -80,6 +81,53 @@ def test_lineage_is_kept_and_saved(tmp_path: Path) -> None:
     assert isinstance(same, Popularity)
     assert same.lineage_ == {"purpose": "recs", "features": ["purchases"]}
     assert same.recommend("anyone") == model.recommend("anyone")
+
+
+def test_load_restores_a_typed_lineage(tmp_path: Path) -> None:
+    """A model fitted on a store's scoped view keeps a persona Lineage; loading its file
+    gives the same Lineage back, not the manifest's dict (issue 19)."""
+    from store_helpers import shop, two_groups
+
+    store = shop()
+    store.define_items([f"sku-{k}" for k in range(1, 7)])
+    store.ingest(two_groups(store))
+    X = Interactions.from_view(store.scope("personalization"))
+    for model in (Popularity().fit(X),
+                  Popularity(privacy=persona.DP(epsilon=4.0, max_events_per_person=5)).fit(X)):
+        assert isinstance(model.lineage_, persona.schema.Lineage)
+        folder = model.save(tmp_path / f"m{model.privacy is None}")
+        same = load(str(folder))
+        assert isinstance(same.lineage_, persona.schema.Lineage)
+        assert same.lineage_ == model.lineage_
+        again = load(str(same.save(tmp_path / "again")))  # a loaded model saves it alike
+        assert again.lineage_ == model.lineage_
+
+
+def test_one_registry_names_every_model() -> None:
+    from persona.models import BPR, MODELS, model_class
+
+    assert dict(MODELS) == {"ALS": ALS, "BPR": BPR, "ItemKNN": ItemKNN,
+                            "Popularity": Popularity}
+    assert model_class("ItemKNN") is ItemKNN and model_class("itemknn") is ItemKNN
+    with pytest.raises(persona.ValidationError, match="ALS, BPR, ItemKNN, Popularity"):
+        model_class("SVD")
+
+
+def test_one_n_rule_for_every_list() -> None:
+    """schema.check_top_n is the n rule (issue 19): a positive int, numpy's too, never a
+    bool, float or str; the models cut it to the catalogue."""
+    from persona.schema import check_top_n
+
+    model = Popularity().fit(block_interactions())
+    assert len(model.recommend("anyone", n=np.int64(2))) == 2
+    assert check_top_n(np.int32(5)) == 5 and check_top_n(1000, most=1000) == 1000
+    for bad in (0, -1, True, 2.0, "3", None):
+        with pytest.raises(persona.ValidationError, match="n must be a positive integer"):
+            model.recommend("anyone", n=bad)
+        with pytest.raises(persona.ValidationError, match="n must be"):
+            check_top_n(bad, most=10)
+    with pytest.raises(persona.ValidationError, match="from 1 to 10, not 11"):
+        check_top_n(11, most=10)
 
 
 def test_top_level_exports() -> None:
@@ -152,7 +200,7 @@ def test_scoring_threads_are_shared_and_bounded_by_num_threads() -> None:
     import threading
     import time
 
-    from persona.models import _base
+    from persona.models import _threads as _base
 
     X = block_interactions(groups=4, users_per_group=30)
     users = list(X.users)
@@ -218,7 +266,7 @@ def test_fit_holds_blas_at_one_thread_and_gives_the_setting_back(monkeypatch) ->
     on first use, and leaves the process's BLAS settings as it found them."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from persona.models import _base
+    from persona.models import _threads as _base
 
     def blas_threads() -> list[int]:
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from persona.models._base import _order_rows_scores_cols, _top_per_row
+from persona.models._topk import _order_rows_scores_cols, _top_per_row
 
 
 def _reference(S: np.ndarray, k: int) -> tuple[list[int], list[int], list[float]]:
@@ -135,7 +135,7 @@ def test_norm_bound_keeps_an_item_that_ties_at_the_boundary() -> None:
 
     from persona.data import Interactions
     from persona.models import ALS
-    from persona.models._factor import _NormIndex
+    from persona.models._topk import _NormIndex
 
     m, f = 2048, 2
     model = ALS(factors=f, iterations=1, random_state=0, num_threads=1).fit(
@@ -228,7 +228,7 @@ def test_kth_lower_bound_never_exceeds_the_kth_largest(
     """Over a row's columns taken in segments (as the norm bound scores them), the running
     bound never exceeds the k-th largest entry scored so far, and is -inf while fewer than
     k are finite."""
-    from persona.models._base import _kth_lower_bound
+    from persona.models._topk import _kth_lower_bound
 
     rng = np.random.default_rng(seed)
     S = rng.standard_normal((b, m)).astype(np.float32)
@@ -246,7 +246,7 @@ def test_kth_lower_bound_never_exceeds_the_kth_largest(
 def _explored(model, k: int, settle: dict[int, float] | None = None):
     """The model's norm index with its exploration for lists of ``k`` over: every cut
     tried by 1,000 people, settling the given shares (the measured ones when None)."""
-    from persona.models._factor import _NormIndex
+    from persona.models._topk import _NormIndex
 
     m = len(model.items_)
     index = model._pruning = model._pruning or _NormIndex(model._Y32T, model._item_norms)
@@ -259,7 +259,7 @@ def _explored(model, k: int, settle: dict[int, float] | None = None):
 
 
 def test_the_plan_explores_every_cut_then_keeps_the_cheapest_one() -> None:
-    from persona.models._factor import _NormIndex
+    from persona.models._topk import _NormIndex
 
     model = _skewed_als(1)
     m = len(model.items_)

@@ -23,8 +23,7 @@ import persona
 from persona._columns import EventColumns
 from persona.data import Interactions
 from persona.explain import Recommendations, recommendations_to_pandas
-from persona.models import ItemKNN, Popularity
-from persona.models._base import RecommendationArrays
+from persona.models import ItemKNN, Popularity, RecommendationArrays
 from persona.testing import block_interactions, interaction_matrices
 from store_helpers import event, shop
 

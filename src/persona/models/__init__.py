@@ -4,28 +4,27 @@
 ``Popularity`` is the non-profiling option. All share :class:`Recommender`'s API.
 """
 
+import os
+from pathlib import Path
+
+from persona.errors import ValidationError
 from persona.models._base import (
     BusinessRule,
     History,
     NoExactDecompositionError,
     PrivateTrainingUnavailableError,
-    RecommendationArrays,
     Recommender,
 )
 from persona.models._factor import ALS, BPR, ALSConfig, BPRConfig
 from persona.models._neighbours import ItemKNN, ItemKNNConfig, Popularity, PopularityConfig
-from persona.models._persistence import FORMAT_VERSION
+from persona.models._persistence import FORMAT_VERSION, load_model
+from persona.models._registry import MODELS, model_class
+from persona.models._tables import RecommendationArrays
 
 
 def load(path: str, *, store_id: str | None = None) -> Recommender:
     """Load any persona model saved with ``model.save(path)`` (with ``store_id``: only one
     saved for that store)."""
-    import os
-    from pathlib import Path
-
-    from persona.errors import ValidationError
-    from persona.models._persistence import load_model
-
     if not isinstance(path, str | os.PathLike):
         raise ValidationError(f"path must be a folder's path (a str), not a {type(path).__name__}")
 
@@ -36,6 +35,7 @@ __all__ = [
     "ALS",
     "BPR",
     "FORMAT_VERSION",
+    "MODELS",
     "ALSConfig",
     "BPRConfig",
     "BusinessRule",
@@ -49,4 +49,5 @@ __all__ = [
     "RecommendationArrays",
     "Recommender",
     "load",
+    "model_class",
 ]

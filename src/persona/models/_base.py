@@ -8,22 +8,15 @@ Subclasses implement a handful of hooks (``_fit``, ``_rank_scores``, ``_exact_sc
 
 from __future__ import annotations
 
-import math
 import os
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import pydantic
 import scipy.sparse as sp
-from threadpoolctl import ThreadpoolController
 
-from persona import _frames
 from persona._progress import check_show_progress
 from persona.data import Interactions
 from persona.errors import (
@@ -35,7 +28,12 @@ from persona.errors import (
 )
 from persona.explain import Recommendations
 from persona.models import _block, _params, _private
-from persona.models._tables import arrays_columns
+from persona.models._history import history_row, with_row, without_row
+from persona.models._persistence import load_model, save_model
+from persona.models._tables import RecommendationArrays, _package
+from persona.models._threads import _block_size, _one_blas_thread, run_blocks
+from persona.models._topk import _top_per_row, select_block
+from persona.privacy import DP
 from persona.schema import (
     PrivacySpent,
     Recommendation,
@@ -43,6 +41,7 @@ from persona.schema import (
     check_id,
     check_id_list,
     check_ids,
+    check_top_n,
 )
 
 if TYPE_CHECKING:  # explain imports models at run time, never the reverse
@@ -97,7 +96,9 @@ class Recommender:
     items_ : numpy.ndarray
         The catalogue.
     lineage_ :
-        The :attr:`Interactions.lineage` of the training data (``None`` if unknown).
+        The :attr:`Interactions.lineage` of the training data (``None`` if unknown): a
+        :class:`persona.schema.Lineage` for data read from a store, after :meth:`fit` and
+        after :meth:`load` alike (a lineage of the caller's own kind loads as a dict).
     privacy_spent_ :
         What a private fit spent (a :class:`persona.privacy.PrivacySpent`); ``None`` for
         non-private fits. Saved and loaded with the model.
@@ -124,6 +125,7 @@ class Recommender:
     """
 
     _config_class: ClassVar[type[pydantic.BaseModel]]
+    privacy_spent_: PrivacySpent | None
     #: ``True`` when scores depend on the person (everything but Popularity).
     personalised: ClassVar[bool] = True
     #: ``True`` when the model can train with ``privacy=DP(...)`` (``_fit_private``).
@@ -242,21 +244,7 @@ class Recommender:
             with _one_blas_thread():
                 self._fit(X.matrix, config)
             return self
-        # private: refuse, reserve, then release; nothing below depends on the data outside
-        # the noise (no data-dependent exception, item set, size or order)
-        _private.check_inputs(X, privacy)
-        held = _private.reserve(X, privacy)
-        try:
-            X, model_dp, selection = _private.universe(X, privacy)
-        except _private.NoItemSelected as exc:
-            _private.settle(held, [exc.spent])
-            raise
-        self._start(X, _private.public_lineage(X.lineage, X.n_items), config)
-        with _one_blas_thread():
-            self._fit_private(X.matrix, config, model_dp)
-        parts = [p for p in (selection, self.privacy_spent_) if p is not None]
-        self.privacy_spent_ = PrivacySpent.composed(parts)
-        _private.settle(held, parts)
+        _private.fit(self, X, privacy, config)
         return self
 
     def _start(self, X: Interactions, lineage: Any, config: Any) -> None:
@@ -269,8 +257,6 @@ class Recommender:
 
     def _validated_privacy(self) -> Any:
         """``self.privacy`` checked: ``None`` or a :class:`persona.DP`."""
-        from persona.privacy import DP
-
         privacy = getattr(self, "privacy", None)
         if privacy is None:
             return None
@@ -578,17 +564,8 @@ class Recommender:
                                     exclude_seen, filters, rule)
             return r + start, c, sc
 
-        pool = _scoring_pool(threads) if len(starts) > 1 and rule is None else None
-        if pool is not None:
-            # ``threads`` tasks, each scoring every ``threads``-th block: at most
-            # ``threads`` blocks at once, however many threads the shared pool has
-            ways = min(threads, len(starts))
-            tasks = [pool.submit(lambda t: [run(st) for st in starts[t::ways]], t)
-                     for t in range(ways)]
-            done = [f.result() for f in tasks]
-            parts = [done[i % ways][i // ways] for i in range(len(starts))]
-        else:
-            parts = [run(st) for st in starts]
+        # a business rule is the caller's Python, called per person: not on the threads
+        parts = run_blocks(starts, run, threads, pooled=rule is None)
         if parts:
             r = np.concatenate([p[0] for p in parts])
             c = np.concatenate([p[1] for p in parts])
@@ -610,9 +587,7 @@ class Recommender:
         return len(self.items_)
 
     def _check_n(self, n: int, exclude_seen: bool | None) -> int:
-        if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
-            raise ValidationError(f"n must be a positive integer, not {n!r}")
-        return min(int(n), len(self.items_))
+        return min(check_top_n(n), len(self.items_))
 
     def _filters(
         self, exclude: Iterable[str] | None, include: Iterable[str] | None
@@ -650,42 +625,9 @@ class Recommender:
         filters: tuple[np.ndarray | None, np.ndarray | None],
         rule: BusinessRule | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Top ``n`` of each row as flat ``(block_row, item, served_score)`` arrays."""
-        if exclude_seen is None:
-            exclude_seen = self.personalised
-        b = len(rows)
-        S = self._rank_scores(rows)
-        if S.shape[0] != b:  # non-personalised models return one shared row
-            S = np.repeat(S, b, axis=0)
-        if exclude_seen:
-            self._mask_seen(S, rows)
-        for cols in filters:
-            if cols is not None and cols.size:
-                S[:, cols] = -np.inf
-        if rule is not None:
-            for k, u in enumerate(users):
-                mask = np.asarray(rule(u, self.items_), dtype=bool)
-                if mask.shape != (S.shape[1],):
-                    raise ValidationError(
-                        "rule(user, item_ids) must return one bool per catalogue item"
-                    )
-                S[k, ~mask] = -np.inf
-        margin = self._rank_margin(rows)
-        r_idx, c_idx, approx = _top_per_row(S, n, margin=margin)
-        exact = self._exact_scores(rows[r_idx], c_idx, approx)
-        if margin is not None:  # candidates: re-scored, now ordered and cut to n
-            return _top_sorted(r_idx, c_idx, np.asarray(exact, dtype=np.float64), b, n)
-        return r_idx, c_idx, np.asarray(exact, dtype=np.float64)
-
-    def _mask_seen(self, S: np.ndarray, rows: np.ndarray) -> None:
-        h = self.history_
-        if len(rows) == 1:
-            r = int(rows[0])
-            S[0, h.indices[h.indptr[r]:h.indptr[r + 1]]] = -np.inf
-            return
-        flat = _history_positions(h, rows, S.shape[1])
-        if flat.size:
-            S.reshape(-1)[flat] = -np.inf
+        """Top ``n`` of each row as flat ``(block_row, item, served_score)`` arrays
+        (:func:`~persona.models._topk.select_block`)."""
+        return select_block(self, rows, users, n, exclude_seen, filters, rule)
 
     def has_user(self, user: str) -> bool:
         """Whether the fitted model holds a row for ``user`` (as given: no id rule)."""
@@ -746,47 +688,6 @@ class Recommender:
         return _package(r_idx, c_idx, sc, 1, self.items_)[0]
 
     # ------------------------------------------------------- fold-in / forget
-    def _history_row(self, history: History | Interactions, unknown_items: str) -> tuple:
-        if isinstance(history, Interactions):
-            if history.n_users != 1:
-                raise ValidationError("fold_in takes the interactions of exactly one person")
-            pairs = history.history(str(history.users[0]))
-        elif isinstance(history, Mapping):
-            pairs = dict(history)
-        elif isinstance(history, str | bytes) or not isinstance(history, Iterable):
-            raise ValidationError("history must be a list of item ids or a dict "
-                                  f"{{item: confidence}}, not a {type(history).__name__}")
-        else:
-            pairs = {}
-            for it in history:
-                if not isinstance(it, str):
-                    check_id(it, "item")  # raises: an id is a str
-                pairs[it] = pairs.get(it, 0.0) + 1.0  # duplicates are summed, as in fit
-        cols, vals = [], []
-        for it, v in pairs.items():
-            j = self._iidx.get(it)
-            if j is None:  # by the id rule: refused, or found under its NFC spelling
-                j = self._iidx.get(check_id(it, "item"))
-            if j is None:
-                if unknown_items == "raise":
-                    raise UnknownItemError(
-                        f"{it!r} is not in the model's catalogue; pass "
-                        "unknown_items='ignore' to skip new items, or refit",
-                        item=it,
-                    )
-                continue
-            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
-                raise ValidationError(f"confidence of {it!r} must be a number, not "
-                                      f"{type(v).__name__}")
-            v = float(v) if abs(v) < 1e308 else math.inf  # an int too large for a float
-            if not np.isfinite(v) or v < 0:
-                raise ValidationError(f"confidence of {it!r} must be finite and >= 0, not {v}")
-            if v > 0:
-                cols.append(j)
-                vals.append(v)
-        order = np.argsort(cols, kind="stable")
-        return np.asarray(cols, dtype=np.int32)[order], np.asarray(vals, dtype=np.float64)[order]
-
     def fold_in(
         self,
         user: str | int,
@@ -821,27 +722,13 @@ class Recommender:
         id rule keeps apart from every real person's)."""
         if unknown_items not in ("raise", "ignore"):
             raise ValidationError("unknown_items must be 'raise' or 'ignore'")
-        cols, vals = self._history_row(history, unknown_items)
-        h = self.history_
+        cols, vals = history_row(self._iidx, history, unknown_items)
         row = self._uidx.get(user)
         if row is None:
-            row = h.shape[0]
+            row = self.history_.shape[0]
             self.users_ = np.append(self.users_, np.array([user], dtype=object))
             self._uidx[user] = row
-            indptr = np.r_[h.indptr, h.indptr[-1] + len(cols)]
-            new = sp.csr_matrix(
-                (np.r_[h.data, vals], np.r_[h.indices, cols], indptr),
-                shape=(row + 1, h.shape[1]),
-            )
-        else:
-            a, b = h.indptr[row], h.indptr[row + 1]
-            data = np.r_[h.data[:a], vals, h.data[b:]]
-            indices = np.r_[h.indices[:a], cols, h.indices[b:]]
-            indptr = h.indptr.copy()
-            indptr[row + 1:] += len(cols) - (b - a)
-            new = sp.csr_matrix((data, indices, indptr), shape=h.shape)
-        new.has_sorted_indices = True
-        self.history_ = new
+        self.history_ = with_row(self.history_, row, cols, vals)
         self._after_fold_in(row)
         return self
 
@@ -854,13 +741,7 @@ class Recommender:
         under DP and does not recompute it: refit for a fresh private release.
         """
         row = self._row(user)
-        h = self.history_
-        a, b = h.indptr[row], h.indptr[row + 1]
-        items = h.indices[a:b].copy()
-        keep = np.ones(h.shape[0], dtype=bool)
-        keep[row] = False
-        self.history_ = h[keep]
-        self.history_.sort_indices()
+        self.history_, keep, items = without_row(self.history_, row)
         self.users_ = self.users_[keep]
         self._uidx = {str(u): k for k, u in enumerate(self.users_)}
         self._after_forget(row, items)
@@ -875,8 +756,6 @@ class Recommender:
         format version. ``store_id`` records the store the model was fitted for (by
         default the one its lineage names, if any).
         """
-        from persona.models._persistence import save_model
-
         self._check_fitted()
         return save_model(self, Path(path), store_id=store_id)
 
@@ -884,8 +763,6 @@ class Recommender:
     def load(cls, path: str | Path, *, store_id: str | None = None) -> Self:
         """Read a model written by :meth:`save`; refuses damaged, edited, foreign or unsafe
         files, and, with ``store_id``, a model saved for another store."""
-        from persona.models._persistence import load_model
-
         return load_model(cls, Path(path), store_id=store_id)  # type: ignore[return-value]
 
     def _contribution_matrix(self, row: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -919,365 +796,3 @@ def _user_list(users: Any) -> list[str]:
 
 
 _check_detail = check_detail  # (the models' name for it)
-
-
-_recommendation = Recommendation.trusted
-
-
-def _package(
-    r_idx: np.ndarray, c_idx: np.ndarray, scores: np.ndarray, b: int, items: np.ndarray
-) -> list[list[Recommendation]]:
-    out: list[list[Recommendation]] = [[] for _ in range(b)]
-    names = items[c_idx].tolist()
-    prev, rank = -1, 0
-    for r, name, s in zip(r_idx.tolist(), names, scores.tolist(), strict=True):
-        rank = rank + 1 if r == prev else 1
-        prev = r
-        out[r].append(_recommendation(name, s, rank))
-    return out
-
-
-@dataclass(frozen=True, eq=False)
-class RecommendationArrays:
-    """Batch results as arrays (see :meth:`Recommender.recommend_arrays`)."""
-
-    items: np.ndarray
-    """``(people, n)`` object array of item ids; ``None`` past a shorter list's end."""
-    scores: np.ndarray
-    """``(people, n)`` float64 served scores; ``nan`` past a shorter list's end."""
-    lengths: np.ndarray
-    """How many items each person's list has."""
-    users: np.ndarray | None = None
-    """The people the lists are for, in order (``None``: not known)."""
-
-    @classmethod
-    def build(
-        cls, r: np.ndarray, c: np.ndarray, sc: np.ndarray, b: int, n: int, items: np.ndarray,
-        users: Sequence[str] | None = None,
-    ) -> RecommendationArrays:
-        who = None if users is None else np.asarray(users, dtype=object)
-        if r.size == b * n:  # every list is full (``r`` is sorted, at most n per person)
-            return cls(items[c].reshape(b, n), np.asarray(sc, dtype=np.float64).reshape(b, n),
-                       np.full(b, n, dtype=np.int64), who)
-        lengths = np.bincount(r, minlength=b)
-        pos = np.arange(r.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        ids = np.full((b, n), None, dtype=object)
-        scores = np.full((b, n), np.nan)
-        ids[r, pos] = items[c]
-        scores[r, pos] = sc
-        return cls(ids, scores, lengths, who)
-
-    def to_pandas(self, users: Sequence[Any] | None = None) -> Any:
-        """The batch as a tidy ``pandas.DataFrame``: one row per person and item, columns
-        ``user``, ``rank`` (``int64``, from 1), ``item`` and ``score`` (``float64``); no
-        padding rows. ``users`` replaces the ids the batch was scored for. Needs pandas
-        (``pip install 'persona[pandas]'``).
-
-        >>> import numpy as np, scipy.sparse as sp
-        >>> from persona.data import Interactions
-        >>> from persona.models import Popularity
-        >>> X = Interactions.from_csr(sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0]])),
-        ...                          ["u1", "u2"], ["a", "b", "c"])
-        >>> Popularity().fit(X).recommend_arrays(["u1", "u2"], n=2).to_pandas()
-          user  rank item  score
-        0   u1     1    a    2.0
-        1   u1     2    b    1.0
-        2   u2     1    a    2.0
-        3   u2     2    b    1.0
-        """
-        return _frames.to_pandas(self._columns(users))
-
-    def to_arrow(self, users: Sequence[Any] | None = None) -> Any:
-        """:meth:`to_pandas` as a ``pyarrow.Table``. Needs pyarrow
-        (``pip install 'persona[arrow]'``)."""
-        return _frames.to_arrow(self._columns(users))
-
-    def _columns(self, users: Sequence[Any] | None) -> dict[str, _frames.Column]:
-        return arrays_columns(self.items, self.scores, self.lengths, self.users, users)
-
-    def to_lists(
-        self, explained_by: Callable[[int, list[str], list[float]], list[Any]] | None = None
-    ) -> list[list[Recommendation]]:
-        """The same results as lists of :class:`~persona.schema.Recommendation` (each a
-        :class:`~persona.explain.Recommendations`).
-
-        ``explained_by(person, items, scores)``, given a person's position in the batch and
-        their list (ranked 1, 2, ...), returns the explanation of each item; the
-        recommendations are built with them in the same pass."""
-        out = []
-        for p, (ids, scores, k) in enumerate(zip(
-            self.items.tolist(), self.scores.tolist(), self.lengths.tolist(), strict=True
-        )):
-            if explained_by is None or not k:
-                out.append(Recommendations([_recommendation(ids[j], scores[j], j + 1)
-                                            for j in range(k)]))
-                continue
-            ids, scores = ids[:k], scores[:k]
-            explanations = explained_by(p, ids, scores)
-            out.append(Recommendations([_recommendation(ids[j], scores[j], j + 1,
-                                                        explanations[j]) for j in range(k)]))
-        return out
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_SIZE = 0
-_POOL_LOCK = threading.Lock()
-_IN_POOL = threading.local()
-
-
-def _mark_worker() -> None:
-    _IN_POOL.worker = True
-
-
-def _forget_pool() -> None:  # in a forked child: the parent's threads do not exist there
-    global _POOL, _POOL_SIZE
-    _POOL, _POOL_SIZE = None, 0
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _scoring_pool(threads: int) -> ThreadPoolExecutor | None:
-    """The process's batch-scoring threads, kept between calls (None for one thread).
-
-    A fresh thread's first large arrays come from memory the process has not touched yet:
-    its first block product and its first partition each took about 2.5 ms longer than
-    the next ones (*one-off*; a MovieLens batch of 610 people takes about 12 ms), so the
-    threads are made once and grown when a call asks for more. Inside one of them
-    (a batch started from a batch's thread) it is None and the batch runs in that thread:
-    a worker never waits for the pool it belongs to."""
-    global _POOL, _POOL_SIZE
-    if threads < 2 or getattr(_IN_POOL, "worker", False):
-        return None
-    with _POOL_LOCK:
-        if _POOL is None or threads > _POOL_SIZE:
-            # the smaller pool is dropped, not shut down: a batch in another thread may
-            # still be submitting to it; its threads end once nothing refers to it
-            _POOL = ThreadPoolExecutor(
-                threads, thread_name_prefix="persona-scoring", initializer=_mark_worker
-            )
-            _POOL_SIZE = threads
-        return _POOL
-
-
-_BLAS: ThreadpoolController | None = None
-
-
-def _one_blas_thread() -> AbstractContextManager[Any]:
-    """A context that holds BLAS at one thread (threadpoolctl), as implicit advises for
-    its kernels and as persona's many small solves want.
-
-    The loaded BLAS libraries are found once per process, on first use, and the one
-    controller is reused: a fresh ``threadpool_limits`` scans every loaded library again,
-    about 2 ms a call (*one-off*), which a fit or a forget would pay each time. A BLAS
-    first loaded after that first use is not limited by it.
-    """
-    global _BLAS
-    if _BLAS is None:
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
-
-
-def _block_size(block_size: int | None, items: int, people: int, threads: int) -> int:
-    """People per scoring block: as given, or about 2**20 scores per block in the first
-    pass over ``items`` items (64 to 256 people), evened out so that every thread gets the
-    same number of blocks. Larger blocks make fewer, larger numpy calls (and fewer hand-overs
-    of the GIL between the threads); the result never depends on the block size."""
-    if block_size is not None:
-        if (
-            not isinstance(block_size, int | np.integer)
-            or isinstance(block_size, bool)
-            or block_size < 1
-        ):
-            raise ValidationError(f"block_size must be a positive integer, not {block_size!r}")
-        return int(block_size)
-    if people <= 64:  # one block: threads would cost more than they save
-        return max(1, people)
-    target = 1 << max(6, min(8, round(math.log2((1 << 20) / max(items, 1)))))
-    threads = max(1, threads)
-    blocks = threads * max(1, -(-people // (threads * target)))
-    return max(1, -(-people // blocks))
-
-
-def _history_positions(h: sp.csr_matrix, rows: np.ndarray, width: int) -> np.ndarray:
-    """Flat positions ``block_row * width + column`` of the history entries of ``rows``
-    in a ``(len(rows), width)`` row-major block (one write masks them all)."""
-    r, c = _history_entries(h, rows)
-    return c + r * width
-
-
-def _history_entries(h: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The history entries of ``rows`` as ``(block_row, column)`` arrays (int64 rows,
-    columns in the matrix's index dtype)."""
-    starts = h.indptr[rows]
-    lengths = h.indptr[rows + 1] - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64), h.indices[:0]
-    shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    cols = h.indices[np.arange(total) + shift]
-    return np.repeat(np.arange(len(rows), dtype=np.int64), lengths), cols
-
-
-def _lowered(thr: Any, margin: Any, dtype: np.dtype) -> Any:
-    """``thr - margin`` in ``dtype`` (arrays or scalars), rounded down (never above the
-    exact difference) and never below the lowest finite value, so that masked (``-inf``)
-    entries stay out."""
-    low = -np.finfo(dtype).max
-    if margin is None:
-        return np.maximum(thr, low).astype(dtype, copy=False)
-    t = (np.asarray(thr, dtype=np.float64) - margin).astype(dtype)
-    return np.maximum(np.nextafter(t, dtype.type(-np.inf)), low)
-
-
-def _chunk_maxima(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """The strided chunks of columns that the top-``k`` searches work on: ``(S3, cmax,
-    nchunk)`` with ``S3[r, w, c]`` column ``c + nchunk * w`` (column ``j`` goes to chunk
-    ``j mod nchunk``, which spreads popular items that cluster in id order) and ``cmax``
-    each chunk's maximum, the leftover columns appended as one chunk each. None when the
-    catalogue is too small for chunks to help (no more chunks than ``k``)."""
-    b, m = S.shape
-    width = m // min(max(m // 16, 4 * k), 1024)
-    nchunk = m // width if width >= 2 else 0
-    if nchunk <= k:
-        return None
-    main = width * nchunk
-    S3 = S[:, :main].reshape(b, width, nchunk)
-    cmax = S3.max(axis=1)
-    if main < m:
-        cmax = np.concatenate([cmax, S[:, main:]], axis=1)
-    return S3, cmax, nchunk
-
-
-def _kth_lower_bound(
-    S: np.ndarray, k: int, best: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, int] | None]:
-    """A lower bound of each row's ``k``-th largest entry (``-inf`` where fewer than ``k``
-    are finite) over ``S`` and the earlier column segments summarised by ``best``, in one
-    pass: the ``k``-th largest chunk maximum (``k`` chunk maxima are ``k`` distinct entries
-    at or above it). Close to the exact value when a row's best entries fall in different
-    chunks, as they mostly do.
-
-    Returns ``(bound, best, chunks)``: the new summary ``best`` (each row's ``k`` largest
-    chunk maxima so far, for the next segment) and :func:`_chunk_maxima` of ``S``."""
-    chunks = _chunk_maxima(S, k)
-    vals = S if chunks is None else chunks[1]
-    if best is not None:
-        vals = np.concatenate([best, vals], axis=1)
-    cut = vals.shape[1] - min(k, vals.shape[1])
-    part = np.partition(vals, cut, axis=1)
-    return part[:, cut], part[:, cut:], chunks
-
-
-def _top_per_row(
-    S: np.ndarray, k: int, *, margin: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top ``k`` finite entries of each row, sorted by (row, -score, column).
-
-    Ties are broken by the lower column, so the result does not depend on block size.
-    Columns are dealt into strided chunks (:func:`_chunk_maxima`); the k-th largest chunk
-    maximum is a lower bound of the row's k-th largest value, so only the few chunks whose
-    maximum reaches it are searched exactly.
-
-    With ``margin`` (one value >= 0 per row) the result is instead an unsorted superset of
-    every finite entry at or above its row's ``k``-th largest value minus the margin: the
-    candidates a caller that ranks approximate scores re-scores exactly and sorts.
-    """
-    b, m = S.shape
-    k = min(k, m)
-    if k == 0 or b == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=S.dtype)
-    if b == 1:
-        return _top_one_row(S[0], k, None if margin is None else float(margin[0]))
-    bound, _, chunks = _kth_lower_bound(S, k)
-    # lowered by the margin; never below the lowest finite value, so that rows with fewer
-    # than k finite entries keep exactly those
-    rows, cols, vals = _at_least(S, chunks, _lowered(bound, margin, S.dtype))
-    if margin is not None:
-        return rows, cols, vals
-    return _top_sorted(rows, cols, vals, b, k)
-
-
-def _at_least(
-    S: np.ndarray, chunks: tuple[np.ndarray, np.ndarray, int] | None, thr: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every entry of each row at or above that row's ``thr``, as ``(rows, cols, vals)``
-    (``-inf`` entries stay out: ``thr`` is finite). With ``chunks`` (:func:`_chunk_maxima`
-    of ``S``) only the chunks whose maximum reaches ``thr`` are read."""
-    if chunks is None:
-        r, c = np.divmod(np.flatnonzero(thr[:, None] <= S), S.shape[1])
-        return r, c, S[r, c]
-    S3, cmax, nchunk = chunks
-    width, main, nall = S3.shape[1], S3.shape[1] * nchunk, cmax.shape[1]
-    # every chunk that reaches the bound (ties included), then its entries that do
-    rr, cc = np.divmod(np.flatnonzero(cmax >= thr[:, None]), nall)
-    regular = cc < nchunk
-    rg, cg = rr[regular], cc[regular]
-    sel = S3[rg, :, cg]  # (chunks, width)
-    i, w = np.divmod(np.flatnonzero(sel >= thr[rg][:, None]), width)
-    rows, cols, vals = rg[i], cg[i] + nchunk * w, sel[i, w]
-    if not regular.all():
-        ri, ci = rr[~regular], cc[~regular]
-        rows = np.concatenate([rows, ri])
-        cols = np.concatenate([cols, main + ci - nchunk])
-        vals = np.concatenate([vals, cmax[ri, ci]])
-    return rows, cols, vals
-
-
-def _top_one_row(
-    s: np.ndarray, k: int, margin: float | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``_top_per_row`` for a single row: one partition, exact tie handling."""
-    m = s.shape[0]
-    if margin is not None:
-        # a lower bound of the k-th largest (the k-th largest chunk maximum: exact when
-        # the best entries fall in different chunks) costs an eighth of a partition on
-        # 20,000 items; a lower threshold only adds candidates (the result is a superset)
-        kth = _kth_lower_bound(s[None, :], k)[0][0] if k < m else s.min()
-        t = _lowered(kth, margin, s.dtype)
-        cand = np.flatnonzero(s >= t)
-        return np.zeros(cand.size, dtype=np.int64), cand, s[cand]
-    if k < m:
-        cand = np.argpartition(s, m - k)[m - k:]
-        thr = s[cand].min()
-        if not np.isfinite(thr) or np.count_nonzero(s >= thr) > k:
-            cand = np.flatnonzero(s >= thr) if np.isfinite(thr) else np.flatnonzero(np.isfinite(s))
-    else:
-        cand = np.flatnonzero(np.isfinite(s))
-    vals = s[cand]
-    order = np.lexsort((cand, -vals))[:k]
-    cand = cand[order]
-    return np.zeros(cand.size, dtype=np.int64), cand, vals[order]
-
-
-def _order_rows_scores_cols(r: np.ndarray, c: np.ndarray, s: np.ndarray, b: int) -> np.ndarray:
-    """``np.lexsort((c, -s, r))`` (by row, then score descending, then column), done for a
-    block's candidates as two stable sorts of integers (faster there than a three-key
-    lexsort); the column tie-break is needed only where a row has equal scores, so the
-    exact lexsort runs only then, and for one person's few candidates, where it is the
-    faster of the two."""
-    if b == 1 or r.size <= 400:
-        return np.lexsort((c, -s, r))
-    bits = (s.astype(np.float64) + 0.0).view(np.int64)  # + 0.0: -0.0 sorts as 0.0
-    key = ~(bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF)))  # descending score
-    order = np.argsort(key, kind="stable")
-    rows = r[order]
-    # int16 rows: numpy's stable sort is a radix sort for 16-bit integers
-    order = order[np.argsort(rows.astype(np.int16) if b < 32768 else rows, kind="stable")]
-    rs, ks = r[order], key[order]
-    if rs.size > 1 and np.any((rs[1:] == rs[:-1]) & (ks[1:] == ks[:-1])):
-        return np.lexsort((c, -s, r))
-    return order
-
-
-def _top_sorted(
-    r: np.ndarray, c: np.ndarray, s: np.ndarray, b: int, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    order = _order_rows_scores_cols(r, c, s, b)
-    r, c, s = r[order], c[order], s[order]
-    starts = np.searchsorted(r, np.arange(b))
-    pos = np.arange(r.size) - starts[r]
-    keep = pos < k
-    return r[keep], c[keep], s[keep]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -13,8 +12,12 @@ from scipy.linalg.lapack import dposv as _dposv
 
 from persona._progress import progress_bar, show_progress
 from persona.errors import ValidationError
-from persona.models._base import Recommender, _one_blas_thread
+from persona.models._base import Recommender
 from persona.models._params import ParamsConfig
+from persona.models._registry import registered
+from persona.models._threads import _one_blas_thread
+from persona.models._topk import _NormIndex
+from persona.privacy import ALSTimings, private_als_item_factors
 
 __all__ = ["ALS", "BPR", "ALSConfig", "BPRConfig"]
 
@@ -184,6 +187,7 @@ class _FactorModel(Recommender):
         return (self._Y64 @ self._Y64[item]) / (norms * norms[item])
 
 
+@registered
 class ALS(_FactorModel):
     """Implicit-feedback ALS (Hu, Koren & Volinsky 2008) on implicit's kernels.
 
@@ -291,8 +295,6 @@ class ALS(_FactorModel):
 
     def _fit_private(self, matrix: sp.csr_matrix, config: ALSConfig, privacy: Any) -> None:
         """DP-ALS item factors; served vectors come from the exact per-person solve."""
-        from persona.privacy import ALSTimings, private_als_item_factors
-
         rs = config.random_state
         # the seed only draws the data-independent initial item factors, never noise
         seed = int(rs.integers(2**63)) if isinstance(rs, np.random.Generator) else rs
@@ -475,6 +477,7 @@ class ALS(_FactorModel):
         self._reset_served()
 
 
+@registered
 class BPR(_FactorModel):
     """Bayesian Personalised Ranking (Rendle et al. 2009) on implicit's SGD kernel.
 
@@ -577,176 +580,3 @@ class BPR(_FactorModel):
         self.item_factors_ = np.array(arrays["item_factors"], dtype=np.float32)
         self.user_factors_ = np.array(arrays["user_factors"], dtype=np.float32)
         self._prepare_items()
-
-
-class _NormIndex:
-    """Exact top-k for a block of people without scoring every item.
-
-    Items are ordered by the norm of their factor vector, largest first. A person's score
-    for item ``j`` is at most ``‖u‖·‖y_j‖`` (Cauchy–Schwarz), so once a lower bound of
-    their ``k``-th best score among the first ``p`` items exceeds ``‖u‖`` times the largest
-    norm left, no later item can enter their top ``k``: they settle, and the rest of the
-    catalogue is never scored for them (the classic norm-ordered bound of exact
-    maximum-inner-product search). Everyone is scored on the first ``p`` items, those not
-    settled on the rest. A person settles only when the bound stays below that lower bound
-    by more than the model's rank margin (twice the float32 rounding bound; the ``1e-5``
-    relative margin covers the norms' own rounding), so no unscored item can be a
-    candidate. Their candidates are every scored entry at or above the lower bound minus
-    the margin: a superset of every item the plain path re-scores in float64, so the
-    lists are identical.
-
-    The cut ``p`` is learnt per list length: the first :attr:`EXPLORE` people are scored
-    through every cut in :meth:`cuts`, which measures how many settle where, and the cut
-    that then scores the fewest items is kept (:meth:`plan`; speed only, never results).
-    """
-
-    MARGIN = 1.0 + 1e-5
-    FRACTIONS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2, 5 / 8, 3 / 4)
-    EXPLORE = 512
-    # the pruned path's own extra work (two products and partitions instead of one, the
-    # settling, more numpy calls and so more GIL hand-overs between the scoring threads),
-    # as a share of scoring everyone on everything: a cut must save more. Measured on two
-    # threads: Online Retail's best cut, at 60% of the scores, was 6% slower than scoring
-    # everything; MovieLens', at 51%, was 12-15% faster.
-    OVERHEAD = 0.45
-
-    def __init__(self, Y32T: np.ndarray, norms: np.ndarray) -> None:
-        """``Y32T``: the float32 item factors, one column per item; ``norms``: their
-        float64 norms."""
-        self.perm = np.argsort(-norms, kind="stable")
-        self.inv = np.empty_like(self.perm)
-        self.inv[self.perm] = np.arange(self.perm.size)
-        self.YT = np.ascontiguousarray(Y32T[:, self.perm])
-        # rest[p]: the largest norm among items at positions >= p (0 past the end)
-        self.rest = np.r_[norms[self.perm], 0.0]
-        self.stats: dict[tuple[int, int], list[int]] = {}  # (k, cut) -> [tried, settled]
-        self.explored: dict[int, int] = {}  # k -> people scored through every cut
-        self._lock = threading.Lock()  # blocks finish in several threads at once
-        self._segments: dict[tuple[int, ...], np.ndarray] = {}
-        self._chosen: dict[int, list[int] | None] = {}  # k -> its plan, once explored
-
-    @classmethod
-    def cuts(cls, m: int, k: int) -> list[int]:
-        """The cuts a plan may use: fractions of the catalogue, each at least ``4k``
-        items in and short of ``m``."""
-        return sorted({c for f in cls.FRACTIONS if (c := max(int(m * f), 4 * k)) < m})
-
-    def plan(self, m: int, k: int) -> list[int] | None:
-        """The segment ends for the next block, ``m`` last: every cut while exploring,
-        then the one cut that the settle rates measured then make cheapest, or None where
-        scoring everyone on everything is cheaper."""
-        if k in self._chosen:
-            return self._chosen[k]
-        cuts = self.cuts(m, k)
-        if self._exploring(k):
-            return [*cuts, m]
-        best, cost = None, 1.0 - self.OVERHEAD
-        unsettled = 1.0  # the share of people not settled by cut p
-        for p in cuts:
-            tried, settled = self.stats.get((k, p), (0, 0))
-            if tried:
-                unsettled *= 1.0 - settled / tried
-            c = (p + unsettled * (m - p)) / m  # items scored per person, as a share of m
-            if c < cost:
-                best, cost = p, c
-        self._chosen[k] = None if best is None else [best, m]  # exploring is over
-        return self._chosen[k]
-
-    def _exploring(self, k: int) -> bool:
-        return self.explored.get(k, 0) < self.EXPLORE
-
-    def _segment_of(self, ends: list[int]) -> np.ndarray:
-        """Each item's segment (by item column) for segments ending at ``ends``."""
-        key = tuple(ends)
-        seg = self._segments.get(key)
-        if seg is None:
-            seg = np.searchsorted(np.asarray(ends), self.inv, side="right").astype(np.int8)
-            self._segments[key] = seg
-        return seg
-
-    def select(
-        self, model: _FactorModel, rows: np.ndarray, n: int, exclude_seen: bool,
-        filters: tuple[np.ndarray | None, np.ndarray | None], ends: list[int],
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The top ``n`` of each of ``rows`` as :meth:`Recommender._select` returns them,
-        scoring the segments of the norm order that end at ``ends`` (see :meth:`plan`)."""
-        from persona.models._base import (
-            _at_least,
-            _history_entries,
-            _kth_lower_bound,
-            _lowered,
-            _top_sorted,
-        )
-
-        b, m, k = len(rows), self.perm.size, n
-        exploring = self._exploring(k)
-        U = model._user_vectors32(rows)
-        norms = model._user_norms(rows)
-        unorm = norms * self.MARGIN
-        margin = norms * model._margin_scale  # model._rank_margin(rows), norms computed once
-        if exclude_seen:  # seen items: block row, position in norm order, segment
-            seen_r, seen_c = _history_entries(model.history_, rows)
-            seen_seg = self._segment_of(ends)[seen_c]
-            seen_c = self.inv[seen_c]
-        masked = [self.inv[cols] for cols in filters if cols is not None and cols.size]
-        fcols = np.sort(np.concatenate(masked)) if masked else None
-
-        thr = np.empty(b, dtype=np.float32)  # each person's candidate cut
-        scored = []  # (segment start, its people as block rows, their scores, chunks)
-        todo = np.arange(b)
-        where: np.ndarray | None = None  # block row -> row of S, once someone settled
-        best: np.ndarray | None = None
-        start = 0
-        for i, stop in enumerate(ends):
-            S = (U if where is None else U[todo]) @ self.YT[:, start:stop]
-            if exclude_seen:
-                here = np.flatnonzero(seen_seg == i)
-                sr, sc = seen_r[here], seen_c[here] - start
-                if where is not None:
-                    sr = where[sr]
-                    keep = sr >= 0
-                    sr, sc = sr[keep], sc[keep]
-                S[sr, sc] = -np.inf
-            if fcols is not None:
-                a, z = np.searchsorted(fcols, (start, stop))
-                S[:, fcols[a:z] - start] = -np.inf
-            # at most each person's k-th best so far; best: their k largest chunk maxima
-            kth, best, chunks = _kth_lower_bound(S, k, best)
-            scored.append((start, todo, S, chunks))
-            if stop == m:
-                thr[todo] = _lowered(kth, margin[todo], S.dtype)
-                break
-            # an unscored item's float32 score is at most |u| rest + margin / 2, and a
-            # candidate reaches kth - margin; -inf (too few items) never settles
-            done = unorm[todo] * self.rest[stop] < kth - 2 * margin[todo]
-            if exploring:
-                self._count(k, stop, todo.size, int(done.sum()))
-            if done.any():
-                settled = todo[done]
-                thr[settled] = _lowered(kth[done], margin[settled], S.dtype)
-                if done.all():
-                    break
-                todo, best = todo[~done], best[~done]
-                where = np.full(b, -1, dtype=np.int64)
-                where[todo] = np.arange(todo.size)
-            start = stop
-        if exploring:
-            with self._lock:
-                self.explored[k] = self.explored.get(k, 0) + b
-        out_r, out_c, out_a = [], [], []
-        for start, people, S, chunks in scored:
-            r, c, a = _at_least(S, chunks, thr[people])
-            out_r.append(people[r])
-            out_c.append(self.perm[start + c])
-            out_a.append(a)
-        r = np.concatenate(out_r)
-        c = np.concatenate(out_c)
-        exact = np.asarray(model._exact_scores(rows[r], c, np.concatenate(out_a)),
-                           dtype=np.float64)
-        return _top_sorted(r, c, exact, b, n)
-
-    def _count(self, k: int, p: int, tried: int, settled: int) -> None:
-        with self._lock:
-            st = self.stats.setdefault((k, p), [0, 0])
-            st[0] += tried
-            st[1] += settled

@@ -12,8 +12,11 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from persona._progress import show_progress
 from persona.errors import ValidationError
-from persona.models._base import Recommender, _one_blas_thread
+from persona.models._base import Recommender
 from persona.models._params import ParamsConfig
+from persona.models._registry import registered
+from persona.models._threads import _one_blas_thread
+from persona.privacy import private_cooccurrence, private_item_counts
 
 __all__ = ["ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig"]
 
@@ -33,6 +36,7 @@ class ItemKNNConfig(ParamsConfig):
     """Threads for implicit's kernel; 0 means every core."""
 
 
+@registered
 class ItemKNN(Recommender):
     """Item-based k-nearest-neighbours recommender.
 
@@ -96,8 +100,6 @@ class ItemKNN(Recommender):
         self._compute_similarity()
 
     def _fit_private(self, matrix: sp.csr_matrix, config: ItemKNNConfig, privacy: Any) -> None:
-        from persona.privacy import private_cooccurrence
-
         if config.measure != "cosine":
             raise ValidationError(
                 "ItemKNN(privacy=...) supports measure='cosine' only (BM25 weights depend on "
@@ -203,6 +205,7 @@ class PopularityConfig(ParamsConfig):
     """Score items by how many people interacted (``"people"``) or by summed confidence."""
 
 
+@registered
 class Popularity(Recommender):
     """The non-profiling recommender: the same ranking for everyone.
 
@@ -253,8 +256,6 @@ class Popularity(Recommender):
     def _fit_private(
         self, matrix: sp.csr_matrix, config: PopularityConfig, privacy: Any
     ) -> None:
-        from persona.privacy import private_item_counts
-
         X = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
         if config.count == "people":
             X.eliminate_zeros()

@@ -34,11 +34,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pydantic
 import scipy.sparse as sp
 
 import persona
 from persona.errors import ModelFileError, ValidationError
-from persona.schema import check_id, check_ids
+from persona.models._registry import MODELS
+from persona.privacy import DP
+from persona.schema import Lineage, PrivacySpent, check_id, check_ids
 
 if TYPE_CHECKING:
     from persona.models._base import Recommender
@@ -73,6 +76,20 @@ def _lineage(lineage: Any) -> Any:
     except TypeError:
         return repr(lineage)
     return lineage
+
+
+def _restored_lineage(saved: Any) -> Any:
+    """The lineage as the fit kept it: a :class:`persona.schema.Lineage` (what a fit on a
+    store's scoped view keeps, private or not) as such, so ``lineage_`` has one type after
+    :meth:`fit` and after :func:`load_model`. A lineage of another shape (an
+    ``Interactions`` built with the caller's own lineage object) stays as the manifest holds
+    it: a dict, or the text a lineage that JSON could not hold was saved as."""
+    if not isinstance(saved, dict):
+        return saved
+    try:
+        return Lineage.model_validate(saved)
+    except pydantic.ValidationError:
+        return saved
 
 
 def manifest_checksum(manifest: Mapping[str, Any]) -> str:
@@ -131,12 +148,13 @@ def save_model(model: Recommender, path: Path, *, store_id: str | None = None) -
             raise ModelFileError(f"array {name!r} has dtype object and cannot be saved safely")
     tmp = path / (ARRAYS + ".tmp")
     with tmp.open("wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub: names as **kwargs
     data = tmp.read_bytes()
     tmp.replace(path / ARRAYS)
     # the parameters the arrays were learned with (set_params since the fit waits for a refit)
     fitted = getattr(model, "params_", None) or model.get_params(deep=False)
     params = {k: _jsonable(v) for k, v in fitted.items()}
+    spent = getattr(model, "privacy_spent_", None)
     manifest = {
         "format_version": FORMAT_VERSION,
         "persona_version": persona.__version__,
@@ -146,8 +164,7 @@ def save_model(model: Recommender, path: Path, *, store_id: str | None = None) -
             fitted.get("random_state"), np.random.Generator
         ),
         "lineage": _lineage(model.lineage_),
-        "privacy_spent": (None if getattr(model, "privacy_spent_", None) is None
-                          else model.privacy_spent_.model_dump(mode="json")),
+        "privacy_spent": None if spent is None else spent.model_dump(mode="json"),
         "store_id": _store_id(model, store_id),
         "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
         "arrays_sha256": hashlib.sha256(data).hexdigest(),
@@ -218,12 +235,6 @@ def _validated(cls: Any, value: Any, mpath: Path, what: str) -> Any:
         ) from None
 
 
-def _model_classes() -> dict[str, type[Recommender]]:
-    from persona.models import ALS, BPR, ItemKNN, Popularity
-
-    return {c.__name__: c for c in (ALS, BPR, ItemKNN, Popularity)}
-
-
 def load_model(
     cls: type[Recommender], path: Path, *, store_id: str | None = None
 ) -> Recommender:
@@ -258,9 +269,8 @@ def load_model(
             "and re-save, or refit."
         )
     name = manifest.get("model")
-    classes = _model_classes()
-    target = classes.get(str(name))
-    if target is None or (cls.__name__ in classes and target is not cls):
+    target = MODELS.get(str(name))
+    if target is None or (cls.__name__ in MODELS and target is not cls):
         raise ModelFileError(
             f"{path} holds a {name!r} model, not {cls.__name__}; load it with {name}.load()"
         )
@@ -313,8 +323,6 @@ def load_model(
             "the file is inconsistent. Do not use it; refit."
         )
     if isinstance(params.get("privacy"), dict):
-        from persona.privacy import DP
-
         params["privacy"] = _validated(DP, params["privacy"], mpath, "privacy")
     model = target(**params)
     config = model._validated_config()
@@ -331,11 +339,9 @@ def load_model(
         shape=(len(users), len(items)),
     )
     model._set_catalogue(users, items, hist)
-    model.lineage_ = manifest.get("lineage")
+    model.lineage_ = _restored_lineage(manifest.get("lineage"))
     spent = manifest.get("privacy_spent")
     if spent is not None:
-        from persona.schema import PrivacySpent
-
         spent = _validated(PrivacySpent, spent, mpath, "privacy_spent")
     model.privacy_spent_ = spent
     model._restore({k[6:]: v for k, v in arrays.items() if k.startswith("model_")})

@@ -9,18 +9,43 @@ a catalogue was declared, the ``DP`` settings), never on the data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from persona.data import Interactions
 from persona.errors import PrivateInputError, ValidationError
+from persona.models._threads import _one_blas_thread
 from persona.privacy import DP, private_item_selection
 from persona.schema import PrivacySpent
 
+if TYPE_CHECKING:
+    from persona.models._base import Recommender
+
 __all__ = [
-    "Held", "NoItemSelected", "check_inputs", "public_lineage", "reserve", "settle", "universe",
+    "Held", "NoItemSelected", "check_inputs", "fit", "public_lineage", "reserve", "settle",
+    "universe",
 ]
+
+
+def fit(model: Recommender, X: Interactions, privacy: DP, config: Any) -> None:
+    """``model.fit(X)`` with ``privacy``: refuse, reserve, then release; nothing here
+    depends on the data outside the noise (no data-dependent exception, item set, size or
+    order). The model's ``_fit_private`` releases its pooled part and sets
+    ``privacy_spent_``, which then also counts a private item selection."""
+    check_inputs(X, privacy)
+    held = reserve(X, privacy)
+    try:
+        X, model_dp, selection = universe(X, privacy)
+    except NoItemSelected as exc:
+        settle(held, [exc.spent])
+        raise
+    model._start(X, public_lineage(X.lineage, X.n_items), config)
+    with _one_blas_thread():
+        model._fit_private(X.matrix, config, model_dp)
+    parts = [p for p in (selection, model.privacy_spent_) if p is not None]
+    model.privacy_spent_ = PrivacySpent.composed(parts)
+    settle(held, parts)
 
 
 def check_inputs(X: Interactions, privacy: DP) -> None:

@@ -1,7 +1,14 @@
 """pydantic models for everything that crosses persona's edge: purposes, features,
 consent events, events, lineage, recommendations. Every input rule for bad data lives here."""
 
-from persona.schema._ids import ID_RULE, MAX_ID_LENGTH, check_id, check_id_list, check_ids
+from persona.schema._ids import (
+    ID_RULE,
+    MAX_ID_LENGTH,
+    check_id,
+    check_id_list,
+    check_ids,
+    check_top_n,
+)
 from persona.schema._ledger import (
     BudgetLedger,
     ChargeStorage,
@@ -75,6 +82,7 @@ __all__ = [
     "check_id",
     "check_id_list",
     "check_ids",
+    "check_top_n",
     "ledger_entry_from_json",
     "ledger_lines",
     "spending",

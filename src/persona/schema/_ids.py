@@ -30,7 +30,7 @@ from typing import Any
 
 from persona.errors import ValidationError
 
-__all__ = ["ID_RULE", "MAX_ID_LENGTH", "check_id", "check_id_list", "check_ids"]
+__all__ = ["ID_RULE", "MAX_ID_LENGTH", "check_id", "check_id_list", "check_ids", "check_top_n"]
 
 MAX_ID_LENGTH = 512
 ID_RULE = (
@@ -191,3 +191,27 @@ def check_id_list(values: Any, field: str = "users", n: int | None = None) -> li
         )
     return out
 
+
+def check_top_n(n: Any, field: str = "n", *, most: int | None = None) -> int:
+    """How many items a list asks for, as an ``int``: a positive integer (Python's or any
+    numpy integer; never a bool, a float or a str), at most ``most`` when given. The one
+    rule for ``n`` of every list persona serves (models, the Personalizer, explanations).
+
+    >>> check_top_n(10), check_top_n(3, most=1000)
+    (10, 3)
+    >>> check_top_n(0)
+    Traceback (most recent call last):
+    ...
+    persona.errors.ValidationError: n must be a positive integer, not 0
+    """
+    if type(n) is int and n >= 1 and (most is None or n <= most):
+        return n  # the common case, at the cost of one type check
+    ok = isinstance(n, numbers.Integral) and not isinstance(n, bool)
+    if ok and n >= 1 and (most is None or n <= most):
+        return int(n)
+    rule = "a positive integer" if most is None else f"an integer from 1 to {most}"
+    raise ValidationError(
+        f"{field} must be {rule}, not {n!r}",
+        errors=[{"row": None, "field": field,
+                 "message": "out of range" if ok else "not an integer"}],
+    )
