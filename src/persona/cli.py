@@ -47,7 +47,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from persona._cli import audit as audit_cli
 from persona._cli import budget as budget_cli
@@ -58,6 +58,7 @@ from persona._cli import curate as curate_cli
 from persona._cli import evaluate as evaluate_cli
 from persona._cli import ingest as ingest_cli
 from persona._cli import retention as retention_cli
+from persona._cli.common import model_from_flags
 from persona.errors import PersonaError
 
 if TYPE_CHECKING:
@@ -127,11 +128,7 @@ def _train(args: argparse.Namespace) -> int:
     import persona
 
     store = _store(args)
-    params: dict[str, Any] = {}
-    if args.model in ("als", "bpr"):
-        params = {"factors": args.factors, "iterations": args.iterations, "random_state": 0}
-    model = {"als": persona.ALS, "bpr": persona.BPR, "itemknn": persona.ItemKNN,
-             "popularity": persona.Popularity}[args.model](**params)
+    model = model_from_flags(args)
     privacy = None
     if args.epsilon is not None:
         privacy = persona.DP(epsilon=args.epsilon, delta=args.delta)

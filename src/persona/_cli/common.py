@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from persona.errors import PersonaError
 
 if TYPE_CHECKING:
+    from persona.models import Recommender
     from persona.store import Store
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "UsageError",
     "float_flag",
     "int_flag",
+    "model_from_flags",
     "open_store",
     "out_path",
     "print_json",
@@ -186,3 +188,14 @@ def out_path(text: str) -> str:
 
 EPSILON_FLAG = float_flag("a finite number > 0", lambda v: v > 0)
 DELTA_FLAG = float_flag("a finite number with 0 <= delta < 1", lambda v: 0 <= v < 1)
+
+
+def model_from_flags(args: argparse.Namespace) -> Recommender:
+    """The model ``--model`` names (from persona's one registry), with ``--factors`` and
+    ``--iterations`` for the factor models."""
+    from persona.models import model_class
+
+    params: dict[str, Any] = {}
+    if args.model in ("als", "bpr"):
+        params = {"factors": args.factors, "iterations": args.iterations, "random_state": 0}
+    return model_class(args.model)(**params)

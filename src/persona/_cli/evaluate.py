@@ -17,6 +17,7 @@ from persona._cli.common import (
     STORE_FLAG,
     UsageError,
     int_flag,
+    model_from_flags,
     open_store,
     print_json,
 )
@@ -52,14 +53,7 @@ def _cut(when: datetime) -> np.datetime64:
 
 
 def _model(args: argparse.Namespace) -> Recommender:
-    from persona.models import ALS, BPR, ItemKNN, Popularity
-
-    params: dict[str, Any] = {}
-    if args.model in ("als", "bpr"):
-        params = {"factors": args.factors, "iterations": args.iterations, "random_state": 0}
-    kinds: dict[str, type[Recommender]] = {
-        "als": ALS, "bpr": BPR, "itemknn": ItemKNN, "popularity": Popularity}
-    return kinds[args.model](**params)
+    return model_from_flags(args)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal, Self
 from persona._columns import EventColumns
 from persona.errors import ModelFileError, NotFittedError, ValidationError
 from persona.explain import Recommendations, shown_items
-from persona.models import ALS, BPR, ItemKNN, Popularity, Recommender
+from persona.models import ALS, MODELS, Popularity, Recommender
 from persona.personalizer import _curation, _explain, _fit, _persist, _serve
 from persona.personalizer._checks import (
     check_at,
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Curation", "Personalizer"]
 
-_MODELS: dict[str, type[Recommender]] = {c.__name__: c for c in (ALS, BPR, ItemKNN, Popularity)}
+_MODELS = MODELS  # (persona's one model registry)
 
 
 class Personalizer:
