@@ -32,9 +32,8 @@ from typing import Any
 
 from persona import _frames
 from persona.errors import ValidationError
-from persona.explain._model import Explanation
 from persona.explain._tidy import list_columns
-from persona.schema import Recommendation
+from persona.schema import Explanation, Recommendation
 
 __all__ = ["FORMAT", "SHARED", "Recommendations"]
 

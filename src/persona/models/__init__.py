@@ -4,6 +4,7 @@
 ``Popularity`` is the non-profiling option. All share :class:`Recommender`'s API.
 """
 
+from persona.models._attribution import Attribution
 from persona.models._base import (
     BusinessRule,
     History,
@@ -37,6 +38,7 @@ __all__ = [
     "BPR",
     "FORMAT_VERSION",
     "ALSConfig",
+    "Attribution",
     "BPRConfig",
     "BusinessRule",
     "History",

@@ -114,9 +114,9 @@ class MainParametersReport(Report):
 
 
 def _lineage(model: Any) -> Any:
-    from persona.explain._build import _lineage as as_lineage
+    from persona.explain import model_lineage
 
-    return as_lineage(getattr(model, "lineage_", None))
+    return model_lineage(model)
 
 
 def _weights(p: Any, features: dict[str, Any]) -> str | None:
@@ -246,7 +246,7 @@ def main_parameters(model: Any, store: Any = None, *,
     >>> "## Your options" in report.to_markdown()
     True
     """
-    from persona.explain._build import privacy_statement
+    from persona.explain import privacy_statement
     from persona.privacy._randomness import randomness_statement
 
     p = None

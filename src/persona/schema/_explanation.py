@@ -1,7 +1,7 @@
 """The explanation attached to every recommendation, as pydantic models.
 
 Everything a shopper reads (:attr:`Explanation.text`) is rendered from the structured
-fields with the templates in ``persona/explain/templates/<language>.json``; nothing in the
+fields with the templates in ``persona/schema/templates/<language>.json``; nothing in the
 text is computed apart from the fields, so the text can never claim more than they hold.
 """
 
@@ -22,7 +22,11 @@ from pydantic import (
     model_validator,
 )
 
+from persona.schema._html import render_html
+from persona.schema._text import render_statements, render_text
+
 __all__ = [
+    "ConsentBasis",
     "Counterfactual",
     "DataNotUsed",
     "DataUsed",
@@ -35,6 +39,7 @@ __all__ = [
     "Reason",
     "Rest",
     "json_schema",
+    "text_key",
 ]
 
 ExplanationKind = Literal["decomposition", "justification", "non_personalised", "curated"]
@@ -292,8 +297,6 @@ class Explanation(_Frozen):
     @property
     def text(self) -> str:
         """At most three plain sentences: why, and what was (not) used."""
-        from persona.explain._text import render_text
-
         reasons = self.reasons  # (a served explanation is built on this first read)
         rendered = getattr(reasons, "rendered", None)
         if rendered is not None:  # a served summary: its text was rendered with the list
@@ -307,8 +310,6 @@ class Explanation(_Frozen):
         """Every plain-language sentence the structured fields support (for UIs; not in
         the JSON, which carries :attr:`text` and the fields the sentences come from).
         ``named`` lists the ids of the reasons :attr:`text` names, in order."""
-        from persona.explain._text import render_statements
-
         return render_statements(self)
 
     @property
@@ -326,8 +327,6 @@ class Explanation(_Frozen):
         return float(sum(r.contribution or 0.0 for r in self.reasons)) + rest
 
     def _repr_html_(self) -> str:
-        from persona.explain._html import render_html
-
         return render_html(self)
 
     def __str__(self) -> str:
