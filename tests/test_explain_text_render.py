@@ -421,7 +421,7 @@ def test_only_english_templates_ship_and_every_key_is_filled() -> None:
 
 def test_a_curated_template_may_name_the_item(monkeypatch) -> None:
     """A language's "curated" template may put the item's label in (English does not)."""
-    from persona.explain import _text
+    from persona.schema import _text
 
     assert _e(kind="curated", model="curation", note="Picks for BOX.").text == (
         "Chosen by our team: Picks for BOX.")

@@ -1,9 +1,10 @@
 """Served explanations, built on first read.
 
-Serving a list computes nothing of its explanations but what identifies them: the person's
-row, the items, the scores, and a snapshot of the model that served them (a shallow copy:
+Serving a list computes nothing of its explanations but what identifies them: the person,
+the items, the scores, and a snapshot of the model that served them (a shallow copy:
 the models replace their arrays when they change, never write into them, so the snapshot
-keeps the very state that served the scores). The score decomposition, the
+keeps the very state that served the scores). The model's attribution (its public
+:meth:`~persona.models.Recommender.attribute`: the score decomposition), the
 :class:`~persona.explain.Reason` objects, the totals (:class:`Evidence`, :class:`Rest`) and
 the text are computed when someone reads them, once per person and call.
 
@@ -42,7 +43,7 @@ TOP = 3
 #: Reasons of a justification (most similar history items): the most listed in full.
 JUSTIFICATION_LIMIT = 20
 
-_REASON_NAMES = frozenset(Reason.model_fields)
+_REASON_NAMES = set(Reason.model_fields)  # a set: model_copy copies it and adds to it
 
 
 def make_reason(item: str, label: str, contribution: float | None, share: float | None,

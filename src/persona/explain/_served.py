@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["attach_explanations", "explained_lists", "labels_of", "namer", "shown_items",
            "summary_wanted"]
 
-_EXPL_FIELDS = frozenset(Explanation.model_fields)
+_EXPL_FIELDS = set(Explanation.model_fields)
 
 
 def summary_wanted(detail: Any) -> bool:

@@ -10,8 +10,9 @@ and only this module, fills pydantic's four per-instance slots directly:
 
 * ``__dict__``: the field values (every field, defaults included);
 * ``__pydantic_fields_set__``: the names of the fields "given" (what ``exclude_unset`` and
-  ``model_copy`` read); a set that may be shared between objects, since pydantic copies it
-  on ``model_copy`` and never changes it in place;
+  ``model_copy`` read); a ``set`` (not a ``frozenset``: ``model_copy`` copies it and adds
+  to the copy) that may be shared between objects, since pydantic never changes it in
+  place;
 * ``__pydantic_extra__`` and ``__pydantic_private__``: ``None`` (persona's models forbid
   extra fields and have no private attributes).
 
@@ -22,7 +23,7 @@ first read they park their source in the two last slots (see :func:`pending`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pydantic
@@ -50,7 +51,7 @@ def _slot_setters() -> tuple[Callable[[Any, Any], None], ...]:
 SET_DICT, SET_FIELDS, SET_EXTRA, SET_PRIVATE = _slot_setters()
 
 
-def construct(cls: type[M], fields: dict[str, Any], fields_set: Collection[str]) -> M:
+def construct(cls: type[M], fields: dict[str, Any], fields_set: set[str]) -> M:
     """An instance of ``cls`` holding ``fields`` (every field, not validated), with
     ``fields_set`` as the fields given; equal to ``cls(**fields)`` for valid values.
 
@@ -70,7 +71,7 @@ def construct(cls: type[M], fields: dict[str, Any], fields_set: Collection[str])
     return obj
 
 
-def pending(cls: type[Any], fields_set: Collection[str], source: Any, position: Any) -> Any:
+def pending(cls: type[Any], fields_set: set[str], source: Any, position: Any) -> Any:
     """An instance of ``cls`` (a deferred subclass of a model) with no field values yet:
     ``source`` and ``position`` wait in the two slots :func:`construct` sets to ``None``
     (one object per deferred value, not three) until :func:`fill` gives its fields."""
