@@ -172,7 +172,7 @@ def explain(
                                              else (r.similarity or 0.0)) > 0]
         cf = model.counterfactual(user, item, order, n=n, labels=all_labels)
     seen = bool(att.seen[0])
-    fields = {
+    fields: dict[str, Any] = {
         "item": item, "label": all_labels.get(item, item), "score": score, "rank": rank,
         "kind": kind, "model": type(model).__name__, "reasons": reasons,
         "evidence": None, "rest": None, "seen": seen, "data_used": data_used,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from persona.schema import (
     ConsentBasis,
@@ -34,7 +34,7 @@ class Context:
         spent = getattr(model, "privacy_spent_", None)
         self.key = (id(getattr(model, "lineage_", None)), id(spent))
         self.privacy = privacy_statement(spent)
-        whose = "yours" if model.personalised else "pooled"
+        whose: Literal["yours", "pooled"] = "yours" if model.personalised else "pooled"
         used: list[DataUsed] = []
         not_used: list[DataNotUsed] = []
         self.lineage: LineageRef | None = None

@@ -137,7 +137,8 @@ def explained_lists(model: Attributed, users: Sequence[str], res: Any,
         return lazy_explanations(_Served(shared, users[p], items, scores), len(items))
 
     with no_gc_pauses():
-        return res.to_lists(explanations)
+        lists: list[list[Recommendation]] = res.to_lists(explanations)
+    return lists
 
 
 def _attach(model: Attributed, users: Sequence[str], lists: list[list[Recommendation]],

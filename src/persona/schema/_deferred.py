@@ -63,7 +63,7 @@ class _Lazy:
         self._settle()
         return copy.copy(self)
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
         self._settle()
         return copy.deepcopy(self, memo)
 
@@ -119,7 +119,7 @@ def lazy_explanations(source: Any, n: int) -> list[Explanation]:
     read by ``source.fields(k)`` (which returns its field values)."""
     names, cls = _EXPLANATION_NAMES, _LazyExplanation
     fields, extra, private = SET_FIELDS, SET_EXTRA, SET_PRIVATE
-    out = []
+    out: list[Explanation] = []
     for k in range(n):  # persona.schema._construct.pending, inlined (one per served item)
         obj = _new(cls)
         fields(obj, names)
