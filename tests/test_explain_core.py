@@ -28,7 +28,7 @@ from persona.explain import (
 )
 from persona.models import ALS, BPR, ItemKNN, Popularity
 from persona.models._attribution import sandbox as _sandbox
-from persona.schema._construct import construct as _fast
+from persona.schema import construct as _fast
 from persona.testing._fixtures import block_interactions, interaction_matrices
 
 LABELS = {f"i{j}": name for j, name in enumerate(
