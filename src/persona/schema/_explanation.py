@@ -24,6 +24,7 @@ from pydantic import (
 
 from persona.schema._construct import SET_DICT, SET_EXTRA, SET_FIELDS, SET_PRIVATE
 from persona.schema._html import render_html
+from persona.schema._store import NotUsedReason
 from persona.schema._text import render_statements, render_text
 
 __all__ = [
@@ -45,16 +46,9 @@ __all__ = [
 
 ExplanationKind = Literal["decomposition", "justification", "non_personalised", "curated"]
 Detail = Literal["summary", "full"]
-NotUsedKind = Literal[
-    "no_consent",
-    "declined",
-    "withdrawn",
-    "not_allowed_for_purpose",
-    "outside_retention",
-    "excluded_by_person",
-    "not_personalised",
-    "non_profiling_chosen",
-]
+#: Why data was left out: the store's reasons (:data:`persona.schema.NotUsedReason`), and
+#: the two the serving layer adds (a non-personalised model; the person chose non-profiling).
+NotUsedKind = Literal[NotUsedReason, "not_personalised", "non_profiling_chosen"]
 
 
 _new = object.__new__
