@@ -52,7 +52,7 @@ def sentences(text: str) -> int:
 
 def without_labels(text: str, labels: list[str]) -> str:
     """The text with item titles removed, so that a film called "The Score" is no jargon."""
-    from persona.explain._text import nice_label
+    from persona.schema._text import nice_label
 
     shown = {x for label in labels for x in (label, nice_label(label))}
     for label in sorted(shown, key=len, reverse=True):

@@ -26,8 +26,9 @@ from persona.explain import (
     json_schema,
     privacy_statement,
 )
-from persona.explain._build import _fast, _sandbox
 from persona.models import ALS, BPR, ItemKNN, Popularity
+from persona.models._attribution import sandbox as _sandbox
+from persona.schema import construct as _fast
 from persona.testing._fixtures import block_interactions, interaction_matrices
 
 LABELS = {f"i{j}": name for j, name in enumerate(

@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-import persona.explain._text as text_module
+import persona.schema._text as text_module
 from persona.explain import Explanation, Reason, available_languages
-from persona.explain._text import (
+from persona.schema._text import (
     TARGET_EASE,
     _ease,
     _end,

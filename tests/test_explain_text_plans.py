@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import persona.explain._text as text_module
+import persona.schema._text as text_module
 from persona.explain import Explanation, Reason
-from persona.explain._text import choose, templates
+from persona.schema._text import choose, templates
 
 T = templates("en")
 TITLES = ["Lamp", "Tent", "White Hanging Heart T-Light Holder", "東京タワー", "t.A.T.u.",

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from explain_helpers import movielens, online_retail, sample_people
 from persona.data import Interactions
 from persona.explain import Explanation, available_languages, templates
-from persona.explain._text import nice_label, render
 from persona.models import ALS, BPR, ItemKNN, Popularity
 from persona.privacy import DP
+from persona.schema._text import nice_label, render
 from persona.testing._fixtures import block_interactions
 
 

@@ -1,4 +1,4 @@
-"""The rendering of explanation text, sentence by sentence (``persona.explain._text``).
+"""The rendering of explanation text, sentence by sentence (``persona.schema._text``).
 
 Explanations are built by hand here, so every sentence is known word for word: which
 template each kind of explanation and each kind of left-out data takes, the verbs, the
@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import pytest
 
 from persona.explain import Explanation, Reason
-from persona.explain._model import ConsentBasis, Counterfactual, DataNotUsed
-from persona.explain._text import (
+from persona.schema._explanation import ConsentBasis, Counterfactual, DataNotUsed
+from persona.schema._text import (
     TARGET_EASE,
     _not_used_rank,
     _pieces,
@@ -286,7 +286,7 @@ def test_the_text_says_the_persons_own_choice_first_then_rules_then_age() -> Non
 
 
 def test_privacy_statement_is_one_fixed_sentence_outside_the_text() -> None:
-    from persona.explain._model import PrivacyStatement
+    from persona.schema._explanation import PrivacyStatement
 
     e = _e([_r("boots", 0.5)], privacy=PrivacyStatement(epsilon=1.0))
     assert render_statements(e)["privacy"] == T["privacy"]
@@ -421,7 +421,7 @@ def test_only_english_templates_ship_and_every_key_is_filled() -> None:
 
 def test_a_curated_template_may_name_the_item(monkeypatch) -> None:
     """A language's "curated" template may put the item's label in (English does not)."""
-    from persona.explain import _text
+    from persona.schema import _text
 
     assert _e(kind="curated", model="curation", note="Picks for BOX.").text == (
         "Chosen by our team: Picks for BOX.")

@@ -393,7 +393,7 @@ def test_personalizer_lists_mix_kinds_in_one_table() -> None:
 
 
 def test_a_table_builds_no_explanation_and_matches_read_ones(knn: ItemKNN) -> None:
-    from persona.explain._lazy import unread
+    from persona.schema import unread
 
     fresh = knn.recommend("u1", n=3)
     df = fresh.to_pandas()

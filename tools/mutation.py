@@ -181,7 +181,7 @@ TARGETS = (
             *methods(_SQLITE, "SqliteDb", "checkpoint"))),
     # test_explain_text_property.py is left out: its title property fits 20 models per
     # mutant; the sentences it checks are pinned word for word in test_explain_text_render.py
-    Target("explain_text", ("src/persona/explain/_text.py",),
+    Target("explain_text", ("src/persona/schema/_text.py",),
            ("tests/test_explain_text_render.py", "tests/test_explain_text_forms.py",
             "tests/test_explain_text_plans.py", "tests/test_explain_truth.py",
             "tests/test_explain_core.py")),

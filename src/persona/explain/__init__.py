@@ -20,16 +20,12 @@ not used (and why), the privacy statement of the pooled parts of the model, and
 True
 """
 
-from persona.explain._build import (
-    attach_explanations,
-    curated_explanation,
-    explain,
-    person_context,
-    privacy_statement,
-    shown_items,
-)
+from persona.explain._build import curated_explanation, explain
+from persona.explain._context import model_lineage, person_context, privacy_statement
 from persona.explain._envelope import Recommendations
-from persona.explain._model import (
+from persona.explain._served import attach_explanations, explained_lists, shown_items
+from persona.explain._tidy import recommendations_to_pandas
+from persona.schema import (
     ConsentBasis,
     Counterfactual,
     DataNotUsed,
@@ -42,10 +38,10 @@ from persona.explain._model import (
     PrivacyStatement,
     Reason,
     Rest,
-    json_schema,
+    available_languages,
+    templates,
 )
-from persona.explain._text import available_languages, templates
-from persona.explain._tidy import recommendations_to_pandas
+from persona.schema import explanation_json_schema as json_schema
 
 __all__ = [
     "ConsentBasis",
@@ -65,7 +61,9 @@ __all__ = [
     "available_languages",
     "curated_explanation",
     "explain",
+    "explained_lists",
     "json_schema",
+    "model_lineage",
     "person_context",
     "privacy_statement",
     "recommendations_to_pandas",

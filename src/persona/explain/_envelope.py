@@ -32,9 +32,8 @@ from typing import Any
 
 from persona import _frames
 from persona.errors import ValidationError
-from persona.explain._model import Explanation
 from persona.explain._tidy import list_columns
-from persona.schema import Recommendation
+from persona.schema import Explanation, Recommendation
 
 __all__ = ["FORMAT", "SHARED", "Recommendations"]
 
@@ -379,9 +378,9 @@ def _unpack_explanation(it: dict[str, Any], e: dict[str, Any], shared: dict[str,
     for key, base in bases.items():
         if isinstance(base, bool) or not isinstance(base, int | float) or base == 0:
             raise _refuse(f"{key} must be a number other than 0, not {base!r}", "items")
-    for key in ("item", "score", "rank"):
-        if key not in e:
-            out[key] = it.get(key)
+    for field in ("item", "score", "rank"):
+        if field not in e:
+            out[field] = it.get(field)
     if "label" not in e:
         item = out.get("item")
         out["label"] = labels.get(item, item) if isinstance(item, str) else item

@@ -1,9 +1,10 @@
 """Served explanations, built on first read.
 
-Serving a list computes nothing of its explanations but what identifies them: the person's
-row, the items, the scores, and a snapshot of the model that served them (a shallow copy:
+Serving a list computes nothing of its explanations but what identifies them: the person,
+the items, the scores, and a snapshot of the model that served them (a shallow copy:
 the models replace their arrays when they change, never write into them, so the snapshot
-keeps the very state that served the scores). The score decomposition, the
+keeps the very state that served the scores). The model's attribution (its public
+:meth:`~persona.models.Recommender.attribute`: the score decomposition), the
 :class:`~persona.explain.Reason` objects, the totals (:class:`Evidence`, :class:`Rest`) and
 the text are computed when someone reads them, once per person and call.
 
@@ -16,18 +17,16 @@ from __future__ import annotations
 
 import copy
 import math
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from persona._slots import SET_EXTRA, SET_FIELDS, SET_PRIVATE
-from persona.explain._model import Evidence, Explanation, Reason, Rest
+from persona.schema import Reason
 
 if TYPE_CHECKING:
-    from persona.models import Recommender
+    from persona.explain._protocol import Attributed, Attribution
 
 __all__ = [
     "TOP",
@@ -35,11 +34,8 @@ __all__ = [
     "Reasons",
     "Said",
     "Split",
-    "lazy_evidence",
-    "lazy_explanations",
-    "lazy_rest",
     "snapshot",
-    "unread",
+    "split_reasons",
 ]
 
 #: Positive reasons the text may name (it names at most three).
@@ -47,27 +43,10 @@ TOP = 3
 #: Reasons of a justification (most similar history items): the most listed in full.
 JUSTIFICATION_LIMIT = 20
 
-_new = object.__new__
-_SETTLING = threading.RLock()  # one served explanation is built once, by one thread
-_setattr = object.__setattr__
-_REASON_NAMES = set(Reason.model_fields)
+make_reason = Reason.trusted  # (the served reasons' fast constructor)
 
 
-def make_reason(item: str, label: str, contribution: float | None, share: float | None,
-                similarity: float | None, feature: str | None, at: datetime | None) -> Reason:
-    """A :class:`Reason` from values persona computed itself, without re-validating (equal
-    to ``Reason(...)``; a test checks it)."""
-    obj = _new(Reason)
-    _setattr(obj, "__dict__", {"item": item, "label": label, "contribution": contribution,
-                               "share": share, "similarity": similarity, "feature": feature,
-                               "at": at})
-    _setattr(obj, "__pydantic_fields_set__", _REASON_NAMES)
-    _setattr(obj, "__pydantic_extra__", None)
-    _setattr(obj, "__pydantic_private__", None)
-    return obj
-
-
-def snapshot(model: Recommender) -> Recommender:
+def snapshot(model: Attributed) -> Attributed:
     """The serving state of ``model`` for explanations read later (see the module doc)."""
     return copy.copy(model)
 
@@ -107,18 +86,20 @@ def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 class Split:
     """One person's reasons for the items of one call: the model's decomposition
     (``kind="decomposition"``) or the similarity of each history item to each item
-    (``"justification"``), computed for all the items at once on first read."""
+    (``"justification"``), from one :meth:`~persona.models.Recommender.attribute` call for
+    all the items, made on first read (``attribution``: one made already)."""
 
-    __slots__ = ("_head", "_keep", "_orders", "_parts", "_positive", "_ranked", "_values",
-                 "_whence", "cols", "feature", "hist", "kind", "labels", "meta",
-                 "model", "names", "row", "shown")
+    __slots__ = ("_att", "_head", "_keep", "_orders", "_positive", "_ranked", "_values",
+                 "_whence", "feature", "items", "kind", "labels", "meta", "model", "shown",
+                 "user")
 
-    def __init__(self, model: Recommender, kind: str, row: int, cols: np.ndarray,
+    def __init__(self, model: Attributed, kind: str, user: str, items: list[str],
                  labels: Mapping[str, str], feature: str | None,
-                 meta: Mapping[str, tuple[str, datetime]] | None) -> None:
-        self.model, self.kind, self.row, self.cols = model, kind, row, cols
+                 meta: Mapping[str, tuple[str, datetime]] | None,
+                 attribution: Attribution | None = None) -> None:
+        self.model, self.kind, self.user, self.items = model, kind, user, items
         self.labels, self.feature, self.meta = labels, feature, meta
-        self._parts: np.ndarray | None = None
+        self._att = attribution
         # sorted on first need, for every item at once; each item's lists made on demand
         self._ranked: np.ndarray | None = None
         self._values: np.ndarray | None = None
@@ -126,24 +107,17 @@ class Split:
         self._orders: list[list[int] | None] = []
         self._head: list[tuple[list[int], list[float]]] = []
         self._positive: list[int] = []
-        self.hist: np.ndarray | None = None
-        self.names: list[str] | None = None
         self.shown: list[str] = []
         self._whence: list[tuple[str | None, datetime | None]] = []
 
+    def attribution(self) -> Attribution:
+        """The model's attribution of the items (made on first need)."""
+        if self._att is None:
+            self._att = self.model.attribute(self.user, self.items)
+        return self._att
+
     def parts(self) -> np.ndarray:
-        if self._parts is None:
-            m = self.model
-            if self.kind == "decomposition":
-                hist, parts = m._contribution_matrix(self.row, self.cols)
-            else:
-                h = m.history_
-                hist = h.indices[h.indptr[self.row]:h.indptr[self.row + 1]]
-                parts = np.empty((len(hist), len(self.cols)))
-                for k, j in enumerate(self.cols.tolist()):
-                    parts[:, k] = np.asarray(m._similar_scores(int(j)), dtype=np.float64)[hist]
-            self.hist, self._parts = hist, parts
-        return self._parts
+        return self.attribution().parts
 
     def order(self, k: int) -> list[int]:
         """Every reason's position for item ``k``, largest first (decompositions: the
@@ -192,11 +166,7 @@ class Split:
 
     def item_names(self) -> list[str]:
         """The ids of the person's history items, in the rows' order."""
-        if self.names is None:
-            self.parts()
-            hist = self.hist if self.hist is not None else np.zeros(0, dtype=np.int64)
-            self.names = self.model.items_[hist].tolist() if len(hist) else []
-        return self.names
+        return self.attribution().history
 
     def label(self, j: int) -> str:
         """The label of history item ``j``."""
@@ -395,145 +365,13 @@ class Reasons(Sequence[Reason]):
         return self  # immutable once served
 
 
-class _Lazy:
-    """A frozen pydantic model whose field values come from :class:`Reasons` on first
-    read; it then becomes a plain instance of its model (``__class__`` is set to it)."""
-
-    __slots__ = ()
-
-    def _settle(self) -> None:
-        # under a lock: a served explanation may be read by the caller and by the
-        # background writer of what was shown at once
-        with _SETTLING:
-            target = _TARGETS.get(type(self))
-            if target is not None:  # not built yet
-                model, values = target
-                source = object.__getattribute__(self, "__pydantic_extra__")
-                k = object.__getattribute__(self, "__pydantic_private__")
-                _setattr(self, "__dict__", values(source, k))
-                _setattr(self, "__pydantic_extra__", None)
-                _setattr(self, "__pydantic_private__", None)
-                _setattr(self, "__class__", model)
-
-    def __getattr__(self, name: str) -> Any:
-        if type(self) in _TARGETS:
-            self._settle()
-            return getattr(self, name)
-        return super().__getattr__(name)  # type: ignore[misc]
-
-    def __eq__(self, other: object) -> bool:
-        self._settle()
-        return self == other
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        self._settle()
-        return repr(self)
-
-    def __copy__(self) -> Any:
-        self._settle()
-        return copy.copy(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        self._settle()
-        return copy.deepcopy(self, memo)
-
-
-class _LazyEvidence(_Lazy, Evidence):
-    __slots__ = ()
-
-
-class _LazyRest(_Lazy, Rest):
-    __slots__ = ()
-
-
-class _LazyExplanation(_Lazy, Explanation):
-    __slots__ = ()
-
-
-def _evidence_values(source: Reasons, _k: None) -> dict[str, Any]:
-    support, against = source.totals()
-    return {"support": support, "against": against}
-
-
-def _rest_values(source: Reasons, _k: None) -> dict[str, Any]:
-    count, contribution = source.rest()
-    return {"count": count, "contribution": contribution}
-
-
-def _explanation_values(served: Any, k: int) -> dict[str, Any]:
-    return served.fields(k)  # type: ignore[no-any-return]
-
-
-_TARGETS: dict[type, tuple[type, Any]] = {
-    _LazyEvidence: (Evidence, _evidence_values),
-    _LazyRest: (Rest, _rest_values),
-    _LazyExplanation: (Explanation, _explanation_values),
-}
-
-_EVIDENCE_NAMES = set(Evidence.model_fields)
-_REST_NAMES = set(Rest.model_fields)
-
-
-def _lazy(cls: type, source: Any, k: int | None, names: set[str]) -> Any:
-    # Until its first read the object holds no ``__dict__``: its source and position wait
-    # in pydantic's two other slots (one garbage-collected object per served item, not
-    # three), and ``_settle`` puts them back to ``None`` when it fills the fields.
-    obj = _new(cls)
-    _setattr(obj, "__pydantic_fields_set__", names)
-    _setattr(obj, "__pydantic_extra__", source)
-    _setattr(obj, "__pydantic_private__", k)
-    return obj
-
-
-_EXPLANATION_NAMES = set(Explanation.model_fields)
-
-
-def unread(e: Any) -> tuple[Any, int] | None:
-    """``(served, k)`` of a served explanation nobody has read yet (see
-    :func:`lazy_explanations`), else ``None``."""
-    with _SETTLING:
-        if type(e) is not _LazyExplanation:
-            return None
-        return (object.__getattribute__(e, "__pydantic_extra__"),
-                object.__getattribute__(e, "__pydantic_private__"))
-
-
-def lazy_explanations(served: Any, n: int) -> list[Explanation]:
-    """The explanations of items ``0 .. n - 1`` of a served list, each built on its first
-    read by ``served.fields(k)`` (which returns its field values)."""
-    names, cls = _EXPLANATION_NAMES, _LazyExplanation
-    fields, extra, private = SET_FIELDS, SET_EXTRA, SET_PRIVATE
-    out = []
-    for k in range(n):
-        obj = _new(cls)
-        fields(obj, names)
-        extra(obj, served)
-        private(obj, k)
-        out.append(obj)
-    return out
-
-
-
-
-def lazy_evidence(source: Reasons) -> Evidence:
-    """The :class:`Evidence` of ``source``'s reasons, computed on first read."""
-    return _lazy(_LazyEvidence, source, None, _EVIDENCE_NAMES)  # type: ignore[no-any-return]
-
-
-def lazy_rest(source: Reasons) -> Rest:
-    """The :class:`Rest` of a summary, computed on first read."""
-    return _lazy(_LazyRest, source, None, _REST_NAMES)  # type: ignore[no-any-return]
-
-
 def split_reasons(
-    model: Recommender, kind: str, row: int, cols: np.ndarray, scores: Sequence[float],
+    model: Attributed, kind: str, user: str, items: list[str], scores: Sequence[float],
     labels: Mapping[str, str], feature: str | None,
-    meta: Mapping[str, tuple[str, datetime]] | None,
+    meta: Mapping[str, tuple[str, datetime]] | None, attribution: Attribution | None = None,
 ) -> list[Reasons]:
-    """One :class:`Reasons` per item of ``cols`` for the person in ``row`` (every reason;
+    """One :class:`Reasons` per item of ``items`` for ``user`` (every reason;
     :meth:`Reasons.summary` for the summary), sharing one :class:`Split` (``model`` should
     be a :func:`snapshot` when they are read later)."""
-    split = Split(model, kind, row, cols, labels, feature, meta)
+    split = Split(model, kind, user, items, labels, feature, meta, attribution)
     return [Reasons(split, k, float(s)) for k, s in enumerate(scores)]

@@ -29,9 +29,7 @@ import numpy as np
 
 from persona import _frames
 from persona.errors import ValidationError
-from persona.explain._lazy import unread
-from persona.explain._model import ExplanationKind
-from persona.schema import Recommendation, check_id_list
+from persona.schema import ExplanationKind, Recommendation, check_id_list, unread
 
 __all__ = ["list_columns", "recommendations_to_pandas"]
 

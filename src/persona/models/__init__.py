@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from persona.errors import ValidationError
+from persona.models._attribution import Attribution
 from persona.models._base import (
     BusinessRule,
     History,
@@ -37,6 +38,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MODELS",
     "ALSConfig",
+    "Attribution",
     "BPRConfig",
     "BusinessRule",
     "History",

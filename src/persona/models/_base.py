@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import pydantic
@@ -26,8 +26,10 @@ from persona.errors import (
     UnknownUserError,
     ValidationError,
 )
-from persona.explain import Recommendations
-from persona.models import _block, _params, _private
+from persona.explain import Recommendations, attach_explanations, explained_lists
+from persona.explain import explain as explain_item
+from persona.models import _attribution, _block, _params, _private
+from persona.models._attribution import Attribution, AttributionKind
 from persona.models._history import history_row, with_row, without_row
 from persona.models._persistence import load_model, save_model
 from persona.models._tables import RecommendationArrays, _package
@@ -35,6 +37,8 @@ from persona.models._threads import _block_size, _one_blas_thread, run_blocks
 from persona.models._topk import _top_per_row, select_block
 from persona.privacy import DP
 from persona.schema import (
+    Counterfactual,
+    Explanation,
     PrivacySpent,
     Recommendation,
     check_detail,
@@ -43,9 +47,6 @@ from persona.schema import (
     check_ids,
     check_top_n,
 )
-
-if TYPE_CHECKING:  # explain imports models at run time, never the reverse
-    from persona.explain import Explanation
 
 __all__ = [
     "BusinessRule",
@@ -464,18 +465,12 @@ class Recommender:
         )
         if not explain:
             return res.to_lists()
-        # imported here: the design lets persona.explain import the models, not the reverse
-        from persona.explain._build import explained_lists
-
         return explained_lists(self, _user_list(users), res, detail=detail)
 
     def _explained(
         self, users: list[str], lists: list[list[Recommendation]],
         detail: Literal["summary", "full"] = "summary",
     ) -> list[list[Recommendation]]:
-        # imported here: the design lets persona.explain import the models, not the reverse
-        from persona.explain._build import attach_explanations
-
         return attach_explanations(self, users, lists, detail=detail)
 
     def explain(
@@ -497,10 +492,62 @@ class Recommender:
         default here, lists every reason); returns an
         :class:`~persona.explain.Explanation`.
         """
-        from persona.explain._build import explain
+        return explain_item(self, user, item, counterfactual=counterfactual, n=n, store=store,
+                            view=view, labels=labels, language=language, detail=detail)
 
-        return explain(self, user, item, counterfactual=counterfactual, n=n, store=store,
-                       view=view, labels=labels, language=language, detail=detail)
+    # ------------------------------------------------------------ attribution
+    @property
+    def attribution_kind(self) -> AttributionKind:
+        """What :meth:`attribute` gives: ``"decomposition"`` (the exact split of each
+        score over the person's history: ALS, ItemKNN), ``"justification"`` (similarities
+        of the history items, for models with no exact split: BPR) or
+        ``"non_personalised"`` (no personal data: Popularity)."""
+        exact = type(self)._contribution_matrix is not Recommender._contribution_matrix
+        return _attribution.kind(self, exact)
+
+    def attribute(self, user: str, items: Sequence[str]) -> Attribution:
+        """How the served scores of ``items`` for ``user`` come from their history, for
+        all the items at once (what explanations are built from).
+
+        Returns an :class:`~persona.models.Attribution` of :attr:`attribution_kind`:
+        ``parts[:, k]`` splits the score of ``items[k]`` over ``history`` (decompositions)
+        or holds each history item's similarity to it (justifications).
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from persona.data import Interactions
+        >>> from persona.models import ItemKNN
+        >>> X = Interactions.from_csr(sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1],
+        ...     [0, 1, 1]])), ["u1", "u2", "u3"], ["boots", "socks", "tent"])
+        >>> model = ItemKNN(neighbours=3).fit(X)
+        >>> a = model.attribute("u1", ["tent"])
+        >>> a.kind, a.history, a.seen
+        ('decomposition', ['boots', 'socks'], [False])
+        >>> bool(np.isclose(a.parts[:, 0].sum(), model.score("u1", ["tent"])[0]))
+        True
+        """
+        self._check_fitted()
+        return _attribution.attribute(self, user, items, self.attribution_kind)
+
+    def rank_of(self, user: str | int, item: str, score: float | None = None) -> int | None:
+        """The rank ``item`` has among the items :meth:`recommend` would consider for
+        ``user`` (``None`` for an item of their history, which is not ranked); ``score``:
+        its served score when the caller holds it. Ties go by catalogue order."""
+        self._check_fitted()
+        return _attribution.rank(self, user, item, score)  # type: ignore[arg-type]
+
+    def counterfactual(
+        self, user: str, item: str, candidates: Sequence[str], *, n: int = 10,
+        labels: Mapping[str, str] | None = None, max_steps: int = 10,
+    ) -> Counterfactual:
+        """The smallest part of ``user``'s history found (trying ``candidates`` in order,
+        at most ``max_steps``) whose removal takes ``item`` out of their top ``n``, each
+        step verified by re-scoring the reduced history through fold-in (the model itself
+        is not changed). ``labels``: item titles for ``removed_labels``."""
+        self._check_fitted()
+        return _attribution.counterfactual(self, user, item, candidates, n, labels or {},
+                                           max_steps)
 
     def set_item_labels(self, labels: Mapping[str, str]) -> Self:
         """Human-readable item titles for explanations (catalogue data; not saved).

@@ -126,9 +126,9 @@ def _is_personalizer(model: Recommender | Personalizer) -> TypeIs[Personalizer]:
 
 
 def _lineage(model: Any) -> Any:
-    from persona.explain._build import _lineage as as_lineage
+    from persona.explain import model_lineage
 
-    return as_lineage(getattr(model, "lineage_", None))
+    return model_lineage(model)
 
 
 def _weights(p: Any, features: dict[str, Any]) -> str | None:
@@ -258,7 +258,7 @@ def main_parameters(model: Recommender | Personalizer, store: Store | None = Non
     >>> "## Your options" in report.to_markdown()
     True
     """
-    from persona.explain._build import privacy_statement
+    from persona.explain import privacy_statement
     from persona.privacy import randomness_statement
 
     p = None

@@ -1,6 +1,25 @@
 """pydantic models for everything that crosses persona's edge: purposes, features,
-consent events, events, lineage, recommendations. Every input rule for bad data lives here."""
+consent events, events, lineage, recommendations, explanations and their rendering (text,
+HTML, the templates of each language). Every input rule for bad data lives here."""
 
+from persona.schema._construct import construct
+from persona.schema._deferred import lazy_evidence, lazy_explanations, lazy_rest, unread
+from persona.schema._explanation import (
+    ConsentBasis,
+    Counterfactual,
+    DataNotUsed,
+    DataUsed,
+    Detail,
+    Evidence,
+    Explanation,
+    ExplanationKind,
+    LineageRef,
+    PrivacyStatement,
+    Reason,
+    Rest,
+    text_key,
+)
+from persona.schema._explanation import json_schema as explanation_json_schema
 from persona.schema._ids import (
     ID_RULE,
     MAX_ID_LENGTH,
@@ -46,6 +65,9 @@ from persona.schema._store import (
     PersonLineage,
     PurposeSpec,
 )
+from persona.schema._text import available_languages, extra_sentences, templates
+from persona.schema._text import choose as choose_text
+from persona.schema._text import render as explanation_text
 
 __all__ = [
     "ID_RULE",
@@ -54,9 +76,17 @@ __all__ = [
     "BudgetLedger",
     "ChargeStorage",
     "ConsentAction",
+    "ConsentBasis",
     "ConsentRecord",
     "ConsentSnapshot",
+    "Counterfactual",
+    "DataNotUsed",
+    "DataUsed",
+    "Detail",
     "EraseReport",
+    "Evidence",
+    "Explanation",
+    "ExplanationKind",
     "FeatureNotUsed",
     "FeatureSpec",
     "FeatureUse",
@@ -67,6 +97,7 @@ __all__ = [
     "LedgerCheck",
     "LedgerEntry",
     "Lineage",
+    "LineageRef",
     "MemoryChargeStorage",
     "NotUsedReason",
     "PersonLineage",
@@ -75,15 +106,30 @@ __all__ = [
     "PrivacyReservation",
     "PrivacySettlement",
     "PrivacySpent",
+    "PrivacyStatement",
     "PurposeSpec",
+    "Reason",
     "Recommendation",
+    "Rest",
     "Spending",
+    "available_languages",
     "check_detail",
     "check_id",
     "check_id_list",
     "check_ids",
     "check_top_n",
+    "choose_text",
+    "construct",
+    "explanation_json_schema",
+    "explanation_text",
+    "extra_sentences",
+    "lazy_evidence",
+    "lazy_explanations",
+    "lazy_rest",
     "ledger_entry_from_json",
     "ledger_lines",
     "spending",
+    "templates",
+    "text_key",
+    "unread",
 ]

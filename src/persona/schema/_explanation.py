@@ -1,7 +1,7 @@
 """The explanation attached to every recommendation, as pydantic models.
 
 Everything a shopper reads (:attr:`Explanation.text`) is rendered from the structured
-fields with the templates in ``persona/explain/templates/<language>.json``; nothing in the
+fields with the templates in ``persona/schema/templates/<language>.json``; nothing in the
 text is computed apart from the fields, so the text can never claim more than they hold.
 """
 
@@ -22,7 +22,13 @@ from pydantic import (
     model_validator,
 )
 
+from persona.schema._construct import SET_DICT, SET_EXTRA, SET_FIELDS, SET_PRIVATE
+from persona.schema._html import render_html
+from persona.schema._store import NotUsedReason
+from persona.schema._text import render_statements, render_text
+
 __all__ = [
+    "ConsentBasis",
     "Counterfactual",
     "DataNotUsed",
     "DataUsed",
@@ -35,20 +41,17 @@ __all__ = [
     "Reason",
     "Rest",
     "json_schema",
+    "text_key",
 ]
 
 ExplanationKind = Literal["decomposition", "justification", "non_personalised", "curated"]
 Detail = Literal["summary", "full"]
-NotUsedKind = Literal[
-    "no_consent",
-    "declined",
-    "withdrawn",
-    "not_allowed_for_purpose",
-    "outside_retention",
-    "excluded_by_person",
-    "not_personalised",
-    "non_profiling_chosen",
-]
+#: Why data was left out: the store's reasons (:data:`persona.schema.NotUsedReason`), and
+#: the two the serving layer adds (a non-personalised model; the person chose non-profiling).
+NotUsedKind = Literal[NotUsedReason, "not_personalised", "non_profiling_chosen"]
+
+
+_new = object.__new__
 
 
 class _Frozen(BaseModel):
@@ -92,6 +95,24 @@ class Reason(_Frozen):
     """The feature (kind of event) behind it, such as ``"purchases"``, when known."""
     at: datetime | None = None
     """Time of the person's latest event with the item, when known (needs the store)."""
+
+    @classmethod
+    def trusted(cls, item: str, label: str, contribution: float | None, share: float | None,
+                similarity: float | None, feature: str | None, at: datetime | None) -> Reason:
+        """A ``Reason`` of values persona computed itself, not validated again (equal to
+        ``Reason(...)`` of the same values; a test checks it): served explanations build
+        one per history item they list."""
+        # persona.schema._construct.construct, inlined: one call fewer per reason
+        obj = _new(cls)
+        SET_DICT(obj, {"item": item, "label": label, "contribution": contribution,
+                       "share": share, "similarity": similarity, "feature": feature, "at": at})
+        SET_FIELDS(obj, _REASON_FIELDS)
+        SET_EXTRA(obj, None)
+        SET_PRIVATE(obj, None)
+        return obj
+
+
+_REASON_FIELDS = set(Reason.model_fields)  # shared: pydantic copies it before adding to it
 
 
 class Evidence(_Frozen):
@@ -292,8 +313,6 @@ class Explanation(_Frozen):
     @property
     def text(self) -> str:
         """At most three plain sentences: why, and what was (not) used."""
-        from persona.explain._text import render_text
-
         reasons = self.reasons  # (a served explanation is built on this first read)
         rendered = getattr(reasons, "rendered", None)
         if rendered is not None:  # a served summary: its text was rendered with the list
@@ -307,8 +326,6 @@ class Explanation(_Frozen):
         """Every plain-language sentence the structured fields support (for UIs; not in
         the JSON, which carries :attr:`text` and the fields the sentences come from).
         ``named`` lists the ids of the reasons :attr:`text` names, in order."""
-        from persona.explain._text import render_statements
-
         return render_statements(self)
 
     @property
@@ -326,8 +343,6 @@ class Explanation(_Frozen):
         return float(sum(r.contribution or 0.0 for r in self.reasons)) + rest
 
     def _repr_html_(self) -> str:
-        from persona.explain._html import render_html
-
         return render_html(self)
 
     def __str__(self) -> str:

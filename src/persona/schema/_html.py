@@ -8,10 +8,10 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from persona.explain._text import date_text, not_used_sentence, templates
+from persona.schema._text import date_text, not_used_sentence, templates
 
 if TYPE_CHECKING:
-    from persona.explain._model import Explanation
+    from persona.schema._explanation import Explanation
 
 __all__ = ["render_html"]
 

@@ -1,5 +1,5 @@
 """Plain-language rendering. Every word a shopper reads comes from one template file per
-language (``persona/explain/templates/<language>.json``); this module only picks templates
+language (``persona/schema/templates/<language>.json``); this module only picks templates
 and fills in labels, so adding a language means adding a file, not touching logic.
 
 ``.text`` holds at most three sentences: why the item was picked, then (when computed) the
@@ -22,7 +22,7 @@ from string import Formatter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from persona.explain._model import DataNotUsed, Explanation
+    from persona.schema._explanation import DataNotUsed, Explanation
 
 __all__ = ["available_languages", "render", "render_statements", "render_text", "templates"]
 
@@ -43,14 +43,14 @@ def templates(language: str = "en") -> dict[str, Any]:
     'bought'
     """
     name = f"{language}.json"
-    folder = resources.files("persona.explain") / "templates"
+    folder = resources.files("persona.schema") / "templates"
     path = folder / name
     if not path.is_file():
         from persona.errors import ValidationError
 
         raise ValidationError(
             f"no explanation templates for language {language!r}; available: "
-            f"{available_languages()}. Add persona/explain/templates/{name} to add one."
+            f"{available_languages()}. Add persona/schema/templates/{name} to add one."
         )
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
@@ -64,7 +64,7 @@ def available_languages() -> list[str]:
     >>> "en" in available_languages()
     True
     """
-    folder = resources.files("persona.explain") / "templates"
+    folder = resources.files("persona.schema") / "templates"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
 
 
