@@ -56,6 +56,19 @@ def test_not_used_statements_come_from_the_persons_lineage(setup, tmp_path: Path
     assert reading_ease(e.text, tmp_path / "nltk") >= 60
 
 
+def test_a_view_alone_explains_as_the_store_does(setup) -> None:
+    """model.explain(view=...) says which purposes a left-out feature is allowed for, as
+    with store=... (a view keeps its store's feature definitions)."""
+    store, X = setup
+    model = ItemKNN(neighbours=5).fit(X)
+    by_store = model.explain("p0", "sku-4", store=store)
+    by_view = model.explain("p0", "sku-4", view=store.scope("personalization"))
+    loc = {d.feature: d for d in by_view.data_not_used}["location"]
+    assert loc.allowed_for == ["ads"]
+    assert by_view.data_not_used == by_store.data_not_used
+    assert by_view.text == by_store.text
+
+
 def test_withdrawn_consent_is_said_with_its_date(setup) -> None:
     store, X = setup
     model = ALS(factors=4, iterations=5, random_state=0).fit(X)

@@ -118,6 +118,7 @@ def test_view_has_no_write_methods() -> None:
         "lineage",
         "purpose",
         "store_id",
+        "features",  # the feature definitions (read-only; no one's data)
         "to_pandas",  # a consent-scoped read, as events(): audited, writes no data
         "to_arrow",
     }

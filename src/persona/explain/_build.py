@@ -60,11 +60,9 @@ def _store_features(store: Any, view: Any) -> Mapping[str, Any]:
     """The store's feature definitions (what each feature is allowed for)."""
     if store is not None:
         return store.features  # type: ignore[no-any-return]
-    features = getattr(view, "features", None)  # a view's own, where it has them
+    features = getattr(view, "features", None)  # a ScopedView's, or a view-like's own
     if callable(features):
         features = features()
-    if features is None:  # (a ScopedView keeps its store's: issue 19 gives it a public name)
-        features = getattr(getattr(view, "_store", None), "features", None)
     return {} if features is None else features
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from persona._columns import EventColumns
-from persona.schema import BudgetLedger, Lineage, PersonLineage
-from persona.store import _catalogue, _consent, _ledger, _reads
+from persona.schema import BudgetLedger, FeatureSpec, Lineage, PersonLineage
+from persona.store import _catalogue, _consent, _definitions, _ledger, _reads
 
 if TYPE_CHECKING:
     from persona.store._db import Db
@@ -54,6 +54,13 @@ class ScopedView:
     @property
     def store_id(self) -> str:
         return self._db.store_id
+
+    @property
+    def features(self) -> dict[str, FeatureSpec]:
+        """The store's feature definitions by name (which purposes each may serve): the
+        rules of the reads, not anyone's data. Explanations built from a view say with them
+        what a left-out feature is allowed for."""
+        return _definitions.feature_specs(self._db)
 
     def events(self) -> EventColumns:
         """All events usable for the purpose now, as arrays ready for a sparse matrix.
