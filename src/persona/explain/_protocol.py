@@ -36,8 +36,8 @@ class Attribution(Protocol):
 class Attributed(Protocol):
     """A fitted recommender, as explanations see it."""
 
-    personalised: bool
-
+    @property
+    def personalised(self) -> bool: ...
     @property
     def attribution_kind(self) -> str: ...
     @property

@@ -131,6 +131,8 @@ class Recommender:
     personalised: ClassVar[bool] = True
     #: ``True`` when the model can train with ``privacy=DP(...)`` (``_fit_private``).
     _private_training: ClassVar[bool] = False
+    _uidx: dict[str, int]
+    _iidx: dict[str, int]
 
     # ----------------------------------------------------------- blocked items
     def block(self, items: Iterable[str]) -> Self:
@@ -326,9 +328,9 @@ class Recommender:
         raise NotImplementedError
 
     # --------------------------------------------------------------- serving
-    def _row(self, user: str) -> int:
+    def _row(self, user: str | int) -> int:
         try:
-            return self._uidx[user]
+            return self._uidx[user]  # type: ignore[index]  # (an int is refused below)
         except (KeyError, TypeError):
             self._check_fitted()
             key = check_id(user, "user")  # refuses what no id can be; NFC as the model keeps
@@ -492,8 +494,9 @@ class Recommender:
         default here, lists every reason); returns an
         :class:`~persona.explain.Explanation`.
         """
-        return explain_item(self, user, item, counterfactual=counterfactual, n=n, store=store,
-                            view=view, labels=labels, language=language, detail=detail)
+        return explain_item(
+            self, user, item, counterfactual=counterfactual, n=n,  # type: ignore[arg-type]  # an int id is read as its decimal string there (check_id)
+            store=store, view=view, labels=labels, language=language, detail=detail)
 
     # ------------------------------------------------------------ attribution
     @property

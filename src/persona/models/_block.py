@@ -33,7 +33,8 @@ def set_block(model: Any, items: Iterable[str]) -> None:
 
 
 def blocked_ids(model: Any) -> frozenset[str]:
-    return model.__dict__.get("_blocked", frozenset())
+    blocked: frozenset[str] = model.__dict__.get("_blocked", frozenset())
+    return blocked
 
 
 def blocked_columns(model: Any) -> np.ndarray | None:
@@ -44,9 +45,10 @@ def blocked_columns(model: Any) -> np.ndarray | None:
     iidx = model._iidx
     cached = model.__dict__.get("_blocked_cols")
     if cached is not None and cached[0] is iidx:  # (a refit replaces the index)
-        return cached[1]
-    cols = np.array(sorted(iidx[i] for i in blocked if i in iidx), dtype=np.int64)
-    cols = cols if cols.size else None
+        known: np.ndarray | None = cached[1]
+        return known
+    found = np.array(sorted(iidx[i] for i in blocked if i in iidx), dtype=np.int64)
+    cols = found if found.size else None
     model.__dict__["_blocked_cols"] = (iidx, cols)
     return cols
 

@@ -107,6 +107,13 @@ class _FactorModel(Recommender):
     reported scores and their order are provably those of the exact float64 model.
     """
 
+    item_factors_: np.ndarray
+    user_factors_: np.ndarray
+    _Y32T: np.ndarray
+    _Y64: np.ndarray
+    _item_norms: np.ndarray
+    _margin_scale: float
+
     def _prepare_items(self) -> None:
         Y = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
         self.item_factors_ = Y
@@ -168,11 +175,13 @@ class _FactorModel(Recommender):
         raise NotImplementedError
 
     def _rank_scores(self, rows: np.ndarray) -> np.ndarray:
-        return self._user_vectors32(rows) @ self._Y32T
+        out: np.ndarray = self._user_vectors32(rows) @ self._Y32T
+        return out
 
     def _user_norms(self, rows: np.ndarray) -> np.ndarray:
         U = self._user_vectors64(rows)
-        return np.sqrt(np.einsum("ij,ij->i", U, U))
+        out: np.ndarray = np.sqrt(np.einsum("ij,ij->i", U, U))
+        return out
 
     def _rank_margin(self, rows: np.ndarray) -> np.ndarray:
         return self._user_norms(rows) * self._margin_scale
@@ -180,11 +189,13 @@ class _FactorModel(Recommender):
     def _exact_scores(self, rows: np.ndarray, cand: np.ndarray, approx: np.ndarray) -> np.ndarray:
         if cand.size == 0:
             return np.zeros(0)
-        return np.einsum("ij,ij->i", self._Y64[cand], self._user_vectors64(rows))
+        out: np.ndarray = np.einsum("ij,ij->i", self._Y64[cand], self._user_vectors64(rows))
+        return out
 
     def _similar_scores(self, item: int) -> np.ndarray:
         norms = self._item_norms
-        return (self._Y64 @ self._Y64[item]) / (norms * norms[item])
+        out: np.ndarray = (self._Y64 @ self._Y64[item]) / (norms * norms[item])
+        return out
 
 
 @registered
@@ -356,7 +367,8 @@ class ALS(_FactorModel):
         _, x, info = _dposv(A, B, overwrite_a=1, overwrite_b=1)
         if info != 0:  # pragma: no cover - A is SPD for c >= 0 and λ > 0
             x = np.linalg.lstsq(self._G + (Yh.T * (c - 1.0)) @ Yh, B, rcond=None)[0]
-        return x
+        out: np.ndarray = x
+        return out
 
     def _solve(self, rows: np.ndarray) -> None:
         """Exact served vectors for ``rows`` not solved yet: one Cholesky solve per person,
@@ -383,17 +395,20 @@ class ALS(_FactorModel):
     def _user_vectors64(self, rows: np.ndarray) -> np.ndarray:
         if not self._solved[rows].all():
             self._solve(rows)
-        return self._served[rows]
+        out: np.ndarray = self._served[rows]
+        return out
 
     def _user_vectors32(self, rows: np.ndarray) -> np.ndarray:
         if not self._solved[rows].all():
             self._solve(rows)
-        return self._served32[rows]
+        out: np.ndarray = self._served32[rows]
+        return out
 
     def user_vector(self, user: str) -> np.ndarray:
         """The served (exactly solved) vector of ``user``, float64."""
         self._check_fitted()
-        return self._user_vectors64(np.array([self._row(user)]))[0].copy()
+        out: np.ndarray = self._user_vectors64(np.array([self._row(user)]))[0].copy()
+        return out
 
     def precompute(self) -> ALS:
         """Solve every person's served vector now instead of on first use (one small
@@ -543,10 +558,12 @@ class BPR(_FactorModel):
         self._U64 = self.user_factors_.astype(np.float64)
 
     def _user_vectors64(self, rows: np.ndarray) -> np.ndarray:
-        return self._U64[rows]
+        out: np.ndarray = self._U64[rows]
+        return out
 
     def _user_vectors32(self, rows: np.ndarray) -> np.ndarray:
-        return self.user_factors_[rows]
+        out: np.ndarray = self.user_factors_[rows]
+        return out
 
     def _after_fold_in(self, row: int) -> None:
         h = self.history_

@@ -75,6 +75,7 @@ class ItemKNN(Recommender):
     """
 
     _config_class = ItemKNNConfig
+    similarity_: sp.csr_matrix
     _private_training = True
 
     def __init__(
@@ -130,10 +131,12 @@ class ItemKNN(Recommender):
         self.similarity_ = S
 
     def _rank_scores(self, rows: np.ndarray) -> np.ndarray:
-        return (self.history_[rows] @ self.similarity_).toarray()
+        scores: np.ndarray = (self.history_[rows] @ self.similarity_).toarray()
+        return scores
 
     def _similar_scores(self, item: int) -> np.ndarray:
-        return self.similarity_[item].toarray()[0]
+        row: np.ndarray = self.similarity_[item].toarray()[0]
+        return row
 
     def contributions(self, user: str, item: str) -> tuple[np.ndarray, np.ndarray]:
         """``c_uj · S[j, i]`` for every item ``j`` in the person's history."""
@@ -236,6 +239,7 @@ class Popularity(Recommender):
     """
 
     _config_class = PopularityConfig
+    counts_: np.ndarray
     personalised = False
     _private_training = True
 
@@ -268,7 +272,7 @@ class Popularity(Recommender):
     def _count(self) -> None:
         h = self.history_
         if self.config_.count == "people":
-            counts = np.bincount(h.indices, minlength=h.shape[1]).astype(np.float64)
+            counts: np.ndarray = np.bincount(h.indices, minlength=h.shape[1]).astype(np.float64)
         else:
             counts = np.bincount(h.indices, weights=h.data, minlength=h.shape[1])
         self.counts_ = counts
@@ -277,7 +281,8 @@ class Popularity(Recommender):
         return np.array(self.counts_[None, :], copy=True)
 
     def _similar_scores(self, item: int) -> np.ndarray:
-        return -np.abs(self.counts_ - self.counts_[item])
+        out: np.ndarray = -np.abs(self.counts_ - self.counts_[item])
+        return out
 
     def _after_fold_in(self, row: int) -> None:
         if self.privacy_spent_ is None:  # a private release is kept, never recomputed

@@ -38,7 +38,7 @@ def param_names(cls: type) -> list[str]:
     """The parameters of ``cls.__init__``, in signature order (no ``*args``/``**kwargs``:
     every parameter must be named, as scikit-learn requires)."""
     names = []
-    for p in inspect.signature(cls.__init__).parameters.values():
+    for p in inspect.signature(cls).parameters.values():
         if p.name == "self":
             continue
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -54,7 +54,7 @@ def constructor_defaults(cls: type) -> dict[str, Any]:
     """``{name: default}`` of the parameters of ``cls.__init__`` that have a default."""
     return {
         p.name: p.default
-        for p in inspect.signature(cls.__init__).parameters.values()
+        for p in inspect.signature(cls).parameters.values()
         if p.name != "self" and p.default is not inspect.Parameter.empty
     }
 

@@ -83,7 +83,8 @@ def _one_blas_thread() -> AbstractContextManager[Any]:
     global _BLAS
     if _BLAS is None:
         _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
+    limit: AbstractContextManager[Any] = _BLAS.limit(limits=1, user_api="blas")
+    return limit
 
 
 def _block_size(block_size: int | None, items: int, people: int, threads: int) -> int:

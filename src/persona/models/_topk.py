@@ -87,7 +87,8 @@ def _history_positions(h: sp.csr_matrix, rows: np.ndarray, width: int) -> np.nda
     """Flat positions ``block_row * width + column`` of the history entries of ``rows``
     in a ``(len(rows), width)`` row-major block (one write masks them all)."""
     r, c = _history_entries(h, rows)
-    return c + r * width
+    flat: np.ndarray = c + r * width
+    return flat
 
 
 def _history_entries(h: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

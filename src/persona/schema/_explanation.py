@@ -58,7 +58,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     @model_serializer(mode="wrap")
-    def _compact(self, handler: SerializerFunctionWrapHandler):  # unannotated: keeps the schema
+    def _compact(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]  # unannotated: an annotation would change the published JSON Schema
         # fields left at their default (None, an empty list, ...) are not written: the
         # JSON stays small, and reading it back restores them (the schema lists them as
         # optional with their defaults)
@@ -294,12 +294,12 @@ class Explanation(_Frozen):
         return data
 
     @field_serializer("reasons", mode="wrap")
-    def _reasons_out(self, value: Any, handler: SerializerFunctionWrapHandler):
+    def _reasons_out(self, value: Any, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]  # (as _compact)
         # served explanations hold a lazily built sequence; it is written as the list it is
         return handler(value if isinstance(value, list) else list(value))
 
     @model_serializer(mode="wrap")
-    def _compact(self, handler: SerializerFunctionWrapHandler):  # unannotated: keeps the schema
+    def _compact(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]  # unannotated: an annotation would change the published JSON Schema
         settle = getattr(type(self), "_settle", None)  # served: built on first read
         if settle is not None:
             settle(self)

@@ -88,8 +88,8 @@ def render_html(e: Explanation, max_rows: int = 20) -> str:
         out.append("</ul>")
     if e.data_not_used:
         out.append(f"<p>{_e(h['not_used'])}:</p><ul>")
-        for d in e.data_not_used:
-            out.append(f"<li>{_e(not_used_sentence(d, t))}</li>")
+        for gone in e.data_not_used:
+            out.append(f"<li>{_e(not_used_sentence(gone, t))}</li>")
         out.append("</ul>")
     if e.counterfactual is not None:
         out.append(f"<p>{_e(h['what_if'])}: {_e(e.statements['counterfactual'])}</p>")

@@ -422,9 +422,9 @@ def choose(e: Any, t: dict[str, Any], extra: list[str]) -> tuple[str, list[Any]]
     ``label``, ``feature`` and ``contribution`` or ``similarity``)."""
     top3 = _top(e, 3)
     if top3 and not e.seen and e.kind in _PLANNED:
-        said = _choose_planned(e, t, extra, top3)
-        if said is not None:
-            return said
+        planned = _choose_planned(e, t, extra, top3)
+        if planned is not None:
+            return planned
     forms = _forms(e, top3)
     why = _Why(e, t, top3)
     for n_extra, words, syllables in _extra_counts(extra):

@@ -262,8 +262,11 @@ class ModelConformance(EstimatorChecks):
                 elif self.exact_decomposition:
                     # served in summary: the top reasons and the rest, adding up to it
                     assert e.kind == "decomposition" and e.detail == "summary"
-                    scale = max(abs(rec.score), sum(abs(r.contribution) for r in e.reasons),
-                                abs(e.rest.contribution))
+                    assert e.rest is not None
+                    parts = [r.contribution for r in e.reasons]
+                    assert all(c is not None for c in parts)
+                    scale = max(abs(rec.score), sum(abs(c or 0.0) for c in parts),
+                                abs(e.rest.contribution or 0.0))
                     assert abs(e.total - rec.score) <= 1e-9 * scale
                 else:
                     assert e.kind == "justification"
