@@ -23,14 +23,14 @@ import scipy.sparse as sp
 from persona.errors import ValidationError
 
 if TYPE_CHECKING:
-    from persona.models._base import BusinessRule, Recommender
     from persona.models._factor import _FactorModel
+    from persona.models._scoring import BusinessRule, Scoring
 
 __all__ = ["mask_seen", "select_block"]
 
 
 def select_block(
-    model: Recommender,
+    model: Scoring,
     rows: np.ndarray,
     users: list[str],
     n: int,
