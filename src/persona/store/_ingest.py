@@ -65,7 +65,7 @@ def ingest(
     unit = None if at_unit is None else check_unit(at_unit)
     zone = None if tz is None else check_zone(tz)
     check_dedupe(dedupe)
-    with db.lock, no_gc_pauses():  # a batch builds ~10 objects per row, no cycles
+    with db.lock:
         db.refresh()
         now_us = to_us(db.now())
         codes = {name: fid for name, (fid, _) in db.features.items()}
@@ -74,10 +74,13 @@ def ingest(
             for name, (_, spec) in db.features.items()
             if spec.max_value is not None
         }
-        batch, problems = validate_batch(
-            events, now_us=now_us, features=codes, max_values=bounds,
-            at_unit=unit, tz=zone,
-        )
+        # validation builds ~10 objects per row, with no cycles: the collector is held
+        # for that alone (not for the write transaction and its commit)
+        with no_gc_pauses():
+            batch, problems = validate_batch(
+                events, now_us=now_us, features=codes, max_values=bounds,
+                at_unit=unit, tz=zone,
+            )
         if problems and on_invalid == "raise":
             raise_for(problems, batch.n)
         old = outside_retention(batch, codes, cutoffs(db, None, now_us))
