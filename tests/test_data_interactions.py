@@ -11,9 +11,9 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from persona._columns import EventColumns
 from persona.data import Interactions
 from persona.errors import UnknownUserError, ValidationError
+from persona.store import EventColumns
 
 
 class FakeView:

@@ -28,8 +28,8 @@ from persona.explain import (
 )
 from persona.models import ALS, BPR, ItemKNN, Popularity
 from persona.models._attribution import sandbox as _sandbox
-from persona.schema import construct as _fast
-from persona.testing._fixtures import block_interactions, interaction_matrices
+from persona.schema import construct
+from persona.testing import block_interactions, interaction_matrices
 
 LABELS = {f"i{j}": name for j, name in enumerate(
     ["Hiking Boots", "Rain Jacket", "Trail Socks", "Tent", "Sleeping Bag", "Camp Stove",
@@ -170,7 +170,7 @@ def test_fast_construction_equals_validated() -> None:
     assert Reason(**e.reasons[0].model_dump()) == e.reasons[0]
     r = e.reasons[0]
     fields = {k: getattr(r, k) for k in Reason.model_fields}
-    assert _fast(Reason, fields, frozenset(Reason.model_fields)) == r
+    assert construct(Reason, fields, frozenset(Reason.model_fields)) == r
 
 
 @pytest.mark.parametrize("name", ["ALS", "ItemKNN"])
@@ -278,7 +278,7 @@ def test_sandbox_does_not_share_mutable_state() -> None:
     model = _fitted(MODELS["ALS"]())
     twin = _sandbox(model)
     twin.fold_in("tmp", ["i0"])
-    assert "tmp" not in model._uidx and "tmp" not in set(model.users_)
+    assert not model.has_user("tmp") and "tmp" not in set(model.users_)
     assert model.history_.shape[0] == block_interactions().n_users
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,9 @@ from store_helpers import Clock, event, shop, two_groups
 
 
 @pytest.fixture
-def setup():
+def setup(tmp_path: Path):
     clock = Clock()
-    store = shop(clock=clock)
+    store = shop(str(tmp_path / "shop.db"), clock=clock)  # a file: tests may read it directly
     store.label_items({"sku-1": "Hiking Boots", "sku-2": "Rain Jacket", "sku-3": "Trail Socks",
                        "sku-4": "Tent", "sku-5": "Road Bike", "sku-6": "Bike Lock"})
     events = two_groups(store, source="signup form v3")
@@ -121,7 +123,9 @@ def test_shown_explanations_are_recorded_and_erased(setup) -> None:
     assert store.audit.verify()
     store.erase("p0")
     assert store.shown_explanations("p0") == []
-    assert store._con.execute("SELECT count(*) FROM shown_explanations").fetchone()[0] == 0
+    store.flush()
+    with closing(sqlite3.connect(store.path)) as con:  # the file itself, not through the store
+        assert con.execute("SELECT count(*) FROM shown_explanations").fetchone()[0] == 0
 
 
 def test_transparency_report_lists_data_and_consents(setup) -> None:

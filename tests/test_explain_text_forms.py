@@ -9,6 +9,8 @@ import pytest
 
 import persona.schema._text as text_module
 from persona.explain import Explanation, Reason, available_languages
+from persona.schema import choose_text as choose
+from persona.schema import templates
 from persona.schema._text import (
     TARGET_EASE,
     _ease,
@@ -16,8 +18,6 @@ from persona.schema._text import (
     _forms,
     _stats,
     _Why,
-    choose,
-    templates,
 )
 
 T = templates("en")

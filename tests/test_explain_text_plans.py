@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import persona.schema._text as text_module
 from persona.explain import Explanation, Reason
-from persona.schema._text import choose, templates
+from persona.schema import choose_text as choose
+from persona.schema import templates
 
 T = templates("en")
 TITLES = ["Lamp", "Tent", "White Hanging Heart T-Light Holder", "東京タワー", "t.A.T.u.",

@@ -22,8 +22,9 @@ from persona.data import Interactions
 from persona.explain import Explanation, available_languages, templates
 from persona.models import ALS, BPR, ItemKNN, Popularity
 from persona.privacy import DP
-from persona.schema._text import nice_label, render
-from persona.testing._fixtures import block_interactions
+from persona.schema import explanation_text as render
+from persona.schema._text import nice_label
+from persona.testing import block_interactions
 
 
 def _fixed(template: str) -> list[str]:
@@ -160,7 +161,7 @@ def check_counterfactuals(model, people: list[str], folder: Path, n: int = 5) ->
 
 def _history(model, person: str):
     h = model.history_
-    row = model._uidx[person]
+    row = model.users_.tolist().index(person)
     a, b = h.indptr[row], h.indptr[row + 1]
     return model.items_[h.indices[a:b]].tolist(), h.data[a:b].tolist()
 

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from persona.explain import Explanation, Reason
-from persona.schema._explanation import ConsentBasis, Counterfactual, DataNotUsed
+from persona.explain import ConsentBasis, Counterfactual, DataNotUsed, Explanation, Reason
+from persona.schema import available_languages, templates
+from persona.schema import explanation_text as render
 from persona.schema._text import (
     TARGET_EASE,
     _not_used_rank,
@@ -21,14 +22,11 @@ from persona.schema._text import (
     _stats,
     _syllables,
     _template_counts,
-    available_languages,
     date_text,
     nice_label,
     not_used_sentence,
     reading_ease,
-    render,
     render_statements,
-    templates,
 )
 
 T = templates("en")
@@ -286,7 +284,7 @@ def test_the_text_says_the_persons_own_choice_first_then_rules_then_age() -> Non
 
 
 def test_privacy_statement_is_one_fixed_sentence_outside_the_text() -> None:
-    from persona.schema._explanation import PrivacyStatement
+    from persona.explain import PrivacyStatement
 
     e = _e([_r("boots", 0.5)], privacy=PrivacyStatement(epsilon=1.0))
     assert render_statements(e)["privacy"] == T["privacy"]

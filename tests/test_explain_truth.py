@@ -21,7 +21,7 @@ from persona.explain import (
     json_schema,
 )
 from persona.models import ALS, ItemKNN
-from persona.testing._fixtures import block_interactions
+from persona.testing import block_interactions
 
 LONG = [
     "SET OF 3 WOODEN HEART DECORATIONS WITH RIBBON HANGERS AND GLITTER",

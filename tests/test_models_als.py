@@ -75,7 +75,7 @@ def test_contributions_sum_to_served_score(X: Interactions) -> None:
             assert list(items) == list(X.history(str(u)))
             # relative to the magnitude of the dot product (|y_i|·|u| bounds |score|), so
             # scores that are ~0 by cancellation are judged on the scale of their terms
-            y = model._Y64[model._item(rec.item)]
+            y = model.item_factors_.astype(np.float64)[list(model.items_).index(rec.item)]
             norm = float(np.linalg.norm(y) * np.linalg.norm(model.user_vector(str(u))))
             scale = max(abs(rec.score), float(np.abs(parts).sum()), norm)
             assert abs(parts.sum() - rec.score) <= 1e-9 * scale
@@ -89,14 +89,14 @@ def test_precompute_equals_lazy_and_batch_uses_float64_scores() -> None:
     assert lazy.recommend_batch(users) == eager.recommend_batch(users)
     rec = lazy.recommend("u1", n=1)[0]
     u = lazy.user_vector("u1")
-    assert rec.score == pytest.approx(float(lazy._Y64[lazy._item(rec.item)] @ u), rel=1e-14)
+    assert rec.score == pytest.approx(float(lazy.item_factors_.astype(np.float64)[list(lazy.items_).index(rec.item)] @ u), rel=1e-14)
 
 
 def test_forget_resolves_only_touched_items() -> None:
     X = block_interactions()
     model = ALS(factors=8, iterations=10, random_state=0).fit(X)
     before = model.item_factors_.copy()
-    touched = [model._item(i) for i in X.history("u0")]
+    touched = [list(model.items_).index(i) for i in X.history("u0")]
     model.forget("u0")
     changed = np.flatnonzero(np.any(model.item_factors_ != before, axis=1))
     assert set(changed) <= set(touched)

@@ -71,7 +71,7 @@ def test_popular_items_clustered_in_id_order() -> None:
 # --------------------------------------------------- batches: the norm-ordered bound
 def _plain_and_pruned(model, users, **kw):
     """recommend_arrays through the norm bound, and through the plain full-scoring path."""
-    from persona.models._base import Recommender
+    from persona.models import Recommender
     from persona.models._factor import _FactorModel
 
     pruned = model.recommend_arrays(users, **kw)

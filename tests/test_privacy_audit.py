@@ -26,8 +26,15 @@ from scipy.stats import norm
 
 from audit_helpers import blocks, noise_divided
 from persona.errors import ValidationError
-from persona.privacy import DP, private_als_item_factors, private_cooccurrence, private_item_counts
+from persona.privacy import (
+    DP,
+    bound_contributions,
+    private_als_item_factors,
+    private_cooccurrence,
+    private_item_counts,
+)
 from persona.privacy import _mechanisms as mech
+from persona.privacy.sampler import OS_BITS
 from persona.testing import (
     AuditResult,
     GDPAuditResult,
@@ -195,7 +202,7 @@ def als_audit(factor: float, weight_budget: float | None, runs: int = 10_000) ->
     scale, k = spent.noise["scale"] / factor, int(spent.noise["k"])
 
     def run(X: sp.csr_matrix, n: int) -> np.ndarray:
-        R = mech.bound_contributions(X, cfg.max_events_per_person, cfg.max_value)
+        R = bound_contributions(X, cfg.max_events_per_person, cfg.max_value)
         weights = None
         if weight_budget is not None:
             weights = np.minimum(1.0, weight_budget / np.sqrt(np.maximum(R.getnnz(axis=1), 1)))
@@ -204,7 +211,7 @@ def als_audit(factor: float, weight_budget: float | None, runs: int = 10_000) ->
         idx = mech._item_statistics(W_int, C_int, U_int, k, with_a=False)
         assert idx.size == int(spent.noise["size"])
         assert R.getnnz() == X.getnnz()  # nothing sampled away
-        return mech._add_noise(np.tile(idx, n), scale, k, mech.OS_BITS).reshape(n, -1)
+        return mech._add_noise(np.tile(idx, n), scale, k, OS_BITS).reshape(n, -1)
 
     return run_gdp_audit(run, d, d_prime, runs=runs, claimed_rho=spent.rho,
                          confidence=PASS_CONFIDENCE)

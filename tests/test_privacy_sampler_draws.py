@@ -21,7 +21,15 @@ import numpy as np
 import pytest
 
 from persona.privacy import _sampler
-from persona.privacy.sampler import SeededBits
+from persona.privacy.sampler import (
+    SeededBits,
+    discrete_gaussian,
+    discrete_gaussian_pmf,
+    discrete_laplace,
+    discrete_laplace_pmf,
+    gaussian_on_grid,
+    laplace_on_grid,
+)
 
 CTX = decimal.Context(prec=120)
 MASK53 = (1 << 53) - 1
@@ -357,7 +365,7 @@ def test_laplace_reads_little_more_randomness_than_its_draws_need(scale: float) 
         return src(m)
 
     src = SeededBits(21)
-    out = _sampler.discrete_laplace(scale, n, bits=bits)
+    out = discrete_laplace(scale, n, bits=bits)
     assert out.size == n
     needed = n * 2 / (1 + math.exp(-1 / scale)) if scale > 2**-20 else 2 * n
     words = sum(m for m in asked if m > 8) / 8  # the bulk rounds, not the exact path's words
@@ -369,8 +377,8 @@ def test_laplace_reads_little_more_randomness_than_its_draws_need(scale: float) 
 @pytest.mark.parametrize(("scale", "k"), [(0.5, -10), (3.0, 0), (24.0, 3), (0.7, -1)])
 def test_grid_release_is_rounded_input_plus_noise_of_scale_over_2k(sampler, scale, k) -> None:
     x = np.array([[0.3, -1.7, 2.0**-12], [5.5, 1e6, -0.0]])
-    release = _sampler.gaussian_on_grid if sampler == "gaussian" else _sampler.laplace_on_grid
-    draw = _sampler.discrete_gaussian if sampler == "gaussian" else _sampler.discrete_laplace
+    release = gaussian_on_grid if sampler == "gaussian" else laplace_on_grid
+    draw = discrete_gaussian if sampler == "gaussian" else discrete_laplace
     out = release(x, scale, k, bits=SeededBits(5))
     assert out.shape == x.shape
     assert out.dtype == np.float64
@@ -403,8 +411,8 @@ def _ref_laplace_pmf(scale: Fraction, x: int) -> Decimal:
 @pytest.mark.parametrize("scale", [0.05, 0.1, 0.3, 1.0, 2.5, 17.0])
 def test_pmfs_match_exact_sums(scale: float) -> None:
     support = [-30, -3, -1, 0, 1, 2, 5, 40]
-    g = _sampler.discrete_gaussian_pmf(scale, support)
-    lap = _sampler.discrete_laplace_pmf(scale, support)
+    g = discrete_gaussian_pmf(scale, support)
+    lap = discrete_laplace_pmf(scale, support)
     assert g.dtype == lap.dtype == np.float64
     refs = _ref_gaussian_pmf(Fraction(scale), support)
     for i, x in enumerate(support):
@@ -416,11 +424,11 @@ def test_pmfs_match_exact_sums(scale: float) -> None:
 
 def test_pmfs_take_support_beyond_int64_squares() -> None:
     """Whole numbers whose squares (or absolute values) leave int64 are still exact."""
-    g = _sampler.discrete_gaussian_pmf(2.0, [3_037_000_500, 0])
+    g = discrete_gaussian_pmf(2.0, [3_037_000_500, 0])
     assert g.tolist() == [0.0, pytest.approx(float(_ref_gaussian_pmf(Fraction(2), [0])[0]))]
     x = [-(2**63), 2**64, 3]
     scale = 2.0**62
-    lap = _sampler.discrete_laplace_pmf(scale, x)
+    lap = discrete_laplace_pmf(scale, x)
     for got, xi in zip(lap.tolist(), x, strict=True):
         assert got == pytest.approx(float(_ref_laplace_pmf(Fraction(scale), xi)), rel=1e-9)
 
@@ -598,7 +606,7 @@ def test_gaussian_reads_little_more_randomness_than_its_draws_need(sigma: float)
         read.append(m)
         return src(m)
 
-    assert _sampler.discrete_gaussian(sigma, n, bits=bits).size == n
+    assert discrete_gaussian(sigma, n, bits=bits).size == n
     needed = n * (8 / (a * b) + 4 / b)
     assert needed * 0.97 < sum(read) < needed * 1.25
 

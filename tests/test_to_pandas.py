@@ -20,10 +20,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import persona
-from persona._columns import EventColumns
 from persona.data import Interactions
 from persona.explain import Recommendations, recommendations_to_pandas
 from persona.models import ItemKNN, Popularity, RecommendationArrays
+from persona.store import EventColumns
 from persona.testing import block_interactions, interaction_matrices
 from store_helpers import event, shop
 
@@ -107,7 +107,7 @@ def test_people_and_items_without_entries_survive_the_round_trip() -> None:
 
 @given(interaction_matrices(max_users=12, max_items=10), st.sampled_from(["none", "log", "row"]))
 def test_round_trip_property(X: Interactions, scaling: str) -> None:
-    X = X._rescaled(scaling)
+    X = Interactions.from_csr(X.matrix, X.users, X.items, scaling=scaling)
     same(Interactions.from_pandas(X.to_pandas(), value="value"), X)
 
 
