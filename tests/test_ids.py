@@ -20,7 +20,7 @@ import persona
 from persona.data import Interactions
 from persona.errors import ModelFileError, ValidationError
 from persona.models import ALS, ItemKNN, Popularity
-from store_helpers import Clock, event, fingerprint, shop
+from store_helpers import Clock, event, file_rows, fingerprint, shop
 
 NFC = unicodedata.normalize("NFC", "José")
 NFD = unicodedata.normalize("NFD", "José")
@@ -74,8 +74,8 @@ def test_an_accepted_id_is_nfc_and_stable(text: str) -> None:
 
 
 # ------------------------------------------------------------------ the store (point 12)
-def test_erase_in_nfc_erases_what_was_granted_and_ingested_in_nfd() -> None:
-    store = shop(clock=Clock())
+def test_erase_in_nfc_erases_what_was_granted_and_ingested_in_nfd(tmp_path: Path) -> None:
+    store = shop(str(tmp_path / "shop.db"), clock=Clock())
     store.grant(NFD, "personalization", source="form")
     store.ingest([event(user=NFD)])
     assert store.has_consent(NFC, "personalization")
@@ -84,12 +84,12 @@ def test_erase_in_nfc_erases_what_was_granted_and_ingested_in_nfd() -> None:
     assert not store.has_consent(NFD, "personalization")
     assert len(store.scope("personalization").history(NFD)) == 0
     assert store.consent_history(NFD) == []
-    rows = store._con.execute("SELECT ext FROM subjects").fetchall()
+    rows = file_rows(store, "SELECT ext FROM subjects")
     assert rows == []
 
 
-def test_both_spellings_are_one_person_everywhere_in_the_store() -> None:
-    store = shop(clock=Clock())
+def test_both_spellings_are_one_person_everywhere_in_the_store(tmp_path: Path) -> None:
+    store = shop(str(tmp_path / "shop.db"), clock=Clock())
     store.grant(NFC, "personalization", source="form")
     store.ingest([event(user=NFD, item="sku-1"), event(user=NFC, item="sku-2")])
     a, b = store.export(NFD), store.export(NFC)  # each export is itself audited
@@ -98,7 +98,7 @@ def test_both_spellings_are_one_person_everywhere_in_the_store() -> None:
     assert len(a["events"]) == 2
     assert store.pseudonym(NFD) == store.pseudonym(NFC)
     assert store.consented("personalization") == {NFC}
-    assert [r[0] for r in store._con.execute("SELECT ext FROM subjects")] == [NFC]
+    assert [r[0] for r in file_rows(store, "SELECT ext FROM subjects")] == [NFC]
     store.define_items([unicodedata.normalize("NFD", "Crème")])
     assert store.catalogue() == [unicodedata.normalize("NFC", "Crème")]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import persona
-from store_helpers import Clock
+from store_helpers import Clock, file_rows
 from test_personalizer import shop_with_people
 
 
@@ -70,12 +70,12 @@ def test_a_person_without_data_who_chose_it_is_told_so() -> None:
     assert "You asked for a list that is not based on you" in e.text
 
 
-def test_the_choice_is_erased_with_the_person_and_refused_after() -> None:
-    p = _personalizer()
+def test_the_choice_is_erased_with_the_person_and_refused_after(tmp_path: Path) -> None:
+    p = _personalizer(str(tmp_path / "shop.db"))
     store = p.store
     store.prefer_non_profiling("p1")
     p.forget("p1")
-    assert store._con.execute("SELECT count(*) FROM profiling").fetchone()[0] == 0
+    assert file_rows(store, "SELECT count(*) FROM profiling")[0][0] == 0
     with pytest.raises(persona.SuppressedSubjectError):
         store.prefer_non_profiling("p1")
     assert store.allow_profiling("p1") is False
@@ -112,7 +112,7 @@ def test_blocked_items_are_served_on_no_path(model: object, tmp_path: Path) -> N
         out = [[r.item for r in q.recommend(u, n=24)] for u in people]
         out += [[r.item for r in rs] for rs in q.recommend_batch(people, n=24)]
         for part in (q.model_, q.fallback_):
-            known = [u for u in people if u in part._uidx] or ["p0"]
+            known = [u for u in people if part.has_user(u)] or ["p0"]
             if not part.personalised:
                 known = people
             out += [[r.item for r in part.recommend(u, n=24, explain=False)] for u in known]
@@ -161,7 +161,7 @@ def test_the_audit_check_catches_a_choice_edited_behind_its_back(tmp_path: Path)
     store.erase("p2")
     store.flush()
     assert store.audit.verify()
-    codes = dict(store._con.execute("SELECT ext, id FROM subjects").fetchall())
+    codes = dict(file_rows(store, "SELECT ext, id FROM subjects"))
     store.close()
 
     def edited(sql: str, *args: object) -> list[str]:

@@ -55,8 +55,9 @@ def test_consenting_known_person_gets_explained_personal_recommendations(
 ) -> None:
     recs = p.recommend("p0", n=5)
     assert [r.rank for r in recs] == [1, 2, 3, 4, 5]
-    seen = set(p.model_.history_[p.model_._uidx["p0"]].indices)
-    assert not {p.model_._iidx[r.item] for r in recs} & seen
+    row = list(p.model_.users_).index("p0")  # the model's rows and columns: users_, items_
+    seen = set(p.model_.history_[row].indices)
+    assert not {list(p.model_.items_).index(r.item) for r in recs} & seen
     for r in recs:
         e = r.explanation
         assert e.kind == "decomposition"
@@ -87,7 +88,7 @@ def test_withdrawal_takes_effect_on_the_very_next_call_and_in_saved_models(
     assert all(r.explanation.kind == "non_personalised" for r in recs)
     assert recs[0].explanation.data_not_used[0].reason == "withdrawn"
     assert "turned off" in recs[0].explanation.statements["not_used"][0]
-    assert "p1" not in p.model_._uidx
+    assert not p.model_.has_user("p1")
     p.store.withdraw("p2", "personalization")  # withdrawn but not asked for since
     folder = p.save(tmp_path / "shop.model")
     # the fallback part is left out here: that it keeps a withdrawn person is issue 17's
@@ -98,7 +99,7 @@ def test_withdrawal_takes_effect_on_the_very_next_call_and_in_saved_models(
     # a digit (p10 … p19 are other people)
     assert re.search(rb"p1(?![0-9])", raw) is None
     loaded = persona.Personalizer.load(folder, p.store)
-    assert "p2" not in loaded.model_._uidx
+    assert not loaded.model_.has_user("p2")
     assert [r.item for r in loaded.recommend("p3")] == [r.item for r in p.recommend("p3")]
 
 
@@ -114,7 +115,7 @@ def test_people_without_consent_get_the_non_profiling_list(p: persona.Personaliz
     erased = p.recommend("p5")
     # the fallback is recounted without them: the non-profiling list of everyone else
     assert [r.item for r in erased] == [r.item for r in p.fallback_.recommend("anyone", n=10)]
-    assert "p5" not in p.model_._uidx
+    assert not p.model_.has_user("p5")
     erasures = p.store.audit.entries(action="erase", subject=p.store.pseudonym("p5"))
     assert len(erasures) == 1
 
@@ -330,8 +331,6 @@ def test_a_private_fit_reserves_before_it_reads_and_a_concurrent_fit_is_refused(
     the second starts while the first is reading. It must be refused before it reads
     (the old check-then-charge let it read and fit, and refused the first one's charge
     after its data was read)."""
-    import persona.personalizer._fit as module
-
     path = str(tmp_path / "shop.db")
     shop_with_people(path=path).close()
     store_a, store_b = persona.Store(path), persona.Store(path)
@@ -341,7 +340,7 @@ def test_a_private_fit_reserves_before_it_reads_and_a_concurrent_fit_is_refused(
         s, model=persona.ALS(factors=4, iterations=3, random_state=0), privacy=dp)
     p_a, p_b = make(store_a), make(store_b)
     seen: dict[str, object] = {}
-    real = module.Interactions
+    real = persona.Interactions.from_view
 
     class Racing:
         """Interactions whose first read first lets the other Personalizer fit."""
@@ -358,9 +357,9 @@ def test_a_private_fit_reserves_before_it_reads_and_a_concurrent_fit_is_refused(
                     seen["b"] = exc
                 else:
                     seen["b"] = "fitted"
-            return real.from_view(view, **kw)
+            return real(view, **kw)
 
-    monkeypatch.setattr(module, "Interactions", Racing)
+    monkeypatch.setattr(persona.Interactions, "from_view", Racing.from_view)
     p_a.fit()
     assert isinstance(seen["b"], persona.PrivacyBudgetExceeded)
     assert seen["reserved at the read"] == ["reserved"]

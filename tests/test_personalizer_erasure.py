@@ -59,17 +59,17 @@ def test_a_folder_saved_after_forget_never_holds_the_person(
     p = persona.Personalizer(store, model=model).fit()
     before = p.save(tmp_path / "before")
     assert holds(folder_bytes(before), SECRET)  # the scan sees the id while it is held
-    assert SECRET in p.fallback_._uidx
+    assert p.fallback_.has_user(SECRET)
 
     p.forget(SECRET)
-    assert SECRET not in p.model_._uidx and SECRET not in p.fallback_._uidx
+    assert not p.model_.has_user(SECRET) and not p.fallback_.has_user(SECRET)
     assert SECRET not in {str(u) for u in p.fallback_.users_}
     after = p.save(tmp_path / "after")
     assert not holds(folder_bytes(after), SECRET)
 
     # a folder saved before the erasure, loaded and saved again, is clean too
     old = persona.Personalizer.load(before, store)
-    assert SECRET not in old.model_._uidx and SECRET not in old.fallback_._uidx
+    assert not old.model_.has_user(SECRET) and not old.fallback_.has_user(SECRET)
     again = old.save(tmp_path / "again")
     assert not holds(folder_bytes(again), SECRET)
     assert persona.Personalizer.load(again, store).recommend("p1", n=3)
@@ -81,7 +81,7 @@ def test_an_erasure_straight_on_the_store_reaches_the_fallback_too(tmp_path: Pat
     store.erase(SECRET)  # not through p.forget: the next request and the next save see it
     recs = p.recommend(SECRET, n=3)
     assert recs and recs[0].explanation.kind != "decomposition"
-    assert SECRET not in p.model_._uidx and SECRET not in p.fallback_._uidx
+    assert not p.model_.has_user(SECRET) and not p.fallback_.has_user(SECRET)
     assert not holds(folder_bytes(p.save(tmp_path / "m")), SECRET)
 
 
@@ -90,7 +90,7 @@ def test_withdrawn_people_leave_the_saved_fallback(tmp_path: Path) -> None:
     p = persona.Personalizer(store, model=persona.ItemKNN()).fit()
     store.withdraw(SECRET, "personalization")
     assert not holds(folder_bytes(p.save(tmp_path / "m")), SECRET)
-    assert SECRET not in p.fallback_._uidx
+    assert not p.fallback_.has_user(SECRET)
 
 
 def test_a_fit_racing_a_forget_does_not_bring_the_person_back(
@@ -110,4 +110,4 @@ def test_a_fit_racing_a_forget_does_not_bring_the_person_back(
     monkeypatch.setattr(persona.Popularity, "fit", fit_then_forget)
     p.fit()
     monkeypatch.undo()
-    assert SECRET not in p.model_._uidx and SECRET not in p.fallback_._uidx
+    assert not p.model_.has_user(SECRET) and not p.fallback_.has_user(SECRET)

@@ -92,7 +92,7 @@ def test_partly_expired_data_is_no_longer_used_to_serve_or_explain(
     assert e.kind != "non_personalised"
     assert {d.feature for d in e.data_used} == {"purchases"}
     assert not cited(recs) & VIEWED  # the expired views neither explain nor score
-    row = p.model_.history_[p.model_._uidx["mixed"]]
+    row = p.model_.history_[list(p.model_.users_).index("mixed")]
     assert {str(p.model_.items_[k]) for k in row.indices} == {"sku-4", "sku-5"}
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import persona
 import persona.reports as reports
-from store_helpers import Clock
+from store_helpers import Clock, file_rows, own_connection
 from test_personalizer import shop_with_people
 
 
@@ -156,9 +156,9 @@ def test_every_list_is_recorded_the_fallback_and_curated_items_included() -> Non
     assert p.store.shown("nobody-held") == []  # nothing is stored of people not held
 
 
-def test_shown_records_expire_with_their_retention() -> None:
+def test_shown_records_expire_with_their_retention(tmp_path: Path) -> None:
     clock = Clock()
-    p = _personalizer(clock)
+    p = _personalizer(clock, path=str(tmp_path / "shop.db"))
     store = p.store
     assert store.shown_retention_days == 90
     store.record_explanation("p0", {"item": "sku-1", "text": "old"})
@@ -169,8 +169,8 @@ def test_shown_records_expire_with_their_retention() -> None:
     p.recommend("p0", n=1)
     assert [s.rank for s in store.shown("p0")] == [1]  # the old ones are never returned
     store.apply_retention()
-    assert store._con.execute("SELECT count(*) FROM shown").fetchone()[0] == 1
-    assert store._con.execute("SELECT count(*) FROM shown_explanations").fetchone()[0] == 0
+    assert file_rows(store, "SELECT count(*) FROM shown")[0][0] == 1
+    assert file_rows(store, "SELECT count(*) FROM shown_explanations")[0][0] == 0
     assert store.audit.entries()[-1].detail["shown_deleted"] == 2
     store.set_shown_retention(None)
     assert store.shown_retention_days is None
@@ -181,8 +181,8 @@ def test_shown_records_expire_with_their_retention() -> None:
     assert store.audit.verify()
 
 
-def test_erasure_removes_shown_records_and_export_includes_them() -> None:
-    p = _personalizer()
+def test_erasure_removes_shown_records_and_export_includes_them(tmp_path: Path) -> None:
+    p = _personalizer(path=str(tmp_path / "shop.db"))
     store = p.store
     recs = p.recommend("p0", n=3)
     exported = store.export("p0")
@@ -190,10 +190,10 @@ def test_erasure_removes_shown_records_and_export_includes_them() -> None:
     assert exported["profiling"] == {"non_profiling": False, "since": None, "source": None}
     p.recommend("p0", n=2)  # still waiting in the journal when the erasure comes
     p.forget("p0")
-    assert store._con.execute("SELECT count(*) FROM shown").fetchone()[0] == 0
+    assert file_rows(store, "SELECT count(*) FROM shown")[0][0] == 0
     assert store.shown("p0") == [] and store.export("p0")["shown"] == []
     blob = b"".join(
-        str(row).encode() for row in store._con.execute("SELECT * FROM audit").fetchall()
+        str(row).encode() for row in file_rows(store, "SELECT * FROM audit")
     )
     assert recs[0].explanation.text.encode() not in blob  # the log holds digests only
     assert store.audit.verify()
@@ -231,11 +231,13 @@ def test_the_model_version_is_stable_across_save_and_load(tmp_path: Path) -> Non
     assert q.model_version_ == p.model_version_ and len(p.model_version_) == 16
 
 
-def test_a_changed_record_no_longer_verifies() -> None:
-    p = _personalizer()
+def test_a_changed_record_no_longer_verifies(tmp_path: Path) -> None:
+    p = _personalizer(path=str(tmp_path / "shop.db"))
     p.recommend("p0", n=2)
     p.store.flush()
-    p.store._con.execute("UPDATE shown SET body = replace(body, 'We', 'They')")
+    con = own_connection(p.store)
+    con.execute("UPDATE shown SET body = replace(body, 'We', 'They')")
+    con.close()
     assert not any(s.verified for s in p.store.shown("p0"))
     assert p.store.audit.verify()  # the chain itself is untouched
 
@@ -250,8 +252,8 @@ def test_a_format_3_file_gains_the_shown_and_profiling_tables(tmp_path: Path) ->
     con.commit()
     con.close()
     store = persona.Store(path)
-    assert store._con.execute(
-        "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+    assert file_rows(
+        store, "SELECT value FROM meta WHERE key = 'schema_version'")[0] == ("4",)
     assert store.prefer_non_profiling("p0") and store.shown("p0") == []
     assert store.audit.verify()
 

@@ -9,9 +9,11 @@ import scipy.sparse as sp
 from persona.data import Interactions
 from persona.explain import shown_items
 from persona.models import ALS, BPR, ItemKNN, Popularity
-from persona.store._shown import reasons_digest
+from persona.store import Store
 
 KEY = b"k" * 32
+#: A store under ``KEY``: its ``reasons_digest`` is the keyed digest a shown record keeps.
+STORE = Store(":memory:", pseudonym_key=KEY)
 TITLES = ["Wooden Picture Frame White Finish", "Set/2 Red Retrospot Tea Towels",
           "東京タワー ペーパーウェイト", "Doormat", "🍵 Tea", "مصباح", "Lamp", "Lamp"]
 
@@ -48,14 +50,14 @@ def test_rows_are_the_read_explanations(name: str, detail: str) -> None:
                 assert (row["item"], row["rank"], row["score"]) == (r.item, r.rank, r.score)
                 assert row["text"] == e.text == f.explanation.text
                 assert row["label"] == e.label and row["kind"] == e.kind
-                assert reasons_digest(KEY, row["reasons"]) == reasons_digest(
-                    KEY, list(f.explanation.reasons))
+                assert STORE.reasons_digest(row["reasons"]) == STORE.reasons_digest(
+                    list(f.explanation.reasons))
             # once read, the rows come from the read explanations: the same
             after = shown_items(recs)
             for a, b in zip(after, rows, strict=True):
                 assert {k: v for k, v in a.items() if k != "reasons"} == {
                     k: v for k, v in b.items() if k != "reasons"}
-                assert reasons_digest(KEY, a["reasons"]) == reasons_digest(KEY, b["reasons"])
+                assert STORE.reasons_digest(a["reasons"]) == STORE.reasons_digest(b["reasons"])
 
 
 def test_items_without_explanations_are_kept_without_text() -> None:

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import persona
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, event, file_rows, own_connection, shop
 
 
-def busy_store() -> persona.Store:
-    store = shop(clock=Clock())
+def busy_store(path: str = ":memory:") -> persona.Store:
+    store = shop(path, clock=Clock())
     store.grant("u1", "personalization", source="form")
     store.ingest([event("u1", "a")])
     store.scope("personalization").events()
@@ -37,20 +37,23 @@ def test_every_kind_of_change_is_logged() -> None:
     } <= actions
 
 
-def test_log_refuses_updates_and_deletes_through_sql() -> None:
-    store = busy_store()
+def test_log_refuses_updates_and_deletes_through_sql(tmp_path) -> None:
+    store = busy_store(str(tmp_path / "shop.db"))
+    con = own_connection(store)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        store._con.execute("UPDATE audit SET action = 'x' WHERE seq = 1")
+        con.execute("UPDATE audit SET action = 'x' WHERE seq = 1")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        store._con.execute("DELETE FROM audit WHERE seq = 1")
+        con.execute("DELETE FROM audit WHERE seq = 1")
+    con.close()
 
 
 def tamper(store: persona.Store, *statements: str) -> None:
-    con = store._con
+    con = own_connection(store)
     con.execute("DROP TRIGGER audit_no_update")
     con.execute("DROP TRIGGER audit_no_delete")
     for sql in statements:
         con.execute(sql)
+    con.close()
 
 
 TAMPERING: dict[str, Callable[[persona.Store], None]] = {
@@ -74,8 +77,8 @@ TAMPERING: dict[str, Callable[[persona.Store], None]] = {
 
 
 @pytest.mark.parametrize("how", sorted(TAMPERING))
-def test_tampering_is_detected(how: str) -> None:
-    store = busy_store()
+def test_tampering_is_detected(how: str, tmp_path) -> None:
+    store = busy_store(str(tmp_path / "shop.db"))
     assert store.audit.verify()
     TAMPERING[how](store)
     assert not store.audit.verify()
@@ -117,10 +120,11 @@ def test_pseudonym_is_hmac_sha256_of_the_id(users: list[str]) -> None:
     import hmac
     import unicodedata
 
-    store = persona.Store(":memory:")
+    key = bytes(range(32))  # the store's key, given (held outside the file)
+    store = persona.Store(":memory:", pseudonym_key=key)
     for user in users:
         nfc = unicodedata.normalize("NFC", user).encode()
-        assert store.pseudonym(user) == hmac.digest(store._key, nfc, "sha256").hex()[:32]
+        assert store.pseudonym(user) == hmac.digest(key, nfc, "sha256").hex()[:32]
 
 
 def test_two_handles_on_one_file_extend_one_chain(tmp_path) -> None:
@@ -200,9 +204,9 @@ def test_meta_rows_are_read_again_only_after_another_handle_commits(tmp_path) ->
         seen.clear()
         carried = first._meta_after
         if carried is not None:  # what the next transaction will trust, against the file
-            on_file = dict(second._con.execute(
-                "SELECT key, value FROM meta WHERE key IN "
-                "('generation', 'defs_version', 'audit_head')").fetchall())
+            on_file = dict(file_rows(
+                second, "SELECT key, value FROM meta WHERE key IN "
+                "('generation', 'defs_version', 'audit_head')"))
             assert carried == on_file
         return n
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import persona
-from store_helpers import Clock, event, shop, writer_process
+from store_helpers import Clock, event, file_rows, shop, writer_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def test_several_processes_write_and_read_without_loss(tmp_path: Path) -> None:
     assert len(cols) == workers * batches * size
     assert len(set(cols.users)) == workers * batches
     assert reader.audit.verify()
-    assert reader._con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert file_rows(reader, "PRAGMA integrity_check")[0][0] == "ok"
     grants = reader.audit.entries(action="consent_grant")
     assert len(grants) == workers * batches
 
@@ -78,7 +78,7 @@ def test_sigkill_mid_batch_leaves_whole_batches_and_a_sound_file(tmp_path: Path)
         child.wait()
         child.stdout.close()
         store = persona.Store(path)
-        assert store._con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert file_rows(store, "PRAGMA integrity_check")[0][0] == "ok"
         events = store.stats()["events"]
         assert events > 0 and events % size == 0, events
         assert store.audit.verify()
@@ -100,14 +100,14 @@ def test_an_erasure_by_another_connection_invalidates_cached_ids(tmp_path: Path)
         cols = store.scope("personalization").events()
         assert list(cols.users) == ["u1"]
         assert list(cols.items) == ["y"]
-    orphans = a._con.execute(
-        "SELECT count(*) FROM consent_events WHERE subject_id NOT IN (SELECT id FROM subjects)"
-    ).fetchone()[0]
+    orphans = file_rows(
+        a, "SELECT count(*) FROM consent_events WHERE subject_id NOT IN (SELECT id FROM subjects)"
+    )[0][0]
     assert orphans == 0
 
 
 def _people_codes(store: persona.Store) -> dict[str, int]:
-    return dict(store._con.execute("SELECT ext, id FROM subjects").fetchall())
+    return dict(file_rows(store, "SELECT ext, id FROM subjects"))
 
 
 def test_people_created_by_another_handle_keep_one_code(tmp_path: Path) -> None:

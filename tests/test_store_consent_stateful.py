@@ -68,7 +68,7 @@ class ConsentModel(RuleBasedStateMachine):
         return Clock().now + timedelta(seconds=stamp)
 
     @staticmethod
-    def observed(cols: persona.store._view.EventColumns) -> set[tuple[str, str, str, float, int]]:  # type: ignore[name-defined]
+    def observed(cols: persona.store.EventColumns) -> set[tuple[str, str, str, float, int]]:
         return {
             (
                 cols.users[u],

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import persona
-from store_helpers import Clock, event, ingest_when_new, retention_lifted, shop
+from store_helpers import Clock, event, file_rows, ingest_when_new, retention_lifted, shop
 
 
 def test_quickstart_contract(tmp_path: Path) -> None:
@@ -242,8 +242,8 @@ def test_item_labels() -> None:
         store.label_items({"sku-1": "  "})
 
 
-def test_feedback_dont_use_and_not_interested() -> None:
-    store = shop(clock=Clock())
+def test_feedback_dont_use_and_not_interested(tmp_path: Path) -> None:
+    store = shop(str(tmp_path / "shop.db"), clock=Clock())
     store.grant("u1", "personalization", source="form")
     store.ingest([event("u1", "a"), event("u1", "b"), event("u1", "b", "views", value=2.0)])
     store.feedback("u1", "b", "dont_use", source="why-this page")
@@ -283,7 +283,7 @@ def test_feedback_dont_use_and_not_interested() -> None:
     assert store.clear_feedback("u1", "b") == 1
     assert sorted(view.events().items) == ["a", "b"]
     store.erase("u1")
-    assert store._con.execute("SELECT count(*) FROM feedback").fetchone()[0] == 0
+    assert file_rows(store, "SELECT count(*) FROM feedback")[0][0] == 0
     with pytest.raises(persona.SuppressedSubjectError):
         store.feedback("u1", "a", "dont_use")
     with pytest.raises(persona.ValidationError, match="kind"):

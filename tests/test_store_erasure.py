@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import persona
-from persona.schema._store import PersonLineage
-from store_helpers import Clock, event, file_bytes, ingest_when_new, shop
+from persona.schema import PersonLineage
+from store_helpers import Clock, event, file_bytes, file_rows, ingest_when_new, shop
 
 SECRET = "erase-me-7f3a9c@example.com"
 
@@ -41,7 +41,7 @@ def test_erase_removes_every_trace_of_the_id_from_the_file(tmp_path: Path) -> No
     raw = file_bytes(path)
     assert SECRET.encode() not in raw
     again = persona.Store(path)
-    assert again._con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert file_rows(again, "PRAGMA integrity_check")[0][0] == "ok"
     assert list(again.scope("personalization").events().users) == ["keeper"]
     entries = again.audit.entries(subject=report.subject)
     assert entries[-1].action == "erase" and again.audit.verify()
@@ -112,14 +112,14 @@ def test_export_has_everything_held_in_the_documented_shape() -> None:
 
 def _event_ids(store: persona.Store) -> list[int]:
     """Every event id the file holds (the de-duplication index, one chunk per batch)."""
-    return sorted(int(x) for (blob,) in store._con.execute("SELECT eids FROM eid_chunks")
+    return sorted(int(x) for (blob,) in file_rows(store, "SELECT eids FROM eid_chunks")
                   for x in np.frombuffer(blob, dtype="<u8"))
 
 
-def test_erase_removes_the_persons_event_ids_and_only_theirs() -> None:
+def test_erase_removes_the_persons_event_ids_and_only_theirs(tmp_path: Path) -> None:
     # the ids are hashes of the person's events: a trace, which must go with them, while
     # everyone else's stay (or their re-sent events would be stored twice)
-    store = shop(clock=Clock())
+    store = shop(str(tmp_path / "shop.db"), clock=Clock())
     for user in ("u1", "keeper", "single"):
         store.grant(user, "personalization", source="form")
     store.ingest([event("keeper", "a"), event("keeper", "b", value=2.0)])
@@ -153,7 +153,7 @@ def test_erase_takes_what_the_person_was_shown_and_their_profiling_choice(
     assert [s["explanation"]["item"] for s in store.shown_explanations("u2")] == [
         "kept-item-0a9e"]
     # the choice's row goes (its audit entry stays, under the pseudonym, as every entry)
-    assert store._con.execute("SELECT source FROM profiling").fetchall() == [
+    assert file_rows(store, "SELECT source FROM profiling") == [
         ("settings-page-kept",)]
     assert store.prefers_non_profiling("u2") and not store.prefers_non_profiling("u1")
 

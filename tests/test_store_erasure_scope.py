@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 import persona
-from store_helpers import Clock, event, file_bytes, ingest_when_new, shop
+from store_helpers import Clock, event, file_bytes, file_rows, ingest_when_new, shop
 
 PEOPLE = [f"p{k:03d}" for k in range(140)]  # more than two buckets of 64
 
@@ -49,8 +49,8 @@ def test_erasing_one_person_keeps_everyone_else_exactly() -> None:
     assert store.stats()["events"] == 2 * len(others)
 
 
-def test_items_only_the_erased_person_had_go_with_them() -> None:
-    store = _filled()
+def test_items_only_the_erased_person_had_go_with_them(tmp_path: Path) -> None:
+    store = _filled(path=str(tmp_path / "shop.db"))
     store.define_items({"own-p005": "Declared by the shop"})
     store.feedback("p006", "own-p007", "not_interested")
     items_before = store.stats()["items"]
@@ -61,9 +61,9 @@ def test_items_only_the_erased_person_had_go_with_them() -> None:
     assert store.stats()["items"] == items_before - 1  # own-p008 only
     labels = store.item_labels()
     assert labels.get("own-p005") == "Declared by the shop"  # declared: kept
-    assert "own-p008" not in store._con.execute("SELECT group_concat(ext) FROM items").fetchone()[0]
+    assert "own-p008" not in file_rows(store, "SELECT group_concat(ext) FROM items")[0][0]
     # another person's feedback still names own-p007: its row stays
-    assert "own-p007" in store._con.execute("SELECT group_concat(ext) FROM items").fetchone()[0]
+    assert "own-p007" in file_rows(store, "SELECT group_concat(ext) FROM items")[0][0]
     # the shared items other people hold stay
     assert {"shared-0", "shared-1", "shared-2"} <= catalogue
 
@@ -138,13 +138,13 @@ def test_erasure_keeps_segments_sorted_for_the_people_left() -> None:
 
 
 def _segments(store: persona.Store) -> list[tuple[int, int, int]]:
-    return store._con.execute("SELECT bucket, level, n FROM segments ORDER BY bucket, id").fetchall()
+    return file_rows(store, "SELECT bucket, level, n FROM segments ORDER BY bucket, id")
 
 
-def test_rewritten_segments_keep_their_level_and_others_stay_untouched() -> None:
+def test_rewritten_segments_keep_their_level_and_others_stay_untouched(tmp_path: Path) -> None:
     """An erasure merges only the bucket that held the person, into one segment of the
     highest level it merged (a compaction, not an erasure, raises levels)."""
-    store = shop(clock=Clock())
+    store = shop(str(tmp_path / "shop.db"), clock=Clock())
     for p in ("a", "b"):
         store.grant(p, "personalization", source="form")
     far = "p-far"
@@ -203,19 +203,19 @@ def test_nothing_to_rewrite_reports_nothing() -> None:
     assert sorted(store.scope("personalization").events().items) == ["a", "new"]
 
 
-def test_a_rewrite_touches_only_the_buckets_that_lose_events() -> None:
+def test_a_rewrite_touches_only_the_buckets_that_lose_events(tmp_path: Path) -> None:
     clock = Clock()
-    store = shop(clock=clock)
+    store = shop(str(tmp_path / "shop.db"), clock=clock)
     people = [f"r{k:03d}" for k in range(130)]  # buckets 0, 1 and 2
     store.ingest([event(p, "new", "views", at="2026-11-25T00:00:00Z") for p in people])
     store.ingest([event(p, "new2", "views", at="2026-11-25T00:00:00Z") for p in people])
     store.compact()  # every bucket: one segment of level 1
     ingest_when_new(store, clock,
                     [event(people[70], "old", "views", at="2026-01-01T00:00:00Z")])  # bucket 1
-    before = store._con.execute("SELECT id, bucket, level, n FROM segments").fetchall()
+    before = file_rows(store, "SELECT id, bucket, level, n FROM segments")
     assert sorted(r[1:] for r in before) == [(0, 1, 126), (1, 0, 1), (1, 1, 128), (2, 1, 6)]
     assert store.apply_retention() == 1
-    after = store._con.execute("SELECT id, bucket, level, n FROM segments").fetchall()
+    after = file_rows(store, "SELECT id, bucket, level, n FROM segments")
     untouched = [r for r in before if r[1] != 1]
     assert [r for r in after if r[1] != 1] == untouched  # same rows, same ids
     assert [r[1:] for r in after if r[1] == 1] == [(1, 1, 128)]

@@ -21,7 +21,7 @@ from persona.store._sql import (
     load_segments,
     merge_plan,
 )
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, event, file_rows, own_connection, shop
 
 
 def _content(store: persona.Store) -> tuple[object, ...]:
@@ -90,7 +90,7 @@ def test_a_format_1_file_is_migrated_on_open(tmp_path: Path) -> None:
     _downgrade_to_format_1(path)
 
     store = persona.Store(path, clock=Clock())
-    con = store._con
+    con = own_connection(store)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
         str(SCHEMA_VERSION),
     )
@@ -104,6 +104,7 @@ def test_a_format_1_file_is_migrated_on_open(tmp_path: Path) -> None:
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     store.ingest([event("u1", "sku-new")])  # and it takes new events as usual
     assert "sku-new" in set(store.scope("personalization").history("u1").items)
+    con.close()
     store.close()
     again = persona.Store(path, clock=Clock())  # migrated once only
     assert [e.action for e in again.audit.entries()].count("migrate") == 1
@@ -140,8 +141,8 @@ def test_merge_plan_counts_in_base_fanout_and_caps_segments() -> None:
     assert rewrites / 2000 < 1.5 * np.log(2000) / np.log(FANOUT)
 
 
-def test_many_small_batches_keep_few_segments_and_read_right() -> None:
-    store = shop(clock=Clock())
+def test_many_small_batches_keep_few_segments_and_read_right(tmp_path: Path) -> None:
+    store = shop(str(tmp_path / "shop.db"), clock=Clock())
     people = [f"p{i}" for i in range(3 << BUCKET_BITS)]
     for p in people[::2]:
         store.grant(p, "personalization", source="test")
@@ -154,9 +155,9 @@ def test_many_small_batches_keep_few_segments_and_read_right() -> None:
         store.ingest(batch)
         for e in batch:
             sent[e["user"]] = sent.get(e["user"], 0) + 1
-        per_bucket = store._con.execute(
-            "SELECT max(c) FROM (SELECT count(*) AS c FROM segments GROUP BY bucket)"
-        ).fetchone()[0]
+        per_bucket = file_rows(
+            store, "SELECT max(c) FROM (SELECT count(*) AS c FROM segments GROUP BY bucket)"
+        )[0][0]
         assert per_bucket <= MAX_SEGMENTS
     view = store.scope("personalization")
     for p in people:
@@ -165,9 +166,9 @@ def test_many_small_batches_keep_few_segments_and_read_right() -> None:
         assert len(store.export(p)["events"]) == sent.get(p, 0)
     assert len(view.events()) == sum(sent.get(p, 0) for p in people[::2])
     assert store.compact() > 0
-    assert store._con.execute(
-        "SELECT count(*) FROM segments GROUP BY bucket HAVING count(*) > 1"
-    ).fetchall() == []
+    assert file_rows(
+        store, "SELECT count(*) FROM segments GROUP BY bucket HAVING count(*) > 1"
+    ) == []
     assert len(view.events()) == sum(sent.get(p, 0) for p in people[::2])
 
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 import persona
-from store_helpers import Clock, event, file_bytes, shop
+from store_helpers import Clock, event, file_bytes, file_rows, shop
 
 SECRET = "erase-me-4b2d@example.com"
 RARE = "rare-sku-only-she-had-91c4"  # an item id as telling as the person's
 
 
 def items(store: persona.Store) -> set[str]:
-    return {r[0] for r in store._con.execute("SELECT ext FROM items")}
+    return {r[0] for r in file_rows(store, "SELECT ext FROM items")}
 
 
 def test_an_item_only_an_erased_person_had_leaves_the_file(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_an_item_only_an_erased_person_had_leaves_the_file(tmp_path: Path) -> No
                    ("late", "new-b")}
     assert sorted(other.scope("personalization").history("keeper").items.tolist()) == [
         "new-c", "shared"]
-    assert store._con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert file_rows(store, "PRAGMA integrity_check")[0][0] == "ok"
 
 
 def test_an_erased_persons_only_item_leaves_the_item_table(tmp_path: Path) -> None:
@@ -64,8 +64,8 @@ def test_an_erased_persons_only_item_leaves_the_item_table(tmp_path: Path) -> No
     assert RARE.encode() not in file_bytes(path)
 
 
-def test_items_of_refused_events_are_not_added() -> None:
-    store = shop(clock=Clock())
+def test_items_of_refused_events_are_not_added(tmp_path: Path) -> None:
+    store = shop(str(tmp_path / "shop.db"), clock=Clock())
     store.grant("u1", "personalization", source="form")
     store.erase("gone")
     report = store.ingest(

@@ -15,7 +15,7 @@ from ledger_helpers import reserve_in_store
 from persona.privacy import BudgetLedger, ChargeStorage
 from persona.schema import PrivacySpent
 from persona.store._sql import SCHEMA_VERSION
-from store_helpers import Clock, shop
+from store_helpers import Clock, file_rows, own_connection, shop
 
 
 def test_ledger_survives_restarts_refuses_overspending_and_is_exported(tmp_path: Path) -> None:
@@ -42,8 +42,10 @@ def test_ledger_survives_restarts_refuses_overspending_and_is_exported(tmp_path:
     assert [e.action for e in again.audit.entries(action="privacy_charge")] == [
         "privacy_charge"
     ] * 2
+    con = own_connection(again)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        again._con.execute("DELETE FROM privacy_ledger")
+        con.execute("DELETE FROM privacy_ledger")
+    con.close()
     with pytest.raises(persona.ValidationError):
         again.set_privacy_budget("personalization", epsilon=0.0, delta=1e-6)
     with pytest.raises(persona.UnknownPurposeError):
@@ -126,8 +128,8 @@ def test_an_unsettled_reservation_is_listed_and_survives_a_crash(tmp_path: Path)
         store.privacy_ledger("personalization").reserve("personalization", (1.0, 0.0))
 
 
-def test_privacy_charges_lists_settled_and_reserved_lines_oldest_first() -> None:
-    store = shop()
+def test_privacy_charges_lists_settled_and_reserved_lines_oldest_first(tmp_path: Path) -> None:
+    store = shop(str(tmp_path / "shop.db"))
     store.set_privacy_budget("personalization", epsilon=5.0, delta=1e-5)
     store.set_privacy_budget("analytics", epsilon=5.0, delta=1e-5)
     ledger = store.privacy_ledger("personalization")
@@ -150,8 +152,10 @@ def test_privacy_charges_lists_settled_and_reserved_lines_oldest_first() -> None
     assert actions == ["privacy_budget", "privacy_budget", "privacy_reservation",
                        "privacy_charge", "privacy_settlement", "privacy_reservation",
                        "privacy_reservation"]
+    con = own_connection(store)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        store._con.execute("UPDATE privacy_ledger SET charge = '{}'")
+        con.execute("UPDATE privacy_ledger SET charge = '{}'")
+    con.close()
 
 
 def _spent_named(mechanism: str, eps: float) -> PrivacySpent:
@@ -231,8 +235,8 @@ def test_a_format_2_file_gains_budget_periods(tmp_path: Path) -> None:
     con.commit()
     con.close()
     again = persona.Store(path)
-    assert again._con.execute(
-        "SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+    assert file_rows(
+        again, "SELECT value FROM meta WHERE key = 'schema_version'")[0] == (
         str(SCHEMA_VERSION),)
     policy = again.privacy_budget_policy("personalization")
     assert (policy.epsilon, policy.period_days) == (3.0, None)

@@ -11,7 +11,7 @@ from unittest.mock import patch
 import pytest
 
 import persona
-from persona.schema._store import ConsentSnapshot, FeatureNotUsed, FeatureUse, FeatureUsed
+from persona.schema import ConsentSnapshot, FeatureNotUsed, FeatureUse, FeatureUsed
 from persona.store import _reads as store_module
 from store_helpers import Clock, event, retention_lifted, shop
 

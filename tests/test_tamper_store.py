@@ -10,6 +10,7 @@ a fit refused for lack of budget went through.
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 import persona
 from persona.privacy import BudgetLedger
 from persona.schema import PrivacySpent
-from store_helpers import Clock, event, shop
+from store_helpers import Clock, event, file_rows, own_connection, shop
 from test_personalizer import shop_with_people
 
 
@@ -199,9 +200,9 @@ def test_erased_peoples_consent_rows_put_back_are_caught(tmp_path: Path) -> None
     path = tmp_path / "shop.db"
     store = shop(str(path), clock=Clock())
     store.grant("ana", "personalization", source="form")
-    rows = store._con.execute(
-        "SELECT subject_id, purpose_id, action, at, recorded_at, source FROM consent_events"
-    ).fetchall()
+    rows = file_rows(
+        store, "SELECT subject_id, purpose_id, action, at, recorded_at, source FROM consent_events"
+    )
     store.erase("ana")
     store.grant("bo", "personalization", source="form")
     assert store.audit.verify()
@@ -216,20 +217,16 @@ def test_erased_peoples_consent_rows_put_back_are_caught(tmp_path: Path) -> None
     assert not store.audit.verify()
 
 
-def test_a_refused_fit_stays_refused_after_the_ledger_is_emptied() -> None:
+def test_a_refused_fit_stays_refused_after_the_ledger_is_emptied(tmp_path: Path) -> None:
     """Issue 16 point 9: deleting the charges let a fit over budget through."""
-    store = shop_with_people()
+    store = shop_with_people(path=str(tmp_path / "shop.db"))
     p = persona.Personalizer(
         store, model=persona.ALS(factors=4, iterations=2, random_state=0),
         privacy=persona.DP(epsilon=4.0, delta=1e-6),
     ).fit()
     with pytest.raises(persona.PrivacyBudgetExceeded):
         p.fit()
-    # :memory: cannot be opened twice: the attacker's statements on the store's own handle
-    con = store._con
-    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-        con.execute(f'DROP TRIGGER "{name}"')
-    con.execute("DELETE FROM privacy_ledger")
+    attack(store.path, "DELETE FROM privacy_ledger")
     assert not store.audit.verify()
     with pytest.raises(persona.AuditError, match="ledger or budget does not match"):
         p.fit()
@@ -296,11 +293,11 @@ def test_entries_written_before_row_digests_are_checked_on_their_fields(
         store.charge_storage().load_charges()
 
 
-def test_the_budget_check_finds_its_entries_through_an_index() -> None:
+def test_the_budget_check_finds_its_entries_through_an_index(tmp_path: Path) -> None:
     from persona.store._rows import PRIVACY_ENTRIES_SQL
 
-    store = persona.Store(":memory:")
-    plan = store._con.execute("EXPLAIN QUERY PLAN " + PRIVACY_ENTRIES_SQL).fetchall()
+    store = persona.Store(tmp_path / "shop.db")
+    plan = file_rows(store, "EXPLAIN QUERY PLAN " + PRIVACY_ENTRIES_SQL)
     assert "USING INDEX audit_privacy" in plan[0][3]
 
 
@@ -336,10 +333,21 @@ def test_any_history_verifies_and_any_consent_edit_is_caught(
     ops: list[tuple[str, int, str, int]], victim: int, column: str
 ) -> None:
     clock = Clock()
-    store = shop(clock=clock)
+    with tempfile.TemporaryDirectory() as folder:
+        store = shop(str(Path(folder) / "shop.db"), clock=clock)
+        try:
+            _check_consent_edit(store, clock, ops, victim, column)
+        finally:
+            store.close()
+
+
+def _check_consent_edit(
+    store: persona.Store, clock: Clock, ops: list[tuple[str, int, str, int]], victim: int,
+    column: str,
+) -> None:
     _apply(store, clock, ops)
     assert store.audit.verify()
-    seqs = [r[0] for r in store._con.execute("SELECT seq FROM consent_events")]
+    seqs = [r[0] for r in file_rows(store, "SELECT seq FROM consent_events")]
     if not seqs:
         return
     seq = seqs[victim % len(seqs)]
@@ -353,5 +361,7 @@ def test_any_history_verifies_and_any_consent_edit_is_caught(
         "signal": lambda: "UPDATE consent_events SET signal = 'forged'",
         "delete": lambda: "DELETE FROM consent_events",
     }
-    store._con.execute(edit[column]() + f" WHERE seq = {seq}")
+    con = own_connection(store)
+    con.execute(edit[column]() + f" WHERE seq = {seq}")
+    con.close()
     assert not store.audit.verify()
