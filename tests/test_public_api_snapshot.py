@@ -37,3 +37,16 @@ def test_every_name_in_all_resolves(name: str) -> None:
     missing = [n for n in names if getattr(module, n, None) is None]
     assert not missing
     assert len(names) == len(set(names)), "a name is listed twice"
+
+
+def test_tests_import_no_private_name_outside_the_reviewed_list() -> None:
+    """Tests reach persona through public names (issue 19); the unit tests of internals
+    that have no public equivalent are listed in tests/snapshots/private_in_tests.json.
+    A new private import fails here, and so does a listed one no test needs any more
+    (the list only shrinks unless a reviewer adds to it)."""
+    allowed = json.loads(public_api.PRIVATE.read_text(encoding="utf-8"))
+    now = public_api.private_in_tests()
+    new = {f: sorted(set(v) - set(allowed.get(f, []))) for f, v in now.items()}
+    assert not {f: v for f, v in new.items() if v}, "private names imported by tests"
+    gone = {f: sorted(set(v) - set(now.get(f, []))) for f, v in allowed.items()}
+    assert not {f: v for f, v in gone.items() if v}, "no longer imported: shrink the list"
