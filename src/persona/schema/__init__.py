@@ -4,6 +4,20 @@ HTML, the templates of each language). Every input rule for bad data lives here.
 
 from persona.schema._construct import construct
 from persona.schema._deferred import lazy_evidence, lazy_explanations, lazy_rest, unread
+from persona.schema._events import (
+    EVENT_FIELDS,
+    EVENT_FIXES,
+    MAX_EVENT_VALUE,
+    MAX_FUTURE_US,
+    REQUIRED_EVENT_FIELDS,
+    EventBatch,
+    EventBatchWithId,
+    EventId,
+    EventTime,
+    EventValue,
+    TimedEventBatch,
+    TimedEventBatchWithId,
+)
 from persona.schema._explanation import (
     ConsentBasis,
     Counterfactual,
@@ -70,8 +84,13 @@ from persona.schema._text import choose as choose_text
 from persona.schema._text import render as explanation_text
 
 __all__ = [
+    "EVENT_FIELDS",
+    "EVENT_FIXES",
     "ID_RULE",
+    "MAX_EVENT_VALUE",
+    "MAX_FUTURE_US",
     "MAX_ID_LENGTH",
+    "REQUIRED_EVENT_FIELDS",
     "UNIT_OF_PRIVACY",
     "BudgetLedger",
     "ChargeStorage",
@@ -84,6 +103,11 @@ __all__ = [
     "DataUsed",
     "Detail",
     "EraseReport",
+    "EventBatch",
+    "EventBatchWithId",
+    "EventId",
+    "EventTime",
+    "EventValue",
     "Evidence",
     "Explanation",
     "ExplanationKind",
@@ -112,6 +136,8 @@ __all__ = [
     "Recommendation",
     "Rest",
     "Spending",
+    "TimedEventBatch",
+    "TimedEventBatchWithId",
     "available_languages",
     "check_detail",
     "check_id",

@@ -14,16 +14,27 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from operator import itemgetter
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from pydantic import AwareDatetime, Field, Strict, StringConstraints, TypeAdapter
+from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
-from typing_extensions import TypedDict
 
 from persona._times import numbers_error
 from persona.errors import ValidationError
-from persona.schema import check_id, check_ids
+from persona.schema import (
+    EVENT_FIELDS,
+    EVENT_FIXES,
+    MAX_EVENT_VALUE,
+    MAX_FUTURE_US,
+    REQUIRED_EVENT_FIELDS,
+    EventBatch,
+    EventBatchWithId,
+    TimedEventBatch,
+    TimedEventBatchWithId,
+    check_id,
+    check_ids,
+)
 from persona.store._event_times import (
     _MISSING,
     _as_float,
@@ -37,65 +48,16 @@ from persona.store._event_times import (
     _utc_strings_us,
 )
 
-FIELDS = ("user", "item", "feature", "value", "at", "id")
-REQUIRED = ("user", "item", "feature", "at")
-MAX_FUTURE_US = 5 * 60 * 1_000_000  # clocks drift; five minutes ahead is tolerated
-MAX_VALUE = 1e9
-"""The largest event value any feature accepts. Values are confidences (counts, amounts,
-seconds): 0 to 1e9 holds every real one, and larger ones overflow the models' float32
-arithmetic (an ALS fit on one value of 1e12 gives NaN factors)."""
-
-FIX = {
-    "user": "give each event the person's id: a non-empty string without control characters, "
-    "e.g. 'u1', or an int, e.g. 170, which is the same id as '170'; never a float or a bool "
-    "(a pandas column of integer ids turns float when some are missing: drop those rows "
-    "and convert it with .astype('int64'), or read it as dtype 'Int64')",
-    "item": "give each event the item's id: a non-empty string without control characters, "
-    "e.g. 'sku-9', or an int, e.g. 170, which is the same id as '170'; never a float or a "
-    "bool (a pandas column of integer ids turns float when some are missing: drop those "
-    "rows and convert it with .astype('int64'), or read it as dtype 'Int64')",
-    "feature": "use a feature defined with store.define_feature(...)",
-    "value": "use a finite number from 0 to 1e9 (int or float), e.g. 1.0",
-    "at": "use an ISO 8601 time with a time zone, e.g. '2026-11-01T10:00:00Z', or a "
-    "timezone-aware datetime; numbers need ingest(..., at_unit='s'), 'ms', 'us' or 'ns' "
-    "(what they count since 1970-01-01 UTC); times without a zone need ingest(..., "
-    "tz='UTC'), or the zone they were written in, e.g. tz='Europe/London'",
-    "id": "an event id is a non-empty str, or an int (the same id as its decimal string), "
-          "never a bool or a float; or leave it out",
-}
-
-
-Id = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=512, pattern=r"\S")]
-Value = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=0.0, le=MAX_VALUE)]
-At = AwareDatetime
-
-
-class _Fields(TypedDict):
-    user: list[Any]  # persona's id rule (check_ids) applies after pydantic: str or int
-    item: list[Any]
-    feature: list[Annotated[str, Strict()]]
-    value: list[Value]
-
-
-class _FieldsWithId(_Fields):
-    id: list[Id | None]
-
-
-class _Columns(_Fields):
-    at: list[At]
-
-
-class _ColumnsWithId(_Columns):
-    id: list[Id | None]
-
+FIELDS, REQUIRED, FIX = EVENT_FIELDS, REQUIRED_EVENT_FIELDS, EVENT_FIXES
+MAX_VALUE = MAX_EVENT_VALUE
 
 # (has an id column, times still to validate) -> adapter; times that are plain UTC strings
 # are validated and converted by _utc_strings_us instead of pydantic
 _ADAPTERS: dict[tuple[bool, bool], TypeAdapter[Any]] = {
-    (False, True): TypeAdapter(_Columns),
-    (True, True): TypeAdapter(_ColumnsWithId),
-    (False, False): TypeAdapter(_Fields),
-    (True, False): TypeAdapter(_FieldsWithId),
+    (False, True): TypeAdapter(TimedEventBatch),
+    (True, True): TypeAdapter(TimedEventBatchWithId),
+    (False, False): TypeAdapter(EventBatch),
+    (True, False): TypeAdapter(EventBatchWithId),
 }
 
 
