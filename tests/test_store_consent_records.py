@@ -303,3 +303,16 @@ def test_a_features_refused_purpose_is_named_with_the_persons_own_record() -> No
     assert (location.reason, location.events) == ("not_allowed_for_purpose", 1)
     assert location.choice == withdrawn
     assert location.choice.model_dump() == store.consent_history("u1")[-1].model_dump()
+
+
+def test_a_signal_records_the_source_it_was_given() -> None:
+    """GPC and TCF signals record the ``source`` the caller names (their defaults only when
+    none is given), as Consent Mode does."""
+    store, _ = _store()
+    store.grant("u1", "ads", source="form")
+    gpc = store.do_not_sell("u1", source="browser header Sec-GPC: 1")
+    assert [(r.signal, r.source) for r in gpc] == [("gpc", "browser header Sec-GPC: 1")]
+    tcf = store.apply_tcf("u1", [1, 3, 4], source="cmp tc string")
+    assert [(r.signal, r.source) for r in tcf] == [("tcf", "cmp tc string")]
+    store.grant("u2", "ads", source="form")
+    assert [r.source for r in store.do_not_sell("u2")] == ["Global Privacy Control"]

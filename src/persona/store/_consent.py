@@ -84,7 +84,7 @@ def consent_many(
     only_changes: bool = False,
 ) -> list[ConsentRecord]:
     now = db.now()
-    user, when = consent_checked(db, user, source, notice_version, at, now)
+    user, when = consent_checked(user, source, notice_version, at, now)
     pids = [(db.purpose_id(p), p, a) for p, a in plan]
     with db.transaction():
         return consent_write(
@@ -93,7 +93,7 @@ def consent_many(
 
 
 def do_not_sell(
-    db: Db, user: str, *, source: str = "Global Privacy Control"
+    db: Db, user: str, *, source: str
 ) -> list[ConsentRecord]:
     """Apply a "do not sell or share" / Global Privacy Control signal: withdraw every
     purpose defined with ``sharing=True``. Returns the records written."""
@@ -108,7 +108,7 @@ def apply_tcf(
     user: str,
     purposes: Iterable[int],
     *,
-    source: str = "IAB TCF v2.2 consent string",
+    source: str,
     notice_version: str | None = None,
 ) -> list[ConsentRecord]:
     """Apply the purposes a TCF v2.2 consent string allows (``purposes``: TCF purpose ids)."""
@@ -134,7 +134,7 @@ def apply_consent_mode(
     user: str,
     signals: Mapping[str, str],
     *,
-    source: str = "Google Consent Mode",
+    source: str,
 ) -> list[ConsentRecord]:
     """Apply Google Consent Mode v2 signals (``{"ad_personalization": "denied", ...}``)."""
     if not isinstance(signals, Mapping):
@@ -214,13 +214,13 @@ def checked_choice(db: Db, choice: Any, now: datetime) -> tuple[Any, ...]:
                                 f"{purpose!r}")
     version = choice.get("notice_version")
     user, when = consent_checked(
-        db, choice.get("user"), choice.get("source"), version, choice.get("at"), now)
+        choice.get("user"), choice.get("source"), version, choice.get("at"), now)
     pid = db.purpose_id(purpose)
     return user, [(pid, purpose, action)], choice["source"], version, when
 
 
 def consent_checked(
-    db: Db, user: Any, source: Any, notice_version: Any, at: Any, now: datetime
+    user: Any, source: Any, notice_version: Any, at: Any, now: datetime
 ) -> tuple[str, datetime]:
     """The person's id and the time of a choice, once its fields are checked."""
     user = check_id(user, "user")
