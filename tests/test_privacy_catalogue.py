@@ -341,8 +341,11 @@ def test_a_refused_private_input_reserves_nothing() -> None:
 # ----------------------------------------------------------------------- selection
 def test_items_chosen_privately_without_a_catalogue() -> None:
     rng = np.random.default_rng(0)
-    rows = [(f"u{u}", "popular") for u in range(400)]
-    rows += [(f"u{u}", f"common-{rng.integers(3)}") for u in range(400)]
+    # 800 holders: the selection's noise is real (OS randomness), and with 400 "popular"
+    # missed the threshold in about 3 of 1,000 fits; at 800 the margin is some 20 noise
+    # scales wider (0 misses in 3,000 fits)
+    rows = [(f"u{u}", "popular") for u in range(800)]
+    rows += [(f"u{u}", f"common-{rng.integers(3)}") for u in range(800)]
     rows += [("loner", "hiv-test-kit")]
     df = pd.DataFrame(rows, columns=["user", "item"])
     X = Interactions.from_pandas(df)
