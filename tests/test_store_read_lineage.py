@@ -289,3 +289,27 @@ def test_the_reads_a_serving_request_makes_decode_no_events(read: str) -> None:
             assert decoded == []
             assert len(view.history("u1")) == 3 and len(decoded) == 1
             decoded.clear()
+
+
+@pytest.mark.parametrize("segments", [2, 3])
+@pytest.mark.parametrize("many", [False, True])
+def test_a_persons_history_is_oldest_first_across_segments(segments: int, many: bool) -> None:
+    """Each ingest writes its own segment; a person's read merges them oldest first (ties
+    in ingest order), on the small-read path and the numpy one alike."""
+    store, clock = _store()
+    store.grant("u1", "personalization", source="form")
+    per = 40 if many else 2
+    written = []
+    for s in range(segments):  # each batch is older than the one before
+        rows = []
+        for k in range(per):
+            at = clock.now - timedelta(days=10 * (s + 1), minutes=k)
+            rows.append(event("u1", f"s{s}-{k}", value=float(s * 1000 + k), at=at.isoformat()))
+        store.ingest(rows[::-1])
+        written += rows
+    cols = store.scope("personalization").history("u1")
+    times = cols.at.astype("datetime64[us]").astype("int64").tolist()
+    assert times == sorted(times)
+    got = [cols.items[i] for i in cols.item]
+    expected = [r["item"] for r in sorted(written, key=lambda r: r["at"])]
+    assert got == expected
