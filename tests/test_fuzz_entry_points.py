@@ -177,6 +177,14 @@ STORE_CALLS: dict[str, Callable[[persona.Store, Any], Any]] = {
     "has_consent user": lambda s, v: s.has_consent(v, "personalization"),
     "has_consent purpose": lambda s, v: s.has_consent("ana", v),
     # the rest of the Store's public methods
+    # the public methods issue 19 added for the personalizer
+    "read_for_serving purpose": lambda s, v: s.read_for_serving(v, "ana"),
+    "read_for_serving user": lambda s, v: s.read_for_serving("personalization", v),
+    "last_shown user": lambda s, v: s.last_shown(v, "sku-1", "2026-11-30T00:00:00Z"),
+    "last_shown item": lambda s, v: s.last_shown("ana", v, "2026-11-30T00:00:00Z"),
+    "last_shown at": lambda s, v: s.last_shown("ana", "sku-1", v),
+    "last_shown purpose": lambda s, v: s.last_shown("ana", "sku-1", "2026-11-30T00:00:00Z", v),
+    "enqueue_serving": lambda s, v: s.enqueue_serving(v),
     "do_not_sell user": lambda s, v: s.do_not_sell(v),
     "do_not_sell source": lambda s, v: s.do_not_sell("cy", source=v),
     "apply_tcf user": lambda s, v: s.apply_tcf(v, [1]),

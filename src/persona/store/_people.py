@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from persona.errors import ValidationError
 from persona.schema import EraseReport, FeedbackKind, FeedbackRecord, check_id
 from persona.store import _profiling, _rights, _serving, _shown
+from persona.store._common import parse_time
 from persona.store._serving import Served
 
 if TYPE_CHECKING:
@@ -118,18 +119,35 @@ class PersonMethods:
         for ``purpose``, read now in one snapshot (what a serving request needs). The
         read's audit entry waits in ``served.pending``: pass it to :meth:`enqueue_serving`
         (with what was shown, if anything) so that it is committed."""
-        return _serving.read_for_serving(self._db, purpose, user)
+        if not isinstance(purpose, str):
+            raise ValidationError(
+                f"purpose must be a defined purpose's name (a str), not {purpose!r}",
+                errors=[{"row": None, "field": "purpose", "message": "not a str"}],
+            )
+        return _serving.read_for_serving(self._db, purpose, check_id(user, "user"))
 
     def enqueue_serving(self, pending: _shown.Pending) -> None:
         """Queue a serving request (its read's audit entry and what it showed) for the
         store's next group commit, within 0.05 s (see :meth:`flush`)."""
+        if not isinstance(pending, _shown.Pending):
+            raise ValidationError(
+                f"enqueue_serving takes the pending request of read_for_serving "
+                f"(served.pending), not a {type(pending).__name__}",
+                errors=[{"row": None, "field": "pending", "message": "not a Pending"}],
+            )
         self._db.journal.add(pending)
 
     def last_shown(self, user: str, item: str, at: datetime,
                    purpose: str | None = None) -> _shown.ShownRecord | None:
         """The latest record of ``item`` shown to ``user`` at or before ``at`` (for
         ``purpose``, if given), or ``None``."""
-        return _shown.last_shown(self._db, user, item, at, purpose)
+        if purpose is not None and not isinstance(purpose, str):
+            raise ValidationError(
+                f"purpose must be a purpose's name (a str) or None, not {purpose!r}",
+                errors=[{"row": None, "field": "purpose", "message": "not a str"}],
+            )
+        return _shown.last_shown(self._db, check_id(user, "user"), check_id(item, "item"),
+                                 parse_time(at, "at"), purpose)
 
     def shown(self, user: str, *, newest_first: bool = False) -> list[_shown.ShownRecord]:
         """What ``user`` was shown and is still held, oldest first (``newest_first=True``
