@@ -303,6 +303,11 @@ def models(world: tuple[persona.Store, Any]) -> list[Any]:
 
 
 MODEL_CALLS: dict[str, Callable[[Any, Any], Any]] = {
+    "has_user": lambda m, v: m.has_user(v),
+    "has_item": lambda m, v: m.has_item(v),
+    "history_length": lambda m, v: m.history_length(v),
+    "attribute user": lambda m, v: m.attribute(v, ["sku-1"]),
+    "attribute items": lambda m, v: m.attribute("ana", v),
     "recommend user": lambda m, v: m.recommend(v),
     "recommend n": lambda m, v: m.recommend("ana", n=v),
     "recommend exclude": lambda m, v: m.recommend("ana", exclude=v),

@@ -40,6 +40,7 @@ from persona.schema import (
     Recommendation,
     check_detail,
     check_id,
+    check_id_list,
 )
 
 __all__ = [
@@ -378,6 +379,7 @@ class Recommender(Scoring):
         True
         """
         self._check_fitted()
+        items = check_id_list(items, "items")  # a list of ids, never one str
         return _attribution.attribute(self, user, items, self.attribution_kind)
 
     def rank_of(self, user: str | int, item: str, score: float | None = None) -> int | None:
@@ -412,16 +414,16 @@ class Recommender(Scoring):
 
     def has_user(self, user: str) -> bool:
         """Whether the fitted model holds a row for ``user`` (as given: no id rule)."""
-        return user in self._uidx
+        return isinstance(user, str) and user in self._uidx
 
     def has_item(self, item: str) -> bool:
         """Whether ``item`` is in the fitted model's catalogue (as given: no id rule)."""
-        return item in self._iidx
+        return isinstance(item, str) and item in self._iidx
 
     def history_length(self, user: str) -> int | None:
         """How many items ``user``'s row of the fitted history holds; ``None`` when the
         model holds no row for them."""
-        row = self._uidx.get(user)
+        row = self._uidx.get(user) if isinstance(user, str) else None
         if row is None:
             return None
         indptr = self.history_.indptr
