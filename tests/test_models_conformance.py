@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from persona.models import ALS, BPR, ItemKNN, Popularity
+from persona.models import ALS, BPR, ContentKNN, ItemKNN, Popularity
 from persona.privacy import DP
 from persona.testing import ModelConformance
 
@@ -73,3 +73,37 @@ class TestPrivatePopularity(ModelConformance):
 
     def make_model(self) -> Popularity:
         return Popularity(privacy=_DP)
+
+
+# public text that agrees with the block fixture's groups (24 items, 8 per group)
+_TEXT = {f"i{j}": f"{('kitchen', 'garden', 'office')[j // 8]} product {j}" for j in range(24)}
+
+
+class TestContentKNNText(ModelConformance):
+    forget_equals_refit = True
+
+    def make_model(self) -> ContentKNN:
+        return ContentKNN(item_text=_TEXT, neighbours=10, collaborative=0.0)
+
+
+class TestContentKNNBlend(ModelConformance):
+    forget_equals_refit = True
+
+    def make_model(self) -> ContentKNN:
+        return ContentKNN(item_text=_TEXT, neighbours=10, collaborative=1.0)
+
+
+class TestPrivateContentKNNText(ModelConformance):
+    # nothing pooled is released: a refit gives the same similarities, no noise
+    pooled_release_is_fixed = True
+
+    def make_model(self) -> ContentKNN:
+        return ContentKNN(item_text=_TEXT, neighbours=10, collaborative=0.0, privacy=_DP)
+
+
+class TestPrivateContentKNNBlend(ModelConformance):
+    fold_in_overlap = 0.5
+    pooled_release_is_fixed = True
+
+    def make_model(self) -> ContentKNN:
+        return ContentKNN(item_text=_TEXT, neighbours=10, collaborative=1.0, privacy=_DP)

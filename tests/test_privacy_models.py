@@ -26,7 +26,14 @@ import persona
 from audit_helpers import blocks, noise_divided
 from persona.data import Interactions
 from persona.errors import PrivacyBudgetExceeded, ValidationError
-from persona.models import ALS, BPR, ItemKNN, Popularity, PrivateTrainingUnavailableError
+from persona.models import (
+    ALS,
+    BPR,
+    ContentKNN,
+    ItemKNN,
+    Popularity,
+    PrivateTrainingUnavailableError,
+)
 from persona.privacy import DP, BudgetLedger, PrivacySpent
 from persona.privacy import _sampler as sampler
 from persona.testing import (
@@ -113,7 +120,8 @@ def test_audit_laplace_popularity_model(broken: bool) -> None:
         assert result.epsilon_lower > 0.75 * result.claimed_epsilon, str(result)
 
 
-def itemknn_audit(factor: float, runs: int = 6_000, copies: int = 100) -> GDPAuditResult:
+def itemknn_audit(factor: float, runs: int = 6_000, copies: int = 100,
+                  model_class: str = "ItemKNN") -> GDPAuditResult:
     """``cooccurrence_`` of ``ItemKNN(privacy=DP(ε=2, δ=1e-6))`` (its similarities are
     post-processing of it), Gaussian (L2 sensitivity sqrt(3) at 2 items per person; claimed
     μ = 0.42), with the noise divided by ``factor``: ``copies`` disjoint copies per fit, each
@@ -127,7 +135,10 @@ def itemknn_audit(factor: float, runs: int = 6_000, copies: int = 100) -> GDPAud
 
     def run(rows: list[list[int]]) -> np.ndarray:
         X = _interactions(blocks(rows, 3, copies))
-        model = ItemKNN(neighbours=3, privacy=cfg)
+        model: ItemKNN = ItemKNN(neighbours=3, privacy=cfg)
+        if model_class == "ContentKNN":  # the text similarities beside the same release
+            text = {f"i{j}": f"item {j % 3}" for j in range(3 * copies)}
+            model = ContentKNN(item_text=text, neighbours=3, collaborative=1.0, privacy=cfg)
         out = []
         for _ in range(runs // copies):
             C = np.asarray(model.fit(X).cooccurrence_)
@@ -139,10 +150,11 @@ def itemknn_audit(factor: float, runs: int = 6_000, copies: int = 100) -> GDPAud
         return _gdp(run(d), run(d_prime), rhos)
 
 
+@pytest.mark.parametrize("model_class", ["ItemKNN", "ContentKNN"])
 @pytest.mark.parametrize("broken", [False, True])
-def test_audit_itemknn_model(broken: bool) -> None:
+def test_audit_itemknn_model(broken: bool, model_class: str) -> None:
     # claimed μ = 0.42; measured μ_low (20 tries): 0.18-0.32 correct, 0.61-0.73 noise halved
-    result = itemknn_audit(2.0 if broken else 1.0)
+    result = itemknn_audit(2.0 if broken else 1.0, model_class=model_class)
     assert result.violated is broken, str(result)
 
 

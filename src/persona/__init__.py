@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
     "ALS": "persona.models",
     "BPR": "persona.models",
     "ItemKNN": "persona.models",
+    "ContentKNN": "persona.models",
     "Popularity": "persona.models",
     "Recommendation": "persona.schema",
     "evaluate": "persona.evaluate",
@@ -91,6 +92,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from persona.explain import Recommendations as Recommendations
     from persona.models import ALS as ALS
     from persona.models import BPR as BPR
+    from persona.models import ContentKNN as ContentKNN
     from persona.models import ItemKNN as ItemKNN
     from persona.models import Popularity as Popularity
     from persona.personalizer import Personalizer as Personalizer

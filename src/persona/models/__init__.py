@@ -1,6 +1,7 @@
 """Recommenders on implicit's kernels with one shared interface.
 
-``ALS``, ``BPR`` and ``ItemKNN`` learn from :class:`persona.data.Interactions`;
+``ALS``, ``BPR``, ``ItemKNN`` and ``ContentKNN`` (neighbours from public item text)
+learn from :class:`persona.data.Interactions`;
 ``Popularity`` is the non-profiling option. All share :class:`Recommender`'s API.
 """
 
@@ -16,6 +17,7 @@ from persona.models._base import (
     PrivateTrainingUnavailableError,
     Recommender,
 )
+from persona.models._content import ContentKNN, ContentKNNConfig
 from persona.models._factor import ALS, BPR, ALSConfig, BPRConfig
 from persona.models._neighbours import ItemKNN, ItemKNNConfig, Popularity, PopularityConfig
 from persona.models._persistence import FORMAT_VERSION, load_model
@@ -41,6 +43,8 @@ __all__ = [
     "Attribution",
     "BPRConfig",
     "BusinessRule",
+    "ContentKNN",
+    "ContentKNNConfig",
     "History",
     "ItemKNN",
     "ItemKNNConfig",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +18,10 @@ from persona.models._registry import registered
 from persona.models._threads import _one_blas_thread
 from persona.privacy import private_cooccurrence, private_item_counts
 
-__all__ = ["ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig"]
+__all__ = [
+    "ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig", "cosine_top_k",
+    "implicit_similarity",
+]
 
 
 class ItemKNNConfig(ParamsConfig):
@@ -52,7 +55,7 @@ class ItemKNN(Recommender):
     (binary), the item×item counts are released with discrete Gaussian noise
     (``cooccurrence_``, the only release, so the whole budget goes there) and
     ``S[i, j] = C_ij / sqrt(C_ii C_jj)`` uses the noisy diagonal as item counts, with
-    floors in units of the public noise scale against noise (see ``_cosine_top_k``):
+    floors in units of the public noise scale against noise (see ``cosine_top_k``):
     post-processing, no extra cost. A person's score is still the
     sum over their own history of these similarities, so explanations stay exact. On a
     private model :meth:`forget` removes the person's history but does not recompute the
@@ -74,7 +77,7 @@ class ItemKNN(Recommender):
     'dp-cooccurrence'
     """
 
-    _config_class = ItemKNNConfig
+    _config_class: ClassVar[type[ParamsConfig]] = ItemKNNConfig
     similarity_: sp.csr_matrix
     _private_training = True
 
@@ -108,27 +111,14 @@ class ItemKNN(Recommender):
             )
         C, spent = private_cooccurrence(matrix, privacy)
         self.cooccurrence_ = C
-        self.similarity_ = _cosine_top_k(C, config.neighbours, spent.noise["scale"])
+        self.similarity_ = cosine_top_k(C, config.neighbours, spent.noise["scale"])
         self.privacy_spent_ = spent
 
     def _compute_similarity(self) -> None:
-        from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
-        from implicit.utils import ParameterWarning
-
         cfg = self.config_
-        # implicit's own normalize() hands its kernel a COO matrix and warns about it
-        with _one_blas_thread(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", ParameterWarning)
-            if cfg.measure == "cosine":
-                raw = CosineRecommender(K=cfg.neighbours, num_threads=cfg.num_threads)
-            else:
-                raw = BM25Recommender(K=cfg.neighbours, K1=cfg.k1, B=cfg.b,
-                                      num_threads=cfg.num_threads)
-            raw.fit(sp.csr_matrix(self.history_, dtype=np.float32),
-                    show_progress=show_progress(self.show_progress))
-        S = sp.csr_matrix(raw.similarity, dtype=np.float64)
-        S.sort_indices()
-        self.similarity_ = S
+        self.similarity_ = implicit_similarity(
+            self.history_, cfg.measure, cfg.neighbours, k1=cfg.k1, b=cfg.b,
+            num_threads=cfg.num_threads, progress=self.show_progress)
 
     def _rank_scores(self, rows: np.ndarray) -> np.ndarray:
         scores: np.ndarray = (self.history_[rows] @ self.similarity_).toarray()
@@ -170,11 +160,34 @@ class ItemKNN(Recommender):
         )
 
 
+def implicit_similarity(
+    history: sp.csr_matrix, measure: str, neighbours: int, *, k1: float = 1.2,
+    b: float = 0.75, num_threads: int = 0, progress: bool | None = None,
+) -> sp.csr_matrix:
+    """implicit's item–item similarities (cosine or BM25) of ``history``'s columns, the
+    ``neighbours`` best per item, as a sorted float64 CSR matrix."""
+    from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+    from implicit.utils import ParameterWarning
+
+    # implicit's own normalize() hands its kernel a COO matrix and warns about it
+    with _one_blas_thread(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ParameterWarning)
+        if measure == "cosine":
+            raw = CosineRecommender(K=neighbours, num_threads=num_threads)
+        else:
+            raw = BM25Recommender(K=neighbours, K1=k1, B=b, num_threads=num_threads)
+        raw.fit(sp.csr_matrix(history, dtype=np.float32),
+                show_progress=show_progress(progress))
+    S = sp.csr_matrix(raw.similarity, dtype=np.float64)
+    S.sort_indices()
+    return S
+
+
 _PAIR_FLOOR = 3.0  # co-occurrences at most this many noise scales are treated as noise
 _COUNT_FLOOR = 30.0  # item counts are floored at this many noise scales
 
 
-def _cosine_top_k(C: np.ndarray, k: int, noise_scale: float = 0.0) -> sp.csr_matrix:
+def cosine_top_k(C: np.ndarray, k: int, noise_scale: float = 0.0) -> sp.csr_matrix:
     """Cosine similarities from (noisy) co-occurrence counts, ``k`` best per item.
 
     ``S[i, j] = C_ij / sqrt(d_i d_j)`` where ``C_ij`` is kept only above ``3 σ`` (σ: the

@@ -124,6 +124,16 @@ def validated_config(model: Any, config_class: type[BaseModel]) -> BaseModel:
     params = get_params(model, deep=False)
     for name in NOT_IN_CONFIG:
         params.pop(name, None)
+    bools = [name for name, value in params.items()
+             if type(value).__name__ in ("bool", "bool_")]
+    if bools:  # named here: the config's own check can only say it of the whole model
+        raise ValidationError(
+            f"invalid {type(model).__name__} parameters: "
+            + "; ".join(f"{n}: {params[n]!r} is a bool, not a number (no parameter of a "
+                        "persona model is a bool); give a number" for n in bools),
+            errors=[{"row": None, "field": n, "message": "a bool is not a number",
+                     "input": params[n]} for n in bools],
+        )
     try:
         return config_class.model_validate(params)
     except pydantic.ValidationError as exc:

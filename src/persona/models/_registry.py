@@ -29,8 +29,10 @@ M = TypeVar("M", bound="type[Recommender]")
 
 
 def registered(cls: M) -> M:
-    """Class decorator: enter ``cls`` into :data:`MODELS` under its class name."""
-    _CLASSES[cls.__name__] = cls
+    """Class decorator: enter ``cls`` into :data:`MODELS` under its class name. The first
+    class of a name stays: a module executed twice (a doctest run imports the file again)
+    must not swap the classes that model files load into."""
+    _CLASSES.setdefault(cls.__name__, cls)
     return cls
 
 

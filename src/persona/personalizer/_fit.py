@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from persona.data import Interactions
 from persona.errors import PrivateInputError
 from persona.models import Popularity, PrivateTrainingUnavailableError, Recommender
+from persona.personalizer._choice import fit_private_choice, with_item_text
 from persona.personalizer._state import (
     Capture,
     ServingState,
@@ -43,8 +44,9 @@ def _split_privacy(p: Personalizer) -> tuple[DP | None, DP | None]:
 
 def _planned(p: Personalizer, model_dp: DP, fallback_dp: DP) -> list[PrivacySpent]:
     """The spend reserved before the read: the model's and the fallback's shares."""
+    name = "model choice" if p.chooses_model else type(p.model).__name__
     return [
-        PrivacySpent(mechanism=f"{type(p.model).__name__} (planned)",
+        PrivacySpent(mechanism=f"{name} (planned)",
                      epsilon=model_dp.epsilon, delta=model_dp.delta),
         PrivacySpent(mechanism="Popularity fallback (planned)",
                      epsilon=fallback_dp.epsilon, delta=fallback_dp.delta),
@@ -61,6 +63,9 @@ def version(p: Personalizer, model: Recommender, fitted_at: datetime) -> str:
 
 def fit(p: Personalizer) -> None:
     """:meth:`Personalizer.fit`; the caller holds its fit lock."""
+    labels = p._view.item_labels()  # the catalogue's public labels
+    choosing = p.chooses_model and p.privacy is not None
+    template = with_item_text(p.model, labels)
     model_dp, fallback_dp = _split_privacy(p)
     ledger = reservation = None
     if p.privacy is not None and model_dp is not None and fallback_dp is not None:
@@ -78,22 +83,30 @@ def fit(p: Personalizer) -> None:
         now=decay_reference(p.half_life),
     )
     X.ledger = None  # this fit's own reservation pays for the model and the fallback
-    params = p.model.get_params(deep=False)
+    params = template.get_params(deep=False)
     params["privacy"] = model_dp
+    chosen = None
     try:
-        model = type(p.model)(**params).fit(X)
+        if choosing and model_dp is not None and fallback_dp is not None:
+            chosen = fit_private_choice(X, model_dp, fallback_dp, labels)
+            model, fallback = chosen.model, chosen.fallback
+        else:
+            model = type(template)(**params).fit(X)
     except (PrivateTrainingUnavailableError, PrivateInputError):
         if ledger is not None and reservation is not None:  # refused before it used the
             ledger.cancel(reservation)  # data: nothing released
         raise
-    fallback = Popularity(privacy=fallback_dp).fit(X)
-    labels = p._view.item_labels()
+    if chosen is None:
+        fallback = Popularity(privacy=fallback_dp).fit(X)
+    else:  # the template names what was chosen; the choice is kept for reviewers
+        p.model = type(model)(**{**model.get_params(deep=False), "privacy": None})
+        p.choice_ = chosen.choice
     model.item_labels_ = labels
     fallback.item_labels_ = labels
     if ledger is not None and reservation is not None:
         lineage = X.lineage
         snapshot = None if lineage is None else f"audit#{lineage.audit_seq}"
-        spents = [
+        spents = chosen.spents if chosen is not None else [  # the choice: every release
             spent for part in (model, fallback)
             if (spent := getattr(part, "privacy_spent_", None)) is not None
         ]

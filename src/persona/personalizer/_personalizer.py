@@ -36,6 +36,7 @@ from persona.personalizer._checks import (
     check_settings,
     check_user,
 )
+from persona.personalizer._choice import ModelChoice
 from persona.personalizer._curation import Curation
 from persona.personalizer._persist import _checksum as _checksum  # (read by tests)
 from persona.personalizer._state import ServingState, block, drop, prune
@@ -62,7 +63,14 @@ class Personalizer:
     purpose
         The purpose people consent to; every read and every recommendation serves it.
     model
-        An unfitted recommender (default ``ALS()``); :meth:`fit` fits a copy.
+        An unfitted recommender; :meth:`fit` fits a copy. Without one: ``ALS()`` without
+        privacy; with ``privacy``, :meth:`fit` chooses by a private validation that is
+        charged to the model's share (:func:`persona.personalizer.fit_private_choice`):
+        private ALS, :class:`~persona.ContentKNN` on the store's item labels (public text;
+        it spends nothing) or the private popularity list, whichever its noisy hits show
+        best, popularity unless another is clearly above it. :attr:`choice_` says how it
+        chose and :attr:`model` becomes the chosen class. A :class:`~persona.ContentKNN`
+        without ``item_text`` takes the store's item labels.
     privacy
         A :class:`persona.DP` to fit the pooled parts of the model and the non-profiling
         fallback with differential privacy, or ``None``. Their planned spend is reserved
@@ -119,7 +127,12 @@ class Personalizer:
         self.record_shown = check_record_shown(record_shown)
         self.store = store
         self.purpose = purpose
+        #: ``True`` when no model was given: :meth:`fit` then chooses one from public
+        #: inputs (see ``model`` above) and sets :attr:`model` to it.
+        self.chooses_model = model is None
         self.model = model if model is not None else ALS()
+        #: With privacy and no model given: how :meth:`fit` chose (``None`` until then).
+        self.choice_: ModelChoice | None = None
         check_privacy(self.model, privacy)
         self.privacy = privacy
         self.weights = dict(weights) if weights is not None else None

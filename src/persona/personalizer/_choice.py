@@ -1,0 +1,182 @@
+"""Which model a private Personalizer serves when it is given none: chosen by a charged,
+differentially private validation score, never by looking at the data outside the noise.
+
+The candidates are fixed by public inputs: private ``ALS()``, the private popularity list
+(which the Personalizer fits as its fallback anyway) and, when the store's items have labels
+(public text) and a declared catalogue, ``ContentKNN`` on that text alone (which pools
+nobody's events and spends nothing). Each person with two or more items has one item held
+out; the candidates are fitted on the rest; each candidate's hits (held-out items in its
+top 10) are counted over people and released with :func:`persona.privacy.private_item_counts`
+(one person changes each count by at most 1: the same audited mechanism as private
+popularity). A candidate replaces popularity only when its noisy hits beat popularity's by
+:data:`MARGIN_SCALES` noise scales, so a shop too small for personalisation to show gets
+popularity. The chosen model then gets each person's held-out item back into their own
+history (their own data; the pooled releases are not recomputed).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict
+
+from persona.data import Interactions
+from persona.errors import ValidationError
+from persona.models import ALS, ContentKNN, Popularity, Recommender
+from persona.privacy import DP, private_item_counts
+from persona.schema import PrivacySpent
+
+__all__ = [
+    "CHOICE_SHARE",
+    "MARGIN_SCALES",
+    "ModelChoice",
+    "PrivateChoice",
+    "fit_private_choice",
+    "with_item_text",
+]
+
+#: The share of the model's ε and δ spent on the noisy validation hits.
+CHOICE_SHARE = 0.1
+#: A candidate replaces popularity only if its noisy hits beat popularity's by this many
+#: noise scales of their difference (a false replacement about 3 in 100,000 per candidate
+#: when the two are level).
+MARGIN_SCALES = 4.0
+#: The validation list length: a hit is a held-out item in the candidate's top 10.
+VALIDATION_N = 10
+
+
+class ModelChoice(BaseModel):
+    """How a private Personalizer chose its model (every number here is a DP release or
+    public)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    candidates: tuple[str, ...]
+    """The candidates, fixed by public inputs."""
+    hits: dict[str, float]
+    """Each candidate's noisy count of people whose held-out item was in its top 10."""
+    noise_scale: float
+    """The standard deviation of the noise on each count."""
+    margin: float
+    """How far above popularity's noisy hits a candidate had to be to be chosen."""
+    chosen: str
+    spent: PrivacySpent
+    """What releasing the hits spent (part of the model's share of the privacy)."""
+
+    def describe(self) -> str:
+        """One plain sentence for a reviewer."""
+        hits = ", ".join(f"{k} {v:.0f}" for k, v in self.hits.items())
+        return (f"Chose {self.chosen} by a private validation: noisy hits@{VALIDATION_N} "
+                f"{hits} (noise scale {self.noise_scale:.3g}; a model replaces popularity "
+                f"only {self.margin:.3g} hits above it).")
+
+
+@dataclass
+class PrivateChoice:
+    """What :func:`fit_private_choice` returns."""
+
+    model: Recommender
+    fallback: Popularity
+    choice: ModelChoice
+    spents: list[PrivacySpent]
+    """Every release, for the ledger (their ε and δ add up to at most the privacy's)."""
+
+
+def with_item_text(model: Recommender, item_text: Mapping[str, str]) -> Recommender:
+    """``model`` with the store's item labels as its ``item_text`` when it reads item text
+    and was given none (a copy; the template is left as it is)."""
+    if not getattr(type(model), "reads_item_text", False):
+        return model
+    if getattr(model, "item_text", None) is not None:
+        return model
+    if not item_text:  # refused before anything is reserved or read
+        raise ValidationError(
+            f"{type(model).__name__} reads the items' public text, and the store has no item "
+            "labels: label the items with store.label_items({item: title, ...}) or pass "
+            "item_text={...} to the model",
+            errors=[{"row": None, "field": "item_text", "message": "no item labels"}],
+        )
+    return type(model)(**{**model.get_params(deep=False), "item_text": dict(item_text)})
+
+
+def _hold_out(X: Interactions) -> tuple[Interactions, np.ndarray, np.ndarray]:
+    """One item per person with two or more, uniformly at random (OS entropy; the choice
+    of item is no noise and the guarantee does not rest on it): the interactions without
+    them, and the rows and columns held out."""
+    M = sp.csr_matrix(X.matrix)
+    counts = np.diff(M.indptr)
+    rows = np.flatnonzero(counts >= 2)
+    rng = np.random.default_rng(secrets.randbits(128))
+    pos = M.indptr[rows] + (rng.random(rows.size) * counts[rows]).astype(np.int64)
+    cols = M.indices[pos]
+    keep = np.ones(M.nnz, dtype=bool)
+    keep[pos] = False
+    r = np.repeat(np.arange(M.shape[0]), counts)
+    train = sp.csr_matrix((M.data[keep], (r[keep], M.indices[keep])), shape=M.shape)
+    at = None if X.at is None else X.at[keep]
+    T = Interactions(train, X.users, X.items, at=at, lineage=X.lineage,
+                     features=X.features, catalogue=X.catalogue,
+                     preprocessing=X.preprocessing, ledger=None)
+    return T, rows, cols
+
+
+def _hits(model: Recommender, users: list[str], held: np.ndarray) -> np.ndarray:
+    arr = model.recommend_arrays(users, VALIDATION_N, exclude_seen=True)
+    return np.asarray((arr.items == held[:, None]).any(axis=1))
+
+
+def _restore_rows(model: Recommender, X: Interactions, rows: np.ndarray) -> None:
+    """Give each person whose item was held out their whole history back (their own
+    data: a fold-in solves their own row against the released pooled part)."""
+    M = sp.csr_matrix(X.matrix)
+    for r in rows.tolist():
+        a, b = M.indptr[r], M.indptr[r + 1]
+        history = dict(zip(X.items[M.indices[a:b]].tolist(), M.data[a:b].tolist(),
+                           strict=True))
+        model.fold_in(str(X.users[r]), history, unknown_items="ignore")
+
+
+def fit_private_choice(
+    X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str],
+) -> PrivateChoice:
+    """Fit the candidates on ``X`` less one item per person, release their noisy validation
+    hits, and return the chosen model (with the held-out items folded back in), the
+    popularity fallback and the choice. ``model_dp`` pays for the hits
+    (:data:`CHOICE_SHARE`) and private ALS (the rest); ``fallback_dp`` for popularity;
+    ``ContentKNN`` on public text spends nothing."""
+    train, rows, cols = _hold_out(X)
+    choice_dp, als_dp = model_dp.split(CHOICE_SHARE)
+    fallback = Popularity(privacy=fallback_dp).fit(train)
+    candidates: dict[str, Recommender] = {"Popularity": fallback}
+    candidates["ALS"] = ALS(privacy=als_dp).fit(train)
+    if item_text and X.catalogue is not None:  # a declared catalogue: no item selection
+        candidates["ContentKNN"] = ContentKNN(
+            item_text=dict(item_text), collaborative=0.0, privacy=als_dp).fit(train)
+    names = list(candidates)
+    users = [str(u) for u in X.users[rows].tolist()]
+    held = np.asarray(X.items[cols], dtype=object)
+    H = np.column_stack([_hits(candidates[n], users, held) for n in names]) \
+        if users else np.zeros((0, len(names)), dtype=bool)
+    hit_dp = DP(epsilon=choice_dp.epsilon, delta=choice_dp.delta,
+                max_events_per_person=len(names), max_value=1.0)
+    noisy, spent = private_item_counts(sp.csr_matrix(H.astype(np.float64)), hit_dp)
+    spent = spent.model_copy(update={"mechanism": "dp-model-choice"})
+    scale = float(spent.noise["scale"])
+    margin = MARGIN_SCALES * scale * math.sqrt(2.0)
+    hits = {n: float(v) for n, v in zip(names, noisy.tolist(), strict=True)}
+    best = max((n for n in names if n != "Popularity"), key=hits.__getitem__)
+    chosen = best if hits[best] > hits["Popularity"] + margin else "Popularity"
+    model = copy.deepcopy(fallback) if chosen == "Popularity" else candidates[chosen]
+    for part in {id(model): model, id(fallback): fallback}.values():
+        _restore_rows(part, X, rows)
+    spents = [spent, *(s for m in candidates.values()
+                       if (s := m.privacy_spent_) is not None)]
+    choice = ModelChoice(candidates=tuple(names), hits=hits, noise_scale=scale,
+                         margin=margin, chosen=chosen, spent=spent)
+    return PrivateChoice(model=model, fallback=fallback, choice=choice, spents=spents)

@@ -1,0 +1,264 @@
+"""ContentKNN: item neighbours from public item text, and the Personalizer's model choice
+from public inputs (issue 20).
+
+The privacy claim of a text-only private fit is ε = 0: what it releases about the pool of
+people must not depend on any one of them at all. Its audit is exact: the model fitted on
+neighbouring data sets (one person added) serves everybody else the same list, scores and
+explanation text, and releases the same similarities.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import persona
+from persona.data import Interactions
+from persona.errors import PersonaError, ValidationError
+from persona.models import ALS, ContentKNN, Popularity
+from persona.models import load as load_model
+from persona.privacy import DP
+from persona.testing import block_interactions
+
+TEXT = {f"i{j}": f"{('kitchen', 'garden', 'office')[j // 8]} product {j}" for j in range(24)}
+
+
+def _people(rows: list[list[int]], n_items: int = 24) -> Interactions:
+    X = sp.lil_matrix((len(rows), n_items))
+    for u, items in enumerate(rows):
+        for j in items:
+            X[u, j] = 1.0
+    return Interactions.from_csr(sp.csr_matrix(X), [f"u{u}" for u in range(len(rows))],
+                                 [f"i{j}" for j in range(n_items)])
+
+
+# ------------------------------------------------------------------------- the text part
+def test_text_similarity_is_tfidf_cosine_of_shared_words() -> None:
+    texts = ["red tea mug", "red tea cup", "wool scarf", ""]
+    X = Interactions.from_csr(sp.csr_matrix(np.eye(4)), list("wxyz"), list("abcd"))
+    model = ContentKNN(item_text=dict(zip("abcd", texts, strict=True)), neighbours=4,
+                       ngrams=1, collaborative=0.0).fit(X)
+    dense = model.similarity_.toarray()
+    assert np.allclose(dense, dense.T)
+    assert np.allclose(np.diag(dense), 1.0)  # every item its own most similar, text or not
+    assert dense[0, 1] > 0.4 and dense[0, 2] == 0 and dense[3, :3].sum() == 0
+    # idf: "red" and "tea" are in 2 of 4 texts, "mug"/"cup" in 1; cos = 2 w² / (2 w² + v²)
+    w, v = np.log(5 / 3) + 1, np.log(5 / 2) + 1
+    assert dense[0, 1] == pytest.approx(2 * w**2 / (2 * w**2 + v**2))
+
+
+def test_neighbours_keep_the_best_per_item() -> None:
+    text = {f"i{j}": f"shared word{j % 5}" for j in range(24)}
+    model = ContentKNN(item_text=text, neighbours=3, collaborative=0.0).fit(_people([[0]]))
+    assert (np.diff(model.similarity_.indptr) <= 3).all()
+
+
+def test_scores_are_the_history_times_the_similarities_and_explanations_add_up() -> None:
+    model = ContentKNN(item_text=TEXT, neighbours=10, collaborative=0.0).fit(
+        block_interactions())
+    recs = model.recommend("u0", n=5)
+    h = model.history_[0].toarray()[0]
+    for r in recs:
+        j = int(r.item[1:])
+        assert r.score == pytest.approx(float(h @ model.similarity_[:, j].toarray()[:, 0]))
+        assert r.explanation is not None
+        assert sum(x.contribution for x in r.explanation.reasons) + \
+            r.explanation.rest.contribution == pytest.approx(r.score)
+        assert all(int(x.item[1:]) // 8 == 0 for x in r.explanation.reasons)
+
+
+# ---------------------------------------------------------------- privacy: the ε = 0 claim
+@pytest.mark.parametrize("collaborative", ["auto", 0.0])
+def test_text_only_private_fit_does_not_depend_on_anyone(collaborative: object) -> None:
+    """Neighbouring data sets (one person added, with many items): the release and every
+    other person's served list, scores and explanation text are identical (an exact audit of
+    ε = 0; any pooling of people, even at 2× the noise, would change them)."""
+    rng = np.random.default_rng(0)
+    rows = [sorted(rng.choice(24, size=int(rng.integers(2, 8)), replace=False).tolist())
+            for _ in range(40)]
+    extra = list(range(0, 24, 2))
+    cfg = DP(epsilon=1.0, delta=1e-6, max_events_per_person=16)
+    d = ContentKNN(item_text=TEXT, collaborative=collaborative, privacy=cfg).fit(_people(rows))
+    d_prime = ContentKNN(item_text=TEXT, collaborative=collaborative, privacy=cfg).fit(
+        _people([*rows, extra]))
+    assert d.privacy_spent_ is not None and d.privacy_spent_.epsilon == 0.0
+    assert d.privacy_spent_.delta == 0.0 and d.privacy_spent_.mechanism == "public-features"
+    assert (d.similarity_ != d_prime.similarity_).nnz == 0
+    for u in d.users_:
+        a, b = d.recommend(u, n=10), d_prime.recommend(u, n=10)
+        assert [(r.item, r.score) for r in a] == [(r.item, r.score) for r in b]
+        assert [r.explanation.text for r in a] == [r.explanation.text for r in b]  # type: ignore[union-attr]
+
+
+def test_the_blend_spends_the_cooccurrence_release_and_is_its_post_processing() -> None:
+    cfg = DP(epsilon=8.0, delta=1e-6, max_events_per_person=8)
+    model = ContentKNN(item_text=TEXT, neighbours=10, privacy=cfg).fit(block_interactions())
+    assert model.collaborative_ == 2.0  # "auto" at ε = 8: public inputs only
+    spent = model.privacy_spent_
+    assert spent is not None and spent.mechanism == "dp-cooccurrence"
+    assert 0 < spent.epsilon <= 8.0
+    # the documented recipe (ItemKNN's): S_ij = C_ij / sqrt(d_i d_j) for C_ij above 3σ,
+    # d = max(diag C, 30σ, 1), S_ii = 1, the 10 largest per row; added with weight 2
+    C, sigma = np.asarray(model.cooccurrence_), spent.noise["scale"]
+    d = np.sqrt(np.maximum(np.diag(C), max(1.0, 30 * sigma)))
+    cos = np.where(3 * sigma < C, C, 0.0) / d[:, None] / d[None, :]
+    np.fill_diagonal(cos, 1.0)
+    blend = (model.similarity_ - model.text_similarity_).toarray() / 2.0
+    kept = blend != 0
+    assert np.allclose(blend[kept], cos[kept])
+    assert (kept.sum(axis=1) <= 10).all() and np.allclose(np.diag(blend), 1.0)
+    for i in range(cos.shape[0]):  # the kept ones are the row's largest
+        assert cos[i][~kept[i]].max(initial=0.0) <= cos[i][kept[i]].min() + 1e-12
+
+
+def test_auto_weight_depends_on_epsilon_only() -> None:
+    X = block_interactions()
+    got = []
+    for eps in (0.5, 1.0, 1.99, 2.0, 4.0, 8.0, 16.0, 64.0):
+        m = ContentKNN(item_text=TEXT, privacy=DP(epsilon=eps, max_events_per_person=8)).fit(X)
+        got.append(m.collaborative_)
+    assert got == [0.0, 0.0, 0.0, 0.5, 1.0, 2.0, 2.0, 2.0]
+    assert ContentKNN(item_text=TEXT).fit(X).collaborative_ == 1.0
+
+
+# ------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("params", [
+    {"item_text": "i0 red mug"},
+    {"item_text": ["i0 red mug"]},
+    {"item_text": {"i0": 3}},
+    {"item_text": TEXT, "collaborative": True},
+    {"item_text": TEXT, "collaborative": -1.0},
+    {"item_text": TEXT, "collaborative": "some"},
+    {"item_text": TEXT, "collaborative": float("nan")},
+    {"item_text": TEXT, "ngrams": 0},
+    {"item_text": TEXT, "ngrams": True},
+    {"item_text": TEXT, "neighbours": 0},
+])
+def test_bad_settings_are_refused_with_the_field(params: dict[str, object]) -> None:
+    with pytest.raises(ValidationError) as info:
+        ContentKNN(**params).fit(block_interactions())  # type: ignore[arg-type]
+    assert info.value.errors
+    assert info.value.errors[0]["field"].split(".")[0] in params
+
+
+def test_fit_without_text_says_how_to_give_it() -> None:
+    with pytest.raises(ValidationError, match=r"item_text=.*label_items"):
+        ContentKNN().fit(block_interactions())
+
+
+# ----------------------------------------------------------------------- model files
+def test_save_and_load_serve_the_same(tmp_path: object) -> None:
+    model = ContentKNN(item_text=TEXT, neighbours=10).fit(block_interactions())
+    path = str(tmp_path) + "/m"  # type: ignore[operator]
+    model.save(path)
+    back = load_model(path)
+    assert isinstance(back, ContentKNN) and back.collaborative_ == model.collaborative_
+    assert (back.text_similarity_ != model.text_similarity_).nnz == 0
+    for u in ("u0", "u21", "u45"):
+        assert [(r.item, r.score) for r in back.recommend(u)] == \
+            [(r.item, r.score) for r in model.recommend(u)]
+
+
+# --------------------------------------------------------------- the Personalizer's choice
+def _store(labels: bool, people: int = 30) -> persona.Store:
+    store = persona.Store(":memory:")
+    store.define_purpose("personalization", description="Suggest products")
+    store.define_feature("purchases", purposes=["personalization"],
+                         category="purchase history", retention_days=None)
+    store.define_items([f"i{j}" for j in range(24)])
+    if labels:
+        store.label_items(TEXT)
+    X = block_interactions(users_per_group=people // 3)
+    at = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    events = []
+    for u in range(X.shape[0]):
+        user = str(X.users[u])
+        store.grant(user, "personalization", source="signup form")
+        row = X.matrix[u]
+        events += [{"user": user, "item": str(X.items[j]), "feature": "purchases", "at": at}
+                   for j in row.indices]
+    store.ingest(events)
+    return store
+
+
+def test_without_privacy_the_default_stays_als() -> None:
+    p = persona.Personalizer(_store(True)).fit()
+    assert type(p.model_) is ALS and p.choice_ is None
+
+
+def test_a_private_personalizer_chooses_by_charged_noisy_validation() -> None:
+    """Enough people, text that matches what they buy and a large ε: the text model is
+    chosen; every release is charged and they add up to at most the privacy."""
+    store = _store(True, people=300)
+    cfg = DP(epsilon=8.0, delta=1e-6, max_events_per_person=8)
+    p = persona.Personalizer(store, privacy=cfg).fit()
+    choice = p.choice_
+    assert choice is not None and choice.candidates == ("Popularity", "ALS", "ContentKNN")
+    assert choice.chosen == "ContentKNN" and type(p.model_) is ContentKNN
+    assert type(p.model) is ContentKNN and p.model.privacy is None  # the template
+    assert choice.hits["ContentKNN"] > choice.hits["Popularity"] + choice.margin
+    assert choice.margin == pytest.approx(4 * choice.noise_scale * np.sqrt(2))
+    charges = store.privacy_charges("personalization")
+    mechanisms = sorted(c.mechanism for c in charges)
+    assert mechanisms == ["dp-als", "dp-item-counts", "dp-model-choice", "public-features"]
+    assert sum(c.epsilon for c in charges) <= cfg.epsilon + 1e-9
+    assert sum(c.delta for c in charges) <= cfg.delta * (1 + 1e-9)
+    spent = {c.mechanism: c.epsilon for c in charges}
+    assert spent["dp-model-choice"] <= 0.9 * 0.1 * cfg.epsilon + 1e-9  # CHOICE_SHARE
+    assert "private validation" in choice.describe()
+    # the held-out items are back in each person's own history: nobody is served an item
+    # they have, and the served model knows every item each person has
+    X, model = block_interactions(users_per_group=100), p.model_
+    for row in (0, 101, 250):
+        user = str(X.users[row])
+        own = set(X.items[X.matrix[row].indices].tolist())
+        kept = model.history_[model.users_.tolist().index(user)]
+        assert set(model.items_[kept.indices].tolist()) == own
+        assert not own & {r.item for r in p.recommend(user, n=10)}
+
+
+def test_a_shop_too_small_for_the_noise_gets_popularity() -> None:
+    store = _store(True, people=30)
+    p = persona.Personalizer(store, privacy=DP(epsilon=0.5, delta=1e-6,
+                                               max_events_per_person=8)).fit()
+    assert p.choice_ is not None and p.choice_.chosen == "Popularity"
+    assert type(p.model_) is Popularity and p.model_ is not p.fallback_
+
+
+def test_without_labels_the_candidates_are_als_and_popularity() -> None:
+    p = persona.Personalizer(_store(False, people=60), privacy=DP(
+        epsilon=2.0, delta=1e-6, max_events_per_person=8)).fit()
+    assert p.choice_ is not None and p.choice_.candidates == ("Popularity", "ALS")
+
+
+def test_the_hits_are_the_audited_count_release_with_one_per_person_and_candidate() -> None:
+    """The validation hits go through private_item_counts (audited in
+    test_privacy_models.py) with each person contributing at most 1 to each count: its
+    plan for that bound is exactly what the choice spent."""
+    from persona.privacy import plan_item_counts
+
+    store = _store(True, people=60)
+    cfg = DP(epsilon=4.0, delta=1e-6, max_events_per_person=8)
+    p = persona.Personalizer(store, privacy=cfg).fit()
+    assert p.choice_ is not None
+    model_dp, _ = DP(epsilon=4.0 * 0.9, delta=1e-6 * 0.9, max_events_per_person=8).split(0.1)
+    plan = plan_item_counts(3, DP(epsilon=model_dp.epsilon, delta=model_dp.delta,
+                                  max_events_per_person=3, max_value=1.0))
+    assert p.choice_.spent.model_copy(update={"mechanism": plan.mechanism}) == plan
+    assert p.choice_.noise_scale == plan.noise["scale"]
+
+
+def test_personalizer_refuses_a_text_model_without_labels_before_reserving() -> None:
+    store = _store(False)
+    cfg = DP(epsilon=1.0, delta=1e-6, max_events_per_person=8)
+    p = persona.Personalizer(store, model=ContentKNN(), privacy=cfg)
+    with pytest.raises(PersonaError, match="label_items"):
+        p.fit()
+    assert store.privacy_charges("personalization") == []
+    # nothing was reserved: the budget (by default one fit's worth) still pays for a fit
+    store.label_items(TEXT)
+    p.fit()
+    assert type(p.model_) is ContentKNN
