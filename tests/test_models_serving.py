@@ -104,12 +104,13 @@ def test_load_restores_a_typed_lineage(tmp_path: Path) -> None:
 
 
 def test_one_registry_names_every_model() -> None:
-    from persona.models import BPR, MODELS, model_class
+    from persona.models import BPR, MODELS, ContentKNN, model_class
 
-    assert dict(MODELS) == {"ALS": ALS, "BPR": BPR, "ItemKNN": ItemKNN,
-                            "Popularity": Popularity}
+    assert dict(MODELS) == {"ALS": ALS, "BPR": BPR, "ContentKNN": ContentKNN,
+                            "ItemKNN": ItemKNN, "Popularity": Popularity}
     assert model_class("ItemKNN") is ItemKNN and model_class("itemknn") is ItemKNN
-    with pytest.raises(persona.ValidationError, match="ALS, BPR, ItemKNN, Popularity"):
+    with pytest.raises(persona.ValidationError,
+                       match="ALS, BPR, ContentKNN, ItemKNN, Popularity"):
         model_class("SVD")
 
 

@@ -15,7 +15,7 @@ import pytest
 
 import persona
 from persona.errors import ValidationError
-from persona.models import ALS, BPR, ItemKNN, Popularity, Recommender
+from persona.models import ALS, BPR, ContentKNN, ItemKNN, Popularity, Recommender
 from persona.privacy import DP
 from persona.testing import block_interactions
 
@@ -24,6 +24,7 @@ model_selection = pytest.importorskip("sklearn.model_selection")
 
 ROOT = Path(__file__).resolve().parents[1]
 _DP = DP(epsilon=50.0, delta=1e-6, max_events_per_person=8)
+_TEXT = {f"i{j}": f"group {j // 8} item {j}" for j in range(24)}
 MODELS = {
     "als": lambda: ALS(factors=4, iterations=3, random_state=0, num_threads=1),
     "bpr": lambda: BPR(factors=4, iterations=5, random_state=0, num_threads=1),
@@ -33,8 +34,10 @@ MODELS = {
     "private-als": lambda: ALS(factors=4, iterations=2, random_state=0, privacy=_DP),
     "private-knn": lambda: ItemKNN(neighbours=5, privacy=_DP),
     "private-popularity": lambda: Popularity(privacy=_DP),
+    "content": lambda: ContentKNN(item_text=_TEXT, neighbours=5),
+    "private-content": lambda: ContentKNN(item_text=_TEXT, neighbours=5, privacy=_DP),
 }
-CLASSES = [ALS, BPR, ItemKNN, Popularity]
+CLASSES = [ALS, BPR, ContentKNN, ItemKNN, Popularity]
 
 
 @pytest.fixture(params=sorted(MODELS))
@@ -93,7 +96,8 @@ def test_clone_copies_a_generator_seed() -> None:
 # ------------------------------------------------------------------ set_params
 def test_set_params_returns_self_and_sets(model: Recommender) -> None:
     name = _signature(type(model))[0]
-    value = {"factors": 7, "measure": "bm25", "count": "confidence"}[name]
+    value = {"factors": 7, "measure": "bm25", "count": "confidence",
+             "item_text": {"i0": "a new title"}}[name]
     assert model.set_params(**{name: value}) is model
     assert model.get_params()[name] == value
     assert model.set_params() is model

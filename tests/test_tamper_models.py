@@ -18,7 +18,16 @@ import pytest
 
 import persona
 from persona.errors import ModelFileError
-from persona.models import ALS, BPR, FORMAT_VERSION, ItemKNN, Popularity, Recommender, load
+from persona.models import (
+    ALS,
+    BPR,
+    FORMAT_VERSION,
+    ContentKNN,
+    ItemKNN,
+    Popularity,
+    Recommender,
+    load,
+)
 from persona.models._persistence import manifest_checksum
 from persona.testing import block_interactions
 from store_helpers import shop
@@ -32,6 +41,8 @@ def _fit(cls: type[Recommender], privacy: Any = None) -> Recommender:
     params: dict[str, Any] = {"privacy": privacy}
     if cls in (ALS, BPR):
         params.update(factors=4, iterations=2, random_state=0)
+    if cls is ContentKNN:
+        params.update(item_text={str(i): f"group {int(i[1:]) // 8}" for i in X.items})
     return cls(**params).fit(X)
 
 
@@ -56,7 +67,7 @@ EDITS = {
 }
 
 
-@pytest.mark.parametrize("cls", [ALS, BPR, ItemKNN, Popularity])
+@pytest.mark.parametrize("cls", [ALS, BPR, ContentKNN, ItemKNN, Popularity])
 @pytest.mark.parametrize("edit", sorted(EDITS))
 def test_editing_any_manifest_claim_is_refused(
     cls: type[Recommender], edit: str, tmp_path: Path

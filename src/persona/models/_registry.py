@@ -56,7 +56,7 @@ def model_class(name: str) -> type[Recommender]:
         found = next((c for n, c in _CLASSES.items() if n.lower() == name.lower()), None)
     if found is None:
         raise ValidationError(
-            f"{name!r} is not a persona model; the models are {', '.join(_CLASSES)}",
+            f"{name!r} is not a persona model; the models are {', '.join(sorted(_CLASSES))}",
             errors=[{"row": None, "field": "model", "message": "unknown model"}],
         )
     return found
