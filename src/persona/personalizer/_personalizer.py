@@ -66,10 +66,10 @@ class Personalizer:
         An unfitted recommender; :meth:`fit` fits a copy. Without one: ``ALS()`` without
         privacy; with ``privacy``, :meth:`fit` chooses by a private validation that is
         charged to the model's share (:func:`persona.personalizer.fit_private_choice`):
-        private ALS, :class:`~persona.ContentKNN` on the store's item labels (public text;
-        it spends nothing) or the private popularity list, whichever its noisy hits show
-        best, popularity unless another is clearly above it. :attr:`choice_` says how it
-        chose and :attr:`model` becomes the chosen class. A :class:`~persona.ContentKNN`
+        the private popularity list, :class:`~persona.ContentKNN` on the store's item labels
+        (public text; it spends nothing) or private ALS (from a model share of ε = 2),
+        whichever has the most noisy validation hits, popularity on a tie. :attr:`choice_`
+        says how it chose and :attr:`model` becomes the chosen class. A :class:`~persona.ContentKNN`
         without ``item_text`` takes the store's item labels.
     privacy
         A :class:`persona.DP` to fit the pooled parts of the model and the non-profiling
