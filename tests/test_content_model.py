@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import persona
 from persona.data import Interactions
 from persona.errors import PersonaError, ValidationError
-from persona.models import ALS, ContentKNN, Popularity
+from persona.models import ALS, ContentKNN
 from persona.models import load as load_model
 from persona.privacy import DP
 from persona.testing import block_interactions
