@@ -190,16 +190,19 @@ def test_without_privacy_the_default_stays_als() -> None:
 
 
 def test_a_private_personalizer_chooses_by_charged_noisy_validation() -> None:
-    """Enough people, text that matches what they buy and a large ε: the text model is
-    chosen; every release is charged and they add up to at most the privacy."""
+    """Enough people, text that matches what they buy and a large ε: a personalised model
+    is chosen; every release is charged and they add up to at most the privacy."""
     store = _store(True, people=300)
     cfg = DP(epsilon=8.0, delta=1e-6, max_events_per_person=8)
     p = persona.Personalizer(store, privacy=cfg).fit()
     choice = p.choice_
     assert choice is not None and choice.candidates == ("Popularity", "ALS", "ContentKNN")
-    assert choice.chosen == "ContentKNN" and type(p.model_) is ContentKNN
-    assert type(p.model) is ContentKNN and p.model.privacy is None  # the template
-    assert choice.hits["ContentKNN"] == max(choice.hits.values())
+    # on the block fixture ALS and the text both find each person's group (popularity
+    # cannot): either may be chosen, never popularity, always the most noisy hits
+    assert choice.chosen in ("ALS", "ContentKNN")
+    assert choice.hits[choice.chosen] == max(choice.hits.values())
+    assert type(p.model_).__name__ == choice.chosen
+    assert type(p.model) is type(p.model_) and p.model.privacy is None  # the template
     charges = store.privacy_charges("personalization")
     mechanisms = sorted(c.mechanism for c in charges)
     assert mechanisms == ["dp-als", "dp-item-counts", "dp-model-choice", "public-features"]

@@ -21,6 +21,7 @@ import copy
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,6 +36,7 @@ from persona.schema import PrivacySpent
 __all__ = [
     "ALS_FROM_EPSILON",
     "CHOICE_SHARE",
+    "PRIVATE_ALS",
     "ModelChoice",
     "PrivateChoice",
     "fit_private_choice",
@@ -47,6 +49,9 @@ CHOICE_SHARE = 0.1
 #: Online Retail (ε = 1: NDCG@10 0.051 vs 0.054), ml-latest-small (ε = 1: 0.046 vs 0.104)
 #: and the demo shop (every ε); benchmarks/bench_privacy.py.
 ALS_FROM_EPSILON = 2.0
+#: The private ALS candidate's settings: few factors and iterations, as the privacy sweep
+#: of benchmarks/bench_privacy.py uses (each noisy statistic then carries less noise).
+PRIVATE_ALS: dict[str, Any] = {"factors": 8, "iterations": 2, "regularization": 0.1}
 #: The validation list length: a hit is a held-out item in the candidate's top 10.
 VALIDATION_N = 10
 
@@ -159,7 +164,7 @@ def fit_private_choice(
     fallback = Popularity(privacy=fallback_dp).fit(train)
     candidates: dict[str, Recommender] = {"Popularity": fallback}
     if with_als:
-        candidates["ALS"] = ALS(privacy=rest_dp).fit(train)
+        candidates["ALS"] = ALS(**PRIVATE_ALS, privacy=rest_dp).fit(train)
     if item_text and X.catalogue is not None:  # a declared catalogue: no item selection
         candidates["ContentKNN"] = ContentKNN(
             item_text=dict(item_text), collaborative=0.0, privacy=rest_dp).fit(train)
