@@ -67,8 +67,9 @@ class Personalizer:
         privacy; with ``privacy``, :meth:`fit` chooses by a private validation that is
         charged to the model's share (:func:`persona.personalizer.fit_private_choice`):
         the private popularity list, :class:`~persona.ContentKNN` on the store's item labels
-        (public text; it spends nothing) or private ALS (from a model share of ε = 2),
-        whichever has the most noisy validation hits, popularity on a tie. :attr:`choice_`
+        (public text; it spends nothing) or private ALS (from a model share of ε = 6),
+        whichever has the most noisy validation hits if that is clearly above
+        popularity's, else popularity. :attr:`choice_`
         says how it chose and :attr:`model` becomes the chosen class. A :class:`~persona.ContentKNN`
         without ``item_text`` takes the store's item labels.
     privacy
