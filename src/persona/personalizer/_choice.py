@@ -161,17 +161,29 @@ def _restore_rows(model: Recommender, X: Interactions, rows: np.ndarray) -> None
 
 
 def fit_private_choice(
-    X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str],
+    X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str], *,
+    choice_share: float = CHOICE_SHARE, als_from: float = ALS_FROM_EPSILON,
 ) -> PrivateChoice:
     """Fit the candidates on ``X`` less one item per person, release their noisy validation
     hits, and return the chosen model (with the held-out items folded back in), the
     popularity fallback and the choice. ``model_dp`` pays for the hits
     (:data:`CHOICE_SHARE`) and private ALS (the rest; below :data:`ALS_FROM_EPSILON` the rest
     goes to popularity); ``fallback_dp`` for popularity; ``ContentKNN`` on public text
-    spends nothing."""
+    spends nothing. ``choice_share`` (in (0, 1)) is the share of ``model_dp`` the hits get;
+    private ALS is a candidate when ``model_dp.epsilon`` is at least ``als_from``.
+    """
+    if isinstance(choice_share, bool) or not isinstance(choice_share, int | float) \
+            or not 0 < choice_share < 1:
+        raise ValidationError(
+            f"choice_share must be a number strictly between 0 and 1, not {choice_share!r}",
+            errors=[{"row": None, "field": "choice_share", "message": "out of range"}])
     train, rows, cols = _hold_out(X)
-    choice_dp, rest_dp = model_dp.split(CHOICE_SHARE)
-    with_als = model_dp.epsilon >= ALS_FROM_EPSILON
+    choice_dp, rest_dp = model_dp.split(float(choice_share))
+    if isinstance(als_from, bool) or not isinstance(als_from, int | float) or als_from < 0:
+        raise ValidationError(
+            f"als_from must be a non-negative number (an ε), not {als_from!r}",
+            errors=[{"row": None, "field": "als_from", "message": "invalid"}])
+    with_als = model_dp.epsilon >= als_from
     if not with_als:  # the model's share, less the choice, goes to the popularity list
         fallback_dp = fallback_dp.model_copy(update={
             "epsilon": fallback_dp.epsilon + rest_dp.epsilon,
