@@ -179,3 +179,21 @@ def test_only_persona_errors_escape_the_id_edge(world: dict[str, Any], user: Any
                 call(user)
         except PersonaError:
             pass
+
+
+@pytest.mark.parametrize(("make", "field"), [
+    (lambda: persona.ALS(factors="8"), "factors"),  # type: ignore[arg-type]
+    (lambda: persona.ALS(regularization="0.1"), "regularization"),  # type: ignore[arg-type]
+    (lambda: persona.BPR(learning_rate="0.05"), "learning_rate"),  # type: ignore[arg-type]
+    (lambda: persona.ItemKNN(neighbours="10"), "neighbours"),  # type: ignore[arg-type]
+    (lambda: persona.ItemKNN(head="10"), "head"),  # type: ignore[arg-type]
+    (lambda: persona.ContentKNN(item_text={"a": "x"}, collaborative="1"), "collaborative"),  # type: ignore[arg-type]
+])
+def test_a_str_is_no_number_for_a_model_parameter(make: Callable[[], Any], field: str) -> None:
+    """pydantic's lax mode turned "8" into 8 (found with ItemKNN(head=...)): no string is
+    taken as a number at the edge."""
+    from persona.testing import block_interactions
+
+    with pytest.raises(persona.ValidationError, match="is a str, not a number") as info:
+        make().fit(block_interactions())
+    assert info.value.errors[0]["field"] == field

@@ -107,3 +107,11 @@ class TestPrivateContentKNNBlend(ModelConformance):
 
     def make_model(self) -> ContentKNN:
         return ContentKNN(item_text=_TEXT, neighbours=10, collaborative=1.0, privacy=_DP)
+
+
+class TestPrivateItemKNNHead(ModelConformance):
+    fold_in_overlap = 0.5
+    pooled_release_is_fixed = True
+
+    def make_model(self) -> ItemKNN:
+        return ItemKNN(measure="cosine", neighbours=10, head=20, privacy=_DP)

@@ -17,6 +17,7 @@ from persona.models._params import ParamsConfig
 from persona.models._registry import registered
 from persona.models._threads import _one_blas_thread
 from persona.privacy import private_cooccurrence, private_item_counts
+from persona.schema import PrivacySpent
 
 __all__ = [
     "ItemKNN", "ItemKNNConfig", "Popularity", "PopularityConfig", "cosine_top_k",
@@ -37,6 +38,13 @@ class ItemKNNConfig(ParamsConfig):
     """BM25 length normalisation in [0, 1] (``measure="bm25"`` only)."""
     num_threads: NonNegativeInt
     """Threads for implicit's kernel; 0 means every core."""
+    head: PositiveInt | None
+    """Under privacy: the co-occurrences are released for the ``head`` items with the
+    highest noisy counts only (``None``: every item). See :class:`ItemKNN`."""
+
+
+#: Under privacy with ``head``: the share of ε and δ that chooses the head (noisy counts).
+HEAD_SHARE = 0.1
 
 
 @registered
@@ -62,6 +70,14 @@ class ItemKNN(Recommender):
     similarities (that would release them without noise); refit for a fresh release.
     ``cooccurrence_`` is dense (items²) and is not saved; ``similarity_`` is.
 
+    **Head.** ``head=h`` (privacy only) spends :data:`HEAD_SHARE` of ε and δ on noisy item
+    counts (:func:`persona.privacy.private_item_counts`), keeps the ``h`` items with the
+    highest (``head_``, a post-processing of that release) and releases the co-occurrences
+    among them only, with the rest: ``h²`` noisy cells instead of ``items²``
+    (``head_counts_`` holds the noisy counts). Items outside
+    the head keep only their own similarity (``S[i, i] = 1``), so they are recommended by
+    nothing; a :class:`ContentKNN` covers them from their text.
+
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
@@ -79,6 +95,8 @@ class ItemKNN(Recommender):
 
     _config_class: ClassVar[type[ParamsConfig]] = ItemKNNConfig
     similarity_: sp.csr_matrix
+    head_: np.ndarray | None
+    head_counts_: np.ndarray | None
     _private_training = True
 
     def __init__(
@@ -88,6 +106,7 @@ class ItemKNN(Recommender):
         k1: float = 1.2,
         b: float = 0.75,
         num_threads: int = 0,
+        head: int | None = None,
         *,
         privacy: Any = None,
         show_progress: bool | None = None,
@@ -97,10 +116,12 @@ class ItemKNN(Recommender):
         self.k1 = k1
         self.b = b
         self.num_threads = num_threads
+        self.head = head
         self.privacy = privacy
         self.show_progress = show_progress
 
     def _fit(self, matrix: sp.csr_matrix, config: ItemKNNConfig) -> None:
+        self.head_ = None
         self._compute_similarity()
 
     def _fit_private(self, matrix: sp.csr_matrix, config: ItemKNNConfig, privacy: Any) -> None:
@@ -109,10 +130,31 @@ class ItemKNN(Recommender):
                 "ItemKNN(privacy=...) supports measure='cosine' only (BM25 weights depend on "
                 "every person's history length); use measure='cosine'"
             )
-        C, spent = private_cooccurrence(matrix, privacy)
+        n = matrix.shape[1]
+        if config.head is None or config.head >= n:
+            C, spent = private_cooccurrence(matrix, privacy)
+            self.cooccurrence_ = C
+            self.head_ = self.head_counts_ = None
+            self.similarity_ = cosine_top_k(C, config.neighbours, spent.noise["scale"])
+            self.privacy_spent_ = spent
+            return
+        head_dp, rest_dp = privacy.split(HEAD_SHARE)
+        counts, counted = private_item_counts(matrix, head_dp)
+        # the h largest noisy counts, ties by catalogue order: post-processing of the release
+        head = np.sort(np.argsort(-counts, kind="stable")[:config.head])
+        self.head_counts_ = counts
+        C, spent = private_cooccurrence(sp.csr_matrix(matrix[:, head]), rest_dp)
         self.cooccurrence_ = C
-        self.similarity_ = cosine_top_k(C, config.neighbours, spent.noise["scale"])
-        self.privacy_spent_ = spent
+        self.head_ = self.items_[head]
+        S = cosine_top_k(C, config.neighbours, spent.noise["scale"]).tocoo()
+        rest = np.setdiff1d(np.arange(n), head)
+        self.similarity_ = sp.csr_matrix(
+            (np.concatenate([S.data, np.ones(rest.size)]),
+             (np.concatenate([head[S.row], rest]), np.concatenate([head[S.col], rest]))),
+            shape=(n, n))
+        self.similarity_.sort_indices()
+        self.privacy_spent_ = PrivacySpent.composed([
+            counted.model_copy(update={"mechanism": "dp-head-counts"}), spent])
 
     def _compute_similarity(self) -> None:
         cfg = self.config_

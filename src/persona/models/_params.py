@@ -13,7 +13,7 @@ as scikit-learn does). From that signature come:
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -134,6 +134,16 @@ def validated_config(model: Any, config_class: type[BaseModel]) -> BaseModel:
             errors=[{"row": None, "field": n, "message": "a bool is not a number",
                      "input": params[n]} for n in bools],
         )
+    strs = [name for name, value in params.items()
+            if isinstance(value, str) and not _takes_str(config_class, name, value)]
+    if strs:  # pydantic's lax mode would read "8" as 8
+        raise ValidationError(
+            f"invalid {type(model).__name__} parameters: "
+            + "; ".join(f"{n}: {params[n]!r} is a str, not a number; give a number"
+                        for n in strs),
+            errors=[{"row": None, "field": n, "message": "a str is not a number",
+                     "input": params[n]} for n in strs],
+        )
     try:
         return config_class.model_validate(params)
     except pydantic.ValidationError as exc:
@@ -146,6 +156,21 @@ def validated_config(model: Any, config_class: type[BaseModel]) -> BaseModel:
         raise ValidationError(
             f"invalid {type(model).__name__} parameters: {problems}", errors=errors
         ) from None
+
+
+def _takes_str(config_class: type[BaseModel], name: str, value: str) -> bool:
+    """Whether the field ``name`` of ``config_class`` takes ``value`` as a str as it is (a
+    literal, a name), not by converting it to a number."""
+    field = config_class.model_fields.get(name)
+    if field is None:
+        return True  # an unknown name: the config's own check names it
+    kind: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata \
+        else field.annotation
+    try:
+        pydantic.TypeAdapter(kind).validate_python(value, strict=True)
+    except pydantic.ValidationError:
+        return False
+    return True
 
 
 class ParamsConfig(BaseModel):
