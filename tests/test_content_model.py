@@ -212,6 +212,9 @@ def test_a_private_personalizer_chooses_by_charged_noisy_validation() -> None:
     assert sum(c.delta for c in charges) <= cfg.delta * (1 + 1e-9)
     spent = {c.mechanism: c.epsilon for c in charges}
     assert spent["dp-model-choice"] <= 0.9 * 0.1 * cfg.epsilon + 1e-9  # CHOICE_SHARE
+    # the model's share less the choice (6.48): a third to popularity, beside its own 0.8
+    assert spent["dp-item-counts"] == pytest.approx(0.8 + 6.48 / 3, rel=1e-3)
+    assert spent["dp-als"] <= 6.48 * 2 / 3 + 1e-9
     assert "private validation" in choice.describe()
     # the held-out items are back in each person's own history: nobody is served an item
     # they have, and the served model knows every item each person has
