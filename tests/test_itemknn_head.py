@@ -56,8 +56,8 @@ def test_a_head_as_large_as_the_catalogue_is_no_head() -> None:
 
 def test_without_privacy_the_head_changes_nothing() -> None:
     X = block_interactions()
-    a = ItemKNN(neighbours=5, head=3).fit(X)
-    b = ItemKNN(neighbours=5).fit(X)
+    a = ItemKNN(neighbours=5, head=3).fit(X)  # privacy only
+    b = ItemKNN(neighbours=5, head=None).fit(X)
     assert a.head_ is None and (a.similarity_ != b.similarity_).nnz == 0
 
 
@@ -66,3 +66,17 @@ def test_bad_heads_are_refused(head: object) -> None:
     with pytest.raises(ValidationError) as info:
         ItemKNN(head=head, privacy=CFG).fit(block_interactions())  # type: ignore[arg-type]
     assert info.value.errors[0]["field"] == "head"
+
+
+def test_the_head_is_a_thousand_items_by_default_and_content_knn_uses_it() -> None:
+    from persona.models import ContentKNN
+
+    assert ItemKNN().head == 1000 and ContentKNN().head == 1000
+    text = {f"i{j}": f"group {j // 8}" for j in range(24)}
+    model = ContentKNN(item_text=text, neighbours=5, collaborative=1.0, head=10,
+                       privacy=CFG).fit(block_interactions())
+    assert model.privacy_spent_.mechanism == "dp-head-counts + dp-cooccurrence"
+    assert len(model.head_) == 10 and np.asarray(model.cooccurrence_).shape == (10, 10)
+    outside = ~np.isin(model.items_, model.head_)
+    blend = (model.similarity_ - model.text_similarity_).toarray()
+    assert np.allclose(blend[np.ix_(outside, outside)], np.eye(int(outside.sum())))

@@ -20,10 +20,10 @@ import scipy.sparse as sp
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from persona.errors import ValidationError
-from persona.models._neighbours import ItemKNN, cosine_top_k, implicit_similarity
+from persona.models._neighbours import ItemKNN, implicit_similarity
 from persona.models._params import ParamsConfig
 from persona.models._registry import registered
-from persona.privacy import DP, private_cooccurrence
+from persona.privacy import DP
 from persona.schema import PrivacySpent
 
 __all__ = ["ContentKNN", "ContentKNNConfig", "auto_collaborative", "text_similarity"]
@@ -51,6 +51,9 @@ class ContentKNNConfig(ParamsConfig):
     under privacy spends nothing). ``"auto"``: :func:`auto_collaborative`."""
     num_threads: NonNegativeInt
     """Threads for implicit's co-occurrence kernel (non-private fits); 0 means every core."""
+    head: PositiveInt | None
+    """Under privacy with ``collaborative > 0``: the co-occurrences of the ``head`` items
+    with the highest noisy counts only, as :class:`ItemKNN`'s ``head``."""
 
 
 def _tokens(text: str, ngrams: int) -> set[str]:
@@ -164,6 +167,7 @@ class ContentKNN(ItemKNN):
         ngrams: int = 2,
         collaborative: float | Literal["auto"] = "auto",
         num_threads: int = 0,
+        head: int | None = 1000,
         *,
         privacy: Any = None,
         show_progress: bool | None = None,
@@ -173,6 +177,7 @@ class ContentKNN(ItemKNN):
         self.ngrams = ngrams
         self.collaborative = collaborative
         self.num_threads = num_threads
+        self.head = head
         self.privacy = privacy
         self.show_progress = show_progress
 
@@ -192,6 +197,7 @@ class ContentKNN(ItemKNN):
 
     def _fit(self, matrix: sp.csr_matrix, config: ContentKNNConfig) -> None:  # type: ignore[override]
         texts = self._texts(config)
+        self.head_ = self.head_counts_ = None
         self.text_similarity_ = text_similarity(texts, config.neighbours, config.ngrams)
         self.collaborative_ = self._weight(config, None)
         self._compute_similarity()
@@ -203,17 +209,16 @@ class ContentKNN(ItemKNN):
         self.text_similarity_ = text_similarity(texts, config.neighbours, config.ngrams)
         self.collaborative_ = w = self._weight(config, privacy)
         if w == 0:
+            self.head_ = self.head_counts_ = None
             self.similarity_ = self.text_similarity_.copy()
             self.privacy_spent_ = PrivacySpent(
                 mechanism="public-features", epsilon=0.0, delta=0.0, rho=0.0,
                 accounting="nothing pooled across people is released: the similarities "
                            "come from the catalogue's public text")
             return
-        C, spent = private_cooccurrence(matrix, privacy)
-        self.cooccurrence_ = C
-        self.similarity_ = self._blend(cosine_top_k(C, config.neighbours,
-                                                     spent.noise["scale"]))
-        self.privacy_spent_ = spent
+        S, self.privacy_spent_ = self._released_similarity(
+            matrix, config.neighbours, config.head, privacy)
+        self.similarity_ = self._blend(S)
 
     def _blend(self, collaborative: sp.csr_matrix) -> sp.csr_matrix:
         S = sp.csr_matrix(self.text_similarity_ + self.collaborative_ * collaborative)

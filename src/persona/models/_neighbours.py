@@ -40,7 +40,8 @@ class ItemKNNConfig(ParamsConfig):
     """Threads for implicit's kernel; 0 means every core."""
     head: PositiveInt | None
     """Under privacy: the co-occurrences are released for the ``head`` items with the
-    highest noisy counts only (``None``: every item). See :class:`ItemKNN`."""
+    highest noisy counts only (``None``: every item; no effect without privacy). See
+    :class:`ItemKNN`."""
 
 
 #: Under privacy with ``head``: the share of ε and δ that chooses the head (noisy counts).
@@ -70,13 +71,17 @@ class ItemKNN(Recommender):
     similarities (that would release them without noise); refit for a fresh release.
     ``cooccurrence_`` is dense (items²) and is not saved; ``similarity_`` is.
 
-    **Head.** ``head=h`` (privacy only) spends :data:`HEAD_SHARE` of ε and δ on noisy item
+    **Head.** ``head=h`` (privacy only; 1,000 by default, ``None`` for every item) spends,
+    when the catalogue has more than ``h`` items, :data:`HEAD_SHARE` of ε and δ on noisy item
     counts (:func:`persona.privacy.private_item_counts`), keeps the ``h`` items with the
     highest (``head_``, a post-processing of that release) and releases the co-occurrences
     among them only, with the rest: ``h²`` noisy cells instead of ``items²``
     (``head_counts_`` holds the noisy counts). Items outside
     the head keep only their own similarity (``S[i, i] = 1``), so they are recommended by
-    nothing; a :class:`ContentKNN` covers them from their text.
+    nothing; a :class:`ContentKNN` covers them from their text. Fewer, better-counted pairs
+    also carry less noise each: on ml-latest-small (9,724 items) at ε = 8 a 1,000-item head
+    took the fit from 17.5 s to 0.4 s and NDCG@10 from 0.027 to 0.172 (Online Retail,
+    3,665 items: 0.056 to 0.111).
 
     Examples
     --------
@@ -106,7 +111,7 @@ class ItemKNN(Recommender):
         k1: float = 1.2,
         b: float = 0.75,
         num_threads: int = 0,
-        head: int | None = None,
+        head: int | None = 1000,
         *,
         privacy: Any = None,
         show_progress: bool | None = None,
@@ -121,7 +126,7 @@ class ItemKNN(Recommender):
         self.show_progress = show_progress
 
     def _fit(self, matrix: sp.csr_matrix, config: ItemKNNConfig) -> None:
-        self.head_ = None
+        self.head_ = self.head_counts_ = None
         self._compute_similarity()
 
     def _fit_private(self, matrix: sp.csr_matrix, config: ItemKNNConfig, privacy: Any) -> None:
@@ -130,30 +135,37 @@ class ItemKNN(Recommender):
                 "ItemKNN(privacy=...) supports measure='cosine' only (BM25 weights depend on "
                 "every person's history length); use measure='cosine'"
             )
+        self.similarity_, self.privacy_spent_ = self._released_similarity(
+            matrix, config.neighbours, config.head, privacy)
+
+    def _released_similarity(
+        self, matrix: sp.csr_matrix, neighbours: int, head: int | None, privacy: Any,
+    ) -> tuple[sp.csr_matrix, PrivacySpent]:
+        """The similarities from noisy co-occurrence counts (over the ``head`` items with
+        the highest noisy counts when ``head`` is below the catalogue size), and the spend;
+        sets ``cooccurrence_``, ``head_`` and ``head_counts_``."""
         n = matrix.shape[1]
-        if config.head is None or config.head >= n:
+        if head is None or head >= n:
             C, spent = private_cooccurrence(matrix, privacy)
             self.cooccurrence_ = C
             self.head_ = self.head_counts_ = None
-            self.similarity_ = cosine_top_k(C, config.neighbours, spent.noise["scale"])
-            self.privacy_spent_ = spent
-            return
+            return cosine_top_k(C, neighbours, spent.noise["scale"]), spent
         head_dp, rest_dp = privacy.split(HEAD_SHARE)
         counts, counted = private_item_counts(matrix, head_dp)
         # the h largest noisy counts, ties by catalogue order: post-processing of the release
-        head = np.sort(np.argsort(-counts, kind="stable")[:config.head])
+        cols = np.sort(np.argsort(-counts, kind="stable")[:head])
         self.head_counts_ = counts
-        C, spent = private_cooccurrence(sp.csr_matrix(matrix[:, head]), rest_dp)
+        C, spent = private_cooccurrence(sp.csr_matrix(matrix[:, cols]), rest_dp)
         self.cooccurrence_ = C
-        self.head_ = self.items_[head]
-        S = cosine_top_k(C, config.neighbours, spent.noise["scale"]).tocoo()
-        rest = np.setdiff1d(np.arange(n), head)
-        self.similarity_ = sp.csr_matrix(
+        self.head_ = self.items_[cols]
+        S = cosine_top_k(C, neighbours, spent.noise["scale"]).tocoo()
+        rest = np.setdiff1d(np.arange(n), cols)
+        out = sp.csr_matrix(
             (np.concatenate([S.data, np.ones(rest.size)]),
-             (np.concatenate([head[S.row], rest]), np.concatenate([head[S.col], rest]))),
+             (np.concatenate([cols[S.row], rest]), np.concatenate([cols[S.col], rest]))),
             shape=(n, n))
-        self.similarity_.sort_indices()
-        self.privacy_spent_ = PrivacySpent.composed([
+        out.sort_indices()
+        return out, PrivacySpent.composed([
             counted.model_copy(update={"mechanism": "dp-head-counts"}), spent])
 
     def _compute_similarity(self) -> None:
