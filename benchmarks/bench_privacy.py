@@ -6,6 +6,7 @@ a breakdown, and the privacy-utility sweep through the model classes
 MovieLens latest-small.
 
 Run from the project root:  .venv/bin/python benchmarks/bench_privacy.py [--quick]
+(``--replot`` redraws the plot from the saved results only)
 
 Writes benchmarks/privacy_results.json, benchmarks/privacy_utility.png and the section
 "## Differential privacy (issue 4)" of benchmarks/RESULTS.md.
@@ -299,8 +300,10 @@ def plot(df: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel("ε (δ = 1e-6), unit of privacy: one person")
         ax.set_ylabel("NDCG@10")
         ax.set_title(name)
-        ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=120)
 
 
@@ -492,7 +495,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 seed, 3 epsilons")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw privacy_utility.png from privacy_results.json")
     args = parser.parse_args()
+    if args.replot:
+        plot(pd.DataFrame(json.loads((OUT / "privacy_results.json").read_text())["sweep"]),
+             OUT / "privacy_utility.png")
+        return
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     results: dict[str, object] = {"machine": _machine(),
                                   "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
