@@ -279,10 +279,116 @@ def test_personalizer_refuses_a_text_model_without_labels_before_reserving() -> 
     store = _store(False)
     cfg = DP(epsilon=1.0, delta=1e-6, max_events_per_person=8)
     p = persona.Personalizer(store, model=ContentKNN(), privacy=cfg)
-    with pytest.raises(PersonaError, match="label_items"):
+    with pytest.raises(PersonaError, match="label_items") as info:
         p.fit()
+    assert str(info.value).startswith("ContentKNN reads the items' public text")
+    assert info.value.errors[0]["field"] == "item_text"
     assert store.privacy_charges("personalization") == []
     # nothing was reserved: the budget (by default one fit's worth) still pays for a fit
     store.label_items(TEXT)
     p.fit()
     assert type(p.model_) is ContentKNN
+
+
+# --------------------------------------------------------------- the text part, exactly
+def _reference(texts: list[str], k: int, ngrams: int) -> np.ndarray:
+    """TF-IDF cosine written out densely: words (casefolded, split at anything but letters
+    and digits) and their adjacent runs up to ``ngrams``; idf = ln((1 + n) / (1 + df)) + 1."""
+    import re
+
+    docs = []
+    for t in texts:
+        w = re.findall(r"[^\W_]+", t.casefold())
+        docs.append(set(w) | {" ".join(w[i:i + m]) for m in range(2, ngrams + 1)
+                              for i in range(len(w) - m + 1)})
+    vocab = sorted(set().union(*docs)) if docs else []
+    M = np.array([[f in d for f in vocab] for d in docs], dtype=float).reshape(len(docs), -1)
+    idf = np.log((1 + len(docs)) / (1 + M.sum(axis=0))) + 1
+    M = M * idf
+    norms = np.linalg.norm(M, axis=1)
+    M = M / np.where(norms > 0, norms, 1)[:, None]
+    S = M @ M.T
+    np.fill_diagonal(S, 1.0)
+    return S
+
+
+@pytest.mark.parametrize("ngrams", [1, 2, 3])
+@pytest.mark.parametrize("block_cells", [1, 30, 1 << 24])
+def test_text_similarity_is_the_written_out_tfidf_cosine(ngrams: int, block_cells: int) -> None:
+    from persona.models import text_similarity
+
+    rng = np.random.default_rng(ngrams)
+    words = ["Red", "mug", "blue", "TEA", "cup", "wool", "scarf", "straße", "set_of"]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 6)))) for _ in range(13)]
+    texts[3] = "red tea mug and blue tea cup"
+    texts[4] = "blue tea cup and red tea mug"  # the same words, other pairs and triples
+    for k in (1, 4, 13):
+        S = text_similarity(texts, k, ngrams, block_cells=block_cells)
+        ref = _reference(texts, k, ngrams)
+        assert S.shape == (13, 13)
+        dense = S.toarray()
+        for i in range(13):
+            kept = np.flatnonzero(dense[i])
+            # itself among them, unless a text with the very same words took its place
+            assert len(kept) <= k and (i in kept or ref[i, kept].min() >= 1 - 1e-9)
+            assert np.allclose(dense[i, kept], ref[i, kept])
+            # the kept ones are the row's k largest (ties may go either way)
+            top = np.sort(ref[i])[::-1][:k]
+            assert np.allclose(np.sort(np.concatenate([dense[i, kept],
+                                                       np.zeros(k - len(kept))]))[::-1],
+                               np.where(top > 0, top, 0.0))
+    two = text_similarity(texts, 13, ngrams).toarray()[3, 4]
+    assert bool(two == pytest.approx(1.0)) is (ngrams == 1)
+
+
+def test_text_similarity_of_no_items_is_empty() -> None:
+    from persona.models import text_similarity
+
+    assert text_similarity([], 5).shape == (0, 0)
+    assert text_similarity(["", ""], 5).toarray().tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    params = ContentKNN().get_params()
+    assert {k: params[k] for k in ("item_text", "neighbours", "ngrams", "collaborative",
+                                   "num_threads", "head", "privacy", "show_progress")} == {
+        "item_text": None, "neighbours": 50, "ngrams": 2, "collaborative": "auto",
+        "num_threads": 0, "head": 1000, "privacy": None, "show_progress": None}
+
+
+def test_the_non_private_blend_is_text_plus_the_weighted_item_cosine() -> None:
+    from persona.models import ItemKNN
+
+    X = block_interactions()
+    knn = ItemKNN(neighbours=10, head=None).fit(X)
+    for w in (1.0, 2.5):
+        model = ContentKNN(item_text=TEXT, neighbours=10, collaborative=w).fit(X)
+        expected = model.text_similarity_.toarray() + w * knn.similarity_.toarray()
+        assert np.allclose(model.similarity_.toarray(), expected)
+        model.forget("u0")  # recomputed without them, blend and all
+        again = ItemKNN(neighbours=10, head=None).fit(X)
+        again.forget("u0")
+        assert np.allclose(model.similarity_.toarray(),
+                           model.text_similarity_.toarray() + w * again.similarity_.toarray())
+    text_only = ContentKNN(item_text=TEXT, neighbours=10, collaborative=0.0).fit(X)
+    assert (text_only.similarity_ != text_only.text_similarity_).nnz == 0
+
+
+def test_a_text_given_to_the_model_is_kept_over_the_store_labels() -> None:
+    store = _store(True)
+    own = {f"i{j}": f"own title {j % 3}" for j in range(24)}
+    p = persona.Personalizer(store, model=ContentKNN(item_text=own)).fit()
+    assert p.model_.item_text == own  # type: ignore[attr-defined]
+    assert p.model.item_text == own  # type: ignore[attr-defined]  (the template unchanged)
+
+
+def test_a_personalizer_with_the_text_model_serves_it_and_charges_nothing_for_it() -> None:
+    store = _store(True)
+    cfg = DP(epsilon=1.0, delta=1e-6, max_events_per_person=8)
+    p = persona.Personalizer(store, model=ContentKNN(), privacy=cfg).fit()
+    assert p.model_.item_text == TEXT  # type: ignore[attr-defined]  (the store's labels)
+    assert p.model.item_text is None  # type: ignore[attr-defined]  (the template unchanged)
+    charges = {c.mechanism: c.epsilon for c in store.privacy_charges("personalization")}
+    assert charges["public-features"] == 0.0
+    rec = p.recommend("u0", n=3)
+    assert rec and all(int(r.item[1:]) < 8 for r in rec)  # u0's group: kitchen

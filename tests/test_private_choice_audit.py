@@ -65,23 +65,3 @@ def choice_audit(factor: float, runs: int = 600):  # type: ignore[no-untyped-def
 def test_audit_the_choice_release(broken: bool) -> None:
     result = choice_audit(2.0 if broken else 1.0)
     assert result.violated is broken, str(result)
-
-
-def test_the_text_model_count_moves_by_exactly_one() -> None:
-    """The audit's premise: without noise on the hits (a huge ε), the text model's count is
-    every person on D and one more on D'."""
-    big = DP(epsilon=1e6, delta=1e-6, max_events_per_person=4)
-    for n in (PEOPLE, PEOPLE + 1):
-        c = fit_private_choice(_people(n), big, FALLBACK_DP, TEXT, als_from=float("inf"))
-        assert round(c.choice.hits["ContentKNN"]) == n
-
-
-@pytest.mark.parametrize("bad", [{"choice_share": 0.0}, {"choice_share": 1.0},
-                                 {"choice_share": True}, {"choice_share": "0.1"},
-                                 {"als_from": -1.0}, {"als_from": True}])
-def test_bad_knobs_are_refused(bad: dict[str, object]) -> None:
-    from persona.errors import ValidationError
-
-    with pytest.raises(ValidationError) as info:
-        fit_private_choice(_people(4), MODEL_DP, FALLBACK_DP, TEXT, **bad)  # type: ignore[arg-type]
-    assert info.value.errors[0]["field"] == next(iter(bad))

@@ -182,7 +182,8 @@ TARGETS = (
     # the private model choice and the text model (issue 20); the choice's empirical audit
     # (test_private_choice_audit.py, 30 s a run) is left out, its recipe is pinned here
     Target("choice", ("src/persona/personalizer/_choice.py", "src/persona/models/_content.py"),
-           ("tests/test_content_model.py", "tests/test_itemknn_head.py")),
+           ("tests/test_content_model.py", "tests/test_itemknn_head.py",
+            "tests/test_private_choice.py")),
     # test_explain_text_property.py is left out: its title property fits 20 models per
     # mutant; the sentences it checks are pinned word for word in test_explain_text_render.py
     Target("explain_text", ("src/persona/schema/_text.py",),

@@ -17,7 +17,7 @@ from persona.models._base import (
     PrivateTrainingUnavailableError,
     Recommender,
 )
-from persona.models._content import ContentKNN, ContentKNNConfig
+from persona.models._content import ContentKNN, ContentKNNConfig, text_similarity
 from persona.models._factor import ALS, BPR, ALSConfig, BPRConfig
 from persona.models._neighbours import ItemKNN, ItemKNNConfig, Popularity, PopularityConfig
 from persona.models._persistence import FORMAT_VERSION, load_model
@@ -56,4 +56,5 @@ __all__ = [
     "Recommender",
     "load",
     "model_class",
+    "text_similarity",
 ]

@@ -64,10 +64,13 @@ def _tokens(text: str, ngrams: int) -> set[str]:
     return feats
 
 
-def text_similarity(texts: list[str], neighbours: int, ngrams: int = 2) -> sp.csr_matrix:
+def text_similarity(
+    texts: list[str], neighbours: int, ngrams: int = 2, *, block_cells: int = _BLOCK_CELLS,
+) -> sp.csr_matrix:
     """Cosine similarities of TF-IDF vectors of ``texts`` (word n-grams, smoothed idf), the
     ``neighbours`` largest per row, every item its own most similar (``S[i, i] = 1``, as
-    implicit's cosine). Depends on the texts alone.
+    implicit's cosine). Depends on the texts alone. The product is computed for blocks of
+    rows of at most ``block_cells`` dense cells each.
 
     >>> S = text_similarity(["red mug", "blue mug", "red scarf", ""], neighbours=3, ngrams=1)
     >>> S.toarray().round(2).tolist()[0]
@@ -88,7 +91,7 @@ def text_similarity(texts: list[str], neighbours: int, ngrams: int = 2) -> sp.cs
     M = sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ M)
     MT = sp.csr_matrix(M.T)
     k = min(int(neighbours), n)
-    step = max(1, _BLOCK_CELLS // max(n, 1))
+    step = max(1, block_cells // max(n, 1))
     blocks = []
     for start in range(0, n, step):
         stop = min(n, start + step)

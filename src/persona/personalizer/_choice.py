@@ -114,6 +114,12 @@ class PrivateChoice:
     choice: ModelChoice
     spents: list[PrivacySpent]
     """Every release, for the ledger (their ε and δ add up to at most the privacy's)."""
+    candidates: dict[str, Recommender]
+    """Every candidate as fitted, by name. Those neither chosen nor the popularity list keep
+    the training side of the validation: each person's history less their held-out item."""
+    held_out: Interactions
+    """The validation side: each person's held-out item (same people and items as the
+    data; the caller's own data, never released)."""
 
 
 def with_item_text(model: Recommender, item_text: Mapping[str, str]) -> Recommender:
@@ -131,6 +137,13 @@ def with_item_text(model: Recommender, item_text: Mapping[str, str]) -> Recommen
             errors=[{"row": None, "field": "item_text", "message": "no item labels"}],
         )
     return type(model)(**{**model.get_params(deep=False), "item_text": dict(item_text)})
+
+
+def _held(X: Interactions, rows: np.ndarray, cols: np.ndarray) -> Interactions:
+    M = sp.csr_matrix(X.matrix)
+    values = np.asarray(M[rows, cols], dtype=np.float64).ravel() if rows.size else np.zeros(0)
+    H = sp.csr_matrix((values, (rows, cols)), shape=M.shape)
+    return Interactions(H, X.users, X.items, catalogue=X.catalogue)
 
 
 def _hold_out(X: Interactions) -> tuple[Interactions, np.ndarray, np.ndarray]:
@@ -222,11 +235,12 @@ def fit_private_choice(
     best = max(names, key=hits.__getitem__)
     chosen = best if hits[best] > hits["Popularity"] + margin else "Popularity"
     model = copy.deepcopy(fallback) if chosen == "Popularity" else candidates[chosen]
-    for part in {id(model): model, id(fallback): fallback}.values():
+    for part in (model, fallback):  # the model is the fallback's copy, never the fallback
         _restore_rows(part, X, rows)
     spents = [spent, *(s for m in candidates.values()
                        if (s := m.privacy_spent_) is not None)]
     choice = ModelChoice(candidates=tuple(names), hits=hits,
                          noise_scale=float(spent.noise["scale"]), margin=margin,
                          chosen=chosen, spent=spent)
-    return PrivateChoice(model=model, fallback=fallback, choice=choice, spents=spents)
+    return PrivateChoice(model=model, fallback=fallback, choice=choice, spents=spents,
+                         candidates=candidates, held_out=_held(X, rows, cols))

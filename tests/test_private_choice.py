@@ -1,0 +1,212 @@
+"""The private model choice, part by part, through ``fit_private_choice`` (issue 20): the
+hold-out, the candidates and their budgets, the hits, the rule, the restored histories and
+the bad knobs. The noise is made negligible (a huge ε for the hits) where a test checks
+what the hits count; the privacy of the release is audited in
+test_private_choice_audit.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import persona
+from persona.data import Interactions
+from persona.errors import ValidationError
+from persona.personalizer import fit_private_choice
+from persona.privacy import DP, plan_item_counts
+from persona.testing import block_interactions
+
+TEXT = {f"i{j}": f"{('kitchen', 'garden', 'office')[j // 8]} product {j}" for j in range(24)}
+HUGE = DP(epsilon=2000.0, delta=1e-6, max_events_per_person=8)  # hits without visible noise
+MODERATE = DP(epsilon=50.0, delta=1e-6, max_events_per_person=8)  # where ALS is fitted
+FALLBACK = DP(epsilon=1.0, delta=1e-7, max_events_per_person=8)
+
+
+def _rows(model: persona.models.Recommender, X: Interactions) -> dict[str, set[str]]:
+    h = model.history_
+    return {str(u): set(model.items_[h[model.users_.tolist().index(u)].indices].tolist())
+            for u in X.users.tolist()}
+
+
+def _rows_of(X: Interactions) -> dict[str, set[str]]:
+    return {str(u): set(X.items[X.matrix[r].indices].tolist())
+            for r, u in enumerate(X.users.tolist())}
+
+
+def _pairs(n: int, items: int) -> Interactions:
+    """Person p has items 2p and 2p+1, which share a unique title."""
+    rows = np.repeat(np.arange(n), 2)
+    X = sp.csr_matrix((np.ones(2 * n), (rows, np.arange(2 * n))), shape=(n, items))
+    return Interactions.from_csr(X, [f"u{u}" for u in range(n)],
+                                 [f"i{j}" for j in range(items)])
+
+
+def test_one_item_per_person_with_two_or_more_is_held_out_and_given_back() -> None:
+    X = block_interactions()
+    full = {str(u): set(X.items[X.matrix[r].indices].tolist())
+            for r, u in enumerate(X.users.tolist())}
+    pick = fit_private_choice(X, MODERATE, FALLBACK, TEXT, als_from=0.0)
+    assert pick.choice.candidates == ("Popularity", "ALS", "ContentKNN")
+    held = _rows_of(pick.held_out)
+    for u, items in full.items():
+        assert held[u] <= items and len(held[u]) == (1 if len(items) >= 2 else 0)
+    for name, model in pick.candidates.items():  # the training side, or given back
+        restored = name in (pick.choice.chosen, "Popularity")
+        assert _rows(model, X) == (full if restored else {u: full[u] - held[u] for u in full})
+    assert _rows(pick.model, X) == full and _rows(pick.fallback, X) == full
+    unchosen = next(m for n, m in pick.candidates.items()
+                    if n not in (pick.choice.chosen, "Popularity"))
+    # the kept and the held-out events keep their values
+    assert np.allclose(np.sort(np.concatenate([unchosen.history_.data,
+                                               pick.held_out.matrix.data])),
+                       np.sort(X.matrix.data))
+
+
+def test_the_held_out_item_is_uniform_over_the_persons_items() -> None:
+    X = Interactions.from_csr(sp.csr_matrix(np.array([[1.0, 1.0, 1.0, 0.0]])), ["u0"],
+                              ["a", "b", "c", "d"])
+    seen = {"a": 0, "b": 0, "c": 0}
+    for _ in range(150):
+        pick = fit_private_choice(X, MODERATE, FALLBACK, {"a": "x"}, als_from=float("inf"))
+        (held,) = _rows_of(pick.held_out)["u0"]
+        seen[held] += 1
+    # 50 expected each; 20-80 holds with probability above 1 - 1e-6 per item
+    assert all(20 <= v <= 80 for v in seen.values()), seen
+
+
+def test_the_hits_count_the_held_out_item_in_each_candidates_top_ten() -> None:
+    """With negligible noise the released hits are the exact counts, recomputed here from
+    each candidate's own top 10 (seen items excluded) and the held-out items."""
+    X = block_interactions()
+    full = {str(u): set(X.items[X.matrix[r].indices].tolist())
+            for r, u in enumerate(X.users.tolist())}
+    pick = fit_private_choice(X, HUGE, FALLBACK, TEXT, als_from=0.0)
+    unchosen = next(m for n, m in pick.candidates.items()
+                    if n not in (pick.choice.chosen, "Popularity"))
+    held = _rows_of(pick.held_out)
+    assert all(held[u] == items - _rows(unchosen, X)[u] for u, items in full.items())
+    name = next(n for n in pick.candidates if n not in (pick.choice.chosen, "Popularity"))
+    expected = sum(bool(h & {r.item for r in unchosen.recommend(u, n=10, explain=False)})
+                   for u, h in held.items())
+    assert round(pick.choice.hits[name]) == expected
+
+
+def test_a_seen_item_is_never_counted_and_the_list_is_ten_long() -> None:
+    """Eleven items with one title per person: the text model ranks the ten kept ones first
+    if seen items were not excluded; excluded, the held-out one is its first pick."""
+    n, items = 6, 12 * 6
+    rows = np.repeat(np.arange(n), 11)
+    cols = np.concatenate([np.arange(12 * p, 12 * p + 11) for p in range(n)])
+    X = Interactions.from_csr(sp.csr_matrix((np.ones(rows.size), (rows, cols)),
+                                            shape=(n, items)),
+                              [f"u{u}" for u in range(n)], [f"i{j}" for j in range(items)])
+    text = {f"i{j}": f"title{j // 12} word{j}" for j in range(items)}
+    pick = fit_private_choice(X, HUGE, FALLBACK, text, als_from=float("inf"))
+    assert round(pick.choice.hits["ContentKNN"]) == n
+
+
+def test_pairs_with_one_title_are_always_hits_for_the_text_model() -> None:
+    for n in (20, 21):
+        c = fit_private_choice(_pairs(n, 42), HUGE, FALLBACK,
+                               {f"i{j}": f"title{j // 2}" for j in range(42)},
+                               als_from=float("inf")).choice
+        assert round(c.hits["ContentKNN"]) == n and c.chosen == "ContentKNN"
+
+
+def test_nobody_with_two_items_means_no_holdout_and_popularity() -> None:
+    X = Interactions.from_csr(sp.csr_matrix(np.eye(5)), [f"u{u}" for u in range(5)],
+                              [f"i{j}" for j in range(5)])
+    pick = fit_private_choice(X, HUGE, FALLBACK, {"i0": "a"}, als_from=float("inf"))
+    assert all(round(v) == 0 for v in pick.choice.hits.values())  # noise scale ~0.05
+    assert pick.held_out.nnz == 0
+    assert pick.choice.chosen == "Popularity" and pick.model is not pick.fallback
+
+
+def test_budgets_of_the_candidates() -> None:
+    X = block_interactions()
+    model_dp = DP(epsilon=9.0, delta=9e-7, max_events_per_person=8)
+    pick = fit_private_choice(X, model_dp, FALLBACK, TEXT, als_from=9.0)  # ε = als_from
+    assert set(pick.candidates) == {"Popularity", "ALS", "ContentKNN"}
+    als = pick.candidates["ALS"]
+    assert als.privacy.weight_budget == 4.0  # DP-ALS's weights when the privacy has none
+    assert (als.factors, als.iterations, als.regularization) == (8, 2, 0.1)
+    assert als.privacy.epsilon == pytest.approx(9.0 * 0.9 * 2 / 3)
+    pop = pick.fallback.privacy_spent_
+    share = plan_item_counts(24, DP(epsilon=1.0 + 9.0 * 0.9 / 3, delta=1e-7 + 9e-7 * 0.9 / 3,
+                                    max_events_per_person=8))
+    assert pop.epsilon == pytest.approx(share.epsilon) and pop.delta == pytest.approx(
+        share.delta) and pop.noise["scale"] == pytest.approx(share.noise["scale"])
+    kept = fit_private_choice(X, model_dp.model_copy(update={"weight_budget": 2.0}),
+                              FALLBACK, TEXT, als_from=0.0).candidates["ALS"]
+    assert kept.privacy.weight_budget == 2.0
+    assert pick.candidates["ContentKNN"].privacy_spent_.epsilon == 0.0
+    below = fit_private_choice(X, model_dp, FALLBACK, TEXT, als_from=9.01)
+    assert "ALS" not in below.candidates
+    whole = plan_item_counts(24, DP(epsilon=1.0 + 9.0 * 0.9, delta=1e-7 + 9e-7 * 0.9,
+                                    max_events_per_person=8))
+    got = below.fallback.privacy_spent_
+    assert got.epsilon == pytest.approx(whole.epsilon) and got.delta == pytest.approx(
+        whole.delta) and got.noise["scale"] == pytest.approx(whole.noise["scale"])
+    assert sum(s.epsilon for s in pick.spents) <= 9.0 + 1.0 + 1e-9
+
+
+def test_the_rule_needs_the_margin_above_popularity() -> None:
+    pick = fit_private_choice(block_interactions(), DP(epsilon=8.0, delta=1e-6,
+                                                       max_events_per_person=8),
+                              FALLBACK, TEXT, als_from=0.0)
+    c = pick.choice
+    best = max((n for n in c.candidates if n != "Popularity"), key=c.hits.__getitem__)
+    assert c.margin == pytest.approx(2 * np.sqrt(2) * c.noise_scale)
+    assert c.chosen == (best if c.hits[best] > c.hits["Popularity"] + c.margin
+                        else "Popularity")
+    assert f"{c.margin:.3g}" in c.describe() and c.chosen in c.describe()
+
+
+def test_a_chosen_popularity_list_is_a_copy_that_serves_and_forgets_on_its_own() -> None:
+    X = _pairs(8, 40)
+    pick = fit_private_choice(X, DP(epsilon=0.2, delta=1e-6), FALLBACK, {}, als_from=99.0)
+    assert pick.choice.chosen == "Popularity" and pick.choice.candidates == ("Popularity",)
+    assert pick.model is not pick.fallback
+    pick.model.forget("u0")
+    assert not pick.model.has_user("u0") and pick.fallback.has_user("u0")
+
+
+@pytest.mark.parametrize("bad", [{"choice_share": 0.0}, {"choice_share": 1.0},
+                                 {"choice_share": True}, {"choice_share": "0.1"},
+                                 {"choice_share": -0.5}, {"als_from": -1.0},
+                                 {"als_from": True}, {"als_from": "6"}])
+def test_bad_knobs_are_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError) as info:
+        fit_private_choice(_pairs(4, 10), HUGE, FALLBACK, {}, **bad)  # type: ignore[arg-type]
+    field = next(iter(bad))
+    assert info.value.errors == [{"row": None, "field": field, "message": info.value.errors[0][
+        "message"]}]
+    assert field in str(info.value)
+
+
+def test_the_edges_of_the_knobs_are_taken() -> None:
+    for share in (1e-9, 0.999):
+        fit_private_choice(_pairs(4, 10), MODERATE, FALLBACK, {}, choice_share=share,
+                           als_from=float("inf"))
+    assert "ALS" in fit_private_choice(_pairs(4, 10), MODERATE, FALLBACK, {},
+                                       als_from=0).candidates
+
+
+def test_the_description_names_every_count_and_the_choice() -> None:
+    c = fit_private_choice(block_interactions(), HUGE, FALLBACK, TEXT, als_from=0.0).choice
+    text = c.describe()
+    for name, hits in c.hits.items():
+        assert f"{name} {hits:.0f}" in text
+    assert text.startswith(f"Chose {c.chosen} by a private validation")
+
+
+def test_events_on_items_outside_the_catalogue_are_left_out() -> None:
+    """A held-out item the catalogue does not have: the fold-in back ignores it (the
+    private models know the declared catalogue only)."""
+    M = sp.csr_matrix(np.ones((6, 5)))
+    X = Interactions(M, [f"u{u}" for u in range(6)], [f"i{j}" for j in range(5)],
+                     catalogue=["i0", "i1", "i2"])
+    pick = fit_private_choice(X, MODERATE, FALLBACK, {"i0": "a"}, als_from=float("inf"))
+    assert list(pick.model.items_) == ["i0", "i1", "i2"]
+    assert all(pick.model.has_user(f"u{u}") for u in range(6))
