@@ -392,3 +392,65 @@ def test_a_personalizer_with_the_text_model_serves_it_and_charges_nothing_for_it
     assert charges["public-features"] == 0.0
     rec = p.recommend("u0", n=3)
     assert rec and all(int(r.item[1:]) < 8 for r in rec)  # u0's group: kitchen
+
+
+def test_text_similarity_keeps_the_top_k_of_a_long_row() -> None:
+    """numpy sorts short rows whole; 60 items make the partition's cut matter."""
+    from persona.models import text_similarity
+
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(25)]
+    texts = [" ".join(rng.choice(words, size=4)) for _ in range(60)]
+    for k in (2, 5, 9):
+        dense = text_similarity(texts, k, 1).toarray()
+        ref = _reference(texts, k, 1)
+        for i in range(60):
+            kept = np.flatnonzero(dense[i])
+            top = np.sort(ref[i])[::-1][:k]
+            got = np.sort(dense[i, kept])[::-1]
+            assert np.allclose(np.pad(got, (0, k - len(got))), np.where(top > 0, top, 0))
+    assert (text_similarity(texts, 5) != text_similarity(texts, 5, 2)).nnz == 0  # default 2
+
+
+def test_private_text_only_fit_states_what_it_released() -> None:
+    X = block_interactions()
+    model = ContentKNN(item_text=TEXT, ngrams=1, collaborative=0.0,
+                       privacy=DP(epsilon=1.0)).fit(X)
+    spent = model.privacy_spent_
+    assert spent is not None and spent.rho == 0.0 and "nothing pooled" in spent.accounting
+    assert model.head_ is None and model.head_counts_ is None
+    from persona.models import text_similarity
+
+    texts = [TEXT[i] for i in model.items_.tolist()]
+    assert (model.text_similarity_ != text_similarity(texts, 50, 1)).nnz == 0  # ngrams kept
+    plain = ContentKNN(item_text=TEXT).fit(X)
+    assert plain.head_ is None and plain.head_counts_ is None
+
+
+def test_a_text_only_model_file_loads() -> None:
+    import tempfile
+
+    model = ContentKNN(item_text=TEXT, collaborative=0.0).fit(block_interactions())
+    with tempfile.TemporaryDirectory() as folder:
+        model.save(folder + "/m")
+        back = load_model(folder + "/m")
+    assert back.collaborative_ == 0.0  # type: ignore[attr-defined]
+    assert (back.similarity_ != model.similarity_).nnz == 0
+
+
+def test_no_text_error_names_the_field() -> None:
+    with pytest.raises(ValidationError) as info:
+        ContentKNN(item_text={}).fit(block_interactions())
+    assert info.value.errors[0]["field"] == "item_text"
+
+
+def test_a_saved_text_matrix_keeps_its_shape_when_the_last_item_is_a_duplicate() -> None:
+    import tempfile
+
+    X = Interactions.from_csr(sp.csr_matrix(np.eye(3)), ["u0", "u1", "u2"], ["a", "b", "c"])
+    text = {"a": "red mug", "b": "blue scarf", "c": "blue scarf"}
+    model = ContentKNN(item_text=text, neighbours=1, collaborative=0.0).fit(X)
+    with tempfile.TemporaryDirectory() as folder:
+        model.save(folder + "/m")
+        back = load_model(folder + "/m")
+    assert back.text_similarity_.shape == (3, 3)  # type: ignore[attr-defined]

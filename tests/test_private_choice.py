@@ -87,9 +87,16 @@ def test_the_hits_count_the_held_out_item_in_each_candidates_top_ten() -> None:
     held = _rows_of(pick.held_out)
     assert all(held[u] == items - _rows(unchosen, X)[u] for u, items in full.items())
     name = next(n for n in pick.candidates if n not in (pick.choice.chosen, "Popularity"))
-    expected = sum(bool(h & {r.item for r in unchosen.recommend(u, n=10, explain=False)})
-                   for u, h in held.items())
+    expected = sum(bool(h & {r.item for r in unchosen.recommend(
+        u, n=10, exclude_seen=True, explain=False)}) for u, h in held.items())
     assert round(pick.choice.hits[name]) == expected
+    # popularity serves everyone the same list, less what they have (its history was given
+    # back, so the training side is excluded here by hand)
+    pop = pick.candidates["Popularity"]
+    expected_pop = sum(bool(h & {r.item for r in pop.recommend(
+        u, n=10, exclude=full[u] - h, exclude_seen=False, explain=False)})
+        for u, h in held.items())
+    assert round(pick.choice.hits["Popularity"]) == expected_pop
 
 
 def test_a_seen_item_is_never_counted_and_the_list_is_ten_long() -> None:
@@ -210,3 +217,42 @@ def test_events_on_items_outside_the_catalogue_are_left_out() -> None:
     pick = fit_private_choice(X, MODERATE, FALLBACK, {"i0": "a"}, als_from=float("inf"))
     assert list(pick.model.items_) == ["i0", "i1", "i2"]
     assert all(pick.model.has_user(f"u{u}") for u in range(6))
+
+
+def test_the_held_out_side_keeps_the_catalogue_and_the_candidates_the_lineage() -> None:
+    class Lineage:  # any lineage object the interactions carry
+        purpose = None
+
+    M = sp.csr_matrix(np.ones((6, 5)))
+    X = Interactions(M, [f"u{u}" for u in range(6)], [f"i{j}" for j in range(5)],
+                     catalogue=["i0", "i1", "i2", "i3", "i4"], lineage=Lineage())
+    pick = fit_private_choice(X, MODERATE, FALLBACK, {"i0": "a"}, als_from=float("inf"))
+    assert list(pick.held_out.catalogue) == ["i0", "i1", "i2", "i3", "i4"]
+    assert all(isinstance(m.lineage_, Lineage) for m in pick.candidates.values())
+
+
+def test_preprocessing_that_mixes_people_is_refused_for_every_candidate() -> None:
+    X = block_interactions()
+    mixed = Interactions(X.matrix, X.users, X.items, catalogue=X.items,
+                         preprocessing={"scaling": "bm25"})
+    with pytest.raises(persona.errors.PrivateInputError):
+        fit_private_choice(mixed, MODERATE, FALLBACK, TEXT, als_from=float("inf"))
+
+
+def test_the_held_out_positions_are_drawn_per_person() -> None:
+    """Two people with two items each: the same position for both about half the time."""
+    X = Interactions.from_csr(sp.csr_matrix(np.array([[1.0, 1.0, 0, 0], [0, 0, 1.0, 1.0]])),
+                              ["u0", "u1"], ["a", "b", "c", "d"])
+    same = 0
+    for _ in range(60):
+        held = _rows_of(fit_private_choice(X, MODERATE, FALLBACK, {}, als_from=float(
+            "inf")).held_out)
+        same += (held["u0"] == {"a"}) == (held["u1"] == {"c"})
+    assert 10 <= same <= 50  # 30 expected; outside with probability below 1e-6
+
+
+def test_a_popularity_copy_keeps_its_own_people() -> None:
+    X = _pairs(8, 40)
+    pick = fit_private_choice(X, DP(epsilon=0.2, delta=1e-6), FALLBACK, {}, als_from=99.0)
+    pick.model.fold_in("newcomer", ["i0"])
+    assert pick.model.has_user("newcomer") and not pick.fallback.has_user("newcomer")
