@@ -281,8 +281,12 @@ def test_personalizer_refuses_a_text_model_without_labels_before_reserving() -> 
     p = persona.Personalizer(store, model=ContentKNN(), privacy=cfg)
     with pytest.raises(PersonaError, match="label_items") as info:
         p.fit()
-    assert str(info.value).startswith("ContentKNN reads the items' public text")
-    assert info.value.errors[0]["field"] == "item_text"
+    assert str(info.value) == (
+        "ContentKNN reads the items' public text, and the store has no item labels: label "
+        "the items with store.label_items({item: title, ...}) or pass item_text={...} to the "
+        "model")
+    assert info.value.errors == [{"row": None, "field": "item_text",
+                                  "message": "no item labels"}]
     assert store.privacy_charges("personalization") == []
     # nothing was reserved: the budget (by default one fit's worth) still pays for a fit
     store.label_items(TEXT)
@@ -417,7 +421,9 @@ def test_private_text_only_fit_states_what_it_released() -> None:
     model = ContentKNN(item_text=TEXT, ngrams=1, collaborative=0.0,
                        privacy=DP(epsilon=1.0)).fit(X)
     spent = model.privacy_spent_
-    assert spent is not None and spent.rho == 0.0 and "nothing pooled" in spent.accounting
+    assert spent is not None and spent.rho == 0.0
+    assert spent.accounting == ("nothing pooled across people is released: the similarities "
+                                "come from the catalogue's public text")
     assert model.head_ is None and model.head_counts_ is None
     from persona.models import text_similarity
 
@@ -441,7 +447,18 @@ def test_a_text_only_model_file_loads() -> None:
 def test_no_text_error_names_the_field() -> None:
     with pytest.raises(ValidationError) as info:
         ContentKNN(item_text={}).fit(block_interactions())
-    assert info.value.errors[0]["field"] == "item_text"
+    assert info.value.errors == [{"row": None, "field": "item_text", "message": "no item text"}]
+    assert str(info.value) == (
+        "ContentKNN needs the items' public text: pass item_text={item: title, ...} or, "
+        "through a Personalizer, label the items with store.label_items({...})")
+
+
+def test_items_without_text_are_like_nothing_but_themselves() -> None:
+    model = ContentKNN(item_text={"i0": "red mug", "i1": "red mug"}, neighbours=24,
+                       collaborative=0.0).fit(block_interactions())
+    S = model.similarity_.toarray()
+    assert S[0, 1] == pytest.approx(1.0)
+    assert np.allclose(S[2:, 2:], np.eye(22))  # no shared "text" among the untitled
 
 
 def test_a_saved_text_matrix_keeps_its_shape_when_the_last_item_is_a_duplicate() -> None:

@@ -72,6 +72,8 @@ def text_similarity(
     implicit's cosine). Depends on the texts alone. The product is computed for blocks of
     rows of at most ``block_cells`` dense cells each.
 
+    Examples
+    --------
     >>> S = text_similarity(["red mug", "blue mug", "red scarf", ""], neighbours=3, ngrams=1)
     >>> S.toarray().round(2).tolist()[0]
     [1.0, 0.44, 0.44, 0.0]
