@@ -16,7 +16,9 @@ CFG = DP(epsilon=8.0, delta=1e-6, max_events_per_person=8)
 
 def test_the_head_is_the_top_of_the_noisy_counts_and_the_rest_is_alone() -> None:
     X = block_interactions()
-    model = ItemKNN(neighbours=5, head=10, privacy=CFG).fit(X)
+    # a large ε, so that pairs pass the noise floors and the recipe has something to keep
+    big = DP(epsilon=300.0, delta=1e-6, max_events_per_person=8)
+    model = ItemKNN(neighbours=5, head=10, privacy=big).fit(X)
     counts = np.asarray(model.head_counts_)
     order = np.argsort(-counts, kind="stable")[:10]
     assert sorted(model.head_.tolist()) == sorted(model.items_[order].tolist())
@@ -33,7 +35,11 @@ def test_the_head_is_the_top_of_the_noisy_counts_and_the_rest_is_alone() -> None
     np.fill_diagonal(cos, 1.0)
     H = S[np.ix_(inside, inside)]
     kept = H != 0
-    assert np.allclose(H[kept], cos[kept]) and (kept.sum(axis=1) <= 5).all()
+    assert np.allclose(H[kept], cos[kept])
+    for i in range(10):  # exactly the row's 5 largest positive ones (ties either way)
+        top = np.sort(cos[i][cos[i] > 0])[::-1][:5]
+        assert np.allclose(np.sort(H[i][kept[i]])[::-1], top)
+    assert (cos > 0).sum() > 10  # the floors leave pairs, not just the diagonal
 
 
 def test_the_spend_is_the_counts_plan_plus_the_head_cooccurrence_plan() -> None:
@@ -80,3 +86,11 @@ def test_the_head_is_a_thousand_items_by_default_and_content_knn_uses_it() -> No
     outside = ~np.isin(model.items_, model.head_)
     blend = (model.similarity_ - model.text_similarity_).toarray()
     assert np.allclose(blend[np.ix_(outside, outside)], np.eye(int(outside.sum())))
+
+
+def test_bm25_is_refused_under_privacy_with_the_reason() -> None:
+    with pytest.raises(ValidationError) as info:
+        ItemKNN(measure="bm25", privacy=CFG).fit(block_interactions())
+    assert str(info.value) == (
+        "ItemKNN(privacy=...) supports measure='cosine' only (BM25 weights depend on every "
+        "person's history length); use measure='cosine'")

@@ -184,6 +184,12 @@ TARGETS = (
     Target("choice", ("src/persona/personalizer/_choice.py", "src/persona/models/_content.py"),
            ("tests/test_content_model.py", "tests/test_itemknn_head.py",
             "tests/test_private_choice.py")),
+    # private ItemKNN's release: the head and the co-occurrences (issue 20)
+    Target("itemknn_private", ("src/persona/models/_neighbours.py",),
+           ("tests/test_itemknn_head.py", "tests/test_content_model.py"),
+           (*methods("src/persona/models/_neighbours.py", "ItemKNN", "_fit_private",
+                     "_released_similarity"),
+            *functions("src/persona/models/_neighbours.py", "cosine_top_k"))),
     # test_explain_text_property.py is left out: its title property fits 20 models per
     # mutant; the sentences it checks are pinned word for word in test_explain_text_render.py
     Target("explain_text", ("src/persona/schema/_text.py",),
