@@ -258,3 +258,26 @@ def test_a_popularity_copy_keeps_its_own_people() -> None:
     pick = fit_private_choice(X, DP(epsilon=0.2, delta=1e-6), FALLBACK, {}, als_from=99.0)
     pick.model.fold_in("newcomer", ["i0"])
     assert pick.model.has_user("newcomer") and not pick.fallback.has_user("newcomer")
+
+
+@pytest.mark.parametrize("call", [
+    lambda: fit_private_choice("not interactions", MODERATE, FALLBACK, {}),  # type: ignore[arg-type]
+    lambda: fit_private_choice(_pairs(4, 10), {"epsilon": 1.0}, FALLBACK, {}),  # type: ignore[arg-type]
+    lambda: fit_private_choice(_pairs(4, 10), MODERATE, 1.0, {}),  # type: ignore[arg-type]
+    lambda: fit_private_choice(_pairs(4, 10), MODERATE, FALLBACK, "i0 red mug"),  # type: ignore[arg-type]
+    lambda: fit_private_choice(_pairs(4, 10), MODERATE, FALLBACK, {"i0": 3}),  # type: ignore[dict-item]
+])
+def test_what_the_caller_passes_wrong_is_a_persona_error(call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(persona.errors.PersonaError):
+        call()
+
+
+@pytest.mark.parametrize("args", [
+    ("red mug", 5), (["red mug"], 0), (["red mug"], True), (["red mug"], 5, 0),
+    (["red mug"], 5, 4), ([3, "x"], 5), (["red mug"], "5"),
+])
+def test_text_similarity_refuses_what_it_cannot_read(args: tuple) -> None:  # type: ignore[type-arg]
+    from persona.models import text_similarity
+
+    with pytest.raises(persona.errors.PersonaError):
+        text_similarity(*args)

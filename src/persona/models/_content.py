@@ -64,6 +64,24 @@ def _tokens(text: str, ngrams: int) -> set[str]:
     return feats
 
 
+def _check_texts(texts: Any, neighbours: Any, ngrams: Any, block_cells: Any) -> None:
+    problems = []
+    if isinstance(texts, str) or not isinstance(texts, list | tuple) \
+            or not all(isinstance(t, str) for t in texts):
+        problems.append(("texts", "texts must be a list of str, one per item"))
+    for name, value, lowest, highest in (("neighbours", neighbours, 1, None),
+                                         ("ngrams", ngrams, 1, 3),
+                                         ("block_cells", block_cells, 1, None)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) \
+                or value < lowest or (highest is not None and value > highest):
+            bound = f"from {lowest} to {highest}" if highest else f"of at least {lowest}"
+            problems.append((name, f"{name} must be an int {bound}, not {value!r}"))
+    if problems:
+        raise ValidationError("; ".join(m for _, m in problems),
+                              errors=[{"row": None, "field": f, "message": m}
+                                      for f, m in problems])
+
+
 def text_similarity(
     texts: list[str], neighbours: int, ngrams: int = 2, *, block_cells: int = _BLOCK_CELLS,
 ) -> sp.csr_matrix:
@@ -78,6 +96,7 @@ def text_similarity(
     >>> S.toarray().round(2).tolist()[0]
     [1.0, 0.44, 0.44, 0.0]
     """
+    _check_texts(texts, neighbours, ngrams, block_cells)
     vocab: dict[str, int] = {}
     rows: list[int] = []
     cols: list[int] = []

@@ -183,6 +183,24 @@ def _restore_rows(model: Recommender, X: Interactions, rows: np.ndarray) -> None
         model.fold_in(str(X.users[r]), history, unknown_items="ignore")
 
 
+def _check_inputs(X: Any, model_dp: Any, fallback_dp: Any, item_text: Any) -> None:
+    """Refuse, before anything is fitted or released, arguments of the wrong kind."""
+    problems = []
+    if not isinstance(X, Interactions):
+        problems.append(("X", f"X must be persona Interactions, not {type(X).__name__}"))
+    for name, value in (("model_dp", model_dp), ("fallback_dp", fallback_dp)):
+        if not isinstance(value, DP):
+            problems.append((name, f"{name} must be a persona.DP, not {type(value).__name__}"))
+    if not isinstance(item_text, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in item_text.items()):
+        problems.append(("item_text", "item_text must be a mapping of item ids to their "
+                                      "public text, {item: title, ...} ({} for none)"))
+    if problems:
+        raise ValidationError("; ".join(m for _, m in problems),
+                              errors=[{"row": None, "field": f, "message": m}
+                                      for f, m in problems])
+
+
 def fit_private_choice(
     X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str], *,
     choice_share: float = CHOICE_SHARE, als_from: float = ALS_FROM_EPSILON,
@@ -195,6 +213,7 @@ def fit_private_choice(
     spends nothing. ``choice_share`` (in (0, 1)) is the share of ``model_dp`` the hits get;
     private ALS is a candidate when ``model_dp.epsilon`` is at least ``als_from``.
     """
+    _check_inputs(X, model_dp, fallback_dp, item_text)
     if isinstance(choice_share, bool) or not isinstance(choice_share, int | float) \
             or not 0 < choice_share < 1:
         raise ValidationError(
