@@ -281,3 +281,43 @@ def test_text_similarity_refuses_what_it_cannot_read(args: tuple) -> None:  # ty
 
     with pytest.raises(persona.errors.PersonaError):
         text_similarity(*args)
+
+
+def test_a_choice_on_the_stores_data_is_charged_to_its_ledger() -> None:
+    """fit_private_choice on interactions read from a store: every release is charged to
+    the purpose's budget ledger, as any private fit on the store's data is."""
+    from test_content_model import _store
+
+    store = _store(True, people=30)
+    X = Interactions.from_view(store.scope("personalization"))
+    model_dp, fallback_dp = DP(epsilon=3.6, delta=9e-7), DP(epsilon=0.4, delta=1e-7)
+    store.set_privacy_budget("personalization", epsilon=4.0, delta=1e-6)
+    pick = fit_private_choice(X, model_dp, fallback_dp, store.item_labels())
+    charges = store.privacy_charges("personalization")
+    assert sorted(c.mechanism for c in charges) == sorted(s.mechanism for s in pick.spents)
+    assert sum(c.epsilon for c in charges) == pytest.approx(sum(s.epsilon for s in pick.spents))
+    with pytest.raises(persona.PrivacyBudgetExceeded):  # the budget is spent: refused first
+        fit_private_choice(X, model_dp, fallback_dp, store.item_labels())
+
+
+def test_leave_k_out_may_hold_out_nothing_when_asked() -> None:
+    from persona.data import leave_k_out
+
+    X = Interactions.from_csr(sp.csr_matrix(np.eye(3)), ["a", "b", "c"], ["x", "y", "z"])
+    with pytest.raises(ValidationError, match="holds out nothing"):
+        leave_k_out(X, 1, random_state=0)
+    train, test = leave_k_out(X, 1, random_state=0, allow_empty=True)
+    assert train.nnz == 3 and test.nnz == 0
+    with pytest.raises(ValidationError, match="allow_empty"):
+        leave_k_out(X, 1, allow_empty="yes")  # type: ignore[arg-type]
+
+
+def test_refused_preprocessing_reserves_nothing_on_the_store() -> None:
+    from test_content_model import _store
+
+    store = _store(True, people=30)
+    store.set_privacy_budget("personalization", epsilon=4.0, delta=1e-6)
+    X = Interactions.from_view(store.scope("personalization"), scaling="bm25")
+    with pytest.raises(persona.errors.PrivateInputError):
+        fit_private_choice(X, DP(epsilon=3.6, delta=9e-7), DP(epsilon=0.4, delta=1e-7), {})
+    assert store.privacy_ledger("personalization").spent("personalization") == (0.0, 0.0)

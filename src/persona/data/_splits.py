@@ -35,12 +35,15 @@ def leave_k_out(
     *,
     by: Literal["random", "time"] = "random",
     random_state: int | np.random.Generator | None = None,
+    allow_empty: bool = False,
 ) -> tuple[Interactions, Interactions]:
     """Hold out ``k`` items of every person who has more than ``k``.
 
     People with ``k`` items or fewer stay entirely in training (they have nothing left to
     learn from otherwise); when that is everyone, the test side would be empty and a
-    :class:`~persona.errors.ValidationError` says so. ``by="time"`` holds out each
+    :class:`~persona.errors.ValidationError` says so, unless ``allow_empty`` (for a caller
+    whose next steps must not depend on the data, such as a private validation).
+    ``by="time"`` holds out each
     person's ``k`` latest items (needs event times); ``by="random"`` picks them at random
     with ``random_state``.
 
@@ -59,6 +62,8 @@ def leave_k_out(
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValidationError(f"k must be an int of at least 1, not {k!r}")
+    if not isinstance(allow_empty, bool):
+        raise ValidationError(f"allow_empty must be True or False, not {allow_empty!r}")
     m = X.matrix
     n = m.nnz
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
@@ -75,7 +80,7 @@ def leave_k_out(
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n) - m.indptr[rows[order]]
     test_mask = (pos >= lengths[rows] - k) & (lengths[rows] > k)
-    if not test_mask.any():
+    if not test_mask.any() and not allow_empty:
         raise ValidationError(
             f"leave_k_out(k={k}) holds out nothing: nobody has more than {k} item(s) (the "
             f"most anyone has is {int(lengths.max()) if lengths.size else 0}), so the test "

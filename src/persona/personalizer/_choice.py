@@ -31,8 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
-from persona.data import Interactions
-from persona.errors import ValidationError
+from persona.data import Interactions, leave_k_out
+from persona.errors import PrivateInputError, ValidationError
 from persona.models import ALS, ContentKNN, Popularity, Recommender
 from persona.privacy import DP, private_item_counts
 from persona.schema import PrivacySpent
@@ -139,32 +139,17 @@ def with_item_text(model: Recommender, item_text: Mapping[str, str]) -> Recommen
     return type(model)(**{**model.get_params(deep=False), "item_text": dict(item_text)})
 
 
-def _held(X: Interactions, rows: np.ndarray, cols: np.ndarray) -> Interactions:
-    M = sp.csr_matrix(X.matrix)
-    values = np.asarray(M[rows, cols], dtype=np.float64).ravel() if rows.size else np.zeros(0)
-    H = sp.csr_matrix((values, (rows, cols)), shape=M.shape)
-    return Interactions(H, X.users, X.items, catalogue=X.catalogue)
-
-
-def _hold_out(X: Interactions) -> tuple[Interactions, np.ndarray, np.ndarray]:
-    """One item per person with two or more, uniformly at random (OS entropy; the choice
-    of item is no noise and the guarantee does not rest on it): the interactions without
-    them, and the rows and columns held out."""
-    M = sp.csr_matrix(X.matrix)
-    counts = np.diff(M.indptr)
-    rows = np.flatnonzero(counts >= 2)
+def _hold_out(X: Interactions) -> tuple[Interactions, Interactions, np.ndarray, np.ndarray]:
+    """:func:`persona.data.leave_k_out` with ``k = 1``: one item of each person with two or
+    more, uniformly at random (OS entropy; the choice of item is no noise and the guarantee
+    does not rest on it), and never an error when nobody has two. The training side has no
+    ledger (the choice charges for every release itself). Also the rows and columns held
+    out."""
     rng = np.random.default_rng(secrets.randbits(128))
-    pos = M.indptr[rows] + (rng.random(rows.size) * counts[rows]).astype(np.int64)
-    cols = M.indices[pos]
-    keep = np.ones(M.nnz, dtype=bool)
-    keep[pos] = False
-    r = np.repeat(np.arange(M.shape[0]), counts)
-    train = sp.csr_matrix((M.data[keep], (r[keep], M.indices[keep])), shape=M.shape)
-    at = None if X.at is None else X.at[keep]
-    T = Interactions(train, X.users, X.items, at=at, lineage=X.lineage,
-                     features=X.features, catalogue=X.catalogue,
-                     preprocessing=X.preprocessing, ledger=None)
-    return T, rows, cols
+    train, test = leave_k_out(X, 1, random_state=rng, allow_empty=True)
+    train.ledger = None
+    rows = np.repeat(np.arange(test.matrix.shape[0]), np.diff(test.matrix.indptr))
+    return train, test, rows, test.matrix.indices
 
 
 def _hits(model: Recommender, users: list[str], held: np.ndarray) -> np.ndarray:
@@ -201,6 +186,19 @@ def _check_inputs(X: Any, model_dp: Any, fallback_dp: Any, item_text: Any) -> No
                                       for f, m in problems])
 
 
+def _reserve(X: Interactions, model_dp: DP, fallback_dp: DP) -> tuple[Any, Any, Any] | None:
+    """Reserve the whole (ε, δ) on the ledger of the store ``X`` was read from, before
+    anything is released (``None`` when it came from elsewhere, or when its caller charges,
+    as the Personalizer does)."""
+    source, purpose = X.ledger, getattr(X.lineage, "purpose", None)
+    if source is None or purpose is None:
+        return None
+    total = (model_dp.epsilon + fallback_dp.epsilon, model_dp.delta + fallback_dp.delta)
+    ledger = source(default=total)
+    seq = getattr(X.lineage, "audit_seq", None)
+    return ledger, ledger.reserve(purpose, total), None if seq is None else f"audit#{seq}"
+
+
 def fit_private_choice(
     X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str], *,
     choice_share: float = CHOICE_SHARE, als_from: float = ALS_FROM_EPSILON,
@@ -219,7 +217,12 @@ def fit_private_choice(
         raise ValidationError(
             f"choice_share must be a number strictly between 0 and 1, not {choice_share!r}",
             errors=[{"row": None, "field": "choice_share", "message": "out of range"}])
-    train, rows, cols = _hold_out(X)
+    if X.mixes_people is not None:  # refused before anything is reserved or released
+        raise PrivateInputError(
+            f"a private choice bounds each person's contribution, but {X.mixes_people}",
+            errors=[{"row": None, "field": "preprocessing", "message": "mixes people"}])
+    held_dp = _reserve(X, model_dp, fallback_dp)
+    train, test, rows, cols = _hold_out(X)
     choice_dp, rest_dp = model_dp.split(float(choice_share))
     if isinstance(als_from, bool) or not isinstance(als_from, int | float) or als_from < 0:
         raise ValidationError(
@@ -261,5 +264,8 @@ def fit_private_choice(
     choice = ModelChoice(candidates=tuple(names), hits=hits,
                          noise_scale=float(spent.noise["scale"]), margin=margin,
                          chosen=chosen, spent=spent)
+    if held_dp is not None:
+        ledger, reservation, snapshot = held_dp
+        ledger.settle(reservation, spents, snapshot=snapshot)
     return PrivateChoice(model=model, fallback=fallback, choice=choice, spents=spents,
-                         candidates=candidates, held_out=_held(X, rows, cols))
+                         candidates=candidates, held_out=test)
