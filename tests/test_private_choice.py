@@ -260,27 +260,54 @@ def test_a_popularity_copy_keeps_its_own_people() -> None:
     assert pick.model.has_user("newcomer") and not pick.fallback.has_user("newcomer")
 
 
-@pytest.mark.parametrize("call", [
-    lambda: fit_private_choice("not interactions", MODERATE, FALLBACK, {}),  # type: ignore[arg-type]
-    lambda: fit_private_choice(_pairs(4, 10), {"epsilon": 1.0}, FALLBACK, {}),  # type: ignore[arg-type]
-    lambda: fit_private_choice(_pairs(4, 10), MODERATE, 1.0, {}),  # type: ignore[arg-type]
-    lambda: fit_private_choice(_pairs(4, 10), MODERATE, FALLBACK, "i0 red mug"),  # type: ignore[arg-type]
-    lambda: fit_private_choice(_pairs(4, 10), MODERATE, FALLBACK, {"i0": 3}),  # type: ignore[dict-item]
+_MAPPING = ("item_text must be a mapping of item ids to their public text, "
+            "{item: title, ...} ({} for none)")
+
+
+@pytest.mark.parametrize(("call", "field", "message"), [
+    (lambda: fit_private_choice("not interactions", MODERATE, FALLBACK, {}),
+     "X", "X must be persona Interactions, not str"),
+    (lambda: fit_private_choice(_pairs(4, 10), {"epsilon": 1.0}, FALLBACK, {}),
+     "model_dp", "model_dp must be a persona.DP, not dict"),
+    (lambda: fit_private_choice(_pairs(4, 10), MODERATE, 1.0, {}),
+     "fallback_dp", "fallback_dp must be a persona.DP, not float"),
+    (lambda: fit_private_choice(_pairs(4, 10), MODERATE, FALLBACK, "i0 red mug"),
+     "item_text", _MAPPING),
+    (lambda: fit_private_choice(_pairs(4, 10), MODERATE, FALLBACK, {"i0": 3}),
+     "item_text", _MAPPING),
+    (lambda: fit_private_choice(_pairs(4, 10), MODERATE, FALLBACK, {3: "red mug"}),
+     "item_text", _MAPPING),
 ])
-def test_what_the_caller_passes_wrong_is_a_persona_error(call) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(persona.errors.PersonaError):
+def test_what_the_caller_passes_wrong_is_a_persona_error(
+        call, field: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(persona.errors.PersonaError) as info:
         call()
+    assert info.value.errors == [{"row": None, "field": field, "message": message}]
+    assert str(info.value) == message
 
 
-@pytest.mark.parametrize("args", [
-    ("red mug", 5), (["red mug"], 0), (["red mug"], True), (["red mug"], 5, 0),
-    (["red mug"], 5, 4), ([3, "x"], 5), (["red mug"], "5"),
+@pytest.mark.parametrize(("args", "field", "message"), [
+    (("red mug", 5), "texts", "texts must be a list of str, one per item"),
+    (({"red mug"}, 5), "texts", "texts must be a list of str, one per item"),
+    (([3, "x"], 5), "texts", "texts must be a list of str, one per item"),
+    ((["red mug"], 0), "neighbours", "neighbours must be an int of at least 1, not 0"),
+    ((["red mug"], True), "neighbours", "neighbours must be an int of at least 1, not True"),
+    ((["red mug"], "5"), "neighbours", "neighbours must be an int of at least 1, not '5'"),
+    ((["red mug"], 5, 0), "ngrams", "ngrams must be an int from 1 to 3, not 0"),
+    ((["red mug"], 5, 4), "ngrams", "ngrams must be an int from 1 to 3, not 4"),
 ])
-def test_text_similarity_refuses_what_it_cannot_read(args: tuple) -> None:  # type: ignore[type-arg]
+def test_text_similarity_refuses_what_it_cannot_read(
+        args: tuple, field: str, message: str) -> None:  # type: ignore[type-arg]
     from persona.models import text_similarity
 
-    with pytest.raises(persona.errors.PersonaError):
+    with pytest.raises(persona.errors.PersonaError) as info:
         text_similarity(*args)
+    assert info.value.errors == [{"row": None, "field": field, "message": message}]
+    assert str(info.value) == message
+    with pytest.raises(persona.errors.PersonaError) as both:
+        text_similarity(["a"], 1, 9, block_cells=0)
+    assert str(both.value) == ("ngrams must be an int from 1 to 3, not 9; block_cells must be "
+                               "an int of at least 1, not 0")
 
 
 def test_a_choice_on_the_stores_data_is_charged_to_its_ledger() -> None:
@@ -295,6 +322,7 @@ def test_a_choice_on_the_stores_data_is_charged_to_its_ledger() -> None:
     pick = fit_private_choice(X, model_dp, fallback_dp, store.item_labels())
     charges = store.privacy_charges("personalization")
     assert sorted(c.mechanism for c in charges) == sorted(s.mechanism for s in pick.spents)
+    assert {c.snapshot for c in charges} == {f"audit#{X.lineage.audit_seq}"}
     assert sum(c.epsilon for c in charges) == pytest.approx(sum(s.epsilon for s in pick.spents))
     with pytest.raises(persona.PrivacyBudgetExceeded):  # the budget is spent: refused first
         fit_private_choice(X, model_dp, fallback_dp, store.item_labels())
@@ -318,6 +346,21 @@ def test_refused_preprocessing_reserves_nothing_on_the_store() -> None:
     store = _store(True, people=30)
     store.set_privacy_budget("personalization", epsilon=4.0, delta=1e-6)
     X = Interactions.from_view(store.scope("personalization"), scaling="bm25")
-    with pytest.raises(persona.errors.PrivateInputError):
+    with pytest.raises(persona.errors.PrivateInputError) as info:
         fit_private_choice(X, DP(epsilon=3.6, delta=9e-7), DP(epsilon=0.4, delta=1e-7), {})
+    assert info.value.errors == [{"row": None, "field": "preprocessing",
+                                  "message": "mixes people"}]
     assert store.privacy_ledger("personalization").spent("personalization") == (0.0, 0.0)
+
+
+def test_without_a_budget_the_choice_is_the_purposes_budget() -> None:
+    from test_content_model import _store
+
+    store = _store(True, people=30)  # no budget set: this choice's (ε, δ) becomes it
+    X = Interactions.from_view(store.scope("personalization"))
+    fit_private_choice(X, DP(epsilon=3.6, delta=9e-7), DP(epsilon=0.4, delta=1e-7), {})
+    spent = store.privacy_ledger("personalization").spent("personalization")
+    assert spent[0] == pytest.approx(sum(
+        c.epsilon for c in store.privacy_charges("personalization")))
+    budget = store.privacy_budget("personalization")
+    assert budget is not None and budget[0] == pytest.approx(4.0)
