@@ -350,6 +350,8 @@ def test_refused_preprocessing_reserves_nothing_on_the_store() -> None:
         fit_private_choice(X, DP(epsilon=3.6, delta=9e-7), DP(epsilon=0.4, delta=1e-7), {})
     assert info.value.errors == [{"row": None, "field": "preprocessing",
                                   "message": "mixes people"}]
+    assert str(info.value).startswith(
+        "a private choice bounds each person's contribution, but ")
     assert store.privacy_ledger("personalization").spent("personalization") == (0.0, 0.0)
 
 
