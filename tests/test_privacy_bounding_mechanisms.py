@@ -12,6 +12,7 @@ from persona.privacy import (
     DP,
     ALSTimings,
     bound_contributions,
+    plan_item_counts,
     private_als_item_factors,
     private_cooccurrence,
     private_item_counts,
@@ -370,3 +371,22 @@ def test_user_step_batches_agree_with_one_solve_per_person() -> None:
             p[row.indices] = 1.0 + alpha * row.data
             np.testing.assert_allclose(U[u], np.linalg.solve(A, Y.T @ p), rtol=1e-9,
                                        atol=1e-12)
+
+
+def test_signed_item_counts_sum_values_in_both_directions() -> None:
+    """``signed=True``: each value is clipped to ``[-max_value, max_value]`` (not ``[0,
+    max_value]``) and summed exactly; the spend is the unsigned plan's (one person still
+    moves each total by at most ``max_value``)."""
+    X = sp.csr_matrix(np.array([[1.0, -1.0, 0.0], [-1.0, -1.0, 3.0], [1.0, -5.0, -0.5]]))
+    cfg = DP(epsilon=5000.0, delta=1e-6, max_events_per_person=3, max_value=1.0)
+    counts, spent = private_item_counts(X, cfg, signed=True, bits=SeededBits(7))
+    assert np.allclose(counts, [1.0, -3.0, 0.5], atol=0.05)
+    assert spent == plan_item_counts(3, cfg)
+    unsigned, _ = private_item_counts(X, cfg, bits=SeededBits(7))
+    assert np.allclose(unsigned, [2.0, 0.0, 1.0], atol=0.05)  # negatives clipped to 0
+    lap, lap_spent = private_item_counts(X, cfg.model_copy(update={"delta": 0.0}),
+                                         signed=True, bits=SeededBits(8))
+    assert np.allclose(lap, [1.0, -3.0, 0.5], atol=0.05) and lap_spent.delta == 0.0
+    for bad in (1, "yes", None):
+        with pytest.raises(ValidationError, match="signed must be True or False"):
+            private_item_counts(X, cfg, signed=bad)  # type: ignore[arg-type]

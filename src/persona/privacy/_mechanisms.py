@@ -38,7 +38,7 @@ from persona.privacy._als import (
     _user_vectors,
     solve_user_factors,
 )
-from persona.privacy._bounding import bound_contributions
+from persona.privacy._bounding import bound_contributions, cap_events
 from persona.privacy._exact import ExactSum, chunk_people, people_chunks
 from persona.privacy._plans import (
     QV,
@@ -109,14 +109,17 @@ def _release(
 
 def private_item_counts(
     X: sp.spmatrix | sp.sparray, dp_cfg: DP, *, mechanism: str | None = None,
-    bits: RandomBits = OS_BITS,
+    signed: bool = False, bits: RandomBits = OS_BITS,
 ) -> tuple[NDArray[np.float64], PrivacySpent]:
     """Noisy per-item totals of (clipped) interaction values: DP popularity.
 
     One person changes at most ``max_events_per_person`` items by at most ``max_value``
     each, so the L2 sensitivity is ``max_value · sqrt(max_events)`` (Gaussian, zCDP) and the
     L1 sensitivity ``max_value · max_events`` (Laplace, pure DP, used when ``delta == 0`` or
-    ``mechanism="laplace"``).
+    ``mechanism="laplace"``). With ``signed=True`` values are clipped to ``[-max_value,
+    max_value]`` instead of ``[0, max_value]`` (e.g. each person's difference between two
+    indicators); one person still moves each total by at most ``max_value``, so the
+    sensitivity and the spend are the same.
 
     Parameters
     ----------
@@ -144,13 +147,19 @@ def private_item_counts(
     ((30,), True, 'one person')
     """
     spent = plan_item_counts(_n_items(X), dp_cfg, mechanism)
+    if not isinstance(signed, bool):
+        raise ValidationError(f"signed must be True or False, not {signed!r}")
     kind = count_mechanism(dp_cfg, mechanism)
     scale, k = _scale_k(spent)
     m, v = dp_cfg.max_events_per_person, dp_cfg.max_value
-    B = bound_contributions(X, m, v, bits=bits)
-    # truncate values onto 2^-20 (toward zero, so never above max_value) as integers: the
-    # sums are exact and one person moves them by exactly the stated sensitivity
-    values = np.floor(np.ldexp(B.data, QV)).astype(np.int64)
+    if signed:  # at most m entries per person, each clipped to [-v, v]
+        B = cap_events(X, m, bits=bits)
+        np.clip(B.data, -float(v), float(v), out=B.data)
+    else:
+        B = bound_contributions(X, m, v, bits=bits)
+    # truncate values onto 2^-20 (toward zero, so never above max_value in magnitude) as
+    # integers: the sums are exact and one person moves them by exactly the sensitivity
+    values = np.trunc(np.ldexp(B.data, QV)).astype(np.int64)
     n_items = B.shape[1]
 
     def part(a: int, b: int) -> NDArray[np.int64]:
