@@ -293,8 +293,8 @@ def bench_sweep(name: str, X: sp.csr_matrix, text: dict[str, str], epsilons: lis
             t = time.perf_counter() - t0
             rows.append({"data": name, "model": "served", "epsilon": eps, "seed": seed,
                          **evaluate(pick.model, train, test), "fit_s": t,
-                         "chosen": pick.choice.chosen, "hits": pick.choice.hits,
-                         "hits_noise_scale": pick.choice.noise_scale,
+                         "chosen": pick.choice.chosen, "gains": pick.choice.gains,
+                         "gains_noise_scale": pick.choice.noise_scale,
                          "spent_epsilon": sum(x.epsilon for x in pick.spents)})
         print(f"  {name} seed {seed} done", flush=True)
     return rows
@@ -514,8 +514,10 @@ def section(results: dict, sweep_s: float | None) -> str:
             "co-occurrence of the 1,000-item head beside the text.\n"
             "* served: what `Personalizer(store, privacy=DP(epsilon=ε, delta=1e-6))` serves "
             "with no model given (`persona.personalizer.fit_private_choice`, DP's default "
-            "bounds, 10 % to the popularity fallback): the candidate with the most noisy "
-            "validation hits; 'chosen' counts the seeds.",
+            "bounds, 10 % to the popularity fallback): the candidate with the largest noisy "
+            "validation gain over popularity (people whose held-out item it ranks in its top "
+            "10 and popularity does not, less the other way round), if above 2 noise scales; "
+            "'chosen' counts the seeds.",
             _table(df),
             "#### Issue 20's goals",
             _goals(df),

@@ -198,11 +198,11 @@ def test_a_private_personalizer_chooses_by_charged_noisy_validation() -> None:
     choice = p.choice_
     assert choice is not None and choice.candidates == ("Popularity", "ALS", "ContentKNN")
     # on the block fixture ALS and the text both find each person's group (popularity
-    # cannot): either may be chosen, never popularity, always the most noisy hits
-    assert choice.chosen in ("ALS", "ContentKNN")
-    assert choice.hits[choice.chosen] == max(choice.hits.values())
-    assert choice.hits[choice.chosen] > choice.hits["Popularity"] + choice.margin
-    assert choice.margin == pytest.approx(2 * choice.noise_scale * np.sqrt(2))
+    # cannot): either may be chosen, never popularity, always the largest noisy gain
+    assert choice.chosen in ("ALS", "ContentKNN") and set(choice.gains) == {"ALS", "ContentKNN"}
+    assert choice.gains[choice.chosen] == max(choice.gains.values())
+    assert choice.gains[choice.chosen] > choice.margin
+    assert choice.margin == pytest.approx(2 * choice.noise_scale)
     assert type(p.model_).__name__ == choice.chosen
     assert type(p.model) is type(p.model_) and p.model.privacy is None  # the template
     charges = store.privacy_charges("personalization")
@@ -228,8 +228,8 @@ def test_a_private_personalizer_chooses_by_charged_noisy_validation() -> None:
 
 
 def test_the_served_model_is_never_below_popularity_in_its_own_measurement() -> None:
-    """Few people and a small ε: the noisy hits decide, whatever they say; a model
-    replaces popularity only with the most hits and a margin above popularity's, and below
+    """Few people and a small ε: the noisy gains decide, whatever they say; a model
+    replaces popularity only with the largest gain, above the margin, and below
     a model share of ε = 6 private ALS is no candidate: its share goes to popularity."""
     for _ in range(3):
         store = _store(True, people=30)
@@ -237,12 +237,12 @@ def test_the_served_model_is_never_below_popularity_in_its_own_measurement() -> 
         p = persona.Personalizer(store, privacy=cfg).fit()
         choice = p.choice_
         assert choice is not None and choice.candidates == ("Popularity", "ContentKNN")
-        others = max(v for k, v in choice.hits.items() if k != "Popularity")
+        others = max(choice.gains.values())
         if choice.chosen == "Popularity":
-            assert others <= choice.hits["Popularity"] + choice.margin
+            assert others <= choice.margin
         else:
-            assert choice.hits[choice.chosen] == others
-            assert others > choice.hits["Popularity"] + choice.margin
+            assert choice.gains[choice.chosen] == others
+            assert others > choice.margin
         assert type(p.model_).__name__ == choice.chosen
         if choice.chosen == "Popularity":
             assert p.model_ is not p.fallback_
@@ -258,10 +258,10 @@ def test_without_labels_the_candidates_are_als_and_popularity() -> None:
     assert p.choice_ is not None and p.choice_.candidates == ("Popularity", "ALS")
 
 
-def test_the_hits_are_the_audited_count_release_with_one_per_person_and_candidate() -> None:
-    """The validation hits go through private_item_counts (audited in
-    test_privacy_models.py) with each person contributing at most 1 to each count: its
-    plan for that bound is exactly what the choice spent."""
+def test_the_gains_are_the_audited_count_release_with_one_per_person_and_candidate() -> None:
+    """The validation gains go through private_item_counts (signed; audited in
+    test_privacy_audit.py) with each person moving each sum by at most 1: its plan for that
+    bound is exactly what the choice spent."""
     from persona.privacy import plan_item_counts
 
     store = _store(True, people=60)
@@ -269,8 +269,8 @@ def test_the_hits_are_the_audited_count_release_with_one_per_person_and_candidat
     p = persona.Personalizer(store, privacy=cfg).fit()
     assert p.choice_ is not None and len(p.choice_.candidates) == 3
     model_dp, _ = DP(epsilon=8.0 * 0.9, delta=1e-6 * 0.9, max_events_per_person=8).split(0.1)
-    plan = plan_item_counts(3, DP(epsilon=model_dp.epsilon, delta=model_dp.delta,
-                                  max_events_per_person=3, max_value=1.0))
+    plan = plan_item_counts(2, DP(epsilon=model_dp.epsilon, delta=model_dp.delta,
+                                  max_events_per_person=2, max_value=1.0))
     assert p.choice_.spent.model_copy(update={"mechanism": plan.mechanism}) == plan
     assert p.choice_.noise_scale == plan.noise["scale"]
 
@@ -471,3 +471,29 @@ def test_a_saved_text_matrix_keeps_its_shape_when_the_last_item_is_a_duplicate()
         model.save(folder + "/m")
         back = load_model(folder + "/m")
     assert back.text_similarity_.shape == (3, 3)  # type: ignore[attr-defined]
+
+
+def test_a_saved_personalizer_keeps_how_it_chose(tmp_path: object) -> None:
+    """The choice is part of what a reviewer reads (p.choice_.describe()): it is saved with
+    the Personalizer, covered by the folder's checksum, and None only for a Personalizer
+    that chose nothing."""
+    import json
+    from pathlib import Path
+
+    store = _store(True, people=60)
+    p = persona.Personalizer(store, privacy=DP(epsilon=8.0, delta=1e-6,
+                                               max_events_per_person=8)).fit()
+    assert p.choice_ is not None
+    folder = Path(str(tmp_path)) / "p"
+    p.save(folder)
+    loaded = persona.Personalizer.load(folder, store)
+    assert loaded.choice_ == p.choice_
+    assert loaded.choice_ is not None and loaded.choice_.describe() == p.choice_.describe()
+    manifest = json.loads((folder / "personalizer.json").read_text())
+    manifest["choice"]["chosen"] = "Popularity"  # a reviewer must not read a forged choice
+    (folder / "personalizer.json").write_text(json.dumps(manifest))
+    with pytest.raises(PersonaError, match="checksum"):
+        persona.Personalizer.load(folder, store)
+    plain = persona.Personalizer(store).fit()
+    plain.save(Path(str(tmp_path)) / "plain")
+    assert persona.Personalizer.load(Path(str(tmp_path)) / "plain", store).choice_ is None

@@ -1,7 +1,7 @@
 """The private model choice, part by part, through ``fit_private_choice`` (issue 20): the
-hold-out, the candidates and their budgets, the hits, the rule, the restored histories and
-the bad knobs. The noise is made negligible (a huge ε for the hits) where a test checks
-what the hits count; the privacy of the release is audited in
+hold-out, the candidates and their budgets, the gains over popularity, the rule, the
+restored histories and the bad knobs. The noise is made negligible (a huge ε for the
+gains) where a test checks what the gains count; the privacy of the release is audited in
 test_private_choice_audit.py."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from persona.privacy import DP, plan_item_counts
 from persona.testing import block_interactions
 
 TEXT = {f"i{j}": f"{('kitchen', 'garden', 'office')[j // 8]} product {j}" for j in range(24)}
-HUGE = DP(epsilon=2000.0, delta=1e-6, max_events_per_person=8)  # hits without visible noise
+HUGE = DP(epsilon=2000.0, delta=1e-6, max_events_per_person=8)  # gains without visible noise
 MODERATE = DP(epsilon=50.0, delta=1e-6, max_events_per_person=8)  # where ALS is fitted
 FALLBACK = DP(epsilon=1.0, delta=1e-7, max_events_per_person=8)
 
@@ -68,35 +68,37 @@ def test_the_held_out_item_is_uniform_over_the_persons_items() -> None:
                               ["a", "b", "c", "d"])
     seen = {"a": 0, "b": 0, "c": 0}
     for _ in range(150):
-        pick = fit_private_choice(X, MODERATE, FALLBACK, {"a": "x"}, als_from=float("inf"))
+        pick = fit_private_choice(X, MODERATE, FALLBACK, {"a": "x"}, als_from=0.0)
+        assert pick.held_out is not None
         (held,) = _rows_of(pick.held_out)["u0"]
         seen[held] += 1
     # 50 expected each; 20-80 holds with probability above 1 - 1e-6 per item
     assert all(20 <= v <= 80 for v in seen.values()), seen
 
 
-def test_the_hits_count_the_held_out_item_in_each_candidates_top_ten() -> None:
-    """With negligible noise the released hits are the exact counts, recomputed here from
-    each candidate's own top 10 (seen items excluded) and the held-out items."""
+def _top10(model: persona.models.Recommender, user: str, exclude: set[str]) -> set[str]:
+    return {r.item for r in model.recommend(user, n=10, exclude=exclude, exclude_seen=False,
+                                            explain=False)}
+
+
+def test_the_gains_count_people_a_candidate_serves_better_than_popularity() -> None:
+    """With negligible noise the released gain is the exact count of people whose held-out
+    item is in the candidate's top 10 and not in popularity's, less the other way round,
+    recomputed here from each list (seen items excluded) and the held-out items."""
     X = block_interactions()
-    full = {str(u): set(X.items[X.matrix[r].indices].tolist())
-            for r, u in enumerate(X.users.tolist())}
+    full = _rows_of(X)
     pick = fit_private_choice(X, HUGE, FALLBACK, TEXT, als_from=0.0)
-    unchosen = next(m for n, m in pick.candidates.items()
-                    if n not in (pick.choice.chosen, "Popularity"))
+    assert pick.held_out is not None and set(pick.choice.gains) == {"ALS", "ContentKNN"}
     held = _rows_of(pick.held_out)
-    assert all(held[u] == items - _rows(unchosen, X)[u] for u, items in full.items())
-    name = next(n for n in pick.candidates if n not in (pick.choice.chosen, "Popularity"))
-    expected = sum(bool(h & {r.item for r in unchosen.recommend(
-        u, n=10, exclude_seen=True, explain=False)}) for u, h in held.items())
-    assert round(pick.choice.hits[name]) == expected
-    # popularity serves everyone the same list, less what they have (its history was given
-    # back, so the training side is excluded here by hand)
-    pop = pick.candidates["Popularity"]
-    expected_pop = sum(bool(h & {r.item for r in pop.recommend(
-        u, n=10, exclude=full[u] - h, exclude_seen=False, explain=False)})
-        for u, h in held.items())
-    assert round(pick.choice.hits["Popularity"]) == expected_pop
+    pop = pick.candidates["Popularity"]  # given back: the training side excluded by hand
+    pop_hit = {u: bool(h & _top10(pop, u, full[u] - h)) for u, h in held.items()}
+    for name, model in pick.candidates.items():
+        if name == "Popularity":
+            continue
+        hit = {u: bool(h & _top10(model, u, full[u] - h)) for u, h in held.items()}
+        expected = sum(int(hit[u]) - int(pop_hit[u]) for u in held)
+        assert round(pick.choice.gains[name]) == expected, name
+    assert any(pop_hit.values()) or pick.choice.chosen != "Popularity"
 
 
 def test_a_seen_item_is_never_counted_and_the_list_is_ten_long() -> None:
@@ -110,7 +112,7 @@ def test_a_seen_item_is_never_counted_and_the_list_is_ten_long() -> None:
                               [f"u{u}" for u in range(n)], [f"i{j}" for j in range(items)])
     text = {f"i{j}": f"title{j // 12} word{j}" for j in range(items)}
     pick = fit_private_choice(X, HUGE, FALLBACK, text, als_from=float("inf"))
-    assert round(pick.choice.hits["ContentKNN"]) == n
+    assert round(pick.choice.gains["ContentKNN"]) == n  # popularity never has them
 
 
 def test_pairs_with_one_title_are_always_hits_for_the_text_model() -> None:
@@ -118,16 +120,36 @@ def test_pairs_with_one_title_are_always_hits_for_the_text_model() -> None:
         c = fit_private_choice(_pairs(n, 42), HUGE, FALLBACK,
                                {f"i{j}": f"title{j // 2}" for j in range(42)},
                                als_from=float("inf")).choice
-        assert round(c.hits["ContentKNN"]) == n and c.chosen == "ContentKNN"
+        assert round(c.gains["ContentKNN"]) == n and c.chosen == "ContentKNN"
 
 
 def test_nobody_with_two_items_means_no_holdout_and_popularity() -> None:
     X = Interactions.from_csr(sp.csr_matrix(np.eye(5)), [f"u{u}" for u in range(5)],
                               [f"i{j}" for j in range(5)])
-    pick = fit_private_choice(X, HUGE, FALLBACK, {"i0": "a"}, als_from=float("inf"))
-    assert all(round(v) == 0 for v in pick.choice.hits.values())  # noise scale ~0.05
-    assert pick.held_out.nnz == 0
+    pick = fit_private_choice(X, HUGE, FALLBACK, {}, als_from=0.0)
+    assert pick.choice.candidates == ("Popularity", "ALS")
+    assert round(pick.choice.gains["ALS"]) == 0  # noise scale ~0.01
+    assert pick.held_out is not None and pick.held_out.nnz == 0
     assert pick.choice.chosen == "Popularity" and pick.model is not pick.fallback
+
+
+def test_popularity_alone_is_served_with_the_whole_budget_and_nothing_held_out() -> None:
+    """No labels (or no declared catalogue) and ε below ALS's: popularity is the only
+    candidate, which public inputs decide; nothing is held out or released and the
+    popularity list gets the model's share too."""
+    X = block_interactions()
+    model_dp = DP(epsilon=5.0, delta=9e-7, max_events_per_person=8)
+    pick = fit_private_choice(X, model_dp, FALLBACK, {}, als_from=6.0)
+    assert pick.choice.candidates == ("Popularity",) and pick.choice.gains == {}
+    assert pick.choice.spent is None and pick.held_out is None
+    assert pick.choice.chosen == "Popularity" and pick.model is not pick.fallback
+    whole = plan_item_counts(24, DP(epsilon=6.0, delta=1e-7 + 9e-7, max_events_per_person=8))
+    assert pick.spents == [pick.fallback.privacy_spent_]
+    got = pick.fallback.privacy_spent_
+    assert got.epsilon == pytest.approx(whole.epsilon) and got.delta == pytest.approx(
+        whole.delta) and got.noise["scale"] == pytest.approx(whole.noise["scale"])
+    assert _rows(pick.fallback, X) == _rows_of(X) == _rows(pick.model, X)
+    assert "only candidate" in pick.choice.describe()
 
 
 def test_budgets_of_the_candidates() -> None:
@@ -163,10 +185,9 @@ def test_the_rule_needs_the_margin_above_popularity() -> None:
                                                        max_events_per_person=8),
                               FALLBACK, TEXT, als_from=0.0)
     c = pick.choice
-    best = max((n for n in c.candidates if n != "Popularity"), key=c.hits.__getitem__)
-    assert c.margin == pytest.approx(2 * np.sqrt(2) * c.noise_scale)
-    assert c.chosen == (best if c.hits[best] > c.hits["Popularity"] + c.margin
-                        else "Popularity")
+    best = max(c.gains, key=c.gains.__getitem__)
+    assert c.margin == pytest.approx(2 * c.noise_scale)
+    assert c.chosen == (best if c.gains[best] > c.margin else "Popularity")
     assert f"{c.margin:.3g}" in c.describe() and c.chosen in c.describe()
 
 
@@ -202,11 +223,11 @@ def test_the_edges_of_the_knobs_are_taken() -> None:
                                        als_from=0).candidates
 
 
-def test_the_description_names_every_count_and_the_choice() -> None:
+def test_the_description_names_every_gain_and_the_choice() -> None:
     c = fit_private_choice(block_interactions(), HUGE, FALLBACK, TEXT, als_from=0.0).choice
     text = c.describe()
-    counts = ", ".join(f"{name} {hits:.0f}" for name, hits in c.hits.items())
-    assert f"noisy hits@10 {counts} (noise scale " in text
+    gains = ", ".join(f"{name} {gain:+.0f}" for name, gain in c.gains.items())
+    assert f"noisy gains over popularity in hits@10: {gains} people (noise scale " in text
     assert text.startswith(f"Chose {c.chosen} by a private validation")
 
 
@@ -247,8 +268,9 @@ def test_the_held_out_positions_are_drawn_per_person() -> None:
                               ["u0", "u1"], ["a", "b", "c", "d"])
     same = 0
     for _ in range(60):
-        held = _rows_of(fit_private_choice(X, MODERATE, FALLBACK, {}, als_from=float(
-            "inf")).held_out)
+        pick = fit_private_choice(X, MODERATE, FALLBACK, {}, als_from=0.0)
+        assert pick.held_out is not None
+        held = _rows_of(pick.held_out)
         same += (held["u0"] == {"a"}) == (held["u1"] == {"c"})
     assert 10 <= same <= 50  # 30 expected; outside with probability below 1e-6
 

@@ -5,14 +5,19 @@ The candidates are fixed by public inputs: the private popularity list (which th
 Personalizer fits as its fallback anyway); ``ContentKNN`` on the item labels alone when the
 store has labels and a declared catalogue (it pools nobody's events and spends nothing);
 and private ``ALS()`` from a model share of ε = :data:`ALS_FROM_EPSILON` (below it, its
-share goes to the popularity list instead).
+share goes to the popularity list instead). When popularity is the only candidate, nothing
+is held out or released: popularity gets the whole model share.
 
-Each person with two or more items has one item held out; the candidates are fitted on the
-rest; each candidate's hits (held-out items in its top 10) are counted over people and
-released with :func:`persona.privacy.private_item_counts` (one person changes each count by
-at most 1: the same audited mechanism as private popularity). The candidate with the most
-noisy hits is served if it beats popularity's by :data:`MARGIN_SCALES` noise scales of the
-difference, else popularity: the served model is never one that the measurement shows
+Otherwise each person with two or more items has one item held out; the candidates are
+fitted on the rest. Each person then scores each candidate against popularity: +1 when the
+candidate's top 10 has their held-out item and popularity's does not, -1 the other way
+round, 0 when both or neither do. Those gains are summed over people and released with
+:func:`persona.privacy.private_item_counts` (``signed=True``; one person changes each sum
+by at most 1: the audited count mechanism). One noisy sum per candidate carries less noise
+on the comparison than noisy hits per candidate and popularity, whose difference adds two
+noises (measured on ml-latest-small and Online Retail in benchmarks/RESULTS.md). The
+candidate with the largest noisy gain is served if that gain is :data:`MARGIN_SCALES` noise
+scales above 0, else popularity: the served model is never one that the measurement shows
 below popularity, and a shop whose data are too few for the noise gets popularity. The
 chosen model gets each person's held-out item back into their own history (their own
 data; the pooled releases are not recomputed).
@@ -21,7 +26,6 @@ data; the pooled releases are not recomputed).
 from __future__ import annotations
 
 import copy
-import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,9 +63,9 @@ CHOICE_SHARE = 0.1
 #: ε on the demo shop (`persona demo`'s plot); with only its share of a choice it needs
 #: more ε than that.
 ALS_FROM_EPSILON = 6.0
-#: A candidate replaces popularity only if its noisy hits are this many standard
-#: deviations of the noise on a difference above popularity's (a model level with
-#: popularity replaces it about 2 % of the time).
+#: A candidate replaces popularity only if its noisy gain over popularity is this many
+#: standard deviations of its noise above 0 (a model level with popularity replaces it
+#: about 2 % of the time).
 MARGIN_SCALES = 2.0
 #: The private ALS candidate's settings: few factors and iterations, as the privacy sweep
 #: of benchmarks/bench_privacy.py uses (each noisy statistic then carries less noise).
@@ -87,25 +91,31 @@ class ModelChoice(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     candidates: tuple[str, ...]
-    """The candidates, fixed by public inputs."""
-    hits: dict[str, float]
-    """Each candidate's noisy count of people whose held-out item was in its top 10."""
+    """The candidates, fixed by public inputs (popularity first)."""
+    gains: dict[str, float]
+    """Each candidate other than popularity: its noisy count of people whose held-out item
+    it ranks in its top 10 and popularity does not, less the people for whom it is the
+    other way round (empty when popularity is the only candidate)."""
     noise_scale: float
-    """The standard deviation of the noise on each count."""
+    """The standard deviation of the noise on each gain (0 when nothing was released)."""
     margin: float
-    """How far above popularity's noisy hits a candidate had to be to be chosen."""
+    """How far above 0 a candidate's noisy gain had to be for it to be chosen."""
     chosen: str
-    """The candidate with the most noisy hits if that is ``margin`` above popularity's,
-    else popularity."""
-    spent: PrivacySpent
-    """What releasing the hits spent (part of the model's share of the privacy)."""
+    """The candidate with the largest noisy gain if that is above ``margin``, else
+    popularity."""
+    spent: PrivacySpent | None
+    """What releasing the gains spent (part of the model's share of the privacy); ``None``
+    when popularity was the only candidate and nothing was released."""
 
     def describe(self) -> str:
         """One plain sentence for a reviewer."""
-        hits = ", ".join(f"{k} {v:.0f}" for k, v in self.hits.items())
-        return (f"Chose {self.chosen} by a private validation: noisy hits@{VALIDATION_N} "
-                f"{hits} (noise scale {self.noise_scale:.3g}; a model replaces popularity "
-                f"only {self.margin:.3g} hits above it).")
+        if not self.gains:
+            return (f"Served {self.chosen}: it was the only candidate for this store and ε, "
+                    "so no validation was run and none of the privacy budget went to one.")
+        gains = ", ".join(f"{k} {v:+.0f}" for k, v in self.gains.items())
+        return (f"Chose {self.chosen} by a private validation: noisy gains over popularity "
+                f"in hits@{VALIDATION_N}: {gains} people (noise scale {self.noise_scale:.3g}; "
+                f"a model replaces popularity only with a gain above {self.margin:.3g}).")
 
 
 @dataclass
@@ -120,9 +130,10 @@ class PrivateChoice:
     candidates: dict[str, Recommender]
     """Every candidate as fitted, by name. Those neither chosen nor the popularity list keep
     the training side of the validation: each person's history less their held-out item."""
-    held_out: Interactions
+    held_out: Interactions | None
     """The validation side: each person's held-out item (same people and items as the
-    data; the caller's own data, never released)."""
+    data; the caller's own data, never released); ``None`` when popularity was the only
+    candidate and nothing was held out."""
 
 
 def with_item_text(model: Recommender, item_text: Mapping[str, str]) -> Recommender:
@@ -202,17 +213,38 @@ def _reserve(X: Interactions, model_dp: DP, fallback_dp: DP) -> tuple[Any, Any, 
     return ledger, ledger.reserve(purpose, total), None if seq is None else f"audit#{seq}"
 
 
+def _added(a: DP, b: DP) -> DP:
+    """``a`` with ``b``'s ε and δ added (one release spending both shares)."""
+    return a.model_copy(update={"epsilon": a.epsilon + b.epsilon, "delta": a.delta + b.delta})
+
+
+def _gains(candidates: dict[str, Recommender], X: Interactions, rows: np.ndarray,
+           cols: np.ndarray) -> sp.csr_matrix:
+    """One row per person with a held-out item, one column per candidate other than
+    popularity: +1 when the candidate's top 10 has the held-out item and popularity's does
+    not, -1 the other way round, else 0."""
+    users = [str(u) for u in X.users[rows].tolist()]
+    held = np.asarray(X.items[cols], dtype=object)
+    names = list(candidates)
+    if not users:
+        return sp.csr_matrix((0, len(names) - 1))
+    H = np.column_stack([_hits(candidates[n], users, held) for n in names]).astype(np.int8)
+    return sp.csr_matrix((H[:, 1:] - H[:, :1]).astype(np.float64))
+
+
 def fit_private_choice(
     X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str], *,
     choice_share: float = CHOICE_SHARE, als_from: float = ALS_FROM_EPSILON,
 ) -> PrivateChoice:
-    """Fit the candidates on ``X`` less one item per person, release their noisy validation
-    hits, and return the chosen model (with the held-out items folded back in), the
-    popularity fallback and the choice. ``model_dp`` pays for the hits
+    """Fit the candidates on ``X`` less one item per person, release their noisy gains over
+    popularity, and return the chosen model (with the held-out items folded back in), the
+    popularity fallback and the choice. ``model_dp`` pays for the gains
     (:data:`CHOICE_SHARE`) and private ALS (the rest; below :data:`ALS_FROM_EPSILON` the rest
     goes to popularity); ``fallback_dp`` for popularity; ``ContentKNN`` on public text
-    spends nothing. ``choice_share`` (in (0, 1)) is the share of ``model_dp`` the hits get;
-    private ALS is a candidate when ``model_dp.epsilon`` is at least ``als_from``.
+    spends nothing. ``choice_share`` (in (0, 1)) is the share of ``model_dp`` the gains get;
+    private ALS is a candidate when ``model_dp.epsilon`` is at least ``als_from``. With
+    popularity the only candidate, nothing is held out or released and popularity gets
+    ``model_dp`` too.
     """
     _check_inputs(X, model_dp, fallback_dp, item_text)
     if isinstance(choice_share, bool) or not isinstance(choice_share, int | float) \
@@ -220,53 +252,69 @@ def fit_private_choice(
         raise ValidationError(
             f"choice_share must be a number strictly between 0 and 1, not {choice_share!r}",
             errors=[{"row": None, "field": "choice_share", "message": "out of range"}])
+    if isinstance(als_from, bool) or not isinstance(als_from, int | float) or als_from < 0:
+        raise ValidationError(
+            f"als_from must be a non-negative number (an ε), not {als_from!r}",
+            errors=[{"row": None, "field": "als_from", "message": "invalid"}])
     if X.mixes_people is not None:  # refused before anything is reserved or released
         raise PrivateInputError(
             f"a private choice bounds each person's contribution, but {X.mixes_people}",
             errors=[{"row": None, "field": "preprocessing", "message": "mixes people"}])
     held_dp = _reserve(X, model_dp, fallback_dp)
+    with_als = model_dp.epsilon >= als_from
+    with_text = bool(item_text) and X.catalogue is not None  # declared: no item selection
+    if with_als or with_text:
+        return _choose(X, model_dp, fallback_dp, item_text, choice_share, with_als,
+                       with_text, held_dp)
+    data = X.with_matrix(X.matrix, at=X.at)
+    data.ledger = None  # charged once, below
+    fallback = Popularity(privacy=_added(fallback_dp, model_dp)).fit(data)
+    choice = ModelChoice(candidates=("Popularity",), gains={}, noise_scale=0.0, margin=0.0,
+                         chosen="Popularity", spent=None)
+    spents = [s for s in (fallback.privacy_spent_,) if s is not None]
+    if held_dp is not None:
+        ledger, reservation, snapshot = held_dp
+        ledger.settle(reservation, spents, snapshot=snapshot)
+    return PrivateChoice(model=copy.deepcopy(fallback), fallback=fallback, choice=choice,
+                         spents=spents, candidates={"Popularity": fallback}, held_out=None)
+
+
+def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str],
+            choice_share: float, with_als: bool, with_text: bool,
+            held_dp: tuple[Any, Any, Any] | None) -> PrivateChoice:
+    """The validation, with at least one candidate besides popularity."""
     train, test, rows, cols = _hold_out(X)
     choice_dp, rest_dp = model_dp.split(float(choice_share))
-    if isinstance(als_from, bool) or not isinstance(als_from, int | float) or als_from < 0:
-        raise ValidationError(
-            f"als_from must be a non-negative number (an ε), not {als_from!r}",
-            errors=[{"row": None, "field": "als_from", "message": "invalid"}])
-    with_als = model_dp.epsilon >= als_from
     # the popularity list is served whenever no model beats it: it gets the model's share
     # (less the choice) when ALS is no candidate, else POPULARITY_SHARE of it
     als_dp, extra = rest_dp.split(1.0 - POPULARITY_SHARE) if with_als else (None, rest_dp)
-    fallback_dp = fallback_dp.model_copy(update={
-        "epsilon": fallback_dp.epsilon + extra.epsilon, "delta": fallback_dp.delta + extra.delta})
-    fallback = Popularity(privacy=fallback_dp).fit(train)
+    fallback = Popularity(privacy=_added(fallback_dp, extra)).fit(train)
     candidates: dict[str, Recommender] = {"Popularity": fallback}
     if als_dp is not None:
         if als_dp.weight_budget is None:  # DP-ALS's adaptive weights (a bound, not data)
             als_dp = als_dp.model_copy(update={"weight_budget": PRIVATE_ALS_WEIGHT_BUDGET})
         candidates["ALS"] = ALS(**PRIVATE_ALS, privacy=als_dp).fit(train)
-    if item_text and X.catalogue is not None:  # a declared catalogue: no item selection
+    if with_text:
         candidates["ContentKNN"] = ContentKNN(
             item_text=dict(item_text), collaborative=0.0, privacy=rest_dp).fit(train)
     names = list(candidates)
-    users = [str(u) for u in X.users[rows].tolist()]
-    held = np.asarray(X.items[cols], dtype=object)
-    H = np.column_stack([_hits(candidates[n], users, held) for n in names]) \
-        if users else np.zeros((0, len(names)), dtype=bool)
-    hit_dp = DP(epsilon=choice_dp.epsilon, delta=choice_dp.delta,
-                max_events_per_person=len(names), max_value=1.0)
-    noisy, spent = private_item_counts(sp.csr_matrix(H.astype(np.float64)), hit_dp)
+    gain_dp = DP(epsilon=choice_dp.epsilon, delta=choice_dp.delta,
+                 max_events_per_person=len(names) - 1, max_value=1.0)
+    noisy, spent = private_item_counts(_gains(candidates, X, rows, cols), gain_dp,
+                                       signed=True)
     spent = spent.model_copy(update={"mechanism": "dp-model-choice"})
-    hits = {n: float(v) for n, v in zip(names, noisy.tolist(), strict=True)}
-    margin = MARGIN_SCALES * float(spent.noise["scale"]) * math.sqrt(2.0)
-    best = max(names, key=hits.__getitem__)
-    chosen = best if hits[best] > hits["Popularity"] + margin else "Popularity"
+    gains = {n: float(v) for n, v in zip(names[1:], noisy.tolist(), strict=True)}
+    scale = float(spent.noise["scale"])
+    margin = MARGIN_SCALES * scale
+    best = max(gains, key=gains.__getitem__)
+    chosen = best if gains[best] > margin else "Popularity"
     model = copy.deepcopy(fallback) if chosen == "Popularity" else candidates[chosen]
     for part in (model, fallback):  # the model is the fallback's copy, never the fallback
         _restore_rows(part, X, rows)
     spents = [spent, *(s for m in candidates.values()
                        if (s := m.privacy_spent_) is not None)]
-    choice = ModelChoice(candidates=tuple(names), hits=hits,
-                         noise_scale=float(spent.noise["scale"]), margin=margin,
-                         chosen=chosen, spent=spent)
+    choice = ModelChoice(candidates=tuple(names), gains=gains, noise_scale=scale,
+                         margin=margin, chosen=chosen, spent=spent)
     if held_dp is not None:
         ledger, reservation, snapshot = held_dp
         ledger.settle(reservation, spents, snapshot=snapshot)

@@ -53,6 +53,8 @@ def save(p: Personalizer, state: ServingState, path: str | Path) -> Path:
         "fallback_share": p.fallback_share,
         "privacy": None if p.privacy is None else p.privacy.model_dump(mode="json"),
         "curation": p.curation.model_dump(mode="json"),
+        # how a private Personalizer chose its model (None when it was given one)
+        "choice": None if p.choice_ is None else p.choice_.model_dump(mode="json"),
         "labels": state.labels,
         "fitted_at": state.fitted_at.isoformat(),
         "parts": {part: _file_sha256(folder / part) for part in (*_PARTS, _BASIS)},

@@ -68,8 +68,9 @@ class Personalizer:
         charged to the model's share (:func:`persona.personalizer.fit_private_choice`):
         the private popularity list, :class:`~persona.ContentKNN` on the store's item labels
         (public text; it spends nothing) or private ALS (from a model share of ε = 6),
-        whichever has the most noisy validation hits if that is clearly above
-        popularity's, else popularity. :attr:`choice_`
+        whichever has the largest noisy validation gain over popularity (people whose
+        held-out item it ranks in its top 10 and popularity does not, less the other way
+        round) if that is clearly above 0, else popularity. :attr:`choice_`
         says how it chose and :attr:`model` becomes the chosen class. A :class:`~persona.ContentKNN`
         without ``item_text`` takes the store's item labels.
     privacy
@@ -362,6 +363,8 @@ class Personalizer:
         )
         p._state = state = _persist.restore(p, folder, manifest, model, fallback)
         p._curation = Curation.model_validate(manifest["curation"])
+        choice = manifest.get("choice")  # absent from folders saved before it was kept
+        p.choice_ = None if choice is None else ModelChoice.model_validate(choice)
         block(state, p._curation.block)
         # consent may have changed since the save: whoever withdrew or was erased since
         # leaves the loaded parts now (and the next requests check consent live)
