@@ -57,3 +57,34 @@ def test_time_split() -> None:
     assert (train.at < np.datetime64("2026-02-01")).all()
     with pytest.raises(ValidationError):
         time_split(Interactions.from_pandas(df), "2026-01-01")
+
+
+@given(X=interaction_matrices(), k=st.integers(1, 6), share=st.sampled_from([0.2, 0.5, 0.99]),
+       seed=st.integers(0, 1000))
+def test_leave_k_out_with_a_share_holds_out_up_to_k_and_at_most_that_share(
+        X: Interactions, k: int, share: float, seed: int) -> None:
+    lengths = np.diff(X.matrix.indptr)
+    expected = np.minimum(k, np.floor(share * lengths).astype(np.int64))
+    train, test = leave_k_out(X, k=k, max_share=share, random_state=seed, allow_empty=True)
+    np.testing.assert_allclose((train.matrix + test.matrix).toarray(), X.matrix.toarray())
+    assert train.matrix.multiply(test.matrix).nnz == 0
+    np.testing.assert_array_equal(np.diff(test.matrix.indptr), expected)
+    if not expected.any():
+        with pytest.raises(ValidationError, match="holds out nothing"):
+            leave_k_out(X, k=k, max_share=share, random_state=seed)
+
+
+def test_leave_k_out_with_a_share_draws_uniformly_and_refuses_bad_shares() -> None:
+    X = Interactions.from_csr(__import__("scipy.sparse").sparse.csr_matrix(np.ones((1, 4))),
+                              ["u"], list("abcd"))
+    seen = dict.fromkeys("abcd", 0)
+    for seed in range(400):  # two of four held out: each item half the time
+        _, test = leave_k_out(X, k=5, max_share=0.5, random_state=seed)
+        assert len(test.history("u")) == 2
+        for item in test.history("u"):
+            seen[item] += 1
+    assert all(150 <= v <= 250 for v in seen.values()), seen
+    for bad in (0.0, 1.0, 1.5, -0.1, True, "0.5"):
+        with pytest.raises(ValidationError, match="max_share must be a number strictly "
+                                                  "between 0 and 1"):
+            leave_k_out(X, k=1, max_share=bad)  # type: ignore[arg-type]

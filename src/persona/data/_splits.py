@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Literal
 
@@ -36,11 +37,15 @@ def leave_k_out(
     by: Literal["random", "time"] = "random",
     random_state: int | np.random.Generator | None = None,
     allow_empty: bool = False,
+    max_share: float | None = None,
 ) -> tuple[Interactions, Interactions]:
     """Hold out ``k`` items of every person who has more than ``k``.
 
     People with ``k`` items or fewer stay entirely in training (they have nothing left to
-    learn from otherwise); when that is everyone, the test side would be empty and a
+    learn from otherwise). With ``max_share`` (strictly between 0 and 1) each person holds
+    out ``min(k, floor(max_share · n))`` of their ``n`` items instead: up to ``k``, never
+    more than that share (``k=5, max_share=0.5``: one of 2 or 3 items, two of 4, five of
+    10 or more). When nobody holds out anything, the test side would be empty and a
     :class:`~persona.errors.ValidationError` says so, unless ``allow_empty`` (for a caller
     whose next steps must not depend on the data, such as a private validation).
     ``by="time"`` holds out each
@@ -64,6 +69,11 @@ def leave_k_out(
         raise ValidationError(f"k must be an int of at least 1, not {k!r}")
     if not isinstance(allow_empty, bool):
         raise ValidationError(f"allow_empty must be True or False, not {allow_empty!r}")
+    if max_share is not None and (isinstance(max_share, bool)
+                                  or not isinstance(max_share, int | float)
+                                  or not 0 < max_share < 1):
+        raise ValidationError(
+            f"max_share must be a number strictly between 0 and 1 (or None), not {max_share!r}")
     m = X.matrix
     n = m.nnz
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
@@ -79,12 +89,20 @@ def leave_k_out(
     lengths = np.diff(m.indptr)
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n) - m.indptr[rows[order]]
-    test_mask = (pos >= lengths[rows] - k) & (lengths[rows] > k)
+    if max_share is None:
+        held = np.where(lengths > k, k, 0)
+    else:
+        held = np.minimum(k, np.floor(max_share * lengths).astype(np.int64))
+    test_mask = pos >= lengths[rows] - held[rows]
     if not test_mask.any() and not allow_empty:
         raise ValidationError(
-            f"leave_k_out(k={k}) holds out nothing: nobody has more than {k} item(s) (the "
-            f"most anyone has is {int(lengths.max()) if lengths.size else 0}), so the test "
-            "side would be empty; use a smaller k or more data"
+            f"leave_k_out(k={k}{'' if max_share is None else f', max_share={max_share}'}) "
+            "holds out nothing: nobody has "
+            + (f"more than {k} item(s)" if max_share is None
+               else f"{math.ceil(1 / max_share)} or more items")
+            + f" (the most anyone has is {int(lengths.max()) if lengths.size else 0}), so the "
+            "test side would be empty; use "
+            + ("a smaller k" if max_share is None else "a larger max_share") + " or more data"
         )
     return _split(X, test_mask)
 
