@@ -390,3 +390,18 @@ def test_signed_item_counts_sum_values_in_both_directions() -> None:
     for bad in (1, "yes", None):
         with pytest.raises(ValidationError, match="signed must be True or False"):
             private_item_counts(X, cfg, signed=bad)  # type: ignore[arg-type]
+
+
+def test_signed_item_counts_cap_each_person_with_the_given_bits() -> None:
+    """A person over the cap keeps ``max_events_per_person`` entries, drawn with the bits
+    given (the same bits, the same release; a cap that ignored them would differ)."""
+    X = sp.csr_matrix(np.array([[1.0, -1.0, 1.0, -1.0, 1.0, -1.0]]))
+    cfg = DP(epsilon=5000.0, delta=1e-6, max_events_per_person=2, max_value=1.0)
+    runs = [private_item_counts(X, cfg, signed=True, bits=SeededBits(11))[0] for _ in range(2)]
+    assert np.array_equal(runs[0], runs[1])
+    kept = np.round(runs[0])
+    assert np.abs(kept).sum() == 2 and set(np.flatnonzero(kept)) <= set(range(6))
+    assert all(kept[j] in (0.0, X[0, j]) for j in range(6))
+    seen = {tuple(np.flatnonzero(np.round(private_item_counts(
+        X, cfg, signed=True, bits=SeededBits(s))[0]))) for s in range(12)}
+    assert len(seen) > 3  # the kept pair follows the bits

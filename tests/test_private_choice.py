@@ -388,3 +388,46 @@ def test_without_a_budget_the_choice_is_the_purposes_budget() -> None:
         c.epsilon for c in store.privacy_charges("personalization")))
     budget = store.privacy_budget("personalization")
     assert budget is not None and budget[0] == pytest.approx(4.0)
+
+
+def test_popularity_alone_on_the_stores_data_is_charged_once_with_its_snapshot() -> None:
+    from test_content_model import _store
+
+    store = _store(False, people=30)  # no labels: popularity is the only candidate
+    X = Interactions.from_view(store.scope("personalization"))
+    store.set_privacy_budget("personalization", epsilon=4.0, delta=1e-6)
+    pick = fit_private_choice(X, DP(epsilon=3.6, delta=9e-7), DP(epsilon=0.4, delta=1e-7), {})
+    assert pick.candidates == {"Popularity": pick.fallback}
+    c = pick.choice
+    assert (c.noise_scale, c.margin, c.spent, c.gains) == (0.0, 0.0, None, {})
+    assert c.describe() == (
+        "Served Popularity: it was the only candidate for this store and ε, so no "
+        "validation was run and none of the privacy budget went to one.")
+    charges = store.privacy_charges("personalization")
+    assert [(ch.mechanism, ch.snapshot) for ch in charges] == [
+        ("dp-item-counts", f"audit#{X.lineage.audit_seq}")]
+    assert charges[0].epsilon == pytest.approx(pick.fallback.privacy_spent_.epsilon)
+    assert pick.fallback.privacy_spent_.epsilon == pytest.approx(4.0, rel=1e-3)
+
+
+def test_the_largest_gain_is_chosen_whichever_name_sorts_first() -> None:
+    """Titles that say nothing (one word per item): the text model is level with popularity
+    and ALS finds the groups; ALS must be chosen although "ContentKNN" sorts after it."""
+    X = block_interactions()
+    blank = {f"i{j}": f"w{j}" for j in range(24)}
+    for _ in range(3):
+        c = fit_private_choice(X, HUGE, FALLBACK, blank, als_from=0.0).choice
+        assert c.gains["ALS"] > c.gains["ContentKNN"] + 2 and c.chosen == "ALS", c
+
+
+def test_popularity_chosen_among_candidates_is_a_copy_of_the_fallback() -> None:
+    X = _pairs(8, 40)  # ALS at ε = 0.3 finds nothing: popularity is chosen
+    for _ in range(3):
+        pick = fit_private_choice(X, DP(epsilon=0.3, delta=1e-6), FALLBACK, {}, als_from=0.0)
+        if pick.choice.chosen == "Popularity":
+            break
+    assert pick.choice.chosen == "Popularity" and pick.choice.candidates == ("Popularity", "ALS")
+    assert pick.model is not pick.fallback
+    pick.model.forget("u0")
+    assert not pick.model.has_user("u0") and pick.fallback.has_user("u0")
+    assert pick.fallback.history_[pick.fallback.users_.tolist().index("u0")].nnz == 2
