@@ -3,7 +3,8 @@
 1,000 to 1,000,000 people, beside the real sets of ``bench_privacy.py``'s sweep.
 
 Run from the project root:  .venv/bin/python benchmarks/bench_scaling.py [--quick]
-[--max-people N] [--no-write]   (``--replot`` redraws the plot from the saved results only)
+[--max-people N] [--no-write]   (``--replot`` redraws the plot and the section from the saved
+results, fitting nothing)
 
 The models, their settings, the split and the metric are ``bench_privacy``'s own (imported,
 not copied), so the study and the sweep measure the same things.
@@ -62,6 +63,9 @@ MAX_HISTORY = 500
 POPULARITY_EXPONENT = 0.9
 #: non-private ALS at DP-ALS's settings: what DP-ALS would reach without noise
 CEILING = "ALS (non-private, DP-ALS settings)"
+#: each private model's non-private counterpart (DP item-kNN's also has no head and no cap)
+COUNTERPART = {"DP-ALS": CEILING, "DP popularity": "Popularity (non-private)",
+               "DP item-kNN": "ItemKNN (non-private)"}
 PRIVATE = ["DP-ALS", "DP popularity", "DP item-kNN", "served"]
 REAL = {"online-retail": ("Online Retail", 4_339), "ml-latest-small": ("ml-latest-small", 610)}
 
@@ -229,16 +233,22 @@ def reach(r: pd.DataFrame, model: str) -> str:
             + f" (measured up to {largest:,} people).")
 
 
-def _needed_table(r: pd.DataFrame) -> str:
+def _needed_table(df: pd.DataFrame, r: pd.DataFrame) -> str:
     epsilons = list(r.columns)
-    lines = ["| model | " + " | ".join(f"ε = {e:g}" for e in epsilons) + " |",
-             "|---" * (len(epsilons) + 1) + "|"]
+    lines = ["| model | " + " | ".join(f"ε = {e:g}" for e in epsilons)
+             + " | its non-private counterpart / ALS, at the largest size |",
+             "|---" * (len(epsilons) + 2) + "|"]
     for model in PRIVATE:
         if model not in r.index.get_level_values("model"):
             continue
         largest = int(r.xs(model, level="model").index.max())
         cells = [f"{n:,}" if n else f"> {largest:,}" for n in needed(r, model).values()]
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        ceiling = "–"
+        if model in COUNTERPART:
+            at = df[df.people == largest].groupby("model")["ndcg@10"].mean()
+            ratio = at[COUNTERPART[model]] / at["ALS (non-private)"]
+            ceiling = f"{ratio:.2f}, {COUNTERPART[model]}"
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {ceiling} |")
     return "\n".join(lines)
 
 
@@ -393,12 +403,26 @@ def section(results: dict) -> str:
         if model not in r.index.get_level_values("model"):
             continue
         parts += [f"**{model}**", _model_table(r, real, model), reach(r, model)]
+        if model == "served" and "chosen" in df:
+            chosen = df[df.model == "served"].chosen.value_counts()
+            parts.append("The served choice picked "
+                         + ", ".join(f"{m} in {k}" for m, k in chosen.items())
+                         + f" of its {chosen.sum()} fits (its candidates here: private "
+                         "popularity and, from ε ≈ 6.7, DP-ALS; item-kNN is none of them).")
     parts += ["### People needed for 0.8x of non-private ALS",
               "The smallest synthetic size from which each private model stays at or above "
               f"{TARGET:g}x of non-private ALS's NDCG@10 (at that size and every larger one "
-              "measured); '>' where the largest size measured falls short.",
-              _needed_table(r), "![scaling](scaling.png)"]
+              "measured); '>' where the largest size measured falls short. The last column "
+              "bounds what more people can bring: a private model whose non-private "
+              f"counterpart is below {TARGET:g}x of non-private ALS is not expected to reach "
+              "it at any size.",
+              _needed_table(df, r), "![scaling](scaling.png)"]
     return "\n\n".join(parts)
+
+
+def _write(results: dict) -> None:
+    write_section("Scaling study: private models against the size of the shop (issue 20)",
+                  section(results))
 
 
 def main() -> None:
@@ -408,11 +432,14 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true",
                         help="do not touch RESULTS.md, scaling_results.json or scaling.png")
     parser.add_argument("--replot", action="store_true",
-                        help="only redraw scaling.png from scaling_results.json")
+                        help="fit nothing: redraw scaling.png and (unless --no-write) the "
+                             "RESULTS.md section from scaling_results.json")
     args = parser.parse_args()
     if args.replot:
-        plot(pd.DataFrame(json.loads((HERE / "scaling_results.json").read_text())["rows"]),
-             HERE / "scaling.png")
+        saved = json.loads((HERE / "scaling_results.json").read_text())
+        plot(pd.DataFrame(saved["rows"]), HERE / "scaling.png")
+        if not args.no_write:
+            _write(saved)
         return
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     sizes = [n for n in SIZES if n <= args.max_people]
@@ -448,8 +475,7 @@ def main() -> None:
     if not args.no_write:
         (HERE / "scaling_results.json").write_text(json.dumps(results, indent=1, default=str))
         plot(df, HERE / "scaling.png")
-        write_section("Scaling study: private models against the size of the shop (issue 20)",
-                      section(results))
+        _write(results)
     else:
         print(section(results))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -19,11 +20,11 @@ N = 2_000
 
 
 @pytest.fixture(scope="module")
-def X():
+def X() -> sp.csr_matrix:
     return bench_scaling.planted(N, seed=0)
 
 
-def test_shape_and_binary_values(X) -> None:
+def test_shape_and_binary_values(X: sp.csr_matrix) -> None:
     assert X.shape == (N, bench_scaling.N_ITEMS)
     assert X.nnz > 0
     assert set(np.unique(X.data).tolist()) == {1.0}
@@ -32,28 +33,28 @@ def test_shape_and_binary_values(X) -> None:
     assert X2.nnz == X.nnz  # no duplicate entries left uncollapsed
 
 
-def test_item_popularity_is_long_tailed(X) -> None:
+def test_item_popularity_is_long_tailed(X: sp.csr_matrix) -> None:
     counts = np.sort(np.asarray(X.sum(axis=0)).ravel())[::-1]
     top = counts[: len(counts) // 10].sum() / counts.sum()
     assert top > 0.4, f"top 10% of items hold only {top:.2f} of the events"
     assert counts[-1] < counts[0] / 20
 
 
-def test_history_lengths_vary(X) -> None:
+def test_history_lengths_vary(X: sp.csr_matrix) -> None:
     lengths = np.diff(X.indptr)
     assert lengths.min() >= 1
     assert lengths.max() > 5 * np.median(lengths)
     assert lengths.max() <= bench_scaling.MAX_HISTORY
 
 
-def test_seeded(X) -> None:
+def test_seeded(X: sp.csr_matrix) -> None:
     again = bench_scaling.planted(N, seed=0)
     assert (again != X).nnz == 0
     other = bench_scaling.planted(N, seed=1)
     assert (other != X).nnz > X.nnz // 2
 
 
-def test_planted_structure_beats_popularity(X) -> None:
+def test_planted_structure_beats_popularity(X: sp.csr_matrix) -> None:
     from threadpoolctl import threadpool_limits
 
     import bench_privacy
