@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = ["store", "models", "privacy", "dp_fit", "explain", "personalizer"]
+SCRIPTS = ["store", "models", "privacy", "dp_fit", "explain", "personalizer", "scaling"]
 
 
 def main(argv: list[str]) -> int:

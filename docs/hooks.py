@@ -1,7 +1,7 @@
 """mkdocs hook: files the site needs that are not written in the docs folder.
 
-- The benchmark plot that benchmarks/RESULTS.md links to: docs/benchmarks.md includes
-  RESULTS.md as a snippet; the plot lives in benchmarks/, so it is added here (not copied
+- The benchmark plots that benchmarks/RESULTS.md links to: docs/benchmarks.md includes
+  RESULTS.md as a snippet; the plots live in benchmarks/, so they are added here (not copied
   in git).
 - The notebooks as pages: docs/notebooks/NAME.ipynb, committed executed
   (``make notebook``), becomes the page notebooks/NAME.md with its outputs, converted by
@@ -17,7 +17,7 @@ from typing import Any
 from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRA = {"privacy_utility.png": ROOT / "benchmarks" / "privacy_utility.png"}
+EXTRA = {name: ROOT / "benchmarks" / name for name in ("privacy_utility.png", "scaling.png")}
 NOTEBOOKS = sorted((ROOT / "docs" / "notebooks").glob("*.ipynb"))
 NOTE = (
     '!!! info ""\n'
