@@ -490,7 +490,7 @@ def test_a_saved_personalizer_keeps_how_it_chose(tmp_path: object) -> None:
     assert loaded.choice_ == p.choice_
     assert loaded.choice_ is not None and loaded.choice_.describe() == p.choice_.describe()
     manifest = json.loads((folder / "personalizer.json").read_text())
-    manifest["choice"]["chosen"] = "Popularity"  # a reviewer must not read a forged choice
+    manifest["choice"]["margin"] += 1.0  # a reviewer must not read a forged choice
     (folder / "personalizer.json").write_text(json.dumps(manifest))
     with pytest.raises(PersonaError, match="checksum"):
         persona.Personalizer.load(folder, store)
