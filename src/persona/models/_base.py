@@ -26,7 +26,7 @@ from persona.explain import Recommendations, attach_explanations, explained_list
 from persona.explain import explain as explain_item
 from persona.models import _attribution, _block, _private
 from persona.models._attribution import Attribution, AttributionKind
-from persona.models._history import history_row, with_row, without_row
+from persona.models._history import history_row, rows_on, with_row, with_rows, without_row
 from persona.models._persistence import load_model, save_model
 from persona.models._scoring import BusinessRule, Scoring, _user_list
 from persona.models._tables import RecommendationArrays, _package
@@ -211,6 +211,12 @@ class Recommender(Scoring):
 
     def _after_fold_in(self, row: int) -> None:
         """Update learned state after a person's history row was set."""
+
+    def _after_fold_in_rows(self, rows: np.ndarray) -> None:
+        """Update learned state after the history rows ``rows`` (ascending) were set; one
+        :meth:`_after_fold_in` each unless a model does them together."""
+        for row in rows.tolist():
+            self._after_fold_in(row)
 
     def _after_forget(self, row: int, items: np.ndarray) -> None:
         """Update learned state after row ``row`` (with ``items``) left the model."""
@@ -515,6 +521,33 @@ class Recommender(Scoring):
         self._after_fold_in(row)
         return self
 
+    def fold_in_many(self, X: Interactions, *, unknown_items: str = "raise") -> Self:
+        """Add (or update) every person of ``X`` from their own events, as :meth:`fold_in`
+        does for each (their row of ``X`` replaces their history; an empty row leaves them
+        with none), in one pass over the model's history instead of one per person.
+
+        Items the model does not know raise :class:`~persona.errors.UnknownItemError`
+        before anything changes, or are skipped with ``unknown_items="ignore"``.
+        """
+        self._check_fitted()
+        if not isinstance(X, Interactions):
+            raise ValidationError(
+                f"fold_in_many takes persona Interactions, not {type(X).__name__}")
+        if unknown_items not in ("raise", "ignore"):
+            raise ValidationError("unknown_items must be 'raise' or 'ignore'")
+        R = rows_on(self._iidx, X, unknown_items)
+        users = X.users.tolist()
+        rows = np.fromiter((self._uidx.get(u, -1) for u in users), np.int64, len(users))
+        new = np.flatnonzero(rows < 0)
+        if new.size:
+            added = [check_id(users[k], "user") for k in new.tolist()]
+            rows[new] = len(self.users_) + np.arange(new.size)
+            self.users_ = np.append(self.users_, np.array(added, dtype=object))
+            self._uidx.update(zip(added, rows[new].tolist(), strict=True))
+        self.history_ = with_rows(self.history_, rows, R)
+        self._after_fold_in_rows(np.sort(rows))
+        return self
+
     def forget(self, user: str | int) -> Self:
         """Remove a person: their history, their vector and their id leave the model.
 
@@ -567,12 +600,6 @@ class Recommender(Scoring):
             f"{type(self).__name__} scores have no exact per-item decomposition; "
             "use ALS or ItemKNN when faithful explanations are needed"
         )
-
-
-
-
-
-
 
 
 _check_detail = check_detail  # (the models' name for it)

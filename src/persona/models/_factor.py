@@ -439,15 +439,20 @@ class ALS(_FactorModel):
 
     # ----------------------------------------------------- fold-in / forget
     def _after_fold_in(self, row: int) -> None:
+        self._after_fold_in_rows(np.array([row]))
+
+    def _after_fold_in_rows(self, rows: np.ndarray) -> None:
         k = self.item_factors_.shape[1]
-        if row >= self._served.shape[0]:
-            self._served = np.vstack([self._served, np.zeros((1, k))])
-            self._served32 = np.vstack([self._served32, np.zeros((1, k), dtype=np.float32)])
-            self._solved = np.r_[self._solved, False]
-            self.user_factors_ = np.vstack([self.user_factors_, np.zeros((1, k), np.float32)])
-        self._solved[row] = False
-        self._solve(np.array([row]))
-        self.user_factors_[row] = self._served32[row]
+        grow = self.history_.shape[0] - self._served.shape[0]
+        if grow > 0:  # new people: their vectors are added once, then solved
+            self._served = np.vstack([self._served, np.zeros((grow, k))])
+            self._served32 = np.vstack([self._served32, np.zeros((grow, k), dtype=np.float32)])
+            self._solved = np.r_[self._solved, np.zeros(grow, dtype=bool)]
+            self.user_factors_ = np.vstack([self.user_factors_,
+                                            np.zeros((grow, k), np.float32)])
+        self._solved[rows] = False
+        self._solve(rows)
+        self.user_factors_[rows] = self._served32[rows]
 
     def _after_forget(self, row: int, items: np.ndarray) -> None:
         """Drop the person's vectors and re-solve the items they touched without them.
@@ -566,6 +571,20 @@ class BPR(_FactorModel):
         return out
 
     def _after_fold_in(self, row: int) -> None:
+        self._after_fold_in_rows(np.array([row]))
+
+    def _after_fold_in_rows(self, rows: np.ndarray) -> None:
+        grow = self.history_.shape[0] - self.user_factors_.shape[0]
+        if grow > 0:
+            self.user_factors_ = np.vstack([
+                self.user_factors_,
+                np.zeros((grow, self.user_factors_.shape[1]), dtype=np.float32)])
+        for row in rows.tolist():
+            self.user_factors_[row] = self._fold_vector(row)
+        self._U64 = self.user_factors_.astype(np.float64)
+
+    def _fold_vector(self, row: int) -> np.ndarray:
+        """The person's BPR vector from their history row against the item factors."""
         h = self.history_
         a, b = h.indptr[row], h.indptr[row + 1]
         idx, c = h.indices[a:b], h.data[a:b]
@@ -578,11 +597,7 @@ class BPR(_FactorModel):
             Yh = Yk[idx]
             A = Yk.T @ Yk + (Yh.T * (c - 1.0)) @ Yh + self.config_.regularization * np.eye(k)
             u[:k] = np.linalg.solve(A, Yh.T @ c)
-        if row >= self.user_factors_.shape[0]:
-            self.user_factors_ = np.vstack([self.user_factors_, u[None, :].astype(np.float32)])
-        else:
-            self.user_factors_[row] = u
-        self._U64 = self.user_factors_.astype(np.float64)
+        return u
 
     def _after_forget(self, row: int, items: np.ndarray) -> None:
         keep = np.ones(self.user_factors_.shape[0], dtype=bool)

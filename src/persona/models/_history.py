@@ -1,6 +1,6 @@
 """A model's history matrix (``history_``, people × items, CSR with sorted columns): one
 person's row read from what :meth:`Recommender.fold_in` is given, and the matrix with a
-row replaced, added or removed, without rebuilding it from coordinates."""
+row (or many, :meth:`Recommender.fold_in_many`) replaced, added or removed."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from persona.data import Interactions
 from persona.errors import UnknownItemError, ValidationError
 from persona.schema import check_id
 
-__all__ = ["history_row", "with_row", "without_row"]
+__all__ = ["history_row", "rows_on", "with_row", "with_rows", "without_row"]
 
 
 def history_row(
@@ -84,6 +84,43 @@ def with_row(h: sp.csr_matrix, row: int, cols: np.ndarray, vals: np.ndarray) -> 
         new = sp.csr_matrix((data, indices, indptr), shape=h.shape)
     new.has_sorted_indices = True
     return new
+
+
+def rows_on(iidx: Mapping[str, int], X: Interactions, unknown_items: str) -> sp.csr_matrix:
+    """``X``'s matrix on the model's columns (``iidx``): one row per person of ``X``, zero
+    confidences left out; an event on an item the model does not know raises
+    :class:`~persona.errors.UnknownItemError` or is skipped (``unknown_items``)."""
+    col = np.fromiter((iidx.get(i, -1) for i in X.items.tolist()), np.int64, len(X.items))
+    M = sp.csr_matrix(X.matrix, dtype=np.float64)
+    missing = col[M.indices] < 0
+    if missing.any() and unknown_items == "raise":
+        it = str(X.items[M.indices[np.flatnonzero(missing)[0]]])
+        raise UnknownItemError(
+            f"{it!r} is not in the model's catalogue; pass unknown_items='ignore' to skip "
+            "new items, or refit", item=it)
+    out = sp.csr_matrix((np.where(missing, 0.0, M.data), np.where(missing, 0, col[M.indices]),
+                         M.indptr.copy()), shape=(M.shape[0], len(iidx)))
+    out.eliminate_zeros()
+    out.sum_duplicates()
+    return out
+
+
+def with_rows(h: sp.csr_matrix, rows: np.ndarray, R: sp.csr_matrix) -> sp.csr_matrix:
+    """``h`` with row ``rows[k]`` set to row ``k`` of ``R`` (``rows`` distinct; rows past
+    the end of ``h`` are added, with empty rows between): :func:`with_row` for many rows,
+    in one pass."""
+    n = max(h.shape[0], int(rows.max()) + 1 if rows.size else 0)
+    H = sp.csr_matrix(h, dtype=np.float64)
+    if n > h.shape[0]:
+        H = sp.vstack([H, sp.csr_matrix((n - h.shape[0], h.shape[1]))], format="csr")
+    keep = np.ones(n)
+    keep[rows] = 0.0
+    place = sp.csr_matrix((np.ones(rows.size), (rows, np.arange(rows.size))),
+                          shape=(n, R.shape[0]))
+    out = sp.csr_matrix(sp.diags(keep) @ H + place @ R)
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
 
 
 def without_row(h: sp.csr_matrix, row: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:

@@ -355,6 +355,9 @@ class Popularity(Recommender):
         if self.privacy_spent_ is None:  # a private release is kept, never recomputed
             self._count()
 
+    def _after_fold_in_rows(self, rows: np.ndarray) -> None:
+        self._after_fold_in(0)  # one recount for them all
+
     def _after_forget(self, row: int, items: np.ndarray) -> None:
         if self.privacy_spent_ is None:
             self._count()
