@@ -68,9 +68,9 @@ class Personalizer:
         charged to the model's share (:func:`persona.personalizer.fit_private_choice`):
         the private popularity list, :class:`~persona.ContentKNN` on the store's item labels
         (public text; it spends nothing) or private ALS (from a model share of ε = 6),
-        whichever has the largest noisy validation gain over popularity (people whose
-        held-out item it ranks in its top 10 and popularity does not, less the other way
-        round) if that is clearly above 0, else popularity. :attr:`choice_`
+        whichever has the largest noisy validation gain over popularity (people with a
+        held-out item in its top 10 and none in popularity's, less the other way round) if
+        that is clearly above 0, else popularity. :attr:`choice_`
         says how it chose and :attr:`model` becomes the chosen class. A :class:`~persona.ContentKNN`
         without ``item_text`` takes the store's item labels.
     privacy
