@@ -84,8 +84,8 @@ def test_unknown_items_are_refused_before_anything_changes_or_ignored() -> None:
 
 
 @pytest.mark.parametrize(("bad", "message"), [
-    ({"u0": {"i0": 1.0}}, "fold_in_many takes persona Interactions, not dict"),
-    ("u0", "fold_in_many takes persona Interactions, not str"),
+    ({"u0": {"i0": 1.0}}, "fold_in_many takes Interactions, not dict"),
+    ("u0", "fold_in_many takes Interactions, not str"),
 ])
 def test_what_is_not_interactions_is_refused(bad: object, message: str) -> None:
     train, _ = _split()

@@ -17,8 +17,9 @@ from persona.models._base import (
     PrivateTrainingUnavailableError,
     Recommender,
 )
+from persona.models._bpr import BPR, BPRConfig
 from persona.models._content import ContentKNN, ContentKNNConfig, text_similarity
-from persona.models._factor import ALS, BPR, ALSConfig, BPRConfig
+from persona.models._factor import ALS, ALSConfig
 from persona.models._neighbours import ItemKNN, ItemKNNConfig, Popularity, PopularityConfig
 from persona.models._persistence import FORMAT_VERSION, load_model
 from persona.models._registry import MODELS, model_class

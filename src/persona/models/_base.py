@@ -72,7 +72,6 @@ class NoExactDecompositionError(PersonaError, NotImplementedError):
     http_status = 422
 
 
-
 class Recommender(Scoring):
     """Base class: the scikit-learn style contract and the serving logic.
 
@@ -213,8 +212,7 @@ class Recommender(Scoring):
         """Update learned state after a person's history row was set."""
 
     def _after_fold_in_rows(self, rows: np.ndarray) -> None:
-        """Update learned state after the history rows ``rows`` (ascending) were set; one
-        :meth:`_after_fold_in` each unless a model does them together."""
+        """:meth:`_after_fold_in` for each of ``rows`` (ascending), or all together."""
         for row in rows.tolist():
             self._after_fold_in(row)
 
@@ -531,15 +529,12 @@ class Recommender(Scoring):
         """
         self._check_fitted()
         if not isinstance(X, Interactions):
-            raise ValidationError(
-                f"fold_in_many takes persona Interactions, not {type(X).__name__}")
+            raise ValidationError(f"fold_in_many takes Interactions, not {type(X).__name__}")
         if unknown_items not in ("raise", "ignore"):
             raise ValidationError("unknown_items must be 'raise' or 'ignore'")
-        R = rows_on(self._iidx, X, unknown_items)
-        users = X.users.tolist()
+        R, users = rows_on(self._iidx, X, unknown_items), X.users.tolist()
         rows = np.fromiter((self._uidx.get(u, -1) for u in users), np.int64, len(users))
-        new = np.flatnonzero(rows < 0)
-        if new.size:
+        if (new := np.flatnonzero(rows < 0)).size:  # people new to the model are added
             added = [check_id(users[k], "user") for k in new.tolist()]
             rows[new] = len(self.users_) + np.arange(new.size)
             self.users_ = np.append(self.users_, np.array(added, dtype=object))
