@@ -18,6 +18,11 @@ from persona.schema import check_id
 __all__ = ["history_row", "rows_on", "with_row", "with_rows", "without_row"]
 
 
+def _unknown_item(item: Any) -> UnknownItemError:
+    return UnknownItemError(f"{item!r} is not in the model's catalogue; pass "
+                            "unknown_items='ignore' to skip new items, or refit", item=item)
+
+
 def history_row(
     iidx: Mapping[str, int], history: Any, unknown_items: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -47,11 +52,7 @@ def history_row(
             j = iidx.get(check_id(it, "item"))
         if j is None:
             if unknown_items == "raise":
-                raise UnknownItemError(
-                    f"{it!r} is not in the model's catalogue; pass "
-                    "unknown_items='ignore' to skip new items, or refit",
-                    item=it,
-                )
+                raise _unknown_item(it)
             continue
         if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
             raise ValidationError(f"confidence of {it!r} must be a number, not "
@@ -94,10 +95,7 @@ def rows_on(iidx: Mapping[str, int], X: Interactions, unknown_items: str) -> sp.
     M = sp.csr_matrix(X.matrix, dtype=np.float64)
     missing = col[M.indices] < 0
     if missing.any() and unknown_items == "raise":
-        it = str(X.items[M.indices[np.flatnonzero(missing)[0]]])
-        raise UnknownItemError(
-            f"{it!r} is not in the model's catalogue; pass unknown_items='ignore' to skip "
-            "new items, or refit", item=it)
+        raise _unknown_item(str(X.items[M.indices[np.flatnonzero(missing)[0]]]))
     out = sp.csr_matrix((np.where(missing, 0.0, M.data), np.where(missing, 0, col[M.indices]),
                          M.indptr.copy()), shape=(M.shape[0], len(iidx)))
     out.eliminate_zeros()

@@ -356,7 +356,8 @@ class Popularity(Recommender):
             self._count()
 
     def _after_fold_in_rows(self, rows: np.ndarray) -> None:
-        self._after_fold_in(0)  # one recount for them all
+        if self.privacy_spent_ is None:  # one recount for them all
+            self._count()
 
     def _after_forget(self, row: int, items: np.ndarray) -> None:
         if self.privacy_spent_ is None:

@@ -12,6 +12,7 @@ as scikit-learn does). From that signature come:
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Annotated, Any, ClassVar
 
@@ -161,16 +162,22 @@ def validated_config(model: Any, config_class: type[BaseModel]) -> BaseModel:
 def _takes_str(config_class: type[BaseModel], name: str, value: str) -> bool:
     """Whether the field ``name`` of ``config_class`` takes ``value`` as a str as it is (a
     literal, a name), not by converting it to a number."""
-    field = config_class.model_fields.get(name)
-    if field is None:
+    if name not in config_class.model_fields:
         return True  # an unknown name: the config's own check names it
-    kind: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata \
-        else field.annotation
     try:
-        pydantic.TypeAdapter(kind).validate_python(value, strict=True)
+        _strict_adapter(config_class, name).validate_python(value, strict=True)
     except pydantic.ValidationError:
         return False
     return True
+
+
+@functools.cache
+def _strict_adapter(config_class: type[BaseModel], name: str) -> pydantic.TypeAdapter[Any]:
+    """The field's type with its constraints, built once per config class and field."""
+    field = config_class.model_fields[name]
+    kind: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata \
+        else field.annotation
+    return pydantic.TypeAdapter(kind)
 
 
 class ParamsConfig(BaseModel):
