@@ -178,13 +178,6 @@ def _hold_out(X: Interactions) -> tuple[Interactions, Interactions, np.ndarray, 
     return train, test, rows, test.matrix.indices
 
 
-def _restore_rows(model: Recommender, X: Interactions) -> None:
-    """Give everyone their whole history back (their own data: a fold-in solves their own
-    row against the released pooled part), in one pass: one ``fold_in`` per person copied
-    the whole history each time, so the choice grew with the square of the people."""
-    model.fold_in_many(X, unknown_items="ignore")
-
-
 def _check_inputs(X: Any, model_dp: Any, fallback_dp: Any, item_text: Any) -> None:
     """Refuse, before anything is fitted or released, arguments of the wrong kind."""
     problems = []
@@ -317,9 +310,12 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
     margin = MARGIN_SCALES * scale
     best = max(gains, key=gains.__getitem__)
     chosen = best if gains[best] > margin else "Popularity"
+    # everyone gets their whole history back (their own data: a fold-in solves their own row
+    # against the released pooled part); a chosen popularity list is the fallback's copy
+    fallback.fold_in_many(X, unknown_items="ignore")
     model = copy.deepcopy(fallback) if chosen == "Popularity" else candidates[chosen]
-    for part in (model, fallback):  # the model is the fallback's copy, never the fallback
-        _restore_rows(part, X)
+    if chosen != "Popularity":
+        model.fold_in_many(X, unknown_items="ignore")
     spents = [spent, *(s for m in candidates.values()
                        if (s := m.privacy_spent_) is not None)]
     choice = ModelChoice(candidates=tuple(names), gains=gains, noise_scale=scale,
