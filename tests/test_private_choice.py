@@ -436,3 +436,40 @@ def test_popularity_chosen_among_candidates_is_a_copy_of_the_fallback() -> None:
     pick.model.forget("u0")
     assert not pick.model.has_user("u0") and pick.fallback.has_user("u0")
     assert pick.fallback.history_[pick.fallback.users_.tolist().index("u0")].nnz == 2
+
+
+def test_a_refused_candidate_releases_the_reservation_it_never_used() -> None:
+    """A store with no declared catalogue: the private popularity list refuses before it
+    reads anything, and the call leaves the store's ledger as it was (it kept the whole
+    budget reserved)."""
+    from datetime import UTC, datetime, timedelta
+
+    store = persona.Store(":memory:")
+    store.define_purpose("personalization", description="Suggest products")
+    store.define_feature("purchases", purposes=["personalization"],
+                         category="purchase history", retention_days=None)
+    at = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    for u in range(20):
+        store.grant(f"u{u}", "personalization", source="signup form")
+    store.ingest([{"user": f"u{u}", "item": f"i{(u + j) % 7}", "feature": "purchases",
+                   "at": at} for u in range(20) for j in range(3)])
+    store.set_privacy_budget("personalization", epsilon=4.0, delta=1e-6)
+    X = Interactions.from_view(store.scope("personalization"))
+    assert X.catalogue is None
+    for als_from in (0.0, 99.0):  # with a validation, and popularity alone
+        with pytest.raises(persona.errors.PrivateInputError, match="declared catalogue"):
+            fit_private_choice(X, DP(epsilon=3.6, delta=9e-7), DP(epsilon=0.4, delta=1e-7),
+                               {}, als_from=als_from)
+        assert store.privacy_ledger("personalization").spent("personalization") == (0.0, 0.0)
+        assert store.privacy_charges("personalization") == []
+    # a private item selection that keeps no item has released its noisy counts: that
+    # release stays charged, the rest of the reservation is freed
+    select = {"items": "select"}
+    with pytest.raises(persona.errors.PersonaError, match="kept no item") as info:
+        fit_private_choice(X, DP(epsilon=0.09, delta=9e-7, **select),
+                           DP(epsilon=0.01, delta=1e-7, **select), {}, als_from=99.0)
+    assert info.value.code == "no_item_selected"
+    charges = store.privacy_charges("personalization")
+    assert len(charges) == 1 and 0 < charges[0].epsilon < 0.1
+    spent = store.privacy_ledger("personalization").spent("personalization")
+    assert spent[0] == pytest.approx(charges[0].epsilon)

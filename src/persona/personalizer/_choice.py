@@ -30,7 +30,7 @@ import copy
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -265,46 +265,80 @@ def fit_private_choice(
     held_dp = _reserve(X, model_dp, fallback_dp)
     with_als = model_dp.epsilon >= als_from
     with_text = bool(item_text) and X.catalogue is not None  # declared: no item selection
-    if with_als or with_text:
-        return _choose(X, model_dp, fallback_dp, item_text, choice_share, with_als,
-                       with_text, held_dp)
-    data = X.with_matrix(X.matrix, at=X.at)
-    data.ledger = None  # charged once, below
-    fallback = Popularity(privacy=_added(fallback_dp, model_dp)).fit(data)
-    choice = ModelChoice(candidates=("Popularity",), gains={}, noise_scale=0.0, margin=0.0,
-                         chosen="Popularity", spent=None)
-    spents = [s for s in (fallback.privacy_spent_,) if s is not None]
+    released: list[PrivacySpent] = []  # every release so far, in order
+    try:
+        if with_als or with_text:
+            pick = _choose(X, model_dp, fallback_dp, item_text, choice_share, with_als,
+                           with_text, released)
+        else:
+            pick = _popularity_alone(X, model_dp, fallback_dp, released)
+    except BaseException as exc:  # what was released stays charged, the rest is freed
+        if isinstance(spent := getattr(exc, "spent", None), PrivacySpent):
+            released.append(spent)  # a refused item selection's release
+        if held_dp is not None:
+            ledger, reservation, snapshot = held_dp
+            if released:
+                ledger.settle(reservation, released, snapshot=snapshot)
+            else:
+                ledger.cancel(reservation)
+        raise
     if held_dp is not None:
         ledger, reservation, snapshot = held_dp
-        ledger.settle(reservation, spents, snapshot=snapshot)
+        ledger.settle(reservation, pick.spents, snapshot=snapshot)
+    return pick
+
+
+_M = TypeVar("_M", bound=Recommender)
+
+
+def _popularity_alone(X: Interactions, model_dp: DP, fallback_dp: DP,
+                      released: list[PrivacySpent]) -> PrivateChoice:
+    """No candidate besides popularity: nothing held out or measured; popularity gets the
+    model's share too."""
+    data = X.with_matrix(X.matrix, at=X.at)
+    data.ledger = None  # the choice charges
+    fallback = Popularity(privacy=_added(fallback_dp, model_dp)).fit(data)
+    released += [s for s in (fallback.privacy_spent_,) if s is not None]
+    choice = ModelChoice(candidates=("Popularity",), gains={}, noise_scale=0.0, margin=0.0,
+                         chosen="Popularity", spent=None)
     return PrivateChoice(model=copy.deepcopy(fallback), fallback=fallback, choice=choice,
-                         spents=spents, candidates={"Popularity": fallback}, held_out=None)
+                         spents=list(released), candidates={"Popularity": fallback},
+                         held_out=None)
+
+
+def _fitted(model: _M, X: Interactions, released: list[PrivacySpent]) -> _M:
+    """``model.fit(X)``, its release added to ``released``."""
+    model.fit(X)
+    if model.privacy_spent_ is not None:
+        released.append(model.privacy_spent_)
+    return model
 
 
 def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str],
             choice_share: float, with_als: bool, with_text: bool,
-            held_dp: tuple[Any, Any, Any] | None) -> PrivateChoice:
+            released: list[PrivacySpent]) -> PrivateChoice:
     """The validation, with at least one candidate besides popularity."""
     train, test, rows, cols = _hold_out(X)
     choice_dp, rest_dp = model_dp.split(float(choice_share))
     # the popularity list is served whenever no model beats it: it gets the model's share
     # (less the choice) when ALS is no candidate, else POPULARITY_SHARE of it
     als_dp, extra = rest_dp.split(1.0 - POPULARITY_SHARE) if with_als else (None, rest_dp)
-    fallback = Popularity(privacy=_added(fallback_dp, extra)).fit(train)
+    fallback = _fitted(Popularity(privacy=_added(fallback_dp, extra)), train, released)
     candidates: dict[str, Recommender] = {"Popularity": fallback}
     if als_dp is not None:
         if als_dp.weight_budget is None:  # DP-ALS's adaptive weights (a bound, not data)
             als_dp = als_dp.model_copy(update={"weight_budget": PRIVATE_ALS_WEIGHT_BUDGET})
-        candidates["ALS"] = ALS(**PRIVATE_ALS, privacy=als_dp).fit(train)
+        candidates["ALS"] = _fitted(ALS(**PRIVATE_ALS, privacy=als_dp), train, released)
     if with_text:
-        candidates["ContentKNN"] = ContentKNN(
-            item_text=dict(item_text), collaborative=0.0, privacy=rest_dp).fit(train)
+        candidates["ContentKNN"] = _fitted(ContentKNN(
+            item_text=dict(item_text), collaborative=0.0, privacy=rest_dp), train, released)
     names = list(candidates)
     gain_dp = DP(epsilon=choice_dp.epsilon, delta=choice_dp.delta,
                  max_events_per_person=len(names) - 1, max_value=1.0)
     noisy, spent = private_item_counts(_gains(candidates, X, rows, cols), gain_dp,
                                        signed=True)
     spent = spent.model_copy(update={"mechanism": "dp-model-choice"})
+    released.append(spent)
     gains = {n: float(v) for n, v in zip(names[1:], noisy.tolist(), strict=True)}
     scale = float(spent.noise["scale"])
     margin = MARGIN_SCALES * scale
@@ -316,12 +350,7 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
     model = copy.deepcopy(fallback) if chosen == "Popularity" else candidates[chosen]
     if chosen != "Popularity":
         model.fold_in_many(X, unknown_items="ignore")
-    spents = [spent, *(s for m in candidates.values()
-                       if (s := m.privacy_spent_) is not None)]
     choice = ModelChoice(candidates=tuple(names), gains=gains, noise_scale=scale,
                          margin=margin, chosen=chosen, spent=spent)
-    if held_dp is not None:
-        ledger, reservation, snapshot = held_dp
-        ledger.settle(reservation, spents, snapshot=snapshot)
-    return PrivateChoice(model=model, fallback=fallback, choice=choice, spents=spents,
-                         candidates=candidates, held_out=test)
+    return PrivateChoice(model=model, fallback=fallback, choice=choice,
+                         spents=list(released), candidates=candidates, held_out=test)
