@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = ["store", "models", "privacy", "dp_fit", "explain", "personalizer", "scaling"]
+SCRIPTS = ["store", "models", "privacy", "dp_fit", "explain", "personalizer", "scaling",
+           "fold_in"]
 
 
 def main(argv: list[str]) -> int:
