@@ -80,8 +80,8 @@ class ItemKNN(Recommender):
     the head keep only their own similarity (``S[i, i] = 1``), so they are recommended by
     nothing; a :class:`ContentKNN` covers them from their text. Fewer, better-counted pairs
     also carry less noise each: on ml-latest-small (9,724 items) at ε = 8 a 1,000-item head
-    took the fit from 20.4 s to 0.11 s and NDCG@10 from 0.041 to 0.192 (Online Retail,
-    3,665 items: 2.9 s to 0.18 s, 0.058 to 0.109; benchmarks/RESULTS.md, one seed).
+    took the fit from 23.3 s to 0.15 s and NDCG@10 from 0.031 to 0.195 (Online Retail,
+    3,665 items: 3.4 s to 0.24 s, 0.065 to 0.113; benchmarks/RESULTS.md, one seed).
 
     Examples
     --------
