@@ -471,5 +471,24 @@ def test_a_refused_candidate_releases_the_reservation_it_never_used() -> None:
     assert info.value.code == "no_item_selected"
     charges = store.privacy_charges("personalization")
     assert len(charges) == 1 and 0 < charges[0].epsilon < 0.1
+    assert charges[0].snapshot == f"audit#{X.lineage.audit_seq}"
     spent = store.privacy_ledger("personalization").spent("personalization")
     assert spent[0] == pytest.approx(charges[0].epsilon)
+
+
+def test_a_chosen_model_gets_histories_back_without_the_items_outside_its_catalogue() -> None:
+    """Everyone also bought an item outside the declared catalogue: the chosen text model
+    (pairs of items with one title) folds the histories back in without it."""
+    n = 20
+    rows = np.repeat(np.arange(n), 3)
+    cols = np.concatenate([[2 * p, 2 * p + 1, 2 * n] for p in range(n)])
+    items = [f"i{j}" for j in range(2 * n)] + ["gift-card"]
+    X = Interactions(sp.csr_matrix((np.ones(3 * n), (rows, cols)), shape=(n, 2 * n + 1)),
+                     [f"u{u}" for u in range(n)], items, catalogue=items[:-1])
+    text = {f"i{j}": f"title{j // 2}" for j in range(2 * n)}
+    pick = fit_private_choice(X, HUGE, FALLBACK, text, als_from=float("inf"))
+    assert pick.choice.chosen == "ContentKNN"
+    assert "gift-card" not in pick.model.items_.tolist()
+    for u in range(n):
+        row = pick.model.history_[pick.model.users_.tolist().index(f"u{u}")]
+        assert sorted(pick.model.items_[row.indices].tolist()) == [f"i{2 * u}", f"i{2 * u + 1}"]

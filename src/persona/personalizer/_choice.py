@@ -291,27 +291,26 @@ def fit_private_choice(
 _M = TypeVar("_M", bound=Recommender)
 
 
-def _popularity_alone(X: Interactions, model_dp: DP, fallback_dp: DP,
-                      released: list[PrivacySpent]) -> PrivateChoice:
-    """No candidate besides popularity: nothing held out or measured; popularity gets the
-    model's share too."""
-    data = X.with_matrix(X.matrix, at=X.at)
-    data.ledger = None  # the choice charges
-    fallback = Popularity(privacy=_added(fallback_dp, model_dp)).fit(data)
-    released += [s for s in (fallback.privacy_spent_,) if s is not None]
-    choice = ModelChoice(candidates=("Popularity",), gains={}, noise_scale=0.0, margin=0.0,
-                         chosen="Popularity", spent=None)
-    return PrivateChoice(model=copy.deepcopy(fallback), fallback=fallback, choice=choice,
-                         spents=list(released), candidates={"Popularity": fallback},
-                         held_out=None)
-
-
 def _fitted(model: _M, X: Interactions, released: list[PrivacySpent]) -> _M:
     """``model.fit(X)``, its release added to ``released``."""
     model.fit(X)
     if model.privacy_spent_ is not None:
         released.append(model.privacy_spent_)
     return model
+
+
+def _popularity_alone(X: Interactions, model_dp: DP, fallback_dp: DP,
+                      released: list[PrivacySpent]) -> PrivateChoice:
+    """No candidate besides popularity: nothing held out or measured; popularity gets the
+    model's share too."""
+    data = X.with_matrix(X.matrix, at=X.at)
+    data.ledger = None  # the choice charges
+    fallback = _fitted(Popularity(privacy=_added(fallback_dp, model_dp)), data, released)
+    choice = ModelChoice(candidates=("Popularity",), gains={}, noise_scale=0.0, margin=0.0,
+                         chosen="Popularity", spent=None)
+    return PrivateChoice(model=copy.deepcopy(fallback), fallback=fallback, choice=choice,
+                         spents=list(released), candidates={"Popularity": fallback},
+                         held_out=None)
 
 
 def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str],
