@@ -317,6 +317,31 @@ class DP(BaseModel):
                                        "delta": self.delta * (1 - share)})
         return first, rest
 
+    def for_rho(self, rho: float) -> DP:
+        """These settings (δ and the bounds kept) with ε set so that what is planned from
+        them costs at most ``rho`` in zero-concentrated DP: settings made this way from
+        shares of one budget ``rho_budget(ε, δ)`` compose, by
+        :func:`persona.privacy.accounting.compose_zcdp`, to at most (ε, δ), where splitting
+        ε itself (:meth:`split`, basic composition) leaves much of it unused.
+
+        >>> whole = DP(epsilon=8.0, delta=1e-6)
+        >>> half = whole.for_rho(rho_budget(8.0, 1e-6) / 2)
+        >>> round(half.epsilon, 2), half.delta  # two of them cost ε = 8 together
+        (5.37, 1e-06)
+        """
+        if isinstance(rho, bool) or not isinstance(rho, int | float) \
+                or not math.isfinite(rho) or rho <= 0:
+            raise ValidationError(
+                f"rho must be a positive finite number (a zCDP budget), not {rho!r}",
+                errors=[{"row": None, "field": "rho", "message": "invalid"}])
+        # a hair under the share: the plan's own search must land within it
+        epsilon = zcdp_to_epsilon(float(rho) * (1 - 1e-6), self.require_delta())
+        if not math.isfinite(epsilon):
+            raise ValidationError(
+                f"rho = {rho!r} has no finite ε at delta = {self.delta}; give a smaller rho",
+                errors=[{"row": None, "field": "rho", "message": "too large"}])
+        return self.model_copy(update={"epsilon": epsilon})
+
     def require_delta(self) -> float:
         """δ for a Gaussian (zCDP) mechanism; raises if δ = 0."""
         if self.delta <= 0:

@@ -22,10 +22,12 @@ from persona.privacy._accountant import (
     rho_budget,
     zcdp_to_epsilon,
 )
+from persona.privacy._composition import compose_zcdp
 
 __all__ = [
     "GaussianPlan",
     "ZCDPAccountant",
+    "compose_zcdp",
     "gaussian_rho",
     "grid_for",
     "grid_sensitivity",
