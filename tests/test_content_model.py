@@ -20,7 +20,9 @@ from persona.data import Interactions
 from persona.errors import PersonaError, ValidationError
 from persona.models import ALS, ContentKNN
 from persona.models import load as load_model
+from persona.personalizer import CHOICE_SHARE
 from persona.privacy import DP
+from persona.privacy.accounting import rho_budget
 from persona.testing import block_interactions
 
 TEXT = {f"i{j}": f"{('kitchen', 'garden', 'office')[j // 8]} product {j}" for j in range(24)}
@@ -205,16 +207,16 @@ def test_a_private_personalizer_chooses_by_charged_noisy_validation() -> None:
     assert choice.margin == pytest.approx(2 * choice.noise_scale)
     assert type(p.model_).__name__ == choice.chosen
     assert type(p.model) is type(p.model_) and p.model.privacy is None  # the template
-    charges = store.privacy_charges("personalization")
-    mechanisms = sorted(c.mechanism for c in charges)
-    assert mechanisms == ["dp-als", "dp-item-counts", "dp-model-choice", "public-features"]
-    assert sum(c.epsilon for c in charges) <= cfg.epsilon + 1e-9
-    assert sum(c.delta for c in charges) <= cfg.delta * (1 + 1e-9)
-    spent = {c.mechanism: c.epsilon for c in charges}
-    assert spent["dp-model-choice"] <= 0.9 * 0.1 * cfg.epsilon + 1e-9  # CHOICE_SHARE
-    # the model's share less the choice (6.48): a third to popularity, beside its own 0.8
-    assert spent["dp-item-counts"] == pytest.approx(0.8 + 6.48 / 3, rel=1e-3)
-    assert spent["dp-als"] <= 6.48 * 2 / 3 + 1e-9
+    # every release composed in zCDP: one charge, the whole (ε, δ) and no more
+    [charge] = store.privacy_charges("personalization")
+    assert charge.mechanism == "dp-item-counts + dp-als + public-features + dp-model-choice"
+    assert 0.999 * cfg.epsilon <= charge.epsilon <= cfg.epsilon and charge.delta == cfg.delta
+    rho = rho_budget(cfg.epsilon, cfg.delta)
+    assert choice.spent.rho == pytest.approx(CHOICE_SHARE * rho, rel=1e-3)
+    # the rest of ρ: a third to popularity, two to ALS
+    assert p.fallback_.privacy_spent_.rho == pytest.approx((1 - CHOICE_SHARE) / 3 * rho,
+                                                           rel=1e-3)
+    assert charge.rho == pytest.approx(rho, rel=1e-3)
     assert "private validation" in choice.describe()
     # the held-out items are back in each person's own history: nobody is served an item
     # they have, and the served model knows every item each person has
@@ -246,10 +248,13 @@ def test_the_served_model_is_never_below_popularity_in_its_own_measurement() -> 
         assert type(p.model_).__name__ == choice.chosen
         if choice.chosen == "Popularity":
             assert p.model_ is not p.fallback_
-        charges = {c.mechanism: c.epsilon for c in store.privacy_charges("personalization")}
-        assert "dp-als" not in charges
-        assert charges["dp-item-counts"] == pytest.approx(1.0 - 0.09, rel=1e-3)
-        assert charges["dp-model-choice"] <= 0.09 + 1e-9
+        [charge] = store.privacy_charges("personalization")
+        assert charge.mechanism == "dp-item-counts + public-features + dp-model-choice"
+        rho = rho_budget(cfg.epsilon, cfg.delta)
+        assert p.fallback_.privacy_spent_.rho == pytest.approx((1 - CHOICE_SHARE) * rho,
+                                                               rel=1e-3)
+        assert choice.spent.rho == pytest.approx(CHOICE_SHARE * rho, rel=1e-3)
+        assert charge.epsilon <= cfg.epsilon
 
 
 def test_without_labels_the_candidates_are_als_and_popularity() -> None:
@@ -268,8 +273,8 @@ def test_the_gains_are_the_audited_count_release_with_one_per_person_and_candida
     cfg = DP(epsilon=8.0, delta=1e-6, max_events_per_person=8)
     p = persona.Personalizer(store, privacy=cfg).fit()
     assert p.choice_ is not None and len(p.choice_.candidates) == 3
-    model_dp, _ = DP(epsilon=8.0 * 0.9, delta=1e-6 * 0.9, max_events_per_person=8).split(0.1)
-    plan = plan_item_counts(2, DP(epsilon=model_dp.epsilon, delta=model_dp.delta,
+    choice_dp = cfg.for_rho(CHOICE_SHARE * rho_budget(cfg.epsilon, cfg.delta))
+    plan = plan_item_counts(2, DP(epsilon=choice_dp.epsilon, delta=choice_dp.delta,
                                   max_events_per_person=2, max_value=1.0))
     assert p.choice_.spent.model_copy(update={"mechanism": plan.mechanism}) == plan
     assert p.choice_.noise_scale == plan.noise["scale"]

@@ -156,31 +156,71 @@ def test_popularity_alone_is_served_with_the_whole_budget_and_nothing_held_out()
 
 
 def test_budgets_of_the_candidates() -> None:
+    """The choice's releases share one zCDP budget ρ (of the model's and the fallback's ε
+    and δ together): CHOICE_SHARE of it to the gains, POPULARITY_SHARE of the rest to the
+    popularity list and the remainder to ALS; without ALS the popularity list gets the
+    rest. Each keeps its own bounds."""
+    from persona.personalizer import CHOICE_SHARE, POPULARITY_SHARE
+    from persona.privacy.accounting import rho_budget
+
     X = block_interactions()
     model_dp = DP(epsilon=9.0, delta=9e-7, max_events_per_person=8)
-    pick = fit_private_choice(X, model_dp, FALLBACK, TEXT, als_from=9.0)  # ε = als_from
+    fallback_dp = DP(epsilon=1.0, delta=1e-7, max_events_per_person=6)
+    rho = rho_budget(10.0, 1e-6)
+    pick = fit_private_choice(X, model_dp, fallback_dp, TEXT, als_from=9.0)  # ε = als_from
     assert set(pick.candidates) == {"Popularity", "ALS", "ContentKNN"}
     als = pick.candidates["ALS"]
     assert als.privacy.weight_budget == 4.0  # DP-ALS's weights when the privacy has none
     assert (als.factors, als.iterations, als.regularization) == (8, 2, 0.1)
-    assert als.privacy.epsilon == pytest.approx(9.0 * 0.9 * 2 / 3)
+    assert als.privacy == model_dp.model_copy(update={"delta": 1e-6, "weight_budget": 4.0}) \
+        .for_rho((1 - CHOICE_SHARE) * (1 - POPULARITY_SHARE) * rho)
+    assert als.privacy_spent_.rho == pytest.approx(
+        (1 - CHOICE_SHARE) * (1 - POPULARITY_SHARE) * rho, rel=1e-3)
     pop = pick.fallback.privacy_spent_
-    share = plan_item_counts(24, DP(epsilon=1.0 + 9.0 * 0.9 / 3, delta=1e-7 + 9e-7 * 0.9 / 3,
-                                    max_events_per_person=8))
-    assert pop.epsilon == pytest.approx(share.epsilon) and pop.delta == pytest.approx(
-        share.delta) and pop.noise["scale"] == pytest.approx(share.noise["scale"])
+    share = plan_item_counts(24, fallback_dp.model_copy(update={"delta": 1e-6}).for_rho(
+        (1 - CHOICE_SHARE) * POPULARITY_SHARE * rho))
+    assert pop == share
     kept = fit_private_choice(X, model_dp.model_copy(update={"weight_budget": 2.0}),
-                              FALLBACK, TEXT, als_from=0.0).candidates["ALS"]
+                              fallback_dp, TEXT, als_from=0.0).candidates["ALS"]
     assert kept.privacy.weight_budget == 2.0
     assert pick.candidates["ContentKNN"].privacy_spent_.epsilon == 0.0
-    below = fit_private_choice(X, model_dp, FALLBACK, TEXT, als_from=9.01)
+    below = fit_private_choice(X, model_dp, fallback_dp, TEXT, als_from=9.01)
     assert "ALS" not in below.candidates
-    whole = plan_item_counts(24, DP(epsilon=1.0 + 9.0 * 0.9, delta=1e-7 + 9e-7 * 0.9,
-                                    max_events_per_person=8))
-    got = below.fallback.privacy_spent_
-    assert got.epsilon == pytest.approx(whole.epsilon) and got.delta == pytest.approx(
-        whole.delta) and got.noise["scale"] == pytest.approx(whole.noise["scale"])
-    assert sum(s.epsilon for s in pick.spents) <= 9.0 + 1.0 + 1e-9
+    whole = plan_item_counts(24, fallback_dp.model_copy(update={"delta": 1e-6}).for_rho(
+        (1 - CHOICE_SHARE) * rho))
+    assert below.fallback.privacy_spent_ == whole
+    for p in (pick, below):  # the whole budget is used, and no more
+        assert [r.mechanism for r in p.releases][-1] == "dp-model-choice"
+        assert p.choice.spent.rho == pytest.approx(CHOICE_SHARE * rho, rel=1e-3)
+        [spent] = p.spents
+        assert spent.rho == pytest.approx(sum(r.rho for r in p.releases))
+        assert 0.999 * rho <= spent.rho <= rho
+        assert 9.99 <= spent.epsilon <= 10.0 and spent.delta == 1e-6
+
+
+def test_without_a_catalogue_the_items_are_selected_once_for_every_candidate() -> None:
+    """DP(items="select") and no declared catalogue: one private item selection (its share
+    of ε and δ, basic composition) names the items every candidate is fitted on; the rest
+    is the zCDP budget of the validation."""
+    from persona.privacy import plan_item_selection
+    from persona.privacy.accounting import rho_budget
+
+    X = block_interactions(users_per_group=200)
+    X = Interactions(X.matrix, X.users.tolist(), X.items.tolist())
+    assert X.catalogue is None
+    select = {"items": "select", "max_events_per_person": 8}
+    model_dp = DP(epsilon=18.0, delta=9e-7, **select)
+    fallback_dp = DP(epsilon=2.0, delta=1e-7, **select)
+    pick = fit_private_choice(X, model_dp, fallback_dp, {}, als_from=0.0)
+    assert pick.choice.candidates == ("Popularity", "ALS")
+    selection, zcdp = pick.spents
+    assert selection == pick.releases[0]
+    assert selection == plan_item_selection(DP(epsilon=2.0, delta=1e-7, **select))
+    assert [r.mechanism for r in pick.releases].count(selection.mechanism) == 1
+    assert zcdp.rho <= rho_budget(18.0, 9e-7) and zcdp.delta == pytest.approx(9e-7)
+    assert selection.epsilon + zcdp.epsilon <= 20.0 + 1e-9
+    assert set(pick.candidates["ALS"].items_.tolist()) \
+        == set(pick.fallback.items_.tolist())
 
 
 def test_the_rule_needs_the_margin_above_popularity() -> None:
@@ -346,9 +386,11 @@ def test_a_choice_on_the_stores_data_is_charged_to_its_ledger() -> None:
     store.set_privacy_budget("personalization", epsilon=4.0, delta=1e-6)
     pick = fit_private_choice(X, model_dp, fallback_dp, store.item_labels())
     charges = store.privacy_charges("personalization")
-    assert sorted(c.mechanism for c in charges) == sorted(s.mechanism for s in pick.spents)
+    [spent] = pick.spents  # the validation's releases, composed in zCDP
+    assert [c.mechanism for c in charges] == [spent.mechanism] == [
+        " + ".join(r.mechanism for r in pick.releases)]
     assert {c.snapshot for c in charges} == {f"audit#{X.lineage.audit_seq}"}
-    assert sum(c.epsilon for c in charges) == pytest.approx(sum(s.epsilon for s in pick.spents))
+    assert charges[0].epsilon == spent.epsilon <= 4.0 and charges[0].rho == spent.rho
     with pytest.raises(persona.PrivacyBudgetExceeded):  # the budget is spent: refused first
         fit_private_choice(X, model_dp, fallback_dp, store.item_labels())
 

@@ -22,6 +22,8 @@ from persona.models._content import ContentKNN, ContentKNNConfig, text_similarit
 from persona.models._factor import ALS, ALSConfig
 from persona.models._neighbours import ItemKNN, ItemKNNConfig, Popularity, PopularityConfig
 from persona.models._persistence import FORMAT_VERSION, load_model
+from persona.models._private import NoItemSelected
+from persona.models._private import universe as private_item_universe
 from persona.models._registry import MODELS, model_class
 from persona.models._tables import RecommendationArrays
 
@@ -50,6 +52,7 @@ __all__ = [
     "ItemKNN",
     "ItemKNNConfig",
     "NoExactDecompositionError",
+    "NoItemSelected",
     "Popularity",
     "PopularityConfig",
     "PrivateTrainingUnavailableError",
@@ -57,5 +60,6 @@ __all__ = [
     "Recommender",
     "load",
     "model_class",
+    "private_item_universe",
     "text_similarity",
 ]

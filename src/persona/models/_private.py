@@ -122,7 +122,9 @@ def settle(held: Held | None, parts: list[PrivacySpent]) -> None:
 
 def universe(X: Interactions, privacy: DP) -> tuple[Interactions, DP, PrivacySpent | None]:
     """The interactions on the public item universe, the settings left for the model, and
-    what choosing the items spent (``None`` for a declared catalogue).
+    what choosing the items spent (``None`` for a declared catalogue). Public as
+    ``persona.models.private_item_universe``, for code that fits several private models on
+    the same items (the private model choice) and so selects them once.
 
     Without a declared catalogue (``DP(items="select")``), the items are those whose noisy
     count of distinct people passes OpenDP's threshold, in the order of their ids: the

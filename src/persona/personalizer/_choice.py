@@ -6,14 +6,21 @@ Personalizer fits as its fallback anyway); ``ContentKNN`` on the item labels alo
 store has labels and a declared catalogue (it pools nobody's events and spends nothing);
 and private ``ALS()`` from a model share of ε = :data:`ALS_FROM_EPSILON` (below it, its
 share goes to the popularity list instead). When popularity is the only candidate, nothing
-is held out or released: popularity gets the whole model share.
+is held out or released: popularity gets the whole (ε, δ).
 
 Otherwise each person with two or more items has up to :data:`HOLD_OUT` of them held out
-(at most half); the candidates are fitted on the rest. Each person then scores each
-candidate against popularity: +1 when the candidate's top 10 has one of their held-out
-items and popularity's has none, -1 the other way round, 0 when both or neither do. Those
-gains are summed over people and released with :func:`persona.privacy.private_item_counts`
-(``signed=True``; one person changes each sum by at most 1: the audited count mechanism).
+(at most half); the candidates are fitted on the rest. Every release of the validation is
+a zCDP (Gaussian) release on the same people, so they share one budget: ρ of the model's
+and the fallback's (ε, δ) together, split by :data:`CHOICE_SHARE` and
+:data:`POPULARITY_SHARE`, and charged as one spend whose ε is OpenDP's conversion of their
+summed ρ (:func:`persona.privacy.accounting.compose_zcdp`). Adding up ε shares instead
+would leave half of ρ unused when ALS is a candidate. Without a declared catalogue
+(``DP(items="select")``) the items are selected privately once, for every candidate.
+
+Each person then scores each candidate against popularity: +1 when the candidate's top 10
+has one of their held-out items and popularity's has none, -1 the other way round, 0 when
+both or neither do. Those gains are summed over people and released with
+:func:`persona.privacy.private_item_counts` (``signed=True``; one person changes each sum by at most 1: the audited count mechanism).
 One noisy sum per candidate carries less noise on the comparison than noisy hits per
 candidate and popularity, whose difference adds two noises: at the same ε, half of it with
 one candidate besides popularity, 0.58 with two (the plans are pinned in the tests). The
@@ -29,7 +36,7 @@ from __future__ import annotations
 import copy
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -38,8 +45,9 @@ from pydantic import BaseModel, ConfigDict
 
 from persona.data import Interactions, leave_k_out
 from persona.errors import PrivateInputError, ValidationError
-from persona.models import ALS, ContentKNN, Popularity, Recommender
+from persona.models import ALS, ContentKNN, Popularity, Recommender, private_item_universe
 from persona.privacy import DP, private_item_counts
+from persona.privacy.accounting import compose_zcdp, rho_budget
 from persona.schema import PrivacySpent
 
 __all__ = [
@@ -57,8 +65,10 @@ __all__ = [
     "with_item_text",
 ]
 
-#: The share of the model's ε and δ spent on the noisy validation gains.
-CHOICE_SHARE = 0.1
+#: The share of the choice's zCDP budget ρ spent on the noisy validation gains (ρ adds up
+#: over releases: 5 % of ρ is about 22 % of ε at ε = 1, and costs the popularity list about
+#: 2.5 % more noise).
+CHOICE_SHARE = 0.05
 #: Private ALS is a candidate from this model share of ε. Fitting it costs the popularity
 #: list part of its share (see POPULARITY_SHARE). In benchmarks/RESULTS.md (3 seeds) DP-ALS
 #: with the whole ε was under private popularity on ml-latest-small at ε = 2 (NDCG@10
@@ -76,11 +86,11 @@ PRIVATE_ALS: dict[str, Any] = {"factors": 8, "iterations": 2, "regularization": 
 #: DP-ALS's per-person weight budget (``DP.weight_budget``) when the privacy sets none: each
 #: person's items weighted ``min(1, 4 / sqrt(n))``, best in the privacy sweep.
 PRIVATE_ALS_WEIGHT_BUDGET = 4.0
-#: With ALS a candidate, the share of the model's ε and δ (less the choice) that goes to the
+#: With ALS a candidate, the share of the choice's ρ (less the gains') that goes to the
 #: popularity list rather than to ALS, so that a popularity list chosen over ALS is not
 #: served at the fallback's tenth of ε: on ml-latest-small at ε = 8 the served model scored
 #: 0.169 ± 0.072 NDCG@10 when popularity kept only the tenth (one seed of three chose it),
-#: 0.175 ± 0.002 with this share (bench_privacy.py; both runs are in the history of
+#: 0.175 ± 0.002 with a third of the ε (bench_privacy.py; both runs are in the history of
 #: benchmarks/privacy_results.json; private popularity with the whole ε: 0.181).
 POPULARITY_SHARE = 1.0 / 3.0
 #: The validation list length: a hit is a held-out item in the candidate's top 10.
@@ -137,7 +147,12 @@ class PrivateChoice:
     fallback: Popularity
     choice: ModelChoice
     spents: list[PrivacySpent]
-    """Every release, for the ledger (their ε and δ add up to at most the privacy's)."""
+    """What the ledger is charged (their ε and δ add up to at most the privacy's): the
+    validation's releases composed in zCDP into one spend (beside the item selection when
+    no catalogue was declared), or popularity's release when it was the only candidate."""
+    releases: list[PrivacySpent]
+    """Every release as it was made, in order (each with its own ε at the choice's δ; what
+    they cost together is :attr:`spents`)."""
     candidates: dict[str, Recommender]
     """Every candidate as fitted, by name. Those neither chosen nor the popularity list keep
     the training side of the validation: each person's history less their held-out items."""
@@ -240,13 +255,13 @@ def fit_private_choice(
 ) -> PrivateChoice:
     """Fit the candidates on ``X`` less up to :data:`HOLD_OUT` items per person, release their
     noisy gains over popularity, and return the chosen model (with the held-out items
-    folded back in), the popularity fallback and the choice. ``model_dp`` pays for the
-    gains (:data:`CHOICE_SHARE`) and private ALS (the rest; below
-    :data:`ALS_FROM_EPSILON` the rest goes to popularity); ``fallback_dp`` for
-    popularity; ``ContentKNN`` on public text spends nothing. ``choice_share`` (in (0,
-    1)) is the share of ``model_dp`` the gains get; private ALS is a candidate when
-    ``model_dp.epsilon`` is at least ``als_from``. With popularity the only candidate,
-    nothing is held out or released and popularity gets ``model_dp`` too.
+    folded back in), the popularity fallback and the choice. ``model_dp`` and
+    ``fallback_dp`` together pay for everything, as one zCDP budget ρ: ``choice_share`` of
+    it (in (0, 1); :data:`CHOICE_SHARE`) for the gains, the rest for popularity (with
+    ``fallback_dp``'s bounds) and private ALS (``model_dp``'s bounds; a candidate when
+    ``model_dp.epsilon`` is at least ``als_from``), :data:`POPULARITY_SHARE` of it to
+    popularity; ``ContentKNN`` on public text spends nothing. With popularity the only
+    candidate, nothing is held out or released and popularity gets the whole (ε, δ).
     """
     _check_inputs(X, model_dp, fallback_dp, item_text)
     if isinstance(choice_share, bool) or not isinstance(choice_share, int | float) \
@@ -265,20 +280,20 @@ def fit_private_choice(
     held_dp = _reserve(X, model_dp, fallback_dp)
     with_als = model_dp.epsilon >= als_from
     with_text = bool(item_text) and X.catalogue is not None  # declared: no item selection
-    released: list[PrivacySpent] = []  # every release so far, in order
+    spending = _Spending()  # every release so far, in order
     try:
         if with_als or with_text:
             pick = _choose(X, model_dp, fallback_dp, item_text, choice_share, with_als,
-                           with_text, released)
+                           with_text, spending)
         else:
-            pick = _popularity_alone(X, model_dp, fallback_dp, released)
+            pick = _popularity_alone(X, model_dp, fallback_dp, spending)
     except BaseException as exc:  # what was released stays charged, the rest is freed
         if isinstance(spent := getattr(exc, "spent", None), PrivacySpent):
-            released.append(spent)  # a refused item selection's release
+            spending.parts.append(spent)  # a refused item selection's release
         if held_dp is not None:
             ledger, reservation, snapshot = held_dp
-            if released:
-                ledger.settle(reservation, released, snapshot=snapshot)
+            if spending.parts:
+                ledger.settle(reservation, spending.charges(), snapshot=snapshot)
             else:
                 ledger.cancel(reservation)
         raise
@@ -291,53 +306,86 @@ def fit_private_choice(
 _M = TypeVar("_M", bound=Recommender)
 
 
-def _fitted(model: _M, X: Interactions, released: list[PrivacySpent]) -> _M:
-    """``model.fit(X)``, its release added to ``released``."""
+@dataclass
+class _Spending:
+    """Every release of a choice so far, in order, and how they are charged."""
+
+    parts: list[PrivacySpent] = field(default_factory=list)
+    delta: float | None = None
+    """Set when the zCDP releases share one budget: they are then composed at this δ."""
+
+    def charges(self) -> list[PrivacySpent]:
+        """What the ledger is charged: the parts themselves, or the zCDP releases composed
+        into one spend (beside an item selection, which is no zCDP release)."""
+        if self.delta is None:
+            return list(self.parts)
+        zcdp = [p for p in self.parts if p.rho is not None]
+        other = [p for p in self.parts if p.rho is None]
+        return other + ([compose_zcdp(zcdp, self.delta)] if zcdp else [])
+
+
+def _fitted(model: _M, X: Interactions, spending: _Spending) -> _M:
+    """``model.fit(X)``, its release added to ``spending``."""
     model.fit(X)
     if model.privacy_spent_ is not None:
-        released.append(model.privacy_spent_)
+        spending.parts.append(model.privacy_spent_)
     return model
 
 
 def _popularity_alone(X: Interactions, model_dp: DP, fallback_dp: DP,
-                      released: list[PrivacySpent]) -> PrivateChoice:
+                      spending: _Spending) -> PrivateChoice:
     """No candidate besides popularity: nothing held out or measured; popularity gets the
     model's share too."""
     data = X.with_matrix(X.matrix, at=X.at)
     data.ledger = None  # the choice charges
-    fallback = _fitted(Popularity(privacy=_added(fallback_dp, model_dp)), data, released)
+    fallback = _fitted(Popularity(privacy=_added(fallback_dp, model_dp)), data, spending)
     choice = ModelChoice(candidates=("Popularity",), gains={}, noise_scale=0.0, margin=0.0,
                          chosen="Popularity", spent=None)
     return PrivateChoice(model=copy.deepcopy(fallback), fallback=fallback, choice=choice,
-                         spents=list(released), candidates={"Popularity": fallback},
-                         held_out=None)
+                         spents=spending.charges(), releases=list(spending.parts),
+                         candidates={"Popularity": fallback}, held_out=None)
 
 
 def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str],
             choice_share: float, with_als: bool, with_text: bool,
-            released: list[PrivacySpent]) -> PrivateChoice:
+            spending: _Spending) -> PrivateChoice:
     """The validation, with at least one candidate besides popularity."""
-    train, test, rows, cols = _hold_out(X)
-    choice_dp, rest_dp = model_dp.split(float(choice_share))
-    # the popularity list is served whenever no model beats it: it gets the model's share
-    # (less the choice) when ALS is no candidate, else POPULARITY_SHARE of it
-    als_dp, extra = rest_dp.split(1.0 - POPULARITY_SHARE) if with_als else (None, rest_dp)
-    fallback = _fitted(Popularity(privacy=_added(fallback_dp, extra)), train, released)
+    total = _added(model_dp, fallback_dp)
+    if X.catalogue is None and total.items == "declared":  # the first fit refuses, before
+        data, rest, selection = X, total, None  # anything is released
+    else:
+        data, rest, selection = private_item_universe(X, total)
+    if selection is not None:  # no declared catalogue: the items are chosen once, for all
+        spending.parts.append(selection)
+    train, test, rows, cols = _hold_out(data)
+    # every release below is zCDP: they share one budget ρ and are charged as one spend
+    spending.delta = rest.delta
+    budget = rho_budget(rest.epsilon, rest.delta)
+
+    def share(dp: DP, part: float) -> DP:  # ``part`` of ρ, with ``dp``'s bounds
+        return dp.model_copy(update={"delta": rest.delta}).for_rho(part * budget)
+
+    choice_dp = share(model_dp, choice_share)
+    # the popularity list is served whenever no model beats it: it gets the rest of ρ when
+    # ALS is no candidate, else POPULARITY_SHARE of it
+    pop_part = (1 - choice_share) * (POPULARITY_SHARE if with_als else 1.0)
+    fallback = _fitted(Popularity(privacy=share(fallback_dp, pop_part)), train, spending)
     candidates: dict[str, Recommender] = {"Popularity": fallback}
-    if als_dp is not None:
+    if with_als:
+        als_dp = share(model_dp, (1 - choice_share) * (1 - POPULARITY_SHARE))
         if als_dp.weight_budget is None:  # DP-ALS's adaptive weights (a bound, not data)
             als_dp = als_dp.model_copy(update={"weight_budget": PRIVATE_ALS_WEIGHT_BUDGET})
-        candidates["ALS"] = _fitted(ALS(**PRIVATE_ALS, privacy=als_dp), train, released)
-    if with_text:
+        candidates["ALS"] = _fitted(ALS(**PRIVATE_ALS, privacy=als_dp), train, spending)
+    if with_text:  # public text alone: spends nothing
         candidates["ContentKNN"] = _fitted(ContentKNN(
-            item_text=dict(item_text), collaborative=0.0, privacy=rest_dp), train, released)
+            item_text=dict(item_text), collaborative=0.0, privacy=rest), train, spending)
     names = list(candidates)
     gain_dp = DP(epsilon=choice_dp.epsilon, delta=choice_dp.delta,
                  max_events_per_person=len(names) - 1, max_value=1.0)
-    noisy, spent = private_item_counts(_gains(candidates, X, rows, cols), gain_dp,
+    noisy, spent = private_item_counts(_gains(candidates, data, rows, cols), gain_dp,
                                        signed=True)
     spent = spent.model_copy(update={"mechanism": "dp-model-choice"})
-    released.append(spent)
+    spending.parts.append(spent)
     gains = {n: float(v) for n, v in zip(names[1:], noisy.tolist(), strict=True)}
     scale = float(spent.noise["scale"])
     margin = MARGIN_SCALES * scale
@@ -352,4 +400,5 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
     choice = ModelChoice(candidates=tuple(names), gains=gains, noise_scale=scale,
                          margin=margin, chosen=chosen, spent=spent)
     return PrivateChoice(model=model, fallback=fallback, choice=choice,
-                         spents=list(released), candidates=candidates, held_out=test)
+                         spents=spending.charges(), releases=list(spending.parts),
+                         candidates=candidates, held_out=test)
