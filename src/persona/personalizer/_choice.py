@@ -20,15 +20,15 @@ would leave half of ρ unused when ALS is a candidate. Without a declared catalo
 Each person then scores each candidate against popularity: +1 when the candidate's top 10
 has one of their held-out items and popularity's has none, -1 the other way round, 0 when
 both or neither do. Those gains are summed over people and released with
-:func:`persona.privacy.private_item_counts` (``signed=True``; one person changes each sum
-by at most 1: the audited count mechanism). One noisy sum per candidate carries less noise on the comparison than noisy hits per
-candidate and popularity, whose difference adds two noises: at the same ε, half of it with
-one candidate besides popularity, 0.58 with two (the plans are pinned in the tests). The
-candidate with the largest noisy gain is served if that gain is :data:`MARGIN_SCALES` noise
-scales above 0, else popularity: the served model is never one that the measurement shows
-below popularity, and a shop whose data are too few for the noise gets popularity. The
-chosen model gets each person's held-out items back into their own history (their own data;
-the pooled releases are not recomputed).
+:func:`persona.privacy.private_item_counts` (``signed=True``; one person changes each sum by
+at most 1: the audited count mechanism). One noisy sum per candidate carries less noise on
+the comparison than noisy hits per candidate and popularity, whose difference adds two
+noises: at the same ε, half of it with one candidate besides popularity, 0.58 with two (the
+plans are pinned in the tests). The candidate with the largest noisy gain is served if that
+gain is :data:`MARGIN_SCALES` noise scales above 0, else popularity: the served model is
+never one that the measurement shows below popularity, and a shop whose data are too few for
+the noise gets popularity. The chosen model gets each person's held-out items back into
+their own history (their own data; the pooled releases are not recomputed).
 """
 
 from __future__ import annotations
