@@ -358,6 +358,8 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
     if selection is not None:  # no declared catalogue: the items are chosen once, for all
         spending.parts.append(selection)
     train, test, rows, cols = _hold_out(data)
+    data = data.with_matrix(data.matrix, at=data.at)
+    data.ledger = None  # the choice charges
     # every release below is zCDP: they share one budget ρ and are charged as one spend
     spending.delta = rest.delta
     budget = rho_budget(rest.epsilon, rest.delta)
@@ -369,7 +371,11 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
     # the popularity list is served whenever no model beats it: it gets the rest of ρ when
     # ALS is no candidate, else POPULARITY_SHARE of it
     pop_part = (1 - choice_share) * (POPULARITY_SHARE if with_als else 1.0)
-    fallback = _fitted(Popularity(privacy=share(fallback_dp, pop_part)), train, spending)
+    # popularity counts every event, the held-out ones too (that can only favour it in the
+    # validation, and fewer events cost it much at small ε); in the validation its list
+    # leaves out each person's training items only, as the other candidates' lists do
+    fallback = _fitted(Popularity(privacy=share(fallback_dp, pop_part)), data, spending)
+    fallback.fold_in_many(train, unknown_items="ignore")
     candidates: dict[str, Recommender] = {"Popularity": fallback}
     if with_als:
         als_dp = share(model_dp, (1 - choice_share) * (1 - POPULARITY_SHARE))
