@@ -137,13 +137,14 @@ def _row(n: int, X: sp.csr_matrix, model: str, eps: float | None, seed: int, fit
             "epsilon": eps, "seed": seed, **bp.evaluate(fitted, train, test), "fit_s": fit_s}
 
 
-def run_size(n: int, epsilons: list[float], seeds: list[int]) -> list[dict]:
+def run_size(n: int, epsilons: list[float], seeds: list[int],
+             served_only: bool = False) -> list[dict]:
     rows = []
     for seed in seeds:
         X = planted(n, seed=seed)
         train, full_test = bp.split(X, seed)
         test = _scored(full_test, seed)
-        baselines = [("ALS (non-private)", persona.ALS(**bp.ALS, random_state=seed,
+        baselines = [] if served_only else [("ALS (non-private)", persona.ALS(**bp.ALS, random_state=seed,
                                                       num_threads=1)),
                      (CEILING,
                       persona.ALS(**bp.DP_ALS, random_state=seed, num_threads=1)),
@@ -153,9 +154,10 @@ def run_size(n: int, epsilons: list[float], seeds: list[int]) -> list[dict]:
             model, t = bp._timed_fit(model, train)
             rows.append(_row(n, X, label, None, seed, model, train, test, t))
         for eps in epsilons:
-            for label, model in [("DP-ALS", bp.dp_als(eps, seed)),
-                                 ("DP popularity", bp.dp_popularity(eps)),
-                                 ("DP item-kNN", bp.dp_knn(eps))]:
+            private = [] if served_only else [("DP-ALS", bp.dp_als(eps, seed)),
+                                              ("DP popularity", bp.dp_popularity(eps)),
+                                              ("DP item-kNN", bp.dp_knn(eps))]
+            for label, model in private:
                 model, t = bp._timed_fit(model, train)
                 rows.append(_row(n, X, label, eps, seed, model, train, test, t))
             if n <= SERVED_MAX_PEOPLE:
@@ -166,6 +168,30 @@ def run_size(n: int, epsilons: list[float], seeds: list[int]) -> list[dict]:
                             | {"chosen": pick.choice.chosen})
         print(f"  {n:,} people, seed {seed}: {X.nnz:,} events", flush=True)
     return rows
+
+
+def served_only(no_write: bool) -> None:
+    """Refit the served choice at the saved run's sizes, seeds and ε (up to
+    SERVED_MAX_PEOPLE) and replace the saved served rows, noting when and at which commit."""
+    saved = json.loads((HERE / "scaling_results.json").read_text())
+    sizes = [n for n in saved["sizes"] if n <= SERVED_MAX_PEOPLE]
+    rows, t0 = [], time.perf_counter()
+    with threadpool_limits(1):
+        _warm(saved["epsilons"])
+        for n in sizes:
+            print(f"{n:,} people ...", flush=True)
+            seeds = saved["seeds"][:1] if n >= ONE_SEED_FROM else saved["seeds"]
+            rows += run_size(n, saved["epsilons"], seeds, served_only=True)
+    saved["rows"] = [r for r in saved["rows"] if r["model"] != "served"] + rows
+    saved["served_rerun"] = {"commit": bp._commit(), "seconds": time.perf_counter() - t0,
+                             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    print(ratios(pd.DataFrame(saved["rows"])).round(2).to_string())
+    if no_write:
+        print(section(saved))
+        return
+    (HERE / "scaling_results.json").write_text(json.dumps(saved, indent=1, default=str))
+    plot(pd.DataFrame(saved["rows"]), HERE / "scaling.png")
+    _write(saved)
 
 
 def _warm(epsilons: list[float]) -> None:
@@ -362,7 +388,10 @@ def section(results: dict) -> str:
         "single-threaded (`threadpool_limits(1)`, `num_threads=1`), on a shared machine. "
         f"Run time: {results['seconds'] / 60:.1f} min "
         f"({', '.join(f'{int(n):,} people {s:.0f} s' for n, s in results['size_seconds'])}), "
-        f"peak memory {results['peak_rss_gb']:.1f} GB.",
+        f"peak memory {results['peak_rss_gb']:.1f} GB."
+        + (f" The served rows were refitted alone (`--served-only`) on {rerun['date']}, commit "
+           f"`{rerun['commit']}`, in {rerun['seconds'] / 60:.1f} min; every other row is from "
+           "the run above." if (rerun := results.get("served_rerun")) else ""),
         f"**Data.** `planted(n_people, seed)`: {N_ITEMS:,} items at every size (so the size "
         f"axis is people only) and {TOPICS} planted topics (the rank of the non-private ALS "
         f"reference). Item popularity ∝ rank^-{POPULARITY_EXPONENT:g}; each item loads 0.9 on "
@@ -429,6 +458,10 @@ def main() -> None:
     parser.add_argument("--max-people", type=int, default=max(SIZES))
     parser.add_argument("--no-write", action="store_true",
                         help="do not touch RESULTS.md, scaling_results.json or scaling.png")
+    parser.add_argument("--served-only", action="store_true",
+                        help="refit only the served choice (up to SERVED_MAX_PEOPLE) and put "
+                             "its rows in place of the saved ones, keeping every other row "
+                             "of scaling_results.json")
     parser.add_argument("--replot", action="store_true",
                         help="fit nothing: redraw scaling.png and (unless --no-write) the "
                              "RESULTS.md section from scaling_results.json")
@@ -440,6 +473,9 @@ def main() -> None:
             _write(saved)
         return
     warnings.filterwarnings("ignore", category=RuntimeWarning)
+    if args.served_only:
+        served_only(args.no_write)
+        return
     sizes = [n for n in SIZES if n <= args.max_people]
     epsilons = [1.0, 4.0, 16.0] if args.quick else bp.EPSILONS
     seeds = [0] if args.quick else SEEDS
