@@ -213,8 +213,8 @@ def test_a_private_personalizer_chooses_by_charged_noisy_validation() -> None:
     assert 0.999 * cfg.epsilon <= charge.epsilon <= cfg.epsilon and charge.delta == cfg.delta
     rho = rho_budget(cfg.epsilon, cfg.delta)
     assert choice.spent.rho == pytest.approx(CHOICE_SHARE * rho, rel=1e-3)
-    # the rest of ρ: a third to popularity, two to ALS
-    assert p.fallback_.privacy_spent_.rho == pytest.approx((1 - CHOICE_SHARE) / 3 * rho,
+    # the rest of ρ: a sixth to popularity, the rest to ALS
+    assert p.fallback_.privacy_spent_.rho == pytest.approx((1 - CHOICE_SHARE) / 6 * rho,
                                                            rel=1e-3)
     assert charge.rho == pytest.approx(rho, rel=1e-3)
     assert "private validation" in choice.describe()
