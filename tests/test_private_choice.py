@@ -150,6 +150,38 @@ def test_nobody_with_two_items_means_no_holdout_and_popularity() -> None:
     assert pick.model is not pick.fallback
 
 
+def test_a_fit_stopped_after_the_item_selection_charges_the_selection_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No catalogue, DP(items="select"): the selection is released, then the popularity
+    fit stops before releasing anything. The store is charged the selection alone, and the
+    rest of the reservation is freed."""
+    from test_content_model import _store
+
+    store = _store(False, people=200)
+    store.set_privacy_budget("personalization", epsilon=20.0, delta=1e-6)
+    X = Interactions.from_view(store.scope("personalization"))
+    X = Interactions(X.matrix, X.users.tolist(), X.items.tolist(), lineage=X.lineage,
+                     ledger=X.ledger)
+    assert X.catalogue is None
+
+    def stop(self: object, data: Interactions) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(persona.models.Popularity, "fit", stop)
+    select = {"items": "select", "max_events_per_person": 8}
+    with pytest.raises(KeyboardInterrupt):
+        fit_private_choice(X, DP(epsilon=18.0, delta=9e-7, **select),
+                           DP(epsilon=2.0, delta=1e-7, **select), {}, als_from=0.0)
+    [charge] = store.privacy_charges("personalization")
+    assert charge.mechanism == "dp-item-selection" and charge.rho is None
+    assert store.privacy_ledger("personalization").spent("personalization") == (
+        pytest.approx(charge.epsilon), pytest.approx(charge.delta))
+    from persona.privacy import plan_item_selection
+
+    plan = plan_item_selection(DP(epsilon=2.0, delta=1e-7, **select))
+    assert (charge.epsilon, charge.delta) == (plan.epsilon, plan.delta)
+
+
 def test_the_popularity_list_counts_every_event_and_is_validated_without_the_held_out() -> None:
     """Popularity pools the held-out events too (fewer events cost it much at small ε:
     on ml-latest-small at ε = 1 a list fitted without them scored 0.085 NDCG@10 against
@@ -187,7 +219,7 @@ def test_popularity_alone_is_served_with_the_whole_budget_and_nothing_held_out()
     assert pick.choice.spent is None and pick.held_out is None
     assert pick.choice.chosen == "Popularity" and pick.model is not pick.fallback
     whole = plan_item_counts(24, DP(epsilon=6.0, delta=1e-7 + 9e-7, max_events_per_person=8))
-    assert pick.spents == [pick.fallback.privacy_spent_]
+    assert pick.spents == pick.releases == [pick.fallback.privacy_spent_]
     got = pick.fallback.privacy_spent_
     assert got.epsilon == pytest.approx(whole.epsilon) and got.delta == pytest.approx(
         whole.delta) and got.noise["scale"] == pytest.approx(whole.noise["scale"])
