@@ -20,7 +20,7 @@ from persona.data import Interactions
 from persona.errors import PersonaError, ValidationError
 from persona.models import ALS, ContentKNN
 from persona.models import load as load_model
-from persona.personalizer import CHOICE_SHARE
+from persona.personalizer import CHOICE_SHARE, COUNT_SHARE
 from persona.privacy import DP
 from persona.privacy.accounting import rho_budget
 from persona.testing import block_interactions
@@ -209,13 +209,16 @@ def test_a_private_personalizer_chooses_by_charged_noisy_validation() -> None:
     assert type(p.model) is type(p.model_) and p.model.privacy is None  # the template
     # every release composed in zCDP: one charge, the whole (ε, δ) and no more
     [charge] = store.privacy_charges("personalization")
-    assert charge.mechanism == "dp-item-counts + dp-als + public-features + dp-model-choice"
+    assert charge.mechanism == ("dp-item-counts + dp-people-count + dp-als + public-features"
+                                " + dp-model-choice")
     assert 0.999 * cfg.epsilon <= charge.epsilon <= cfg.epsilon and charge.delta == cfg.delta
     rho = rho_budget(cfg.epsilon, cfg.delta)
     assert choice.spent.rho == pytest.approx(CHOICE_SHARE * rho, rel=1e-3)
-    # the rest of ρ: a sixth to popularity, the rest to ALS
-    assert p.fallback_.privacy_spent_.rho == pytest.approx((1 - CHOICE_SHARE) / 6 * rho,
-                                                           rel=1e-3)
+    # the rest of ρ (less the gains and the count of people): a sixth to popularity, the
+    # rest to ALS
+    left = 1 - CHOICE_SHARE - COUNT_SHARE
+    assert p.fallback_.privacy_spent_.rho == pytest.approx(left / 6 * rho, rel=1e-3)
+    assert choice.people == pytest.approx(300, abs=50)  # noise scale about 7
     assert charge.rho == pytest.approx(rho, rel=1e-3)
     assert "private validation" in choice.describe()
     # the held-out items are back in each person's own history: nobody is served an item

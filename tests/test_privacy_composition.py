@@ -112,3 +112,17 @@ def test_compose_refuses_what_is_no_list_of_spends() -> None:
         compose_zcdp(["dp-als"], 1e-6)  # type: ignore[list-item]
     with pytest.raises(ValidationError, match="PrivacySpent"):
         compose_zcdp([], 1e-6)
+
+
+def test_basic_composition_keeps_the_zcdp_total_when_every_part_has_one() -> None:
+    """ε and δ add up (basic composition), and when every part is a zCDP release their ρ
+    add up too, so the whole can itself be composed in zCDP (a private item-kNN's head
+    counts and co-occurrences, inside a private model choice)."""
+    a = PrivacySpent(mechanism="dp-head-counts", epsilon=0.1, delta=1e-7, rho=0.0002)
+    b = PrivacySpent(mechanism="dp-cooccurrence", epsilon=0.9, delta=9e-7, rho=0.015)
+    both = PrivacySpent.composed([a, b])
+    assert both.rho == pytest.approx(0.0152)
+    assert both.epsilon == pytest.approx(1.0) and both.delta == pytest.approx(1e-6)
+    assert compose_zcdp([both], 1e-6).rho == pytest.approx(0.0152)
+    pure = PrivacySpent(mechanism="dp-item-selection", epsilon=0.1, delta=1e-7)
+    assert PrivacySpent.composed([pure, b]).rho is None

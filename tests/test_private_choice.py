@@ -232,7 +232,7 @@ def test_budgets_of_the_candidates() -> None:
     and δ together): CHOICE_SHARE of it to the gains, POPULARITY_SHARE of the rest to the
     popularity list and the remainder to ALS; without ALS the popularity list gets the
     rest. Each keeps its own bounds."""
-    from persona.personalizer import CHOICE_SHARE, POPULARITY_SHARE
+    from persona.personalizer import CHOICE_SHARE, COUNT_SHARE, POPULARITY_SHARE
     from persona.privacy.accounting import rho_budget
 
     X = block_interactions()
@@ -244,13 +244,14 @@ def test_budgets_of_the_candidates() -> None:
     als = pick.candidates["ALS"]
     assert als.privacy.weight_budget == 4.0  # DP-ALS's weights when the privacy has none
     assert (als.factors, als.iterations, als.regularization) == (8, 2, 0.1)
+    rest = 1 - CHOICE_SHARE - COUNT_SHARE  # the gains, and the count of people
     assert als.privacy == model_dp.model_copy(update={"delta": 1e-6, "weight_budget": 4.0}) \
-        .for_rho((1 - CHOICE_SHARE) * (1 - POPULARITY_SHARE) * rho)
+        .for_rho(rest * (1 - POPULARITY_SHARE) * rho)
     assert als.privacy_spent_.rho == pytest.approx(
-        (1 - CHOICE_SHARE) * (1 - POPULARITY_SHARE) * rho, rel=1e-3)
+        rest * (1 - POPULARITY_SHARE) * rho, rel=1e-3)
     pop = pick.fallback.privacy_spent_
     share = plan_item_counts(24, fallback_dp.model_copy(update={"delta": 1e-6}).for_rho(
-        (1 - CHOICE_SHARE) * POPULARITY_SHARE * rho))
+        rest * POPULARITY_SHARE * rho))
     assert pop == share
     kept = fit_private_choice(X, model_dp.model_copy(update={"weight_budget": 2.0}),
                               fallback_dp, TEXT, als_from=0.0).candidates["ALS"]
@@ -268,6 +269,46 @@ def test_budgets_of_the_candidates() -> None:
         assert spent.rho == pytest.approx(sum(r.rho for r in p.releases))
         assert 0.999 * rho <= spent.rho <= rho
         assert 9.99 <= spent.epsilon <= 10.0 and spent.delta == 1e-6
+
+
+def test_a_noisy_count_of_people_picks_item_knn_or_als_as_the_pooled_candidate() -> None:
+    """From ALS's ε on, the choice releases a noisy count of people (the audited count
+    mechanism, one per person, 1 % of ρ): from ``knn_from_people`` on, private item-kNN is
+    the pooled candidate instead of ALS (in the scaling study DP-ALS stays at 0.60x of
+    non-private ALS from 10,000 people while private item-kNN reaches 0.8x)."""
+    from persona.personalizer import CHOICE_SHARE, COUNT_SHARE, POPULARITY_SHARE
+    from persona.privacy.accounting import rho_budget
+
+    X = block_interactions()  # 60 people
+    model_dp = DP(epsilon=9.0, delta=9e-7, max_events_per_person=8)
+    rho = rho_budget(10.0, 1e-6)
+    many = fit_private_choice(X, model_dp, FALLBACK, TEXT, als_from=0.0, knn_from_people=0)
+    few = fit_private_choice(X, model_dp, FALLBACK, TEXT, als_from=0.0,
+                             knn_from_people=10**9)
+    assert many.choice.candidates == ("Popularity", "ItemKNN", "ContentKNN")
+    assert few.choice.candidates == ("Popularity", "ALS", "ContentKNN")
+    rest = (1 - CHOICE_SHARE - COUNT_SHARE) * (1 - POPULARITY_SHARE) * rho
+    knn = many.candidates["ItemKNN"]
+    assert knn.neighbours == 50 and knn.privacy.max_events_per_person == 8
+    assert knn.privacy_spent_.rho == pytest.approx(rest, rel=2e-2)  # its ε split wastes a bit
+    assert few.candidates["ALS"].privacy_spent_.rho == pytest.approx(rest, rel=1e-3)
+    for pick in (many, few):
+        count = next(r for r in pick.releases if r.mechanism == "dp-people-count")
+        assert count.rho == pytest.approx(COUNT_SHARE * rho, rel=1e-3)
+        planned = DP(epsilon=1.0, delta=1e-6).for_rho(COUNT_SHARE * rho).epsilon
+        plan = plan_item_counts(1, DP(epsilon=planned, delta=1e-6,
+                                      max_events_per_person=1, max_value=1.0))
+        assert count.model_copy(update={"mechanism": plan.mechanism}) == plan
+        assert pick.choice.people == pytest.approx(60, abs=8 * count.noise["scale"])
+        [spent] = pick.spents
+        assert 0.99 * rho <= spent.rho <= rho
+    below = fit_private_choice(X, model_dp, FALLBACK, TEXT, als_from=9.01, knn_from_people=0)
+    assert below.choice.people is None and "ItemKNN" not in below.candidates
+    assert "dp-people-count" not in [r.mechanism for r in below.releases]
+    with pytest.raises(ValidationError, match="knn_from_people"):
+        fit_private_choice(X, model_dp, FALLBACK, TEXT, knn_from_people=True)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="knn_from_people"):
+        fit_private_choice(X, model_dp, FALLBACK, TEXT, knn_from_people=-1)
 
 
 def test_without_a_catalogue_the_items_are_selected_once_for_every_candidate() -> None:

@@ -2,6 +2,8 @@
 
 from persona.personalizer._choice import (
     CHOICE_SHARE,
+    COUNT_SHARE,
+    KNN_FROM_PEOPLE,
     POPULARITY_SHARE,
     ModelChoice,
     PrivateChoice,
@@ -11,6 +13,8 @@ from persona.personalizer._personalizer import Curation, Personalizer
 
 __all__ = [
     "CHOICE_SHARE",
+    "COUNT_SHARE",
+    "KNN_FROM_PEOPLE",
     "POPULARITY_SHARE",
     "Curation",
     "ModelChoice",

@@ -1,12 +1,14 @@
 """Which model a private Personalizer serves when it is given none: chosen by a charged,
 differentially private validation score, never by looking at the data outside the noise.
 
-The candidates are fixed by public inputs: the private popularity list (which the
-Personalizer fits as its fallback anyway); ``ContentKNN`` on the item labels alone when the
-store has labels and a declared catalogue (it pools nobody's events and spends nothing);
-and private ``ALS()`` from a model share of ε = :data:`ALS_FROM_EPSILON` (below it, its
-share goes to the popularity list instead). When popularity is the only candidate, nothing
-is held out or released: popularity gets the whole (ε, δ).
+The candidates are fixed by public inputs and a DP count of people: the private popularity
+list (which the Personalizer fits as its fallback anyway); ``ContentKNN`` on the item labels
+alone when the store has labels and a declared catalogue (it pools nobody's events and
+spends nothing); and from a model share of ε = :data:`ALS_FROM_EPSILON` one pooled model:
+private ``ALS()``, or private ``ItemKNN()`` when a noisy count of people (a charged DP
+release) is at least :data:`KNN_FROM_PEOPLE` (below that ε, the pooled model's share goes to
+the popularity list instead). When popularity is the only candidate, nothing is held out or
+released: popularity gets the whole (ε, δ).
 
 Otherwise each person with two or more items has up to :data:`HOLD_OUT` of them held out
 (at most half); the candidates are fitted on the rest. Every release of the validation is
@@ -45,7 +47,14 @@ from pydantic import BaseModel, ConfigDict
 
 from persona.data import Interactions, leave_k_out
 from persona.errors import PrivateInputError, ValidationError
-from persona.models import ALS, ContentKNN, Popularity, Recommender, private_item_universe
+from persona.models import (
+    ALS,
+    ContentKNN,
+    ItemKNN,
+    Popularity,
+    Recommender,
+    private_item_universe,
+)
 from persona.privacy import DP, private_item_counts
 from persona.privacy.accounting import compose_zcdp, rho_budget
 from persona.schema import PrivacySpent
@@ -53,12 +62,16 @@ from persona.schema import PrivacySpent
 __all__ = [
     "ALS_FROM_EPSILON",
     "CHOICE_SHARE",
+    "COUNT_SHARE",
     "HOLD_OUT",
     "HOLD_OUT_SHARE",
+    "KNN_FROM_PEOPLE",
     "MARGIN_SCALES",
     "POPULARITY_SHARE",
     "PRIVATE_ALS",
     "PRIVATE_ALS_WEIGHT_BUDGET",
+    "PRIVATE_KNN",
+    "PRIVATE_KNN_MAX_EVENTS",
     "ModelChoice",
     "PrivateChoice",
     "fit_private_choice",
@@ -76,6 +89,19 @@ CHOICE_SHARE = 0.05
 #: ε on the demo shop (`persona demo`'s plot); with only its share of a choice it needs
 #: more ε than that.
 ALS_FROM_EPSILON = 6.0
+#: From ALS's ε on, the share of the choice's ρ spent on a noisy count of people (one per
+#: person: the audited count mechanism), which decides the pooled candidate.
+COUNT_SHARE = 0.01
+#: From this noisy count of people on, private item-kNN is the pooled candidate instead of
+#: ALS: in benchmarks/RESULTS.md's scaling study (synthetic data, ε = 8) DP-ALS keeps 0.60x
+#: of non-private ALS's NDCG@10 from 10,000 people on, its own settings without noise 0.63x,
+#: while private item-kNN reaches 0.8x from 10,000 people.
+KNN_FROM_PEOPLE = 10_000
+#: The private item-kNN candidate's settings (bench_privacy.py's): its contribution bound
+#: when the privacy sets none (DP's default of 64 is for counts), neighbours, 1,000-item
+#: head (ItemKNN's default).
+PRIVATE_KNN: dict[str, Any] = {"neighbours": 50}
+PRIVATE_KNN_MAX_EVENTS = 32
 #: A candidate replaces popularity only if its noisy gain over popularity is this many
 #: standard deviations of its noise above 0 (a model level with popularity replaces it
 #: about 2 % of the time).
@@ -129,6 +155,9 @@ class ModelChoice(BaseModel):
     spent: PrivacySpent | None
     """What releasing the gains spent (part of the model's share of the privacy); ``None``
     when popularity was the only candidate and nothing was released."""
+    people: float | None = None
+    """The noisy count of people (a DP release) that chose the pooled candidate, item-kNN
+    or ALS; ``None`` below ALS's ε, where none is pooled."""
 
     def describe(self) -> str:
         """One plain sentence for a reviewer."""
@@ -136,9 +165,13 @@ class ModelChoice(BaseModel):
             return (f"Served {self.chosen}: it was the only candidate for this store and ε, "
                     "so no validation was run and none of the privacy budget went to one.")
         gains = ", ".join(f"{k} {v:+.0f}" for k, v in self.gains.items())
+        counted = "" if self.people is None else (
+            f" The pooled candidate was picked by a noisy count of {self.people:,.0f} people "
+            f"(item-kNN from {KNN_FROM_PEOPLE:,}, else ALS).")
         return (f"Chose {self.chosen} by a private validation: noisy gains over popularity "
                 f"in hits@{VALIDATION_N}: {gains} people (noise scale {self.noise_scale:.3g}; "
-                f"a model replaces popularity only with a gain above {self.margin:.3g}).")
+                f"a model replaces popularity only with a gain above {self.margin:.3g})."
+                + counted)
 
 
 @dataclass
@@ -231,6 +264,16 @@ def _added(a: DP, b: DP) -> DP:
     return a.model_copy(update={"epsilon": a.epsilon + b.epsilon, "delta": a.delta + b.delta})
 
 
+def _people(X: Interactions, dp_cfg: DP) -> tuple[float, PrivacySpent]:
+    """A noisy count of the people of ``X``: each person adds 1 to one sum, released with
+    :func:`persona.privacy.private_item_counts` (the audited count mechanism)."""
+    ones = sp.csr_matrix(np.ones((X.matrix.shape[0], 1)))
+    count_dp = DP(epsilon=dp_cfg.epsilon, delta=dp_cfg.delta, max_events_per_person=1,
+                  max_value=1.0)
+    noisy, spent = private_item_counts(ones, count_dp)
+    return float(noisy[0]), spent.model_copy(update={"mechanism": "dp-people-count"})
+
+
 def _gains(candidates: dict[str, Recommender], X: Interactions, rows: np.ndarray,
            cols: np.ndarray) -> sp.csr_matrix:
     """One row per person with held-out items, one column per candidate other than
@@ -254,6 +297,7 @@ def _gains(candidates: dict[str, Recommender], X: Interactions, rows: np.ndarray
 def fit_private_choice(
     X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str], *,
     choice_share: float = CHOICE_SHARE, als_from: float = ALS_FROM_EPSILON,
+    knn_from_people: int = KNN_FROM_PEOPLE,
 ) -> PrivateChoice:
     """Fit the candidates on ``X`` less up to :data:`HOLD_OUT` items per person, release their
     noisy gains over popularity, and return the chosen model (with the held-out items
@@ -275,6 +319,12 @@ def fit_private_choice(
         raise ValidationError(
             f"als_from must be a non-negative number (an ε), not {als_from!r}",
             errors=[{"row": None, "field": "als_from", "message": "invalid"}])
+    if isinstance(knn_from_people, bool) or not isinstance(knn_from_people, int) \
+            or knn_from_people < 0:
+        raise ValidationError(
+            f"knn_from_people must be a non-negative int (a number of people), not "
+            f"{knn_from_people!r}",
+            errors=[{"row": None, "field": "knn_from_people", "message": "invalid"}])
     if X.mixes_people is not None:  # refused before anything is reserved or released
         raise PrivateInputError(
             f"a private choice bounds each person's contribution, but {X.mixes_people}",
@@ -286,7 +336,7 @@ def fit_private_choice(
     try:
         if with_als or with_text:
             pick = _choose(X, model_dp, fallback_dp, item_text, choice_share, with_als,
-                           with_text, spending)
+                           with_text, spending, knn_from_people)
         else:
             pick = _popularity_alone(X, model_dp, fallback_dp, spending)
     except BaseException as exc:  # what was released stays charged, the rest is freed
@@ -350,7 +400,7 @@ def _popularity_alone(X: Interactions, model_dp: DP, fallback_dp: DP,
 
 def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str],
             choice_share: float, with_als: bool, with_text: bool,
-            spending: _Spending) -> PrivateChoice:
+            spending: _Spending, knn_from_people: int = KNN_FROM_PEOPLE) -> PrivateChoice:
     """The validation, with at least one candidate besides popularity."""
     total = _added(model_dp, fallback_dp)
     if X.catalogue is None and total.items == "declared":  # the first fit refuses, before
@@ -370,20 +420,34 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
         return dp.model_copy(update={"delta": rest.delta}).for_rho(part * budget)
 
     choice_dp = share(model_dp, choice_share)
+    left = 1 - choice_share - (COUNT_SHARE if with_als else 0.0)  # of ρ, for the models
     # the popularity list is served whenever no model beats it: it gets the rest of ρ when
-    # ALS is no candidate, else POPULARITY_SHARE of it
-    pop_part = (1 - choice_share) * (POPULARITY_SHARE if with_als else 1.0)
+    # no model is pooled, else POPULARITY_SHARE of it
+    pop_part = left * (POPULARITY_SHARE if with_als else 1.0)
     # popularity counts every event, the held-out ones too (that can only favour it in the
     # validation, and fewer events cost it much at small ε); in the validation its list
-    # leaves out each person's training items only, as the other candidates' lists do
+    # leaves out each person's training items only, as the other candidates' lists do.
+    # Fitted first: it refuses data with no declared catalogue before anything is released
     fallback = _fitted(Popularity(privacy=share(fallback_dp, pop_part)), data, spending)
     fallback.fold_in_many(train, unknown_items="ignore")
     candidates: dict[str, Recommender] = {"Popularity": fallback}
-    if with_als:
-        als_dp = share(model_dp, (1 - choice_share) * (1 - POPULARITY_SHARE))
+    people, pooled = None, None
+    if with_als:  # a noisy count of people decides the pooled candidate
+        people, counted = _people(data, share(model_dp, COUNT_SHARE))
+        spending.parts.append(counted)
+        pooled = "ItemKNN" if people >= knn_from_people else "ALS"
+    if pooled == "ALS":
+        als_dp = share(model_dp, left * (1 - POPULARITY_SHARE))
         if als_dp.weight_budget is None:  # DP-ALS's adaptive weights (a bound, not data)
             als_dp = als_dp.model_copy(update={"weight_budget": PRIVATE_ALS_WEIGHT_BUDGET})
         candidates["ALS"] = _fitted(ALS(**PRIVATE_ALS, privacy=als_dp), train, spending)
+    elif pooled == "ItemKNN":
+        knn_dp = share(model_dp, left * (1 - POPULARITY_SHARE))
+        if "max_events_per_person" not in model_dp.model_fields_set:  # a bound, not data
+            knn_dp = knn_dp.model_copy(
+                update={"max_events_per_person": PRIVATE_KNN_MAX_EVENTS})
+        candidates["ItemKNN"] = _fitted(ItemKNN(**PRIVATE_KNN, privacy=knn_dp), train,
+                                        spending)
     if with_text:  # public text alone: spends nothing
         candidates["ContentKNN"] = _fitted(ContentKNN(
             item_text=dict(item_text), collaborative=0.0, privacy=rest), train, spending)
@@ -406,7 +470,7 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
     if chosen != "Popularity":
         model.fold_in_many(X, unknown_items="ignore")
     choice = ModelChoice(candidates=tuple(names), gains=gains, noise_scale=scale,
-                         margin=margin, chosen=chosen, spent=spent)
+                         margin=margin, chosen=chosen, spent=spent, people=people)
     return PrivateChoice(model=model, fallback=fallback, choice=choice,
                          spents=spending.charges(), releases=list(spending.parts),
                          candidates=candidates, held_out=test)

@@ -91,8 +91,10 @@ class PrivacySpent(BaseModel):
     @classmethod
     def composed(cls, parts: list[PrivacySpent]) -> PrivacySpent:
         """Several releases on the same data as one spend, by basic composition (ε and δ
-        add up; always valid, whatever the mechanisms). Each part's bounds and noise are kept
-        under its mechanism's name.
+        add up; always valid, whatever the mechanisms). When every part is a zCDP release,
+        their ρ add up too (zCDP's own composition, also valid), so that the whole can be
+        composed further in zCDP; otherwise ``rho`` is ``None``. Each part's bounds and
+        noise are kept under its mechanism's name.
 
         >>> a = PrivacySpent(mechanism="dp-item-selection", epsilon=0.1, delta=1e-7)
         >>> b = PrivacySpent(mechanism="dp-item-counts", epsilon=0.9, delta=9e-7, rho=0.01)
@@ -105,7 +107,8 @@ class PrivacySpent(BaseModel):
         return cls(
             mechanism=" + ".join(p.mechanism for p in parts),
             epsilon=sum(p.epsilon for p in parts), delta=sum(p.delta for p in parts),
-            rho=None,
+            rho=None if any(p.rho is None for p in parts) else sum(
+                p.rho for p in parts if p.rho is not None),
             bounds={f"{p.mechanism}.{k}": v for p in parts for k, v in p.bounds.items()},
             steps=max(p.steps for p in parts),
             noise={f"{p.mechanism}.{k}": v for p in parts for k, v in p.noise.items()},
