@@ -491,7 +491,7 @@ def test_a_saved_personalizer_keeps_how_it_chose(tmp_path: object) -> None:
     store = _store(True, people=60)
     p = persona.Personalizer(store, privacy=DP(epsilon=8.0, delta=1e-6,
                                                max_events_per_person=8)).fit()
-    assert p.choice_ is not None
+    assert p.choice_ is not None and p.choice_.people is not None  # the count is kept too
     folder = Path(str(tmp_path)) / "p"
     p.save(folder)
     loaded = persona.Personalizer.load(folder, store)
