@@ -29,8 +29,19 @@ def test_for_rho_keeps_delta_and_bounds_and_plans_within_the_share() -> None:
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, math.inf, math.nan, True, "0.1", None])
 def test_for_rho_refuses_what_is_no_budget(bad: object) -> None:
-    with pytest.raises(ValidationError, match="rho"):
+    with pytest.raises(ValidationError) as info:
         DP(epsilon=1.0, delta=1e-6).for_rho(bad)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        f"rho must be a positive finite number (a zCDP budget), not {bad!r}")
+    assert info.value.errors == [{"row": None, "field": "rho", "message": "invalid"}]
+
+
+def test_for_rho_refuses_a_budget_with_no_finite_epsilon() -> None:
+    with pytest.raises(ValidationError) as info:
+        DP(epsilon=1.0, delta=1e-6).for_rho(1e300)
+    assert str(info.value) == ("rho = 1e+300 has no finite ε at delta = 1e-06; give a "
+                               "smaller rho")
+    assert info.value.errors == [{"row": None, "field": "rho", "message": "too large"}]
 
 
 def test_for_rho_needs_a_delta() -> None:
@@ -67,6 +78,8 @@ def test_composition_is_tighter_than_adding_epsilons() -> None:
     assert zcdp.epsilon == pytest.approx(8.0, rel=1e-3)
     assert basic.epsilon > 1.3 * zcdp.epsilon and basic.delta == pytest.approx(2e-6)
     assert zcdp.mechanism == "dp-item-counts + dp-als" and zcdp.steps == a.steps + b.steps
+    assert zcdp.accounting == ("zCDP composition (ρ added, OpenDP make_zCDP_to_approxDP) of: "
+                               f"dp-item-counts: {a.accounting}; dp-als: {b.accounting}")
     assert zcdp.noise["dp-item-counts.scale"] == a.noise["scale"]
     assert zcdp.bounds["dp-als.max_events_per_person"] == 8.0
     assert "zCDP" in zcdp.accounting
@@ -96,22 +109,34 @@ def test_an_approximate_dp_part_is_refused_not_miscounted() -> None:
     """A release with δ > 0 and no ρ (a thresholded selection, or a basic composition) is
     no zCDP release: counting it as ε²/2 would understate it."""
     selection = PrivacySpent(mechanism="dp-item-selection", epsilon=0.1, delta=1e-7)
-    with pytest.raises(ValidationError, match="dp-item-selection"):
+    with pytest.raises(ValidationError) as info:
         compose_zcdp([selection], 1e-6)
+    message = ("dp-item-selection is an (ε, δ) release with no ρ (a thresholded selection or "
+               "a basic composition), which zCDP composition cannot count; add it with "
+               "PrivacySpent.composed (basic composition) instead")
+    assert str(info.value) == message
+    assert info.value.errors == [{"row": None, "field": "parts", "message": message}]
 
 
 @pytest.mark.parametrize("delta", [0.0, 1.0, -1e-6, True, "1e-6"])
 def test_compose_needs_a_delta_in_the_open_interval(delta: object) -> None:
     gauss = PrivacySpent(mechanism="dp-item-counts", epsilon=1.0, delta=1e-6, rho=0.02)
-    with pytest.raises(ValidationError, match="delta"):
+    with pytest.raises(ValidationError) as info:
         compose_zcdp([gauss], delta)  # type: ignore[arg-type]
+    message = (f"delta must be a number strictly between 0 and 1 (the δ of the composed "
+               f"(ε, δ) claim), not {delta!r}")
+    assert str(info.value) == message
+    assert info.value.errors == [{"row": None, "field": "delta", "message": message}]
 
 
 def test_compose_refuses_what_is_no_list_of_spends() -> None:
-    with pytest.raises(ValidationError, match="PrivacySpent"):
-        compose_zcdp(["dp-als"], 1e-6)  # type: ignore[list-item]
-    with pytest.raises(ValidationError, match="PrivacySpent"):
-        compose_zcdp([], 1e-6)
+    gauss = PrivacySpent(mechanism="dp-item-counts", epsilon=1.0, delta=1e-6, rho=0.02)
+    message = "parts must be a non-empty list of PrivacySpent values, one per release"
+    for bad in (["dp-als"], [], "dp-als", iter([gauss]), gauss):
+        with pytest.raises(ValidationError) as info:
+            compose_zcdp(bad, 1e-6)  # type: ignore[arg-type]
+        assert str(info.value) == message
+        assert info.value.errors == [{"row": None, "field": "parts", "message": message}]
 
 
 def test_basic_composition_keeps_the_zcdp_total_when_every_part_has_one() -> None:

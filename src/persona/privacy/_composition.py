@@ -63,21 +63,17 @@ def compose_zcdp(parts: Sequence[PrivacySpent], delta: float, *,
         raise _invalid("delta", f"delta must be a number strictly between 0 and 1 (the δ "
                                 f"of the composed (ε, δ) claim), not {delta!r}")
     rho = math.fsum(_rho(p) for p in parts)
-    names: list[str] = []
+    named: list[tuple[str, PrivacySpent]] = []  # a repeated mechanism gets #2, #3, ...
     for p in parts:
-        seen = sum(1 for n in names if n == p.mechanism or n.startswith(p.mechanism + "#"))
-        names.append(p.mechanism if not seen else f"{p.mechanism}#{seen + 1}")
-    free = rho == 0
+        seen = sum(1 for n, q in named if q.mechanism == p.mechanism)
+        named.append((p.mechanism if not seen else f"{p.mechanism}#{seen + 1}", p))
     return PrivacySpent(
         mechanism=mechanism or " + ".join(p.mechanism for p in parts),
-        epsilon=0.0 if free else zcdp_to_epsilon(rho, float(delta)),
-        delta=0.0 if free else float(delta), rho=rho,
-        bounds={f"{n}.{k}": v for n, p in zip(names, parts, strict=True)
-                for k, v in p.bounds.items()},
+        epsilon=zcdp_to_epsilon(rho, float(delta)),  # 0 for ρ = 0
+        delta=float(delta) if rho > 0 else 0.0, rho=rho,
+        bounds={f"{n}.{k}": v for n, p in named for k, v in p.bounds.items()},
         steps=sum(p.steps for p in parts),
-        noise={f"{n}.{k}": v for n, p in zip(names, parts, strict=True)
-               for k, v in p.noise.items()},
+        noise={f"{n}.{k}": v for n, p in named for k, v in p.noise.items()},
         accounting="zCDP composition (ρ added, OpenDP make_zCDP_to_approxDP) of: "
-                   + "; ".join(f"{n}: {p.accounting}" for n, p in zip(names, parts,
-                                                                       strict=True)),
+                   + "; ".join(f"{n}: {p.accounting}" for n, p in named),
     )
