@@ -399,7 +399,9 @@ def section(results: dict) -> str:
         f"Dirichlet(0.1); history lengths lognormal (median {MEDIAN_HISTORY}, σ = 1, at most "
         f"{MAX_HISTORY} draws); each event's item ∝ popularity · (person's weights · item's "
         "loadings); repeats collapse to one binary event. No item text, so no ContentKNN, and "
-        "the served model chooses between private popularity and (from ε ≈ 6.7) DP-ALS. "
+        "the served model chooses between private popularity and, from ε ≈ 6.7, one pooled "
+        "model that a noisy count of people picks: DP-ALS below 10,000 people, DP item-kNN "
+        "from 10,000 (`persona.personalizer.KNN_FROM_PEOPLE`). "
         "Seeds set the data, the split and the model: "
         f"{', '.join(map(str, results['seeds']))}"
         + (f" ({', '.join(f'{n:,}' for n in one_seed)} people: seed 0 only)" if one_seed else "")
@@ -435,7 +437,8 @@ def section(results: dict) -> str:
             parts.append("The served choice picked "
                          + ", ".join(f"{m} in {k}" for m, k in chosen.items())
                          + f" of its {chosen.sum()} fits (its candidates here: private "
-                         "popularity and, from ε ≈ 6.7, DP-ALS; item-kNN is none of them).")
+                         "popularity and, from ε ≈ 6.7, DP-ALS below 10,000 people or DP "
+                         "item-kNN from 10,000, as a noisy count of people says).")
     parts += ["### People needed for 0.8x of non-private ALS",
               "The smallest synthetic size from which each private model stays at or above "
               f"{TARGET:g}x of non-private ALS's NDCG@10 (at that size and every larger one "
