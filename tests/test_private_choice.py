@@ -302,13 +302,26 @@ def test_a_noisy_count_of_people_picks_item_knn_or_als_as_the_pooled_candidate()
         assert pick.choice.people == pytest.approx(60, abs=8 * count.noise["scale"])
         [spent] = pick.spents
         assert 0.99 * rho <= spent.rho <= rho
+    assert few.choice.describe().endswith(
+        f" The pooled candidate was picked by a noisy count of {few.choice.people:,.0f} "
+        "people (item-kNN from 10,000, else ALS).")
     below = fit_private_choice(X, model_dp, FALLBACK, TEXT, als_from=9.01, knn_from_people=0)
     assert below.choice.people is None and "ItemKNN" not in below.candidates
     assert "dp-people-count" not in [r.mechanism for r in below.releases]
-    with pytest.raises(ValidationError, match="knn_from_people"):
-        fit_private_choice(X, model_dp, FALLBACK, TEXT, knn_from_people=True)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="knn_from_people"):
-        fit_private_choice(X, model_dp, FALLBACK, TEXT, knn_from_people=-1)
+    assert below.choice.describe().endswith("a model replaces popularity only with a gain "
+                                            f"above {below.choice.margin:.3g}).")
+    # with no bound of its own, the item-kNN candidate keeps 32 events per person
+    unbounded = fit_private_choice(X, DP(epsilon=9.0, delta=9e-7), FALLBACK, TEXT,
+                                   als_from=0.0, knn_from_people=0)
+    assert unbounded.candidates["ItemKNN"].privacy.max_events_per_person == 32
+    for bad in (True, -1, 1.5, "10"):
+        with pytest.raises(ValidationError) as info:
+            fit_private_choice(X, model_dp, FALLBACK, TEXT,
+                               knn_from_people=bad)  # type: ignore[arg-type]
+        assert str(info.value) == ("knn_from_people must be a non-negative int (a number "
+                                   f"of people), not {bad!r}")
+        assert info.value.errors == [{"row": None, "field": "knn_from_people",
+                                      "message": "invalid"}]
 
 
 def test_without_a_catalogue_the_items_are_selected_once_for_every_candidate() -> None:

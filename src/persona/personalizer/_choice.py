@@ -268,8 +268,7 @@ def _people(X: Interactions, dp_cfg: DP) -> tuple[float, PrivacySpent]:
     """A noisy count of the people of ``X``: each person adds 1 to one sum, released with
     :func:`persona.privacy.private_item_counts` (the audited count mechanism)."""
     ones = sp.csr_matrix(np.ones((X.matrix.shape[0], 1)))
-    count_dp = DP(epsilon=dp_cfg.epsilon, delta=dp_cfg.delta, max_events_per_person=1,
-                  max_value=1.0)
+    count_dp = DP(epsilon=dp_cfg.epsilon, delta=dp_cfg.delta, max_events_per_person=1)
     noisy, spent = private_item_counts(ones, count_dp)
     return float(noisy[0]), spent.model_copy(update={"mechanism": "dp-people-count"})
 
