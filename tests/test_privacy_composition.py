@@ -151,3 +151,16 @@ def test_basic_composition_keeps_the_zcdp_total_when_every_part_has_one() -> Non
     assert compose_zcdp([both], 1e-6).rho == pytest.approx(0.0152)
     pure = PrivacySpent(mechanism="dp-item-selection", epsilon=0.1, delta=1e-7)
     assert PrivacySpent.composed([pure, b]).rho is None
+
+
+@pytest.mark.parametrize("delta", [0.0, 1.0, -1e-6])
+def test_the_public_conversions_refuse_a_delta_outside_the_open_interval(delta: float) -> None:
+    """rho_budget and zcdp_to_epsilon are public (for reviewers): a δ they cannot convert
+    at is a caller's error, a PersonaError naming the fix."""
+    for call in (lambda: rho_budget(1.0, delta), lambda: zcdp_to_epsilon(0.1, delta)):
+        with pytest.raises(ValidationError) as info:
+            call()
+        assert str(info.value) == (
+            f"delta must be in (0, 1) to convert zCDP to (ε, δ), not {delta!r}; zCDP "
+            "releases need delta > 0, for example 1e-6")
+        assert info.value.errors == [{"row": None, "field": "delta", "message": "invalid"}]

@@ -411,12 +411,16 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
     train, test, rows, cols = _hold_out(data)
     data = data.with_matrix(data.matrix, at=data.at)
     data.ledger = None  # the choice charges
-    # every release below is zCDP: they share one budget ρ and are charged as one spend
-    spending.delta = rest.delta
-    budget = rho_budget(rest.epsilon, rest.delta)
+    if rest.delta > 0:  # every release below is zCDP: they share one budget ρ and are
+        spending.delta = rest.delta  # charged as one spend
+        budget = rho_budget(rest.epsilon, rest.delta)
 
-    def share(dp: DP, part: float) -> DP:  # ``part`` of ρ, with ``dp``'s bounds
-        return dp.model_copy(update={"delta": rest.delta}).for_rho(part * budget)
+        def share(dp: DP, part: float) -> DP:  # ``part`` of ρ, with ``dp``'s bounds
+            return dp.model_copy(update={"delta": rest.delta}).for_rho(part * budget)
+    else:  # pure DP (Laplace): shares of ε, each release charged (basic composition)
+
+        def share(dp: DP, part: float) -> DP:
+            return dp.model_copy(update={"epsilon": part * rest.epsilon, "delta": 0.0})
 
     choice_dp = share(model_dp, choice_share)
     left = 1 - choice_share - (COUNT_SHARE if with_als else 0.0)  # of ρ, for the models

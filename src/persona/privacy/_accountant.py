@@ -146,9 +146,18 @@ def zcdp_to_epsilon(rho: float, delta: float) -> float:
     """
     if rho == 0:
         return 0.0
+    return _zcdp_profile_epsilon(float(rho), _conversion_delta(delta))
+
+
+def _conversion_delta(delta: float) -> float:
+    """``delta`` as a float, or persona's ValidationError when no (ε, δ) conversion of zCDP
+    exists at it."""
     if not 0 < delta < 1:
-        raise ValueError("delta must be in (0, 1) to convert zCDP to (ε, δ)")
-    return _zcdp_profile_epsilon(float(rho), float(delta))
+        raise ValidationError(
+            f"delta must be in (0, 1) to convert zCDP to (ε, δ), not {delta!r}; zCDP "
+            "releases need delta > 0, for example 1e-6",
+            errors=[{"row": None, "field": "delta", "message": "invalid"}])
+    return float(delta)
 
 
 @lru_cache(maxsize=1024)
@@ -438,6 +447,7 @@ def rho_budget(epsilon: float, delta: float) -> float:
     """
     # Fast search with the zCDP -> (ε, δ) conversion of Canonne, Kamath & Steinke (2020),
     # the one OpenDP implements, evaluated in float; OpenDP itself has the last word below.
+    delta = _conversion_delta(delta)
     lo, hi = 0.0, max(1.0, epsilon)
     while _cks_delta(hi, epsilon) <= delta:
         hi *= 2
