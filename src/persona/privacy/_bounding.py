@@ -102,18 +102,22 @@ def cap_events(
     return out
 
 
-def clip_values(X: sp.spmatrix | sp.sparray, max_value: float) -> sp.csr_matrix:
+def clip_values(X: sp.spmatrix | sp.sparray, max_value: float, *,
+                signed: bool = False) -> sp.csr_matrix:
     """Clip every stored value to ``[0, max_value]`` (negative values become 0 and are
-    dropped).
+    dropped), or to ``[-max_value, max_value]`` with ``signed=True``.
 
     Examples
     --------
     >>> import scipy.sparse as sp
     >>> clip_values(sp.csr_matrix([[5.0, -1.0, 0.5]]), 1.0).toarray().tolist()
     [[1.0, 0.0, 0.5]]
+    >>> clip_values(sp.csr_matrix([[5.0, -3.0, 0.5]]), 1.0, signed=True).toarray().tolist()
+    [[1.0, -1.0, 0.5]]
     """
     csr = _as_csr(X)
-    np.clip(csr.data, 0.0, float(max_value), out=csr.data)
+    low = -float(max_value) if signed else 0.0
+    np.clip(csr.data, low, float(max_value), out=csr.data)
     csr.eliminate_zeros()
     return csr
 
@@ -139,9 +143,10 @@ def clip_rows(M: NDArray[np.float64], max_norm: float) -> NDArray[np.float64]:
 
 def bound_contributions(
     X: sp.spmatrix | sp.sparray, max_events: int, max_value: float,
-    *, bits: RandomBits = OS_BITS,
+    *, signed: bool = False, bits: RandomBits = OS_BITS,
 ) -> sp.csr_matrix:
-    """Clip values to ``[0, max_value]`` and cap each person to ``max_events`` entries.
+    """Clip values to ``[0, max_value]`` (``[-max_value, max_value]`` with ``signed=True``)
+    and cap each person to ``max_events`` entries.
 
     Examples
     --------
@@ -150,4 +155,4 @@ def bound_contributions(
     >>> B.getnnz(), float(B.max())
     (2, 1.0)
     """
-    return cap_events(clip_values(X, max_value), max_events, bits=bits)
+    return cap_events(clip_values(X, max_value, signed=signed), max_events, bits=bits)

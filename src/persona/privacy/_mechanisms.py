@@ -38,7 +38,7 @@ from persona.privacy._als import (
     _user_vectors,
     solve_user_factors,
 )
-from persona.privacy._bounding import bound_contributions, cap_events
+from persona.privacy._bounding import bound_contributions
 from persona.privacy._exact import ExactSum, chunk_people, people_chunks
 from persona.privacy._plans import (
     QV,
@@ -152,11 +152,7 @@ def private_item_counts(
     kind = count_mechanism(dp_cfg, mechanism)
     scale, k = _scale_k(spent)
     m, v = dp_cfg.max_events_per_person, dp_cfg.max_value
-    if signed:  # at most m entries per person, each clipped to [-v, v]
-        B = cap_events(X, m, bits=bits)
-        np.clip(B.data, -float(v), float(v), out=B.data)
-    else:
-        B = bound_contributions(X, m, v, bits=bits)
+    B = bound_contributions(X, m, v, signed=signed, bits=bits)
     # truncate values onto 2^-20 (toward zero, so never above max_value in magnitude) as
     # integers: the sums are exact and one person moves them by exactly the sensitivity
     values = np.trunc(np.ldexp(B.data, QV)).astype(np.int64)
