@@ -346,8 +346,22 @@ def test_a_pure_dp_choice_splits_epsilon_and_charges_each_release() -> None:
     assert pick.fallback.privacy_spent_ == plan_item_counts(24, fallback.model_copy(
         update={"epsilon": (1 - CHOICE_SHARE) * 1.0}))
     assert sum(s.epsilon for s in pick.spents) <= 1.0 + 1e-9
-    with pytest.raises(persona.errors.PersonaError, match="delta = 0 allows only pure-DP"):
-        fit_private_choice(X, pure, fallback, TEXT, als_from=0.0)
+    # a pooled model (DP-ALS, or item-kNN's Gaussian co-occurrences) needs δ > 0: refused
+    # before anything is reserved or released
+    from test_content_model import _store
+
+    store = _store(True, people=30)
+    store.set_privacy_budget("personalization", epsilon=1.0, delta=1e-6)
+    S = Interactions.from_view(store.scope("personalization"))
+    with pytest.raises(ValidationError) as info:
+        fit_private_choice(S, pure, fallback, store.item_labels(), als_from=0.5)
+    assert str(info.value) == (
+        "a private choice with a pooled model (ALS or item-kNN, from a model ε of 0.5) "
+        "needs delta > 0 (its releases are Gaussian); give delta > 0, for example 1e-6, "
+        "or a model ε below 0.5")
+    assert info.value.errors == [{"row": None, "field": "delta", "message": "zero"}]
+    assert store.privacy_charges("personalization") == []
+    assert store.privacy_ledger("personalization").spent("personalization") == (0.0, 0.0)
 
 
 def test_without_a_catalogue_the_items_are_selected_once_for_every_candidate() -> None:

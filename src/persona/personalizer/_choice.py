@@ -218,12 +218,10 @@ def _hold_out(X: Interactions) -> tuple[Interactions, Interactions, np.ndarray, 
     """:func:`persona.data.leave_k_out` of up to :data:`HOLD_OUT` items of each person, at
     most half of their items (one of two or three), uniformly at random (OS entropy; the
     choice of items is no noise and the guarantee does not rest on it), and never an error
-    when nobody has two. The training side has no ledger (the choice charges for every
-    release itself). Also the row and column of every held-out event."""
+    when nobody has two. Also the row and column of every held-out event."""
     rng = np.random.default_rng(secrets.randbits(128))
     train, test = leave_k_out(X, HOLD_OUT, random_state=rng, allow_empty=True,
                               max_share=HOLD_OUT_SHARE)
-    train.ledger = None
     rows = np.repeat(np.arange(test.matrix.shape[0]), np.diff(test.matrix.indptr))
     return train, test, rows, test.matrix.indices
 
@@ -328,13 +326,19 @@ def fit_private_choice(
         raise PrivateInputError(
             f"a private choice bounds each person's contribution, but {X.mixes_people}",
             errors=[{"row": None, "field": "preprocessing", "message": "mixes people"}])
+    pooling = model_dp.epsilon >= als_from  # a pooled model (ALS or item-kNN) is a candidate
+    if pooling and model_dp.delta + fallback_dp.delta == 0:  # before anything is reserved
+        raise ValidationError(
+            f"a private choice with a pooled model (ALS or item-kNN, from a model ε of "
+            f"{als_from:g}) needs delta > 0 (its releases are Gaussian); give delta > 0, "
+            f"for example 1e-6, or a model ε below {als_from:g}",
+            errors=[{"row": None, "field": "delta", "message": "zero"}])
     held_dp = _reserve(X, model_dp, fallback_dp)
-    with_als = model_dp.epsilon >= als_from
     with_text = bool(item_text) and X.catalogue is not None  # declared: no item selection
     spending = _Spending()  # every release so far, in order
     try:
-        if with_als or with_text:
-            pick = _choose(X, model_dp, fallback_dp, item_text, choice_share, with_als,
+        if pooling or with_text:
+            pick = _choose(X, model_dp, fallback_dp, item_text, choice_share, pooling,
                            with_text, spending, knn_from_people)
         else:
             pick = _popularity_alone(X, model_dp, fallback_dp, spending)
@@ -375,6 +379,13 @@ class _Spending:
         return other + ([compose_zcdp(zcdp, self.delta)] if zcdp else [])
 
 
+def _unledgered(X: Interactions) -> Interactions:
+    """``X`` with no ledger of its own: the choice charges for every fit on it."""
+    out = X.with_matrix(X.matrix, at=X.at)
+    out.ledger = None
+    return out
+
+
 def _fitted(model: _M, X: Interactions, spending: _Spending) -> _M:
     """``model.fit(X)``, its release added to ``spending``."""
     model.fit(X)
@@ -387,9 +398,8 @@ def _popularity_alone(X: Interactions, model_dp: DP, fallback_dp: DP,
                       spending: _Spending) -> PrivateChoice:
     """No candidate besides popularity: nothing held out or measured; popularity gets the
     model's share too."""
-    data = X.with_matrix(X.matrix, at=X.at)
-    data.ledger = None  # the choice charges
-    fallback = _fitted(Popularity(privacy=_added(fallback_dp, model_dp)), data, spending)
+    fallback = _fitted(Popularity(privacy=_added(fallback_dp, model_dp)), _unledgered(X),
+                       spending)
     choice = ModelChoice(candidates=("Popularity",), gains={}, noise_scale=0.0, margin=0.0,
                          chosen="Popularity", spent=None)
     return PrivateChoice(model=copy.deepcopy(fallback), fallback=fallback, choice=choice,
@@ -398,7 +408,7 @@ def _popularity_alone(X: Interactions, model_dp: DP, fallback_dp: DP,
 
 
 def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[str, str],
-            choice_share: float, with_als: bool, with_text: bool,
+            choice_share: float, pooling: bool, with_text: bool,
             spending: _Spending, knn_from_people: int = KNN_FROM_PEOPLE) -> PrivateChoice:
     """The validation, with at least one candidate besides popularity."""
     total = _added(model_dp, fallback_dp)
@@ -408,9 +418,8 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
         data, rest, selection = private_item_universe(X, total)
     if selection is not None:  # no declared catalogue: the items are chosen once, for all
         spending.parts.append(selection)
+    data = _unledgered(data)  # the choice charges for every fit, the training side's too
     train, test, rows, cols = _hold_out(data)
-    data = data.with_matrix(data.matrix, at=data.at)
-    data.ledger = None  # the choice charges
     if rest.delta > 0:  # every release below is zCDP: they share one budget ρ and are
         spending.delta = rest.delta  # charged as one spend
         budget = rho_budget(rest.epsilon, rest.delta)
@@ -423,10 +432,10 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
             return dp.model_copy(update={"epsilon": part * rest.epsilon, "delta": 0.0})
 
     choice_dp = share(model_dp, choice_share)
-    left = 1 - choice_share - (COUNT_SHARE if with_als else 0.0)  # of ρ, for the models
+    left = 1 - choice_share - (COUNT_SHARE if pooling else 0.0)  # of ρ, for the models
     # the popularity list is served whenever no model beats it: it gets the rest of ρ when
     # no model is pooled, else POPULARITY_SHARE of it
-    pop_part = left * (POPULARITY_SHARE if with_als else 1.0)
+    pop_part = left * (POPULARITY_SHARE if pooling else 1.0)
     # popularity counts every event, the held-out ones too (that can only favour it in the
     # validation, and fewer events cost it much at small ε); in the validation its list
     # leaves out each person's training items only, as the other candidates' lists do.
@@ -435,7 +444,7 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
     fallback.fold_in_many(train, unknown_items="ignore")
     candidates: dict[str, Recommender] = {"Popularity": fallback}
     people, pooled = None, None
-    if with_als:  # a noisy count of people decides the pooled candidate
+    if pooling:  # a noisy count of people decides the pooled candidate
         people, counted = _people(data, share(model_dp, COUNT_SHARE))
         spending.parts.append(counted)
         pooled = "ItemKNN" if people >= knn_from_people else "ALS"
