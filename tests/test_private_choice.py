@@ -364,6 +364,18 @@ def test_a_pure_dp_choice_splits_epsilon_and_charges_each_release() -> None:
     assert store.privacy_ledger("personalization").spent("personalization") == (0.0, 0.0)
 
 
+def test_what_the_gains_share_costs_is_what_its_comment_says() -> None:
+    from persona.personalizer import CHOICE_SHARE
+    from persona.privacy.accounting import rho_budget
+
+    for eps, alone in ((1.0, 0.20), (8.0, 0.19)):
+        rho = rho_budget(eps, 1e-6)
+        got = DP(epsilon=eps, delta=1e-6).for_rho(CHOICE_SHARE * rho).epsilon / eps
+        assert got == pytest.approx(alone, abs=0.005)
+    more_noise = (1 - CHOICE_SHARE) ** -0.5 - 1
+    assert more_noise == pytest.approx(0.026, abs=0.0005)
+
+
 def test_without_a_catalogue_the_items_are_selected_once_for_every_candidate() -> None:
     """DP(items="select") and no declared catalogue: one private item selection (its share
     of ε and δ, basic composition) names the items every candidate is fitted on; the rest

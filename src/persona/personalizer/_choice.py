@@ -79,8 +79,9 @@ __all__ = [
 ]
 
 #: The share of the choice's zCDP budget ρ spent on the noisy validation gains (ρ adds up
-#: over releases: 5 % of ρ is about 22 % of ε at ε = 1, and costs the popularity list about
-#: 2.5 % more noise).
+#: over releases: 5 % of ρ alone would cost about a fifth of ε, 0.20 at ε = 1 and 0.19 at
+#: ε = 8, and it costs the popularity list 1/√0.95 - 1, 2.6 %, more noise; both pinned in
+#: test_private_choice.py).
 CHOICE_SHARE = 0.05
 #: Private ALS is a candidate from this model share of ε. Fitting it costs the popularity
 #: list part of its share (see POPULARITY_SHARE). In benchmarks/RESULTS.md (3 seeds) DP-ALS
