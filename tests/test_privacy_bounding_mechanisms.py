@@ -53,6 +53,13 @@ def test_clipping() -> None:
     assert np.all(np.linalg.norm(rows, axis=1) <= 5.0)
     assert np.allclose(rows[0], [3.0, 4.0])
     assert np.allclose(rows[2], [0.1, 0.0])
+    # bound_contributions clips to [0, v] unless asked for [-v, v]; either way a person
+    # keeps at most max_events entries
+    assert bound_contributions(X, 3, 1.0).toarray().tolist() == [[1.0, 0.0, 0.25]]
+    assert bound_contributions(X, 3, 1.0, signed=True).toarray().tolist() == [
+        [1.0, -1.0, 0.25]]
+    assert clip_values(X, 1.0, signed=True).toarray().tolist() == [[1.0, -1.0, 0.25]]
+    assert bound_contributions(X, 2, 1.0, signed=True).getnnz() == 2
     with pytest.raises(ValidationError, match="scipy sparse"):
         bound_contributions(np.ones((2, 2)), 1, 1.0)
     with pytest.raises(ValidationError, match="finite"):
