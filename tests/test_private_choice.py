@@ -331,21 +331,21 @@ def test_a_pure_dp_choice_splits_epsilon_and_charges_each_release() -> None:
     from persona.personalizer import CHOICE_SHARE
 
     X = block_interactions()
-    pure = DP(epsilon=0.9, delta=0.0, max_events_per_person=8)
-    fallback = DP(epsilon=0.1, delta=0.0, max_events_per_person=8)
-    pick = fit_private_choice(X, pure, fallback, TEXT)
+    pure = DP(epsilon=1.8, delta=0.0, max_events_per_person=8)
+    fallback = DP(epsilon=0.2, delta=0.0, max_events_per_person=8)
+    pick = fit_private_choice(X, pure, fallback, TEXT, als_from=6.0)
     assert pick.choice.candidates == ("Popularity", "ContentKNN")
     assert pick.spents == pick.releases
     assert [s.mechanism for s in pick.spents] == ["dp-item-counts", "public-features",
                                                   "dp-model-choice"]
     assert all(s.delta == 0.0 for s in pick.spents)
     assert [s.rho for s in pick.spents] == [None, 0.0, None]  # Laplace, free, Laplace
-    gains = plan_item_counts(1, DP(epsilon=CHOICE_SHARE * 1.0, delta=0.0,
+    gains = plan_item_counts(1, DP(epsilon=CHOICE_SHARE * 2.0, delta=0.0,
                                    max_events_per_person=1))
     assert pick.choice.spent.model_copy(update={"mechanism": gains.mechanism}) == gains
     assert pick.fallback.privacy_spent_ == plan_item_counts(24, fallback.model_copy(
-        update={"epsilon": (1 - CHOICE_SHARE) * 1.0}))
-    assert sum(s.epsilon for s in pick.spents) <= 1.0 + 1e-9
+        update={"epsilon": (1 - CHOICE_SHARE) * 2.0}))
+    assert sum(s.epsilon for s in pick.spents) <= 2.0 + 1e-9
     # a pooled model (DP-ALS, or item-kNN's Gaussian co-occurrences) needs δ > 0: refused
     # before anything is reserved or released
     from test_content_model import _store
@@ -361,6 +361,10 @@ def test_a_pure_dp_choice_splits_epsilon_and_charges_each_release() -> None:
         "or a model ε below 0.5")
     assert info.value.errors == [{"row": None, "field": "delta", "message": "zero"}]
     assert store.privacy_charges("personalization") == []
+    # the same δ on both sides is no zero: the pooled model is fitted
+    same = DP(epsilon=1.8, delta=1e-7, max_events_per_person=8)
+    both = fit_private_choice(X, same, same, TEXT, als_from=0.5)
+    assert "ALS" in both.candidates
     assert store.privacy_ledger("personalization").spent("personalization") == (0.0, 0.0)
 
 

@@ -427,10 +427,10 @@ def _choose(X: Interactions, model_dp: DP, fallback_dp: DP, item_text: Mapping[s
 
         def share(dp: DP, part: float) -> DP:  # ``part`` of ρ, with ``dp``'s bounds
             return dp.model_copy(update={"delta": rest.delta}).for_rho(part * budget)
-    else:  # pure DP (Laplace): shares of ε, each release charged (basic composition)
+    else:  # pure DP (δ = 0, Laplace): shares of ε, each release charged (basic composition)
 
         def share(dp: DP, part: float) -> DP:
-            return dp.model_copy(update={"epsilon": part * rest.epsilon, "delta": 0.0})
+            return dp.model_copy(update={"epsilon": part * rest.epsilon})
 
     choice_dp = share(model_dp, choice_share)
     left = 1 - choice_share - (COUNT_SHARE if pooling else 0.0)  # of ρ, for the models
