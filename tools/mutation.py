@@ -121,6 +121,9 @@ def functions(module: str, *names: str) -> tuple[str, ...]:
 _STORE = "src/persona/store/_store.py"
 _PEOPLE = "src/persona/store/_people.py"
 _CONSENT = "src/persona/store/_consent.py"
+_CONSENT_METHODS = "src/persona/store/_consent_methods.py"
+_CONSENT_BULK = "src/persona/store/_consent_bulk.py"
+_AUDIT = "src/persona/store/_audit.py"
 _DEFINITIONS = "src/persona/store/_definitions.py"
 _READS = "src/persona/store/_reads.py"
 _DECODE = "src/persona/store/_decode.py"
@@ -147,14 +150,16 @@ TARGETS = (
     Target("ledger", ("src/persona/privacy/_ledger.py", "src/persona/schema/_ledger.py"),
            ("tests/test_privacy_ledger.py", "tests/test_store_ledger.py",
             "tests/test_privacy_ledger_rules.py")),
-    Target("store_consent", (_STORE, _CONSENT),
+    Target("store_consent", (_CONSENT_METHODS, _CONSENT, _CONSENT_BULK, _AUDIT),
            ("tests/test_store_consent_records.py", "tests/test_store_consent_stateful.py",
             "tests/test_store_retention_signals.py", "tests/test_store_erasure.py",
-            "tests/test_store_consent_batch.py"),
-           (*methods(_STORE, "Store", "grant", "withdraw", "decline", "do_not_sell", "apply_tcf",
-                     "apply_consent_mode", "record_consents", "consent_history",
-                     "consent_status", "consented", "has_consent"),
-            f"{_dotted(_CONSENT)}.x*")),
+            "tests/test_store_consent_batch.py", "tests/test_store_grant_many.py"),
+           (*methods(_CONSENT_METHODS, "ConsentMethods", "grant", "withdraw", "decline",
+                     "do_not_sell", "apply_tcf", "apply_consent_mode", "record_consents",
+                     "grant_many", "consent_history", "consent_status", "consented",
+                     "has_consent"),
+            *methods(_AUDIT, "AuditLog", "append_many"),
+            f"{_dotted(_CONSENT)}.x*", f"{_dotted(_CONSENT_BULK)}.x*")),
     Target("store_read", (_STORE, _DEFINITIONS, _READS, _DECODE, _LINEAGE, _VIEW),
            ("tests/test_store_contract.py", "tests/test_store_consent_stateful.py",
             "tests/test_store_retention_signals.py", "tests/test_personalizer_retention.py",

@@ -7,11 +7,10 @@ with an audit entry per recorded choice."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from persona.errors import (
-    PersonaError,
     ValidationError,
 )
 from persona.schema import (
@@ -36,7 +35,9 @@ if TYPE_CHECKING:
 __all__ = [
     "apply_consent_mode",
     "apply_tcf",
+    "check_notice",
     "checked_choice",
+    "choice_time",
     "consent",
     "consent_checked",
     "consent_from_row",
@@ -48,7 +49,6 @@ __all__ = [
     "consented",
     "do_not_sell",
     "has_consent",
-    "record_consents",
 ]
 
 CONSENT_COLUMNS = "purpose_id, action, at, recorded_at, source, notice_version, signal"
@@ -163,34 +163,6 @@ def apply_consent_mode(
         return consent_many(db, user, plan, source, None, "consent_mode", only_changes=True)
 
 
-def record_consents(db: Db, choices: Iterable[Mapping[str, Any]]) -> list[ConsentRecord]:
-    """Record many people's consent choices at once, all or none (e.g. a consent
-    platform's export)."""
-    rows = as_tuple(choices, "choices", "[{'user': 'u1', 'purpose': 'marketing', ...}]")
-    with db.lock:
-        db.refresh()
-        now = db.now()
-        plan = []
-        for k, choice in enumerate(rows):
-            try:
-                plan.append(checked_choice(db, choice, now))
-            except PersonaError as exc:  # (an unknown purpose names no field)
-                field = (getattr(exc, "errors", None) or [{"field": "purpose"}])[0]["field"]
-                raise ValidationError(
-                    f"the {len(rows)} consent choice(s) were rejected and nothing was "
-                    f"recorded: choice {k} (from 0): {exc}",
-                    errors=[{"row": k, "field": field, "message": str(exc)}],
-                ) from None
-        with db.transaction():
-            return [
-                record
-                for user, pids, source, version, when in plan
-                for record in consent_write(
-                    db, user, pids, source, version, None, when, now, False
-                )
-            ]
-
-
 def checked_choice(db: Db, choice: Any, now: datetime) -> tuple[Any, ...]:
     """One choice of :meth:`record_consents`, checked, as the arguments of its write;
     a bad one raises an error whose first ``errors`` entry names the field."""
@@ -224,6 +196,12 @@ def consent_checked(
 ) -> tuple[str, datetime]:
     """The person's id and the time of a choice, once its fields are checked."""
     user = check_id(user, "user")
+    check_notice(source, notice_version)
+    return user, choice_time(at, now)
+
+
+def check_notice(source: Any, notice_version: Any) -> None:
+    """Refuse a choice's ``source`` or ``notice_version`` that cannot be recorded."""
     if not isinstance(source, str) or not source.strip():
         raise ValidationError(
             "source must say where the choice was made, e.g. source='signup form v3'",
@@ -240,14 +218,25 @@ def consent_checked(
             "e.g. notice_version='2026-11', or leave it out",
             errors=[{"row": None, "field": "notice_version", "message": "not a str"}],
         )
+
+
+def choice_time(at: Any, now: datetime) -> datetime:
+    """When a choice was made: ``at`` (not in the future), or ``now`` when not given.
+
+    A time whose zone offset has seconds (a local mean time before 1940, say) is given in
+    UTC instead: a ``ConsentRecord`` writes offsets to the minute, and the audit entry must
+    name the instant stored."""
     when = now if at is None else parse_time(at, "at")
+    offset = when.utcoffset()
+    if offset is not None and (offset.seconds % 60 or offset.microseconds):
+        when = when.astimezone(UTC)
     if when > now:
         raise ValidationError(
             f"consent time {when.isoformat()} is in the future; record choices when they "
             "are made, or pass the past time they were made",
             errors=[{"row": None, "field": "at", "message": "in the future"}],
         )
-    return user, when
+    return when
 
 
 def consent_write(

@@ -92,6 +92,11 @@ class Db(Protocol):
         """A transaction for a read and its audit entry (no sync), caches refreshed."""
         ...
 
+    def large_write(self, rows: int) -> AbstractContextManager[None]:
+        """Around a write transaction of about ``rows`` rows: room to hold its pages (a
+        larger page cache on SQLite), as before afterwards."""
+        ...
+
     def snapshot(self) -> AbstractContextManager[None]:
         """A read-only transaction with current caches (no write, no commit)."""
         ...
@@ -122,6 +127,10 @@ class Db(Protocol):
 
     def pseudonym(self, user: str) -> str:
         """The keyed pseudonym under which the audit log names ``user``."""
+        ...
+
+    def pseudonyms(self, users: list[str]) -> list[str]:
+        """The pseudonyms of ``users``, ids already checked (:func:`check_id`)."""
         ...
 
     def purpose_id(self, purpose: str) -> int:

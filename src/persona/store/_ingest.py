@@ -37,7 +37,7 @@ from persona.store._sql import (
     EVENT_DTYPE,
     person_time_order,
 )
-from persona.store._subjects import uncached_subjects
+from persona.store._subjects import create_subjects, uncached_subjects
 from persona.store._validate import event_ids, raise_for, validate_batch
 
 if TYPE_CHECKING:
@@ -157,21 +157,7 @@ def write_batch(
             wanted = set(compress(batch.user, (keep & ~old).tolist()))
             new = [u for u in new if u in wanted]
         if new:
-            created_at = to_us(db.now())
-            db.con.execute("CREATE TEMP TABLE IF NOT EXISTS _new(ext TEXT, p TEXT)")
-            db.con.execute("DELETE FROM temp._new")
-            db.con.executemany(
-                "INSERT INTO temp._new(ext, p) VALUES (?, ?)",
-                [(u, pseudonyms[u]) for u in new],
-            )
-            created = db.con.execute(
-                "INSERT INTO subjects(ext, pseudonym, created_at) "
-                "SELECT ext, p, ? FROM temp._new ORDER BY rowid RETURNING ext, id",
-                (created_at,),
-            ).fetchall()
-            db.subjects.update(created)
-            if complete:  # codes after the watermark: the cache stays complete
-                db.subjects_upto = max(c for _, c in created)
+            create_subjects(db, new, pseudonyms, complete)
     outside: dict[str, int] = {}
     if old is not None:
         outside = count_by_feature(batch.feature, keep & old)

@@ -3,6 +3,7 @@ watermark, and the ids of codes read back."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,7 +15,7 @@ from persona.store._common import (
 if TYPE_CHECKING:
     from persona.store._db import Db
 
-__all__ = ["subject_code", "uncached_subjects", "user_ids"]
+__all__ = ["create_subjects", "subject_code", "uncached_subjects", "user_ids"]
 
 
 
@@ -33,6 +34,27 @@ def subject_code(db: Db, user: str, *, create: bool) -> int | None:
         row = (int(cur.lastrowid or 0),)
     db.subjects[user] = row[0]
     return int(row[0])
+
+
+def create_subjects(
+    db: Db, new: list[str], pseudonyms: Mapping[str, str], complete: bool
+) -> None:
+    """Create the people ``new`` (not held, as :func:`uncached_subjects` found them), with
+    their ``pseudonyms``, in that order, and cache their codes; ``complete``: the cache
+    held every code before (then it stays complete up to the new codes)."""
+    db.con.execute("CREATE TEMP TABLE IF NOT EXISTS _new(ext TEXT, p TEXT)")
+    db.con.execute("DELETE FROM temp._new")
+    db.con.executemany(
+        "INSERT INTO temp._new(ext, p) VALUES (?, ?)", [(u, pseudonyms[u]) for u in new]
+    )
+    created = db.con.execute(
+        "INSERT INTO subjects(ext, pseudonym, created_at) "
+        "SELECT ext, p, ? FROM temp._new ORDER BY rowid RETURNING ext, id",
+        (to_us(db.now()),),
+    ).fetchall()
+    db.subjects.update(created)
+    if complete:  # codes after the watermark: the cache stays complete
+        db.subjects_upto = max(c for _, c in created)
 
 
 def uncached_subjects(db: Db, users: list[str]) -> tuple[list[str], bool]:
