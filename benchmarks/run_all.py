@@ -12,7 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SCRIPTS = ["store", "models", "privacy", "dp_fit", "explain", "personalizer", "scaling",
-           "fold_in"]
+           "fold_in", "serving"]
 
 
 def main(argv: list[str]) -> int:

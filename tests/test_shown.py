@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -263,3 +264,37 @@ def test_a_digest_is_only_of_reasons() -> None:
     for bad in ([None], ["sku-1"], [{"item": "a"}], "sku-1", None, 3):
         with pytest.raises(persona.ValidationError, match="reasons"):
             p.store.reasons_digest(bad)
+
+
+def test_serving_goes_on_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    """Defect (issue 21): the background writer held the handle's lock while it waited for
+    SQLite's write lock, so while another process wrote (an ingest, a consent change), every
+    serving request of this process waited for that write too. The writer now commits on a
+    connection of its own; the serving reads go on, and nothing is lost or reordered."""
+    path = str(tmp_path / "shop.db")
+    p = _personalizer(path=path)
+    p.store.flush()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process, writing
+    served = threading.Event()
+    in_time = False
+    shown: list[list[str]] = []
+    try:
+        shown.append([r.item for r in p.recommend("p0", n=2)])
+        time.sleep(0.5)  # the background writer woke after 0.05 s and waits for the lock
+        worker = threading.Thread(
+            target=lambda: (shown.append([r.item for r in p.recommend("p1", n=2)]),
+                            served.set()))
+        worker.start()
+        # before the fix this waited for the store's timeout (30 s)
+        in_time = served.wait(20)
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    worker.join()
+    assert in_time, "a serving request waited for another process's write"
+    p.store.flush()
+    assert [[s.item for s in p.store.shown(u)] for u in ("p0", "p1")] == shown
+    reads = [e.subject for e in p.store.audit.entries() if e.action == "scoped_history_read"]
+    assert reads[-2:] == [p.store.pseudonym("p0"), p.store.pseudonym("p1")]
+    assert p.store.audit.verify()

@@ -149,6 +149,11 @@ class Db(Protocol):
         """Commit what waits in the journal of serving requests."""
         ...
 
+    def flush_background(self) -> None:
+        """:meth:`flush` from the journal's background writer, without holding ``lock``
+        while the write lock is awaited (serving reads go on meanwhile)."""
+        ...
+
     def close(self) -> None:
         """Flush, then close the connection."""
         ...

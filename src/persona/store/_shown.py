@@ -338,7 +338,7 @@ def _run(ref: weakref.ReferenceType[ShownJournal]) -> None:
         for p in waiting:  # rendered outside the store's lock: serving reads go on
             p.prepare(db.key, pause=True)
         try:
-            db.flush()
+            db.flush_background()
         except Exception:  # kept waiting (a busy file, a closed store): retried later
             time.sleep(delay)
         del journal, db

@@ -74,6 +74,7 @@ class SqliteDb:
         self.privacy_memo = RowMemo()  # privacy rows this handle has checked already
         # serving reads' audit entries and shown records, group-committed (see _shown)
         self.journal = _shown.ShownJournal(self)
+        self.writer: SqliteDb | None = None  # the journal's own connection (flush_background)
         self.audit = AuditLog(
             self.con, self.lock, self.now, lambda: TableCheck(self.con, self.pseudonym),
             flush=self.flush,
@@ -358,6 +359,45 @@ class SqliteDb:
                 with self.transaction(durable=False):
                     pass
 
+    def flush_background(self) -> None:
+        """:meth:`flush` as the journal's background writer does it: on a connection of
+        the writer's own (opened at its first flush), so that this handle's lock is not
+        held while SQLite's write lock is awaited: while another process writes, this
+        process's serving reads go on. The batch is taken inside the write transaction,
+        as every write transaction of this handle takes it, so batches are committed in
+        the order they were queued. An in-memory store has one connection: :meth:`flush`."""
+        if not len(self.journal):
+            return
+        writer = self.writer
+        if writer is None:
+            if self.closed or self.path == ":memory:":
+                self.flush()  # (a closed store: StoreError, the batch kept waiting)
+                return
+            # opened outside this handle's lock: opening writes (it checks the file's
+            # format in a write transaction), so it may wait for another process too
+            writer = SqliteDb(
+                self.path, timeout=self.timeout,
+                durability="full" if self.sync == "FULL" else "normal",
+                clock=self.clock, pseudonym_key=self.key,
+            )
+            with self.lock:
+                if self.writer is None and not self.closed:
+                    self.writer = writer
+                else:  # (closed meanwhile)
+                    writer.close()
+                    writer = self.writer
+            if writer is None:
+                return
+        drained: list[Any] = []
+        with writer.lock:
+            writer.check_open()  # (closed with this handle: StoreError, the batch kept)
+            try:
+                with writer.transaction(durable=False):
+                    drained = self.journal.write(writer)
+            except BaseException:
+                self.journal.requeue(drained)
+                raise
+
     def close(self) -> None:
         """Commit what waits in the journal (:meth:`flush`), then close the file. The store
         cannot be used afterwards."""
@@ -369,6 +409,8 @@ class SqliteDb:
                     self.journal.stop()
                     self.con.close()
                     self.closed = True
+                    if self.writer is not None:
+                        self.writer.close()
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
