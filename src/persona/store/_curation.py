@@ -3,10 +3,12 @@ serving the purpose applies the same one (issue 21).
 
 Table ``curation``: one row per purpose, the latest curation only (``body``: its pins,
 block set, reason and who, as JSON) and ``version``, the count of curations set on the
-purpose. Each change is written in one transaction with its ``app.curation`` audit entry
-(the entry ``Personalizer.curate`` wrote before the store held curation, with the same
-detail and now the ``version``), so the log keeps every earlier curation. Nothing in it is
-about a person: item ids, a reason and a member of staff.
+purpose. Each change is written in one transaction with its ``curation`` audit entry (the
+detail of the ``app.curation`` entry ``Personalizer.curate`` wrote before the store held
+curation, with the ``version`` and time added; a store-owned action, which
+``store.record`` cannot forge), so the log keeps every earlier curation and
+``store.audit.verify()`` checks the table against it (:mod:`._serving_rows`). Nothing in
+it is about a person: item ids, a reason and a member of staff.
 """
 
 from __future__ import annotations
@@ -37,13 +39,15 @@ def set_curation(
             version = 1 if row is None else int(row[0]) + 1
             at = db.now()
             body = {"pin": pins, "block": sorted(blocked), "reason": why, "by": by}
+            stamp = at.isoformat()
             db.con.execute(
                 "INSERT INTO curation(purpose, version, body, at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(purpose) DO UPDATE SET version = excluded.version, "
                 "body = excluded.body, at = excluded.at",
-                (purpose, version, json.dumps(body, sort_keys=True), at.isoformat()),
+                (purpose, version, json.dumps(body, sort_keys=True), stamp),
             )
-            db.audit.append("app.curation", {**body, "purpose": purpose, "version": version})
+            db.audit.append(
+                "curation", {**body, "purpose": purpose, "version": version, "at": stamp})
     return Curation(pin=pins, block=blocked, reason=why, by=by, at=at, version=version)
 
 

@@ -6,7 +6,8 @@ the checksum of its ``personalizer.json``, the model class, when), never changed
 afterwards. Table ``live_model``: per purpose, the version every worker serves and
 ``changes``, the count of changes of the live version (a publish, a rollback, a roll
 forward). Each change is written in one transaction with its audit entry
-(``model_publish``, ``model_live``). No person's data is in either table.
+(``model_publish``, ``model_live``), against which ``store.audit.verify()`` checks the
+tables (:mod:`._serving_rows`). No person's data is in either table.
 
 :func:`serving_versions` reads the curation's version and ``changes`` in one small
 ``SELECT``, without a transaction of its own or an audit entry: what a worker runs every
@@ -92,7 +93,7 @@ def publish(
             )
             db.audit.append("model_publish", {
                 "purpose": purpose, "version": version, "folder": path, "sha256": sha256,
-                "model_class": model_class,
+                "model_class": model_class, "at": at,
             })
             _make_live(db, purpose, version, at)
             row = con.execute(_ROWS + " AND v.version = ?", (purpose, version)).fetchone()

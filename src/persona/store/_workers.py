@@ -41,7 +41,7 @@ class WorkerMethods:
 
         ``pin`` is a list (positions 1, 2, … in order) or ``{item: position}``; an item
         may not be both pinned and blocked. Written in one transaction with an
-        ``app.curation`` audit entry; the returned curation's ``version`` counts the
+        ``curation`` audit entry; the returned curation's ``version`` counts the
         purpose's curations. Every Personalizer on the purpose, in any process, applies it
         within its ``refresh_every``. Bad input raises :class:`~persona.ValidationError`
         and changes nothing.
