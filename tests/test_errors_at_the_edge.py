@@ -107,6 +107,25 @@ CASES: list[tuple[str, Callable[[Any, Any], Any]]] = [
     ("purposes str",
      lambda s, p: s.define_feature("f2", purposes="personalization", category="c",
                                    retention_days=1)),
+    # the serving state shared by workers (issue 21)
+    ("set_curation pin str", lambda s, p: s.set_curation("personalization", pin="stove",
+                                                          reason="r")),
+    ("set_curation position True",
+     lambda s, p: s.set_curation("personalization", pin={"sku-1": True}, reason="r")),
+    ("set_curation purpose list",
+     lambda s, p: s.set_curation(["personalization"], block=["sku-1"], reason="r")),
+    ("set_live_model unknown",
+     lambda s, p: s.set_live_model("personalization", "0123456789abcdef")),
+    ("set_live_model int", lambda s, p: s.set_live_model("personalization", 7)),
+    ("publish_model sha256 None",
+     lambda s, p: s.publish_model("personalization", version="v", folder="m", sha256=None,
+                                  model_class="ALS")),
+    ("publish folder int", lambda s, p: p.publish(3)),
+    ("refresh_every True", lambda s, p: persona.Personalizer(s, refresh_every=True)),
+    ("refresh_every -1", lambda s, p: persona.Personalizer(s, refresh_every=-1)),
+    ("refresh_every '5'", lambda s, p: persona.Personalizer(s, refresh_every="5")),
+    ("live refresh_every nan",
+     lambda s, p: persona.Personalizer.live(s, refresh_every=math.nan)),
 ]
 
 
