@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from persona.errors import ValidationError
 from persona.schema import ModelVersion, check_version
+from persona.store._common import check_utf8
 
 if TYPE_CHECKING:
     from persona.store._db import Db
@@ -61,14 +62,18 @@ def publish(
 ) -> ModelVersion:
     """Register a saved folder as ``purpose``'s new version and make it live."""
     version = check_version(version)
-    if not isinstance(folder, str | os.PathLike):
+    name = os.fspath(folder) if isinstance(folder, str | os.PathLike) else None
+    if not isinstance(name, str) or not name:
         raise ValidationError(
-            f"field 'folder': give the saved folder's path, not a {type(folder).__name__}",
+            f"field 'folder': give the saved folder's path (a str), not {folder!r}",
             errors=[{"row": None, "field": "folder", "message": "not a path"}],
         )
-    path = os.path.abspath(os.fspath(folder))
+    path = os.path.abspath(name)
     sha256 = _check_text(sha256, "sha256", "manifest['sha256']")
     model_class = _check_text(model_class, "model_class", "'ALS'")
+    for field, text in (("version", version), ("folder", path), ("sha256", sha256),
+                        ("model_class", model_class)):
+        check_utf8(text, field)
     with db.lock:
         db.refresh()
         db.purpose_id(purpose)
@@ -131,6 +136,7 @@ def set_live(db: Db, purpose: str, version: Any) -> ModelVersion:
         db.refresh()
         db.purpose_id(purpose)
         version = check_version(version)
+        check_utf8(version, "version")
         with db.transaction():
             row = db.con.execute(_ROWS + " AND v.version = ?", (purpose, version)).fetchone()
             if row is None:
