@@ -10,6 +10,7 @@ import math
 import multiprocessing
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,47 @@ def test_set_live_model_rolls_back_and_forward(stores: Any, tmp_path: Path) -> N
     entries = a.audit.entries(action="model_live")
     assert [e.detail["version"] for e in entries] == [v1.version, v2.version] * 2
     assert a.audit.verify()
+
+
+def test_requests_during_swaps_see_one_whole_state(stores: Any, tmp_path: Path) -> None:
+    """Threads serve while the live version and the curation change under them: every list
+    is whole, from one version, and never holds a blocked item."""
+    a, b = stores
+    models = tmp_path / "models"
+    v1 = _knn(a).publish(models)
+    v2 = persona.Personalizer(a, model=persona.ALS(factors=8, iterations=5,
+                                                   random_state=0)).fit().publish(models)
+    a.set_curation(PURPOSE, block=["sku-0", "sku-6"], reason="recall")
+    pb = persona.Personalizer.live(b, refresh_every=0)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def serve(user: str) -> None:
+        while not stop.is_set():
+            try:
+                recs = pb.recommend(user, n=5)
+                items = [r.item for r in recs]
+                assert len(items) == len(set(items)) == 5
+                assert [r.rank for r in recs] == [1, 2, 3, 4, 5]
+                assert not {"sku-0", "sku-6"} & set(items)
+                assert pb.model_version_ in (v1.version, v2.version)
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+                return
+
+    threads = [threading.Thread(target=serve, args=(u,)) for u in ("p0", "p1", "p39")]
+    for t in threads:
+        t.start()
+    for k in range(6):
+        a.set_live_model(PURPOSE, (v1, v2)[k % 2].version)
+        a.set_curation(PURPOSE, block=["sku-0", "sku-6"], pin={"sku-23": 1 + k % 3},
+                       reason=f"recall {k}")
+        pb.refresh()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not failures, failures[0]
+    assert pb.model_version_ == v2.version and pb.curation.reason == "recall 5"
 
 
 def test_an_unknown_version_is_refused_with_a_fix(stores: Any, tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def _refresh(p: Personalizer) -> bool:
     changed = False
     if curation_v != p._seen_curation:
         curation = p.store.curation(p.purpose)
-        changed = curation.version > p._curation.version or curation != p._curation
+        changed = curation != p._curation
         apply(p, curation)
         p._seen_curation = max(p._seen_curation, curation_v)
     if live_v != p._seen_live:
