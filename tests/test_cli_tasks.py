@@ -315,7 +315,7 @@ def test_curate_pins_and_blocks_in_the_saved_model(
         recs = p.recommend("u0", n=4)
         assert recs[0].item == "i8" and recs[2].item == "i7"
         assert "i5" not in [r.item for r in recs]
-        entry = store.audit.entries(action="app.curation")[-1]
+        entry = store.audit.entries(action="curation")[-1]
         assert entry.detail["reason"] == "Winter sale"
     code, out, _ = run(capsys, "--store", shop, "curate", "show", "--model", model)
     assert code == 0

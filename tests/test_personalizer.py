@@ -151,7 +151,7 @@ def test_pins_take_their_positions_and_blocks_never_appear(p: persona.Personaliz
         assert [r.rank for r in recs] == list(range(1, len(recs) + 1))
         assert not {"sku-0", "sku-1"} & {r.item for r in recs}
         assert len({r.item for r in recs}) == len(recs)
-    assert p.store.audit.entries(action="app.curation")[-1].detail["reason"] == "Holiday gift guide"
+    assert p.store.audit.entries(action="curation")[-1].detail["reason"] == "Holiday gift guide"
     with pytest.raises(persona.ValidationError, match="reason"):
         p.curate(pin=["sku-2"], reason=" ")
     with pytest.raises(persona.ValidationError, match="both pinned and blocked"):

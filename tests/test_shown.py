@@ -254,7 +254,7 @@ def test_a_format_3_file_gains_the_shown_and_profiling_tables(tmp_path: Path) ->
     con.close()
     store = persona.Store(path)
     assert file_rows(
-        store, "SELECT value FROM meta WHERE key = 'schema_version'")[0] == ("4",)
+        store, "SELECT value FROM meta WHERE key = 'schema_version'")[0] == ("5",)  # (now)
     assert store.prefer_non_profiling("p0") and store.shown("p0") == []
     assert store.audit.verify()
 

@@ -1,10 +1,12 @@
 """``persona curate``: merchandisers pin and block items, with a reason people read.
 
-Curation belongs to a :class:`~persona.Personalizer` and is saved with it (in its folder's
-``personalizer.json``, under the folder's checksum). So the command loads the model folder
-that ``persona train`` wrote, curates it (the store's audit log records the choice, as
-``Personalizer.curate`` does), and saves it back: to a new folder beside it, which then
-takes the old one's place, so the folder is never left half written."""
+Curation is held in the store, per purpose, so every worker serving the purpose applies
+it (``store.set_curation``, recorded in the audit log), and it is saved with a
+:class:`~persona.Personalizer` too (in its folder's ``personalizer.json``, under the
+folder's checksum). So the command loads the model folder that ``persona train`` wrote,
+curates it (``Personalizer.curate``: the store's curation changes), and saves it back: to a
+new folder beside it, which then takes the old one's place, so the folder is never left
+half written. ``show`` prints the curation that applies: the store's, when one was set."""
 
 from __future__ import annotations
 
@@ -139,9 +141,9 @@ def register(sub: Any) -> None:
         "curate", help="pin or block items in a saved model, with a reason people read",
         description="People, not the model, choose some items: pinned items take their "
         "positions in everyone's list and say they were 'chosen by our team: <reason>'; "
-        "blocked items never appear. The curation is saved in the model folder written by "
-        "'persona train' and recorded in the store's audit log. Each 'set' replaces the "
-        "folder's earlier curation.")
+        "blocked items never appear. The curation is held in the store (every worker serving "
+        "the purpose applies it; recorded in its audit log) and saved in the model folder "
+        "written by 'persona train'. Each 'set' replaces the earlier curation.")
     csub = curate.add_subparsers(dest="action", metavar="ACTION", required=True)
     cset = csub.add_parser(
         "set", help="pin and block items (replaces the earlier curation)",

@@ -3,6 +3,9 @@ lengths and past moments, refused before anything is read or written."""
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_N", "check_at", "check_fallback_share", "check_n", "check_privacy", "check_record_shown",
-    "check_scaling", "check_settings", "check_user",
+    "check_refresh", "check_scaling", "check_settings", "check_user",
 ]
 
 MAX_N = 1000
@@ -137,3 +140,25 @@ def check_n(n: Any) -> int:
             errors=[{"row": None, "field": "n", "message": "out of range"}],
         )
     return int(n)
+
+
+def check_refresh(
+    refresh_every: Any, refresh_clock: Any,
+) -> tuple[float, Callable[[], float]]:
+    """``refresh_every``: a finite number of seconds, 0 or more (not a bool); and
+    ``refresh_clock``: ``None`` (``time.monotonic``) or a callable returning seconds."""
+    if (isinstance(refresh_every, bool) or not isinstance(refresh_every, int | float)
+            or not math.isfinite(refresh_every) or refresh_every < 0):
+        raise ValidationError(
+            f"refresh_every must be a number of seconds, 0 or more (how often to check the "
+            f"store for another worker's curation or model), not {refresh_every!r}; e.g. "
+            "refresh_every=5.0, or refresh_every=0 to check on every request",
+            errors=[{"row": None, "field": "refresh_every", "message": "invalid"}],
+        )
+    if refresh_clock is not None and not callable(refresh_clock):
+        raise ValidationError(
+            f"refresh_clock must be None or a function returning seconds (such as "
+            f"time.monotonic), not {refresh_clock!r}",
+            errors=[{"row": None, "field": "refresh_clock", "message": "not callable"}],
+        )
+    return float(refresh_every), refresh_clock or time.monotonic

@@ -1,80 +1,23 @@
 """Curation: items people (merchandisers) pin to positions or block, with a plain reason,
-and how pinned items are merged into a served list."""
+and how pinned items are merged into a served list. The curation of a purpose is held in
+the store (``store.set_curation``), so every worker serving it applies the same one; a
+Personalizer picks a change made elsewhere up within its ``refresh_every`` (see
+:mod:`._shared`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from persona.errors import ValidationError
 from persona.explain import curated_explanation
 from persona.personalizer._state import block as block_state
-from persona.schema import Recommendation, check_id
+from persona.schema import Curation, Recommendation, check_curation
 
 if TYPE_CHECKING:
     from persona.personalizer._personalizer import Personalizer
 
-__all__ = ["Curation", "curate", "merge", "pinned"]
-
-
-class Curation(BaseModel):
-    """Choices made by people (merchandisers), applied on every path.
-
-    ``pin`` maps items to 1-based positions; ``block`` lists items that never appear.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    pin: dict[str, int] = Field(default_factory=dict)
-    block: frozenset[str] = frozenset()
-    reason: str = ""
-    """Why, in plain words, shown to people: "chosen by our team: <reason>"."""
-    by: str | None = None
-    at: datetime | None = None
-
-
-def _checked(
-    pin: Sequence[str] | Mapping[str, int], block: Iterable[str], reason: str, by: str | None,
-) -> tuple[dict[str, int], frozenset[str]]:
-    """The pins (item → position) and the block set, or a ValidationError saying why not."""
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationError(
-            "curate needs a reason people can read, e.g. reason='Holiday gift guide'",
-            errors=[{"row": None, "field": "reason", "message": "empty"}],
-        )
-    for name, value in (("pin", pin), ("block", block)):
-        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-            raise ValidationError(
-                f"field '{name}': give a list of item ids, not a {type(value).__name__}; "
-                f"e.g. {name}=['sku-1']",
-                errors=[{"row": None, "field": name, "message": "not a list"}],
-            )
-    if by is not None and not isinstance(by, str):
-        raise ValidationError(
-            f"field 'by': give who curated as a str (or None), not a {type(by).__name__}",
-            errors=[{"row": None, "field": "by", "message": "not a str"}],
-        )
-    pairs = list(pin.items()) if isinstance(pin, Mapping) else [
-        (i, k + 1) for k, i in enumerate(pin)]
-    checked = {}
-    for item, pos in pairs:
-        if (not isinstance(item, str) or isinstance(pos, bool) or not isinstance(pos, int)
-                or pos < 1):
-            raise ValidationError(
-                f"pin {item!r} at position {pos!r}: give item ids and 1-based positions",
-                errors=[{"row": None, "field": "pin", "message": "invalid"}],
-            )
-        checked[check_id(item, "pin")] = pos
-    if len(checked) != len(pairs) or len(set(checked.values())) != len(checked):
-        raise ValidationError(
-            "pin each item once and each at its own position (a list pins at 1, 2, ... "
-            f"in order), not {pin!r}",
-            errors=[{"row": None, "field": "pin", "message": "repeated"}],
-        )
-    return checked, frozenset(check_id(i, "block") for i in block)
+__all__ = ["Curation", "apply", "curate", "merge", "pinned"]
 
 
 def curate(
@@ -84,8 +27,9 @@ def curate(
     reason: str,
     by: str | None,
 ) -> Curation:
-    """:meth:`Personalizer.curate`: check, record in the audit log, apply at once."""
-    pins, blocked = _checked(pin, block, reason, by)
+    """:meth:`Personalizer.curate`: check, write to the store (which records it in the
+    audit log and shares it with every worker), apply here at once."""
+    pins, blocked, why = check_curation(pin, block, reason, by)
     unknown = _unservable(p, pins)
     if unknown:
         raise ValidationError(
@@ -93,32 +37,23 @@ def curate(
             "model; declare them first with store.define_items([...])",
             errors=[{"row": None, "field": "pin", "message": "unknown item"}],
         )
-    clash = blocked & pins.keys()
-    if clash:
-        raise ValidationError(
-            f"{sorted(clash)} are both pinned and blocked; choose one",
-            errors=[{"row": None, "field": "pin", "message": "also blocked"}],
-        )
-    curation = Curation(
-        pin=pins, block=blocked, reason=reason.strip(), by=by, at=datetime.now(UTC)
-    )
-    p.store.record(
-        "app.curation",
-        {
-            "pin": pins,
-            "block": sorted(blocked),
-            "reason": curation.reason,
-            "by": by,
-            "purpose": p.purpose,
-        },
-    )
-    with p._swap_lock:  # the models now serving carry the block set themselves
+    curation = p.store.set_curation(p.purpose, pin=pins, block=blocked, reason=why, by=by)
+    apply(p, curation)
+    return curation
+
+
+def apply(p: Personalizer, curation: Curation) -> None:
+    """Serve ``curation`` from now on: swapped in whole, with the block set given to the
+    models now serving (they carry it themselves)."""
+    with p._swap_lock:
+        if curation.version and curation.version < p._curation.version:
+            return  # a newer one was applied meanwhile
         p._curation = curation
+        p._seen_curation = max(p._seen_curation, curation.version)
         state = p._state
         if state is not None:
             with state.lock.write():
                 block_state(state, curation.block)
-    return curation
 
 
 def _unservable(p: Personalizer, items: Iterable[str]) -> set[str]:

@@ -9,29 +9,31 @@ This module is the façade: the public methods and their docstrings. The work is
 one module per job: :mod:`._fit` (the privacy split, the ledger and the fit),
 :mod:`._serve` (the serving path and folding a person in), :mod:`._curation` (pins and
 blocks), :mod:`._explain` (explanations now and shown records), :mod:`._persist` (the saved
-folder), :mod:`._state` (the serving state and what each row was built from) and
-:mod:`._checks` (argument rules).
+folder), :mod:`._shared` (publishing to the store's model registry and picking up what
+other workers set), :mod:`._state` (the serving state and what each row was built from)
+and :mod:`._checks` (argument rules).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from persona._columns import EventColumns
-from persona.errors import ModelFileError, NotFittedError, ValidationError
+from persona.errors import ModelFileError, NotFittedError, PersonaError, ValidationError
 from persona.explain import Recommendations, shown_items
 from persona.models import ALS, MODELS, Popularity, Recommender
-from persona.personalizer import _curation, _explain, _fit, _persist, _serve
+from persona.personalizer import _curation, _explain, _fit, _persist, _serve, _shared
 from persona.personalizer._checks import (
     check_at,
     check_fallback_share,
     check_n,
     check_privacy,
     check_record_shown,
+    check_refresh,
     check_scaling,
     check_settings,
     check_user,
@@ -45,6 +47,7 @@ from persona.schema import FeedbackKind, Recommendation, check_detail, check_id
 
 if TYPE_CHECKING:
     from persona.explain import Explanation
+    from persona.schema import ModelVersion
     from persona.store import ShownRecord, Store
 
 __all__ = ["Curation", "Personalizer"]
@@ -93,6 +96,15 @@ class Personalizer:
         the store's shown-record retention (``store.set_shown_retention``), erased with the
         person and exported with their data. ``False`` records nothing shown (each read
         is still in the audit log).
+    refresh_every
+        Seconds (a number, 0 or more; default 5) between checks of the store for what
+        other workers on it set: a new curation (:meth:`curate`, ``store.set_curation``)
+        or a new live model (:meth:`publish`, ``store.set_live_model``). The first request
+        after the interval runs the check (one small read) and swaps a change in; ``0``
+        checks on every request. See :meth:`refresh`.
+    refresh_clock
+        The monotonic clock (seconds) the interval is measured with; for tests. Default
+        :func:`time.monotonic`.
 
     Examples
     --------
@@ -124,9 +136,14 @@ class Personalizer:
         half_life: timedelta | None = None,
         fallback_share: float = 0.1,
         record_shown: bool = True,
+        refresh_every: float = 5.0,
+        refresh_clock: Callable[[], float] | None = None,
     ) -> None:
         check_settings(store, purpose, privacy, half_life)
         self.record_shown = check_record_shown(record_shown)
+        #: Seconds between checks of the store for another worker's curation or live
+        #: model (see the parameter above).
+        self.refresh_every, self._refresh_clock = check_refresh(refresh_every, refresh_clock)
         self.store = store
         self.purpose = purpose
         #: ``True`` when no model was given: :meth:`fit` then chooses one from public
@@ -148,7 +165,15 @@ class Personalizer:
         # held by a fit between its consent check and its swap, and by forget after the
         # erasure: a fit that read someone before their erasure never swaps them back in
         self._swap_lock = threading.Lock()
-        self._curation = Curation()
+        # the serving state shared through the store: the counters last seen, then the
+        # curation (read after them: a change in between is picked up again, harmlessly)
+        self._seen_curation, self._seen_live = store.serving_versions(purpose)
+        self._curation = store.curation(purpose)
+        self._refresh_lock = threading.Lock()
+        self._refresh_due = self._refresh_clock() + self.refresh_every
+        #: Why the last live version could not be loaded (the one before keeps serving;
+        #: the next check tries again), or ``None``.
+        self.refresh_error: PersonaError | None = None
 
     # ------------------------------------------------------------------ fitting
     def fit(self) -> Self:
@@ -205,14 +230,61 @@ class Personalizer:
         """Pin items to positions and block items, for everyone, with a plain reason.
 
         ``pin`` is a list (positions 1, 2, … in order) or ``{item: position}``. Blocked items
-        never appear, on any path. Replaces the previous curation; it is recorded in the
-        store's audit log.
+        never appear, on any path. Replaces the previous curation. It is held in the store
+        (``store.set_curation``, recorded in its audit log), so every Personalizer on the
+        purpose, in every process, applies it within its ``refresh_every``; this one at
+        once.
         """
         return _curation.curate(self, pin, block, reason, by)
 
     @property
     def curation(self) -> Curation:
+        """The curation now applied (the store's, as of the last check)."""
         return self._curation
+
+    # ------------------------------------------------------------------ workers
+    def refresh(self) -> bool:
+        """Check the store now (without waiting for ``refresh_every``) for a curation or a
+        live model set by another worker, and swap it in. Returns whether anything
+        changed. A live version that cannot be loaded leaves the one serving in place and
+        is kept in :attr:`refresh_error`."""
+        return _shared.refresh(self)
+
+    def publish(self, folder: str | Path) -> ModelVersion:
+        """Save the state now serving into a new sub-folder of ``folder`` named by its
+        version id (:attr:`model_version_`; written whole, then renamed into place) and
+        register it in the store as the live version of the purpose (recorded in the
+        audit log). Every Personalizer on the purpose, in every process, loads it within
+        its ``refresh_every``. Returns the registry entry (``store.model_versions``);
+        roll back with ``store.set_live_model(purpose, version)``. A version already
+        published raises :class:`~persona.ValidationError`."""
+        return _shared.publish(self, folder)
+
+    @classmethod
+    def live(
+        cls,
+        store: Store,
+        purpose: str = "personalization",
+        *,
+        refresh_every: float = 5.0,
+        refresh_clock: Callable[[], float] | None = None,
+    ) -> Personalizer:
+        """A Personalizer serving the store's live version of ``purpose``'s model (see
+        :meth:`publish`), following it and the store's curation within
+        ``refresh_every`` seconds: what each serving worker starts with. The folder is
+        checked as :meth:`load` checks one, and against the checksum registered with it.
+        Raises :class:`~persona.NotFittedError` when no version was published."""
+        every, clock = check_refresh(refresh_every, refresh_clock)
+        seen = store.serving_versions(purpose)
+        live = store.live_model(purpose)
+        if live is None:
+            raise NotFittedError(
+                f"no model of {purpose!r} is published in this store yet; fit one and "
+                "publish it with p.publish(folder)"
+            )
+        p = _shared.load_version(cls, store, live, every, clock)
+        p._seen_live = seen[1]
+        return p
 
     # ------------------------------------------------------------------ serving
     def recommend(
@@ -239,6 +311,9 @@ class Personalizer:
         user = check_user(user)
         n = check_n(n)
         check_detail(detail)
+        now = self._refresh_clock()
+        if now >= self._refresh_due:  # (one comparison until the interval has passed)
+            _shared.check(self, now)
         state = self._require()
         # consent, lineage, feedback and the non-profiling choice, read now in one snapshot
         served = self.store.read_for_serving(self.purpose, user)
@@ -292,6 +367,9 @@ class Personalizer:
         item, n = check_id(item, "item"), check_n(n)  # refused before any (audited) read
         if at is not None:
             return _explain.explain_shown(self, user, item, check_at(at))
+        now = self._refresh_clock()
+        if now >= self._refresh_due:
+            _shared.check(self, now)
         return _explain.explain_now(self, self._require(), user, item, counterfactual, n)
 
     def _fold_in(self, state: ServingState, user: str, cols: EventColumns | None) -> None:
@@ -339,9 +417,27 @@ class Personalizer:
         return _persist.save(self, self._require(), path)
 
     @classmethod
-    def load(cls, path: str | Path, store: Store) -> Personalizer:
-        """Read a Personalizer written by :meth:`save`, serving from ``store``."""
+    def load(
+        cls,
+        path: str | Path,
+        store: Store,
+        *,
+        refresh_every: float = 5.0,
+        refresh_clock: Callable[[], float] | None = None,
+    ) -> Personalizer:
+        """Read a Personalizer written by :meth:`save`, serving from ``store``. The
+        store's curation of the purpose applies when one was set there (else the one
+        saved in the folder); ``refresh_every`` as in the constructor."""
+        every, clock = check_refresh(refresh_every, refresh_clock)
         folder, manifest = _persist.read_manifest(path, store)
+        return cls._from_folder(folder, manifest, store, every, clock)
+
+    @classmethod
+    def _from_folder(
+        cls, folder: Path, manifest: dict[str, Any], store: Store, refresh_every: float,
+        refresh_clock: Callable[[], float],
+    ) -> Personalizer:
+        """:meth:`load` of a folder whose manifest was read and checked."""
         model_cls = _MODELS.get(manifest["model_class"])
         if model_cls is None:
             raise ModelFileError(f"unknown model class {manifest['model_class']!r} in {folder}")
@@ -360,9 +456,12 @@ class Personalizer:
             weights=manifest["weights"],
             scaling=manifest["scaling"],
             fallback_share=manifest["fallback_share"],
+            refresh_every=refresh_every,
+            refresh_clock=refresh_clock,
         )
         p._state = state = _persist.restore(p, folder, manifest, model, fallback)
-        p._curation = Curation.model_validate(manifest["curation"])
+        if p._curation.version == 0:  # none set in the store: the folder's
+            p._curation = Curation.model_validate(manifest["curation"])
         choice = manifest.get("choice")  # absent from folders saved before it was kept
         p.choice_ = None if choice is None else ModelChoice.model_validate(choice)
         block(state, p._curation.block)

@@ -77,6 +77,9 @@ AUDIT_PHRASES: dict[str, str] = {
     "prefer_non_profiling": "You asked for suggestions that are not based on you",
     "allow_profiling": "You allowed suggestions based on what you did again",
     "shown_retention": "How long records of what people were shown are kept was set",
+    "curation": "Our team pinned or blocked items in everyone's suggestions",
+    "model_publish": "A new version of the recommendation model was published",
+    "model_live": "The version of the recommendation model in use was changed",
 }
 
 

@@ -62,6 +62,7 @@ from persona.schema._privacy import (
     ledger_entry_from_json,
 )
 from persona.schema._recommendation import Recommendation, check_detail
+from persona.schema._serving import Curation, ModelVersion, check_curation, check_version
 from persona.schema._store import (
     ConsentAction,
     ConsentRecord,
@@ -99,6 +100,7 @@ __all__ = [
     "ConsentRecord",
     "ConsentSnapshot",
     "Counterfactual",
+    "Curation",
     "DataNotUsed",
     "DataUsed",
     "Detail",
@@ -123,6 +125,7 @@ __all__ = [
     "Lineage",
     "LineageRef",
     "MemoryChargeStorage",
+    "ModelVersion",
     "NotUsedReason",
     "PersonLineage",
     "PrivacyBudgetPolicy",
@@ -139,11 +142,13 @@ __all__ = [
     "TimedEventBatch",
     "TimedEventBatchWithId",
     "available_languages",
+    "check_curation",
     "check_detail",
     "check_id",
     "check_id_list",
     "check_ids",
     "check_top_n",
+    "check_version",
     "choose_text",
     "construct",
     "explanation_json_schema",

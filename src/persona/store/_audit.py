@@ -265,8 +265,8 @@ class AuditLog:
         self, anchor: tuple[int, str] | None = None, *, tables: bool = True
     ) -> bool:
         """True while the hash chain is intact (and matches ``anchor``, if given) and, with
-        ``tables``, the consent, privacy ledger, budget and non-profiling tables match what it
-        recorded."""
+        ``tables``, the consent, privacy ledger, budget, non-profiling and shared serving
+        (curation, model registry) tables match what it recorded."""
         return not self.problems(anchor, tables=tables)
 
     def check(self, anchor: tuple[int, str] | None = None, *, tables: bool = True) -> None:

@@ -43,6 +43,7 @@ from datetime import datetime
 from typing import Any
 
 from persona.store._audit import _canonical, _chain
+from persona.store._serving_rows import SERVING_ACTIONS, ServingRows
 
 __all__ = [
     "BUDGET_ACTIONS",
@@ -381,8 +382,8 @@ class ProfilingRows:
 # ---------------------------------------------------------------------- both
 class TableCheck:
     """Fed every audit entry in chain order by :meth:`AuditLog.problems`; then lists where
-    the consent, ledger, budget and non-profiling tables differ from what the entries
-    recorded.
+    the consent, ledger, budget, non-profiling and shared serving tables (curation, model
+    registry: :mod:`._serving_rows`) differ from what the entries recorded.
 
     Must be made, fed and asked inside one read transaction, so that it sees the same
     snapshot of the tables as the chain."""
@@ -399,6 +400,7 @@ class TableCheck:
         self._consent = ConsentRows(con, pseudonym, erased)
         self._privacy = PrivacyRows()
         self._profiling = ProfilingRows(erased)
+        self._serving = ServingRows()
         self._pseudonym = pseudonym
 
     def entry(self, seq: int, action: str, subject: str | None, detail: str) -> None:
@@ -408,10 +410,13 @@ class TableCheck:
             self._privacy.see(seq, action, _object(detail))
         elif action in PROFILING_ACTIONS:
             self._profiling.see(seq, action, subject)
+        elif action in SERVING_ACTIONS:
+            self._serving.see(seq, action, _object(detail))
 
     def problems(self) -> list[str]:
         return (self._consent.problems() + self._privacy.problems(self._con)
-                + self._profiling.problems(self._con, self._pseudonym))
+                + self._profiling.problems(self._con, self._pseudonym)
+                + self._serving.problems(self._con))
 
 
 def _object(detail: str) -> dict[str, Any]:

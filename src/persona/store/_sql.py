@@ -30,8 +30,9 @@ import numpy as np
 
 from persona.errors import StoreError
 
-SCHEMA_VERSION = 4  # 3: privacy_budget.period_days; ledger lines of several kinds;
-# 4: what people were shown (``shown``) and their non-profiling choice (``profiling``)
+SCHEMA_VERSION = 5  # 3: privacy_budget.period_days; ledger lines of several kinds;
+# 4: what people were shown (``shown``) and their non-profiling choice (``profiling``);
+# 5: the serving state every worker shares (``curation``, ``model_versions``, ``live_model``)
 BUCKET_BITS = 6  # 64 people per bucket
 MEMBER_MASK = (1 << BUCKET_BITS) - 1  # a person's place in their bucket: code & MEMBER_MASK
 FANOUT = 4
@@ -121,6 +122,19 @@ CREATE TRIGGER IF NOT EXISTS privacy_ledger_no_delete BEFORE DELETE ON privacy_l
 CREATE TABLE IF NOT EXISTS privacy_budget (
     purpose TEXT PRIMARY KEY, epsilon REAL NOT NULL, delta REAL NOT NULL, at TEXT NOT NULL,
     period_days INTEGER);
+-- the serving state every worker shares (see _curation and _registry); no person's data.
+-- per purpose, the latest curation (its JSON) and the count of curations (``version``)
+CREATE TABLE IF NOT EXISTS curation (
+    purpose TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL, at TEXT NOT NULL);
+-- every published model version: a saved folder and the checksum of its personalizer.json
+CREATE TABLE IF NOT EXISTS model_versions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, purpose TEXT NOT NULL, version TEXT NOT NULL,
+    folder TEXT NOT NULL, sha256 TEXT NOT NULL, model_class TEXT NOT NULL, at TEXT NOT NULL,
+    UNIQUE (purpose, version));
+-- per purpose, the version every worker serves and the count of its changes
+CREATE TABLE IF NOT EXISTS live_model (
+    purpose TEXT PRIMARY KEY, version TEXT NOT NULL, changes INTEGER NOT NULL,
+    at TEXT NOT NULL);
 """
 
 
@@ -384,7 +398,8 @@ def statements(script: str) -> Iterator[str]:
 
 def create_or_migrate(con: sqlite3.Connection, path: str) -> int | None:
     """Create the tables (inside the caller's write transaction), migrating a store file of
-    format 1 (one segment per person) or 2 (budgets without a period) to this format.
+    format 1 (one segment per person) or 2 (budgets without a period) to this format (the
+    tables added since, e.g. format 5's curation and model registry, are created empty).
     Returns the number of events migrated from format 1, or None if there were none to
     migrate. Refuses a file of a newer format."""
     legacy = False

@@ -7,8 +7,10 @@ retention), ``_reads`` (scoped reads with lineage, through :class:`ScopedView`),
 ``_rights`` (feedback, export, erasure, explanations shown), ``_catalogue``, ``_ledger``,
 ``_audit``, ``_shown``, ``_serving`` and ``_profiling``. The methods about one person
 (feedback, export, erasure, what they were shown, their profiling choice) are written in
-:class:`~persona.store._people.PersonMethods`, a base of ``Store``. The SQLite file is
-opened by :class:`~persona.store._sqlite.SqliteDb`.
+:class:`~persona.store._people.PersonMethods`, a base of ``Store``; those of the serving
+state every worker shares (curation, the model registry) in
+:class:`~persona.store._workers.WorkerMethods`. The SQLite file is opened by
+:class:`~persona.store._sqlite.SqliteDb`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from persona.store._ledger import StoreChargeStorage
 from persona.store._people import PersonMethods
 from persona.store._sqlite import SqliteDb
 from persona.store._view import ScopedView
+from persona.store._workers import WorkerMethods
 
 if TYPE_CHECKING:
     from persona.store._db import Db
@@ -48,7 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["Store", "StoreChargeStorage"]
 
 
-class Store(ConsentMethods, PersonMethods):
+class Store(ConsentMethods, PersonMethods, WorkerMethods):
     """A consent-scoped feature store in one SQLite file.
 
     Every feature is tagged with the purposes it may serve. A read for a purpose
