@@ -7,8 +7,11 @@ the same clock and pseudonym key: the consent history, the consent state, the au
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import persona
+from store_helpers import file_rows
 
 KEY = b"k" * 32
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -119,6 +123,13 @@ def test_a_grant_lifts_an_erased_persons_suppression() -> None:
     event = {"user": "u1", "item": "i1", "feature": "views", "value": 1.0,
              "at": "2026-05-01T00:00:00Z"}
     assert bulk.ingest([event]).inserted == 1  # refused while suppressed
+    ref.ingest([event])
+    # the suppression is gone, not just bypassed: a later "no" is stored, as after grant
+    for s in (bulk, ref):
+        s.withdraw("u1", "personalization", source="CMP")
+    _same(bulk, ref, ["u1"])
+    assert [r.action for r in bulk.consent_history("u1")] == ["grant", "withdraw"]
+    assert not bulk.has_consent("u1", "personalization")
 
 
 def test_people_created_by_another_handle_meanwhile(tmp_path: Path) -> None:
@@ -177,6 +188,9 @@ GOOD = {"user": "u1", "purpose": "marketing", "source": "CMP"}
      "notice_version"),
     ({"user": "u3", "purpose": "marketing", "source": "CMP", "action": "withdraw"}, "action"),
     ({"user": "u3", "purpose": "marketing", "source": "CMP", "when": "now"}, "when"),
+    ({"user": "u3", "purpose": "marketing", "source": ["CMP"]}, "source"),
+    ({"user": "u3", "purpose": "marketing", "source": "CMP", "notice_version": ["v1"]},
+     "notice_version"),
     (["u3", "marketing"], "row"),
     ("u3", "row"),
 ])
@@ -188,8 +202,10 @@ def test_one_bad_row_rejects_all_and_changes_nothing(bad: object, field: str) ->
         s.grant_many([GOOD, GOOD, bad])  # type: ignore[list-item]
     assert info.value.errors[0]["row"] == 2
     assert info.value.errors[0]["field"] == field
-    assert "nothing was recorded" in str(info.value)
-    assert "row 2" in str(info.value)
+    assert str(info.value).startswith(
+        "the 3 row(s) were rejected and nothing was recorded: row 2 (from 0): ")
+    if field == "row":
+        assert f"not a {type(bad).__name__}" in str(info.value)
     assert s.audit.head() == head
     assert s.consent_history("u1") == [] and s.consent_history("u3") == []
     assert s.consented("marketing") == {"u0"}
@@ -198,8 +214,11 @@ def test_one_bad_row_rejects_all_and_changes_nothing(bad: object, field: str) ->
 @pytest.mark.parametrize("rows", ["u1", b"u1", GOOD, 5, None])
 def test_rows_must_be_a_list_of_rows(rows: object) -> None:
     s = _store()
-    with pytest.raises(persona.ValidationError, match="give a list"):
+    with pytest.raises(persona.ValidationError) as info:
         s.grant_many(rows)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        f"field 'rows': give a list, not a {type(rows).__name__}; e.g. "
+        "rows=[{'user': 'u1', 'purpose': 'marketing'}]")
     assert s.audit.head()[0] == 2  # the two purposes' definitions only
 
 
@@ -208,7 +227,11 @@ def test_the_default_source_is_checked_even_when_every_row_has_one(source: objec
     s = _store()
     with pytest.raises(persona.ValidationError) as info:
         s.grant_many([GOOD], source=source)  # type: ignore[arg-type]
-    assert info.value.errors[0]["field"] == "source"
+    assert info.value.errors == [
+        {"row": None, "field": "source", "message": "not a source"}]
+    assert str(info.value) == (
+        "source must say where the choices were made, e.g. source='CMP export 2026-06', "
+        f"not {source!r}")
     assert s.consent_history("u1") == []
 
 
@@ -300,3 +323,82 @@ def test_a_zone_offset_with_seconds_keeps_the_audit_verifiable(at: datetime | st
     expected = datetime.fromisoformat(at) if isinstance(at, str) else at
     assert record.at == expected
     assert s.consent_history("u1")[0].at == s.consent_history("u2")[0].at == expected
+
+
+def test_a_default_notice_version_for_every_row_without_one() -> None:
+    rows = [{"user": "u1", "purpose": "marketing"},
+            {"user": "u2", "purpose": "marketing", "notice_version": "v2"}]
+    bulk = _store()
+    bulk.grant_many(rows, source="CMP", notice_version="v3")
+    assert bulk.consent_history("u1")[0].notice_version == "v3"
+    assert bulk.consent_history("u2")[0].notice_version == "v2"  # its own wins
+    ref = _store()
+    ref.grant("u1", "marketing", source="CMP", notice_version="v3")
+    ref.grant("u2", "marketing", source="CMP", notice_version="v2")
+    _same(bulk, ref, ["u1", "u2"])
+
+
+def test_every_field_of_a_row_at_once_and_any_kind_of_mapping() -> None:
+    full = {"user": "u1", "purpose": "marketing", "source": "CMP", "notice_version": "v3",
+            "at": "2026-01-05T10:00:00Z"}
+    bulk = _store()
+    rows: list[Any] = [full, OrderedDict(full, user="u2"), MappingProxyType({**full,
+                                                                          "user": "u3"})]
+    assert bulk.grant_many(rows) == 3
+    assert bulk.consented("marketing") == {"u1", "u2", "u3"}
+
+
+def test_a_choice_keeps_the_zone_it_was_made_in() -> None:
+    """A time with an offset in whole minutes is recorded as given (not moved to UTC)."""
+    s = _store()
+    record = s.grant("u1", "marketing", source="CMP", at="2026-01-05T10:00:00+02:00")
+    s.grant_many([{"user": "u2", "purpose": "marketing", "source": "CMP",
+                   "at": "2026-01-05T10:00:00+02:00"}])
+    assert record.at.utcoffset() == timedelta(hours=2)
+    assert [e.detail["at"] for e in s.audit.entries()[-2:]] == [
+        "2026-01-05T10:00:00+02:00"] * 2
+
+
+def test_an_offset_with_seconds_goes_to_utc_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        s = _store()
+        at = "1930-06-01T12:00:00+00:19:32"
+        record = s.grant("u1", "marketing", source="CMP", at=at)
+        s.grant_many([{"user": "u2", "purpose": "marketing", "source": "CMP", "at": at}])
+        assert record.at.utcoffset() == timedelta(0)
+        assert [e.detail["at"] for e in s.audit.entries()[-2:]] == ["1930-06-01T11:40:28Z"] * 2
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_pandas_series_is_not_a_frame() -> None:
+    pd = pytest.importorskip("pandas")
+    s = _store()
+    with pytest.raises(persona.ValidationError) as info:
+        s.grant_many(pd.Series(["u1", "u2"]), source="CMP")
+    assert info.value.errors[0]["field"] == "row"
+    assert s.consent_history("u1") == []
+
+
+def test_sequence_numbers_go_on_after_erased_ones_as_grant_numbers_them(
+    tmp_path: Path,
+) -> None:
+    """The bulk writer numbers consent records itself; like SQLite's AUTOINCREMENT, it never
+    gives an erased record's number again, and numbers a batch one after another."""
+    s = _store(tmp_path / "s.db")
+    s.grant("u1", "marketing", source="CMP")
+    s.grant("u2", "marketing", source="CMP")
+    s.grant("u2", "personalization", source="CMP")
+    s.erase("u2")  # the records numbered 2 and 3 are gone
+    s.grant_many([{"user": "u3", "purpose": "marketing", "source": "CMP"},
+                  {"user": "u4", "purpose": "marketing", "source": "CMP"}])
+    s.grant("u5", "marketing", source="CMP")
+    s.flush()
+    assert [r[0] for r in file_rows(s, "SELECT seq FROM consent_events ORDER BY seq")] == [
+        1, 4, 5, 6]
+    s.close()

@@ -156,29 +156,25 @@ class AuditLog:
             self._tx_head = (seq, digest)
         return seq
 
-    def append_many(self, entries: list[tuple[str, str | None, str]]) -> None:
+    def append_many(self, entries: list[tuple[str, str, str]]) -> None:
         """Append ``(action, subject, detail JSON)`` entries in order, as :meth:`append`
         does one at a time but with one clock reading and one statement for all of them.
-        The details are JSON already, encoded as :meth:`append` encodes (sorted keys, no
-        spaces, ASCII). Must be called inside the store's write transaction."""
+        Every entry names its subject (a pseudonym); the details are JSON already, encoded
+        as :meth:`append` encodes (sorted keys, no spaces, ASCII). Must be called inside
+        the store's write transaction."""
         if not entries:
             return
-        if self._tx_head is not None:
-            seq, prev = self._tx_head
-        else:
-            row = self._con.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
-            seq, prev = (0, GENESIS) if row is None else _parse_head(row[0])
+        head = self._tx_head
+        assert head is not None, "append_many runs inside the store's write transaction"
+        seq, prev = head
         at = self._clock().isoformat()
         at_json = _STR(at)
-        actions: dict[str, str] = {}
         rows = []
         sha256 = hashlib.sha256
         for action, subject, detail_json in entries:
             seq += 1
-            action_json = actions.get(action) or actions.setdefault(action, _STR(action))
-            who = "null" if subject is None else _STR(subject)
-            # the bytes of _canonical, with the parts shared by every entry encoded once
-            payload = f"[{seq},{at_json},{action_json},{who},{_STR(detail_json)}]"
+            # the bytes of _canonical, the time encoded once for every entry
+            payload = f"[{seq},{at_json},{_STR(action)},{_STR(subject)},{_STR(detail_json)}]"
             digest = sha256((prev + payload).encode()).hexdigest()
             rows.append((seq, at, action, subject, detail_json, prev, digest))
             prev = digest
@@ -192,8 +188,7 @@ class AuditLog:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (f"{seq}:{prev}",),
         )
-        if self._tx_head is not None:
-            self._tx_head = (seq, prev)
+        self._tx_head = (seq, prev)
 
     def head(self) -> tuple[int, str]:
         """The last sequence number and its hash: record it elsewhere to anchor the log."""

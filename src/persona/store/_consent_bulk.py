@@ -147,24 +147,25 @@ def write_choices(db: Db, plan: list[Choice], now: datetime) -> None:
 
 def _entries(
     plan: list[Choice], stored: list[bool], pseudonyms: Mapping[str, str], recorded_json: str
-) -> list[tuple[str, str | None, str]]:
+) -> list[tuple[str, str, str]]:
     """The audit entries: a consent record's JSON per stored choice, the erased person's
     note for one not stored (the details :meth:`AuditLog.append` would encode)."""
-    texts: dict[str | None, str] = {None: "null"}
+    texts: dict[str, str] = {}  # each distinct purpose, source and version encoded once
 
-    def text(value: str | None) -> str:
+    def text(value: str) -> str:
         out = texts.get(value)
         if out is None:
-            out = texts[value] = encode_str(value or "")  # (None is held already)
+            out = texts[value] = encode_str(value)
         return out
 
-    out: list[tuple[str, str | None, str]] = []
+    out: list[tuple[str, str, str]] = []
     for c, kept in zip(plan, stored, strict=True):
         if kept:
+            version = "null" if c.notice_version is None else text(c.notice_version)
             detail = (
-                f'{{"action":"{c.action}","at":{_time(c.at)},"notice_version":'
-                f'{text(c.notice_version)},"purpose":{text(c.purpose)},"recorded_at":'
-                f'{recorded_json},"signal":null,"source":{text(c.source)}}}'
+                f'{{"action":"{c.action}","at":{_time(c.at)},"notice_version":{version},'
+                f'"purpose":{text(c.purpose)},"recorded_at":{recorded_json},'
+                f'"signal":null,"source":{text(c.source)}}}'
             )
         else:
             detail = f'{{"purpose":{text(c.purpose)},"reason":"erased person","stored":false}}'
