@@ -66,13 +66,16 @@ ROWS: list[dict[str, Any]] = [
     {"user": "u3", "purpose": "marketing", "source": "CMP", "at": "2026-03-01T00:00:00Z"},
     {"user": "u3", "purpose": "marketing", "source": "CMP", "at": "2026-02-01T00:00:00Z"},
     {"user": "Zoë ✓", "purpose": "personalization", "source": "app ✓"},
+    # twice at the same time: the later row is the state (verify() checks it is)
+    {"user": "u4", "purpose": "marketing", "source": "CMP", "at": "2026-02-01T00:00:00Z"},
+    {"user": "u4", "purpose": "marketing", "source": "CMP", "at": "2026-02-01T00:00:00Z"},
 ]
 
 
 def test_the_same_history_state_and_audit_as_one_grant_per_row() -> None:
     bulk = _store()
     assert bulk.grant_many(ROWS) == len(ROWS)
-    _same(bulk, _one_by_one(ROWS), ["u1", "u2", "u3", "Zoë ✓"])
+    _same(bulk, _one_by_one(ROWS), ["u1", "u2", "u3", "Zoë ✓", "u4"])
 
 
 def test_people_already_held_and_their_older_or_newer_state() -> None:

@@ -165,7 +165,7 @@ class AuditLog:
         if not entries:
             return
         head = self._tx_head
-        assert head is not None, "append_many runs inside the store's write transaction"
+        assert head is not None  # (inside the store's write transaction, as documented)
         seq, prev = head
         at = self._clock().isoformat()
         at_json = _STR(at)

@@ -85,7 +85,7 @@ def record_consents(db: Db, choices: Iterable[Mapping[str, Any]]) -> list[Consen
                 write_choices(db, plan, now)
         return [
             ConsentRecord(purpose=c.purpose, action=c.action, at=c.at, recorded_at=now,
-                          source=c.source, notice_version=c.notice_version, signal=None)
+                          source=c.source, notice_version=c.notice_version)
             for c in plan
         ]
 
@@ -115,7 +115,8 @@ def write_choices(db: Db, plan: list[Choice], now: datetime) -> None:
     codes = db.subjects
     seq = _last_consent_seq(db)
     events = []
-    latest: dict[tuple[int, int], tuple[int, int, str]] = {}  # (purpose, subject) -> state
+    # (purpose, subject) -> the state: a later choice, or one as late and so numbered later
+    latest: dict[tuple[int, int], tuple[int, int, str]] = {}
     recorded = to_us(now)
     for c in keep:
         seq += 1
@@ -124,7 +125,7 @@ def write_choices(db: Db, plan: list[Choice], now: datetime) -> None:
                        c.notice_version))
         key = (c.purpose_id, code)
         held = latest.get(key)
-        if held is None or (when, seq) >= (held[0], held[1]):
+        if held is None or when >= held[0]:
             latest[key] = (when, seq, c.action)
     con.executemany(
         "INSERT INTO consent_events(seq, subject_id, purpose_id, action, at, recorded_at, "
