@@ -286,6 +286,14 @@ def test_a_non_empty_folder_or_a_file_is_refused(store: persona.Store, tmp_path:
     assert _listing(tmp_path) == ["busy", "file"] and len(store.audit.entries()) == before
 
 
+def test_a_folder_that_cannot_be_made_is_refused(store: persona.Store, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("a file")
+    before = len(store.audit.entries())
+    with pytest.raises(persona.ValidationError, match="cannot make a folder"):
+        store.scope(PURPOSE).to_parquet(tmp_path / "file" / "x", partitions=2)
+    assert _listing(tmp_path) == ["file"] and len(store.audit.entries()) == before
+
+
 def test_an_unknown_purpose_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     store = shop(clock=Clock())
     with pytest.raises(persona.UnknownPurposeError):

@@ -93,9 +93,16 @@ def to_parquet(
     with db.lock:  # an unknown purpose is refused before anything is written
         db.refresh()
         db.purpose_id(purpose)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{secrets.token_hex(6)}"
-    tmp.mkdir()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise ValidationError(
+            f"field 'folder': cannot make a folder in {str(path.parent)!r} ({exc}); give "
+            "the path of a folder in a place this process can write to",
+            errors=[{"row": None, "field": "folder", "message": "cannot be made"}],
+        ) from None
     try:
         with db.lock, db.read_transaction():
             cols, fields = scoped_events(db, purpose)
