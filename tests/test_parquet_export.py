@@ -118,6 +118,23 @@ def test_the_partitions_hold_exactly_what_events_reads(
     assert _rows_of(dataset.to_table()) == _rows_of_events(view)
 
 
+@pytest.mark.parametrize("partitions", [1, 7, 200])
+def test_many_items_few_events_per_file(tmp_path: Path, partitions: int) -> None:
+    """Each file's dictionary of items holds its own items only, whether the file holds
+    many events for the store's items or few (more files than people: some are empty)."""
+    store = shop(clock=Clock())
+    people = [f"p{n}" for n in range(150)]
+    store.grant_many([{"user": u, "purpose": PURPOSE} for u in people], source="import")
+    store.ingest([event(u, f"sku-{n}-{k}", value=float(k)) for n, u in enumerate(people)
+                  for k in range(n % 3 + 1)])
+    view = store.scope(PURPOSE)
+    out = view.to_parquet(tmp_path / "x", partitions=partitions)
+    assert _rows_of(ds.dataset(out).to_table()) == _rows_of_events(view)
+    for p in range(partitions):
+        items = pq.read_table(out / f"part-{p:05d}.parquet").column("item").combine_chunks()
+        assert sorted(items.dictionary.to_pylist()) == sorted(set(items.to_pylist()))
+
+
 def test_consent_features_retention_and_dont_use_apply(
     store: persona.Store, tmp_path: Path
 ) -> None:

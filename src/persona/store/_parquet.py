@@ -64,7 +64,8 @@ FORMAT = "persona.scoped_parquet"
 FORMAT_VERSION = 1
 MANIFEST = "_manifest.json"
 ACTION = "scoped_export"  # (written out where it is appended: a test reads the actions)
-#: More files than this is a mistake (a Dask partition per file: thousands of tiny ones).
+#: More files than this is a mistake (a Dask partition per file: thousands of tiny ones);
+#: it also keeps a partition's number in an int16.
 MAX_PARTITIONS = 4096
 _CHUNK = 1 << 20
 
@@ -225,18 +226,19 @@ def _write_parts(pq: Any, tmp: Path, cols: EventColumns, n: int) -> list[dict[st
     start_u = np.concatenate([[0], np.cumsum(count_u)])
     local_user = np.empty(part_of_user.size, dtype=np.int32)
     local_user[order_u] = np.arange(part_of_user.size) - np.repeat(start_u[:-1], count_u)
-    # events by partition, in read order inside each
-    part_of_event = part_of_user[cols.user]
+    # events by partition, in read order inside each (a stable sort of int16 is a radix
+    # sort: linear in the events)
+    part_of_event = part_of_user.astype(np.int16)[cols.user]
     order = np.argsort(part_of_event, kind="stable")
     start = np.concatenate([[0], np.cumsum(np.bincount(part_of_event, minlength=n))])
     files = []
     for p in range(n):
         idx = order[start[p] : start[p + 1]]
         people = cols.users[order_u[start_u[p] : start_u[p + 1]]]
-        items, item = np.unique(cols.item[idx], return_inverse=True)
+        items, item = _compact(cols.item[idx], cols.items.size)
         table = to_arrow({
             "user": Column("codes", local_user[cols.user[idx]], people),
-            "item": Column("codes", item.reshape(-1), cols.items[items]),
+            "item": Column("codes", item, cols.items[items]),
             "feature": Column("codes", cols.feature[idx], cols.features),
             "value": Column("float", cols.value[idx]),
             "at": Column("time", cols.at[idx]),
@@ -250,6 +252,19 @@ def _write_parts(pq: Any, tmp: Path, cols: EventColumns, n: int) -> list[dict[st
             "sha256": _sha256_synced(tmp / name),
         })
     return files
+
+
+def _compact(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``codes`` (of ``size`` possible ones), sorted, and each code's place
+    among them: ``np.unique(codes, return_inverse=True)``, without sorting the codes when
+    they are many for their range."""
+    if codes.size * 16 < size:
+        kept, inverse = np.unique(codes, return_inverse=True)
+        return kept, inverse.reshape(-1)
+    present = np.zeros(size, dtype=bool)
+    present[codes] = True
+    place = np.cumsum(present, dtype=np.int64) - 1
+    return np.flatnonzero(present), place[codes]
 
 
 def _body(
