@@ -24,8 +24,10 @@ entries are whose. A consumer can co-partition other data by the same function.
 **One snapshot, one audit entry.** The read, the writing of the files, their digests and
 the audit entry (``scoped_export``: purpose, rows, people, items, features, partitions,
 folder and the manifest's digest; never a person's id) happen in one transaction of the
-store, so an export whose files fail to be written leaves no entry, and the entry's numbers
-are those of the read. The store's write lock is held while the files are written.
+store, so an export whose files or manifest fail to be written leaves no entry, and the
+entry's numbers are those of the read. Only the final rename comes after the commit: if it
+fails, the entry records an export that did not land (never the other way round). The
+store's write lock is held while the files are written.
 
 **Atomic.** Everything is written into a hidden sibling folder (``.<name>.tmp-<random>``)
 and renamed into place at the end; a failure removes it, and a crash leaves at most that
