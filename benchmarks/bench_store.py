@@ -178,6 +178,34 @@ def bench_bulk_consent(tmp: str, n_grants: int, chunk: int) -> dict[str, Any]:
             "single_s": single_s}
 
 
+def bench_parquet(tmp: str, view: persona.ScopedView, repeats: int, parts: int = 16) -> dict:
+    """``view.to_parquet(folder, partitions=parts)`` (read with consent, partition by a
+    hash of the person, write, digest every file, one audit entry) against pyarrow
+    writing the numpy columns of one ``view.events()``, already read, as ``parts`` slices
+    into as many files (no consent, hashing, digests or audit), alternately."""
+    import pyarrow.parquet as pq
+
+    cols = view.events()
+    raw_dir, per_dir = Path(tmp) / "raw-parquet", Path(tmp) / "persona-parquet"
+    raw_dir.mkdir()
+
+    def raw() -> None:
+        table = cols.to_arrow()
+        bounds = np.linspace(0, table.num_rows, parts + 1).astype(int)
+        for p in range(parts):
+            pq.write_table(table.slice(bounds[p], bounds[p + 1] - bounds[p]),
+                           str(raw_dir / f"part-{p:05d}.parquet"))
+
+    def per() -> None:
+        view.to_parquet(per_dir, partitions=parts, overwrite=True)
+
+    raw(), per()  # once each to warm up, then timed
+    raw_t, per_t, _, _ = alternating([(raw, per)] * repeats)
+    ratio, (lo, hi) = paired_ratio(per_t, raw_t)
+    return {"rows": len(cols), "raw_s": float(np.median(raw_t)),
+            "per_s": float(np.median(per_t)), "ratio": ratio, "ci": (lo, hi), "parts": parts}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -187,6 +215,8 @@ def main() -> None:
     parser.add_argument("--grants", type=int, default=1_000_000,
                         help="people in the bulk consent import (0: skip it)")
     parser.add_argument("--grant-chunk", type=int, default=200_000)
+    parser.add_argument("--parquet-repeats", type=int, default=7,
+                        help="timed to_parquet exports against raw pyarrow (0: skip them)")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args()
     data = synthetic(args.events, args.people, args.items)
@@ -211,7 +241,10 @@ def main() -> None:
     for batch in args.batch:
         with tempfile.TemporaryDirectory() as tmp:
             raw, per, con, store = bench_ingest_and_read(tmp, data, batch, consenting)
-            hist = bench_history(con, per.pop("view"), probe)
+            view = per.pop("view")
+            hist = bench_history(con, view, probe)
+            parquet = (bench_parquet(tmp, view, args.parquet_repeats)
+                       if args.parquet_repeats else None)
             con.close()
             store.close()
         ri, pi = args.events / raw["ingest_s"], args.events / per["ingest_s"]
@@ -225,6 +258,17 @@ def main() -> None:
         lines.append(
             f"| {batch:,} | consent grants (one transaction each) | | {per['grants'] / per['grants_s']:,.0f}/s | | |"
         )
+        if parquet is not None:
+            print(f"            parquet {parquet}")
+            lo, hi = parquet["ci"]
+            lines.append(
+                f"| {batch:,} | `view.to_parquet(folder, partitions={parquet['parts']})`, "
+                f"events/s (median of {args.parquet_repeats}, alternating; raw: pyarrow "
+                f"writes the columns of one `events()`, already read, as {parquet['parts']} "
+                f"slices) | {parquet['rows'] / parquet['raw_s']:,.0f} | "
+                f"{parquet['rows'] / parquet['per_s']:,.0f} (read, consent, hash, digests, "
+                f"audit) | time x{parquet['ratio']:.2f} (95% CI {lo:.2f}-{hi:.2f}) | |"
+            )
     if args.grants:
         with tempfile.TemporaryDirectory() as tmp:
             bulk = bench_bulk_consent(tmp, args.grants, args.grant_chunk)

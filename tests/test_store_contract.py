@@ -121,6 +121,7 @@ def test_view_has_no_write_methods() -> None:
         "features",  # the feature definitions (read-only; no one's data)
         "to_pandas",  # a consent-scoped read, as events(): audited, writes no data
         "to_arrow",
+        "to_parquet",  # the same read written to files outside the store: writes no data in it
     }
     with pytest.raises(AttributeError):
         view.extra = 1  # type: ignore[attr-defined]

@@ -35,7 +35,7 @@ import numpy as np
 
 from persona.errors import MissingDependencyError
 
-__all__ = ["Column", "require_pandas", "to_arrow", "to_pandas"]
+__all__ = ["Column", "require_arrow", "require_pandas", "to_arrow", "to_pandas"]
 
 Kind = Literal["codes", "ids", "time", "float", "int", "text"]
 
@@ -64,7 +64,9 @@ def require_pandas(what: str = "to_pandas()") -> Any:
     return pd
 
 
-def _require_arrow(what: str = "to_arrow()") -> Any:
+def require_arrow(what: str = "to_arrow()") -> Any:
+    """The ``pyarrow`` module, or a :class:`~persona.errors.MissingDependencyError` saying how
+    to install it."""
     try:
         import pyarrow as pa
     except ImportError:
@@ -120,7 +122,7 @@ def _pandas_column(pd: Any, c: Column) -> Any:
 # ---------------------------------------------------------------- pyarrow
 def to_arrow(columns: dict[str, Column]) -> Any:
     """The columns as a ``pyarrow.Table`` (types as in the module doc)."""
-    pa = _require_arrow()
+    pa = require_arrow()
     return pa.table({name: _arrow_column(pa, c) for name, c in columns.items()})
 
 

@@ -58,6 +58,8 @@ AUDIT_PHRASES: dict[str, str] = {
     "scoped_history_read": "Your data was read to make or explain your suggestions",
     "scoped_read": "The data of everyone who consented was read (for example to train "
                    "the model)",
+    "scoped_export": "The data of everyone who consented was copied into files for "
+                     "processing elsewhere (for example on a cluster)",
     "export": "A copy of your data was prepared for you",
     "erase": "Your data was erased",
     "explanation_shown": "You were shown why an item was suggested",

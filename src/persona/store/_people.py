@@ -79,6 +79,10 @@ class PersonMethods:
         The audit log keeps a pseudonymous record that an erasure happened. The id is then
         suppressed: later events for it are refused until the person grants consent again.
         Erasing someone not held still records the suppression.
+
+        Copies outside the store are not reached: a saved model folder, and Parquet
+        exports made with :meth:`ScopedView.to_parquet` (each listed by a
+        ``scoped_export`` audit entry with its folder); export again and delete those.
         """
         return _rights.erase(self._db, user)
 

@@ -59,6 +59,7 @@ __all__ = [
     "person_read",
     "read_events",
     "read_plan",
+    "scoped_events",
     "serving_fields",
 ]
 
@@ -133,53 +134,58 @@ def read_events(db: Db, purpose: str) -> tuple[EventColumns, Lineage]:
     """All consented events for ``purpose``, recorded in the audit log in one transaction."""
     with db.lock:
         with db.read_transaction():
-            pid, now, cutoff, local, allowed = read_plan(db, purpose)
-            granted = np.array(
-                db.con.execute(
-                    "SELECT subject_id FROM consent_state "
-                    "WHERE purpose_id = ? AND action = 'grant'",
-                    (pid,),
-                ).fetchall(),
-                dtype=np.int64,
-            ).reshape(-1)
-            rec, subj = load_segments(
-                db.con.execute("SELECT bucket, n, data FROM segments").fetchall()
-                if granted.size
-                else []
-            )
-            if subj.size:
-                active = np.zeros(max(int(subj.max()), int(granted.max())) + 1, dtype=bool)
-                active[granted] = True
-                consented = active[subj]
-                rec, subj = rec[consented], subj[consented]
-            cols = decode(
-                db, rec, subj, cutoff, local, tuple(allowed), excluded=excluded_keys(db)
-            )
-            held = {} if len(cols) == rec.size else held_outside_retention(
-                rec, cutoff, local, tuple(allowed))
-            snapshot = consent_snapshot(db, purpose)
+            cols, fields = scoped_events(db, purpose)
             detail = {
                 "purpose": purpose,
                 "rows": len(cols),
                 "people": int(cols.users.size),
                 "items": int(cols.items.size),
-                "features": allowed,
+                "features": list(cols.features),
             }
             seq = db.audit.append("scoped_read", detail)
-        lineage = Lineage(
-            store_id=db.store_id,
-            purpose=purpose,
-            purpose_description=db.purposes[purpose][1].description,
-            read_at=now,
-            features=feature_uses(db, purpose),
-            consent=snapshot,
-            people=int(cols.users.size),
-            items=int(cols.items.size),
-            rows=len(cols),
-            audit_seq=seq,
-            outside_retention=held,
-        )
-        return cols, lineage
+        return cols, Lineage(**fields, audit_seq=seq)
+
+
+def scoped_events(db: Db, purpose: str) -> tuple[EventColumns, dict[str, Any]]:
+    """Inside the caller's read transaction and lock, with no audit entry: all events
+    usable for ``purpose`` now and the fields of the read's :class:`Lineage` (all but its
+    audit entry). The one body of every whole-purpose read (:func:`read_events`, the
+    Parquet export of :mod:`persona.store._parquet`)."""
+    pid, now, cutoff, local, allowed = read_plan(db, purpose)
+    granted = np.array(
+        db.con.execute(
+            "SELECT subject_id FROM consent_state "
+            "WHERE purpose_id = ? AND action = 'grant'",
+            (pid,),
+        ).fetchall(),
+        dtype=np.int64,
+    ).reshape(-1)
+    rec, subj = load_segments(
+        db.con.execute("SELECT bucket, n, data FROM segments").fetchall()
+        if granted.size
+        else []
+    )
+    if subj.size:
+        active = np.zeros(max(int(subj.max()), int(granted.max())) + 1, dtype=bool)
+        active[granted] = True
+        consented = active[subj]
+        rec, subj = rec[consented], subj[consented]
+    cols = decode(db, rec, subj, cutoff, local, tuple(allowed), excluded=excluded_keys(db))
+    held = {} if len(cols) == rec.size else held_outside_retention(
+        rec, cutoff, local, tuple(allowed))
+    fields = {
+        "store_id": db.store_id,
+        "purpose": purpose,
+        "purpose_description": db.purposes[purpose][1].description,
+        "read_at": now,
+        "features": feature_uses(db, purpose),
+        "consent": consent_snapshot(db, purpose),
+        "people": int(cols.users.size),
+        "items": int(cols.items.size),
+        "rows": len(cols),
+        "outside_retention": held,
+    }
+    return cols, fields
 
 
 def _read_person(

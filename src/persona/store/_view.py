@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from persona._columns import EventColumns
 from persona.schema import BudgetLedger, FeatureSpec, Lineage, PersonLineage
-from persona.store import _catalogue, _consent, _definitions, _ledger, _reads
+from persona.store import _catalogue, _consent, _definitions, _ledger, _parquet, _reads
 
 if TYPE_CHECKING:
     from persona.store._db import Db
@@ -88,6 +90,59 @@ class ScopedView:
         """:meth:`to_pandas` as a ``pyarrow.Table`` (a read like :meth:`events`). Needs
         pyarrow (``pip install 'persona[arrow]'``)."""
         return self.events().to_arrow()
+
+    def to_parquet(
+        self, folder: str | os.PathLike[str], *, partitions: int, overwrite: bool = False
+    ) -> Path:
+        """:meth:`events` written as ``partitions`` Parquet files in ``folder``, split by a
+        hash of the person, for a cluster to read lazily (``dd.read_parquet(folder)``).
+        Returns the folder. Needs pyarrow (``pip install 'persona[arrow]'``).
+
+        One read like :meth:`events`, in one snapshot: only people whose consent to the
+        purpose is active now, only features allowed for it, retention and "don't use"
+        feedback applied. It sets :attr:`lineage` and is recorded by one audit entry,
+        ``scoped_export`` (purpose, rows, people, items, features, partitions, the folder
+        and the manifest's digest; no person's id).
+
+        The folder holds ``part-00000.parquet`` ... (columns ``user``, ``item``,
+        ``feature``: ``dictionary<int32, string>``; ``value``: ``double``; ``at``:
+        ``timestamp[us, tz=UTC]``; ``partition``: ``int64``) and ``_manifest.json``: the
+        format, purpose, time of the read, the read's lineage, rows, people and SHA-256 of
+        each file, the rule of the partitions, and the audit entry (``seq`` and
+        ``manifest_sha256``, the SHA-256 of the manifest without its ``audit`` part as
+        JSON with sorted keys and no spaces). Dataset readers skip names that begin with
+        ``_``, so they read the parts only.
+
+        Every event of one person is in the same file: partition
+        ``int.from_bytes(blake2b(id.encode("utf-8"), digest_size=8).digest(), "big") %
+        partitions``, the same on every machine and for every store, whatever its
+        pseudonym key (a plain hash of the id the rows hold anyway, so the file a person
+        is in reveals nothing more; not the keyed pseudonym, which would link the files to
+        the audit log's entries).
+
+        The files are written into a hidden sibling folder and renamed into place at the
+        end: a failure leaves neither (nor an audit entry). A folder that exists must be
+        empty; ``overwrite=True`` replaces an earlier export, never other files.
+
+        **Erasure does not reach an export.** The folder is a copy outside the store, like
+        a published model folder: erasing or withdrawing a person later changes the store,
+        not the files. Export again after an erasure (or before every job) and delete the
+        older folders; the audit log lists every export and its folder
+        (``store.audit.entries(action="scoped_export")``).
+
+        Raises
+        ------
+        ValidationError
+            ``partitions`` not an int from 1 to 4096, ``folder`` not a path, a file, or
+            a folder that is not empty (without ``overwrite``, or not an export).
+        MissingDependencyError
+            pyarrow is not installed.
+        """
+        out, lineage = _parquet.to_parquet(
+            self._db, self._purpose, folder, partitions, overwrite
+        )
+        self._last = lineage
+        return out
 
     def history(self, user: str) -> EventColumns:
         """One person's events usable for the purpose now (empty without active consent)."""
