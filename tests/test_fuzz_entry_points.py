@@ -185,6 +185,19 @@ STORE_CALLS: dict[str, Callable[[persona.Store, Any], Any]] = {
     "last_shown at": lambda s, v: s.last_shown("ana", "sku-1", v),
     "last_shown purpose": lambda s, v: s.last_shown("ana", "sku-1", "2026-11-30T00:00:00Z", v),
     "enqueue_serving": lambda s, v: s.enqueue_serving(v),
+    "history_for_serving served": lambda s, v: s.history_for_serving(v, "ana"),
+    "history_for_serving user": lambda s, v: s.history_for_serving(
+        s.read_for_serving("personalization", "ana"), v),
+    "grant_many rows": lambda s, v: s.grant_many(v, source="CMP"),
+    "grant_many row": lambda s, v: s.grant_many([v], source="CMP"),
+    "grant_many user": lambda s, v: s.grant_many(
+        [{"user": v, "purpose": "personalization"}], source="CMP"),
+    "grant_many source": lambda s, v: s.grant_many(
+        [{"user": "cy", "purpose": "personalization"}], source=v),
+    "grant_many notice_version": lambda s, v: s.grant_many(
+        [{"user": "cy", "purpose": "personalization"}], source="CMP", notice_version=v),
+    "grant_many at": lambda s, v: s.grant_many(
+        [{"user": "cy", "purpose": "personalization", "at": v}], source="CMP"),
     "do_not_sell user": lambda s, v: s.do_not_sell(v),
     "do_not_sell source": lambda s, v: s.do_not_sell("cy", source=v),
     "apply_tcf user": lambda s, v: s.apply_tcf(v, [1]),

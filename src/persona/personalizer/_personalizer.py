@@ -324,6 +324,8 @@ class Personalizer:
                 pending.recs, pending.model_version = shown_items(recs), state.version
         finally:
             self.store.enqueue_serving(pending)  # the read's audit entry, and what was shown
+            for read in served.later:  # a re-fold's history read, after it
+                self.store.enqueue_serving(read)
         return recs
 
     def recommend_batch(

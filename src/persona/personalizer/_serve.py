@@ -51,7 +51,8 @@ def serve(
         # changes nothing
         exclude = {i for i in exclude if state.model.has_item(i)}
     if not current:  # unknown, or their usable data changed since their row was built
-        cols = p._view.history(user) if person.rows else None
+        # read in a snapshot; its audit entry is group-committed after the request's
+        cols = p.store.history_for_serving(served, user) if person.rows else None
         if not known and (cols is None or len(cols) == 0):
             return _fallback(state, user, n, served, curation, not_interested, detail)
         p._fold_in(state, user, cols)  # none usable now: an empty row, then fallback

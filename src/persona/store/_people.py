@@ -17,6 +17,7 @@ from persona.store._common import parse_time
 from persona.store._serving import Served
 
 if TYPE_CHECKING:
+    from persona._columns import EventColumns
     from persona.store._db import Db
 
 __all__ = ["PersonMethods"]
@@ -129,6 +130,20 @@ class PersonMethods:
                 errors=[{"row": None, "field": "purpose", "message": "not a str"}],
             )
         return _serving.read_for_serving(self._db, purpose, check_id(user, "user"))
+
+    def history_for_serving(self, served: Served, user: str) -> EventColumns:
+        """``user``'s events usable now for the purpose ``served`` was read for, read in a
+        snapshot while serving (a re-fold of a person whose data changed): what
+        ``ScopedView.history`` reads, but its audit entry waits in ``served.later`` and is
+        committed with the request's (:meth:`enqueue_serving`), so serving takes no write
+        lock."""
+        if not isinstance(served, Served):
+            raise ValidationError(
+                f"history_for_serving takes what read_for_serving returned, not a "
+                f"{type(served).__name__}",
+                errors=[{"row": None, "field": "served", "message": "not a Served"}],
+            )
+        return _serving.history_for_serving(self._db, served, check_id(user, "user"))
 
     def enqueue_serving(self, pending: _shown.Pending) -> None:
         """Queue a serving request (its read's audit entry and what it showed) for the

@@ -12,20 +12,21 @@ together, in order, and a request costs no commit of its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from persona.schema import PersonLineage
 from persona.store import _profiling
-from persona.store._reads import serving_fields
+from persona.store._reads import person_read, serving_fields
 from persona.store._shown import Pending
 
 if TYPE_CHECKING:
+    from persona._columns import EventColumns
     from persona.schema import FeatureSpec
     from persona.store._db import Db
 
-__all__ = ["Served", "read_for_serving"]
+__all__ = ["Served", "history_for_serving", "read_for_serving"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -42,6 +43,9 @@ class Served:
     they did."""
     features: dict[str, FeatureSpec]
     pending: Pending
+    later: list[Pending] = field(default_factory=list)
+    """Reads made while serving this request (:func:`history_for_serving`), queued for
+    the group commit after :attr:`pending`, in the order they were made."""
 
     @property
     def non_profiling(self) -> bool:
@@ -67,3 +71,21 @@ def read_for_serving(db: Db, purpose: str, user: str) -> Served:
         features=features, pending=pending,
     )
 
+
+
+def history_for_serving(db: Db, served: Served, user: str) -> EventColumns:
+    """``user``'s events usable for the purpose of ``served`` now (what
+    ``ScopedView.history`` reads), read in a snapshot as :func:`read_for_serving` reads:
+    its audit entry waits in ``served.later`` for the request's group commit, so that a
+    serving request that re-folds a person takes no write lock (and does not wait for
+    another process's write)."""
+    purpose = served.pending.purpose
+    with db.lock, db.snapshot():
+        cols, _, _, code = person_read(db, purpose, user, lineage=False, events=True)
+        at = db.now()
+    served.later.append(Pending(
+        pseudonym=db.pseudonym(user), code=code,
+        detail={"purpose": purpose, "rows": len(cols), "lineage": False},
+        at=at, purpose=purpose,
+    ))
+    return cols

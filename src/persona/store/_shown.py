@@ -226,6 +226,9 @@ class ShownJournal:
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._stopped = False
+        # held by the background writer from taking a batch until it is committed (on its
+        # own connection), so that a flush waits for that batch too
+        self.writing = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._pending)

@@ -351,13 +351,18 @@ class SqliteDb:
         """Commit now the audit entries of serving reads and the shown records that wait
         in this handle's journal (they are group-committed within 0.05 s anyway, and
         before anything reads them back; see :meth:`shown`)."""
-        if not len(self.journal):
+        journal = self.journal
+        if not len(journal) and not journal.writing.locked():
             return
         with self.lock:
             self.check_open()
-            if not self.con.in_transaction:
-                with self.transaction(durable=False):
-                    pass
+            if self.con.in_transaction:  # (the transaction under way drains the journal)
+                return
+            # a batch the background writer has taken is committed before this returns
+            with journal.writing:
+                if len(journal):
+                    with self.transaction(durable=False):
+                        pass
 
     def flush_background(self) -> None:
         """:meth:`flush` as the journal's background writer does it: on a connection of
@@ -389,7 +394,7 @@ class SqliteDb:
             if writer is None:
                 return
         drained: list[Any] = []
-        with writer.lock:
+        with self.journal.writing, writer.lock:
             writer.check_open()  # (closed with this handle: StoreError, the batch kept)
             try:
                 with writer.transaction(durable=False):
