@@ -93,7 +93,17 @@ def _pace(start: float) -> None:
         time.sleep(0.001)
 
 
-def serve_persona(folder: str, start: float, seconds: float, seed: int) -> dict[str, Any]:
+def _wait_turn(start: float, k: int, rate: float) -> None:
+    """Open loop: request k is due at start + k / rate (0: closed loop, no wait)."""
+    if rate:
+        due = start + k / rate
+        now = time.time()
+        if due > now:
+            time.sleep(due - now)
+
+
+def serve_persona(folder: str, start: float, seconds: float, seed: int,
+                  rate: float) -> dict[str, Any]:
     store = persona.Store(Path(folder) / "persona.db")
     p = persona.Personalizer.load(Path(folder) / "model", store)
     rng = np.random.default_rng(seed)
@@ -106,6 +116,7 @@ def serve_persona(folder: str, start: float, seconds: float, seed: int) -> dict[
     end = start + seconds
     k = 0
     while time.time() < end:
+        _wait_turn(start, k, rate)
         t = time.perf_counter()
         try:
             p.recommend(people[k % len(people)], n=10)
@@ -117,7 +128,8 @@ def serve_persona(folder: str, start: float, seconds: float, seed: int) -> dict[
     return {"lat": lat, "errors": errors}
 
 
-def serve_raw(folder: str, start: float, seconds: float, seed: int) -> dict[str, Any]:
+def serve_raw(folder: str, start: float, seconds: float, seed: int,
+              rate: float) -> dict[str, Any]:
     con = sqlite3.connect(Path(folder) / "raw.db", isolation_level=None, timeout=30)
     con.execute("PRAGMA synchronous = NORMAL")
     f = np.load(Path(folder) / "raw-factors.npz")
@@ -130,6 +142,7 @@ def serve_raw(folder: str, start: float, seconds: float, seed: int) -> dict[str,
     end = start + seconds
     k = 0
     while time.time() < end:
+        _wait_turn(start, k, rate)
         t = time.perf_counter()
         try:
             u = people[k % len(people)]
@@ -198,13 +211,14 @@ def _ingest_loop(start: float, seconds: float, rate: float, write: Any,
     return {"lat": lat, "errors": errors, "stored": stored, "sent": k}
 
 
-def run(kind: str, folder: Path, servers: int, seconds: float, rate: float) -> dict[str, Any]:
+def run(kind: str, folder: Path, servers: int, seconds: float, rate: float,
+        serve_rate: float) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     serve, ingest = (serve_persona, ingest_persona) if kind == "persona" else (
         serve_raw, ingest_raw)
     with ctx.Pool(servers + 1) as pool:
         start = time.time() + 8.0  # time for every process to start and load
-        jobs = [pool.apply_async(serve, (str(folder), start, seconds, 100 + k))
+        jobs = [pool.apply_async(serve, (str(folder), start, seconds, 100 + k, serve_rate))
                 for k in range(servers)]
         ing = pool.apply_async(ingest, (str(folder), start, seconds, rate))
         results = [j.get() for j in jobs]
@@ -249,6 +263,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--servers", type=int, default=4)
     parser.add_argument("--rate", type=float, default=1000.0, help="single events per second")
+    parser.add_argument("--serve-rate", type=float, default=100.0,
+                        help="requests per second per serving process (0: as fast as it can)")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args()
     out: dict[str, dict[str, Any]] = {}
@@ -259,7 +275,7 @@ def main() -> None:
         build_raw(folder)
         print(f"built in {time.perf_counter() - t:.0f} s", flush=True)
         for kind, lost in (("raw", lost_raw), ("persona", lost_persona)):
-            res = run(kind, folder, args.servers, args.seconds, args.rate)
+            res = run(kind, folder, args.servers, args.seconds, args.rate, args.serve_rate)
             out[kind] = summary(res, lost(folder, res["ingest"]["stored"]), args.seconds)
             print(kind, {k: v for k, v in out[kind].items()}, flush=True)
     raw, per = out["raw"], out["persona"]
@@ -284,7 +300,11 @@ def main() -> None:
         f"Machine: {machine()}.",
         "",
         f"{args.servers} serving processes and 1 ingesting process on one SQLite store file for "
-        f"{args.seconds:.0f} s (SQLite only so far; PostgreSQL is not built yet). Synthetic "
+        f"{args.seconds:.0f} s (SQLite only so far; PostgreSQL is not built yet). Each "
+        "server sends " + (f"{args.serve_rate:,.0f} requests/s, paced (open loop; a late "
+                           "request goes at once, its latency timed from its start)"
+                           if args.serve_rate else "requests back to back (closed loop)")
+        + ". Synthetic "
         f"store: {PEOPLE:,} people, {ITEMS:,} items, {EVENTS:,} events, everyone consenting; "
         f"ALS with {FACTORS} factors, saved once and loaded by each server. persona: "
         "`Personalizer.recommend(user, n=10)` with its defaults (live consent check, "
