@@ -186,6 +186,15 @@ TARGETS = (
             *functions(_RIGHTS, "erase", "erased_at"),
             *functions(_SEGMENTS, "purge_eids", "drop_orphan_items", "merge"),
             *methods(_SQLITE, "SqliteDb", "checkpoint"))),
+    # shared serving state (issue 21): curation and the model registry held in the store,
+    # and the rows audit.verify() checks them against
+    Target("store_serving_state", ("src/persona/store/_curation.py",
+                                   "src/persona/store/_registry.py",
+                                   "src/persona/store/_serving_rows.py"),
+           ("tests/test_shared_serving.py",)),
+    # the consent-scoped Parquet export (issue 23)
+    Target("store_export", ("src/persona/store/_parquet.py",),
+           ("tests/test_parquet_export.py",)),
     # the private model choice and the text model (issue 20); the choice's empirical audit
     # (test_private_choice_audit.py, 30 s a run) is left out, its recipe is pinned here
     Target("choice", ("src/persona/personalizer/_choice.py", "src/persona/models/_content.py"),
