@@ -304,6 +304,8 @@ def test_publishing_a_version_twice_is_refused(stores: Any, tmp_path: Path) -> N
     ("UPDATE model_versions SET sha256 = 'ab' || substr(sha256, 3)", "model version"),
     ("DELETE FROM model_versions", "model version"),
     ("UPDATE live_model SET changes = changes + 1", "live model"),
+    ("UPDATE curation SET version = version + 1", "curation"),
+    ("UPDATE curation SET at = '2020-01-01T00:00:00+00:00'", "curation"),
 ])
 def test_an_edit_of_the_shared_tables_in_the_file_is_found(
     stores: Any, tmp_path: Path, sql: str, needle: str,
@@ -420,3 +422,50 @@ def test_a_worker_in_another_process_picks_up_curation_and_model(
         assert p39[0] not in p39_after and p39[0] not in p0
         assert a.audit.verify()
     assert set(ITEMS) >= set(p0)
+
+
+# ---------------------------------------------------------------------- the store's API
+def test_set_curation_returns_what_it_stored(stores: Any) -> None:
+    a, b = stores
+    c = a.set_curation("personalization", pin={"sku-1": 2}, block=["sku-4"],
+                       reason="Holiday gift guide", by="merchandising")
+    assert (c.pin, set(c.block), c.reason, c.by, c.version) == (
+        {"sku-1": 2}, {"sku-4"}, "Holiday gift guide", "merchandising", 1)
+    assert a.curation("personalization") == c == b.curation("personalization")
+
+
+def test_the_store_refuses_a_version_published_twice(stores: Any, tmp_path: Path) -> None:
+    a, _ = stores
+    args = {"version": "v1", "folder": str(tmp_path), "sha256": "ab" * 32,
+            "model_class": "ALS"}
+    a.publish_model("personalization", **args)
+    before = fingerprint(a), a.audit.head()
+    with pytest.raises(persona.ValidationError) as info:
+        a.publish_model("personalization", **{**args, "folder": str(tmp_path / "other")})
+    assert info.value.errors[0]["field"] == "version"
+    assert "already published" in str(info.value)
+    assert (fingerprint(a), a.audit.head()) == before
+
+
+@pytest.mark.parametrize(("field", "bad"), [
+    ("sha256", 5), ("sha256", None), ("sha256", " "), ("model_class", 3),
+    ("model_class", ["ALS"]), ("version", 7), ("folder", 5), ("folder", ""),
+])
+def test_the_store_refuses_a_registry_row_it_cannot_hold(
+    stores: Any, tmp_path: Path, field: str, bad: Any,
+) -> None:
+    a, _ = stores
+    args: dict[str, Any] = {"version": "v1", "folder": str(tmp_path), "sha256": "ab" * 32,
+                            "model_class": "ALS", field: bad}
+    before = fingerprint(a), a.audit.head()
+    with pytest.raises(persona.ValidationError) as info:
+        a.publish_model("personalization", **args)
+    assert info.value.errors[0]["field"] == field
+    assert (fingerprint(a), a.audit.head()) == before
+
+
+def test_serving_versions_of_an_unknown_purpose_is_refused(stores: Any) -> None:
+    a, _ = stores
+    with pytest.raises(persona.errors.UnknownPurposeError):
+        a.serving_versions("nope")
+    assert a.serving_versions("personalization") == (0, 0)

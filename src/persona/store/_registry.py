@@ -105,16 +105,6 @@ def publish(
     return _row(purpose, row)
 
 
-def is_published(db: Db, purpose: str, version: str) -> bool:
-    """Whether ``version`` of ``purpose`` is in the registry (no purpose check)."""
-    with db.lock:
-        db.check_open()
-        return db.con.execute(
-            "SELECT 1 FROM model_versions WHERE purpose = ? AND version = ?",
-            (purpose, version),
-        ).fetchone() is not None
-
-
 def _make_live(db: Db, purpose: str, version: str, at: str) -> None:
     """Make ``version`` live, in the caller's transaction, with its audit entry."""
     row = db.con.execute(
