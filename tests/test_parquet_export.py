@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import sys
 from datetime import UTC, datetime
@@ -273,15 +274,55 @@ def test_bad_partitions_are_refused(
     with pytest.raises(persona.ValidationError, match="partitions") as exc:
         store.scope(PURPOSE).to_parquet(tmp_path / "x", partitions=partitions)
     assert "e.g." in str(exc.value) or "give" in str(exc.value)
+    assert exc.value.errors[0]["field"] == "partitions"
     assert _listing(tmp_path) == [] and len(store.audit.entries()) == before
 
 
-@pytest.mark.parametrize("folder", [123, None, b"/tmp/x", ["x"], ""])
+@pytest.mark.parametrize("folder", [123, None, b"/tmp/x", ["x"], "", "a\0b", "x\ud800y"])
 def test_bad_folders_are_refused(store: persona.Store, tmp_path: Path, folder: Any) -> None:
     before = len(store.audit.entries())
-    with pytest.raises(persona.ValidationError, match="folder"):
+    if isinstance(folder, str) and folder:
+        folder = str(tmp_path / folder)
+    with pytest.raises(persona.ValidationError, match="folder") as exc:
         store.scope(PURPOSE).to_parquet(folder, partitions=2)
+    assert exc.value.errors[0]["field"] == "folder"
     assert _listing(tmp_path) == [] and len(store.audit.entries()) == before
+
+
+def test_missing_parent_folders_are_made(store: persona.Store, tmp_path: Path) -> None:
+    out = store.scope(PURPOSE).to_parquet(tmp_path / "a" / "b" / "c", partitions=1)
+    assert _listing(out) == ["_manifest.json", "part-00000.parquet"]
+
+
+def test_overwrite_never_replaces_a_folder_with_another_programs_manifest(
+    store: persona.Store, tmp_path: Path,
+) -> None:
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "_manifest.json").write_text('{"format": "their-tool", "v": 1}')
+    with pytest.raises(persona.ValidationError, match="not an export") as exc:
+        store.scope(PURPOSE).to_parquet(tmp_path / "theirs", partitions=2, overwrite=True)
+    assert exc.value.errors[0]["field"] == "folder"
+    assert _listing(tmp_path / "theirs") == ["_manifest.json"]
+
+
+def test_a_failed_final_rename_puts_the_earlier_export_back(
+    store: persona.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = store.scope(PURPOSE).to_parquet(tmp_path / "x", partitions=2)
+    files = {name: (out / name).read_bytes() for name in _listing(out)}
+    rename = os.rename
+
+    def failing(src: Any, dst: Any) -> None:
+        if ".tmp-" in Path(src).name:  # the finished export going into place
+            raise OSError("rename failed")
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", failing)
+    with pytest.raises(OSError, match="rename failed"):
+        store.scope(PURPOSE).to_parquet(out, partitions=3, overwrite=True)
+    monkeypatch.undo()
+    assert _listing(tmp_path) == ["x"]
+    assert {name: (out / name).read_bytes() for name in _listing(out)} == files
 
 
 def test_a_non_empty_folder_or_a_file_is_refused(store: persona.Store, tmp_path: Path) -> None:
