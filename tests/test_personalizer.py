@@ -403,3 +403,25 @@ def test_a_pin_of_an_item_the_model_does_not_know_serves_everyone_and_survives_l
     folder = p.save(tmp_path / "p")
     q = persona.Personalizer.load(folder, store)
     assert q.recommend("p1", n=3)[0].item == "new-sku"
+
+
+def test_explain_folds_in_a_consenting_person_the_fit_did_not_see(
+    p: persona.Personalizer,
+) -> None:
+    """Defect (found by test_fuzz_entry_points): p.explain of a consenting person who
+    joined after the fit raised UnknownUserError ("call p.recommend first") after its
+    audited read, so a refused call left an entry. It now folds them in from their own
+    scoped history, as recommend does, and explains from that."""
+    store = p.store
+    store.grant("newcomer", "personalization", source="signup form v3")
+    store.ingest([{"user": "newcomer", "item": ITEMS[0], "feature": "purchases",
+                   "value": 1.0, "at": "2026-11-02T10:00:00Z"}])
+    e = p.explain("newcomer", ITEMS[1])
+    assert e.item == ITEMS[1]
+    assert sum(r.contribution for r in e.reasons) == pytest.approx(e.score, abs=1e-9)
+    assert [r.item for r in e.reasons] == [ITEMS[0]]  # their one purchase
+    # someone with no usable data gets the non-profiling explanation, not an error
+    store.grant("empty", "personalization", source="signup form v3")
+    assert p.explain("empty", ITEMS[1]).item == ITEMS[1]
+    store.flush()
+    assert store.audit.verify()

@@ -42,8 +42,13 @@ def explain_now(
     with state.lock.read():
         known = state.model.has_user(user)
         current = known and state.basis.get(user) == signature(person)
-    if known and not current:
-        p._fold_in(state, user, view.history(user) if person.rows else None)
+    if not current:  # unknown, or their usable data changed: (re)folded as recommend does
+        cols = p.store.history_for_serving(served, user) if person.rows else None
+        for read in served.later:  # (the history read's audit entry)
+            p.store.enqueue_serving(read)
+        if not known and (cols is None or len(cols) == 0):
+            return state.fallback.explain(user, item, view=view)
+        p._fold_in(state, user, cols)
     with state.lock.read():
         size = state.model.history_length(user)
         if size is not None:
