@@ -306,6 +306,10 @@ def test_publishing_a_version_twice_is_refused(stores: Any, tmp_path: Path) -> N
     ("UPDATE live_model SET changes = changes + 1", "live model"),
     ("UPDATE curation SET version = version + 1", "curation"),
     ("UPDATE curation SET at = '2020-01-01T00:00:00+00:00'", "curation"),
+    # rows no entry ever recorded
+    ("INSERT INTO curation VALUES ('ads', 1, '{}', '2026-01-01T00:00:00+00:00')", "curation"),
+    ("INSERT INTO live_model VALUES ('ads', 'v9', 1, '2026-01-01T00:00:00+00:00')",
+     "live model"),
 ])
 def test_an_edit_of_the_shared_tables_in_the_file_is_found(
     stores: Any, tmp_path: Path, sql: str, needle: str,
@@ -448,8 +452,10 @@ def test_the_store_refuses_a_version_published_twice(stores: Any, tmp_path: Path
 
 
 @pytest.mark.parametrize(("field", "bad"), [
-    ("sha256", 5), ("sha256", None), ("sha256", " "), ("model_class", 3),
-    ("model_class", ["ALS"]), ("version", 7), ("folder", 5), ("folder", ""),
+    ("sha256", 5), ("sha256", None), ("sha256", " "), ("sha256", "ab\ud800"),
+    ("model_class", 3), ("model_class", ["ALS"]), ("model_class", "A\ud800"),
+    ("version", 7), ("version", "v\ud800"), ("folder", 5), ("folder", ""),
+    ("folder", "/tmp/\ud800"),
 ])
 def test_the_store_refuses_a_registry_row_it_cannot_hold(
     stores: Any, tmp_path: Path, field: str, bad: Any,
@@ -461,6 +467,19 @@ def test_the_store_refuses_a_registry_row_it_cannot_hold(
     with pytest.raises(persona.ValidationError) as info:
         a.publish_model("personalization", **args)
     assert info.value.errors[0]["field"] == field
+    assert f"field '{field}'" in str(info.value) or str(info.value).startswith(field)
+    if field in ("sha256", "model_class") and "\ud800" not in str(bad):
+        assert f"; e.g. {field}=" in str(info.value)
+        assert not str(info.value).endswith("=None")
+    assert (fingerprint(a), a.audit.head()) == before
+
+
+def test_set_live_model_refuses_a_version_it_cannot_hold(stores: Any) -> None:
+    a, _ = stores
+    before = fingerprint(a), a.audit.head()
+    with pytest.raises(persona.ValidationError) as info:
+        a.set_live_model("personalization", "v\ud800")
+    assert info.value.errors[0]["field"] == "version"
     assert (fingerprint(a), a.audit.head()) == before
 
 
@@ -469,3 +488,61 @@ def test_serving_versions_of_an_unknown_purpose_is_refused(stores: Any) -> None:
     with pytest.raises(persona.errors.UnknownPurposeError):
         a.serving_versions("nope")
     assert a.serving_versions("personalization") == (0, 0)
+
+
+def test_the_registry_refusals_name_row_field_and_reason(stores: Any, tmp_path: Path) -> None:
+    """The structured errors (what an API maps to a response) are exact."""
+    a, _ = stores
+    args = {"version": "v1", "folder": str(tmp_path), "sha256": "ab" * 32,
+            "model_class": "ALS"}
+    cases: list[tuple[Any, list[dict[str, Any]]]] = [
+        (lambda: a.publish_model("personalization", **{**args, "folder": 5}),
+         [{"row": None, "field": "folder", "message": "not a path"}]),
+        (lambda: a.publish_model("personalization", **{**args, "sha256": 5}),
+         [{"row": None, "field": "sha256", "message": "not a str"}]),
+        (lambda: a.set_live_model("personalization", "v0"),
+         [{"row": None, "field": "version", "message": "unknown version"}]),
+    ]
+    for call, errors in cases:
+        with pytest.raises(persona.ValidationError) as info:
+            call()
+        assert info.value.errors == errors
+    a.publish_model("personalization", **args)
+    with pytest.raises(persona.ValidationError) as info:
+        a.publish_model("personalization", **args)
+    assert info.value.errors == [{"row": None, "field": "version", "message": "published"}]
+    with pytest.raises(persona.ValidationError) as info:
+        a.set_live_model("personalization", "v0")
+    assert "v1" in str(info.value)  # the published versions are named
+
+
+def test_an_edited_model_version_is_named_in_the_problem(
+    stores: Any, tmp_path: Path,
+) -> None:
+    a, _ = stores
+    a.publish_model("personalization", version="v1", folder=str(tmp_path),
+                    sha256="ab" * 32, model_class="ALS")
+    con = sqlite3.connect(a.path, isolation_level=None)
+    con.execute("UPDATE model_versions SET sha256 = 'cd' || substr(sha256, 3)")
+    con.close()
+    assert any("model version v1 of 'personalization' differs" in t
+               for t in a.audit.problems())
+    con = sqlite3.connect(a.path, isolation_level=None)
+    con.execute("DELETE FROM model_versions")
+    con.close()
+    assert any("model version v1 of 'personalization' (audit entry" in t
+               for t in a.audit.problems())
+
+
+def test_the_serving_counters_count_every_change(stores: Any, tmp_path: Path) -> None:
+    """store.serving_versions: (curations, changes of the live model), 0 when none yet,
+    one more with each change, as its docstring says."""
+    a, b = stores
+    assert a.serving_versions("personalization") == (0, 0)
+    for k, version in enumerate(("v1", "v2"), start=1):
+        a.publish_model("personalization", version=version, folder=str(tmp_path / version),
+                        sha256="ab" * 32, model_class="ALS")
+        assert b.serving_versions("personalization") == (0, k)
+    a.set_live_model("personalization", "v1")
+    a.set_curation("personalization", block=["sku-4"], reason="recall")
+    assert b.serving_versions("personalization") == (1, 3)
