@@ -102,14 +102,10 @@ def _wait_turn(start: float, k: int, rate: float) -> None:
             time.sleep(due - now)
 
 
-def serve_persona(folder: str, start: float, seconds: float, seed: int,
-                  rate: float) -> dict[str, Any]:
-    store = persona.Store(Path(folder) / "persona.db")
-    p = persona.Personalizer.load(Path(folder) / "model", store)
-    rng = np.random.default_rng(seed)
-    people = [f"u{k}" for k in rng.integers(0, PEOPLE, 200_000).tolist()]
-    for u in people[:20]:
-        p.recommend(u)
+def _serve_loop(start: float, seconds: float, rate: float, people: list[Any],
+                request: Any) -> dict[str, Any]:
+    """``request(person)`` for people in turn from ``start`` for ``seconds``, paced at
+    ``rate`` (0: back to back); each call's latency and any error kept."""
     lat: list[float] = []
     errors: list[str] = []
     _pace(start)
@@ -119,13 +115,25 @@ def serve_persona(folder: str, start: float, seconds: float, seed: int,
         _wait_turn(start, k, rate)
         t = time.perf_counter()
         try:
-            p.recommend(people[k % len(people)], n=10)
+            request(people[k % len(people)])
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}"[:200])
         lat.append(time.perf_counter() - t)
         k += 1
-    store.close()
     return {"lat": lat, "errors": errors}
+
+
+def serve_persona(folder: str, start: float, seconds: float, seed: int,
+                  rate: float) -> dict[str, Any]:
+    store = persona.Store(Path(folder) / "persona.db")
+    p = persona.Personalizer.load(Path(folder) / "model", store)
+    rng = np.random.default_rng(seed)
+    people = [f"u{k}" for k in rng.integers(0, PEOPLE, 200_000).tolist()]
+    for u in people[:20]:
+        p.recommend(u)
+    out = _serve_loop(start, seconds, rate, people, lambda u: p.recommend(u, n=10))
+    store.close()
+    return out
 
 
 def serve_raw(folder: str, start: float, seconds: float, seed: int,
@@ -136,30 +144,19 @@ def serve_raw(folder: str, start: float, seconds: float, seed: int,
     uf, itf = f["users"], f["items"]
     rng = np.random.default_rng(seed)
     people = rng.integers(0, PEOPLE, 200_000).tolist()
-    lat: list[float] = []
-    errors: list[str] = []
-    _pace(start)
-    end = start + seconds
-    k = 0
-    while time.time() < end:
-        _wait_turn(start, k, rate)
-        t = time.perf_counter()
-        try:
-            u = people[k % len(people)]
-            row = con.execute("SELECT action FROM consent WHERE user = ?", (f"u{u}",)).fetchone()
-            seen = [r[0] for r in con.execute(
-                "SELECT item FROM events WHERE user = ?", (f"u{u}",))]
-            if row is not None and row[0] == "grant":
-                scores = itf @ uf[u]
-                scores[seen] = -np.inf
-                top = np.argpartition(-scores, 10)[:10]
-                top[np.argsort(-scores[top])]
-        except Exception as exc:
-            errors.append(f"{type(exc).__name__}: {exc}"[:200])
-        lat.append(time.perf_counter() - t)
-        k += 1
+
+    def request(u: int) -> None:
+        row = con.execute("SELECT action FROM consent WHERE user = ?", (f"u{u}",)).fetchone()
+        seen = [r[0] for r in con.execute("SELECT item FROM events WHERE user = ?", (f"u{u}",))]
+        if row is not None and row[0] == "grant":
+            scores = itf @ uf[u]
+            scores[seen] = -np.inf
+            top = np.argpartition(-scores, 10)[:10]
+            top[np.argsort(-scores[top])]
+
+    out = _serve_loop(start, seconds, rate, people, request)
     con.close()
-    return {"lat": lat, "errors": errors}
+    return out
 
 
 def ingest_persona(folder: str, start: float, seconds: float, rate: float) -> dict[str, Any]:

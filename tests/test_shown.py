@@ -6,6 +6,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -266,6 +267,28 @@ def test_a_digest_is_only_of_reasons() -> None:
             p.store.reasons_digest(bad)
 
 
+def _while_another_process_writes(
+    path: str, request: Callable[[], object], before: Callable[[], object] | None = None,
+) -> bool:
+    """Run ``request`` in a thread while another connection holds the file's write lock
+    (``before`` first, in this thread, with the lock held); whether it finished before the
+    lock was let go (the test waits 20 s for it; the store's timeout is 30 s)."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process, writing
+    served = threading.Event()
+    try:
+        if before is not None:
+            before()
+        worker = threading.Thread(target=lambda: (request(), served.set()))
+        worker.start()
+        in_time = served.wait(20)
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    worker.join()
+    return in_time
+
+
 def test_serving_goes_on_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
     """Defect (issue 21): the background writer held the handle's lock while it waited for
     SQLite's write lock, so while another process wrote (an ingest, a consent change), every
@@ -274,24 +297,14 @@ def test_serving_goes_on_while_another_process_holds_the_write_lock(tmp_path: Pa
     path = str(tmp_path / "shop.db")
     p = _personalizer(path=path)
     p.store.flush()
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process, writing
-    served = threading.Event()
-    in_time = False
     shown: list[list[str]] = []
-    try:
+
+    def first() -> None:
         shown.append([r.item for r in p.recommend("p0", n=2)])
         time.sleep(0.5)  # the background writer woke after 0.05 s and waits for the lock
-        worker = threading.Thread(
-            target=lambda: (shown.append([r.item for r in p.recommend("p1", n=2)]),
-                            served.set()))
-        worker.start()
-        # before the fix this waited for the store's timeout (30 s)
-        in_time = served.wait(20)
-    finally:
-        other.execute("COMMIT")
-        other.close()
-    worker.join()
+
+    in_time = _while_another_process_writes(
+        path, lambda: shown.append([r.item for r in p.recommend("p1", n=2)]), before=first)
     assert in_time, "a serving request waited for another process's write"
     p.store.flush()
     assert [[s.item for s in p.store.shown(u)] for u in ("p0", "p1")] == shown
@@ -313,21 +326,9 @@ def test_a_refold_while_another_process_writes_does_not_wait(tmp_path: Path) -> 
     p.store.ingest([{"user": "p0", "item": ITEMS[20], "feature": "purchases",
                      "value": 3.0, "at": "2026-11-02T10:00:00Z"}])  # p0's data changed
     p.store.flush()
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process, writing
-    served = threading.Event()
-    in_time = False
     shown: list[list[str]] = []
-    try:
-        worker = threading.Thread(
-            target=lambda: (shown.append([r.item for r in p.recommend("p0", n=3)]),
-                            served.set()))
-        worker.start()
-        in_time = served.wait(20)  # before the fix: the store's timeout (30 s)
-    finally:
-        other.execute("COMMIT")
-        other.close()
-    worker.join()
+    in_time = _while_another_process_writes(
+        path, lambda: shown.append([r.item for r in p.recommend("p0", n=3)]))
     assert in_time, "a serving request's re-fold waited for another process's write"
     assert ITEMS[20] not in shown[0]  # the new purchase is in p0's history: not suggested
     p.store.flush()
