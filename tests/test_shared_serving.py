@@ -546,3 +546,28 @@ def test_the_serving_counters_count_every_change(stores: Any, tmp_path: Path) ->
     a.set_live_model("personalization", "v1")
     a.set_curation("personalization", block=["sku-4"], reason="recall")
     assert b.serving_versions("personalization") == (1, 3)
+
+
+@pytest.mark.parametrize("where", ["under a file", "a file", "a NUL", "a lone surrogate"])
+def test_a_folder_that_cannot_hold_a_model_is_refused(
+    stores: Any, tmp_path: Path, where: str,
+) -> None:
+    """Defect (review): p.publish and p.save let OSError, ValueError and
+    UnicodeEncodeError escape for a folder under a file, a file, or a name with a NUL or a
+    lone surrogate. They are ValidationErrors naming the folder now, and nothing is
+    registered."""
+    a, _ = stores
+    pa = _knn(a)
+    (tmp_path / "file").write_text("x")
+    folder = {"under a file": str(tmp_path / "file" / "models"),
+              "a file": str(tmp_path / "file"),
+              "a NUL": str(tmp_path / "a\0b"),
+              "a lone surrogate": str(tmp_path / "a\ud800b")}[where]
+    before = fingerprint(a), a.audit.head()
+    for call in (pa.publish, pa.save):
+        with pytest.raises(persona.ValidationError) as info:
+            call(folder)
+        assert info.value.errors[0]["field"] in ("folder", "path")
+    assert (fingerprint(a), a.audit.head()) == before
+    assert [f.name for f in tmp_path.iterdir() if not f.name.startswith("shop.db")] == [
+        "file"]  # nothing written

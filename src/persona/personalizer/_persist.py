@@ -32,12 +32,46 @@ _PARTS = ("model/manifest.json", "fallback/manifest.json")
 _BASIS = "basis.npz"  # what each person's row was built from (older folders lack it)
 
 
+def checked_folder(path: Any, field: str) -> Path:
+    """``path`` as an absolute folder path that can be made, or a ValidationError naming
+    ``field`` (not a path, a NUL or a lone surrogate in it, a file there, under a file)."""
+    name = os.fspath(path) if isinstance(path, str | os.PathLike) else None
+    if not isinstance(name, str) or not name:
+        raise ValidationError(
+            f"field {field!r}: give a folder's path (a str or a Path), not {path!r}",
+            errors=[{"row": None, "field": field, "message": "not a path"}],
+        )
+    if "\0" in name or not _is_utf8(name):
+        raise ValidationError(
+            f"field {field!r}: {name[:80]!r} holds a NUL or a lone surrogate; give a path of "
+            "valid Unicode text",
+            errors=[{"row": None, "field": field, "message": "not valid text"}],
+        )
+    folder = Path(os.path.abspath(name))
+    bad = next((f for f in (folder, *folder.parents) if f.exists() and not f.is_dir()), None)
+    if bad is not None:
+        raise ValidationError(
+            f"field {field!r}: {str(bad)!r} is a file, so {str(folder)!r} cannot be a folder; "
+            "give the path of a folder",
+            errors=[{"row": None, "field": field, "message": "a file"}],
+        )
+    return folder
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def save(p: Personalizer, state: ServingState, path: str | Path) -> Path:
     """:meth:`Personalizer.save` of ``state``, the state now serving."""
+    folder = checked_folder(path, "path")
     consented = p.store.consented(p.purpose)
     with state.lock.write():
         prune(state, consented)
-        folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         state.model.save(folder / "model", store_id=p.store.store_id)
         state.fallback.save(folder / "fallback", store_id=p.store.store_id)

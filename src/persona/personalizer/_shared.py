@@ -20,7 +20,6 @@ import logging
 import os
 import shutil
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from persona.errors import ModelFileError, PersonaError, ValidationError
@@ -135,13 +134,7 @@ def _swap(p: Personalizer, q: Personalizer) -> None:
 def publish(p: Personalizer, folder: Any) -> ModelVersion:
     """:meth:`Personalizer.publish`."""
     state = p._require()
-    if not isinstance(folder, str | os.PathLike):
-        raise ValidationError(
-            f"folder must be a folder's path (a str), not a {type(folder).__name__}; e.g. "
-            "p.publish('models')",
-            errors=[{"row": None, "field": "folder", "message": "not a path"}],
-        )
-    root = Path(folder).resolve()
+    root = _persist.checked_folder(folder, "folder").resolve()
     version = state.version
     for known in p.store.model_versions(p.purpose):
         if known.version == version:
