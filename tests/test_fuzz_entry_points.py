@@ -188,17 +188,16 @@ STORE_CALLS: dict[str, Callable[[persona.Store, Any], Any]] = {
     "history_for_serving served": lambda s, v: s.history_for_serving(v, "ana"),
     "history_for_serving user": lambda s, v: s.history_for_serving(
         s.read_for_serving("personalization", "ana"), v),
-    # (analytics, as "grant user": the world's personalization stays as fitted)
     "grant_many rows": lambda s, v: s.grant_many(v, source="CMP"),
     "grant_many row": lambda s, v: s.grant_many([v], source="CMP"),
     "grant_many user": lambda s, v: s.grant_many(
-        [{"user": v, "purpose": "analytics"}], source="CMP"),
+        [{"user": v, "purpose": "personalization"}], source="CMP"),
     "grant_many source": lambda s, v: s.grant_many(
-        [{"user": "cy", "purpose": "analytics"}], source=v),
+        [{"user": "cy", "purpose": "personalization"}], source=v),
     "grant_many notice_version": lambda s, v: s.grant_many(
-        [{"user": "cy", "purpose": "analytics"}], source="CMP", notice_version=v),
+        [{"user": "cy", "purpose": "personalization"}], source="CMP", notice_version=v),
     "grant_many at": lambda s, v: s.grant_many(
-        [{"user": "cy", "purpose": "analytics", "at": v}], source="CMP"),
+        [{"user": "cy", "purpose": "personalization", "at": v}], source="CMP"),
     "do_not_sell user": lambda s, v: s.do_not_sell(v),
     "do_not_sell source": lambda s, v: s.do_not_sell("cy", source=v),
     "apply_tcf user": lambda s, v: s.apply_tcf(v, [1]),
